@@ -1,0 +1,228 @@
+"""The one exception tree of the workshop server.
+
+Every error a client can see is a subclass of :class:`WorkshopError`. Its ``code`` is the protocol's
+error code (see ``protocol.md``), ``temporary`` tells a client whether retrying the same command later
+may succeed. The module is pure: the sans-I/O room core raises these too.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class WorkshopError(Exception):
+    """Base class of every error that maps to a protocol error code."""
+
+    code: ClassVar[str] = "internal_error"
+    temporary: ClassVar[bool] = False
+    default_message: ClassVar[str] = "internal error"
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"code": self.code, "message": self.message, "temporary": self.temporary}
+
+
+# --- Framing and validation -------------------------------------------------------------------------
+class ProtocolError(WorkshopError):
+    """The frame or message does not follow the protocol."""
+
+    code = "bad_frame"
+    default_message = "the frame is not a valid message"
+
+
+class BadFrame(ProtocolError):
+    code = "bad_frame"
+    default_message = "the frame could not be decoded (invalid JSON, msgpack or UTF-8, or not an object)"
+
+
+class FrameTooLarge(ProtocolError):
+    code = "frame_too_large"
+    default_message = "the frame is larger than the maximum frame size"
+
+
+class UnknownCommand(ProtocolError):
+    code = "unknown_command"
+    default_message = "unknown command type"
+
+
+class InvalidCommand(ProtocolError):
+    code = "invalid_command"
+    default_message = "the command's fields are missing or invalid"
+
+
+class TextTooLong(InvalidCommand):
+    code = "text_too_long"
+    default_message = "the text is longer than allowed"
+
+
+class InvalidName(InvalidCommand):
+    code = "invalid_name"
+    default_message = "the display name is empty, too long or has characters that are not allowed"
+
+
+class RateLimited(ProtocolError):
+    code = "rate_limited"
+    temporary = True
+    default_message = "too many commands; slow down"
+
+
+# --- Session and access -------------------------------------------------------------------------------
+class AccessError(WorkshopError):
+    """The connection may not (yet) do this."""
+
+    code = "forbidden"
+
+
+class NotJoined(AccessError):
+    code = "not_joined"
+    default_message = "join or authenticate first"
+
+
+class AlreadyJoined(AccessError):
+    code = "already_joined"
+    default_message = "this connection has already joined a room"
+
+
+class InvalidToken(AccessError):
+    code = "invalid_token"
+    default_message = "the token is invalid, expired or for another room"
+
+
+class RoomNotFound(AccessError):
+    code = "room_not_found"
+    default_message = "no room has this code"
+
+
+class WrongPassphrase(AccessError):
+    code = "wrong_passphrase"
+    default_message = "the passphrase is wrong"
+
+
+class InviteRequired(AccessError):
+    code = "invite_required"
+    default_message = "this room is joined with a personal invite link"
+
+
+class InviteRevoked(AccessError):
+    code = "invite_revoked"
+    default_message = "this invite was revoked"
+
+
+class RulesNotAccepted(AccessError):
+    code = "rules_not_accepted"
+    default_message = "accept the current version of the room's rules to join"
+
+
+class RoomLocked(AccessError):
+    code = "room_locked"
+    default_message = "the room is locked against new joins"
+
+
+class Banned(AccessError):
+    code = "banned"
+    default_message = "you were removed from this room"
+
+
+class AwaitingApproval(AccessError):
+    code = "awaiting_approval"
+    default_message = "a moderator has not admitted you yet"
+
+
+class Forbidden(AccessError):
+    code = "forbidden"
+    default_message = "your role may not do this"
+
+
+class Muted(AccessError):
+    code = "muted"
+    default_message = "a moderator muted you; you can still follow the room"
+
+
+class TooManyConnections(AccessError):
+    code = "too_many_connections"
+    temporary = True
+    default_message = "too many open connections for this participant"
+
+
+# --- Room rules ---------------------------------------------------------------------------------------
+class RuleError(WorkshopError):
+    """The command is well formed and allowed for the role, but the room's state refuses it."""
+
+    code = "invalid_transition"
+
+
+class InvalidTransition(RuleError):
+    code = "invalid_transition"
+    default_message = "the room is not in a phase that allows this"
+
+
+class RoundClosed(RuleError):
+    code = "round_closed"
+    default_message = "the round is closed"
+
+
+class WrongRoundKind(RuleError):
+    code = "wrong_round_kind"
+    default_message = "the current round is not of the kind this command needs"
+
+
+class IdeaLimit(RuleError):
+    code = "idea_limit"
+    default_message = "you reached the maximum number of ideas for this round"
+
+
+class VoteBudgetExceeded(RuleError):
+    code = "vote_budget_exceeded"
+    default_message = "you have no dots left in this round"
+
+
+class VoteCapExceeded(RuleError):
+    code = "vote_cap_exceeded"
+    default_message = "this idea already has the maximum number of your dots"
+
+
+class NoDot(RuleError):
+    code = "no_dot"
+    default_message = "you have no dot on this idea"
+
+
+class NotFound(RuleError):
+    code = "not_found"
+    default_message = "no such item in this room"
+
+
+# --- Server side --------------------------------------------------------------------------------------
+class ServerError(WorkshopError):
+    code = "internal_error"
+    temporary = True
+    default_message = "internal error; the command was not applied"
+
+
+class RoomUnavailable(ServerError):
+    code = "room_unavailable"
+    temporary = False
+    default_message = "this room cannot be loaded right now"
+
+
+class ServerBusy(ServerError):
+    code = "server_busy"
+    temporary = True
+    default_message = "the server is busy; retry shortly"
+
+
+def all_error_classes() -> list[type[WorkshopError]]:
+    """Every concrete error class, for documentation and tests."""
+    seen: list[type[WorkshopError]] = []
+    stack: list[type[WorkshopError]] = [WorkshopError]
+    while stack:
+        cls = stack.pop()
+        seen.append(cls)
+        stack.extend(cls.__subclasses__())
+    return seen
+
+
+def all_error_codes() -> list[str]:
+    return sorted({cls.code for cls in all_error_classes()})

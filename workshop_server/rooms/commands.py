@@ -1,0 +1,275 @@
+"""Commands: the pydantic models of everything a client can ask a room to do.
+
+These models are the contract of ``protocol.md``. The wire layer validates frames into them, and the room
+core dispatches on their class. Lengths that are settings (idea text, names) are enforced by the room
+core with their own error codes, not here, so that the limits can change without changing the schema.
+Commands whose ``type`` starts with an underscore are internal: the server issues them, they are
+journaled like any other, and a client can never send them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CommandId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        description="Client-chosen id. A resend with the same id returns the original reply.",
+    ),
+]
+ItemId = Annotated[str, Field(min_length=1, max_length=32, description="Id of an item in the room.")]
+Reason = Annotated[str, Field(max_length=500, description="Why, for the audit log and the person concerned.")]
+Color = Literal["yellow", "pink", "blue", "green", "orange", "purple"]
+COLORS: tuple[str, ...] = ("yellow", "pink", "blue", "green", "orange", "purple")
+Text = Annotated[str, Field(max_length=100_000)]
+
+
+class Command(BaseModel):
+    """Base of every command. ``id`` is chosen by the client and echoed in the reply."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    id: CommandId
+
+
+# --- Session commands (handled by the connection, then the room) -------------------------------------
+class Join(Command):
+    """Join a room as a new participant (or as a moderator, with a moderator invite)."""
+
+    type: Literal["join"] = "join"
+    room: str = Field(min_length=1, max_length=16, description="The room code.")
+    name: Text = Field(description="Display name.")
+    accept_rules: int = Field(
+        ge=0, le=1_000_000, description="Version of the rules and data notice the person accepted."
+    )
+    passphrase: str | None = Field(default=None, max_length=200)
+    invite: str | None = Field(default=None, max_length=512, description="Invite token, in invite mode.")
+
+
+class Auth(Command):
+    """Attach this connection to an existing member (or the room screen) with its token, and resume."""
+
+    type: Literal["auth"] = "auth"
+    token: str = Field(min_length=1, max_length=512)
+    epoch: str | None = Field(default=None, max_length=64, description="Epoch of the last event seen.")
+    seq: int | None = Field(default=None, ge=0, le=2**53, description="Seq of the last event processed.")
+
+
+class Ping(Command):
+    """Keep the connection alive; the reply carries the server time."""
+
+    type: Literal["ping"] = "ping"
+
+
+# --- Rounds (facilitator) ----------------------------------------------------------------------------
+class RoundOpen(Command):
+    type: Literal["round.open"] = "round.open"
+    kind: Literal["ideate", "vote"]
+    prompt: Text = Field(description="The question of the round.")
+    duration: int | None = Field(
+        default=300, ge=10, le=86_400, description="Seconds; null for a round without a timer."
+    )
+    max_ideas: int | None = Field(default=None, ge=1, le=1000, description="Ideate: ideas per person.")
+    private: bool = Field(default=True, description="Ideate: each person sees only their own until reveal.")
+    anonymous: bool | None = Field(
+        default=None, description="Hide authors from participants; null: room default."
+    )
+    budget: int = Field(default=3, ge=1, le=100, description="Vote: dots per person.")
+    max_per_idea: int = Field(
+        default=2, ge=1, le=100, description="Vote: most dots one person puts on one idea."
+    )
+    hide_totals: bool = Field(default=True, description="Vote: participants see no totals until close.")
+
+
+class RoundPause(Command):
+    type: Literal["round.pause"] = "round.pause"
+
+
+class RoundResume(Command):
+    type: Literal["round.resume"] = "round.resume"
+
+
+class RoundExtend(Command):
+    type: Literal["round.extend"] = "round.extend"
+    seconds: int = Field(ge=1, le=3600)
+
+
+class RoundClose(Command):
+    type: Literal["round.close"] = "round.close"
+
+
+class RoundReveal(Command):
+    type: Literal["round.reveal"] = "round.reveal"
+
+
+class SessionEnd(Command):
+    type: Literal["session.end"] = "session.end"
+
+
+class InviteCreate(Command):
+    type: Literal["invite.create"] = "invite.create"
+    role: Literal["participant", "moderator"] = "participant"
+    label: str = Field(default="", max_length=100, description="Who the invite is for, shown to staff.")
+
+
+class InviteRevoke(Command):
+    type: Literal["invite.revoke"] = "invite.revoke"
+    invite: ItemId
+
+
+# --- Ideas (participants) ----------------------------------------------------------------------------
+class IdeaPost(Command):
+    type: Literal["idea.post"] = "idea.post"
+    text: Text
+    color: Color | None = None
+
+
+class IdeaEdit(Command):
+    type: Literal["idea.edit"] = "idea.edit"
+    idea: ItemId
+    text: Text
+    color: Color | None = None
+
+
+class IdeaWithdraw(Command):
+    type: Literal["idea.withdraw"] = "idea.withdraw"
+    idea: ItemId
+
+
+class VoteAdd(Command):
+    """Place one dot on an idea."""
+
+    type: Literal["vote.add"] = "vote.add"
+    idea: ItemId
+
+
+class VoteRemove(Command):
+    """Take one of your dots back from an idea."""
+
+    type: Literal["vote.remove"] = "vote.remove"
+    idea: ItemId
+
+
+# --- Moderation (moderators and facilitators) ----------------------------------------------------------
+class MemberMute(Command):
+    type: Literal["member.mute"] = "member.mute"
+    member: ItemId
+    reason: Reason = ""
+
+
+class MemberUnmute(Command):
+    type: Literal["member.unmute"] = "member.unmute"
+    member: ItemId
+
+
+class MemberRemove(Command):
+    """Remove and ban: every connection closes and the token and invite can never rejoin."""
+
+    type: Literal["member.remove"] = "member.remove"
+    member: ItemId
+    reason: Reason = ""
+
+
+class MemberUnban(Command):
+    type: Literal["member.unban"] = "member.unban"
+    member: ItemId
+
+
+class MemberAdmit(Command):
+    type: Literal["member.admit"] = "member.admit"
+    member: ItemId
+
+
+class MemberReject(Command):
+    type: Literal["member.reject"] = "member.reject"
+    member: ItemId
+    reason: Reason = ""
+
+
+class IdeaHide(Command):
+    type: Literal["idea.hide"] = "idea.hide"
+    idea: ItemId
+    reason: Reason = ""
+
+
+class IdeaRestore(Command):
+    type: Literal["idea.restore"] = "idea.restore"
+    idea: ItemId
+
+
+class IdeaApprove(Command):
+    type: Literal["idea.approve"] = "idea.approve"
+    idea: ItemId
+
+
+class RoomSet(Command):
+    """Lock the room against new joins, or switch the approval queue for new ideas on or off."""
+
+    type: Literal["room.set"] = "room.set"
+    locked: bool | None = None
+    approval_queue: bool | None = None
+
+
+ClientCommand = Annotated[
+    Join
+    | Auth
+    | Ping
+    | RoundOpen
+    | RoundPause
+    | RoundResume
+    | RoundExtend
+    | RoundClose
+    | RoundReveal
+    | SessionEnd
+    | InviteCreate
+    | InviteRevoke
+    | IdeaPost
+    | IdeaEdit
+    | IdeaWithdraw
+    | VoteAdd
+    | VoteRemove
+    | MemberMute
+    | MemberUnmute
+    | MemberRemove
+    | MemberUnban
+    | MemberAdmit
+    | MemberReject
+    | IdeaHide
+    | IdeaRestore
+    | IdeaApprove
+    | RoomSet,
+    Field(discriminator="type"),
+]
+
+
+# --- Internal commands: issued by the server, journaled, never accepted from a client ----------------
+class Enter(Command):
+    """A join, after the server verified the invite token (``invite`` is then an invite id)."""
+
+    type: Literal["_enter"] = "_enter"
+    name: str
+    accept_rules: int
+    passphrase: str | None = None
+    invite: str | None = None
+
+
+class Tick(Command):
+    """The clock moved: close a round whose deadline (plus grace) has passed."""
+
+    type: Literal["_tick"] = "_tick"
+
+
+class Presence(Command):
+    """Members came online or went offline since the last presence command."""
+
+    type: Literal["_presence"] = "_presence"
+    came: tuple[str, ...] = ()
+    left: tuple[str, ...] = ()
+    screens: int = 0
+
+
+InternalCommand = Annotated[Enter | Tick | Presence, Field(discriminator="type")]

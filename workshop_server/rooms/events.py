@@ -1,0 +1,98 @@
+"""What the room core hands back: events with per-audience views, effects, and the outcome of a command.
+
+An event has one payload per *audience key*:
+
+- ``"staff"``: facilitators and moderators;
+- ``"public"``: participants and room screens;
+- ``"m:<member id>"``: one member (all of that member's connections).
+
+A viewer receives the most specific view that exists: its member key, else its audience's. A missing
+view means the viewer does not receive the event at all. Members waiting in the approval lobby have the
+audience ``"lobby"``, which has no shared view: they receive only events addressed to them. The I/O shell
+encodes each view once per encoding, never once per recipient, and replay after a reconnect goes
+through the same :func:`view_for`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from workshop_server.errors import WorkshopError
+
+STAFF = "staff"
+PUBLIC = "public"
+LOBBY = "lobby"
+Audience = Literal["staff", "public", "lobby"]
+Data = dict[str, Any]
+
+
+def member_key(member_id: str) -> str:
+    return "m:" + member_id
+
+
+def view_key_for(views: dict[str, Data], member_id: str | None, audience: str) -> str | None:
+    """The key of the view a viewer receives, or None when the event is not for it."""
+    if member_id is not None:
+        key = "m:" + member_id
+        if key in views:
+            return key
+    if audience in views:
+        return audience
+    return None
+
+
+def view_for(views: dict[str, Data], member_id: str | None, audience: str) -> Data | None:
+    key = view_key_for(views, member_id, audience)
+    return None if key is None else views[key]
+
+
+@dataclass(slots=True)
+class Event:
+    seq: int
+    name: str
+    at: float
+    views: dict[str, Data]
+
+    def to_dict(self) -> Data:
+        return {"seq": self.seq, "name": self.name, "at": self.at, "views": self.views}
+
+    @classmethod
+    def from_dict(cls, data: Data) -> Event:
+        return cls(seq=data["seq"], name=data["name"], at=data["at"], views=data["views"])
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """Something the I/O shell must do besides delivering events.
+
+    ``close``: close every connection of ``member`` with ``code``.
+    ``refresh``: the member's audience changed (admitted from the lobby): send its connections a fresh
+    snapshot and move them to their new audience.
+    """
+
+    kind: Literal["close", "refresh"]
+    member: str
+    code: int = 0
+    reason: str = ""
+
+    def to_dict(self) -> Data:
+        return {"kind": self.kind, "member": self.member, "code": self.code, "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, data: Data) -> Effect:
+        return cls(kind=data["kind"], member=data["member"], code=data["code"], reason=data["reason"])
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The result of one command: the reply's result, the events it emitted, and effects."""
+
+    result: Data = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
+    duplicate: bool = False
+    """True when the command was a resend: ``result`` is the original reply and nothing was applied."""
+    error: WorkshopError | None = None
+    """The command was refused. Events may still be present: the clock closed a round first."""

@@ -1,0 +1,146 @@
+"""The room's state: plain dataclasses, serialisable to and from plain dicts (for snapshots)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal, TypeVar
+
+Role = Literal["facilitator", "moderator", "participant", "screen"]
+STAFF_ROLES: frozenset[str] = frozenset({"facilitator", "moderator"})
+AccessMode = Literal["code", "passphrase", "invite", "approval"]
+MemberStatus = Literal["waiting", "active", "banned", "rejected"]
+IdeaState = Literal["visible", "pending", "hidden"]
+RoundKind = Literal["ideate", "vote"]
+RoundStatus = Literal["open", "paused", "closed"]
+Phase = Literal["lobby", "round_open", "round_paused", "round_closed", "ended"]
+
+T = TypeVar("T")
+
+
+def hash_passphrase(passphrase: str, salt: str) -> str:
+    return hashlib.sha256(f"{salt}\x00{passphrase.strip()}".encode()).hexdigest()
+
+
+def passphrase_matches(passphrase: str, salt: str, digest: str) -> bool:
+    return hmac.compare_digest(hash_passphrase(passphrase, salt), digest)
+
+
+@dataclass(slots=True)
+class Limits:
+    """Limits the room core enforces; built from the server settings."""
+
+    idea_text_max: int = 500
+    name_max: int = 40
+    prompt_max: int = 500
+    grace_seconds: float = 2.0
+    dedupe_window_seconds: float = 86_400.0
+    dedupe_per_member: int = 256
+    audit_in_snapshot: int = 500
+
+
+@dataclass(slots=True)
+class RoomConfig:
+    title: str
+    brief: str = ""
+    rules: str = ""
+    rules_version: int = 1
+    access: AccessMode = "code"
+    passphrase_salt: str = ""
+    passphrase_hash: str = ""
+    anonymous: bool = False
+    locale: str = "en"
+    retention_days: int = 90
+
+
+@dataclass(slots=True)
+class Member:
+    id: str
+    name: str
+    role: Role
+    status: MemberStatus = "active"
+    joined_at: float = 0.0
+    rules_version: int = 0
+    consent_at: float = 0.0
+    invite: str | None = None
+    muted: bool = False
+    mute_reason: str = ""
+
+
+@dataclass(slots=True)
+class Idea:
+    id: str
+    round: str
+    author: str
+    text: str
+    color: str
+    created_at: float
+    updated_at: float
+    state: IdeaState = "visible"
+    hide_reason: str = ""
+
+
+@dataclass(slots=True)
+class Round:
+    id: str
+    kind: RoundKind
+    prompt: str
+    duration: int | None
+    opened_at: float
+    status: RoundStatus = "open"
+    deadline: float | None = None
+    remaining: float | None = None
+    closed_at: float | None = None
+    revealed: bool = False
+    private: bool = False
+    anonymous: bool = False
+    max_ideas: int | None = None
+    budget: int = 3
+    max_per_idea: int = 2
+    hide_totals: bool = True
+    # Vote rounds: member id -> idea id -> dots. ``totals`` is kept in step with ``dots``.
+    dots: dict[str, dict[str, int]] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=dict)
+    results: list[dict[str, Any]] | None = None
+
+
+@dataclass(slots=True)
+class Invite:
+    id: str
+    role: Literal["participant", "moderator"]
+    label: str
+    created_at: float
+    revoked: bool = False
+    member: str | None = None  # participant invites bind to the first member who used them
+
+
+@dataclass(slots=True)
+class AuditEntry:
+    at: float
+    actor: str
+    action: str
+    target: str
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class StoredReply:
+    at: float
+    result: dict[str, Any]
+
+
+def to_plain(obj: Any) -> Any:
+    """Dataclass (or dict/list of them) to plain dicts, lists and scalars."""
+    if hasattr(obj, "__dataclass_fields__"):
+        return asdict(obj)
+    if isinstance(obj, dict):
+        return {k: to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_plain(v) for v in obj]
+    return obj
+
+
+def from_plain(cls: type[T], data: dict[str, Any]) -> T:
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in data.items() if k in names})
