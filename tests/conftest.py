@@ -1,0 +1,163 @@
+"""Shared fixtures: real components only (a real redis-server on a free port, real brokers).
+
+A component that is missing on the machine skips the tests that need it, with the reason; under CI
+(``CI=true``) it fails them instead, because a missing component there is a broken setup.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+from workshop_server.broker import Broker, MemoryBroker, MemoryHub, RedisBroker
+
+BrokerFactory = Callable[[], Awaitable[Broker]]
+
+REDIS_START_TIMEOUT = 10.0
+
+
+def require(component: str, reason: str) -> NoReturn:
+    """Skip the current test because ``component`` is missing, or fail it under CI."""
+    if os.environ.get("CI", "").strip().lower() == "true":
+        pytest.fail(f"{component} is required in CI: {reason}", pytrace=False)
+    pytest.skip(f"{component} is not available: {reason}")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def redis_binary() -> str:
+    """The path of the redis-server binary, or skip (fail under CI) when there is none."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        require("redis-server", "the redis-server binary is not installed (apt-get install redis-server)")
+    return binary
+
+
+def _answers_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as connection:
+            connection.sendall(b"PING\r\n")
+            return connection.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Terminate ``process`` and reap it (kill it if it does not stop)."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def start_redis(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a private redis-server on a free port under ``directory``; return it and its URL.
+
+    It is never the system's redis on 6379: a fresh process, no persistence, loopback only.
+    """
+    binary = redis_binary()
+    directory.mkdir(parents=True, exist_ok=True)
+    failures: list[str] = []
+    for _attempt in range(3):  # another process may take the free port before redis binds it
+        port = free_port()
+        log = directory / f"redis-{port}.log"
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                cwd=directory,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + REDIS_START_TIMEOUT
+        while process.poll() is None and time.monotonic() < deadline:
+            if _answers_ping(port):
+                return process, f"redis://127.0.0.1:{port}/0"
+            time.sleep(0.02)
+        stop_process(process)
+        failures.append(log.read_text(errors="replace")[-2000:])
+    pytest.fail("redis-server did not start:\n" + "\n---\n".join(failures), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a redis-server started for this test session (stopped at its end)."""
+    process, url = start_redis(tmp_path_factory.mktemp("redis"))
+    try:
+        yield url
+    finally:
+        stop_process(process)
+
+
+# --- brokers ------------------------------------------------------------------------------------------
+BROKER_KINDS = [
+    pytest.param("memory", id="memory"),
+    pytest.param("redis", id="redis", marks=pytest.mark.redis),
+]
+
+
+@pytest.fixture(params=BROKER_KINDS)
+def broker_kind(request: pytest.FixtureRequest) -> str:
+    kind: str = request.param
+    return kind
+
+
+@pytest.fixture
+def broker_redis_url(request: pytest.FixtureRequest, broker_kind: str) -> str:
+    """The session's redis URL for the redis backend (started on demand), "" for the memory one."""
+    if broker_kind != "redis":
+        return ""
+    url: str = request.getfixturevalue("redis_server")
+    return url
+
+
+@pytest.fixture
+async def broker_factory(broker_kind: str, broker_redis_url: str) -> AsyncIterator[BrokerFactory]:
+    """Make connected brokers of one backend that see each other, like two server processes.
+
+    Memory brokers share one hub; redis brokers share the session's server under a prefix unique to
+    the test, so tests do not see each other's channels or leases. All are disconnected afterwards.
+    """
+    hub = MemoryHub()
+    prefix = f"test-{uuid.uuid4().hex}:"
+    made: list[Broker] = []
+
+    async def make() -> Broker:
+        broker: Broker
+        if broker_kind == "memory":
+            broker = MemoryBroker(hub)
+        else:
+            broker = RedisBroker(broker_redis_url, prefix=prefix)
+        await broker.connect()
+        made.append(broker)
+        return broker
+
+    try:
+        yield make
+    finally:
+        for broker in made:
+            await broker.disconnect()
+
+
+@pytest.fixture
+async def broker(broker_factory: BrokerFactory) -> Broker:
+    """A connected broker of each backend (memory, redis); disconnected after the test."""
+    return await broker_factory()

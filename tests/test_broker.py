@@ -1,0 +1,402 @@
+"""The broker semantics, held against both backends (memory and a real redis-server)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from tests.conftest import BrokerFactory, free_port, start_redis, stop_process
+from workshop_server.broker import (
+    Broker,
+    BrokerError,
+    MemoryBroker,
+    Message,
+    RedisBroker,
+    create_broker,
+)
+
+# Guards against a hang only: every awaited message is expected well within it.
+WAIT = 10.0
+
+
+async def next_message(stream: AsyncIterator[Message]) -> Message:
+    async with asyncio.timeout(WAIT):
+        return await anext(stream)
+
+
+async def next_messages(stream: AsyncIterator[Message], count: int) -> list[Message]:
+    return [await next_message(stream) for _ in range(count)]
+
+
+async def drain(stream: AsyncIterator[Message]) -> list[Message]:
+    """Every message until the stream ends."""
+    async with asyncio.timeout(WAIT):
+        return [message async for message in stream]
+
+
+# --- publish/subscribe --------------------------------------------------------------------------------
+async def test_messages_on_a_channel_arrive_in_publish_order(broker: Broker) -> None:
+    stream = broker.messages()
+    await broker.subscribe("room:1")
+    payloads = [f"event {index}".encode() for index in range(300)]
+    for payload in payloads:
+        await broker.publish("room:1", payload)
+    received = await next_messages(stream, len(payloads))
+    assert [message.data for message in received] == payloads
+    assert {message.channel for message in received} == {"room:1"}
+
+
+async def test_order_holds_per_channel_when_channels_interleave(broker: Broker) -> None:
+    stream = broker.messages()
+    await broker.subscribe("a")
+    await broker.subscribe("b")
+    for index in range(50):
+        await broker.publish("a" if index % 3 else "b", str(index).encode())
+    received = await next_messages(stream, 50)
+    for channel in ("a", "b"):
+        numbers = [int(message.data) for message in received if message.channel == channel]
+        assert numbers == sorted(numbers)
+    assert len({message.data for message in received}) == 50
+
+
+async def test_a_subscribed_publisher_receives_its_own_messages(broker: Broker) -> None:
+    stream = broker.messages()
+    await broker.subscribe("room:1")
+    await broker.publish("room:1", b"mine")
+    assert await next_message(stream) == Message("room:1", b"mine")
+
+
+async def test_every_subscribed_broker_receives_a_message(broker_factory: BrokerFactory) -> None:
+    first, second, third = await broker_factory(), await broker_factory(), await broker_factory()
+    first_stream, second_stream = first.messages(), second.messages()
+    await first.subscribe("room:1")
+    await second.subscribe("room:1")
+    await third.publish("room:1", b"hello")
+    assert await next_message(first_stream) == Message("room:1", b"hello")
+    assert await next_message(second_stream) == Message("room:1", b"hello")
+
+
+async def test_no_message_for_a_channel_that_is_not_subscribed(broker: Broker) -> None:
+    stream = broker.messages()
+    await broker.subscribe("wanted")
+    await broker.publish("other", b"not for us")
+    await broker.publish("wanted:suffix", b"not for us either")
+    await broker.publish("wanted", b"marker")
+    # The marker was published last: had the others been delivered, they would come first.
+    assert await next_message(stream) == Message("wanted", b"marker")
+
+
+async def test_a_broker_that_subscribed_nothing_receives_nothing(broker_factory: BrokerFactory) -> None:
+    idle, active = await broker_factory(), await broker_factory()
+    idle_stream = idle.messages()
+    await idle.subscribe("marker")
+    await active.publish("room:1", b"for nobody")
+    await active.publish("marker", b"marker")
+    assert await next_message(idle_stream) == Message("marker", b"marker")
+
+
+async def test_unsubscribe_stops_delivery(broker: Broker) -> None:
+    stream = broker.messages()
+    await broker.subscribe("a")
+    await broker.subscribe("b")
+    await broker.publish("a", b"before")
+    assert await next_message(stream) == Message("a", b"before")
+    await broker.unsubscribe("a")
+    await broker.publish("a", b"after")
+    await broker.publish("b", b"marker")
+    assert await next_message(stream) == Message("b", b"marker")
+
+
+async def test_unsubscribe_drops_messages_not_yet_consumed(broker: Broker) -> None:
+    stream = broker.messages()
+    await broker.subscribe("a")
+    await broker.subscribe("b")
+    await broker.publish("a", b"buffered")
+    await broker.unsubscribe("a")
+    await broker.publish("b", b"marker")
+    assert await next_message(stream) == Message("b", b"marker")
+
+
+async def test_unsubscribe_of_another_broker_leaves_others_subscribed(broker_factory: BrokerFactory) -> None:
+    leaving, staying = await broker_factory(), await broker_factory()
+    staying_stream = staying.messages()
+    await leaving.subscribe("room:1")
+    await staying.subscribe("room:1")
+    await leaving.unsubscribe("room:1")
+    await leaving.publish("room:1", b"still delivered")
+    assert await next_message(staying_stream) == Message("room:1", b"still delivered")
+
+
+async def test_subscribe_again_after_unsubscribe(broker: Broker) -> None:
+    stream = broker.messages()
+    await broker.subscribe("a")
+    await broker.unsubscribe("a")
+    await broker.subscribe("a")
+    await broker.publish("a", b"back")
+    assert await next_message(stream) == Message("a", b"back")
+
+
+async def test_subscriptions_are_a_set(broker: Broker) -> None:
+    stream = broker.messages()
+    await broker.subscribe("a")
+    await broker.subscribe("a")
+    await broker.subscribe("b")
+    await broker.publish("a", b"once")
+    await broker.publish("b", b"marker 1")
+    assert await next_messages(stream, 2) == [Message("a", b"once"), Message("b", b"marker 1")]
+    await broker.unsubscribe("a")  # one unsubscribe undoes both subscribes
+    await broker.publish("a", b"gone")
+    await broker.publish("b", b"marker 2")
+    assert await next_message(stream) == Message("b", b"marker 2")
+
+
+async def test_unsubscribing_an_unknown_channel_is_a_no_op(broker: Broker) -> None:
+    stream = broker.messages()
+    await broker.unsubscribe("never")
+    await broker.subscribe("a")
+    await broker.publish("a", b"fine")
+    assert await next_message(stream) == Message("a", b"fine")
+
+
+async def test_payloads_and_channel_names_round_trip(broker: Broker) -> None:
+    stream = broker.messages()
+    channel = "salle:été/☃ 1"
+    payloads = [b"", bytes(range(256)), b"\x00" * 70_000]
+    await broker.subscribe(channel)
+    for payload in payloads:
+        await broker.publish(channel, payload)
+    received = await next_messages(stream, len(payloads))
+    assert received == [Message(channel, payload) for payload in payloads]
+    assert all(type(message.data) is bytes for message in received)
+
+
+# --- lifecycle ----------------------------------------------------------------------------------------
+async def test_messages_ends_after_disconnect(broker: Broker) -> None:
+    stream = broker.messages()
+    await broker.subscribe("a")
+    await broker.publish("a", b"one")
+    assert await next_message(stream) == Message("a", b"one")
+    consumer = asyncio.create_task(drain(stream))
+    await asyncio.sleep(0)  # the consumer is now waiting for the next message
+    await broker.disconnect()
+    assert await consumer == []
+    with pytest.raises(StopAsyncIteration):
+        await anext(stream)
+
+
+async def test_disconnect_drops_messages_not_yet_consumed(broker: Broker) -> None:
+    stream = broker.messages()
+    await broker.subscribe("a")
+    for payload in (b"1", b"2", b"3"):
+        await broker.publish("a", payload)
+    await broker.disconnect()
+    assert await drain(stream) == []
+
+
+async def test_messages_has_a_single_consumer(broker: Broker) -> None:
+    broker.messages()
+    with pytest.raises(RuntimeError):
+        broker.messages()
+
+
+async def test_a_disconnected_broker_refuses_work(broker: Broker) -> None:
+    await broker.disconnect()
+    await broker.disconnect()  # idempotent
+    with pytest.raises(BrokerError):
+        await broker.publish("a", b"x")
+    with pytest.raises(BrokerError):
+        await broker.subscribe("a")
+    with pytest.raises(BrokerError):
+        await broker.unsubscribe("a")
+    with pytest.raises(BrokerError):
+        await broker.claim("k", "me", 10)
+    with pytest.raises(BrokerError):
+        await broker.release("k", "me")
+    with pytest.raises(BrokerError):
+        broker.messages()
+
+
+async def test_connect_twice_is_an_error(broker: Broker) -> None:
+    with pytest.raises(RuntimeError):
+        await broker.connect()
+
+
+async def test_a_broker_can_connect_again_after_disconnect(broker: Broker) -> None:
+    first_stream = broker.messages()
+    await broker.subscribe("a")
+    await broker.disconnect()
+    assert await drain(first_stream) == []
+    await broker.connect()
+    stream = broker.messages()  # a new connection has a new consumer
+    await broker.publish("a", b"not subscribed on this connection")
+    await broker.subscribe("b")
+    await broker.publish("b", b"marker")
+    assert await next_message(stream) == Message("b", b"marker")
+
+
+async def test_a_broker_is_an_async_context_manager(broker_kind: str, broker_redis_url: str) -> None:
+    async with create_broker(broker_kind, broker_redis_url) as broker:
+        stream = broker.messages()
+        await broker.subscribe("context")
+        await broker.publish("context", b"inside")
+        assert await next_message(stream) == Message("context", b"inside")
+    assert await drain(stream) == []
+    with pytest.raises(BrokerError):
+        await broker.publish("context", b"outside")
+
+
+# --- leases -------------------------------------------------------------------------------------------
+async def test_claim_is_exclusive(broker_factory: BrokerFactory) -> None:
+    first, second = await broker_factory(), await broker_factory()
+    assert await first.claim("room:1", "worker-a", 30)
+    assert not await second.claim("room:1", "worker-b", 30)
+    assert not await first.claim("room:1", "worker-b", 30)  # the owner counts, not the connection
+
+
+async def test_the_owner_renews_its_claim(broker_factory: BrokerFactory) -> None:
+    first, second = await broker_factory(), await broker_factory()
+    assert await first.claim("room:1", "worker-a", 30)
+    assert await first.claim("room:1", "worker-a", 30)
+    assert await second.claim("room:1", "worker-a", 30)  # same owner through another connection
+    assert not await second.claim("room:1", "worker-b", 30)
+
+
+async def test_renewal_extends_the_lease(broker_factory: BrokerFactory) -> None:
+    first, second = await broker_factory(), await broker_factory()
+    assert await first.claim("room:1", "worker-a", 0.2)
+    assert await first.claim("room:1", "worker-a", 60)
+    await asyncio.sleep(0.4)  # past the first ttl: only the renewal still holds the lease
+    assert not await second.claim("room:1", "worker-b", 30)
+
+
+async def test_a_lease_expires_after_its_ttl(broker_factory: BrokerFactory) -> None:
+    first, second = await broker_factory(), await broker_factory()
+    assert await first.claim("room:1", "worker-a", 0.05)
+    async with asyncio.timeout(WAIT):
+        while not await second.claim("room:1", "worker-b", 30):
+            await asyncio.sleep(0.02)
+    assert not await first.claim("room:1", "worker-a", 30)
+
+
+async def test_release_frees_the_lease(broker_factory: BrokerFactory) -> None:
+    first, second = await broker_factory(), await broker_factory()
+    assert await first.claim("room:1", "worker-a", 30)
+    await first.release("room:1", "worker-a")
+    assert await second.claim("room:1", "worker-b", 30)
+    assert not await first.claim("room:1", "worker-a", 30)
+
+
+async def test_release_by_another_owner_is_a_no_op(broker_factory: BrokerFactory) -> None:
+    first, second = await broker_factory(), await broker_factory()
+    assert await first.claim("room:1", "worker-a", 30)
+    await second.release("room:1", "worker-b")
+    await second.release("room:2", "worker-b")  # a key nobody holds
+    assert not await second.claim("room:1", "worker-b", 30)
+    assert await first.claim("room:1", "worker-a", 30)
+
+
+async def test_leases_are_per_key(broker: Broker) -> None:
+    assert await broker.claim("room:1", "worker-a", 30)
+    assert await broker.claim("room:2", "worker-b", 30)
+    assert not await broker.claim("room:2", "worker-a", 30)
+
+
+async def test_concurrent_claims_have_one_winner(broker_factory: BrokerFactory) -> None:
+    brokers = [await broker_factory() for _ in range(4)]
+    results = await asyncio.gather(
+        *(broker.claim("room:1", f"worker-{index}", 30) for index, broker in enumerate(brokers))
+    )
+    assert sorted(results) == [False, False, False, True]
+
+
+@pytest.mark.parametrize("ttl", [0, -1.0, float("nan")])
+async def test_a_lease_needs_a_positive_ttl(broker: Broker, ttl: float) -> None:
+    with pytest.raises(ValueError):
+        await broker.claim("room:1", "worker-a", ttl)
+
+
+# --- the factory and backend specifics ----------------------------------------------------------------
+def test_create_broker_by_kind() -> None:
+    assert isinstance(create_broker("memory", "redis://127.0.0.1:1/0"), MemoryBroker)
+    redis_broker = create_broker("redis", "redis://127.0.0.1:1/0")
+    assert isinstance(redis_broker, RedisBroker)
+    assert redis_broker.url == "redis://127.0.0.1:1/0"
+    with pytest.raises(ValueError):
+        create_broker("kafka", "")
+
+
+async def test_separate_memory_brokers_do_not_share_by_default() -> None:
+    async with MemoryBroker() as first, MemoryBroker() as second:
+        stream = first.messages()
+        await first.subscribe("a")
+        await second.publish("a", b"elsewhere")
+        await first.publish("a", b"here")
+        assert await next_message(stream) == Message("a", b"here")
+        assert await second.claim("room:1", "worker-b", 30)
+        assert await first.claim("room:1", "worker-a", 30)
+
+
+async def test_redis_broker_reports_an_unreachable_server() -> None:
+    broker = RedisBroker(f"redis://127.0.0.1:{free_port()}/0", timeout=2)
+    with pytest.raises(BrokerError):
+        await broker.connect()
+    with pytest.raises(BrokerError):
+        await broker.publish("a", b"x")
+    await broker.disconnect()
+
+
+@pytest.mark.redis
+async def test_redis_prefixes_keep_deployments_apart(redis_server: str) -> None:
+    async with (
+        RedisBroker(redis_server, prefix="deployment-1:") as first,
+        RedisBroker(redis_server, prefix="deployment-2:") as second,
+    ):
+        stream = first.messages()
+        await first.subscribe("room:1")
+        await second.publish("room:1", b"other deployment")
+        await first.publish("room:1", b"ours")
+        assert await next_message(stream) == Message("room:1", b"ours")
+        assert await first.claim("room:1", "worker-a", 30)
+        assert await second.claim("room:1", "worker-b", 30)
+        await first.release("room:1", "worker-a")
+        await second.release("room:1", "worker-b")
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+async def test_redis_subscribe_returns_once_redis_confirmed_it(redis_server: str) -> None:
+    async with RedisBroker(redis_server, prefix="confirm:") as broker, Redis.from_url(redis_server) as admin:
+        await admin.client_pause(3000, all=True)  # redis answers nobody for 3 s
+        subscribing = asyncio.create_task(broker.subscribe("a"))
+        try:
+            await asyncio.sleep(0.2)  # SUBSCRIBE is sent by now; redis has not processed it yet
+            assert not subscribing.done()
+            await subscribing
+        finally:
+            subscribing.cancel()
+            await asyncio.wait([subscribing])
+        assert await admin.pubsub_numsub("confirm:a") == [(b"confirm:a", 1)]
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+async def test_redis_consumer_learns_that_the_server_is_gone(tmp_path: Path) -> None:
+    process, url = start_redis(tmp_path / "redis")
+    try:
+        async with RedisBroker(url, timeout=2) as broker:
+            stream = broker.messages()
+            await broker.subscribe("a")
+            await broker.publish("a", b"alive")
+            assert await next_message(stream) == Message("a", b"alive")
+            stop_process(process)
+            async with asyncio.timeout(60):
+                with pytest.raises(BrokerError):
+                    await anext(stream)
+            with pytest.raises(StopAsyncIteration):
+                await anext(stream)
+    finally:
+        stop_process(process)

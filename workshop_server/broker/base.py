@@ -1,0 +1,158 @@
+"""The broker interface: publish/subscribe between server processes, plus leases.
+
+Modelled on encode/broadcaster: a small backend interface with an in-process implementation
+(:class:`~workshop_server.broker.memory.MemoryBroker`) and a Redis one
+(:class:`~workshop_server.broker.redis.RedisBroker`), both held to the same semantics:
+
+* messages published on one channel arrive in publish order;
+* a publisher that is also subscribed to the channel receives its own messages;
+* :meth:`Broker.messages` yields no message for a channel that is not subscribed, and nothing for a
+  channel once :meth:`Broker.unsubscribe` has returned (messages already buffered are dropped);
+* subscriptions form a set: subscribing twice and unsubscribing once leaves the channel unsubscribed;
+* :meth:`Broker.claim` is an exclusive lease with a time to live: it returns ``True`` when ``owner``
+  holds the key afterwards (acquired, or renewed by the same owner) and ``False`` while another owner
+  holds it (until that lease expires or is released);
+* the iterator returned by :meth:`Broker.messages` ends after :meth:`Broker.disconnect` (messages not
+  yet consumed are dropped), or raises :class:`BrokerError` once if the backend failed.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+from workshop_server.errors import ServerError
+
+__all__ = ["Broker", "BrokerError", "Inbox", "Message", "check_ttl"]
+
+
+class BrokerError(ServerError):
+    """The broker is not connected, or its backend (Redis) failed."""
+
+    code = "server_busy"
+    temporary = True
+    default_message = "the message broker is unavailable; retry shortly"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message received on a subscribed channel."""
+
+    channel: str
+    data: bytes
+
+
+class Broker(abc.ABC):
+    """Publish/subscribe between server processes, and leases (one authority per room)."""
+
+    @abc.abstractmethod
+    async def connect(self) -> None:
+        """Open the backend. A broker may be connected again after :meth:`disconnect`."""
+
+    @abc.abstractmethod
+    async def disconnect(self) -> None:
+        """Close the backend and end the :meth:`messages` iterator. Idempotent."""
+
+    @abc.abstractmethod
+    async def publish(self, channel: str, data: bytes) -> None:
+        """Send ``data`` to every subscriber of ``channel`` (this broker included, if subscribed)."""
+
+    @abc.abstractmethod
+    async def subscribe(self, channel: str) -> None:
+        """Receive messages published on ``channel`` from now on (once this call has returned)."""
+
+    @abc.abstractmethod
+    async def unsubscribe(self, channel: str) -> None:
+        """Stop receiving messages of ``channel``; a no-op if it is not subscribed."""
+
+    @abc.abstractmethod
+    def messages(self) -> AsyncIterator[Message]:
+        """The messages of the subscribed channels, for one consumer per connection.
+
+        The iterator ends after :meth:`disconnect`. Calling this twice on one connection raises
+        :class:`RuntimeError`.
+        """
+
+    @abc.abstractmethod
+    async def claim(self, key: str, owner: str, ttl: float) -> bool:
+        """Acquire or renew the lease ``key`` for ``owner`` for ``ttl`` seconds.
+
+        Returns ``True`` when ``owner`` holds the lease afterwards, ``False`` when another owner does.
+        """
+
+    @abc.abstractmethod
+    async def release(self, key: str, owner: str) -> None:
+        """Give up the lease ``key`` if ``owner`` holds it; a no-op otherwise."""
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.disconnect()
+
+
+def check_ttl(ttl: float) -> None:
+    """Reject a lease duration that is not a positive number of seconds."""
+    if not ttl > 0:
+        raise ValueError(f"a lease's ttl must be positive, got {ttl!r}")
+
+
+class Inbox(AsyncIterator[Message]):
+    """The received messages of one broker connection, and its single consumer's iterator.
+
+    A backend :meth:`put` s every message it receives; :attr:`channels` is the set of subscribed
+    channels, checked when a message is handed to the consumer so that nothing is delivered for a
+    channel after it was unsubscribed. :meth:`close` ends the iteration (dropping what is buffered),
+    optionally raising an error once first.
+    """
+
+    def __init__(self) -> None:
+        self.channels: set[str] = set()
+        self._queue: asyncio.Queue[Message | None] = asyncio.Queue()
+        self._closed = False
+        self._error: BaseException | None = None
+        self._taken = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def put(self, message: Message) -> None:
+        if not self._closed and message.channel in self.channels:
+            self._queue.put_nowait(message)
+
+    def close(self, error: BaseException | None = None) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._error = error
+        self.channels.clear()
+        self._queue.put_nowait(None)  # wakes the consumer if it is waiting
+
+    def take(self) -> AsyncIterator[Message]:
+        """The consumer's iterator; there is one per inbox."""
+        if self._taken:
+            raise RuntimeError("messages() has a single consumer per connection")
+        self._taken = True
+        return self
+
+    async def __anext__(self) -> Message:
+        while True:
+            if self._closed:
+                error, self._error = self._error, None
+                if error is not None:
+                    raise error
+                raise StopAsyncIteration
+            message = await self._queue.get()
+            if message is not None and message.channel in self.channels:
+                return message

@@ -1,0 +1,97 @@
+"""The in-process broker: the default, for a single server process.
+
+Brokers that share one :class:`MemoryHub` see each other's messages and leases, as separate processes
+sharing a Redis server do; by default every :class:`MemoryBroker` has a hub of its own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from workshop_server.broker.base import Broker, BrokerError, Inbox, Message, check_ttl
+
+__all__ = ["MemoryBroker", "MemoryHub"]
+
+
+@dataclass(eq=False)
+class MemoryHub:
+    """What brokers of one process share: who subscribed to what, and the leases."""
+
+    subscribers: dict[str, set[Inbox]] = field(default_factory=dict)
+    leases: dict[str, tuple[str, float]] = field(default_factory=dict)  # key -> (owner, expiry)
+
+    def claim(self, key: str, owner: str, ttl: float) -> bool:
+        now = time.monotonic()
+        held = self.leases.get(key)
+        if held is not None and held[0] != owner and held[1] > now:
+            return False
+        self.leases[key] = (owner, now + ttl)
+        return True
+
+    def release(self, key: str, owner: str) -> None:
+        held = self.leases.get(key)
+        if held is not None and held[0] == owner:
+            del self.leases[key]
+
+
+class MemoryBroker(Broker):
+    """In-process publish/subscribe over asyncio queues."""
+
+    def __init__(self, hub: MemoryHub | None = None) -> None:
+        self.hub = hub if hub is not None else MemoryHub()
+        self._inbox: Inbox | None = None
+
+    def _connected(self) -> Inbox:
+        if self._inbox is None:
+            raise BrokerError("the broker is not connected")
+        return self._inbox
+
+    async def connect(self) -> None:
+        if self._inbox is not None:
+            raise RuntimeError("the broker is already connected")
+        self._inbox = Inbox()
+
+    async def disconnect(self) -> None:
+        inbox, self._inbox = self._inbox, None
+        if inbox is None:
+            return
+        for channel in list(inbox.channels):
+            self._remove(inbox, channel)
+        inbox.close()
+
+    async def publish(self, channel: str, data: bytes) -> None:
+        self._connected()
+        message = Message(channel, bytes(data))
+        for inbox in self.hub.subscribers.get(channel, ()):
+            inbox.put(message)
+
+    async def subscribe(self, channel: str) -> None:
+        inbox = self._connected()
+        inbox.channels.add(channel)
+        self.hub.subscribers.setdefault(channel, set()).add(inbox)
+
+    async def unsubscribe(self, channel: str) -> None:
+        inbox = self._connected()
+        inbox.channels.discard(channel)
+        self._remove(inbox, channel)
+
+    def _remove(self, inbox: Inbox, channel: str) -> None:
+        subscribers = self.hub.subscribers.get(channel)
+        if subscribers is not None:
+            subscribers.discard(inbox)
+            if not subscribers:
+                del self.hub.subscribers[channel]
+
+    def messages(self) -> AsyncIterator[Message]:
+        return self._connected().take()
+
+    async def claim(self, key: str, owner: str, ttl: float) -> bool:
+        check_ttl(ttl)
+        self._connected()
+        return self.hub.claim(key, owner, ttl)
+
+    async def release(self, key: str, owner: str) -> None:
+        self._connected()
+        self.hub.release(key, owner)
