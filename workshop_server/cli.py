@@ -1,0 +1,152 @@
+"""Command-line entry point: ``python -m workshop_server`` (or the ``workshop-server`` script).
+
+Precedence: command-line flags override ``WORKSHOP_*`` environment variables, which override defaults.
+The effective overrides are written back into this process's environment so that every uvicorn worker
+process, which builds its app with :func:`workshop_server.app.create_app` and ``Settings()``, sees the
+same configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Literal, TypedDict
+
+from pydantic import ValidationError
+
+from workshop_server.settings import Settings, resolve_secret
+
+__all__ = [
+    "APP_FACTORY",
+    "UvicornOptions",
+    "build_parser",
+    "main",
+    "overrides_from_args",
+    "overrides_to_env",
+    "uvicorn_kwargs",
+]
+
+APP_FACTORY = "workshop_server.app:create_app"
+ENV_PREFIX = "WORKSHOP_"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; every flag defaults to ``None`` meaning "not given on the command line"."""
+    fields = Settings.model_fields
+
+    def help_for(name: str) -> str:
+        description = fields[name].description or ""
+        return f"{description} [env {ENV_PREFIX}{name.upper()}]".replace("%", "%%")
+
+    parser = argparse.ArgumentParser(
+        prog="workshop-server",
+        description="Self-hosted real-time ideation workshop server.",
+        epilog=f"Every setting can also be given as an environment variable {ENV_PREFIX}<NAME>.",
+    )
+    parser.add_argument("--host", help=help_for("host"))
+    parser.add_argument("--port", type=int, help=help_for("port"))
+    parser.add_argument("--data-dir", type=Path, help=help_for("data_dir"))
+    parser.add_argument("--broker", choices=["memory", "redis"], help=help_for("broker"))
+    parser.add_argument("--redis-url", help=help_for("redis_url"))
+    parser.add_argument("--workers", type=int, help=help_for("workers"))
+    parser.add_argument(
+        "--log-level",
+        type=str.lower,
+        choices=["critical", "error", "warning", "info", "debug", "trace"],
+        help=help_for("log_level"),
+    )
+    parser.add_argument(
+        "--secret",
+        help=help_for("secret") + " Prefer the environment variable: other users can see command lines.",
+    )
+    parser.add_argument(
+        "--allowed-origins",
+        help=help_for("allowed_origins"),
+    )
+    parser.add_argument("--public-url", help=help_for("public_url"))
+    return parser
+
+
+def overrides_from_args(argv: Sequence[str] | None = None) -> dict[str, object]:
+    """The settings given on the command line, as ``Settings`` field values."""
+    namespace = build_parser().parse_args(argv)
+    return {name: value for name, value in vars(namespace).items() if value is not None}
+
+
+def overrides_to_env(overrides: Mapping[str, object]) -> dict[str, str]:
+    """The ``WORKSHOP_*`` environment variables that reproduce ``overrides`` when read by ``Settings()``."""
+    env: dict[str, str] = {}
+    for name, value in overrides.items():
+        if isinstance(value, (list, tuple)):
+            text = json.dumps(list(value))
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        else:
+            text = str(value)
+        env[f"{ENV_PREFIX}{name.upper()}"] = text
+    return env
+
+
+class UvicornOptions(TypedDict):
+    """Keyword arguments of ``uvicorn.run`` and ``uvicorn.Config`` (a plain dict at runtime)."""
+
+    host: str
+    port: int
+    workers: int
+    loop: Literal["uvloop", "asyncio"]
+    ws: Literal["websockets-sansio"]
+    ws_max_size: int
+    ws_ping_interval: float
+    ws_ping_timeout: float
+    ws_per_message_deflate: bool
+    log_level: str
+    lifespan: Literal["on"]
+    proxy_headers: bool
+    server_header: bool
+
+
+def uvicorn_kwargs(settings: Settings) -> UvicornOptions:
+    """Options for ``uvicorn.run`` / ``uvicorn.Config`` besides the app itself (and ``factory``).
+
+    ``ws_max_size`` is four times ``max_frame_bytes``: frames up to that size reach the app, which answers
+    too large ones with a frame_too_large error; larger frames make uvicorn close the connection. The
+    ``websockets-sansio`` implementation is uvicorn's maintained one (``websockets`` is deprecated).
+    """
+    return UvicornOptions(
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        loop="uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio",
+        ws="websockets-sansio",
+        ws_max_size=4 * settings.max_frame_bytes,
+        ws_ping_interval=settings.ping_interval,
+        ws_ping_timeout=settings.ping_timeout,
+        ws_per_message_deflate=settings.websocket_compression,
+        log_level=settings.log_level,
+        lifespan="on",
+        proxy_headers=False,
+        server_header=False,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse flags, build the settings and run the server until it is stopped."""
+    overrides = overrides_from_args(argv)
+    try:
+        settings = Settings.with_overrides(overrides)
+    except ValidationError as exc:
+        sys.stderr.write(f"workshop-server: invalid settings\n{exc}\n")
+        raise SystemExit(2) from None
+    # Create the secret once before workers start, so that they all read the same file.
+    resolve_secret(settings)
+    os.environ.update(overrides_to_env(overrides))
+
+    import uvicorn  # imported late: --help stays fast and tests import this module cheaply
+
+    print(f"Workshop server on {settings.base_url} — open it in a browser", flush=True)
+    uvicorn.run(APP_FACTORY, factory=True, **uvicorn_kwargs(settings))

@@ -1,0 +1,468 @@
+"""Configuration of the workshop server.
+
+Every setting is read from an environment variable named ``WORKSHOP_<FIELD NAME>`` (for example
+``WORKSHOP_PORT=9000``); the command line (see :mod:`workshop_server.cli`) overrides the environment,
+which overrides the defaults. The field descriptions are rendered into the operator documentation.
+
+The HMAC secret that signs tokens is resolved by :func:`resolve_secret`: the configured value, or a
+random one generated on first start and persisted to ``<data_dir>/secret`` (mode 0600).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from workshop_server.errors import ServerError
+
+__all__ = ["SECRET_FILE_NAME", "SecretFileError", "Settings", "resolve_secret"]
+
+SECRET_FILE_NAME = "secret"
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
+
+
+class SecretFileError(ServerError):
+    """The persisted secret file exists but cannot be used (empty or unreadable)."""
+
+    temporary = False
+    default_message = "the secret file cannot be used"
+
+
+class Settings(BaseSettings):
+    """Every setting of the server, read from ``WORKSHOP_*`` environment variables."""
+
+    # Inputs are kept out of validation errors and the secret out of repr(): both end up in logs.
+    model_config = SettingsConfigDict(
+        env_prefix="WORKSHOP_", frozen=True, extra="forbid", hide_input_in_errors=True
+    )
+
+    # --- Network ----------------------------------------------------------------------------------
+    host: str = Field(
+        default="127.0.0.1",
+        min_length=1,
+        description="Interface to listen on. Use 0.0.0.0 (or ::) to accept connections from other machines.",
+    )
+    port: int = Field(
+        default=8000,
+        ge=0,
+        le=65535,
+        description="TCP port to listen on (0 picks a free port).",
+    )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="Number of server processes. More than one requires broker=redis.",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description=(
+            "Base URL under which participants reach the server (for example https://workshop.example.org), "
+            "used to build invite links and QR codes. Default: derived from host and port."
+        ),
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Origins (scheme://host[:port]) whose web pages may open WebSocket connections, besides the "
+            "server's own origin. Comma-separated (a,b) or a JSON list. Empty: only the server's own origin, "
+            "that is the Origin header's host must equal the request's Host header."
+        ),
+    )
+    websocket_compression: bool = Field(
+        default=False,
+        description="Negotiate permessage-deflate compression on WebSocket connections.",
+    )
+    log_level: LogLevel = Field(
+        default="info",
+        description="Log level: critical, error, warning, info, debug or trace.",
+    )
+
+    # --- Storage and coordination ---------------------------------------------------------------------
+    data_dir: Path = Field(
+        default=Path("./data"),
+        description="Directory holding the SQLite databases, snapshots and the generated secret.",
+    )
+    secret: str | None = Field(
+        default=None,
+        repr=False,
+        description=(
+            "Secret key that signs access tokens (HMAC-SHA256). When unset, a random one is generated on "
+            "first start and stored in <data_dir>/secret (mode 0600), then reused. Every process must "
+            "use the same secret; changing it invalidates every issued link and token."
+        ),
+    )
+    broker: Literal["memory", "redis"] = Field(
+        default="memory",
+        description="How processes share room events: memory (single process) or redis (several processes).",
+    )
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        description="Redis connection URL, used when broker is redis.",
+    )
+    synchronous: Literal["NORMAL", "FULL"] = Field(
+        default="NORMAL",
+        description=(
+            "SQLite synchronous mode of the event log. FULL also survives a power loss, at the cost of "
+            "an fsync per transaction; NORMAL survives a crash of the server process."
+        ),
+    )
+    store: Literal["sqlite", "memory"] = Field(
+        default="sqlite",
+        description=(
+            "Where rooms are kept: 'sqlite' journals every command under data_dir before it is "
+            "acknowledged; 'memory' keeps nothing across restarts (for tests and benchmarks only)."
+        ),
+    )
+    snapshot_keep_entries: int = Field(
+        default=2000,
+        ge=0,
+        le=1_000_000,
+        description="Journal entries kept behind a snapshot, so that clients can still resume from them.",
+    )
+    snapshot_every_events: int = Field(
+        default=500,
+        ge=1,
+        le=1_000_000,
+        description="Write a room snapshot after this many events since the last one.",
+    )
+    snapshot_every_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=86400,
+        description="Write a room snapshot at most this many seconds after an event that is not yet in one.",
+    )
+    retention_days: int = Field(
+        default=90,
+        ge=1,
+        le=36500,
+        description="Rooms whose last activity is older than this many days are purged with all their data.",
+    )
+    max_rooms: int = Field(
+        default=10000,
+        ge=1,
+        description="Maximum number of rooms that can exist at the same time; creating more is refused.",
+    )
+
+    # --- Limits -------------------------------------------------------------------------------------
+    max_frame_bytes: int = Field(
+        default=65536,
+        ge=1024,
+        le=1048576,
+        description=(
+            "Largest accepted incoming frame in bytes (1 KiB to 1 MiB). Larger frames get a frame_too_large "
+            "error; frames above four times this size close the connection."
+        ),
+    )
+    commands_per_second: float = Field(
+        default=20.0,
+        gt=0,
+        le=10000,
+        description="Sustained rate of commands allowed per connection (token bucket refill rate).",
+    )
+    command_burst: int = Field(
+        default=40,
+        ge=1,
+        le=100000,
+        description="Commands a connection may send in a burst above the sustained rate (token bucket size).",
+    )
+    max_connections_per_member: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Open connections allowed per participant (tabs, devices).",
+    )
+    max_connections: int = Field(
+        default=20000,
+        ge=1,
+        description="Open WebSocket connections allowed per process; more are refused with server_busy.",
+    )
+    idea_text_max: int = Field(
+        default=500,
+        ge=1,
+        le=100000,
+        description="Maximum length of an idea, in characters.",
+    )
+    name_max: int = Field(
+        default=40,
+        ge=1,
+        le=1000,
+        description="Maximum length of a display name, in characters.",
+    )
+    title_max: int = Field(
+        default=120,
+        ge=1,
+        le=10000,
+        description="Maximum length of a room or round title, in characters.",
+    )
+    brief_max: int = Field(
+        default=4000,
+        ge=1,
+        le=100000,
+        description="Maximum length of a room's brief, in characters.",
+    )
+    rules_max: int = Field(
+        default=8000,
+        ge=1,
+        le=200000,
+        description="Maximum length of a room's rules (the text participants accept), in characters.",
+    )
+    send_queue_max: int = Field(
+        default=512,
+        ge=1,
+        le=1_000_000,
+        description="Messages queued for one connection before it is disconnected as a slow consumer.",
+    )
+    flush_window_ms: float = Field(
+        default=0.0,
+        ge=0,
+        le=50,
+        description=(
+            "Milliseconds (0 to 50) during which outgoing messages are coalesced into one frame; "
+            "0 sends at once."
+        ),
+    )
+    bad_frames_before_close: int = Field(
+        default=50,
+        ge=1,
+        le=100000,
+        description="Invalid frames a connection may send before it is closed.",
+    )
+    dedupe_window_seconds: float = Field(
+        default=86400.0,
+        gt=0,
+        description="Seconds during which applied command ids are remembered to de-duplicate resends.",
+    )
+    dedupe_per_member: int = Field(
+        default=1000,
+        ge=1,
+        le=1_000_000,
+        description="How many recent command ids are remembered per participant to de-duplicate resends.",
+    )
+
+    # --- Timing -------------------------------------------------------------------------------------
+    ping_interval: float = Field(
+        default=20.0,
+        gt=0,
+        le=3600,
+        description="Seconds between WebSocket pings sent by the server.",
+    )
+    ping_timeout: float = Field(
+        default=20.0,
+        gt=0,
+        le=3600,
+        description="Seconds to wait for the answer to a ping before closing the connection.",
+    )
+    idle_timeout: float = Field(
+        default=90.0,
+        ge=0,
+        description="Close a connection after this many seconds without a message from it; 0 disables.",
+    )
+    auth_timeout: float = Field(
+        default=15.0,
+        gt=0,
+        le=3600,
+        description="Seconds a new connection has to join or authenticate before it is closed.",
+    )
+    round_grace_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="Seconds after a timed round ends during which commands sent in time are still accepted.",
+    )
+    presence_interval: float = Field(
+        default=1.0,
+        gt=0,
+        le=3600,
+        description="Seconds between presence updates (who is connected, who is typing) sent to a room.",
+    )
+
+    _ORIGIN_SCHEMES: ClassVar[frozenset[str]] = frozenset({"http", "https"})
+
+    # --- Validators ---------------------------------------------------------------------------------
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    return json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"allowed_origins is not a valid JSON list: {exc.msg}") from None
+            return text.split(",")
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _normalise_origins(cls, value: list[str]) -> list[str]:
+        origins: list[str] = []
+        for raw in value:
+            origin = raw.strip().rstrip("/").lower()
+            if not origin:
+                continue
+            parts = urlsplit(origin)
+            if (
+                parts.scheme not in cls._ORIGIN_SCHEMES
+                or not parts.hostname
+                or parts.path
+                or parts.query
+                or parts.fragment
+                or parts.username is not None
+            ):
+                raise ValueError(f"{raw!r} is not an origin like https://example.org or http://host:8080")
+            if origin not in origins:
+                origins.append(origin)
+        return origins
+
+    @field_validator("secret", mode="before")
+    @classmethod
+    def _empty_secret_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        url = value.strip().rstrip("/")
+        parts = urlsplit(url)
+        if parts.scheme not in cls._ORIGIN_SCHEMES or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError(f"{value!r} is not an http(s) URL like https://workshop.example.org")
+        return url
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str) -> str:
+        if urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
+            raise ValueError("redis_url must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lowercase_log_level(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("synchronous", mode="before")
+    @classmethod
+    def _uppercase_synchronous(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("broker", mode="before")
+    @classmethod
+    def _lowercase_broker(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _several_workers_need_redis(self) -> Settings:
+        if self.workers > 1 and self.broker != "redis":
+            raise ValueError("more than one worker requires broker=redis (processes share rooms through it)")
+        return self
+
+    @classmethod
+    def with_overrides(cls, overrides: Mapping[str, object]) -> Settings:
+        """Settings from the environment, with ``overrides`` (field name to value) taking precedence."""
+        values: dict[str, Any] = dict(overrides)
+        return cls(**values)
+
+    # --- Derived values -----------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        """The URL participants open, without a trailing slash: ``public_url`` or one built from host/port.
+
+        A wildcard host (0.0.0.0, ::) is replaced by ``localhost``; set ``public_url`` so that links work
+        from other machines.
+        """
+        if self.public_url is not None:
+            return self.public_url
+        host = self.host
+        if host in {"0.0.0.0", "::", ""}:
+            host = "localhost"
+        else:
+            try:
+                if ipaddress.ip_address(host).version == 6:
+                    host = f"[{host}]"
+            except ValueError:
+                pass
+        return f"http://{host}:{self.port}"
+
+    def origin_allowed(self, origin: str | None, host_header: str | None) -> bool:
+        """Whether a browser page served from ``origin`` may open a WebSocket to this server.
+
+        ``origin`` is the request's Origin header and ``host_header`` its Host header. A request without
+        an Origin header does not come from a web page (browsers always send one on WebSocket handshakes)
+        and is allowed. Otherwise the origin must be the server's own (its host and port equal the Host
+        header) or be listed in ``allowed_origins``. The opaque origin ``null`` is refused.
+        """
+        if origin is None:
+            return True
+        normalised = origin.strip().rstrip("/").lower()
+        if not normalised or normalised == "null":
+            return False
+        if normalised in self.allowed_origins:
+            return True
+        parts = urlsplit(normalised)
+        if parts.scheme not in self._ORIGIN_SCHEMES or not parts.netloc or host_header is None:
+            return False
+        return parts.netloc == host_header.strip().lower()
+
+
+def resolve_secret(settings: Settings) -> bytes:
+    """The HMAC secret: ``settings.secret``, else the one persisted in ``<data_dir>/secret``.
+
+    On first start the file does not exist: a random secret (``secrets.token_urlsafe(32)``) is written
+    to it with mode 0600. Concurrent first starts of several processes agree on one secret: the file is
+    written completely under a temporary name and then hard-linked into place, which fails if another
+    process won the race, in which case the winner's secret is read.
+    """
+    if settings.secret is not None:
+        return settings.secret.encode("utf-8")
+    data_dir = settings.data_dir
+    path = data_dir / SECRET_FILE_NAME
+    existing = _read_secret_file(path)
+    if existing is not None:
+        return existing
+    data_dir.mkdir(parents=True, exist_ok=True)
+    generated = secrets.token_urlsafe(32)
+    temporary = data_dir / f".{SECRET_FILE_NAME}.{os.getpid()}.{secrets.token_hex(8)}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(generated + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            winner = _read_secret_file(path)
+            if winner is None:  # pragma: no cover - removed again between link and read
+                raise SecretFileError(f"{path} vanished while it was being created") from None
+            return winner
+    finally:
+        temporary.unlink(missing_ok=True)
+    return generated.encode("ascii")
+
+
+def _read_secret_file(path: Path) -> bytes | None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SecretFileError(f"cannot read the secret file {path}: {exc}") from exc
+    secret = text.strip()
+    if not secret:
+        raise SecretFileError(f"the secret file {path} is empty; delete it or set WORKSHOP_SECRET")
+    return secret.encode("utf-8")
