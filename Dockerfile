@@ -6,11 +6,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     WORKSHOP_HOST=0.0.0.0 \
     WORKSHOP_PORT=8000 \
-    WORKSHOP_DATA_DIR=/data
+    WORKSHOP_DATA_DIR=/data \
+    WORKSHOP_WEB_DIR=/app/web
 
 WORKDIR /app
 COPY pyproject.toml ./
 COPY workshop_server ./workshop_server
+COPY web ./web
 RUN pip install . \
     && useradd --system --uid 10001 --home-dir /app workshop \
     && mkdir -p /data \

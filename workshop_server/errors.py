@@ -219,8 +219,9 @@ def all_error_classes() -> list[type[WorkshopError]]:
     stack: list[type[WorkshopError]] = [WorkshopError]
     while stack:
         cls = stack.pop()
-        seen.append(cls)
-        stack.extend(cls.__subclasses__())
+        if cls not in seen:
+            seen.append(cls)
+            stack.extend(cls.__subclasses__())
     return seen
 
 

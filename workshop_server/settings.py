@@ -117,6 +117,10 @@ class Settings(BaseSettings):
             "an fsync per transaction; NORMAL survives a crash of the server process."
         ),
     )
+    web_dir: Path | None = Field(
+        default=None,
+        description="Folder of the web app's static files; default: the repository's web/ folder.",
+    )
     store: Literal["sqlite", "memory"] = Field(
         default="sqlite",
         description=(

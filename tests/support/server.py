@@ -1,0 +1,109 @@
+"""A real workshop server in its own process (uvicorn), on a free port, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+from tests.conftest import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class ServerProcess:
+    """``python -m workshop_server`` with its settings in ``WORKSHOP_*`` variables.
+
+    The data directory survives ``kill()`` and ``restart()``, so a test can kill -9 the server and
+    start it again on the same journal and the same port.
+    """
+
+    def __init__(self, data_dir: Path, *, port: int | None = None, **settings: object) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.settings = settings
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir.parent / f"server-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WORKSHOP_")}
+        env.update(
+            {
+                "WORKSHOP_HOST": "127.0.0.1",
+                "WORKSHOP_PORT": str(self.port),
+                "WORKSHOP_DATA_DIR": str(self.data_dir),
+                "WORKSHOP_SECRET": "test-secret-for-this-run-only-0123456789",
+                "WORKSHOP_LOG_LEVEL": "warning",
+            }
+        )
+        for key, value in self.settings.items():
+            env[f"WORKSHOP_{key.upper()}"] = ",".join(value) if isinstance(value, list) else str(value)
+        env.pop("PYTHONASYNCIODEBUG", None)  # keep the server at production speed; tests run in debug
+        return env
+
+    def start(self, timeout: float = 20.0) -> ServerProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "workshop_server"], cwd=REPO, env=self.env(), stdout=log, stderr=log
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited with {self.process.returncode}: {self.log()}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as response:
+                    if response.status == 200:
+                        return self
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.05)
+        raise RuntimeError(f"the server did not answer /healthz in {timeout}s: {self.log()}")
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        """SIGTERM: a graceful shutdown."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def restart(self) -> ServerProcess:
+        self.stop()
+        return self.start()
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(
+        self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
+    ) -> None:
+        self.stop()

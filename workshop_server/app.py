@@ -1,0 +1,220 @@
+"""The Starlette application: HTTP API, the WebSocket endpoint, health, metrics and the web app."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, Literal
+
+import segno
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
+
+from workshop_server import errors, protocol
+from workshop_server.hub import Hub
+from workshop_server.metrics import Metrics
+from workshop_server.rooms.codes import normalise_code
+from workshop_server.session import Session
+from workshop_server.settings import Settings
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+
+class CreateRoom(BaseModel):
+    """The body of ``POST /api/rooms``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1)
+    brief: str = ""
+    rules: str = ""
+    access: Literal["code", "passphrase", "invite", "approval"] = "code"
+    passphrase: str | None = Field(default=None, max_length=200)
+    anonymous: bool = False
+    locale: Literal["en", "fr"] = "en"
+    facilitator_name: str = Field(default="Facilitator", min_length=1)
+
+
+STATUS = {
+    "bad_frame": 400,
+    "invalid_command": 400,
+    "text_too_long": 400,
+    "invalid_name": 400,
+    "invalid_token": 401,
+    "forbidden": 403,
+    "room_not_found": 404,
+    "room_unavailable": 503,
+    "server_busy": 503,
+}
+
+
+def error_response(exc: errors.WorkshopError) -> JSONResponse:
+    return JSONResponse({"error": exc.to_dict()}, status_code=STATUS.get(exc.code, 400))
+
+
+def bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.query_params.get("token", "")
+
+
+class WebSocketEndpoint:
+    """``/ws``: checks the Origin, picks the encoding from the subprotocols, then runs a session."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hub = self.hub
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        if not hub.settings.origin_allowed(headers.get("origin"), headers.get("host")):
+            await send({"type": "websocket.close", "code": 1008, "reason": "origin not allowed"})
+            return
+        if len(hub.sessions) >= hub.settings.max_connections:
+            await send({"type": "websocket.close", "code": 1013, "reason": "server full"})
+            return
+        offered: list[str] = list(scope.get("subprotocols") or [])
+        codec = protocol.choose_codec(offered)
+        await send({"type": "websocket.accept", "subprotocol": codec.subprotocol if offered else None})
+        await Session(hub, send, codec).run(receive)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+    web_dir = settings.web_dir or WEB_DIR
+    hub = Hub(settings)
+    metrics = Metrics(hub)
+    hub.metrics = metrics
+
+    async def create_room(request: Request) -> Response:
+        try:
+            body = CreateRoom.model_validate_json(await request.body())
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "body"
+            return error_response(errors.InvalidCommand(f"{where}: {first['msg']}"))
+        try:
+            for value, limit, what in (
+                (body.title, settings.title_max, "title"),
+                (body.brief, settings.brief_max, "brief"),
+                (body.rules, settings.rules_max, "rules"),
+            ):
+                if len(value) > limit:
+                    raise errors.TextTooLong(f"the {what} is limited to {limit} characters")
+            if body.access == "passphrase" and not (body.passphrase or "").strip():
+                raise errors.InvalidCommand("the passphrase access mode needs a passphrase")
+            host = await hub.create_room(
+                title=body.title.strip(),
+                brief=body.brief.strip(),
+                rules=body.rules.strip(),
+                access=body.access,
+                passphrase=body.passphrase if body.access == "passphrase" else None,
+                anonymous=body.anonymous,
+                locale=body.locale,
+                facilitator_name=body.facilitator_name,
+            )
+        except errors.WorkshopError as exc:
+            return error_response(exc)
+        return JSONResponse({**hub.links(host), "info": public_info(host.room.room_view())}, status_code=201)
+
+    def public_info(view: dict[str, Any]) -> dict[str, Any]:
+        keys = (
+            "id",
+            "title",
+            "brief",
+            "rules",
+            "rules_version",
+            "access",
+            "anonymous",
+            "locale",
+            "locked",
+            "phase",
+        )
+        return {k: view[k] for k in keys}
+
+    async def room_info(request: Request) -> Response:
+        code = normalise_code(request.path_params["code"])
+        try:
+            host = await hub.host(code)
+        except errors.WorkshopError as exc:
+            return error_response(exc)
+        return JSONResponse(public_info(host.room.room_view()))
+
+    async def room_qr(request: Request) -> Response:
+        code = normalise_code(request.path_params["code"])
+        try:
+            await hub.host(code)
+        except errors.WorkshopError as exc:
+            return error_response(exc)
+        out = io.BytesIO()
+        url = f"{settings.base_url.rstrip('/')}/j/{code}"
+        segno.make(url, error="m").save(out, kind="svg", scale=8, border=2, dark="#111827", light="#ffffff")
+        return Response(out.getvalue(), media_type="image/svg+xml", headers={"cache-control": "max-age=3600"})
+
+    async def export_json(request: Request) -> Response:
+        code = normalise_code(request.path_params["code"])
+        try:
+            claims = hub.signer.verify(bearer(request), room=code)
+            host = await hub.host(code)
+            member = host.room.members.get(claims.subject) if claims.kind == "member" else None
+            if member is None or member.role not in ("facilitator", "moderator") or member.status != "active":
+                raise errors.Forbidden("exports are for the room's staff")
+        except errors.WorkshopError as exc:
+            return error_response(exc)
+        state = host.room.to_state()
+        state.pop("replies", None)
+        state["config"].pop("passphrase_hash", None)
+        state["config"].pop("passphrase_salt", None)
+        return JSONResponse(state, headers={"content-disposition": f'attachment; filename="{code}.json"'})
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "rooms": len(hub.hosts), "connections": len(hub.sessions)})
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def index(request: Request) -> Response:
+        page = web_dir / "index.html"
+        if page.exists():
+            return FileResponse(page, headers={"cache-control": "no-cache"})
+        return Response(
+            "<!doctype html><title>Workshop server</title><h1>Workshop server</h1>", media_type="text/html"
+        )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+
+    routes: list[Route | WebSocketRoute | Mount] = [
+        Route("/", index),
+        Route("/j/{code}", index),
+        Route("/r/{code}", index),
+        Route("/s/{code}", index),
+        Route("/api/rooms", create_room, methods=["POST"]),
+        Route("/api/rooms/{code}", room_info),
+        Route("/api/rooms/{code}/qr.svg", room_qr),
+        Route("/api/rooms/{code}/export.json", export_json),
+        Route("/healthz", healthz),
+        Route("/metrics", metrics_endpoint),
+        WebSocketRoute("/ws", WebSocketEndpoint(hub)),
+    ]
+    if web_dir.is_dir():
+        routes.append(Mount("/static", StaticFiles(directory=web_dir), name="static"))
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.hub = hub
+    return app

@@ -1,0 +1,95 @@
+"""Local fan-out: the connections of one room in this worker, and delivery of the room's events to them.
+
+Each event view is encoded once per encoding (JSON, msgpack), never once per recipient. A connection's
+outgoing queue is bounded; a connection whose queue overflows is closed as a slow consumer and the room
+never waits for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from workshop_server import protocol
+from workshop_server.close_codes import CloseCode
+
+if TYPE_CHECKING:
+    from workshop_server.session import Session
+
+
+class Fanout:
+    """The sessions of one room attached in this worker."""
+
+    def __init__(self, room_id: str, on_presence: Callable[[str, bool], None]) -> None:
+        self.room_id = room_id
+        self.sessions: set[Session] = set()
+        self.by_member: dict[str, set[Session]] = {}
+        self.screens = 0
+        self.delivered = 0
+        self.waiting: set[Session] = set()
+        self._on_presence = on_presence
+        self.deliveries = 0
+
+    def add(self, session: Session) -> None:
+        self.sessions.add(session)
+        if session.member_id is None:
+            self.screens += 1
+            self._on_presence("", True)
+            return
+        mine = self.by_member.setdefault(session.member_id, set())
+        mine.add(session)
+        if len(mine) == 1:
+            self._on_presence(session.member_id, True)
+
+    def discard(self, session: Session) -> None:
+        if session not in self.sessions:
+            return
+        self.sessions.discard(session)
+        self.waiting.discard(session)
+        if session.member_id is None:
+            self.screens -= 1
+            self._on_presence("", False)
+            return
+        mine = self.by_member.get(session.member_id)
+        if mine is not None:
+            mine.discard(session)
+            if not mine:
+                del self.by_member[session.member_id]
+                self._on_presence(session.member_id, False)
+
+    def count(self, member_id: str) -> int:
+        return len(self.by_member.get(member_id, ()))
+
+    def member_sessions(self, member_id: str) -> list[Session]:
+        return list(self.by_member.get(member_id, ()))
+
+    def deliver(
+        self, epoch: str, events: Iterable[dict[str, Any]], effects: Iterable[dict[str, Any]]
+    ) -> None:
+        """Deliver a published batch: events in order, then effects, then held replies."""
+        sessions = self.sessions
+        for ev in events:
+            seq: int = ev["seq"]
+            views: dict[str, Any] = ev["views"]
+            frames: dict[tuple[str, bool], str | bytes] = {}
+            for session in sessions:
+                if seq <= session.floor:
+                    continue
+                key = session.member_key if session.member_key in views else session.audience
+                if key not in views:
+                    continue
+                codec = session.codec
+                frame = frames.get((key, codec.binary))
+                if frame is None:
+                    frame = codec.encode(protocol.event(epoch, seq, ev["name"], ev["at"], views[key]))
+                    frames[(key, codec.binary)] = frame
+                session.push(frame)
+                self.deliveries += 1
+            self.delivered = seq
+        for effect in effects:
+            if effect["kind"] == "close":
+                for session in self.member_sessions(effect["member"]):
+                    session.close_soon(CloseCode(effect["code"]), effect["reason"])
+        if self.waiting:
+            for session in list(self.waiting):
+                session.release(self.delivered)

@@ -1,0 +1,584 @@
+"""The asyncio shell around the room core: one authority (a :class:`RoomHost`) per loaded room.
+
+A room host is an actor. Commands go into its inbox; its loop takes everything queued, applies it with
+the pure core, journals the batch in one transaction, publishes one broker message with the batch's
+events, and only then replies. Snapshots for joins and resumes are taken between batches, where the
+in-memory state is exactly what the journal holds, so a client never sees an event that a crash could
+take back, and a seq always names the same event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+from pydantic import TypeAdapter
+
+from workshop_server import errors
+from workshop_server.broker import Broker, create_broker
+from workshop_server.close_codes import CloseCode
+from workshop_server.fanout import Fanout
+from workshop_server.rooms import Limits, Outcome, Room, RoomConfig, hash_passphrase, view_for
+from workshop_server.rooms import commands as c
+from workshop_server.rooms.codes import make_code
+from workshop_server.rooms.events import Event
+from workshop_server.settings import Settings, resolve_secret
+from workshop_server.storage import (
+    DATABASE_FILENAME,
+    Journal,
+    JournalEntry,
+    RoomExists,
+    RoomNotStored,
+    Snapshot,
+)
+from workshop_server.tokens import TokenClaims, TokenSigner
+
+if TYPE_CHECKING:
+    from workshop_server.metrics import Metrics
+    from workshop_server.session import Session
+
+log = logging.getLogger("workshop_server")
+_any_command: TypeAdapter[c.Command] = TypeAdapter(c.ClientCommand | c.InternalCommand)
+REPLAY_BUFFER = 4096
+
+
+def pack(value: Any) -> bytes:
+    return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def unpack(data: bytes) -> Any:
+    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+def limits_from(settings: Settings) -> Limits:
+    return Limits(
+        idea_text_max=settings.idea_text_max,
+        name_max=settings.name_max,
+        grace_seconds=settings.round_grace_seconds,
+        dedupe_window_seconds=settings.dedupe_window_seconds,
+        dedupe_per_member=settings.dedupe_per_member,
+    )
+
+
+@dataclass(slots=True)
+class Item:
+    """One thing for a room host to do, in order: a command, an attach, or both (a join)."""
+
+    command: c.Command | None
+    actor: str | None
+    future: asyncio.Future[Any]
+    session: Session | None = None
+    resume: tuple[str | None, int | None] = (None, None)
+    outcome: Outcome | None = None
+    seq: int = 0
+    attached: Attached | errors.WorkshopError | None = None
+
+
+@dataclass(slots=True)
+class Attached:
+    """What a session gets when it attaches: either the missed events or a snapshot."""
+
+    recovered: bool
+    seq: int
+    events: list[dict[str, Any]] = field(default_factory=list)
+    snapshot: dict[str, Any] | None = None
+
+
+class RoomHost:
+    """The one authority for a room in this process."""
+
+    def __init__(self, hub: Hub, room: Room, position: int) -> None:
+        self.hub = hub
+        self.room = room
+        self.position = position
+        self.recent: deque[Event] = deque(maxlen=REPLAY_BUFFER)
+        self.fanout = Fanout(room.id, self._presence_changed)
+        self._inbox: deque[Item] = deque()
+        self._wake: asyncio.Future[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._came: set[str] = set()
+        self._left: set[str] = set()
+        self._presence_timer: asyncio.TimerHandle | None = None
+        self._since_snapshot = 0
+        self._snapshot_at = time.monotonic()
+        self.broken: errors.WorkshopError | None = None
+
+    # --- Life cycle ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"room-{self.room.id}")
+        self.submit(c.Tick(id="tick"), None)
+        self._schedule_timer()
+
+    async def stop(self) -> None:
+        for handle in (self._timer, self._presence_timer):
+            if handle is not None:
+                handle.cancel()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.broken is None and self._since_snapshot:
+            await self._snapshot()
+        for item in self._inbox:
+            if not item.future.done():
+                item.future.set_exception(errors.ServerBusy("the server is shutting down"))
+
+    # --- Inbox ---------------------------------------------------------------------------------------
+    def _put(self, item: Item) -> asyncio.Future[Any]:
+        if self.broken is not None:
+            item.future.set_exception(self.broken)
+            return item.future
+        self._inbox.append(item)
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+        return item.future
+
+    def submit(
+        self, cmd: c.Command, actor: str | None, session: Session | None = None
+    ) -> asyncio.Future[Any]:
+        """Queue a command; the future resolves to the item once journaled and published."""
+        loop = asyncio.get_running_loop()
+        return self._put(Item(cmd, actor, loop.create_future(), session))
+
+    def attach(self, session: Session, epoch: str | None, seq: int | None) -> asyncio.Future[Any]:
+        """Attach a session between batches; resolves to :class:`Attached`."""
+        loop = asyncio.get_running_loop()
+        return self._put(Item(None, None, loop.create_future(), session, (epoch, seq)))
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._inbox:
+                self._wake = loop.create_future()
+                await self._wake
+                self._wake = None
+            batch = list(self._inbox)
+            self._inbox.clear()
+            try:
+                await self._process(batch)
+            except errors.WorkshopError as exc:
+                self._fail(batch, exc)
+                return
+            except Exception as exc:
+                log.exception("room %s: unexpected failure; the room is unloaded", self.room.id)
+                self._fail(batch, errors.RoomUnavailable(f"room failed: {type(exc).__name__}"))
+                return
+
+    def _fail(self, batch: list[Item], exc: errors.WorkshopError) -> None:
+        self.broken = exc
+        for item in [*batch, *self._inbox]:
+            if not item.future.done():
+                item.future.set_exception(exc)
+        self._inbox.clear()
+        for session in list(self.fanout.sessions):
+            session.close_soon(CloseCode.ROOM_RELOADED, "the room is reloading")
+        self.hub.forget(self)
+
+    async def _process(self, batch: list[Item]) -> None:
+        room = self.room
+        now = self.hub.clock()
+        entries: list[JournalEntry] = []
+        events: list[Event] = []
+        effects: list[dict[str, Any]] = []
+        metrics = self.hub.metrics
+        for item in batch:
+            if item.command is None:
+                continue
+            before = room.seq
+            outcome = room.handle(item.command, item.actor, now)
+            item.outcome, item.seq = outcome, room.seq
+            if metrics is not None:
+                metrics.command(item.command, outcome)
+            if outcome.events or (outcome.error is None and not outcome.duplicate):
+                record = {
+                    "cmd": item.command.model_dump(mode="json"),
+                    "actor": item.actor,
+                    "now": now,
+                    "events": [e.to_dict() for e in outcome.events],
+                }
+                entries.append(JournalEntry(before + 1, room.seq, room.epoch, pack(record)))
+            events.extend(outcome.events)
+            effects.extend(e.to_dict() for e in outcome.effects)
+        journal = self.hub.journal
+        if entries and journal is not None:
+            await asyncio.gather(*(journal.append(room.id, entry) for entry in entries))
+            self.position += len(entries)
+        if events or effects:
+            message = {"epoch": room.epoch, "events": [e.to_dict() for e in events], "effects": effects}
+            await self.hub.broker.publish(self.hub.channel(room.id), pack(message))
+        self.recent.extend(events)
+        self._since_snapshot += len(events)
+        # Everything in the batch is durable and published: reply, then attach waiting sessions.
+        for item in batch:
+            if item.outcome is not None:
+                for effect in item.outcome.effects:
+                    if effect.kind == "refresh":
+                        self._refresh(effect.member)
+            if item.session is not None and (item.outcome is None or item.outcome.error is None):
+                result = await self._attach(item)
+                if not item.future.done():
+                    item.future.set_result(result)
+            elif not item.future.done():
+                item.future.set_result(item)
+        self._schedule_timer()
+        if self._due_for_snapshot() and not self._inbox:
+            await self._snapshot()
+
+    # --- Attach and resume --------------------------------------------------------------------------
+    async def _attach(self, item: Item) -> Item | Attached | errors.WorkshopError:
+        """Attach the item's session. For a join, the result (or refusal) goes in ``item.attached``."""
+        session = item.session
+        assert session is not None
+        if item.command is not None:  # a join: attach the new member, with a snapshot
+            assert item.outcome is not None
+            session.bind(
+                self.room.id, item.outcome.result["member"]["id"], item.outcome.result["member"]["role"]
+            )
+        member_id, role = session.member_id, session.role
+        if member_id is not None:
+            member = self.room.members.get(member_id)
+            refusal: errors.WorkshopError | None = None
+            limit = self.hub.settings.max_connections_per_member
+            if member is None:
+                refusal = errors.InvalidToken("no such member in this room")
+            elif member.status in ("banned", "rejected"):
+                refusal = errors.Banned()
+            elif self.fanout.count(member_id) >= limit:
+                refusal = errors.TooManyConnections(f"at most {limit} connections per participant")
+            if refusal is not None:
+                if item.command is not None:
+                    item.attached = refusal
+                    return item
+                return refusal
+        session.audience = self.room.audience_of(member_id, role)
+        session.floor = self.room.seq
+        attached = await self._replay(session, *item.resume)
+        self.fanout.add(session)
+        if item.command is not None:
+            item.attached = attached
+            return item
+        return attached
+
+    async def _replay(self, session: Session, epoch: str | None, seq: int | None) -> Attached:
+        room = self.room
+        if epoch == room.epoch and seq is not None and seq <= room.seq:
+            events = await self._events_after(seq)
+            if events is not None:
+                visible = []
+                for ev in events:
+                    data = view_for(ev.views, session.member_id, session.audience)
+                    if data is not None:
+                        visible.append(self._event_message(ev, data))
+                return Attached(recovered=True, seq=room.seq, events=visible)
+        return Attached(
+            recovered=False, seq=room.seq, snapshot=room.snapshot(session.member_id, session.role)
+        )
+
+    def _event_message(self, ev: Event, data: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "event",
+            "epoch": self.room.epoch,
+            "seq": ev.seq,
+            "name": ev.name,
+            "at": ev.at,
+            "data": data,
+        }
+
+    async def _events_after(self, seq: int) -> list[Event] | None:
+        """Exactly the events after ``seq``, or None when they are no longer all available."""
+        room = self.room
+        if seq == room.seq:
+            return []
+        if self.recent and self.recent[0].seq <= seq + 1:
+            return [e for e in self.recent if e.seq > seq]
+        journal = self.hub.journal
+        if journal is None:
+            return None
+        entries = await journal.entries_after(room.id, room.epoch, seq)
+        if entries is None:
+            return None
+        events = [Event.from_dict(e) for entry in entries for e in unpack(entry.data)["events"]]
+        events = [e for e in events if e.seq > seq]
+        expected = list(range(seq + 1, room.seq + 1))
+        if [e.seq for e in events] != expected:
+            return None
+        return events
+
+    def _refresh(self, member_id: str) -> None:
+        """A member's audience changed (admitted): move its sessions and send them a fresh snapshot."""
+        for session in self.fanout.member_sessions(member_id):
+            session.audience = self.room.audience_of(member_id, session.role)
+            session.floor = self.room.seq
+            snap = self.room.snapshot(member_id, session.role)
+            session.push_message(
+                {"type": "snapshot", "epoch": self.room.epoch, "seq": self.room.seq, "state": snap}
+            )
+
+    # --- Timers, presence, snapshots ----------------------------------------------------------------
+    def _schedule_timer(self) -> None:
+        wake = self.room.next_wakeup()
+        if wake == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = wake
+        if wake is not None:
+            delay = max(0.0, wake - self.hub.clock()) + 0.005
+            self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self.submit(c.Tick(id="tick"), None)
+
+    def _presence_changed(self, member_id: str, online: bool) -> None:
+        if member_id:
+            if online:
+                self._left.discard(member_id)
+                self._came.add(member_id)
+            else:
+                self._came.discard(member_id)
+                self._left.add(member_id)
+        if self._presence_timer is None and self.broken is None:
+            delay = self.hub.settings.presence_interval
+            self._presence_timer = asyncio.get_running_loop().call_later(delay, self._flush_presence)
+
+    def _flush_presence(self) -> None:
+        self._presence_timer = None
+        came, left = tuple(sorted(self._came)), tuple(sorted(self._left))
+        self._came.clear()
+        self._left.clear()
+        self.submit(c.Presence(id="presence", came=came, left=left, screens=self.fanout.screens), None)
+
+    def _due_for_snapshot(self) -> bool:
+        settings = self.hub.settings
+        if self.hub.journal is None or self._since_snapshot == 0:
+            return False
+        return (
+            self._since_snapshot >= settings.snapshot_every_events
+            or time.monotonic() - self._snapshot_at >= settings.snapshot_every_seconds
+        )
+
+    async def _snapshot(self) -> None:
+        journal = self.hub.journal
+        if journal is None:
+            return
+        room = self.room
+        snapshot = Snapshot(room.epoch, room.seq, pack(room.to_state()), self.position)
+        await journal.save_snapshot(room.id, snapshot, keep_entries=self.hub.settings.snapshot_keep_entries)
+        self._since_snapshot = 0
+        self._snapshot_at = time.monotonic()
+
+
+class Hub:
+    """Everything one worker process runs: the journal, the broker, and the rooms it hosts."""
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.signer = TokenSigner(resolve_secret(settings))
+        self.broker: Broker = create_broker(settings.broker, settings.redis_url)
+        self.journal: Journal | None = None
+        self.hosts: dict[str, RoomHost] = {}
+        self.metrics: Metrics | None = None
+        self.sessions: set[Session] = set()
+        self._loading: dict[str, asyncio.Future[RoomHost]] = {}
+        self._listener: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    def channel(self, room_id: str) -> str:
+        return f"workshop:room:{room_id}"
+
+    async def start(self) -> None:
+        if self.settings.store == "sqlite":
+            path = Path(self.settings.data_dir)
+            path.mkdir(parents=True, exist_ok=True)
+            self.journal = await Journal.open(path / DATABASE_FILENAME, synchronous=self.settings.synchronous)
+        await self.broker.connect()
+        self._listener = asyncio.get_running_loop().create_task(self._listen(), name="broker-listener")
+
+    async def stop(self) -> None:
+        for session in list(self.sessions):
+            session.close_soon(CloseCode.GOING_AWAY, "the server is restarting")
+        for session in list(self.sessions):
+            await session.closed()
+        for host in list(self.hosts.values()):
+            await host.stop()
+        self.hosts.clear()
+        await self.broker.disconnect()
+        if self._listener is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(self._listener, 5)
+        if self.journal is not None:
+            await self.journal.close()
+
+    async def _listen(self) -> None:
+        prefix = self.channel("")
+        async for message in self.broker.messages():
+            host = self.hosts.get(message.channel[len(prefix) :])
+            if host is None:
+                continue
+            batch = unpack(message.data)
+            host.fanout.deliver(batch["epoch"], batch["events"], batch["effects"])
+            if self.metrics is not None:
+                self.metrics.delivered(host.fanout)
+
+    def forget(self, host: RoomHost) -> None:
+        if self.hosts.get(host.room.id) is host:
+            del self.hosts[host.room.id]
+        task = asyncio.get_running_loop().create_task(self.broker.unsubscribe(self.channel(host.room.id)))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # --- Rooms --------------------------------------------------------------------------------------
+    async def create_room(
+        self,
+        *,
+        title: str,
+        brief: str,
+        rules: str,
+        access: str,
+        passphrase: str | None,
+        anonymous: bool,
+        locale: str,
+        facilitator_name: str,
+    ) -> RoomHost:
+        if len(self.hosts) >= self.settings.max_rooms:
+            raise errors.ServerBusy("this server hosts as many rooms as it may")
+        salt = secrets.token_hex(8) if passphrase else ""
+        config = RoomConfig(
+            title=title,
+            brief=brief,
+            rules=rules,
+            access=access,  # type: ignore[arg-type]
+            passphrase_salt=salt,
+            passphrase_hash=hash_passphrase(passphrase, salt) if passphrase else "",
+            anonymous=anonymous,
+            locale=locale,
+            retention_days=self.settings.retention_days,
+        )
+        now = self.clock()
+        for _ in range(20):
+            code = make_code(secrets.choice)
+            if code in self.hosts:
+                continue
+            room = Room.create(
+                code, config, now=now, limits=limits_from(self.settings), facilitator_name=facilitator_name
+            )
+            meta = pack(
+                {"config": room.to_state()["config"], "created_at": now, "facilitator": facilitator_name}
+            )
+            if self.journal is not None:
+                try:
+                    await self.journal.create_room(code, meta)
+                except RoomExists:
+                    continue
+            return await self._install(room, 0)
+        raise errors.ServerBusy("could not find a free room code; retry")
+
+    async def host(self, room_id: str) -> RoomHost:
+        """The host of a room, loading it from the journal on first use."""
+        host = self.hosts.get(room_id)
+        if host is not None:
+            return host
+        pending = self._loading.get(room_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[RoomHost] = asyncio.get_running_loop().create_future()
+        self._loading[room_id] = future
+        try:
+            host = await self._load(room_id)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: other waiters re-raise it themselves
+            raise
+        finally:
+            del self._loading[room_id]
+        future.set_result(host)
+        return host
+
+    async def _load(self, room_id: str) -> RoomHost:
+        if self.journal is None:
+            raise errors.RoomNotFound()
+        try:
+            loaded = await self.journal.load(room_id)
+        except RoomNotStored:
+            raise errors.RoomNotFound() from None
+        except errors.RoomUnavailable as exc:
+            log.error("room %s cannot be loaded: %s", room_id, exc)
+            raise errors.RoomUnavailable("this room's stored data is damaged; it cannot be served") from None
+        try:
+            room = self.rebuild(room_id, loaded.meta, loaded.snapshot, loaded.entries)
+        except errors.RoomUnavailable:
+            raise
+        except Exception as exc:
+            log.error("room %s cannot be rebuilt from its journal: %r", room_id, exc)
+            raise errors.RoomUnavailable("this room's stored data is damaged; it cannot be served") from None
+        position = (loaded.snapshot.entry_index if loaded.snapshot else 0) + len(loaded.entries)
+        host = await self._install(room, position)
+        if room.online or room.screens:  # presence does not survive a restart
+            host.submit(c.Presence(id="presence", left=tuple(sorted(room.online)), screens=0), None)
+        return host
+
+    def rebuild(
+        self, room_id: str, meta: bytes, snapshot: Snapshot | None, entries: list[JournalEntry]
+    ) -> Room:
+        """A room from its snapshot and journal tail: the same commands again give the same events."""
+        limits = limits_from(self.settings)
+        if snapshot is not None:
+            room = Room.from_state(unpack(snapshot.data), limits=limits)
+        else:
+            info = unpack(meta)
+            config = RoomConfig(**info["config"])
+            room = Room.create(
+                room_id, config, now=info["created_at"], limits=limits, facilitator_name=info["facilitator"]
+            )
+        for entry in entries:
+            record = unpack(entry.data)
+            cmd = _any_command.validate_python(record["cmd"], strict=False)
+            outcome = room.handle(cmd, record["actor"], record["now"])
+            got = [e.to_dict() for e in outcome.events]
+            if got != record["events"]:
+                raise errors.RoomUnavailable(
+                    f"replaying the journal of {room_id} diverged at seq {entry.seq_start}"
+                )
+        return room
+
+    async def _install(self, room: Room, position: int) -> RoomHost:
+        host = RoomHost(self, room, position)
+        await self.broker.subscribe(self.channel(room.id))
+        self.hosts[room.id] = host
+        host.start()
+        return host
+
+    def token(self, room_id: str, kind: str, subject: str) -> str:
+        return self.signer.sign(TokenClaims(room=room_id, kind=kind, subject=subject))  # type: ignore[arg-type]
+
+    def links(self, host: RoomHost) -> dict[str, str]:
+        room = host.room
+        base = self.settings.base_url.rstrip("/")
+        facilitator = self.token(room.id, "member", room.facilitator_id)
+        moderator = self.token(room.id, "invite", room.moderator_invite_id)
+        screen = self.token(room.id, "screen", "screen")
+        return {
+            "room": room.id,
+            "facilitator_token": facilitator,
+            "moderator_invite": moderator,
+            "screen_token": screen,
+            "join_url": f"{base}/j/{room.id}",
+            "facilitator_url": f"{base}/r/{room.id}#token={facilitator}",
+            "moderator_url": f"{base}/j/{room.id}#invite={moderator}",
+            "screen_url": f"{base}/s/{room.id}#token={screen}",
+        }

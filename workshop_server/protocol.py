@@ -1,0 +1,210 @@
+"""The wire protocol: subprotocols, codecs, envelopes and the JSON Schema (see ``protocol.md``).
+
+A frame carries one message object, or (server to client only) an array of message objects that the
+server coalesced into one frame. JSON travels in text frames, msgpack in binary frames.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+import msgpack
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from workshop_server import errors
+from workshop_server.rooms.commands import ClientCommand, Command
+
+PROTOCOL_VERSION = 1
+SUBPROTOCOL_JSON = "workshop.v1.json"
+SUBPROTOCOL_MSGPACK = "workshop.v1.msgpack"
+SUBPROTOCOLS = (SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK)
+
+Message = dict[str, Any]
+
+
+class Codec:
+    """Decodes client frames and encodes server messages for one encoding."""
+
+    name: str
+    subprotocol: str
+    binary: bool
+
+    def decode(self, frame: str | bytes) -> Message:
+        raise NotImplementedError
+
+    def encode(self, message: Message) -> str | bytes:
+        raise NotImplementedError
+
+    def join(self, frames: list[str | bytes]) -> str | bytes:
+        """Coalesce already-encoded messages into one frame holding an array of them."""
+        raise NotImplementedError
+
+
+class JsonCodec(Codec):
+    name = "json"
+    subprotocol = SUBPROTOCOL_JSON
+    binary = False
+
+    def decode(self, frame: str | bytes) -> Message:
+        if isinstance(frame, bytes):
+            raise errors.BadFrame("this connection speaks JSON in text frames; got a binary frame")
+        try:
+            value = orjson.loads(frame)
+        except orjson.JSONDecodeError as exc:
+            raise errors.BadFrame(f"invalid JSON: {exc}") from None
+        if not isinstance(value, dict):
+            raise errors.BadFrame("a message is a JSON object")
+        return value
+
+    def encode(self, message: Message) -> str:
+        return orjson.dumps(message).decode()
+
+    def join(self, frames: list[str | bytes]) -> str:
+        return "[" + ",".join(f for f in frames if isinstance(f, str)) + "]"
+
+
+class MsgpackCodec(Codec):
+    name = "msgpack"
+    subprotocol = SUBPROTOCOL_MSGPACK
+    binary = True
+
+    def decode(self, frame: str | bytes) -> Message:
+        if isinstance(frame, str):
+            raise errors.BadFrame("this connection speaks msgpack in binary frames; got a text frame")
+        try:
+            value = msgpack.unpackb(frame, raw=False, strict_map_key=True)
+        except Exception as exc:  # msgpack raises many unrelated types for bad input
+            raise errors.BadFrame(f"invalid msgpack: {type(exc).__name__}") from None
+        if not isinstance(value, dict):
+            raise errors.BadFrame("a message is a msgpack map")
+        return value
+
+    def encode(self, message: Message) -> bytes:
+        return msgpack.packb(message, use_bin_type=True)  # type: ignore[no-any-return]
+
+    def join(self, frames: list[str | bytes]) -> bytes:
+        n = len(frames)
+        if n < 16:
+            header = bytes([0x90 | n])
+        elif n < 65536:
+            header = b"\xdc" + n.to_bytes(2, "big")
+        else:
+            header = b"\xdd" + n.to_bytes(4, "big")
+        return header + b"".join(f for f in frames if isinstance(f, bytes))
+
+
+CODECS: dict[str, Codec] = {SUBPROTOCOL_JSON: JsonCodec(), SUBPROTOCOL_MSGPACK: MsgpackCodec()}
+
+
+def choose_codec(offered: list[str]) -> Codec:
+    """The first subprotocol the client offers that we speak; JSON when it offers none we know."""
+    for name in offered:
+        if name in CODECS:
+            return CODECS[name]
+    return CODECS[SUBPROTOCOL_JSON]
+
+
+_command_adapter: TypeAdapter[Command] = TypeAdapter(ClientCommand)
+COMMAND_TYPES: frozenset[str] = frozenset(
+    cls.model_fields["type"].default
+    for cls in Command.__subclasses__()
+    if not str(cls.model_fields["type"].default).startswith("_")
+)
+
+
+def parse_command(message: Message) -> Command:
+    """Validate a decoded message into a command, or raise a protocol error naming the problem."""
+    kind = message.get("type")
+    if not isinstance(kind, str) or kind not in COMMAND_TYPES:
+        raise errors.UnknownCommand(f"unknown command type {str(kind)[:40]!r}")
+    try:
+        return _command_adapter.validate_python(message)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"][1:]) or "message"
+        raise errors.InvalidCommand(f"{kind}: {where}: {first['msg']}") from None
+
+
+def message_id(message: Message) -> str | None:
+    cid = message.get("id")
+    return cid if isinstance(cid, str) and 0 < len(cid) <= 64 else None
+
+
+# --- Server to client envelopes ----------------------------------------------------------------------
+class _Envelope(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Hello(_Envelope):
+    """First message on every connection."""
+
+    type: Literal["hello"] = "hello"
+    protocol: int = PROTOCOL_VERSION
+    server_time: float = Field(description="Server clock, Unix seconds; use it to correct countdowns.")
+    limits: dict[str, float] = Field(description="The limits in force; see protocol.md, Limits.")
+
+
+class Ok(_Envelope):
+    """The reply to a command that was applied (or a resend of one: same result)."""
+
+    type: Literal["ok"] = "ok"
+    id: str
+    result: dict[str, Any]
+    seq: int = Field(description="Room seq once the command was applied; its events have seq <= this.")
+    server_time: float
+
+
+class Error(_Envelope):
+    """The reply to a command that was refused; nothing was applied. ``id`` is null for a frame
+    that could not be read far enough to find its id."""
+
+    type: Literal["error"] = "error"
+    id: str | None
+    code: str
+    message: str
+    temporary: bool
+
+
+class EventMessage(_Envelope):
+    """Something happened in the room. ``data`` is the view of the event this viewer may see."""
+
+    type: Literal["event"] = "event"
+    epoch: str
+    seq: int
+    name: str
+    at: float
+    data: dict[str, Any]
+
+
+ServerMessage = Hello | Ok | Error | EventMessage
+
+
+def ok(cid: str, result: Message, seq: int, now: float) -> Message:
+    return {"type": "ok", "id": cid, "result": result, "seq": seq, "server_time": now}
+
+
+def error(cid: str | None, exc: errors.WorkshopError) -> Message:
+    return {"type": "error", "id": cid, **exc.to_dict()}
+
+
+def event(epoch: str, seq: int, name: str, at: float, data: Message) -> Message:
+    return {"type": "event", "epoch": epoch, "seq": seq, "name": name, "at": at, "data": data}
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of every client command and every server envelope."""
+    client = TypeAdapter(ClientCommand).json_schema(ref_template="#/$defs/{model}")
+    server = TypeAdapter(ServerMessage).json_schema(ref_template="#/$defs/{model}")
+    defs = {**client.pop("$defs", {}), **server.pop("$defs", {})}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": f"Workshop server protocol v{PROTOCOL_VERSION}",
+        "$defs": defs,
+        "properties": {"client_to_server": client, "server_to_client": server},
+    }
+
+
+def json_schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,394 @@
+"""One WebSocket connection: framing, limits, authentication, and the bounded outgoing queue.
+
+The reader never waits for the room: a command is queued at the room's host and its reply is pushed
+when the host has journaled and published the batch. Replies are held back until the events they
+caused were delivered to this connection, so a client always sees an action's events before its ack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from starlette.types import Receive, Send
+
+from workshop_server import errors, protocol
+from workshop_server.close_codes import CLOSE_REASONS, CloseCode
+from workshop_server.rooms import LOBBY, PUBLIC
+from workshop_server.rooms import commands as c
+from workshop_server.rooms.codes import normalise_code
+from workshop_server.rooms.state import Role
+from workshop_server.tokens import TokenClaims
+
+if TYPE_CHECKING:
+    from workshop_server.hub import Attached, Hub, Item, RoomHost
+
+log = logging.getLogger("workshop_server")
+
+
+class TokenBucket:
+    __slots__ = ("burst", "rate", "stamp", "tokens")
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, float(burst)
+        self.tokens, self.stamp = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+class Session:
+    """A connection's state. The fan-out reads ``member_key``, ``audience``, ``floor`` and ``codec``."""
+
+    def __init__(self, hub: Hub, send: Send, codec: protocol.Codec) -> None:
+        self.hub = hub
+        self._send = send
+        self.codec = codec
+        self.room_id: str | None = None
+        self.member_id: str | None = None
+        self.member_key = ""
+        self.role: Role = "screen"
+        self.audience = LOBBY
+        self.floor = 0
+        self.host: RoomHost | None = None
+        self.token = ""
+        self._out: deque[str | bytes] = deque()
+        self._held: deque[tuple[int, str | bytes]] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._closing: tuple[int, str] | None = None
+        self._done = asyncio.get_running_loop().create_future()
+        settings = hub.settings
+        self._queue_max = settings.send_queue_max
+        self._window = settings.flush_window_ms / 1000.0
+        self._bucket = TokenBucket(settings.commands_per_second, settings.command_burst)
+        self._bad_frames = 0
+
+    # --- Outgoing ------------------------------------------------------------------------------------
+    def bind(self, room_id: str, member_id: str | None, role: Role) -> None:
+        self.room_id, self.member_id, self.role = room_id, member_id, role
+        self.member_key = "m:" + member_id if member_id is not None else ""
+
+    def push(self, frame: str | bytes) -> None:
+        if self._closing is not None:
+            return
+        if len(self._out) >= self._queue_max:
+            if self.hub.metrics is not None:
+                self.hub.metrics.slow_consumer()
+            self.close_soon(CloseCode.SLOW_CONSUMER, CLOSE_REASONS[CloseCode.SLOW_CONSUMER])
+            return
+        self._out.append(frame)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def push_message(self, message: dict[str, Any]) -> None:
+        self.push(self.codec.encode(message))
+
+    def reply_after(self, seq: int, message: dict[str, Any]) -> None:
+        """Send a reply once the events up to ``seq`` were delivered to this connection."""
+        frame = self.codec.encode(message)
+        host = self.host
+        if not self._held and (
+            host is None or host.fanout.delivered >= seq or self not in host.fanout.sessions
+        ):
+            self.push(frame)
+            return
+        self._held.append((seq, frame))
+        if host is not None:
+            host.fanout.waiting.add(self)
+
+    def release(self, delivered: int) -> None:
+        while self._held and self._held[0][0] <= delivered:
+            self.push(self._held.popleft()[1])
+        if not self._held and self.host is not None:
+            self.host.fanout.waiting.discard(self)
+
+    def close_soon(self, code: CloseCode, reason: str) -> None:
+        if self._closing is not None:
+            return
+        self._closing = (int(code), reason[:120])
+        self._out.clear()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    @property
+    def closing(self) -> bool:
+        return self._closing is not None
+
+    async def closed(self) -> None:
+        await asyncio.shield(self._done)
+
+    async def _writer(self) -> None:
+        loop = asyncio.get_running_loop()
+        out = self._out
+        while self._closing is None:
+            if not out:
+                self._waiter = loop.create_future()
+                await self._waiter
+                self._waiter = None
+                continue
+            if self._window:
+                await asyncio.sleep(self._window)
+                if self.closing:
+                    break
+            if len(out) == 1:
+                frame = out.popleft()
+            else:
+                frames = list(out)
+                out.clear()
+                frame = self.codec.join(frames)
+            if isinstance(frame, str):
+                await self._send({"type": "websocket.send", "text": frame})
+            else:
+                await self._send({"type": "websocket.send", "bytes": frame})
+
+    # --- The connection's life ------------------------------------------------------------------------
+    async def run(self, receive: Receive) -> None:
+        settings = self.hub.settings
+        self.push_message(
+            {
+                "type": "hello",
+                "protocol": protocol.PROTOCOL_VERSION,
+                "server_time": self.hub.clock(),
+                "limits": {
+                    "max_frame_bytes": settings.max_frame_bytes,
+                    "commands_per_second": settings.commands_per_second,
+                    "command_burst": settings.command_burst,
+                    "idea_text_max": settings.idea_text_max,
+                    "name_max": settings.name_max,
+                    "idle_timeout": settings.idle_timeout,
+                    "auth_timeout": settings.auth_timeout,
+                    "send_queue_max": settings.send_queue_max,
+                    "round_grace_seconds": settings.round_grace_seconds,
+                },
+            }
+        )
+        loop = asyncio.get_running_loop()
+        writer = loop.create_task(self._writer())
+        reader = loop.create_task(self._read(receive))
+        self.hub.sessions.add(self)
+        try:
+            await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.hub.sessions.discard(self)
+            if self.host is not None:
+                self.host.fanout.discard(self)
+            for task in (reader, writer):
+                task.cancel()
+            for task in (reader, writer):
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+                except Exception:
+                    log.debug("connection task ended with an error", exc_info=True)
+            if self._closing is not None:
+                code, reason = self._closing
+                with contextlib.suppress(Exception):  # the peer may be gone already
+                    await self._send({"type": "websocket.close", "code": code, "reason": reason})
+            if not self._done.done():
+                self._done.set_result(None)
+
+    async def _read(self, receive: Receive) -> None:
+        settings = self.hub.settings
+        idle = settings.idle_timeout or None
+        auth_deadline = asyncio.get_running_loop().time() + settings.auth_timeout
+        while self._closing is None:
+            timeout = idle
+            if self.host is None:
+                left = auth_deadline - asyncio.get_running_loop().time()
+                timeout = left if idle is None else min(idle, left)
+            try:
+                async with asyncio.timeout(timeout):
+                    message = await receive()
+            except TimeoutError:
+                if self.host is None:
+                    self.close_soon(CloseCode.AUTH_TIMEOUT, CLOSE_REASONS[CloseCode.AUTH_TIMEOUT])
+                else:
+                    self.close_soon(CloseCode.IDLE_TIMEOUT, CLOSE_REASONS[CloseCode.IDLE_TIMEOUT])
+                return
+            if message["type"] == "websocket.disconnect":
+                self._closing = (int(message.get("code", 1000)), "")
+                return
+            frame = message.get("text")
+            if frame is None:
+                frame = message.get("bytes")
+            if frame is None:
+                continue
+            self._on_frame(frame)
+
+    def _on_frame(self, frame: str | bytes) -> None:
+        hub = self.hub
+        cid: str | None = None
+        try:
+            size = len(frame) if isinstance(frame, bytes) else len(frame.encode("utf-8", "surrogatepass"))
+            if size > hub.settings.max_frame_bytes:
+                raise errors.FrameTooLarge(f"frames are limited to {hub.settings.max_frame_bytes} bytes")
+            message = self.codec.decode(frame)
+            cid = protocol.message_id(message)
+            if not self._bucket.take():
+                raise errors.RateLimited(f"at most {hub.settings.commands_per_second:g} commands per second")
+            cmd = protocol.parse_command(message)
+        except errors.WorkshopError as exc:
+            self._refuse(cid, exc)
+            return
+        self._bad_frames = 0
+        try:
+            self._dispatch(cmd)
+        except errors.WorkshopError as exc:
+            self._refuse(cmd.id, exc)
+
+    def _refuse(self, cid: str | None, exc: errors.WorkshopError) -> None:
+        metrics = self.hub.metrics
+        if metrics is not None:
+            metrics.error(exc.code)
+        self.reply_after(0, protocol.error(cid, exc))
+        if isinstance(exc, errors.ProtocolError) and not isinstance(exc, errors.RateLimited):
+            self._bad_frames += 1
+            if self._bad_frames >= self.hub.settings.bad_frames_before_close:
+                self.close_soon(CloseCode.PROTOCOL_VIOLATIONS, CLOSE_REASONS[CloseCode.PROTOCOL_VIOLATIONS])
+
+    def _dispatch(self, cmd: c.Command) -> None:
+        if isinstance(cmd, c.Ping):
+            self.reply_after(0, protocol.ok(cmd.id, {}, self.floor, self.hub.clock()))
+            return
+        if isinstance(cmd, c.Join | c.Auth):
+            if self.room_id is not None:
+                raise errors.AlreadyJoined()
+            task = asyncio.get_running_loop().create_task(self._enter(cmd))
+            task.add_done_callback(_log_failure)
+            return
+        host = self.host
+        if host is None:
+            raise errors.NotJoined()
+        future = host.submit(cmd, self.member_id)
+        future.add_done_callback(lambda f: self._on_outcome(cmd.id, f))
+
+    def _on_outcome(self, cid: str, future: asyncio.Future[Any]) -> None:
+        exc = future.exception()
+        if exc is not None:
+            self._refuse(cid, exc if isinstance(exc, errors.WorkshopError) else errors.ServerError())
+            return
+        item: Item = future.result()
+        outcome = item.outcome
+        assert outcome is not None
+        if outcome.error is not None:
+            if self.hub.metrics is not None:
+                self.hub.metrics.error(outcome.error.code)
+            self.reply_after(item.seq, protocol.error(cid, outcome.error))
+        else:
+            self.reply_after(item.seq, protocol.ok(cid, outcome.result, item.seq, self.hub.clock()))
+
+    # --- Join and auth ----------------------------------------------------------------------------------
+    async def _enter(self, cmd: c.Join | c.Auth) -> None:
+        self.room_id = "?"  # reserve: a second join or auth on this connection is refused
+        try:
+            reply = await (self._join(cmd) if isinstance(cmd, c.Join) else self._auth(cmd))
+        except errors.WorkshopError as exc:
+            self.room_id = None
+            self.member_id = None
+            self._refuse(cmd.id, exc)
+            return
+        except Exception:
+            log.exception("join or auth failed")
+            self.room_id = None
+            self._refuse(cmd.id, errors.ServerError())
+            return
+        self.push_message(reply)
+
+    async def _join(self, cmd: c.Join) -> dict[str, Any]:
+        hub = self.hub
+        code = normalise_code(cmd.room)
+        host = await hub.host(code)
+        invite_id: str | None = None
+        if cmd.invite is not None:
+            claims = hub.signer.verify(cmd.invite, room=code)
+            if claims.kind != "invite":
+                raise errors.InvalidToken("this is not an invite")
+            invite_id = claims.subject
+        enter = c.Enter(
+            id=cmd.id,
+            name=cmd.name,
+            accept_rules=cmd.accept_rules,
+            passphrase=cmd.passphrase,
+            invite=invite_id,
+        )
+        self.host = host
+        item: Item | errors.WorkshopError = await host.submit(enter, None, self)
+        if isinstance(item, errors.WorkshopError):
+            self.host = None
+            raise item
+        outcome = item.outcome
+        assert outcome is not None
+        if outcome.error is not None:
+            self.host = None
+            raise outcome.error
+        attached = item.attached
+        if attached is None or isinstance(attached, errors.WorkshopError):
+            self.host = None
+            raise attached or errors.ServerError()
+        member = outcome.result["member"]
+        self.token = hub.token(code, "member", member["id"])
+        return protocol.ok(cmd.id, self._attached_result(member, attached), attached.seq, hub.clock())
+
+    async def _auth(self, cmd: c.Auth) -> dict[str, Any]:
+        hub = self.hub
+        claims: TokenClaims = hub.signer.verify(cmd.token)
+        if claims.kind == "invite":
+            raise errors.InvalidToken("an invite is used with join, not auth")
+        host = await hub.host(claims.room)
+        if claims.kind == "screen":
+            self.bind(claims.room, None, "screen")
+        else:
+            member = host.room.members.get(claims.subject)
+            if member is None:
+                raise errors.InvalidToken("no such member in this room")
+            self.bind(claims.room, member.id, member.role)
+        self.host = host
+        self.token = cmd.token
+        attached: Attached | errors.WorkshopError = await host.attach(self, cmd.epoch, cmd.seq)
+        if isinstance(attached, errors.WorkshopError):
+            self.host = None
+            raise attached
+        member_view = host.room.member_view(host.room.members[self.member_id]) if self.member_id else None
+        return protocol.ok(cmd.id, self._attached_result(member_view, attached), attached.seq, hub.clock())
+
+    def _attached_result(self, member: dict[str, Any] | None, attached: Attached) -> dict[str, Any]:
+        assert self.host is not None
+        room = self.host.room
+        result: dict[str, Any] = {
+            "room": room.id,
+            "role": self.role,
+            "member": member,
+            "token": self.token,
+            "audience": "staff" if self.audience not in (PUBLIC, LOBBY) else self.audience,
+            "epoch": room.epoch,
+            "seq": attached.seq,
+            "recovered": attached.recovered,
+        }
+        if attached.recovered:
+            result["events"] = attached.events
+        else:
+            snapshot = attached.snapshot or {}
+            if self.audience == "staff":
+                snapshot["links"] = self.hub.links(self.host)
+                for invite in snapshot.get("invites", []):
+                    invite["token"] = self.hub.token(room.id, "invite", invite["id"])
+            result["snapshot"] = snapshot
+        return result
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("connection task failed", exc_info=task.exception())
