@@ -142,6 +142,13 @@ def main(argv: list[str] | None = None) -> None:
     except ValidationError as exc:
         sys.stderr.write(f"workshop-server: invalid settings\n{exc}\n")
         raise SystemExit(2) from None
+    if settings.workers > 1:
+        sys.stderr.write(
+            "workshop-server: several workers in one server are not supported yet: each room must have "
+            "exactly one authority, and forwarding between workers (scale-out) is not built. Run one "
+            "worker per process and route each room code to the process that hosts it.\n"
+        )
+        raise SystemExit(2)
     # Create the secret once before workers start, so that they all read the same file.
     resolve_secret(settings)
     os.environ.update(overrides_to_env(overrides))

@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
+import socket
 import time
 from collections import deque
 from collections.abc import Callable
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("workshop_server")
 _any_command: TypeAdapter[c.Command] = TypeAdapter(c.ClientCommand | c.InternalCommand)
 REPLAY_BUFFER = 4096
+LEASE_SECONDS = 15.0
 
 
 def pack(value: Any) -> bytes:
@@ -168,14 +171,14 @@ class RoomHost:
             try:
                 await self._process(batch)
             except errors.WorkshopError as exc:
-                self._fail(batch, exc)
+                self.fail(batch, exc)
                 return
             except Exception as exc:
                 log.exception("room %s: unexpected failure; the room is unloaded", self.room.id)
-                self._fail(batch, errors.RoomUnavailable(f"room failed: {type(exc).__name__}"))
+                self.fail(batch, errors.RoomUnavailable(f"room failed: {type(exc).__name__}"))
                 return
 
-    def _fail(self, batch: list[Item], exc: errors.WorkshopError) -> None:
+    def fail(self, batch: list[Item], exc: errors.WorkshopError) -> None:
         self.broken = exc
         for item in [*batch, *self._inbox]:
             if not item.future.done():
@@ -397,6 +400,8 @@ class Hub:
         self._loading: dict[str, asyncio.Future[RoomHost]] = {}
         self._listener: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._leases: asyncio.Task[None] | None = None
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
     def channel(self, room_id: str) -> str:
         return f"workshop:room:{room_id}"
@@ -407,15 +412,23 @@ class Hub:
             path.mkdir(parents=True, exist_ok=True)
             self.journal = await Journal.open(path / DATABASE_FILENAME, synchronous=self.settings.synchronous)
         await self.broker.connect()
-        self._listener = asyncio.get_running_loop().create_task(self._listen(), name="broker-listener")
+        loop = asyncio.get_running_loop()
+        self._listener = loop.create_task(self._listen(), name="broker-listener")
+        self._leases = loop.create_task(self._renew_leases(), name="room-leases")
 
     async def stop(self) -> None:
         for session in list(self.sessions):
             session.close_soon(CloseCode.GOING_AWAY, "the server is restarting")
         for session in list(self.sessions):
             await session.closed()
+        if self._leases is not None:
+            self._leases.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._leases
         for host in list(self.hosts.values()):
             await host.stop()
+            with contextlib.suppress(errors.WorkshopError):
+                await self.broker.release(self.lease_key(host.room.id), self.worker_id)
         self.hosts.clear()
         await self.broker.disconnect()
         if self._listener is not None:
@@ -556,7 +569,27 @@ class Hub:
                 )
         return room
 
+    def lease_key(self, room_id: str) -> str:
+        return f"workshop:owner:{room_id}"
+
+    async def _renew_leases(self) -> None:
+        """Keep the lease of every hosted room; a room whose lease was lost is dropped at once."""
+        while True:
+            await asyncio.sleep(LEASE_SECONDS / 3)
+            for host in list(self.hosts.values()):
+                try:
+                    held = await self.broker.claim(
+                        self.lease_key(host.room.id), self.worker_id, LEASE_SECONDS
+                    )
+                except errors.WorkshopError:
+                    held = False
+                if not held and host.broken is None:
+                    log.error("room %s: lost its ownership lease; dropping it", host.room.id)
+                    host.fail([], errors.RoomUnavailable("the room moved to another worker"))
+
     async def _install(self, room: Room, position: int) -> RoomHost:
+        if not await self.broker.claim(self.lease_key(room.id), self.worker_id, LEASE_SECONDS):
+            raise errors.ServerBusy("another worker hosts this room; connect to it")
         host = RoomHost(self, room, position)
         await self.broker.subscribe(self.channel(room.id))
         self.hosts[room.id] = host
