@@ -38,6 +38,7 @@ class Client:
         self.binary = binary
         self.events: list[dict[str, Any]] = []
         self.other: list[dict[str, Any]] = []
+        self.log: list[dict[str, Any]] = []  # every message, in arrival order
         self.replies: dict[str, dict[str, Any]] = {}
         self.hello: dict[str, Any] = {}
         self.token: str | None = None
@@ -86,6 +87,7 @@ class Client:
                     waiter.set_exception(ConnectionError(f"closed with {self.close_code}"))
 
     def _on_message(self, message: dict[str, Any]) -> None:
+        self.log.append(message)
         kind = message.get("type")
         if kind == "event":
             self.events.append(message)
@@ -141,6 +143,10 @@ class Client:
 
     async def auth(self, token: str, **fields: Any) -> dict[str, Any]:
         return self._attached(await self.ok("auth", token=token, **fields))
+
+    def arrival(self, predicate: Any) -> int:
+        """The position in arrival order of the first message matching ``predicate``."""
+        return next(n for n, m in enumerate(self.log) if predicate(m))
 
     def names(self) -> list[str]:
         return [e["name"] for e in self.events]
