@@ -203,7 +203,7 @@ class RoomHost:
             item.outcome, item.seq = outcome, room.seq
             if metrics is not None:
                 metrics.command(item.command, outcome)
-            if outcome.events or (outcome.error is None and not outcome.duplicate):
+            if outcome.events or outcome.stored:
                 record = {
                     "cmd": item.command.model_dump(mode="json"),
                     "actor": item.actor,

@@ -94,5 +94,7 @@ class Outcome:
     effects: list[Effect] = field(default_factory=list)
     duplicate: bool = False
     """True when the command was a resend: ``result`` is the original reply and nothing was applied."""
+    stored: bool = False
+    """The reply was stored for deduplication: the room changed even if no event was emitted."""
     error: WorkshopError | None = None
     """The command was refused. Events may still be present: the clock closed a round first."""

@@ -191,7 +191,9 @@ class Room:
             return Outcome(result={}, events=self._take_events(), effects=[], error=exc)
         if dedupe_key is not None:
             self._store_reply(dedupe_key, cmd.id, result, now)
-        return Outcome(result=result, events=self._take_events(), effects=self._effects)
+        return Outcome(
+            result=result, events=self._take_events(), effects=self._effects, stored=dedupe_key is not None
+        )
 
     def tick(self, now: float) -> Outcome:
         return self.handle(c.Tick(id="tick"), None, now)
