@@ -116,11 +116,13 @@ class RoomHost:
         self._since_snapshot = 0
         self._snapshot_at = time.monotonic()
         self.broken: errors.WorkshopError | None = None
+        self.ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
     # --- Life cycle ---------------------------------------------------------------------------------
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"room-{self.room.id}")
-        self.submit(c.Tick(id="tick"), None)
+        # The first batch closes a round whose deadline passed while the room was not loaded.
+        self.ready = self.submit(c.Tick(id="tick"), None)
         self._schedule_timer()
 
     async def stop(self) -> None:
@@ -505,6 +507,8 @@ class Hub:
         """The host of a room, loading it from the journal on first use."""
         host = self.hosts.get(room_id)
         if host is not None:
+            if not host.ready.done():
+                await asyncio.shield(host.ready)
             return host
         pending = self._loading.get(room_id)
         if pending is not None:
@@ -520,6 +524,7 @@ class Hub:
         finally:
             del self._loading[room_id]
         future.set_result(host)
+        await asyncio.shield(host.ready)
         return host
 
     async def _load(self, room_id: str) -> RoomHost:

@@ -36,7 +36,7 @@ class Metrics:
         self._delivered: dict[str, int] = {}
 
     def command(self, cmd: Command, outcome: Outcome) -> None:
-        self.commands.labels(cmd.model_fields["type"].default).inc()
+        self.commands.labels(cmd.type_name()).inc()
         if outcome.events:
             self.events.inc(len(outcome.events))
 

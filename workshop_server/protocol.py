@@ -108,9 +108,7 @@ def choose_codec(offered: list[str]) -> Codec:
 
 _command_adapter: TypeAdapter[Command] = TypeAdapter(ClientCommand)
 COMMAND_TYPES: frozenset[str] = frozenset(
-    cls.model_fields["type"].default
-    for cls in Command.__subclasses__()
-    if not str(cls.model_fields["type"].default).startswith("_")
+    cls.type_name() for cls in Command.__subclasses__() if not cls.type_name().startswith("_")
 )
 
 

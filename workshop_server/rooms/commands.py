@@ -35,6 +35,11 @@ class Command(BaseModel):
 
     id: CommandId
 
+    @classmethod
+    def type_name(cls) -> str:
+        """The command's ``type`` on the wire."""
+        return str(cls.model_fields["type"].default)
+
 
 # --- Session commands (handled by the connection, then the room) -------------------------------------
 class Join(Command):

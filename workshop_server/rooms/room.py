@@ -249,7 +249,7 @@ class Room:
         if member.status == "waiting":
             raise errors.AwaitingApproval()
         if type(cmd) not in PERMISSIONS[member.role]:
-            raise errors.Forbidden(f"a {member.role} may not send {cmd.model_fields['type'].default}")
+            raise errors.Forbidden(f"a {member.role} may not send {cmd.type_name()}")
         if member.muted and type(cmd) in SILENCED:
             reason = f": {member.mute_reason}" if member.mute_reason else ""
             raise errors.Muted(f"a moderator muted you{reason}. You can still follow the room.")
@@ -579,12 +579,14 @@ class Room:
         self._emit("round.opened", {STAFF: view, PUBLIC: view}, now)
         return view
 
-    def _require_round(self, *statuses: str) -> Round:
+    def _require_round(self, *statuses: str, facilitation: bool = False) -> Round:
+        """The current round, in one of ``statuses``. Contributions to a closed round get
+        ``round_closed``; a facilitator's transition from a wrong state gets ``invalid_transition``."""
         rnd = self.current_round
         if rnd is None:
             raise errors.InvalidTransition("no round has been opened")
         if rnd.status not in statuses:
-            if rnd.status == "closed":
+            if rnd.status == "closed" and not facilitation:
                 raise errors.RoundClosed()
             raise errors.InvalidTransition(f"the round is {rnd.status}")
         return rnd
@@ -595,7 +597,7 @@ class Room:
         return view
 
     def _on_round_pause(self, cmd: c.RoundPause, actor: str | None, now: float) -> Data:
-        rnd = self._require_round("open")
+        rnd = self._require_round("open", facilitation=True)
         rnd.status = "paused"
         if rnd.deadline is not None:
             rnd.remaining = max(0.0, rnd.deadline - now)
@@ -603,7 +605,7 @@ class Room:
         return self._round_changed("round.paused", rnd, now)
 
     def _on_round_resume(self, cmd: c.RoundResume, actor: str | None, now: float) -> Data:
-        rnd = self._require_round("paused")
+        rnd = self._require_round("paused", facilitation=True)
         rnd.status = "open"
         if rnd.remaining is not None:
             rnd.deadline = now + rnd.remaining
@@ -611,7 +613,7 @@ class Room:
         return self._round_changed("round.resumed", rnd, now)
 
     def _on_round_extend(self, cmd: c.RoundExtend, actor: str | None, now: float) -> Data:
-        rnd = self._require_round("open", "paused")
+        rnd = self._require_round("open", "paused", facilitation=True)
         if rnd.deadline is None and rnd.remaining is None:
             raise errors.InvalidTransition("this round has no timer")
         if rnd.deadline is not None:
@@ -623,7 +625,7 @@ class Room:
         return self._round_changed("round.extended", rnd, now)
 
     def _on_round_close(self, cmd: c.RoundClose, actor: str | None, now: float) -> Data:
-        rnd = self._require_round("open", "paused")
+        rnd = self._require_round("open", "paused", facilitation=True)
         self._close_round(rnd, now, reason="facilitator", closed_at=now)
         return {"round": self.round_view(rnd)}
 
