@@ -86,7 +86,8 @@ class WebSocketEndpoint:
             return
         offered: list[str] = list(scope.get("subprotocols") or [])
         codec = protocol.choose_codec(offered)
-        await send({"type": "websocket.accept", "subprotocol": codec.subprotocol if offered else None})
+        chosen = codec.subprotocol if codec.subprotocol in offered else None
+        await send({"type": "websocket.accept", "subprotocol": chosen})
         await Session(hub, send, codec).run(receive)
 
 
@@ -105,6 +106,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             where = ".".join(str(p) for p in first["loc"]) or "body"
             return error_response(errors.InvalidCommand(f"{where}: {first['msg']}"))
         try:
+            if not body.title.strip():
+                raise errors.InvalidCommand("title: the title is empty")
             for value, limit, what in (
                 (body.title, settings.title_max, "title"),
                 (body.brief, settings.brief_max, "brief"),

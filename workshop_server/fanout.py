@@ -89,7 +89,7 @@ class Fanout:
         for effect in effects:
             if effect["kind"] == "close":
                 for session in self.member_sessions(effect["member"]):
-                    session.close_soon(CloseCode(effect["code"]), effect["reason"])
+                    session.close_soon(CloseCode(effect["code"]), effect["reason"], drain=True)
         if self.waiting:
             for session in list(self.waiting):
                 session.release(self.delivered)

@@ -277,7 +277,9 @@ class RoomHost:
 
     async def _replay(self, session: Session, epoch: str | None, seq: int | None) -> Attached:
         room = self.room
-        if epoch == room.epoch and seq is not None and seq <= room.seq:
+        member = room.members.get(session.member_id) if session.member_id is not None else None
+        since = member.audience_seq if member is not None else 0
+        if epoch == room.epoch and seq is not None and since <= seq <= room.seq:
             events = await self._events_after(seq)
             if events is not None:
                 visible = []

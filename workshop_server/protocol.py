@@ -176,7 +176,17 @@ class EventMessage(_Envelope):
     data: dict[str, Any]
 
 
-ServerMessage = Hello | Ok | Error | EventMessage
+class SnapshotMessage(_Envelope):
+    """A fresh view of the room for this connection, replacing what it had (sent after admission
+    from the lobby). Events with seq <= ``seq`` are included in it."""
+
+    type: Literal["snapshot"] = "snapshot"
+    epoch: str
+    seq: int
+    state: dict[str, Any]
+
+
+ServerMessage = Hello | Ok | Error | EventMessage | SnapshotMessage
 
 
 def ok(cid: str, result: Message, seq: int, now: float) -> Message:

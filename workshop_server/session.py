@@ -62,10 +62,12 @@ class Session:
         self.floor = 0
         self.host: RoomHost | None = None
         self.token = ""
+        self.attached = False  # the join or auth reply is out: room commands are accepted
         self._out: deque[str | bytes] = deque()
         self._held: deque[tuple[int, str | bytes]] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._closing: tuple[int, str] | None = None
+        self._drain = False
         self._done = asyncio.get_running_loop().create_future()
         settings = hub.settings
         self._queue_max = settings.send_queue_max
@@ -113,11 +115,16 @@ class Session:
         if not self._held and self.host is not None:
             self.host.fanout.waiting.discard(self)
 
-    def close_soon(self, code: CloseCode, reason: str) -> None:
+    def close_soon(self, code: CloseCode, reason: str, *, drain: bool = False) -> None:
+        """Close the connection. With ``drain``, what is queued is sent first (e.g. the member's own
+        removal event); without it (a slow consumer) the queue is dropped."""
         if self._closing is not None:
             return
-        self._closing = (int(code), reason[:120])
-        self._out.clear()
+        # A close reason is at most 123 bytes of UTF-8.
+        self._closing = (int(code), reason.encode()[:123].decode(errors="ignore"))
+        self._drain = drain
+        if not drain:
+            self._out.clear()
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -132,13 +139,15 @@ class Session:
     async def _writer(self) -> None:
         loop = asyncio.get_running_loop()
         out = self._out
-        while self._closing is None:
+        while True:
+            if self._closing is not None and (not self._drain or not out):
+                break
             if not out:
                 self._waiter = loop.create_future()
                 await self._waiter
                 self._waiter = None
                 continue
-            if self._window:
+            if self._window and self._closing is None:
                 await asyncio.sleep(self._window)
                 if self.closing:
                     break
@@ -257,11 +266,14 @@ class Session:
         if isinstance(exc, errors.ProtocolError) and not isinstance(exc, errors.RateLimited):
             self._bad_frames += 1
             if self._bad_frames >= self.hub.settings.bad_frames_before_close:
-                self.close_soon(CloseCode.PROTOCOL_VIOLATIONS, CLOSE_REASONS[CloseCode.PROTOCOL_VIOLATIONS])
+                self.close_soon(
+                    CloseCode.PROTOCOL_VIOLATIONS, CLOSE_REASONS[CloseCode.PROTOCOL_VIOLATIONS], drain=True
+                )
 
     def _dispatch(self, cmd: c.Command) -> None:
         if isinstance(cmd, c.Ping):
-            self.reply_after(0, protocol.ok(cmd.id, {}, self.floor, self.hub.clock()))
+            seq = self.host.fanout.delivered if self.host is not None and self.attached else 0
+            self.reply_after(0, protocol.ok(cmd.id, {}, seq, self.hub.clock()))
             return
         if isinstance(cmd, c.Join | c.Auth):
             if self.room_id is not None:
@@ -270,8 +282,10 @@ class Session:
             task.add_done_callback(_log_failure)
             return
         host = self.host
-        if host is None:
+        if host is None or not self.attached:
             raise errors.NotJoined()
+        if self.member_id is None:
+            raise errors.Forbidden("the room screen is read-only")
         future = host.submit(cmd, self.member_id)
         future.add_done_callback(lambda f: self._on_outcome(cmd.id, f))
 
@@ -288,7 +302,14 @@ class Session:
                 self.hub.metrics.error(outcome.error.code)
             self.reply_after(item.seq, protocol.error(cid, outcome.error))
         else:
-            self.reply_after(item.seq, protocol.ok(cid, outcome.result, item.seq, self.hub.clock()))
+            result = outcome.result
+            invite = result.get("invite")
+            if isinstance(item.command, c.InviteCreate) and isinstance(invite, dict) and self.room_id:
+                result = {
+                    **result,
+                    "invite": {**invite, "token": self.hub.token(self.room_id, "invite", invite["id"])},
+                }
+            self.reply_after(item.seq, protocol.ok(cid, result, item.seq, self.hub.clock()))
 
     # --- Join and auth ----------------------------------------------------------------------------------
     async def _enter(self, cmd: c.Join | c.Auth) -> None:
@@ -296,16 +317,21 @@ class Session:
         try:
             reply = await (self._join(cmd) if isinstance(cmd, c.Join) else self._auth(cmd))
         except errors.WorkshopError as exc:
-            self.room_id = None
-            self.member_id = None
+            self._detach()
             self._refuse(cmd.id, exc)
             return
         except Exception:
             log.exception("join or auth failed")
-            self.room_id = None
+            self._detach()
             self._refuse(cmd.id, errors.ServerError())
             return
+        self.attached = True
         self.push_message(reply)
+
+    def _detach(self) -> None:
+        self.room_id = self.member_id = None
+        self.member_key = ""
+        self.host = None
 
     async def _join(self, cmd: c.Join) -> dict[str, Any]:
         hub = self.hub
@@ -382,7 +408,8 @@ class Session:
         else:
             snapshot = attached.snapshot or {}
             if self.audience == "staff":
-                snapshot["links"] = self.hub.links(self.host)
+                if self.role == "facilitator":
+                    snapshot["links"] = self.hub.links(self.host)
                 for invite in snapshot.get("invites", []):
                     invite["token"] = self.hub.token(room.id, "invite", invite["id"])
             result["snapshot"] = snapshot

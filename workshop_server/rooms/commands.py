@@ -46,6 +46,11 @@ class Join(Command):
     """Join a room as a new participant (or as a moderator, with a moderator invite)."""
 
     type: Literal["join"] = "join"
+    id: str = Field(
+        min_length=16,
+        max_length=64,
+        description="A fresh random id (e.g. a UUID): a resend with it returns the same member and token.",
+    )
     room: str = Field(min_length=1, max_length=16, description="The room code.")
     name: Text = Field(description="Display name.")
     accept_rules: int = Field(

@@ -185,6 +185,8 @@ class Room:
                 raise errors.UnknownCommand(f"unknown command {type(cmd).__name__}")
             if actor is not None:
                 self._authorise(cmd, actor)
+            elif not cmd.type_name().startswith("_"):
+                raise errors.NotJoined("this command needs a member")
             result = handler(self, cmd, actor, now)
         except errors.WorkshopError as exc:
             assert len(self._events) == mark, "a handler emitted events before failing"
@@ -892,6 +894,7 @@ class Room:
             raise errors.InvalidTransition("this member is not waiting for approval")
         member.status = "active"
         result = self._moderated("member.admitted", member, actor, "", now)
+        member.audience_seq = self.seq
         counts = self.presence_view()
         self._emit("presence", {STAFF: {**counts, "came": [], "left": []}, PUBLIC: counts}, now)
         self._effects.append(Effect("refresh", member.id))

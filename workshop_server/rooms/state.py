@@ -66,6 +66,7 @@ class Member:
     invite: str | None = None
     muted: bool = False
     mute_reason: str = ""
+    audience_seq: int = 0  # seq at which the member's audience last changed (admission from the lobby)
 
 
 @dataclass(slots=True)

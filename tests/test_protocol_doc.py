@@ -1,0 +1,467 @@
+"""``protocol.md`` is the contract: it must name everything the code accepts and sends.
+
+The lists are read from the code (the command models, the error tree, the close codes, the room core's
+``_emit`` calls, the settings), so adding a command, an event, an error, a close code or a limit without
+documenting it fails here. The checked-in ``protocol.schema.json`` must be the one the code generates.
+
+The last section checks parts of the contract that were once broken: no command without a member, a
+read-only room screen, no facilitator token for moderators, the subprotocol handshake, close reasons,
+and resume after admission from the lobby.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+
+import workshop_server.app  # noqa: F401  (imports every module that defines error classes)
+from tests.support.client import Client, create_room
+from tests.support.server import ServerProcess
+from workshop_server import errors, protocol, settings
+from workshop_server.close_codes import CloseCode
+from workshop_server.rooms import commands as c
+from workshop_server.rooms import room as room_module
+from workshop_server.rooms.room import Room
+from workshop_server.rooms.state import Limits, RoomConfig
+from workshop_server.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+DOC_PATH = REPO / "protocol.md"
+SCHEMA_PATH = REPO / "protocol.schema.json"
+REGENERATE = "run `python scripts/gen_schema.py`"
+
+
+# --- Reading protocol.md ------------------------------------------------------------------------------
+def doc() -> str:
+    return DOC_PATH.read_text(encoding="utf-8")
+
+
+def section(title: str) -> str:
+    """The text of the ``## <title>`` section, up to the next ``## `` heading."""
+    text = doc()
+    match = re.search(rf"^## {re.escape(title)}[ \t]*$", text, flags=re.MULTILINE)
+    assert match is not None, f"protocol.md has no '## {title}' section"
+    rest = text[match.end() :]
+    end = re.search(r"^## ", rest, flags=re.MULTILINE)
+    return rest if end is None else rest[: end.start()]
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """The cells of every Markdown table row in ``text`` (separator rows left out)."""
+    rows = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith("|") or re.fullmatch(r"\|[\s:|-]+\|", line):
+            continue
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+def first_code_span(cell: str) -> str | None:
+    match = re.match(r"`([^`]+)`", cell)
+    return None if match is None else match.group(1)
+
+
+def headed_names(text: str, level: str = "###") -> set[str]:
+    """Names given as ``### `name``` headings in ``text``."""
+    return set(re.findall(rf"^{level} `([^`]+)`[ \t]*$", text, flags=re.MULTILINE))
+
+
+def documented_names(text: str) -> set[str]:
+    """Names documented as a heading or as the first cell of a table row, in backquotes."""
+    rows = {first_code_span(row[0]) for row in table_rows(text)}
+    return headed_names(text) | {name for name in rows if name is not None}
+
+
+def fenced_blocks(info: str) -> Iterator[str]:
+    """The bodies of the fenced code blocks whose info string is exactly ``info``."""
+    for match in re.finditer(
+        rf"^```{re.escape(info)}[ \t]*\n(.*?)^```", doc(), flags=re.MULTILINE | re.DOTALL
+    ):
+        yield match.group(1)
+
+
+# --- (a) The JSON Schema -----------------------------------------------------------------------------
+def test_the_checked_in_schema_is_the_generated_one() -> None:
+    assert SCHEMA_PATH.exists(), f"protocol.schema.json is missing: {REGENERATE}"
+    assert SCHEMA_PATH.read_text(encoding="utf-8") == protocol.json_schema_text(), (
+        f"protocol.schema.json differs from workshop_server.protocol.json_schema_text(): {REGENERATE}"
+    )
+
+
+def test_the_schema_describes_every_command() -> None:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    described = {
+        definition["properties"]["type"]["const"]
+        for definition in schema["$defs"].values()
+        if "const" in definition.get("properties", {}).get("type", {})
+    }
+    assert described >= protocol.COMMAND_TYPES, (
+        f"not in the schema: {sorted(protocol.COMMAND_TYPES - described)}"
+    )
+
+
+# --- (b) Commands ---------------------------------------------------------------------------------------
+def test_every_command_type_is_documented() -> None:
+    documented = headed_names(section("Commands"))
+    missing = sorted(protocol.COMMAND_TYPES - documented)
+    assert not missing, (
+        f"commands without a '### `type`' heading in protocol.md's Commands section: {missing}"
+    )
+
+
+def test_the_commands_section_documents_no_command_that_does_not_exist() -> None:
+    stale = sorted(headed_names(section("Commands")) - protocol.COMMAND_TYPES)
+    assert not stale, f"protocol.md documents commands the server does not accept: {stale}"
+
+
+def test_the_permission_table_matches_the_room_core() -> None:
+    """Each role's 'yes' in the table of protocol.md is exactly what ``PERMISSIONS`` allows."""
+    roles = ["facilitator", "moderator", "participant", "screen"]
+    allowed: dict[str, set[str]] = {role: set() for role in roles}
+    table = [row for row in table_rows(section("Commands")) if len(row) == 6 and row[0] != "Command group"]
+    assert table, "protocol.md's Commands section has no permission table"
+    for row in table:
+        if row[0] == "session":
+            continue
+        names = set(re.findall(r"`([^`]+)`", row[1]))
+        for role, cell in zip(roles, row[2:], strict=True):
+            if cell == "yes":
+                allowed[role] |= names
+    for role in roles:
+        expected = {cls.type_name() for cls in room_module.PERMISSIONS[role]}
+        assert allowed[role] == expected, f"{role}: protocol.md says {sorted(allowed[role])}"
+
+
+# --- (c) Errors and close codes -------------------------------------------------------------------------
+def error_rows() -> dict[str, list[str]]:
+    return {
+        code: row for row in table_rows(section("Errors")) if (code := first_code_span(row[0])) is not None
+    }
+
+
+def test_every_error_code_is_in_the_error_table() -> None:
+    rows = error_rows()
+    missing = sorted(set(errors.all_error_codes()) - set(rows))
+    assert not missing, f"error codes missing from protocol.md's Errors table: {missing}"
+    stale = sorted(set(rows) - set(errors.all_error_codes()))
+    assert not stale, f"protocol.md's Errors table lists codes the server never sends: {stale}"
+
+
+def test_the_error_table_says_which_codes_are_temporary() -> None:
+    rows = error_rows()
+    for code in errors.all_error_codes():
+        flags = {cls.temporary for cls in errors.all_error_classes() if cls.code == code}
+        cell = rows[code][2].lower()
+        if flags == {True}:
+            assert cell.startswith("yes"), f"{code} is temporary; protocol.md says {cell!r}"
+        elif flags == {False}:
+            assert cell.startswith("no"), f"{code} is never temporary; protocol.md says {cell!r}"
+        else:
+            assert not cell.startswith(("yes", "no")), (
+                f"{code} is sometimes temporary; protocol.md says {cell!r}"
+            )
+
+
+def close_rows() -> dict[int, list[str]]:
+    return {int(row[0]): row for row in table_rows(section("Close codes")) if row[0].isdigit()}
+
+
+def test_every_close_code_is_in_the_close_code_table() -> None:
+    rows = close_rows()
+    missing = sorted(int(code) for code in CloseCode if int(code) not in rows)
+    assert not missing, f"close codes missing from protocol.md's Close codes table: {missing}"
+    for code in (1007, 1008, 1009, 1013):
+        assert code in rows, f"protocol.md's Close codes table does not explain {code}"
+
+
+def test_the_close_code_table_says_reconnect_or_terminal() -> None:
+    rows = close_rows()
+    for code in CloseCode:
+        if code < 4000:
+            continue
+        action = rows[int(code)][-1]
+        word = "Reconnect" if code.reconnect else "Terminal"
+        assert action.startswith(word), f"{int(code)} {code.name}: the action should start with {word!r}"
+        assert f"`{code.name}`" in rows[int(code)][1], f"{int(code)}: the name should be `{code.name}`"
+
+
+# --- (d) Events -------------------------------------------------------------------------------------------
+def emitted_event_names() -> set[str]:
+    """Every event name the room core can emit, read from ``room.py``.
+
+    ``self._emit("name", ...)`` calls give names directly. Helpers that pass one of their parameters to
+    ``self._emit`` (``_round_changed(name, ...)``...) are followed: the string literals given for that
+    parameter at their call sites are event names too, including both branches of ``a if x else b``.
+    """
+    source = inspect.getsource(room_module)
+    names = set(re.findall(r"self\._emit\(\s*\"([^\"]+)\"", source))
+    tree = ast.parse(source)
+
+    def literals(node: ast.expr) -> set[str]:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return {node.value}
+        if isinstance(node, ast.IfExp):
+            return literals(node.body) | literals(node.orelse)
+        return set()
+
+    def emit_calls(node: ast.AST) -> Iterator[ast.Call]:
+        for call in ast.walk(node):
+            if (
+                isinstance(call, ast.Call)
+                and isinstance(call.func, ast.Attribute)
+                and isinstance(call.func.value, ast.Name)
+                and call.func.value.id == "self"
+                and call.args
+            ):
+                yield call
+
+    emitters: dict[str, int] = {"_emit": 0}  # method name -> index of the name among the call's args
+    changed = True
+    while changed:
+        changed = False
+        for func in ast.walk(tree):
+            if not isinstance(func, ast.FunctionDef) or func.name in emitters:
+                continue
+            params = [a.arg for a in func.args.args][1:]  # without self
+            for call in emit_calls(func):
+                assert isinstance(call.func, ast.Attribute)
+                index = emitters.get(call.func.attr)
+                if index is None or index >= len(call.args):
+                    continue
+                arg = call.args[index]
+                if isinstance(arg, ast.Name) and arg.id in params:
+                    emitters[func.name] = params.index(arg.id)
+                    changed = True
+    for call in emit_calls(tree):
+        assert isinstance(call.func, ast.Attribute)
+        index = emitters.get(call.func.attr)
+        if index is not None and index < len(call.args):
+            names |= literals(call.args[index])
+    return names
+
+
+def test_the_event_scan_finds_the_events() -> None:
+    names = emitted_event_names()
+    # A scan that finds nothing would make the next test pass vacuously.
+    assert {"round.opened", "round.paused", "member.muted", "idea.hidden", "member.joined"} <= names
+    assert len(names) >= 20, sorted(names)
+
+
+def test_every_event_the_room_core_emits_is_documented() -> None:
+    events = section("Events")
+    documented = documented_names(events)
+    missing = sorted(emitted_event_names() - documented)
+    assert not missing, (
+        f"events without a '### `name`' heading or a table row in protocol.md's Events section: {missing}"
+    )
+    assert re.search(r"^### The `snapshot` message", events, flags=re.MULTILINE), "the snapshot message"
+    assert re.search(r"^### `snapshot`", section("Messages"), flags=re.MULTILINE), "the snapshot envelope"
+
+
+def test_the_events_section_documents_no_event_that_does_not_exist() -> None:
+    stale = sorted(headed_names(section("Events")) - emitted_event_names())
+    assert not stale, f"protocol.md documents events the room never emits: {stale}"
+
+
+# --- (e) Limits -----------------------------------------------------------------------------------------
+LIMIT_NAME = re.compile(r"^max_|_max$|_burst$|_per_|_timeout$|_interval$|_before_close$")
+
+
+def limit_fields() -> list[str]:
+    """The settings that are limits: the fields of the Limits and Timing sections of ``settings.py``,
+    and every field whose name says it is one (``max_rooms``...)."""
+    lines = inspect.getsource(settings).splitlines()
+    start = next((n for n, line in enumerate(lines, 1) if re.match(r"\s*# --- Limits", line)), None)
+    end = next((n for n, line in enumerate(lines, 1) if re.match(r"\s*# --- Validators", line)), None)
+    in_sections: set[str] = set()
+    if start is not None and end is not None:
+        tree = ast.parse("\n".join(lines))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and node.name == "Settings":
+                for item in node.body:
+                    if (
+                        isinstance(item, ast.AnnAssign)
+                        and isinstance(item.target, ast.Name)
+                        and start < item.lineno < end
+                    ):
+                        in_sections.add(item.target.id)
+    by_name = {name for name in Settings.model_fields if LIMIT_NAME.search(name)}
+    fields = sorted((in_sections & set(Settings.model_fields)) | by_name)
+    assert len(fields) >= 15, f"the limit scan of settings.py found too few fields: {fields}"
+    return fields
+
+
+def test_every_limit_setting_is_in_the_limits_table() -> None:
+    rows = {
+        name: row for row in table_rows(section("Limits")) if (name := first_code_span(row[0])) is not None
+    }
+    problems = []
+    for name in limit_fields():
+        row = rows.get(name)
+        env = f"WORKSHOP_{name.upper()}"
+        if row is None:
+            problems.append(f"{name}: no row")
+            continue
+        if len(row) < 4 or row[1] != f"`{env}`":
+            problems.append(f"{name}: the environment variable column should be `{env}`")
+            continue
+        default = Settings.model_fields[name].default
+        number = re.match(r"-?\d+(\.\d+)?", row[2])
+        if number is None or float(number.group()) != float(default):
+            problems.append(f"{name}: the default is {default}, protocol.md says {row[2]!r}")
+    assert not problems, "protocol.md's Limits table: " + "; ".join(problems)
+
+
+async def test_the_limits_sent_in_hello_are_documented(live_server: ServerProcess) -> None:
+    client = await Client.connect(live_server.ws_url)
+    await client.close()
+    sent = set(client.hello["limits"])
+    rows = {first_code_span(row[0]) for row in table_rows(section("Limits"))}
+    assert sent <= rows, f"hello.limits not in protocol.md's Limits table: {sorted(sent - rows)}"
+    example = json.loads(next(fenced_blocks("json server")))
+    assert example["type"] == "hello" and set(example["limits"]) == sent, "the hello example in Messages"
+
+
+# --- The examples -----------------------------------------------------------------------------------------
+def test_every_client_example_is_a_valid_command() -> None:
+    blocks = list(fenced_blocks("json client"))
+    assert len(blocks) >= 10
+    for body in blocks:
+        message = json.loads(body)
+        protocol.parse_command(message)  # raises with the field at fault
+
+
+def test_every_server_example_is_a_known_message() -> None:
+    events = emitted_event_names()
+    blocks = list(fenced_blocks("json server"))
+    assert len(blocks) >= 10
+    for body in blocks:
+        value: Any = json.loads(body)
+        for message in value if isinstance(value, list) else [value]:
+            assert message["type"] in {"hello", "ok", "error", "event", "snapshot"}, message
+            if message["type"] == "event":
+                assert message["name"] in events, message["name"]
+            if message["type"] == "error":
+                assert message["code"] in errors.all_error_codes(), message["code"]
+
+
+def test_the_worked_example_covers_a_whole_session() -> None:
+    example = section("Worked example")
+    for needed in (
+        "POST /api/rooms",
+        '"type": "auth"',
+        '"type": "join"',
+        '"type": "idea.post"',
+        '"name": "vote.results"',
+        '"recovered": true',
+    ):
+        assert needed in example, needed
+
+
+# --- Contract checks on access, tokens, handshakes and resume ---------------------------------------------
+def core_room() -> Room:
+    return Room.create("ROOM42", RoomConfig(title="t", rules="r"), now=1_000_000.0, limits=Limits())
+
+
+@pytest.mark.parametrize(
+    "cmd",
+    [
+        c.RoundOpen(id="x1", kind="ideate", prompt="p"),
+        c.SessionEnd(id="x2"),
+        c.RoomSet(id="x3", locked=True),
+    ],
+    ids=lambda cmd: type(cmd).type_name(),
+)
+def test_the_room_core_refuses_client_commands_without_an_actor(cmd: c.Command) -> None:
+    room = core_room()
+    outcome = room.handle(cmd, None, 1_000_001.0)
+    assert outcome.error is not None and outcome.error.code in ("forbidden", "not_joined")
+    assert not outcome.events
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    with ServerProcess(tmp_path_factory.mktemp("protocol-doc") / "data") as server:
+        yield server
+
+
+async def test_a_room_screen_is_read_only(live_server: ServerProcess) -> None:
+    links = create_room(live_server.url)
+    screen = await Client.connect(live_server.ws_url)
+    try:
+        await screen.auth(links["screen_token"])
+        await screen.fails("forbidden", "round.open", kind="ideate", prompt="from the screen")
+    finally:
+        await screen.close()
+
+
+async def test_a_moderator_never_receives_the_facilitator_token(live_server: ServerProcess) -> None:
+    links = create_room(live_server.url)
+    moderator = await Client.connect(live_server.ws_url)
+    try:
+        result = await moderator.join(links["room"], "Mo", invite=links["moderator_invite"])
+        assert result["role"] == "moderator"
+        assert links["facilitator_token"] not in json.dumps(result)
+    finally:
+        await moderator.close()
+
+
+async def test_unknown_subprotocols_get_json_without_a_subprotocol(live_server: ServerProcess) -> None:
+    async with websockets.connect(live_server.ws_url, subprotocols=["chat.v2"]) as ws:  # type: ignore[list-item]
+        hello = json.loads(await ws.recv())
+        assert ws.subprotocol is None
+        assert hello["type"] == "hello"
+
+
+async def test_a_removal_with_a_long_non_ascii_reason_closes_with_4100(live_server: ServerProcess) -> None:
+    links = create_room(live_server.url)
+    facilitator = await Client.connect(live_server.ws_url)
+    participant = await Client.connect(live_server.ws_url)
+    try:
+        await facilitator.auth(links["facilitator_token"])
+        joined = await participant.join(links["room"], "Zoë")
+        await facilitator.ok("member.remove", member=joined["member"]["id"], reason="é" * 100)
+        assert await participant.wait_closed() == CloseCode.REMOVED
+    finally:
+        await facilitator.close()
+        await participant.close()
+
+
+async def test_a_member_admitted_while_offline_gets_a_snapshot_on_resume(live_server: ServerProcess) -> None:
+    links = create_room(live_server.url, access="approval")
+    facilitator = await Client.connect(live_server.ws_url)
+    lobby = await Client.connect(live_server.ws_url)
+    back = await Client.connect(live_server.ws_url)
+    try:
+        await facilitator.auth(links["facilitator_token"])
+        await facilitator.ok("round.open", kind="ideate", prompt="Before you came", private=False)
+        waiting = await lobby.join(links["room"], "Wes")
+        assert waiting["audience"] == "lobby"
+        await lobby.close()
+        await facilitator.ok("member.admit", member=waiting["member"]["id"])
+        result = await back.auth(waiting["token"], epoch=waiting["epoch"], seq=waiting["seq"])
+        assert result["recovered"] is False
+        assert result["snapshot"]["current_round"] is not None
+    finally:
+        for client in (facilitator, lobby, back):
+            if client.close_code is None:
+                await client.close()
+
+
+def test_join_ids_are_long_random_strings_in_the_examples() -> None:
+    """The documented rule for join ids holds in the examples (so nobody copies a bad one)."""
+    for body in fenced_blocks("json client"):
+        message = json.loads(body)
+        if message["type"] == "join":
+            assert len(message["id"]) >= 16
+            uuid.UUID(message["id"])  # 128 random bits in hex
