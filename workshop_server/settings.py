@@ -150,12 +150,15 @@ class Settings(BaseSettings):
         default=90,
         ge=1,
         le=36500,
-        description="Rooms whose last activity is older than this many days are purged with all their data.",
+        description=(
+            "Retention period recorded with every new room and shown in its data notice. Purging rooms "
+            "past it is not implemented yet."
+        ),
     )
     max_rooms: int = Field(
         default=10000,
         ge=1,
-        description="Maximum number of rooms that can exist at the same time; creating more is refused.",
+        description="Maximum number of rooms loaded in one process; creating more is refused with server_busy.",
     )
 
     # --- Limits -------------------------------------------------------------------------------------
@@ -189,7 +192,10 @@ class Settings(BaseSettings):
     max_connections: int = Field(
         default=20000,
         ge=1,
-        description="Open WebSocket connections allowed per process; more are refused with server_busy.",
+        description=(
+            "Open WebSocket connections allowed per process; more are refused before the handshake "
+            "completes (close 1013, which browsers see as a failed connection)."
+        ),
     )
     idea_text_max: int = Field(
         default=500,
@@ -207,7 +213,7 @@ class Settings(BaseSettings):
         default=120,
         ge=1,
         le=10000,
-        description="Maximum length of a room or round title, in characters.",
+        description="Maximum length of a room title, in characters.",
     )
     brief_max: int = Field(
         default=4000,
@@ -288,7 +294,7 @@ class Settings(BaseSettings):
         default=1.0,
         gt=0,
         le=3600,
-        description="Seconds between presence updates (who is connected, who is typing) sent to a room.",
+        description="Presence changes (who came online, who left) are batched into one event per this many seconds.",
     )
 
     _ORIGIN_SCHEMES: ClassVar[frozenset[str]] = frozenset({"http", "https"})
