@@ -158,7 +158,7 @@ class Settings(BaseSettings):
     max_rooms: int = Field(
         default=10000,
         ge=1,
-        description="Maximum number of rooms loaded in one process; creating more is refused with server_busy.",
+        description="Most rooms loaded in one process; creating more is refused with server_busy.",
     )
 
     # --- Limits -------------------------------------------------------------------------------------
@@ -294,7 +294,7 @@ class Settings(BaseSettings):
         default=1.0,
         gt=0,
         le=3600,
-        description="Presence changes (who came online, who left) are batched into one event per this many seconds.",
+        description="Presence changes (who came online, who left) are batched into one event per interval.",
     )
 
     _ORIGIN_SCHEMES: ClassVar[frozenset[str]] = frozenset({"http", "https"})
