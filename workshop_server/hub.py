@@ -115,6 +115,7 @@ class RoomHost:
         self._presence_timer: asyncio.TimerHandle | None = None
         self._since_snapshot = 0
         self._snapshot_at = time.monotonic()
+        self.active_at = time.monotonic()
         self.broken: errors.WorkshopError | None = None
         self.ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
@@ -138,6 +139,12 @@ class RoomHost:
         for item in self._inbox:
             if not item.future.done():
                 item.future.set_exception(errors.ServerBusy("the server is shutting down"))
+
+    def idle_for(self, now: float) -> float:
+        """Seconds since the room last did anything, or 0 while it has connections or work."""
+        if self.fanout.sessions or self._inbox or self._wake is None or self.broken is not None:
+            return 0.0
+        return now - self.active_at
 
     # --- Inbox ---------------------------------------------------------------------------------------
     def _put(self, item: Item) -> asyncio.Future[Any]:
@@ -170,6 +177,7 @@ class RoomHost:
                 self._wake = None
             batch = list(self._inbox)
             self._inbox.clear()
+            self.active_at = time.monotonic()
             try:
                 await self._process(batch)
             except errors.WorkshopError as exc:
@@ -576,13 +584,38 @@ class Hub:
                 )
         return room
 
+    async def unload_idle(self, now: float) -> list[str]:
+        idle = self.settings.room_idle_seconds
+        if not idle or self.journal is None:
+            return []
+        unloaded = []
+        for host in list(self.hosts.values()):
+            room_id = host.room.id
+            if host.idle_for(now) < idle or self.hosts.get(room_id) is not host:
+                continue
+            del self.hosts[room_id]
+            try:
+                await host.stop()
+            except Exception:
+                log.exception(
+                    "room %s: the snapshot at unload failed (the journal still has everything)", room_id
+                )
+            if room_id not in self.hosts:  # not loaded again meanwhile
+                with contextlib.suppress(errors.WorkshopError):
+                    await self.broker.unsubscribe(self.channel(room_id))
+                    await self.broker.release(self.lease_key(room_id), self.worker_id)
+            unloaded.append(room_id)
+        return unloaded
+
     def lease_key(self, room_id: str) -> str:
         return f"workshop:owner:{room_id}"
 
     async def _renew_leases(self) -> None:
-        """Keep the lease of every hosted room; a room whose lease was lost is dropped at once."""
+        """Keep the lease of every hosted room; a room whose lease was lost is dropped at once.
+        Rooms idle for ``room_idle_seconds`` are unloaded (they reload from the journal on next use)."""
         while True:
             await asyncio.sleep(LEASE_SECONDS / 3)
+            await self.unload_idle(time.monotonic())
             for host in list(self.hosts.values()):
                 try:
                     held = await self.broker.claim(

@@ -128,6 +128,15 @@ class Settings(BaseSettings):
             "acknowledged; 'memory' keeps nothing across restarts (for tests and benchmarks only)."
         ),
     )
+    room_idle_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        le=86400 * 30,
+        description=(
+            "A room with no connection and no activity for this long is snapshotted and unloaded from "
+            "memory (it reloads from the journal on next use); 0 keeps rooms loaded. Only with store=sqlite."
+        ),
+    )
     snapshot_keep_entries: int = Field(
         default=2000,
         ge=0,
