@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
 
+import orjson
 import segno
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
@@ -21,6 +22,7 @@ from workshop_server import errors, protocol
 from workshop_server.hub import Hub
 from workshop_server.metrics import Metrics
 from workshop_server.rooms.codes import normalise_code
+from workshop_server.rooms.room import clean_text
 from workshop_server.session import Session
 from workshop_server.settings import Settings
 
@@ -79,16 +81,38 @@ class WebSocketEndpoint:
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         if not hub.settings.origin_allowed(headers.get("origin"), headers.get("host")):
-            await send({"type": "websocket.close", "code": 1008, "reason": "origin not allowed"})
+            await refuse(scope, send, 403, errors.Forbidden("this origin may not open a connection"), 1008)
             return
         if len(hub.sessions) >= hub.settings.max_connections:
-            await send({"type": "websocket.close", "code": 1013, "reason": "server full"})
+            await refuse(scope, send, 503, errors.ServerBusy("the server is full; retry shortly"), 1013)
             return
         offered: list[str] = list(scope.get("subprotocols") or [])
         codec = protocol.choose_codec(offered)
         chosen = codec.subprotocol if codec.subprotocol in offered else None
         await send({"type": "websocket.accept", "subprotocol": chosen})
         await Session(hub, send, codec).run(receive)
+
+
+async def refuse(scope: Scope, send: Send, status: int, exc: errors.WorkshopError, close_code: int) -> None:
+    """Refuse a WebSocket handshake with an HTTP status and a JSON error body where the server
+    supports it (the ASGI ``websocket.http.response`` extension), else with a close before accept."""
+    if "websocket.http.response" in scope.get("extensions", {}):
+        body = orjson.dumps({"error": exc.to_dict()})
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        await send({"type": "websocket.close", "code": close_code, "reason": exc.message})
+
+
+def check_text(value: str, limit: int, what: str, *, required: bool) -> str:
+    """A room text from POST /api/rooms: trimmed, within its limit, without control characters."""
+    value = value.strip()
+    if not value:
+        if required:
+            raise errors.InvalidCommand(f"{what}: the {what} is empty")
+        return value
+    return clean_text(value, limit, what)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -98,29 +122,31 @@ def create_app(settings: Settings | None = None) -> Starlette:
     metrics = Metrics(hub)
     hub.metrics = metrics
 
+    body_limit = 4 * (settings.title_max + settings.brief_max + settings.rules_max) + 4096
+
     async def create_room(request: Request) -> Response:
+        raw = bytearray()
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > body_limit:
+                exc = errors.FrameTooLarge(f"the request body is limited to {body_limit} bytes")
+                return JSONResponse({"error": exc.to_dict()}, status_code=413)
         try:
-            body = CreateRoom.model_validate_json(await request.body())
+            body = CreateRoom.model_validate_json(bytes(raw))
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "body"
             return error_response(errors.InvalidCommand(f"{where}: {first['msg']}"))
         try:
-            if not body.title.strip():
-                raise errors.InvalidCommand("title: the title is empty")
-            for value, limit, what in (
-                (body.title, settings.title_max, "title"),
-                (body.brief, settings.brief_max, "brief"),
-                (body.rules, settings.rules_max, "rules"),
-            ):
-                if len(value) > limit:
-                    raise errors.TextTooLong(f"the {what} is limited to {limit} characters")
+            title = check_text(body.title, settings.title_max, "title", required=True)
+            brief = check_text(body.brief, settings.brief_max, "brief", required=False)
+            rules = check_text(body.rules, settings.rules_max, "rules", required=False)
             if body.access == "passphrase" and not (body.passphrase or "").strip():
                 raise errors.InvalidCommand("the passphrase access mode needs a passphrase")
             host = await hub.create_room(
-                title=body.title.strip(),
-                brief=body.brief.strip(),
-                rules=body.rules.strip(),
+                title=title,
+                brief=brief,
+                rules=rules,
                 access=body.access,
                 passphrase=body.passphrase if body.access == "passphrase" else None,
                 anonymous=body.anonymous,

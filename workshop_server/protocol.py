@@ -116,7 +116,8 @@ def parse_command(message: Message) -> Command:
     """Validate a decoded message into a command, or raise a protocol error naming the problem."""
     kind = message.get("type")
     if not isinstance(kind, str) or kind not in COMMAND_TYPES:
-        raise errors.UnknownCommand(f"unknown command type {str(kind)[:40]!r}")
+        shown = repr(kind[:40]) if isinstance(kind, str) else f"of type {type(kind).__name__}"
+        raise errors.UnknownCommand(f"unknown command type {shown}")
     try:
         return _command_adapter.validate_python(message)
     except ValidationError as exc:

@@ -252,6 +252,10 @@ class Session:
         except errors.WorkshopError as exc:
             self._refuse(cid, exc)
             return
+        except (RecursionError, ValueError, TypeError, OverflowError) as exc:
+            # Pathological input (e.g. nesting deep enough to exhaust the stack): refuse, keep serving.
+            self._refuse(cid, errors.BadFrame(f"the message could not be read ({type(exc).__name__})"))
+            return
         self._bad_frames = 0
         try:
             self._dispatch(cmd)

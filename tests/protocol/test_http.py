@@ -1,0 +1,244 @@
+"""The HTTP side of a real server: room creation, public room info, QR code, health, metrics, export."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+
+from tests.protocol.conftest import Connect
+from tests.support.client import create_room
+from tests.support.server import ServerProcess
+
+LINK_KEYS = {
+    "room",
+    "facilitator_token",
+    "moderator_invite",
+    "screen_token",
+    "join_url",
+    "facilitator_url",
+    "moderator_url",
+    "screen_url",
+    "info",
+}
+
+
+class Response:
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status, self.headers, self.body = status, headers, body
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def http(
+    server: ServerProcess,
+    path: str,
+    *,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    request = urllib.request.Request(server.url + path, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return Response(
+                response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
+            )
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return Response(exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read())
+
+
+def post_room(server: ServerProcess, body: Any, raw: bytes | None = None) -> Response:
+    data = raw if raw is not None else json.dumps(body).encode()
+    return http(server, "/api/rooms", method="POST", body=data, headers={"content-type": "application/json"})
+
+
+def assert_error(response: Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status == status, (response.status, response.body)
+    assert response.headers["content-type"].startswith("application/json")
+    error: dict[str, Any] = response.json()["error"]
+    assert error["code"] == code, error
+    assert error["message"] and isinstance(error["temporary"], bool)
+    return error
+
+
+# --- POST /api/rooms ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("body", "status", "code", "mentions"),
+    [
+        ({"rules": "Be kind."}, 400, "invalid_command", "title"),
+        ({"title": ""}, 400, "invalid_command", "title"),
+        ({"title": 5}, 400, "invalid_command", "title"),
+        ({"title": "T", "access": "secret"}, 400, "invalid_command", "access"),
+        ({"title": "T", "access": "passphrase"}, 400, "invalid_command", "passphrase"),
+        ({"title": "T", "access": "passphrase", "passphrase": "   "}, 400, "invalid_command", "passphrase"),
+        ({"title": "T", "locale": "xx"}, 400, "invalid_command", "locale"),
+        ({"title": "T", "owner": "me"}, 400, "invalid_command", "owner"),
+        ({"title": "T" * 121}, 400, "text_too_long", "title"),
+        ({"title": "T", "brief": "b" * 4001}, 400, "text_too_long", "brief"),
+        ({"title": "T", "facilitator_name": "<b>"}, 400, "invalid_name", "name"),
+    ],
+)
+def test_create_room_validation(
+    server: ServerProcess, body: dict[str, Any], status: int, code: str, mentions: str
+) -> None:
+    error = assert_error(post_room(server, body), status, code)
+    assert mentions in error["message"]
+
+
+@pytest.mark.parametrize("field", ["title", "brief", "rules"])
+def test_create_room_refuses_control_characters(server: ServerProcess, field: str) -> None:
+    body = {"title": "T", field: "bell\x07 and escape\x1b[31m"}
+    assert_error(post_room(server, body), 400, "invalid_command")
+
+
+def test_create_room_refuses_a_body_that_is_not_json(server: ServerProcess) -> None:
+    assert_error(post_room(server, None, raw=b"title=T"), 400, "invalid_command")
+    assert_error(post_room(server, None, raw=b"[1, 2]"), 400, "invalid_command")
+
+
+def test_create_room_returns_the_links(server: ServerProcess) -> None:
+    response = post_room(
+        server, {"title": "  Retro  ", "brief": "Why?", "access": "passphrase", "passphrase": "pw"}
+    )
+    assert response.status == 201
+    links = response.json()
+    assert set(links) == LINK_KEYS
+    code = links["room"]
+    assert re.fullmatch(r"[346789ABCDEFGHJKMNPQRTUVWXY]{6}", code)
+    assert links["join_url"].endswith(f"/j/{code}")
+    assert links["facilitator_url"].endswith(f"/r/{code}#token={links['facilitator_token']}")
+    assert links["moderator_url"].endswith(f"/j/{code}#invite={links['moderator_invite']}")
+    assert links["screen_url"].endswith(f"/s/{code}#token={links['screen_token']}")
+    info = links["info"]
+    assert (info["id"], info["title"], info["brief"], info["access"]) == (code, "Retro", "Why?", "passphrase")
+    assert "pw" not in response.body.decode() and "passphrase_hash" not in response.body.decode()
+    # Codes are unique.
+    assert post_room(server, {"title": "Other"}).json()["room"] != code
+
+
+# --- Public room info and QR --------------------------------------------------------------------------------
+def test_room_info(server: ServerProcess) -> None:
+    links = create_room(server.url, title="Info", brief="Brief", rules="Rule one", locale="fr")
+    code = links["room"]
+    response = http(server, f"/api/rooms/{code}")
+    assert response.status == 200
+    info = response.json()
+    assert info == {
+        "id": code,
+        "title": "Info",
+        "brief": "Brief",
+        "rules": "Rule one",
+        "rules_version": 1,
+        "access": "code",
+        "anonymous": False,
+        "locale": "fr",
+        "locked": False,
+        "phase": "lobby",
+    }
+    # What people type: lower case, spaces and dashes.
+    typed = code[:3].lower() + "-" + code[3:].lower()
+    assert http(server, f"/api/rooms/{typed}").json() == info
+    assert_error(http(server, "/api/rooms/ZZZZZZ"), 404, "room_not_found")
+
+
+def test_qr_code(server: ServerProcess) -> None:
+    code = create_room(server.url)["room"]
+    response = http(server, f"/api/rooms/{code}/qr.svg")
+    assert response.status == 200
+    assert response.headers["content-type"].startswith("image/svg+xml")
+    text = response.body.decode()
+    assert "<svg" in text and text.rstrip().endswith("</svg>")
+    assert_error(http(server, "/api/rooms/ZZZZZZ/qr.svg"), 404, "room_not_found")
+
+
+# --- Health and metrics -------------------------------------------------------------------------------------
+def test_healthz(server: ServerProcess) -> None:
+    response = http(server, "/healthz")
+    assert response.status == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert isinstance(body["rooms"], int) and isinstance(body["connections"], int)
+
+
+def sample(text: str, name: str, labels: str = "") -> float:
+    pattern = rf"^{re.escape(name)}{re.escape(labels)} (\S+)$"
+    match = re.search(pattern, text, re.MULTILINE)
+    assert match is not None, f"no sample {name}{labels} in /metrics"
+    return float(match.group(1))
+
+
+async def test_metrics(server: ServerProcess, connect: Connect) -> None:
+    links = create_room(server.url)
+    client = await connect(server)
+    await client.join(links["room"], "Metric")
+    other = await connect(server, binary=True)
+    await other.fails("invalid_token", "auth", token="nope")
+    response = http(server, "/metrics")
+    assert response.status == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.body.decode()
+    for name in (
+        "workshop_connections",
+        "workshop_rooms_loaded",
+        "workshop_commands_total",
+        "workshop_errors_total",
+        "workshop_fanout_drops_total",
+    ):
+        assert re.search(rf"^# TYPE {name} (gauge|counter)$", text, re.MULTILINE), name
+    assert sample(text, "workshop_connections") >= 2
+    assert sample(text, "workshop_rooms_loaded") >= 1
+    assert sample(text, "workshop_commands_total", '{type="_enter"}') >= 1
+    assert sample(text, "workshop_errors_total", '{code="invalid_token"}') >= 1
+    assert sample(text, "workshop_fanout_drops_total") == 0
+
+
+# --- Export -------------------------------------------------------------------------------------------------
+async def test_export_is_for_staff_only(server: ServerProcess, connect: Connect) -> None:
+    links = create_room(server.url, access="passphrase", passphrase="secret")
+    code = links["room"]
+    facilitator = await connect(server)
+    await facilitator.auth(links["facilitator_token"])
+    await facilitator.ok("round.open", kind="ideate", prompt="Export me", private=False)
+    ana = await connect(server)
+    await ana.join(code, "Ana", passphrase="secret")
+    await ana.ok("idea.post", text="Exported idea")
+    moderator = await connect(server)
+    await moderator.join(code, "Mo", invite=links["moderator_invite"])
+    assert ana.token is not None and moderator.token is not None
+
+    path = f"/api/rooms/{code}/export.json"
+    for token in (links["facilitator_token"], moderator.token):
+        response = http(server, path, headers={"authorization": f"Bearer {token}"})
+        assert response.status == 200
+        assert response.headers["content-disposition"] == f'attachment; filename="{code}.json"'
+        state = response.json()
+        assert state["id"] == code
+        assert [i["text"] for i in state["ideas"]] == ["Exported idea"]
+        assert {m["name"] for m in state["members"]} >= {"Ana", "Mo"}
+        assert "replies" not in state
+        assert "passphrase_hash" not in state["config"] and "passphrase_salt" not in state["config"]
+    by_query = http(server, f"{path}?token={links['facilitator_token']}")
+    assert by_query.status == 200 and by_query.json()["id"] == code
+
+    assert_error(http(server, path, headers={"authorization": f"Bearer {ana.token}"}), 403, "forbidden")
+    assert_error(http(server, f"{path}?token={links['screen_token']}"), 403, "forbidden")
+    assert_error(http(server, path), 401, "invalid_token")
+    assert_error(http(server, path, headers={"authorization": "Bearer nonsense"}), 401, "invalid_token")
+    # A staff token of another room does not open this one.
+    other = create_room(server.url)
+    assert_error(http(server, f"{path}?token={other['facilitator_token']}"), 401, "invalid_token")
+
+
+def test_web_pages_are_served(server: ServerProcess) -> None:
+    code = create_room(server.url)["room"]
+    for path in ("/", f"/j/{code}", f"/r/{code}", f"/s/{code}"):
+        response = http(server, path)
+        assert response.status == 200, path
+        assert response.headers["content-type"].startswith("text/html")

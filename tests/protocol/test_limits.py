@@ -1,0 +1,312 @@
+"""Limits enforced by a real server: frame sizes, rates, connections, slow consumers, timeouts, origins."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+import urllib.request
+import uuid
+from typing import Any
+
+import msgpack
+import pytest
+import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import InvalidStatus
+
+from tests.protocol.conftest import Connect, StartServer
+from tests.support.client import Client, create_room
+from tests.support.server import ServerProcess
+
+ALLOWED = "https://allowed.example"
+SERVER_SETTINGS = {
+    "max_frame_bytes": 4096,
+    "commands_per_second": 4,
+    "command_burst": 8,
+    "max_connections_per_member": 2,
+    "bad_frames_before_close": 5,
+    "allowed_origins": [ALLOWED],
+}
+
+
+def metric(server: ServerProcess, name: str) -> float:
+    with urllib.request.urlopen(server.url + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
+    assert match is not None, f"{name} is not in /metrics"
+    return float(match.group(1))
+
+
+async def ping_ok(client: Client) -> None:
+    reply = await client.call("ping")
+    assert reply["type"] == "ok", reply
+
+
+def padded_ping(size: int, binary: bool) -> str | bytes:
+    """A ping with an extra field, encoded to exactly ``size`` bytes (an invalid command if it is read)."""
+    for pad in range(max(0, size - 40), size):
+        message = {"type": "ping", "id": "pad", "pad": "x" * pad}
+        frame: str | bytes = msgpack.packb(message) if binary else json.dumps(message)
+        if len(frame if isinstance(frame, bytes) else frame.encode()) == size:
+            return frame
+    raise AssertionError(f"cannot pad a frame to {size} bytes")
+
+
+async def errors_after(client: Client, frame: str | bytes) -> list[str]:
+    start = len(client.log)
+    await client.send_raw(frame)
+    await ping_ok(client)
+    return [m["code"] for m in client.log[start:] if m.get("type") == "error"]
+
+
+# --- Frames -------------------------------------------------------------------------------------------------
+async def test_a_frame_over_the_limit_is_refused_and_the_connection_stays(
+    server: ServerProcess, connect: Connect
+) -> None:
+    for binary in (False, True):
+        client = await connect(server, binary=binary)
+        assert client.hello["limits"]["max_frame_bytes"] == 4096
+        # Exactly at the limit the frame is read (and refused for its extra field); one byte more is not.
+        assert await errors_after(client, padded_ping(4096, binary)) == ["invalid_command"]
+        assert await errors_after(client, padded_ping(4097, binary)) == ["frame_too_large"]
+        assert await errors_after(client, padded_ping(3 * 4096, binary)) == ["frame_too_large"]
+        assert client.close_code is None
+
+
+async def test_a_frame_far_over_the_limit_closes_the_connection(
+    server: ServerProcess, connect: Connect
+) -> None:
+    for binary in (False, True):
+        client = await connect(server, binary=binary)
+        await client.send_raw(padded_ping(4 * 4096 + 1000, binary))
+        assert await client.wait_closed() == 1009  # message too big
+    other = await connect(server)
+    await ping_ok(other)
+
+
+# --- Rates and counts ---------------------------------------------------------------------------------------
+async def test_commands_over_the_rate_are_refused_temporarily(
+    server: ServerProcess, connect: Connect
+) -> None:
+    client = await connect(server)
+    assert client.hello["limits"]["commands_per_second"] == 4
+    replies = await asyncio.gather(*(client.call("ping") for _ in range(20)))
+    kinds = [r["type"] if r["type"] == "ok" else r["code"] for r in replies]
+    assert kinds.count("ok") >= 8  # the burst
+    assert kinds.count("rate_limited") >= 10
+    assert set(kinds) == {"ok", "rate_limited"}
+    assert all(r["temporary"] for r in replies if r["type"] == "error")
+    await asyncio.sleep(0.6)  # refills 2 tokens at 4 per second
+    await ping_ok(client)
+    assert client.close_code is None  # rate limiting does not count as bad frames
+
+
+async def test_connections_per_member(server: ServerProcess, connect: Connect) -> None:
+    links = create_room(server.url)
+    first = await connect(server)
+    await first.join(links["room"], "Ana")
+    assert first.token is not None
+    second = await connect(server, binary=True)
+    await second.auth(first.token)
+    third = await connect(server)
+    refused = await third.fails("too_many_connections", "auth", token=first.token)
+    assert refused["temporary"] is True
+    await second.close()
+    for _ in range(100):
+        reply = await third.call("auth", token=first.token)
+        if reply["type"] == "ok":
+            break
+        assert reply["code"] == "too_many_connections"
+        await asyncio.sleep(0.05)
+    assert reply["type"] == "ok", reply
+
+
+async def test_too_many_bad_frames_close_the_connection(server: ServerProcess, connect: Connect) -> None:
+    tolerant = await connect(server)
+    for _ in range(3):  # a valid command in between resets the count
+        for _ in range(4):
+            await tolerant.send_raw("not json")
+        await ping_ok(tolerant)
+    assert tolerant.close_code is None
+    client = await connect(server, binary=True)
+    for _ in range(5):
+        await client.send_raw(b"\xc1")
+    assert await client.wait_closed() == 4004
+    # The error replies queued before the close are sent before it.
+    assert [m["code"] for m in client.log if m.get("type") == "error"] == ["bad_frame"] * 5
+    assert client.close_reason == "too many invalid frames"
+
+
+# --- Origins and compression --------------------------------------------------------------------------------
+async def test_origin_check(server: ServerProcess, connect: Connect) -> None:
+    own = f"http://127.0.0.1:{server.port}"
+    for origin in (own, ALLOWED, None):
+        client = await connect(server, origin=origin)
+        await ping_ok(client)
+    for origin in ("https://evil.example", "null", f"http://127.0.0.1:{server.port + 1}", "http://localhost"):
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(server, origin=origin)
+        assert refused.value.response.status_code == 403, origin
+
+
+async def test_compression_is_not_negotiated_by_default(server: ServerProcess) -> None:
+    async with websockets.connect(server.ws_url, subprotocols=["workshop.v1.json"]) as ws:  # type: ignore[list-item]
+        assert ws.request is not None and ws.response is not None
+        assert "permessage-deflate" in (ws.request.headers.get("Sec-WebSocket-Extensions") or "")
+        assert ws.response.headers.get("Sec-WebSocket-Extensions") is None
+        assert ws.subprotocol == "workshop.v1.json"
+
+
+async def test_subprotocol_negotiation(server: ServerProcess) -> None:
+    offers: list[tuple[list[str] | None, str | None, type]] = [
+        (["workshop.v1.msgpack", "workshop.v1.json"], "workshop.v1.msgpack", bytes),
+        (["workshop.v1.json", "workshop.v1.msgpack"], "workshop.v1.json", str),
+        (["chat", "workshop.v1.msgpack"], "workshop.v1.msgpack", bytes),
+        (["chat"], None, str),  # none we speak: JSON, without naming a subprotocol the client did not offer
+        (None, None, str),  # no subprotocol offered: JSON
+    ]
+    for offered, chosen, frame_type in offers:
+        async with websockets.connect(server.ws_url, subprotocols=offered) as ws:  # type: ignore[arg-type]
+            assert ws.subprotocol == chosen
+            hello = await ws.recv()
+            assert isinstance(hello, frame_type)
+
+
+async def test_a_full_server_says_it_is_busy(start_server: StartServer, connect: Connect) -> None:
+    server = start_server(max_connections=2)
+    for _ in range(2):
+        await ping_ok(await connect(server))
+    try:
+        third = await connect(server)
+    except InvalidStatus as refused:  # refused at the handshake: a retryable status
+        assert refused.response.status_code == 503
+    else:  # or accepted, told server_busy, and closed with "try again later"
+        assert await third.wait_closed() == 1013
+        assert [m.get("code") for m in third.log if m.get("type") == "error"] == ["server_busy"]
+
+
+# --- Timeouts (a server of their own) -----------------------------------------------------------------------
+async def test_idle_and_auth_timeouts(start_server: StartServer, connect: Connect) -> None:
+    server = start_server(idle_timeout=1.5, auth_timeout=1.0, websocket_compression=True)
+    links = create_room(server.url)
+    silent = await connect(server)  # never joins
+    pinging = await connect(server, binary=True)  # sends pings but never joins: still an auth timeout
+    idle = await connect(server)
+    await idle.join(links["room"], "Idle")
+    alive = await connect(server)
+    await alive.join(links["room"], "Alive")
+
+    async def keep_alive() -> None:
+        for _ in range(8):
+            await ping_ok(alive)
+            await asyncio.sleep(0.4)
+
+    async def ping_unjoined() -> None:
+        try:
+            while pinging.close_code is None:
+                await pinging.call("ping")
+                await asyncio.sleep(0.3)
+        except (ConnectionError, websockets.ConnectionClosed):
+            pass
+
+    await asyncio.gather(keep_alive(), ping_unjoined())
+    assert await silent.wait_closed() == 4002
+    assert await pinging.wait_closed() == 4002
+    assert await idle.wait_closed() == 4000
+    assert alive.close_code is None  # it kept talking for longer than the idle timeout
+    # The reconnect codes come with a reason.
+    assert idle.close_reason and silent.close_reason
+
+    # This server negotiates compression, as configured.
+    async with websockets.connect(server.ws_url, subprotocols=["workshop.v1.msgpack"]) as ws:  # type: ignore[list-item]
+        assert ws.response is not None
+        assert "permessage-deflate" in (ws.response.headers.get("Sec-WebSocket-Extensions") or "")
+        assert ws.subprotocol == "workshop.v1.msgpack"
+
+
+# --- Slow consumers (a server of their own) -----------------------------------------------------------------
+async def slow_reader(server: ServerProcess, code: str) -> ClientConnection:
+    """A raw client that joins, then stops reading: a tiny receive buffer and a one-frame queue."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", server.port))
+    sock.setblocking(False)
+    ws = await websockets.connect(
+        server.ws_url,
+        sock=sock,
+        subprotocols=["workshop.v1.json"],  # type: ignore[list-item]
+        max_queue=1,
+        max_size=2**24,
+        compression=None,
+        ping_interval=None,
+    )
+    try:
+        hello = json.loads(await ws.recv())
+        assert hello["type"] == "hello"
+        join = {"type": "join", "id": uuid.uuid4().hex, "room": code, "name": "Slow", "accept_rules": 1}
+        await ws.send(json.dumps(join))
+        reply: Any = json.loads(await ws.recv())
+        assert reply["type"] == "ok", reply
+    except BaseException:
+        await ws.close()
+        raise
+    return ws
+
+
+async def test_a_slow_consumer_is_closed_and_the_room_goes_on(
+    start_server: StartServer, connect: Connect
+) -> None:
+    server = start_server(
+        send_queue_max=16,
+        commands_per_second=10000,
+        command_burst=10000,
+        max_frame_bytes=1048576,
+        idea_text_max=100000,
+    )
+    links = create_room(server.url)
+    facilitator = await connect(server)
+    await facilitator.auth(links["facilitator_token"])
+    await facilitator.ok("round.open", kind="ideate", prompt="Flood", private=False)
+    producer = await connect(server, binary=True)
+    await producer.join(links["room"], "Producer")
+    reader = await connect(server)
+    await reader.join(links["room"], "Reader")
+    slow = await slow_reader(server, links["room"])
+    try:
+        drops = metric(server, "workshop_fanout_drops_total")
+        posted = 0
+        text = "y" * 60000
+        while metric(server, "workshop_fanout_drops_total") == drops:
+            assert posted < 600, "the slow reader was never dropped"
+            # Small bursts: the clients that do read never have more than a few messages queued.
+            await asyncio.gather(
+                *(producer.ok("idea.post", text=f"{n} {text}") for n in range(posted, posted + 4))
+            )
+            posted += 4
+            await ping_ok(reader)  # the server stays responsive for everyone else
+        assert metric(server, "workshop_fanout_drops_total") == drops + 1
+
+        # Reading again, the slow client finds the frames sent before the drop, then the close code.
+        received = 0
+        with pytest.raises(websockets.ConnectionClosed):
+            while True:
+                frame = await asyncio.wait_for(slow.recv(), 20)
+                received += 1
+                assert frame
+        assert slow.close_code == 4001
+        assert received < posted
+    finally:
+        await slow.close()
+
+    # Everyone else got every idea, in order.
+    await producer.ok("idea.post", text="after the drop")
+    for client in (facilitator, reader):
+        last = await client.wait_for(
+            lambda e: e["name"] == "idea.posted" and e["data"]["idea"]["text"] == "after the drop", timeout=20
+        )
+        texts = [e["data"]["idea"]["text"] for e in client.events if e["name"] == "idea.posted"]
+        assert len(texts) == posted + 1
+        assert last["data"]["idea"]["text"] == texts[-1]
+        assert client.close_code is None
