@@ -117,6 +117,7 @@ class RoomHost:
         self._snapshot_at = time.monotonic()
         self.active_at = time.monotonic()
         self.broken: errors.WorkshopError | None = None
+        self._stopping = False
         self.ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
     # --- Life cycle ---------------------------------------------------------------------------------
@@ -127,13 +128,16 @@ class RoomHost:
         self._schedule_timer()
 
     async def stop(self) -> None:
+        """Finish the batch in progress (never cut it: its journal append may commit anyway), then
+        refuse what is still queued and write a last snapshot."""
         for handle in (self._timer, self._presence_timer):
             if handle is not None:
                 handle.cancel()
+        self._stopping = True
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
         if self.broken is None and self._since_snapshot:
             await self._snapshot()
         for item in self._inbox:
@@ -170,11 +174,12 @@ class RoomHost:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stopping:
             if not self._inbox:
                 self._wake = loop.create_future()
                 await self._wake
                 self._wake = None
+                continue
             batch = list(self._inbox)
             self._inbox.clear()
             self.active_at = time.monotonic()
