@@ -411,9 +411,8 @@ class Session:
             result["events"] = attached.events
         else:
             snapshot = attached.snapshot or {}
-            if self.audience == "staff":
-                if self.role == "facilitator":
-                    snapshot["links"] = self.hub.links(self.host)
+            if self.role == "facilitator":  # moderators see invites, never their tokens
+                snapshot["links"] = self.hub.links(self.host)
                 for invite in snapshot.get("invites", []):
                     invite["token"] = self.hub.token(room.id, "invite", invite["id"])
             result["snapshot"] = snapshot

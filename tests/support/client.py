@@ -12,6 +12,7 @@ from typing import Any
 import msgpack
 import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.typing import Origin, Subprotocol
 
 _ids = itertools.count(1)
 
@@ -53,7 +54,12 @@ class Client:
     @classmethod
     async def connect(cls, ws_url: str, *, binary: bool = False, origin: str | None = None) -> Client:
         sub = "workshop.v1.msgpack" if binary else "workshop.v1.json"
-        ws = await websockets.connect(ws_url, subprotocols=[sub], origin=origin, max_size=2**24)  # type: ignore[list-item]
+        ws = await websockets.connect(
+            ws_url,
+            subprotocols=[Subprotocol(sub)],
+            origin=Origin(origin) if origin else None,
+            max_size=2**24,
+        )
         client = cls(ws, binary)
         first = client.decode(await ws.recv())
         client.hello = first if isinstance(first, dict) else first[0]

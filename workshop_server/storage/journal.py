@@ -34,7 +34,7 @@ from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar
 
 import aiosqlite
 
-from workshop_server.errors import RoomUnavailable, ServerError
+from workshop_server.errors import RoomNotFound, RoomUnavailable, ServerError
 
 __all__ = [
     "APPLICATION_ID",
@@ -98,11 +98,8 @@ class RoomExists(StorageError):
         super().__init__(f"room {room_id!r} already exists")
 
 
-class RoomNotStored(StorageError):
-    """No room with this id is stored."""
-
-    code = "room_not_found"
-    temporary = False
+class RoomNotStored(RoomNotFound):
+    """No room with this id is stored (a client asking for it is told ``room_not_found``)."""
 
     def __init__(self, room_id: str) -> None:
         self.room_id = room_id

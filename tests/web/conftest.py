@@ -1,0 +1,130 @@
+"""Browser tests of the web app: Debian's Chromium driven by Playwright, against a real server process.
+
+Never downloads a browser: the tests use ``/usr/bin/chromium`` and skip (fail under CI) without it.
+Every page's uncaught JavaScript errors fail the test that produced them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright
+
+from tests.conftest import require
+from tests.support.server import REPO, ServerProcess
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-gpu",
+]
+ARTIFACTS = REPO / "tests" / "artifacts"
+TIMEOUT_MS = 15_000
+# Console errors that are expected: the browser reports refused connections while a test is offline.
+EXPECTED_CONSOLE = re.compile(
+    r"WebSocket connection to .* failed|net::ERR_INTERNET_DISCONNECTED|Failed to load resource"
+)
+
+
+@pytest.fixture(scope="session")
+def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server for the browser tests (each test makes its own rooms). Rounds close 0.5 s after the
+    deadline, and presence changes are published every 0.2 s."""
+    server = ServerProcess(
+        tmp_path_factory.mktemp("web") / "data", round_grace_seconds=0.5, presence_interval=0.2
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class Browsing:
+    """Opens pages in separate browser contexts (separate people) and collects their JavaScript errors."""
+
+    def __init__(self, browser: Browser, base_url: str) -> None:
+        self.browser = browser
+        self.base_url = base_url
+        self.errors: list[str] = []
+        self.contexts: list[BrowserContext] = []
+
+    async def page(
+        self,
+        name: str,
+        *,
+        width: int = 1280,
+        height: int = 860,
+        locale: str = "en-US",
+        mobile: bool = False,
+    ) -> Page:
+        context = await self.browser.new_context(
+            base_url=self.base_url,
+            viewport={"width": width, "height": height},
+            locale=locale,
+            is_mobile=mobile,
+            has_touch=mobile,
+            device_scale_factor=1,
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        self.contexts.append(context)
+        page = await context.new_page()
+        page.on("pageerror", lambda exc: self.errors.append(f"{name}: uncaught {exc}"))
+        page.on("console", lambda msg: self._console(name, msg))
+        return page
+
+    def _console(self, name: str, msg: ConsoleMessage) -> None:
+        if msg.type == "error" and not EXPECTED_CONSOLE.search(msg.text):
+            self.errors.append(f"{name}: console error {msg.text}")
+
+    async def close(self) -> None:
+        for context in self.contexts:
+            await context.close()
+
+
+@pytest.fixture
+async def web(web_server: ServerProcess) -> AsyncIterator[Browsing]:
+    """A fresh Chromium for the test; fails the test when a page threw a JavaScript error."""
+    if not CHROMIUM.exists():
+        require(
+            "chromium", f"{CHROMIUM} is missing (apt-get install chromium); browsers are never downloaded"
+        )
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        browsing = Browsing(browser, web_server.url)
+        try:
+            yield browsing
+        finally:
+            await browsing.close()
+            await browser.close()
+    assert not browsing.errors, "JavaScript errors in the pages:\n" + "\n".join(browsing.errors)
+
+
+async def screenshot(page: Page, name: str) -> None:
+    """Save a full-page screenshot from the top under tests/artifacts/ (git-ignored), animations done."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.evaluate("window.scrollTo(0, 0)")
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), animations="disabled", full_page=True)
+
+
+async def join(page: Page, code: str, name: str) -> None:
+    """Join room ``code`` through the join page (name, accept the rules, join)."""
+    await page.goto(f"/j/{code}")
+    await page.fill("#join-name", name)
+    await page.check("#join-accept")
+    await page.click("#join-submit")
+
+
+async def page_state(page: Page, expression: str) -> Any:
+    """Evaluate ``expression`` with ``s`` bound to the page's room state (window.__workshop.state)."""
+    return await page.evaluate(f"(() => {{ const s = window.__workshop.state; return {expression}; }})()")

@@ -1,0 +1,96 @@
+"""The participant pages fit a 360 px wide phone: no horizontal scrolling, even with long words."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.support.client import Client, create_room
+from tests.support.server import ServerProcess
+from tests.web.conftest import Browsing, join, screenshot
+
+pytestmark = pytest.mark.browser
+
+LONG_WORD = "Supercalifragilisticexpialidocious" * 4
+SCROLL_WIDTH = "document.documentElement.scrollWidth"
+
+
+async def assert_fits(page: Page, where: str) -> None:
+    width = await page.evaluate(SCROLL_WIDTH)
+    assert width <= 360, f"{where}: the page is {width} px wide on a 360 px phone"
+
+
+async def test_participant_pages_fit_a_360px_phone(web: Browsing, web_server: ServerProcess) -> None:
+    links = create_room(
+        web_server.url,
+        title="Title " + LONG_WORD[:100],
+        brief="Brief with a long word: " + LONG_WORD,
+        rules="No " + LONG_WORD,
+    )
+    code = links["room"]
+    facilitator = await Client.connect(web_server.ws_url)
+    await facilitator.auth(links["facilitator_token"])
+    phone = await web.page("phone", width=360, height=740, mobile=True)
+    try:
+        await phone.goto(f"/j/{code}")
+        await expect(phone.locator("#join-form")).to_be_visible()
+        await assert_fits(phone, "join page")
+
+        await join(phone, code, "Zoé")
+        await expect(phone.locator("#idle")).to_be_visible()
+        await assert_fits(phone, "waiting board")
+
+        await facilitator.ok(
+            "round.open", kind="ideate", prompt="Why " + LONG_WORD + "?", duration=300, private=False
+        )
+        await phone.fill("#idea-text", "Mine: " + LONG_WORD)
+        await phone.click("#idea-post")
+        other = await Client.connect(web_server.ws_url)
+        await other.join(code, "Omar")
+        await other.ok("idea.post", text="Theirs: " + LONG_WORD, color="blue")
+        await expect(phone.locator("#my-notes-list .note")).to_have_count(1)
+        await expect(phone.locator("#wall-list .note")).to_have_count(1)
+        await assert_fits(phone, "ideate board")
+
+        # Edit and withdraw one's own notes; the counter follows the text.
+        await phone.fill("#idea-text", "Temporary note")
+        await expect(phone.locator("#idea-counter")).to_have_text("14 / 500")
+        await phone.click("#idea-post")
+        await phone.get_by_role("button", name="Edit the note “Temporary note”").click()
+        await phone.locator("#my-notes-list textarea").fill("Edited note")
+        await phone.get_by_role("button", name="Save").click()
+        await expect(phone.locator("#my-notes-list .note", has_text="Edited note")).to_be_visible()
+        await phone.get_by_role("button", name="Withdraw the note “Edited note”").click()
+        await phone.locator("#my-notes-list").get_by_role("button", name="Withdraw", exact=True).click()
+        await expect(phone.locator("#my-notes-list .note")).to_have_count(1)
+        await other.wait_for(lambda e: e["name"] == "idea.withdrawn")
+
+        # The language switch: French now, and English again.
+        await phone.select_option("#lang-select", "fr")
+        await expect(phone.locator("#my-notes-title")).to_have_text("Vos notes")
+        await assert_fits(phone, "French board")
+        await phone.select_option("#lang-select", "en")
+        await expect(phone.locator("#my-notes-title")).to_have_text("Your notes")
+
+        # The timer sound can be muted, and the choice survives a reload (which resumes the session).
+        await expect(phone.locator("#sound-toggle")).to_have_attribute("aria-pressed", "true")
+        await phone.click("#sound-toggle")
+        await expect(phone.locator("#sound-toggle")).to_have_attribute("aria-pressed", "false")
+        await phone.reload()
+        await expect(phone.locator("#my-notes-list .note")).to_have_count(1)
+        await expect(phone.locator("#sound-toggle")).to_have_attribute("aria-pressed", "false")
+
+        await facilitator.ok("round.close")
+        await facilitator.ok("round.open", kind="vote", prompt="Vote " + LONG_WORD, duration=None)
+        await expect(phone.locator("#vote-list .vote-card")).to_have_count(2)
+        await phone.locator("#vote-list .dot-add").first.click()
+        await expect(phone.locator("#budget-text")).to_have_text("2 dots left of 3")
+        await assert_fits(phone, "vote board")
+
+        await facilitator.ok("round.close")
+        await expect(phone.locator("#results-list .result")).to_have_count(2)
+        await assert_fits(phone, "results")
+        await screenshot(phone, "phone-results")
+        await other.close()
+    finally:
+        await facilitator.close()

@@ -1,0 +1,317 @@
+// Entry point: picks the page from the URL, builds the shared chrome, and runs the room session.
+//   /          landing (create a room, join with a code)
+//   /j/CODE    join as a participant (#invite=TOKEN: with an invite, e.g. the moderator link)
+//   /r/CODE    facilitator or moderator console (#token=TOKEN)
+//   /s/CODE    room screen (#token=TOKEN)
+
+import { h, setChildren } from "./dom.js";
+import { chooseLocale, onLocaleChange, t } from "./i18n.js";
+import { renderConnection } from "./chrome.js";
+import { RoomSession, storedMember, storeMember } from "./session.js";
+import { announce, beep, Milestones, unlockAudioOnGesture } from "./timer.js";
+import { mountLanding } from "./views/landing.js";
+import { mountJoin, mountLobby } from "./views/join.js";
+import { mountBoard } from "./views/board.js";
+import { mountConsole } from "./views/console.js";
+import { mountScreen } from "./views/screen.js";
+import { mountMessage } from "./views/message.js";
+
+const root = document.getElementById("app");
+
+function parseHash() {
+  const params = new URLSearchParams(location.hash.replace(/^#/, ""));
+  return { token: params.get("token"), invite: params.get("invite") };
+}
+
+function route() {
+  const m = location.pathname.match(/^\/(j|r|s)\/([^/]+)\/?$/);
+  if (!m) return { page: location.pathname === "/" ? "landing" : "notfound" };
+  const code = decodeURIComponent(m[2]).toUpperCase().replace(/[\s_-]/g, "");
+  return { page: { j: "join", r: "console", s: "screen" }[m[1]], code, ...parseHash() };
+}
+
+// --- Room pages -------------------------------------------------------------------------------------------
+function errorText(error) {
+  const key = "error." + error.code;
+  const text = t(key);
+  return text === key ? error.message || error.code : text;
+}
+
+/** Runs a session on a room page and swaps the view (join form, lobby, board, console, screen). */
+class RoomPage {
+  constructor(r) {
+    this.r = r;
+    this.code = r.code;
+    this.session = null;
+    this.view = null;
+    this.viewKind = null;
+    this.info = null;
+    this.milestones = new Milestones((name, rnd) => this.onMilestone(name, rnd));
+    this.ctx = {
+      page: this,
+      session: null,
+      code: this.code,
+      t,
+      act: (type, fields) => this.act(type, fields),
+      toast: (text, kind) => this.toast(text, kind),
+      errorText,
+      now: () => (this.session ? this.session.conn.serverNow() : Date.now() / 1000),
+      limits: () => (this.session ? this.session.conn.limits : {}),
+    };
+  }
+
+  start() {
+    const r = this.r;
+    if (r.page === "console" || r.page === "screen") {
+      if (!r.token) {
+        this.showMessage("message.noToken", "message.noTokenBody");
+        return;
+      }
+      this.startSession({ token: r.token });
+      return;
+    }
+    const stored = storedMember(this.code);
+    if (stored && stored.token && (!r.invite || stored.invite === r.invite)) {
+      this.startSession({ token: stored.token, remember: true, invite: stored.invite });
+      return;
+    }
+    this.showJoin();
+  }
+
+  startSession(options) {
+    if (this.session) this.session.stop();
+    const session = new RoomSession({
+      code: this.code,
+      ...options,
+      onChange: () => this.scheduleRender(),
+      onEvent: (ev, state) => this.onEvent(ev, state),
+      onJoinError: (error) => this.onJoinError(error),
+    });
+    this.session = session;
+    this.ctx.session = session;
+    window.__workshop = { session, state: session.state, conn: session.conn };
+    session.start();
+    this.scheduleRender();
+  }
+
+  async showJoin() {
+    this.mountView("join", () =>
+      mountJoin(this.ctx, {
+        info: this.info,
+        invite: this.r.invite,
+        onInfo: (info) => {
+          this.info = info;
+          if (info && info.locale) chooseLocale(info.locale);
+        },
+        onSubmit: (join) => {
+          this.pendingJoin = join;
+          this.startSession({ join, remember: true, invite: join.invite || null });
+        },
+      }),
+    );
+  }
+
+  onJoinError(error) {
+    if (this.view && this.view.joinFailed) this.view.joinFailed(errorText(error));
+    if (this.session) this.session.stop();
+    this.session = null;
+    this.ctx.session = null;
+  }
+
+  showMessage(titleKey, bodyKey, extra) {
+    this.mountView("message:" + titleKey, () => mountMessage(this.ctx, { titleKey, bodyKey, extra }));
+  }
+
+  mountView(kind, factory) {
+    if (this.viewKind === kind && this.view) {
+      this.view.update?.();
+      return;
+    }
+    this.view?.destroy?.();
+    this.viewKind = kind;
+    this.view = factory();
+    setChildren(root, this.view.el);
+    this.view.update?.();
+  }
+
+  remount() {
+    const kind = this.viewKind;
+    this.viewKind = null;
+    this.view?.destroy?.();
+    this.view = null;
+    if (kind === "join") this.showJoin();
+    else this.render(kind);
+  }
+
+  scheduleRender() {
+    if (this.renderQueued) return;
+    this.renderQueued = true;
+    queueMicrotask(() => {
+      this.renderQueued = false;
+      this.render();
+    });
+  }
+
+  render(forceKind) {
+    const s = this.session;
+    if (forceKind && forceKind.startsWith("message:") && !s) {
+      const titleKey = forceKind.slice(8);
+      this.showMessage(titleKey, titleKey + "Body");
+      return;
+    }
+    if (!s) {
+      if (this.viewKind === "join") this.view.update?.();
+      else if (forceKind === "join" || !this.viewKind) this.showJoin();
+      return;
+    }
+    if (s.terminal) {
+      const code = s.terminal.code;
+      const key = { 4100: "removed", 4101: "rejected", 4102: "roomDeleted", 4103: "tokenRevoked" }[code] || "closed";
+      const reason = s.terminal.reason ? t("terminal.reason", { reason: s.terminal.reason }) : "";
+      this.showMessage("terminal." + key, "terminal." + key + "Body", reason);
+      return;
+    }
+    if (s.failure) {
+      const code = s.failure.code;
+      if (this.r.page === "join" && code === "invalid_token") {
+        this.session = null;
+        this.ctx.session = null;
+        storeMember(this.code, null);
+        this.showJoin();
+        return;
+      }
+      this.showMessage("message.cannotOpen", null, errorText(s.failure));
+      return;
+    }
+    const state = s.state;
+    if (!state.loaded) {
+      if (this.viewKind === "join") {
+        this.view.update?.();
+        renderConnection(this.ctx);
+        return;
+      }
+      this.mountView("connecting", () => mountMessage(this.ctx, { titleKey: "message.connecting", busy: true }));
+      return;
+    }
+    if (this.viewKind === "join" || this.viewKind === "connecting") {
+      if (state.room && state.room.locale) chooseLocale(state.room.locale, { preferRoom: this.r.page === "screen" });
+    }
+    const role = s.role;
+    let kind;
+    if (role === "screen") kind = "screen";
+    else if (role === "facilitator" || role === "moderator") kind = "console";
+    else if (state.me && state.me.status === "waiting") kind = "lobby";
+    else kind = "board";
+    const factories = {
+      screen: () => mountScreen(this.ctx),
+      console: () => mountConsole(this.ctx),
+      lobby: () => mountLobby(this.ctx),
+      board: () => mountBoard(this.ctx),
+    };
+    this.mountView(kind, factories[kind]);
+    renderConnection(this.ctx);
+  }
+
+  act(type, fields = {}) {
+    const s = this.session;
+    if (!s) return Promise.resolve(null);
+    return s.send(type, fields).catch((error) => {
+      if (error.code !== "closed") this.toast(errorText(error), "error");
+      throw error;
+    });
+  }
+
+  toast(text, kind = "info") {
+    let region = document.getElementById("toasts");
+    if (!region) {
+      region = h("div", { id: "toasts", class: "toasts", role: "status", "aria-live": "polite" });
+      document.body.append(region);
+    }
+    const item = h("div", { class: "toast toast-" + kind, text });
+    region.append(item);
+    setTimeout(() => item.remove(), kind === "error" ? 6000 : 3500);
+  }
+
+  onEvent(ev, state) {
+    const d = ev.data || {};
+    const rnd = d.round && typeof d.round === "object" ? d.round : null;
+    switch (ev.name) {
+      case "round.opened":
+        announce(t("announce.opened", { prompt: rnd.prompt }));
+        this.milestones.check(rnd, this.ctx.now());
+        break;
+      case "round.paused":
+        announce(t("announce.paused"));
+        break;
+      case "round.resumed":
+      case "round.extended":
+        if (ev.name === "round.resumed") announce(t("announce.resumed"));
+        else announce(t("announce.extended", { time: "" }));
+        this.milestones.reset(rnd, this.ctx.now());
+        break;
+      case "round.closed":
+        if (this.milestones.closed(rnd) && d.reason === "timer") beep();
+        announce(d.reason === "timer" ? t("announce.timeUp") : t("announce.closed"));
+        break;
+      case "vote.results":
+        announce(t("announce.results"));
+        break;
+      case "member.muted":
+        if (state.me && d.member && d.member.id === state.me.id) announce(t("board.mutedBanner"));
+        break;
+      default:
+        break;
+    }
+  }
+
+  onMilestone(name) {
+    if (name === "minute") announce(t("announce.minute"));
+    else if (name === "ten") announce(t("announce.ten"));
+    else if (name === "end") {
+      announce(t("announce.timeUp"));
+      beep();
+    }
+  }
+
+  /** Called four times a second: timers and milestones. */
+  tick() {
+    const s = this.session;
+    if (s && s.state.loaded) this.milestones.check(s.state.currentRound, this.ctx.now());
+    this.view?.tick?.();
+  }
+}
+
+// --- Boot -------------------------------------------------------------------------------------------------
+function boot() {
+  const r = route();
+  chooseLocale(null);
+  unlockAudioOnGesture();
+  if (r.page === "landing" || r.page === "notfound") {
+    const ctx = { t, toast: () => {} };
+    const mount = () => {
+      const view = r.page === "landing" ? mountLanding(ctx) : mountMessage(ctx, { titleKey: "message.notFound", bodyKey: "message.notFoundBody" });
+      setChildren(root, view.el);
+    };
+    mount();
+    onLocaleChange(() => {
+      const focused = document.activeElement && document.activeElement.id;
+      mount();
+      if (focused) document.getElementById(focused)?.focus();
+    });
+    return;
+  }
+  const page = new RoomPage(r);
+  page.start();
+  onLocaleChange(() => {
+    const focused = document.activeElement && document.activeElement.id;
+    page.remount();
+    if (focused) document.getElementById(focused)?.focus();
+  });
+  setInterval(() => page.tick(), 250);
+  // A pasted link that only differs by its #token or #invite does not reload the page by itself.
+  window.addEventListener("hashchange", () => location.reload());
+  window.addEventListener("online", () => renderConnection(page.ctx));
+  window.addEventListener("offline", () => renderConnection(page.ctx));
+}
+
+boot();

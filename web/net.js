@@ -1,0 +1,286 @@
+// The WebSocket connection: hello, join/auth, reconnect with backoff, resume, and the outbox.
+//
+// Every command goes through the outbox. It is sent at once when the connection is attached, and kept
+// until its ok or error arrives. After a reconnect (and a successful auth) every pending command is sent
+// again with the SAME id: the server answers a resend with the original reply instead of applying it
+// twice, so a note posted while offline exists exactly once.
+
+import { randomId } from "./dom.js";
+
+export const SUBPROTOCOL = "workshop.v1.json";
+const BACKOFF_MS = [300, 700, 1500, 3000, 5000, 8000, 12000];
+const OFFLINE_RETRY_MS = 10000;
+const PING_EVERY_MS = 20000;
+const DEAD_AFTER_MS = 50000;
+const TEMPORARY_RETRIES = 5;
+
+export function isTerminal(code) {
+  return code >= 4100 && code <= 4199;
+}
+
+/** A refused command: `code` is the protocol error code, `message` the server's English text. */
+export class CommandError extends Error {
+  constructor(reply) {
+    super(reply.message || reply.code);
+    this.code = reply.code;
+    this.temporary = Boolean(reply.temporary);
+  }
+}
+
+/**
+ * handlers:
+ *  attachCommand() -> the join or auth message to send after hello (with an id)
+ *  onAttached(result, reply), onAttachError(error) -> "retry" | "stop"
+ *  onEvent(message), onSnapshot(message), onStatus(status), onTerminal(code, reason), onOutbox(count)
+ */
+export class Connection {
+  constructor(handlers) {
+    this.h = handlers;
+    this.ws = null;
+    this.status = "idle";
+    this.attached = false;
+    this.stopped = true;
+    this.everAttached = false;
+    this.outbox = new Map();
+    this.early = [];
+    this.attachId = null;
+    this.attempt = 0;
+    this.offset = 0;
+    this.limits = {};
+    this.lastSeen = 0;
+    this.retryTimer = null;
+    this.heartbeat = null;
+    this.onOnline = () => this.kick();
+    this.onVisible = () => {
+      if (document.visibilityState === "visible") this.kick();
+    };
+    this.onOffline = () => {
+      if (this.stopped) return;
+      this.drop();
+    };
+  }
+
+  start() {
+    if (!this.stopped) return;
+    this.stopped = false;
+    window.addEventListener("online", this.onOnline);
+    window.addEventListener("offline", this.onOffline);
+    document.addEventListener("visibilitychange", this.onVisible);
+    this.connect();
+  }
+
+  /** Stop for good (no reconnect). Pending commands are rejected. */
+  stop() {
+    this.stopped = true;
+    window.removeEventListener("online", this.onOnline);
+    window.removeEventListener("offline", this.onOffline);
+    document.removeEventListener("visibilitychange", this.onVisible);
+    clearTimeout(this.retryTimer);
+    this.stopHeartbeat();
+    const ws = this.ws;
+    this.ws = null;
+    this.attached = false;
+    if (ws) {
+      ws.onclose = ws.onmessage = ws.onerror = null;
+      ws.close(1000);
+    }
+    this.rejectAll("closed");
+  }
+
+  /** Seconds since the epoch on the server's clock. */
+  serverNow() {
+    return Date.now() / 1000 + this.offset;
+  }
+
+  get pending() {
+    return this.outbox.size;
+  }
+
+  setStatus(status) {
+    if (this.status === status) return;
+    this.status = status;
+    this.h.onStatus?.(status);
+  }
+
+  connect() {
+    if (this.stopped || this.ws) return;
+    clearTimeout(this.retryTimer);
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    let ws;
+    try {
+      ws = new WebSocket(scheme + location.host + "/ws", [SUBPROTOCOL]);
+    } catch {
+      this.scheduleReconnect();
+      return;
+    }
+    this.ws = ws;
+    this.attached = false;
+    this.early = [];
+    this.setStatus(this.everAttached ? "reconnecting" : "connecting");
+    ws.onmessage = (e) => this.onFrame(ws, e.data);
+    ws.onclose = (e) => this.onClose(ws, e.code, e.reason);
+    ws.onerror = () => {};
+  }
+
+  /** Forget the current socket now and reconnect (a dead network, or the browser went offline). */
+  drop() {
+    const ws = this.ws;
+    if (!ws) return;
+    ws.onclose = ws.onmessage = ws.onerror = null;
+    try {
+      ws.close(4000);
+    } catch {
+      // already closed
+    }
+    this.onClose(ws, 1006, "");
+  }
+
+  kick() {
+    if (this.stopped || this.ws) return;
+    this.attempt = 0;
+    this.connect();
+  }
+
+  scheduleReconnect() {
+    clearTimeout(this.retryTimer);
+    const base = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
+    this.attempt += 1;
+    let delay = base * (0.75 + Math.random() * 0.5);
+    if (navigator.onLine === false) delay = Math.max(delay, OFFLINE_RETRY_MS);
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  onClose(ws, code, reason) {
+    if (ws !== this.ws) return;
+    this.ws = null;
+    this.attached = false;
+    this.stopHeartbeat();
+    if (this.stopped) return;
+    if (isTerminal(code)) {
+      this.stopped = true;
+      this.setStatus("terminal");
+      this.rejectAll("closed");
+      this.h.onTerminal?.(code, reason);
+      return;
+    }
+    this.setStatus(navigator.onLine === false ? "offline" : "reconnecting");
+    this.scheduleReconnect();
+  }
+
+  onFrame(ws, data) {
+    if (ws !== this.ws || typeof data !== "string") return;
+    this.lastSeen = Date.now();
+    let value;
+    try {
+      value = JSON.parse(data);
+    } catch {
+      return;
+    }
+    for (const message of Array.isArray(value) ? value : [value]) this.onMessage(ws, message);
+  }
+
+  onMessage(ws, msg) {
+    switch (msg.type) {
+      case "hello": {
+        this.offset = msg.server_time - Date.now() / 1000;
+        this.limits = msg.limits || {};
+        const cmd = this.h.attachCommand();
+        this.attachId = cmd.id;
+        ws.send(JSON.stringify(cmd));
+        break;
+      }
+      case "ok":
+      case "error":
+        if (msg.server_time) this.offset = msg.server_time - Date.now() / 1000;
+        if (msg.id !== null && msg.id === this.attachId) this.onAttachReply(ws, msg);
+        else if (msg.id !== null) this.onReply(msg);
+        break;
+      case "event":
+        // Events can overtake the reply to join/auth: keep them until the state is loaded.
+        if (this.attached) this.h.onEvent?.(msg);
+        else this.early.push(msg);
+        break;
+      case "snapshot":
+        this.h.onSnapshot?.(msg);
+        break;
+      default:
+        break;
+    }
+  }
+
+  onAttachReply(ws, msg) {
+    this.attachId = null;
+    if (msg.type === "error") {
+      const verdict = this.h.onAttachError?.(new CommandError(msg)) || "stop";
+      if (verdict === "retry") {
+        this.drop();
+      } else {
+        this.stop();
+        this.setStatus("idle");
+      }
+      return;
+    }
+    this.attached = true;
+    this.everAttached = true;
+    this.attempt = 0;
+    this.setStatus("online");
+    this.h.onAttached?.(msg.result, msg);
+    const early = this.early;
+    this.early = [];
+    for (const event of early) this.h.onEvent?.(event);
+    this.startHeartbeat();
+    for (const entry of this.outbox.values()) ws.send(JSON.stringify(entry.msg));
+  }
+
+  onReply(msg) {
+    const entry = this.outbox.get(msg.id);
+    if (!entry) return;
+    if (msg.type === "error" && msg.temporary && entry.tries < TEMPORARY_RETRIES) {
+      entry.tries += 1;
+      setTimeout(() => {
+        if (this.attached && this.ws && this.outbox.has(msg.id)) this.ws.send(JSON.stringify(entry.msg));
+      }, 400 * 2 ** entry.tries);
+      return;
+    }
+    this.outbox.delete(msg.id);
+    this.h.onOutbox?.(this.outbox.size);
+    if (msg.type === "ok") entry.resolve(msg.result);
+    else entry.reject(new CommandError(msg));
+  }
+
+  /** Queue a command; resolves with the ok result, rejects with a CommandError. */
+  send(type, fields = {}) {
+    const id = randomId();
+    const msg = { ...fields, type, id };
+    return new Promise((resolve, reject) => {
+      this.outbox.set(id, { msg, resolve, reject, tries: 0 });
+      this.h.onOutbox?.(this.outbox.size);
+      if (this.attached && this.ws) this.ws.send(JSON.stringify(msg));
+    });
+  }
+
+  rejectAll(code) {
+    const entries = Array.from(this.outbox.values());
+    this.outbox.clear();
+    this.h.onOutbox?.(0);
+    for (const entry of entries) entry.reject(new CommandError({ code, message: code }));
+  }
+
+  startHeartbeat() {
+    this.stopHeartbeat();
+    this.lastSeen = Date.now();
+    this.heartbeat = setInterval(() => {
+      if (!this.ws || !this.attached) return;
+      if (Date.now() - this.lastSeen > DEAD_AFTER_MS) {
+        this.drop();
+        return;
+      }
+      this.ws.send(JSON.stringify({ type: "ping", id: "ping-" + randomId(4) }));
+    }, PING_EVERY_MS);
+  }
+
+  stopHeartbeat() {
+    clearInterval(this.heartbeat);
+    this.heartbeat = null;
+  }
+}

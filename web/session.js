@@ -1,0 +1,155 @@
+// One person's presence in a room: the connection, the room state, and what happened to them.
+
+import { randomId } from "./dom.js";
+import { Connection } from "./net.js";
+import { RoomState } from "./state.js";
+
+const STORE_PREFIX = "workshop.room.";
+
+/** The member credentials kept for a room on this device (so a reload resumes), or null. */
+export function storedMember(code) {
+  try {
+    const raw = localStorage.getItem(STORE_PREFIX + code);
+    return raw ? JSON.parse(raw) : null;
+  } catch {
+    return null;
+  }
+}
+
+export function storeMember(code, value) {
+  try {
+    if (value) localStorage.setItem(STORE_PREFIX + code, JSON.stringify(value));
+    else localStorage.removeItem(STORE_PREFIX + code);
+  } catch {
+    // storage unavailable: the session still works until the page closes
+  }
+}
+
+/**
+ * options: code, token (auth) or join {name, accept_rules, passphrase, invite}; remember (store the
+ * member's token on this device); onChange(); onEvent(event, state); onJoinError(error).
+ */
+export class RoomSession {
+  constructor(options) {
+    this.code = options.code;
+    this.token = options.token || null;
+    this.join = options.join || null;
+    this.invite = options.invite || null;
+    this.joinId = randomId(16);
+    this.remember = Boolean(options.remember);
+    this.onChange = options.onChange || (() => {});
+    this.onEventHook = options.onEvent || (() => {});
+    this.onJoinError = options.onJoinError || (() => {});
+    this.state = new RoomState();
+    this.role = null;
+    this.terminal = null;
+    this.failure = null;
+    this.pending = 0;
+    this.conn = new Connection({
+      attachCommand: () => this.attachCommand(),
+      onAttached: (result) => this.onAttached(result),
+      onAttachError: (error) => this.onAttachError(error),
+      onEvent: (msg) => this.onEvent(msg),
+      onSnapshot: (msg) => {
+        this.state.load(msg.state, this.role);
+        this.changed();
+      },
+      onStatus: () => this.changed(),
+      onTerminal: (code, reason) => {
+        this.terminal = { code, reason };
+        if (this.remember && (code === 4102 || code === 4103)) storeMember(this.code, null);
+        this.changed();
+      },
+      onOutbox: (count) => {
+        this.pending = count;
+        this.changed();
+      },
+    });
+  }
+
+  start() {
+    this.conn.start();
+  }
+
+  stop() {
+    this.conn.stop();
+  }
+
+  get status() {
+    return this.conn.status;
+  }
+
+  changed() {
+    this.onChange(this);
+  }
+
+  attachCommand() {
+    if (this.token) {
+      const cmd = { type: "auth", id: randomId(), token: this.token };
+      if (this.state.loaded && this.state.epoch !== null) {
+        cmd.epoch = this.state.epoch;
+        cmd.seq = this.state.seq;
+      }
+      return cmd;
+    }
+    const j = this.join;
+    const cmd = { type: "join", id: this.joinId, room: this.code, name: j.name, accept_rules: j.accept_rules };
+    if (j.passphrase) cmd.passphrase = j.passphrase;
+    if (j.invite) cmd.invite = j.invite;
+    return cmd;
+  }
+
+  onAttached(result) {
+    this.token = result.token;
+    this.role = result.role;
+    if (this.remember && result.token) {
+      storeMember(this.code, { token: result.token, invite: (this.join && this.join.invite) || this.invite || null });
+    }
+    if (result.snapshot) {
+      this.state.load(result.snapshot, result.role);
+    } else {
+      this.state.role = result.role;
+      for (const ev of result.events || []) this.applyEvent(ev);
+      this.state.seq = Math.max(this.state.seq, result.seq);
+    }
+    if (result.member) this.state.me = { ...(this.state.me || {}), ...result.member };
+    this.changed();
+  }
+
+  onAttachError(error) {
+    if (error.temporary) return "retry";
+    if (!this.token) {
+      this.onJoinError(error);
+      return "stop";
+    }
+    if (error.code === "banned") this.terminal = { code: 4100, reason: "" };
+    else this.failure = error;
+    if (this.remember && (error.code === "invalid_token" || error.code === "room_not_found")) {
+      storeMember(this.code, null);
+    }
+    this.changed();
+    return "stop";
+  }
+
+  applyEvent(msg) {
+    if (!this.state.apply(msg)) return;
+    const d = msg.data || {};
+    const me = this.state.me;
+    if ((msg.name === "member.removed" || msg.name === "member.rejected") && me && d.member && d.member.id === me.id) {
+      // The server closes this connection next (4100 or 4101); say so now, and do not reconnect.
+      this.terminal = { code: msg.name === "member.removed" ? 4100 : 4101, reason: d.reason || "" };
+      this.conn.stop();
+    }
+    this.onEventHook(msg, this.state);
+  }
+
+  onEvent(msg) {
+    this.applyEvent(msg);
+    this.changed();
+  }
+
+  /** Send a command through the outbox. */
+  send(type, fields) {
+    return this.conn.send(type, fields);
+  }
+}

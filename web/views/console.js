@@ -1,0 +1,549 @@
+// The staff console. Facilitators run rounds and moderate; moderators get the same moderation panel
+// without the round controls. Every action is a button; actions that need a reason open a small form.
+
+import { h, renderRow, setText, show, syncList } from "../dom.js";
+import { formatTime, t } from "../i18n.js";
+import { netBanner, topBar } from "../chrome.js";
+import { linkRow } from "./landing.js";
+import { colorClass, resultsList, roundKindLabel, roundStatusLabel, timerBlock } from "./parts.js";
+
+// Kept across a language switch and re-renders.
+const form = {
+  kind: "ideate",
+  prompt: "",
+  duration: "5",
+  unit: "60",
+  timer: true,
+  maxIdeas: "",
+  private: true,
+  anonymous: null,
+  budget: "3",
+  maxPerIdea: "2",
+  hideTotals: true,
+};
+const ui = { prompt: null, reason: "", confirmEnd: false };
+
+function short(text, n = 60) {
+  const one = String(text).replace(/\s+/g, " ").trim();
+  return one.length > n ? one.slice(0, n - 1) + "…" : one;
+}
+
+export function mountConsole(ctx) {
+  const session = ctx.session;
+  const state = session.state;
+  const facilitator = () => session.role === "facilitator";
+  if (form.anonymous === null) form.anonymous = Boolean(state.room && state.room.anonymous);
+
+  // --- Round panel ------------------------------------------------------------------------------------------
+  const kindBadge = h("span", { class: "badge badge-kind" });
+  const statusBadge = h("span", { class: "badge badge-status" });
+  const prompt = h("h2", { class: "prompt prompt-console", id: "console-prompt" });
+  const timer = timerBlock();
+  const stats = h("p", { class: "stats", id: "round-stats" });
+  const btn = (id, key, onclick, cls = "btn-secondary") => h("button", { type: "button", id, class: "btn " + cls, text: t(key), onclick });
+  const pauseBtn = btn("round-pause", "console.pause", () => ctx.act("round.pause").catch(() => {}));
+  const resumeBtn = btn("round-resume", "console.resume", () => ctx.act("round.resume").catch(() => {}));
+  const extend30 = btn("round-extend-30", "console.extend30", () => ctx.act("round.extend", { seconds: 30 }).catch(() => {}));
+  const extend60 = btn("round-extend-60", "console.extend60", () => ctx.act("round.extend", { seconds: 60 }).catch(() => {}));
+  const closeBtn = btn("round-close", "console.close", () => ctx.act("round.close").catch(() => {}), "btn-danger-outline");
+  const revealBtn = btn("round-reveal", "console.reveal", () => ctx.act("round.reveal").catch(() => {}), "btn-primary");
+  const controls = h("div", { class: "round-controls", role: "group", "aria-label": t("console.roundControls") }, pauseBtn, resumeBtn, extend30, extend60, revealBtn, closeBtn);
+  const current = h(
+    "section",
+    { class: "card round-card", id: "current-round", "aria-labelledby": "console-prompt" },
+    h("div", { class: "round-head" }, kindBadge, statusBadge),
+    prompt,
+    timer.el,
+    stats,
+    controls,
+  );
+
+  const openForm = buildOpenForm(ctx, state);
+
+  const endBtn = h("button", { type: "button", id: "session-end", class: "btn btn-ghost btn-small" });
+  const endConfirm = h("button", { type: "button", id: "session-end-confirm", class: "btn btn-danger btn-small", text: t("console.endConfirm") });
+  const endCancel = h("button", { type: "button", class: "btn btn-ghost btn-small", text: t("common.cancel") });
+  endBtn.addEventListener("click", () => {
+    ui.confirmEnd = true;
+    update();
+    endConfirm.focus();
+  });
+  endCancel.addEventListener("click", () => {
+    ui.confirmEnd = false;
+    update();
+    endBtn.focus();
+  });
+  endConfirm.addEventListener("click", () => {
+    ui.confirmEnd = false;
+    ctx.act("session.end").catch(() => {});
+    update();
+  });
+  const endText = h("span", { class: "confirm-text", text: t("console.endQuestion") });
+  const endRow = h("div", { class: "end-row" }, endBtn, endText, endConfirm, endCancel);
+
+  // --- Wall, approval queue, results -------------------------------------------------------------------------
+  const wallList = h("ul", { class: "notes notes-staff", id: "staff-wall" });
+  const wallEmpty = h("p", { class: "empty", text: t("console.wallEmpty") });
+  const wallTitle = h("h2", { class: "section-title", id: "staff-wall-title" });
+  const wall = h("section", { class: "section", "aria-labelledby": "staff-wall-title" }, wallTitle, wallEmpty, wallList);
+  const results = resultsList({ id: "console-results" });
+  const resultsSection = h("section", { class: "section", "aria-labelledby": "console-results-title" }, h("h2", { class: "section-title", id: "console-results-title", text: t("results.title") }), results.el);
+
+  // --- Sidebar --------------------------------------------------------------------------------------------------
+  const share = buildShare(ctx, state, facilitator());
+  const presence = h("p", { class: "presence-line", id: "presence-line" });
+  const lockSwitch = switchButton("room-lock", t("console.lock"), t("console.lockHint"), (on) => ctx.act("room.set", { locked: on }).catch(() => {}));
+  const queueSwitch = switchButton("room-queue", t("console.queue"), t("console.queueHint"), (on) => ctx.act("room.set", { approval_queue: on }).catch(() => {}));
+  const roomCard = h("section", { class: "card", "aria-labelledby": "room-settings-title" }, h("h2", { class: "section-title", id: "room-settings-title", text: t("console.room") }), presence, lockSwitch.el, queueSwitch.el);
+
+  const lobbyList = h("ul", { class: "rows", id: "lobby-list" });
+  const lobbyEmpty = h("p", { class: "empty", text: t("console.lobbyEmpty") });
+  const lobbyCard = h("section", { class: "card", id: "lobby-card", "aria-labelledby": "lobby-title" }, h("h2", { class: "section-title", id: "lobby-title", text: t("console.lobby") }), lobbyEmpty, lobbyList);
+
+  const pendingList = h("ul", { class: "notes notes-staff notes-compact", id: "pending-list" });
+  const pendingEmpty = h("p", { class: "empty", text: t("console.pendingEmpty") });
+  const pendingCard = h("section", { class: "card", id: "pending-card", "aria-labelledby": "pending-title" }, h("h2", { class: "section-title", id: "pending-title", text: t("console.pending") }), pendingEmpty, pendingList);
+
+  const memberList = h("ul", { class: "rows", id: "member-list" });
+  const memberTitle = h("h2", { class: "section-title", id: "members-title" });
+  const memberCard = h("section", { class: "card", "aria-labelledby": "members-title" }, memberTitle, memberList);
+
+  const bannedList = h("ul", { class: "rows", id: "banned-list" });
+  const bannedCard = h("section", { class: "card", id: "banned-card", "aria-labelledby": "banned-title" }, h("h2", { class: "section-title", id: "banned-title", text: t("console.banned") }), bannedList);
+
+  const auditList = h("ol", { class: "audit", id: "audit-list", reversed: true });
+  const auditEmpty = h("p", { class: "empty", text: t("console.auditEmpty") });
+  const auditCard = h("section", { class: "card", "aria-labelledby": "audit-title" }, h("h2", { class: "section-title", id: "audit-title", text: t("console.audit") }), auditEmpty, auditList);
+
+  const endedBanner = h("div", { class: "banner banner-info", id: "ended-banner", role: "status", text: t("console.ended") });
+  const roleLine = h("p", { class: "eyebrow", id: "console-role" });
+  const mainCol = h(
+    "div",
+    { class: "console-main" },
+    roleLine,
+    endedBanner,
+    current,
+    resultsSection,
+    openForm.el,
+    wall,
+    endRow,
+  );
+  const side = h("aside", { class: "console-side", "aria-label": t("console.sidebar") }, lobbyCard, pendingCard, share.el, roomCard, memberCard, bannedCard, auditCard);
+  const el = h(
+    "div",
+    { class: "page page-console" },
+    topBar(ctx, { title: state.room ? state.room.title : "", sound: true }),
+    netBanner(ctx),
+    h("main", { class: "console", id: "main" }, mainCol, side),
+  );
+
+  // --- Rows -----------------------------------------------------------------------------------------------
+  function reasonForm(kind, id, labelKey, confirmKey, onConfirm) {
+    const inputId = `reason-${kind}-${id}`;
+    const input = h("input", { type: "text", id: inputId, class: "reason-input", maxlength: "500", value: ui.reason, "data-focus": "reason" });
+    input.addEventListener("input", () => {
+      ui.reason = input.value;
+    });
+    input.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") closePrompt();
+    });
+    return h(
+      "form",
+      {
+        class: "reason-form",
+        onsubmit: (e) => {
+          e.preventDefault();
+          const reason = input.value.trim();
+          closePrompt();
+          onConfirm(reason);
+        },
+      },
+      h("label", { for: inputId, text: t(labelKey) }),
+      input,
+      h(
+        "div",
+        { class: "row-actions" },
+        h("button", { type: "submit", class: "btn btn-small btn-danger", "data-focus": "confirm", text: t(confirmKey) }),
+        h("button", { type: "button", class: "btn btn-small btn-ghost", "data-focus": "cancel", text: t("common.cancel"), onclick: closePrompt }),
+      ),
+    );
+  }
+
+  function openPrompt(kind, id) {
+    ui.prompt = { kind, id };
+    ui.reason = "";
+    update();
+    document.getElementById(`reason-${kind}-${id}`)?.focus();
+  }
+
+  function closePrompt() {
+    ui.prompt = null;
+    ui.reason = "";
+    update();
+  }
+
+  const prompting = (kind, id) => Boolean(ui.prompt && ui.prompt.kind === kind && ui.prompt.id === id);
+  const small = (key, focus, onclick, cls = "btn-ghost", label = null) =>
+    h("button", { type: "button", class: "btn btn-small " + cls, "data-focus": focus, text: t(key), "aria-label": label, onclick });
+
+  function memberName(id) {
+    if (id === "server") return t("audit.server");
+    const m = state.members.get(id);
+    return m ? m.name : id;
+  }
+
+  function updateStaffNote(el, idea) {
+    const rnd = state.rounds.get(idea.round);
+    const v = state.currentRound && state.currentRound.kind === "vote" ? state.votes.get(state.currentRound.id) : null;
+    const total = v && v.totals ? v.totals[idea.id] || 0 : null;
+    const hiding = prompting("hide", idea.id);
+    el.className = "note staff-note " + colorClass(idea.color) + " is-" + idea.state;
+    const sig = JSON.stringify([idea.text, idea.author_name, idea.state, idea.hide_reason, total, hiding, rnd && rnd.private && !rnd.revealed]);
+    renderRow(el, sig, () => {
+      const label = short(idea.text);
+      const badges = [];
+      if (idea.state === "pending") badges.push(h("span", { class: "badge badge-pending", text: t("note.pending") }));
+      if (idea.state === "hidden") badges.push(h("span", { class: "badge badge-hidden", text: idea.hide_reason ? t("note.hiddenReason", { reason: idea.hide_reason }) : t("note.hidden") }));
+      if (idea.state === "visible" && rnd && rnd.private && !rnd.revealed) badges.push(h("span", { class: "badge", text: t("note.private") }));
+      if (total !== null) badges.push(h("span", { class: "badge badge-dots", text: t("results.dots", { count: total }) }));
+      const actions = [];
+      if (idea.state === "pending") actions.push(small("console.approve", "approve", () => ctx.act("idea.approve", { idea: idea.id }).catch(() => {}), "btn-secondary", t("console.approveLabel", { text: label })));
+      if (idea.state !== "hidden") actions.push(small("console.hide", "hide", () => openPrompt("hide", idea.id), "btn-ghost", t("console.hideLabel", { text: label })));
+      else actions.push(small("console.restore", "restore", () => ctx.act("idea.restore", { idea: idea.id }).catch(() => {}), "btn-ghost", t("console.restoreLabel", { text: label })));
+      return [
+        h("p", { class: "note-text", text: idea.text }),
+        h("p", { class: "note-meta" }, h("span", { class: "note-author", text: idea.author_name || "" }), badges),
+        hiding
+          ? reasonForm("hide", idea.id, "console.hideReason", "console.hide", (reason) => ctx.act("idea.hide", { idea: idea.id, reason }).catch(() => {}))
+          : h("div", { class: "note-actions" }, actions),
+      ];
+    });
+  }
+
+  function updateMember(el, m) {
+    const muting = prompting("mute", m.id);
+    const removing = prompting("remove", m.id);
+    const self = state.me && state.me.id === m.id;
+    el.className = "row member-row" + (m.online ? " is-online" : "");
+    const sig = JSON.stringify([m.name, m.role, m.muted, m.mute_reason, m.online, m.status, muting, removing, self]);
+    renderRow(el, sig, () => {
+      const actions = [];
+      if (m.role !== "facilitator" && !self) {
+        if (m.muted) actions.push(small("console.unmute", "unmute", () => ctx.act("member.unmute", { member: m.id }).catch(() => {}), "btn-ghost", t("console.unmuteLabel", { name: m.name })));
+        else actions.push(small("console.mute", "mute", () => openPrompt("mute", m.id), "btn-ghost", t("console.muteLabel", { name: m.name })));
+        actions.push(small("console.remove", "remove", () => openPrompt("remove", m.id), "btn-danger-outline", t("console.removeLabel", { name: m.name })));
+      }
+      return [
+        h(
+          "div",
+          { class: "row-main" },
+          h("span", { class: "presence-dot" + (m.online ? " is-on" : ""), "aria-hidden": "true" }),
+          h("span", { class: "row-name", text: m.name }),
+          h("span", { class: "sr-only", text: m.online ? t("console.online") : t("console.offline") }),
+          m.role !== "participant" ? h("span", { class: "badge", text: t("role." + m.role) }) : null,
+          self ? h("span", { class: "badge", text: t("note.you") }) : null,
+          m.muted ? h("span", { class: "badge badge-warn", text: m.mute_reason ? t("console.mutedReason", { reason: m.mute_reason }) : t("console.muted") }) : null,
+        ),
+        muting
+          ? reasonForm("mute", m.id, "console.muteReason", "console.mute", (reason) => ctx.act("member.mute", { member: m.id, reason }).catch(() => {}))
+          : removing
+            ? reasonForm("remove", m.id, "console.removeReason", "console.remove", (reason) => ctx.act("member.remove", { member: m.id, reason }).catch(() => {}))
+            : actions.length
+              ? h("div", { class: "row-actions" }, actions)
+              : null,
+      ];
+    });
+  }
+
+  function updateWaiting(el, m) {
+    const rejecting = prompting("reject", m.id);
+    el.className = "row";
+    renderRow(el, JSON.stringify([m.name, rejecting]), () => [
+      h("div", { class: "row-main" }, h("span", { class: "row-name", text: m.name })),
+      rejecting
+        ? reasonForm("reject", m.id, "console.rejectReason", "console.reject", (reason) => ctx.act("member.reject", { member: m.id, reason }).catch(() => {}))
+        : h(
+            "div",
+            { class: "row-actions" },
+            small("console.admit", "admit", () => ctx.act("member.admit", { member: m.id }).catch(() => {}), "btn-secondary", t("console.admitLabel", { name: m.name })),
+            small("console.reject", "reject", () => openPrompt("reject", m.id), "btn-ghost", t("console.rejectLabel", { name: m.name })),
+          ),
+    ]);
+  }
+
+  function updateBanned(el, m) {
+    el.className = "row";
+    renderRow(el, JSON.stringify([m.name, m.status]), () => [
+      h("div", { class: "row-main" }, h("span", { class: "row-name", text: m.name }), h("span", { class: "badge badge-hidden", text: t("status." + m.status) })),
+      h("div", { class: "row-actions" }, small("console.unban", "unban", () => ctx.act("member.unban", { member: m.id }).catch(() => {}), "btn-ghost", t("console.unbanLabel", { name: m.name }))),
+    ]);
+  }
+
+  function auditText(entry) {
+    const actor = memberName(entry.actor);
+    let target = entry.target;
+    if (entry.action.startsWith("member.")) target = memberName(entry.target);
+    else if (entry.action.startsWith("idea.")) {
+      const idea = state.ideas.get(entry.target);
+      target = idea ? "“" + short(idea.text, 40) + "”" : entry.target;
+    }
+    const key = "audit." + entry.action;
+    const base = t(key, { actor, target });
+    const text = base === key ? `${actor}: ${entry.action} ${target}` : base;
+    return entry.reason ? t("audit.withReason", { text, reason: entry.reason }) : text;
+  }
+
+  // --- Update ---------------------------------------------------------------------------------------------
+  function update() {
+    const rnd = state.currentRound;
+    const room = state.room || {};
+    const isFac = facilitator();
+    const ended = room.phase === "ended";
+    setText(roleLine, isFac ? t("console.asFacilitator", { name: state.me ? state.me.name : "" }) : t("console.asModerator", { name: state.me ? state.me.name : "" }));
+    show(endedBanner, ended);
+
+    show(current, Boolean(rnd));
+    if (rnd) {
+      setText(kindBadge, roundKindLabel(rnd));
+      setText(statusBadge, roundStatusLabel(rnd));
+      statusBadge.className = "badge badge-status is-" + rnd.status;
+      setText(prompt, rnd.prompt);
+      timer.update(rnd, ctx.now());
+      const count = Array.from(state.ideas.values()).filter((i) => i.round === rnd.id).length;
+      const voters = state.votes.get(rnd.id);
+      setText(
+        stats,
+        rnd.kind === "ideate"
+          ? t("console.statsIdeate", { count, online: state.presence.online })
+          : t("console.statsVote", { count: voters && voters.totals ? Object.values(voters.totals).reduce((a, b) => a + b, 0) : 0, online: state.presence.online }),
+      );
+      const live = rnd.status !== "closed" && !ended;
+      show(controls, isFac && (live || (rnd.kind === "ideate" && rnd.private && !rnd.revealed)));
+      show(pauseBtn, live && rnd.status === "open");
+      show(resumeBtn, live && rnd.status === "paused");
+      const timed = rnd.deadline !== null || rnd.remaining !== null;
+      show(extend30, live && timed);
+      show(extend60, live && timed);
+      show(closeBtn, live);
+      show(revealBtn, rnd.kind === "ideate" && rnd.private && !rnd.revealed && !ended);
+    }
+    show(openForm.el, isFac && !ended && (!rnd || rnd.status === "closed"));
+    openForm.update();
+    show(endRow, isFac && !ended);
+    setText(endBtn, t("console.end"));
+    show(endBtn, !ui.confirmEnd);
+    show(endText, ui.confirmEnd);
+    show(endConfirm, ui.confirmEnd);
+    show(endCancel, ui.confirmEnd);
+
+    // Wall.
+    const ideas = state.wallIdeas({ staff: true }).filter((i) => i.state !== "pending");
+    setText(wallTitle, rnd ? (rnd.kind === "vote" ? t("console.wallVote") : t("console.wallRound")) : t("console.wallAll"));
+    show(wallEmpty, ideas.length === 0);
+    syncList(wallList, ideas, (i) => i.id, () => h("li", { class: "note" }), updateStaffNote);
+    const found = state.latestResults();
+    const showResults = Boolean(found && rnd && found.round.id === rnd.id);
+    show(resultsSection, showResults);
+    results.update(state, showResults ? found : null);
+
+    // Sidebar.
+    share.update();
+    setText(presence, t("console.presence", { online: state.presence.online, participants: t("console.participantsCount", { count: state.presence.participants }), screens: t("console.screensCount", { count: state.presence.screens }) }));
+    lockSwitch.set(Boolean(room.locked));
+    queueSwitch.set(Boolean(room.approval_queue));
+
+    const members = Array.from(state.members.values());
+    const waiting = members.filter((m) => m.status === "waiting");
+    show(lobbyCard, waiting.length > 0 || room.access === "approval");
+    syncList(lobbyList, waiting, (m) => m.id, () => h("li", { class: "row" }), updateWaiting);
+    show(lobbyEmpty, waiting.length === 0);
+
+    const pending = Array.from(state.ideas.values()).filter((i) => i.state === "pending");
+    show(pendingCard, pending.length > 0 || Boolean(room.approval_queue));
+    show(pendingEmpty, pending.length === 0);
+    syncList(pendingList, pending, (i) => i.id, () => h("li", { class: "note" }), updateStaffNote);
+
+    const active = members.filter((m) => m.status === "active");
+    active.sort((a, b) => Number(b.online) - Number(a.online) || a.name.localeCompare(b.name));
+    setText(memberTitle, t("console.members", { count: active.filter((m) => m.role === "participant").length }));
+    syncList(memberList, active, (m) => m.id, () => h("li", { class: "row" }), updateMember);
+
+    const banned = members.filter((m) => m.status === "banned" || m.status === "rejected");
+    show(bannedCard, banned.length > 0);
+    syncList(bannedList, banned, (m) => m.id, () => h("li", { class: "row" }), updateBanned);
+
+    const audit = state.audit.slice(-100).reverse();
+    show(auditEmpty, audit.length === 0);
+    syncList(
+      auditList,
+      audit.map((e, i) => ({ ...e, key: `${e.at}:${e.action}:${e.target}:${state.audit.length - i}` })),
+      (e) => e.key,
+      () => h("li", { class: "audit-entry" }),
+      (li, e) =>
+        renderRow(li, auditText(e) + formatTime(e.at), () => [h("time", { class: "audit-time", text: formatTime(e.at) }), h("span", { text: auditText(e) })]),
+    );
+  }
+
+  return {
+    el,
+    update,
+    tick() {
+      const rnd = state.currentRound;
+      if (rnd) timer.update(rnd, ctx.now());
+    },
+  };
+}
+
+/** A toggle button (role=switch) with its label and hint. */
+function switchButton(id, label, hint, onToggle) {
+  let on = false;
+  const button = h("button", { type: "button", id, role: "switch", class: "switch", "aria-checked": "false", "aria-describedby": id + "-hint" }, h("span", { class: "switch-track", "aria-hidden": "true" }, h("span", { class: "switch-thumb" })), h("span", { class: "switch-label", text: label }));
+  button.addEventListener("click", () => onToggle(!on));
+  const el = h("div", { class: "switch-row" }, button, h("p", { class: "hint", id: id + "-hint", text: hint }));
+  return {
+    el,
+    set(value) {
+      on = value;
+      button.setAttribute("aria-checked", String(value));
+    },
+  };
+}
+
+function buildShare(ctx, state, isFacilitator) {
+  const links = state.links || {};
+  const code = ctx.code;
+  const joinUrl = links.join_url || `${location.origin}/j/${code}`;
+  const rows = [linkRow({ id: "share-participant", labelKey: "share.participantLink", url: joinUrl, ctx })];
+  if (links.screen_url) rows.push(linkRow({ id: "share-screen", labelKey: "share.screenLink", url: links.screen_url, ctx }));
+  if (isFacilitator && links.moderator_url) rows.push(linkRow({ id: "share-moderator", labelKey: "share.moderatorLink", url: links.moderator_url, hintKey: "share.moderatorHint", ctx }));
+  const qr = h("img", { class: "qr", src: `/api/rooms/${encodeURIComponent(code)}/qr.svg`, alt: t("share.qrAlt", { code }), width: "160", height: "160" });
+  const qrButton = h("button", { type: "button", class: "qr-button", "aria-label": t("share.qrEnlarge"), "aria-expanded": "false" }, qr);
+  qrButton.addEventListener("click", () => {
+    const big = !qrButton.classList.contains("is-big");
+    qrButton.classList.toggle("is-big", big);
+    qrButton.setAttribute("aria-expanded", String(big));
+  });
+  const el = h(
+    "section",
+    { class: "card share-card", "aria-labelledby": "share-title" },
+    h("h2", { class: "section-title", id: "share-title", text: t("share.title") }),
+    h("div", { class: "share-top" }, qrButton, h("div", {}, h("p", { class: "room-code-label", text: t("share.roomCode") }), h("p", { class: "room-code", id: "console-code", text: code }))),
+    rows,
+  );
+  return { el, update() {} };
+}
+
+/** The form that opens a round (facilitator). Its values live in `form`, so they survive re-renders. */
+function buildOpenForm(ctx, state) {
+  const bindInput = (el, key) => {
+    const sync = () => {
+      form[key] = el.type === "checkbox" ? el.checked : el.value;
+      refresh();
+    };
+    el.addEventListener("input", sync);
+    el.addEventListener("change", sync);
+    return el;
+  };
+  const kinds = ["ideate", "vote"].map((k) => {
+    const input = bindInput(h("input", { type: "radio", name: "round-kind", id: "round-kind-" + k, value: k, checked: form.kind === k }), "kind");
+    return h("span", { class: "seg" }, input, h("label", { for: "round-kind-" + k, text: t(k === "vote" ? "round.kindVote" : "round.kindIdeate") }));
+  });
+  const promptInput = bindInput(h("textarea", { id: "round-prompt", rows: "2", value: form.prompt, required: true, maxlength: "500" }), "prompt");
+  const duration = bindInput(h("input", { id: "round-duration", type: "number", min: "1", step: "any", inputmode: "decimal", value: form.duration, class: "input-short" }), "duration");
+  const unit = bindInput(
+    h("select", { id: "round-unit", "aria-label": t("console.unit") }, h("option", { value: "60", selected: form.unit === "60" }, t("console.minutes")), h("option", { value: "1", selected: form.unit === "1" }, t("console.seconds"))),
+    "unit",
+  );
+  const timed = bindInput(h("input", { type: "checkbox", id: "round-timed", checked: form.timer }), "timer");
+  const maxIdeas = bindInput(h("input", { id: "round-max-ideas", type: "number", min: "1", max: "1000", value: form.maxIdeas, class: "input-short", placeholder: "∞", "aria-describedby": "round-max-ideas-hint" }), "maxIdeas");
+  const priv = bindInput(h("input", { type: "checkbox", id: "round-private", checked: form.private }), "private");
+  const anon = bindInput(h("input", { type: "checkbox", id: "round-anonymous", checked: form.anonymous }), "anonymous");
+  const budget = bindInput(h("input", { id: "round-budget", type: "number", min: "1", max: "100", value: form.budget, class: "input-short" }), "budget");
+  const maxPer = bindInput(h("input", { id: "round-max-per", type: "number", min: "1", max: "100", value: form.maxPerIdea, class: "input-short" }), "maxPerIdea");
+  const hideTotals = bindInput(h("input", { type: "checkbox", id: "round-hide-totals", checked: form.hideTotals }), "hideTotals");
+  const error = h("p", { class: "form-error", role: "alert", id: "round-error", hidden: true });
+  const submit = h("button", { type: "submit", class: "btn btn-primary", id: "round-open", text: t("console.openRound") });
+
+  const check = (input, key, hintKey) => h("div", { class: "check" }, input, h("label", { for: input.id }, h("span", { text: t(key) }), hintKey ? h("span", { class: "hint", text: t(hintKey) }) : null));
+  const field = (id, key, control, hintKey) => h("div", { class: "field" }, h("label", { for: id, text: t(key) }), control, hintKey ? h("p", { class: "hint", id: id + "-hint", text: t(hintKey) }) : null);
+
+  const ideateOpts = h("div", { class: "opts", id: "ideate-options" }, field("round-max-ideas", "console.maxIdeas", maxIdeas, "console.maxIdeasHint"), check(priv, "console.private", "console.privateHint"));
+  const voteOpts = h("div", { class: "opts", id: "vote-options" }, h("div", { class: "field-row" }, field("round-budget", "console.budget", budget), field("round-max-per", "console.maxPer", maxPer)), check(hideTotals, "console.hideTotals", "console.hideTotalsHint"));
+  const durationRow = h("div", { class: "inline-form" }, duration, unit);
+
+  const el = h(
+    "section",
+    { class: "card open-round", id: "open-round", "aria-labelledby": "open-round-title" },
+    h("h2", { class: "section-title", id: "open-round-title", text: t("console.openTitle") }),
+    h(
+      "form",
+      {
+        class: "stack",
+        id: "round-form",
+        novalidate: true,
+        onsubmit: (e) => {
+          e.preventDefault();
+          error.hidden = true;
+          const text = promptInput.value.trim();
+          if (!text) {
+            error.textContent = t("console.promptRequired");
+            error.hidden = false;
+            promptInput.focus();
+            return;
+          }
+          const cmd = { kind: form.kind, prompt: text, anonymous: anon.checked };
+          if (timed.checked) {
+            const seconds = Math.round(Number(duration.value) * Number(unit.value));
+            if (!Number.isFinite(seconds) || seconds < 10 || seconds > 86400) {
+              error.textContent = t("console.durationInvalid");
+              error.hidden = false;
+              duration.focus();
+              return;
+            }
+            cmd.duration = seconds;
+          } else cmd.duration = null;
+          if (form.kind === "ideate") {
+            cmd.private = priv.checked;
+            if (maxIdeas.value) cmd.max_ideas = Math.max(1, Math.round(Number(maxIdeas.value)));
+          } else {
+            cmd.budget = Math.max(1, Math.round(Number(budget.value) || 3));
+            cmd.max_per_idea = Math.max(1, Math.round(Number(maxPer.value) || 1));
+            cmd.hide_totals = hideTotals.checked;
+          }
+          submit.disabled = true;
+          ctx
+            .act("round.open", cmd)
+            .then(() => {
+              form.prompt = "";
+              promptInput.value = "";
+            })
+            .catch(() => {})
+            .finally(() => {
+              submit.disabled = false;
+            });
+        },
+      },
+      h("fieldset", { class: "segmented" }, h("legend", { text: t("console.kind") }), kinds),
+      field("round-prompt", "console.prompt", promptInput),
+      h("div", { class: "field" }, h("label", { for: "round-duration", text: t("console.duration") }), h("div", { class: "duration-row" }, durationRow, check(timed, "console.timed"))),
+      ideateOpts,
+      voteOpts,
+      check(anon, "console.anonymous", "console.anonymousHint"),
+      error,
+      h("div", { class: "form-foot" }, submit),
+    ),
+  );
+
+  function refresh() {
+    show(ideateOpts, form.kind === "ideate");
+    show(voteOpts, form.kind === "vote");
+    duration.disabled = !form.timer;
+    unit.disabled = !form.timer;
+    if (!promptInput.placeholder || promptInput.dataset.kind !== form.kind) {
+      promptInput.placeholder = form.kind === "vote" ? t("console.promptVotePlaceholder") : t("console.promptPlaceholder");
+      promptInput.dataset.kind = form.kind;
+    }
+  }
+  refresh();
+  return { el, update: refresh };
+}

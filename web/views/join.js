@@ -1,0 +1,182 @@
+// Join page (phone first): room info, name, passphrase, rules and data notice; and the approval lobby.
+
+import { h, setChildren } from "../dom.js";
+import { t } from "../i18n.js";
+import { netBanner, topBar } from "../chrome.js";
+
+const draft = { name: "", passphrase: "", accepted: false };
+
+export function mountJoin(ctx, { info, invite, onInfo, onSubmit }) {
+  const main = h("main", { class: "join-main", id: "main" });
+  const el = h("div", { class: "page page-join" }, topBar(ctx), netBanner(ctx), main);
+  let room = info;
+  let submitting = false;
+  let formError = null;
+  let submitBtn = null;
+
+  const renderLoading = () =>
+    setChildren(main, h("section", { class: "card join-card", "aria-busy": "true" }, h("div", { class: "spinner", "aria-hidden": "true" }), h("p", { text: t("join.loading") })));
+
+  const renderError = (titleKey, bodyKey) =>
+    setChildren(
+      main,
+      h(
+        "section",
+        { class: "card join-card" },
+        h("h1", { text: t(titleKey) }),
+        bodyKey ? h("p", { text: t(bodyKey) }) : null,
+        h("a", { class: "btn btn-secondary", href: "/", text: t("message.home") }),
+      ),
+    );
+
+  const renderForm = () => {
+    const moderator = Boolean(invite);
+    const nameMax = 40;
+    const name = h("input", {
+      id: "join-name",
+      type: "text",
+      required: true,
+      maxlength: String(nameMax),
+      autocomplete: "nickname",
+      enterkeyhint: "go",
+      value: draft.name,
+    });
+    name.addEventListener("input", () => {
+      draft.name = name.value;
+    });
+    const needsPass = room.access === "passphrase" && !moderator;
+    const pass = needsPass
+      ? h("input", { id: "join-passphrase", type: "password", required: true, autocomplete: "off", value: draft.passphrase })
+      : null;
+    pass?.addEventListener("input", () => {
+      draft.passphrase = pass.value;
+    });
+    const accept = h("input", { id: "join-accept", type: "checkbox", required: true, checked: draft.accepted, "aria-describedby": "join-notice" });
+    accept.addEventListener("change", () => {
+      draft.accepted = accept.checked;
+    });
+    formError = h("p", { class: "form-error", id: "join-error", role: "alert", hidden: true });
+    submitBtn = h("button", { type: "submit", class: "btn btn-primary btn-block btn-large", id: "join-submit", text: moderator ? t("join.submitModerator") : t("join.submit") });
+    const inviteOnly = room.access === "invite" && !moderator;
+    const form = h(
+      "form",
+      {
+        id: "join-form",
+        class: "stack",
+        novalidate: true,
+        onsubmit: (e) => {
+          e.preventDefault();
+          if (submitting) return;
+          formError.hidden = true;
+          const value = name.value.trim();
+          if (!value) return showError(t("join.nameRequired"), name);
+          if (needsPass && !pass.value.trim()) return showError(t("join.passphraseRequired"), pass);
+          if (!accept.checked) return showError(t("join.acceptRequired"), accept);
+          submitting = true;
+          submitBtn.disabled = true;
+          submitBtn.textContent = t("join.joining");
+          onSubmit({
+            name: value,
+            accept_rules: room.rules_version,
+            passphrase: needsPass ? pass.value : null,
+            invite: invite || null,
+          });
+        },
+      },
+      h("div", { class: "field" }, h("label", { for: "join-name", text: t("join.name") }), h("p", { class: "hint", text: room.anonymous ? t("join.nameHintAnonymous") : t("join.nameHint") }), name),
+      needsPass ? h("div", { class: "field" }, h("label", { for: "join-passphrase", text: t("join.passphrase") }), pass) : null,
+      h(
+        "div",
+        { class: "check check-accept" },
+        accept,
+        h("label", { for: "join-accept", text: t("join.accept") }),
+      ),
+      h(
+        "details",
+        { class: "notice" },
+        h("summary", { text: t("join.noticeTitle") }),
+        h("p", { id: "join-notice", text: t("join.notice") }),
+      ),
+      formError,
+      submitBtn,
+    );
+    setChildren(
+      main,
+      h(
+        "section",
+        { class: "card join-card", "aria-labelledby": "join-title" },
+        h("p", { class: "eyebrow", text: moderator ? t("join.eyebrowModerator") : t("join.eyebrow", { code: ctx.code }) }),
+        h("h1", { id: "join-title", text: room.title }),
+        room.brief ? h("p", { class: "brief", text: room.brief }) : null,
+        room.rules
+          ? h("section", { class: "rules", "aria-labelledby": "rules-title" }, h("h2", { id: "rules-title", text: t("join.rules") }), h("p", { class: "rules-text", text: room.rules }))
+          : null,
+        room.locked && !moderator ? h("p", { class: "banner banner-warn", text: t("join.locked") }) : null,
+        room.phase === "ended" ? h("p", { class: "banner banner-info", text: t("join.ended") }) : null,
+        room.access === "approval" && !moderator ? h("p", { class: "banner banner-info", text: t("join.approvalNote") }) : null,
+        inviteOnly ? h("p", { class: "banner banner-warn", text: t("join.inviteOnly") }) : form,
+      ),
+    );
+  };
+
+  function showError(text, focus) {
+    formError.textContent = text;
+    formError.hidden = false;
+    focus?.focus();
+  }
+
+  async function load() {
+    renderLoading();
+    try {
+      const response = await fetch(`/api/rooms/${encodeURIComponent(ctx.code)}`, { headers: { accept: "application/json" } });
+      if (response.status === 404) return renderError("join.notFound", "join.notFoundBody");
+      if (!response.ok) return renderError("join.unavailable", "join.unavailableBody");
+      room = await response.json();
+      onInfo?.(room);
+      renderForm();
+    } catch {
+      renderError("join.unavailable", "join.offlineBody");
+    }
+  }
+
+  if (room) renderForm();
+  else load();
+
+  return {
+    el,
+    joinFailed(text) {
+      submitting = false;
+      if (submitBtn) {
+        submitBtn.disabled = false;
+        submitBtn.textContent = invite ? t("join.submitModerator") : t("join.submit");
+      }
+      if (formError) {
+        formError.textContent = text;
+        formError.hidden = false;
+      }
+    },
+  };
+}
+
+export function mountLobby(ctx) {
+  const state = ctx.session.state;
+  const el = h(
+    "div",
+    { class: "page page-lobby" },
+    topBar(ctx, { title: state.room ? state.room.title : "" }),
+    netBanner(ctx),
+    h(
+      "main",
+      { class: "join-main", id: "main" },
+      h(
+        "section",
+        { class: "card join-card lobby-card", "aria-live": "polite" },
+        h("div", { class: "waiting-dots", "aria-hidden": "true" }, h("span"), h("span"), h("span")),
+        h("h1", { id: "lobby-title", text: t("lobby.title") }),
+        h("p", { text: t("lobby.body", { name: state.me ? state.me.name : "" }) }),
+        state.room && state.room.brief ? h("p", { class: "brief", text: state.room.brief }) : null,
+      ),
+    ),
+  );
+  return { el };
+}

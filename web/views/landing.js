@@ -1,0 +1,341 @@
+// Landing page: create a room (then share its links), or join one with a code.
+
+import { copyText, h } from "../dom.js";
+import { locale, t } from "../i18n.js";
+import { topBar } from "../chrome.js";
+
+// Kept across a language switch (the page is rebuilt in the new language).
+const draft = {
+  title: "",
+  brief: "",
+  rules: "",
+  access: "code",
+  passphrase: "",
+  anonymous: false,
+  locale: null,
+  facilitator: "",
+  code: "",
+};
+let created = null;
+
+function field(id, labelKey, control, hintKey) {
+  return h(
+    "div",
+    { class: "field" },
+    h("label", { for: id, text: t(labelKey) }),
+    hintKey ? h("p", { class: "hint", id: id + "-hint", text: t(hintKey) }) : null,
+    control,
+  );
+}
+
+function bind(el, key) {
+  el.addEventListener("input", () => {
+    draft[key] = el.type === "checkbox" ? el.checked : el.value;
+  });
+  el.addEventListener("change", () => {
+    draft[key] = el.type === "checkbox" ? el.checked : el.value;
+  });
+  return el;
+}
+
+export function linkRow({ id, labelKey, url, hintKey, open = true, ctx }) {
+  const input = h("input", {
+    id,
+    class: "link-input",
+    type: "text",
+    readonly: true,
+    value: url,
+    "aria-describedby": hintKey ? id + "-hint" : null,
+    onfocus: (e) => e.target.select(),
+  });
+  const copy = h("button", {
+    type: "button",
+    class: "btn btn-small btn-secondary",
+    "data-copy": id,
+    "aria-label": t("share.copyLabel", { what: t(labelKey) }),
+    text: t("share.copy"),
+    onclick: async (e) => {
+      const btn = e.currentTarget;
+      const ok = await copyText(url);
+      btn.textContent = ok ? t("share.copied") : t("share.copyFailed");
+      ctx?.toast?.(ok ? t("share.copied") : t("share.copyFailed"));
+      setTimeout(() => {
+        btn.textContent = t("share.copy");
+      }, 2000);
+    },
+  });
+  const opener = open
+    ? h("a", {
+        class: "btn btn-small btn-ghost",
+        href: url,
+        target: "_blank",
+        rel: "noopener",
+        "aria-label": t("share.openLabel", { what: t(labelKey) }),
+        text: t("share.open"),
+      })
+    : null;
+  return h(
+    "div",
+    { class: "link-row" },
+    h("label", { for: id, class: "link-label", text: t(labelKey) }),
+    hintKey ? h("p", { class: "hint", id: id + "-hint", text: t(hintKey) }) : null,
+    h("div", { class: "link-controls" }, input, copy, opener),
+  );
+}
+
+function renderCreated(ctx, result) {
+  const code = result.room;
+  return h(
+    "section",
+    { class: "card created-card", id: "created", "aria-labelledby": "created-title", tabindex: "-1" },
+    h("h2", { id: "created-title", text: t("landing.createdTitle") }),
+    h("p", { class: "lead", text: t("landing.createdLead") }),
+    h(
+      "div",
+      { class: "created-grid" },
+      h(
+        "div",
+        { class: "created-qr" },
+        h("img", {
+          class: "qr",
+          src: `/api/rooms/${encodeURIComponent(code)}/qr.svg`,
+          alt: t("share.qrAlt", { code }),
+          width: "220",
+          height: "220",
+        }),
+        h("p", { class: "room-code-label", text: t("share.roomCode") }),
+        h("p", { class: "room-code", id: "created-code", text: code }),
+      ),
+      h(
+        "div",
+        { class: "created-links" },
+        h(
+          "a",
+          { class: "btn btn-primary btn-block", id: "open-console", href: result.facilitator_url },
+          t("landing.openConsole"),
+        ),
+        linkRow({ id: "link-facilitator", labelKey: "share.facilitatorLink", url: result.facilitator_url, hintKey: "share.facilitatorHint", ctx }),
+        linkRow({ id: "link-moderator", labelKey: "share.moderatorLink", url: result.moderator_url, hintKey: "share.moderatorHint", ctx }),
+        linkRow({ id: "link-participant", labelKey: "share.participantLink", url: result.join_url, hintKey: "share.participantHint", ctx }),
+        linkRow({ id: "link-screen", labelKey: "share.screenLink", url: result.screen_url, hintKey: "share.screenHint", ctx }),
+      ),
+    ),
+  );
+}
+
+export function mountLanding(ctx) {
+  const error = h("p", { class: "form-error", id: "create-error", role: "alert", hidden: true });
+  const title = bind(h("input", { id: "room-title", type: "text", required: true, maxlength: "120", value: draft.title, autocomplete: "off" }), "title");
+  const brief = bind(h("textarea", { id: "room-brief", rows: "3", "aria-describedby": "room-brief-hint", value: draft.brief }), "brief");
+  const rules = bind(h("textarea", { id: "room-rules", rows: "3", "aria-describedby": "room-rules-hint", value: draft.rules || "" }), "rules");
+  if (!draft.rules) rules.placeholder = t("landing.rulesPlaceholder");
+  const access = bind(
+    h(
+      "select",
+      { id: "room-access" },
+      ["code", "passphrase", "invite", "approval"].map((a) =>
+        h("option", { value: a, selected: draft.access === a }, t("access." + a)),
+      ),
+    ),
+    "access",
+  );
+  const passphrase = bind(h("input", { id: "room-passphrase", type: "text", maxlength: "200", value: draft.passphrase, autocomplete: "off" }), "passphrase");
+  const passField = field("room-passphrase", "landing.passphrase", passphrase);
+  passField.hidden = draft.access !== "passphrase";
+  access.addEventListener("change", () => {
+    passField.hidden = access.value !== "passphrase";
+    passphrase.required = access.value === "passphrase";
+  });
+  const anonymous = bind(h("input", { id: "room-anonymous", type: "checkbox", checked: draft.anonymous }), "anonymous");
+  const lang = bind(
+    h(
+      "select",
+      { id: "room-locale" },
+      ["en", "fr"].map((l) => h("option", { value: l, selected: (draft.locale || locale()) === l }, t("lang." + l))),
+    ),
+    "locale",
+  );
+  const facilitator = bind(h("input", { id: "room-facilitator", type: "text", maxlength: "40", value: draft.facilitator, autocomplete: "name" }), "facilitator");
+  const submit = h("button", { type: "submit", class: "btn btn-primary btn-block", id: "create-submit", text: t("landing.create") });
+
+  const createdSlot = h("div", { id: "created-slot" });
+
+  const form = h(
+    "form",
+    {
+      class: "stack",
+      id: "create-form",
+      novalidate: true,
+      onsubmit: async (e) => {
+        e.preventDefault();
+        error.hidden = true;
+        if (!title.value.trim()) {
+          error.textContent = t("landing.titleRequired");
+          error.hidden = false;
+          title.focus();
+          return;
+        }
+        if (access.value === "passphrase" && !passphrase.value.trim()) {
+          error.textContent = t("landing.passphraseRequired");
+          error.hidden = false;
+          passphrase.focus();
+          return;
+        }
+        const body = {
+          title: title.value.trim(),
+          brief: brief.value.trim(),
+          rules: rules.value.trim(),
+          access: access.value,
+          anonymous: anonymous.checked,
+          locale: lang.value,
+        };
+        if (access.value === "passphrase") body.passphrase = passphrase.value;
+        body.facilitator_name = facilitator.value.trim() || t("role.facilitator");
+        submit.disabled = true;
+        submit.textContent = t("landing.creating");
+        try {
+          const response = await fetch("/api/rooms", {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify(body),
+          });
+          const data = await response.json().catch(() => ({}));
+          if (!response.ok) {
+            const code = data.error ? data.error.code : "internal_error";
+            const key = "error." + code;
+            error.textContent = t(key) === key ? (data.error && data.error.message) || code : t(key);
+            error.hidden = false;
+            return;
+          }
+          created = data;
+          showCreated();
+        } catch {
+          error.textContent = t("error.network");
+          error.hidden = false;
+        } finally {
+          submit.disabled = false;
+          submit.textContent = t("landing.create");
+        }
+      },
+    },
+    field("room-title", "landing.title", title),
+    field("room-brief", "landing.brief", brief, "landing.briefHint"),
+    field("room-rules", "landing.rules", rules, "landing.rulesHint"),
+    h(
+      "div",
+      { class: "field-row" },
+      field("room-access", "landing.access", access),
+      field("room-locale", "landing.language", lang),
+    ),
+    passField,
+    h(
+      "div",
+      { class: "check" },
+      anonymous,
+      h("label", { for: "room-anonymous" }, h("span", { text: t("landing.anonymous") }), h("span", { class: "hint", text: t("landing.anonymousHint") })),
+    ),
+    field("room-facilitator", "landing.facilitatorName", facilitator),
+    error,
+    submit,
+  );
+
+  const codeInput = h("input", {
+    id: "join-code",
+    type: "text",
+    inputmode: "text",
+    autocapitalize: "characters",
+    autocomplete: "off",
+    spellcheck: "false",
+    maxlength: "12",
+    class: "code-input",
+    value: draft.code,
+    placeholder: "ABC123",
+  });
+  bind(codeInput, "code");
+  const joinError = h("p", { class: "form-error", role: "alert", hidden: true });
+  const joinForm = h(
+    "form",
+    {
+      class: "join-code-form",
+      id: "join-code-form",
+      onsubmit: (e) => {
+        e.preventDefault();
+        const code = codeInput.value.toUpperCase().replace(/[^0-9A-Z]/g, "");
+        if (!code) {
+          joinError.textContent = t("landing.codeRequired");
+          joinError.hidden = false;
+          codeInput.focus();
+          return;
+        }
+        location.assign("/j/" + encodeURIComponent(code));
+      },
+    },
+    h("label", { for: "join-code", text: t("landing.codeLabel") }),
+    h("div", { class: "inline-form" }, codeInput, h("button", { type: "submit", class: "btn btn-primary", id: "join-code-submit", text: t("landing.join") })),
+    joinError,
+  );
+
+  const el = h(
+    "div",
+    { class: "page page-landing" },
+    topBar(ctx),
+    h(
+      "main",
+      { class: "landing-main", id: "main" },
+      h(
+        "section",
+        { class: "hero" },
+        h("div", { class: "hero-notes", "aria-hidden": "true" }, ["yellow", "pink", "blue", "green", "orange", "purple"].map((c) => h("span", { class: "hero-note note-" + c }))),
+        h("h1", { text: t("landing.headline") }),
+        h("p", { class: "lead", text: t("landing.lead") }),
+      ),
+      createdSlot,
+      h(
+        "div",
+        { class: "landing-grid" },
+        h("section", { class: "card", "aria-labelledby": "create-title" }, h("h2", { id: "create-title", text: t("landing.createTitle") }), form),
+        h(
+          "section",
+          { class: "card join-card", "aria-labelledby": "join-title" },
+          h("h2", { id: "join-title", text: t("landing.joinTitle") }),
+          h("p", { class: "hint", text: t("landing.joinLead") }),
+          joinForm,
+          h(
+            "ul",
+            { class: "features" },
+            ["f1", "f2", "f3", "f4"].map((f) => h("li", { text: t("landing." + f) })),
+          ),
+        ),
+      ),
+    ),
+    h("footer", { class: "footer", text: t("landing.footer") }),
+  );
+  const hero = el.querySelector(".hero");
+  const grid = el.querySelector(".landing-grid");
+  function showCreated() {
+    hero.hidden = true;
+    grid.hidden = true;
+    const again = h("button", {
+      type: "button",
+      class: "btn btn-ghost",
+      id: "create-another",
+      text: t("landing.createAnother"),
+      onclick: () => {
+        created = null;
+        draft.title = draft.brief = draft.passphrase = "";
+        createdSlot.replaceChildren();
+        hero.hidden = false;
+        grid.hidden = false;
+        title.value = "";
+        brief.value = "";
+        passphrase.value = "";
+        title.focus();
+      },
+    });
+    createdSlot.replaceChildren(renderCreated(ctx, created), h("p", { class: "again" }, again));
+    window.scrollTo(0, 0);
+    document.getElementById("created")?.focus();
+  }
+  if (created) showCreated();
+  return { el };
+}

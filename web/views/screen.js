@@ -1,0 +1,162 @@
+// The room screen (projector, read-only): the join QR code and code, the prompt and a big timer, the wall
+// of notes (fitted to the screen without scrolling), and the ranked results.
+
+import { h, renderRow, setText, show, syncList } from "../dom.js";
+import { t } from "../i18n.js";
+import { authorOf, colorClass, resultsList, roundKindLabel, timerBlock } from "./parts.js";
+import { netBanner } from "../chrome.js";
+
+const GAP = 14;
+const MAX_CARD_H = 330;
+
+/** Columns and card height that make `n` cards as large as possible in a W×H area. */
+export function fitGrid(n, width, height, gap = GAP) {
+  let best = { cols: 1, rows: 1, w: width, h: height, score: 0 };
+  for (let cols = 1; cols <= Math.max(1, n); cols++) {
+    const rows = Math.ceil(n / cols);
+    const w = (width - (cols - 1) * gap) / cols;
+    const hgt = (height - (rows - 1) * gap) / rows;
+    if (w <= 0 || hgt <= 0) continue;
+    const cardH = Math.min(hgt, w * 0.8, MAX_CARD_H);
+    const cardW = Math.min(w, cardH * 1.5);
+    const score = cardW * cardH;
+    // Larger cards win; at (nearly) the same size, fewer rows (a wall reads left to right).
+    if (score > best.score * 1.01 || (score >= best.score * 0.99 && rows < best.rows)) {
+      best = { cols, rows, w: cardW, h: cardH, score };
+    }
+  }
+  return best;
+}
+
+export function mountScreen(ctx) {
+  const state = ctx.session.state;
+  const code = ctx.code;
+  const joinAddress = `${location.host}/j/${code}`;
+  document.body.classList.add("is-screen");
+
+  const title = h("h1", { class: "screen-title" });
+  const people = h("p", { class: "screen-people", id: "screen-people" });
+  const miniQr = h("img", { class: "screen-mini-qr", src: `/api/rooms/${encodeURIComponent(code)}/qr.svg`, alt: t("share.qrAlt", { code }) });
+  const joinStrip = h("div", { class: "screen-join-strip" }, h("div", {}, h("p", { class: "screen-join-at", text: t("screen.joinAt") }), h("p", { class: "screen-join-address", text: joinAddress })), h("p", { class: "screen-code-small", text: code }), miniQr);
+  const top = h("header", { class: "screen-top" }, h("div", { class: "screen-top-left" }, h("span", { class: "brand-mark", "aria-hidden": "true" }), title), people, joinStrip);
+
+  // Lobby: big QR.
+  const lobbyTitle = h("h2", { class: "screen-lobby-title" });
+  const lobbyBrief = h("p", { class: "screen-lobby-brief" });
+  const lobby = h(
+    "section",
+    { class: "screen-lobby", id: "screen-lobby" },
+    h("img", { class: "screen-qr", src: `/api/rooms/${encodeURIComponent(code)}/qr.svg`, alt: t("share.qrAlt", { code }) }),
+    h(
+      "div",
+      { class: "screen-lobby-text" },
+      lobbyTitle,
+      h("p", { class: "screen-scan", text: t("screen.scan") }),
+      h("p", { class: "screen-or", text: t("screen.orGo", { address: location.host }) }),
+      h("p", { class: "screen-code", id: "screen-code", text: code }),
+      lobbyBrief,
+    ),
+  );
+
+  // Round.
+  const kind = h("span", { class: "badge badge-kind" });
+  const prompt = h("h2", { class: "screen-prompt", id: "screen-prompt" });
+  const timer = timerBlock({ large: true });
+  const head = h("div", { class: "screen-head" }, h("div", { class: "screen-head-text" }, kind, prompt), timer.el);
+  const note = h("p", { class: "screen-note", id: "screen-note" });
+  const wall = h("ul", { class: "screen-wall", id: "screen-wall" });
+  const results = resultsList({ id: "screen-results", limit: 10, large: true });
+  const resultsBox = h("div", { class: "screen-results-box" }, h("h3", { class: "screen-results-title", text: t("results.title") }), results.el);
+  const body = h("div", { class: "screen-body" }, note, wall, resultsBox);
+  const round = h("section", { class: "screen-round", id: "screen-round" }, head, body);
+
+  const el = h("div", { class: "page page-screen" }, netBanner(ctx), top, h("main", { class: "screen-main", id: "main" }, lobby, round));
+
+  let lastFit = "";
+  function fit() {
+    const n = wall.children.length;
+    if (!n || wall.hidden) return;
+    const width = wall.clientWidth;
+    const height = wall.clientHeight;
+    const key = `${n}:${width}:${height}`;
+    if (key === lastFit) return;
+    lastFit = key;
+    // A few pixels of slack: the cards are slightly rotated, and must not overflow the wall.
+    const g = fitGrid(n, width - 8, height - 8);
+    const font = Math.max(12, Math.min(44, Math.sqrt(g.w * g.h) / 8.5));
+    const lines = Math.max(2, Math.floor((g.h - font * 1.6) / (font * 1.22)) - 1);
+    wall.style.setProperty("--cols", String(g.cols));
+    wall.style.setProperty("--card-h", `${Math.floor(g.h)}px`);
+    wall.style.setProperty("--card-w", `${Math.floor(g.w)}px`);
+    wall.style.setProperty("--note-font", `${font.toFixed(1)}px`);
+    wall.style.setProperty("--lines", String(lines));
+  }
+  const observer = new ResizeObserver(() => {
+    lastFit = "";
+    fit();
+  });
+  observer.observe(wall);
+
+  function updateCard(li, idea) {
+    li.className = "screen-card " + colorClass(idea.color);
+    const author = authorOf(state, idea);
+    const rnd = state.currentRound;
+    const v = rnd && rnd.kind === "vote" ? state.votes.get(rnd.id) : null;
+    const total = v && v.totals && (!rnd.hide_totals || rnd.status === "closed") ? v.totals[idea.id] || 0 : null;
+    renderRow(li, JSON.stringify([idea.text, author, total]), () => [
+      h("p", { class: "screen-card-text", text: idea.text }),
+      author || total !== null
+        ? h("p", { class: "screen-card-meta" }, h("span", { text: author }), total !== null ? h("span", { class: "screen-card-total", text: t("results.dots", { count: total }) }) : null)
+        : null,
+    ]);
+  }
+
+  function update() {
+    const room = state.room || {};
+    const rnd = state.currentRound;
+    setText(title, room.title || "");
+    setText(people, t("screen.people", { count: state.presence.participants }));
+    const ended = room.phase === "ended";
+    const found = state.latestResults();
+    const showResults = Boolean(found && rnd && found.round.id === rnd.id);
+    const lobbyMode = !rnd || (ended && !showResults);
+    show(lobby, lobbyMode);
+    show(round, !lobbyMode);
+    show(joinStrip, !lobbyMode);
+    setText(lobbyTitle, ended ? t("screen.thanks") : room.title || "");
+    setText(lobbyBrief, ended ? "" : room.brief || "");
+    if (lobbyMode) return;
+
+    setText(kind, roundKindLabel(rnd));
+    setText(prompt, rnd.prompt);
+    timer.update(rnd, ctx.now());
+    if (rnd.status === "closed") timer.el.hidden = true;
+    const secret = rnd.kind === "ideate" && rnd.private && !rnd.revealed;
+    const ideas = secret ? [] : state.wallIdeas().filter((i) => state.publiclyVisible(i));
+    show(resultsBox, showResults);
+    results.update(state, showResults ? found : null);
+    show(wall, !showResults && ideas.length > 0);
+    let noteText = "";
+    if (showResults) noteText = "";
+    else if (secret) noteText = t("screen.private");
+    else if (!ideas.length) noteText = rnd.kind === "vote" ? t("board.voteEmpty") : t("screen.empty");
+    setText(note, noteText);
+    show(note, Boolean(noteText));
+    round.classList.toggle("is-focus", Boolean(noteText) || showResults);
+    syncList(wall, ideas, (i) => i.id, () => h("li", { class: "screen-card" }), updateCard);
+    fit();
+  }
+
+  return {
+    el,
+    update,
+    tick() {
+      const rnd = state.currentRound;
+      if (rnd && rnd.status !== "closed") timer.update(rnd, ctx.now());
+    },
+    destroy() {
+      observer.disconnect();
+      document.body.classList.remove("is-screen");
+    },
+  };
+}
