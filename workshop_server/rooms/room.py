@@ -716,10 +716,16 @@ class Room:
         if idea.round != rnd.id:
             raise errors.RoundClosed("that idea's round is closed")
         text = clean_text(cmd.text, self.limits.idea_text_max, "idea")
+        was_public = self._publicly_visible(idea)
         idea.text = text
         idea.color = cmd.color or idea.color
         idea.updated_at = now
-        self._emit("idea.edited", self._idea_views(idea), now)
+        if self.approval_queue and idea.state == "visible":
+            idea.state = "pending"  # new text goes back to the moderators before anyone else sees it
+        views = self._idea_views(idea)
+        if was_public and PUBLIC not in views:
+            views[PUBLIC] = {"removed": idea.id}
+        self._emit("idea.edited", views, now)
         return {"idea": self._idea_full(idea, mine=True)}
 
     def _on_idea_withdraw(self, cmd: c.IdeaWithdraw, actor: str | None, now: float) -> Data:
@@ -845,9 +851,7 @@ class Room:
             raise errors.InvalidTransition("already removed")
         if member.id == actor:
             raise errors.Forbidden("you cannot remove yourself")
-        member.status = "banned"
-        if member.invite is not None and self.invites[member.invite].role == "participant":
-            self.invites[member.invite].revoked = True
+        member.status = "banned"  # a personal invite stays bound to this member, so it cannot rejoin
         self._refund_member(member.id, now)
         result = self._moderated("member.removed", member, actor, cmd.reason.strip(), now)
         self._leave(member.id, now)
@@ -884,8 +888,6 @@ class Room:
         if member.status not in ("banned", "rejected"):
             raise errors.InvalidTransition("this member is not banned")
         member.status = "active"
-        if member.invite is not None and self.invites[member.invite].role == "participant":
-            self.invites[member.invite].revoked = False
         return self._moderated("member.unbanned", member, actor, "", now)
 
     def _on_member_admit(self, cmd: c.MemberAdmit, actor: str | None, now: float) -> Data:

@@ -36,7 +36,7 @@ class Limits:
     prompt_max: int = 500
     grace_seconds: float = 2.0
     dedupe_window_seconds: float = 86_400.0
-    dedupe_per_member: int = 256
+    dedupe_per_member: int = 1000
     audit_in_snapshot: int = 500
 
 

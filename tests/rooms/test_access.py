@@ -1,0 +1,421 @@
+"""Joining a room: access modes, invites, the approval lobby, rules consent, the lock and names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.rooms.helpers import FACILITATOR, MODERATOR_INVITE, Workshop, state_without_clock
+from workshop_server.close_codes import CloseCode
+from workshop_server.rooms import commands as c
+from workshop_server.rooms.events import LOBBY, PUBLIC, STAFF, Effect
+from workshop_server.rooms.state import Limits, RoomConfig, hash_passphrase
+
+SALT = "pepper"
+SECRET = "open sesame"
+
+
+def passphrase_room() -> Workshop:
+    return Workshop(
+        RoomConfig(
+            title="W",
+            access="passphrase",
+            passphrase_salt=SALT,
+            passphrase_hash=hash_passphrase(SECRET, SALT),
+        )
+    )
+
+
+# --- Code mode ----------------------------------------------------------------------------------------
+def test_code_mode_join_creates_an_active_participant() -> None:
+    w = Workshop()
+    staff = w.viewer(FACILITATOR)
+    zoe = w.join("Zoe")
+    other = w.viewer(zoe)
+    screen = w.screen()
+    w.advance(7)
+    out = w.enter("Ann")
+    assert out.error is None
+    ann = out.result["member"]["id"]
+    assert ann not in (FACILITATOR, zoe)
+    member = w.room.members[ann]
+    assert (member.name, member.role, member.status) == ("Ann", "participant", "active")
+    assert member.joined_at == w.now
+    assert member.invite is None
+    assert w.room.audience_of(ann, "participant") == PUBLIC
+    assert out.result["member"]["status"] == "active"
+    assert [e.name for e in out.events] == ["member.joined", "presence"]
+    assert staff.last("member.joined")["member"]["id"] == ann
+    assert "member.joined" not in other.names() and "member.joined" not in screen.names()
+    assert other.last("presence")["participants"] == 2
+    assert screen.last("presence") == other.last("presence")
+    assert "came" not in other.last("presence")
+
+
+# --- Passphrase mode ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("given", [SECRET, f"  {SECRET}  "])
+def test_right_passphrase_joins(given: str) -> None:
+    w = passphrase_room()
+    member = w.join("Ann", passphrase=given)
+    assert w.room.members[member].status == "active"
+
+
+@pytest.mark.parametrize("given", ["open", "Open Sesame", "open sesame!", "", None])
+def test_wrong_or_missing_passphrase_is_refused(given: str | None) -> None:
+    w = passphrase_room()
+    w.join_fail("wrong_passphrase", "Ann", passphrase=given)
+    assert list(w.room.members) == [FACILITATOR]
+
+
+def test_moderator_invite_needs_no_passphrase() -> None:
+    w = passphrase_room()
+    mod = w.moderator()
+    assert w.room.members[mod].role == "moderator"
+
+
+# --- Invite mode ----------------------------------------------------------------------------------------
+def invite_room() -> Workshop:
+    return Workshop(RoomConfig(title="W", access="invite"))
+
+
+def mint(w: Workshop, role: str = "participant", label: str = "for Ann") -> str:
+    result = w.ok(FACILITATOR, c.InviteCreate, role=role, label=label)
+    invite_id: str = result["invite"]["id"]
+    return invite_id
+
+
+def test_invite_mode_requires_an_invite() -> None:
+    w = invite_room()
+    w.join_fail("invite_required", "Ann")
+    w.join_fail("invite_required", "Ann", passphrase="anything")
+
+
+def test_unknown_invite_is_an_invalid_token() -> None:
+    w = invite_room()
+    w.join_fail("invalid_token", "Ann", invite="v99")
+
+
+def test_facilitator_mints_an_invite_shown_to_staff_only() -> None:
+    w = invite_room()
+    mod = w.moderator()
+    part = w.join("Pat", invite=mint(w))
+    staff, other, screen = w.viewer(mod), w.viewer(part), w.screen()
+    result = w.ok(FACILITATOR, c.InviteCreate, label="  for Ann ")
+    invite = result["invite"]
+    assert invite["role"] == "participant" and invite["label"] == "for Ann"
+    assert invite["revoked"] is False and invite["member"] is None
+    assert w.room.invites[invite["id"]].created_at == w.now
+    assert staff.last("invite.created")["invite"]["id"] == invite["id"]
+    assert "invite.created" not in other.names() + screen.names()
+
+
+@pytest.mark.parametrize("role", ["moderator", "participant"])
+def test_only_the_facilitator_mints_invites(role: str) -> None:
+    w = invite_room()
+    actor = w.moderator() if role == "moderator" else w.join("Pat", invite=mint(w))
+    w.fail(actor, c.InviteCreate, "forbidden")
+    w.fail(actor, c.InviteRevoke, "forbidden", invite=MODERATOR_INVITE)
+
+
+def test_personal_invite_binds_to_its_first_member() -> None:
+    w = invite_room()
+    invite = mint(w)
+    ann = w.join("Ann", invite=invite)
+    assert w.room.members[ann].invite == invite
+    assert w.room.invites[invite].member == ann
+    members_before = dict(w.room.members)
+    w.advance(30)
+    again = w.enter("Ann on her phone", invite=invite)
+    assert again.error is None
+    assert again.result["member"]["id"] == ann
+    assert again.events == []
+    assert w.room.members == members_before
+    assert w.room.members[ann].name == "Ann"
+
+
+def test_revoked_invite_is_refused() -> None:
+    w = invite_room()
+    invite = mint(w)
+    w.ok(FACILITATOR, c.InviteRevoke, invite=invite)
+    assert w.room.invites[invite].revoked
+    w.join_fail("invite_revoked", "Ann", invite=invite)
+    w.fail(FACILITATOR, c.InviteRevoke, "invalid_transition", invite=invite)
+    w.fail(FACILITATOR, c.InviteRevoke, "not_found", invite="v99")
+
+
+def test_revoking_a_used_invite_stops_its_reuse() -> None:
+    w = invite_room()
+    invite = mint(w)
+    ann = w.join("Ann", invite=invite)
+    w.ok(FACILITATOR, c.InviteRevoke, invite=invite)
+    w.join_fail("invite_revoked", "Ann", invite=invite)
+    assert w.room.members[ann].status == "active"  # revoking the link does not remove the member
+
+
+def test_moderator_invite_creates_a_new_moderator_each_time() -> None:
+    w = invite_room()
+    first = w.join("Mo", invite=MODERATOR_INVITE)
+    second = w.join("Max", invite=MODERATOR_INVITE)
+    assert first != second
+    for member in (first, second):
+        assert w.room.members[member].role == "moderator"
+        assert w.room.members[member].status == "active"
+        assert w.room.members[member].invite == MODERATOR_INVITE
+        assert w.room.audience_of(member, "moderator") == STAFF
+    assert w.room.invites[MODERATOR_INVITE].member is None
+
+
+def test_minted_moderator_invites_are_not_personal() -> None:
+    w = invite_room()
+    invite = mint(w, role="moderator")
+    first, second = w.join("Mo", invite=invite), w.join("Max", invite=invite)
+    assert first != second
+    assert {w.room.members[first].role, w.room.members[second].role} == {"moderator"}
+
+
+def test_revoked_moderator_invite_is_refused() -> None:
+    w = invite_room()
+    w.ok(FACILITATOR, c.InviteRevoke, invite=MODERATOR_INVITE)
+    w.join_fail("invite_revoked", "Mo", invite=MODERATOR_INVITE)
+
+
+def test_invites_also_work_in_code_mode() -> None:
+    w = Workshop()
+    invite = mint(w)
+    ann = w.join("Ann", invite=invite)
+    assert w.room.members[ann].invite == invite
+    assert w.join("Ann again", invite=invite) == ann
+
+
+# --- Approval mode --------------------------------------------------------------------------------------
+def approval_room() -> Workshop:
+    return Workshop(RoomConfig(title="W", access="approval"))
+
+
+def test_approval_joiner_waits_in_the_lobby_and_receives_nothing_shared() -> None:
+    w = approval_room()
+    mod = w.moderator()
+    staff = w.viewer(mod)
+    out = w.enter("Wes")
+    assert out.error is None
+    wes = out.result["member"]["id"]
+    assert out.result["member"]["status"] == "waiting"
+    assert w.room.members[wes].status == "waiting"
+    assert w.room.audience_of(wes, "participant") == LOBBY
+    assert [e.name for e in out.events] == ["member.waiting"]  # no presence: nobody new is in yet
+    assert staff.last("member.waiting")["member"]["id"] == wes
+    assert w.room.presence_view()["participants"] == 0
+    assert set(w.room.snapshot(wes, "participant")) == {"epoch", "seq", "room", "presence", "me"}
+    lobby = w.viewer(wes)
+    # Everything shared that can happen meanwhile: rounds, public ideas, presence, room settings, votes.
+    w.ok(mod, c.RoomSet, locked=False, approval_queue=False)
+    ann = w.moderator("Ann")  # staff join: no approval
+    w.ok(FACILITATOR, c.MemberMute, member=ann)
+    w.open_ideate(private=False)
+    w.ok(FACILITATOR, c.RoomSet, locked=True)
+    w.ok(FACILITATOR, c.RoundPause)
+    w.ok(FACILITATOR, c.RoundResume)
+    w.close()
+    w.ok(FACILITATOR, c.InviteCreate)
+    w.send(None, c.Presence(id="p", came=(mod,), screens=1))
+    assert len(w.events) > 8
+    assert lobby.received == []
+    # Commands while waiting are refused, and change nothing.
+    waiting: list[tuple[type[c.Command], dict[str, Any]]] = [
+        (c.IdeaPost, {"text": "hello"}),
+        (c.VoteAdd, {"idea": "i1"}),
+        (c.MemberMute, {"member": ann}),
+        (c.RoundOpen, {"kind": "ideate", "prompt": "x"}),
+    ]
+    for cls, fields in waiting:
+        w.fail(wes, cls, "awaiting_approval", **fields)
+    assert lobby.received == []
+
+
+def test_admit_moves_the_member_into_the_room() -> None:
+    w = approval_room()
+    mod = w.moderator()
+    wes = w.join("Wes")
+    lobby = w.viewer(wes)
+    assert w.room.members[wes].audience_seq == 0
+    out = w.do(mod, c.MemberAdmit, member=wes)
+    assert out.error is None
+    assert out.effects == [Effect("refresh", wes)]
+    # Replays after a reconnect use the new audience from the admission on.
+    assert w.room.members[wes].audience_seq == out.events[0].seq
+    assert w.room.members[wes].status == "active"
+    assert w.room.audience_of(wes, "participant") == PUBLIC
+    assert [e.name for e in out.events] == ["member.admitted", "presence"]
+    assert lobby.last("member.admitted")["member"]["status"] == "active"
+    assert "audit" not in lobby.last("member.admitted")
+    assert w.room.presence_view()["participants"] == 1
+    w.open_ideate()
+    w.post(wes, "now I can post")
+    w.fail(mod, c.MemberAdmit, "invalid_transition", member=wes)
+    w.fail(mod, c.MemberReject, "invalid_transition", member=wes)
+
+
+def test_reject_closes_the_connections_with_rejected() -> None:
+    w = approval_room()
+    mod = w.moderator()
+    wes = w.join("Wes")
+    lobby = w.viewer(wes)
+    out = w.do(mod, c.MemberReject, member=wes, reason=" spam ")
+    assert out.error is None
+    assert out.effects == [Effect("close", wes, CloseCode.REJECTED, "spam")]
+    assert w.room.members[wes].status == "rejected"
+    assert w.room.audience_of(wes, "participant") == LOBBY
+    assert lobby.last("member.rejected")["reason"] == "spam"
+    w.fail(wes, c.IdeaPost, "banned", text="let me in")
+    w.fail(mod, c.MemberAdmit, "invalid_transition", member=wes)
+    w.fail(mod, c.MemberReject, "invalid_transition", member=wes)
+
+
+def test_rejected_personal_invite_cannot_enter_again() -> None:
+    w = Workshop(RoomConfig(title="W", access="approval"))
+    invite = w.ok(FACILITATOR, c.InviteCreate)["invite"]["id"]
+    wes = w.join("Wes", invite=invite)
+    assert w.room.members[wes].status == "waiting"
+    assert w.join("Wes", invite=invite) == wes  # waiting, same member
+    w.ok(FACILITATOR, c.MemberReject, member=wes)
+    w.join_fail("banned", "Wes", invite=invite)
+
+
+def test_moderators_skip_the_approval_lobby() -> None:
+    w = approval_room()
+    mod = w.moderator()
+    assert w.room.members[mod].status == "active"
+    assert w.room.audience_of(mod, "moderator") == STAFF
+
+
+def test_facilitator_and_moderator_both_admit() -> None:
+    w = approval_room()
+    mod = w.moderator()
+    first, second = w.join("A"), w.join("B")
+    w.ok(FACILITATOR, c.MemberAdmit, member=first)
+    w.ok(mod, c.MemberAdmit, member=second)
+    assert {w.room.members[first].status, w.room.members[second].status} == {"active"}
+
+
+def test_participants_cannot_admit() -> None:
+    w = approval_room()
+    mod = w.moderator()
+    pat = w.join("Pat")
+    w.ok(mod, c.MemberAdmit, member=pat)
+    wes = w.join("Wes")
+    w.fail(pat, c.MemberAdmit, "forbidden", member=wes)
+    w.fail(pat, c.MemberReject, "forbidden", member=wes)
+
+
+# --- Rules --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("accepted", [0, 2, 4])
+def test_rules_version_must_match(accepted: int) -> None:
+    w = Workshop(RoomConfig(title="W", rules_version=3))
+    out = w.join_fail("rules_not_accepted", "Ann", accept_rules=accepted)
+    assert out.error is not None and "version 3" in out.error.message
+
+
+def test_consent_is_recorded_with_the_rules_version_and_time() -> None:
+    w = Workshop(RoomConfig(title="W", rules_version=3))
+    w.advance(42.5)
+    ann = w.join("Ann", accept_rules=3)
+    member = w.room.members[ann]
+    assert member.rules_version == 3
+    assert member.consent_at == w.now == w.start + 42.5
+    mod = w.join("Mo", invite=MODERATOR_INVITE, accept_rules=3)
+    assert w.room.members[mod].rules_version == 3
+
+
+def test_moderators_must_accept_the_rules_too() -> None:
+    w = Workshop(RoomConfig(title="W", rules_version=2))
+    w.join_fail("rules_not_accepted", "Mo", invite=MODERATOR_INVITE, accept_rules=1)
+
+
+# --- Lock -----------------------------------------------------------------------------------------------
+def test_locked_room_refuses_new_participants_but_not_moderators() -> None:
+    w = Workshop()
+    mod = w.moderator()
+    personal = w.ok(FACILITATOR, c.InviteCreate)["invite"]["id"]
+    unused = w.ok(FACILITATOR, c.InviteCreate)["invite"]["id"]
+    ann = w.join("Ann", invite=personal)
+    w.ok(mod, c.RoomSet, locked=True)
+    assert w.room.locked
+    w.join_fail("room_locked", "Bob")
+    w.join_fail("room_locked", "Bob", invite=unused)
+    assert w.join("Ann again", invite=personal) == ann  # not a new join
+    late_mod = w.moderator("Late")
+    assert w.room.members[late_mod].role == "moderator"
+    w.ok(FACILITATOR, c.RoomSet, locked=False)
+    bob = w.join("Bob")
+    assert w.room.members[bob].status == "active"
+
+
+def test_lock_is_checked_before_the_passphrase() -> None:
+    w = passphrase_room()
+    w.ok(FACILITATOR, c.RoomSet, locked=True)
+    w.join_fail("room_locked", "Ann", passphrase=SECRET)
+
+
+# --- Names ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("  Ann  ", "Ann"),
+        ("Ann   Lee", "Ann Lee"),
+        ("\tAnn\n", "Ann"),
+        ("Zoë Ça", "Zoë Ça"),
+        ("x" * 40, "x" * 40),
+    ],
+)
+def test_names_are_trimmed_and_folded(raw: str, clean: str) -> None:
+    w = Workshop()
+    member = w.join(raw)
+    assert w.room.members[member].name == clean
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "   ",
+        "x" * 41,
+        "Ann\x00",
+        "A\x07nn",
+        "\x1b[31mAnn",
+        "Ann\u200b",
+        "Ann\x7f",
+        "<b>Ann</b>",
+        'Ann "the" best',
+        "{{ann}}",
+    ],
+)
+def test_bad_names_are_refused(raw: str) -> None:
+    w = Workshop()
+    w.join_fail("invalid_name", raw)
+
+
+def test_name_limit_comes_from_the_limits() -> None:
+    w = Workshop(limits=Limits(name_max=5), facilitator_name="Fa")
+    assert w.room.members[w.join("Annie")].name == "Annie"
+    w.join_fail("invalid_name", "Annies")
+    w.join_fail("invalid_name", "Moderator", invite=MODERATOR_INVITE)
+
+
+# --- End of session -----------------------------------------------------------------------------------
+def test_nobody_joins_an_ended_session() -> None:
+    w = Workshop()
+    invite = w.ok(FACILITATOR, c.InviteCreate)["invite"]["id"]
+    w.ok(FACILITATOR, c.SessionEnd)
+    w.join_fail("invalid_transition", "Ann")
+    w.join_fail("invalid_transition", "Ann", invite=invite)
+    w.join_fail("invalid_transition", "Mo", invite=MODERATOR_INVITE)
+
+
+def test_failed_joins_consume_no_member_id() -> None:
+    w = Workshop(RoomConfig(title="W", rules_version=2))
+    before = state_without_clock(w.room)
+    w.enter("Ann", accept_rules=1)
+    w.enter("")
+    assert state_without_clock(w.room) == before
+    assert w.join("Ann") == "m2"

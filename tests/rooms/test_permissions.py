@@ -1,0 +1,213 @@
+"""The permission table: for every command a client can send, per role, allowed or ``forbidden``.
+
+Each case builds a room where the command would succeed for a role that may send it, so an allowed
+command must succeed outright, and a refused one must fail with ``forbidden`` and change nothing.
+"""
+
+from __future__ import annotations
+
+import typing
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.rooms.helpers import FACILITATOR, ROOM_ID, START, Workshop
+from workshop_server.rooms import commands as c
+from workshop_server.rooms.room import PERMISSIONS, Room
+from workshop_server.rooms.state import RoomConfig
+
+UNIVERSE: frozenset[type[c.Command]] = frozenset().union(*PERMISSIONS.values())
+INTERNAL: frozenset[type[c.Command]] = frozenset({c.Enter, c.Tick, c.Presence})
+ROLES = ("facilitator", "moderator", "participant")
+
+
+class World:
+    """Approval mode: facilitator m1, moderator, author Ann, target Tom (both admitted), Wes waiting."""
+
+    def __init__(self) -> None:
+        self.w = Workshop(RoomConfig(title="W", access="approval"))
+        self.mod = self.w.moderator()
+        self.ann = self.w.join("Ann")
+        self.tom = self.w.join("Tom")
+        self.w.ok(FACILITATOR, c.MemberAdmit, member=self.ann)
+        self.w.ok(FACILITATOR, c.MemberAdmit, member=self.tom)
+        self.wes = self.w.join("Wes")
+        self.idea = ""
+
+    def actor(self, role: str) -> str:
+        return {"facilitator": FACILITATOR, "moderator": self.mod, "participant": self.ann}[role]
+
+    def ideate(self, **fields: Any) -> World:
+        self.w.open_ideate(private=False, **fields)
+        self.idea = self.w.post(self.ann, "Ann's idea")
+        return self
+
+    def vote(self, with_dot: bool = False) -> World:
+        self.ideate()
+        self.w.close()
+        self.w.open_vote()
+        if with_dot:
+            self.w.vote(self.ann, self.idea)
+        return self
+
+
+Case = Callable[[World], c.Command]
+
+
+def cmd(cls: type[c.Command], **fields: Any) -> c.Command:
+    return cls(id="probe", **fields)
+
+
+def paused(world: World) -> c.Command:
+    world.ideate()
+    world.w.ok(FACILITATOR, c.RoundPause)
+    return cmd(c.RoundResume)
+
+
+def tom_muted(world: World) -> c.Command:
+    world.w.ok(FACILITATOR, c.MemberMute, member=world.tom)
+    return cmd(c.MemberUnmute, member=world.tom)
+
+
+def tom_banned(world: World) -> c.Command:
+    world.w.ok(FACILITATOR, c.MemberRemove, member=world.tom)
+    return cmd(c.MemberUnban, member=world.tom)
+
+
+def idea_hidden(world: World) -> c.Command:
+    world.ideate()
+    world.w.ok(FACILITATOR, c.IdeaHide, idea=world.idea)
+    return cmd(c.IdeaRestore, idea=world.idea)
+
+
+def idea_pending(world: World) -> c.Command:
+    world.w.ok(FACILITATOR, c.RoomSet, approval_queue=True)
+    world.ideate()
+    return cmd(c.IdeaApprove, idea=world.idea)
+
+
+def private_round(world: World) -> c.Command:
+    world.w.open_ideate(private=True)
+    return cmd(c.RoundReveal)
+
+
+CASES: dict[type[c.Command], Case] = {
+    c.RoundOpen: lambda world: cmd(c.RoundOpen, kind="ideate", prompt="Go"),
+    c.RoundPause: lambda world: (world.ideate(), cmd(c.RoundPause))[1],
+    c.RoundResume: paused,
+    c.RoundExtend: lambda world: (world.ideate(), cmd(c.RoundExtend, seconds=60))[1],
+    c.RoundClose: lambda world: (world.ideate(), cmd(c.RoundClose))[1],
+    c.RoundReveal: private_round,
+    c.SessionEnd: lambda world: cmd(c.SessionEnd),
+    c.InviteCreate: lambda world: cmd(c.InviteCreate, label="x"),
+    c.InviteRevoke: lambda world: cmd(c.InviteRevoke, invite="v1"),
+    c.IdeaPost: lambda world: (world.ideate(), cmd(c.IdeaPost, text="new"))[1],
+    c.IdeaEdit: lambda world: (world.ideate(), cmd(c.IdeaEdit, idea=world.idea, text="edited"))[1],
+    c.IdeaWithdraw: lambda world: (world.ideate(), cmd(c.IdeaWithdraw, idea=world.idea))[1],
+    c.VoteAdd: lambda world: (world.vote(), cmd(c.VoteAdd, idea=world.idea))[1],
+    c.VoteRemove: lambda world: (world.vote(with_dot=True), cmd(c.VoteRemove, idea=world.idea))[1],
+    c.MemberMute: lambda world: cmd(c.MemberMute, member=world.tom, reason="r"),
+    c.MemberUnmute: tom_muted,
+    c.MemberRemove: lambda world: cmd(c.MemberRemove, member=world.tom, reason="r"),
+    c.MemberUnban: tom_banned,
+    c.MemberAdmit: lambda world: cmd(c.MemberAdmit, member=world.wes),
+    c.MemberReject: lambda world: cmd(c.MemberReject, member=world.wes, reason="r"),
+    c.IdeaHide: lambda world: (world.ideate(), cmd(c.IdeaHide, idea=world.idea, reason="r"))[1],
+    c.IdeaRestore: idea_hidden,
+    c.IdeaApprove: idea_pending,
+    c.RoomSet: lambda world: cmd(c.RoomSet, locked=True),
+}
+
+
+def test_the_universe_is_every_client_command_the_room_handles() -> None:
+    handled = frozenset(Room._handlers)
+    assert handled - INTERNAL == UNIVERSE
+    assert frozenset(CASES) == UNIVERSE
+    union = typing.get_args(typing.get_args(c.ClientCommand)[0])
+    assert frozenset(union) - {c.Join, c.Auth, c.Ping} == UNIVERSE  # the connection handles those three
+    assert PERMISSIONS["screen"] == frozenset()
+    assert PERMISSIONS["moderator"] < PERMISSIONS["facilitator"]
+    assert not PERMISSIONS["participant"] & PERMISSIONS["facilitator"]
+
+
+def test_the_table_is_the_documented_split() -> None:
+    contributions = {c.IdeaPost, c.IdeaEdit, c.IdeaWithdraw, c.VoteAdd, c.VoteRemove}
+    facilitation = {
+        c.RoundOpen,
+        c.RoundPause,
+        c.RoundResume,
+        c.RoundExtend,
+        c.RoundClose,
+        c.RoundReveal,
+        c.SessionEnd,
+        c.InviteCreate,
+        c.InviteRevoke,
+    }
+    assert PERMISSIONS["participant"] == contributions
+    assert PERMISSIONS["facilitator"] - PERMISSIONS["moderator"] == facilitation
+    assert PERMISSIONS["moderator"] == UNIVERSE - contributions - facilitation
+
+
+TABLE = [(cls, role) for cls in sorted(UNIVERSE, key=lambda k: k.__name__) for role in ROLES]
+
+
+@pytest.mark.parametrize(("cls", "role"), TABLE, ids=[f"{k.__name__}-{r}" for k, r in TABLE])
+def test_permission(cls: type[c.Command], role: str) -> None:
+    world = World()
+    command = CASES[cls](world)
+    assert type(command) is cls
+    actor = world.actor(role)
+    if cls in PERMISSIONS[role]:
+        out = world.w.send(actor, command)
+        assert out.error is None, f"{role} {cls.__name__}: {out.error.code}: {out.error.message}"
+        assert out.events, "an allowed command that succeeds emits something"
+    else:
+        world.w.fail_cmd(actor, command, "forbidden")
+        assert world.w.room.to_state()["clock"] == world.w.now
+
+
+def test_forbidden_changes_not_even_the_stored_replies() -> None:
+    world = World().ideate()
+    before = world.w.room.to_state()
+    world.w.fail(world.ann, c.RoundClose, "forbidden")
+    world.w.fail(world.mod, c.IdeaPost, "forbidden", text="x")
+    assert world.w.room.to_state() == before
+
+
+def test_unknown_actor_is_not_joined() -> None:
+    world = World()
+    world.w.fail("m99", c.IdeaPost, "not_joined", text="x")
+    world.w.fail("m99", c.RoundOpen, "not_joined", kind="ideate", prompt="x")
+
+
+def test_status_is_checked_before_the_role() -> None:
+    world = World()
+    world.w.fail(world.wes, c.RoundOpen, "awaiting_approval", kind="ideate", prompt="x")
+    world.w.ok(FACILITATOR, c.MemberRemove, member=world.tom)
+    world.w.fail(world.tom, c.RoundOpen, "banned", kind="ideate", prompt="x")
+
+
+def test_forbidden_command_raises_no_warning() -> None:
+    """Regression: the refusal once read ``model_fields`` on the instance (deprecated by pydantic)."""
+    room = Room.create(ROOM_ID, RoomConfig(title="W"), now=START)
+    joined = room.handle(c.Enter(id="j", name="Ann", accept_rules=1), None, START)
+    member = joined.result["member"]["id"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = room.handle(c.RoundOpen(id="x", kind="ideate", prompt="p"), member, START)
+    assert out.error is not None and out.error.code == "forbidden"
+    assert out.error.message == "a participant may not send round.open"
+
+
+def class_name(cls: object) -> str:
+    return getattr(cls, "__name__", repr(cls))
+
+
+@pytest.mark.parametrize("cls", sorted(UNIVERSE, key=class_name), ids=class_name)
+def test_client_commands_without_a_member_are_not_joined(cls: type[c.Command]) -> None:
+    """Only internal commands (``_enter``, ``_tick``, ``_presence``) may come without a member."""
+    world = World()
+    command = CASES[cls](world)
+    world.w.fail_cmd(None, command, "not_joined")
