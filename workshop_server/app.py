@@ -176,9 +176,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         code = normalise_code(request.path_params["code"])
         try:
             host = await hub.host(code)
+            view = await host.read(lambda room: room.room_view())
         except errors.WorkshopError as exc:
             return error_response(exc)
-        return JSONResponse(public_info(host.room.room_view()))
+        return JSONResponse(public_info(view))
 
     async def room_qr(request: Request) -> Response:
         code = normalise_code(request.path_params["code"])
@@ -196,12 +197,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             claims = hub.signer.verify(bearer(request), room=code)
             host = await hub.host(code)
-            member = host.room.members.get(claims.subject) if claims.kind == "member" else None
+            # Read between batches: never show a state that the journal does not hold yet.
+            member, state = await host.read(
+                lambda room: (
+                    room.members.get(claims.subject) if claims.kind == "member" else None,
+                    room.to_state(),
+                )
+            )
             if member is None or member.role not in ("facilitator", "moderator") or member.status != "active":
                 raise errors.Forbidden("exports are for the room's staff")
         except errors.WorkshopError as exc:
             return error_response(exc)
-        state = host.room.to_state()
         state.pop("replies", None)
         state["config"].pop("passphrase_hash", None)
         state["config"].pop("passphrase_salt", None)

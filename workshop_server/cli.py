@@ -9,6 +9,7 @@ same configuration.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.util
 import json
 import os
@@ -134,6 +135,26 @@ def uvicorn_kwargs(settings: Settings) -> UvicornOptions:
     )
 
 
+def storage_problem(settings: Settings) -> str | None:
+    """Open the journal once before serving, so that a database the server cannot use (a newer schema,
+    another application's file) stops it with one clear line instead of a traceback."""
+    if settings.store != "sqlite":
+        return None
+    from workshop_server.storage import DATABASE_FILENAME, Journal, StorageError
+
+    async def check() -> None:
+        journal = await Journal.open(
+            Path(settings.data_dir) / DATABASE_FILENAME, synchronous=settings.synchronous
+        )
+        await journal.close()
+
+    try:
+        asyncio.run(check())
+    except StorageError as exc:
+        return f"cannot use the database under {settings.data_dir}: {exc}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse flags, build the settings and run the server until it is stopped."""
     overrides = overrides_from_args(argv)
@@ -148,6 +169,10 @@ def main(argv: list[str] | None = None) -> None:
             "exactly one authority, and forwarding between workers (scale-out) is not built. Run one "
             "worker per process and route each room code to the process that hosts it.\n"
         )
+        raise SystemExit(2)
+    problem = storage_problem(settings)
+    if problem is not None:
+        sys.stderr.write(f"workshop-server: {problem}\n")
         raise SystemExit(2)
     # Create the secret once before workers start, so that they all read the same file.
     resolve_secret(settings)

@@ -84,6 +84,7 @@ class Item:
     outcome: Outcome | None = None
     seq: int = 0
     attached: Attached | errors.WorkshopError | None = None
+    read: Callable[[Room], Any] | None = None
 
 
 @dataclass(slots=True)
@@ -94,6 +95,7 @@ class Attached:
     seq: int
     events: list[dict[str, Any]] = field(default_factory=list)
     snapshot: dict[str, Any] | None = None
+    member: dict[str, Any] | None = None
 
 
 class RoomHost:
@@ -172,6 +174,11 @@ class RoomHost:
         loop = asyncio.get_running_loop()
         return self._put(Item(None, None, loop.create_future(), session, (epoch, seq)))
 
+    def read(self, reader: Callable[[Room], Any]) -> asyncio.Future[Any]:
+        """Read the room between batches, where it holds exactly what the journal holds."""
+        loop = asyncio.get_running_loop()
+        return self._put(Item(None, None, loop.create_future(), read=reader))
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while not self._stopping:
@@ -243,7 +250,9 @@ class RoomHost:
                 for effect in item.outcome.effects:
                     if effect.kind == "refresh":
                         self._refresh(effect.member)
-            if item.session is not None and (item.outcome is None or item.outcome.error is None):
+            if item.read is not None:
+                item.future.set_result(item.read(self.room))
+            elif item.session is not None and (item.outcome is None or item.outcome.error is None):
                 result = await self._attach(item)
                 if not item.future.done():
                     item.future.set_result(result)
@@ -282,6 +291,8 @@ class RoomHost:
         session.audience = self.room.audience_of(member_id, role)
         session.floor = self.room.seq
         attached = await self._replay(session, *item.resume)
+        if member_id is not None:
+            attached.member = self.room.member_view(self.room.members[member_id])
         self.fanout.add(session)
         if item.command is not None:
             item.attached = attached

@@ -391,8 +391,9 @@ class Session:
         if isinstance(attached, errors.WorkshopError):
             self.host = None
             raise attached
-        member_view = host.room.member_view(host.room.members[self.member_id]) if self.member_id else None
-        return protocol.ok(cmd.id, self._attached_result(member_view, attached), attached.seq, hub.clock())
+        return protocol.ok(
+            cmd.id, self._attached_result(attached.member, attached), attached.seq, hub.clock()
+        )
 
     def _attached_result(self, member: dict[str, Any] | None, attached: Attached) -> dict[str, Any]:
         assert self.host is not None

@@ -100,6 +100,10 @@ class Client:
             self.last_seq = max(self.last_seq, message["seq"])
             self.epoch = message["epoch"]
         elif kind in ("ok", "error") and message.get("id") is not None:
+            result = message.get("result")
+            if kind == "ok" and isinstance(result, dict) and "recovered" in result:
+                # A join/auth reply: its replayed events come before any live event that follows it.
+                self.events.extend(result.get("events", []))
             self.replies[message["id"]] = message
             waiter = self._waiters.pop(message["id"], None)
             if waiter is not None and not waiter.done():
@@ -137,8 +141,6 @@ class Client:
         self.member = result["member"]
         self.epoch = result["epoch"]
         self.last_seq = max(self.last_seq, result["seq"])
-        for event in result.get("events", []):
-            self.events.append(event)
         return result
 
     async def join(self, room: str, name: str, *, accept_rules: int = 1, **fields: Any) -> dict[str, Any]:
