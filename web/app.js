@@ -53,6 +53,7 @@ class RoomPage {
       code: this.code,
       t,
       act: (type, fields) => this.act(type, fields),
+      refresh: () => this.scheduleRender(),
       toast: (text, kind) => this.toast(text, kind),
       errorText,
       now: () => (this.session ? this.session.conn.serverNow() : Date.now() / 1000),

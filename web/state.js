@@ -121,6 +121,7 @@ export class RoomState {
       case "member.admitted":
       case "member.rejected":
         this.putMember(d.member);
+        if (d.invite) this.invites.set(d.invite.id, { ...this.invites.get(d.invite.id), ...d.invite });
         this.addAudit(d.audit);
         break;
       case "round.opened":
@@ -182,6 +183,7 @@ export class RoomState {
       case "invite.created":
       case "invite.revoked":
         if (d.invite) this.invites.set(d.invite.id, { ...this.invites.get(d.invite.id), ...d.invite });
+        this.addAudit(d.audit);
         break;
       default:
         break;

@@ -22,7 +22,7 @@ from workshop_server import errors, protocol
 from workshop_server.hub import Hub
 from workshop_server.metrics import Metrics
 from workshop_server.rooms.codes import normalise_code
-from workshop_server.rooms.room import clean_text
+from workshop_server.rooms.room import Room, clean_text
 from workshop_server.session import Session
 from workshop_server.settings import Settings
 
@@ -174,12 +174,27 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     async def room_info(request: Request) -> Response:
         code = normalise_code(request.path_params["code"])
+        invite_id: str | None = None
         try:
             host = await hub.host(code)
-            view = await host.read(lambda room: room.room_view())
+            token = request.query_params.get("invite")
+            if token:
+                claims = hub.signer.verify(token, room=code)
+                if claims.kind != "invite":
+                    raise errors.InvalidToken("this is not an invite")
+                invite_id = claims.subject
+
+            def read(room: Room) -> dict[str, Any]:
+                info = public_info(room.room_view())
+                invite = room.invites.get(invite_id) if invite_id is not None else None
+                if invite is not None:  # tells the join page whether this link makes a moderator
+                    info["invite"] = {"role": invite.role, "revoked": invite.revoked}
+                return info
+
+            info = await host.read(read)
         except errors.WorkshopError as exc:
             return error_response(exc)
-        return JSONResponse(public_info(view))
+        return JSONResponse(info)
 
     async def room_qr(request: Request) -> Response:
         code = normalise_code(request.path_params["code"])

@@ -454,6 +454,7 @@ def test_room_set_is_public_without_the_audit() -> None:
 
 def test_invites_are_audited_too() -> None:
     w = Workshop()
+    staff = w.viewer(FACILITATOR)
     w.advance(3)
     vid = w.ok(FACILITATOR, c.InviteCreate, label="for Zoe")["invite"]["id"]
     w.ok(FACILITATOR, c.InviteRevoke, invite=vid)
@@ -461,6 +462,9 @@ def test_invites_are_audited_too() -> None:
         AuditEntry(at=w.now, actor=FACILITATOR, action="invite.create", target=vid, reason="for Zoe"),
         AuditEntry(at=w.now, actor=FACILITATOR, action="invite.revoke", target=vid, reason=""),
     ]
+    # Staff see each entry live, with the event.
+    assert staff.last("invite.created")["audit"]["action"] == "invite.create"
+    assert staff.last("invite.revoked")["audit"]["action"] == "invite.revoke"
 
 
 def test_only_staff_snapshots_carry_the_audit_log() -> None:

@@ -111,6 +111,8 @@ export function mountConsole(ctx) {
   const bannedList = h("ul", { class: "rows", id: "banned-list" });
   const bannedCard = h("section", { class: "card", id: "banned-card", "aria-labelledby": "banned-title" }, h("h2", { class: "section-title", id: "banned-title", text: t("console.banned") }), bannedList);
 
+  const invites = buildInvites(ctx, state);
+
   const auditList = h("ol", { class: "audit", id: "audit-list", reversed: true });
   const auditEmpty = h("p", { class: "empty", text: t("console.auditEmpty") });
   const auditCard = h("section", { class: "card", "aria-labelledby": "audit-title" }, h("h2", { class: "section-title", id: "audit-title", text: t("console.audit") }), auditEmpty, auditList);
@@ -128,7 +130,7 @@ export function mountConsole(ctx) {
     wall,
     endRow,
   );
-  const side = h("aside", { class: "console-side", "aria-label": t("console.sidebar") }, lobbyCard, pendingCard, share.el, roomCard, memberCard, bannedCard, auditCard);
+  const side = h("aside", { class: "console-side", "aria-label": t("console.sidebar") }, lobbyCard, pendingCard, share.el, invites.el, roomCard, memberCard, bannedCard, auditCard);
   const el = h(
     "div",
     { class: "page page-console" },
@@ -348,6 +350,7 @@ export function mountConsole(ctx) {
 
     // Sidebar.
     share.update();
+    invites.update(isFac, room, memberName);
     setText(presence, t("console.presence", { online: state.presence.online, participants: t("console.participantsCount", { count: state.presence.participants }), screens: t("console.screensCount", { count: state.presence.screens }) }));
     lockSwitch.set(Boolean(room.locked));
     queueSwitch.set(Boolean(room.approval_queue));
@@ -431,6 +434,68 @@ function buildShare(ctx, state, isFacilitator) {
     rows,
   );
   return { el, update() {} };
+}
+
+/** Personal invites (facilitator): create one per person, copy its link, see who used it, revoke it. */
+function buildInvites(ctx, state) {
+  const labelInput = h("input", { type: "text", id: "invite-label", maxlength: "100", autocomplete: "off" });
+  const list = h("ul", { class: "rows", id: "invite-list" });
+  const empty = h("p", { class: "empty", text: t("console.invitesEmpty") });
+  const create = h("form", {
+    class: "invite-form",
+    onsubmit: (e) => {
+      e.preventDefault();
+      const label = labelInput.value.trim();
+      ctx
+        .act("invite.create", { role: "participant", label })
+        .then((result) => {
+          const invite = result && result.invite;
+          // The token comes only in this reply (and in later snapshots): keep it with the invite.
+          if (invite) state.invites.set(invite.id, { ...state.invites.get(invite.id), ...invite });
+          labelInput.value = "";
+          ctx.refresh?.();
+        })
+        .catch(() => {});
+    },
+  },
+  h("label", { for: "invite-label", text: t("console.inviteLabel") }),
+  h("div", { class: "invite-create" }, labelInput, h("button", { type: "submit", id: "invite-create", class: "btn btn-small btn-primary", text: t("console.inviteCreate") })));
+  const el = h(
+    "section",
+    { class: "card", id: "invites-card", "aria-labelledby": "invites-title" },
+    h("h2", { class: "section-title", id: "invites-title", text: t("console.invites") }),
+    h("p", { class: "hint", text: t("console.invitesHint") }),
+    create,
+    empty,
+    list,
+  );
+  let lastName = (id) => id;
+  function updateInvite(li, invite) {
+    const label = invite.label || t("console.inviteNoLabel", { id: invite.id });
+    const status = invite.revoked ? t("console.inviteRevoked") : invite.member ? t("console.inviteUsed", { name: lastName(invite.member) }) : t("console.inviteUnused");
+    li.className = "row invite-row" + (invite.revoked ? " is-revoked" : "");
+    renderRow(li, JSON.stringify([label, status, invite.token || "", invite.revoked]), () => [
+      h("div", { class: "row-main" }, h("span", { class: "row-name", text: label }), h("span", { class: "badge" + (invite.revoked ? " badge-hidden" : ""), text: status })),
+      invite.revoked
+        ? null
+        : invite.token
+          ? linkRow({ id: "invite-link-" + invite.id, labelKey: "console.inviteLink", url: `${location.origin}/j/${encodeURIComponent(ctx.code)}#invite=${invite.token}`, open: false, ctx })
+          : h("p", { class: "hint", text: t("console.inviteLinkLater") }),
+      invite.revoked
+        ? null
+        : h("div", { class: "row-actions" }, h("button", { type: "button", class: "btn btn-small btn-danger-outline", "data-focus": "revoke", text: t("console.inviteRevoke"), "aria-label": t("console.inviteRevokeLabel", { label }), onclick: () => ctx.act("invite.revoke", { invite: invite.id }).catch(() => {}) })),
+    ]);
+  }
+  return {
+    el,
+    update(isFacilitator, room, memberName) {
+      lastName = memberName;
+      const personal = Array.from(state.invites.values()).filter((v) => v.role === "participant");
+      show(el, isFacilitator && (room.access === "invite" || personal.length > 0));
+      show(empty, personal.length === 0);
+      syncList(list, personal, (v) => v.id, () => h("li", { class: "row" }), updateInvite);
+    },
+  };
 }
 
 /** The form that opens a round (facilitator). Its values live in `form`, so they survive re-renders. */

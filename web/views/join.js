@@ -30,7 +30,7 @@ export function mountJoin(ctx, { info, invite, onInfo, onSubmit }) {
     );
 
   const renderForm = () => {
-    const moderator = Boolean(invite);
+    const moderator = Boolean(invite) && (!room.invite || room.invite.role === "moderator");
     const nameMax = 40;
     const name = h("input", {
       id: "join-name",
@@ -57,7 +57,7 @@ export function mountJoin(ctx, { info, invite, onInfo, onSubmit }) {
     });
     formError = h("p", { class: "form-error", id: "join-error", role: "alert", hidden: true });
     submitBtn = h("button", { type: "submit", class: "btn btn-primary btn-block btn-large", id: "join-submit", text: moderator ? t("join.submitModerator") : t("join.submit") });
-    const inviteOnly = room.access === "invite" && !moderator;
+    const inviteOnly = room.access === "invite" && !invite;
     const form = h(
       "form",
       {
@@ -128,7 +128,8 @@ export function mountJoin(ctx, { info, invite, onInfo, onSubmit }) {
   async function load() {
     renderLoading();
     try {
-      const response = await fetch(`/api/rooms/${encodeURIComponent(ctx.code)}`, { headers: { accept: "application/json" } });
+      const query = invite ? `?invite=${encodeURIComponent(invite)}` : "";
+      const response = await fetch(`/api/rooms/${encodeURIComponent(ctx.code)}${query}`, { headers: { accept: "application/json" } });
       if (response.status === 404) return renderError("join.notFound", "join.notFoundBody");
       if (!response.ok) return renderError("join.unavailable", "join.unavailableBody");
       room = await response.json();
@@ -148,7 +149,8 @@ export function mountJoin(ctx, { info, invite, onInfo, onSubmit }) {
       submitting = false;
       if (submitBtn) {
         submitBtn.disabled = false;
-        submitBtn.textContent = invite ? t("join.submitModerator") : t("join.submit");
+        const moderator = Boolean(invite) && (!room || !room.invite || room.invite.role === "moderator");
+        submitBtn.textContent = moderator ? t("join.submitModerator") : t("join.submit");
       }
       if (formError) {
         formError.textContent = text;

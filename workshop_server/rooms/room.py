@@ -547,7 +547,10 @@ class Room:
         if invite is not None and role == "participant":
             invite.member = mid
         view = self.member_view(member)
-        self._emit("member.waiting" if waiting else "member.joined", {STAFF: {"member": view}}, now)
+        staff: Data = {"member": view}
+        if invite is not None and role == "participant":
+            staff["invite"] = to_plain(invite)  # now bound to this member
+        self._emit("member.waiting" if waiting else "member.joined", {STAFF: staff}, now)
         if not waiting:
             counts = self.presence_view()
             self._emit("presence", {STAFF: {**counts, "came": [], "left": []}, PUBLIC: counts}, now)
@@ -655,9 +658,9 @@ class Room:
         vid = self._next_id("v")
         invite = Invite(id=vid, role=cmd.role, label=cmd.label.strip(), created_at=now)
         self.invites[vid] = invite
-        self._audit(actor, "invite.create", vid, invite.label, now)
+        entry = self._audit(actor, "invite.create", vid, invite.label, now)
         data = {"invite": to_plain(invite)}
-        self._emit("invite.created", {STAFF: data}, now)
+        self._emit("invite.created", {STAFF: {**data, "audit": entry}}, now)
         return data
 
     def _on_invite_revoke(self, cmd: c.InviteRevoke, actor: str | None, now: float) -> Data:
@@ -667,9 +670,9 @@ class Room:
         if invite.revoked:
             raise errors.InvalidTransition("the invite is already revoked")
         invite.revoked = True
-        self._audit(actor, "invite.revoke", invite.id, "", now)
+        entry = self._audit(actor, "invite.revoke", invite.id, "", now)
         data = {"invite": to_plain(invite)}
-        self._emit("invite.revoked", {STAFF: data}, now)
+        self._emit("invite.revoked", {STAFF: {**data, "audit": entry}}, now)
         return data
 
     # --- Ideas ------------------------------------------------------------------------------------------
