@@ -45,6 +45,8 @@ async def test_sixty_notes_fit_the_projector(web: Browsing, web_server: ServerPr
         await screen.goto(links["screen_url"])
         cards = screen.locator("#screen-wall .screen-card")
         await expect(cards).to_have_count(60)
+        # Let the wall refit to its final size (a ResizeObserver runs before the next paint).
+        await screen.evaluate("new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
         overflow = await screen.evaluate(
             """(() => {
               const wall = document.getElementById('screen-wall');
