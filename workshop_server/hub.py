@@ -215,6 +215,7 @@ class RoomHost:
         now = self.hub.clock()
         entries: list[JournalEntry] = []
         events: list[Event] = []
+        published: list[dict[str, Any]] = []
         effects: list[dict[str, Any]] = []
         metrics = self.hub.metrics
         for item in batch:
@@ -225,22 +226,24 @@ class RoomHost:
             item.outcome, item.seq = outcome, room.seq
             if metrics is not None:
                 metrics.command(item.command, outcome)
-            if outcome.events or outcome.stored:
+            plain = [e.to_dict() for e in outcome.events]
+            if plain or outcome.stored:
                 record = {
                     "cmd": item.command.model_dump(mode="json"),
                     "actor": item.actor,
                     "now": now,
-                    "events": [e.to_dict() for e in outcome.events],
+                    "events": plain,
                 }
                 entries.append(JournalEntry(before + 1, room.seq, room.epoch, pack(record)))
             events.extend(outcome.events)
+            published.extend(plain)
             effects.extend(e.to_dict() for e in outcome.effects)
         journal = self.hub.journal
         if entries and journal is not None:
             await asyncio.gather(*(journal.append(room.id, entry) for entry in entries))
             self.position += len(entries)
         if events or effects:
-            message = {"epoch": room.epoch, "events": [e.to_dict() for e in events], "effects": effects}
+            message = {"epoch": room.epoch, "events": published, "effects": effects}
             await self.hub.broker.publish(self.hub.channel(room.id), pack(message))
         self.recent.extend(events)
         self._since_snapshot += len(events)
