@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
@@ -79,8 +79,7 @@ class WebSocketEndpoint:
         message = await receive()
         if message["type"] != "websocket.connect":
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        if not hub.settings.origin_allowed(headers.get("origin"), headers.get("host")):
+        if not origin_allowed(hub.settings, scope):
             await refuse(scope, send, 403, errors.Forbidden("this origin may not open a connection"), 1008)
             return
         if len(hub.sessions) >= hub.settings.max_connections:
@@ -91,6 +90,34 @@ class WebSocketEndpoint:
         chosen = codec.subprotocol if codec.subprotocol in offered else None
         await send({"type": "websocket.accept", "subprotocol": chosen})
         await Session(hub, send, codec).run(receive)
+
+
+def origin_allowed(settings: Settings, scope: Scope) -> bool:
+    """The handshake's Origin against the allowlist (a helper, so the headers are not kept alive by the
+    frame that then runs the connection for hours)."""
+    origin = host = None
+    for key, value in scope["headers"]:
+        if key == b"origin":
+            origin = value.decode("latin-1")
+        elif key == b"host":
+            host = value.decode("latin-1")
+    return settings.origin_allowed(origin, host)
+
+
+class WorkshopApp:
+    """The ASGI application: ``/ws`` goes straight to the WebSocket endpoint, everything else (HTTP and
+    the lifespan) to Starlette. Every outgoing frame thus skips Starlette's routing and middleware."""
+
+    def __init__(self, http: Starlette, ws: WebSocketEndpoint, hub: Hub) -> None:
+        self.http = http
+        self.ws = ws
+        self.hub = hub
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == "/ws":
+            await self.ws(scope, receive, send)
+        else:
+            await self.http(scope, receive, send)
 
 
 async def refuse(scope: Scope, send: Send, status: int, exc: errors.WorkshopError, close_code: int) -> None:
@@ -115,7 +142,7 @@ def check_text(value: str, limit: int, what: str, *, required: bool) -> str:
     return clean_text(value, limit, what)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None) -> WorkshopApp:
     settings = settings or Settings()
     web_dir = settings.web_dir or WEB_DIR
     hub = Hub(settings)
@@ -250,7 +277,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await hub.stop()
 
-    routes: list[Route | WebSocketRoute | Mount] = [
+    routes: list[Route | Mount] = [
         Route("/", index),
         Route("/j/{code}", index),
         Route("/r/{code}", index),
@@ -261,10 +288,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/api/rooms/{code}/export.json", export_json),
         Route("/healthz", healthz),
         Route("/metrics", metrics_endpoint),
-        WebSocketRoute("/ws", WebSocketEndpoint(hub)),
     ]
     if web_dir.is_dir():
         routes.append(Mount("/static", StaticFiles(directory=web_dir), name="static"))
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.hub = hub
-    return app
+    return WorkshopApp(Starlette(routes=routes, lifespan=lifespan), WebSocketEndpoint(hub), hub)

@@ -227,7 +227,7 @@ class RoomHost:
             if metrics is not None:
                 metrics.command(item.command, outcome)
             plain = [e.to_dict() for e in outcome.events]
-            if plain or outcome.stored:
+            if self.hub.journal is not None and (plain or outcome.stored):
                 record = {
                     "cmd": item.command.model_dump(mode="json"),
                     "actor": item.actor,
@@ -239,7 +239,7 @@ class RoomHost:
             published.extend(plain)
             effects.extend(e.to_dict() for e in outcome.effects)
         journal = self.hub.journal
-        if entries and journal is not None:
+        if entries and journal is not None:  # entries are only built when there is a journal
             await asyncio.gather(*(journal.append(room.id, entry) for entry in entries))
             self.position += len(entries)
         if events or effects:

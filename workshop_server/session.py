@@ -64,7 +64,7 @@ class Session:
         self.token = ""
         self.attached = False  # the join or auth reply is out: room commands are accepted
         self._out: deque[str | bytes] = deque()
-        self._held: deque[tuple[int, str | bytes]] = deque()
+        self._held: deque[tuple[int, str | bytes]] | None = None  # created when a reply must wait
         self._waiter: asyncio.Future[None] | None = None
         self._closing: tuple[int, str] | None = None
         self._drain = False
@@ -105,13 +105,16 @@ class Session:
         ):
             self.push(frame)
             return
+        if self._held is None:
+            self._held = deque()
         self._held.append((seq, frame))
         if host is not None:
             host.fanout.waiting.add(self)
 
     def release(self, delivered: int) -> None:
-        while self._held and self._held[0][0] <= delivered:
-            self.push(self._held.popleft()[1])
+        held = self._held
+        while held and held[0][0] <= delivered:
+            self.push(held.popleft()[1])
         if not self._held and self.host is not None:
             self.host.fanout.waiting.discard(self)
 
@@ -211,31 +214,30 @@ class Session:
 
     async def _read(self, receive: Receive) -> None:
         settings = self.hub.settings
+        loop = asyncio.get_running_loop()
         idle = settings.idle_timeout or None
-        auth_deadline = asyncio.get_running_loop().time() + settings.auth_timeout
-        while self._closing is None:
-            timeout = idle
-            if self.host is None:
-                left = auth_deadline - asyncio.get_running_loop().time()
-                timeout = left if idle is None else min(idle, left)
-            try:
-                async with asyncio.timeout(timeout):
+        auth_deadline = loop.time() + settings.auth_timeout
+        try:
+            async with asyncio.timeout(None) as deadline:  # one timeout, rescheduled per message
+                while self._closing is None:
+                    when = None if idle is None else loop.time() + idle
+                    if not self.attached:
+                        when = auth_deadline if when is None else min(when, auth_deadline)
+                    deadline.reschedule(when)
                     message = await receive()
-            except TimeoutError:
-                if self.host is None:
-                    self.close_soon(CloseCode.AUTH_TIMEOUT, CLOSE_REASONS[CloseCode.AUTH_TIMEOUT])
-                else:
-                    self.close_soon(CloseCode.IDLE_TIMEOUT, CLOSE_REASONS[CloseCode.IDLE_TIMEOUT])
-                return
-            if message["type"] == "websocket.disconnect":
-                self._closing = (int(message.get("code", 1000)), "")
-                return
-            frame = message.get("text")
-            if frame is None:
-                frame = message.get("bytes")
-            if frame is None:
-                continue
-            self._on_frame(frame)
+                    if message["type"] == "websocket.disconnect":
+                        self._closing = (int(message.get("code", 1000)), "")
+                        return
+                    frame = message.get("text")
+                    if frame is None:
+                        frame = message.get("bytes")
+                    if frame is not None:
+                        self._on_frame(frame)
+        except TimeoutError:
+            if self.attached:
+                self.close_soon(CloseCode.IDLE_TIMEOUT, CLOSE_REASONS[CloseCode.IDLE_TIMEOUT])
+            else:
+                self.close_soon(CloseCode.AUTH_TIMEOUT, CLOSE_REASONS[CloseCode.AUTH_TIMEOUT])
 
     def _on_frame(self, frame: str | bytes) -> None:
         hub = self.hub

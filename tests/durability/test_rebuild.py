@@ -7,6 +7,7 @@ compare with the ``export.json`` the live server gave just before it stopped.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
 from pathlib import Path
@@ -82,7 +83,13 @@ def rebuild(hub: Hub, room: str, loaded: LoadedRoom) -> Room:
 SCENARIOS = {
     # name: (server settings, how it stops, whether the load has a snapshot, whether it has entries)
     "journal only": ({}, "kill", False, True),
-    "snapshot and tail": ({"snapshot_every_events": 5}, "kill", True, True),
+    # Snapshots by time only: the first command after a pause is snapshotted, the next one is the tail.
+    "snapshot and tail": (
+        {"snapshot_every_events": 100_000, "snapshot_every_seconds": 0.5},
+        "kill",
+        True,
+        True,
+    ),
     "clean stop": ({}, "stop", True, None),
 }
 
@@ -98,6 +105,12 @@ async def test_loading_the_same_journal_twice_gives_the_same_room(tmp_path: Path
     try:
         links = create_room(server.url, access="passphrase", passphrase="open sesame")
         await run_workshop(server, links, "open sesame")
+        if has_snapshot and has_entries:
+            facilitator, _ = await connect(server.ws_url, links["facilitator_token"])
+            await asyncio.sleep(0.6)
+            await facilitator.ok("room.set", locked=False)  # the batch after which the snapshot is taken
+            await facilitator.ok("room.set", locked=True)  # within 0.5 s: journaled after the snapshot
+            await facilitator.close()
         live = export(server.url, links["room"], links["facilitator_token"])
         getattr(server, stop)()
     finally:

@@ -550,10 +550,9 @@ class Room:
         staff: Data = {"member": view}
         if invite is not None and role == "participant":
             staff["invite"] = to_plain(invite)  # now bound to this member
+        # The new count reaches everyone with the next batched presence update, when the member's
+        # connection comes online: one event per interval, not one per join (a join storm stays linear).
         self._emit("member.waiting" if waiting else "member.joined", {STAFF: staff}, now)
-        if not waiting:
-            counts = self.presence_view()
-            self._emit("presence", {STAFF: {**counts, "came": [], "left": []}, PUBLIC: counts}, now)
         return {"member": view}
 
     # --- Rounds -----------------------------------------------------------------------------------------
