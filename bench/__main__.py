@@ -1,0 +1,85 @@
+"""``python -m bench``: run the benchmarks and write the report, the JSON and the plot to bench/results/.
+
+Quick mode (the default, ``make bench``) takes under five minutes on 2 cores; ``--full`` runs the big
+sizes. ``--servers`` and ``--scenarios`` narrow a run (for example ``--servers ours --scenarios S2``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.report import markdown, plot
+from bench.run import Runner, log
+from bench.scenarios import Config
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SERVERS = ("ours", "b0", "b1")
+SCENARIOS = ("S1", "S2", "S3", "S4", "S5", "J", "R")
+
+
+def _list(allowed: tuple[str, ...]) -> Callable[[str], list[str]]:
+    def parse(text: str) -> list[str]:
+        items = [x.strip() for x in text.split(",") if x.strip()]
+        wrong = [x for x in items if x not in allowed]
+        if wrong:
+            raise argparse.ArgumentTypeError(f"unknown {', '.join(wrong)}; choose from {', '.join(allowed)}")
+        return items
+
+    return parse
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--full", action="store_true", help="the big sizes (takes much longer)")
+    parser.add_argument("--servers", type=_list(SERVERS), default=list(SERVERS), help="ours,b0,b1")
+    parser.add_argument(
+        "--scenarios", type=_list(SCENARIOS), default=list(SCENARIOS), help="S1,S2,S3,S4,S5,J,R"
+    )
+    parser.add_argument("--procs", type=int, default=2, help="load-generator processes (default 2)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="before each scenario, wait up to this long for the rest of the machine to be idle",
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"output directory (default {RESULTS})")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    cfg = Config.full_size(hard) if args.full else Config.quick()
+    cfg.servers, cfg.scenarios, cfg.procs, cfg.seed = args.servers, args.scenarios, args.procs, args.seed
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    report = asyncio.run(Runner(cfg, out, args.quiet_wait).run())
+    stamp = report["date"].replace(" ", "T").replace(":", "")[:17]
+    text = markdown(report)
+    files = {
+        "results.json": json.dumps(report, indent=1, default=str).encode(),
+        "report.md": text.encode(),
+        "latency.png": plot(report),
+    }
+    written = []
+    for name, data in files.items():
+        stem, suffix = name.split(".")
+        path = out / f"{stem}-{stamp}.{suffix}"
+        path.write_bytes(data)
+        shutil.copyfile(path, out / f"latest-{name}")
+        written.append(str(path))
+    print(text)
+    log(f"wrote {', '.join(written)} (and latest-*) in {report['seconds']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
