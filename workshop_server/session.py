@@ -74,6 +74,8 @@ class Session:
         self._window = settings.flush_window_ms / 1000.0
         self._bucket = TokenBucket(settings.commands_per_second, settings.command_burst)
         self._bad_frames = 0
+        self._deadline: asyncio.Timeout | None = None
+        self._auth_deadline = 0.0
 
     # --- Outgoing ------------------------------------------------------------------------------------
     def bind(self, room_id: str, member_id: str | None, role: Role) -> None:
@@ -212,18 +214,25 @@ class Session:
             if not self._done.done():
                 self._done.set_result(None)
 
+    def _arm_deadline(self) -> None:
+        """Until attached: the auth deadline (or the idle one, if sooner); then the idle deadline only.
+        Called for every received message and once more when the join or auth completes."""
+        deadline = self._deadline
+        if deadline is None:
+            return
+        idle = self.hub.settings.idle_timeout
+        when = asyncio.get_running_loop().time() + idle if idle else None
+        if not self.attached:
+            when = self._auth_deadline if when is None else min(when, self._auth_deadline)
+        deadline.reschedule(when)
+
     async def _read(self, receive: Receive) -> None:
-        settings = self.hub.settings
-        loop = asyncio.get_running_loop()
-        idle = settings.idle_timeout or None
-        auth_deadline = loop.time() + settings.auth_timeout
+        self._auth_deadline = asyncio.get_running_loop().time() + self.hub.settings.auth_timeout
         try:
             async with asyncio.timeout(None) as deadline:  # one timeout, rescheduled per message
+                self._deadline = deadline
                 while self._closing is None:
-                    when = None if idle is None else loop.time() + idle
-                    if not self.attached:
-                        when = auth_deadline if when is None else min(when, auth_deadline)
-                    deadline.reschedule(when)
+                    self._arm_deadline()
                     message = await receive()
                     if message["type"] == "websocket.disconnect":
                         self._closing = (int(message.get("code", 1000)), "")
@@ -238,6 +247,8 @@ class Session:
                 self.close_soon(CloseCode.IDLE_TIMEOUT, CLOSE_REASONS[CloseCode.IDLE_TIMEOUT])
             else:
                 self.close_soon(CloseCode.AUTH_TIMEOUT, CLOSE_REASONS[CloseCode.AUTH_TIMEOUT])
+        finally:
+            self._deadline = None
 
     def _on_frame(self, frame: str | bytes) -> None:
         hub = self.hub
@@ -332,6 +343,7 @@ class Session:
             self._refuse(cmd.id, errors.ServerError())
             return
         self.attached = True
+        self._arm_deadline()  # from the auth deadline to the idle one
         self.push_message(reply)
 
     def _detach(self) -> None:
