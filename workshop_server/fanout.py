@@ -75,6 +75,7 @@ class Fanout:
             for session in sessions:
                 if seq <= session.floor:
                     continue
+                # rooms.events.view_key_for, inlined for the hot path (member_key is precomputed).
                 key = session.member_key if session.member_key in views else session.audience
                 if key not in views:
                     continue

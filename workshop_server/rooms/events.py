@@ -80,10 +80,6 @@ class Effect:
     def to_dict(self) -> Data:
         return {"kind": self.kind, "member": self.member, "code": self.code, "reason": self.reason}
 
-    @classmethod
-    def from_dict(cls, data: Data) -> Effect:
-        return cls(kind=data["kind"], member=data["member"], code=data["code"], reason=data["reason"])
-
 
 @dataclass(slots=True)
 class Outcome:
