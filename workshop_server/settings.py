@@ -269,6 +269,109 @@ class Settings(BaseSettings):
         description="How many recent command ids are remembered per participant to de-duplicate resends.",
     )
 
+    # --- Abuse limits (per client address; see protocol.md#limits) -------------------------------------
+    handshake_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description=(
+            "Seconds a new TCP connection has to send a complete HTTP request head (for a WebSocket: to "
+            "finish its handshake) before it is closed. Also bounds a keep-alive connection that starts a "
+            "request and never finishes it."
+        ),
+    )
+    max_pending_connections: int = Field(
+        default=1000,
+        ge=1,
+        description=(
+            "Connections in their HTTP handshake or not yet joined to a room, across the process. New "
+            "connections past it are refused with HTTP 503. Kept below max_connections at start."
+        ),
+    )
+    max_pending_per_ip: int = Field(
+        default=64,
+        ge=1,
+        description=(
+            "The share of max_pending_connections one client address may hold; more are refused with "
+            "HTTP 503, so one host flooding handshakes cannot keep others out."
+        ),
+    )
+    fd_reserve: int = Field(
+        default=64,
+        ge=8,
+        le=100000,
+        description=(
+            "File descriptors kept free for the journal, logs and the broker: connections past the "
+            "process's descriptor limit minus this reserve are refused with HTTP 503."
+        ),
+    )
+    create_key: str | None = Field(
+        default=None,
+        repr=False,
+        description=(
+            "Organiser key required to create rooms (sent as 'Authorization: Bearer <key>'). Unset: "
+            "anyone who reaches the server may create rooms (the quick start)."
+        ),
+    )
+    rooms_per_ip_per_hour: int = Field(
+        default=30,
+        ge=1,
+        le=1_000_000,
+        description="Rooms one client address may create per hour (a bucket of this size, refilled evenly).",
+    )
+    lookups_per_ip_per_minute: int = Field(
+        default=120,
+        ge=1,
+        le=1_000_000,
+        description=(
+            "Room-code lookups (GET /api/rooms/{code}, its QR code, and WebSocket joins) one client address "
+            "may make per minute."
+        ),
+    )
+    passphrase_failures_per_ip_per_hour: int = Field(
+        default=20,
+        ge=1,
+        le=1_000_000,
+        description="Wrong passphrases one client address may send per hour before its joins are refused.",
+    )
+    ip_commands_per_second: float = Field(
+        default=50.0,
+        gt=0,
+        le=100000,
+        description=(
+            "Sustained commands per second that all connections from one client address may send into one "
+            "room together. Raise it when many phones share one public address (a venue's NAT)."
+        ),
+    )
+    ip_command_burst: int = Field(
+        default=200,
+        ge=1,
+        le=1_000_000,
+        description="Burst above ip_commands_per_second for one client address in one room.",
+    )
+    max_members_per_room: int = Field(
+        default=2000,
+        ge=1,
+        le=1_000_000,
+        description="Most members (participants and staff, waiting or admitted) one room accepts; joins past it get room_full.",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Addresses of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto headers are believed "
+            "(comma-separated). Per-address limits then apply to the real client. Empty: none."
+        ),
+    )
+    drain_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        le=600,
+        description=(
+            "On SIGTERM or SIGINT, /readyz answers 503 for this many seconds (so a load balancer stops "
+            "sending new clients) before connections are closed and the server stops."
+        ),
+    )
+
     # --- Timing -------------------------------------------------------------------------------------
     ping_interval: float = Field(
         default=20.0,
@@ -309,6 +412,13 @@ class Settings(BaseSettings):
     _ORIGIN_SCHEMES: ClassVar[frozenset[str]] = frozenset({"http", "https"})
 
     # --- Validators ---------------------------------------------------------------------------------
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
