@@ -353,7 +353,10 @@ class Settings(BaseSettings):
         default=2000,
         ge=1,
         le=1_000_000,
-        description="Most members (participants and staff, waiting or admitted) one room accepts; joins past it get room_full.",
+        description=(
+            "Most members (participants and staff, waiting or admitted) one room accepts; joins past it "
+            "get room_full."
+        ),
     )
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
