@@ -312,7 +312,9 @@ async def test_a_slow_consumer_is_closed_and_the_room_goes_on(
         assert client.close_code is None
 
 
-async def test_a_joined_connection_outlives_the_auth_deadline(start_server: StartServer, connect: Connect) -> None:
+async def test_a_joined_connection_outlives_the_auth_deadline(
+    start_server: StartServer, connect: Connect
+) -> None:
     """Once joined, only the idle timeout applies: the auth deadline must not close a silent member."""
     server = start_server(auth_timeout=1.0, idle_timeout=0)
     links = create_room(server.url)
