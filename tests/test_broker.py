@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 
-from tests.conftest import BrokerFactory, free_port, start_redis, stop_process
+from tests.conftest import (
+    REDIS_START_TIMEOUT,
+    BrokerFactory,
+    _answers_ping,
+    free_port,
+    redis_binary,
+    start_redis,
+    stop_process,
+)
 from workshop_server.broker import (
     Broker,
     BrokerError,
@@ -36,6 +46,27 @@ async def drain(stream: AsyncIterator[Message]) -> list[Message]:
     """Every message until the stream ends."""
     async with asyncio.timeout(WAIT):
         return [message async for message in stream]
+
+
+def start_redis_on(url: str, directory: Path) -> subprocess.Popen[bytes]:
+    """Start redis-server again on the port of ``url`` (as an operator restarting it would)."""
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / f"redis-{port}-again.log").open("ab") as output:
+        process = subprocess.Popen(
+            [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            cwd=directory,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + REDIS_START_TIMEOUT
+    while process.poll() is None and time.monotonic() < deadline:
+        if _answers_ping(port):
+            return process
+        time.sleep(0.02)
+    stop_process(process)
+    pytest.fail(f"redis-server did not start again on port {port}", pytrace=False)
 
 
 # --- publish/subscribe --------------------------------------------------------------------------------
@@ -217,6 +248,8 @@ async def test_a_disconnected_broker_refuses_work(broker: Broker) -> None:
     with pytest.raises(BrokerError):
         await broker.release("k", "me")
     with pytest.raises(BrokerError):
+        await broker.ping()
+    with pytest.raises(BrokerError):
         broker.messages()
 
 
@@ -247,6 +280,24 @@ async def test_a_broker_is_an_async_context_manager(broker_kind: str, broker_red
     assert await drain(stream) == []
     with pytest.raises(BrokerError):
         await broker.publish("context", b"outside")
+
+
+# --- health -------------------------------------------------------------------------------------------
+async def test_ping_answers_while_connected(broker: Broker) -> None:
+    await broker.ping()
+    stream = broker.messages()
+    await broker.subscribe("a")
+    await broker.ping()  # a consumer and a subscription do not get in the way
+    await broker.publish("a", b"still working")
+    assert await next_message(stream) == Message("a", b"still working")
+
+
+async def test_ping_fails_after_disconnect_and_answers_after_connect(broker: Broker) -> None:
+    await broker.disconnect()
+    with pytest.raises(BrokerError):
+        await broker.ping()
+    await broker.connect()
+    await broker.ping()
 
 
 # --- leases -------------------------------------------------------------------------------------------
@@ -380,6 +431,36 @@ async def test_redis_subscribe_returns_once_redis_confirmed_it(redis_server: str
             subscribing.cancel()
             await asyncio.wait([subscribing])
         assert await admin.pubsub_numsub("confirm:a") == [(b"confirm:a", 1)]
+
+
+@pytest.mark.redis
+async def test_redis_ping_fails_while_the_server_is_gone(tmp_path: Path) -> None:
+    process, url = start_redis(tmp_path / "redis")
+    try:
+        async with RedisBroker(url, timeout=2) as broker:
+            stream = broker.messages()
+            await broker.subscribe("a")
+            await broker.ping()
+            stop_process(process)
+            with pytest.raises(BrokerError):
+                await broker.ping()
+            async with asyncio.timeout(60):
+                with pytest.raises(BrokerError):
+                    await anext(stream)
+            # Redis is back, but the subscription connection was lost with it: the broker cannot
+            # deliver messages until it connects again, and ping says so.
+            process = start_redis_on(url, tmp_path / "redis")
+            with pytest.raises(BrokerError):
+                await broker.ping()
+            await broker.disconnect()
+            await broker.connect()
+            await broker.ping()
+            stream = broker.messages()
+            await broker.subscribe("a")
+            await broker.publish("a", b"again")
+            assert await next_message(stream) == Message("a", b"again")
+    finally:
+        stop_process(process)
 
 
 @pytest.mark.redis

@@ -13,7 +13,10 @@ Modelled on encode/broadcaster: a small backend interface with an in-process imp
   holds the key afterwards (acquired, or renewed by the same owner) and ``False`` while another owner
   holds it (until that lease expires or is released);
 * the iterator returned by :meth:`Broker.messages` ends after :meth:`Broker.disconnect` (messages not
-  yet consumed are dropped), or raises :class:`BrokerError` once if the backend failed.
+  yet consumed are dropped), or raises :class:`BrokerError` once if the backend failed;
+* :meth:`Broker.ping` returns while the broker can carry messages and leases, and raises
+  :class:`BrokerError` when it is not connected, its backend does not answer, or its message stream was
+  lost (a lost stream does not come back: disconnect and connect again).
 """
 
 from __future__ import annotations
@@ -75,6 +78,15 @@ class Broker(abc.ABC):
 
         The iterator ends after :meth:`disconnect`. Calling this twice on one connection raises
         :class:`RuntimeError`.
+        """
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Check that the broker works: return, or raise :class:`BrokerError` saying what is wrong.
+
+        It fails when the broker is not connected, when the backend does not answer, and once the
+        :meth:`messages` stream has failed (even if the backend answers again). Callers bound the wait
+        themselves (``asyncio.timeout``).
         """
 
     @abc.abstractmethod

@@ -87,6 +87,10 @@ class MemoryBroker(Broker):
     def messages(self) -> AsyncIterator[Message]:
         return self._connected().take()
 
+    async def ping(self) -> None:
+        if self._connected().closed:
+            raise BrokerError("the broker's message stream has ended")
+
     async def claim(self, key: str, owner: str, ttl: float) -> bool:
         check_ttl(ttl)
         self._connected()

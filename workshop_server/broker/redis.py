@@ -206,6 +206,16 @@ class RedisBroker(Broker):
                 if not future.done():
                     future.set_exception(error)
 
+    # --- health --------------------------------------------------------------------------------------
+    async def ping(self) -> None:
+        client, inbox = self._client(), self._connected_inbox()
+        if inbox.closed:
+            raise BrokerError("lost the subscription connection to redis; the broker must reconnect")
+        try:
+            await client.ping()
+        except (RedisError, OSError) as exc:
+            raise BrokerError(f"redis does not answer: {exc}") from exc
+
     # --- leases ----------------------------------------------------------------------------------------
     async def claim(self, key: str, owner: str, ttl: float) -> bool:
         check_ttl(ttl)
