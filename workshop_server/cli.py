@@ -13,13 +13,16 @@ import asyncio
 import importlib.util
 import json
 import os
+import socket
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal, TypedDict
+from types import FrameType
+from typing import Any, Literal, TypedDict
 
 from pydantic import ValidationError
 
+from workshop_server.netinfo import phone_hint
 from workshop_server.settings import Settings, resolve_secret
 
 __all__ = [
@@ -100,7 +103,8 @@ class UvicornOptions(TypedDict):
     port: int
     workers: int
     loop: Literal["uvloop", "asyncio"]
-    ws: Literal["websockets-sansio"]
+    http: str
+    ws: str
     ws_max_size: int
     ws_ping_interval: float
     ws_ping_timeout: float
@@ -108,7 +112,9 @@ class UvicornOptions(TypedDict):
     log_level: str
     lifespan: Literal["on"]
     proxy_headers: bool
+    forwarded_allow_ips: list[str]
     server_header: bool
+    timeout_keep_alive: int
 
 
 def uvicorn_kwargs(settings: Settings) -> UvicornOptions:
@@ -116,22 +122,28 @@ def uvicorn_kwargs(settings: Settings) -> UvicornOptions:
 
     ``ws_max_size`` is four times ``max_frame_bytes``: frames up to that size reach the app, which answers
     too large ones with a frame_too_large error; larger frames make uvicorn close the connection. The
-    ``websockets-sansio`` implementation is uvicorn's maintained one (``websockets`` is deprecated).
+    protocols are uvicorn's h11 and ``websockets-sansio`` ones (the maintained WebSocket implementation)
+    with the connection guard of :mod:`workshop_server.guard` on top: handshake deadlines, caps on
+    pending connections per process and per address, and a descriptor budget. Proxy headers are
+    believed only from ``trusted_proxies``.
     """
     return UvicornOptions(
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
         loop="uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio",
-        ws="websockets-sansio",
+        http="workshop_server.guard:GuardedH11Protocol",
+        ws="workshop_server.guard:GuardedWebSocketProtocol",
         ws_max_size=4 * settings.max_frame_bytes,
         ws_ping_interval=settings.ping_interval,
         ws_ping_timeout=settings.ping_timeout,
         ws_per_message_deflate=settings.websocket_compression,
         log_level=settings.log_level,
         lifespan="on",
-        proxy_headers=False,
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies),
         server_header=False,
+        timeout_keep_alive=5,
     )
 
 
@@ -181,4 +193,49 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn  # imported late: --help stays fast and tests import this module cheaply
 
     print(f"Workshop server on {settings.base_url} — open it in a browser", flush=True)
-    uvicorn.run(APP_FACTORY, factory=True, **uvicorn_kwargs(settings))
+    for line in phone_hint(settings.host, settings.port, settings.public_url):
+        print(line, flush=True)
+    config = uvicorn.Config(APP_FACTORY, factory=True, **uvicorn_kwargs(settings))
+    draining_server(config, settings.drain_seconds).run()
+
+
+def _draining_server_class() -> type[Any]:
+    import uvicorn
+
+    from workshop_server.guard import HUB_STATE_KEY
+
+    class Draining(uvicorn.Server):
+        """uvicorn's server with a drain period: on the first SIGTERM or SIGINT, ``/readyz`` answers 503
+        for ``drain_seconds`` (a load balancer stops sending new clients) while everything else is
+        served as usual; then the normal shutdown starts. A second signal stops at once."""
+
+        def __init__(self, config: uvicorn.Config, drain_seconds: float) -> None:
+            super().__init__(config)
+            self.drain_seconds = drain_seconds
+            self._draining = False
+            self._loop: asyncio.AbstractEventLoop | None = None
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            self._loop = asyncio.get_running_loop()
+            await super().startup(sockets)
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            loop = self._loop
+            if self._draining or not self.drain_seconds or loop is None:
+                super().handle_exit(sig, frame)
+                return
+            self._draining = True
+            hub = self.lifespan.state.get(HUB_STATE_KEY) if hasattr(self, "lifespan") else None
+            if hub is not None:
+                loop.call_soon_threadsafe(hub.begin_drain)
+            sys.stderr.write(f"workshop-server: draining for {self.drain_seconds:g} s, then stopping\n")
+            loop.call_soon_threadsafe(
+                loop.call_later, self.drain_seconds, super().handle_exit, sig, frame
+            )
+
+    return Draining
+
+
+def draining_server(config: Any, drain_seconds: float) -> Any:
+    """A uvicorn server with the drain period of ``drain_seconds`` (see ``_draining_server_class``)."""
+    return _draining_server_class()(config, drain_seconds)

@@ -64,9 +64,22 @@ class InvalidName(InvalidCommand):
 
 
 class RateLimited(ProtocolError):
+    """Too many commands, joins, lookups or passphrase attempts. ``retry_after`` (seconds), when known,
+    is sent with the error and as the HTTP ``Retry-After`` header."""
+
     code = "rate_limited"
     temporary = True
     default_message = "too many commands; slow down"
+
+    def __init__(self, message: str | None = None, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def to_dict(self) -> dict[str, object]:
+        data = super().to_dict()
+        if self.retry_after is not None:
+            data["retry_after"] = round(self.retry_after, 3)
+        return data
 
 
 # --- Session and access -------------------------------------------------------------------------------
@@ -139,6 +152,16 @@ class Forbidden(AccessError):
 class Muted(AccessError):
     code = "muted"
     default_message = "a moderator muted you; you can still follow the room"
+
+
+class RoomFull(AccessError):
+    code = "room_full"
+    default_message = "this room has as many members as it may take"
+
+
+class CreateKeyRequired(AccessError):
+    code = "create_key_required"
+    default_message = "creating rooms on this server needs the organiser key"
 
 
 class TooManyConnections(AccessError):

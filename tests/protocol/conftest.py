@@ -74,8 +74,10 @@ async def connect() -> AsyncIterator[Connect]:
     """``await connect(server, binary=False, origin=None)``: a connected client, closed after the test."""
     clients: list[Client] = []
 
-    async def make(server: ServerProcess, *, binary: bool = False, origin: str | None = None) -> Client:
-        client = await Client.connect(server.ws_url, binary=binary, origin=origin)
+    async def make(
+        server: ServerProcess, *, binary: bool = False, origin: str | None = None, **options: Any
+    ) -> Client:
+        client = await Client.connect(server.ws_url, binary=binary, origin=origin, **options)
         clients.append(client)
         return client
 

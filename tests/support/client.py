@@ -52,13 +52,18 @@ class Client:
         self.close_reason: str = ""
 
     @classmethod
-    async def connect(cls, ws_url: str, *, binary: bool = False, origin: str | None = None) -> Client:
+    async def connect(
+        cls, ws_url: str, *, binary: bool = False, origin: str | None = None, **options: Any
+    ) -> Client:
+        """``options`` go to ``websockets.connect`` (e.g. ``local_addr=("127.0.0.2", 0)`` to connect from
+        another loopback address, ``additional_headers`` for a cookie)."""
         sub = "workshop.v1.msgpack" if binary else "workshop.v1.json"
         ws = await websockets.connect(
             ws_url,
             subprotocols=[Subprotocol(sub)],
             origin=Origin(origin) if origin else None,
             max_size=2**24,
+            **options,
         )
         client = cls(ws, binary)
         first = client.decode(await ws.recv())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -24,7 +25,16 @@ class ServerProcess:
     start it again on the same journal and the same port.
     """
 
-    def __init__(self, data_dir: Path, *, port: int | None = None, **settings: object) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        nofile: int | None = None,
+        **settings: object,
+    ) -> None:
+        """``nofile``: start the server with this hard and soft RLIMIT_NOFILE."""
+        self.nofile = nofile
         self.data_dir = data_dir
         self.port = port or free_port()
         self.settings = settings
@@ -58,8 +68,19 @@ class ServerProcess:
     def start(self, timeout: float = 20.0) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
+        nofile = self.nofile
+
+        def limit_descriptors() -> None:
+            if nofile is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "workshop_server"], cwd=REPO, env=self.env(), stdout=log, stderr=log
+            [sys.executable, "-m", "workshop_server"],
+            cwd=REPO,
+            env=self.env(),
+            stdout=log,
+            stderr=log,
+            preexec_fn=limit_descriptors if nofile is not None else None,
         )
         log.close()
         deadline = time.monotonic() + timeout

@@ -1,0 +1,345 @@
+"""The connection guard: what a TCP connection may hold before it has proved anything.
+
+uvicorn accepts a connection and then waits, without a deadline, for its HTTP request; a WebSocket then
+waits for its first message. Left alone, a host that opens thousands of sockets and never finishes a
+request ties up descriptors and memory until the process can no longer accept anybody. The guard sits in
+uvicorn's own protocol classes (:class:`GuardedH11Protocol` for HTTP/1.1, :class:`GuardedWebSocketProtocol`
+for WebSocket connections after the upgrade) and keeps one :class:`Ticket` per connection in one
+:class:`Admission` per process:
+
+* **Pending** connections are those in their HTTP handshake, or WebSockets that have not joined or
+  authenticated yet. They count against ``max_pending_connections``, and each client address against its
+  share, ``max_pending_per_ip``. A connection past either cap is answered ``503`` and closed at once, so one
+  flooding host fills its own share and nobody else's.
+* A connection that has not sent a complete request head within ``handshake_timeout`` is closed, and so is
+  a keep-alive connection that starts a request and never finishes it. Once a WebSocket is accepted, the
+  session's ``auth_timeout`` takes over until it joins.
+* **Descriptors**: at start the soft ``RLIMIT_NOFILE`` is raised to the hard limit. Connections past the
+  limit less ``fd_reserve`` (and the descriptors already open at start) are answered ``503`` before the
+  process runs out, so ``accept`` itself never fails.
+
+Refusals are counted in ``/metrics`` (``workshop_handshakes_refused_total{reason}``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from typing import TYPE_CHECKING, Any, Final, cast
+
+import h11
+import orjson
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+if TYPE_CHECKING:
+    from workshop_server.settings import Settings
+
+__all__ = [
+    "ADMISSION_STATE_KEY",
+    "HUB_STATE_KEY",
+    "TICKET_EXTENSION",
+    "Admission",
+    "GuardedH11Protocol",
+    "GuardedWebSocketProtocol",
+    "Ticket",
+    "raise_fd_limit",
+]
+
+log = logging.getLogger("workshop_server")
+
+#: Where the admission sits in the lifespan state that uvicorn hands its protocols.
+ADMISSION_STATE_KEY: Final = "workshop.admission"
+#: Where the hub sits in the same state (the drain period of the CLI reads it).
+HUB_STATE_KEY: Final = "workshop.hub"
+#: The ASGI scope extension under which a WebSocket connection's ticket reaches the application.
+TICKET_EXTENSION: Final = "workshop.ticket"
+RETRY_AFTER_SECONDS: Final = 5
+
+
+def raise_fd_limit() -> tuple[int, int]:
+    """Raise the soft ``RLIMIT_NOFILE`` to the hard limit; return (before, after)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return (0, 0)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):  # pragma: no cover - a sandbox may refuse it
+            return (soft, soft)
+        return (soft, target)
+    return (soft, soft)
+
+
+def open_descriptors() -> int:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:  # pragma: no cover - no procfs
+        return 0
+
+
+class Ticket:
+    """One TCP connection as the guard sees it: its client address and whether it is still pending."""
+
+    __slots__ = ("_timer", "admission", "ip", "pending", "released")
+
+    def __init__(self, admission: Admission, ip: str) -> None:
+        self.admission = admission
+        self.ip = ip
+        self.pending = True
+        self.released = False
+        self._timer: asyncio.TimerHandle | None = None
+
+    def arm(self, loop: asyncio.AbstractEventLoop, on_expiry: Any) -> None:
+        """Close the connection (``on_expiry()``) unless :meth:`disarm` is called within the timeout."""
+        self.disarm()
+        self._timer = loop.call_later(self.admission.handshake_timeout, on_expiry)
+
+    def disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def settle(self) -> None:
+        """No longer pending: a plain HTTP request arrived whole, or a WebSocket joined a room."""
+        if self.pending and not self.released:
+            self.pending = False
+            self.admission._unpend(self)
+
+    def release(self) -> None:
+        """The connection is gone (idempotent)."""
+        self.disarm()
+        if self.released:
+            return
+        self.released = True
+        self.admission._release(self)
+
+
+class Admission:
+    """The counts and caps of one process; see the module docstring."""
+
+    def __init__(self, settings: Settings, metrics: Any = None) -> None:
+        self.handshake_timeout = settings.handshake_timeout
+        before, after = raise_fd_limit()
+        self.fd_limit = after
+        in_use = open_descriptors()
+        if after:
+            self.max_open = max(1, after - settings.fd_reserve - in_use)
+        else:  # pragma: no cover - no resource module
+            self.max_open = settings.max_connections + settings.max_pending_connections
+        self.max_pending = max(1, min(settings.max_pending_connections, settings.max_connections - 1))
+        self.max_pending_per_ip = min(settings.max_pending_per_ip, self.max_pending)
+        self.metrics = metrics
+        self.open = 0
+        self.pending = 0
+        self.pending_by_ip: dict[str, int] = {}
+        self._tickets: dict[int, Ticket] = {}
+        self._warned_at = 0.0
+        self._suppressed = 0
+        log.info(
+            "file descriptors: soft limit %s (was %s), %d in use at start; accepting at most %d "
+            "connections, %d of them pending (%d per address)",
+            after,
+            before,
+            in_use,
+            self.max_open,
+            self.max_pending,
+            self.max_pending_per_ip,
+        )
+
+    # --- Decisions -----------------------------------------------------------------------------------
+    def admit(self, transport: asyncio.BaseTransport, ip: str) -> Ticket | str:
+        """A ticket for a new connection, or the reason it is refused."""
+        if self.open >= self.max_open:
+            return "descriptors"
+        if self.pending >= self.max_pending:
+            return "pending_full"
+        if self.pending_by_ip.get(ip, 0) >= self.max_pending_per_ip:
+            return "pending_per_ip"
+        ticket = Ticket(self, ip)
+        self.open += 1
+        self.pending += 1
+        self.pending_by_ip[ip] = self.pending_by_ip.get(ip, 0) + 1
+        self._tickets[id(transport)] = ticket
+        return ticket
+
+    def ticket_of(self, transport: asyncio.BaseTransport) -> Ticket | None:
+        return self._tickets.get(id(transport))
+
+    def forget_transport(self, transport: asyncio.BaseTransport) -> None:
+        self._tickets.pop(id(transport), None)
+
+    def refused(self, reason: str) -> None:
+        if self.metrics is not None:
+            self.metrics.handshake_refused(reason)
+        self.warn(f"refused a connection: {reason}")
+
+    def warn(self, message: str) -> None:
+        """One warning line per 10 seconds at most, with a count of what it held back."""
+        now = time.monotonic()
+        if now - self._warned_at < 10.0:
+            self._suppressed += 1
+            return
+        extra = f" ({self._suppressed} more since the last warning)" if self._suppressed else ""
+        self._warned_at, self._suppressed = now, 0
+        log.warning("%s%s", message, extra)
+
+    # --- Book-keeping ---------------------------------------------------------------------------------
+    def _unpend(self, ticket: Ticket) -> None:
+        self.pending -= 1
+        left = self.pending_by_ip.get(ticket.ip, 0) - 1
+        if left > 0:
+            self.pending_by_ip[ticket.ip] = left
+        else:
+            self.pending_by_ip.pop(ticket.ip, None)
+
+    def _release(self, ticket: Ticket) -> None:
+        self.open -= 1
+        if ticket.pending:
+            ticket.pending = False
+            self._unpend(ticket)
+
+
+def _refusal(reason: str) -> bytes:
+    body = orjson.dumps(
+        {
+            "error": {
+                "code": "server_busy",
+                "message": f"the server is not taking this connection now ({reason}); retry shortly",
+                "temporary": True,
+            }
+        }
+    )
+    head = (
+        "HTTP/1.1 503 Service Unavailable\r\n"
+        "content-type: application/json\r\n"
+        f"retry-after: {RETRY_AFTER_SECONDS}\r\n"
+        "connection: close\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+def _client_ip(transport: asyncio.BaseTransport) -> str:
+    peer = transport.get_extra_info("peername")
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0])
+    return "unix"
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with the guard's admission, deadlines and descriptor budget."""
+
+    _ticket: Ticket | None = None
+    _refused = False
+
+    def _admission(self) -> Admission | None:
+        admission = self.app_state.get(ADMISSION_STATE_KEY)
+        return admission if isinstance(admission, Admission) else None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        admission = self._admission()
+        if admission is not None:
+            decision = admission.admit(transport, _client_ip(transport))
+            if isinstance(decision, str):
+                self._refused = True
+                admission.refused(decision)
+                self.transport = transport
+                transport.write(_refusal(decision))
+                transport.close()
+                return
+            self._ticket = decision
+            decision.arm(self.loop, self._handshake_expired)
+        super().connection_made(transport)
+
+    def _handshake_expired(self) -> None:
+        # Also after an upgrade: the WebSocket handshake must be accepted within the same deadline
+        # (the application disarms the ticket when it accepts; see WebSocketEndpoint).
+        ticket = self._ticket
+        if ticket is None or ticket.released or self.transport.is_closing():
+            return
+        ticket.admission.refused("handshake_timeout")
+        self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        super().data_received(data)
+        ticket = self._ticket
+        if ticket is None or ticket.released:
+            return
+        if self.transport.get_protocol() is not self:
+            return  # upgraded: the WebSocket protocol owns the ticket, the deadline runs until accept
+        if self.conn.their_state is not h11.IDLE:
+            ticket.disarm()  # the request head is complete
+            ticket.settle()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        ticket = self._ticket
+        if ticket is not None and not ticket.released and not self.transport.is_closing():
+            # Keep-alive: uvicorn's own timer closes an idle connection, but data that starts a request
+            # cancels it. The guard's deadline covers a request head that never completes.
+            ticket.arm(self.loop, self._request_expired)
+
+    def _request_expired(self) -> None:
+        if self.transport is None or self.transport.is_closing() or self.transport.get_protocol() is not self:
+            return
+        if self.conn.their_state is h11.IDLE:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._refused:
+            return
+        ticket = self._ticket
+        if ticket is not None:
+            ticket.release()
+            ticket.admission.forget_transport(self.transport)
+        super().connection_lost(exc)
+
+
+class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol, holding the connection's ticket, with quiet invalid UTF-8 handling."""
+
+    _ticket: Ticket | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        admission = self.app_state.get(ADMISSION_STATE_KEY)
+        if isinstance(admission, Admission):
+            self._ticket = admission.ticket_of(transport)
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None and self._ticket is not None:
+            cast(dict[str, Any], scope["extensions"])[TICKET_EXTENSION] = self._ticket
+
+    def send_receive_event_to_app(self) -> None:
+        if self.curr_msg_data_type == "text" and not self.close_sent:
+            data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+            try:
+                data.decode()
+            except UnicodeDecodeError:
+                # uvicorn logs a traceback per frame here: 1.2 KB of log for every unauthenticated bad
+                # frame. One rate-limited line instead, and the standard close code 1007.
+                self.frames = []
+                admission = self._ticket.admission if self._ticket is not None else None
+                if admission is not None:
+                    admission.warn("closed a WebSocket that sent invalid UTF-8 (close 1007)")
+                self.conn.send_close(1007, "invalid UTF-8")
+                self.handle_parser_exception()
+                return
+        super().send_receive_event_to_app()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        ticket = self._ticket
+        if ticket is not None:
+            ticket.release()
+            ticket.admission.forget_transport(self.transport)
+        super().connection_lost(exc)
