@@ -36,6 +36,8 @@ from workshop_server.rooms.state import (
     passphrase_matches,
     to_plain,
 )
+from workshop_server.rooms.text import clean_name as clean_name
+from workshop_server.rooms.text import clean_text as clean_text
 
 MODERATION: frozenset[type[c.Command]] = frozenset(
     {
@@ -62,6 +64,7 @@ FACILITATION: frozenset[type[c.Command]] = frozenset(
         c.SessionEnd,
         c.InviteCreate,
         c.InviteRevoke,
+        c.RoomRotateLinks,
     }
 )
 CONTRIBUTION: frozenset[type[c.Command]] = frozenset(
@@ -76,28 +79,6 @@ PERMISSIONS: dict[str, frozenset[type[c.Command]]] = {
 }
 #: Contributions a muted participant may not make.
 SILENCED: frozenset[type[c.Command]] = frozenset({c.IdeaPost, c.IdeaEdit, c.VoteAdd})
-NAME_FORBIDDEN = frozenset('<>"`\\{}')
-
-
-def clean_name(raw: str, limit: int) -> str:
-    """A display name: trimmed, inner white space folded, printable, and no markup characters."""
-    name = " ".join(raw.split())
-    if not name or len(name) > limit:
-        raise errors.InvalidName(f"a display name has 1 to {limit} characters")
-    if any(not ch.isprintable() or ch in NAME_FORBIDDEN for ch in name):
-        raise errors.InvalidName('a display name may not contain control characters or any of < > " ` \\ { }')
-    return name
-
-
-def clean_text(raw: str, limit: int, what: str = "text") -> str:
-    text = raw.strip()
-    if not text:
-        raise errors.InvalidCommand(f"the {what} is empty")
-    if len(text) > limit:
-        raise errors.TextTooLong(f"the {what} has {len(text)} characters; the limit is {limit}")
-    if any(not ch.isprintable() and ch not in "\n\t" for ch in text):
-        raise errors.InvalidCommand(f"the {what} contains control characters")
-    return text
 
 
 class Room:
@@ -124,6 +105,8 @@ class Room:
         self.online: set[str] = set()
         self.screens = 0
         self.counters: dict[str, int] = {}
+        self.links_generation = 0  # of the staff links; room.rotate_links moves it on
+        self.banned_devices: set[str] = set()  # device hashes of removed members
         self._events: list[Event] = []
         self._effects: list[Effect] = []
 
@@ -160,6 +143,21 @@ class Room:
     @property
     def moderator_invite_id(self) -> str:
         return "v1"
+
+    def is_staff_link(self, kind: str, subject: str) -> bool:
+        """Whether a token of ``kind`` for ``subject`` is one of the staff links that
+        ``room.rotate_links`` replaces: the facilitator's member token, the moderator invite, the screen
+        token. Members who joined with the moderator invite have tokens of their own, not staff links."""
+        return (
+            kind == "screen"
+            or (kind == "member" and subject == self.facilitator_id)
+            or (kind == "invite" and subject == self.moderator_invite_id)
+        )
+
+    def link_generation(self, kind: str, subject: str) -> int:
+        """The generation a token of ``kind`` for ``subject`` must carry to be valid now: the staff
+        links' current generation, or 0 for every other token."""
+        return self.links_generation if self.is_staff_link(kind, subject) else 0
 
     def _next_id(self, prefix: str) -> str:
         n = self.counters.get(prefix, 0) + 1
@@ -255,7 +253,7 @@ class Room:
         if member.muted and type(cmd) in SILENCED:
             reason = f": {member.mute_reason}" if member.mute_reason else ""
             raise errors.Muted(f"a moderator muted you{reason}. You can still follow the room.")
-        if self.ended and type(cmd) not in MODERATION:
+        if self.ended and type(cmd) not in MODERATION and not isinstance(cmd, c.RoomRotateLinks):
             raise errors.InvalidTransition("the session has ended")
 
     # --- Derived state --------------------------------------------------------------------------------
@@ -509,6 +507,8 @@ class Room:
         invite = self.invites.get(cmd.invite) if cmd.invite is not None else None
         if cmd.invite is not None and invite is None:
             raise errors.InvalidToken("unknown invite")
+        if invite is not None and cmd.generation != self.link_generation("invite", invite.id):
+            raise errors.InvalidToken("this link was replaced: ask the facilitator for the new one")
         if invite is not None and invite.revoked:
             raise errors.InviteRevoked()
         if invite is not None and invite.member is not None:
@@ -523,10 +523,16 @@ class Room:
                 raise errors.RoomLocked()
             if cfg.access == "invite" and invite is None:
                 raise errors.InviteRequired()
-            if cfg.access == "passphrase" and not passphrase_matches(
-                cmd.passphrase or "", cfg.passphrase_salt, cfg.passphrase_hash
+            if cfg.access == "passphrase" and not (
+                cmd.passphrase_ok
+                if cmd.passphrase_ok is not None  # checked by the shell, off the room's batch
+                else passphrase_matches(cmd.passphrase or "", cfg.passphrase_salt, cfg.passphrase_hash)
             ):
                 raise errors.WrongPassphrase()
+            if cmd.max_members is not None and len(self.members) >= cmd.max_members:
+                raise errors.RoomFull(f"this room has reached its {cmd.max_members} members")
+        if cmd.device in self.banned_devices and cfg.access in ("code", "passphrase"):
+            raise errors.Banned("a member who joined from this browser was removed from this room")
         if cmd.accept_rules != cfg.rules_version:
             raise errors.RulesNotAccepted(
                 f"accept version {cfg.rules_version} of the rules (you accepted {cmd.accept_rules})"
@@ -542,6 +548,7 @@ class Room:
             rules_version=cmd.accept_rules,
             consent_at=now,
             invite=invite.id if invite is not None else None,
+            device=cmd.device,
         )
         self.members[mid] = member
         if invite is not None and role == "participant":
@@ -854,10 +861,13 @@ class Room:
         if member.id == actor:
             raise errors.Forbidden("you cannot remove yourself")
         member.status = "banned"  # a personal invite stays bound to this member, so it cannot rejoin
+        if member.device is not None:  # and in code and passphrase rooms, this browser cannot rejoin
+            self.banned_devices.add(member.device)
         self._refund_member(member.id, now)
         result = self._moderated("member.removed", member, actor, cmd.reason.strip(), now)
+        after = self.seq  # the member's connections get their removal, then nothing more
         self._leave(member.id, now)
-        self._effects.append(Effect("close", member.id, CloseCode.REMOVED, cmd.reason.strip()))
+        self._effects.append(Effect("close", member.id, CloseCode.REMOVED, cmd.reason.strip(), after=after))
         return result
 
     def _refund_member(self, member_id: str, now: float) -> None:
@@ -890,6 +900,11 @@ class Room:
         if member.status not in ("banned", "rejected"):
             raise errors.InvalidTransition("this member is not banned")
         member.status = "active"
+        device = member.device
+        if device is not None and not any(
+            m.device == device and m.status == "banned" for m in self.members.values()
+        ):
+            self.banned_devices.discard(device)
         return self._moderated("member.unbanned", member, actor, "", now)
 
     def _on_member_admit(self, cmd: c.MemberAdmit, actor: str | None, now: float) -> Data:
@@ -910,7 +925,9 @@ class Room:
             raise errors.InvalidTransition("this member is not waiting for approval")
         member.status = "rejected"
         result = self._moderated("member.rejected", member, actor, cmd.reason.strip(), now)
-        self._effects.append(Effect("close", member.id, CloseCode.REJECTED, cmd.reason.strip()))
+        self._effects.append(
+            Effect("close", member.id, CloseCode.REJECTED, cmd.reason.strip(), after=self.seq)
+        )
         return result
 
     def _idea(self, idea_id: str) -> Idea:
@@ -971,6 +988,25 @@ class Room:
         self._emit("room.updated", {STAFF: {**view, "audit": entries}, PUBLIC: view}, now)
         return view
 
+    def _on_room_rotate_links(self, cmd: c.RoomRotateLinks, actor: str | None, now: float) -> Data:
+        """New staff links: the old facilitator token, moderator invite and screen token stop working.
+        Members who joined with the old moderator invite keep their own member tokens."""
+        self.links_generation += 1
+        entry = self._audit(actor, "links.rotate", self.id, "", now)
+        data = {"generation": self.links_generation}
+        self._emit("room.links_rotated", {STAFF: {**data, "audit": entry}}, now)
+        self._effects.append(
+            Effect(
+                "revoke",
+                "",
+                CloseCode.TOKEN_REVOKED,
+                "the staff links were replaced",
+                after=self.seq,
+                generation=self.links_generation,
+            )
+        )
+        return data
+
     # --- Dispatch -----------------------------------------------------------------------------------------
     _handlers: ClassVar[dict[type[c.Command], Callable[[Room, Any, str | None, float], Data]]] = {
         c.Tick: _on_tick,
@@ -1000,6 +1036,7 @@ class Room:
         c.IdeaRestore: _on_idea_restore,
         c.IdeaApprove: _on_idea_approve,
         c.RoomSet: _on_room_set,
+        c.RoomRotateLinks: _on_room_rotate_links,
     }
 
     # --- Snapshots of the whole state (durability) ---------------------------------------------------------
@@ -1025,6 +1062,8 @@ class Room:
             "online": sorted(self.online),
             "screens": self.screens,
             "counters": dict(self.counters),
+            "links_generation": self.links_generation,
+            "banned_devices": sorted(self.banned_devices),
         }
 
     @classmethod
@@ -1054,4 +1093,6 @@ class Room:
         room.online = set(data["online"])
         room.screens = data["screens"]
         room.counters = dict(data["counters"])
+        room.links_generation = data.get("links_generation", 0)  # snapshots older than the rotation
+        room.banned_devices = set(data.get("banned_devices", ()))
         return room

@@ -1,0 +1,173 @@
+"""The rules for the texts people type: ideas, prompts, room texts and display names.
+
+Everything a phone keyboard or a word processor produces is accepted: emoji ZWJ sequences (👩🏽‍💻,
+🏳️‍🌈), flags, skin tones, ZWNJ, the no-break space U+00A0 and the French narrow no-break space U+202F,
+smart quotes, dashes, any script, and characters newer than this Python's Unicode database. Texts are
+NFC-normalised, so a decomposed ``e`` + U+0301 is stored as ``é``; limits count code points after that.
+
+What is refused, with an error that names the character:
+
+* control characters (category Cc) other than newline and tab in texts, and every control character
+  in names (so no newline or tab in a name);
+* lone surrogates (category Cs): a Python string can hold them, UTF-8 cannot;
+* the bidirectional embeddings, overrides and isolates U+202A-U+202E and U+2066-U+2069, which reorder
+  what is displayed around them ("Trojan Source" spoofing). The marks U+200E/U+200F stay allowed;
+* in names also: the line and paragraph separators U+2028/U+2029, the zero-width spaces U+200B,
+  U+2060 and U+FEFF (invisible, they only make one name look like another), and the markup
+  characters ``< > " ` \\ { }``.
+
+The module is pure: no I/O, deterministic, so a replayed journal gives the same texts.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from workshop_server import errors
+
+#: Bidirectional embeddings, overrides (U+202A-U+202E) and isolates (U+2066-U+2069).
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+#: Markup characters a display name may not contain.
+NAME_FORBIDDEN = frozenset('<>"`\\{}')
+#: Invisible characters a display name may not contain (besides controls and bidi controls).
+NAME_INVISIBLE = frozenset("\u2028\u2029\u200b\u2060\ufeff")
+
+# Category Cc is exactly U+0000-U+001F and U+007F-U+009F; Cs is U+D800-U+DFFF.
+_BIDI = "\u202a-\u202e\u2066-\u2069"
+_TEXT_REFUSED = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff{_BIDI}]")
+_NAME_REFUSED = re.compile(
+    f"[\x00-\x1f\x7f-\x9f\ud800-\udfff{_BIDI}"
+    + re.escape("".join(sorted(NAME_INVISIBLE | NAME_FORBIDDEN)))
+    + "]"
+)
+# White space trimmed from both ends: Unicode white space (NBSP, U+202F, U+3000... included), but not
+# the control characters that Python also counts as white space (U+001C-U+001F, U+0085): those are
+# refused, not silently dropped.
+_TRIM = "".join(ch for ch in map(chr, range(0x3001)) if ch.isspace() and ch not in "\x1c\x1d\x1e\x1f\x85")
+_SPACES = re.compile(" {2,}")
+
+#: The Unicode name aliases of the control characters (``unicodedata.name`` knows none of them).
+CONTROL_NAMES: dict[int, str] = {
+    0x00: "NULL",
+    0x01: "START OF HEADING",
+    0x02: "START OF TEXT",
+    0x03: "END OF TEXT",
+    0x04: "END OF TRANSMISSION",
+    0x05: "ENQUIRY",
+    0x06: "ACKNOWLEDGE",
+    0x07: "ALERT",
+    0x08: "BACKSPACE",
+    0x09: "CHARACTER TABULATION",
+    0x0A: "LINE FEED",
+    0x0B: "LINE TABULATION",
+    0x0C: "FORM FEED",
+    0x0D: "CARRIAGE RETURN",
+    0x0E: "SHIFT OUT",
+    0x0F: "SHIFT IN",
+    0x10: "DATA LINK ESCAPE",
+    0x11: "DEVICE CONTROL ONE",
+    0x12: "DEVICE CONTROL TWO",
+    0x13: "DEVICE CONTROL THREE",
+    0x14: "DEVICE CONTROL FOUR",
+    0x15: "NEGATIVE ACKNOWLEDGE",
+    0x16: "SYNCHRONOUS IDLE",
+    0x17: "END OF TRANSMISSION BLOCK",
+    0x18: "CANCEL",
+    0x19: "END OF MEDIUM",
+    0x1A: "SUBSTITUTE",
+    0x1B: "ESCAPE",
+    0x1C: "INFORMATION SEPARATOR FOUR",
+    0x1D: "INFORMATION SEPARATOR THREE",
+    0x1E: "INFORMATION SEPARATOR TWO",
+    0x1F: "INFORMATION SEPARATOR ONE",
+    0x7F: "DELETE",
+    0x80: "PADDING CHARACTER",
+    0x81: "HIGH OCTET PRESET",
+    0x82: "BREAK PERMITTED HERE",
+    0x83: "NO BREAK HERE",
+    0x84: "INDEX",
+    0x85: "NEXT LINE",
+    0x86: "START OF SELECTED AREA",
+    0x87: "END OF SELECTED AREA",
+    0x88: "CHARACTER TABULATION SET",
+    0x89: "CHARACTER TABULATION WITH JUSTIFICATION",
+    0x8A: "LINE TABULATION SET",
+    0x8B: "PARTIAL LINE FORWARD",
+    0x8C: "PARTIAL LINE BACKWARD",
+    0x8D: "REVERSE LINE FEED",
+    0x8E: "SINGLE SHIFT TWO",
+    0x8F: "SINGLE SHIFT THREE",
+    0x90: "DEVICE CONTROL STRING",
+    0x91: "PRIVATE USE ONE",
+    0x92: "PRIVATE USE TWO",
+    0x93: "SET TRANSMIT STATE",
+    0x94: "CANCEL CHARACTER",
+    0x95: "MESSAGE WAITING",
+    0x96: "START OF GUARDED AREA",
+    0x97: "END OF GUARDED AREA",
+    0x98: "START OF STRING",
+    0x99: "SINGLE GRAPHIC CHARACTER INTRODUCER",
+    0x9A: "SINGLE CHARACTER INTRODUCER",
+    0x9B: "CONTROL SEQUENCE INTRODUCER",
+    0x9C: "STRING TERMINATOR",
+    0x9D: "OPERATING SYSTEM COMMAND",
+    0x9E: "PRIVACY MESSAGE",
+    0x9F: "APPLICATION PROGRAM COMMAND",
+}
+
+
+def describe(ch: str) -> str:
+    """``U+202E RIGHT-TO-LEFT OVERRIDE``: a character's code point and name, for error messages."""
+    cp = ord(ch)
+    if 0xD800 <= cp <= 0xDFFF:
+        return f"U+{cp:04X} (a lone surrogate)"
+    name = unicodedata.name(ch, "") or CONTROL_NAMES.get(cp, "")
+    return f"U+{cp:04X} {name}" if name else f"U+{cp:04X}"
+
+
+def first_refused(text: str, *, name: bool = False) -> str | None:
+    """The first character of ``text`` that a text (or, with ``name``, a display name) may not
+    contain, or None when there is none."""
+    found = (_NAME_REFUSED if name else _TEXT_REFUSED).search(text)
+    return found.group() if found else None
+
+
+def _invisible(text: str) -> bool:
+    """True when nothing in ``text`` shows: only white space and format characters (ZWJ, ...)."""
+    return all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in text)
+
+
+def clean_text(raw: str, limit: int, what: str = "text") -> str:
+    """An idea, a prompt or a room text: NFC, line ends as ``\\n``, trimmed, 1 to ``limit`` code
+    points, no refused character. Raises ``invalid_command`` or ``text_too_long``."""
+    text = unicodedata.normalize("NFC", raw).replace("\r\n", "\n").replace("\r", "\n").strip(_TRIM)
+    if not text:
+        raise errors.InvalidCommand(f"the {what} is empty")
+    if len(text) > limit:
+        raise errors.TextTooLong(f"the {what} has {len(text)} characters; the limit is {limit}")
+    bad = first_refused(text)
+    if bad is not None:
+        raise errors.InvalidCommand(f"the {what} contains {describe(bad)}, which is not allowed")
+    if _invisible(text):
+        raise errors.InvalidCommand(f"the {what} has no visible character")
+    return text
+
+
+def clean_name(raw: str, limit: int) -> str:
+    """A display name: NFC, trimmed, runs of ASCII spaces folded into one (no-break spaces are kept as
+    typed), 1 to ``limit`` code points, no refused character. Raises ``invalid_name``."""
+    name = _SPACES.sub(" ", unicodedata.normalize("NFC", raw).strip(_TRIM))
+    if not name or len(name) > limit:
+        raise errors.InvalidName(f"a display name has 1 to {limit} characters")
+    bad = first_refused(name, name=True)
+    if bad is not None:
+        why = (
+            'a display name may not contain any of < > " ` \\ { }'
+            if bad in NAME_FORBIDDEN
+            else "a display name is one line of visible text"
+        )
+        raise errors.InvalidName(f"the display name contains {describe(bad)}, which is not allowed: {why}")
+    if _invisible(name):
+        raise errors.InvalidName("a display name needs at least one visible character")
+    return name
