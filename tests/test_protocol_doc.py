@@ -110,6 +110,17 @@ def test_the_schema_describes_every_command() -> None:
     )
 
 
+def test_the_schema_describes_every_server_message_of_the_messages_section() -> None:
+    """Each ``### `type``` of Messages (hello, ok, error, event, snapshot) is a server message of the
+    schema, and protocol.md never says that one is missing from it."""
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    refs = [one["$ref"].rsplit("/", 1)[1] for one in schema["properties"]["server_to_client"]["anyOf"]]
+    described = {schema["$defs"][ref]["properties"]["type"]["const"] for ref in refs}
+    documented = headed_names(section("Messages"))
+    assert documented == described, f"Messages headings {sorted(documented)}, schema {sorted(described)}"
+    assert "not in `protocol.schema.json`" not in doc()
+
+
 # --- (b) Commands ---------------------------------------------------------------------------------------
 def test_every_command_type_is_documented() -> None:
     documented = headed_names(section("Commands"))
@@ -140,6 +151,35 @@ def test_the_permission_table_matches_the_room_core() -> None:
     for role in roles:
         expected = {cls.type_name() for cls in room_module.PERMISSIONS[role]}
         assert allowed[role] == expected, f"{role}: protocol.md says {sorted(allowed[role])}"
+
+
+def command_sections() -> dict[str, str]:
+    """The text under each ``### `type``` heading of the Commands section."""
+    parts = re.split(r"^### `([^`]+)`[ \t]*$", section("Commands"), flags=re.MULTILINE)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def test_the_field_tables_of_the_commands_match_the_models() -> None:
+    """Each command's table names exactly its fields, and says "yes" in Required exactly for the fields
+    the schema requires (a join without ``accept_rules`` is valid: it is refused by the room instead)."""
+    models = {cls.type_name(): cls for cls in c.Command.__subclasses__()}
+    problems = []
+    for name, body in command_sections().items():
+        model = models[name]
+        fields = set(model.model_fields) - {"type"}
+        rows = table_rows(body)
+        if not rows:
+            if fields - {"id"}:
+                problems.append(f"{name}: fields {sorted(fields - {'id'})} but no table")
+            continue
+        assert rows[0][:3] == ["Field", "Type", "Required"], (name, rows[0])
+        required = {first_code_span(row[0]): row[2].startswith("yes") for row in rows[1:]}
+        if set(required) | {"id"} != fields | {"id"}:
+            problems.append(f"{name}: the table names {sorted(required)}, the model {sorted(fields)}")
+        for field, yes in required.items():
+            if field is not None and yes != model.model_fields[field].is_required():
+                problems.append(f"{name}.{field}: Required says {'yes' if yes else 'no'}")
+    assert not problems, "; ".join(problems)
 
 
 # --- (c) Errors and close codes -------------------------------------------------------------------------
@@ -330,6 +370,15 @@ async def test_the_limits_sent_in_hello_are_documented(live_server: ServerProces
     assert sent <= rows, f"hello.limits not in protocol.md's Limits table: {sorted(sent - rows)}"
     example = json.loads(next(fenced_blocks("json server")))
     assert example["type"] == "hello" and set(example["limits"]) == sent, "the hello example in Messages"
+    hello = section("Messages").split("### `hello`", 1)[1].split("\n### ", 1)[0]
+    keys = {first_code_span(row[0]) for row in table_rows(hello)} - {None}
+    assert keys == sent, f"the table of hello.limits in Messages: {sorted(keys ^ sent)}"
+    worked = [
+        json.loads(body)
+        for body in fenced_blocks("json server")
+        if body in section("Worked example") and '"type": "hello"' in body
+    ]
+    assert [set(m["limits"]) for m in worked] == [sent], "the hello of the worked example"
 
 
 # --- The examples -----------------------------------------------------------------------------------------
@@ -353,6 +402,30 @@ def test_every_server_example_is_a_known_message() -> None:
                 assert message["name"] in events, message["name"]
             if message["type"] == "error":
                 assert message["code"] in errors.all_error_codes(), message["code"]
+
+
+def test_the_ping_reply_of_the_worked_example_carries_the_seq_delivered_so_far() -> None:
+    """A ``ping`` is answered with the room seq up to which events were delivered to the connection:
+    in the worked example, the greatest seq shown before it."""
+    example = section("Worked example")
+    blocks = list(
+        re.finditer(r"^```json (client|server)[ \t]*\n(.*?)^```", example, re.MULTILINE | re.DOTALL)
+    )
+    pings = [
+        n for n, m in enumerate(blocks) if m.group(1) == "client" and json.loads(m.group(2))["type"] == "ping"
+    ]
+    assert pings, "the worked example has no ping"
+    for n in pings:
+        cid = json.loads(blocks[n].group(2))["id"]
+        reply = json.loads(blocks[n + 1].group(2))
+        assert (reply["type"], reply["id"]) == ("ok", cid)
+        seen = [
+            int(x)
+            for m in blocks[:n]
+            if m.group(1) == "server"
+            for x in re.findall(r'"seq": (\d+)', m.group(2))
+        ]
+        assert reply["seq"] == max(seen), f"the ping reply says seq {reply['seq']}; {max(seen)} was delivered"
 
 
 def test_the_worked_example_covers_a_whole_session() -> None:

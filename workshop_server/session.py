@@ -185,6 +185,10 @@ class Session:
                     "auth_timeout": settings.auth_timeout,
                     "send_queue_max": settings.send_queue_max,
                     "round_grace_seconds": settings.round_grace_seconds,
+                    "bad_frames_before_close": settings.bad_frames_before_close,
+                    "max_connections_per_member": settings.max_connections_per_member,
+                    "ping_interval": settings.ping_interval,
+                    "ping_timeout": settings.ping_timeout,
                 },
             }
         )

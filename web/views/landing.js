@@ -155,6 +155,20 @@ export function mountLanding(ctx) {
     ),
     "locale",
   );
+  // The organiser key: asked for only when the server says it needs one (GET /api/server, or a 401).
+  const createKey = h("input", { id: "room-create-key", type: "password", autocomplete: "off", value: sessionStorage.getItem("workshop.createKey") || "" });
+  const keyField = field("room-create-key", "landing.createKey", createKey, "landing.createKeyHint");
+  keyField.hidden = true;
+  const askForKey = () => {
+    keyField.hidden = false;
+    createKey.required = true;
+  };
+  fetch("/api/server")
+    .then((r) => (r.ok ? r.json() : {}))
+    .then((info) => {
+      if (info.create_key_required) askForKey();
+    })
+    .catch(() => {});
   const facilitator = bind(h("input", { id: "room-facilitator", type: "text", maxlength: "40", value: draft.facilitator, autocomplete: "name" }), "facilitator");
   const submit = h("button", { type: "submit", class: "btn btn-primary btn-block", id: "create-submit", text: t("landing.create") });
 
@@ -194,19 +208,27 @@ export function mountLanding(ctx) {
         submit.disabled = true;
         submit.textContent = t("landing.creating");
         try {
+          const headers = { "content-type": "application/json" };
+          if (createKey.value) headers.authorization = "Bearer " + createKey.value;
           const response = await fetch("/api/rooms", {
             method: "POST",
-            headers: { "content-type": "application/json" },
+            headers,
             body: JSON.stringify(body),
           });
           const data = await response.json().catch(() => ({}));
           if (!response.ok) {
             const code = data.error ? data.error.code : "internal_error";
+            if (code === "create_key_required") {
+              askForKey();
+              sessionStorage.removeItem("workshop.createKey");
+              createKey.focus();
+            }
             const key = "error." + code;
             error.textContent = t(key) === key ? (data.error && data.error.message) || code : t(key);
             error.hidden = false;
             return;
           }
+          if (createKey.value) sessionStorage.setItem("workshop.createKey", createKey.value);
           created = data;
           showCreated();
         } catch {
@@ -235,6 +257,7 @@ export function mountLanding(ctx) {
       h("label", { for: "room-anonymous" }, h("span", { text: t("landing.anonymous") }), h("span", { class: "hint", text: t("landing.anonymousHint") })),
     ),
     field("room-facilitator", "landing.facilitatorName", facilitator),
+    keyField,
     error,
     submit,
   );

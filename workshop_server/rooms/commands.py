@@ -54,7 +54,13 @@ class Join(Command):
     room: str = Field(min_length=1, max_length=16, description="The room code.")
     name: Text = Field(description="Display name.")
     accept_rules: int = Field(
-        ge=0, le=1_000_000, description="Version of the rules and data notice the person accepted."
+        default=0,
+        ge=0,
+        le=1_000_000,
+        description=(
+            "Version of the rules and data notice the person accepted. Rules versions start at 1; "
+            "omitted or 0 means nothing was accepted, and the join is refused with rules_not_accepted."
+        ),
     )
     passphrase: str | None = Field(default=None, max_length=200)
     invite: str | None = Field(default=None, max_length=512, description="Invite token, in invite mode.")

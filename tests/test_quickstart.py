@@ -1,0 +1,71 @@
+"""The quick start in a real workshop room: the links phones get, and what the server prints about them.
+
+Real server processes. A server listening on 0.0.0.0 is only ever contacted over loopback here.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tests.support.client import create_room
+from tests.support.server import ServerProcess
+from workshop_server.netinfo import lan_addresses, phone_hint
+
+
+def test_on_all_interfaces_links_and_the_banner_use_the_lan_address(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path / "data", host="0.0.0.0") as server:
+        links = create_room(server.url)
+        log = server.log()
+    addresses = lan_addresses()
+    if addresses:
+        expected = f"http://{addresses[0]}:{server.port}"
+        assert links["join_url"] == f"{expected}/j/{links['room']}"
+        assert f"Phones on the same network join at {expected}" in log
+        assert "localhost" not in links["join_url"]
+    else:  # a machine without a network: the banner says how to set the address by hand
+        assert "WORKSHOP_PUBLIC_URL" in log
+
+
+def test_on_loopback_the_banner_says_how_to_let_phones_in(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path / "data") as server:
+        log = server.log()
+    assert "Phones cannot open 127.0.0.1" in log
+    assert "WORKSHOP_HOST=0.0.0.0 make run" in log
+
+
+def test_a_public_url_wins() -> None:
+    assert phone_hint("0.0.0.0", 8000, "https://workshop.example.org") == [
+        "Phones join at https://workshop.example.org (WORKSHOP_PUBLIC_URL)."
+    ]
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_sigterm_drains_readyz_first_then_stops(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data", drain_seconds=3)
+    server.start()
+    try:
+        assert _status(server.url + "/readyz") == 200
+        assert server.process is not None
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert _status(server.url + "/readyz") == 503  # the load balancer stops sending clients
+        assert _status(server.url + "/healthz") == 200  # but the server still serves
+        body = json.loads(urllib.request.urlopen(server.url + "/api/server", timeout=2).read())
+        assert "create_key_required" in body
+        # uvicorn re-raises the signal it caught once it has shut down cleanly.
+        assert server.process.wait(timeout=20) in (0, -signal.SIGTERM)
+    finally:
+        server.stop()
+    assert "draining for 3 s" in server.log()
