@@ -186,7 +186,7 @@ async def test_invalid_commands_and_field_types(server: ServerProcess, connect: 
         {"type": "join", "room": links["room"], "name": "Ana", "accept_rules": "1"},  # strict: no coercion
         {"type": "join", "room": links["room"], "name": 5, "accept_rules": 1},
         {"type": "join", "room": links["room"], "name": "Ana", "accept_rules": True},
-        {"type": "join", "room": links["room"], "name": "Ana"},
+        # (A join without accept_rules is rules_not_accepted, not invalid_command: test_newcomer.py.)
         {"type": "join", "room": links["room"], "name": "Ana", "accept_rules": 1, "admin": True},
         {"type": "join", "room": links["room"] * 4, "name": "Ana", "accept_rules": 1},
         {"type": "auth", "token": ["a"]},
