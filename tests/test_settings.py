@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import uvicorn
 from pydantic import ValidationError
+from uvicorn.importer import import_from_string
 
 from workshop_server.cli import (
     APP_FACTORY,
@@ -19,7 +22,18 @@ from workshop_server.cli import (
     overrides_to_env,
     uvicorn_kwargs,
 )
-from workshop_server.settings import SECRET_FILE_NAME, SecretFileError, Settings, resolve_secret
+from workshop_server.netinfo import lan_addresses
+from workshop_server.settings import (
+    MIN_SECRET_BYTES,
+    SECRET_FILE_NAME,
+    SecretFileError,
+    Settings,
+    resolve_secret,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+#: A secret long enough to be accepted (at least MIN_SECRET_BYTES bytes).
+LONG_SECRET = "very-private-value-0123456789abcdef"
 
 
 @pytest.fixture(autouse=True)
@@ -191,12 +205,15 @@ def test_several_workers_need_the_redis_broker() -> None:
 
 
 def test_secret_stays_out_of_repr_and_errors() -> None:
-    settings = Settings(secret="very-private-value")
-    assert "very-private-value" not in repr(settings)
-    assert "very-private-value" not in str(settings)
+    settings = Settings(secret=LONG_SECRET)
+    assert LONG_SECRET not in repr(settings)
+    assert LONG_SECRET not in str(settings)
     with pytest.raises(ValidationError) as caught:
-        Settings(secret="very-private-value", workers=3)
-    assert "very-private-value" not in str(caught.value)
+        Settings(secret=LONG_SECRET, workers=3)
+    assert LONG_SECRET not in str(caught.value)
+    with pytest.raises(ValidationError) as caught:
+        Settings(secret="too-short-private-value")
+    assert "too-short-private-value" not in str(caught.value)
 
 
 def test_blank_secret_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -210,7 +227,8 @@ def test_blank_secret_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ({}, "http://127.0.0.1:8000"),
         ({"host": "example.lan", "port": 9000}, "http://example.lan:9000"),
-        ({"host": "0.0.0.0"}, "http://localhost:8000"),
+        # A wildcard host: the machine's first LAN address, so phones can open the links.
+        ({"host": "0.0.0.0"}, f"http://{(lan_addresses() or ('localhost',))[0]}:8000"),
         ({"host": "::1", "port": 81}, "http://[::1]:81"),
         ({"public_url": "https://workshop.example.org/"}, "https://workshop.example.org"),
         ({"public_url": "https://example.org/workshop/", "port": 1}, "https://example.org/workshop"),
@@ -240,8 +258,8 @@ def test_listed_origins_are_allowed_besides_the_own_one() -> None:
 
 # --- Secret -------------------------------------------------------------------------------------------------
 def test_configured_secret_is_used_and_not_persisted(tmp_path: Path) -> None:
-    settings = Settings(secret="configured", data_dir=tmp_path / "data")
-    assert resolve_secret(settings) == b"configured"
+    settings = Settings(secret=LONG_SECRET, data_dir=tmp_path / "data")
+    assert resolve_secret(settings) == LONG_SECRET.encode()
     assert not (tmp_path / "data").exists()
 
 
@@ -267,14 +285,65 @@ def test_concurrent_first_starts_agree_on_one_secret(tmp_path: Path) -> None:
 
 
 def test_existing_secret_file_is_read(tmp_path: Path) -> None:
-    (tmp_path / SECRET_FILE_NAME).write_text("  operator-chosen-secret\n")
-    assert resolve_secret(Settings(data_dir=tmp_path)) == b"operator-chosen-secret"
+    (tmp_path / SECRET_FILE_NAME).write_text("  operator-chosen-secret-of-enough-bytes\n")
+    assert resolve_secret(Settings(data_dir=tmp_path)) == b"operator-chosen-secret-of-enough-bytes"
 
 
 def test_empty_secret_file_is_an_error(tmp_path: Path) -> None:
     (tmp_path / SECRET_FILE_NAME).write_text("\n")
     with pytest.raises(SecretFileError, match="empty"):
         resolve_secret(Settings(data_dir=tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("secret", "accepted"),
+    [
+        ("x" * (MIN_SECRET_BYTES - 1), False),
+        ("x" * MIN_SECRET_BYTES, True),
+        ("é" * (MIN_SECRET_BYTES // 2), True),  # bytes count, not characters: 16 characters, 32 bytes
+        ("é" * (MIN_SECRET_BYTES // 2 - 1) + "x", False),
+    ],
+)
+def test_a_secret_needs_32_bytes(secret: str, accepted: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert MIN_SECRET_BYTES == 32
+    monkeypatch.setenv("WORKSHOP_SECRET", secret)
+    if accepted:
+        assert Settings().secret == secret
+        assert Settings(secret=secret).secret == secret
+    else:
+        with pytest.raises(ValidationError, match="at least 32"):
+            Settings()
+        with pytest.raises(ValidationError, match="at least 32"):
+            Settings(secret=secret)
+
+
+def test_a_short_secret_file_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / SECRET_FILE_NAME).write_text("x" * (MIN_SECRET_BYTES - 1) + "\n")
+    with pytest.raises(SecretFileError, match="at least 32"):
+        resolve_secret(Settings(data_dir=tmp_path))
+    (tmp_path / SECRET_FILE_NAME).write_text("x" * MIN_SECRET_BYTES + "\n")
+    assert resolve_secret(Settings(data_dir=tmp_path)) == b"x" * MIN_SECRET_BYTES
+
+
+def test_the_data_directory_and_secret_file_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    previous = os.umask(0)
+    try:
+        resolve_secret(Settings(data_dir=tmp_path / "fresh"))
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "fresh").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "fresh" / SECRET_FILE_NAME).stat().st_mode) == 0o600
+
+
+def test_an_open_data_directory_and_secret_file_are_tightened(tmp_path: Path) -> None:
+    data_dir = tmp_path / "old"
+    data_dir.mkdir(mode=0o755)
+    data_dir.chmod(0o755)
+    (data_dir / SECRET_FILE_NAME).write_text(LONG_SECRET + "\n")
+    (data_dir / SECRET_FILE_NAME).chmod(0o644)
+    assert resolve_secret(Settings(data_dir=data_dir)) == LONG_SECRET.encode()
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((data_dir / SECRET_FILE_NAME).stat().st_mode) == 0o600
 
 
 # --- Command line -------------------------------------------------------------------------------------------
@@ -324,7 +393,7 @@ def test_overrides_survive_the_trip_through_the_environment(
         "allowed_origins": ["https://a.example.org", "http://b:1"],
         "websocket_compression": True,
         "flush_window_ms": 1.5,
-        "secret": "s3",
+        "secret": LONG_SECRET,
     }
     expected = Settings.with_overrides(overrides)
     env = overrides_to_env(overrides)
@@ -354,7 +423,14 @@ def test_uvicorn_options() -> None:
     assert options["loop"] == "uvloop"  # uvloop is a dependency
     config = uvicorn.Config(APP_FACTORY, factory=True, **uvicorn_kwargs(settings))  # every option exists
     assert config.ws_max_size == 16384
-    assert config.ws == "websockets-sansio"
+    assert config.ws == "workshop_server.guard:GuardedWebSocketProtocol"
+    assert config.http == "workshop_server.guard:GuardedH11Protocol"
+    for name in (config.ws, config.http):  # both import (every worker process imports them by name)
+        assert isinstance(name, str)
+        assert import_from_string(name).__module__ == "workshop_server.guard"
+    proxied = uvicorn_kwargs(Settings(trusted_proxies="10.0.0.1, 10.0.0.2"))  # type: ignore[arg-type]
+    assert proxied["proxy_headers"] is True
+    assert proxied["forwarded_allow_ips"] == ["10.0.0.1", "10.0.0.2"]
 
 
 def test_invalid_flags_exit_before_serving(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -364,3 +440,44 @@ def test_invalid_flags_exit_before_serving(capsys: pytest.CaptureFixture[str], t
     assert "port" in capsys.readouterr().err
     assert "WORKSHOP_PORT" not in os.environ
     assert list(tmp_path.iterdir()) == []
+
+
+# --- Refused at start, through the real command line ---------------------------------------------------
+def run_cli(tmp_path: Path, *args: str, secret: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m workshop_server`` on ``tmp_path/data``; a server that starts is killed after 60 s."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKSHOP_")}
+    if secret is not None:
+        env["WORKSHOP_SECRET"] = secret
+    return subprocess.run(
+        [sys.executable, "-m", "workshop_server", "--port", "0", "--data-dir", str(tmp_path / "data"), *args],
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def explaining_lines(stderr: str) -> list[str]:
+    """The lines of ``stderr`` that say on their own what is wrong: the secret and its minimum size."""
+    return [line for line in stderr.splitlines() if "secret" in line and "at least 32" in line]
+
+
+def test_a_short_secret_stops_the_server_with_one_clear_line(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, secret="x" * (MIN_SECRET_BYTES - 1))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(explaining_lines(result.stderr)) == 1, result.stderr
+    assert "x" * (MIN_SECRET_BYTES - 1) not in result.stderr + result.stdout
+    assert not (tmp_path / "data").exists()  # refused before anything was written
+
+
+def test_a_short_secret_file_stops_the_server_with_one_clear_line(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / SECRET_FILE_NAME).write_text("short-secret\n")
+    result = run_cli(tmp_path)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().count("\n") == 0, result.stderr  # one line
+    assert len(explaining_lines(result.stderr)) == 1, result.stderr

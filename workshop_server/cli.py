@@ -23,7 +23,7 @@ from typing import Any, Literal, TypedDict
 from pydantic import ValidationError
 
 from workshop_server.netinfo import phone_hint
-from workshop_server.settings import Settings, resolve_secret
+from workshop_server.settings import SecretFileError, Settings, resolve_secret
 
 __all__ = [
     "APP_FACTORY",
@@ -187,7 +187,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write(f"workshop-server: {problem}\n")
         raise SystemExit(2)
     # Create the secret once before workers start, so that they all read the same file.
-    resolve_secret(settings)
+    try:
+        resolve_secret(settings)
+    except SecretFileError as exc:
+        sys.stderr.write(f"workshop-server: {exc}\n")
+        raise SystemExit(2) from None
     os.environ.update(overrides_to_env(overrides))
 
     import uvicorn  # imported late: --help stays fast and tests import this module cheaply
