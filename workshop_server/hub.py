@@ -440,7 +440,7 @@ class Hub:
     async def start(self) -> None:
         if self.settings.store == "sqlite":
             path = Path(self.settings.data_dir)
-            path.mkdir(parents=True, exist_ok=True)
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)  # Journal.open makes it exactly 0700
             self.journal = await Journal.open(path / DATABASE_FILENAME, synchronous=self.settings.synchronous)
         await self.broker.connect()
         loop = asyncio.get_running_loop()

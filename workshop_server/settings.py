@@ -14,6 +14,7 @@ import ipaddress
 import json
 import os
 import secrets
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -24,9 +25,11 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from workshop_server.errors import ServerError
 
-__all__ = ["SECRET_FILE_NAME", "SecretFileError", "Settings", "resolve_secret"]
+__all__ = ["MIN_SECRET_BYTES", "SECRET_FILE_NAME", "SecretFileError", "Settings", "resolve_secret"]
 
 SECRET_FILE_NAME = "secret"
+#: The shortest secret accepted, from WORKSHOP_SECRET or the secret file: 256 bits, as HMAC-SHA256 needs.
+MIN_SECRET_BYTES = 32
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
 
@@ -97,9 +100,9 @@ class Settings(BaseSettings):
         default=None,
         repr=False,
         description=(
-            "Secret key that signs access tokens (HMAC-SHA256). When unset, a random one is generated on "
-            "first start and stored in <data_dir>/secret (mode 0600), then reused. Every process must "
-            "use the same secret; changing it invalidates every issued link and token."
+            "Secret key that signs access tokens (HMAC-SHA256), at least 32 bytes. When unset, a random "
+            "one is generated on first start and stored in <data_dir>/secret (mode 0600), then reused. "
+            "Every process must use the same secret; changing it invalidates every issued link and token."
         ),
     )
     broker: Literal["memory", "redis"] = Field(
@@ -464,6 +467,17 @@ class Settings(BaseSettings):
             return None
         return value
 
+    @field_validator("secret")
+    @classmethod
+    def _secret_long_enough(cls, value: str | None) -> str | None:
+        if value is not None and len(value.encode("utf-8")) < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"the secret (WORKSHOP_SECRET or --secret) is {len(value.encode('utf-8'))} bytes long; it "
+                f"must be at least {MIN_SECRET_BYTES}. Make one with: "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value
+
     @field_validator("public_url")
     @classmethod
     def _check_public_url(cls, value: str | None) -> str | None:
@@ -558,20 +572,31 @@ def resolve_secret(settings: Settings) -> bytes:
     to it with mode 0600. Concurrent first starts of several processes agree on one secret: the file is
     written completely under a temporary name and then hard-linked into place, which fails if another
     process won the race, in which case the winner's secret is read.
+
+    The data directory is created (or tightened) to mode 0700 and an existing secret file to 0600. A
+    secret file holding fewer than :data:`MIN_SECRET_BYTES` bytes raises :class:`SecretFileError`.
     """
     if settings.secret is not None:
         return settings.secret.encode("utf-8")
     data_dir = settings.data_dir
     path = data_dir / SECRET_FILE_NAME
+    # The data directory is the server's alone (0700), whatever the umask, also when an older release
+    # or the operator created it more open.
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        if stat.S_IMODE(data_dir.stat().st_mode) != 0o700:
+            os.chmod(data_dir, 0o700)
+    except OSError as exc:
+        raise SecretFileError(f"cannot make the data directory {data_dir} private (0700): {exc}") from exc
     existing = _read_secret_file(path)
     if existing is not None:
         return existing
-    data_dir.mkdir(parents=True, exist_ok=True)
     generated = secrets.token_urlsafe(32)
     temporary = data_dir / f".{SECRET_FILE_NAME}.{os.getpid()}.{secrets.token_hex(8)}.tmp"
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="ascii") as handle:
+            os.fchmod(handle.fileno(), 0o600)  # exactly 0600, whatever the umask took away
             handle.write(generated + "\n")
             handle.flush()
             os.fsync(handle.fileno())
@@ -590,11 +615,20 @@ def resolve_secret(settings: Settings) -> bytes:
 def _read_secret_file(path: Path) -> bytes | None:
     try:
         text = path.read_text(encoding="utf-8")
+        if stat.S_IMODE(path.stat().st_mode) != 0o600:
+            os.chmod(path, 0o600)  # tighten a file an older release or the operator left more open
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:
-        raise SecretFileError(f"cannot read the secret file {path}: {exc}") from exc
+        raise SecretFileError(f"cannot read or protect (0600) the secret file {path}: {exc}") from exc
     secret = text.strip()
     if not secret:
         raise SecretFileError(f"the secret file {path} is empty; delete it or set WORKSHOP_SECRET")
+    size = len(secret.encode("utf-8"))
+    if size < MIN_SECRET_BYTES:
+        raise SecretFileError(
+            f"the secret file {path} holds {size} bytes; at least {MIN_SECRET_BYTES} are needed. Delete "
+            "it to have a new one generated (links and tokens already issued stop working) or set "
+            "WORKSHOP_SECRET"
+        )
     return secret.encode("utf-8")

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import sqlite3
+import stat
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -337,7 +339,7 @@ class Journal:
         """
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError(f"synchronous must be 'NORMAL' or 'FULL', not {synchronous!r}")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _keep_private(path)
         try:
             db = await aiosqlite.connect(path, isolation_level=None)
         except sqlite3.Error as exc:
@@ -347,6 +349,7 @@ class Journal:
             await _check_version(db, path)
             await _configure(db, path, synchronous)
             await _migrate(db, path)
+            _keep_private(path)  # the -wal and -shm files now exist; SQLite gave them the database's mode
         except BaseException as exc:
             await db.close()
             if isinstance(exc, sqlite3.Error):
@@ -900,6 +903,38 @@ async def _check_version(db: aiosqlite.Connection, path: Path) -> None:
         raise DatabaseTooNew(path, version, SCHEMA_VERSION)
     if version == 0 and await _pragma(db, "SELECT count(*) FROM sqlite_master"):
         raise StorageError(f"{path} is not a workshop journal (it has tables but no schema version)")
+
+
+#: The files SQLite keeps beside a database; it creates them with the database file's mode.
+_SQLITE_COMPANIONS: Final = ("-wal", "-shm", "-journal")
+
+
+def _keep_private(path: Path) -> None:
+    """Make the database's folder 0700 and the database with its -wal, -shm and -journal files 0600.
+
+    Whatever the umask: the folder and a missing database file are created with those modes and then
+    chmod'ed, which also tightens what an older release or another tool left more open. SQLite creates
+    the -wal and -shm files with the mode of the database file, so they are born 0600.
+    """
+    directory = path.parent
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _set_mode(directory, 0o700)
+        with suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+        for file in (path, *(path.with_name(path.name + suffix) for suffix in _SQLITE_COMPANIONS)):
+            _set_mode(file, 0o600)
+    except OSError as exc:
+        raise StorageError(f"cannot make {directory} private (folder 0700, files 0600): {exc}") from exc
+
+
+def _set_mode(path: Path, mode: int) -> None:
+    try:
+        current = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return
+    if current != mode:
+        os.chmod(path, mode)
 
 
 async def _configure(db: aiosqlite.Connection, path: Path, synchronous: str) -> None:
