@@ -6,6 +6,14 @@ import { t } from "../i18n.js";
 import { netBanner, topBar } from "../chrome.js";
 import { authorOf, colorClass, COLORS, resultsList, roundKindLabel, roundStatusLabel, timerBlock } from "./parts.js";
 
+// What the server counts: Unicode code points after NFC. An emoji with a skin tone is 2, not the 4
+// UTF-16 units of String.length, and a decomposed "é" (e + U+0301) is 1.
+function textLength(text) {
+  let n = 0;
+  for (const _ of text.normalize("NFC")) n += 1;
+  return n;
+}
+
 function short(text, n = 60) {
   const one = text.replace(/\s+/g, " ").trim();
   return one.length > n ? one.slice(0, n - 1) + "…" : one;
@@ -99,7 +107,7 @@ export function mountBoard(ctx) {
   // --- Actions ------------------------------------------------------------------------------------------
   function post() {
     const text = textarea.value.trim();
-    if (!text || text.length > maxText() || !canPost()) return;
+    if (!text || textLength(text) > maxText() || !canPost()) return;
     const local = { key: "out-" + Math.random().toString(36).slice(2), text, color: ui.color };
     ui.outgoing.push(local);
     ui.draft = "";
@@ -134,11 +142,12 @@ export function mountBoard(ctx) {
   // --- Rendering ------------------------------------------------------------------------------------------
   function updateComposer() {
     const rnd = state.currentRound;
-    const len = textarea.value.trim().length;
+    const len = textLength(textarea.value.trim());
     const max = maxText();
     setText(counter, t("board.counter", { count: len, max }));
     counter.classList.toggle("is-over", len > max);
-    textarea.setAttribute("maxlength", String(max + 200));
+    // maxlength counts UTF-16 units: room for emoji and decomposed accents; the counter has the last word.
+    textarea.setAttribute("maxlength", String(4 * max));
     let limitText = "";
     let full = false;
     if (rnd && rnd.max_ideas) {
@@ -220,7 +229,7 @@ export function mountBoard(ctx) {
     const count = h("span", { class: "counter", id: "edit-counter-" + idea.id });
     const save = h("button", { type: "submit", class: "btn btn-small btn-primary", "data-focus": "save", text: t("common.save") });
     const refresh = () => {
-      const len = area.value.trim().length;
+      const len = textLength(area.value.trim());
       setText(count, t("board.counter", { count: len, max: maxText() }));
       count.classList.toggle("is-over", len > maxText());
       save.disabled = len === 0 || len > maxText();
@@ -240,7 +249,7 @@ export function mountBoard(ctx) {
         onsubmit: (e) => {
           e.preventDefault();
           const text = area.value.trim();
-          if (!text || text.length > maxText()) return;
+          if (!text || textLength(text) > maxText()) return;
           ui.editing = null;
           update();
           ctx.act("idea.edit", { idea: idea.id, text }).catch(() => {});

@@ -36,7 +36,7 @@ export function mountJoin(ctx, { info, invite, onInfo, onSubmit }) {
       id: "join-name",
       type: "text",
       required: true,
-      maxlength: String(nameMax),
+      maxlength: String(4 * nameMax), // UTF-16 units, not the code points the server counts: room for emoji
       autocomplete: "nickname",
       enterkeyhint: "go",
       value: draft.name,
