@@ -7,21 +7,35 @@ MAKEFLAGS += --no-builtin-rules
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Reinstalls when pyproject.toml (dependencies, extras, entry points) changes.
+# Reinstalls when pyproject.toml (dependencies, extras, entry points) or the pinned versions change.
 STAMP := $(VENV)/.installed-stamp
+# The versions CI tested, pinned by `make lock`; every install (the venv, the Docker image) uses them.
+CONSTRAINTS := constraints.txt
+PIP := $(BIN)/python -m pip --disable-pip-version-check
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help venv run test system-deps lint bench clean distclean
+.PHONY: help venv lock run test system-deps lint bench clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	@if [ ! -x $(BIN)/python ]; then $(PYTHON) -m venv $(VENV); fi
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PIP) install --quiet -c $(CONSTRAINTS) -e '.[test]'
 	@touch $@
 
-venv: $(STAMP) ## create .venv and install the project with its test tools
+venv: $(STAMP) ## create .venv and install the project with its test tools, at the pinned versions
+
+# Without the pins, so that a new or raised requirement in pyproject.toml resolves; versions that still
+# satisfy pyproject.toml stay. LOCK_ARGS=--upgrade moves everything to the newest allowed versions.
+lock: ## pin the venv's versions in constraints.txt (after changing dependencies; LOCK_ARGS=--upgrade)
+	@if [ ! -x $(BIN)/python ]; then $(PYTHON) -m venv $(VENV); fi
+	$(PIP) install --quiet $(LOCK_ARGS) -e '.[test]'
+	{ echo "# The versions CI tested: pip freeze of .venv without the project, written by 'make lock'."; \
+	  echo "# Used as pip constraints by 'make venv' and the Dockerfile. Do not edit by hand."; \
+	  $(PIP) freeze --exclude-editable --exclude workshop-server; } > $(CONSTRAINTS).tmp
+	mv $(CONSTRAINTS).tmp $(CONSTRAINTS)
+	@touch $(STAMP)
 
 run: $(STAMP) ## serve (one process, in-memory broker, SQLite under ./data); WORKSHOP_* variables override
 	WORKSHOP_WORKERS="$${WORKSHOP_WORKERS:-1}" \
@@ -29,10 +43,12 @@ run: $(STAMP) ## serve (one process, in-memory broker, SQLite under ./data); WOR
 	WORKSHOP_DATA_DIR="$${WORKSHOP_DATA_DIR:-./data}" \
 	exec $(BIN)/python -m workshop_server
 
-system-deps: ## install redis-server and chromium when missing (as root), else explain
+# docker-compose (Debian's 1.29, no engine needed) lets tests/test_packaging.py validate docker-compose.yml.
+system-deps: ## install redis-server, chromium and docker-compose when missing (as root), else explain
 	@missing=(); \
 	command -v redis-server >/dev/null 2>&1 || missing+=(redis-server); \
 	[ -x $(CHROMIUM) ] || missing+=(chromium); \
+	command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose); \
 	if (( $${#missing[@]} )); then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing $${missing[*]}"; \
