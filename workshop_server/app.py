@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
@@ -12,13 +13,14 @@ import orjson
 import segno
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import Request, cookie_parser
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from workshop_server import errors, protocol
+from workshop_server.downloads import DOWNLOAD_SECONDS
 from workshop_server.hub import Hub
 from workshop_server.metrics import Metrics
 from workshop_server.rooms.codes import normalise_code
@@ -52,6 +54,7 @@ STATUS = {
     "invalid_token": 401,
     "forbidden": 403,
     "room_not_found": 404,
+    "not_found": 404,
     "room_unavailable": 503,
     "server_busy": 503,
 }
@@ -62,10 +65,46 @@ def error_response(exc: errors.WorkshopError) -> JSONResponse:
 
 
 def bearer(request: Request) -> str:
+    """The ``Authorization: Bearer`` token. Never from the query string: URLs reach access logs."""
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip()
-    return request.query_params.get("token", "")
+    return ""
+
+
+def refuse_tokens_in_url(request: Request) -> None:
+    """A credential in the query string (``?token=``, ``?invite=``) is refused, not ignored, so that a
+    client that still sends one learns it at once, before its links spread."""
+    for name in ("token", "invite"):
+        if name in request.query_params:
+            raise errors.InvalidCommand(
+                f"{name}: credentials are never accepted in a URL (it reaches logs); "
+                + ("send it as Authorization: Bearer" if name == "token" else "send it as X-Workshop-Invite")
+            )
+
+
+DEVICE_COOKIE = "wsd"
+DEVICE_COOKIE_MAX_AGE = 365 * 24 * 3600
+
+
+def device_from_scope(hub: Hub, scope: Scope) -> str | None:
+    """The device id of the handshake's signed ``wsd`` cookie, or None (no cookie, or not authentic)."""
+    for key, value in scope["headers"]:
+        if key == b"cookie":
+            cookie = cookie_parser(value.decode("latin-1")).get(DEVICE_COOKIE)
+            if cookie is not None:
+                return hub.signer.verify_device(cookie)
+    return None
+
+
+def staff_refusal(room: Room, kind: str, subject: str, generation: int) -> errors.WorkshopError | None:
+    """Why a token (of a staff link's ``generation``) may not read the room's data, or None."""
+    if generation != room.link_generation(kind, subject):
+        return errors.InvalidToken("this link was replaced: ask the facilitator for the new one")
+    member = room.members.get(subject) if kind == "member" else None
+    if member is None or member.role not in ("facilitator", "moderator") or member.status != "active":
+        return errors.Forbidden("exports are for the room's staff")
+    return None
 
 
 class WebSocketEndpoint:
@@ -89,7 +128,8 @@ class WebSocketEndpoint:
         codec = protocol.choose_codec(offered)
         chosen = codec.subprotocol if codec.subprotocol in offered else None
         await send({"type": "websocket.accept", "subprotocol": chosen})
-        await Session(hub, send, codec).run(receive)
+        device = device_from_scope(hub, scope)  # the browser's signed cookie: what a ban records
+        await Session(hub, send, codec, device=device).run(receive)
 
 
 def origin_allowed(settings: Settings, scope: Scope) -> bool:
@@ -203,22 +243,28 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         code = normalise_code(request.path_params["code"])
         invite_id: str | None = None
         try:
+            refuse_tokens_in_url(request)
             host = await hub.host(code)
-            token = request.query_params.get("invite")
+            token = request.headers.get("x-workshop-invite")
+            generation = 0
             if token:
                 claims = hub.signer.verify(token, room=code)
                 if claims.kind != "invite":
                     raise errors.InvalidToken("this is not an invite")
-                invite_id = claims.subject
+                invite_id, generation = claims.subject, claims.generation
 
-            def read(room: Room) -> dict[str, Any]:
+            def read(room: Room) -> dict[str, Any] | None:
                 info = public_info(room.room_view())
                 invite = room.invites.get(invite_id) if invite_id is not None else None
                 if invite is not None:  # tells the join page whether this link makes a moderator
+                    if generation != room.link_generation("invite", invite.id):
+                        return None  # a moderator link of before a rotation
                     info["invite"] = {"role": invite.role, "revoked": invite.revoked}
                 return info
 
             info = await host.read(read)
+            if info is None:
+                raise errors.InvalidToken("this link was replaced: ask the facilitator for the new one")
         except errors.WorkshopError as exc:
             return error_response(exc)
         return JSONResponse(info)
@@ -237,23 +283,54 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
     async def export_json(request: Request) -> Response:
         code = normalise_code(request.path_params["code"])
         try:
-            claims = hub.signer.verify(bearer(request), room=code)
+            refuse_tokens_in_url(request)
+            key = request.query_params.get("dl")
+            if key is not None:  # a one-time link from POST export-link
+                download = hub.downloads.take(code, key)
+                if download is None:
+                    raise errors.NotFound("this download link was used or has expired; ask for a new one")
+                kind, subject, generation = "member", download.member, download.generation
+            else:
+                claims = hub.signer.verify(bearer(request), room=code)
+                kind, subject, generation = claims.kind, claims.subject, claims.generation
             host = await hub.host(code)
             # Read between batches: never show a state that the journal does not hold yet.
-            member, state = await host.read(
-                lambda room: (
-                    room.members.get(claims.subject) if claims.kind == "member" else None,
-                    room.to_state(),
-                )
+            refusal, state = await host.read(
+                lambda room: (staff_refusal(room, kind, subject, generation), room.to_state())
             )
-            if member is None or member.role not in ("facilitator", "moderator") or member.status != "active":
-                raise errors.Forbidden("exports are for the room's staff")
+            if refusal is not None:
+                raise refusal
         except errors.WorkshopError as exc:
             return error_response(exc)
         state.pop("replies", None)
+        state.pop("banned_devices", None)
         state["config"].pop("passphrase_hash", None)
         state["config"].pop("passphrase_salt", None)
-        return JSONResponse(state, headers={"content-disposition": f'attachment; filename="{code}.json"'})
+        for member in state["members"]:
+            member.pop("device", None)
+        disposition = f'attachment; filename="{code}.json"'
+        return JSONResponse(state, headers={"content-disposition": disposition, "cache-control": "no-store"})
+
+    async def export_link(request: Request) -> Response:
+        """A one-time, short-lived download link for the export, so a browser can download it with a
+        plain link and no token ever sits in a URL."""
+        code = normalise_code(request.path_params["code"])
+        try:
+            refuse_tokens_in_url(request)
+            claims = hub.signer.verify(bearer(request), room=code)
+            host = await hub.host(code)
+            refusal = await host.read(
+                lambda room: staff_refusal(room, claims.kind, claims.subject, claims.generation)
+            )
+            if refusal is not None:
+                raise refusal
+        except errors.WorkshopError as exc:
+            return error_response(exc)
+        key = hub.downloads.issue(code, claims.subject, claims.generation)
+        return JSONResponse(
+            {"url": f"/api/rooms/{code}/export.json?dl={key}", "expires_in": DOWNLOAD_SECONDS},
+            headers={"cache-control": "no-store"},
+        )
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "rooms": len(hub.hosts), "connections": len(hub.sessions)})
@@ -263,11 +340,25 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
 
     async def index(request: Request) -> Response:
         page = web_dir / "index.html"
+        response: Response
         if page.exists():
-            return FileResponse(page, headers={"cache-control": "no-cache"})
-        return Response(
-            "<!doctype html><title>Workshop server</title><h1>Workshop server</h1>", media_type="text/html"
-        )
+            response = FileResponse(page, headers={"cache-control": "no-cache"})
+        else:
+            fallback = "<!doctype html><title>Workshop server</title><h1>Workshop server</h1>"
+            response = Response(fallback, media_type="text/html")
+        cookie = request.cookies.get(DEVICE_COOKIE)
+        if cookie is None or hub.signer.verify_device(cookie) is None:
+            # The browser's device id: a ban in a code or passphrase room records it (see protocol.md).
+            response.set_cookie(
+                DEVICE_COOKIE,
+                hub.signer.device_cookie(secrets.token_urlsafe(16)),
+                max_age=DEVICE_COOKIE_MAX_AGE,
+                path="/",
+                httponly=True,
+                samesite="lax",
+                secure=request.url.scheme == "https",
+            )
+        return response
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -286,6 +377,7 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         Route("/api/rooms/{code}", room_info),
         Route("/api/rooms/{code}/qr.svg", room_qr),
         Route("/api/rooms/{code}/export.json", export_json),
+        Route("/api/rooms/{code}/export-link", export_link, methods=["POST"]),
         Route("/healthz", healthz),
         Route("/metrics", metrics_endpoint),
     ]

@@ -173,7 +173,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         settings = Settings.with_overrides(overrides)
     except ValidationError as exc:
-        sys.stderr.write(f"workshop-server: invalid settings\n{exc}\n")
+        # One line per wrong setting, named as the operator sets it (never echoing the value).
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"]) or "settings"
+            message = str(error["msg"]).removeprefix("Value error, ")
+            sys.stderr.write(f"workshop-server: {ENV_PREFIX}{name.upper()}: {message}\n")
         raise SystemExit(2) from None
     if settings.workers > 1:
         sys.stderr.write(

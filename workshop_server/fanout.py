@@ -63,17 +63,49 @@ class Fanout:
     def member_sessions(self, member_id: str) -> list[Session]:
         return list(self.by_member.get(member_id, ()))
 
+    def cutoffs(self, effects: Iterable[dict[str, Any]]) -> dict[Session, tuple[int, dict[str, Any]]]:
+        """The sessions that a batch's ``close`` and ``revoke`` effects end: each with the seq after which
+        it receives nothing more (its removal, rejection or the rotation), and the effect."""
+        ending: dict[Session, tuple[int, dict[str, Any]]] = {}
+        for effect in effects:
+            kind = effect["kind"]
+            if kind == "close":
+                targets: Iterable[Session] = self.by_member.get(effect["member"], ())
+            elif kind == "revoke":
+                generation = effect["generation"]
+                targets = [
+                    s
+                    for s in self.sessions
+                    if s.link_generation is not None and s.link_generation < generation and not s.rotating
+                ]
+            else:
+                continue
+            # An effect published without "after" (an older worker): close after the whole batch.
+            after = effect.get("after") or 2**63
+            for session in targets:
+                if session not in ending:
+                    ending[session] = (after, effect)
+        return ending
+
     def deliver(
         self, epoch: str, events: Iterable[dict[str, Any]], effects: Iterable[dict[str, Any]]
     ) -> None:
-        """Deliver a published batch: events in order, then effects, then held replies."""
+        """Deliver a published batch: events in order, then effects, then held replies.
+
+        A connection that a ``close`` or ``revoke`` effect ends receives the events up to the effect's
+        ``after`` seq (its own removal, for instance) and none after it; it is closed, draining what was
+        queued, once the batch is delivered.
+        """
         sessions = self.sessions
+        ending = self.cutoffs(effects)
         for ev in events:
             seq: int = ev["seq"]
             views: dict[str, Any] = ev["views"]
             frames: dict[tuple[str, bool], str | bytes] = {}
             for session in sessions:
                 if seq <= session.floor:
+                    continue
+                if ending and session in ending and seq > ending[session][0]:
                     continue
                 # rooms.events.view_key_for, inlined for the hot path (member_key is precomputed).
                 key = session.member_key if session.member_key in views else session.audience
@@ -87,10 +119,8 @@ class Fanout:
                 session.push(frame)
                 self.deliveries += 1
             self.delivered = seq
-        for effect in effects:
-            if effect["kind"] == "close":
-                for session in self.member_sessions(effect["member"]):
-                    session.close_soon(CloseCode(effect["code"]), effect["reason"], drain=True)
+        for session, (_after, effect) in ending.items():
+            session.close_soon(CloseCode(effect["code"]), effect["reason"], drain=True)
         if self.waiting:
             for session in list(self.waiting):
                 session.release(self.delivered)

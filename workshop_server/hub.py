@@ -28,6 +28,7 @@ from pydantic import TypeAdapter
 from workshop_server import errors
 from workshop_server.broker import Broker, create_broker
 from workshop_server.close_codes import CloseCode
+from workshop_server.downloads import Downloads
 from workshop_server.fanout import Fanout
 from workshop_server.rooms import Limits, Outcome, Room, RoomConfig, hash_passphrase, view_for
 from workshop_server.rooms import commands as c
@@ -276,6 +277,9 @@ class RoomHost:
                 self.room.id, item.outcome.result["member"]["id"], item.outcome.result["member"]["role"]
             )
         member_id, role = session.member_id, session.role
+        if session.link_generation is not None and session.link_generation != self.room.links_generation:
+            # The staff links were rotated after this auth checked its token, before it attached.
+            return errors.InvalidToken("this link was replaced: ask the facilitator for the new one")
         if member_id is not None:
             member = self.room.members.get(member_id)
             refusal: errors.WorkshopError | None = None
@@ -428,6 +432,7 @@ class Hub:
         self.hosts: dict[str, RoomHost] = {}
         self.metrics: Metrics | None = None
         self.sessions: set[Session] = set()
+        self.downloads = Downloads()  # one-time export links (app.py)
         self._loading: dict[str, asyncio.Future[RoomHost]] = {}
         self._listener: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -655,15 +660,18 @@ class Hub:
         host.start()
         return host
 
-    def token(self, room_id: str, kind: str, subject: str) -> str:
-        return self.signer.sign(TokenClaims(room=room_id, kind=kind, subject=subject))  # type: ignore[arg-type]
+    def token(self, room_id: str, kind: str, subject: str, generation: int = 0) -> str:
+        claims = TokenClaims(room=room_id, kind=kind, subject=subject, generation=generation)  # type: ignore[arg-type]
+        return self.signer.sign(claims)
 
     def links(self, host: RoomHost) -> dict[str, str]:
+        """The staff links of the room's current generation (``room.rotate_links`` replaces them)."""
         room = host.room
         base = self.settings.base_url.rstrip("/")
-        facilitator = self.token(room.id, "member", room.facilitator_id)
-        moderator = self.token(room.id, "invite", room.moderator_invite_id)
-        screen = self.token(room.id, "screen", "screen")
+        generation = room.links_generation
+        facilitator = self.token(room.id, "member", room.facilitator_id, generation)
+        moderator = self.token(room.id, "invite", room.moderator_invite_id, generation)
+        screen = self.token(room.id, "screen", "screen", generation)
         return {
             "room": room.id,
             "facilitator_token": facilitator,

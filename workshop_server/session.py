@@ -50,7 +50,7 @@ class TokenBucket:
 class Session:
     """A connection's state. The fan-out reads ``member_key``, ``audience``, ``floor`` and ``codec``."""
 
-    def __init__(self, hub: Hub, send: Send, codec: protocol.Codec) -> None:
+    def __init__(self, hub: Hub, send: Send, codec: protocol.Codec, *, device: str | None = None) -> None:
         self.hub = hub
         self._send = send
         self.codec = codec
@@ -62,6 +62,9 @@ class Session:
         self.floor = 0
         self.host: RoomHost | None = None
         self.token = ""
+        self.device = device  # the verified device id of the handshake's cookie (app.py), if any
+        self.link_generation: int | None = None  # attached with a staff link of this generation
+        self.rotating = 0  # room.rotate_links sent from here and not answered yet: not revoked by it
         self.attached = False  # the join or auth reply is out: room commands are accepted
         self._out: deque[str | bytes] = deque()
         self._held: deque[tuple[int, str | bytes]] | None = None  # created when a reply must wait
@@ -308,6 +311,9 @@ class Session:
         if self.member_id is None:
             raise errors.Forbidden("the room screen is read-only")
         future = host.submit(cmd, self.member_id)
+        if isinstance(cmd, c.RoomRotateLinks):
+            self.rotating += 1  # this connection gets the new links in its reply; the others are closed
+            future.add_done_callback(self._rotated)  # before _on_outcome: callbacks run in order
         future.add_done_callback(lambda f: self._on_outcome(cmd.id, f))
 
     def _on_outcome(self, cid: str, future: asyncio.Future[Any]) -> None:
@@ -330,7 +336,23 @@ class Session:
                     **result,
                     "invite": {**invite, "token": self.hub.token(self.room_id, "invite", invite["id"])},
                 }
+            elif isinstance(item.command, c.RoomRotateLinks) and self.host is not None:
+                result = {**result, "links": self.hub.links(self.host)}
             self.reply_after(item.seq, protocol.ok(cid, result, item.seq, self.hub.clock()))
+
+    def _rotated(self, future: asyncio.Future[Any]) -> None:
+        """This connection rotated the staff links: it goes on with the new facilitator token."""
+        self.rotating -= 1
+        if future.exception() is not None:
+            return
+        outcome = future.result().outcome
+        host = self.host
+        if outcome is None or outcome.error is not None or host is None or self.member_id is None:
+            return
+        room = host.room
+        if room.is_staff_link("member", self.member_id):
+            self.link_generation = room.links_generation
+            self.token = self.hub.token(room.id, "member", self.member_id, room.links_generation)
 
     # --- Join and auth ----------------------------------------------------------------------------------
     async def _enter(self, cmd: c.Join | c.Auth) -> None:
@@ -354,23 +376,29 @@ class Session:
         self.room_id = self.member_id = None
         self.member_key = ""
         self.host = None
+        self.link_generation = None
 
     async def _join(self, cmd: c.Join) -> dict[str, Any]:
         hub = self.hub
         code = normalise_code(cmd.room)
         host = await hub.host(code)
         invite_id: str | None = None
+        generation = 0
         if cmd.invite is not None:
             claims = hub.signer.verify(cmd.invite, room=code)
             if claims.kind != "invite":
                 raise errors.InvalidToken("this is not an invite")
-            invite_id = claims.subject
+            invite_id, generation = claims.subject, claims.generation
         enter = c.Enter(
-            id=cmd.id,
+            # The journal and the room's dedupe keep the join id's keyed hash, never the id: it is a
+            # credential (a resend returns the member and its token). The reply echoes the client's id.
+            id=hub.signer.join_key(code, cmd.id),
             name=cmd.name,
             accept_rules=cmd.accept_rules,
             passphrase=cmd.passphrase,
             invite=invite_id,
+            generation=generation,
+            device=hub.signer.device_key(code, self.device) if self.device is not None else None,
         )
         self.host = host
         item: Item | errors.WorkshopError = await host.submit(enter, None, self)
@@ -396,6 +424,10 @@ class Session:
         if claims.kind == "invite":
             raise errors.InvalidToken("an invite is used with join, not auth")
         host = await hub.host(claims.room)
+        if claims.generation != host.room.link_generation(claims.kind, claims.subject):
+            raise errors.InvalidToken("this link was replaced: ask the facilitator for the new one")
+        if host.room.is_staff_link(claims.kind, claims.subject):
+            self.link_generation = claims.generation  # closed when the links are rotated
         if claims.kind == "screen":
             self.bind(claims.room, None, "screen")
         else:
@@ -433,7 +465,8 @@ class Session:
             if self.role == "facilitator":  # moderators see invites, never their tokens
                 snapshot["links"] = self.hub.links(self.host)
                 for invite in snapshot.get("invites", []):
-                    invite["token"] = self.hub.token(room.id, "invite", invite["id"])
+                    generation = room.link_generation("invite", invite["id"])
+                    invite["token"] = self.hub.token(room.id, "invite", invite["id"], generation)
             result["snapshot"] = snapshot
         return result
 

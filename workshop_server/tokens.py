@@ -1,12 +1,22 @@
 """Signed access tokens.
 
 A token is the compact, URL-safe text ``v1.<b64url(payload)>.<b64url(mac)>`` (base64url without
-padding). The payload is a compact JSON object ``{"k": kind, "r": room, "s": subject}`` with sorted keys;
-the MAC is HMAC-SHA256 over a domain-separation prefix followed by ``v1.<b64url(payload)>``. Signing is
-deterministic: the same claims always give the same token, so a resent join gets the same token back.
+padding). The payload is a compact JSON object ``{"k": kind, "r": room, "s": subject}`` with sorted keys,
+plus ``"g": generation`` when the generation is not 0; the MAC is HMAC-SHA256 over a domain-separation
+prefix followed by ``v1.<b64url(payload)>``. Signing is deterministic: the same claims always give the
+same token, so a resent join gets the same token back.
 
-Tokens do not expire; revocation (banned members, revoked invites) is decided by the room's state.
-The module is pure: no I/O, no clock.
+Tokens do not expire; revocation (banned members, revoked invites, rotated staff links) is decided by
+the room's state. The generation is what makes the staff links (facilitator, moderator invite, screen)
+revocable: the room keeps the current one, and a link of an older generation is refused.
+
+The same secret also keys, each under its own domain-separation label:
+
+* :meth:`TokenSigner.join_key`: the keyed hash under which a join id is stored (never the id itself);
+* :meth:`TokenSigner.device_cookie` / :meth:`TokenSigner.verify_device`: the signed device cookie;
+* :meth:`TokenSigner.device_key`: a device id's keyed hash for one room (what a ban records).
+
+The module is pure: no I/O, no clock, no randomness (callers bring random ids).
 """
 
 from __future__ import annotations
@@ -32,6 +42,11 @@ SCREEN_SUBJECT: Final = "screen"
 
 _KINDS: Final[frozenset[str]] = frozenset(get_args(TokenKind))
 _DOMAIN: Final = b"workshop_server/token/v1\x00"
+_JOIN_LABEL: Final = b"workshop_server/join-id/v1"
+_DEVICE_LABEL: Final = b"workshop_server/device-cookie/v1"
+_DEVICE_ROOM_LABEL: Final = b"workshop_server/device-room/v1"
+_DEVICE_ID: Final = re.compile(r"[A-Za-z0-9_-]{16,64}")
+MAX_GENERATION: Final = 2**31
 _B64URL: Final = re.compile(r"[A-Za-z0-9_-]+")
 _MAC_TEXT_LENGTH: Final = 43  # 32 bytes in unpadded base64url
 
@@ -41,31 +56,40 @@ class TokenClaims:
     """What a token grants: access of ``kind`` to ``room`` as ``subject``.
 
     ``subject`` is a member id for ``member``, an invite id for ``invite`` and the literal ``"screen"``
-    for the room's screen.
+    for the room's screen. ``generation`` is the staff-link generation the token was signed for (0 for
+    every other token, and for staff links until the room's first rotation).
     """
 
     room: str
     kind: TokenKind
     subject: str
+    generation: int = 0
 
 
 class TokenSigner:
     """Signs and verifies tokens with one HMAC secret."""
 
-    __slots__ = ("_secret",)
+    __slots__ = ("_device_key", "_join_key", "_secret")
 
     def __init__(self, secret: bytes) -> None:
         if not isinstance(secret, bytes) or not secret:
             raise ValueError("the token secret must be non-empty bytes")
         self._secret = secret
+        self._join_key = hmac.new(secret, _JOIN_LABEL, hashlib.sha256).digest()
+        self._device_key = hmac.new(secret, _DEVICE_LABEL, hashlib.sha256).digest()
 
     def sign(self, claims: TokenClaims) -> str:
         """The token for ``claims``. Raises ``ValueError`` for claims no token can carry."""
         problem = _claims_problem(claims.room, claims.kind, claims.subject)
+        if problem is None:
+            problem = _generation_problem(claims.generation)
         if problem is not None:
             raise ValueError(f"cannot sign these claims: {problem}")
+        fields: dict[str, object] = {"k": claims.kind, "r": claims.room, "s": claims.subject}
+        if claims.generation:
+            fields["g"] = claims.generation
         payload = json.dumps(
-            {"k": claims.kind, "r": claims.room, "s": claims.subject},
+            fields,
             sort_keys=True,
             separators=(",", ":"),
             ensure_ascii=True,
@@ -107,6 +131,44 @@ class TokenSigner:
         digest = hmac.new(self._secret, _DOMAIN + signed.encode("ascii"), hashlib.sha256).digest()
         return _b64encode(digest)
 
+    # --- Keyed hashes and the device cookie ---------------------------------------------------------------
+    def join_key(self, room: str, cid: str) -> str:
+        """The keyed hash (64 hex digits) under which a join id is stored and deduplicated.
+
+        A join id leads to a member token, so the room's journal and snapshots keep only this hash: a
+        resend of the join hashes to the same value (the dedupe still works), and a stolen database file
+        holds nothing that can be replayed as a join.
+        """
+        message = room.encode("utf-8") + b"\x00" + cid.encode("utf-8", "surrogatepass")
+        return hmac.new(self._join_key, message, hashlib.sha256).hexdigest()
+
+    def device_cookie(self, device_id: str) -> str:
+        """The value of the device cookie for ``device_id`` (16 to 64 base64url characters):
+        ``<device id>.<b64url(mac)>``."""
+        if _DEVICE_ID.fullmatch(device_id) is None:
+            raise ValueError("a device id has 16 to 64 base64url characters")
+        return f"{device_id}.{self._device_mac(device_id)}"
+
+    def verify_device(self, cookie: str) -> str | None:
+        """The device id of an authentic device cookie, or None for anything else."""
+        if not isinstance(cookie, str) or len(cookie) > 64 + 1 + _MAC_TEXT_LENGTH or not cookie.isascii():
+            return None
+        device_id, dot, mac_text = cookie.partition(".")
+        if not dot or _DEVICE_ID.fullmatch(device_id) is None or len(mac_text) != _MAC_TEXT_LENGTH:
+            return None
+        if not hmac.compare_digest(self._device_mac(device_id).encode("ascii"), mac_text.encode("ascii")):
+            return None
+        return device_id
+
+    def device_key(self, room: str, device_id: str) -> str:
+        """A device's keyed hash for one room (64 hex digits): what a member and a ban record. It cannot
+        be turned back into a cookie, and it links nothing across rooms."""
+        message = _DEVICE_ROOM_LABEL + b"\x00" + room.encode("utf-8") + b"\x00" + device_id.encode("ascii")
+        return hmac.new(self._device_key, message, hashlib.sha256).hexdigest()
+
+    def _device_mac(self, device_id: str) -> str:
+        return _b64encode(hmac.new(self._device_key, device_id.encode("ascii"), hashlib.sha256).digest())
+
 
 def _decode_payload(payload_text: str) -> TokenClaims:
     # Only reached for authenticated payloads, so failures here mean a signer bug or a leaked secret;
@@ -116,15 +178,25 @@ def _decode_payload(payload_text: str) -> TokenClaims:
         data = json.loads(raw.decode("utf-8"))
     except (binascii.Error, ValueError):
         raise InvalidToken() from None
-    if not isinstance(data, dict) or set(data) != {"k", "r", "s"}:
+    if not isinstance(data, dict) or set(data) - {"g"} != {"k", "r", "s"}:
         raise InvalidToken()
     room, kind, subject = data["r"], data["k"], data["s"]
     if not isinstance(room, str) or not isinstance(kind, str) or not isinstance(subject, str):
         raise InvalidToken()
     if _claims_problem(room, kind, subject) is not None:
         raise InvalidToken()
+    generation = data.get("g", 0)
+    # Signed tokens never carry "g": 0 (it is omitted), so there is one token per claims.
+    if "g" in data and (_generation_problem(generation) is not None or generation == 0):
+        raise InvalidToken()
     kind_literal: TokenKind = "member" if kind == "member" else "invite" if kind == "invite" else "screen"
-    return TokenClaims(room=room, kind=kind_literal, subject=subject)
+    return TokenClaims(room=room, kind=kind_literal, subject=subject, generation=generation)
+
+
+def _generation_problem(generation: object) -> str | None:
+    if type(generation) is not int or not 0 <= generation < MAX_GENERATION:
+        return f"the generation must be an integer from 0 to {MAX_GENERATION - 1}"
+    return None
 
 
 def _claims_problem(room: object, kind: object, subject: object) -> str | None:

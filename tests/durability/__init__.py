@@ -33,10 +33,11 @@ def integrity_check(path: Path) -> str:
     return "\n".join(str(row[0]) for row in rows)
 
 
-def http_get(url: str) -> tuple[int, Any]:
+def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
     """GET a JSON resource; returns the status and the decoded body (errors included)."""
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
+        request = urllib.request.Request(url, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=10) as response:
             return int(response.status), json.loads(response.read())
     except urllib.error.HTTPError as exc:
         with exc:
@@ -45,7 +46,7 @@ def http_get(url: str) -> tuple[int, Any]:
 
 def export(base_url: str, room: str, token: str) -> dict[str, Any]:
     """The room's ``export.json`` (staff only)."""
-    status, body = http_get(f"{base_url}/api/rooms/{room}/export.json?token={token}")
+    status, body = http_get(f"{base_url}/api/rooms/{room}/export.json", {"authorization": f"Bearer {token}"})
     assert status == 200, body
     assert isinstance(body, dict)
     return body

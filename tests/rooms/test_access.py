@@ -265,7 +265,8 @@ def test_reject_closes_the_connections_with_rejected() -> None:
     lobby = w.viewer(wes)
     out = w.do(mod, c.MemberReject, member=wes, reason=" spam ")
     assert out.error is None
-    assert out.effects == [Effect("close", wes, CloseCode.REJECTED, "spam")]
+    rejected = next(e.seq for e in out.events if e.name == "member.rejected")
+    assert out.effects == [Effect("close", wes, CloseCode.REJECTED, "spam", after=rejected)]
     assert w.room.members[wes].status == "rejected"
     assert w.room.audience_of(wes, "participant") == LOBBY
     assert lobby.last("member.rejected")["reason"] == "spam"

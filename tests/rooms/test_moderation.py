@@ -98,8 +98,9 @@ def test_remove_bans_closes_and_the_personal_invite_cannot_rejoin() -> None:
     w.send(None, c.Presence(id="p1", came=(ann, bob)))
     out = w.do(mod, c.MemberRemove, member=ann, reason=" abuse ")
     assert out.error is None
-    assert out.effects == [Effect("close", ann, CloseCode.REMOVED, "abuse")]
     assert [e.name for e in out.events] == ["member.removed", "presence"]
+    # Ann's connections get her removal and nothing after it (not the presence event).
+    assert out.effects == [Effect("close", ann, CloseCode.REMOVED, "abuse", after=out.events[0].seq)]
     assert w.room.members[ann].status == "banned"
     assert not w.room.invites[invite].revoked  # still bound to the banned member: see below
     assert ann not in w.room.online

@@ -118,6 +118,7 @@ CASES: dict[type[c.Command], Case] = {
     c.IdeaRestore: idea_hidden,
     c.IdeaApprove: idea_pending,
     c.RoomSet: lambda world: cmd(c.RoomSet, locked=True),
+    c.RoomRotateLinks: lambda world: cmd(c.RoomRotateLinks),
 }
 
 
@@ -144,6 +145,7 @@ def test_the_table_is_the_documented_split() -> None:
         c.SessionEnd,
         c.InviteCreate,
         c.InviteRevoke,
+        c.RoomRotateLinks,
     }
     assert PERMISSIONS["participant"] == contributions
     assert PERMISSIONS["facilitator"] - PERMISSIONS["moderator"] == facilitation

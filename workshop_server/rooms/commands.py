@@ -230,6 +230,13 @@ class RoomSet(Command):
     approval_queue: bool | None = None
 
 
+class RoomRotateLinks(Command):
+    """Replace the staff links: the old facilitator token, moderator invite and screen token stop
+    working at once, and their connections are closed (the sender's own gets the new links)."""
+
+    type: Literal["room.rotate_links"] = "room.rotate_links"
+
+
 ClientCommand = Annotated[
     Join
     | Auth
@@ -257,20 +264,28 @@ ClientCommand = Annotated[
     | IdeaHide
     | IdeaRestore
     | IdeaApprove
-    | RoomSet,
+    | RoomSet
+    | RoomRotateLinks,
     Field(discriminator="type"),
 ]
 
 
 # --- Internal commands: issued by the server, journaled, never accepted from a client ----------------
 class Enter(Command):
-    """A join, after the server verified the invite token (``invite`` is then an invite id)."""
+    """A join, after the server verified the invite token (``invite`` is then an invite id).
+
+    ``id`` is the keyed hash of the client's join id (never the id itself, which works as a credential).
+    ``generation`` is the staff-link generation of the invite token; ``device`` the keyed hash, for this
+    room, of the browser's signed device cookie, when the connection carried one.
+    """
 
     type: Literal["_enter"] = "_enter"
     name: str
     accept_rules: int
     passphrase: str | None = None
     invite: str | None = None
+    generation: int = 0
+    device: str | None = None
 
 
 class Tick(Command):

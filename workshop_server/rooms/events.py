@@ -67,18 +67,33 @@ class Event:
 class Effect:
     """Something the I/O shell must do besides delivering events.
 
-    ``close``: close every connection of ``member`` with ``code``.
+    ``close``: close every connection of ``member`` with ``code``. They receive the events up to seq
+    ``after`` (their own removal or rejection) and nothing after it.
     ``refresh``: the member's audience changed (admitted from the lobby): send its connections a fresh
     snapshot and move them to their new audience.
+    ``revoke``: the staff links were rotated to ``generation``: close with ``code`` every connection
+    that authenticated with a staff link (facilitator token, screen token) of an older generation,
+    except the one that asked for the rotation; they receive nothing after seq ``after``.
     """
 
-    kind: Literal["close", "refresh"]
+    kind: Literal["close", "refresh", "revoke"]
     member: str
     code: int = 0
     reason: str = ""
+    after: int = 0
+    generation: int = 0
 
     def to_dict(self) -> Data:
-        return {"kind": self.kind, "member": self.member, "code": self.code, "reason": self.reason}
+        data: Data = {
+            "kind": self.kind,
+            "member": self.member,
+            "code": self.code,
+            "reason": self.reason,
+            "after": self.after,
+        }
+        if self.kind == "revoke":
+            data["generation"] = self.generation
+        return data
 
 
 @dataclass(slots=True)

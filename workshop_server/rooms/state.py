@@ -67,6 +67,7 @@ class Member:
     muted: bool = False
     mute_reason: str = ""
     audience_seq: int = 0  # seq at which the member's audience last changed (admission from the lobby)
+    device: str | None = None  # keyed hash of the browser's device cookie at join (what a ban records)
 
 
 @dataclass(slots=True)
