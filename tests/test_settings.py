@@ -437,7 +437,7 @@ def test_invalid_flags_exit_before_serving(capsys: pytest.CaptureFixture[str], t
     with pytest.raises(SystemExit) as caught:
         main(["--port", "70000", "--data-dir", str(tmp_path)])
     assert caught.value.code == 2
-    assert "port" in capsys.readouterr().err
+    assert "WORKSHOP_PORT: Input should be less than or equal to 65535" in capsys.readouterr().err
     assert "WORKSHOP_PORT" not in os.environ
     assert list(tmp_path.iterdir()) == []
 
