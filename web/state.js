@@ -180,6 +180,9 @@ export class RoomState {
         this.room = d.room;
         this.addAudit(d.audit);
         break;
+      case "room.links_rotated":
+        this.addAudit(d.audit);
+        break;
       case "invite.created":
       case "invite.revoked":
         if (d.invite) this.invites.set(d.invite.id, { ...this.invites.get(d.invite.id), ...d.invite });

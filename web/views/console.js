@@ -1,7 +1,7 @@
 // The staff console. Facilitators run rounds and moderate; moderators get the same moderation panel
 // without the round controls. Every action is a button; actions that need a reason open a small form.
 
-import { h, renderRow, setText, show, syncList } from "../dom.js";
+import { h, renderRow, setChildren, setText, show, syncList } from "../dom.js";
 import { formatTime, t } from "../i18n.js";
 import { netBanner, topBar } from "../chrome.js";
 import { linkRow } from "./landing.js";
@@ -21,7 +21,7 @@ const form = {
   maxPerIdea: "2",
   hideTotals: true,
 };
-const ui = { prompt: null, reason: "", confirmEnd: false };
+const ui = { prompt: null, reason: "", confirmEnd: false, confirmRotate: false, newLinks: null };
 
 function short(text, n = 60) {
   const one = String(text).replace(/\s+/g, " ").trim();
@@ -112,6 +112,7 @@ export function mountConsole(ctx) {
   const bannedCard = h("section", { class: "card", id: "banned-card", "aria-labelledby": "banned-title" }, h("h2", { class: "section-title", id: "banned-title", text: t("console.banned") }), bannedList);
 
   const invites = buildInvites(ctx, state);
+  const staffCard = buildStaffCard(ctx, state, () => update());
 
   const auditList = h("ol", { class: "audit", id: "audit-list", reversed: true });
   const auditEmpty = h("p", { class: "empty", text: t("console.auditEmpty") });
@@ -130,7 +131,7 @@ export function mountConsole(ctx) {
     wall,
     endRow,
   );
-  const side = h("aside", { class: "console-side", "aria-label": t("console.sidebar") }, lobbyCard, pendingCard, share.el, invites.el, roomCard, memberCard, bannedCard, auditCard);
+  const side = h("aside", { class: "console-side", "aria-label": t("console.sidebar") }, lobbyCard, pendingCard, share.el, invites.el, roomCard, memberCard, bannedCard, auditCard, staffCard.el);
   const el = h(
     "div",
     { class: "page page-console" },
@@ -350,6 +351,7 @@ export function mountConsole(ctx) {
 
     // Sidebar.
     share.update();
+    staffCard.update(isFac);
     invites.update(isFac, room, memberName);
     setText(presence, t("console.presence", { online: state.presence.online, participants: t("console.participantsCount", { count: state.presence.participants }), screens: t("console.screensCount", { count: state.presence.screens }) }));
     lockSwitch.set(Boolean(room.locked));
@@ -413,12 +415,17 @@ function switchButton(id, label, hint, onToggle) {
 }
 
 function buildShare(ctx, state, isFacilitator) {
-  const links = state.links || {};
   const code = ctx.code;
-  const joinUrl = links.join_url || `${location.origin}/j/${code}`;
-  const rows = [linkRow({ id: "share-participant", labelKey: "share.participantLink", url: joinUrl, ctx })];
-  if (links.screen_url) rows.push(linkRow({ id: "share-screen", labelKey: "share.screenLink", url: links.screen_url, ctx }));
-  if (isFacilitator && links.moderator_url) rows.push(linkRow({ id: "share-moderator", labelKey: "share.moderatorLink", url: links.moderator_url, hintKey: "share.moderatorHint", ctx }));
+  const rowsFor = (links) => {
+    const joinUrl = links.join_url || `${location.origin}/j/${code}`;
+    const rows = [linkRow({ id: "share-participant", labelKey: "share.participantLink", url: joinUrl, ctx })];
+    if (links.screen_url) rows.push(linkRow({ id: "share-screen", labelKey: "share.screenLink", url: links.screen_url, ctx }));
+    if (isFacilitator && links.moderator_url) rows.push(linkRow({ id: "share-moderator", labelKey: "share.moderatorLink", url: links.moderator_url, hintKey: "share.moderatorHint", ctx }));
+    return rows;
+  };
+  // The links change when the facilitator replaces them (room.rotate_links): re-render then.
+  let shown = state.links;
+  const rows = h("div", { class: "share-links" }, rowsFor(shown || {}));
   const qr = h("img", { class: "qr", src: `/api/rooms/${encodeURIComponent(code)}/qr.svg`, alt: t("share.qrAlt", { code }), width: "160", height: "160" });
   const qrButton = h("button", { type: "button", class: "qr-button", "aria-label": t("share.qrEnlarge"), "aria-expanded": "false" }, qr);
   qrButton.addEventListener("click", () => {
@@ -433,7 +440,120 @@ function buildShare(ctx, state, isFacilitator) {
     h("div", { class: "share-top" }, qrButton, h("div", {}, h("p", { class: "room-code-label", text: t("share.roomCode") }), h("p", { class: "room-code", id: "console-code", text: code }))),
     rows,
   );
-  return { el, update() {} };
+  return {
+    el,
+    update() {
+      if (state.links === shown) return;
+      shown = state.links;
+      setChildren(rows, rowsFor(shown || {}));
+    },
+  };
+}
+
+/**
+ * Staff links and data: download the room's data (staff, through a one-time link, so that no token is
+ * ever in a URL), and replace the staff links when one got out (facilitator, with a confirmation).
+ */
+function buildStaffCard(ctx, state, refresh) {
+  const session = ctx.session;
+  const exportBtn = h("button", { type: "button", id: "export-data", class: "btn btn-small btn-secondary", text: t("console.export"), "aria-describedby": "export-hint" });
+  exportBtn.addEventListener("click", async () => {
+    exportBtn.disabled = true;
+    try {
+      const response = await fetch(`/api/rooms/${encodeURIComponent(ctx.code)}/export-link`, {
+        method: "POST",
+        headers: { accept: "application/json", authorization: "Bearer " + session.token },
+      });
+      if (!response.ok) throw new Error("export-link " + response.status);
+      const { url } = await response.json();
+      const link = h("a", { href: url, download: `${ctx.code}.json`, hidden: true });
+      document.body.append(link);
+      link.click();
+      link.remove();
+    } catch {
+      ctx.toast(t("console.exportFailed"), "error");
+    } finally {
+      exportBtn.disabled = false;
+    }
+  });
+
+  const rotateBtn = h("button", { type: "button", id: "links-rotate", class: "btn btn-small btn-danger-outline", text: t("console.rotate"), "aria-describedby": "links-rotate-hint" });
+  const rotateText = h("p", { class: "confirm-text", id: "links-rotate-question", text: t("console.rotateQuestion") });
+  const rotateConfirm = h("button", { type: "button", id: "links-rotate-confirm", class: "btn btn-small btn-danger", text: t("console.rotateConfirm") });
+  const rotateCancel = h("button", { type: "button", class: "btn btn-small btn-ghost", text: t("common.cancel") });
+  const fresh = h("div", { class: "new-links stack", id: "new-links", role: "status" });
+  rotateBtn.addEventListener("click", () => {
+    ui.confirmRotate = true;
+    refresh();
+    rotateConfirm.focus();
+  });
+  rotateCancel.addEventListener("click", () => {
+    ui.confirmRotate = false;
+    refresh();
+    rotateBtn.focus();
+  });
+  rotateConfirm.addEventListener("click", () => {
+    ui.confirmRotate = false;
+    rotateConfirm.disabled = true;
+    refresh();
+    ctx
+      .act("room.rotate_links")
+      .then((result) => {
+        const links = result && result.links;
+        if (!links) return;
+        // From now on this console is the new facilitator link: reconnects use the new token, and a
+        // reload (or a bookmark) opens the new URL. replaceState fires no hashchange (no reload).
+        session.token = links.facilitator_token;
+        history.replaceState(null, "", `${location.pathname}${location.search}#token=${links.facilitator_token}`);
+        state.links = links;
+        ui.newLinks = links;
+        ctx.toast(t("console.rotated"));
+        refresh();
+        document.getElementById("new-link-facilitator")?.focus();
+      })
+      .catch(() => {})
+      .finally(() => {
+        rotateConfirm.disabled = false;
+      });
+  });
+  const rotateBox = h(
+    "div",
+    { class: "rotate-links stack" },
+    h("p", { class: "hint", id: "links-rotate-hint", text: t("console.rotateHint") }),
+    rotateBtn,
+    rotateText,
+    h("div", { class: "row-actions" }, rotateConfirm, rotateCancel),
+    fresh,
+  );
+  const el = h(
+    "section",
+    { class: "card", id: "staff-links-card", "aria-labelledby": "staff-links-title" },
+    h("h2", { class: "section-title", id: "staff-links-title", text: t("console.staffLinks") }),
+    h("div", { class: "stack" }, h("div", { class: "stack" }, h("p", { class: "hint", id: "export-hint", text: t("console.exportHint") }), exportBtn), rotateBox),
+  );
+  let shownLinks = null;
+  return {
+    el,
+    update(isFacilitator) {
+      show(rotateBox, isFacilitator);
+      show(rotateBtn, !ui.confirmRotate);
+      show(rotateText, ui.confirmRotate);
+      show(rotateConfirm.parentElement, ui.confirmRotate);
+      show(fresh, Boolean(ui.newLinks));
+      if (ui.newLinks && ui.newLinks !== shownLinks) {
+        shownLinks = ui.newLinks;
+        const links = ui.newLinks;
+        setChildren(
+          fresh,
+          h("h3", { class: "section-subtitle", text: t("console.newLinks") }),
+          h("p", { class: "hint", text: t("console.rotated") }),
+          linkRow({ id: "new-link-facilitator", labelKey: "share.facilitatorLink", url: links.facilitator_url, hintKey: "console.newFacilitatorHint", open: false, ctx }),
+          linkRow({ id: "new-link-moderator", labelKey: "share.moderatorLink", url: links.moderator_url, hintKey: "share.moderatorHint", open: false, ctx }),
+          linkRow({ id: "new-link-screen", labelKey: "share.screenLink", url: links.screen_url, hintKey: "share.screenHint", ctx }),
+        );
+      }
+    },
+  };
 }
 
 /** Personal invites (facilitator): create one per person, copy its link, see who used it, revoke it. */

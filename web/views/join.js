@@ -128,9 +128,12 @@ export function mountJoin(ctx, { info, invite, onInfo, onSubmit }) {
   async function load() {
     renderLoading();
     try {
-      const query = invite ? `?invite=${encodeURIComponent(invite)}` : "";
-      const response = await fetch(`/api/rooms/${encodeURIComponent(ctx.code)}${query}`, { headers: { accept: "application/json" } });
+      // The invite goes in a header, never in the URL: URLs reach access logs.
+      const headers = { accept: "application/json" };
+      if (invite) headers["x-workshop-invite"] = invite;
+      const response = await fetch(`/api/rooms/${encodeURIComponent(ctx.code)}`, { headers });
       if (response.status === 404) return renderError("join.notFound", "join.notFoundBody");
+      if (response.status === 401 && invite) return renderError("terminal.tokenRevoked", "terminal.tokenRevokedBody");
       if (!response.ok) return renderError("join.unavailable", "join.unavailableBody");
       room = await response.json();
       onInfo?.(room);
