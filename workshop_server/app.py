@@ -19,8 +19,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from workshop_server import errors, protocol
+from workshop_server import errors, logs, protocol
 from workshop_server.downloads import DOWNLOAD_SECONDS
+from workshop_server.health import Health
 from workshop_server.hub import Hub
 from workshop_server.metrics import Metrics
 from workshop_server.rooms.codes import normalise_code
@@ -119,9 +120,13 @@ class WebSocketEndpoint:
         if message["type"] != "websocket.connect":
             return
         if not origin_allowed(hub.settings, scope):
+            if hub.metrics is not None:
+                hub.metrics.handshake_refused("origin")
             await refuse(scope, send, 403, errors.Forbidden("this origin may not open a connection"), 1008)
             return
         if len(hub.sessions) >= hub.settings.max_connections:
+            if hub.metrics is not None:
+                hub.metrics.handshake_refused("server_full")
             await refuse(scope, send, 503, errors.ServerBusy("the server is full; retry shortly"), 1013)
             return
         offered: list[str] = list(scope.get("subprotocols") or [])
@@ -188,6 +193,8 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
     hub = Hub(settings)
     metrics = Metrics(hub)
     hub.metrics = metrics
+    health = Health(hub)
+    logs.install()  # no token from a query string in the access log
 
     body_limit = 4 * (settings.title_max + settings.brief_max + settings.rules_max) + 4096
 
@@ -333,9 +340,19 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         )
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "rooms": len(hub.hosts), "connections": len(hub.sessions)})
+        healthy, body = await health.report()
+        return JSONResponse(body, status_code=200 if healthy else 503, headers={"cache-control": "no-store"})
+
+    async def readyz(request: Request) -> Response:
+        state = hub.state
+        return JSONResponse(
+            {"status": state},
+            status_code=200 if state == "ready" else 503,
+            headers={"cache-control": "no-store"},
+        )
 
     async def metrics_endpoint(request: Request) -> Response:
+        await health.check()  # workshop_broker_up and workshop_storage_up as of now (cached for 1 s)
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def index(request: Request) -> Response:
@@ -379,6 +396,7 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         Route("/api/rooms/{code}/export.json", export_json),
         Route("/api/rooms/{code}/export-link", export_link, methods=["POST"]),
         Route("/healthz", healthz),
+        Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
     ]
     if web_dir.is_dir():

@@ -87,16 +87,16 @@ class Fanout:
                     ending[session] = (after, effect)
         return ending
 
-    def deliver(
-        self, epoch: str, events: Iterable[dict[str, Any]], effects: Iterable[dict[str, Any]]
-    ) -> None:
-        """Deliver a published batch: events in order, then effects, then held replies.
+    def deliver(self, epoch: str, events: Iterable[dict[str, Any]], effects: Iterable[dict[str, Any]]) -> int:
+        """Deliver a published batch: events in order, then effects, then held replies. Returns the
+        number of event frames queued to connections.
 
         A connection that a ``close`` or ``revoke`` effect ends receives the events up to the effect's
         ``after`` seq (its own removal, for instance) and none after it; it is closed, draining what was
         queued, once the batch is delivered.
         """
         sessions = self.sessions
+        queued_before = self.deliveries
         ending = self.cutoffs(effects)
         for ev in events:
             seq: int = ev["seq"]
@@ -124,3 +124,4 @@ class Fanout:
         if self.waiting:
             for session in list(self.waiting):
                 session.release(self.delivered)
+        return self.deliveries - queued_before

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgpack
 from pydantic import TypeAdapter
@@ -53,6 +53,10 @@ log = logging.getLogger("workshop_server")
 _any_command: TypeAdapter[c.Command] = TypeAdapter(c.ClientCommand | c.InternalCommand)
 REPLAY_BUFFER = 4096
 LEASE_SECONDS = 15.0
+BROKER_RETRY_MAX = 2.0  # seconds between attempts to connect the broker again after losing it
+
+#: The life of a worker, as ``/readyz`` reports it: ready only between start and drain.
+HubState = Literal["starting", "ready", "draining", "stopping"]
 
 
 def pack(value: Any) -> bytes:
@@ -86,6 +90,7 @@ class Item:
     seq: int = 0
     attached: Attached | errors.WorkshopError | None = None
     read: Callable[[Room], Any] | None = None
+    queued: float = 0.0  # time.perf_counter() when a command was submitted (command latency)
 
 
 @dataclass(slots=True)
@@ -157,6 +162,7 @@ class RoomHost:
     def _put(self, item: Item) -> asyncio.Future[Any]:
         if self.broken is not None:
             item.future.set_exception(self.broken)
+            item.future.exception()  # a timer's tick or presence has nobody waiting: no warning
             return item.future
         self._inbox.append(item)
         if self._wake is not None and not self._wake.done():
@@ -168,7 +174,7 @@ class RoomHost:
     ) -> asyncio.Future[Any]:
         """Queue a command; the future resolves to the item once journaled and published."""
         loop = asyncio.get_running_loop()
-        return self._put(Item(cmd, actor, loop.create_future(), session))
+        return self._put(Item(cmd, actor, loop.create_future(), session, queued=time.perf_counter()))
 
     def attach(self, session: Session, epoch: str | None, seq: int | None) -> asyncio.Future[Any]:
         """Attach a session between batches; resolves to :class:`Attached`."""
@@ -206,6 +212,7 @@ class RoomHost:
         for item in [*batch, *self._inbox]:
             if not item.future.done():
                 item.future.set_exception(exc)
+                item.future.exception()  # nobody waits for internal items (ticks, presence): no warning
         self._inbox.clear()
         for session in list(self.fanout.sessions):
             session.close_soon(CloseCode.ROOM_RELOADED, "the room is reloading")
@@ -262,6 +269,8 @@ class RoomHost:
                     item.future.set_result(result)
             elif not item.future.done():
                 item.future.set_result(item)
+            if metrics is not None and item.queued and (item.actor is not None or item.session is not None):
+                metrics.command_latency(time.perf_counter() - item.queued)  # not the internal ticks
         self._schedule_timer()
         if self._due_for_snapshot() and not self._inbox:
             await self._snapshot()
@@ -438,6 +447,17 @@ class Hub:
         self._background: set[asyncio.Task[None]] = set()
         self._leases: asyncio.Task[None] | None = None
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.state: HubState = "starting"
+
+    def stopping(self) -> bool:
+        """Whether :meth:`stop` has begun."""
+        return self.state == "stopping"
+
+    def begin_drain(self) -> None:
+        """Stop being ready: ``/readyz`` answers 503 so that load balancers send no new clients, while
+        everything keeps working until :meth:`stop`. Idempotent."""
+        if self.state in ("starting", "ready"):
+            self.state = "draining"
 
     def channel(self, room_id: str) -> str:
         return f"workshop:room:{room_id}"
@@ -447,12 +467,16 @@ class Hub:
             path = Path(self.settings.data_dir)
             path.mkdir(mode=0o700, parents=True, exist_ok=True)  # Journal.open makes it exactly 0700
             self.journal = await Journal.open(path / DATABASE_FILENAME, synchronous=self.settings.synchronous)
+            self.journal.observer = self.metrics
         await self.broker.connect()
         loop = asyncio.get_running_loop()
         self._listener = loop.create_task(self._listen(), name="broker-listener")
         self._leases = loop.create_task(self._renew_leases(), name="room-leases")
+        if self.state == "starting":
+            self.state = "ready"
 
     async def stop(self) -> None:
+        self.state = "stopping"
         for session in list(self.sessions):
             session.close_soon(CloseCode.GOING_AWAY, "the server is restarting")
         for session in list(self.sessions):
@@ -474,22 +498,59 @@ class Hub:
             await self.journal.close()
 
     async def _listen(self) -> None:
+        """Hand each published batch to its room's fan-out, until the broker is disconnected.
+
+        When the broker's stream fails (Redis went away), batches may have been lost: every room is
+        dropped (its clients get 4003 and resume from the journal), and the broker is connected again,
+        retrying until it answers; rooms load again on their next join or auth.
+        """
         prefix = self.channel("")
-        async for message in self.broker.messages():
-            host = self.hosts.get(message.channel[len(prefix) :])
-            if host is None:
-                continue
-            batch = unpack(message.data)
-            host.fanout.deliver(batch["epoch"], batch["events"], batch["effects"])
-            if self.metrics is not None:
-                self.metrics.delivered(host.fanout)
+        while not self.stopping():
+            try:
+                async for message in self.broker.messages():
+                    host = self.hosts.get(message.channel[len(prefix) :])
+                    if host is None:
+                        continue
+                    batch = unpack(message.data)
+                    frames = host.fanout.deliver(batch["epoch"], batch["events"], batch["effects"])
+                    if self.metrics is not None:
+                        self.metrics.delivered(frames)
+                return  # the broker was disconnected: the hub is stopping
+            except errors.WorkshopError as exc:  # BrokerError: the stream failed
+                log.error("lost the message broker (%s); its rooms are dropped until it is back", exc)
+            for host in list(self.hosts.values()):
+                if host.broken is None:
+                    host.fail([], errors.RoomUnavailable("the message broker was lost; reconnect"))
+            await self._reconnect_broker()
+
+    async def _reconnect_broker(self) -> None:
+        delay = 0.1
+        while not self.stopping():
+            with contextlib.suppress(Exception):
+                await self.broker.disconnect()
+            try:
+                await self.broker.connect()
+            except errors.WorkshopError as exc:
+                log.debug("the message broker is still unavailable: %s", exc)
+            else:
+                if self.stopping():  # stop() disconnected the broker while this connected it
+                    await self.broker.disconnect()
+                else:
+                    log.warning("the message broker is back")
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, BROKER_RETRY_MAX)
 
     def forget(self, host: RoomHost) -> None:
         if self.hosts.get(host.room.id) is host:
             del self.hosts[host.room.id]
-        task = asyncio.get_running_loop().create_task(self.broker.unsubscribe(self.channel(host.room.id)))
+        task = asyncio.get_running_loop().create_task(self._unsubscribe(host.room.id))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def _unsubscribe(self, room_id: str) -> None:
+        with contextlib.suppress(errors.WorkshopError):  # the broker may be gone (that may be why)
+            await self.broker.unsubscribe(self.channel(room_id))
 
     # --- Rooms --------------------------------------------------------------------------------------
     async def create_room(

@@ -1,23 +1,56 @@
-"""Prometheus metrics of one worker (text format at ``/metrics``)."""
+"""Prometheus metrics of one worker (text format at ``/metrics``).
+
+Every metric is documented in ``docs/operations.md``. Labels take values from fixed sets only (command
+types, error codes, close codes, refusal reasons, rate-limit scopes), never from what a client sends
+verbatim, so that a client cannot grow the registry.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
 
+from workshop_server.close_codes import CloseCode
 from workshop_server.rooms.commands import Command
 from workshop_server.rooms.events import Outcome
 
 if TYPE_CHECKING:
-    from workshop_server.fanout import Fanout
     from workshop_server.hub import Hub
+
+__all__ = ["LATENCY_BUCKETS", "Metrics"]
+
+#: Seconds: from 0.5 ms (a group commit on a fast disk) to 10 s (a storage stall).
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+# No "<name>_created" series (a creation timestamp per counter and histogram): they double the series
+# and say nothing an operator needs. The switch is process-wide; this process serves one app.
+disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client leaves it untyped
+
+# Close codes a connection can end with: ours, the standard ones, and 1006 for "no close frame". A
+# client may close with any code from 3000 to 4999; those are counted as "other".
+_CLOSE_CODES = frozenset({*(int(code) for code in CloseCode), *range(1000, 1016)})
 
 
 class Metrics:
     def __init__(self, hub: Hub) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        # The default collectors: process_* (CPU, memory, descriptors), python_info, python_gc_*.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
+
         self.connections = Gauge("workshop_connections", "Open WebSocket connections.", registry=r)
         self.connections.set_function(lambda: len(hub.sessions))
         self.rooms = Gauge("workshop_rooms_loaded", "Rooms loaded in this worker.", registry=r)
@@ -33,12 +66,57 @@ class Metrics:
             "Connections closed because their outgoing queue overflowed (slow consumers).",
             registry=r,
         )
-        self._delivered: dict[str, int] = {}
+        self.command_seconds = Histogram(
+            "workshop_command_seconds",
+            "Time from a command's submission to its room host to its reply (journaled and published).",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.journal_append_seconds = Histogram(
+            "workshop_journal_append_seconds",
+            "Time from a journal append's call to its commit (queueing and group commit included).",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.journal_commit_seconds = Histogram(
+            "workshop_journal_commit_seconds",
+            "Duration of each group-commit transaction of the journal.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.closes = Counter(
+            "workshop_closes",
+            "WebSocket connections ended, by close code (1006: no close frame; other: a client's own code).",
+            ["code"],
+            registry=r,
+        )
+        self.handshakes_refused = Counter(
+            "workshop_handshakes_refused",
+            "Connections or WebSocket handshakes refused before a session started, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.rate_limits = Counter(
+            "workshop_rate_limited",
+            "Requests or commands refused by a rate limit, by scope.",
+            ["scope"],
+            registry=r,
+        )
+        self.broker_up = Gauge(
+            "workshop_broker_up", "1 when the last broker health probe succeeded, else 0.", registry=r
+        )
+        self.storage_up = Gauge(
+            "workshop_storage_up", "1 when the last journal health probe succeeded, else 0.", registry=r
+        )
 
+    # --- Rooms and connections ------------------------------------------------------------------------
     def command(self, cmd: Command, outcome: Outcome) -> None:
         self.commands.labels(cmd.type_name()).inc()
         if outcome.events:
             self.events.inc(len(outcome.events))
+
+    def command_latency(self, seconds: float) -> None:
+        self.command_seconds.observe(seconds)
 
     def error(self, code: str) -> None:
         self.errors.labels(code).inc()
@@ -46,11 +124,41 @@ class Metrics:
     def slow_consumer(self) -> None:
         self.drops.inc()
 
-    def delivered(self, fanout: Fanout) -> None:
-        before = self._delivered.get(fanout.room_id, 0)
-        if fanout.deliveries > before:
-            self.deliveries.inc(fanout.deliveries - before)
-            self._delivered[fanout.room_id] = fanout.deliveries
+    def delivered(self, frames: int) -> None:
+        """``frames`` event frames were just queued to connections (one fan-out of one batch)."""
+        if frames:
+            self.deliveries.inc(frames)
+
+    def closed(self, code: int | None) -> None:
+        """A WebSocket connection ended with close ``code`` (``None``: no close frame, counted as 1006)."""
+        if code is None:
+            label = "1006"
+        elif code in _CLOSE_CODES:
+            label = str(code)
+        else:
+            label = "other"
+        self.closes.labels(label).inc()
+
+    def handshake_refused(self, reason: str) -> None:
+        """A connection was refused before its session started: ``origin``, ``server_full``,
+        ``pending_full``, ``pending_per_ip``, ``descriptors``, ``handshake_timeout``..."""
+        self.handshakes_refused.labels(reason).inc()
+
+    def rate_limited(self, scope: str) -> None:
+        """A rate limit refused something: ``create_room``, ``lookup``, ``passphrase``, ``ip_commands``..."""
+        self.rate_limits.labels(scope).inc()
+
+    # --- The journal (a :class:`~workshop_server.storage.journal.JournalObserver`) ----------------
+    def journal_appended(self, seconds: float) -> None:
+        self.journal_append_seconds.observe(seconds)
+
+    def journal_committed(self, seconds: float, appends: int) -> None:
+        self.journal_commit_seconds.observe(seconds)
+
+    # --- Health ---------------------------------------------------------------------------------------
+    def health(self, *, storage: bool, broker: bool) -> None:
+        self.storage_up.set(1 if storage else 0)
+        self.broker_up.set(1 if broker else 0)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -218,6 +218,8 @@ class Session:
                 code, reason = self._closing
                 with contextlib.suppress(Exception):  # the peer may be gone already
                     await self._send({"type": "websocket.close", "code": code, "reason": reason})
+            if self.hub.metrics is not None:
+                self.hub.metrics.closed(self._closing[0] if self._closing is not None else None)
             if not self._done.done():
                 self._done.set_result(None)
 

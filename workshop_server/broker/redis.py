@@ -12,6 +12,7 @@ owner never extends or deletes a lease that has passed to someone else.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections import deque
 from collections.abc import AsyncIterator
@@ -100,9 +101,12 @@ class RedisBroker(Broker):
             if inbox is not None:
                 inbox.close()
             self._fail_waiters(BrokerError("the broker was disconnected"))
+            # Closing connections to a redis that went away must not fail the disconnect.
             if pubsub is not None:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
-            await client.aclose()
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            with contextlib.suppress(RedisError, OSError):
+                await client.aclose()
 
     def _client(self) -> Redis:
         if self._redis is None:

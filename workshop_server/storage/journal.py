@@ -12,6 +12,9 @@ opaque bytes: it knows nothing of what a room is, only of positions, epochs and 
   the same event-loop tick) are written in one transaction, and each returns once it is committed.
 * One task owns the connection and runs every operation in turn, so no two transactions interleave
   and a cancelled caller never leaves a transaction open.
+* Health: :meth:`Journal.probe` is a real write through that task, bounded in time, and
+  :attr:`Journal.write_error` says why the latest write transaction failed. An optional
+  :class:`JournalObserver` is told the latency of each append and of each group commit (metrics).
 
 Vocabulary. A room's journal is a list of entries at *positions* 1, 2, 3, ... (gapless, never reused).
 An entry covers the event seqs ``seq_start..seq_end`` of one *epoch* (empty when ``seq_end ==
@@ -27,12 +30,13 @@ import hashlib
 import os
 import sqlite3
 import stat
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar
+from typing import Any, Final, Generic, Literal, Protocol, TypeAlias, TypeVar
 
 import aiosqlite
 
@@ -48,6 +52,7 @@ __all__ = [
     "Journal",
     "JournalConflict",
     "JournalEntry",
+    "JournalObserver",
     "LoadedRoom",
     "RoomExists",
     "RoomNotStored",
@@ -136,6 +141,16 @@ class CorruptRoom(RoomUnavailable, StorageError):
 
     def __str__(self) -> str:
         return f"room {self.room_id!r} is corrupt in storage: {self.reason}"
+
+
+class JournalObserver(Protocol):
+    """Told how long the journal's work takes (the metrics implement it). It must not raise."""
+
+    def journal_appended(self, seconds: float) -> None:
+        """An :meth:`Journal.append` committed, ``seconds`` after it was called."""
+
+    def journal_committed(self, seconds: float, appends: int) -> None:
+        """A group commit of ``appends`` entries took ``seconds`` (from BEGIN to COMMIT)."""
 
 
 # --- Records ------------------------------------------------------------------------------------------
@@ -306,6 +321,12 @@ def _translate(exc: BaseException) -> BaseException:
     return exc
 
 
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark a future's exception as retrieved (its waiters may have given up on it)."""
+    if not future.cancelled():
+        future.exception()
+
+
 def _is_corruption(exc: sqlite3.Error) -> bool:
     return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
 
@@ -317,6 +338,7 @@ class _State:
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     closing: bool = False
     transactions: int = 0
+    write_error: str | None = None  # why the latest write transaction failed; None once one commits
 
 
 class Journal:
@@ -328,6 +350,9 @@ class Journal:
         self.path = path
         self._state = _State()
         self._worker = asyncio.get_running_loop().create_task(self._work(), name=f"journal:{path.name}")
+        self._probing: asyncio.Future[None] | None = None
+        #: Told the latency of appends and group commits; set it after :meth:`open`.
+        self.observer: JournalObserver | None = None
 
     # -- life cycle ------------------------------------------------------------------------------------
     @classmethod
@@ -372,6 +397,33 @@ class Journal:
         """How many write transactions were committed since :meth:`open`."""
         return self._state.transactions
 
+    @property
+    def write_error(self) -> str | None:
+        """Why the latest write transaction (an append's group commit, a snapshot, a probe...) failed
+        in SQLite, or ``None`` when it committed. The next successful write clears it."""
+        return self._state.write_error
+
+    async def probe(self, timeout: float) -> None:
+        """Check that the journal can write now: a real write, queued behind the other work.
+
+        The probe takes SQLite's write lock and commits a transaction that rewrites the schema
+        version the database already has. Raises :class:`StorageError` when it fails or has not
+        finished within ``timeout`` seconds (the writer is stuck, or another process holds the lock).
+        At most one probe is queued at a time: a call made while the previous one has not finished
+        waits for that one.
+        """
+        pending = self._probing
+        if pending is None or pending.done():
+            pending = asyncio.get_running_loop().create_future()
+            pending.add_done_callback(_retrieve)  # nobody may be waiting for it any more
+            self._enqueue(_Call(self._probe_write, pending, writes=True))
+            self._probing = pending
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(pending)
+        except TimeoutError:
+            raise StorageError(f"the journal did not finish a write within {timeout:g} s") from None
+
     # -- public operations -----------------------------------------------------------------------------
     async def create_room(self, room_id: str, meta: bytes) -> None:
         """Store a new room with its meta and an empty journal. Raises :class:`RoomExists`."""
@@ -395,9 +447,13 @@ class Journal:
         """
         if not isinstance(entry, JournalEntry):
             raise TypeError("entry must be a JournalEntry")
+        started = time.perf_counter()
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._enqueue(_Append(room_id, entry, future))
         await future
+        if self.observer is not None:
+            with suppress(Exception):
+                self.observer.journal_appended(time.perf_counter() - started)
 
     async def load(self, room_id: str) -> LoadedRoom:
         """The room's meta, latest snapshot and the entries after it, all verified.
@@ -514,6 +570,7 @@ class Journal:
     async def _commit_appends(self, appends: Sequence[_Append]) -> None:
         """Write ``appends`` in one transaction; fail each one that does not fit, or all if it fails."""
         failed: dict[int, Exception] = {}
+        started = time.perf_counter()
         try:
             async with self._transaction(write=True) as db:
                 room_ids = list(dict.fromkeys(a.room_id for a in appends))
@@ -566,12 +623,16 @@ class Journal:
                 if not request.future.done():
                     request.future.set_exception(failed.get(index) or _translate(exc))
             return
+        elapsed = time.perf_counter() - started
         for index, request in enumerate(appends):
             if not request.future.done():
                 if index in failed:
                     request.future.set_exception(failed[index])
                 else:
                     request.future.set_result(None)
+        if self.observer is not None:
+            with suppress(Exception):
+                self.observer.journal_committed(elapsed, len(appends) - len(failed))
 
     # -- transactions ----------------------------------------------------------------------------------
     @asynccontextmanager
@@ -593,11 +654,14 @@ class Journal:
                     await db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
+            if write:
+                self._state.write_error = f"{type(exc).__name__}: {exc}"
             if room_id is not None and _is_corruption(exc):
                 raise CorruptRoom(room_id, f"SQLite reports: {exc}") from exc
             raise
         if write:
             self._state.transactions += 1
+            self._state.write_error = None
 
     async def _fetch(self, sql: str, parameters: Iterable[Any] = ()) -> list[sqlite3.Row]:
         return list(await self._db.execute_fetchall(sql, parameters))
@@ -806,6 +870,11 @@ class Journal:
 
     async def _checkpoint(self) -> None:
         await self._fetch("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    async def _probe_write(self) -> None:
+        async with self._transaction(write=True) as db:
+            version = await _pragma(db, "PRAGMA user_version")
+            await db.execute(f"PRAGMA user_version = {int(version)}")
 
     async def _integrity_check(self) -> str:
         rows = await self._fetch("PRAGMA integrity_check")
