@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import hmac
 import io
+import logging
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,9 +23,11 @@ from starlette.types import Receive, Scope, Send
 
 from workshop_server import errors, logs, protocol
 from workshop_server.downloads import DOWNLOAD_SECONDS
+from workshop_server.guard import ADMISSION_STATE_KEY, HUB_STATE_KEY, TICKET_EXTENSION, Admission, Ticket
 from workshop_server.health import Health
 from workshop_server.hub import Hub
 from workshop_server.metrics import Metrics
+from workshop_server.ratelimit import KeyedLimiter, retry_after_header
 from workshop_server.rooms.codes import normalise_code
 from workshop_server.rooms.room import Room, clean_text
 from workshop_server.session import Session
@@ -53,7 +57,9 @@ STATUS = {
     "text_too_long": 400,
     "invalid_name": 400,
     "invalid_token": 401,
+    "create_key_required": 401,
     "forbidden": 403,
+    "rate_limited": 429,
     "room_not_found": 404,
     "not_found": 404,
     "room_unavailable": 503,
@@ -62,7 +68,15 @@ STATUS = {
 
 
 def error_response(exc: errors.WorkshopError) -> JSONResponse:
-    return JSONResponse({"error": exc.to_dict()}, status_code=STATUS.get(exc.code, 400))
+    headers = {}
+    if isinstance(exc, errors.RateLimited) and exc.retry_after is not None:
+        headers["retry-after"] = retry_after_header(exc.retry_after)
+    return JSONResponse({"error": exc.to_dict()}, status_code=STATUS.get(exc.code, 400), headers=headers)
+
+
+def client_ip(request: Request) -> str:
+    """The client's address (the real one behind a trusted proxy: uvicorn rewrites it)."""
+    return request.client.host if request.client is not None else "unknown"
 
 
 def bearer(request: Request) -> str:
@@ -133,8 +147,15 @@ class WebSocketEndpoint:
         codec = protocol.choose_codec(offered)
         chosen = codec.subprotocol if codec.subprotocol in offered else None
         await send({"type": "websocket.accept", "subprotocol": chosen})
+        ticket = scope.get("extensions", {}).get(TICKET_EXTENSION)
+        if isinstance(ticket, Ticket):
+            ticket.disarm()  # the handshake is done; the session's auth deadline runs from here
+        client = scope.get("client")
+        ip = str(client[0]) if client else "unknown"
         device = device_from_scope(hub, scope)  # the browser's signed cookie: what a ban records
-        await Session(hub, send, codec, device=device).run(receive)
+        await Session(
+            hub, send, codec, ip=ip, ticket=ticket if isinstance(ticket, Ticket) else None, device=device
+        ).run(receive)
 
 
 def origin_allowed(settings: Settings, scope: Scope) -> bool:
@@ -187,6 +208,19 @@ def check_text(value: str, limit: int, what: str, *, required: bool) -> str:
     return clean_text(value, limit, what)
 
 
+def configure_logging(level: str) -> None:
+    """The server's own logger ("workshop_server") prints like uvicorn's, at the configured level."""
+    from uvicorn.logging import DefaultFormatter
+
+    logger = logging.getLogger("workshop_server")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(DefaultFormatter("%(levelprefix)s %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(5 if level == "trace" else level.upper())
+
+
 def create_app(settings: Settings | None = None) -> WorkshopApp:
     settings = settings or Settings()
     web_dir = settings.web_dir or WEB_DIR
@@ -195,10 +229,44 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
     hub.metrics = metrics
     health = Health(hub)
     logs.install()  # no token from a query string in the access log
+    configure_logging(settings.log_level)
 
     body_limit = 4 * (settings.title_max + settings.brief_max + settings.rules_max) + 4096
 
+    def check_create_key(request: Request) -> None:
+        key = settings.create_key
+        if not key:
+            return
+        header = request.headers.get("authorization", "")
+        given = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        if not given:
+            raise errors.CreateKeyRequired()
+        if not hmac.compare_digest(given.encode("utf-8", "surrogatepass"), key.encode("utf-8")):
+            raise errors.CreateKeyRequired("the organiser key is wrong")
+
+    def limit(limiter: KeyedLimiter, key: str, what: str) -> None:
+        wait = limiter.take(key)
+        if wait:
+            if metrics is not None:
+                metrics.rate_limited(limiter.name)
+            raise errors.RateLimited(f"too many {what} from your address; retry later", retry_after=wait)
+
+    async def server_info(request: Request) -> Response:
+        """What the landing page must know before creating a room."""
+        return JSONResponse(
+            {"create_key_required": bool(settings.create_key), "protocol": protocol.PROTOCOL_VERSION}
+        )
+
     async def create_room(request: Request) -> Response:
+        try:
+            limit(hub.limiters.create_room, client_ip(request), "new rooms")
+            check_create_key(request)
+        except errors.CreateKeyRequired as refusal:
+            response = error_response(refusal)
+            response.headers["www-authenticate"] = 'Bearer realm="workshop"'
+            return response
+        except errors.WorkshopError as refusal:
+            return error_response(refusal)
         raw = bytearray()
         async for chunk in request.stream():
             raw += chunk
@@ -250,6 +318,7 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         code = normalise_code(request.path_params["code"])
         invite_id: str | None = None
         try:
+            limit(hub.limiters.lookup, client_ip(request), "room lookups")
             refuse_tokens_in_url(request)
             host = await hub.host(code)
             token = request.headers.get("x-workshop-invite")
@@ -279,6 +348,7 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
     async def room_qr(request: Request) -> Response:
         code = normalise_code(request.path_params["code"])
         try:
+            limit(hub.limiters.lookup, client_ip(request), "room lookups")
             await hub.host(code)
         except errors.WorkshopError as exc:
             return error_response(exc)
@@ -378,10 +448,12 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         return response
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         await hub.start()
+        admission = Admission(settings, metrics)
+        hub.admission = admission
         try:
-            yield
+            yield {ADMISSION_STATE_KEY: admission, HUB_STATE_KEY: hub}
         finally:
             await hub.stop()
 
@@ -390,6 +462,7 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         Route("/j/{code}", index),
         Route("/r/{code}", index),
         Route("/s/{code}", index),
+        Route("/api/server", server_info),
         Route("/api/rooms", create_room, methods=["POST"]),
         Route("/api/rooms/{code}", room_info),
         Route("/api/rooms/{code}/qr.svg", room_qr),

@@ -30,6 +30,7 @@ from workshop_server.broker import Broker, create_broker
 from workshop_server.close_codes import CloseCode
 from workshop_server.downloads import Downloads
 from workshop_server.fanout import Fanout
+from workshop_server.ratelimit import Limiters
 from workshop_server.rooms import Limits, Outcome, Room, RoomConfig, hash_passphrase, view_for
 from workshop_server.rooms import commands as c
 from workshop_server.rooms.codes import make_code
@@ -46,6 +47,7 @@ from workshop_server.storage import (
 from workshop_server.tokens import TokenClaims, TokenSigner
 
 if TYPE_CHECKING:
+    from workshop_server.guard import Admission
     from workshop_server.metrics import Metrics
     from workshop_server.session import Session
 
@@ -442,6 +444,8 @@ class Hub:
         self.metrics: Metrics | None = None
         self.sessions: set[Session] = set()
         self.downloads = Downloads()  # one-time export links (app.py)
+        self.limiters = Limiters(settings)
+        self.admission: Admission | None = None  # set by the app at startup (the connection guard)
         self._loading: dict[str, asyncio.Future[RoomHost]] = {}
         self._listener: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -567,14 +571,16 @@ class Hub:
     ) -> RoomHost:
         if len(self.hosts) >= self.settings.max_rooms:
             raise errors.ServerBusy("this server hosts as many rooms as it may")
-        salt = secrets.token_hex(8) if passphrase else ""
+        salt = secrets.token_hex(16) if passphrase else ""
+        # scrypt is slow on purpose: in a thread, so the event loop keeps serving.
+        digest = await asyncio.to_thread(hash_passphrase, passphrase, salt) if passphrase else ""
         config = RoomConfig(
             title=title,
             brief=brief,
             rules=rules,
             access=access,  # type: ignore[arg-type]
             passphrase_salt=salt,
-            passphrase_hash=hash_passphrase(passphrase, salt) if passphrase else "",
+            passphrase_hash=digest,
             anonymous=anonymous,
             locale=locale,
             retention_days=self.settings.retention_days,
@@ -625,6 +631,9 @@ class Hub:
     async def _load(self, room_id: str) -> RoomHost:
         if self.journal is None:
             raise errors.RoomNotFound()
+        if len(self.hosts) >= self.settings.max_rooms:
+            # Loading counts like creating: stored codes must not load rooms past the cap.
+            raise errors.ServerBusy("this server has as many rooms loaded as it may; retry shortly")
         try:
             loaded = await self.journal.load(room_id)
         except RoomNotStored:

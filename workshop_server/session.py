@@ -21,10 +21,11 @@ from workshop_server.close_codes import CLOSE_REASONS, CloseCode
 from workshop_server.rooms import LOBBY, PUBLIC
 from workshop_server.rooms import commands as c
 from workshop_server.rooms.codes import normalise_code
-from workshop_server.rooms.state import Role
+from workshop_server.rooms.state import Role, passphrase_matches
 from workshop_server.tokens import TokenClaims
 
 if TYPE_CHECKING:
+    from workshop_server.guard import Ticket
     from workshop_server.hub import Attached, Hub, Item, RoomHost
 
 log = logging.getLogger("workshop_server")
@@ -50,10 +51,22 @@ class TokenBucket:
 class Session:
     """A connection's state. The fan-out reads ``member_key``, ``audience``, ``floor`` and ``codec``."""
 
-    def __init__(self, hub: Hub, send: Send, codec: protocol.Codec, *, device: str | None = None) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        send: Send,
+        codec: protocol.Codec,
+        *,
+        ip: str = "unknown",
+        ticket: Ticket | None = None,
+        device: str | None = None,
+    ) -> None:
         self.hub = hub
         self._send = send
         self.codec = codec
+        self.ip = ip  # the client's address: the key of the per-address rate limits
+        self._ticket = ticket  # the connection guard's: settled once joined (no longer "pending")
+        self._ip_key = ""  # address + room, once joined
         self.room_id: str | None = None
         self.member_id: str | None = None
         self.member_key = ""
@@ -269,7 +282,18 @@ class Session:
             message = self.codec.decode(frame)
             cid = protocol.message_id(message)
             if not self._bucket.take():
-                raise errors.RateLimited(f"at most {hub.settings.commands_per_second:g} commands per second")
+                raise errors.RateLimited(
+                    f"at most {hub.settings.commands_per_second:g} commands per second",
+                    retry_after=1.0 / hub.settings.commands_per_second,
+                )
+            if self._ip_key:
+                wait = hub.limiters.ip_commands.take(self._ip_key)
+                if wait:
+                    self._count_limited("ip_commands")
+                    raise errors.RateLimited(
+                        "too many commands from your network address into this room; slow down",
+                        retry_after=wait,
+                    )
             cmd = protocol.parse_command(message)
         except errors.WorkshopError as exc:
             self._refuse(cid, exc)
@@ -371,8 +395,15 @@ class Session:
             self._refuse(cmd.id, errors.ServerError())
             return
         self.attached = True
+        self._ip_key = f"{self.ip}\x00{self.room_id}"
+        if self._ticket is not None:
+            self._ticket.settle()  # joined: no longer counts against the pending-connection caps
         self._arm_deadline()  # from the auth deadline to the idle one
         self.push_message(reply)
+
+    def _count_limited(self, scope: str) -> None:
+        if self.hub.metrics is not None:
+            self.hub.metrics.rate_limited(scope)
 
     def _detach(self) -> None:
         self.room_id = self.member_id = None
@@ -383,7 +414,17 @@ class Session:
     async def _join(self, cmd: c.Join) -> dict[str, Any]:
         hub = self.hub
         code = normalise_code(cmd.room)
-        host = await hub.host(code)
+        limiters = hub.limiters
+        # Guessing room codes: only failed lookups spend, so a venue behind one address joins freely.
+        wait = limiters.lookup.check(self.ip)
+        if wait:
+            self._count_limited("lookup")
+            raise errors.RateLimited("too many unknown room codes from your address", retry_after=wait)
+        try:
+            host = await hub.host(code)
+        except errors.RoomNotFound:
+            limiters.lookup.take(self.ip)
+            raise
         invite_id: str | None = None
         generation = 0
         if cmd.invite is not None:
@@ -391,13 +432,27 @@ class Session:
             if claims.kind != "invite":
                 raise errors.InvalidToken("this is not an invite")
             invite_id, generation = claims.subject, claims.generation
+        config = host.room.config  # access and passphrase never change after creation
+        passphrase_ok: bool | None = None
+        if config.access == "passphrase":
+            passphrase_ok = False
+            if cmd.passphrase:
+                wait = limiters.passphrase.check(self.ip)
+                if wait:
+                    self._count_limited("passphrase")
+                    raise errors.RateLimited("too many wrong passphrases from your address", retry_after=wait)
+                # scrypt, off the event loop; the core only learns the verdict, the journal never the text.
+                passphrase_ok = await asyncio.to_thread(
+                    passphrase_matches, cmd.passphrase, config.passphrase_salt, config.passphrase_hash
+                )
         enter = c.Enter(
             # The journal and the room's dedupe keep the join id's keyed hash, never the id: it is a
             # credential (a resend returns the member and its token). The reply echoes the client's id.
             id=hub.signer.join_key(code, cmd.id),
             name=cmd.name,
             accept_rules=cmd.accept_rules,
-            passphrase=cmd.passphrase,
+            passphrase_ok=passphrase_ok,
+            max_members=hub.settings.max_members_per_room,
             invite=invite_id,
             generation=generation,
             device=hub.signer.device_key(code, self.device) if self.device is not None else None,
@@ -411,6 +466,8 @@ class Session:
         assert outcome is not None
         if outcome.error is not None:
             self.host = None
+            if isinstance(outcome.error, errors.WrongPassphrase):
+                limiters.passphrase.take(self.ip)
             raise outcome.error
         attached = item.attached
         if attached is None or isinstance(attached, errors.WorkshopError):

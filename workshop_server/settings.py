@@ -24,6 +24,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from workshop_server.errors import ServerError
+from workshop_server.netinfo import lan_addresses
 
 __all__ = ["MIN_SECRET_BYTES", "SECRET_FILE_NAME", "SecretFileError", "Settings", "resolve_secret"]
 
@@ -89,6 +90,31 @@ class Settings(BaseSettings):
     log_level: LogLevel = Field(
         default="info",
         description="Log level: critical, error, warning, info, debug or trace.",
+    )
+
+    create_key: str | None = Field(
+        default=None,
+        repr=False,
+        description=(
+            "Organiser key required to create rooms (sent as 'Authorization: Bearer <key>'). Unset: "
+            "anyone who reaches the server may create rooms (the quick start)."
+        ),
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Addresses of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto headers are believed "
+            "(comma-separated). Per-address limits then apply to the real client. Empty: none."
+        ),
+    )
+    drain_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        le=600,
+        description=(
+            "On SIGTERM or SIGINT, /readyz answers 503 for this many seconds (so a load balancer stops "
+            "sending new clients) before connections are closed and the server stops."
+        ),
     )
 
     # --- Storage and coordination ---------------------------------------------------------------------
@@ -308,14 +334,6 @@ class Settings(BaseSettings):
             "process's descriptor limit minus this reserve are refused with HTTP 503."
         ),
     )
-    create_key: str | None = Field(
-        default=None,
-        repr=False,
-        description=(
-            "Organiser key required to create rooms (sent as 'Authorization: Bearer <key>'). Unset: "
-            "anyone who reaches the server may create rooms (the quick start)."
-        ),
-    )
     rooms_per_ip_per_hour: int = Field(
         default=30,
         ge=1,
@@ -359,22 +377,6 @@ class Settings(BaseSettings):
         description=(
             "Most members (participants and staff, waiting or admitted) one room accepts; joins past it "
             "get room_full."
-        ),
-    )
-    trusted_proxies: Annotated[list[str], NoDecode] = Field(
-        default_factory=list,
-        description=(
-            "Addresses of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto headers are believed "
-            "(comma-separated). Per-address limits then apply to the real client. Empty: none."
-        ),
-    )
-    drain_seconds: float = Field(
-        default=0.0,
-        ge=0,
-        le=600,
-        description=(
-            "On SIGTERM or SIGINT, /readyz answers 503 for this many seconds (so a load balancer stops "
-            "sending new clients) before connections are closed and the server stops."
         ),
     )
 
@@ -528,14 +530,16 @@ class Settings(BaseSettings):
     def base_url(self) -> str:
         """The URL participants open, without a trailing slash: ``public_url`` or one built from host/port.
 
-        A wildcard host (0.0.0.0, ::) is replaced by ``localhost``; set ``public_url`` so that links work
-        from other machines.
+        A wildcard host (0.0.0.0, ::) is replaced by this machine's first address on the local network,
+        so that the links and QR codes phones get work (``localhost`` when it has none); set
+        ``public_url`` to choose another.
         """
         if self.public_url is not None:
             return self.public_url
         host = self.host
         if host in {"0.0.0.0", "::", ""}:
-            host = "localhost"
+            addresses = lan_addresses()
+            host = addresses[0] if addresses else "localhost"
         else:
             try:
                 if ipaddress.ip_address(host).version == 6:

@@ -282,7 +282,9 @@ class Enter(Command):
     type: Literal["_enter"] = "_enter"
     name: str
     accept_rules: int
-    passphrase: str | None = None
+    passphrase: str | None = None  # journals written before 0.2 only: the shell now checks it
+    passphrase_ok: bool | None = None  # the shell's scrypt check of the passphrase, for passphrase rooms
+    max_members: int | None = None  # the member cap in force (recorded, so replays decide the same)
     invite: str | None = None
     generation: int = 0
     device: str | None = None
