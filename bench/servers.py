@@ -40,6 +40,15 @@ BENCH_SETTINGS: dict[str, str] = {
     "IDEA_TEXT_MAX": "4000",  # S5 posts 1.5 KB ideas, so that stalled clients' buffers fill in seconds
     "LOG_LEVEL": "warning",
     "SECRET": "bench-secret-0123456789-not-for-production",
+    # The load generator is thousands of people behind one address (127.0.0.1): the per-address
+    # guards, right for a real deployment, would measure themselves instead of the server.
+    "MAX_PENDING_CONNECTIONS": "50000",
+    "MAX_PENDING_PER_IP": "50000",
+    "IP_COMMANDS_PER_SECOND": "100000",
+    "IP_COMMAND_BURST": "1000000",
+    "LOOKUPS_PER_IP_PER_MINUTE": "1000000",
+    "ROOMS_PER_IP_PER_HOUR": "1000000",
+    "MAX_MEMBERS_PER_ROOM": "1000000",
 }
 
 

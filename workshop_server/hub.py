@@ -35,6 +35,7 @@ from workshop_server.rooms import Limits, Outcome, Room, RoomConfig, hash_passph
 from workshop_server.rooms import commands as c
 from workshop_server.rooms.codes import make_code
 from workshop_server.rooms.events import Event
+from workshop_server.rooms.text import TEXT_RULES
 from workshop_server.settings import Settings, resolve_secret
 from workshop_server.storage import (
     DATABASE_FILENAME,
@@ -243,6 +244,7 @@ class RoomHost:
                     "actor": item.actor,
                     "now": now,
                     "events": plain,
+                    "text_rules": room.text_rules,
                 }
                 entries.append(JournalEntry(before + 1, room.seq, room.epoch, pack(record)))
             events.extend(outcome.events)
@@ -594,7 +596,12 @@ class Hub:
                 code, config, now=now, limits=limits_from(self.settings), facilitator_name=facilitator_name
             )
             meta = pack(
-                {"config": room.to_state()["config"], "created_at": now, "facilitator": facilitator_name}
+                {
+                    "config": room.to_state()["config"],
+                    "created_at": now,
+                    "facilitator": facilitator_name,
+                    "text_rules": TEXT_RULES,
+                }
             )
             if self.journal is not None:
                 try:
@@ -665,17 +672,24 @@ class Hub:
             info = unpack(meta)
             config = RoomConfig(**info["config"])
             room = Room.create(
-                room_id, config, now=info["created_at"], limits=limits, facilitator_name=info["facilitator"]
+                room_id,
+                config,
+                now=info["created_at"],
+                limits=limits,
+                facilitator_name=info["facilitator"],
+                text_rules=info.get("text_rules", 1),  # rooms created before the versions: 1
             )
         for entry in entries:
             record = unpack(entry.data)
             cmd = _any_command.validate_python(record["cmd"], strict=False)
+            room.text_rules = record.get("text_rules", 1)  # the rules the entry was handled under
             outcome = room.handle(cmd, record["actor"], record["now"])
             got = [e.to_dict() for e in outcome.events]
             if got != record["events"]:
                 raise errors.RoomUnavailable(
                     f"replaying the journal of {room_id} diverged at seq {entry.seq_start}"
                 )
+        room.text_rules = TEXT_RULES  # what comes next is handled under today's rules
         return room
 
     async def unload_idle(self, now: float) -> list[str]:

@@ -17,7 +17,7 @@ import pytest
 
 from tests.durability import Board, WireClient, connect, snapshot_of
 from tests.support.client import Client, create_room
-from tests.support.server import ServerProcess
+from tests.support.server import CROWD_FROM_ONE_ADDRESS, ServerProcess
 
 PARTICIPANTS = 290
 MODERATORS = 5
@@ -59,7 +59,7 @@ async def everyone_saw(viewers: list[Viewer], seq: int) -> None:
 
 
 async def test_three_hundred_clients_resume_at_once_after_a_kill(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "data", presence_interval=0.2)
+    server = ServerProcess(tmp_path / "data", presence_interval=0.2, **CROWD_FROM_ONE_ADDRESS)
     server.start()
     viewers: list[Viewer] = []
     facilitator: Client | None = None

@@ -15,7 +15,7 @@ from typing import Any
 import msgpack
 import pytest
 
-from tests.protocol.conftest import Connect, server_log
+from tests.protocol.conftest import Connect, StartServer, server_log
 from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
 from workshop_server import errors
@@ -49,6 +49,7 @@ CLIENT_CODES = {
     "forbidden",
     "muted",
     "too_many_connections",
+    "room_full",
     "invalid_transition",
     "round_closed",
     "wrong_round_kind",
@@ -59,6 +60,8 @@ CLIENT_CODES = {
     "not_found",
 }
 SERVER_SIDE_CODES = {"internal_error", "server_busy", "room_unavailable"}
+#: Codes of the HTTP API only, produced in tests/protocol/test_abuse.py.
+HTTP_ONLY_CODES = {"create_key_required"}
 
 PRODUCED: set[str] = set()
 
@@ -454,10 +457,19 @@ async def test_commands_pipelined_behind_a_pending_join_are_not_applied(
     assert "room.updated" not in facilitator.names()
 
 
+async def test_a_full_room(start_server: StartServer, connect: Connect) -> None:
+    server = start_server(max_members_per_room=2)  # the facilitator and one more
+    links = create_room(server.url)
+    first = await connect(server)
+    await first.join(links["room"], "First")
+    late = await connect(server)
+    await refused(late, "room_full", "join", **join_fields(links["room"], "Late"))
+
+
 # --- Coverage -----------------------------------------------------------------------------------------------
 def test_every_client_error_code_was_produced() -> None:
     codes = set(errors.all_error_codes())
-    assert codes - CLIENT_CODES == SERVER_SIDE_CODES, "a new error code needs a test here"
+    assert codes - CLIENT_CODES - HTTP_ONLY_CODES == SERVER_SIDE_CODES, "a new error code needs a test here"
     assert codes >= CLIENT_CODES
     missing = CLIENT_CODES - PRODUCED
     if not PRODUCED:

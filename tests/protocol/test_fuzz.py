@@ -31,6 +31,8 @@ SERVER_SETTINGS = {
     "max_frame_bytes": MAX_FRAME,
     "commands_per_second": 10000,
     "command_burst": 100000,
+    "ip_commands_per_second": 10000,  # six fuzzing connections share one address
+    "ip_command_burst": 100000,
     "bad_frames_before_close": 100000,
 }
 
@@ -73,6 +75,7 @@ TEMPLATES: dict[str, dict[str, Any]] = {
     "idea.restore": {"idea": "i1"},
     "idea.approve": {"idea": "i1"},
     "room.set": {"locked": True, "approval_queue": False},
+    "room.rotate_links": {},
 }
 WEIRD_TEXT = ["", " ", "\x00", "\u202e", "😀" * 10, "a\nb", "<script>", "é" * 50, "\t", "i1", "m1", "v1"]
 

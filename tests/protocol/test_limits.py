@@ -176,8 +176,11 @@ async def test_subprotocol_negotiation(server: ServerProcess) -> None:
 
 async def test_a_full_server_says_it_is_busy(start_server: StartServer, connect: Connect) -> None:
     server = start_server(max_connections=2)
-    for _ in range(2):
-        await ping_ok(await connect(server))
+    links = create_room(server.url)
+    for index in range(2):  # joined: no longer pending (the pending cap sits below max_connections)
+        client = await connect(server)
+        await client.join(links["room"], f"P{index}")
+        await ping_ok(client)
     try:
         third = await connect(server)
     except InvalidStatus as refused:  # refused at the handshake: a retryable status

@@ -275,6 +275,21 @@ def test_reject_closes_the_connections_with_rejected() -> None:
     w.fail(mod, c.MemberReject, "invalid_transition", member=wes)
 
 
+def test_unbanning_a_rejected_member_starts_its_public_history_then() -> None:
+    """A rejected member never saw the room: once unbanned, a resume from its lobby seq must get a
+    snapshot (audience_seq moves to the unban), not a replay that skips what came before."""
+    w = approval_room()
+    mod = w.moderator()
+    wes = w.join("Wes")
+    w.do(mod, c.MemberReject, member=wes, reason="")
+    w.open_ideate()
+    out = w.do(mod, c.MemberUnban, member=wes)
+    assert out.error is None
+    assert w.room.members[wes].status == "active"
+    assert w.room.members[wes].audience_seq == w.room.seq
+    assert w.room.audience_of(wes, "participant") == PUBLIC
+
+
 def test_rejected_personal_invite_cannot_enter_again() -> None:
     w = Workshop(RoomConfig(title="W", access="approval"))
     invite = w.ok(FACILITATOR, c.InviteCreate)["invite"]["id"]

@@ -117,7 +117,10 @@ EVENT_AUDIENCES: dict[str, tuple[str, bool]] = {
     "session.ended": ("yes", False),
     "invite.created": ("no", False),
     "invite.revoked": ("no", False),
-    **{f"idea.{n}": ("if public", True) for n in ("posted", "edited", "restored", "approved")},
+    **{f"idea.{n}": ("if public", True) for n in ("posted", "restored", "approved")},
+    # An edit cannot put an idea on the wall, but may take it off (back to the approval queue):
+    # then the public view is {removed: id}.
+    "idea.edited": ("if it was public", True),
     "idea.withdrawn": ("if it was public", True),
     "idea.hidden": ("if it was public", True),
     "vote.changed": ("if totals", True),

@@ -18,6 +18,15 @@ from tests.conftest import free_port
 REPO = Path(__file__).resolve().parents[2]
 
 
+#: Settings for tests that play a whole crowd from one address (127.0.0.1). A real deployment keeps the
+#: per-address defaults; tests/protocol/test_abuse.py and test_guard.py check those.
+CROWD_FROM_ONE_ADDRESS: dict[str, object] = {
+    "max_pending_per_ip": 1000,
+    "ip_commands_per_second": 100000,
+    "ip_command_burst": 1000000,
+}
+
+
 class ServerProcess:
     """``python -m workshop_server`` with its settings in ``WORKSHOP_*`` variables.
 

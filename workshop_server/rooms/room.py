@@ -36,6 +36,7 @@ from workshop_server.rooms.state import (
     passphrase_matches,
     to_plain,
 )
+from workshop_server.rooms.text import TEXT_RULES, name_under, text_under
 from workshop_server.rooms.text import clean_name as clean_name
 from workshop_server.rooms.text import clean_text as clean_text
 
@@ -90,6 +91,9 @@ class Room:
         self.limits = limits
         self.created_at = created_at
         self.clock = created_at
+        #: The text rules commands are handled under: an input like ``now``, set by the shell for each
+        #: replayed journal entry (rooms/text.py keeps every version), not part of the room's state.
+        self.text_rules = TEXT_RULES
         self.epoch = "1"
         self.seq = 0
         self.ended = False
@@ -120,13 +124,15 @@ class Room:
         now: float,
         limits: Limits | None = None,
         facilitator_name: str = "Facilitator",
+        text_rules: int = TEXT_RULES,
     ) -> Room:
-        """A new room with its facilitator (member ``m1``) and a moderator invite (invite ``v1``)."""
+        """A new room with its facilitator (member ``m1``) and a moderator invite (invite ``v1``).
+        ``text_rules``: the version of the text rules the room was created under (for replays)."""
         room = cls(room_id, config, created_at=now, limits=limits or Limits())
         fid = room._next_id("m")
         room.members[fid] = Member(
             id=fid,
-            name=clean_name(facilitator_name, room.limits.name_max),
+            name=name_under(text_rules, facilitator_name, room.limits.name_max),
             role="facilitator",
             joined_at=now,
             rules_version=config.rules_version,
@@ -501,7 +507,7 @@ class Room:
 
     def _on_enter(self, cmd: c.Enter, actor: str | None, now: float) -> Data:
         cfg = self.config
-        name = clean_name(cmd.name, self.limits.name_max)
+        name = name_under(self.text_rules, cmd.name, self.limits.name_max)
         if self.ended:
             raise errors.InvalidTransition("the session has ended")
         invite = self.invites.get(cmd.invite) if cmd.invite is not None else None
@@ -567,7 +573,7 @@ class Room:
         rnd = self.current_round
         if rnd is not None and rnd.status != "closed":
             raise errors.InvalidTransition("close the current round before opening another")
-        prompt = clean_text(cmd.prompt, self.limits.prompt_max, "prompt")
+        prompt = text_under(self.text_rules, cmd.prompt, self.limits.prompt_max, "prompt")
         rid = self._next_id("r")
         anonymous = self.config.anonymous if cmd.anonymous is None else cmd.anonymous
         rnd = Round(
@@ -699,7 +705,7 @@ class Room:
     def _on_idea_post(self, cmd: c.IdeaPost, actor: str | None, now: float) -> Data:
         assert actor is not None
         rnd = self._require_ideate()
-        text = clean_text(cmd.text, self.limits.idea_text_max, "idea")
+        text = text_under(self.text_rules, cmd.text, self.limits.idea_text_max, "idea")
         if rnd.max_ideas is not None:
             count = sum(1 for i in self.ideas.values() if i.round == rnd.id and i.author == actor)
             if count >= rnd.max_ideas:
@@ -724,7 +730,7 @@ class Room:
         rnd = self._require_ideate()
         if idea.round != rnd.id:
             raise errors.RoundClosed("that idea's round is closed")
-        text = clean_text(cmd.text, self.limits.idea_text_max, "idea")
+        text = text_under(self.text_rules, cmd.text, self.limits.idea_text_max, "idea")
         was_public = self._publicly_visible(idea)
         idea.text = text
         idea.color = cmd.color or idea.color
@@ -899,13 +905,19 @@ class Room:
         member = self._target(cmd.member)
         if member.status not in ("banned", "rejected"):
             raise errors.InvalidTransition("this member is not banned")
+        was_rejected = member.status == "rejected"
         member.status = "active"
         device = member.device
         if device is not None and not any(
             m.device == device and m.status == "banned" for m in self.members.values()
         ):
             self.banned_devices.discard(device)
-        return self._moderated("member.unbanned", member, actor, "", now)
+        result = self._moderated("member.unbanned", member, actor, "", now)
+        if was_rejected:
+            # Never admitted: like an admission, the member's public history starts now, so a resume
+            # from its lobby seq gets a snapshot, not a replay that misses what came before.
+            member.audience_seq = self.seq
+        return result
 
     def _on_member_admit(self, cmd: c.MemberAdmit, actor: str | None, now: float) -> Data:
         member = self._target(cmd.member)

@@ -171,3 +171,42 @@ def clean_name(raw: str, limit: int) -> str:
     if _invisible(name):
         raise errors.InvalidName("a display name needs at least one visible character")
     return name
+
+
+# --- Versions ---------------------------------------------------------------------------------------
+#: The text rules new commands are handled under. Each journal entry records the version it was handled
+#: under, so that a replay applies the same rules and gives the same texts (an entry without one was
+#: written under version 1).
+TEXT_RULES = 2
+
+
+def legacy_clean_name(raw: str, limit: int) -> str:
+    """Version 1 (before NFC): all white space folded, ``str.isprintable``. Replays only."""
+    name = " ".join(raw.split())
+    if not name or len(name) > limit:
+        raise errors.InvalidName(f"a display name has 1 to {limit} characters")
+    if any(not ch.isprintable() or ch in NAME_FORBIDDEN for ch in name):
+        raise errors.InvalidName('a display name may not contain control characters or any of < > " ` \\ { }')
+    return name
+
+
+def legacy_clean_text(raw: str, limit: int, what: str = "text") -> str:
+    """Version 1 (before NFC): stripped, ``str.isprintable`` besides newline and tab. Replays only."""
+    text = raw.strip()
+    if not text:
+        raise errors.InvalidCommand(f"the {what} is empty")
+    if len(text) > limit:
+        raise errors.TextTooLong(f"the {what} has {len(text)} characters; the limit is {limit}")
+    if any(not ch.isprintable() and ch not in "\n\t" for ch in text):
+        raise errors.InvalidCommand(f"the {what} contains control characters")
+    return text
+
+
+def name_under(version: int, raw: str, limit: int) -> str:
+    """:func:`clean_name` under the text rules of ``version``."""
+    return clean_name(raw, limit) if version >= 2 else legacy_clean_name(raw, limit)
+
+
+def text_under(version: int, raw: str, limit: int, what: str = "text") -> str:
+    """:func:`clean_text` under the text rules of ``version``."""
+    return clean_text(raw, limit, what) if version >= 2 else legacy_clean_text(raw, limit, what)
