@@ -2,7 +2,57 @@
 
 Every error a client can see is a subclass of :class:`WorkshopError`. Its ``code`` is the protocol's
 error code (see ``protocol.md``), ``temporary`` tells a client whether retrying the same command later
-may succeed. The module is pure: the sans-I/O room core raises these too.
+may succeed. The module is pure: the sans-I/O room core raises these too. The whole tree, with each
+class's code and, for classes defined elsewhere, their module (``tests/test_errors_tree.py`` checks
+that this drawing is the tree)::
+
+    WorkshopError (internal_error)
+    ├── ProtocolError (bad_frame)
+    │   ├── BadFrame (bad_frame)
+    │   ├── FrameTooLarge (frame_too_large)
+    │   ├── UnknownCommand (unknown_command)
+    │   ├── InvalidCommand (invalid_command)
+    │   │   ├── TextTooLong (text_too_long)
+    │   │   └── InvalidName (invalid_name)
+    │   └── RateLimited (rate_limited)
+    ├── AccessError (forbidden)
+    │   ├── NotJoined (not_joined)
+    │   ├── AlreadyJoined (already_joined)
+    │   ├── InvalidToken (invalid_token)
+    │   ├── RoomNotFound (room_not_found)
+    │   │   └── RoomNotStored (room_not_found) [storage.journal]
+    │   ├── WrongPassphrase (wrong_passphrase)
+    │   ├── InviteRequired (invite_required)
+    │   ├── InviteRevoked (invite_revoked)
+    │   ├── RulesNotAccepted (rules_not_accepted)
+    │   ├── RoomLocked (room_locked)
+    │   ├── Banned (banned)
+    │   ├── AwaitingApproval (awaiting_approval)
+    │   ├── Forbidden (forbidden)
+    │   ├── Muted (muted)
+    │   ├── RoomFull (room_full)
+    │   ├── CreateKeyRequired (create_key_required)
+    │   └── TooManyConnections (too_many_connections)
+    ├── RuleError (invalid_transition)
+    │   ├── InvalidTransition (invalid_transition)
+    │   ├── RoundClosed (round_closed)
+    │   ├── WrongRoundKind (wrong_round_kind)
+    │   ├── IdeaLimit (idea_limit)
+    │   ├── VoteBudgetExceeded (vote_budget_exceeded)
+    │   ├── VoteCapExceeded (vote_cap_exceeded)
+    │   ├── NoDot (no_dot)
+    │   └── NotFound (not_found)
+    └── ServerError (internal_error)
+        ├── RoomUnavailable (room_unavailable)
+        │   └── CorruptRoom (room_unavailable) [storage.journal]
+        ├── ServerBusy (server_busy)
+        ├── SecretFileError (internal_error) [settings]
+        ├── StorageError (internal_error) [storage.journal]
+        │   ├── DatabaseTooNew (internal_error) [storage.journal]
+        │   ├── RoomExists (internal_error) [storage.journal]
+        │   ├── JournalConflict (internal_error) [storage.journal]
+        │   └── CorruptRoom (room_unavailable) [storage.journal]
+        └── BrokerError (server_busy) [broker.base]
 """
 
 from __future__ import annotations

@@ -1,0 +1,46 @@
+"""The drawing of the exception tree in ``errors.py``'s docstring is the tree the code defines."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+
+import workshop_server
+from workshop_server import errors
+
+LINE = re.compile(r"^(?P<indent>[ │├└─]*)(?P<name>\w+) \((?P<code>\w+)\)(?: \[(?P<module>[\w.]+)\])?$")
+
+
+def drawn_edges() -> set[tuple[str, str, str, str]]:
+    """(parent, child, child's code, child's module) for every line of the docstring's drawing."""
+    block = [line[4:] for line in (errors.__doc__ or "").splitlines() if line.startswith("    ")]
+    edges: set[tuple[str, str, str, str]] = set()
+    stack: list[str] = []
+    for line in block:
+        match = LINE.match(line)
+        assert match is not None, f"not a line of the tree: {line!r}"
+        depth = len(match["indent"]) // 4
+        del stack[depth:]
+        module = match["module"] or "errors"
+        edges.add((stack[-1] if stack else "", match["name"], match["code"], module))
+        stack.append(match["name"])
+    return edges
+
+
+def code_edges() -> set[tuple[str, str, str, str]]:
+    for module in pkgutil.walk_packages(workshop_server.__path__, "workshop_server."):
+        importlib.import_module(module.name)  # classes defined in other modules join the tree
+    edges = {("", "WorkshopError", errors.WorkshopError.code, "errors")}
+    stack: list[type[errors.WorkshopError]] = [errors.WorkshopError]
+    while stack:
+        parent = stack.pop()
+        for child in parent.__subclasses__():
+            module = child.__module__.removeprefix("workshop_server.")
+            edges.add((parent.__name__, child.__name__, child.code, module))
+            stack.append(child)
+    return edges
+
+
+def test_the_docstring_draws_every_error_class() -> None:
+    assert drawn_edges() == code_edges()
