@@ -18,7 +18,6 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
-import pytest
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -63,17 +62,9 @@ def test_compose_file_is_valid_for_debian_docker_compose_1() -> None:
     assert set(result.stdout.split()) == {"workshop", "redis", "worker-1", "worker-2"}
 
 
-def test_compose_file_is_valid_for_docker_compose_2() -> None:
-    docker = shutil.which("docker")
-    if docker is None or run([docker, "compose", "version"]).returncode != 0:
-        pytest.skip("the docker compose v2 plugin is not installed (it is not a Debian package)")
-    result = run([docker, "compose", "--file", str(COMPOSE_FILE), "config", "--quiet"])
-    assert result.returncode == 0, result.stderr
-    result = run(
-        [docker, "compose", "--file", str(COMPOSE_FILE), "--profile", "scaled", "config", "--services"]
-    )
-    assert result.returncode == 0, result.stderr
-    assert set(result.stdout.split()) == {"workshop", "redis", "worker-1", "worker-2"}
+# Docker Compose v2 cannot run here: Debian packages only 1.29, and v2 ships through Docker's own
+# repositories, which this project's machines cannot reach. The file keeps to what both read (no
+# top-level ``name``, profiles and healthcheck conditions from the Compose Specification); 1.29 checks it.
 
 
 # --- Dockerfile and .dockerignore ----------------------------------------------------------------------
