@@ -30,6 +30,7 @@ from workshop_server import errors, protocol, settings
 from workshop_server.close_codes import CloseCode
 from workshop_server.rooms import commands as c
 from workshop_server.rooms import room as room_module
+from workshop_server.rooms.events import EventName
 from workshop_server.rooms.room import Room
 from workshop_server.rooms.state import Limits, RoomConfig
 from workshop_server.settings import Settings
@@ -237,57 +238,15 @@ def test_the_close_code_table_says_reconnect_or_terminal() -> None:
 
 # --- (d) Events -------------------------------------------------------------------------------------------
 def emitted_event_names() -> set[str]:
-    """Every event name the room core can emit, read from ``room.py``.
+    """Every event name the room core can emit: the registry ``rooms.events.EventName``."""
+    return {str(name.value) for name in EventName}
 
-    ``self._emit("name", ...)`` calls give names directly. Helpers that pass one of their parameters to
-    ``self._emit`` (``_round_changed(name, ...)``...) are followed: the string literals given for that
-    parameter at their call sites are event names too, including both branches of ``a if x else b``.
-    """
-    source = inspect.getsource(room_module)
-    names = set(re.findall(r"self\._emit\(\s*\"([^\"]+)\"", source))
-    tree = ast.parse(source)
 
-    def literals(node: ast.expr) -> set[str]:
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            return {node.value}
-        if isinstance(node, ast.IfExp):
-            return literals(node.body) | literals(node.orelse)
-        return set()
-
-    def emit_calls(node: ast.AST) -> Iterator[ast.Call]:
-        for call in ast.walk(node):
-            if (
-                isinstance(call, ast.Call)
-                and isinstance(call.func, ast.Attribute)
-                and isinstance(call.func.value, ast.Name)
-                and call.func.value.id == "self"
-                and call.args
-            ):
-                yield call
-
-    emitters: dict[str, int] = {"_emit": 0}  # method name -> index of the name among the call's args
-    changed = True
-    while changed:
-        changed = False
-        for func in ast.walk(tree):
-            if not isinstance(func, ast.FunctionDef) or func.name in emitters:
-                continue
-            params = [a.arg for a in func.args.args][1:]  # without self
-            for call in emit_calls(func):
-                assert isinstance(call.func, ast.Attribute)
-                index = emitters.get(call.func.attr)
-                if index is None or index >= len(call.args):
-                    continue
-                arg = call.args[index]
-                if isinstance(arg, ast.Name) and arg.id in params:
-                    emitters[func.name] = params.index(arg.id)
-                    changed = True
-    for call in emit_calls(tree):
-        assert isinstance(call.func, ast.Attribute)
-        index = emitters.get(call.func.attr)
-        if index is not None and index < len(call.args):
-            names |= literals(call.args[index])
-    return names
+def test_every_registered_event_name_is_emitted_by_a_concern() -> None:
+    """The registry holds no dead names: each one is emitted (``EventName.X``) in a concern module."""
+    sources = "".join(inspect.getsource(module) for module in room_module.CONCERNS)
+    unused = [name.name for name in EventName if f"EventName.{name.name}" not in sources]
+    assert not unused, f"event names no concern module emits: {unused}"
 
 
 def test_the_event_scan_finds_the_events() -> None:

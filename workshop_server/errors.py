@@ -41,7 +41,8 @@ that this drawing is the tree)::
     │   ├── VoteBudgetExceeded (vote_budget_exceeded)
     │   ├── VoteCapExceeded (vote_cap_exceeded)
     │   ├── NoDot (no_dot)
-    │   └── NotFound (not_found)
+    │   ├── NotFound (not_found)
+    │   └── IdeaPrivate (idea_private)
     └── ServerError (internal_error)
         ├── RoomUnavailable (room_unavailable)
         │   └── CorruptRoom (room_unavailable) [storage.journal]
@@ -265,6 +266,11 @@ class NoDot(RuleError):
 class NotFound(RuleError):
     code = "not_found"
     default_message = "no such item in this room"
+
+
+class IdeaPrivate(RuleError):
+    code = "idea_private"
+    default_message = "this idea is not on the wall yet: only its author sees it"
 
 
 # --- Server side --------------------------------------------------------------------------------------

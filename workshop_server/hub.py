@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 import msgpack
 from pydantic import TypeAdapter
@@ -31,7 +31,16 @@ from workshop_server.close_codes import CloseCode
 from workshop_server.downloads import Downloads
 from workshop_server.fanout import Fanout
 from workshop_server.ratelimit import Limiters
-from workshop_server.rooms import Limits, Outcome, Room, RoomConfig, hash_passphrase, view_for
+from workshop_server.rooms import (
+    CLIENT_COMMANDS,
+    INTERNAL_COMMANDS,
+    Limits,
+    Outcome,
+    Room,
+    RoomConfig,
+    hash_passphrase,
+    view_for,
+)
 from workshop_server.rooms import commands as c
 from workshop_server.rooms.codes import make_code
 from workshop_server.rooms.events import Event
@@ -53,7 +62,9 @@ if TYPE_CHECKING:
     from workshop_server.session import Session
 
 log = logging.getLogger("workshop_server")
-_any_command: TypeAdapter[c.Command] = TypeAdapter(c.ClientCommand | c.InternalCommand)
+_any_command: TypeAdapter[c.Command] = TypeAdapter(
+    Union[(*CLIENT_COMMANDS, *INTERNAL_COMMANDS)]  # type: ignore[arg-type]
+)
 REPLAY_BUFFER = 4096
 LEASE_SECONDS = 15.0
 BROKER_RETRY_MAX = 2.0  # seconds between attempts to connect the broker again after losing it
@@ -447,6 +458,7 @@ class Hub:
         self.sessions: set[Session] = set()
         self.downloads = Downloads()  # one-time export links (app.py)
         self.limiters = Limiters(settings)
+        self.suggestions = asyncio.Semaphore(1)  # themes.suggest is CPU-bound: one at a time
         self.admission: Admission | None = None  # set by the app at startup (the connection guard)
         self._loading: dict[str, asyncio.Future[RoomHost]] = {}
         self._listener: asyncio.Task[None] | None = None

@@ -14,7 +14,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from workshop_server import errors
-from workshop_server.rooms.commands import ClientCommand, Command
+from workshop_server.rooms import CLIENT_COMMANDS, ClientCommand
+from workshop_server.rooms.commands import Command
 
 PROTOCOL_VERSION = 1
 SUBPROTOCOL_JSON = "workshop.v1.json"
@@ -107,9 +108,8 @@ def choose_codec(offered: list[str]) -> Codec:
 
 
 _command_adapter: TypeAdapter[Command] = TypeAdapter(ClientCommand)
-COMMAND_TYPES: frozenset[str] = frozenset(
-    cls.type_name() for cls in Command.__subclasses__() if not cls.type_name().startswith("_")
-)
+#: Every command type a client may send, derived from the room core's handler registry.
+COMMAND_TYPES: frozenset[str] = frozenset(cls.type_name() for cls in CLIENT_COMMANDS)
 
 
 def parse_command(message: Message) -> Command:

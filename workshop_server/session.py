@@ -18,10 +18,11 @@ from starlette.types import Receive, Send
 
 from workshop_server import errors, protocol
 from workshop_server.close_codes import CLOSE_REASONS, CloseCode
-from workshop_server.rooms import LOBBY, PUBLIC
+from workshop_server.rooms import LOBBY, PUBLIC, views
 from workshop_server.rooms import commands as c
 from workshop_server.rooms.codes import normalise_code
 from workshop_server.rooms.state import Role, passphrase_matches
+from workshop_server.suggest import Note, suggest_themes
 from workshop_server.tokens import TokenClaims
 
 if TYPE_CHECKING:
@@ -325,6 +326,14 @@ class Session:
             seq = self.host.fanout.delivered if self.host is not None and self.attached else 0
             self.reply_after(0, protocol.ok(cmd.id, {}, seq, self.hub.clock()))
             return
+        if isinstance(cmd, c.ThemesSuggest):
+            if self.host is None or not self.attached:
+                raise errors.NotJoined()
+            if self.role not in ("facilitator", "moderator"):
+                raise errors.Forbidden("suggested themes are for the room's staff")
+            task = asyncio.get_running_loop().create_task(self._suggest(cmd, self.host))
+            task.add_done_callback(_log_failure)
+            return
         if isinstance(cmd, c.Join | c.Auth):
             if self.room_id is not None:
                 raise errors.AlreadyJoined()
@@ -379,6 +388,27 @@ class Session:
         if room.is_staff_link("member", self.member_id):
             self.link_generation = room.links_generation
             self.token = self.hub.token(room.id, "member", self.member_id, room.links_generation)
+
+    async def _suggest(self, cmd: c.ThemesSuggest, host: RoomHost) -> None:
+        """Suggested themes: read the ideas between batches, compute in a thread (one computation at a
+        time per process: it is CPU-bound), reply. Nothing enters the room until staff send
+        ``theme.create``."""
+        try:
+            pairs = await host.read(views.ungrouped_on_wall)
+            async with self.hub.suggestions:
+                found = await asyncio.to_thread(
+                    suggest_themes, [Note(i, t) for i, t in pairs], max_groups=cmd.max_groups
+                )
+        except errors.WorkshopError as exc:
+            self._refuse(cmd.id, exc)
+            return
+        except Exception:
+            log.exception("themes.suggest failed")
+            self._refuse(cmd.id, errors.ServerError())
+            return
+        result = {"suggestions": [{"name": s.name, "ideas": list(s.notes)} for s in found]}
+        seq = host.fanout.delivered if self.attached else 0
+        self.reply_after(0, protocol.ok(cmd.id, result, seq, self.hub.clock()))
 
     # --- Join and auth ----------------------------------------------------------------------------------
     async def _enter(self, cmd: c.Join | c.Auth) -> None:

@@ -58,6 +58,7 @@ CLIENT_CODES = {
     "vote_cap_exceeded",
     "no_dot",
     "not_found",
+    "idea_private",
 }
 SERVER_SIDE_CODES = {"internal_error", "server_busy", "room_unavailable"}
 #: Codes of the HTTP API only, produced in tests/protocol/test_abuse.py.
@@ -455,6 +456,16 @@ async def test_commands_pipelined_behind_a_pending_join_are_not_applied(
     assert applied == [], f"an unauthenticated connection changed the room: {applied}"
     await usable(facilitator)
     assert "room.updated" not in facilitator.names()
+
+
+async def test_grouping_a_private_idea(server: ServerProcess, connect: Connect) -> None:
+    links = create_room(server.url)
+    facilitator = await staff(server, connect, links)
+    ann = await joined(server, connect, links["room"], "Ann")
+    await facilitator.ok("round.open", kind="ideate", prompt="Private", private=True)
+    idea = (await ann.ok("idea.post", text="mine alone"))["idea"]["id"]
+    await refused(facilitator, "idea_private", "theme.create", name="T", ideas=[idea])
+    await refused(ann, "forbidden", "theme.create", name="T")
 
 
 async def test_a_full_room(start_server: StartServer, connect: Connect) -> None:

@@ -76,6 +76,13 @@ TEMPLATES: dict[str, dict[str, Any]] = {
     "idea.approve": {"idea": "i1"},
     "room.set": {"locked": True, "approval_queue": False},
     "room.rotate_links": {},
+    "theme.create": {"name": "Theme", "color": "blue", "ideas": ["i1"]},
+    "theme.update": {"theme": "t1", "name": "Renamed", "color": "pink"},
+    "theme.dissolve": {"theme": "t1"},
+    "theme.assign": {"theme": "t1", "ideas": ["i1", "i2"]},
+    "idea.merge": {"into": "i1", "ideas": ["i2"]},
+    "idea.unmerge": {"merge": "g1"},
+    "themes.suggest": {"max_groups": 5},
 }
 WEIRD_TEXT = ["", " ", "\x00", "\u202e", "😀" * 10, "a\nb", "<script>", "é" * 50, "\t", "i1", "m1", "v1"]
 

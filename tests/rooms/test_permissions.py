@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.rooms.helpers import FACILITATOR, ROOM_ID, START, Workshop
+from workshop_server import rooms
 from workshop_server.rooms import commands as c
 from workshop_server.rooms.room import PERMISSIONS, Room
 from workshop_server.rooms.state import RoomConfig
@@ -93,7 +94,31 @@ def private_round(world: World) -> c.Command:
     return cmd(c.RoundReveal)
 
 
+def with_theme(world: World) -> str:
+    world.ideate()
+    return str(world.w.ok(FACILITATOR, c.ThemeCreate, name="Food", ideas=[world.idea])["theme"]["id"])
+
+
+def two_ideas(world: World) -> str:
+    world.ideate()
+    return world.w.post(world.tom, "Tom's idea")
+
+
+def merged(world: World) -> c.Command:
+    other = two_ideas(world)
+    merge = world.w.ok(FACILITATOR, c.IdeaMerge, into=world.idea, ideas=[other])["merge"]
+    return cmd(c.IdeaUnmerge, merge=merge)
+
+
 CASES: dict[type[c.Command], Case] = {
+    c.ThemeCreate: lambda world: cmd(c.ThemeCreate, name="Food"),
+    c.ThemeUpdate: lambda world: cmd(c.ThemeUpdate, theme=with_theme(world), name="Drinks"),
+    c.ThemeDissolve: lambda world: cmd(c.ThemeDissolve, theme=with_theme(world)),
+    c.ThemeAssign: lambda world: cmd(c.ThemeAssign, theme=None, ideas=[(with_theme(world), world.idea)[1]]),
+    c.IdeaMerge: lambda world: (lambda other: cmd(c.IdeaMerge, into=world.idea, ideas=[other]))(
+        two_ideas(world)
+    ),
+    c.IdeaUnmerge: merged,
     c.RoundOpen: lambda world: cmd(c.RoundOpen, kind="ideate", prompt="Go"),
     c.RoundPause: lambda world: (world.ideate(), cmd(c.RoundPause))[1],
     c.RoundResume: paused,
@@ -126,8 +151,9 @@ def test_the_universe_is_every_client_command_the_room_handles() -> None:
     handled = frozenset(Room._handlers)
     assert handled - INTERNAL == UNIVERSE
     assert frozenset(CASES) == UNIVERSE
-    union = typing.get_args(typing.get_args(c.ClientCommand)[0])
-    assert frozenset(union) - {c.Join, c.Auth, c.Ping} == UNIVERSE  # the connection handles those three
+    union = typing.get_args(typing.get_args(rooms.ClientCommand)[0])
+    assert frozenset(union) - set(c.SESSION_COMMANDS) == UNIVERSE  # the connection handles those
+    assert {c.Join, c.Auth, c.Ping} <= set(c.SESSION_COMMANDS)
     assert PERMISSIONS["screen"] == frozenset()
     assert PERMISSIONS["moderator"] < PERMISSIONS["facilitator"]
     assert not PERMISSIONS["participant"] & PERMISSIONS["facilitator"]

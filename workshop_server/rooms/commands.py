@@ -99,6 +99,9 @@ class RoundOpen(Command):
         default=2, ge=1, le=100, description="Vote: most dots one person puts on one idea."
     )
     hide_totals: bool = Field(default=True, description="Vote: participants see no totals until close.")
+    target: Literal["ideas", "themes"] = Field(
+        default="ideas", description="Vote: the dots go on ideas or on themes (same budget and cap)."
+    )
 
 
 class RoundPause(Command):
@@ -157,17 +160,19 @@ class IdeaWithdraw(Command):
 
 
 class VoteAdd(Command):
-    """Place one dot on an idea."""
+    """Place one dot on an idea (``idea``), or on a theme (``theme``) in a round that votes on themes."""
 
     type: Literal["vote.add"] = "vote.add"
-    idea: ItemId
+    idea: ItemId | None = None
+    theme: ItemId | None = None
 
 
 class VoteRemove(Command):
-    """Take one of your dots back from an idea."""
+    """Take one of your dots back from an idea (or a theme)."""
 
     type: Literal["vote.remove"] = "vote.remove"
-    idea: ItemId
+    idea: ItemId | None = None
+    theme: ItemId | None = None
 
 
 # --- Moderation (moderators and facilitators) ----------------------------------------------------------
@@ -230,6 +235,66 @@ class RoomSet(Command):
     approval_queue: bool | None = None
 
 
+# --- Themes and merges (staff) -------------------------------------------------------------------------
+IdeaIds = Annotated[list[ItemId], Field(min_length=1, max_length=500, description="Idea ids.")]
+
+
+class ThemeCreate(Command):
+    """Create a theme, optionally with the ideas it groups."""
+
+    type: Literal["theme.create"] = "theme.create"
+    name: Text
+    color: Color | None = None
+    ideas: list[ItemId] = Field(default_factory=list, max_length=500)
+
+
+class ThemeUpdate(Command):
+    """Rename or recolour a theme."""
+
+    type: Literal["theme.update"] = "theme.update"
+    theme: ItemId
+    name: Text | None = None
+    color: Color | None = None
+
+
+class ThemeDissolve(Command):
+    """Delete a theme; its ideas become ungrouped (nothing else changes)."""
+
+    type: Literal["theme.dissolve"] = "theme.dissolve"
+    theme: ItemId
+
+
+class ThemeAssign(Command):
+    """Move ideas into a theme, or out of any theme with ``theme`` null."""
+
+    type: Literal["theme.assign"] = "theme.assign"
+    theme: ItemId | None
+    ideas: IdeaIds
+
+
+class IdeaMerge(Command):
+    """Merge duplicates: ``ideas`` are absorbed by ``into``, whose authors all stay credited."""
+
+    type: Literal["idea.merge"] = "idea.merge"
+    into: ItemId
+    ideas: Annotated[list[ItemId], Field(min_length=1, max_length=50)]
+
+
+class IdeaUnmerge(Command):
+    """Undo a merge (see protocol.md for when it can be undone)."""
+
+    type: Literal["idea.unmerge"] = "idea.unmerge"
+    merge: ItemId
+
+
+class ThemesSuggest(Command):
+    """Ask the server for suggested themes. Handled by the connection (off the room's batch); the reply
+    carries proposals, and nothing changes until staff send ``theme.create`` with the groups they keep."""
+
+    type: Literal["themes.suggest"] = "themes.suggest"
+    max_groups: int | None = Field(default=None, ge=1, le=100)
+
+
 class RoomRotateLinks(Command):
     """Replace the staff links: the old facilitator token, moderator invite and screen token stop
     working at once, and their connections are closed (the sender's own gets the new links)."""
@@ -237,37 +302,9 @@ class RoomRotateLinks(Command):
     type: Literal["room.rotate_links"] = "room.rotate_links"
 
 
-ClientCommand = Annotated[
-    Join
-    | Auth
-    | Ping
-    | RoundOpen
-    | RoundPause
-    | RoundResume
-    | RoundExtend
-    | RoundClose
-    | RoundReveal
-    | SessionEnd
-    | InviteCreate
-    | InviteRevoke
-    | IdeaPost
-    | IdeaEdit
-    | IdeaWithdraw
-    | VoteAdd
-    | VoteRemove
-    | MemberMute
-    | MemberUnmute
-    | MemberRemove
-    | MemberUnban
-    | MemberAdmit
-    | MemberReject
-    | IdeaHide
-    | IdeaRestore
-    | IdeaApprove
-    | RoomSet
-    | RoomRotateLinks,
-    Field(discriminator="type"),
-]
+#: Commands the connection handles itself; every other client command is in the handler registry
+#: (rooms/registry.py), from which ``workshop_server.rooms.ClientCommand`` is derived.
+SESSION_COMMANDS: tuple[type[Command], ...] = (Join, Auth, Ping, ThemesSuggest)
 
 
 # --- Internal commands: issued by the server, journaled, never accepted from a client ----------------
@@ -303,6 +340,3 @@ class Presence(Command):
     came: tuple[str, ...] = ()
     left: tuple[str, ...] = ()
     screens: int = 0
-
-
-InternalCommand = Annotated[Enter | Tick | Presence, Field(discriminator="type")]

@@ -16,6 +16,7 @@ through the same :func:`view_for`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -26,6 +27,46 @@ PUBLIC = "public"
 LOBBY = "lobby"
 Audience = Literal["staff", "public", "lobby"]
 Data = dict[str, Any]
+
+
+class EventName(StrEnum):
+    """Every event a room can emit: the one registry of event names (protocol.md documents each)."""
+
+    PRESENCE = "presence"
+    MEMBER_JOINED = "member.joined"
+    MEMBER_WAITING = "member.waiting"
+    MEMBER_ADMITTED = "member.admitted"
+    MEMBER_REJECTED = "member.rejected"
+    MEMBER_MUTED = "member.muted"
+    MEMBER_UNMUTED = "member.unmuted"
+    MEMBER_REMOVED = "member.removed"
+    MEMBER_UNBANNED = "member.unbanned"
+    ROUND_OPENED = "round.opened"
+    ROUND_PAUSED = "round.paused"
+    ROUND_RESUMED = "round.resumed"
+    ROUND_EXTENDED = "round.extended"
+    ROUND_CLOSED = "round.closed"
+    ROUND_REVEALED = "round.revealed"
+    SESSION_ENDED = "session.ended"
+    INVITE_CREATED = "invite.created"
+    INVITE_REVOKED = "invite.revoked"
+    IDEA_POSTED = "idea.posted"
+    IDEA_EDITED = "idea.edited"
+    IDEA_WITHDRAWN = "idea.withdrawn"
+    IDEA_HIDDEN = "idea.hidden"
+    IDEA_RESTORED = "idea.restored"
+    IDEA_APPROVED = "idea.approved"
+    IDEA_MERGED = "idea.merged"
+    IDEA_UNMERGED = "idea.unmerged"
+    THEME_CREATED = "theme.created"
+    THEME_UPDATED = "theme.updated"
+    THEME_DISSOLVED = "theme.dissolved"
+    THEME_IDEAS = "theme.ideas"
+    VOTE_CHANGED = "vote.changed"
+    VOTE_TOTALS = "vote.totals"
+    VOTE_RESULTS = "vote.results"
+    ROOM_UPDATED = "room.updated"
+    ROOM_LINKS_ROTATED = "room.links_rotated"
 
 
 def member_key(member_id: str) -> str:

@@ -5,16 +5,73 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
+from workshop_server import errors
+
 Role = Literal["facilitator", "moderator", "participant", "screen"]
+ROLES: tuple[Role, ...] = ("facilitator", "moderator", "participant", "screen")
 STAFF_ROLES: frozenset[str] = frozenset({"facilitator", "moderator"})
 AccessMode = Literal["code", "passphrase", "invite", "approval"]
-MemberStatus = Literal["waiting", "active", "banned", "rejected"]
-IdeaState = Literal["visible", "pending", "hidden"]
 RoundKind = Literal["ideate", "vote"]
-RoundStatus = Literal["open", "paused", "closed"]
+VoteTarget = Literal["ideas", "themes"]
 Phase = Literal["lobby", "round_open", "round_paused", "round_closed", "ended"]
+
+
+# --- Statuses and their transition tables (the model is h11's _state.py) ----------------------------
+class RoundStatus(StrEnum):
+    OPEN = "open"
+    PAUSED = "paused"
+    CLOSED = "closed"
+
+
+class MemberStatus(StrEnum):
+    WAITING = "waiting"  # in the approval lobby
+    ACTIVE = "active"
+    BANNED = "banned"  # removed by a moderator
+    REJECTED = "rejected"  # refused at the lobby
+
+
+class IdeaState(StrEnum):
+    VISIBLE = "visible"
+    PENDING = "pending"  # in the approval queue
+    HIDDEN = "hidden"  # hidden by a moderator
+    MERGED = "merged"  # absorbed by another idea (``merged_into``); its authors are credited there
+
+
+#: For each status, the statuses a command may move it to. Anything else is ``invalid_transition``.
+ROUND_TRANSITIONS: dict[RoundStatus, frozenset[RoundStatus]] = {
+    RoundStatus.OPEN: frozenset({RoundStatus.PAUSED, RoundStatus.CLOSED}),
+    RoundStatus.PAUSED: frozenset({RoundStatus.OPEN, RoundStatus.CLOSED}),
+    RoundStatus.CLOSED: frozenset(),
+}
+MEMBER_TRANSITIONS: dict[MemberStatus, frozenset[MemberStatus]] = {
+    MemberStatus.WAITING: frozenset({MemberStatus.ACTIVE, MemberStatus.REJECTED, MemberStatus.BANNED}),
+    MemberStatus.ACTIVE: frozenset({MemberStatus.BANNED}),
+    MemberStatus.BANNED: frozenset({MemberStatus.ACTIVE}),
+    MemberStatus.REJECTED: frozenset({MemberStatus.ACTIVE, MemberStatus.BANNED}),
+}
+IDEA_TRANSITIONS: dict[IdeaState, frozenset[IdeaState]] = {
+    IdeaState.VISIBLE: frozenset({IdeaState.PENDING, IdeaState.HIDDEN, IdeaState.MERGED}),
+    IdeaState.PENDING: frozenset({IdeaState.VISIBLE, IdeaState.HIDDEN}),
+    IdeaState.HIDDEN: frozenset({IdeaState.VISIBLE}),
+    IdeaState.MERGED: frozenset({IdeaState.VISIBLE}),  # a merge undone
+}
+
+S = TypeVar("S", RoundStatus, MemberStatus, IdeaState)
+
+
+def can_move(table: dict[S, frozenset[S]], current: S, target: S) -> bool:
+    return target in table[current]
+
+
+def move(table: dict[S, frozenset[S]], current: S, target: S, message: str) -> S:
+    """``target`` if the table allows ``current`` -> ``target``, else ``invalid_transition``."""
+    if target not in table[current]:
+        raise errors.InvalidTransition(message)
+    return target
+
 
 T = TypeVar("T")
 
@@ -72,6 +129,7 @@ class Limits:
     dedupe_window_seconds: float = 86_400.0
     dedupe_per_member: int = 1000
     audit_in_snapshot: int = 500
+    theme_name_max: int = 60
 
 
 @dataclass(slots=True)
@@ -93,7 +151,7 @@ class Member:
     id: str
     name: str
     role: Role
-    status: MemberStatus = "active"
+    status: MemberStatus = MemberStatus.ACTIVE
     joined_at: float = 0.0
     rules_version: int = 0
     consent_at: float = 0.0
@@ -102,6 +160,9 @@ class Member:
     mute_reason: str = ""
     audience_seq: int = 0  # seq at which the member's audience last changed (admission from the lobby)
     device: str | None = None  # keyed hash of the browser's device cookie at join (what a ban records)
+
+    def __post_init__(self) -> None:
+        self.status = MemberStatus(self.status)  # snapshots hold the plain string
 
 
 @dataclass(slots=True)
@@ -113,8 +174,14 @@ class Idea:
     color: str
     created_at: float
     updated_at: float
-    state: IdeaState = "visible"
+    state: IdeaState = IdeaState.VISIBLE
     hide_reason: str = ""
+    theme: str | None = None  # the theme it is grouped in
+    coauthors: list[str] = field(default_factory=list)  # authors of ideas merged into this one
+    merged_into: str | None = None  # state MERGED: the idea that absorbed this one
+
+    def __post_init__(self) -> None:
+        self.state = IdeaState(self.state)
 
 
 @dataclass(slots=True)
@@ -124,7 +191,7 @@ class Round:
     prompt: str
     duration: int | None
     opened_at: float
-    status: RoundStatus = "open"
+    status: RoundStatus = RoundStatus.OPEN
     deadline: float | None = None
     remaining: float | None = None
     closed_at: float | None = None
@@ -139,6 +206,41 @@ class Round:
     dots: dict[str, dict[str, int]] = field(default_factory=dict)
     totals: dict[str, int] = field(default_factory=dict)
     results: list[dict[str, Any]] | None = None
+    target: VoteTarget = "ideas"  # vote rounds: dots go on ideas or on themes
+    theme_results: list[dict[str, Any]] | None = None  # vote rounds on ideas: the ranking by theme
+
+    def __post_init__(self) -> None:
+        self.status = RoundStatus(self.status)
+
+
+@dataclass(slots=True)
+class Theme:
+    """A named group of ideas. Ideas point to it (``Idea.theme``); the order is the ideas' order."""
+
+    id: str
+    name: str
+    color: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass(slots=True)
+class Merge:
+    """A merge, kept so that it can be undone: ``into`` absorbed ``ideas``; ``moved`` records the
+    dots moved onto ``into`` (voter -> idea they were on -> count) and ``round`` the round current when
+    it happened (undo is possible while that round is current and, for a vote round, open)."""
+
+    id: str
+    into: str
+    ideas: list[str]
+    at: float
+    actor: str
+    round: str | None = None
+    moved: dict[str, dict[str, int]] = field(default_factory=dict)
+    refunded: dict[str, int] = field(default_factory=dict)  # voter -> dots over the cap, given back
+    coauthors: list[str] = field(default_factory=list)  # credited on ``into`` by this merge
+    theme_before: str | None = None  # ``into``'s theme before the merge (it may adopt one)
+    undone: bool = False
 
 
 @dataclass(slots=True)
@@ -167,9 +269,11 @@ class StoredReply:
 
 
 def to_plain(obj: Any) -> Any:
-    """Dataclass (or dict/list of them) to plain dicts, lists and scalars."""
+    """Dataclass (or dict/list of them) to plain dicts, lists and scalars (statuses as strings)."""
     if hasattr(obj, "__dataclass_fields__"):
-        return asdict(obj)
+        return {k: to_plain(v) for k, v in asdict(obj).items()}
+    if isinstance(obj, StrEnum):
+        return str(obj.value)
     if isinstance(obj, dict):
         return {k: to_plain(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):

@@ -1,0 +1,281 @@
+"""Themes and merges in the room core: grouping, visibility, votes on themes, merges that keep every
+author credited and never push a voter above the cap or the budget, undo, bad input, and replay."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.rooms.helpers import FACILITATOR, Workshop, state_without_clock
+from workshop_server.rooms import commands as c
+from workshop_server.rooms.events import PUBLIC, STAFF
+from workshop_server.rooms.room import Room
+
+
+def wall(w: Workshop, *texts: str, private: bool = False) -> tuple[list[str], list[str]]:
+    """Ann and Bob post ``texts`` alternately in a round that is then closed (revealed if private)."""
+    ann, bob = w.join("Ann"), w.join("Bob")
+    w.open_ideate(private=private)
+    ideas = [w.post(ann if n % 2 == 0 else bob, text) for n, text in enumerate(texts)]
+    w.close()
+    return [ann, bob], ideas
+
+
+def theme(w: Workshop, name: str, ideas: list[str], actor: str = FACILITATOR) -> str:
+    return str(w.ok(actor, c.ThemeCreate, name=name, ideas=ideas)["theme"]["id"])
+
+
+# --- Themes -----------------------------------------------------------------------------------------------
+def test_staff_group_rename_recolour_and_dissolve() -> None:
+    w = Workshop()
+    mod = w.moderator()
+    (ann, _), ideas = wall(w, "coffee", "tea", "parking")
+    screen = w.screen()
+    board = w.viewer(ann)
+    tid = theme(w, "Drinks", ideas[:1], actor=mod)
+    assert w.room.ideas[ideas[0]].theme == tid
+    w.ok(FACILITATOR, c.ThemeAssign, theme=tid, ideas=[ideas[1]])
+    assert screen.last("theme.ideas") == {"theme": tid, "ideas": [ideas[1]]}
+    w.ok(mod, c.ThemeUpdate, theme=tid, name="Hot drinks", color="pink")
+    assert board.last("theme.updated")["theme"] == {
+        "id": tid,
+        "name": "Hot drinks",
+        "color": "pink",
+        "ideas": ideas[:2],
+    }
+    snap = w.room.snapshot(ann, "participant")
+    assert snap["themes"] == [{"id": tid, "name": "Hot drinks", "color": "pink", "ideas": ideas[:2]}]
+    assert {i["id"]: i.get("theme") for i in snap["ideas"]} == {ideas[0]: tid, ideas[1]: tid, ideas[2]: None}
+    w.ok(FACILITATOR, c.ThemeAssign, theme=None, ideas=[ideas[0]])
+    assert w.room.ideas[ideas[0]].theme is None
+    out = w.ok(FACILITATOR, c.ThemeDissolve, theme=tid)
+    assert out == {"theme": tid, "ideas": [ideas[1]]}
+    assert w.room.themes == {} and all(i.theme is None for i in w.room.ideas.values())
+    assert screen.last("theme.dissolved") == {"theme": tid, "ideas": [ideas[1]]}
+
+
+def test_a_private_note_never_gets_a_theme_nor_shows_in_one() -> None:
+    w = Workshop()
+    ann, bob = w.join("Ann"), w.join("Bob")
+    w.open_ideate(private=True)
+    mine = w.post(ann, "secret until the reveal")
+    other = w.post(bob, "bob's")
+    w.fail(FACILITATOR, c.ThemeCreate, "idea_private", name="T", ideas=[mine])
+    w.fail(FACILITATOR, c.ThemeAssign, "idea_private", theme=None, ideas=[other])
+    w.fail(FACILITATOR, c.IdeaMerge, "idea_private", into=mine, ideas=[other])
+    tid = theme(w, "Empty for now", [])
+    w.fail(FACILITATOR, c.ThemeAssign, "idea_private", theme=tid, ideas=[mine])
+    assert w.room.snapshot(bob, "participant")["themes"] == [
+        {"id": tid, "name": "Empty for now", "color": "blue", "ideas": []}
+    ]
+
+
+def test_a_hidden_note_drops_out_of_the_public_theme_but_not_the_staff_one() -> None:
+    w = Workshop()
+    (ann, _), ideas = wall(w, "a", "b")
+    tid = theme(w, "T", ideas)
+    w.ok(FACILITATOR, c.IdeaHide, idea=ideas[0], reason="off topic")
+    public = w.room.snapshot(ann, "participant")["themes"][0]["ideas"]
+    staff = w.room.snapshot(FACILITATOR, "facilitator")["themes"][0]["ideas"]
+    assert public == [ideas[1]] and staff == ideas
+    w.ok(FACILITATOR, c.ThemeUpdate, theme=tid, name="T2")
+    event = w.events[-1]
+    assert event.views[PUBLIC]["theme"]["ideas"] == [ideas[1]]
+    assert event.views[STAFF]["theme"]["ideas"] == ideas
+
+
+def test_bad_theme_input_changes_nothing() -> None:
+    w = Workshop()
+    (ann, _), ideas = wall(w, "a", "b")
+    tid = theme(w, "T", [])
+    w.fail(FACILITATOR, c.ThemeAssign, "not_found", theme="t999", ideas=[ideas[0]])  # e.g. another room's
+    w.fail(FACILITATOR, c.ThemeAssign, "not_found", theme=tid, ideas=["i999"])
+    w.fail(FACILITATOR, c.ThemeAssign, "invalid_command", theme=tid, ideas=[ideas[0], ideas[0]])
+    w.fail(FACILITATOR, c.ThemeUpdate, "invalid_command", theme=tid)
+    w.fail(FACILITATOR, c.ThemeCreate, "text_too_long", name="x" * 61)
+    w.fail(FACILITATOR, c.ThemeCreate, "invalid_command", name="   ")
+    w.fail(FACILITATOR, c.ThemeDissolve, "not_found", theme="t999")
+    w.fail(ann, c.ThemeCreate, "forbidden", name="mine")
+    w.fail(ann, c.IdeaMerge, "forbidden", into=ideas[0], ideas=[ideas[1]])
+    w.fail(FACILITATOR, c.IdeaMerge, "invalid_command", into=ideas[0], ideas=[ideas[0]])
+    w.fail(FACILITATOR, c.IdeaMerge, "not_found", into=ideas[0], ideas=["i999"])
+    w.fail(FACILITATOR, c.IdeaUnmerge, "not_found", merge="g999")
+    assert w.ok(FACILITATOR, c.ThemeCreate, name="Café\u202fnoir ☕ " + "é" * 40)["theme"]["name"]
+
+
+# --- Votes on themes --------------------------------------------------------------------------------------
+def test_a_vote_round_on_themes_has_the_same_budget_and_cap_and_ranks_themes() -> None:
+    w = Workshop()
+    (ann, bob), ideas = wall(w, "a", "b", "c")
+    food, space = theme(w, "Food", ideas[:2]), theme(w, "Space", ideas[2:])
+    w.open_vote(target="themes", budget=3, max_per_idea=2)
+    w.ok(ann, c.VoteAdd, theme=food)
+    w.ok(ann, c.VoteAdd, theme=food)
+    w.fail(ann, c.VoteAdd, "vote_cap_exceeded", theme=food)
+    w.ok(ann, c.VoteAdd, theme=space)
+    w.fail(ann, c.VoteAdd, "vote_budget_exceeded", theme=space)
+    w.fail(bob, c.VoteAdd, "invalid_command", idea=ideas[0])  # this round's dots go on themes
+    w.fail(bob, c.VoteAdd, "not_found", theme="t999")
+    w.ok(bob, c.VoteAdd, theme=space)
+    w.ok(bob, c.VoteRemove, theme=space)
+    w.ok(bob, c.VoteAdd, theme=space)
+    w.close()
+    results = w.room.rounds[w.room.current or ""].results
+    assert results == [{"theme": food, "total": 2, "rank": 1}, {"theme": space, "total": 2, "rank": 1}]
+
+
+def test_a_theme_vote_needs_a_theme_and_a_dissolved_theme_gives_its_dots_back() -> None:
+    w = Workshop()
+    (ann, _), ideas = wall(w, "a", "b")
+    w.fail(FACILITATOR, c.RoundOpen, "invalid_transition", kind="vote", prompt="v", target="themes")
+    food = theme(w, "Food", ideas)
+    w.open_vote(target="themes")
+    w.ok(ann, c.VoteAdd, theme=food)
+    board = w.viewer(ann)
+    w.ok(FACILITATOR, c.ThemeDissolve, theme=food)
+    assert board.last("vote.changed")["remaining"] == 3
+    assert w.room.rounds[w.room.current or ""].totals == {}
+
+
+def test_a_vote_on_ideas_is_also_ranked_by_theme() -> None:
+    w = Workshop()
+    (ann, bob), ideas = wall(w, "a", "b", "c")
+    food = theme(w, "Food", ideas[:2])
+    space = theme(w, "Space", ideas[2:])
+    w.open_vote(hide_totals=False)
+    w.vote(ann, ideas[0])
+    w.vote(bob, ideas[1])
+    w.vote(bob, ideas[2])
+    w.close()
+    rnd = w.room.rounds[w.room.current or ""]
+    assert rnd.theme_results == [
+        {"theme": food, "total": 2, "rank": 1},
+        {"theme": space, "total": 1, "rank": 2},
+    ]
+    assert w.room.snapshot(ann, "participant")["votes"][0]["theme_results"] == rnd.theme_results
+
+
+# --- Merges -----------------------------------------------------------------------------------------------
+def test_a_merge_credits_every_author_and_undo_restores_everything() -> None:
+    w = Workshop()
+    (_, bob), ideas = wall(w, "free coffee", "coffee for free", "parking")
+    cara = w.join("Cara")
+    tid = theme(w, "Drinks", [ideas[1]])
+    before = state_without_clock(w.room)
+    bob_board, cara_board = w.viewer(bob), w.viewer(cara)
+    out = w.ok(FACILITATOR, c.IdeaMerge, into=ideas[0], ideas=[ideas[1]])
+    into = w.room.ideas[ideas[0]]
+    assert into.coauthors == [bob] and into.theme == tid  # took the absorbed idea's theme
+    assert w.room.ideas[ideas[1]].state == "merged" and w.room.ideas[ideas[1]].merged_into == ideas[0]
+    # Bob follows the merged idea as his own; the public sees it with both authors credited.
+    assert bob_board.last("idea.merged")["idea"]["mine"] is True
+    public = cara_board.last("idea.merged")
+    assert public["merged"] == [ideas[1]] and public["idea"]["coauthors"] == [{"id": bob, "name": "Bob"}]
+    snap = w.room.snapshot(bob, "participant")
+    assert {i["id"] for i in snap["ideas"] if i.get("mine")} >= {ideas[0], ideas[1]}
+    assert ideas[1] not in {i["id"] for i in w.room.snapshot(cara, "participant")["ideas"]}
+    w.ok(FACILITATOR, c.IdeaUnmerge, merge=out["merge"])
+    after = state_without_clock(w.room)
+    for key in ("ideas", "themes", "rounds", "members"):
+        assert after[key] == before[key], key
+    w.fail(FACILITATOR, c.IdeaUnmerge, "invalid_transition", merge=out["merge"])  # once only
+
+
+def test_a_merge_cannot_be_undone_once_another_round_opened() -> None:
+    w = Workshop()
+    _, ideas = wall(w, "a", "b")
+    merge = w.ok(FACILITATOR, c.IdeaMerge, into=ideas[0], ideas=[ideas[1]])["merge"]
+    w.open_vote()
+    w.fail(FACILITATOR, c.IdeaUnmerge, "invalid_transition", merge=merge)
+    w.fail(FACILITATOR, c.IdeaMerge, "invalid_transition", into=ideas[0], ideas=[ideas[1]])  # merged
+
+
+def test_dots_add_up_and_the_excess_over_the_cap_is_refunded_with_an_event() -> None:
+    w = Workshop()
+    (ann, bob), ideas = wall(w, "a", "a again", "b")
+    w.open_vote(budget=4, max_per_idea=2, hide_totals=False)
+    w.vote(ann, ideas[0], 2)
+    w.vote(ann, ideas[1], 2)
+    w.vote(bob, ideas[1], 1)
+    ann_board = w.viewer(ann)
+    merge = w.ok(FACILITATOR, c.IdeaMerge, into=ideas[0], ideas=[ideas[1]])["merge"]
+    rnd = w.room.rounds[w.room.current or ""]
+    assert rnd.dots[ann] == {ideas[0]: 2}  # 4 would exceed the cap of 2: 2 refunded
+    assert rnd.dots[bob] == {ideas[0]: 1}
+    assert rnd.totals == {ideas[0]: 3}
+    refund = ann_board.last("vote.totals")
+    assert refund["refunded"] == 2 and refund["remaining"] == 2
+    # Undo: the dots still on the merged idea go back where they were (the refund stays a refund).
+    w.ok(FACILITATOR, c.IdeaUnmerge, merge=merge)
+    assert rnd.dots[bob] == {ideas[1]: 1}
+    assert sum(rnd.dots[ann].values()) == 2
+    assert all(n <= rnd.max_per_idea for mine in rnd.dots.values() for n in mine.values())
+
+
+STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(["vote", "unvote", "merge", "unmerge"]),
+        st.integers(0, 2),  # voter
+        st.integers(0, 5),  # idea
+        st.integers(0, 5),  # other idea
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps=STEPS, budget=st.integers(1, 5), cap=st.integers(1, 3))
+def test_merges_and_votes_interleaved_never_exceed_a_budget_or_a_cap(
+    steps: list[tuple[str, int, int, int]], budget: int, cap: int
+) -> None:
+    w = Workshop()
+    voters, ideas = wall(w, *[f"idea {n}" for n in range(6)])
+    voters.append(w.join("Cara"))
+    w.open_vote(budget=budget, max_per_idea=cap, hide_totals=False)
+    merges: list[str] = []
+    for kind, voter, one, other in steps:
+        actor = voters[voter]
+        out: Any
+        if kind == "vote":
+            out = w.do(actor, c.VoteAdd, idea=ideas[one])
+        elif kind == "unvote":
+            out = w.do(actor, c.VoteRemove, idea=ideas[one])
+        elif kind == "merge":
+            out = w.do(FACILITATOR, c.IdeaMerge, into=ideas[one], ideas=[ideas[other]])
+            if out.error is None:
+                merges.append(out.result["merge"])
+        else:
+            if not merges:
+                continue
+            out = w.do(FACILITATOR, c.IdeaUnmerge, merge=merges[one % len(merges)])
+        rnd = w.room.rounds[w.room.current or ""]
+        for mine in rnd.dots.values():
+            assert sum(mine.values()) <= rnd.budget
+            assert all(0 < n <= rnd.max_per_idea for n in mine.values())
+            assert all(w.room.publicly_visible(w.room.ideas[i]) for i in mine)
+        totals: dict[str, int] = {}
+        for mine in rnd.dots.values():
+            for idea_id, n in mine.items():
+                totals[idea_id] = totals.get(idea_id, 0) + n
+        assert totals == rnd.totals
+
+
+# --- Replay -----------------------------------------------------------------------------------------------
+def test_a_room_with_themes_and_merges_is_rebuilt_identically_from_its_commands() -> None:
+    w = Workshop()
+    (ann, _), ideas = wall(w, "a", "b", "c", "d")
+    tid = theme(w, "T", ideas[:2])
+    w.ok(FACILITATOR, c.ThemeUpdate, theme=tid, color="green")
+    merge = w.ok(FACILITATOR, c.IdeaMerge, into=ideas[2], ideas=[ideas[3]])["merge"]
+    w.open_vote(target="themes")
+    w.ok(ann, c.VoteAdd, theme=tid)
+    w.close()
+    w.ok(FACILITATOR, c.ThemeAssign, theme=None, ideas=[ideas[0]])
+    assert merge
+    replayed = w.fresh_room()
+    for command, actor, now in w.journal:
+        replayed.handle(command, actor, now)
+    assert replayed.to_state() == w.room.to_state()
+    assert Room.from_state(w.room.to_state()).to_state() == w.room.to_state()

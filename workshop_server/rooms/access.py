@@ -1,0 +1,143 @@
+"""Access: who gets in (joins, invites, the staff links) and who is online."""
+
+from __future__ import annotations
+
+from workshop_server import errors
+from workshop_server.close_codes import CloseCode
+from workshop_server.rooms import commands as c
+from workshop_server.rooms import views
+from workshop_server.rooms.events import PUBLIC, STAFF, Data, Effect, EventName
+from workshop_server.rooms.model import RoomState
+from workshop_server.rooms.registry import FACILITATOR, INTERNAL, handles
+from workshop_server.rooms.state import Invite, Member, MemberStatus, Role, passphrase_matches, to_plain
+
+
+@handles(c.Tick, roles=INTERNAL)
+def tick(room: RoomState, cmd: c.Tick, actor: str | None, now: float) -> Data:
+    return {}  # the clock already closed what was due (Room.handle)
+
+
+@handles(c.Presence, roles=INTERNAL)
+def presence(room: RoomState, cmd: c.Presence, actor: str | None, now: float) -> Data:
+    came = [m for m in cmd.came if m in room.members and m not in room.online]
+    left = [m for m in cmd.left if m in room.online]
+    if not came and not left and cmd.screens == room.screens:
+        return {}
+    room.online.update(came)
+    room.online.difference_update(left)
+    room.screens = cmd.screens
+    counts = views.presence_view(room)
+    room.emit(EventName.PRESENCE, {STAFF: {**counts, "came": came, "left": left}, PUBLIC: counts}, now)
+    return {}
+
+
+@handles(c.Enter, roles=INTERNAL)
+def enter(room: RoomState, cmd: c.Enter, actor: str | None, now: float) -> Data:
+    cfg = room.config
+    name = room.clean_name(cmd.name)
+    if room.ended:
+        raise errors.InvalidTransition("the session has ended")
+    invite = room.invites.get(cmd.invite) if cmd.invite is not None else None
+    if cmd.invite is not None and invite is None:
+        raise errors.InvalidToken("unknown invite")
+    if invite is not None and cmd.generation != room.link_generation("invite", invite.id):
+        raise errors.InvalidToken("this link was replaced: ask the facilitator for the new one")
+    if invite is not None and invite.revoked:
+        raise errors.InviteRevoked()
+    if invite is not None and invite.member is not None:
+        # A personal invite used again (another device): the same member, if still welcome.
+        again = room.members[invite.member]
+        if again.status in (MemberStatus.BANNED, MemberStatus.REJECTED):
+            raise errors.Banned()
+        return {"member": views.member_view(room, again)}
+    role: Role = invite.role if invite is not None else "participant"
+    if role == "participant":
+        if room.locked:
+            raise errors.RoomLocked()
+        if cfg.access == "invite" and invite is None:
+            raise errors.InviteRequired()
+        if cfg.access == "passphrase" and not (
+            cmd.passphrase_ok
+            if cmd.passphrase_ok is not None  # checked by the shell, off the room's batch
+            else passphrase_matches(cmd.passphrase or "", cfg.passphrase_salt, cfg.passphrase_hash)
+        ):
+            raise errors.WrongPassphrase()
+        if cmd.max_members is not None and len(room.members) >= cmd.max_members:
+            raise errors.RoomFull(f"this room has reached its {cmd.max_members} members")
+    if cmd.device in room.banned_devices and cfg.access in ("code", "passphrase"):
+        raise errors.Banned("a member who joined from this browser was removed from this room")
+    if cmd.accept_rules != cfg.rules_version:
+        raise errors.RulesNotAccepted(
+            f"accept version {cfg.rules_version} of the rules (you accepted {cmd.accept_rules})"
+        )
+    waiting = role == "participant" and cfg.access == "approval"
+    mid = room.next_id("m")
+    member = Member(
+        id=mid,
+        name=name,
+        role=role,
+        status=MemberStatus.WAITING if waiting else MemberStatus.ACTIVE,
+        joined_at=now,
+        rules_version=cmd.accept_rules,
+        consent_at=now,
+        invite=invite.id if invite is not None else None,
+        device=cmd.device,
+    )
+    room.members[mid] = member
+    if invite is not None and role == "participant":
+        invite.member = mid
+    view = views.member_view(room, member)
+    staff: Data = {"member": view}
+    if invite is not None and role == "participant":
+        staff["invite"] = to_plain(invite)  # now bound to this member
+    # The new count reaches everyone with the next batched presence update, when the member's
+    # connection comes online: one event per interval, not one per join (a join storm stays linear).
+    room.emit(EventName.MEMBER_WAITING if waiting else EventName.MEMBER_JOINED, {STAFF: staff}, now)
+    return {"member": view}
+
+
+@handles(c.InviteCreate, roles=FACILITATOR)
+def invite_create(room: RoomState, cmd: c.InviteCreate, actor: str | None, now: float) -> Data:
+    vid = room.next_id("v")
+    invite = Invite(id=vid, role=cmd.role, label=cmd.label.strip(), created_at=now)
+    room.invites[vid] = invite
+    entry = room.audit_entry(actor, "invite.create", vid, invite.label, now)
+    data = {"invite": to_plain(invite)}
+    room.emit(EventName.INVITE_CREATED, {STAFF: {**data, "audit": entry}}, now)
+    return data
+
+
+@handles(c.InviteRevoke, roles=FACILITATOR)
+def invite_revoke(room: RoomState, cmd: c.InviteRevoke, actor: str | None, now: float) -> Data:
+    invite = room.invites.get(cmd.invite)
+    if invite is None:
+        raise errors.NotFound("no such invite")
+    if invite.revoked:
+        raise errors.InvalidTransition("the invite is already revoked")
+    invite.revoked = True
+    entry = room.audit_entry(actor, "invite.revoke", invite.id, "", now)
+    data = {"invite": to_plain(invite)}
+    room.emit(EventName.INVITE_REVOKED, {STAFF: {**data, "audit": entry}}, now)
+    return data
+
+
+@handles(c.RoomRotateLinks, roles=FACILITATOR, after_end=True)
+def rotate_links(room: RoomState, cmd: c.RoomRotateLinks, actor: str | None, now: float) -> Data:
+    """New staff links: the old facilitator token, moderator invite and screen token stop working.
+    Members who joined with the old moderator invite keep their own member tokens. Allowed after the
+    session ended: a link that leaks later must still be revocable."""
+    room.links_generation += 1
+    entry = room.audit_entry(actor, "links.rotate", room.id, "", now)
+    data = {"generation": room.links_generation}
+    room.emit(EventName.ROOM_LINKS_ROTATED, {STAFF: {**data, "audit": entry}}, now)
+    room.effect(
+        Effect(
+            "revoke",
+            "",
+            CloseCode.TOKEN_REVOKED,
+            "the staff links were replaced",
+            after=room.seq,
+            generation=room.links_generation,
+        )
+    )
+    return data

@@ -1,0 +1,90 @@
+"""Ideas: participants post, edit and withdraw their sticky notes during an ideate round."""
+
+from __future__ import annotations
+
+from workshop_server import errors
+from workshop_server.rooms import commands as c
+from workshop_server.rooms import views
+from workshop_server.rooms.events import PUBLIC, Data, EventName
+from workshop_server.rooms.model import RoomState
+from workshop_server.rooms.registry import PARTICIPANT, handles
+from workshop_server.rooms.rounds import require_round
+from workshop_server.rooms.state import IDEA_TRANSITIONS, Idea, IdeaState, Round, RoundStatus, move
+
+
+def _require_ideate(room: RoomState) -> Round:
+    rnd = require_round(room, RoundStatus.OPEN)
+    if rnd.kind != "ideate":
+        raise errors.WrongRoundKind("ideas are posted in an ideate round")
+    return rnd
+
+
+def _own_idea(room: RoomState, idea_id: str, actor: str | None) -> Idea:
+    idea = room.ideas.get(idea_id)
+    if idea is None:
+        raise errors.NotFound("no such idea")
+    if idea.author != actor:
+        raise errors.Forbidden("you can only change your own ideas")
+    return idea
+
+
+@handles(c.IdeaPost, roles=PARTICIPANT, silenced=True)
+def post(room: RoomState, cmd: c.IdeaPost, actor: str | None, now: float) -> Data:
+    assert actor is not None
+    rnd = _require_ideate(room)
+    text = room.clean_text(cmd.text, room.limits.idea_text_max, "idea")
+    if rnd.max_ideas is not None:
+        count = sum(1 for i in room.ideas.values() if i.round == rnd.id and i.author == actor)
+        if count >= rnd.max_ideas:
+            raise errors.IdeaLimit(f"you already posted {count} ideas in this round (the limit)")
+    iid = room.next_id("i")
+    idea = Idea(
+        id=iid,
+        round=rnd.id,
+        author=actor,
+        text=text,
+        color=cmd.color or "yellow",
+        created_at=now,
+        updated_at=now,
+        state=IdeaState.PENDING if room.approval_queue else IdeaState.VISIBLE,
+    )
+    room.ideas[iid] = idea
+    room.emit(EventName.IDEA_POSTED, views.idea_views(room, idea), now)
+    return {"idea": views.idea_full(room, idea, mine=True)}
+
+
+@handles(c.IdeaEdit, roles=PARTICIPANT, silenced=True)
+def edit(room: RoomState, cmd: c.IdeaEdit, actor: str | None, now: float) -> Data:
+    idea = _own_idea(room, cmd.idea, actor)
+    rnd = _require_ideate(room)
+    if idea.round != rnd.id:
+        raise errors.RoundClosed("that idea's round is closed")
+    if idea.state == IdeaState.MERGED:
+        raise errors.InvalidTransition("this idea was merged into another; edit that one")
+    text = room.clean_text(cmd.text, room.limits.idea_text_max, "idea")
+    was_public = room.publicly_visible(idea)
+    idea.text = text
+    idea.color = cmd.color or idea.color
+    idea.updated_at = now
+    if room.approval_queue and idea.state == IdeaState.VISIBLE:
+        # New text goes back to the moderators before anyone else sees it.
+        idea.state = move(IDEA_TRANSITIONS, idea.state, IdeaState.PENDING, "the idea cannot be queued")
+    result = views.idea_views(room, idea)
+    if was_public and PUBLIC not in result:
+        result[PUBLIC] = {"removed": idea.id}
+    room.emit(EventName.IDEA_EDITED, result, now)
+    return {"idea": views.idea_full(room, idea, mine=True)}
+
+
+@handles(c.IdeaWithdraw, roles=PARTICIPANT)
+def withdraw(room: RoomState, cmd: c.IdeaWithdraw, actor: str | None, now: float) -> Data:
+    idea = _own_idea(room, cmd.idea, actor)
+    rnd = _require_ideate(room)
+    if idea.round != rnd.id:
+        raise errors.RoundClosed("that idea's round is closed")
+    if idea.state == IdeaState.MERGED or idea.coauthors:
+        raise errors.InvalidTransition("a merged idea is withdrawn by undoing its merge")
+    was_public = room.publicly_visible(idea)
+    del room.ideas[idea.id]
+    room.emit(EventName.IDEA_WITHDRAWN, views.idea_id_views(idea, was_public, {"id": idea.id}), now)
+    return {"id": idea.id}

@@ -1,0 +1,149 @@
+"""The state of one room, and the primitives every concern's handlers use to change it.
+
+:class:`RoomState` holds everything a room is (members, rounds, ideas, themes...) and the few operations
+shared by every concern: minting ids, emitting an event, writing the audit log, asking the I/O shell for
+an effect. The handlers that change it live in one module per concern (``access``, ``rounds``, ``ideas``,
+``votes``, ``moderation``, ``themes``) and the dispatch in ``room.py``. Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from workshop_server.rooms.events import LOBBY, PUBLIC, STAFF, Data, Effect, Event, EventName
+from workshop_server.rooms.state import (
+    STAFF_ROLES,
+    AuditEntry,
+    Idea,
+    IdeaState,
+    Invite,
+    Limits,
+    Member,
+    MemberStatus,
+    Merge,
+    Phase,
+    Role,
+    RoomConfig,
+    Round,
+    RoundStatus,
+    StoredReply,
+    Theme,
+)
+from workshop_server.rooms.text import TEXT_RULES, name_under, text_under
+
+
+class RoomState:
+    """One workshop room's state. ``Room`` (room.py) adds the dispatch, dedupe and snapshots."""
+
+    def __init__(self, room_id: str, config: RoomConfig, *, created_at: float, limits: Limits) -> None:
+        self.id = room_id
+        self.config = config
+        self.limits = limits
+        self.created_at = created_at
+        self.clock = created_at
+        #: The text rules commands are handled under: an input like ``now``, set by the shell for each
+        #: replayed journal entry (rooms/text.py keeps every version), not part of the room's state.
+        self.text_rules = TEXT_RULES
+        self.epoch = "1"
+        self.seq = 0
+        self.ended = False
+        self.locked = False
+        self.approval_queue = False
+        self.members: dict[str, Member] = {}
+        self.ideas: dict[str, Idea] = {}
+        self.rounds: dict[str, Round] = {}
+        self.current: str | None = None
+        self.invites: dict[str, Invite] = {}
+        self.themes: dict[str, Theme] = {}
+        self.merges: dict[str, Merge] = {}
+        self.audit: list[AuditEntry] = []
+        self.replies: dict[str, dict[str, StoredReply]] = {}
+        self.online: set[str] = set()
+        self.screens = 0
+        self.counters: dict[str, int] = {}
+        self.links_generation = 0  # of the staff links; room.rotate_links moves it on
+        self.banned_devices: set[str] = set()  # device hashes of removed members
+        self._events: list[Event] = []
+        self._effects: list[Effect] = []
+
+    # --- Primitives ------------------------------------------------------------------------------------
+    def next_id(self, prefix: str) -> str:
+        n = self.counters.get(prefix, 0) + 1
+        self.counters[prefix] = n
+        return f"{prefix}{n}"
+
+    def emit(self, name: EventName, views: dict[str, Data], now: float) -> None:
+        self.seq += 1
+        self._events.append(Event(seq=self.seq, name=str(name.value), at=now, views=views))
+
+    def effect(self, effect: Effect) -> None:
+        self._effects.append(effect)
+
+    def audit_entry(self, actor: str | None, action: str, target: str, reason: str, now: float) -> Data:
+        entry = AuditEntry(at=now, actor=actor or "server", action=action, target=target, reason=reason)
+        self.audit.append(entry)
+        return {"at": now, "actor": entry.actor, "action": action, "target": target, "reason": reason}
+
+    def clean_name(self, raw: str) -> str:
+        return name_under(self.text_rules, raw, self.limits.name_max)
+
+    def clean_text(self, raw: str, limit: int, what: str) -> str:
+        return text_under(self.text_rules, raw, limit, what)
+
+    # --- Derived state --------------------------------------------------------------------------------
+    @property
+    def facilitator_id(self) -> str:
+        return "m1"
+
+    @property
+    def moderator_invite_id(self) -> str:
+        return "v1"
+
+    def is_staff_link(self, kind: str, subject: str) -> bool:
+        """Whether a token of ``kind`` for ``subject`` is one of the staff links that
+        ``room.rotate_links`` replaces: the facilitator's member token, the moderator invite, the screen
+        token. Members who joined with the moderator invite have tokens of their own, not staff links."""
+        return (
+            kind == "screen"
+            or (kind == "member" and subject == self.facilitator_id)
+            or (kind == "invite" and subject == self.moderator_invite_id)
+        )
+
+    def link_generation(self, kind: str, subject: str) -> int:
+        """The generation a token of ``kind`` for ``subject`` must carry to be valid now: the staff
+        links' current generation, or 0 for every other token."""
+        return self.links_generation if self.is_staff_link(kind, subject) else 0
+
+    @property
+    def current_round(self) -> Round | None:
+        return None if self.current is None else self.rounds[self.current]
+
+    @property
+    def phase(self) -> Phase:
+        if self.ended:
+            return "ended"
+        rnd = self.current_round
+        if rnd is None:
+            return "lobby"
+        phases: dict[RoundStatus, Phase] = {
+            RoundStatus.OPEN: "round_open",
+            RoundStatus.PAUSED: "round_paused",
+            RoundStatus.CLOSED: "round_closed",
+        }
+        return phases[rnd.status]
+
+    def audience_of(self, member_id: str | None, role: Role) -> str:
+        if role == "screen" or member_id is None:
+            return PUBLIC
+        member = self.members.get(member_id)
+        if member is None or member.status != MemberStatus.ACTIVE:
+            return LOBBY
+        return STAFF if member.role in STAFF_ROLES else PUBLIC
+
+    def publicly_visible(self, idea: Idea) -> bool:
+        rnd = self.rounds[idea.round]
+        return idea.state == IdeaState.VISIBLE and (rnd.revealed or not rnd.private)
+
+    def active_vote_round(self) -> Round | None:
+        rnd = self.current_round
+        if rnd is not None and rnd.kind == "vote" and rnd.status != RoundStatus.CLOSED:
+            return rnd
+        return None

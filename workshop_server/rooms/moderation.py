@@ -1,0 +1,201 @@
+"""Moderation: mute, remove (ban), unban, the approval lobby, hiding and approving ideas, room settings.
+
+Every act leaves an audit entry. Member statuses move along
+:data:`~workshop_server.rooms.state.MEMBER_TRANSITIONS`, idea states along ``IDEA_TRANSITIONS``.
+"""
+
+from __future__ import annotations
+
+from workshop_server import errors
+from workshop_server.close_codes import CloseCode
+from workshop_server.rooms import commands as c
+from workshop_server.rooms import views, votes
+from workshop_server.rooms.events import PUBLIC, STAFF, Data, Effect, EventName, member_key
+from workshop_server.rooms.model import RoomState
+from workshop_server.rooms.registry import EVERY_STAFF, handles
+from workshop_server.rooms.state import (
+    IDEA_TRANSITIONS,
+    MEMBER_TRANSITIONS,
+    Idea,
+    IdeaState,
+    Member,
+    MemberStatus,
+    move,
+)
+
+
+def _target(room: RoomState, member_id: str) -> Member:
+    member = room.members.get(member_id)
+    if member is None:
+        raise errors.NotFound("no such member")
+    if member.role == "facilitator":
+        raise errors.Forbidden("the facilitator cannot be moderated")
+    return member
+
+
+def _moderated(
+    room: RoomState, name: EventName, member: Member, actor: str | None, reason: str, now: float
+) -> Data:
+    entry = room.audit_entry(actor, str(name.value), member.id, reason, now)
+    staff = {"member": views.member_view(room, member), "audit": entry}
+    own = {"member": views.member_view(room, member), "reason": reason}
+    room.emit(name, {STAFF: staff, member_key(member.id): own}, now)
+    return {"member": views.member_view(room, member)}
+
+
+def _leave(room: RoomState, member_id: str, now: float) -> None:
+    room.online.discard(member_id)
+    counts = views.presence_view(room)
+    room.emit(EventName.PRESENCE, {STAFF: {**counts, "came": [], "left": [member_id]}, PUBLIC: counts}, now)
+
+
+@handles(c.MemberMute, roles=EVERY_STAFF, after_end=True)
+def mute(room: RoomState, cmd: c.MemberMute, actor: str | None, now: float) -> Data:
+    member = _target(room, cmd.member)
+    if member.muted:
+        raise errors.InvalidTransition("already muted")
+    member.muted, member.mute_reason = True, cmd.reason.strip()
+    return _moderated(room, EventName.MEMBER_MUTED, member, actor, member.mute_reason, now)
+
+
+@handles(c.MemberUnmute, roles=EVERY_STAFF, after_end=True)
+def unmute(room: RoomState, cmd: c.MemberUnmute, actor: str | None, now: float) -> Data:
+    member = _target(room, cmd.member)
+    if not member.muted:
+        raise errors.InvalidTransition("not muted")
+    member.muted, member.mute_reason = False, ""
+    return _moderated(room, EventName.MEMBER_UNMUTED, member, actor, "", now)
+
+
+@handles(c.MemberRemove, roles=EVERY_STAFF, after_end=True)
+def remove(room: RoomState, cmd: c.MemberRemove, actor: str | None, now: float) -> Data:
+    member = _target(room, cmd.member)
+    if member.status == MemberStatus.BANNED:
+        raise errors.InvalidTransition("already removed")
+    if member.id == actor:
+        raise errors.Forbidden("you cannot remove yourself")
+    # A personal invite stays bound to this member, so it cannot rejoin.
+    member.status = move(MEMBER_TRANSITIONS, member.status, MemberStatus.BANNED, "already removed")
+    if member.device is not None:  # and in code and passphrase rooms, this browser cannot rejoin
+        room.banned_devices.add(member.device)
+    votes.refund_member(room, member.id, now)
+    result = _moderated(room, EventName.MEMBER_REMOVED, member, actor, cmd.reason.strip(), now)
+    after = room.seq  # the member's connections get their removal, then nothing more
+    _leave(room, member.id, now)
+    room.effect(Effect("close", member.id, CloseCode.REMOVED, cmd.reason.strip(), after=after))
+    return result
+
+
+@handles(c.MemberUnban, roles=EVERY_STAFF, after_end=True)
+def unban(room: RoomState, cmd: c.MemberUnban, actor: str | None, now: float) -> Data:
+    member = _target(room, cmd.member)
+    if member.status not in (MemberStatus.BANNED, MemberStatus.REJECTED):
+        raise errors.InvalidTransition("this member is not banned")
+    was_rejected = member.status == MemberStatus.REJECTED
+    member.status = move(MEMBER_TRANSITIONS, member.status, MemberStatus.ACTIVE, "not banned")
+    device = member.device
+    if device is not None and not any(
+        m.device == device and m.status == MemberStatus.BANNED for m in room.members.values()
+    ):
+        room.banned_devices.discard(device)
+    result = _moderated(room, EventName.MEMBER_UNBANNED, member, actor, "", now)
+    if was_rejected:
+        # Never admitted: like an admission, the member's public history starts now, so a resume
+        # from its lobby seq gets a snapshot, not a replay that misses what came before.
+        member.audience_seq = room.seq
+    return result
+
+
+@handles(c.MemberAdmit, roles=EVERY_STAFF, after_end=True)
+def admit(room: RoomState, cmd: c.MemberAdmit, actor: str | None, now: float) -> Data:
+    member = _target(room, cmd.member)
+    if member.status != MemberStatus.WAITING:
+        raise errors.InvalidTransition("this member is not waiting for approval")
+    member.status = move(MEMBER_TRANSITIONS, member.status, MemberStatus.ACTIVE, "not waiting")
+    result = _moderated(room, EventName.MEMBER_ADMITTED, member, actor, "", now)
+    member.audience_seq = room.seq
+    counts = views.presence_view(room)
+    room.emit(EventName.PRESENCE, {STAFF: {**counts, "came": [], "left": []}, PUBLIC: counts}, now)
+    room.effect(Effect("refresh", member.id))
+    return result
+
+
+@handles(c.MemberReject, roles=EVERY_STAFF, after_end=True)
+def reject(room: RoomState, cmd: c.MemberReject, actor: str | None, now: float) -> Data:
+    member = _target(room, cmd.member)
+    if member.status != MemberStatus.WAITING:
+        raise errors.InvalidTransition("this member is not waiting for approval")
+    member.status = move(MEMBER_TRANSITIONS, member.status, MemberStatus.REJECTED, "not waiting")
+    result = _moderated(room, EventName.MEMBER_REJECTED, member, actor, cmd.reason.strip(), now)
+    room.effect(Effect("close", member.id, CloseCode.REJECTED, cmd.reason.strip(), after=room.seq))
+    return result
+
+
+def find_idea(room: RoomState, idea_id: str) -> Idea:
+    idea = room.ideas.get(idea_id)
+    if idea is None:
+        raise errors.NotFound("no such idea")
+    return idea
+
+
+@handles(c.IdeaHide, roles=EVERY_STAFF, after_end=True)
+def hide(room: RoomState, cmd: c.IdeaHide, actor: str | None, now: float) -> Data:
+    idea = find_idea(room, cmd.idea)
+    if idea.state == IdeaState.HIDDEN:
+        raise errors.InvalidTransition("already hidden")
+    was_public = room.publicly_visible(idea)
+    idea.state = move(IDEA_TRANSITIONS, idea.state, IdeaState.HIDDEN, "a merged idea cannot be hidden")
+    idea.hide_reason = cmd.reason.strip()
+    if was_public:
+        votes.refund(room, idea.id, now)
+    return _idea_moderated(room, EventName.IDEA_HIDDEN, idea, was_public, actor, idea.hide_reason, now)
+
+
+@handles(c.IdeaRestore, roles=EVERY_STAFF, after_end=True)
+def restore(room: RoomState, cmd: c.IdeaRestore, actor: str | None, now: float) -> Data:
+    idea = find_idea(room, cmd.idea)
+    if idea.state != IdeaState.HIDDEN:
+        raise errors.InvalidTransition("this idea is not hidden")
+    idea.state = move(IDEA_TRANSITIONS, idea.state, IdeaState.VISIBLE, "not hidden")
+    idea.hide_reason = ""
+    return _idea_moderated(room, EventName.IDEA_RESTORED, idea, False, actor, "", now)
+
+
+@handles(c.IdeaApprove, roles=EVERY_STAFF, after_end=True)
+def approve(room: RoomState, cmd: c.IdeaApprove, actor: str | None, now: float) -> Data:
+    idea = find_idea(room, cmd.idea)
+    if idea.state != IdeaState.PENDING:
+        raise errors.InvalidTransition("this idea is not waiting for approval")
+    idea.state = move(IDEA_TRANSITIONS, idea.state, IdeaState.VISIBLE, "not pending")
+    return _idea_moderated(room, EventName.IDEA_APPROVED, idea, False, actor, "", now)
+
+
+def _idea_moderated(
+    room: RoomState, name: EventName, idea: Idea, was_public: bool, actor: str | None, reason: str, now: float
+) -> Data:
+    entry = room.audit_entry(actor, str(name.value), idea.id, reason, now)
+    result = views.idea_views(room, idea)
+    result[STAFF]["audit"] = entry
+    if was_public and PUBLIC not in result:
+        result[PUBLIC] = {"removed": idea.id}
+    room.emit(name, result, now)
+    return {"idea": views.idea_full(room, idea, mine=False)}
+
+
+@handles(c.RoomSet, roles=EVERY_STAFF, after_end=True)
+def room_set(room: RoomState, cmd: c.RoomSet, actor: str | None, now: float) -> Data:
+    if cmd.locked is None and cmd.approval_queue is None:
+        raise errors.InvalidCommand("set locked, approval_queue or both")
+    changes = []
+    if cmd.locked is not None and cmd.locked != room.locked:
+        room.locked = cmd.locked
+        changes.append("room.lock" if cmd.locked else "room.unlock")
+    if cmd.approval_queue is not None and cmd.approval_queue != room.approval_queue:
+        room.approval_queue = cmd.approval_queue
+        changes.append("queue.on" if cmd.approval_queue else "queue.off")
+    if not changes:
+        return {"room": views.room_view(room)}
+    entries = [room.audit_entry(actor, change, room.id, "", now) for change in changes]
+    view = {"room": views.room_view(room)}
+    room.emit(EventName.ROOM_UPDATED, {STAFF: {**view, "audit": entries}, PUBLIC: view}, now)
+    return view

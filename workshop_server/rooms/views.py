@@ -1,0 +1,233 @@
+"""Projections: what each audience may see of the room, for events and for snapshots.
+
+Three kinds of viewer: staff (facilitators and moderators) see everything; an idea's author sees its own
+ideas whatever their state; the public (participants and room screens) sees only what is publicly
+visible: ideas of revealed or non-private rounds that are not pending, hidden or merged, their themes, and
+vote totals where the round shows them. Members waiting in the lobby see only the room and themselves.
+Pure functions over :class:`~workshop_server.rooms.model.RoomState`.
+"""
+
+from __future__ import annotations
+
+from workshop_server.rooms.events import LOBBY, PUBLIC, STAFF, Data, member_key
+from workshop_server.rooms.model import RoomState
+from workshop_server.rooms.state import Idea, IdeaState, Member, Role, Round, Theme, to_plain
+
+
+# --- Ideas ----------------------------------------------------------------------------------------------
+def _credit(room: RoomState, idea: Idea, *, named: bool) -> list[Data]:
+    """The co-authors of a merged idea: ids always (for "my ideas"), names unless anonymous."""
+    out: list[Data] = []
+    for author in idea.coauthors:
+        entry: Data = {"id": author}
+        if named:
+            entry["name"] = room.members[author].name
+        out.append(entry)
+    return out
+
+
+def idea_public(room: RoomState, idea: Idea) -> Data:
+    anonymous = room.rounds[idea.round].anonymous
+    data: Data = {
+        "id": idea.id,
+        "round": idea.round,
+        "text": idea.text,
+        "color": idea.color,
+        "state": str(idea.state),
+        "created_at": idea.created_at,
+        "updated_at": idea.updated_at,
+    }
+    if idea.theme is not None:
+        data["theme"] = idea.theme
+    if not anonymous:
+        data["author"] = idea.author
+        data["author_name"] = room.members[idea.author].name
+    if idea.coauthors:
+        data["coauthors"] = [] if anonymous else _credit(room, idea, named=True)
+    return data
+
+
+def idea_full(room: RoomState, idea: Idea, *, mine: bool) -> Data:
+    data = idea_public(room, idea)
+    data["author"] = idea.author
+    data["author_name"] = room.members[idea.author].name
+    if idea.coauthors:
+        data["coauthors"] = _credit(room, idea, named=True)
+    if idea.state == IdeaState.HIDDEN:
+        data["hide_reason"] = idea.hide_reason
+    if idea.state == IdeaState.MERGED:
+        data["merged_into"] = idea.merged_into
+    if mine:
+        data["mine"] = True
+    return data
+
+
+def idea_views(
+    room: RoomState, idea: Idea, extra: Data | None = None, *, public: bool | None = None
+) -> dict[str, Data]:
+    extra = extra or {}
+    views: dict[str, Data] = {
+        STAFF: {"idea": idea_full(room, idea, mine=False), **extra},
+        member_key(idea.author): {"idea": idea_full(room, idea, mine=True), **extra},
+    }
+    for coauthor in idea.coauthors:  # credited authors follow the merged idea like their own
+        views.setdefault(member_key(coauthor), {"idea": idea_full(room, idea, mine=True), **extra})
+    if room.publicly_visible(idea) if public is None else public:
+        views[PUBLIC] = {"idea": idea_public(room, idea), **extra}
+    return views
+
+
+def idea_id_views(idea: Idea, was_public: bool, data: Data) -> dict[str, Data]:
+    views: dict[str, Data] = {STAFF: data, member_key(idea.author): data}
+    if was_public:
+        views[PUBLIC] = {"id": idea.id}
+    return views
+
+
+# --- Themes ---------------------------------------------------------------------------------------------
+def theme_ideas(room: RoomState, theme_id: str, *, public: bool) -> list[str]:
+    return [
+        i.id
+        for i in room.ideas.values()
+        if i.theme == theme_id and (room.publicly_visible(i) if public else i.state != IdeaState.MERGED)
+    ]
+
+
+def theme_view(room: RoomState, theme: Theme, *, public: bool) -> Data:
+    """A theme with its ideas: for the public, only the publicly visible ones (a theme never reveals a
+    private, pending or hidden note, nor that it exists)."""
+    return {
+        "id": theme.id,
+        "name": theme.name,
+        "color": theme.color,
+        "ideas": theme_ideas(room, theme.id, public=public),
+    }
+
+
+def theme_views(room: RoomState, theme: Theme, extra: Data | None = None) -> dict[str, Data]:
+    extra = extra or {}
+    return {
+        STAFF: {"theme": theme_view(room, theme, public=False), **extra},
+        PUBLIC: {"theme": theme_view(room, theme, public=True)},
+    }
+
+
+def ungrouped_on_wall(room: RoomState) -> list[tuple[str, str]]:
+    """The named query behind suggested themes: ``(id, text)`` of every idea on the wall that has no
+    theme yet, oldest first. Never a private, pending, hidden or merged note."""
+    return [(i.id, i.text) for i in room.ideas.values() if i.theme is None and room.publicly_visible(i)]
+
+
+# --- Rounds, members, the room --------------------------------------------------------------------------
+def round_view(rnd: Round) -> Data:
+    view: Data = {
+        "id": rnd.id,
+        "kind": rnd.kind,
+        "prompt": rnd.prompt,
+        "duration": rnd.duration,
+        "status": str(rnd.status),
+        "opened_at": rnd.opened_at,
+        "deadline": rnd.deadline,
+        "remaining": rnd.remaining,
+        "closed_at": rnd.closed_at,
+        "revealed": rnd.revealed,
+        "private": rnd.private,
+        "anonymous": rnd.anonymous,
+        "max_ideas": rnd.max_ideas,
+        "budget": rnd.budget,
+        "max_per_idea": rnd.max_per_idea,
+        "hide_totals": rnd.hide_totals,
+    }
+    if rnd.kind == "vote":
+        view["target"] = rnd.target
+    return view
+
+
+def member_view(room: RoomState, member: Member) -> Data:
+    return {
+        "id": member.id,
+        "name": member.name,
+        "role": member.role,
+        "status": str(member.status),
+        "muted": member.muted,
+        "mute_reason": member.mute_reason,
+        "joined_at": member.joined_at,
+        "online": member.id in room.online,
+    }
+
+
+def room_view(room: RoomState) -> Data:
+    cfg = room.config
+    return {
+        "id": room.id,
+        "title": cfg.title,
+        "brief": cfg.brief,
+        "rules": cfg.rules,
+        "rules_version": cfg.rules_version,
+        "access": cfg.access,
+        "anonymous": cfg.anonymous,
+        "locale": cfg.locale,
+        "retention_days": cfg.retention_days,
+        "locked": room.locked,
+        "approval_queue": room.approval_queue,
+        "phase": room.phase,
+    }
+
+
+def presence_view(room: RoomState) -> Data:
+    participants = sum(1 for m in room.members.values() if m.role == "participant" and m.status == "active")
+    return {"online": len(room.online), "participants": participants, "screens": room.screens}
+
+
+def my_votes(rnd: Round, member_id: str) -> Data:
+    mine = rnd.dots.get(member_id, {})
+    return {"round": rnd.id, "mine": dict(mine), "remaining": rnd.budget - sum(mine.values())}
+
+
+# --- The snapshot ---------------------------------------------------------------------------------------
+def snapshot(room: RoomState, member_id: str | None, role: Role) -> Data:
+    """Everything a viewer may see now. Used at join, and at resume when events are not available."""
+    audience = room.audience_of(member_id, role)
+    snap: Data = {
+        "epoch": room.epoch,
+        "seq": room.seq,
+        "room": room_view(room),
+        "presence": presence_view(room),
+    }
+    member = room.members.get(member_id) if member_id is not None else None
+    if member is not None:
+        snap["me"] = member_view(room, member)
+    if audience == LOBBY:
+        return snap
+    staff = audience == STAFF
+    snap["rounds"] = [round_view(r) for r in room.rounds.values()]
+    snap["current_round"] = room.current
+    ideas: list[Data] = []
+    for idea in room.ideas.values():
+        if staff:
+            ideas.append(idea_full(room, idea, mine=False))
+        elif member_id is not None and (idea.author == member_id or member_id in idea.coauthors):
+            ideas.append(idea_full(room, idea, mine=True))
+        elif room.publicly_visible(idea):
+            ideas.append(idea_public(room, idea))
+    snap["ideas"] = ideas
+    snap["themes"] = [theme_view(room, t, public=not staff) for t in room.themes.values()]
+    votes: list[Data] = []
+    for rnd in room.rounds.values():
+        if rnd.kind != "vote":
+            continue
+        entry: Data = {"round": rnd.id, "results": rnd.results}
+        if rnd.theme_results is not None:
+            entry["theme_results"] = rnd.theme_results
+        if staff or not rnd.hide_totals or rnd.status == "closed":
+            entry["totals"] = dict(rnd.totals)
+        if member_id is not None and role == "participant":
+            entry.update(my_votes(rnd, member_id))
+        votes.append(entry)
+    snap["votes"] = votes
+    if staff:
+        snap["members"] = [member_view(room, m) for m in room.members.values()]
+        snap["invites"] = [to_plain(v) for v in room.invites.values()]
+        snap["audit"] = [to_plain(a) for a in room.audit[-room.limits.audit_in_snapshot :]]
+        snap["merges"] = [to_plain(m) for m in room.merges.values() if not m.undone]
+    return snap

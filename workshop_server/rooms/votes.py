@@ -1,0 +1,211 @@
+"""Dot votes: dots on ideas or on themes, budgets and per-target caps, refunds, and ranked results.
+
+A vote round's ``target`` says what the dots go on: ``ideas`` (the default) or ``themes``. ``dots`` and
+``totals`` are keyed by the target's id either way (idea ids start with ``i``, theme ids with ``t``). The
+same budget and per-target cap hold for both. Results rank the targets; a round on ideas also ranks the
+themes by the dots of their ideas.
+"""
+
+from __future__ import annotations
+
+from workshop_server import errors
+from workshop_server.rooms import commands as c
+from workshop_server.rooms import views
+from workshop_server.rooms.events import PUBLIC, STAFF, Data, EventName, member_key
+from workshop_server.rooms.model import RoomState
+from workshop_server.rooms.registry import PARTICIPANT, handles
+from workshop_server.rooms.state import Round, RoundStatus
+
+
+def _vote_round(room: RoomState) -> Round:
+    rnd = room.current_round
+    if rnd is None:
+        raise errors.InvalidTransition("no round has been opened")
+    if rnd.status != RoundStatus.OPEN:
+        if rnd.status == RoundStatus.CLOSED:
+            raise errors.RoundClosed()
+        raise errors.InvalidTransition(f"the round is {rnd.status}")
+    if rnd.kind != "vote":
+        raise errors.WrongRoundKind("dots are placed in a vote round")
+    return rnd
+
+
+def _field(rnd: Round) -> str:
+    """The name of the target field in vote events and commands: ``idea`` or ``theme``."""
+    return "theme" if rnd.target == "themes" else "idea"
+
+
+def _target(rnd: Round, cmd: c.VoteAdd | c.VoteRemove) -> str:
+    if rnd.target == "themes":
+        if cmd.theme is None or cmd.idea is not None:
+            raise errors.InvalidCommand("theme: this round's dots go on themes; send theme, not idea")
+        return cmd.theme
+    if cmd.idea is None or cmd.theme is not None:
+        raise errors.InvalidCommand("idea: this round's dots go on ideas; send idea, not theme")
+    return cmd.idea
+
+
+def eligible(room: RoomState, rnd: Round, target_id: str) -> bool:
+    """Whether ``target_id`` can receive dots in ``rnd``: a publicly visible idea, or a theme holding
+    one."""
+    if rnd.target == "themes":
+        return target_id in room.themes and bool(views.theme_ideas(room, target_id, public=True))
+    idea = room.ideas.get(target_id)
+    return idea is not None and room.publicly_visible(idea)
+
+
+def vote_views(room: RoomState, rnd: Round, voter: str, target_id: str) -> dict[str, Data]:
+    name = _field(rnd)
+    total = rnd.totals.get(target_id, 0)
+    mine = {
+        name: target_id,
+        "my_dots": rnd.dots.get(voter, {}).get(target_id, 0),
+        **views.my_votes(rnd, voter),
+    }
+    result: dict[str, Data] = {STAFF: {"round": rnd.id, name: target_id, "total": total}}
+    if not rnd.hide_totals:
+        result[PUBLIC] = {"round": rnd.id, name: target_id, "total": total}
+        mine["total"] = total
+    result[member_key(voter)] = mine
+    return result
+
+
+@handles(c.VoteAdd, roles=PARTICIPANT, silenced=True)
+def add(room: RoomState, cmd: c.VoteAdd, actor: str | None, now: float) -> Data:
+    assert actor is not None
+    rnd = _vote_round(room)
+    target = _target(rnd, cmd)
+    if not eligible(room, rnd, target):
+        raise errors.NotFound(f"no such {_field(rnd)} to vote on")
+    mine = rnd.dots.get(actor, {})
+    if sum(mine.values()) >= rnd.budget:
+        raise errors.VoteBudgetExceeded(f"you have used all {rnd.budget} dots")
+    if mine.get(target, 0) >= rnd.max_per_idea:
+        raise errors.VoteCapExceeded(f"at most {rnd.max_per_idea} of your dots on one {_field(rnd)}")
+    rnd.dots.setdefault(actor, {})[target] = mine.get(target, 0) + 1
+    rnd.totals[target] = rnd.totals.get(target, 0) + 1
+    result = vote_views(room, rnd, actor, target)
+    room.emit(EventName.VOTE_CHANGED, result, now)
+    return result[member_key(actor)]
+
+
+@handles(c.VoteRemove, roles=PARTICIPANT)
+def remove(room: RoomState, cmd: c.VoteRemove, actor: str | None, now: float) -> Data:
+    assert actor is not None
+    rnd = _vote_round(room)
+    target = _target(rnd, cmd)
+    mine = rnd.dots.get(actor, {})
+    if mine.get(target, 0) <= 0:
+        raise errors.NoDot(f"you have no dot on this {_field(rnd)}")
+    take_dots(rnd, actor, target, 1)
+    result = vote_views(room, rnd, actor, target)
+    room.emit(EventName.VOTE_CHANGED, result, now)
+    return result[member_key(actor)]
+
+
+def take_dots(rnd: Round, voter: str, target_id: str, count: int) -> None:
+    mine = rnd.dots[voter]
+    mine[target_id] -= count
+    if mine[target_id] == 0:
+        del mine[target_id]
+    rnd.totals[target_id] -= count
+    if rnd.totals[target_id] == 0:
+        del rnd.totals[target_id]
+
+
+def give_dots(rnd: Round, voter: str, target_id: str, count: int) -> None:
+    mine = rnd.dots.setdefault(voter, {})
+    mine[target_id] = mine.get(target_id, 0) + count
+    rnd.totals[target_id] = rnd.totals.get(target_id, 0) + count
+
+
+def refund(room: RoomState, target_id: str, now: float) -> None:
+    """A target left the vote (an idea left the public wall, a theme was dissolved): give its dots
+    back to their owners."""
+    rnd = room.active_vote_round()
+    if rnd is None or target_id not in rnd.totals:
+        return
+    name = _field(rnd)
+    result: dict[str, Data] = {STAFF: {"round": rnd.id, name: target_id, "total": 0}}
+    if not rnd.hide_totals:
+        result[PUBLIC] = {"round": rnd.id, name: target_id, "total": 0}
+    for voter, mine in rnd.dots.items():
+        if target_id in mine:
+            take_dots(rnd, voter, target_id, mine[target_id])
+            result[member_key(voter)] = {name: target_id, "my_dots": 0, **views.my_votes(rnd, voter)}
+    room.emit(EventName.VOTE_CHANGED, result, now)
+
+
+def refund_member(room: RoomState, member_id: str, now: float) -> None:
+    """A removed member's dots leave the open vote."""
+    rnd = room.active_vote_round()
+    if rnd is None or not rnd.dots.get(member_id):
+        return
+    changed = list(rnd.dots[member_id].items())
+    for target_id, count in changed:
+        take_dots(rnd, member_id, target_id, count)
+    emit_totals(room, rnd, [target_id for target_id, _ in changed], {}, now)
+
+
+def emit_totals(
+    room: RoomState, rnd: Round, targets: list[str], refunded: dict[str, int], now: float
+) -> None:
+    """``vote.totals``: new totals of several targets at once; with ``refunded`` (voter -> dots given
+    back), each of those voters also gets its own view saying so."""
+    name = _field(rnd)
+    changes = [{name: t, "total": rnd.totals.get(t, 0)} for t in targets]
+    result: dict[str, Data] = {STAFF: {"round": rnd.id, "changes": changes}}
+    if not rnd.hide_totals:
+        result[PUBLIC] = {"round": rnd.id, "changes": changes}
+    for voter, count in refunded.items():
+        own: Data = {"round": rnd.id, "refunded": count, **views.my_votes(rnd, voter)}
+        if not rnd.hide_totals:
+            own["changes"] = changes
+        result[member_key(voter)] = own
+    room.emit(EventName.VOTE_TOTALS, result, now)
+
+
+# --- Results ----------------------------------------------------------------------------------------------
+def _ranked(totals: dict[str, int], order: list[str], key: str) -> list[Data]:
+    position_of = {target: n for n, target in enumerate(order)}
+    ranked = sorted(order, key=lambda t: (-totals.get(t, 0), position_of[t]))
+    results: list[Data] = []
+    rank = 0
+    previous: int | None = None
+    for position, target in enumerate(ranked, start=1):
+        total = totals.get(target, 0)
+        if total != previous:
+            rank, previous = position, total
+        results.append({key: target, "total": total, "rank": rank})
+    return results
+
+
+def rank(room: RoomState, rnd: Round) -> list[Data]:
+    if rnd.target == "themes":
+        order = [t for t in room.themes if eligible(room, rnd, t)]
+        return _ranked(rnd.totals, order, "theme")
+    order = [i.id for i in room.ideas.values() if room.publicly_visible(i)]
+    return _ranked(rnd.totals, order, "idea")
+
+
+def rank_themes(room: RoomState, rnd: Round) -> list[Data] | None:
+    """A round on ideas, ranked by theme: each theme's total is the sum of its visible ideas' dots.
+    None when the room has no theme with a visible idea."""
+    sums: dict[str, int] = {}
+    order: list[str] = []
+    for theme_id in room.themes:
+        ideas = views.theme_ideas(room, theme_id, public=True)
+        if ideas:
+            order.append(theme_id)
+            sums[theme_id] = sum(rnd.totals.get(i, 0) for i in ideas)
+    return _ranked(sums, order, "theme") if order else None
+
+
+def publish_results(room: RoomState, rnd: Round, now: float) -> None:
+    rnd.results = rank(room, rnd)
+    data: Data = {"round": rnd.id, "results": rnd.results, "totals": dict(rnd.totals)}
+    if rnd.target == "ideas":
+        rnd.theme_results = rank_themes(room, rnd)
+        if rnd.theme_results is not None:
+            data["theme_results"] = rnd.theme_results
+    room.emit(EventName.VOTE_RESULTS, {STAFF: data, PUBLIC: data}, now)
