@@ -17,7 +17,8 @@ leave-one-prompt-out figure: for each prompt, the threshold that does best on th
 scored on the held-out prompt.
 
 Speed: ``suggest_themes`` on 100, 500 and 2,000 notes (the labelled notes, repeated past 493),
-median of three warm runs, with the encoder's share; and the one-time model load.
+median of three warm runs, with the encoder's share (timed apart, on the same gists); and the
+one-time model load.
 
 ``--markdown`` prints the tables only (as pasted in docs/performance.md).
 """
@@ -50,7 +51,7 @@ from workshop_server.suggest import (
 )
 from workshop_server.suggest.cluster import average_linkage
 from workshop_server.suggest.metrics import adjusted_rand_index
-from workshop_server.suggest.text import content, key, words
+from workshop_server.suggest.text import content, gist, key, words
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "themes.jsonl"
@@ -162,7 +163,7 @@ def speed(rows: Sequence[Row], repeats: int = 3) -> list[dict[str, float]]:
     out = []
     for size in SIZES:
         notes = [Note(f"n{i}", rows[i % len(rows)]["text"]) for i in range(size)]
-        texts = [n.text for n in notes]
+        texts = [gist(n.text) for n in notes]  # what suggest_themes encodes
         total = [timed(partial(suggest_themes, notes)) for _ in range(repeats)]
         encoding = [timed(partial(embed.encode, texts)) for _ in range(repeats)]
         out.append(
