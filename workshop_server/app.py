@@ -225,7 +225,7 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
     settings = settings or Settings()
     web_dir = settings.web_dir or WEB_DIR
     hub = Hub(settings)
-    metrics = Metrics(hub)
+    metrics = Metrics(lambda: len(hub.sessions), lambda: len(hub.hosts))
     hub.metrics = metrics
     health = Health(hub)
     logs.install()  # no token from a query string in the access log

@@ -14,7 +14,7 @@ from workshop_server import protocol
 from workshop_server.close_codes import CloseCode
 
 if TYPE_CHECKING:
-    from workshop_server.session import Session
+    from workshop_server.connection import Connection
 
 
 class Fanout:
@@ -22,15 +22,15 @@ class Fanout:
 
     def __init__(self, room_id: str, on_presence: Callable[[str, bool], None]) -> None:
         self.room_id = room_id
-        self.sessions: set[Session] = set()
-        self.by_member: dict[str, set[Session]] = {}
+        self.sessions: set[Connection] = set()
+        self.by_member: dict[str, set[Connection]] = {}
         self.screens = 0
         self.delivered = 0
-        self.waiting: set[Session] = set()
+        self.waiting: set[Connection] = set()
         self._on_presence = on_presence
         self.deliveries = 0
 
-    def add(self, session: Session) -> None:
+    def add(self, session: Connection) -> None:
         self.sessions.add(session)
         if session.member_id is None:
             self.screens += 1
@@ -41,7 +41,7 @@ class Fanout:
         if len(mine) == 1:
             self._on_presence(session.member_id, True)
 
-    def discard(self, session: Session) -> None:
+    def discard(self, session: Connection) -> None:
         if session not in self.sessions:
             return
         self.sessions.discard(session)
@@ -60,17 +60,17 @@ class Fanout:
     def count(self, member_id: str) -> int:
         return len(self.by_member.get(member_id, ()))
 
-    def member_sessions(self, member_id: str) -> list[Session]:
+    def member_sessions(self, member_id: str) -> list[Connection]:
         return list(self.by_member.get(member_id, ()))
 
-    def cutoffs(self, effects: Iterable[dict[str, Any]]) -> dict[Session, tuple[int, dict[str, Any]]]:
+    def cutoffs(self, effects: Iterable[dict[str, Any]]) -> dict[Connection, tuple[int, dict[str, Any]]]:
         """The sessions that a batch's ``close`` and ``revoke`` effects end: each with the seq after which
         it receives nothing more (its removal, rejection or the rotation), and the effect."""
-        ending: dict[Session, tuple[int, dict[str, Any]]] = {}
+        ending: dict[Connection, tuple[int, dict[str, Any]]] = {}
         for effect in effects:
             kind = effect["kind"]
             if kind == "close":
-                targets: Iterable[Session] = self.by_member.get(effect["member"], ())
+                targets: Iterable[Connection] = self.by_member.get(effect["member"], ())
             elif kind == "revoke":
                 generation = effect["generation"]
                 targets = [

@@ -18,7 +18,6 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Union
 
@@ -30,12 +29,12 @@ from workshop_server.broker import Broker, create_broker
 from workshop_server.close_codes import CloseCode
 from workshop_server.downloads import Downloads
 from workshop_server.fanout import Fanout
+from workshop_server.handle import Attached, Item, RoomHandle
 from workshop_server.ratelimit import Limiters
 from workshop_server.rooms import (
     CLIENT_COMMANDS,
     INTERNAL_COMMANDS,
     Limits,
-    Outcome,
     Room,
     RoomConfig,
     hash_passphrase,
@@ -57,9 +56,9 @@ from workshop_server.storage import (
 from workshop_server.tokens import TokenClaims, TokenSigner
 
 if TYPE_CHECKING:
+    from workshop_server.connection import Connection
     from workshop_server.guard import Admission
     from workshop_server.metrics import Metrics
-    from workshop_server.session import Session
 
 log = logging.getLogger("workshop_server")
 _any_command: TypeAdapter[c.Command] = TypeAdapter(
@@ -89,33 +88,6 @@ def limits_from(settings: Settings) -> Limits:
         dedupe_window_seconds=settings.dedupe_window_seconds,
         dedupe_per_member=settings.dedupe_per_member,
     )
-
-
-@dataclass(slots=True)
-class Item:
-    """One thing for a room host to do, in order: a command, an attach, or both (a join)."""
-
-    command: c.Command | None
-    actor: str | None
-    future: asyncio.Future[Any]
-    session: Session | None = None
-    resume: tuple[str | None, int | None] = (None, None)
-    outcome: Outcome | None = None
-    seq: int = 0
-    attached: Attached | errors.WorkshopError | None = None
-    read: Callable[[Room], Any] | None = None
-    queued: float = 0.0  # time.perf_counter() when a command was submitted (command latency)
-
-
-@dataclass(slots=True)
-class Attached:
-    """What a session gets when it attaches: either the missed events or a snapshot."""
-
-    recovered: bool
-    seq: int
-    events: list[dict[str, Any]] = field(default_factory=list)
-    snapshot: dict[str, Any] | None = None
-    member: dict[str, Any] | None = None
 
 
 class RoomHost:
@@ -184,13 +156,13 @@ class RoomHost:
         return item.future
 
     def submit(
-        self, cmd: c.Command, actor: str | None, session: Session | None = None
+        self, cmd: c.Command, actor: str | None, session: Connection | None = None
     ) -> asyncio.Future[Any]:
         """Queue a command; the future resolves to the item once journaled and published."""
         loop = asyncio.get_running_loop()
         return self._put(Item(cmd, actor, loop.create_future(), session, queued=time.perf_counter()))
 
-    def attach(self, session: Session, epoch: str | None, seq: int | None) -> asyncio.Future[Any]:
+    def attach(self, session: Connection, epoch: str | None, seq: int | None) -> asyncio.Future[Any]:
         """Attach a session between batches; resolves to :class:`Attached`."""
         loop = asyncio.get_running_loop()
         return self._put(Item(None, None, loop.create_future(), session, (epoch, seq)))
@@ -330,7 +302,7 @@ class RoomHost:
             return item
         return attached
 
-    async def _replay(self, session: Session, epoch: str | None, seq: int | None) -> Attached:
+    async def _replay(self, session: Connection, epoch: str | None, seq: int | None) -> Attached:
         room = self.room
         member = room.members.get(session.member_id) if session.member_id is not None else None
         since = member.audience_seq if member is not None else 0
@@ -455,7 +427,7 @@ class Hub:
         self.journal: Journal | None = None
         self.hosts: dict[str, RoomHost] = {}
         self.metrics: Metrics | None = None
-        self.sessions: set[Session] = set()
+        self.sessions: set[Connection] = set()
         self.downloads = Downloads()  # one-time export links (app.py)
         self.limiters = Limiters(settings)
         self.suggestions = asyncio.Semaphore(1)  # themes.suggest is CPU-bound: one at a time
@@ -760,7 +732,7 @@ class Hub:
         claims = TokenClaims(room=room_id, kind=kind, subject=subject, generation=generation)  # type: ignore[arg-type]
         return self.signer.sign(claims)
 
-    def links(self, host: RoomHost) -> dict[str, str]:
+    def links(self, host: RoomHandle) -> dict[str, str]:
         """The staff links of the room's current generation (``room.rotate_links`` replaces them)."""
         room = host.room
         base = self.settings.base_url.rstrip("/")

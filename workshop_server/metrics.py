@@ -7,7 +7,7 @@ verbatim, so that a client cannot grow the registry.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from prometheus_client import (
     CollectorRegistry,
@@ -25,9 +25,6 @@ from workshop_server.close_codes import CloseCode
 from workshop_server.rooms.commands import Command
 from workshop_server.rooms.events import Outcome
 
-if TYPE_CHECKING:
-    from workshop_server.hub import Hub
-
 __all__ = ["LATENCY_BUCKETS", "Metrics"]
 
 #: Seconds: from 0.5 ms (a group commit on a fast disk) to 10 s (a storage stall).
@@ -43,7 +40,8 @@ _CLOSE_CODES = frozenset({*(int(code) for code in CloseCode), *range(1000, 1016)
 
 
 class Metrics:
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, connections: Callable[[], int], rooms: Callable[[], int]) -> None:
+        """``connections`` and ``rooms`` count the worker's open connections and loaded rooms."""
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         # The default collectors: process_* (CPU, memory, descriptors), python_info, python_gc_*.
@@ -52,9 +50,9 @@ class Metrics:
         GCCollector(registry=r)
 
         self.connections = Gauge("workshop_connections", "Open WebSocket connections.", registry=r)
-        self.connections.set_function(lambda: len(hub.sessions))
+        self.connections.set_function(connections)
         self.rooms = Gauge("workshop_rooms_loaded", "Rooms loaded in this worker.", registry=r)
-        self.rooms.set_function(lambda: len(hub.hosts))
+        self.rooms.set_function(rooms)
         self.commands = Counter(
             "workshop_commands", "Commands applied by room hosts, by type.", ["type"], registry=r
         )

@@ -27,7 +27,7 @@ from workshop_server.tokens import TokenClaims
 
 if TYPE_CHECKING:
     from workshop_server.guard import Ticket
-    from workshop_server.hub import Attached, Hub, Item, RoomHost
+    from workshop_server.handle import Attached, Item, RoomHandle, Worker
 
 log = logging.getLogger("workshop_server")
 
@@ -54,7 +54,7 @@ class Session:
 
     def __init__(
         self,
-        hub: Hub,
+        hub: Worker,
         send: Send,
         codec: protocol.Codec,
         *,
@@ -74,7 +74,7 @@ class Session:
         self.role: Role = "screen"
         self.audience = LOBBY
         self.floor = 0
-        self.host: RoomHost | None = None
+        self.host: RoomHandle | None = None
         self.token = ""
         self.device = device  # the verified device id of the handshake's cookie (app.py), if any
         self.link_generation: int | None = None  # attached with a staff link of this generation
@@ -389,7 +389,7 @@ class Session:
             self.link_generation = room.links_generation
             self.token = self.hub.token(room.id, "member", self.member_id, room.links_generation)
 
-    async def _suggest(self, cmd: c.ThemesSuggest, host: RoomHost) -> None:
+    async def _suggest(self, cmd: c.ThemesSuggest, host: RoomHandle) -> None:
         """Suggested themes: read the ideas between batches, compute in a thread (one computation at a
         time per process: it is CPU-bound), reply. Nothing enters the room until staff send
         ``theme.create``."""

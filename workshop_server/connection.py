@@ -1,0 +1,46 @@
+"""What the room side sees of a connection: the :class:`Connection` protocol.
+
+The fan-out and the room host deliver events, replies and closes to connections without knowing the
+WebSocket session behind them (``session.py``), so that the layers below the connection never import
+it. ``Session`` is the one implementation.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from workshop_server.close_codes import CloseCode
+    from workshop_server.protocol import Codec
+    from workshop_server.rooms.state import Role
+
+__all__ = ["Connection"]
+
+
+class Connection(Protocol):
+    """A connection attached (or attaching) to a room."""
+
+    room_id: str | None
+    member_id: str | None  # None: the room screen
+    member_key: str  # "m:<member id>", or "" for a screen
+    role: Role
+    audience: str  # the view key of its audience: staff, public or lobby
+    floor: int  # events up to this seq were in its snapshot: never deliver them again
+    codec: Codec
+    link_generation: int | None  # attached with a staff link of this generation (None: not a staff link)
+    rotating: int  # room.rotate_links sent from here and not answered yet
+
+    def bind(self, room_id: str, member_id: str | None, role: Role) -> None: ...
+
+    def push(self, frame: str | bytes) -> None: ...
+
+    def push_message(self, message: dict[str, Any]) -> None: ...
+
+    def release(self, delivered: int) -> None: ...
+
+    def close_soon(self, code: CloseCode, reason: str, *, drain: bool = False) -> None: ...
+
+    @property
+    def closing(self) -> bool: ...
+
+    async def closed(self) -> None: ...
