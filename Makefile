@@ -14,7 +14,7 @@ CONSTRAINTS := constraints.txt
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help venv lock run test system-deps lint bench clean distclean
+.PHONY: help venv lock run test test-long system-deps lint bench clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -62,6 +62,9 @@ system-deps: ## install redis-server, chromium and docker-compose when missing (
 
 test: $(STAMP) system-deps ## run the test suite (PYTEST_ARGS='-k broker -x' to narrow it)
 	PYTHONASYNCIODEBUG=1 $(BIN)/python -W error -m pytest -q $(PYTEST_ARGS)
+
+test-long: $(STAMP) system-deps ## the suite with the soak loops at full count (the crash loop: 200 kills)
+	WORKSHOP_TEST_LONG=1 PYTHONASYNCIODEBUG=1 $(BIN)/python -W error -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff and mypy --strict
 	$(BIN)/ruff check .

@@ -25,6 +25,12 @@ BrokerFactory = Callable[[], Awaitable[Broker]]
 REDIS_START_TIMEOUT = 10.0
 
 
+def long_run() -> bool:
+    """``make test-long`` (``WORKSHOP_TEST_LONG=1``): soak loops run their full counts; the default run
+    uses smaller ones, so that ``make test`` stays within its time budget."""
+    return os.environ.get("WORKSHOP_TEST_LONG", "").strip() not in ("", "0")
+
+
 def require(component: str, reason: str) -> NoReturn:
     """Skip the current test because ``component`` is missing, or fail it under CI."""
     if os.environ.get("CI", "").strip().lower() == "true":

@@ -1,4 +1,5 @@
-"""200 times: post an idea, kill -9 the server, start it again. Nothing acknowledged is ever lost or doubled.
+"""Post an idea, kill -9 the server, start it again: 50 times (200 with ``make test-long``). Nothing
+acknowledged is ever lost or doubled.
 
 Most iterations wait for the ack before the kill. Every fifth one kills the server right after sending
 the command (0 to 8 ms after), before reading the reply: that idea may or may not have been applied, but
@@ -16,11 +17,12 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import long_run
 from tests.durability import connect, database, export, integrity_check, snapshot_of
 from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
 
-ITERATIONS = 200
+ITERATIONS = 200 if long_run() else 50
 KILL_BEFORE_ACK_EVERY = 5  # iteration i with i % 5 == 4 kills right after sending
 RESEND_EVERY = 2  # every 2nd of those is resent with the same id after the restart
 KILL_DELAYS = (0.0, 0.001, 0.002, 0.004, 0.008)
