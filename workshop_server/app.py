@@ -15,7 +15,7 @@ import orjson
 import segno
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
-from starlette.requests import Request, cookie_parser
+from starlette.requests import ClientDisconnect, Request, cookie_parser
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -27,7 +27,7 @@ from workshop_server.guard import ADMISSION_STATE_KEY, HUB_STATE_KEY, TICKET_EXT
 from workshop_server.health import Health
 from workshop_server.hub import Hub
 from workshop_server.metrics import Metrics
-from workshop_server.ratelimit import KeyedLimiter, retry_after_header
+from workshop_server.ratelimit import KeyedLimiter, address_key, retry_after_header
 from workshop_server.rooms.codes import normalise_code
 from workshop_server.rooms.room import Room, clean_text
 from workshop_server.session import Session
@@ -76,7 +76,7 @@ def error_response(exc: errors.WorkshopError) -> JSONResponse:
 
 def client_ip(request: Request) -> str:
     """The client's address (the real one behind a trusted proxy: uvicorn rewrites it)."""
-    return request.client.host if request.client is not None else "unknown"
+    return address_key(request.client.host) if request.client is not None else "unknown"
 
 
 def bearer(request: Request) -> str:
@@ -151,7 +151,7 @@ class WebSocketEndpoint:
         if isinstance(ticket, Ticket):
             ticket.disarm()  # the handshake is done; the session's auth deadline runs from here
         client = scope.get("client")
-        ip = str(client[0]) if client else "unknown"
+        ip = address_key(str(client[0])) if client else "unknown"
         device = device_from_scope(hub, scope)  # the browser's signed cookie: what a ban records
         await Session(
             hub, send, codec, ip=ip, ticket=ticket if isinstance(ticket, Ticket) else None, device=device
@@ -268,11 +268,14 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         except errors.WorkshopError as refusal:
             return error_response(refusal)
         raw = bytearray()
-        async for chunk in request.stream():
-            raw += chunk
-            if len(raw) > body_limit:
-                exc = errors.FrameTooLarge(f"the request body is limited to {body_limit} bytes")
-                return JSONResponse({"error": exc.to_dict()}, status_code=413)
+        try:
+            async for chunk in request.stream():
+                raw += chunk
+                if len(raw) > body_limit:
+                    exc = errors.FrameTooLarge(f"the request body is limited to {body_limit} bytes")
+                    return JSONResponse({"error": exc.to_dict()}, status_code=413)
+        except ClientDisconnect:  # gone mid-body (or cut off by the guard's body deadline)
+            return Response(status_code=400)
         try:
             body = CreateRoom.model_validate_json(bytes(raw))
         except ValidationError as exc:

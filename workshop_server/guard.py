@@ -34,6 +34,8 @@ import orjson
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from workshop_server.ratelimit import address_key
+
 if TYPE_CHECKING:
     from workshop_server.settings import Settings
 
@@ -96,9 +98,12 @@ class Ticket:
         self._timer: asyncio.TimerHandle | None = None
 
     def arm(self, loop: asyncio.AbstractEventLoop, on_expiry: Any) -> None:
-        """Close the connection (``on_expiry()``) unless :meth:`disarm` is called within the timeout."""
+        """Close the connection (``on_expiry()``) unless :meth:`disarm` is called within the timeout
+        (``body_timeout`` for a request body, else ``handshake_timeout``)."""
         self.disarm()
-        self._timer = loop.call_later(self.admission.handshake_timeout, on_expiry)
+        name = getattr(on_expiry, "__name__", "")
+        delay = self.admission.body_timeout if name == "_body_expired" else self.admission.handshake_timeout
+        self._timer = loop.call_later(delay, on_expiry)
 
     def disarm(self) -> None:
         if self._timer is not None:
@@ -106,10 +111,16 @@ class Ticket:
             self._timer = None
 
     def settle(self) -> None:
-        """No longer pending: a plain HTTP request arrived whole, or a WebSocket joined a room."""
+        """No longer pending: a plain HTTP request head arrived, or a WebSocket joined a room."""
         if self.pending and not self.released:
             self.pending = False
             self.admission._unpend(self)
+
+    def repend(self) -> str | None:
+        """Pending again (a keep-alive connection upgrades to a WebSocket): None, or why it is refused."""
+        if self.pending or self.released:
+            return None
+        return self.admission._repend(self)
 
     def release(self) -> None:
         """The connection is gone (idempotent)."""
@@ -125,6 +136,9 @@ class Admission:
 
     def __init__(self, settings: Settings, metrics: Any = None) -> None:
         self.handshake_timeout = settings.handshake_timeout
+        self.body_timeout = settings.body_timeout
+        # Behind a trusted reverse proxy every connection comes from the proxy: no per-address share.
+        self.proxies = frozenset(settings.trusted_proxies)
         before, after = raise_fd_limit()
         self.fd_limit = after
         in_use = open_descriptors()
@@ -159,7 +173,7 @@ class Admission:
             return "descriptors"
         if self.pending >= self.max_pending:
             return "pending_full"
-        if self.pending_by_ip.get(ip, 0) >= self.max_pending_per_ip:
+        if ip not in self.proxies and self.pending_by_ip.get(ip, 0) >= self.max_pending_per_ip:
             return "pending_per_ip"
         ticket = Ticket(self, ip)
         self.open += 1
@@ -198,6 +212,16 @@ class Admission:
         else:
             self.pending_by_ip.pop(ticket.ip, None)
 
+    def _repend(self, ticket: Ticket) -> str | None:
+        if self.pending >= self.max_pending:
+            return "pending_full"
+        if ticket.ip not in self.proxies and self.pending_by_ip.get(ticket.ip, 0) >= self.max_pending_per_ip:
+            return "pending_per_ip"
+        ticket.pending = True
+        self.pending += 1
+        self.pending_by_ip[ticket.ip] = self.pending_by_ip.get(ticket.ip, 0) + 1
+        return None
+
     def _release(self, ticket: Ticket) -> None:
         self.open -= 1
         if ticket.pending:
@@ -228,7 +252,7 @@ def _refusal(reason: str) -> bytes:
 def _client_ip(transport: asyncio.BaseTransport) -> str:
     peer = transport.get_extra_info("peername")
     if isinstance(peer, tuple) and peer:
-        return str(peer[0])
+        return address_key(str(peer[0]))
     return "unix"
 
 
@@ -274,10 +298,40 @@ class GuardedH11Protocol(H11Protocol):
         if ticket is None or ticket.released:
             return
         if self.transport.get_protocol() is not self:
-            return  # upgraded: the WebSocket protocol owns the ticket, the deadline runs until accept
-        if self.conn.their_state is not h11.IDLE:
-            ticket.disarm()  # the request head is complete
-            ticket.settle()
+            # Upgraded: the WebSocket protocol owns the ticket. A keep-alive connection that upgrades
+            # after a plain request is pending again, under the same caps, until it joins a room; the
+            # handshake deadline runs until the application accepts (WebSocketEndpoint disarms it).
+            if not ticket.pending:
+                refusal = ticket.repend()
+                if refusal is not None:
+                    ticket.admission.refused(refusal)
+                    self.transport.write(_refusal(refusal))
+                    self.transport.close()
+                    return
+                ticket.arm(self.loop, self._handshake_expired)
+            return
+        state = self.conn.their_state
+        if state is h11.IDLE:
+            return  # still waiting for a whole request head: the deadline runs
+        ticket.settle()  # the request head is complete
+        if state is h11.SEND_BODY:
+            if self._waiting_for != "body":  # the body has its own deadline, from the head on
+                self._waiting_for = "body"
+                ticket.arm(self.loop, self._body_expired)
+        else:
+            self._waiting_for = ""
+            ticket.disarm()
+
+    _waiting_for = ""
+
+    def _body_expired(self) -> None:
+        if self.transport is None or self.transport.is_closing() or self.transport.get_protocol() is not self:
+            return
+        if self.conn.their_state is h11.SEND_BODY:
+            ticket = self._ticket
+            if ticket is not None:
+                ticket.admission.refused("body_timeout")
+            self.transport.close()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -285,6 +339,7 @@ class GuardedH11Protocol(H11Protocol):
         if ticket is not None and not ticket.released and not self.transport.is_closing():
             # Keep-alive: uvicorn's own timer closes an idle connection, but data that starts a request
             # cancels it. The guard's deadline covers a request head that never completes.
+            self._waiting_for = ""
             ticket.arm(self.loop, self._request_expired)
 
     def _request_expired(self) -> None:

@@ -11,6 +11,7 @@ until a token is available, which the HTTP layer sends as ``Retry-After`` and th
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from collections import OrderedDict
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Final
 if TYPE_CHECKING:
     from workshop_server.settings import Settings
 
-__all__ = ["KeyedLimiter", "Limiters"]
+__all__ = ["KeyedLimiter", "Limiters", "address_key", "retry_after_header"]
 
 DEFAULT_MAX_KEYS: Final = 100_000
 
@@ -82,6 +83,20 @@ class KeyedLimiter:
 
     def __len__(self) -> int:
         return len(self._buckets)
+
+
+def address_key(ip: str) -> str:
+    """The key of a client address for per-address limits: the address itself for IPv4, its /64
+    network for IPv6 (one host commonly holds a whole /64, so single addresses cost nothing to vary)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return ip
 
 
 def retry_after_header(seconds: float) -> str:

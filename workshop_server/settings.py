@@ -309,6 +309,15 @@ class Settings(BaseSettings):
             "request and never finishes it."
         ),
     )
+    body_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description=(
+            "Seconds a request has, from its complete head, to send its whole body (a connection "
+            "trickling a body is closed)."
+        ),
+    )
     max_pending_connections: int = Field(
         default=1000,
         ge=1,

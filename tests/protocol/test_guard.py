@@ -231,3 +231,63 @@ async def test_a_joined_socket_no_longer_counts_as_pending(
     for index in range(10):
         client = await connect(server)
         await client.join(room["room"], f"P{index}")
+
+
+UPGRADE = (
+    b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+async def test_a_keep_alive_connection_that_upgrades_is_pending_again(start_server: StartServer) -> None:
+    """A plain request first, then an upgrade on the same socket: the upgrade counts against the
+    per-address share like any handshake (found in review: it used to bypass the caps)."""
+    server = start_server(max_pending_per_ip=2, handshake_timeout=5.0)
+    loop = asyncio.get_running_loop()
+    socks = []
+    answers = []
+    try:
+        for _ in range(4):  # four keep-alive connections, each past its first request: none pending
+            sock = await open_socket(server, ATTACKER, b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+            socks.append(sock)
+            first = b""
+            async with asyncio.timeout(5):
+                while not first.endswith(b"}"):  # the whole response, head and JSON body
+                    first += await loop.sock_recv(sock, 65536)
+            assert first.startswith(b"HTTP/1.1 200"), first
+        for sock in socks:  # then each upgrades, and is pending again
+            await loop.sock_sendall(sock, UPGRADE)
+            async with asyncio.timeout(5):
+                answers.append(await loop.sock_recv(sock, 4096))
+        statuses = [a.split(b"\r\n", 1)[0] for a in answers]
+        assert statuses[:2] == [b"HTTP/1.1 101 Switching Protocols"] * 2, statuses
+        assert all(s.startswith(b"HTTP/1.1 503") for s in statuses[2:]), statuses
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+async def test_a_trickled_request_body_is_cut_off(start_server: StartServer) -> None:
+    server = start_server(body_timeout=1.5, handshake_timeout=5.0)
+    loop = asyncio.get_running_loop()
+    sock = await open_socket(
+        server,
+        ATTACKER,
+        b"POST /api/rooms HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100000\r\n\r\n{",
+    )
+    try:
+        closed = False
+        for _ in range(8):  # one byte every half second: each byte used to cancel uvicorn's timer
+            await asyncio.sleep(0.5)
+            try:
+                await loop.sock_sendall(sock, b" ")
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+        if not closed:
+            closed = await read_until_closed(sock, 3) is not None
+        assert closed, "the server kept a trickled body open"
+    finally:
+        sock.close()
+    assert metric(server, "workshop_handshakes_refused_total", reason="body_timeout") >= 1
