@@ -279,3 +279,76 @@ def test_a_room_with_themes_and_merges_is_rebuilt_identically_from_its_commands(
         replayed.handle(command, actor, now)
     assert replayed.to_state() == w.room.to_state()
     assert Room.from_state(w.room.to_state()).to_state() == w.room.to_state()
+
+
+# --- Found in review ----------------------------------------------------------------------------------------
+def test_the_idea_a_merge_kept_cannot_be_withdrawn() -> None:
+    """Ann merges two of her own notes: withdrawing the kept one would orphan the other."""
+    w = Workshop()
+    ann = w.join("Ann")
+    w.open_ideate(private=False)
+    kept, dup = w.post(ann, "coffee"), w.post(ann, "coffee!")
+    merge = w.ok(FACILITATOR, c.IdeaMerge, into=kept, ideas=[dup])["merge"]
+    w.fail(ann, c.IdeaWithdraw, "invalid_transition", idea=kept)
+    w.fail(ann, c.IdeaWithdraw, "invalid_transition", idea=dup)
+    w.ok(FACILITATOR, c.IdeaUnmerge, merge=merge)
+    w.ok(ann, c.IdeaWithdraw, idea=kept)  # no merge left: an ordinary withdrawal
+
+
+def test_a_merge_in_an_anonymous_round_names_nobody_to_participants() -> None:
+    w = Workshop()
+    ann, bob = w.join("Ann"), w.join("Bob")
+    w.open_ideate(private=False, anonymous=True)
+    a, b = w.post(ann, "coffee"), w.post(bob, "free coffee")
+    w.close()
+    bob_board, ann_board = w.viewer(bob), w.viewer(ann)
+    merge = w.ok(FACILITATOR, c.IdeaMerge, into=a, ideas=[b])["merge"]
+    seen_by_bob = bob_board.last("idea.merged")["idea"]
+    assert "author" not in seen_by_bob and "author_name" not in seen_by_bob
+    assert seen_by_bob["coauthors"] == [{"id": bob, "name": "Bob"}] and seen_by_bob["mine"] is True
+    seen_by_ann = ann_board.last("idea.merged")["idea"]
+    assert seen_by_ann["author"] == ann and seen_by_ann["coauthors"] == []
+    snap = w.room.snapshot(bob, "participant")
+    assert all("Ann" not in str(i) for i in snap["ideas"])
+    w.ok(FACILITATOR, c.IdeaUnmerge, merge=merge)
+    assert "Ann" not in str(bob_board.last("idea.unmerged"))
+    assert w.room.snapshot(FACILITATOR, "facilitator")["ideas"][0]["author_name"] == "Ann"  # staff see all
+
+
+def test_undoing_one_merge_keeps_the_credit_another_merge_still_owes() -> None:
+    w = Workshop()
+    ann, bob = w.join("Ann"), w.join("Bob")
+    w.open_ideate(private=False)
+    kept, one, two = w.post(ann, "x"), w.post(bob, "x one"), w.post(bob, "x two")
+    first = w.ok(FACILITATOR, c.IdeaMerge, into=kept, ideas=[one])["merge"]
+    w.ok(FACILITATOR, c.IdeaMerge, into=kept, ideas=[two])
+    w.ok(FACILITATOR, c.IdeaUnmerge, merge=first)
+    assert w.room.ideas[kept].coauthors == [bob]  # "x two" is still merged into it
+
+
+def test_undoing_a_merge_whose_kept_idea_is_hidden_shows_the_restored_ideas() -> None:
+    w = Workshop()
+    _, ideas = wall(w, "a", "b")
+    merge = w.ok(FACILITATOR, c.IdeaMerge, into=ideas[0], ideas=[ideas[1]])["merge"]
+    w.ok(FACILITATOR, c.IdeaHide, idea=ideas[0], reason="")
+    screen = w.screen()
+    w.ok(FACILITATOR, c.IdeaUnmerge, merge=merge)
+    public = screen.last("idea.unmerged")
+    assert "idea" not in public  # the hidden kept idea stays off the wall
+    assert [i["id"] for i in public["ideas"]] == [ideas[1]]
+
+
+def test_a_theme_that_loses_its_last_visible_idea_gives_its_dots_back() -> None:
+    w = Workshop()
+    (ann, bob), ideas = wall(w, "a", "b", "c")
+    t1, t2 = theme(w, "One", [ideas[0]]), theme(w, "Two", ideas[1:])
+    w.open_vote(target="themes", budget=3, max_per_idea=2)
+    w.ok(ann, c.VoteAdd, theme=t1)
+    w.ok(ann, c.VoteAdd, theme=t1)
+    w.ok(bob, c.VoteAdd, theme=t2)
+    w.ok(FACILITATOR, c.IdeaMerge, into=ideas[1], ideas=[ideas[0]])  # t1's only idea leaves the wall
+    rnd = w.room.rounds[w.room.current or ""]
+    assert rnd.dots[ann] == {} and t1 not in rnd.totals
+    w.ok(FACILITATOR, c.IdeaHide, idea=ideas[1], reason="")
+    w.ok(FACILITATOR, c.IdeaHide, idea=ideas[2], reason="")  # t2 now holds nothing visible
+    assert rnd.totals == {} and rnd.dots[bob] == {}

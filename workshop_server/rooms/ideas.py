@@ -50,7 +50,7 @@ def post(room: RoomState, cmd: c.IdeaPost, actor: str | None, now: float) -> Dat
     )
     room.ideas[iid] = idea
     room.emit(EventName.IDEA_POSTED, views.idea_views(room, idea), now)
-    return {"idea": views.idea_full(room, idea, mine=True)}
+    return {"idea": views.idea_own(room, idea, actor)}
 
 
 @handles(c.IdeaEdit, roles=PARTICIPANT, silenced=True)
@@ -73,7 +73,7 @@ def edit(room: RoomState, cmd: c.IdeaEdit, actor: str | None, now: float) -> Dat
     if was_public and PUBLIC not in result:
         result[PUBLIC] = {"removed": idea.id}
     room.emit(EventName.IDEA_EDITED, result, now)
-    return {"idea": views.idea_full(room, idea, mine=True)}
+    return {"idea": views.idea_own(room, idea, idea.author)}
 
 
 @handles(c.IdeaWithdraw, roles=PARTICIPANT)
@@ -82,7 +82,9 @@ def withdraw(room: RoomState, cmd: c.IdeaWithdraw, actor: str | None, now: float
     rnd = _require_ideate(room)
     if idea.round != rnd.id:
         raise errors.RoundClosed("that idea's round is closed")
-    if idea.state == IdeaState.MERGED or idea.coauthors:
+    if idea.state == IdeaState.MERGED or any(
+        m.into == idea.id and not m.undone for m in room.merges.values()
+    ):
         raise errors.InvalidTransition("a merged idea is withdrawn by undoing its merge")
     was_public = room.publicly_visible(idea)
     del room.ideas[idea.id]

@@ -148,7 +148,10 @@ def hide(room: RoomState, cmd: c.IdeaHide, actor: str | None, now: float) -> Dat
     idea.hide_reason = cmd.reason.strip()
     if was_public:
         votes.refund(room, idea.id, now)
-    return _idea_moderated(room, EventName.IDEA_HIDDEN, idea, was_public, actor, idea.hide_reason, now)
+    result = _idea_moderated(room, EventName.IDEA_HIDDEN, idea, was_public, actor, idea.hide_reason, now)
+    if was_public and idea.theme is not None:
+        votes.refund_emptied_themes(room, {idea.theme}, now)
+    return result
 
 
 @handles(c.IdeaRestore, roles=EVERY_STAFF, after_end=True)

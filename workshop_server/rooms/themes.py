@@ -54,16 +54,6 @@ def _on_wall(room: RoomState, idea_ids: list[str], *, what: str) -> list[Idea]:
     return ideas
 
 
-def _refund_emptied(room: RoomState, theme_ids: set[str], now: float) -> None:
-    """A theme vote is open and a theme no longer holds a visible idea: its dots go back."""
-    rnd = room.active_vote_round()
-    if rnd is None or rnd.target != "themes":
-        return
-    for theme_id in sorted(theme_ids):
-        if not views.theme_ideas(room, theme_id, public=True):
-            votes.refund(room, theme_id, now)
-
-
 def _grouped(room: RoomState, theme_id: str | None, ideas: list[Idea], now: float) -> Data:
     data: Data = {"theme": theme_id, "ideas": [i.id for i in ideas]}
     room.emit(EventName.THEME_IDEAS, {STAFF: data, PUBLIC: data}, now)  # only ideas on the wall
@@ -81,7 +71,7 @@ def create(room: RoomState, cmd: c.ThemeCreate, actor: str | None, now: float) -
     for idea in ideas:
         idea.theme = tid
     room.emit(EventName.THEME_CREATED, views.theme_views(room, theme), now)
-    _refund_emptied(room, left, now)
+    votes.refund_emptied_themes(room, left, now)
     return {"theme": views.theme_view(room, theme, public=False)}
 
 
@@ -121,20 +111,41 @@ def assign(room: RoomState, cmd: c.ThemeAssign, actor: str | None, now: float) -
     for idea in ideas:
         idea.theme = cmd.theme
     result = _grouped(room, cmd.theme, ideas, now)
-    _refund_emptied(room, left, now)
+    votes.refund_emptied_themes(room, left, now)
     return result
 
 
 # --- Merges -----------------------------------------------------------------------------------------------
+def _authors(ideas: list[Idea]) -> list[str]:
+    """Every author credited on ``ideas``, in order, once."""
+    out: list[str] = []
+    for idea in ideas:
+        for author in (idea.author, *idea.coauthors):
+            if author not in out:
+                out.append(author)
+    return out
+
+
+def _credit(room: RoomState, into: Idea) -> list[str]:
+    """The co-authors ``into`` owes credit to: the authors of every idea merged into it by a merge in
+    effect (and their own co-authors), without its author."""
+    absorbed = [
+        room.ideas[i]
+        for m in room.merges.values()
+        if m.into == into.id and not m.undone
+        for i in m.ideas
+        if i in room.ideas
+    ]
+    return [a for a in _authors(absorbed) if a != into.author]
+
+
 def _author_views(room: RoomState, idea: Idea, payload: Data, absorbed: list[Idea]) -> dict[str, Data]:
-    """Each author concerned gets the merged idea as its own."""
-    own = {**payload, "idea": views.idea_full(room, idea, mine=True)}
-    result: dict[str, Data] = {member_key(idea.author): own}
-    for other in absorbed:
-        result.setdefault(member_key(other.author), own)
-    for coauthor in idea.coauthors:
-        result.setdefault(member_key(coauthor), own)
-    return result
+    """Each author concerned gets the merged idea as its own (in an anonymous round, naming only
+    itself)."""
+    return {
+        member_key(author): {**payload, "idea": views.idea_own(room, idea, author)}
+        for author in _authors([idea, *absorbed])
+    }
 
 
 @handles(c.IdeaMerge, roles=EVERY_STAFF, after_end=True)
@@ -152,18 +163,16 @@ def merge(room: RoomState, cmd: c.IdeaMerge, actor: str | None, now: float) -> D
         round=room.current,
         theme_before=into.theme,
     )
-    credited = [into.author, *into.coauthors]
+    before = set(into.coauthors)
     for idea in absorbed:
-        for author in (idea.author, *idea.coauthors):
-            if author not in credited:
-                credited.append(author)
-                record.coauthors.append(author)
         idea.state = move(IDEA_TRANSITIONS, idea.state, IdeaState.MERGED, "only ideas on the wall merge")
         idea.merged_into = into.id
-    into.coauthors.extend(record.coauthors)
     if into.theme is None:
         into.theme = next((i.theme for i in absorbed if i.theme is not None), None)
     room.merges[record.id] = record
+    into.coauthors = _credit(room, into)
+    record.coauthors = [a for a in into.coauthors if a not in before]
+    votes.refund_emptied_themes(room, {i.theme for i in absorbed if i.theme is not None}, now)
     _move_dots_in(room, record)
     payload: Data = {"merge": record.id, "merged": record.ideas}
     result: dict[str, Data] = {
@@ -222,7 +231,7 @@ def undoable(room: RoomState, record: Merge) -> str | None:
 @handles(c.IdeaUnmerge, roles=EVERY_STAFF, after_end=True)
 def unmerge(room: RoomState, cmd: c.IdeaUnmerge, actor: str | None, now: float) -> Data:
     record = room.merges.get(cmd.merge)
-    if record is None:
+    if record is None or record.into not in room.ideas:
         raise errors.NotFound(f"no merge {cmd.merge} in this room")
     why = undoable(room, record)
     if why is not None:
@@ -232,11 +241,11 @@ def unmerge(room: RoomState, cmd: c.IdeaUnmerge, actor: str | None, now: float) 
     for idea in restored:
         idea.state = move(IDEA_TRANSITIONS, idea.state, IdeaState.VISIBLE, "not merged")
         idea.merged_into = None
-    into.coauthors = [a for a in into.coauthors if a not in record.coauthors]
+    record.undone = True
+    into.coauthors = _credit(room, into)  # what other merges into it still owe stays credited
     adopted = _adopted(restored)
     if record.theme_before is None and adopted is not None and into.theme == adopted:
         into.theme = None  # it had taken an absorbed idea's theme at the merge, and still has it
-    record.undone = True
     back = _move_dots_out(room, record)
     payload: Data = {"merge": record.id, "restored": record.ideas}
     result: dict[str, Data] = {
@@ -246,25 +255,32 @@ def unmerge(room: RoomState, cmd: c.IdeaUnmerge, actor: str | None, now: float) 
             "ideas": [views.idea_full(room, i, mine=False) for i in restored],
         },
     }
-    for idea in [into, *restored]:
-        result.setdefault(
-            member_key(idea.author),
-            {
-                **payload,
-                "idea": views.idea_full(room, into, mine=idea.author == into.author),
-                "ideas": [views.idea_full(room, i, mine=i.author == idea.author) for i in restored],
-            },
-        )
-    if room.publicly_visible(into):
-        result[PUBLIC] = {
-            **payload,
-            "idea": views.idea_public(room, into),
-            "ideas": [views.idea_public(room, i) for i in restored if room.publicly_visible(i)],
-        }
+    for author in _authors([into, *restored]):
+        # Each author gets its own form of the ideas it wrote, the public form of the others that
+        # are public, and nothing of the rest.
+        own: Data = {**payload, "ideas": [v for i in restored if (v := _as_seen(room, i, author))]}
+        seen = _as_seen(room, into, author)
+        if seen is not None:
+            own["idea"] = seen
+        result[member_key(author)] = own
+    public_restored = [views.idea_public(room, i) for i in restored if room.publicly_visible(i)]
+    if room.publicly_visible(into) or public_restored:
+        public: Data = {**payload, "ideas": public_restored}
+        if room.publicly_visible(into):
+            public["idea"] = views.idea_public(room, into)
+        result[PUBLIC] = public
     room.emit(EventName.IDEA_UNMERGED, result, now)
     if back:
         _emit_dots(room, record, [into.id, *record.ideas], {}, now)
     return {"merge": record.id, "idea": views.idea_full(room, into, mine=False)}
+
+
+def _as_seen(room: RoomState, idea: Idea, viewer: str) -> Data | None:
+    """``idea`` as ``viewer`` may see it: its own form if credited on it, the public form if it is
+    public, else nothing."""
+    if viewer == idea.author or viewer in idea.coauthors:
+        return views.idea_own(room, idea, viewer)
+    return views.idea_public(room, idea) if room.publicly_visible(idea) else None
 
 
 def _adopted(restored: list[Idea]) -> str | None:

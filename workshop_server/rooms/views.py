@@ -62,16 +62,37 @@ def idea_full(room: RoomState, idea: Idea, *, mine: bool) -> Data:
     return data
 
 
+def idea_own(room: RoomState, idea: Idea, viewer: str) -> Data:
+    """An idea as one of its credited authors sees it ("mine"). In an anonymous round a member learns
+    no other author: only itself is named (as author, or among the co-authors)."""
+    if not room.rounds[idea.round].anonymous:
+        return idea_full(room, idea, mine=True)
+    data = idea_public(room, idea)
+    if viewer == idea.author:
+        data["author"] = idea.author
+        data["author_name"] = room.members[idea.author].name
+    if idea.coauthors:
+        data["coauthors"] = (
+            [{"id": viewer, "name": room.members[viewer].name}] if viewer in idea.coauthors else []
+        )
+    if idea.state == IdeaState.HIDDEN:
+        data["hide_reason"] = idea.hide_reason
+    if idea.state == IdeaState.MERGED:
+        data["merged_into"] = idea.merged_into
+    data["mine"] = True
+    return data
+
+
 def idea_views(
     room: RoomState, idea: Idea, extra: Data | None = None, *, public: bool | None = None
 ) -> dict[str, Data]:
     extra = extra or {}
     views: dict[str, Data] = {
         STAFF: {"idea": idea_full(room, idea, mine=False), **extra},
-        member_key(idea.author): {"idea": idea_full(room, idea, mine=True), **extra},
+        member_key(idea.author): {"idea": idea_own(room, idea, idea.author), **extra},
     }
     for coauthor in idea.coauthors:  # credited authors follow the merged idea like their own
-        views.setdefault(member_key(coauthor), {"idea": idea_full(room, idea, mine=True), **extra})
+        views.setdefault(member_key(coauthor), {"idea": idea_own(room, idea, coauthor), **extra})
     if room.publicly_visible(idea) if public is None else public:
         views[PUBLIC] = {"idea": idea_public(room, idea), **extra}
     return views
@@ -207,7 +228,7 @@ def snapshot(room: RoomState, member_id: str | None, role: Role) -> Data:
         if staff:
             ideas.append(idea_full(room, idea, mine=False))
         elif member_id is not None and (idea.author == member_id or member_id in idea.coauthors):
-            ideas.append(idea_full(room, idea, mine=True))
+            ideas.append(idea_own(room, idea, member_id))
         elif room.publicly_visible(idea):
             ideas.append(idea_public(room, idea))
     snap["ideas"] = ideas

@@ -136,6 +136,16 @@ def refund(room: RoomState, target_id: str, now: float) -> None:
     room.emit(EventName.VOTE_CHANGED, result, now)
 
 
+def refund_emptied_themes(room: RoomState, theme_ids: set[str], now: float) -> None:
+    """In an open vote on themes, a theme left without a visible idea gives its dots back."""
+    rnd = room.active_vote_round()
+    if rnd is None or rnd.target != "themes":
+        return
+    for theme_id in sorted(theme_ids):
+        if not views.theme_ideas(room, theme_id, public=True):
+            refund(room, theme_id, now)
+
+
 def refund_member(room: RoomState, member_id: str, now: float) -> None:
     """A removed member's dots leave the open vote."""
     rnd = room.active_vote_round()
