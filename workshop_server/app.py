@@ -259,8 +259,14 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
 
     async def create_room(request: Request) -> Response:
         try:
+            try:
+                check_create_key(request)
+            except errors.CreateKeyRequired:
+                # Wrong or missing keys have a budget of their own, so that they cannot use up the
+                # organiser's allowance of rooms, and guessing the key is slow.
+                limit(hub.limiters.create_key, client_ip(request), "attempts without the organiser key")
+                raise
             limit(hub.limiters.create_room, client_ip(request), "new rooms")
-            check_create_key(request)
         except errors.CreateKeyRequired as refusal:
             response = error_response(refusal)
             response.headers["www-authenticate"] = 'Bearer realm="workshop"'
@@ -321,9 +327,8 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         code = normalise_code(request.path_params["code"])
         invite_id: str | None = None
         try:
-            limit(hub.limiters.lookup, client_ip(request), "room lookups")
             refuse_tokens_in_url(request)
-            host = await hub.host(code)
+            host = await hub.lookup(code, client_ip(request))
             token = request.headers.get("x-workshop-invite")
             generation = 0
             if token:
@@ -351,8 +356,7 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
     async def room_qr(request: Request) -> Response:
         code = normalise_code(request.path_params["code"])
         try:
-            limit(hub.limiters.lookup, client_ip(request), "room lookups")
-            await hub.host(code)
+            await hub.lookup(code, client_ip(request))
         except errors.WorkshopError as exc:
             return error_response(exc)
         out = io.BytesIO()

@@ -595,6 +595,28 @@ class Hub:
             return await self._install(room, 0)
         raise errors.ServerBusy("could not find a free room code; retry")
 
+    async def lookup(self, room_id: str, address: str) -> RoomHost:
+        """A room looked up by a client (a room code typed or scanned): like :meth:`host`, but codes
+        that name no room are limited per address (``lookups_per_ip_per_minute``). The token is taken
+        before the lookup (so concurrent guesses cannot all pass) and given back when the room exists,
+        so joins and page loads of real rooms never spend; once the bucket is empty, an unknown code is
+        answered ``rate_limited``, never ``room_not_found``, and real rooms still open."""
+        limiter = self.limiters.lookup
+        wait = limiter.take(address)
+        try:
+            host = await self.host(room_id)
+        except errors.RoomNotFound:
+            if wait:
+                if self.metrics is not None:
+                    self.metrics.rate_limited("lookup")
+                raise errors.RateLimited(
+                    "too many unknown room codes from your address", retry_after=wait
+                ) from None
+            raise
+        if not wait:
+            limiter.give(address)
+        return host
+
     async def host(self, room_id: str) -> RoomHost:
         """The host of a room, loading it from the journal on first use."""
         host = self.hosts.get(room_id)

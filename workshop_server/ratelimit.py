@@ -66,6 +66,11 @@ class KeyedLimiter:
         self._store(key, tokens, now)
         return (cost - tokens) / self.rate
 
+    def give(self, key: str, cost: float = 1.0) -> None:
+        """Give back what :meth:`take` spent (the attempt turned out not to count)."""
+        now = self._clock()
+        self._store(key, min(self.burst, self._level(key, now) + cost), now)
+
     def check(self, key: str, cost: float = 1.0) -> float:
         """Like :meth:`take` without spending: 0.0 if ``cost`` tokens are there, else the wait."""
         tokens = self._level(key, self._clock())
@@ -120,6 +125,12 @@ class Limiters:
         )
         self.passphrase = KeyedLimiter(
             "passphrase",
+            settings.passphrase_failures_per_ip_per_hour / hour,
+            settings.passphrase_failures_per_ip_per_hour,
+            clock=clock,
+        )
+        self.create_key = KeyedLimiter(  # wrong organiser keys: guessing is limited like passphrases
+            "create_key",
             settings.passphrase_failures_per_ip_per_hour / hour,
             settings.passphrase_failures_per_ip_per_hour,
             clock=clock,

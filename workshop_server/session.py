@@ -68,6 +68,7 @@ class Session:
         self.ip = ip  # the client's address: the key of the per-address rate limits
         self._ticket = ticket  # the connection guard's: settled once joined (no longer "pending")
         self._ip_key = ""  # address + room, once joined
+        self._suggesting = False  # a themes.suggest of this connection is queued or running
         self.room_id: str | None = None
         self.member_id: str | None = None
         self.member_key = ""
@@ -331,6 +332,9 @@ class Session:
                 raise errors.NotJoined()
             if self.role not in ("facilitator", "moderator"):
                 raise errors.Forbidden("suggested themes are for the room's staff")
+            if self._suggesting:
+                raise errors.RateLimited("suggestions are being computed for you already", retry_after=1.0)
+            self._suggesting = True
             task = asyncio.get_running_loop().create_task(self._suggest(cmd, self.host))
             task.add_done_callback(_log_failure)
             return
@@ -396,6 +400,8 @@ class Session:
         try:
             pairs = await host.read(views.ungrouped_on_wall)
             async with self.hub.suggestions:
+                if self.closing:
+                    return  # gone while waiting for its turn: compute nothing
                 found = await asyncio.to_thread(
                     suggest_themes, [Note(i, t) for i, t in pairs], max_groups=cmd.max_groups
                 )
@@ -406,6 +412,8 @@ class Session:
             log.exception("themes.suggest failed")
             self._refuse(cmd.id, errors.ServerError())
             return
+        finally:
+            self._suggesting = False
         result = {"suggestions": [{"name": s.name, "ideas": list(s.notes)} for s in found]}
         seq = host.fanout.delivered if self.attached else 0
         self.reply_after(0, protocol.ok(cmd.id, result, seq, self.hub.clock()))
@@ -445,16 +453,8 @@ class Session:
         hub = self.hub
         code = normalise_code(cmd.room)
         limiters = hub.limiters
-        # Guessing room codes: only failed lookups spend, so a venue behind one address joins freely.
-        wait = limiters.lookup.check(self.ip)
-        if wait:
-            self._count_limited("lookup")
-            raise errors.RateLimited("too many unknown room codes from your address", retry_after=wait)
-        try:
-            host = await hub.host(code)
-        except errors.RoomNotFound:
-            limiters.lookup.take(self.ip)
-            raise
+        # Guessing room codes: only unknown codes spend, so a venue behind one address joins freely.
+        host = await hub.lookup(code, self.ip)
         invite_id: str | None = None
         generation = 0
         if cmd.invite is not None:
@@ -467,7 +467,10 @@ class Session:
         if config.access == "passphrase":
             passphrase_ok = False
             if cmd.passphrase:
-                wait = limiters.passphrase.check(self.ip)
+                # Per address and room; spent before the check (concurrent guesses cannot all pass),
+                # given back when the passphrase is right.
+                key = f"{self.ip}\x00{code}"
+                wait = limiters.passphrase.take(key)
                 if wait:
                     self._count_limited("passphrase")
                     raise errors.RateLimited("too many wrong passphrases from your address", retry_after=wait)
@@ -475,6 +478,8 @@ class Session:
                 passphrase_ok = await asyncio.to_thread(
                     passphrase_matches, cmd.passphrase, config.passphrase_salt, config.passphrase_hash
                 )
+                if passphrase_ok:
+                    limiters.passphrase.give(key)
         enter = c.Enter(
             # The journal and the room's dedupe keep the join id's keyed hash, never the id: it is a
             # credential (a resend returns the member and its token). The reply echoes the client's id.
@@ -496,8 +501,6 @@ class Session:
         assert outcome is not None
         if outcome.error is not None:
             self.host = None
-            if isinstance(outcome.error, errors.WrongPassphrase):
-                limiters.passphrase.take(self.ip)
             raise outcome.error
         attached = item.attached
         if attached is None or isinstance(attached, errors.WorkshopError):

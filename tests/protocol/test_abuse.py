@@ -59,6 +59,15 @@ def test_an_organiser_key_can_be_required_to_create_rooms(start_server: StartSer
         assert post_room(client, server, key=key).status_code == 201
 
 
+def test_attempts_without_the_key_do_not_use_up_the_organisers_rooms(start_server: StartServer) -> None:
+    key = "a-long-organiser-key-0123456789abcdef"
+    server = start_server(create_key=key, rooms_per_ip_per_hour=2, passphrase_failures_per_ip_per_hour=3)
+    with http() as client:
+        statuses = [post_room(client, server, key=f"guess-{n}").status_code for n in range(5)]
+        assert statuses == [401, 401, 401, 429, 429]  # guessing the key is limited
+        assert [post_room(client, server, key=key).status_code for _ in range(3)] == [201, 201, 429]
+
+
 def test_without_a_key_anyone_may_create(start_server: StartServer) -> None:
     server = start_server()
     with http() as client:
@@ -88,12 +97,15 @@ def test_room_code_lookups_are_limited_per_address(start_server: StartServer) ->
     server = start_server(lookups_per_ip_per_minute=5)
     code = create_room(server.url)["room"]
     with http("127.0.0.2") as guesser, http("127.0.0.3") as other:
+        for _ in range(3):  # page loads of a real room spend nothing (a venue behind one address)
+            assert guesser.get(f"{server.url}/api/rooms/{code}").status_code == 200
         answers = [guesser.get(f"{server.url}/api/rooms/ZZZZZ{i}").status_code for i in range(5)]
         assert answers == [404] * 5
-        refused = guesser.get(f"{server.url}/api/rooms/{code}")
-        assert refused.status_code == 429
+        refused = guesser.get(f"{server.url}/api/rooms/ZZZZZ9")
+        assert refused.status_code == 429  # not 404: a guesser learns nothing more
         assert "retry-after" in refused.headers
-        assert other.get(f"{server.url}/api/rooms/{code}").status_code == 200
+        assert guesser.get(f"{server.url}/api/rooms/{code}").status_code == 200  # real rooms still open
+        assert other.get(f"{server.url}/api/rooms/ZZZZZ9").status_code == 404
 
 
 async def test_unknown_codes_in_joins_are_limited_per_address(
@@ -107,12 +119,39 @@ async def test_unknown_codes_in_joins_are_limited_per_address(
             "join", id=f"guess-{index:012d}", room=f"QQQQQ{index}", name="G", accept_rules=1
         )
         assert reply["code"] == "room_not_found", reply
-    reply = await guesser.call("join", id="guess-000000000099", room=code, name="G", accept_rules=1)
+    reply = await guesser.call("join", id="guess-000000000099", room="QQQQQ9", name="G", accept_rules=1)
     assert reply["code"] == "rate_limited" and reply["retry_after"] > 0, reply
+    # Someone typing a wrong code does not lock the others behind the same address out of real rooms.
+    await (await connect(server, local_addr=("127.0.0.2", 0))).join(code, "Neighbour")
     # Joins into a real room spend nothing: many people behind one address join freely.
     for index in range(6):
         person = await connect(server, local_addr=("127.0.0.3", 0))
         await person.join(code, f"Person {index}")
+
+
+async def test_concurrent_guesses_cannot_all_pass_the_limits(
+    start_server: StartServer, connect: Connect
+) -> None:
+    """Found in review: the limits checked first and spent later, so parallel attempts all passed."""
+    server = start_server(passphrase_failures_per_ip_per_hour=3, lookups_per_ip_per_minute=3)
+    code = create_room(server.url, access="passphrase", passphrase="open sesame")["room"]
+    guessers = [await connect(server, local_addr=("127.0.0.2", 0)) for _ in range(12)]
+    replies = await asyncio.gather(
+        *(
+            g.call("join", id=f"pp-{n:014d}", room=code, name="G", accept_rules=1, passphrase=f"no {n}")
+            for n, g in enumerate(guessers)
+        )
+    )
+    codes = [r["code"] for r in replies]
+    assert codes.count("wrong_passphrase") <= 3 and codes.count("rate_limited") >= 9, codes
+    lookups = await asyncio.gather(
+        *(
+            g.call("join", id=f"lk-{n:014d}", room=f"NOPE{n:02d}", name="G", accept_rules=1)
+            for n, g in enumerate(guessers)
+        )
+    )
+    codes = [r["code"] for r in lookups]
+    assert codes.count("room_not_found") <= 3 and codes.count("rate_limited") >= 9, codes
 
 
 async def test_passphrase_attempts_are_limited_and_passphrases_are_stored_with_scrypt(
