@@ -43,6 +43,7 @@ from workshop_server.rooms import (
 from workshop_server.rooms import commands as c
 from workshop_server.rooms.codes import make_code
 from workshop_server.rooms.events import Event
+from workshop_server.rooms.state import from_plain, to_plain
 from workshop_server.rooms.text import TEXT_RULES
 from workshop_server.settings import Settings, resolve_secret
 from workshop_server.storage import (
@@ -78,6 +79,17 @@ def pack(value: Any) -> bytes:
 
 def unpack(data: bytes) -> Any:
     return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+def _set_limits(limits: Limits) -> c.SetLimits:
+    return c.SetLimits(
+        id="limits",
+        idea_text_max=limits.idea_text_max,
+        name_max=limits.name_max,
+        grace_seconds=limits.grace_seconds,
+        dedupe_window_seconds=limits.dedupe_window_seconds,
+        dedupe_per_member=limits.dedupe_per_member,
+    )
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -221,7 +233,7 @@ class RoomHost:
             if metrics is not None:
                 metrics.command(item.command, outcome)
             plain = [e.to_dict() for e in outcome.events]
-            if self.hub.journal is not None and (plain or outcome.stored):
+            if self.hub.journal is not None and (plain or outcome.stored or outcome.changed):
                 record = {
                     "cmd": item.command.model_dump(mode="json"),
                     "actor": item.actor,
@@ -585,6 +597,7 @@ class Hub:
                     "created_at": now,
                     "facilitator": facilitator_name,
                     "text_rules": TEXT_RULES,
+                    "limits": to_plain(room.limits),  # replays use these, never today's settings
                 }
             )
             if self.journal is not None:
@@ -663,6 +676,11 @@ class Hub:
             raise errors.RoomUnavailable("this room's stored data is damaged; it cannot be served") from None
         position = (loaded.snapshot.entry_index if loaded.snapshot else 0) + len(loaded.entries)
         host = await self._install(room, position)
+        current = limits_from(self.settings)
+        if room.limits != current:
+            # The settings changed since the room last ran: a journaled command switches to the new
+            # limits, so a replay applies the old ones to what came before and the new ones after.
+            host.submit(_set_limits(current), None)
         if room.online or room.screens:  # presence does not survive a restart
             host.submit(c.Presence(id="presence", left=tuple(sorted(room.online)), screens=0), None)
         return host
@@ -671,17 +689,17 @@ class Hub:
         self, room_id: str, meta: bytes, snapshot: Snapshot | None, entries: list[JournalEntry]
     ) -> Room:
         """A room from its snapshot and journal tail: the same commands again give the same events."""
-        limits = limits_from(self.settings)
         if snapshot is not None:
-            room = Room.from_state(unpack(snapshot.data), limits=limits)
+            room = Room.from_state(unpack(snapshot.data))  # with the limits the snapshot recorded
         else:
             info = unpack(meta)
             config = RoomConfig(**info["config"])
+            recorded = info.get("limits")  # rooms created before the limits were recorded: today's
             room = Room.create(
                 room_id,
                 config,
                 now=info["created_at"],
-                limits=limits,
+                limits=from_plain(Limits, recorded) if recorded else limits_from(self.settings),
                 facilitator_name=info["facilitator"],
                 text_rules=info.get("text_rules", 1),  # rooms created before the versions: 1
             )

@@ -17,6 +17,15 @@ def tick(room: RoomState, cmd: c.Tick, actor: str | None, now: float) -> Data:
     return {}  # the clock already closed what was due (Room.handle)
 
 
+@handles(c.SetLimits, roles=INTERNAL, journal=True)
+def set_limits(room: RoomState, cmd: c.SetLimits, actor: str | None, now: float) -> Data:
+    limits = room.limits
+    limits.idea_text_max, limits.name_max = cmd.idea_text_max, cmd.name_max
+    limits.grace_seconds = cmd.grace_seconds
+    limits.dedupe_window_seconds, limits.dedupe_per_member = cmd.dedupe_window_seconds, cmd.dedupe_per_member
+    return {}
+
+
 @handles(c.Presence, roles=INTERNAL)
 def presence(room: RoomState, cmd: c.Presence, actor: str | None, now: float) -> Data:
     came = [m for m in cmd.came if m in room.members and m not in room.online]

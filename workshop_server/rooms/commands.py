@@ -327,6 +327,18 @@ class Enter(Command):
     device: str | None = None
 
 
+class SetLimits(Command):
+    """The server's limits changed (settings at a restart): from this command on, the room is handled
+    under these. Journaled, so that a replay applies every command under the limits it met."""
+
+    type: Literal["_limits"] = "_limits"
+    idea_text_max: int
+    name_max: int
+    grace_seconds: float
+    dedupe_window_seconds: float
+    dedupe_per_member: int
+
+
 class Tick(Command):
     """The clock moved: close a round whose deadline (plus grace) has passed."""
 

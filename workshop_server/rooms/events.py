@@ -150,3 +150,5 @@ class Outcome:
     """The reply was stored for deduplication: the room changed even if no event was emitted."""
     error: WorkshopError | None = None
     """The command was refused. Events may still be present: the clock closed a round first."""
+    changed: bool = False
+    """The room's state changed without an event (``_limits``): journal the command anyway."""

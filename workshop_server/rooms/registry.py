@@ -50,6 +50,7 @@ class Registration:
     ``silenced``: refused with ``muted`` while the member is muted.
     ``after_end``: still accepted once the session has ended (moderation, revoking links).
     ``concern``: the module that handles it, for documentation.
+    ``journal``: always journaled when it succeeds, even without an event (it changes the state).
     """
 
     command: type[c.Command]
@@ -58,6 +59,7 @@ class Registration:
     silenced: bool
     after_end: bool
     concern: str
+    journal: bool = False
 
     @property
     def internal(self) -> bool:
@@ -74,6 +76,7 @@ def handles(
     roles: frozenset[Role],
     silenced: bool = False,
     after_end: bool = False,
+    journal: bool = False,
 ) -> Callable[[H], H]:
     """Register the decorated function as the handler of ``command``, for ``roles``."""
     internal = command.type_name().startswith("_")
@@ -90,6 +93,7 @@ def handles(
             silenced=silenced,
             after_end=after_end,
             concern=func.__module__.rsplit(".", 1)[-1],
+            journal=journal,
         )
         return func
 

@@ -119,7 +119,11 @@ class Room(RoomState):
         if dedupe_key is not None:
             self._store_reply(dedupe_key, cmd.id, result, now)
         return Outcome(
-            result=result, events=self._take_events(), effects=self._effects, stored=dedupe_key is not None
+            result=result,
+            events=self._take_events(),
+            effects=self._effects,
+            stored=dedupe_key is not None,
+            changed=REGISTRY[type(cmd)].journal,
         )
 
     def tick(self, now: float) -> Outcome:
