@@ -237,7 +237,10 @@ class RoomHost:
                 record = {
                     "cmd": item.command.model_dump(mode="json"),
                     "actor": item.actor,
-                    "now": now,
+                    # The time the room handled it at (its clock never goes back), not the wall
+                    # clock's reading: a replay then gives the same times even if the system clock
+                    # stepped back, and whatever refused commands (never journaled) moved the clock.
+                    "now": room.clock,
                     "events": plain,
                     "text_rules": room.text_rules,
                 }
