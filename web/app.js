@@ -257,6 +257,14 @@ class RoomPage {
       case "vote.results":
         announce(t("announce.results"));
         break;
+      case "vote.totals":
+        // A merge put this voter above the cap on the merged note: the excess dots came back.
+        if (d.refunded && state.role === "participant") {
+          const text = t("vote.refunded", { count: d.refunded });
+          announce(text);
+          this.toast(text);
+        }
+        break;
       case "member.muted":
         if (state.me && d.member && d.member.id === state.me.id) announce(t("board.mutedBanner"));
         break;

@@ -17,6 +17,8 @@ export class RoomState {
     this.current = null;
     this.ideas = new Map();
     this.votes = new Map();
+    this.themes = new Map();
+    this.merges = new Map();
     this.members = new Map();
     this.invites = new Map();
     this.audit = [];
@@ -38,10 +40,15 @@ export class RoomState {
     for (const r of snap.rounds || []) this.rounds.set(r.id, r);
     this.current = snap.current_round || null;
     for (const idea of snap.ideas || []) this.ideas.set(idea.id, idea);
+    for (const theme of snap.themes || []) this.putTheme(theme);
+    for (const m of snap.merges || []) {
+      if (!m.undone) this.merges.set(m.id, { id: m.id, into: m.into, ideas: m.ideas || [], round: m.round, moved: m.moved || {} });
+    }
     for (const v of snap.votes || []) {
       this.votes.set(v.round, {
         totals: v.totals || null,
         results: v.results || null,
+        themeResults: v.theme_results || null,
         mine: v.mine || {},
         remaining: v.remaining,
       });
@@ -63,7 +70,7 @@ export class RoomState {
     let v = this.votes.get(roundId);
     if (!v) {
       const rnd = this.rounds.get(roundId);
-      v = { totals: null, results: null, mine: {}, remaining: rnd ? rnd.budget : 0 };
+      v = { totals: null, results: null, themeResults: null, mine: {}, remaining: rnd ? rnd.budget : 0 };
       this.votes.set(roundId, v);
     }
     return v;
@@ -84,6 +91,22 @@ export class RoomState {
     const merged = { ...idea };
     if (old && old.mine && !merged.mine) merged.mine = true;
     this.ideas.set(idea.id, merged);
+  }
+
+  /** A theme's name and colour; which ideas it holds is each idea's `theme` (see themeIdeas). */
+  putTheme(theme) {
+    if (!theme) return;
+    this.themes.set(theme.id, { id: theme.id, name: theme.name, color: theme.color });
+    for (const id of theme.ideas || []) this.setTheme(id, theme.id);
+  }
+
+  setTheme(ideaId, themeId) {
+    const idea = this.ideas.get(ideaId);
+    if (!idea || (idea.theme || null) === themeId) return;
+    const next = { ...idea };
+    if (themeId) next.theme = themeId;
+    else delete next.theme;
+    this.ideas.set(ideaId, next);
   }
 
   putMember(member) {
@@ -159,20 +182,60 @@ export class RoomState {
         }
         if (d.total !== undefined) {
           v.totals = v.totals || {};
-          v.totals[d.idea] = d.total;
+          v.totals[d.idea ?? d.theme] = d.total;
         }
         break;
       }
       case "vote.totals": {
+        // A removed member's dots, or a merge moving dots; a voter refunded by a merge gets its own
+        // view ({refunded, mine, remaining}).
         const v = this.voteOf(d.round);
-        v.totals = v.totals || {};
-        for (const change of d.changes || []) v.totals[change.idea] = change.total;
+        if (d.mine !== undefined) {
+          v.mine = d.mine;
+          v.remaining = d.remaining;
+        }
+        if (d.changes) {
+          v.totals = v.totals || {};
+          for (const change of d.changes) v.totals[change.idea ?? change.theme] = change.total;
+        }
         break;
       }
       case "vote.results": {
         const v = this.voteOf(d.round);
         v.results = d.results;
         v.totals = d.totals;
+        v.themeResults = d.theme_results || null;
+        break;
+      }
+      case "theme.created":
+      case "theme.updated":
+        this.putTheme(d.theme);
+        break;
+      case "theme.dissolved":
+        this.themes.delete(d.theme);
+        for (const idea of Array.from(this.ideas.values())) if (idea.theme === d.theme) this.setTheme(idea.id, null);
+        break;
+      case "theme.ideas":
+        for (const id of d.ideas || []) this.setTheme(id, d.theme || null);
+        break;
+      case "idea.merged":
+        if (d.idea) this.putIdea(d.idea);
+        for (const id of d.merged || []) {
+          const old = this.ideas.get(id);
+          if (old) this.ideas.set(id, { ...old, state: "merged", merged_into: d.idea.id });
+        }
+        if (this.isStaff) this.merges.set(d.merge, { id: d.merge, into: d.idea.id, ideas: d.merged || [], round: this.current, moved: {} });
+        break;
+      case "idea.unmerged": {
+        if (d.idea) this.putIdea(d.idea);
+        const back = new Set();
+        for (const idea of d.ideas || []) {
+          this.putIdea(idea);
+          back.add(idea.id);
+        }
+        // Restored ideas this viewer may not see: drop the stale merged copy.
+        for (const id of d.restored || []) if (!back.has(id) && this.ideas.get(id)?.state === "merged") this.ideas.delete(id);
+        this.merges.delete(d.merge);
         break;
       }
       case "room.updated":
@@ -206,6 +269,42 @@ export class RoomState {
     if (!rnd) return all.filter((i) => staff || this.publiclyVisible(i) || this.isMine(i));
     if (rnd.kind === "ideate") return all.filter((i) => i.round === rnd.id);
     return all.filter((i) => this.publiclyVisible(i) || (staff && i.state !== "visible"));
+  }
+
+  /** The ideas of a theme that this viewer may see, oldest first (merged ones excluded). */
+  themeIdeas(themeId, { staff = false } = {}) {
+    return Array.from(this.ideas.values()).filter(
+      (i) => i.theme === themeId && i.state !== "merged" && (staff ? true : this.publiclyVisible(i)),
+    );
+  }
+
+  /**
+   * Split `ideas` by theme: `[{theme, ideas}]` in the order the themes were created, for themes holding
+   * at least one of them, then `{theme: null, ideas}` for the rest (present even when empty).
+   */
+  groupByTheme(ideas) {
+    const byTheme = new Map();
+    const loose = [];
+    for (const idea of ideas) {
+      if (idea.theme && this.themes.has(idea.theme)) {
+        if (!byTheme.has(idea.theme)) byTheme.set(idea.theme, []);
+        byTheme.get(idea.theme).push(idea);
+      } else loose.push(idea);
+    }
+    const groups = [];
+    for (const theme of this.themes.values()) if (byTheme.has(theme.id)) groups.push({ theme, ideas: byTheme.get(theme.id) });
+    groups.push({ theme: null, ideas: loose });
+    return groups;
+  }
+
+  /** Themes that participants can see and vote on: those holding a publicly visible idea. */
+  publicThemes() {
+    return Array.from(this.themes.values()).filter((theme) => this.themeIdeas(theme.id).length > 0);
+  }
+
+  /** The merges of `ideaId` (staff) that are not undone, oldest first. */
+  mergesInto(ideaId) {
+    return Array.from(this.merges.values()).filter((m) => m.into === ideaId);
   }
 
   /** The latest vote round that has results. */

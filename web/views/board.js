@@ -4,7 +4,7 @@
 import { h, renderRow, setText, show, syncList } from "../dom.js";
 import { t } from "../i18n.js";
 import { netBanner, topBar } from "../chrome.js";
-import { authorOf, colorClass, COLORS, resultsList, roundKindLabel, roundStatusLabel, timerBlock } from "./parts.js";
+import { authorOf, colorClass, COLORS, resultsList, roundKindLabel, roundStatusLabel, themeChip, timerBlock } from "./parts.js";
 
 // What the server counts: Unicode code points after NFC. An emoji with a skin tone is 2, not the 4
 // UTF-16 units of String.length, and a decomposed "é" (e + U+0301) is 1.
@@ -83,18 +83,25 @@ export function mountBoard(ctx) {
 
   const wallTitle = h("h2", { class: "section-title", id: "wall-title", text: t("board.wall") });
   const wallEmpty = h("p", { class: "empty", id: "wall-empty" });
+  // Notes grouped into themes (one section per theme), then the notes without a theme.
+  const wallThemes = h("div", { class: "theme-groups", id: "wall-themes" });
+  const wallLooseTitle = h("h3", { class: "theme-group-title theme-loose-title", id: "wall-loose-title", text: t("themes.none") });
   const wallList = h("ul", { class: "notes notes-wall", id: "wall-list" });
-  const wall = h("section", { class: "section", id: "wall", "aria-labelledby": "wall-title" }, wallTitle, wallEmpty, wallList);
+  const wall = h("section", { class: "section", id: "wall", "aria-labelledby": "wall-title" }, wallTitle, wallEmpty, wallThemes, wallLooseTitle, wallList);
 
   const budgetText = h("span", { class: "budget-text", id: "budget-text" });
   const budgetDots = h("span", { class: "budget-dots", "aria-hidden": "true" });
   const budget = h("p", { class: "budget", id: "budget", "aria-live": "polite" }, budgetDots, budgetText);
+  const voteThemes = h("div", { class: "theme-groups", id: "vote-themes" });
+  const voteLooseTitle = h("h3", { class: "theme-group-title theme-loose-title", id: "vote-loose-title", text: t("themes.none") });
   const voteList = h("ul", { class: "notes notes-vote", id: "vote-list" });
   const voteEmpty = h("p", { class: "empty", id: "vote-empty", text: t("board.voteEmpty") });
-  const vote = h("section", { class: "section vote", id: "vote", "aria-labelledby": "vote-title" }, h("div", { class: "vote-head" }, h("h2", { class: "section-title", id: "vote-title", text: t("board.vote") }), budget), voteEmpty, voteList);
+  const vote = h("section", { class: "section vote", id: "vote", "aria-labelledby": "vote-title" }, h("div", { class: "vote-head" }, h("h2", { class: "section-title", id: "vote-title", text: t("board.vote") }), budget), voteEmpty, voteThemes, voteLooseTitle, voteList);
 
   const results = resultsList({ id: "results-list" });
-  const resultsSection = h("section", { class: "section", id: "results", "aria-labelledby": "results-title" }, h("h2", { class: "section-title", id: "results-title", text: t("results.title") }), results.el);
+  const themeResults = resultsList({ id: "results-themes" });
+  const themeResultsBox = h("div", { class: "results-by-theme" }, h("h3", { class: "section-subtitle", id: "results-themes-title", text: t("results.byTheme") }), themeResults.el);
+  const resultsSection = h("section", { class: "section", id: "results", "aria-labelledby": "results-title" }, h("h2", { class: "section-title", id: "results-title", text: t("results.title") }), results.el, themeResultsBox);
 
   const whoami = h("p", { class: "whoami", id: "whoami" });
   const aboutBrief = h("p", { class: "brief" });
@@ -182,15 +189,22 @@ export function mountBoard(ctx) {
 
   function updateMine(el, idea) {
     const rnd = state.currentRound;
-    const editable = Boolean(rnd && rnd.status === "open" && rnd.kind === "ideate" && idea.round === rnd.id && !idea.outgoing && !(state.me && state.me.muted));
+    // Only the author edits (a co-author credited by a merge follows the note but cannot change it).
+    const own = idea.outgoing || !state.me || !idea.author || idea.author === state.me.id;
+    const editable = Boolean(rnd && rnd.status === "open" && rnd.kind === "ideate" && idea.round === rnd.id && !idea.outgoing && own && idea.state !== "merged" && !(state.me && state.me.muted));
+    const theme = idea.theme && idea.state !== "merged" ? state.themes.get(idea.theme) : null;
+    const into = idea.state === "merged" ? state.ideas.get(idea.merged_into) : null;
+    const credit = idea.coauthors && idea.coauthors.length ? authorOf(state, idea) : "";
     const editing = ui.editing === idea.id && editable;
     const confirming = ui.confirm === idea.id && editable;
     el.className = "note " + colorClass(idea.color) + (idea.outgoing ? " is-pending" : "") + (idea.state !== "visible" ? " is-" + idea.state : "");
-    const sig = JSON.stringify([idea.text, idea.color, idea.state, idea.hide_reason, idea.outgoing, editable, editing, confirming, rnd && rnd.revealed]);
+    const sig = JSON.stringify([idea.text, idea.color, idea.state, idea.hide_reason, idea.outgoing, editable, editing, confirming, rnd && rnd.revealed, theme, into && into.text, credit]);
     renderRow(el, sig, () => {
       if (editing) return editForm(idea);
       const badges = [];
+      if (theme) badges.push(h("span", { class: "badge badge-theme" }, h("span", { class: "theme-swatch " + colorClass(theme.color), "aria-hidden": "true" }), t("note.inTheme", { name: theme.name })));
       if (idea.outgoing) badges.push(h("span", { class: "badge badge-pending", text: t("note.sending") }));
+      else if (idea.state === "merged") badges.push(h("span", { class: "badge badge-merged", text: into ? t("note.mergedInto", { text: short(into.text, 40) }) : t("note.merged") }));
       else if (idea.state === "pending") badges.push(h("span", { class: "badge badge-pending", text: t("note.pending") }));
       else if (idea.state === "hidden") badges.push(h("span", { class: "badge badge-hidden", text: idea.hide_reason ? t("note.hiddenReason", { reason: idea.hide_reason }) : t("note.hidden") }));
       else if (rnd && rnd.private && !rnd.revealed && idea.round === rnd.id) badges.push(h("span", { class: "badge", text: t("note.private") }));
@@ -209,6 +223,7 @@ export function mountBoard(ctx) {
       }
       return [
         h("p", { class: "note-text", text: idea.text }),
+        credit ? h("p", { class: "note-author", text: credit }) : null,
         badges.length ? h("p", { class: "note-meta" }, badges) : null,
         actions.length ? h("div", { class: "note-actions" }, actions) : null,
       ];
@@ -284,33 +299,88 @@ export function mountBoard(ctx) {
     ]);
   }
 
-  function updateVoteCard(el, idea, rnd, v) {
-    const myDots = (v.mine && v.mine[idea.id]) || 0;
+  function dotControls({ addLabel, removeLabel, myDots, canAdd, canRemove, max, target }) {
+    return h(
+      "div",
+      { class: "vote-controls" },
+      h("button", { type: "button", class: "dot-btn dot-remove", "data-focus": "remove", disabled: !canRemove, "aria-label": removeLabel, onclick: () => ctx.act("vote.remove", target).catch(() => {}) }, h("span", { "aria-hidden": "true", text: "−" })),
+      h(
+        "span",
+        { class: "my-dots" },
+        h("span", { class: "dot-icons", "aria-hidden": "true" }, Array.from({ length: max }, (_, i) => h("span", { class: "dot" + (i < myDots ? " is-on" : "") }))),
+        h("span", { class: "my-dots-text", text: t("vote.myDots", { count: myDots }) }),
+      ),
+      h("button", { type: "button", class: "dot-btn dot-add", "data-focus": "add", disabled: !canAdd, "aria-label": addLabel, onclick: () => ctx.act("vote.add", target).catch(() => {}) }, h("span", { "aria-hidden": "true", text: "+" })),
+    );
+  }
+
+  function dotState(rnd, v, key) {
+    const myDots = (v.mine && v.mine[key]) || 0;
     const open = rnd.status === "open" && !(state.me && state.me.muted);
-    const canAdd = open && v.remaining > 0 && myDots < rnd.max_per_idea;
-    const canRemove = rnd.status === "open" && myDots > 0;
-    const total = v.totals && v.totals[idea.id] !== undefined ? v.totals[idea.id] : null;
-    const showTotal = total !== null && (!rnd.hide_totals || rnd.status === "closed");
+    const total = v.totals && v.totals[key] !== undefined ? v.totals[key] : null;
+    return {
+      myDots,
+      canAdd: open && v.remaining > 0 && myDots < rnd.max_per_idea,
+      canRemove: rnd.status === "open" && myDots > 0,
+      total: total !== null && (!rnd.hide_totals || rnd.status === "closed") ? total : null,
+    };
+  }
+
+  function updateVoteCard(el, idea, rnd, v) {
+    const { myDots, canAdd, canRemove, total } = dotState(rnd, v, idea.id);
     const author = rnd.anonymous ? "" : authorOf(state, idea);
     el.className = "note vote-card " + colorClass(idea.color) + (myDots ? " has-dots" : "");
-    const sig = JSON.stringify([idea.text, author, myDots, canAdd, canRemove, showTotal && total]);
+    const sig = JSON.stringify([idea.text, author, myDots, canAdd, canRemove, total]);
     renderRow(el, sig, () => [
       h("p", { class: "note-text", text: idea.text }),
       author ? h("p", { class: "note-author", text: author }) : null,
-      h(
-        "div",
-        { class: "vote-controls" },
-        h("button", { type: "button", class: "dot-btn dot-remove", "data-focus": "remove", disabled: !canRemove, "aria-label": t("vote.removeLabel", { text: short(idea.text) }), onclick: () => ctx.act("vote.remove", { idea: idea.id }).catch(() => {}) }, h("span", { "aria-hidden": "true", text: "−" })),
-        h(
-          "span",
-          { class: "my-dots" },
-          h("span", { class: "dot-icons", "aria-hidden": "true" }, Array.from({ length: rnd.max_per_idea }, (_, i) => h("span", { class: "dot" + (i < myDots ? " is-on" : "") }))),
-          h("span", { class: "my-dots-text", text: t("vote.myDots", { count: myDots }) }),
-        ),
-        h("button", { type: "button", class: "dot-btn dot-add", "data-focus": "add", disabled: !canAdd, "aria-label": t("vote.addLabel", { text: short(idea.text) }), onclick: () => ctx.act("vote.add", { idea: idea.id }).catch(() => {}) }, h("span", { "aria-hidden": "true", text: "+" })),
-      ),
-      showTotal ? h("p", { class: "vote-total", text: t("vote.total", { count: total }) }) : null,
+      dotControls({ addLabel: t("vote.addLabel", { text: short(idea.text) }), removeLabel: t("vote.removeLabel", { text: short(idea.text) }), myDots, canAdd, canRemove, max: rnd.max_per_idea, target: { idea: idea.id } }),
+      total !== null ? h("p", { class: "vote-total", text: t("vote.total", { count: total }) }) : null,
     ]);
+  }
+
+  /** A theme in a vote round on themes: its name, its notes, and the dot buttons. */
+  function updateThemeVoteCard(el, theme, rnd, v) {
+    const { myDots, canAdd, canRemove, total } = dotState(rnd, v, theme.id);
+    const ideas = state.themeIdeas(theme.id);
+    el.className = "note vote-card theme-vote-card " + colorClass(theme.color) + (myDots ? " has-dots" : "");
+    const sig = JSON.stringify([theme.name, ideas.map((i) => i.text), myDots, canAdd, canRemove, total]);
+    renderRow(el, sig, () => [
+      h("h3", { class: "theme-vote-name", text: theme.name }),
+      h("p", { class: "theme-vote-count", text: t("themes.count", { count: ideas.length }) }),
+      h("ul", { class: "theme-vote-notes" }, ideas.map((i) => h("li", { text: i.text }))),
+      dotControls({ addLabel: t("vote.addThemeLabel", { name: short(theme.name) }), removeLabel: t("vote.removeThemeLabel", { name: short(theme.name) }), myDots, canAdd, canRemove, max: rnd.max_per_idea, target: { theme: theme.id } }),
+      total !== null ? h("p", { class: "vote-total", text: t("vote.total", { count: total }) }) : null,
+    ]);
+  }
+
+  /**
+   * Notes grouped by theme: a section per theme (header with its colour) in `container`. Returns the
+   * notes without a theme (`rest`) and whether any theme was shown (`grouped`).
+   */
+  function syncThemed(container, ideas, cardClass, updateCard) {
+    const groups = state.groupByTheme(ideas);
+    const rest = groups.pop().ideas;
+    syncList(
+      container,
+      groups,
+      (g) => g.theme.id,
+      (g) => {
+        const title = h("h3", { class: "theme-group-title", id: `${container.id}-${g.theme.id}` });
+        const list = h("ul", { class: "notes " + cardClass });
+        const section = h("section", { class: "theme-group", "aria-labelledby": title.id }, title, list);
+        section._title = title;
+        section._list = list;
+        return section;
+      },
+      (section, g) => {
+        section.dataset.theme = g.theme.id;
+        section.className = "theme-group theme-group-" + (g.theme.color || "blue");
+        renderRow(section._title, JSON.stringify([g.theme.name, g.theme.color, g.ideas.length]), () => themeChip(g.theme, { count: g.ideas.length }));
+        syncList(section._list, g.ideas, (i) => i.id, () => h("li", { class: "note" }), updateCard);
+      },
+    );
+    return { rest, grouped: groups.length > 0 };
   }
 
   function update() {
@@ -336,7 +406,7 @@ export function mountBoard(ctx) {
       let hint = "";
       if (rnd.status === "closed") hint = "";
       else if (rnd.kind === "ideate" && rnd.private && !rnd.revealed) hint = t("board.privateHint");
-      else if (rnd.kind === "vote") hint = t("board.voteHint", { budget: rnd.budget, max: rnd.max_per_idea });
+      else if (rnd.kind === "vote") hint = t(rnd.target === "themes" ? "board.voteThemesHint" : "board.voteHint", { budget: rnd.budget, max: rnd.max_per_idea });
       setText(roundHint, hint);
       timer.update(rnd, ctx.now());
     }
@@ -352,36 +422,61 @@ export function mountBoard(ctx) {
     syncList(myList, [...myIdeas, ...outgoing], (i) => i.id, (i) => noteCard(i, { editable: true }), updateMine);
     show(mineEmpty, ideate && myIdeas.length + outgoing.length === 0);
 
-    const others = ideate ? Array.from(state.ideas.values()).filter((i) => i.round === rnd.id && !state.isMine(i) && state.publiclyVisible(i)) : [];
+    // The wall: notes in themes (everyone's, yours included), then the others' notes without a theme.
+    const onWall = ideate ? Array.from(state.ideas.values()).filter((i) => i.round === rnd.id && state.publiclyVisible(i)) : [];
+    const themed = syncThemed(wallThemes, onWall, "notes-wall", updateWallCard);
+    const loose = themed.rest.filter((i) => !state.isMine(i));
+    show(wallLooseTitle, themed.grouped && loose.length > 0);
     show(wall, ideate);
     if (ideate) {
       const secret = rnd.private && !rnd.revealed;
-      setText(wallEmpty, secret ? t("board.wallPrivate") : others.length ? "" : t("board.wallEmpty"));
-      show(wallEmpty, secret || !others.length);
+      const any = loose.length > 0 || wallThemes.children.length > 0;
+      setText(wallEmpty, secret ? t("board.wallPrivate") : any ? "" : t("board.wallEmpty"));
+      show(wallEmpty, secret || !any);
     }
-    syncList(wallList, others, (i) => i.id, () => h("li", { class: "note" }), updateWallCard);
+    syncList(wallList, loose, (i) => i.id, () => h("li", { class: "note" }), updateWallCard);
 
     // Voting.
     const voting = Boolean(rnd && rnd.kind === "vote");
     show(vote, voting && !(rnd.status === "closed" && state.votes.get(rnd.id)?.results));
+    const onThemes = voting && rnd.target === "themes";
+    vote.classList.toggle("vote-themes", onThemes);
     if (voting) {
       const v = state.voteOf(rnd.id);
-      const candidates = Array.from(state.ideas.values()).filter((i) => state.publiclyVisible(i));
       setText(budgetText, t("vote.budget", { count: v.remaining, budget: rnd.budget }));
       renderRow(budgetDots, String([v.remaining, rnd.budget]), () =>
         Array.from({ length: rnd.budget }, (_, i) => h("span", { class: "dot" + (i < v.remaining ? " is-on" : "") })),
       );
       budget.classList.toggle("is-empty", v.remaining === 0);
-      show(voteEmpty, candidates.length === 0);
-      syncList(voteList, candidates, (i) => i.id, () => h("li", { class: "note vote-card" }), (el, idea) => updateVoteCard(el, idea, rnd, v));
+      if (onThemes) {
+        // Dots go on themes: one card per theme that holds a visible note.
+        const themes = state.publicThemes();
+        setText(voteEmpty, t("board.voteThemesEmpty"));
+        show(voteEmpty, themes.length === 0);
+        syncList(voteThemes, [], (g) => g.theme.id, () => null, () => {});
+        show(voteLooseTitle, false);
+        syncList(voteList, themes, (th) => th.id, () => h("li", { class: "note vote-card theme-vote-card" }), (el, theme) => updateThemeVoteCard(el, theme, rnd, v));
+      } else {
+        const candidates = Array.from(state.ideas.values()).filter((i) => state.publiclyVisible(i));
+        setText(voteEmpty, t("board.voteEmpty"));
+        show(voteEmpty, candidates.length === 0);
+        const { rest, grouped } = syncThemed(voteThemes, candidates, "notes-vote", (el, idea) => updateVoteCard(el, idea, rnd, v));
+        show(voteLooseTitle, grouped && rest.length > 0);
+        syncList(voteList, rest, (i) => i.id, () => h("li", { class: "note vote-card" }), (el, idea) => updateVoteCard(el, idea, rnd, v));
+      }
     } else {
+      syncList(voteThemes, [], (g) => g.theme.id, () => null, () => {});
       syncList(voteList, [], (i) => i.id, () => null, () => {});
+      show(voteLooseTitle, false);
     }
 
     const found = state.latestResults();
     const showResults = Boolean(found && rnd && found.round.id === rnd.id);
     show(resultsSection, showResults);
     results.update(state, showResults ? found : null);
+    const byTheme = Boolean(showResults && found.vote.themeResults && found.vote.themeResults.length);
+    show(themeResultsBox, byTheme);
+    themeResults.update(state, byTheme ? found : null, { byTheme: true });
   }
 
   return {

@@ -5,7 +5,8 @@ import { h, renderRow, setChildren, setText, show, syncList } from "../dom.js";
 import { formatTime, t } from "../i18n.js";
 import { netBanner, topBar } from "../chrome.js";
 import { linkRow } from "./landing.js";
-import { colorClass, resultsList, roundKindLabel, roundStatusLabel, timerBlock } from "./parts.js";
+import { authorOf, colorClass, resultsList, roundKindLabel, roundStatusLabel, timerBlock } from "./parts.js";
+import { buildThemesBoard, groupable, grouping, unmerge } from "./themes.js";
 
 // Kept across a language switch and re-renders.
 const form = {
@@ -20,6 +21,7 @@ const form = {
   budget: "3",
   maxPerIdea: "2",
   hideTotals: true,
+  target: "ideas",
 };
 const ui = { prompt: null, reason: "", confirmEnd: false, confirmRotate: false, newLinks: null };
 
@@ -81,13 +83,13 @@ export function mountConsole(ctx) {
   const endText = h("span", { class: "confirm-text", text: t("console.endQuestion") });
   const endRow = h("div", { class: "end-row" }, endBtn, endText, endConfirm, endCancel);
 
-  // --- Wall, approval queue, results -------------------------------------------------------------------------
-  const wallList = h("ul", { class: "notes notes-staff", id: "staff-wall" });
-  const wallEmpty = h("p", { class: "empty", text: t("console.wallEmpty") });
-  const wallTitle = h("h2", { class: "section-title", id: "staff-wall-title" });
-  const wall = h("section", { class: "section", "aria-labelledby": "staff-wall-title" }, wallTitle, wallEmpty, wallList);
+  // --- Wall (with themes), approval queue, results ----------------------------------------------------------
+  const themesBoard = buildThemesBoard(ctx, state, { updateNote: (el, idea) => updateStaffNote(el, idea), refresh: () => update() });
+  const wall = themesBoard.el;
   const results = resultsList({ id: "console-results" });
-  const resultsSection = h("section", { class: "section", "aria-labelledby": "console-results-title" }, h("h2", { class: "section-title", id: "console-results-title", text: t("results.title") }), results.el);
+  const themeResults = resultsList({ id: "console-theme-results" });
+  const themeResultsBox = h("div", { class: "results-by-theme" }, h("h3", { class: "section-subtitle", text: t("results.byTheme") }), themeResults.el);
+  const resultsSection = h("section", { class: "section", "aria-labelledby": "console-results-title" }, h("h2", { class: "section-title", id: "console-results-title", text: t("results.title") }), results.el, themeResultsBox);
 
   // --- Sidebar --------------------------------------------------------------------------------------------------
   const share = buildShare(ctx, state, facilitator());
@@ -197,11 +199,22 @@ export function mountConsole(ctx) {
 
   function updateStaffNote(el, idea) {
     const rnd = state.rounds.get(idea.round);
-    const v = state.currentRound && state.currentRound.kind === "vote" ? state.votes.get(state.currentRound.id) : null;
+    const cur = state.currentRound;
+    const v = cur && cur.kind === "vote" && cur.target !== "themes" ? state.votes.get(cur.id) : null;
     const total = v && v.totals ? v.totals[idea.id] || 0 : null;
     const hiding = prompting("hide", idea.id);
-    el.className = "note staff-note " + colorClass(idea.color) + " is-" + idea.state;
-    const sig = JSON.stringify([idea.text, idea.author_name, idea.state, idea.hide_reason, total, hiding, rnd && rnd.private && !rnd.revealed]);
+    const selectable = groupable(state, idea);
+    const selected = selectable && grouping.selected.has(idea.id);
+    // Merges into this note: the absorbed notes, and an undo while the round of the merge is current.
+    const merges = state.mergesInto(idea.id).map((m) => ({
+      id: m.id,
+      texts: m.ideas.map((id) => state.ideas.get(id)).filter(Boolean).map((i) => short(i.text, 50)),
+      undo: m.round === state.current,
+      error: grouping.unmergeErrors.get(m.id) || "",
+    }));
+    const credit = authorOf(state, idea, { staff: true });
+    el.className = "note staff-note " + colorClass(idea.color) + " is-" + idea.state + (selected ? " is-selected" : "");
+    const sig = JSON.stringify([idea.text, credit, idea.state, idea.hide_reason, total, hiding, rnd && rnd.private && !rnd.revealed, selectable, selected, merges]);
     renderRow(el, sig, () => {
       const label = short(idea.text);
       const badges = [];
@@ -213,9 +226,31 @@ export function mountConsole(ctx) {
       if (idea.state === "pending") actions.push(small("console.approve", "approve", () => ctx.act("idea.approve", { idea: idea.id }).catch(() => {}), "btn-secondary", t("console.approveLabel", { text: label })));
       if (idea.state !== "hidden") actions.push(small("console.hide", "hide", () => openPrompt("hide", idea.id), "btn-ghost", t("console.hideLabel", { text: label })));
       else actions.push(small("console.restore", "restore", () => ctx.act("idea.restore", { idea: idea.id }).catch(() => {}), "btn-ghost", t("console.restoreLabel", { text: label })));
+      for (const m of merges) {
+        if (m.undo) actions.push(small("themes.unmerge", "unmerge-" + m.id, () => unmerge(ctx, m.id, update), "btn-ghost", t("themes.unmergeLabel", { text: label })));
+      }
+      const check = selectable
+        ? h("input", {
+            type: "checkbox",
+            class: "note-select",
+            id: "select-" + idea.id,
+            "data-focus": "select",
+            checked: selected,
+            "aria-label": t("themes.selectLabel", { text: label }),
+            onchange: (e) => themesBoard.select(idea.id, e.target.checked),
+          })
+        : null;
       return [
-        h("p", { class: "note-text", text: idea.text }),
-        h("p", { class: "note-meta" }, h("span", { class: "note-author", text: idea.author_name || "" }), badges),
+        h("div", { class: "note-top" }, check, h("p", { class: "note-text", text: idea.text })),
+        h("p", { class: "note-meta" }, h("span", { class: "note-author", text: credit }), badges),
+        merges.length
+          ? h(
+              "div",
+              { class: "note-merges" },
+              merges.map((m) => h("p", { class: "note-merged-from", text: t("themes.mergedFrom", { texts: m.texts.map((x) => t("themes.quoted", { text: x })).join(", ") }) })),
+              merges.filter((m) => m.error).map((m) => h("p", { class: "form-error note-error", role: "alert", text: t("themes.unmergeRefused", { reason: m.error }) })),
+            )
+          : null,
         hiding
           ? reasonForm("hide", idea.id, "console.hideReason", "console.hide", (reason) => ctx.act("idea.hide", { idea: idea.id, reason }).catch(() => {}))
           : h("div", { class: "note-actions" }, actions),
@@ -312,7 +347,7 @@ export function mountConsole(ctx) {
       statusBadge.className = "badge badge-status is-" + rnd.status;
       setText(prompt, rnd.prompt);
       timer.update(rnd, ctx.now());
-      const count = Array.from(state.ideas.values()).filter((i) => i.round === rnd.id).length;
+      const count = Array.from(state.ideas.values()).filter((i) => i.round === rnd.id && i.state !== "merged").length;
       const voters = state.votes.get(rnd.id);
       setText(
         stats,
@@ -339,15 +374,19 @@ export function mountConsole(ctx) {
     show(endConfirm, ui.confirmEnd);
     show(endCancel, ui.confirmEnd);
 
-    // Wall.
-    const ideas = state.wallIdeas({ staff: true }).filter((i) => i.state !== "pending");
-    setText(wallTitle, rnd ? (rnd.kind === "vote" ? t("console.wallVote") : t("console.wallRound")) : t("console.wallAll"));
-    show(wallEmpty, ideas.length === 0);
-    syncList(wallList, ideas, (i) => i.id, () => h("li", { class: "note" }), updateStaffNote);
+    // Wall, with its themes.
+    const ideas = state.wallIdeas({ staff: true }).filter((i) => i.state !== "pending" && i.state !== "merged");
+    themesBoard.update(ideas, {
+      titleText: rnd ? (rnd.kind === "vote" ? t("console.wallVote") : t("console.wallRound")) : t("console.wallAll"),
+      voteRound: rnd && rnd.kind === "vote" ? rnd : null,
+    });
     const found = state.latestResults();
     const showResults = Boolean(found && rnd && found.round.id === rnd.id);
     show(resultsSection, showResults);
     results.update(state, showResults ? found : null);
+    const byTheme = Boolean(showResults && found.vote.themeResults && found.vote.themeResults.length);
+    show(themeResultsBox, byTheme);
+    themeResults.update(state, byTheme ? found : null, { byTheme: true });
 
     // Sidebar.
     share.update();
@@ -646,6 +685,13 @@ function buildOpenForm(ctx, state) {
   const budget = bindInput(h("input", { id: "round-budget", type: "number", min: "1", max: "100", value: form.budget, class: "input-short" }), "budget");
   const maxPer = bindInput(h("input", { id: "round-max-per", type: "number", min: "1", max: "100", value: form.maxPerIdea, class: "input-short" }), "maxPerIdea");
   const hideTotals = bindInput(h("input", { type: "checkbox", id: "round-hide-totals", checked: form.hideTotals }), "hideTotals");
+  // Vote on: notes, or themes (offered once a theme holds a note on the wall).
+  const targets = ["ideas", "themes"].map((k) => {
+    const input = bindInput(h("input", { type: "radio", name: "round-target", id: "round-target-" + k, value: k, checked: form.target === k, "aria-describedby": "round-target-hint" }), "target");
+    return { k, input, el: h("span", { class: "seg" }, input, h("label", { for: "round-target-" + k, text: t(k === "themes" ? "console.targetThemes" : "console.targetIdeas") })) };
+  });
+  const targetHint = h("p", { class: "hint", id: "round-target-hint" });
+  const maxPerLabel = h("label", { for: "round-max-per" });
   const error = h("p", { class: "form-error", role: "alert", id: "round-error", hidden: true });
   const submit = h("button", { type: "submit", class: "btn btn-primary", id: "round-open", text: t("console.openRound") });
 
@@ -653,7 +699,13 @@ function buildOpenForm(ctx, state) {
   const field = (id, key, control, hintKey) => h("div", { class: "field" }, h("label", { for: id, text: t(key) }), control, hintKey ? h("p", { class: "hint", id: id + "-hint", text: t(hintKey) }) : null);
 
   const ideateOpts = h("div", { class: "opts", id: "ideate-options" }, field("round-max-ideas", "console.maxIdeas", maxIdeas, "console.maxIdeasHint"), check(priv, "console.private", "console.privateHint"));
-  const voteOpts = h("div", { class: "opts", id: "vote-options" }, h("div", { class: "field-row" }, field("round-budget", "console.budget", budget), field("round-max-per", "console.maxPer", maxPer)), check(hideTotals, "console.hideTotals", "console.hideTotalsHint"));
+  const voteOpts = h(
+    "div",
+    { class: "opts", id: "vote-options" },
+    h("fieldset", { class: "segmented", id: "round-target" }, h("legend", { text: t("console.target") }), targets.map((x) => x.el), targetHint),
+    h("div", { class: "field-row" }, field("round-budget", "console.budget", budget), h("div", { class: "field" }, maxPerLabel, maxPer)),
+    check(hideTotals, "console.hideTotals", "console.hideTotalsHint"),
+  );
   const durationRow = h("div", { class: "inline-form" }, duration, unit);
 
   const el = h(
@@ -694,6 +746,7 @@ function buildOpenForm(ctx, state) {
             cmd.budget = Math.max(1, Math.round(Number(budget.value) || 3));
             cmd.max_per_idea = Math.max(1, Math.round(Number(maxPer.value) || 1));
             cmd.hide_totals = hideTotals.checked;
+            cmd.target = form.target === "themes" && state.publicThemes().length ? "themes" : "ideas";
           }
           submit.disabled = true;
           ctx
@@ -722,6 +775,14 @@ function buildOpenForm(ctx, state) {
   function refresh() {
     show(ideateOpts, form.kind === "ideate");
     show(voteOpts, form.kind === "vote");
+    const themesReady = state.publicThemes().length > 0;
+    if (!themesReady && form.target === "themes") form.target = "ideas";
+    for (const x of targets) {
+      x.input.checked = form.target === x.k;
+      if (x.k === "themes") x.input.disabled = !themesReady;
+    }
+    setText(targetHint, themesReady ? t("console.targetHint") : t("console.targetNoThemes"));
+    setText(maxPerLabel, form.target === "themes" ? t("console.maxPerTheme") : t("console.maxPer"));
     duration.disabled = !form.timer;
     unit.disabled = !form.timer;
     if (!promptInput.placeholder || promptInput.dataset.kind !== form.kind) {

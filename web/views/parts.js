@@ -1,7 +1,7 @@
 // Pieces shared by the board, the console and the room screen: note cards, the timer, results.
 
 import { h, renderRow, setText } from "../dom.js";
-import { t } from "../i18n.js";
+import { locale, t } from "../i18n.js";
 import { formatClock, fractionLeft, secondsLeft } from "../timer.js";
 
 export const COLORS = ["yellow", "pink", "blue", "green", "orange", "purple"];
@@ -10,10 +10,46 @@ export function colorClass(color) {
   return "note-" + (COLORS.includes(color) ? color : "yellow");
 }
 
-/** The author line of a note, or "" when the viewer may not see it. */
-export function authorOf(state, idea) {
-  if (state.isMine(idea)) return t("note.you");
-  return idea.author_name || "";
+/** "A, B and C" in the current language. */
+export function listNames(names) {
+  if (names.length < 2) return names.join("");
+  try {
+    return new Intl.ListFormat(locale(), { style: "long", type: "conjunction" }).format(names);
+  } catch {
+    return names.join(", ");
+  }
+}
+
+/**
+ * The author line of a note, or "" when the viewer may not see it: every author credited on a merged
+ * note ("Ana, Ben and you"), "You" for the viewer's own, nothing in an anonymous round (but "You").
+ */
+export function authorOf(state, idea, { staff = false } = {}) {
+  const rnd = state.rounds.get(idea.round);
+  const anonymous = !staff && Boolean(rnd && rnd.anonymous);
+  const me = state.me ? state.me.id : null;
+  const credited = [{ id: idea.author, name: idea.author_name }, ...(idea.coauthors || [])];
+  const names = [];
+  let mine = false;
+  for (const person of credited) {
+    if (!person.id && !person.name) continue;
+    if (me && person.id === me) mine = true;
+    else if (!anonymous && person.name) names.push(person.name);
+  }
+  if (!mine && !staff && idea.mine && !idea.coauthors?.length) mine = true;
+  if (mine) names.push(names.length ? t("note.youInList") : t("note.you"));
+  return listNames(names);
+}
+
+/** A theme's name with its colour, as a small chip (headers of theme groups, results). */
+export function themeChip(theme, { tag = "span", id = null, count = null } = {}) {
+  return h(
+    tag,
+    { class: "theme-chip", id },
+    h("span", { class: "theme-swatch " + colorClass(theme.color), "aria-hidden": "true" }),
+    h("span", { class: "theme-chip-name", text: theme.name }),
+    count === null ? null : h("span", { class: "theme-chip-count", text: t("themes.count", { count }) }),
+  );
 }
 
 /** A round's label: "Ideas · open", for the header of a round card. */
@@ -54,33 +90,50 @@ export function timerBlock({ large = false } = {}) {
   };
 }
 
-/** The ranked results of a vote round, animated in. */
+/**
+ * The ranked results of a vote round, animated in. `update(state, found, {byTheme})`: the round's own
+ * results (notes, or themes in a round on themes), or with `byTheme` its ranking by theme
+ * (`theme_results`, a round on notes in a room with themes).
+ */
 export function resultsList({ limit = 100, id = null, large = false } = {}) {
   const list = h("ol", { class: "results" + (large ? " results-large" : ""), id });
   return {
     el: list,
-    update(state, found) {
+    update(state, found, { byTheme = false } = {}) {
       if (!found) {
         renderRow(list, "none", () => []);
         return;
       }
       const { round, vote } = found;
-      const rows = (vote.results || []).filter((r) => state.ideas.has(r.idea)).slice(0, limit);
+      const source = byTheme ? vote.themeResults || [] : vote.results || [];
+      const rows = source.filter((r) => (r.theme ? state.themes.has(r.theme) : state.ideas.has(r.idea))).slice(0, limit);
       const max = Math.max(1, ...rows.map((r) => r.total));
-      const sig = JSON.stringify([round.id, rows, rows.map((r) => state.ideas.get(r.idea).text)]);
+      const label = (r) => {
+        if (r.theme) {
+          const theme = state.themes.get(r.theme);
+          return [theme.name, theme.color, state.themeIdeas(r.theme).length];
+        }
+        const idea = state.ideas.get(r.idea);
+        return [idea.text, idea.color, round.anonymous ? "" : authorOf(state, idea, { staff: state.isStaff })];
+      };
+      const sig = JSON.stringify([round.id, byTheme, rows, rows.map(label)]);
       renderRow(list, sig, () =>
         rows.map((r, i) => {
-          const idea = state.ideas.get(r.idea);
-          const author = round.anonymous ? "" : authorOf(state, idea);
+          const [text, color, extra] = label(r);
+          const sub = r.theme ? t("themes.count", { count: extra }) : extra;
           return h(
             "li",
-            { class: "result " + colorClass(idea.color) + (r.rank === 1 ? " is-top" : ""), style: `--i:${i}`, dataset: { idea: r.idea } },
+            {
+              class: "result " + colorClass(color) + (r.rank === 1 ? " is-top" : "") + (r.theme ? " result-theme" : ""),
+              style: `--i:${i}`,
+              dataset: r.theme ? { theme: r.theme } : { idea: r.idea },
+            },
             h("span", { class: "result-rank", "aria-label": t("results.rank", { rank: r.rank }), text: String(r.rank) }),
             h(
               "div",
               { class: "result-body" },
-              h("p", { class: "result-text", text: idea.text }),
-              author ? h("p", { class: "result-author", text: author }) : null,
+              h("p", { class: "result-text", text: text }),
+              sub ? h("p", { class: "result-author", text: sub }) : null,
               h("span", { class: "result-bar", "aria-hidden": "true" }, h("span", { class: "result-fill", style: `--w:${(r.total / max) * 100}%` })),
             ),
             h("span", { class: "result-total", text: t("results.dots", { count: r.total }) }),

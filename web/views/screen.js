@@ -3,7 +3,7 @@
 
 import { h, renderRow, setText, show, syncList } from "../dom.js";
 import { t } from "../i18n.js";
-import { authorOf, colorClass, resultsList, roundKindLabel, timerBlock } from "./parts.js";
+import { authorOf, colorClass, resultsList, roundKindLabel, themeChip, timerBlock } from "./parts.js";
 import { netBanner } from "../chrome.js";
 
 const GAP = 14;
@@ -26,6 +26,36 @@ export function fitGrid(n, width, height, gap = GAP) {
     }
   }
   return best;
+}
+
+/**
+ * Theme columns: the largest card (w×h, w = ASPECT·h) such that every column fits the height with its
+ * notes in `sub` sub-columns, and all columns side by side fit the width. `counts` holds the notes per
+ * column; `head` is the height of a column's header. Returns {h, w, subs, font}.
+ */
+const ASPECT = 1.45;
+export function fitColumns(counts, width, height, head, gap = GAP, colGap = 2 * GAP) {
+  const fits = (hgt) => {
+    const w = hgt * ASPECT;
+    const rows = Math.floor((height - head + gap) / (hgt + gap));
+    if (rows < 1) return null;
+    const subs = counts.map((k) => Math.max(1, Math.ceil(k / rows)));
+    const used = subs.reduce((sum, n) => sum + n * w + (n - 1) * gap, 0) + (counts.length - 1) * colGap;
+    return used <= width ? { subs, used, w } : null;
+  };
+  let lo = 8;
+  let hi = Math.min(MAX_CARD_H, height - head);
+  if (!fits(lo)) lo = 4;
+  for (let i = 0; i < 40 && hi - lo > 0.5; i++) {
+    const mid = (lo + hi) / 2;
+    if (fits(mid)) lo = mid;
+    else hi = mid;
+  }
+  const found = fits(lo) || { subs: counts.map(() => 1), used: width, w: lo * ASPECT };
+  // Spread the width that is left over the cards (a little wider, never more than 1.8 × the height).
+  const cards = found.subs.reduce((a, b) => a + b, 0);
+  const w = Math.min(lo * 1.8, found.w + Math.max(0, width - found.used) / cards);
+  return { h: lo, w, subs: found.subs };
 }
 
 export function mountScreen(ctx) {
@@ -65,9 +95,14 @@ export function mountScreen(ctx) {
   const head = h("div", { class: "screen-head" }, h("div", { class: "screen-head-text" }, kind, prompt), timer.el);
   const note = h("p", { class: "screen-note", id: "screen-note" });
   const wall = h("ul", { class: "screen-wall", id: "screen-wall" });
+  // Once notes are grouped: one column per theme (its header in its colour), then the notes without one.
+  const themed = h("div", { class: "screen-themes", id: "screen-themes" });
   const results = resultsList({ id: "screen-results", limit: 10, large: true });
-  const resultsBox = h("div", { class: "screen-results-box" }, h("h3", { class: "screen-results-title", text: t("results.title") }), results.el);
-  const body = h("div", { class: "screen-body" }, note, wall, resultsBox);
+  const resultsTitle = h("h3", { class: "screen-results-title", text: t("results.title") });
+  const themeResults = resultsList({ id: "screen-theme-results", limit: 10, large: true });
+  const themeResultsCol = h("div", { class: "screen-results-col" }, h("h3", { class: "screen-results-title", text: t("results.byTheme") }), themeResults.el);
+  const resultsBox = h("div", { class: "screen-results-box" }, h("div", { class: "screen-results-col" }, resultsTitle, results.el), themeResultsCol);
+  const body = h("div", { class: "screen-body" }, note, wall, themed, resultsBox);
   const round = h("section", { class: "screen-round", id: "screen-round" }, head, body);
 
   const el = h("div", { class: "page page-screen" }, netBanner(ctx), top, h("main", { class: "screen-main", id: "main" }, lobby, round));
@@ -91,18 +126,65 @@ export function mountScreen(ctx) {
     wall.style.setProperty("--note-font", `${font.toFixed(1)}px`);
     wall.style.setProperty("--lines", String(lines));
   }
+  let lastThemedFit = "";
+  function fitThemed() {
+    const cols = Array.from(themed.children);
+    if (!cols.length || themed.hidden) return;
+    const counts = cols.map((c) => c._list.children.length);
+    const width = themed.clientWidth;
+    const height = themed.clientHeight;
+    const key = `${counts}:${width}:${height}`;
+    if (key === lastThemedFit) return;
+    lastThemedFit = key;
+    const head = Math.round(Math.max(30, Math.min(64, height * 0.075)));
+    const g = fitColumns(counts, width - 8, height - 8, head + GAP);
+    const font = Math.max(12, Math.min(40, Math.sqrt(g.w * g.h) / 8.5));
+    const lines = Math.max(2, Math.floor((g.h - font * 1.6) / (font * 1.22)) - 1);
+    themed.style.setProperty("--head-h", `${head}px`);
+    themed.style.setProperty("--card-h", `${Math.floor(g.h)}px`);
+    themed.style.setProperty("--card-w", `${Math.floor(g.w)}px`);
+    themed.style.setProperty("--note-font", `${font.toFixed(1)}px`);
+    themed.style.setProperty("--lines", String(lines));
+    cols.forEach((c, i) => c.style.setProperty("--sub", String(g.subs[i])));
+  }
   const observer = new ResizeObserver(() => {
     lastFit = "";
+    lastThemedFit = "";
     fit();
+    fitThemed();
   });
   observer.observe(wall);
+  observer.observe(themed);
+
+  function themeColumn() {
+    const title = h("h3", { class: "screen-theme-title" });
+    const list = h("ul", { class: "screen-theme-cards" });
+    const col = h("section", { class: "screen-theme" }, title, list);
+    col._title = title;
+    col._list = list;
+    return col;
+  }
+
+  function updateColumn(col, group) {
+    const theme = group.theme || { id: "", name: t("themes.none"), color: null };
+    col.className = "screen-theme" + (group.theme ? " screen-theme-" + theme.color : " screen-theme-none");
+    col.dataset.theme = theme.id;
+    renderRow(col._title, JSON.stringify([theme.name, theme.color, group.ideas.length, group.dots]), () => [
+      group.theme ? themeChip(theme, { count: group.ideas.length }) : h("span", { class: "theme-chip" }, h("span", { class: "theme-chip-name", text: theme.name })),
+      group.dots === null ? null : h("span", { class: "screen-theme-dots", text: t("results.dots", { count: group.dots }) }),
+    ]);
+    syncList(col._list, group.ideas, (i) => i.id, () => h("li", { class: "screen-card" }), updateCard);
+  }
 
   function updateCard(li, idea) {
     li.className = "screen-card " + colorClass(idea.color);
     const author = authorOf(state, idea);
     const rnd = state.currentRound;
     const v = rnd && rnd.kind === "vote" ? state.votes.get(rnd.id) : null;
-    const total = v && v.totals && (!rnd.hide_totals || rnd.status === "closed") ? v.totals[idea.id] || 0 : null;
+    const total = v && v.totals && rnd.target !== "themes" && (!rnd.hide_totals || rnd.status === "closed") ? v.totals[idea.id] || 0 : null;
+    const rndOfIdea = state.rounds.get(idea.round);
+    const merged = Boolean(idea.coauthors && idea.coauthors.length && !(rndOfIdea && rndOfIdea.anonymous));
+    li.classList.toggle("is-merged", merged);
     renderRow(li, JSON.stringify([idea.text, author, total]), () => [
       h("p", { class: "screen-card-text", text: idea.text }),
       author || total !== null
@@ -135,7 +217,21 @@ export function mountScreen(ctx) {
     const ideas = secret ? [] : state.wallIdeas().filter((i) => state.publiclyVisible(i));
     show(resultsBox, showResults);
     results.update(state, showResults ? found : null);
-    show(wall, !showResults && ideas.length > 0);
+    const byTheme = Boolean(showResults && found.vote.themeResults && found.vote.themeResults.length);
+    show(themeResultsCol, byTheme);
+    resultsBox.classList.toggle("has-themes", byTheme);
+    setText(resultsTitle, byTheme ? t("results.byNote") : t("results.title"));
+    themeResults.update(state, byTheme ? found : null, { byTheme: true });
+    const groups = state.groupByTheme(ideas);
+    const grouped = groups.length > 1;
+    // In a vote on themes whose totals are shown, each column's header has the theme's dots.
+    const v = rnd.kind === "vote" && rnd.target === "themes" ? state.votes.get(rnd.id) : null;
+    const showDots = Boolean(v && v.totals && (!rnd.hide_totals || rnd.status === "closed"));
+    for (const g of groups) g.dots = showDots && g.theme ? v.totals[g.theme.id] || 0 : null;
+    if (!groups[groups.length - 1].ideas.length) groups.pop();
+    show(themed, !showResults && grouped);
+    syncList(themed, !showResults && grouped ? groups : [], (g) => (g.theme ? g.theme.id : "none"), themeColumn, updateColumn);
+    show(wall, !showResults && !grouped && ideas.length > 0);
     let noteText = "";
     if (showResults) noteText = "";
     else if (secret) noteText = t("screen.private");
@@ -143,8 +239,9 @@ export function mountScreen(ctx) {
     setText(note, noteText);
     show(note, Boolean(noteText));
     round.classList.toggle("is-focus", Boolean(noteText) || showResults);
-    syncList(wall, ideas, (i) => i.id, () => h("li", { class: "screen-card" }), updateCard);
+    syncList(wall, grouped ? [] : ideas, (i) => i.id, () => h("li", { class: "screen-card" }), updateCard);
     fit();
+    fitThemed();
   }
 
   return {

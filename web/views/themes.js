@@ -1,0 +1,678 @@
+// The console's notes and themes: the staff wall split into theme columns and a "No theme" area.
+// Staff create, rename, recolour and dissolve themes; move notes one at a time or several at once, by
+// drag and drop or by keyboard (tick notes with Space, then "Move to" or "Move here"); merge duplicates
+// and undo a merge; ask the server for suggested themes and accept, edit or reject each one.
+// Nothing moves without a staff action: every change is one command.
+
+import { h, renderRow, setText, show, syncList } from "../dom.js";
+import { t } from "../i18n.js";
+import { colorClass, COLORS, themeChip } from "./parts.js";
+
+// Kept across re-renders and a language switch.
+export const grouping = {
+  selected: new Set(),
+  merging: false,
+  mergeInto: null,
+  mergeError: "",
+  renaming: null,
+  renameDraft: "",
+  dissolving: null,
+  newName: "",
+  newColor: null, // null: the colour the fewest themes have
+  moveTarget: "",
+  suggestions: null,
+  suggesting: false,
+  unmergeErrors: new Map(),
+};
+
+let dragging = null; // the idea ids being dragged, between dragstart and drop/dragend
+const THEME_NAME_MAX = 60;
+
+/** Whether staff can group or merge the idea: on the wall (visible, its round public or revealed). */
+export function groupable(state, idea) {
+  return Boolean(idea && idea.state === "visible" && state.publiclyVisible(idea));
+}
+
+/** The colour the fewest themes have (the first such in the palette): new themes stand apart. */
+export function freshColor(state) {
+  const uses = new Map(COLORS.map((c) => [c, 0]));
+  for (const theme of state.themes.values()) uses.set(theme.color, (uses.get(theme.color) || 0) + 1);
+  return COLORS.reduce((best, c) => (uses.get(c) < uses.get(best) ? c : best), COLORS[0]);
+}
+
+export function short(text, n = 60) {
+  const one = String(text).replace(/\s+/g, " ").trim();
+  return one.length > n ? one.slice(0, n - 1) + "…" : one;
+}
+
+/** What the server says when an undo is refused, in the reader's language when we know the reason. */
+function unmergeReason(ctx, error) {
+  const message = String((error && error.message) || "");
+  if (/new round/i.test(message)) return t("themes.unmergeNewRound");
+  if (/has closed|closed/i.test(message)) return t("themes.unmergeVoteClosed");
+  if (/already undone/i.test(message)) return t("themes.unmergeDone");
+  return message || ctx.errorText(error);
+}
+
+/** Undo a merge; when the server refuses, keep its reason to show on the note. */
+export function unmerge(ctx, mergeId, refresh) {
+  grouping.unmergeErrors.delete(mergeId);
+  return ctx
+    .act("idea.unmerge", { merge: mergeId })
+    .then(() => {
+      ctx.toast(t("themes.unmerged"));
+      refresh();
+    })
+    .catch((error) => {
+      grouping.unmergeErrors.set(mergeId, unmergeReason(ctx, error));
+      refresh();
+    });
+}
+
+/**
+ * The staff wall with themes. `updateNote(el, idea)` renders one note card (console.js); `refresh()`
+ * re-renders the whole console.
+ */
+export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
+  const select = (id, on) => {
+    if (on) grouping.selected.add(id);
+    else grouping.selected.delete(id);
+    if (grouping.selected.size < 2) grouping.merging = false;
+    refresh();
+  };
+
+  // --- Moving notes -------------------------------------------------------------------------------------
+  function themeName(themeId) {
+    const theme = themeId ? state.themes.get(themeId) : null;
+    return theme ? theme.name : t("themes.none");
+  }
+
+  function moveTo(themeId, ids) {
+    const ideas = ids.filter((id) => {
+      const idea = state.ideas.get(id);
+      return groupable(state, idea) && (idea.theme || null) !== themeId;
+    });
+    if (!ideas.length) return Promise.resolve(null);
+    return ctx
+      .act("theme.assign", { theme: themeId, ideas })
+      .then((result) => {
+        for (const id of ideas) grouping.selected.delete(id);
+        ctx.toast(t("themes.moved", { count: ideas.length, name: themeName(themeId) }));
+        refresh();
+        return result;
+      })
+      .catch(() => null);
+  }
+
+  function dropZone(el, themeId) {
+    el.addEventListener("dragover", (e) => {
+      if (!dragging) return;
+      e.preventDefault();
+      e.dataTransfer.dropEffect = "move";
+      el.classList.add("is-over");
+    });
+    el.addEventListener("dragleave", (e) => {
+      if (!e.relatedTarget || !el.contains(e.relatedTarget)) el.classList.remove("is-over");
+    });
+    el.addEventListener("drop", (e) => {
+      e.preventDefault();
+      el.classList.remove("is-over");
+      const ids = dragging || String(e.dataTransfer.getData("text/plain") || "").split(",").filter(Boolean);
+      dragging = null;
+      moveTo(themeId === undefined ? el.dataset.theme || null : themeId, ids);
+    });
+  }
+
+  function noteCard() {
+    const li = h("li", { class: "note" });
+    li.addEventListener("dragstart", (e) => {
+      const id = li.dataset.key;
+      dragging = grouping.selected.has(id) ? Array.from(grouping.selected) : [id];
+      e.dataTransfer.effectAllowed = "move";
+      e.dataTransfer.setData("text/plain", dragging.join(","));
+      li.classList.add("is-dragging");
+      board.classList.add("is-dragging");
+    });
+    li.addEventListener("dragend", () => {
+      dragging = null;
+      li.classList.remove("is-dragging");
+      board.classList.remove("is-dragging");
+      for (const zone of board.querySelectorAll(".is-over")) zone.classList.remove("is-over");
+    });
+    return li;
+  }
+
+  function syncNotes(list, ideas) {
+    syncList(list, ideas, (i) => i.id, noteCard, (li, idea) => {
+      updateNote(li, idea);
+      const can = groupable(state, idea);
+      if (li.draggable !== can) li.draggable = can;
+      li.classList.toggle("is-draggable", can);
+    });
+  }
+
+  // --- Toolbar: selection, move, merge, new theme, suggestions -------------------------------------------
+  const status = h("p", { class: "selection-status", id: "selection-status", "aria-live": "polite" });
+  const moveSelect = h("select", { id: "move-target" });
+  moveSelect.addEventListener("change", () => {
+    grouping.moveTarget = moveSelect.value;
+  });
+  const moveBtn = h("button", { type: "button", id: "move-selected", class: "btn btn-small btn-primary", text: t("themes.move") });
+  moveBtn.addEventListener("click", () => moveTo(moveSelect.value || null, Array.from(grouping.selected)));
+  const mergeBtn = h("button", { type: "button", id: "merge-open", class: "btn btn-small btn-secondary", text: t("themes.mergeOpen"), "aria-expanded": "false", "aria-controls": "merge-form" });
+  mergeBtn.addEventListener("click", () => {
+    grouping.merging = true;
+    grouping.mergeError = "";
+    const first = Array.from(grouping.selected)[0];
+    if (!grouping.selected.has(grouping.mergeInto)) grouping.mergeInto = first;
+    refresh();
+    document.querySelector("#merge-form input[type=radio]:checked")?.focus();
+  });
+  const clearBtn = h("button", { type: "button", id: "selection-clear", class: "btn btn-small btn-ghost", text: t("themes.clear") });
+  clearBtn.addEventListener("click", () => {
+    grouping.selected.clear();
+    grouping.merging = false;
+    refresh();
+  });
+  const selectionTools = h(
+    "div",
+    { class: "selection-tools", role: "group", "aria-label": t("themes.selectionTools") },
+    h("label", { for: "move-target", class: "inline-label", text: t("themes.moveTo") }),
+    moveSelect,
+    moveBtn,
+    mergeBtn,
+    clearBtn,
+  );
+
+  // Merge: which of the selected notes stays.
+  const mergeChoices = h("div", { class: "merge-choices" });
+  const mergeError = h("p", { class: "form-error", role: "alert", hidden: true });
+  const mergeForm = h(
+    "form",
+    {
+      class: "merge-form",
+      id: "merge-form",
+      onsubmit: (e) => {
+        e.preventDefault();
+        const ids = Array.from(grouping.selected);
+        const into = ids.includes(grouping.mergeInto) ? grouping.mergeInto : ids[0];
+        const others = ids.filter((id) => id !== into);
+        if (!into || !others.length) return;
+        ctx
+          .act("idea.merge", { into, ideas: others })
+          .then(() => {
+            grouping.selected.clear();
+            grouping.merging = false;
+            ctx.toast(t("themes.merged", { count: ids.length }));
+            refresh();
+            document.querySelector(`[data-key="${into}"] .note-select, [data-key="${into}"]`)?.focus();
+          })
+          .catch((error) => {
+            grouping.mergeError = ctx.errorText(error);
+            refresh();
+          });
+      },
+    },
+    h("fieldset", {}, h("legend", { text: t("themes.mergeWhich") }), h("p", { class: "hint", text: t("themes.mergeHint") }), mergeChoices),
+    mergeError,
+    h(
+      "div",
+      { class: "row-actions" },
+      h("button", { type: "submit", id: "merge-confirm", class: "btn btn-small btn-primary", text: t("themes.mergeConfirm") }),
+      h("button", {
+        type: "button",
+        class: "btn btn-small btn-ghost",
+        text: t("common.cancel"),
+        onclick: () => {
+          grouping.merging = false;
+          refresh();
+          mergeBtn.focus();
+        },
+      }),
+    ),
+  );
+  mergeForm.addEventListener("keydown", (e) => {
+    if (e.key === "Escape") {
+      grouping.merging = false;
+      refresh();
+      mergeBtn.focus();
+    }
+  });
+
+  // New theme (with the selected notes).
+  const nameInput = h("input", { type: "text", id: "theme-name", maxlength: String(THEME_NAME_MAX * 2), autocomplete: "off", value: grouping.newName, "aria-describedby": "theme-create-hint" });
+  nameInput.addEventListener("input", () => {
+    grouping.newName = nameInput.value;
+  });
+  const colorSelect = colorPicker("theme-color", grouping.newColor || freshColor(state), (c) => {
+    grouping.newColor = c;
+  });
+  const createHint = h("p", { class: "hint", id: "theme-create-hint" });
+  const createBtn = h("button", { type: "submit", id: "theme-create", class: "btn btn-small btn-primary", text: t("themes.create") });
+  const createForm = h(
+    "form",
+    {
+      class: "theme-form",
+      id: "theme-form",
+      onsubmit: (e) => {
+        e.preventDefault();
+        const name = nameInput.value.trim();
+        if (!name) {
+          nameInput.focus();
+          return;
+        }
+        const ideas = Array.from(grouping.selected).filter((id) => groupable(state, state.ideas.get(id)));
+        createBtn.disabled = true;
+        ctx
+          .act("theme.create", { name, color: colorSelect.value, ideas })
+          .then(() => {
+            grouping.newName = "";
+            nameInput.value = "";
+            for (const id of ideas) grouping.selected.delete(id);
+            grouping.newColor = null;
+            ctx.toast(t("themes.created", { name }));
+            refresh();
+          })
+          .catch(() => {})
+          .finally(() => {
+            createBtn.disabled = false;
+          });
+      },
+    },
+    h("div", { class: "field" }, h("label", { for: "theme-name", text: t("themes.newName") }), nameInput),
+    h("div", { class: "field field-color" }, h("label", { for: "theme-color", text: t("themes.color") }), colorSelect),
+    createBtn,
+    createHint,
+  );
+
+  // Suggested themes.
+  const suggestBtn = h("button", { type: "button", id: "themes-suggest", class: "btn btn-small btn-secondary", "aria-describedby": "themes-suggest-hint" });
+  suggestBtn.addEventListener("click", () => {
+    grouping.suggesting = true;
+    refresh();
+    ctx
+      .act("themes.suggest", {})
+      .then((result) => {
+        let n = 0;
+        grouping.suggestions = ((result && result.suggestions) || []).map((s) => ({
+          key: "s" + n++,
+          name: s.name,
+          draft: s.name,
+          ideas: s.ideas || [],
+        }));
+        ctx.toast(t("themes.suggested", { count: grouping.suggestions.length }));
+      })
+      .catch(() => {})
+      .finally(() => {
+        grouping.suggesting = false;
+        refresh();
+        document.getElementById("suggestions-title")?.focus();
+      });
+  });
+  const suggestList = h("ul", { class: "suggestions", id: "suggestion-list" });
+  const suggestEmpty = h("p", { class: "empty", id: "suggestions-empty", text: t("themes.suggestEmpty") });
+  const suggestClose = h("button", { type: "button", class: "btn btn-small btn-ghost", id: "suggestions-close", text: t("themes.suggestClose") });
+  suggestClose.addEventListener("click", () => {
+    grouping.suggestions = null;
+    refresh();
+    suggestBtn.focus();
+  });
+  const suggestions = h(
+    "section",
+    { class: "suggestions-box", id: "suggestions", "aria-labelledby": "suggestions-title" },
+    h("div", { class: "suggestions-head" }, h("h3", { class: "section-subtitle", id: "suggestions-title", tabindex: "-1", text: t("themes.suggestions") }), suggestClose),
+    h("p", { class: "hint", text: t("themes.suggestionsHint") }),
+    suggestEmpty,
+    suggestList,
+  );
+
+  const toolbar = h(
+    "div",
+    { class: "themes-toolbar" },
+    h("div", { class: "selection-bar" }, status, selectionTools),
+    mergeForm,
+    createForm,
+    h("div", { class: "suggest-row" }, suggestBtn, h("p", { class: "hint", id: "themes-suggest-hint", text: t("themes.suggestHint") })),
+    suggestions,
+  );
+
+  // --- Columns ----------------------------------------------------------------------------------------
+  const columns = h("div", { class: "theme-columns", id: "theme-columns" });
+  const noneTitle = h("h3", { class: "theme-col-title", id: "theme-none-title", text: t("themes.none") });
+  const noneMove = h("button", { type: "button", class: "btn btn-small btn-secondary theme-move-here", id: "theme-move-none" });
+  noneMove.addEventListener("click", () => moveTo(null, Array.from(grouping.selected)));
+  const wallList = h("ul", { class: "notes notes-staff", id: "staff-wall" });
+  const wallEmpty = h("p", { class: "empty", text: t("console.wallEmpty") });
+  const none = h(
+    "section",
+    { class: "theme-none", id: "theme-none", "aria-labelledby": "theme-none-title" },
+    h("div", { class: "theme-col-head" }, noneTitle, noneMove),
+    wallEmpty,
+    wallList,
+  );
+  dropZone(none, null);
+  const board = h("div", { class: "themes-board" }, columns, none);
+
+  const title = h("h2", { class: "section-title", id: "staff-wall-title" });
+  const help = h("p", { class: "hint themes-help", id: "themes-help", text: t("themes.help") });
+  const el = h("section", { class: "section themes-section", id: "themes", "aria-labelledby": "staff-wall-title" }, title, help, toolbar, board);
+
+  function themeColumn() {
+    const head = h("div", { class: "theme-col-head" });
+    const list = h("ul", { class: "notes notes-staff notes-theme" });
+    const empty = h("p", { class: "empty theme-drop-hint", text: t("themes.dropHere") });
+    const col = h("section", { class: "theme-col" }, head, empty, list);
+    col._head = head;
+    col._list = list;
+    col._empty = empty;
+    dropZone(col);
+    return col;
+  }
+
+  function updateColumn(col, { theme, ideas, dots }) {
+    col.dataset.theme = theme.id;
+    col.className = "theme-col theme-col-" + theme.color;
+    col.setAttribute("aria-labelledby", "theme-title-" + theme.id);
+    const renaming = grouping.renaming === theme.id;
+    const dissolving = grouping.dissolving === theme.id;
+    const selected = grouping.selected.size;
+    const sig = JSON.stringify([theme.name, theme.color, ideas.length, dots, renaming, dissolving, selected]);
+    renderRow(col._head, sig, () => {
+      const label = short(theme.name, 40);
+      const parts = [
+        h("h3", { class: "theme-col-title", id: "theme-title-" + theme.id }, themeChip(theme, { count: ideas.length })),
+        dots === null ? null : h("span", { class: "badge badge-dots", text: t("results.dots", { count: dots }) }),
+      ];
+      if (renaming) {
+        const input = h("input", { type: "text", id: "theme-rename-input-" + theme.id, maxlength: String(THEME_NAME_MAX * 2), value: grouping.renameDraft, "data-focus": "rename-input" });
+        input.addEventListener("input", () => {
+          grouping.renameDraft = input.value;
+        });
+        input.addEventListener("keydown", (e) => {
+          if (e.key === "Escape") {
+            grouping.renaming = null;
+            refresh();
+            document.getElementById("theme-rename-" + theme.id)?.focus();
+          }
+        });
+        parts.push(
+          h(
+            "form",
+            {
+              class: "theme-rename",
+              onsubmit: (e) => {
+                e.preventDefault();
+                const name = input.value.trim();
+                grouping.renaming = null;
+                refresh();
+                document.getElementById("theme-rename-" + theme.id)?.focus();
+                if (name && name !== theme.name) ctx.act("theme.update", { theme: theme.id, name }).catch(() => {});
+              },
+            },
+            h("label", { for: input.id, text: t("themes.renameLabel", { name: label }) }),
+            input,
+            h(
+              "div",
+              { class: "row-actions" },
+              h("button", { type: "submit", class: "btn btn-small btn-primary", "data-focus": "rename-save", text: t("common.save") }),
+              h("button", {
+                type: "button",
+                class: "btn btn-small btn-ghost",
+                "data-focus": "rename-cancel",
+                text: t("common.cancel"),
+                onclick: () => {
+                  grouping.renaming = null;
+                  refresh();
+                  document.getElementById("theme-rename-" + theme.id)?.focus();
+                },
+              }),
+            ),
+          ),
+        );
+      } else if (dissolving) {
+        parts.push(
+          h(
+            "div",
+            { class: "theme-dissolve-confirm" },
+            h("p", { class: "confirm-text", text: t("themes.dissolveQuestion") }),
+            h(
+              "div",
+              { class: "row-actions" },
+              h("button", {
+                type: "button",
+                class: "btn btn-small btn-danger",
+                id: "theme-dissolve-confirm-" + theme.id,
+                "data-focus": "dissolve-yes",
+                text: t("themes.dissolve"),
+                onclick: () => {
+                  grouping.dissolving = null;
+                  ctx.act("theme.dissolve", { theme: theme.id }).then(() => ctx.toast(t("themes.dissolved", { name: theme.name }))).catch(() => {});
+                  refresh();
+                  document.getElementById("themes-suggest")?.focus();
+                },
+              }),
+              h("button", {
+                type: "button",
+                class: "btn btn-small btn-ghost",
+                "data-focus": "dissolve-no",
+                text: t("common.cancel"),
+                onclick: () => {
+                  grouping.dissolving = null;
+                  refresh();
+                  document.getElementById("theme-dissolve-" + theme.id)?.focus();
+                },
+              }),
+            ),
+          ),
+        );
+      } else {
+        const color = colorPicker("theme-color-" + theme.id, theme.color, (c) => ctx.act("theme.update", { theme: theme.id, color: c }).catch(() => {}), t("themes.colorOf", { name: label }));
+        color.dataset.focus = "color";
+        parts.push(
+          h(
+            "div",
+            { class: "theme-col-actions" },
+            selected
+              ? h("button", {
+                  type: "button",
+                  class: "btn btn-small btn-secondary theme-move-here",
+                  id: "theme-move-" + theme.id,
+                  "data-focus": "move-here",
+                  text: t("themes.moveHere", { count: selected }),
+                  "aria-label": t("themes.moveHereLabel", { count: selected, name: label }),
+                  onclick: () => moveTo(theme.id, Array.from(grouping.selected)),
+                })
+              : null,
+            h("button", {
+              type: "button",
+              class: "btn btn-small btn-ghost",
+              id: "theme-rename-" + theme.id,
+              "data-focus": "rename",
+              text: t("themes.rename"),
+              "aria-label": t("themes.renameLabel", { name: label }),
+              onclick: () => {
+                grouping.renaming = theme.id;
+                grouping.renameDraft = theme.name;
+                grouping.dissolving = null;
+                refresh();
+                document.getElementById("theme-rename-input-" + theme.id)?.select();
+              },
+            }),
+            color,
+            h("button", {
+              type: "button",
+              class: "btn btn-small btn-danger-outline",
+              id: "theme-dissolve-" + theme.id,
+              "data-focus": "dissolve",
+              text: t("themes.dissolve"),
+              "aria-label": t("themes.dissolveLabel", { name: label }),
+              onclick: () => {
+                grouping.dissolving = theme.id;
+                grouping.renaming = null;
+                refresh();
+                document.getElementById("theme-dissolve-confirm-" + theme.id)?.focus();
+              },
+            }),
+          ),
+        );
+      }
+      return parts;
+    });
+    show(col._empty, ideas.length === 0);
+    syncNotes(col._list, ideas);
+  }
+
+  function updateSuggestion(li, s) {
+    const ideas = s.ideas.map((id) => state.ideas.get(id)).filter((idea) => groupable(state, idea) && !idea.theme);
+    li.className = "suggestion";
+    renderRow(li, JSON.stringify([s.name, ideas.map((i) => i.text)]), () => {
+      const inputId = "suggestion-name-" + s.key;
+      const input = h("input", { type: "text", id: inputId, class: "suggestion-name", maxlength: String(THEME_NAME_MAX * 2), value: s.draft, "data-focus": "name" });
+      input.addEventListener("input", () => {
+        s.draft = input.value;
+        // The buttons' labels name the theme as it will be created.
+        const name = short(s.draft.trim() || s.name, 40);
+        li.querySelector("[data-focus=accept]")?.setAttribute("aria-label", t("themes.acceptLabel", { name }));
+        li.querySelector("[data-focus=reject]")?.setAttribute("aria-label", t("themes.rejectLabel", { name }));
+      });
+      return [
+        h("label", { for: inputId, class: "suggestion-label", text: t("themes.suggestionName") }),
+        input,
+        h("ul", { class: "suggestion-notes" }, ideas.map((i) => h("li", { class: colorClass(i.color), text: i.text }))),
+        h(
+          "div",
+          { class: "row-actions" },
+          h("button", {
+            type: "button",
+            class: "btn btn-small btn-primary",
+            "data-focus": "accept",
+            text: t("themes.accept"),
+            "aria-label": t("themes.acceptLabel", { name: short(s.draft || s.name, 40) }),
+            onclick: () => {
+              const name = input.value.trim() || s.name;
+              const ids = s.ideas.filter((id) => {
+                const idea = state.ideas.get(id);
+                return groupable(state, idea) && !idea.theme;
+              });
+              if (!ids.length) {
+                grouping.suggestions = grouping.suggestions.filter((x) => x !== s);
+                refresh();
+                return;
+              }
+              ctx
+                .act("theme.create", { name, color: freshColor(state), ideas: ids })
+                .then(() => {
+                  grouping.suggestions = (grouping.suggestions || []).filter((x) => x !== s);
+                  ctx.toast(t("themes.created", { name }));
+                  refresh();
+                  (suggestList.querySelector("[data-focus=accept]") || suggestBtn).focus();
+                })
+                .catch(() => {});
+            },
+          }),
+          h("button", {
+            type: "button",
+            class: "btn btn-small btn-ghost",
+            "data-focus": "reject",
+            text: t("themes.reject"),
+            "aria-label": t("themes.rejectLabel", { name: short(s.draft || s.name, 40) }),
+            onclick: () => {
+              grouping.suggestions = grouping.suggestions.filter((x) => x !== s);
+              refresh();
+              (suggestList.querySelector("[data-focus=reject]") || suggestBtn).focus();
+            },
+          }),
+        ),
+      ];
+    });
+  }
+
+  // --- Update -------------------------------------------------------------------------------------------
+  function update(wallIdeas, { titleText, voteRound }) {
+    setText(title, titleText);
+    const themes = Array.from(state.themes.values());
+    // Each theme column shows every note it holds (from any round); the "No theme" area the wall's others.
+    const columnsData = themes.map((theme) => {
+      const ideas = state.themeIdeas(theme.id, { staff: true }).filter((i) => i.state !== "pending");
+      let dots = null;
+      if (voteRound) {
+        const v = state.votes.get(voteRound.id);
+        const totals = (v && v.totals) || {};
+        dots = voteRound.target === "themes" ? totals[theme.id] || 0 : ideas.reduce((sum, i) => sum + (totals[i.id] || 0), 0);
+      }
+      return { theme, ideas, dots };
+    });
+    const loose = wallIdeas.filter((i) => !i.theme || !state.themes.has(i.theme));
+
+    // Forget selections that can no longer be grouped (hidden, merged, withdrawn).
+    for (const id of Array.from(grouping.selected)) if (!groupable(state, state.ideas.get(id))) grouping.selected.delete(id);
+    const count = grouping.selected.size;
+    if (count < 2) grouping.merging = false;
+    const canGroup = wallIdeas.some((i) => groupable(state, i)) || themes.length > 0;
+    show(help, canGroup);
+    show(toolbar, canGroup);
+    setText(status, count ? t("themes.selected", { count }) : t("themes.selectHint"));
+
+    // Move-to choices: every theme, then "No theme".
+    const options = [...themes.map((th) => [th.id, th.name]), ["", t("themes.none")]];
+    const optSig = JSON.stringify(options);
+    if (moveSelect._sig !== optSig) {
+      moveSelect._sig = optSig;
+      moveSelect.replaceChildren(...options.map(([value, text]) => h("option", { value, text })));
+    }
+    if (options.some(([v]) => v === grouping.moveTarget)) moveSelect.value = grouping.moveTarget;
+    else grouping.moveTarget = moveSelect.value;
+    moveBtn.disabled = count === 0;
+    mergeBtn.disabled = count < 2;
+    mergeBtn.setAttribute("aria-expanded", String(grouping.merging));
+    clearBtn.disabled = count === 0;
+    setText(createHint, count ? t("themes.createWithSelected", { count }) : t("themes.createHint"));
+    if (!grouping.newColor) colorSelect.value = freshColor(state);
+
+    show(mergeForm, grouping.merging);
+    if (grouping.merging) {
+      const ids = Array.from(grouping.selected);
+      if (!ids.includes(grouping.mergeInto)) grouping.mergeInto = ids[0];
+      renderRow(mergeChoices, JSON.stringify([ids, grouping.mergeInto, ids.map((id) => state.ideas.get(id)?.text)]), () =>
+        ids.map((id) => {
+          const idea = state.ideas.get(id);
+          const input = h("input", { type: "radio", name: "merge-into", id: "merge-into-" + id, value: id, checked: id === grouping.mergeInto, "data-focus": "into-" + id });
+          input.addEventListener("change", () => {
+            grouping.mergeInto = id;
+          });
+          return h("div", { class: "check merge-choice" }, input, h("label", { for: input.id }, h("span", { class: "merge-choice-text", text: short(idea.text, 120) }), h("span", { class: "hint", text: idea.author_name || "" })));
+        }),
+      );
+      setText(mergeError, grouping.mergeError);
+      show(mergeError, Boolean(grouping.mergeError));
+    }
+
+    setText(suggestBtn, grouping.suggesting ? t("themes.suggesting") : t("themes.suggest"));
+    suggestBtn.disabled = grouping.suggesting;
+    show(suggestions, grouping.suggestions !== null);
+    if (grouping.suggestions) {
+      show(suggestEmpty, grouping.suggestions.length === 0);
+      syncList(suggestList, grouping.suggestions, (s) => s.key, () => h("li", { class: "suggestion" }), updateSuggestion);
+    }
+
+    syncList(columns, columnsData, (c) => c.theme.id, themeColumn, updateColumn);
+    show(columns, columnsData.length > 0);
+    show(noneTitle, themes.length > 0);
+    none.classList.toggle("has-themes", themes.length > 0);
+    show(noneMove, count > 0 && themes.length > 0);
+    setText(noneMove, t("themes.moveHere", { count }));
+    noneMove.setAttribute("aria-label", t("themes.moveOutLabel", { count }));
+    show(wallEmpty, loose.length === 0 && columnsData.length === 0);
+    syncNotes(wallList, loose);
+  }
+
+  return { el, update, select };
+}
+
+/** A colour choice for a theme: a labelled select of the six note colours. */
+function colorPicker(id, value, onChange, ariaLabel = null) {
+  const select = h("select", { id, class: "color-select", "aria-label": ariaLabel }, COLORS.map((c) => h("option", { value: c, selected: c === value, text: t("color." + c) })));
+  select.value = value;
+  select.addEventListener("change", () => onChange(select.value));
+  return select;
+}
