@@ -383,3 +383,37 @@ async def test_merge_during_a_vote_refunds_and_undo_is_refused_after_the_close(
     finally:
         await author.close()
         await facilitator.close()
+
+
+async def test_forty_notes_in_seven_themes_fit_the_projector(
+    web: Browsing, web_server: ServerProcess
+) -> None:
+    links = create_room(web_server.url, title="Big wall")
+    facilitator = await Client.connect(web_server.ws_url)
+    author = await Client.connect(web_server.ws_url)
+    try:
+        await facilitator.auth(links["facilitator_token"])
+        await author.join(links["room"], "Author")
+        await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", duration=600, private=False)
+        ids = []
+        for n in range(40):
+            text = f"Idea number {n + 1}: {'a longer note that wraps over lines ' * (n % 3)}".strip()
+            ids.append((await author.ok("idea.post", text=text))["idea"]["id"])
+        # Themes of 12, 9, 7, 5, 3, 1 and 1 notes; two notes stay without a theme.
+        start = 0
+        for k, size in enumerate([12, 9, 7, 5, 3, 1, 1]):
+            await facilitator.ok("theme.create", name=f"Theme {k + 1}", ideas=ids[start : start + size])
+            start += size
+        screen = await web.page("screen", width=1920, height=1080)
+        await screen.goto(links["screen_url"])
+        await expect(screen.locator("#screen-themes .screen-theme")).to_have_count(8)
+        await expect(screen.locator("#screen-themes .screen-card")).to_have_count(40)
+        for width, height in ((1920, 1080), (1280, 720)):
+            await screen.set_viewport_size({"width": width, "height": height})
+            fit = await screen_fits(screen)
+            assert fit["items"] == 48 and fit["outside"] == 0 and not fit["scroll"], (width, fit)
+            assert fit["font"] >= 12, (width, fit)
+            await screenshot(screen, f"screen-themes-40-{height}")
+    finally:
+        await author.close()
+        await facilitator.close()

@@ -4,7 +4,7 @@
 import { h, renderRow, setText, show, syncList } from "../dom.js";
 import { t } from "../i18n.js";
 import { netBanner, topBar } from "../chrome.js";
-import { authorOf, colorClass, COLORS, resultsList, roundKindLabel, roundStatusLabel, themeChip, timerBlock } from "./parts.js";
+import { authorOf, colorClass, COLORS, resultsList, roundKindLabel, roundStatusLabel, swatchClass, themeChip, timerBlock } from "./parts.js";
 
 // What the server counts: Unicode code points after NFC. An emoji with a skin tone is 2, not the 4
 // UTF-16 units of String.length, and a decomposed "é" (e + U+0301) is 1.
@@ -202,7 +202,7 @@ export function mountBoard(ctx) {
     renderRow(el, sig, () => {
       if (editing) return editForm(idea);
       const badges = [];
-      if (theme) badges.push(h("span", { class: "badge badge-theme" }, h("span", { class: "theme-swatch " + colorClass(theme.color), "aria-hidden": "true" }), t("note.inTheme", { name: theme.name })));
+      if (theme) badges.push(h("span", { class: "badge badge-theme" }, h("span", { class: "theme-swatch " + swatchClass(theme.color), "aria-hidden": "true" }), t("note.inTheme", { name: theme.name })));
       if (idea.outgoing) badges.push(h("span", { class: "badge badge-pending", text: t("note.sending") }));
       else if (idea.state === "merged") badges.push(h("span", { class: "badge badge-merged", text: into ? t("note.mergedInto", { text: short(into.text, 40) }) : t("note.merged") }));
       else if (idea.state === "pending") badges.push(h("span", { class: "badge badge-pending", text: t("note.pending") }));

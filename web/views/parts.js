@@ -10,6 +10,11 @@ export function colorClass(color) {
   return "note-" + (COLORS.includes(color) ? color : "yellow");
 }
 
+/** The solid dot that stands for a theme's colour (stronger than the pale note colour). */
+export function swatchClass(color) {
+  return "swatch-" + (COLORS.includes(color) ? color : "blue");
+}
+
 /** "A, B and C" in the current language. */
 export function listNames(names) {
   if (names.length < 2) return names.join("");
@@ -46,7 +51,7 @@ export function themeChip(theme, { tag = "span", id = null, count = null } = {})
   return h(
     tag,
     { class: "theme-chip", id },
-    h("span", { class: "theme-swatch " + colorClass(theme.color), "aria-hidden": "true" }),
+    h("span", { class: "theme-swatch " + swatchClass(theme.color), "aria-hidden": "true" }),
     h("span", { class: "theme-chip-name", text: theme.name }),
     count === null ? null : h("span", { class: "theme-chip-count", text: t("themes.count", { count }) }),
   );

@@ -29,33 +29,40 @@ export function fitGrid(n, width, height, gap = GAP) {
 }
 
 /**
- * Theme columns: the largest card (w×h, w = ASPECT·h) such that every column fits the height with its
- * notes in `sub` sub-columns, and all columns side by side fit the width. `counts` holds the notes per
- * column; `head` is the height of a column's header. Returns {h, w, subs, font}.
+ * Theme columns: the largest cards (w×h) such that every column fits the height with its notes in
+ * `sub` sub-columns, and all columns side by side fit the width. `counts` holds the notes per column;
+ * `head` is the height of a column's header. Cards are 1.45 times as wide as high, or narrower (down
+ * to 0.85) when many columns make the width the limit. Returns {h, w, subs}.
  */
-const ASPECT = 1.45;
-export function fitColumns(counts, width, height, head, gap = GAP, colGap = 2 * GAP) {
-  const fits = (hgt) => {
-    const w = hgt * ASPECT;
+const ASPECTS = [1.45, 1.25, 1.05, 0.85];
+export function fitColumns(counts, width, height, head, gap = GAP, colGap = counts.length > 6 ? GAP : 2 * GAP) {
+  const fits = (hgt, aspect) => {
+    const w = hgt * aspect;
     const rows = Math.floor((height - head + gap) / (hgt + gap));
     if (rows < 1) return null;
     const subs = counts.map((k) => Math.max(1, Math.ceil(k / rows)));
     const used = subs.reduce((sum, n) => sum + n * w + (n - 1) * gap, 0) + (counts.length - 1) * colGap;
     return used <= width ? { subs, used, w } : null;
   };
-  let lo = 8;
-  let hi = Math.min(MAX_CARD_H, height - head);
-  if (!fits(lo)) lo = 4;
-  for (let i = 0; i < 40 && hi - lo > 0.5; i++) {
-    const mid = (lo + hi) / 2;
-    if (fits(mid)) lo = mid;
-    else hi = mid;
+  let best = null;
+  for (const aspect of ASPECTS) {
+    let lo = 4;
+    let hi = Math.min(MAX_CARD_H, height - head);
+    for (let i = 0; i < 40 && hi - lo > 0.5; i++) {
+      const mid = (lo + hi) / 2;
+      if (fits(mid, aspect)) lo = mid;
+      else hi = mid;
+    }
+    const found = fits(lo, aspect);
+    if (!found) continue;
+    // Larger cards win; nearly the same size keeps the wider shape (it was tried first).
+    if (!best || lo * found.w > best.h * best.w * 1.08) best = { h: lo, ...found };
   }
-  const found = fits(lo) || { subs: counts.map(() => 1), used: width, w: lo * ASPECT };
+  if (!best) best = { h: 4, w: 4 * ASPECTS[0], subs: counts.map(() => 1), used: width };
   // Spread the width that is left over the cards (a little wider, never more than 1.8 × the height).
-  const cards = found.subs.reduce((a, b) => a + b, 0);
-  const w = Math.min(lo * 1.8, found.w + Math.max(0, width - found.used) / cards);
-  return { h: lo, w, subs: found.subs };
+  const cards = best.subs.reduce((a, b) => a + b, 0);
+  const w = Math.min(best.h * 1.8, best.w + Math.max(0, width - best.used) / cards);
+  return { h: best.h, w, subs: best.subs, colGap };
 }
 
 export function mountScreen(ctx) {
@@ -141,6 +148,7 @@ export function mountScreen(ctx) {
     const font = Math.max(12, Math.min(40, Math.sqrt(g.w * g.h) / 8.5));
     const lines = Math.max(2, Math.floor((g.h - font * 1.6) / (font * 1.22)) - 1);
     themed.style.setProperty("--head-h", `${head}px`);
+    themed.style.setProperty("--col-gap", `${g.colGap}px`);
     themed.style.setProperty("--card-h", `${Math.floor(g.h)}px`);
     themed.style.setProperty("--card-w", `${Math.floor(g.w)}px`);
     themed.style.setProperty("--note-font", `${font.toFixed(1)}px`);
