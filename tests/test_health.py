@@ -9,8 +9,7 @@ import sqlite3
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import pytest
 
 from tests.conftest import start_redis, stop_process
 from tests.support.client import Client, create_room
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, running
 from tests.test_broker import start_redis_on
 from workshop_server.storage import DATABASE_FILENAME
 
@@ -47,17 +46,6 @@ def poll(server: ServerProcess, path: str, until: Callable[[int, dict[str, Any]]
         time.sleep(0.1)
 
 
-@contextmanager
-def running(tmp_path: Path, **settings: Any) -> Iterator[ServerProcess]:
-    """A server process; stopped at the end, and its log checked for tracebacks."""
-    server = ServerProcess(tmp_path / "data", **settings)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        log = server.log_path.read_text(errors="replace")
-        assert "Traceback" not in log, log[-6000:]
 
 
 # --- /healthz -----------------------------------------------------------------------------------------

@@ -7,8 +7,6 @@ import asyncio
 import re
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +15,7 @@ import websockets
 
 from tests.conftest import start_redis, stop_process
 from tests.support.client import Client, create_room
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, running
 
 POLL_SECONDS = 60.0  # guards against a hang only
 
@@ -50,16 +48,6 @@ async def eventually(server: ServerProcess, name: str, labels: str, predicate: A
         await asyncio.sleep(0.05)
 
 
-@contextmanager
-def running(tmp_path: Path, **settings: Any) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path / "data", **settings)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        log = server.log_path.read_text(errors="replace")
-        assert "Traceback" not in log, log[-6000:]
 
 
 def test_default_process_and_gc_collectors(tmp_path: Path) -> None:

@@ -10,6 +10,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -137,3 +139,16 @@ class ServerProcess:
         self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
     ) -> None:
         self.stop()
+
+
+@contextmanager
+def running(tmp_path: Path, **settings: object) -> Iterator[ServerProcess]:
+    """A server process in ``tmp_path``; stopped at the end, and its log checked for tracebacks."""
+    server = ServerProcess(tmp_path / "data", **settings)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        log = server.log_path.read_text(errors="replace")
+        assert "Traceback" not in log, log[-6000:]
