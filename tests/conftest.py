@@ -79,28 +79,36 @@ def start_redis(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
 
     It is never the system's redis on 6379: a fresh process, no persistence, loopback only.
     """
-    binary = redis_binary()
     directory.mkdir(parents=True, exist_ok=True)
     failures: list[str] = []
     for _attempt in range(3):  # another process may take the free port before redis binds it
         port = free_port()
         log = directory / f"redis-{port}.log"
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                cwd=directory,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + REDIS_START_TIMEOUT
-        while process.poll() is None and time.monotonic() < deadline:
-            if _answers_ping(port):
-                return process, f"redis://127.0.0.1:{port}/0"
-            time.sleep(0.02)
-        stop_process(process)
+        process = spawn_redis(port, directory, log)
+        if process is not None:
+            return process, f"redis://127.0.0.1:{port}/0"
         failures.append(log.read_text(errors="replace")[-2000:])
     pytest.fail("redis-server did not start:\n" + "\n---\n".join(failures), pytrace=False)
+
+
+def spawn_redis(port: int, directory: Path, log: Path) -> subprocess.Popen[bytes] | None:
+    """A private redis-server on ``port`` (loopback, no persistence), once it answers PING; None (and
+    nothing left running) when it did not start in time."""
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            cwd=directory,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + REDIS_START_TIMEOUT
+    while process.poll() is None and time.monotonic() < deadline:
+        if _answers_ping(port):
+            return process
+        time.sleep(0.02)
+    stop_process(process)
+    return None
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,11 +11,9 @@ import pytest
 from redis.asyncio import Redis
 
 from tests.conftest import (
-    REDIS_START_TIMEOUT,
     BrokerFactory,
-    _answers_ping,
     free_port,
-    redis_binary,
+    spawn_redis,
     start_redis,
     stop_process,
 )
@@ -52,21 +49,10 @@ def start_redis_on(url: str, directory: Path) -> subprocess.Popen[bytes]:
     """Start redis-server again on the port of ``url`` (as an operator restarting it would)."""
     port = int(url.rsplit(":", 1)[1].split("/")[0])
     directory.mkdir(parents=True, exist_ok=True)
-    with (directory / f"redis-{port}-again.log").open("ab") as output:
-        process = subprocess.Popen(
-            [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            cwd=directory,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + REDIS_START_TIMEOUT
-    while process.poll() is None and time.monotonic() < deadline:
-        if _answers_ping(port):
-            return process
-        time.sleep(0.02)
-    stop_process(process)
-    pytest.fail(f"redis-server did not start again on port {port}", pytrace=False)
+    process = spawn_redis(port, directory, directory / f"redis-{port}-again.log")
+    if process is None:
+        pytest.fail(f"redis-server did not start again on port {port}", pytrace=False)
+    return process
 
 
 # --- publish/subscribe --------------------------------------------------------------------------------
