@@ -352,3 +352,14 @@ def test_a_theme_that_loses_its_last_visible_idea_gives_its_dots_back() -> None:
     w.ok(FACILITATOR, c.IdeaHide, idea=ideas[1], reason="")
     w.ok(FACILITATOR, c.IdeaHide, idea=ideas[2], reason="")  # t2 now holds nothing visible
     assert rnd.totals == {} and rnd.dots[bob] == {}
+
+
+def test_no_view_of_a_merge_shows_a_voters_dots() -> None:
+    w = Workshop()
+    (ann, _), ideas = wall(w, "a", "a too")
+    w.open_vote(hide_totals=True)
+    w.vote(ann, ideas[1])
+    w.ok(FACILITATOR, c.IdeaMerge, into=ideas[0], ideas=[ideas[1]])
+    merges = w.room.snapshot(FACILITATOR, "facilitator")["merges"]
+    assert merges and all("moved" not in m and "refunded" not in m for m in merges)
+    assert ann not in str(merges)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from workshop_server.rooms.events import LOBBY, PUBLIC, STAFF, Data, member_key
 from workshop_server.rooms.model import RoomState
-from workshop_server.rooms.state import Idea, IdeaState, Member, Role, Round, Theme, to_plain
+from workshop_server.rooms.state import Idea, IdeaState, Member, Merge, Role, Round, Theme, to_plain
 
 
 # --- Ideas ----------------------------------------------------------------------------------------------
@@ -122,6 +122,20 @@ def theme_view(room: RoomState, theme: Theme, *, public: bool) -> Data:
         "name": theme.name,
         "color": theme.color,
         "ideas": theme_ideas(room, theme.id, public=public),
+    }
+
+
+def merge_view(merge: Merge) -> Data:
+    """A merge for staff: what was merged, by whom and when. Never the dots it moved per voter (no
+    view shows a voter's individual dots to anyone but that voter)."""
+    return {
+        "id": merge.id,
+        "into": merge.into,
+        "ideas": list(merge.ideas),
+        "at": merge.at,
+        "actor": merge.actor,
+        "round": merge.round,
+        "coauthors": list(merge.coauthors),
     }
 
 
@@ -250,5 +264,5 @@ def snapshot(room: RoomState, member_id: str | None, role: Role) -> Data:
         snap["members"] = [member_view(room, m) for m in room.members.values()]
         snap["invites"] = [to_plain(v) for v in room.invites.values()]
         snap["audit"] = [to_plain(a) for a in room.audit[-room.limits.audit_in_snapshot :]]
-        snap["merges"] = [to_plain(m) for m in room.merges.values() if not m.undone]
+        snap["merges"] = [merge_view(m) for m in room.merges.values() if not m.undone]
     return snap
