@@ -458,7 +458,6 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         await hub.start()
         admission = Admission(settings, metrics)
-        hub.admission = admission
         try:
             yield {ADMISSION_STATE_KEY: admission, HUB_STATE_KEY: hub}
         finally:

@@ -97,13 +97,12 @@ class Ticket:
         self.released = False
         self._timer: asyncio.TimerHandle | None = None
 
-    def arm(self, loop: asyncio.AbstractEventLoop, on_expiry: Any) -> None:
-        """Close the connection (``on_expiry()``) unless :meth:`disarm` is called within the timeout
-        (``body_timeout`` for a request body, else ``handshake_timeout``)."""
+    def arm(self, loop: asyncio.AbstractEventLoop, on_expiry: Any, delay: float | None = None) -> None:
+        """Call ``on_expiry()`` (it closes the connection) unless :meth:`disarm` is called within
+        ``delay`` seconds (default: ``handshake_timeout``)."""
         self.disarm()
-        name = getattr(on_expiry, "__name__", "")
-        delay = self.admission.body_timeout if name == "_body_expired" else self.admission.handshake_timeout
-        self._timer = loop.call_later(delay, on_expiry)
+        timeout = self.admission.handshake_timeout if delay is None else delay
+        self._timer = loop.call_later(timeout, on_expiry)
 
     def disarm(self) -> None:
         if self._timer is not None:
@@ -317,7 +316,7 @@ class GuardedH11Protocol(H11Protocol):
         if state is h11.SEND_BODY:
             if self._waiting_for != "body":  # the body has its own deadline, from the head on
                 self._waiting_for = "body"
-                ticket.arm(self.loop, self._body_expired)
+                ticket.arm(self.loop, self._body_expired, ticket.admission.body_timeout)
         else:
             self._waiting_for = ""
             ticket.disarm()

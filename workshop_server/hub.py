@@ -58,7 +58,6 @@ from workshop_server.tokens import TokenClaims, TokenSigner
 
 if TYPE_CHECKING:
     from workshop_server.connection import Connection
-    from workshop_server.guard import Admission
     from workshop_server.metrics import Metrics
 
 log = logging.getLogger("workshop_server")
@@ -446,7 +445,6 @@ class Hub:
         self.downloads = Downloads()  # one-time export links (app.py)
         self.limiters = Limiters(settings)
         self.suggestions = asyncio.Semaphore(1)  # themes.suggest is CPU-bound: one at a time
-        self.admission: Admission | None = None  # set by the app at startup (the connection guard)
         self._loading: dict[str, asyncio.Future[RoomHost]] = {}
         self._listener: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()

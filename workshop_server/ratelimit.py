@@ -71,11 +71,6 @@ class KeyedLimiter:
         now = self._clock()
         self._store(key, min(self.burst, self._level(key, now) + cost), now)
 
-    def check(self, key: str, cost: float = 1.0) -> float:
-        """Like :meth:`take` without spending: 0.0 if ``cost`` tokens are there, else the wait."""
-        tokens = self._level(key, self._clock())
-        return 0.0 if tokens >= cost else (cost - tokens) / self.rate
-
     def _store(self, key: str, tokens: float, now: float) -> None:
         buckets = self._buckets
         if tokens >= self.burst:

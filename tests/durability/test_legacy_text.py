@@ -7,12 +7,16 @@ and a replay applies those, so a stored room never diverges and is never refused
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import msgpack
 import pytest
 
+from tests.durability import database
+from tests.support.client import Client, create_room
+from tests.support.server import ServerProcess
 from workshop_server import errors
 from workshop_server.hub import Hub, pack
 from workshop_server.rooms import commands as c
@@ -78,6 +82,13 @@ def test_the_same_journal_under_todays_rules_would_diverge(hub: Hub) -> None:
         hub.rebuild("LEGACY", meta, None, entries)
 
 
-def test_new_entries_record_their_rules() -> None:
-    record = msgpack.unpackb(legacy_journal(record_rules=TEXT_RULES)[1][0].data, raw=False)
-    assert record["text_rules"] == TEXT_RULES
+async def test_a_server_records_the_rules_with_every_entry(tmp_path: Path) -> None:
+    """What the server journals (not the records built above): every entry names its text rules."""
+    with ServerProcess(tmp_path / "data") as server:
+        links = create_room(server.url)
+        client = await Client.connect(server.ws_url)
+        await client.join(links["room"], "Zoe\u0301")
+        await client.close()
+    with sqlite3.connect(database(server.data_dir)) as db:
+        records = [msgpack.unpackb(row[0], raw=False) for row in db.execute("SELECT data FROM entries")]
+    assert records and all(record["text_rules"] == TEXT_RULES for record in records)
