@@ -234,6 +234,8 @@ async def test_a_disconnected_broker_refuses_work(broker: Broker) -> None:
     with pytest.raises(BrokerError):
         await broker.release("k", "me")
     with pytest.raises(BrokerError):
+        await broker.holder("k")
+    with pytest.raises(BrokerError):
         await broker.ping()
     with pytest.raises(BrokerError):
         broker.messages()
@@ -284,6 +286,43 @@ async def test_ping_fails_after_disconnect_and_answers_after_connect(broker: Bro
         await broker.ping()
     await broker.connect()
     await broker.ping()
+
+
+async def test_pings_deliver_nothing_to_the_consumer(broker_factory: BrokerFactory) -> None:
+    pinging, watching = await broker_factory(), await broker_factory()
+    pinging_stream, watching_stream = pinging.messages(), watching.messages()
+    await pinging.subscribe("a")
+    await watching.subscribe("a")
+    for _ in range(3):
+        await pinging.ping()
+        await watching.ping()
+    await pinging.publish("a", b"marker")
+    # Had a probe been delivered, it would come before the marker.
+    assert await next_message(pinging_stream) == Message("a", b"marker")
+    assert await next_message(watching_stream) == Message("a", b"marker")
+
+
+async def test_concurrent_pings_all_answer(broker: Broker) -> None:
+    stream = broker.messages()
+    await broker.subscribe("a")
+    async with asyncio.timeout(WAIT):
+        await asyncio.gather(*(broker.ping() for _ in range(20)))
+    await broker.publish("a", b"still working")
+    assert await next_message(stream) == Message("a", b"still working")
+
+
+async def test_a_ping_cancelled_by_its_caller_leaves_the_broker_working(broker: Broker) -> None:
+    stream = broker.messages()
+    await broker.subscribe("a")
+    for _ in range(3):
+        pinging = asyncio.create_task(broker.ping())
+        await asyncio.sleep(0)
+        pinging.cancel()
+        await asyncio.wait([pinging])
+    async with asyncio.timeout(WAIT):
+        await broker.ping()
+    await broker.publish("a", b"still working")
+    assert await next_message(stream) == Message("a", b"still working")
 
 
 # --- leases -------------------------------------------------------------------------------------------
@@ -348,6 +387,39 @@ async def test_concurrent_claims_have_one_winner(broker_factory: BrokerFactory) 
         *(broker.claim("room:1", f"worker-{index}", 30) for index, broker in enumerate(brokers))
     )
     assert sorted(results) == [False, False, False, True]
+
+
+async def test_holder_names_the_owner_of_a_lease(broker_factory: BrokerFactory) -> None:
+    first, second = await broker_factory(), await broker_factory()
+    assert await first.holder("room:1") is None
+    assert await first.claim("room:1", "worker-a", 30)
+    assert await first.holder("room:1") == "worker-a"
+    assert await second.holder("room:1") == "worker-a"  # every broker sees it
+    assert not await second.claim("room:1", "worker-b", 30)
+    assert await second.holder("room:1") == "worker-a"  # a refused claim changes nothing
+    assert await second.holder("room:2") is None
+    await second.release("room:1", "worker-b")  # not the owner: a no-op
+    assert await first.holder("room:1") == "worker-a"
+    await first.release("room:1", "worker-a")
+    assert await second.holder("room:1") is None
+    assert await second.claim("room:1", "worker-b", 30)
+    assert await first.holder("room:1") == "worker-b"
+
+
+async def test_holder_is_none_once_the_lease_expired(broker_factory: BrokerFactory) -> None:
+    first, second = await broker_factory(), await broker_factory()
+    assert await first.claim("room:1", "worker-a", 0.05)
+    async with asyncio.timeout(WAIT):
+        while await second.holder("room:1") is not None:
+            await asyncio.sleep(0.02)
+    assert await second.claim("room:1", "worker-b", 30)
+    assert await first.holder("room:1") == "worker-b"
+
+
+async def test_holder_round_trips_owner_names(broker: Broker) -> None:
+    owner = "worker-été ☃ 7f3a"
+    assert await broker.claim("room:1", owner, 30)
+    assert await broker.holder("room:1") == owner
 
 
 @pytest.mark.parametrize("ttl", [0, -1.0, float("nan")])

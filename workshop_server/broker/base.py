@@ -12,11 +12,20 @@ Modelled on encode/broadcaster: a small backend interface with an in-process imp
 * :meth:`Broker.claim` is an exclusive lease with a time to live: it returns ``True`` when ``owner``
   holds the key afterwards (acquired, or renewed by the same owner) and ``False`` while another owner
   holds it (until that lease expires or is released);
+* :meth:`Broker.holder` names the owner holding a lease now, as every broker sharing the backend sees
+  it, and ``None`` once the lease was released or expired (or was never claimed);
 * the iterator returned by :meth:`Broker.messages` ends after :meth:`Broker.disconnect` (messages not
   yet consumed are dropped), or raises :class:`BrokerError` once if the backend failed;
+* the message stream is lost when the backend fails, and also when its connection was made again
+  behind the consumer's back (messages may have been missed in between) or when it stops delivering
+  while it looks alive (a probe does not come back): the stream never carries on after a gap;
 * :meth:`Broker.ping` returns while the broker can carry messages and leases, and raises
   :class:`BrokerError` when it is not connected, its backend does not answer, or its message stream was
-  lost (a lost stream does not come back: disconnect and connect again).
+  lost or does not deliver a probe sent through the backend (a lost stream does not come back: disconnect
+  and connect again; :meth:`Broker.subscribe` refuses until then);
+* a backend that fails, stalls or is unreachable makes every operation raise :class:`BrokerError`
+  (temporary) within a bounded time (the Redis broker's ``timeout``), never hang or raise the backend's
+  own exceptions; :meth:`Broker.disconnect` neither raises nor hangs, whatever state the backend is in.
 """
 
 from __future__ import annotations
@@ -84,9 +93,10 @@ class Broker(abc.ABC):
     async def ping(self) -> None:
         """Check that the broker works: return, or raise :class:`BrokerError` saying what is wrong.
 
-        It fails when the broker is not connected, when the backend does not answer, and once the
-        :meth:`messages` stream has failed (even if the backend answers again). Callers bound the wait
-        themselves (``asyncio.timeout``).
+        It fails when the broker is not connected, when the backend does not answer, when a probe sent
+        through the backend does not come back on the :meth:`messages` stream (the stream is then lost),
+        and once that stream has failed (even if the backend answers again). Callers may bound the wait
+        themselves (``asyncio.timeout``); a probe already sent still concludes if they give up.
         """
 
     @abc.abstractmethod
@@ -99,6 +109,10 @@ class Broker(abc.ABC):
     @abc.abstractmethod
     async def release(self, key: str, owner: str) -> None:
         """Give up the lease ``key`` if ``owner`` holds it; a no-op otherwise."""
+
+    @abc.abstractmethod
+    async def holder(self, key: str) -> str | None:
+        """The owner holding the lease ``key`` now, or ``None`` when it is free (released or expired)."""
 
     async def __aenter__(self) -> Self:
         await self.connect()

@@ -35,6 +35,12 @@ class MemoryHub:
         if held is not None and held[0] == owner:
             del self.leases[key]
 
+    def holder(self, key: str) -> str | None:
+        held = self.leases.get(key)
+        if held is None or held[1] <= time.monotonic():
+            return None
+        return held[0]
+
 
 class MemoryBroker(Broker):
     """In-process publish/subscribe over asyncio queues."""
@@ -99,3 +105,7 @@ class MemoryBroker(Broker):
     async def release(self, key: str, owner: str) -> None:
         self._connected()
         self.hub.release(key, owner)
+
+    async def holder(self, key: str) -> str | None:
+        self._connected()
+        return self.hub.holder(key)

@@ -7,6 +7,19 @@ change, so a message published after ``subscribe()`` returned is delivered.
 
 A lease is ``SET key owner NX PX ttl``; renewal and release are compare-and-set Lua scripts, so an
 owner never extends or deletes a lease that has passed to someone else.
+
+Failures are reported, never papered over:
+
+* every operation is bounded by ``timeout`` and raises :class:`BrokerError` for whatever Redis or the
+  network did (refused, reset, stalled), never redis-py's own exceptions;
+* redis-py makes no retries here, and its silent reconnection of the pub/sub connection (it connects
+  again and resubscribes after a read error) fails the stream: messages published while the connection
+  was down are lost, and the consumer must learn it, disconnect and connect again;
+* each connection subscribes to a private probe channel, ``<prefix>probe:<random id>``, that
+  :meth:`RedisBroker.messages` never yields. :meth:`RedisBroker.ping` publishes a token there and waits
+  until the reader task has seen it: a subscription that Redis no longer has (the probe reaches no
+  subscriber) or that looks alive but delivers nothing (the token is not back within ``probe_timeout``
+  of Redis acknowledging it) fails the stream.
 """
 
 from __future__ import annotations
@@ -14,12 +27,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import secrets
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
@@ -47,195 +64,318 @@ return 0
 _Change = Literal["subscribe", "unsubscribe"]
 
 
-class RedisBroker(Broker):
-    """Publish/subscribe over Redis pub/sub, leases over Redis keys."""
+class _Link:
+    """What one connection of the broker owns, from :meth:`RedisBroker.connect` to its disconnect.
 
-    def __init__(self, url: str, *, prefix: str = "workshop:", timeout: float = 10.0) -> None:
+    Kept apart from the broker so that nothing of an old connection (its reader, a late confirmation,
+    a probe's timer) can touch the next one.
+    """
+
+    def __init__(self, client: Redis, probe_channel: str) -> None:
+        self.client = client
+        self.pubsub: PubSub = client.pubsub()
+        self.inbox = Inbox()
+        self.renew: AsyncScript = client.register_script(_RENEW)
+        self.release: AsyncScript = client.register_script(_RELEASE)
+        self.probe_channel = probe_channel
+        self.probe_channel_bytes = probe_channel.encode()
+        self.reader: asyncio.Task[None] | None = None
+        self.lock = asyncio.Lock()  # (un)subscribe commands are sent in the order their futures queue
+        # Futures waiting for Redis to confirm a (un)subscription, in the order the commands were sent.
+        self.waiters: dict[tuple[str, bytes], deque[asyncio.Future[None]]] = {}
+        # Probe tokens sent by ping() and not seen back yet: the future ping() awaits, and the timer that
+        # fails the stream if the token is not back in time (None until Redis acknowledged the publish).
+        self.probes: dict[bytes, tuple[asyncio.Future[None], asyncio.TimerHandle | None]] = {}
+        self.failure: BrokerError | None = None
+        self.closed = False
+
+    def check(self) -> None:
+        """Raise :class:`BrokerError` if the message stream was lost (or the broker disconnected)."""
+        if self.failure is not None:
+            raise BrokerError(f"{self.failure.message}; the broker must disconnect and connect again")
+        if self.closed:
+            raise BrokerError("the broker was disconnected")
+
+    def fail(self, error: BrokerError) -> None:
+        """Lose the message stream: the consumer gets ``error`` once, everything waiting fails."""
+        if self.failure is not None or self.closed:
+            return
+        self.failure = error
+        self.inbox.close(error)
+        self._settle(error)
+        reader = self.reader
+        if reader is not None and reader is not asyncio.current_task():
+            reader.cancel()  # the connection is not to be trusted any more: stop reading it
+
+    def close(self) -> None:
+        """The broker disconnects: end the stream (no error), fail everything still waiting."""
+        if self.closed:
+            return
+        self.closed = True
+        self.inbox.close()
+        self._settle(BrokerError("the broker was disconnected"))
+
+    def _settle(self, error: BrokerError) -> None:
+        waiters, self.waiters = self.waiters, {}
+        probes, self.probes = self.probes, {}
+        for queue in waiters.values():
+            for future in queue:
+                if not future.done():
+                    future.set_exception(error)
+        for future, timer in probes.values():
+            if timer is not None:
+                timer.cancel()
+            if not future.done():
+                future.set_exception(error)
+
+    def on_connect(self, connection: AbstractConnection) -> None:
+        """Called by redis-py each time it connects the pub/sub connection again.
+
+        It is registered once the connection was made, so any call is a reconnection nobody asked for:
+        redis-py does it after a read error and resubscribes as if nothing happened, but whatever was
+        published in between is lost.
+        """
+        self.fail(BrokerError("the subscription connection to redis was lost and made again"))
+
+    def confirmed(self, kind: str, channel: bytes) -> None:
+        waiters = self.waiters.get((kind, channel))
+        if waiters:  # none for the resubscriptions redis-py sends after a reconnection
+            future = waiters.popleft()
+            if not waiters:
+                del self.waiters[(kind, channel)]
+            if not future.done():
+                future.set_result(None)
+
+    def probe_seen(self, token: bytes) -> None:
+        entry = self.probes.pop(token, None)
+        if entry is None:  # a token whose ping gave up before redis acknowledged it
+            return
+        future, timer = entry
+        if timer is not None:
+            timer.cancel()
+        if not future.done():
+            future.set_result(None)
+
+    def probe_lost(self, token: bytes, probe_timeout: float) -> None:
+        if token in self.probes:
+            self.fail(
+                BrokerError(
+                    f"the subscription connection to redis did not deliver a probe within "
+                    f"{probe_timeout:g} s of redis publishing it"
+                )
+            )
+
+
+class RedisBroker(Broker):
+    """Publish/subscribe over Redis pub/sub, leases over Redis keys.
+
+    ``timeout`` bounds every operation (connecting included); ``probe_timeout`` is how long
+    :meth:`ping` gives Redis to answer its probe, and then the probe to come back through the
+    subscription connection.
+    """
+
+    def __init__(
+        self, url: str, *, prefix: str = "workshop:", timeout: float = 10.0, probe_timeout: float = 2.0
+    ) -> None:
+        if not timeout > 0 or not probe_timeout > 0:
+            raise ValueError(f"timeouts must be positive, got {timeout!r} and {probe_timeout!r}")
         self.url = url
         self.prefix = prefix
         self.timeout = timeout
+        self.probe_timeout = probe_timeout
         self._prefix_bytes = prefix.encode()
-        self._redis: Redis | None = None
-        self._pubsub: PubSub | None = None
-        self._inbox: Inbox | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._renew: AsyncScript | None = None
-        self._release: AsyncScript | None = None
-        self._lock = asyncio.Lock()
-        # Futures waiting for Redis to confirm a (un)subscription, in the order the commands were sent.
-        self._waiters: dict[tuple[str, bytes], deque[asyncio.Future[None]]] = {}
+        self._link: _Link | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------------
     async def connect(self) -> None:
-        if self._redis is not None:
+        if self._link is not None:
             raise RuntimeError("the broker is already connected")
         client = Redis.from_url(
             self.url,
             socket_timeout=self.timeout,
             socket_connect_timeout=self.timeout,
             socket_keepalive=True,
+            # No retries and no health checks behind our back: a failure is the caller's to see.
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=0,
         )
-        pubsub = client.pubsub()
-        inbox = Inbox()
-        self._renew, self._release = client.register_script(_RENEW), client.register_script(_RELEASE)
-        self._redis, self._pubsub, self._inbox = client, pubsub, inbox
+        link = _Link(client, f"{self.prefix}probe:{secrets.token_hex(16)}")
+        self._link = link
         try:
-            await client.ping()
-            await pubsub.connect()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
-        except (RedisError, OSError) as exc:
+            async with self._bounded("cannot connect to redis"):
+                await client.ping()
+                await link.pubsub.connect()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+                # redis-py types the attribute as always None.
+                connection = cast("AbstractConnection | None", link.pubsub.connection)
+                if connection is None:
+                    raise BrokerError("cannot connect to redis: redis-py made no pub/sub connection")
+                connection.register_connect_callback(link.on_connect)  # type: ignore[no-untyped-call]
+                link.reader = asyncio.create_task(self._read(link), name="redis-broker-reader")
+                await self._change(link, "subscribe", link.probe_channel)
+        except BaseException:
             await self.disconnect()
-            raise BrokerError(f"cannot connect to redis: {exc}") from exc
-        self._reader = asyncio.create_task(self._read(pubsub, inbox), name="redis-broker-reader")
+            raise
 
     async def disconnect(self) -> None:
-        client, pubsub, inbox, reader = self._redis, self._pubsub, self._inbox, self._reader
-        self._redis = self._pubsub = self._inbox = self._reader = None
-        self._renew = self._release = None
-        if client is None:
+        link, self._link = self._link, None
+        if link is None:
             return
+        link.close()
+        reader = link.reader
+        if reader is not None:
+            reader.cancel()
+            await asyncio.wait([reader], timeout=self.timeout)
+        # Closing connections to a redis that went away or stalls must neither fail nor hang.
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(self.timeout):
+                await link.pubsub.aclose()  # type: ignore[no-untyped-call]
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(self.timeout):
+                await link.client.aclose()
+
+    def _connected(self) -> _Link:
+        if self._link is None:
+            raise BrokerError("the broker is not connected")
+        return self._link
+
+    @contextlib.asynccontextmanager
+    async def _bounded(self, what: str, timeout: float | None = None) -> AsyncIterator[None]:
+        """Run the body within ``timeout`` (default: the broker's), turning every failure of Redis or
+        the network, and the timeout, into :class:`BrokerError`."""
+        limit = self.timeout if timeout is None else timeout
         try:
-            if reader is not None:
-                reader.cancel()
-                await asyncio.wait([reader])
-        finally:
-            if inbox is not None:
-                inbox.close()
-            self._fail_waiters(BrokerError("the broker was disconnected"))
-            # Closing connections to a redis that went away must not fail the disconnect.
-            if pubsub is not None:
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
-            with contextlib.suppress(RedisError, OSError):
-                await client.aclose()
-
-    def _client(self) -> Redis:
-        if self._redis is None:
-            raise BrokerError("the broker is not connected")
-        return self._redis
-
-    def _script(self, script: AsyncScript | None) -> AsyncScript:
-        if script is None:
-            raise BrokerError("the broker is not connected")
-        return script
+            async with asyncio.timeout(limit):
+                yield
+        except TimeoutError as exc:  # before OSError, of which it is a subclass
+            raise BrokerError(f"{what}: redis did not answer within {limit:g} s") from exc
+        except (RedisError, OSError) as exc:
+            raise BrokerError(f"{what}: {exc}") from exc
 
     # --- publish/subscribe -----------------------------------------------------------------------------
     async def publish(self, channel: str, data: bytes) -> None:
-        client = self._client()
-        try:
+        client = self._connected().client
+        async with self._bounded("cannot publish to redis"):
             await client.publish(self.prefix + channel, data)
-        except (RedisError, OSError) as exc:
-            raise BrokerError(f"cannot publish to redis: {exc}") from exc
 
     async def subscribe(self, channel: str) -> None:
-        inbox = self._connected_inbox()
+        link = self._connected()
+        link.check()
+        inbox = link.inbox
         if channel in inbox.channels:
             return
         inbox.channels.add(channel)
         try:
-            await self._change("subscribe", channel)
+            await self._change(link, "subscribe", self.prefix + channel)
         except BaseException:
             inbox.channels.discard(channel)
             raise
 
     async def unsubscribe(self, channel: str) -> None:
-        inbox = self._connected_inbox()
-        if channel not in inbox.channels:
+        link = self._connected()
+        inbox = link.inbox
+        if channel not in inbox.channels:  # a lost stream has no channels left
             return
         inbox.channels.discard(channel)  # drops what is buffered for it, and what is still in flight
-        await self._change("unsubscribe", channel)
+        await self._change(link, "unsubscribe", self.prefix + channel)
 
     def messages(self) -> AsyncIterator[Message]:
-        return self._connected_inbox().take()
+        return self._connected().inbox.take()
 
-    def _connected_inbox(self) -> Inbox:
-        if self._inbox is None:
-            raise BrokerError("the broker is not connected")
-        return self._inbox
-
-    async def _change(self, change: _Change, channel: str) -> None:
-        """Send SUBSCRIBE or UNSUBSCRIBE and wait until Redis confirms it."""
-        pubsub = self._pubsub
-        if pubsub is None:
-            raise BrokerError("the broker is not connected")
-        name = self.prefix + channel
+    async def _change(self, link: _Link, change: _Change, name: str) -> None:
+        """Send SUBSCRIBE or UNSUBSCRIBE for the Redis channel ``name`` and wait until Redis confirms it."""
         key = (change, name.encode())
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        async with self._lock:  # commands are sent in the order their futures are queued
-            waiters = self._waiters.setdefault(key, deque())
-            waiters.append(future)
-            try:
+        async with self._bounded(f"redis did not confirm the {change} of {name!r}"):
+            async with link.lock:  # commands are sent in the order their futures are queued
+                link.check()
+                link.waiters.setdefault(key, deque()).append(future)
                 if change == "subscribe":
-                    await pubsub.subscribe(name)
+                    await link.pubsub.subscribe(name)
                 else:
-                    await pubsub.unsubscribe(name)
-            except (RedisError, OSError) as exc:
-                waiters.remove(future)
-                raise BrokerError(f"cannot {change} on redis: {exc}") from exc
-        try:
-            async with asyncio.timeout(self.timeout):
-                await future
-        except TimeoutError as exc:
-            raise BrokerError(f"redis did not confirm the {change} of {channel!r}") from exc
+                    await link.pubsub.unsubscribe(name)
+            # A confirmation that comes after a timeout or a cancellation is matched to this future all
+            # the same (confirmations come in the order the commands were sent), which it leaves alone.
+            await future
 
-    async def _read(self, pubsub: PubSub, inbox: Inbox) -> None:
+    async def _read(self, link: _Link) -> None:
         """Read the pub/sub connection until cancelled or it fails."""
-        prefix, skip = self._prefix_bytes, len(self._prefix_bytes)
+        prefix, skip, inbox, probe = (
+            self._prefix_bytes,
+            len(self._prefix_bytes),
+            link.inbox,
+            link.probe_channel_bytes,
+        )
         try:
             while True:
-                response: dict[str, Any] | None = await pubsub.get_message(timeout=None)
+                response: dict[str, Any] | None = await link.pubsub.get_message(timeout=None)
                 if response is None:
                     continue
                 kind, channel = response["type"], response["channel"]
                 if kind == "message":
-                    if isinstance(channel, bytes) and channel.startswith(prefix):
+                    if channel == probe:
+                        link.probe_seen(bytes(response["data"]))
+                    elif isinstance(channel, bytes) and channel.startswith(prefix):
                         inbox.put(Message(channel[skip:].decode(errors="replace"), bytes(response["data"])))
                 elif kind in ("subscribe", "unsubscribe"):
-                    waiters = self._waiters.get((kind, channel))
-                    if waiters:  # none for the resubscriptions redis-py sends after a reconnection
-                        future = waiters.popleft()
-                        if not waiters:
-                            del self._waiters[(kind, channel)]
-                        if not future.done():
-                            future.set_result(None)
+                    link.confirmed(kind, channel)
         except Exception as exc:  # the consumer must learn that the stream ended, whatever the cause
-            error = BrokerError(f"lost the connection to redis: {exc}")
+            error = BrokerError(f"lost the subscription connection to redis: {exc}")
             error.__cause__ = exc
-            inbox.close(error)
-            self._fail_waiters(error)
-
-    def _fail_waiters(self, error: BrokerError) -> None:
-        waiters, self._waiters = self._waiters, {}
-        for queue in waiters.values():
-            for future in queue:
-                if not future.done():
-                    future.set_exception(error)
+            link.fail(error)
 
     # --- health --------------------------------------------------------------------------------------
     async def ping(self) -> None:
-        client, inbox = self._client(), self._connected_inbox()
-        if inbox.closed:
-            raise BrokerError("lost the subscription connection to redis; the broker must reconnect")
+        link = self._connected()
+        link.check()
+        token = secrets.token_hex(16).encode()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        link.probes[token] = (future, None)
+        armed = False
         try:
-            await client.ping()
-        except (RedisError, OSError) as exc:
-            raise BrokerError(f"redis does not answer: {exc}") from exc
+            async with self._bounded("redis does not answer", self.probe_timeout):
+                receivers = await link.client.publish(link.probe_channel, token)
+            link.check()  # the stream may have failed while the probe was on its way
+            if token in link.probes:  # not seen back yet
+                if not receivers:
+                    link.fail(
+                        BrokerError("redis has lost this broker's subscriptions (a probe reached nobody)")
+                    )
+                    link.check()
+                # From now on the probe concludes even if the caller stops waiting: should it be
+                # cancelled, the token stays registered and its timer fails the stream if it is not back.
+                timer = asyncio.get_running_loop().call_later(
+                    self.probe_timeout, link.probe_lost, token, self.probe_timeout
+                )
+                link.probes[token] = (future, timer)
+                armed = True
+            try:
+                await future
+            except BrokerError as exc:  # the stream failed or the broker disconnected meanwhile
+                raise BrokerError(exc.message) from exc
+        finally:
+            if not armed:
+                link.probes.pop(token, None)
 
     # --- leases ----------------------------------------------------------------------------------------
     async def claim(self, key: str, owner: str, ttl: float) -> bool:
         check_ttl(ttl)
-        client, renew = self._client(), self._script(self._renew)
+        link = self._connected()
         name, milliseconds = self.prefix + key, max(1, math.ceil(ttl * 1000))
-        try:
-            if await client.set(name, owner, nx=True, px=milliseconds):
+        async with self._bounded("cannot claim a lease on redis"):
+            if await link.client.set(name, owner, nx=True, px=milliseconds):
                 return True
-            renewed = await renew(keys=[name], args=[owner, milliseconds])
-        except (RedisError, OSError) as exc:
-            raise BrokerError(f"cannot claim a lease on redis: {exc}") from exc
+            renewed = await link.renew(keys=[name], args=[owner, milliseconds])
         return bool(renewed)
 
     async def release(self, key: str, owner: str) -> None:
-        release = self._script(self._release)
-        try:
-            await release(keys=[self.prefix + key], args=[owner])
-        except (RedisError, OSError) as exc:
-            raise BrokerError(f"cannot release a lease on redis: {exc}") from exc
+        link = self._connected()
+        async with self._bounded("cannot release a lease on redis"):
+            await link.release(keys=[self.prefix + key], args=[owner])
+
+    async def holder(self, key: str) -> str | None:
+        link = self._connected()
+        async with self._bounded("cannot read a lease on redis"):
+            held = await link.client.get(self.prefix + key)
+        if held is None:
+            return None
+        return held.decode(errors="replace") if isinstance(held, bytes) else str(held)
