@@ -199,7 +199,7 @@ def test_unknown_keyword_is_refused() -> None:
 
 
 def test_several_workers_need_the_redis_broker() -> None:
-    with pytest.raises(ValidationError, match="broker=redis"):
+    with pytest.raises(ValidationError, match="several workers need a shared broker: --broker redis"):
         Settings(workers=2)
     assert Settings(workers=2, broker="redis").workers == 2
 

@@ -15,15 +15,21 @@ import json
 import os
 import socket
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from pydantic import ValidationError
 
 from workshop_server.netinfo import phone_hint
 from workshop_server.settings import SecretFileError, Settings, resolve_secret
+
+if TYPE_CHECKING:
+    from multiprocessing.context import SpawnProcess
+    from multiprocessing.synchronize import Event
+
+    import uvicorn
 
 __all__ = [
     "APP_FACTORY",
@@ -32,6 +38,7 @@ __all__ = [
     "main",
     "overrides_from_args",
     "overrides_to_env",
+    "serve_workers",
     "uvicorn_kwargs",
 ]
 
@@ -175,17 +182,11 @@ def main(argv: list[str] | None = None) -> None:
     except ValidationError as exc:
         # One line per wrong setting, named as the operator sets it (never echoing the value).
         for error in exc.errors():
-            name = ".".join(str(part) for part in error["loc"]) or "settings"
+            name = ".".join(str(part) for part in error["loc"])
             message = str(error["msg"]).removeprefix("Value error, ")
-            sys.stderr.write(f"workshop-server: {ENV_PREFIX}{name.upper()}: {message}\n")
+            where = f"{ENV_PREFIX}{name.upper()}: " if name else ""  # a rule across settings names them
+            sys.stderr.write(f"workshop-server: {where}{message}\n")
         raise SystemExit(2) from None
-    if settings.workers > 1:
-        sys.stderr.write(
-            "workshop-server: several workers in one server are not supported yet: each room must have "
-            "exactly one authority, and forwarding between workers (scale-out) is not built. Run one "
-            "worker per process and route each room code to the process that hosts it.\n"
-        )
-        raise SystemExit(2)
     problem = storage_problem(settings)
     if problem is not None:
         sys.stderr.write(f"workshop-server: {problem}\n")
@@ -204,7 +205,12 @@ def main(argv: list[str] | None = None) -> None:
     for line in phone_hint(settings.host, settings.port, settings.public_url):
         print(line, flush=True)
     config = uvicorn.Config(APP_FACTORY, factory=True, **uvicorn_kwargs(settings))
-    draining_server(config, settings.drain_seconds).run()
+    if settings.workers == 1:
+        draining_server(config, settings.drain_seconds).run()
+        return
+    status = serve_workers(config, settings.drain_seconds)
+    if status:
+        raise SystemExit(status)
 
 
 def _draining_server_class() -> type[Any]:
@@ -215,17 +221,23 @@ def _draining_server_class() -> type[Any]:
     class Draining(uvicorn.Server):
         """uvicorn's server with a drain period: on the first SIGTERM or SIGINT, ``/readyz`` answers 503
         for ``drain_seconds`` (a load balancer stops sending new clients) while everything else is
-        served as usual; then the normal shutdown starts. A second signal stops at once."""
+        served as usual; then the normal shutdown starts. A second signal stops at once.
+        ``on_started`` is called once the server has started and serves."""
 
-        def __init__(self, config: uvicorn.Config, drain_seconds: float) -> None:
+        def __init__(
+            self, config: uvicorn.Config, drain_seconds: float, on_started: Callable[[], object] | None
+        ) -> None:
             super().__init__(config)
             self.drain_seconds = drain_seconds
+            self.on_started = on_started
             self._draining = False
             self._loop: asyncio.AbstractEventLoop | None = None
 
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             self._loop = asyncio.get_running_loop()
             await super().startup(sockets)
+            if self.started and self.on_started is not None:
+                self.on_started()
 
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             loop = self._loop
@@ -237,13 +249,108 @@ def _draining_server_class() -> type[Any]:
             if hub is not None:
                 loop.call_soon_threadsafe(hub.begin_drain)
             sys.stderr.write(f"workshop-server: draining for {self.drain_seconds:g} s, then stopping\n")
-            loop.call_soon_threadsafe(
-                loop.call_later, self.drain_seconds, super().handle_exit, sig, frame
-            )
+            loop.call_soon_threadsafe(loop.call_later, self.drain_seconds, super().handle_exit, sig, frame)
 
     return Draining
 
 
-def draining_server(config: Any, drain_seconds: float) -> Any:
+def draining_server(config: Any, drain_seconds: float, on_started: Callable[[], object] | None = None) -> Any:
     """A uvicorn server with the drain period of ``drain_seconds`` (see ``_draining_server_class``)."""
-    return _draining_server_class()(config, drain_seconds)
+    return _draining_server_class()(config, drain_seconds, on_started)
+
+
+def serve_workers(config: uvicorn.Config, drain_seconds: float) -> int:
+    """Serve ``config``'s one port from ``config.workers`` processes until SIGTERM or SIGINT; the exit status.
+
+    The port is bound here, once, and every worker serves that socket: each is a fresh interpreter
+    (multiprocessing's ``spawn``) that imports the app factory, reads its settings from the ``WORKSHOP_*``
+    environment (which :func:`main` has filled) and runs the draining server (:func:`draining_server`).
+    A worker that ends after it started serving is replaced. One that ends before (the app, the database
+    or the broker is unusable) stops them all, since its replacement would fail alike.
+
+    On SIGTERM or SIGINT every worker gets one SIGTERM, so each drains for ``drain_seconds`` and stops;
+    a second signal is forwarded as well and stops the workers at once. Returns 0 once all have stopped,
+    3 (uvicorn's status for a failed start) when a worker could not start.
+    """
+    import multiprocessing
+    import signal
+    from multiprocessing.connection import wait
+
+    from uvicorn.config import STARTUP_FAILURE
+
+    signals: list[int] = []
+
+    def on_signal(sig: int, frame: FrameType | None) -> None:
+        signals.append(sig)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+    sock = config.bind_socket()
+    spawn = multiprocessing.get_context("spawn")
+
+    def start() -> tuple[SpawnProcess, Event]:
+        started = spawn.Event()
+        worker = spawn.Process(
+            target=_serve_worker, args=(config, drain_seconds, [sock], started), name="workshop-worker"
+        )
+        worker.start()
+        return worker, started
+
+    workers = [start() for _ in range(config.workers)]
+    status = 0
+    forwarded = 0
+    try:
+        while any(worker.exitcode is None for worker, _ in workers):
+            if len(signals) > forwarded:
+                forwarded = len(signals)
+                for worker, _ in workers:
+                    if worker.exitcode is None and worker.pid is not None:
+                        os.kill(worker.pid, signal.SIGTERM)
+            elif not signals:
+                for index, (worker, started) in enumerate(workers):
+                    if worker.exitcode is None:
+                        continue
+                    ending = _ending(worker.exitcode)
+                    if not started.is_set():
+                        sys.stderr.write(f"workshop-server: worker {worker.pid} {ending} before it served\n")
+                        status = STARTUP_FAILURE
+                        signals.append(signal.SIGTERM)  # stop the others
+                        break
+                    sys.stderr.write(f"workshop-server: worker {worker.pid} {ending}; starting another\n")
+                    workers[index] = start()
+            wait([worker.sentinel for worker, _ in workers if worker.exitcode is None], timeout=0.5)
+    finally:
+        sock.close()
+    return status
+
+
+def _ending(exitcode: int) -> str:
+    """How a process ended, from ``multiprocessing``'s exit code (minus the signal number when killed)."""
+    if exitcode >= 0:
+        return f"exited with status {exitcode}"
+    import signal
+
+    try:
+        return f"was killed by {signal.Signals(-exitcode).name}"
+    except ValueError:
+        return f"was killed by signal {-exitcode}"
+
+
+def _serve_worker(
+    config: uvicorn.Config, drain_seconds: float, sockets: list[socket.socket], started: Event
+) -> None:
+    """One worker of :func:`serve_workers`, in a fresh interpreter: serve ``sockets`` until stopped, and
+    set the ``started`` event once serving."""
+    config.configure_logging()  # the parent's logging configuration does not cross into a new interpreter
+    status = 0
+    try:
+        draining_server(config, drain_seconds, started.set).run(sockets=sockets)
+    except KeyboardInterrupt:  # uvicorn raises a caught SIGINT again once it has shut down
+        pass
+    except SystemExit as exc:  # a failed start: uvicorn exits with status 3
+        status = exc.code if isinstance(exc.code, int) else 1
+    # The server has stopped: end now, so that a thread left running (after a failed start, say) cannot
+    # keep this worker alive and the supervisor waiting.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

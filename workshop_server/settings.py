@@ -66,7 +66,10 @@ class Settings(BaseSettings):
         default=1,
         ge=1,
         le=256,
-        description="Number of server processes. More than one requires broker=redis.",
+        description=(
+            "Worker processes serving the one port (a worker that dies is replaced). More than one needs "
+            "broker=redis: the workers share rooms through Redis and the data directory."
+        ),
     )
     public_url: str | None = Field(
         default=None,
@@ -525,7 +528,10 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _several_workers_need_redis(self) -> Settings:
         if self.workers > 1 and self.broker != "redis":
-            raise ValueError("more than one worker requires broker=redis (processes share rooms through it)")
+            raise ValueError(
+                "several workers need a shared broker: --broker redis --redis-url redis://HOST:PORT/DB "
+                "(or WORKSHOP_BROKER=redis and WORKSHOP_REDIS_URL)"
+            )
         return self
 
     @classmethod
