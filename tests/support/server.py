@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -42,10 +42,13 @@ class ServerProcess:
         *,
         port: int | None = None,
         nofile: int | None = None,
+        args: Sequence[str] = (),
         **settings: object,
     ) -> None:
-        """``nofile``: start the server with this hard and soft RLIMIT_NOFILE."""
+        """``nofile``: start the server with this hard and soft RLIMIT_NOFILE; ``args``: command-line
+        flags after ``python -m workshop_server``."""
         self.nofile = nofile
+        self.args = list(args)
         self.data_dir = data_dir
         self.port = port or free_port()
         self.settings = settings
@@ -86,7 +89,7 @@ class ServerProcess:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "workshop_server"],
+            [sys.executable, "-m", "workshop_server", *self.args],
             cwd=REPO,
             env=self.env(),
             stdout=log,
