@@ -64,6 +64,14 @@ return 0
 _Change = Literal["subscribe", "unsubscribe"]
 
 
+def _discard(future: asyncio.Future[None]) -> None:
+    """Nobody will await ``future``: cancel it, or retrieve its error so that asyncio does not log it."""
+    if not future.done():
+        future.cancel()
+    elif not future.cancelled():
+        future.exception()
+
+
 class _Link:
     """What one connection of the broker owns, from :meth:`RedisBroker.connect` to its disconnect.
 
@@ -288,11 +296,18 @@ class RedisBroker(Broker):
         async with self._bounded(f"redis did not confirm the {change} of {name!r}"):
             async with link.lock:  # commands are sent in the order their futures are queued
                 link.check()
-                link.waiters.setdefault(key, deque()).append(future)
-                if change == "subscribe":
-                    await link.pubsub.subscribe(name)
-                else:
-                    await link.pubsub.unsubscribe(name)
+                queue = link.waiters.setdefault(key, deque())
+                queue.append(future)
+                try:
+                    if change == "subscribe":
+                        await link.pubsub.subscribe(name)
+                    else:
+                        await link.pubsub.unsubscribe(name)
+                except BaseException:  # not sent: nothing to wait for (redis-py dropped the connection)
+                    with contextlib.suppress(ValueError):
+                        queue.remove(future)
+                    _discard(future)
+                    raise
             # A confirmation that comes after a timeout or a cancellation is matched to this future all
             # the same (confirmations come in the order the commands were sent), which it leaves alone.
             await future
@@ -332,7 +347,7 @@ class RedisBroker(Broker):
         link.probes[token] = (future, None)
         armed = False
         try:
-            async with self._bounded("redis does not answer", self.probe_timeout):
+            async with self._bounded("cannot send a probe through redis", self.probe_timeout):
                 receivers = await link.client.publish(link.probe_channel, token)
             link.check()  # the stream may have failed while the probe was on its way
             if token in link.probes:  # not seen back yet
@@ -355,6 +370,7 @@ class RedisBroker(Broker):
         finally:
             if not armed:
                 link.probes.pop(token, None)
+                _discard(future)  # its error, if any, was raised through check()
 
     # --- leases ----------------------------------------------------------------------------------------
     async def claim(self, key: str, owner: str, ttl: float) -> bool:
