@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from pathlib import Path
+from types import TracebackType
 
 import pytest
 from redis.asyncio import Redis
@@ -53,6 +56,118 @@ def start_redis_on(url: str, directory: Path) -> subprocess.Popen[bytes]:
     if process is None:
         pytest.fail(f"redis-server did not start again on port {port}", pytrace=False)
     return process
+
+
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].split("/")[0])
+
+
+class PrivateRedis:
+    """A redis-server of one test's own, which the test may kill and start again on the same port."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.process, self.url = start_redis(directory)
+
+    def kill(self) -> None:
+        """``kill -9``: no goodbye to the clients, as when the machine or the process dies."""
+        self.process.kill()
+        self.process.wait()
+
+    def restart(self) -> None:
+        self.process = start_redis_on(self.url, self.directory)
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path / "redis")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class SilencingRelay:
+    """A TCP relay in front of redis that can silence the subscription connections passing through it.
+
+    What redis sends on a silenced connection is dropped while the connection stays open in both
+    directions: a subscription that looks alive and delivers nothing, as behind a stuck proxy, a broken
+    NAT or a half-open TCP connection. Only connections open when :meth:`silence_subscribers` is called
+    are silenced; later ones pass.
+    """
+
+    def __init__(self, redis_port: int) -> None:
+        self.redis_port = redis_port
+        self.url = ""
+        self._server: asyncio.Server | None = None
+        self._subscribers: set[int] = set()  # ids of the connections that sent SUBSCRIBE
+        self._silenced: set[int] = set()
+        self._writers: list[asyncio.StreamWriter] = []
+        self._handlers: set[asyncio.Task[None]] = set()
+
+    def silence_subscribers(self) -> None:
+        self._silenced |= self._subscribers
+
+    async def __aenter__(self) -> SilencingRelay:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        self.url = f"redis://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/0"
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in self._writers:
+            writer.close()  # each relay ends when its sockets close
+        if self._handlers:
+            await asyncio.wait(self._handlers, timeout=WAIT)
+        await self._server.wait_closed()
+
+    async def _relay(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        handler = asyncio.current_task()
+        assert handler is not None
+        self._handlers.add(handler)
+        self._writers.append(client_writer)
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.redis_port)
+        except OSError:
+            client_writer.close()
+            self._handlers.discard(handler)
+            return
+        self._writers.append(upstream_writer)
+        ident = id(client_writer)
+
+        async def to_redis() -> None:
+            while data := await client_reader.read(65536):
+                if b"SUBSCRIBE" in data.upper():
+                    self._subscribers.add(ident)
+                upstream_writer.write(data)
+                await upstream_writer.drain()
+
+        async def from_redis() -> None:
+            while data := await upstream_reader.read(65536):
+                if ident not in self._silenced:
+                    client_writer.write(data)
+                    await client_writer.drain()
+
+        pumps = [asyncio.create_task(to_redis()), asyncio.create_task(from_redis())]
+        try:
+            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for pump in pumps:
+                pump.cancel()
+            await asyncio.wait(pumps)
+            for pump in pumps:
+                if not pump.cancelled():
+                    with contextlib.suppress(OSError):
+                        pump.result()  # a reset connection ends the relay too
+            client_writer.close()
+            upstream_writer.close()
+            self._handlers.discard(handler)
 
 
 # --- publish/subscribe --------------------------------------------------------------------------------
@@ -539,3 +654,228 @@ async def test_redis_consumer_learns_that_the_server_is_gone(tmp_path: Path) -> 
                 await anext(stream)
     finally:
         stop_process(process)
+
+
+# --- redis in trouble: every failure is reported, none hangs ------------------------------------------
+async def expect_broker_error(operation: Awaitable[object]) -> None:
+    """``operation`` raises BrokerError: not redis-py's exceptions, and not after hanging."""
+    async with asyncio.timeout(WAIT):
+        with pytest.raises(BrokerError):
+            await operation
+
+
+async def connect_until_it_works(broker: Broker) -> None:
+    async with asyncio.timeout(WAIT):
+        while True:
+            try:
+                await broker.connect()
+            except BrokerError:
+                await asyncio.sleep(0.05)
+            else:
+                return
+
+
+async def works_again(broker: Broker) -> None:
+    """After a failure: disconnect() neither raises nor hangs, then a new connection carries messages and
+    leases, with the subscriptions its caller makes again."""
+    async with asyncio.timeout(WAIT):
+        await broker.disconnect()
+    await connect_until_it_works(broker)
+    stream = broker.messages()
+    await broker.subscribe("a")
+    await broker.publish("a", b"again")
+    assert await next_message(stream) == Message("a", b"again")
+    async with asyncio.timeout(WAIT):
+        await broker.ping()
+    assert await broker.claim("room:9", "worker-a", 30)
+    assert await broker.holder("room:9") == "worker-a"
+
+
+@pytest.mark.redis
+async def test_redis_stream_fails_when_its_pubsub_connection_is_killed(private_redis: PrivateRedis) -> None:
+    async with (
+        RedisBroker(private_redis.url, timeout=2, probe_timeout=1) as broker,
+        Redis.from_url(private_redis.url) as admin,
+    ):
+        stream = broker.messages()
+        await broker.subscribe("a")
+        await broker.publish("a", b"before")
+        assert await next_message(stream) == Message("a", b"before")
+        assert await admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub") == 1
+        # redis-py connects again and resubscribes on its own; messages published in between are lost,
+        # so the broker reports the stream as lost all the same, and it stays lost.
+        await expect_broker_error(anext(stream))
+        with pytest.raises(StopAsyncIteration):
+            await anext(stream)
+        await expect_broker_error(broker.ping())
+        await expect_broker_error(broker.subscribe("b"))
+        await broker.publish("a", b"the command connection still works")
+        await works_again(broker)
+
+
+@pytest.mark.redis
+async def test_redis_ping_fails_when_its_pubsub_connection_is_killed(private_redis: PrivateRedis) -> None:
+    """The consumer may learn it from ping() before it reads the stream."""
+    async with (
+        RedisBroker(private_redis.url, timeout=2, probe_timeout=1) as broker,
+        Redis.from_url(private_redis.url) as admin,
+    ):
+        stream = broker.messages()
+        await broker.subscribe("a")
+        await broker.ping()
+        assert await admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub") == 1
+        async with asyncio.timeout(WAIT):
+            with pytest.raises(BrokerError):
+                while True:  # the reader learns it when the kill reaches it: ping fails from then on
+                    await broker.ping()
+                    await asyncio.sleep(0.02)
+        await expect_broker_error(anext(stream))
+        await works_again(broker)
+
+
+@pytest.mark.redis
+async def test_redis_probe_detects_a_subscription_that_delivers_nothing(redis_server: str) -> None:
+    prefix = f"test-{uuid.uuid4().hex}:"
+    async with SilencingRelay(port_of(redis_server)) as relay:
+        broker = RedisBroker(relay.url, prefix=prefix, timeout=2, probe_timeout=0.5)
+        await broker.connect()
+        try:
+            stream = broker.messages()
+            await broker.subscribe("a")
+            await broker.publish("a", b"before")
+            assert await next_message(stream) == Message("a", b"before")
+            await broker.ping()
+            relay.silence_subscribers()
+            await broker.publish("a", b"lost")  # redis takes it, and its delivery goes nowhere
+            await expect_broker_error(broker.ping())
+            await expect_broker_error(anext(stream))
+            await expect_broker_error(broker.ping())  # a lost stream does not come back
+            await works_again(broker)  # through the relay: new connections are not silenced
+        finally:
+            async with asyncio.timeout(WAIT):
+                await broker.disconnect()
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+async def test_redis_probe_concludes_when_the_pinging_caller_gives_up(redis_server: str) -> None:
+    """A health check bounds ping() with its own timeout, which may be shorter than the probe's: the
+    probe still fails the stream once it is overdue."""
+    prefix = f"test-{uuid.uuid4().hex}:"
+    async with SilencingRelay(port_of(redis_server)) as relay:
+        broker = RedisBroker(relay.url, prefix=prefix, timeout=2, probe_timeout=2)
+        await broker.connect()
+        try:
+            stream = broker.messages()
+            await broker.subscribe("a")
+            relay.silence_subscribers()
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(1):  # redis acknowledges the probe well within this
+                    await broker.ping()
+            await expect_broker_error(anext(stream))
+            await expect_broker_error(broker.ping())
+        finally:
+            async with asyncio.timeout(WAIT):
+                await broker.disconnect()
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+async def test_redis_operations_fail_in_bounded_time_while_redis_is_paused(
+    private_redis: PrivateRedis,
+) -> None:
+    pause_ms = 5000  # CLIENT UNPAUSE waits too under a pause of ALL: the pause runs its course
+    async with (
+        RedisBroker(private_redis.url, timeout=0.5, probe_timeout=0.5) as broker,
+        Redis.from_url(private_redis.url) as admin,
+    ):
+        stream = broker.messages()
+        await broker.subscribe("a")
+        assert await broker.claim("room:1", "worker-a", 60)
+        late = RedisBroker(private_redis.url, timeout=0.5)
+        await admin.client_pause(pause_ms, all=True)
+        # All at once, so that they all run into the pause: each raises BrokerError, none waits for it.
+        async with asyncio.timeout(WAIT):
+            outcomes = await asyncio.gather(
+                broker.ping(),
+                broker.publish("elsewhere", b"x"),
+                broker.subscribe("b"),
+                broker.unsubscribe("a"),
+                broker.claim("room:1", "worker-a", 60),
+                broker.holder("room:1"),
+                broker.release("room:2", "worker-a"),
+                late.connect(),
+                return_exceptions=True,
+            )
+        assert [type(outcome) for outcome in outcomes] == [BrokerError] * len(outcomes)
+        async with asyncio.timeout(WAIT):
+            await late.disconnect()
+        # A pause loses nothing: once redis answers again, ping does, and the stream still delivers.
+        async with asyncio.timeout(WAIT + pause_ms / 1000):
+            while True:
+                try:
+                    await broker.ping()
+                except BrokerError:
+                    await asyncio.sleep(0.1)
+                else:
+                    break
+        await broker.subscribe("c")
+        await broker.publish("c", b"after the pause")
+        assert await next_message(stream) == Message("c", b"after the pause")
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+async def test_redis_restarted_fails_the_stream_and_connect_brings_it_back(
+    private_redis: PrivateRedis,
+) -> None:
+    broker = RedisBroker(private_redis.url, timeout=1, probe_timeout=0.5)
+    await broker.connect()
+    try:
+        stream = broker.messages()
+        await broker.subscribe("a")
+        await broker.publish("a", b"before")
+        assert await next_message(stream) == Message("a", b"before")
+        assert await broker.claim("room:1", "worker-a", 60)
+        private_redis.kill()
+        await expect_broker_error(anext(stream))
+        # While redis is down, every operation says so, in time.
+        await expect_broker_error(broker.publish("a", b"x"))
+        await expect_broker_error(broker.claim("room:1", "worker-a", 60))
+        await expect_broker_error(broker.release("room:1", "worker-a"))
+        await expect_broker_error(broker.holder("room:1"))
+        await expect_broker_error(broker.ping())
+        await expect_broker_error(broker.subscribe("b"))
+        async with asyncio.timeout(WAIT):
+            await broker.disconnect()
+        await expect_broker_error(broker.connect())
+        await expect_broker_error(broker.publish("a", b"x"))  # not connected
+        async with asyncio.timeout(WAIT):
+            await broker.disconnect()  # after a failed connect too
+        private_redis.restart()
+        await works_again(broker)
+        # The new redis lost everything (no persistence): the lease is free.
+        assert await broker.holder("room:1") is None
+    finally:
+        async with asyncio.timeout(WAIT):
+            await broker.disconnect()
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+async def test_redis_restarted_while_the_broker_is_idle(private_redis: PrivateRedis) -> None:
+    """Redis comes back before the broker does anything: the subscription connection redis-py would
+    quietly make again does not hide the restart."""
+    broker = RedisBroker(private_redis.url, timeout=1, probe_timeout=0.5)
+    await broker.connect()
+    try:
+        stream = broker.messages()
+        await broker.subscribe("a")
+        private_redis.kill()
+        private_redis.restart()
+        await expect_broker_error(anext(stream))
+        await expect_broker_error(broker.ping())
+        await works_again(broker)
+    finally:
+        async with asyncio.timeout(WAIT):
+            await broker.disconnect()
