@@ -374,6 +374,23 @@ async def test_a_broker_can_connect_again_after_disconnect(broker: Broker) -> No
     assert await next_message(stream) == Message("b", b"marker")
 
 
+async def test_a_connect_cut_short_by_disconnect_leaves_the_next_connection_alone(broker: Broker) -> None:
+    await broker.disconnect()
+    first = asyncio.create_task(broker.connect())
+    await asyncio.sleep(0)  # the first connect is on its way (the memory broker's is done already)
+    await broker.disconnect()
+    await broker.connect()
+    async with asyncio.timeout(WAIT):
+        with contextlib.suppress(BrokerError):  # it fails, unless it was done before the disconnect
+            await first
+    stream = broker.messages()
+    await broker.subscribe("a")
+    await broker.publish("a", b"the second connection")
+    assert await next_message(stream) == Message("a", b"the second connection")
+    async with asyncio.timeout(WAIT):
+        await broker.ping()
+
+
 async def test_a_broker_is_an_async_context_manager(broker_kind: str, broker_redis_url: str) -> None:
     async with create_broker(broker_kind, broker_redis_url) as broker:
         stream = broker.messages()

@@ -221,13 +221,18 @@ class RedisBroker(Broker):
                 link.reader = asyncio.create_task(self._read(link), name="redis-broker-reader")
                 await self._change(link, "subscribe", link.probe_channel)
         except BaseException:
-            await self.disconnect()
+            if self._link is link:  # not if a disconnect() meanwhile made way for another connect()
+                self._link = None
+            await self._close(link)
             raise
 
     async def disconnect(self) -> None:
         link, self._link = self._link, None
-        if link is None:
-            return
+        if link is not None:
+            await self._close(link)
+
+    async def _close(self, link: _Link) -> None:
+        """End ``link``'s stream and close its connections; idempotent, never raises nor hangs."""
         link.close()
         reader = link.reader
         if reader is not None:
