@@ -124,17 +124,19 @@ class _Link:
         self._settle(BrokerError("the broker was disconnected"))
 
     def _settle(self, error: BrokerError) -> None:
+        """Fail whatever waits for a confirmation or a probe, each with an error of its own (one exception
+        raised in several tasks would gather all their tracebacks)."""
         waiters, self.waiters = self.waiters, {}
         probes, self.probes = self.probes, {}
         for queue in waiters.values():
             for future in queue:
                 if not future.done():
-                    future.set_exception(error)
+                    future.set_exception(BrokerError(error.message))
         for future, timer in probes.values():
             if timer is not None:
                 timer.cancel()
             if not future.done():
-                future.set_exception(error)
+                future.set_exception(BrokerError(error.message))
 
     def on_connect(self, connection: AbstractConnection) -> None:
         """Called by redis-py each time it connects the pub/sub connection again.
