@@ -109,6 +109,9 @@ export class RoomSession {
       this.state.load(result.snapshot, result.role);
     } else {
       this.state.role = result.role;
+      // A resume may cross into a new epoch (the room was loaded again, or another worker took it
+      // over): the seqs go on, and the replayed events carry the new epoch.
+      if (result.epoch) this.state.epoch = result.epoch;
       for (const ev of result.events || []) this.applyEvent(ev);
       this.state.seq = Math.max(this.state.seq, result.seq);
     }

@@ -29,7 +29,7 @@ from workshop_server.hub import Hub
 from workshop_server.metrics import Metrics
 from workshop_server.ratelimit import KeyedLimiter, address_key, retry_after_header
 from workshop_server.rooms.codes import normalise_code
-from workshop_server.rooms.room import Room, clean_text
+from workshop_server.rooms.room import clean_text
 from workshop_server.session import Session
 from workshop_server.settings import Settings
 
@@ -109,16 +109,6 @@ def device_from_scope(hub: Hub, scope: Scope) -> str | None:
             cookie = cookie_parser(value.decode("latin-1")).get(DEVICE_COOKIE)
             if cookie is not None:
                 return hub.signer.verify_device(cookie)
-    return None
-
-
-def staff_refusal(room: Room, kind: str, subject: str, generation: int) -> errors.WorkshopError | None:
-    """Why a token (of a staff link's ``generation``) may not read the room's data, or None."""
-    if generation != room.link_generation(kind, subject):
-        return errors.InvalidToken("this link was replaced: ask the facilitator for the new one")
-    member = room.members.get(subject) if kind == "member" else None
-    if member is None or member.role not in ("facilitator", "moderator") or member.status != "active":
-        return errors.Forbidden("exports are for the room's staff")
     return None
 
 
@@ -225,7 +215,7 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
     settings = settings or Settings()
     web_dir = settings.web_dir or WEB_DIR
     hub = Hub(settings)
-    metrics = Metrics(lambda: len(hub.sessions), lambda: len(hub.hosts))
+    metrics = Metrics(lambda: len(hub.sessions), lambda: len(hub.hosts), hub.worker_id)
     hub.metrics = metrics
     health = Health(hub)
     logs.install()  # no token from a query string in the access log
@@ -304,24 +294,11 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
                 locale=body.locale,
                 facilitator_name=body.facilitator_name,
             )
+            info = await host.query("public_info")
+            links = hub.links(host.room_id, await host.query("links"))
         except errors.WorkshopError as exc:
             return error_response(exc)
-        return JSONResponse({**hub.links(host), "info": public_info(host.room.room_view())}, status_code=201)
-
-    def public_info(view: dict[str, Any]) -> dict[str, Any]:
-        keys = (
-            "id",
-            "title",
-            "brief",
-            "rules",
-            "rules_version",
-            "access",
-            "anonymous",
-            "locale",
-            "locked",
-            "phase",
-        )
-        return {k: view[k] for k in keys}
+        return JSONResponse({**links, "info": info}, status_code=201)
 
     async def room_info(request: Request) -> Response:
         code = normalise_code(request.path_params["code"])
@@ -337,16 +314,8 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
                     raise errors.InvalidToken("this is not an invite")
                 invite_id, generation = claims.subject, claims.generation
 
-            def read(room: Room) -> dict[str, Any] | None:
-                info = public_info(room.room_view())
-                invite = room.invites.get(invite_id) if invite_id is not None else None
-                if invite is not None:  # tells the join page whether this link makes a moderator
-                    if generation != room.link_generation("invite", invite.id):
-                        return None  # a moderator link of before a rotation
-                    info["invite"] = {"role": invite.role, "revoked": invite.revoked}
-                return info
-
-            info = await host.read(read)
+            # With an invite, tells the join page whether this link makes a moderator.
+            info = await host.query("public_info", invite=invite_id, generation=generation)
             if info is None:
                 raise errors.InvalidToken("this link was replaced: ask the facilitator for the new one")
         except errors.WorkshopError as exc:
@@ -379,19 +348,12 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
                 kind, subject, generation = claims.kind, claims.subject, claims.generation
             host = await hub.host(code)
             # Read between batches: never show a state that the journal does not hold yet.
-            refusal, state = await host.read(
-                lambda room: (staff_refusal(room, kind, subject, generation), room.to_state())
-            )
-            if refusal is not None:
-                raise refusal
+            export = await host.query("export", kind=kind, subject=subject, generation=generation)
+            if "error" in export:
+                raise errors.from_dict(export["error"])
         except errors.WorkshopError as exc:
             return error_response(exc)
-        state.pop("replies", None)
-        state.pop("banned_devices", None)
-        state["config"].pop("passphrase_hash", None)
-        state["config"].pop("passphrase_salt", None)
-        for member in state["members"]:
-            member.pop("device", None)
+        state = export["state"]
         disposition = f'attachment; filename="{code}.json"'
         return JSONResponse(state, headers={"content-disposition": disposition, "cache-control": "no-store"})
 
@@ -403,11 +365,11 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
             refuse_tokens_in_url(request)
             claims = hub.signer.verify(bearer(request), room=code)
             host = await hub.host(code)
-            refusal = await host.read(
-                lambda room: staff_refusal(room, claims.kind, claims.subject, claims.generation)
+            refusal = await host.query(
+                "staff_check", kind=claims.kind, subject=claims.subject, generation=claims.generation
             )
             if refusal is not None:
-                raise refusal
+                raise errors.from_dict(refusal)
         except errors.WorkshopError as exc:
             return error_response(exc)
         key = hub.downloads.issue(code, claims.subject, claims.generation)

@@ -14,6 +14,7 @@ class CloseCode(IntEnum):
     # Standard codes the server uses.
     NORMAL = 1000
     GOING_AWAY = 1001  # server shutting down or restarting: reconnect and resume
+    SERVICE_RESTART = 1012  # this worker is draining (a deploy): reconnect (to another worker) and resume
     # 4000-4099: reconnect and resume.
     IDLE_TIMEOUT = 4000  # nothing received for idle_timeout seconds
     SLOW_CONSUMER = 4001  # the outgoing queue overflowed: the client did not read fast enough
@@ -34,6 +35,7 @@ class CloseCode(IntEnum):
 CLOSE_REASONS: dict[CloseCode, str] = {
     CloseCode.NORMAL: "normal closure",
     CloseCode.GOING_AWAY: "the server is restarting; reconnect and resume",
+    CloseCode.SERVICE_RESTART: "this worker is restarting; reconnect and resume",
     CloseCode.IDLE_TIMEOUT: "nothing received for too long; reconnect and resume",
     CloseCode.SLOW_CONSUMER: "the client did not read fast enough; reconnect and resume",
     CloseCode.AUTH_TIMEOUT: "no join or auth command in time",

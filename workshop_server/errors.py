@@ -306,3 +306,24 @@ def all_error_classes() -> list[type[WorkshopError]]:
 
 def all_error_codes() -> list[str]:
     return sorted({cls.code for cls in all_error_classes()})
+
+
+def from_dict(data: dict[str, object]) -> WorkshopError:
+    """The error that ``to_dict()`` gave ``data`` (it crossed from another worker): the class of this
+    module with that code (the most specific one defined), with the same message."""
+    cls = _BY_CODE.get(str(data.get("code")), ServerError)
+    message = data.get("message")
+    text = message if isinstance(message, str) else None
+    if cls is RateLimited:
+        retry_after = data.get("retry_after")
+        wait = float(retry_after) if isinstance(retry_after, int | float) else None
+        return RateLimited(text, retry_after=wait)
+    return cls(text)
+
+
+#: Each code's class, the last defined of those sharing it (BadFrame, not ProtocolError).
+_BY_CODE: dict[str, type[WorkshopError]] = {
+    value.code: value
+    for value in list(globals().values())
+    if isinstance(value, type) and issubclass(value, WorkshopError) and value.__module__ == __name__
+}

@@ -1,12 +1,20 @@
-"""Local fan-out: the connections of one room in this worker, and delivery of the room's events to them.
+"""Local fan-out: a room's connections in this worker, and delivery of the room's published batches.
 
-Each event view is encoded once per encoding (JSON, msgpack), never once per recipient. A connection's
+The hub keeps one :class:`Fanout` per room that has connections in this worker, whoever owns the room,
+and subscribes to the room's channel while it exists. The owner publishes each batch once; here each
+event view is encoded once per encoding (JSON, msgpack), never once per recipient. A connection's
 outgoing queue is bounded; a connection whose queue overflows is closed as a slow consumer and the room
 never waits for it.
+
+Continuity: the fan-out knows the epoch and the last seq it delivered. A batch of another epoch (the
+room was taken over) or one that skips seqs (a batch was lost: the broker failed) cannot be delivered
+as it is: every connection is closed with 4003 and resumes from the journal, where nothing is missing.
 """
 
 from __future__ import annotations
 
+import logging
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -15,22 +23,70 @@ from workshop_server.close_codes import CloseCode
 
 if TYPE_CHECKING:
     from workshop_server.connection import Connection
+    from workshop_server.handle import Attached
+
+log = logging.getLogger("workshop_server")
+
+#: Events kept to catch up a connection attached while later batches were already delivered here.
+RECENT = 512
 
 
 class Fanout:
-    """The sessions of one room attached in this worker."""
+    """The connections of one room attached in this worker, and delivery to them."""
 
-    def __init__(self, room_id: str, on_presence: Callable[[str, bool], None]) -> None:
+    def __init__(
+        self,
+        room_id: str,
+        on_presence: Callable[[str, bool], None],
+        on_refresh: Callable[[Connection], None] | None = None,
+    ) -> None:
         self.room_id = room_id
         self.sessions: set[Connection] = set()
         self.by_member: dict[str, set[Connection]] = {}
         self.screens = 0
+        self.epoch: str | None = None
         self.delivered = 0
         self.waiting: set[Connection] = set()
-        self._on_presence = on_presence
         self.deliveries = 0
+        self.gaps = 0  # batches that could not be delivered as they were (closed everyone: resume)
+        self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT)
+        self._on_presence = on_presence
+        self._on_refresh = on_refresh
+
+    # --- The Feed protocol (handle.py) ---------------------------------------------------------------
+    def holds(self, session: Connection) -> bool:
+        return session in self.sessions
+
+    def wait_for(self, session: Connection) -> None:
+        self.waiting.add(session)
+
+    def done_waiting(self, session: Connection) -> None:
+        self.waiting.discard(session)
+
+    # --- Membership -----------------------------------------------------------------------------------
+    def seat(self, session: Connection, attached: Attached) -> bool:
+        """Add ``session`` as the owner attached it. Events this fan-out delivered after the attach's seq
+        are caught up from the recent ones; returns False (and adds nothing) when they are not there."""
+        if self.epoch is None or self.epoch != attached.epoch:
+            if self.sessions:
+                self.reload("the room moved to another worker")
+            self.epoch, self.delivered = attached.epoch, attached.seq
+            self.recent.clear()
+        missed: list[dict[str, Any]] = []
+        if self.delivered > attached.seq:
+            missed = [ev for ev in self.recent if ev["seq"] > attached.seq]
+            if [ev["seq"] for ev in missed] != list(range(attached.seq + 1, self.delivered + 1)):
+                return False
+        session.audience = attached.audience
+        session.floor = attached.seq
+        self.add(session)
+        for ev in missed:
+            self._send(session, ev)
+        return True
 
     def add(self, session: Connection) -> None:
+        if session in self.sessions:
+            return
         self.sessions.add(session)
         if session.member_id is None:
             self.screens += 1
@@ -63,6 +119,12 @@ class Fanout:
     def member_sessions(self, member_id: str) -> list[Connection]:
         return list(self.by_member.get(member_id, ()))
 
+    def reload(self, reason: str) -> None:
+        """Close every connection with 4003: they come back and resume from the journal."""
+        for session in list(self.sessions):
+            session.close_soon(CloseCode.ROOM_RELOADED, reason)
+
+    # --- Delivery -------------------------------------------------------------------------------------
     def cutoffs(self, effects: Iterable[dict[str, Any]]) -> dict[Connection, tuple[int, dict[str, Any]]]:
         """The sessions that a batch's ``close`` and ``revoke`` effects end: each with the seq after which
         it receives nothing more (its removal, rejection or the rotation), and the effect."""
@@ -87,14 +149,45 @@ class Fanout:
                     ending[session] = (after, effect)
         return ending
 
-    def deliver(self, epoch: str, events: Iterable[dict[str, Any]], effects: Iterable[dict[str, Any]]) -> int:
+    def deliver(self, epoch: str, events: list[dict[str, Any]], effects: Iterable[dict[str, Any]]) -> int:
         """Deliver a published batch: events in order, then effects, then held replies. Returns the
         number of event frames queued to connections.
 
         A connection that a ``close`` or ``revoke`` effect ends receives the events up to the effect's
         ``after`` seq (its own removal, for instance) and none after it; it is closed, draining what was
-        queued, once the batch is delivered.
+        queued, once the batch is delivered. A batch of another epoch, or one that does not follow the
+        last seq delivered here, closes every connection (4003): they resume from the journal.
         """
+        effects = list(effects)
+        if any(effect["kind"] == "reload" for effect in effects):
+            self.reload("the room is reloading")
+            self.epoch = None
+            return 0
+        if self.epoch != epoch:
+            if self.epoch is not None and self.sessions:
+                log.warning(
+                    "room %s: epoch %s follows %s here; its connections resume",
+                    self.room_id,
+                    epoch,
+                    self.epoch,
+                )
+                self.reload("the room moved to another worker")
+            self.epoch = epoch
+            self.delivered = events[0]["seq"] - 1 if events else self.delivered
+            self.recent.clear()
+        events = [ev for ev in events if ev["seq"] > self.delivered]  # a batch seen twice: once
+        if events and events[0]["seq"] != self.delivered + 1:
+            self.gaps += 1
+            log.warning(
+                "room %s: events %d..%d never arrived here; its connections resume",
+                self.room_id,
+                self.delivered + 1,
+                events[0]["seq"] - 1,
+            )
+            self.reload("some events were lost on the way; resuming")
+            self.delivered = events[-1]["seq"]
+            self.recent.clear()
+            return 0
         sessions = self.sessions
         queued_before = self.deliveries
         ending = self.cutoffs(effects)
@@ -119,9 +212,25 @@ class Fanout:
                 session.push(frame)
                 self.deliveries += 1
             self.delivered = seq
+            self.recent.append(ev)
         for session, (_after, effect) in ending.items():
             session.close_soon(CloseCode(effect["code"]), effect["reason"], drain=True)
+        if self._on_refresh is not None:
+            for effect in effects:
+                if effect["kind"] == "refresh":
+                    for session in self.member_sessions(effect["member"]):
+                        self._on_refresh(session)
         if self.waiting:
             for session in list(self.waiting):
                 session.release(self.delivered)
         return self.deliveries - queued_before
+
+    def _send(self, session: Connection, ev: dict[str, Any]) -> None:
+        """One recent event to one connection that attached before it was delivered here."""
+        views: dict[str, Any] = ev["views"]
+        key = session.member_key if session.member_key in views else session.audience
+        if key in views and self.epoch is not None:
+            session.push(
+                session.codec.encode(protocol.event(self.epoch, ev["seq"], ev["name"], ev["at"], views[key]))
+            )
+            self.deliveries += 1

@@ -1,74 +1,128 @@
 """The seam between connections and rooms: what a connection may ask of a room and of its worker.
 
-A connection reaches a room only through a :class:`RoomHandle`: ``submit`` a command, ``attach`` itself
-(with resume), or ``read`` the room between batches. It reaches its worker through :class:`Worker`. The
-room host (``hub.RoomHost``) and the hub (``hub.Hub``) implement them; the WebSocket session
-(``session.py``) depends on this module only, never on the hub, so the layers import one another in one
-direction. :class:`Item` and :class:`Attached` are the plain data that travel across the seam.
+A connection reaches a room only through a :class:`RoomHandle`: ``submit`` a command, ``join`` (a join
+command and the attach of its connection), ``attach`` a connection (with resume), or ``query`` the room
+by name (``rooms/queries.py``). Every answer is plain data (:class:`Reply`, :class:`Attached`, the
+queries' answers), so that the room may live in another worker process: ``host.LocalRoom`` is the room
+this worker owns, ``remote.RemoteRoom`` forwards over the broker to the worker that owns it. The
+WebSocket session (``session.py``) depends on this module only, never on the hub, so that the layers
+import one another in one direction, as websockets' asyncio shell talks to its sans-I/O protocol only
+through ``receive_data`` / ``events_received`` / ``data_to_send``.
+
+A connection's events reach it through its worker's :class:`Feed` of the room (``fanout.py``), whoever
+owns the room: the owner publishes each batch once on the broker, and every worker with connections in
+the room delivers it to them.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from workshop_server import errors
     from workshop_server.connection import Connection
-    from workshop_server.fanout import Fanout
     from workshop_server.metrics import Metrics
     from workshop_server.ratelimit import Limiters
     from workshop_server.rooms import commands as c
-    from workshop_server.rooms.events import Outcome
-    from workshop_server.rooms.room import Room
     from workshop_server.settings import Settings
     from workshop_server.tokens import TokenSigner
 
-__all__ = ["Attached", "Item", "RoomHandle", "Worker"]
+__all__ = ["Attached", "Feed", "Reply", "RoomHandle", "Seat", "Worker"]
 
 
 @dataclass(slots=True)
-class Item:
-    """One thing for a room host to do, in order: a command, an attach, or both (a join)."""
+class Reply:
+    """The answer to a submitted command, once the batch that handled it is journaled and published.
 
-    command: c.Command | None
-    actor: str | None
-    future: asyncio.Future[Any]
-    session: Connection | None = None
-    resume: tuple[str | None, int | None] = (None, None)
-    outcome: Outcome | None = None
-    seq: int = 0
-    attached: Attached | errors.WorkshopError | None = None
-    read: Callable[[Room], Any] | None = None
-    queued: float = 0.0  # time.perf_counter() when a command was submitted (command latency)
+    ``error`` is a refusal's ``to_dict()`` (``errors.from_dict`` turns it back), ``result`` the core's
+    result otherwise. ``seq`` is the room's seq after the command: the reply is sent to the client once
+    the events up to it were delivered to the connection. For a join, ``attached`` says how its
+    connection was attached (or ``attach_error`` why it was not); for ``room.rotate_links``, ``links``
+    is the new generation (``rooms.queries.links``).
+    """
+
+    seq: int
+    result: dict[str, Any] = field(default_factory=dict)
+    error: dict[str, Any] | None = None
+    attached: Attached | None = None
+    attach_error: dict[str, Any] | None = None
+    links: dict[str, Any] | None = None
+
+    def to_plain(self) -> dict[str, Any]:
+        data = asdict(self)
+        return data
+
+    @classmethod
+    def from_plain(cls, data: dict[str, Any]) -> Reply:
+        attached = data.get("attached")
+        return cls(
+            seq=data["seq"],
+            result=data.get("result") or {},
+            error=data.get("error"),
+            attached=Attached(**attached) if attached is not None else None,
+            attach_error=data.get("attach_error"),
+            links=data.get("links"),
+        )
+
+
+@dataclass(slots=True)
+class Seat:
+    """A connection, as the owner sees it when attaching it: plain data, from any worker."""
+
+    member_id: str | None  # None: the room screen (or, for a join, the member the join makes)
+    role: str
+    link_generation: int | None = None  # attached with a staff link of this generation
+    epoch: str | None = None  # resume position
+    seq: int | None = None
+    connections: int = 0  # the member's other connections in the requesting worker
+    worker: str = ""  # the requesting worker ("": the owner itself)
 
 
 @dataclass(slots=True)
 class Attached:
-    """What a session gets when it attaches: either the missed events or a snapshot."""
+    """How the owner attached a connection: either the missed events or a snapshot, and where its
+    delivery starts (``seq``: events up to it are in the snapshot or in ``events``)."""
 
     recovered: bool
     seq: int
+    epoch: str
+    audience: str
+    member_id: str | None = None
+    role: str = "screen"
     events: list[dict[str, Any]] = field(default_factory=list)
     snapshot: dict[str, Any] | None = None
     member: dict[str, Any] | None = None
+    links: dict[str, Any] | None = None  # for the facilitator: rooms.queries.links
+
+
+class Feed(Protocol):
+    """A room's connections in this worker, as a connection sees them: how far delivery went."""
+
+    delivered: int
+
+    def holds(self, session: Connection) -> bool: ...
+
+    def wait_for(self, session: Connection) -> None: ...
+
+    def done_waiting(self, session: Connection) -> None: ...
 
 
 class RoomHandle(Protocol):
-    """One room, as a connection sees it."""
+    """One room, as a connection sees it, wherever its owner runs."""
 
-    room: Room
-    fanout: Fanout
+    room_id: str
 
-    def submit(
-        self, cmd: c.Command, actor: str | None, session: Connection | None = None
-    ) -> asyncio.Future[Any]: ...
+    @property
+    def feed(self) -> Feed: ...
 
-    def attach(self, session: Connection, epoch: str | None, seq: int | None) -> asyncio.Future[Any]: ...
+    def submit(self, cmd: c.Command, actor: str | None, *, address: str = "") -> asyncio.Future[Reply]: ...
 
-    def read(self, reader: Callable[[Room], Any]) -> asyncio.Future[Any]: ...
+    def join(self, cmd: c.Enter, session: Connection) -> asyncio.Future[Reply]: ...
+
+    def attach(self, session: Connection, epoch: str | None, seq: int | None) -> asyncio.Future[Attached]: ...
+
+    def query(self, name: str, **args: Any) -> asyncio.Future[Any]: ...
 
 
 class Worker(Protocol):
@@ -80,6 +134,7 @@ class Worker(Protocol):
     signer: TokenSigner
     suggestions: asyncio.Semaphore
     sessions: set[Connection]
+    worker_id: str
 
     def clock(self) -> float: ...
 
@@ -87,6 +142,10 @@ class Worker(Protocol):
 
     async def lookup(self, room_id: str, address: str) -> RoomHandle: ...
 
+    async def watch(self, room_id: str) -> None: ...
+
     def token(self, room_id: str, kind: str, subject: str, generation: int = 0) -> str: ...
 
-    def links(self, host: RoomHandle) -> dict[str, str]: ...
+    def links(self, room_id: str, info: dict[str, Any]) -> dict[str, str]: ...
+
+    def detach(self, session: Connection) -> None: ...

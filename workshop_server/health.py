@@ -62,7 +62,9 @@ class Health:
             "status": "ok" if healthy else "failing",
             "storage": storage.to_dict(),
             "broker": broker.to_dict(),
+            "worker": hub.worker_id,
             "rooms": len(hub.hosts),
+            "owned": hub.owned,
             "connections": len(hub.sessions),
         }
         return healthy, body

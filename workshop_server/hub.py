@@ -1,10 +1,26 @@
-"""The asyncio shell around the room core: one authority (a :class:`RoomHost`) per loaded room.
+"""Everything one worker process runs: the journal, the broker, the rooms it owns, and its fan-outs.
 
-A room host is an actor. Commands go into its inbox; its loop takes everything queued, applies it with
-the pure core, journals the batch in one transaction, publishes one broker message with the batch's
-events, and only then replies. Snapshots for joins and resumes are taken between batches, where the
-in-memory state is exactly what the journal holds, so a client never sees an event that a crash could
-take back, and a seq always names the same event.
+Ownership. Exactly one worker applies a room's commands: the holder of the room's lease in the broker
+(``lease_seconds``, renewed every third of it). Loading a room claims its lease, rebuilds it from the
+journal, and journals a new epoch (``_epoch``) before it serves anything: the epoch is the fencing
+token, and the journal refuses the appends of an older one, so an owner that lost its lease (a pause, a
+partition) can never write again. Another worker that gets a connection for the room reaches it through
+a :class:`~workshop_server.remote.RemoteRoom`, which forwards to the owner over the broker.
+
+Fan-out. Every worker that has connections in a room keeps one :class:`~workshop_server.fanout.Fanout`
+of it and subscribes to the room's channel while it does; the owner publishes each batch once, and
+each worker delivers it to its own connections. Workers do not subscribe to rooms they have no
+connection in, and never decode their traffic.
+
+Presence is counted per worker, in the room core: each worker tells the owner who came and left among
+its own connections. Workers announce themselves in the broker every heartbeat (a third of
+``lease_seconds``); the owner drops the presence of a worker missing for two heartbeats.
+
+Failures. A dead owner's lease expires; the first worker that needs the room (a command, a join, or
+its periodic check of the rooms it has connections in) takes it over: a new epoch, and every
+connection of the room, in every worker, is closed with 4003 and resumes from the journal, where
+nothing acknowledged is missing. A lost broker stream fails every room of the worker the same way;
+the worker connects again with backoff and resubscribes.
 """
 
 from __future__ import annotations
@@ -13,42 +29,33 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import secrets
 import socket
 import time
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Union
-
-import msgpack
-from pydantic import TypeAdapter
+from typing import TYPE_CHECKING, Any, Literal
 
 from workshop_server import errors
 from workshop_server.broker import Broker, create_broker
 from workshop_server.close_codes import CloseCode
 from workshop_server.downloads import Downloads
 from workshop_server.fanout import Fanout
-from workshop_server.handle import Attached, Item, RoomHandle
+from workshop_server.handle import RoomHandle
+from workshop_server.host import LocalRoom, pack, unpack
 from workshop_server.ratelimit import Limiters
-from workshop_server.rooms import (
-    CLIENT_COMMANDS,
-    INTERNAL_COMMANDS,
-    Limits,
-    Room,
-    RoomConfig,
-    hash_passphrase,
-    view_for,
-)
+from workshop_server.remote import RemoteRoom, Rpc, any_command, inbox_channel
+from workshop_server.rooms import Limits, Room, RoomConfig, hash_passphrase
 from workshop_server.rooms import commands as c
 from workshop_server.rooms.codes import make_code
-from workshop_server.rooms.events import Event
 from workshop_server.rooms.state import from_plain, to_plain
 from workshop_server.rooms.text import TEXT_RULES
 from workshop_server.settings import Settings, resolve_secret
 from workshop_server.storage import (
     DATABASE_FILENAME,
     Journal,
+    JournalConflict,
     JournalEntry,
     RoomExists,
     RoomNotStored,
@@ -60,24 +67,14 @@ if TYPE_CHECKING:
     from workshop_server.connection import Connection
     from workshop_server.metrics import Metrics
 
+__all__ = ["Hub", "HubState", "limits_from", "pack", "unpack"]
+
 log = logging.getLogger("workshop_server")
-_any_command: TypeAdapter[c.Command] = TypeAdapter(
-    Union[(*CLIENT_COMMANDS, *INTERNAL_COMMANDS)]  # type: ignore[arg-type]
-)
-REPLAY_BUFFER = 4096
-LEASE_SECONDS = 15.0
 BROKER_RETRY_MAX = 2.0  # seconds between attempts to connect the broker again after losing it
+LOAD_ATTEMPTS = 3  # a load that finds the journal moved on since it read it starts over
 
 #: The life of a worker, as ``/readyz`` reports it: ready only between start and drain.
 HubState = Literal["starting", "ready", "draining", "stopping"]
-
-
-def pack(value: Any) -> bytes:
-    return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
-
-
-def unpack(data: bytes) -> Any:
-    return msgpack.unpackb(data, raw=False, strict_map_key=False)
 
 
 def _set_limits(limits: Limits) -> c.SetLimits:
@@ -101,369 +98,89 @@ def limits_from(settings: Settings) -> Limits:
     )
 
 
-class RoomHost:
-    """The one authority for a room in this process."""
+def next_epoch(epoch: str) -> str:
+    """The epoch after ``epoch``: epochs are decimal numbers, ordered by value (the fencing token)."""
+    return str(int(epoch) + 1) if epoch.isdigit() and len(epoch) < 18 else "2"
 
-    def __init__(self, hub: Hub, room: Room, position: int) -> None:
-        self.hub = hub
-        self.room = room
-        self.position = position
-        self.recent: deque[Event] = deque(maxlen=REPLAY_BUFFER)
-        self.fanout = Fanout(room.id, self._presence_changed)
-        self._inbox: deque[Item] = deque()
-        self._wake: asyncio.Future[None] | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
-        self._came: set[str] = set()
-        self._left: set[str] = set()
-        self._presence_timer: asyncio.TimerHandle | None = None
-        self._since_snapshot = 0
-        self._snapshot_at = time.monotonic()
-        self.active_at = time.monotonic()
-        self.broken: errors.WorkshopError | None = None
-        self._stopping = False
-        self.ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
-    # --- Life cycle ---------------------------------------------------------------------------------
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"room-{self.room.id}")
-        # The first batch closes a round whose deadline passed while the room was not loaded.
-        self.ready = self.submit(c.Tick(id="tick"), None)
-        self._schedule_timer()
+class _Presence:
+    """The presence changes of one room in this worker, sent to its owner once per interval."""
 
-    async def stop(self) -> None:
-        """Finish the batch in progress (never cut it: its journal append may commit anyway), then
-        refuse what is still queued and write a last snapshot."""
-        for handle in (self._timer, self._presence_timer):
-            if handle is not None:
-                handle.cancel()
-        self._stopping = True
-        if self._wake is not None and not self._wake.done():
-            self._wake.set_result(None)
-        if self._task is not None:
-            await self._task
-        if self.broken is None and self._since_snapshot:
-            await self._snapshot()
-        for item in self._inbox:
-            if not item.future.done():
-                item.future.set_exception(errors.ServerBusy("the server is shutting down"))
+    __slots__ = ("came", "left", "timer")
 
-    def idle_for(self, now: float) -> float:
-        """Seconds since the room last did anything, or 0 while it has connections or work."""
-        if self.fanout.sessions or self._inbox or self._wake is None or self.broken is not None:
-            return 0.0
-        return now - self.active_at
-
-    # --- Inbox ---------------------------------------------------------------------------------------
-    def _put(self, item: Item) -> asyncio.Future[Any]:
-        if self.broken is not None:
-            item.future.set_exception(self.broken)
-            item.future.exception()  # a timer's tick or presence has nobody waiting: no warning
-            return item.future
-        self._inbox.append(item)
-        if self._wake is not None and not self._wake.done():
-            self._wake.set_result(None)
-        return item.future
-
-    def submit(
-        self, cmd: c.Command, actor: str | None, session: Connection | None = None
-    ) -> asyncio.Future[Any]:
-        """Queue a command; the future resolves to the item once journaled and published."""
-        loop = asyncio.get_running_loop()
-        return self._put(Item(cmd, actor, loop.create_future(), session, queued=time.perf_counter()))
-
-    def attach(self, session: Connection, epoch: str | None, seq: int | None) -> asyncio.Future[Any]:
-        """Attach a session between batches; resolves to :class:`Attached`."""
-        loop = asyncio.get_running_loop()
-        return self._put(Item(None, None, loop.create_future(), session, (epoch, seq)))
-
-    def read(self, reader: Callable[[Room], Any]) -> asyncio.Future[Any]:
-        """Read the room between batches, where it holds exactly what the journal holds."""
-        loop = asyncio.get_running_loop()
-        return self._put(Item(None, None, loop.create_future(), read=reader))
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while not self._stopping:
-            if not self._inbox:
-                self._wake = loop.create_future()
-                await self._wake
-                self._wake = None
-                continue
-            batch = list(self._inbox)
-            self._inbox.clear()
-            self.active_at = time.monotonic()
-            try:
-                await self._process(batch)
-            except errors.WorkshopError as exc:
-                self.fail(batch, exc)
-                return
-            except Exception as exc:
-                log.exception("room %s: unexpected failure; the room is unloaded", self.room.id)
-                self.fail(batch, errors.RoomUnavailable(f"room failed: {type(exc).__name__}"))
-                return
-
-    def fail(self, batch: list[Item], exc: errors.WorkshopError) -> None:
-        self.broken = exc
-        for item in [*batch, *self._inbox]:
-            if not item.future.done():
-                item.future.set_exception(exc)
-                item.future.exception()  # nobody waits for internal items (ticks, presence): no warning
-        self._inbox.clear()
-        for session in list(self.fanout.sessions):
-            session.close_soon(CloseCode.ROOM_RELOADED, "the room is reloading")
-        self.hub.forget(self)
-
-    async def _process(self, batch: list[Item]) -> None:
-        room = self.room
-        now = self.hub.clock()
-        entries: list[JournalEntry] = []
-        events: list[Event] = []
-        published: list[dict[str, Any]] = []
-        effects: list[dict[str, Any]] = []
-        metrics = self.hub.metrics
-        for item in batch:
-            if item.command is None:
-                continue
-            before = room.seq
-            outcome = room.handle(item.command, item.actor, now)
-            item.outcome, item.seq = outcome, room.seq
-            if metrics is not None:
-                metrics.command(item.command, outcome)
-            plain = [e.to_dict() for e in outcome.events]
-            if self.hub.journal is not None and (plain or outcome.stored or outcome.changed):
-                record = {
-                    "cmd": item.command.model_dump(mode="json"),
-                    "actor": item.actor,
-                    # The time the room handled it at (its clock never goes back), not the wall
-                    # clock's reading: a replay then gives the same times even if the system clock
-                    # stepped back, and whatever refused commands (never journaled) moved the clock.
-                    "now": room.clock,
-                    "events": plain,
-                    "text_rules": room.text_rules,
-                }
-                entries.append(JournalEntry(before + 1, room.seq, room.epoch, pack(record)))
-            events.extend(outcome.events)
-            published.extend(plain)
-            effects.extend(e.to_dict() for e in outcome.effects)
-        journal = self.hub.journal
-        if entries and journal is not None:  # entries are only built when there is a journal
-            await asyncio.gather(*(journal.append(room.id, entry) for entry in entries))
-            self.position += len(entries)
-        if events or effects:
-            message = {"epoch": room.epoch, "events": published, "effects": effects}
-            await self.hub.broker.publish(self.hub.channel(room.id), pack(message))
-        self.recent.extend(events)
-        self._since_snapshot += len(events)
-        # Everything in the batch is durable and published: reply, then attach waiting sessions.
-        for item in batch:
-            if item.outcome is not None:
-                for effect in item.outcome.effects:
-                    if effect.kind == "refresh":
-                        self._refresh(effect.member)
-            if item.read is not None:
-                item.future.set_result(item.read(self.room))
-            elif item.session is not None and (item.outcome is None or item.outcome.error is None):
-                result = await self._attach(item)
-                if not item.future.done():
-                    item.future.set_result(result)
-            elif not item.future.done():
-                item.future.set_result(item)
-            if metrics is not None and item.queued and (item.actor is not None or item.session is not None):
-                metrics.command_latency(time.perf_counter() - item.queued)  # not the internal ticks
-        self._schedule_timer()
-        if self._due_for_snapshot() and not self._inbox:
-            await self._snapshot()
-
-    # --- Attach and resume --------------------------------------------------------------------------
-    async def _attach(self, item: Item) -> Item | Attached | errors.WorkshopError:
-        """Attach the item's session. For a join, the result (or refusal) goes in ``item.attached``."""
-        session = item.session
-        assert session is not None
-        if item.command is not None:  # a join: attach the new member, with a snapshot
-            assert item.outcome is not None
-            session.bind(
-                self.room.id, item.outcome.result["member"]["id"], item.outcome.result["member"]["role"]
-            )
-        member_id, role = session.member_id, session.role
-        if session.link_generation is not None and session.link_generation != self.room.links_generation:
-            # The staff links were rotated after this auth checked its token, before it attached.
-            return errors.InvalidToken("this link was replaced: ask the facilitator for the new one")
-        if member_id is not None:
-            member = self.room.members.get(member_id)
-            refusal: errors.WorkshopError | None = None
-            limit = self.hub.settings.max_connections_per_member
-            if member is None:
-                refusal = errors.InvalidToken("no such member in this room")
-            elif member.status in ("banned", "rejected"):
-                refusal = errors.Banned()
-            elif self.fanout.count(member_id) >= limit:
-                refusal = errors.TooManyConnections(f"at most {limit} connections per participant")
-            if refusal is not None:
-                if item.command is not None:
-                    item.attached = refusal
-                    return item
-                return refusal
-        session.audience = self.room.audience_of(member_id, role)
-        session.floor = self.room.seq
-        attached = await self._replay(session, *item.resume)
-        if member_id is not None:
-            attached.member = self.room.member_view(self.room.members[member_id])
-        self.fanout.add(session)
-        if item.command is not None:
-            item.attached = attached
-            return item
-        return attached
-
-    async def _replay(self, session: Connection, epoch: str | None, seq: int | None) -> Attached:
-        room = self.room
-        member = room.members.get(session.member_id) if session.member_id is not None else None
-        since = member.audience_seq if member is not None else 0
-        if epoch == room.epoch and seq is not None and since <= seq <= room.seq:
-            events = await self._events_after(seq)
-            if events is not None:
-                visible = []
-                for ev in events:
-                    data = view_for(ev.views, session.member_id, session.audience)
-                    if data is not None:
-                        visible.append(self._event_message(ev, data))
-                return Attached(recovered=True, seq=room.seq, events=visible)
-        return Attached(
-            recovered=False, seq=room.seq, snapshot=room.snapshot(session.member_id, session.role)
-        )
-
-    def _event_message(self, ev: Event, data: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "type": "event",
-            "epoch": self.room.epoch,
-            "seq": ev.seq,
-            "name": ev.name,
-            "at": ev.at,
-            "data": data,
-        }
-
-    async def _events_after(self, seq: int) -> list[Event] | None:
-        """Exactly the events after ``seq``, or None when they are no longer all available."""
-        room = self.room
-        if seq == room.seq:
-            return []
-        if self.recent and self.recent[0].seq <= seq + 1:
-            return [e for e in self.recent if e.seq > seq]
-        journal = self.hub.journal
-        if journal is None:
-            return None
-        entries = await journal.entries_after(room.id, room.epoch, seq)
-        if entries is None:
-            return None
-        events = [Event.from_dict(e) for entry in entries for e in unpack(entry.data)["events"]]
-        events = [e for e in events if e.seq > seq]
-        expected = list(range(seq + 1, room.seq + 1))
-        if [e.seq for e in events] != expected:
-            return None
-        return events
-
-    def _refresh(self, member_id: str) -> None:
-        """A member's audience changed (admitted): move its sessions and send them a fresh snapshot."""
-        for session in self.fanout.member_sessions(member_id):
-            session.audience = self.room.audience_of(member_id, session.role)
-            session.floor = self.room.seq
-            snap = self.room.snapshot(member_id, session.role)
-            session.push_message(
-                {"type": "snapshot", "epoch": self.room.epoch, "seq": self.room.seq, "state": snap}
-            )
-
-    # --- Timers, presence, snapshots ----------------------------------------------------------------
-    def _schedule_timer(self) -> None:
-        wake = self.room.next_wakeup()
-        if wake == self._timer_at:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._timer_at = wake
-        if wake is not None:
-            delay = max(0.0, wake - self.hub.clock()) + 0.005
-            self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        self._timer_at = None
-        self.submit(c.Tick(id="tick"), None)
-
-    def _presence_changed(self, member_id: str, online: bool) -> None:
-        if member_id:
-            if online:
-                self._left.discard(member_id)
-                self._came.add(member_id)
-            else:
-                self._came.discard(member_id)
-                self._left.add(member_id)
-        if self._presence_timer is None and self.broken is None:
-            delay = self.hub.settings.presence_interval
-            self._presence_timer = asyncio.get_running_loop().call_later(delay, self._flush_presence)
-
-    def _flush_presence(self) -> None:
-        self._presence_timer = None
-        came, left = tuple(sorted(self._came)), tuple(sorted(self._left))
-        self._came.clear()
-        self._left.clear()
-        self.submit(c.Presence(id="presence", came=came, left=left, screens=self.fanout.screens), None)
-
-    def _due_for_snapshot(self) -> bool:
-        settings = self.hub.settings
-        if self.hub.journal is None or self._since_snapshot == 0:
-            return False
-        return (
-            self._since_snapshot >= settings.snapshot_every_events
-            or time.monotonic() - self._snapshot_at >= settings.snapshot_every_seconds
-        )
-
-    async def _snapshot(self) -> None:
-        journal = self.hub.journal
-        if journal is None:
-            return
-        room = self.room
-        snapshot = Snapshot(room.epoch, room.seq, pack(room.to_state()), self.position)
-        await journal.save_snapshot(room.id, snapshot, keep_entries=self.hub.settings.snapshot_keep_entries)
-        self._since_snapshot = 0
-        self._snapshot_at = time.monotonic()
+    def __init__(self) -> None:
+        self.came: set[str] = set()
+        self.left: set[str] = set()
+        self.timer: asyncio.TimerHandle | None = None
 
 
 class Hub:
-    """Everything one worker process runs: the journal, the broker, and the rooms it hosts."""
+    """Everything one worker process runs: the journal, the broker, its rooms and its fan-outs."""
 
-    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, settings: Settings, *, clock: Callable[[], float] = time.time, broker: Broker | None = None
+    ) -> None:
         self.settings = settings
         self.clock = clock
         self.signer = TokenSigner(resolve_secret(settings))
-        self.broker: Broker = create_broker(settings.broker, settings.redis_url)
+        self.broker: Broker = (
+            broker if broker is not None else create_broker(settings.broker, settings.redis_url)
+        )
         self.journal: Journal | None = None
-        self.hosts: dict[str, RoomHost] = {}
+        self.hosts: dict[str, LocalRoom] = {}
+        self.remotes: dict[str, RemoteRoom] = {}
+        self.feeds: dict[str, Fanout] = {}
         self.metrics: Metrics | None = None
         self.sessions: set[Connection] = set()
         self.downloads = Downloads()  # one-time export links (app.py)
         self.limiters = Limiters(settings)
         self.suggestions = asyncio.Semaphore(1)  # themes.suggest is CPU-bound: one at a time
-        self._loading: dict[str, asyncio.Future[RoomHost]] = {}
-        self._listener: asyncio.Task[None] | None = None
-        self._background: set[asyncio.Task[None]] = set()
-        self._leases: asyncio.Task[None] | None = None
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.rpc = Rpc(self)
         self.state: HubState = "starting"
+        self._loading: dict[str, asyncio.Future[RoomHandle]] = {}
+        self._subscribed: dict[str, asyncio.Future[None]] = {}
+        self._watched: dict[str, float] = {}  # room id -> when a connection last asked to watch it
+        self._presence: dict[str, _Presence] = {}
+        self._listener: asyncio.Task[None] | None = None
+        self._maintainer: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self._draining: asyncio.Task[None] | None = None
 
+    # --- Life cycle ---------------------------------------------------------------------------------
     def stopping(self) -> bool:
         """Whether :meth:`stop` has begun."""
         return self.state == "stopping"
 
-    def begin_drain(self) -> None:
-        """Stop being ready: ``/readyz`` answers 503 so that load balancers send no new clients, while
-        everything keeps working until :meth:`stop`. Idempotent."""
-        if self.state in ("starting", "ready"):
-            self.state = "draining"
+    def begin_drain(self, spread: float | None = None) -> None:
+        """Stop being ready (``/readyz`` answers 503, so load balancers send no new clients) and spread
+        the closing of this worker's connections (1012: reconnect elsewhere) and the hand-over of its
+        rooms over ``spread`` seconds (``drain_seconds``), so that a deploy causes no reconnect storm.
+        Idempotent."""
+        if self.state not in ("starting", "ready"):
+            return
+        self.state = "draining"
+        window = self.settings.drain_seconds if spread is None else spread
+        if window > 0:
+            self._draining = self._spawn(self._drain(window))
+
+    @property
+    def owned(self) -> list[str]:
+        """The rooms this worker owns (``/healthz``)."""
+        return sorted(self.hosts)
 
     def channel(self, room_id: str) -> str:
         return f"workshop:room:{room_id}"
+
+    def lease_key(self, room_id: str) -> str:
+        return f"workshop:owner:{room_id}"
+
+    def worker_key(self, worker_id: str) -> str:
+        return f"workshop:worker:{worker_id}"
+
+    @property
+    def heartbeat(self) -> float:
+        return self.settings.lease_seconds / 3
 
     async def start(self) -> None:
         if self.settings.store == "sqlite":
@@ -471,60 +188,140 @@ class Hub:
             path.mkdir(mode=0o700, parents=True, exist_ok=True)  # Journal.open makes it exactly 0700
             self.journal = await Journal.open(path / DATABASE_FILENAME, synchronous=self.settings.synchronous)
             self.journal.observer = self.metrics
-        await self.broker.connect()
+        try:
+            await self.broker.connect()
+            await self.broker.subscribe(inbox_channel(self.worker_id))
+            await self.broker.claim(self.worker_key(self.worker_id), self.worker_id, 2 * self.heartbeat)
+        except BaseException:
+            # A worker that cannot start must not hang on its journal's thread: close what it opened.
+            with contextlib.suppress(Exception):
+                await self.broker.disconnect()
+            if self.journal is not None:
+                await self.journal.close()
+                self.journal = None
+            raise
         loop = asyncio.get_running_loop()
         self._listener = loop.create_task(self._listen(), name="broker-listener")
-        self._leases = loop.create_task(self._renew_leases(), name="room-leases")
+        self._maintainer = loop.create_task(self._maintain(), name="room-leases")
         if self.state == "starting":
             self.state = "ready"
+        log.info("worker %s started", self.worker_id)
 
     async def stop(self) -> None:
         self.state = "stopping"
+        if self._draining is not None:
+            self._draining.cancel()
         for session in list(self.sessions):
             session.close_soon(CloseCode.GOING_AWAY, "the server is restarting")
         for session in list(self.sessions):
             await session.closed()
-        if self._leases is not None:
-            self._leases.cancel()
+        if self._maintainer is not None:
+            self._maintainer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._leases
+                await self._maintainer
         for host in list(self.hosts.values()):
-            await host.stop()
-            with contextlib.suppress(errors.WorkshopError):
-                await self.broker.release(self.lease_key(host.room.id), self.worker_id)
+            await self._hand_over(host)
         self.hosts.clear()
+        with contextlib.suppress(errors.WorkshopError):
+            await self.broker.release(self.worker_key(self.worker_id), self.worker_id)
+        self.rpc.fail_all(errors.ServerBusy("the server is shutting down"))
         await self.broker.disconnect()
         if self._listener is not None:
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(self._listener, 5)
+        for task in list(self._background):
+            task.cancel()
+        if self._background:
+            await asyncio.wait(list(self._background), timeout=5)
         if self.journal is not None:
             await self.journal.close()
 
-    async def _listen(self) -> None:
-        """Hand each published batch to its room's fan-out, until the broker is disconnected.
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        task.add_done_callback(_log_failure)
+        return task
 
-        When the broker's stream fails (Redis went away), batches may have been lost: every room is
-        dropped (its clients get 4003 and resume from the journal), and the broker is connected again,
-        retrying until it answers; rooms load again on their next join or auth.
-        """
+    async def _drain(self, window: float) -> None:
+        """Close this worker's connections (1012) and hand its rooms over, spread over ``window``."""
+        sessions = list(self.sessions)
+        random.shuffle(sessions)
+        rooms = list(self.hosts.values())
+        steps = max(len(sessions), len(rooms), 1)
+        pause = window * 0.9 / steps
+        for n in range(steps):
+            if n < len(sessions):
+                sessions[n].close_soon(CloseCode.SERVICE_RESTART, "this worker is restarting; reconnect")
+            if n < len(rooms) and self.hosts.get(rooms[n].room_id) is rooms[n]:
+                del self.hosts[rooms[n].room_id]
+                await self._hand_over(rooms[n])
+            await asyncio.sleep(pause)
+
+    async def _hand_over(self, host: LocalRoom) -> None:
+        """Stop owning a room cleanly: last snapshot, its connections everywhere resume (4003) with
+        whichever worker loads it next, and the lease is released for it."""
+        try:
+            await host.stop()
+        except Exception:
+            log.exception(
+                "room %s: the last snapshot failed (the journal still has everything)", host.room_id
+            )
+        with contextlib.suppress(errors.WorkshopError):
+            await self.publish(self.channel(host.room_id), pack(_RELOAD))
+        with contextlib.suppress(errors.WorkshopError):
+            await self.broker.release(self.lease_key(host.room_id), self.worker_id)
+        if self.metrics is not None:
+            self.metrics.cluster("handed_over")
+        log.info("room %s: handed over", host.room_id)
+
+    # --- The broker ---------------------------------------------------------------------------------
+    async def publish(self, channel: str, data: bytes) -> None:
+        await self.broker.publish(channel, data)
+
+    async def flush_replies(self) -> None:
+        await self.rpc.flush()
+
+    async def _listen(self) -> None:
+        """Hand each message to its fan-out or to the requests between workers, until the broker is
+        disconnected. When the broker's stream fails (Redis restarted, a pub/sub connection killed, a
+        probe lost), messages may have been lost: every room and fan-out of this worker resumes from
+        the journal (4003), the broker is connected again with backoff, and resubscribed."""
         prefix = self.channel("")
+        inbox = inbox_channel(self.worker_id)
         while not self.stopping():
             try:
                 async for message in self.broker.messages():
-                    host = self.hosts.get(message.channel[len(prefix) :])
-                    if host is None:
+                    channel = message.channel
+                    if channel == inbox:
+                        self.rpc.on_message(message.data)
+                        continue
+                    feed = self.feeds.get(channel[len(prefix) :])
+                    if feed is None:
                         continue
                     batch = unpack(message.data)
-                    frames = host.fanout.deliver(batch["epoch"], batch["events"], batch["effects"])
+                    frames = feed.deliver(batch["epoch"], batch["events"], batch["effects"])
                     if self.metrics is not None:
                         self.metrics.delivered(frames)
                 return  # the broker was disconnected: the hub is stopping
             except errors.WorkshopError as exc:  # BrokerError: the stream failed
-                log.error("lost the message broker (%s); its rooms are dropped until it is back", exc)
-            for host in list(self.hosts.values()):
-                if host.broken is None:
-                    host.fail([], errors.RoomUnavailable("the message broker was lost; reconnect"))
+                log.error("lost the message broker (%s); every room of this worker resumes", exc)
+                if self.metrics is not None:
+                    self.metrics.cluster("broker_lost")
+            self._broker_lost()
             await self._reconnect_broker()
+
+    def _broker_lost(self) -> None:
+        self.rpc.fail_all(errors.ServerBusy("the message broker is unavailable; retry shortly"))
+        for host in list(self.hosts.values()):
+            if host.broken is None:
+                host.fail([], errors.RoomUnavailable("the message broker was lost; reconnect"))
+        for feed in self.feeds.values():
+            feed.reload("the message broker was lost; resuming")
+            feed.epoch = None
+        self.feeds.clear()
+        self._subscribed.clear()
+        self.remotes.clear()
 
     async def _reconnect_broker(self) -> None:
         delay = 0.1
@@ -533,29 +330,371 @@ class Hub:
                 await self.broker.disconnect()
             try:
                 await self.broker.connect()
+                await self.broker.subscribe(inbox_channel(self.worker_id))
             except errors.WorkshopError as exc:
                 log.debug("the message broker is still unavailable: %s", exc)
             else:
                 if self.stopping():  # stop() disconnected the broker while this connected it
                     await self.broker.disconnect()
                 else:
-                    log.warning("the message broker is back")
+                    log.warning("the message broker is back; resubscribed")
+                    if self.metrics is not None:
+                        self.metrics.cluster("resubscribed")
                 return
-            await asyncio.sleep(delay)
+            await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, BROKER_RETRY_MAX)
 
-    def forget(self, host: RoomHost) -> None:
-        if self.hosts.get(host.room.id) is host:
-            del self.hosts[host.room.id]
-        task = asyncio.get_running_loop().create_task(self._unsubscribe(host.room.id))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+    async def probe(self) -> None:
+        """Check the broker (health): and when its stream looks alive but delivers nothing, fail it, so
+        that the listener reconnects."""
+        await self.broker.ping()
 
-    async def _unsubscribe(self, room_id: str) -> None:
+    # --- Fan-outs (this worker's connections, per room) ----------------------------------------------
+    def fanout(self, room_id: str) -> Fanout:
+        feed = self.feeds.get(room_id)
+        if feed is None:
+            feed = Fanout(
+                room_id,
+                lambda member, online: self._presence_changed(room_id, member, online),
+                self._refresh,
+            )
+            self.feeds[room_id] = feed
+        return feed
+
+    async def watch(self, room_id: str) -> None:
+        """Subscribe to the room's channel before a connection of this worker attaches to it."""
+        self._watched[room_id] = time.monotonic()
+        self.fanout(room_id)
+        pending = self._subscribed.get(room_id)
+        if pending is None:
+            pending = asyncio.get_running_loop().create_future()
+            self._subscribed[room_id] = pending
+            try:
+                await self.broker.subscribe(self.channel(room_id))
+            except BaseException as exc:
+                del self._subscribed[room_id]
+                pending.set_exception(exc)
+                pending.exception()
+                raise
+            pending.set_result(None)
+        await asyncio.shield(pending)
+
+    def detach(self, session: Connection) -> None:
+        """A connection of this worker left its room."""
+        if session.room_id is None:
+            return
+        feed = self.feeds.get(session.room_id)
+        if feed is not None:
+            feed.discard(session)
+
+    async def _sweep_feeds(self) -> None:
+        """Unsubscribe from the rooms this worker has no connection in any more."""
+        now = time.monotonic()
+        for room_id, feed in list(self.feeds.items()):
+            if feed.sessions or now - self._watched.get(room_id, 0.0) < self.heartbeat * 3:
+                continue
+            del self.feeds[room_id]
+            self._watched.pop(room_id, None)
+            if self._subscribed.pop(room_id, None) is not None:
+                with contextlib.suppress(errors.WorkshopError):
+                    await self.broker.unsubscribe(self.channel(room_id))
+            if room_id not in self.hosts:
+                self.remotes.pop(room_id, None)
+
+    def _refresh(self, session: Connection) -> None:
+        """A connection's audience changed (its member was admitted): attach it again, with a fresh
+        snapshot, wherever the room's owner is."""
+        self._spawn(self._resnapshot(session))
+
+    async def _resnapshot(self, session: Connection) -> None:
+        if session.room_id is None or session.closing:
+            return
+        try:
+            handle = await self.host(session.room_id)
+            attached = await handle.attach(session, None, None)
+        except errors.WorkshopError as exc:
+            log.info("could not refresh a connection of room %s: %s", session.room_id, exc)
+            session.close_soon(CloseCode.ROOM_RELOADED, "the room is reloading")
+            return
+        session.push_message(
+            {"type": "snapshot", "epoch": attached.epoch, "seq": attached.seq, "state": attached.snapshot}
+        )
+
+    def _presence_changed(self, room_id: str, member_id: str, online: bool) -> None:
+        changes = self._presence.get(room_id)
+        if changes is None:
+            changes = self._presence[room_id] = _Presence()
+        if member_id:
+            if online:
+                changes.left.discard(member_id)
+                changes.came.add(member_id)
+            else:
+                changes.came.discard(member_id)
+                changes.left.add(member_id)
+        if changes.timer is None and not self.stopping():
+            changes.timer = asyncio.get_running_loop().call_later(
+                self.settings.presence_interval, lambda: self._spawn(self._flush_presence(room_id))
+            )
+
+    async def _flush_presence(self, room_id: str) -> None:
+        changes = self._presence.pop(room_id, None)
+        if changes is None:
+            return
+        feed = self.feeds.get(room_id)
+        cmd = c.Presence(
+            id="presence",
+            came=tuple(sorted(changes.came)),
+            left=tuple(sorted(changes.left)),
+            screens=feed.screens if feed is not None else 0,
+            worker=self.worker_id,
+        )
+        try:
+            handle = await self.host(room_id)
+            await handle.submit(cmd, None)
+        except errors.WorkshopError as exc:
+            # The room is moving: its connections here resume with the next owner, and their attach
+            # tells it again who is here.
+            log.debug("presence of room %s not delivered: %s", room_id, exc)
+
+    # --- Rooms: who owns what -----------------------------------------------------------------------
+    async def host(self, room_id: str) -> RoomHandle:
+        """The room's handle: this worker's own room, or the owner's through the broker. A room nobody
+        owns is loaded here from the journal (and so taken over when its owner died)."""
+        host = self.hosts.get(room_id)
+        if host is not None:
+            if not host.ready.done():
+                await asyncio.shield(host.ready)
+            return host
+        remote = self.remotes.get(room_id)
+        if remote is not None and not remote.gone:
+            return remote
+        pending = self._loading.get(room_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[RoomHandle] = asyncio.get_running_loop().create_future()
+        self._loading[room_id] = future
+        try:
+            handle = await self._resolve(room_id)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: other waiters re-raise it themselves
+            raise
+        finally:
+            del self._loading[room_id]
+        future.set_result(handle)
+        if isinstance(handle, LocalRoom):
+            await asyncio.shield(handle.ready)
+        return handle
+
+    async def _resolve(self, room_id: str) -> RoomHandle:
+        for _attempt in range(LOAD_ATTEMPTS):
+            owner = await self.broker.holder(self.lease_key(room_id))
+            if owner is not None and owner != self.worker_id:
+                alive = await self.broker.holder(self.worker_key(owner))
+                if alive is not None:
+                    remote = RemoteRoom(self, self.rpc, room_id, owner)
+                    self.remotes[room_id] = remote
+                    return remote
+                # Its worker stopped announcing itself: it died; its lease runs out within lease_seconds.
+                await asyncio.sleep(min(self.heartbeat, self.settings.lease_seconds))
+                continue
+            if not await self.broker.claim(
+                self.lease_key(room_id), self.worker_id, self.settings.lease_seconds
+            ):
+                continue  # another worker claimed it first: ask again who
+            try:
+                return await self._load(room_id)
+            except BaseException:
+                with contextlib.suppress(errors.WorkshopError):
+                    await self.broker.release(self.lease_key(room_id), self.worker_id)
+                raise
+        raise errors.ServerBusy("the room is moving between workers; retry")
+
+    def suspect(self, room_id: str, owner: str) -> None:
+        """The owner did not answer for the room, or says it does not own it: ask again next time."""
+        remote = self.remotes.get(room_id)
+        if remote is not None and remote.owner == owner:
+            remote.gone = True
+            del self.remotes[room_id]
+
+    def forget(self, host: LocalRoom) -> None:
+        """A room failed (or lost its lease): drop it, and make every worker's connections of it resume
+        (4003) with whichever worker loads it next."""
+        if self.hosts.get(host.room_id) is host:
+            del self.hosts[host.room_id]
+        feed = self.feeds.get(host.room_id)
+        if feed is not None:  # directly: the broker may be what failed
+            feed.reload("the room is reloading")
+            feed.epoch = None
+        self._spawn(self._release(host.room_id))
+
+    async def _release(self, room_id: str) -> None:
         with contextlib.suppress(errors.WorkshopError):  # the broker may be gone (that may be why)
-            await self.broker.unsubscribe(self.channel(room_id))
+            await self.publish(self.channel(room_id), pack(_RELOAD))
+        if room_id not in self.hosts:
+            with contextlib.suppress(errors.WorkshopError):
+                await self.broker.release(self.lease_key(room_id), self.worker_id)
 
-    # --- Rooms --------------------------------------------------------------------------------------
+    async def _load(self, room_id: str) -> LocalRoom:
+        """Load a room whose lease this worker holds: rebuild it from the journal, and journal a new
+        epoch (only if nothing was appended since it was read: else read again)."""
+        journal = self.journal
+        if journal is None:
+            raise errors.RoomNotFound()
+        if len(self.hosts) >= self.settings.max_rooms:
+            # Loading counts like creating: stored codes must not load rooms past the cap.
+            raise errors.ServerBusy("this server has as many rooms loaded as it may; retry shortly")
+        for _attempt in range(LOAD_ATTEMPTS):
+            try:
+                loaded = await journal.load(room_id)
+            except RoomNotStored:
+                raise errors.RoomNotFound() from None
+            except errors.RoomUnavailable as exc:
+                log.error("room %s cannot be loaded: %s", room_id, exc)
+                raise errors.RoomUnavailable(
+                    "this room's stored data is damaged; it cannot be served"
+                ) from None
+            try:
+                room = self.rebuild(room_id, loaded.meta, loaded.snapshot, loaded.entries)
+            except errors.RoomUnavailable:
+                raise
+            except Exception as exc:
+                log.error("room %s cannot be rebuilt from its journal: %r", room_id, exc)
+                raise errors.RoomUnavailable(
+                    "this room's stored data is damaged; it cannot be served"
+                ) from None
+            position = (loaded.snapshot.entry_index if loaded.snapshot else 0) + len(loaded.entries)
+            # The fencing token: from now on the journal refuses what an earlier owner would append.
+            before = room.seq
+            begin = c.BeginEpoch(id="epoch", epoch=next_epoch(room.epoch))
+            outcome = room.handle(begin, None, room.clock)  # at the room's own time: nothing else moves
+            record = {
+                "cmd": begin.model_dump(mode="json"),
+                "actor": None,
+                "now": room.clock,
+                "events": [e.to_dict() for e in outcome.events],
+                "text_rules": room.text_rules,
+            }
+            entry = JournalEntry(before + 1, room.seq, room.epoch, pack(record), after=position)
+            try:
+                await journal.append(room_id, entry)
+            except JournalConflict as exc:
+                log.warning("room %s: %s; reading it again", room_id, exc)
+                continue
+            host = await self._install(room, position + 1)
+            current = limits_from(self.settings)
+            if room.limits != current:
+                # The settings changed since the room last ran: a journaled command switches to the new
+                # limits, so a replay applies the old ones to what came before and the new ones after.
+                host.submit(_set_limits(current), None)
+            if room.online or room.screens:  # nobody is connected to a room that was just loaded
+                host.submit(c.Presence(id="presence", reset=True), None)
+            if loaded.entries or loaded.snapshot is not None:
+                log.info("room %s: loaded at epoch %s", room_id, room.epoch)
+            return host
+        raise errors.ServerBusy("the room is moving between workers; retry")
+
+    async def _install(self, room: Room, position: int, *, created: bool = False) -> LocalRoom:
+        if created and not await self.broker.claim(
+            self.lease_key(room.id), self.worker_id, self.settings.lease_seconds
+        ):
+            raise errors.ServerBusy("could not claim the new room; retry")
+        host = LocalRoom(self, room, position)
+        self.hosts[room.id] = host
+        self.remotes.pop(room.id, None)
+        host.start()
+        if not created:
+            # Every worker's connections of the room were attached to an earlier owner: they resume.
+            with contextlib.suppress(errors.WorkshopError):
+                await self.publish(
+                    self.channel(room.id), pack({"epoch": room.epoch, "events": [], "effects": []})
+                )
+            if self.metrics is not None:
+                self.metrics.cluster("takeover")
+        return host
+
+    async def _maintain(self) -> None:
+        """Every heartbeat: announce this worker, renew the leases of its rooms (a room whose lease was
+        lost is dropped at once), drop the presence of dead workers, take over the rooms this worker
+        has connections in whose owner is gone, unsubscribe from rooms without connections here, and
+        unload idle rooms (they reload from the journal on next use)."""
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            try:
+                await self._beat()
+            except errors.WorkshopError as exc:
+                log.warning("worker upkeep failed: %s", exc)
+            except Exception:
+                log.exception("worker upkeep failed")
+
+    async def _beat(self) -> None:
+        # A stream that looks alive but delivers nothing fails the probe: the listener then reconnects.
+        try:
+            await self.broker.ping()
+        except errors.WorkshopError as exc:
+            log.warning("the message broker fails its probe: %s", exc)
+        await self.broker.claim(self.worker_key(self.worker_id), self.worker_id, 2 * self.heartbeat)
+        await self.unload_idle(time.monotonic())
+        for host in list(self.hosts.values()):
+            try:
+                held = await self.broker.claim(
+                    self.lease_key(host.room_id), self.worker_id, self.settings.lease_seconds
+                )
+            except errors.WorkshopError:
+                held = False
+            if not held and host.broken is None:
+                log.error("room %s: lost its ownership lease; dropping it", host.room_id)
+                host.fail([], errors.RoomUnavailable("the room moved to another worker"))
+                continue
+            await self._expire_workers(host)
+        for room_id, feed in list(self.feeds.items()):
+            if room_id in self.hosts or not feed.sessions:
+                continue
+            if await self.broker.holder(self.lease_key(room_id)) is None:
+                log.warning("room %s: its owner is gone; taking it over", room_id)
+                remote = self.remotes.pop(room_id, None)
+                if remote is not None:
+                    remote.gone = True
+                with contextlib.suppress(errors.WorkshopError):
+                    await self.host(room_id)
+        await self._sweep_feeds()
+
+    async def _expire_workers(self, host: LocalRoom) -> None:
+        """Drop the presence of the workers that stopped announcing themselves (two heartbeats)."""
+        room = host.room
+        for worker in {*room.where, *room.worker_screens} - {self.worker_id, ""}:
+            if await self.broker.holder(self.worker_key(worker)) is None:
+                left = tuple(sorted(room.where.get(worker, ())))
+                log.warning(
+                    "room %s: worker %s is gone; %d members leave presence", room.id, worker, len(left)
+                )
+                host.submit(c.Presence(id="presence", worker=worker, left=left, screens=0), None)
+                if self.metrics is not None:
+                    self.metrics.cluster("presence_expired")
+
+    async def unload_idle(self, now: float) -> list[str]:
+        idle = self.settings.room_idle_seconds
+        if not idle or self.journal is None:
+            return []
+        unloaded = []
+        for host in list(self.hosts.values()):
+            room_id = host.room_id
+            if host.idle_for(now) < idle or self.hosts.get(room_id) is not host:
+                continue
+            del self.hosts[room_id]
+            try:
+                await host.stop()
+            except Exception:
+                log.exception(
+                    "room %s: the snapshot at unload failed (the journal still has everything)", room_id
+                )
+            if room_id not in self.hosts:  # not loaded again meanwhile
+                with contextlib.suppress(errors.WorkshopError):
+                    await self.broker.release(self.lease_key(room_id), self.worker_id)
+            unloaded.append(room_id)
+        return unloaded
+
+    # --- Rooms: creating, looking up, rebuilding -----------------------------------------------------
     async def create_room(
         self,
         *,
@@ -567,7 +706,7 @@ class Hub:
         anonymous: bool,
         locale: str,
         facilitator_name: str,
-    ) -> RoomHost:
+    ) -> LocalRoom:
         if len(self.hosts) >= self.settings.max_rooms:
             raise errors.ServerBusy("this server hosts as many rooms as it may")
         salt = secrets.token_hex(16) if passphrase else ""
@@ -606,10 +745,10 @@ class Hub:
                     await self.journal.create_room(code, meta)
                 except RoomExists:
                     continue
-            return await self._install(room, 0)
+            return await self._install(room, 0, created=True)
         raise errors.ServerBusy("could not find a free room code; retry")
 
-    async def lookup(self, room_id: str, address: str) -> RoomHost:
+    async def lookup(self, room_id: str, address: str) -> RoomHandle:
         """A room looked up by a client (a room code typed or scanned): like :meth:`host`, but codes
         that name no room are limited per address (``lookups_per_ip_per_minute``). The token is taken
         before the lookup (so concurrent guesses cannot all pass) and given back when the room exists,
@@ -629,61 +768,6 @@ class Hub:
             raise
         if not wait:
             limiter.give(address)
-        return host
-
-    async def host(self, room_id: str) -> RoomHost:
-        """The host of a room, loading it from the journal on first use."""
-        host = self.hosts.get(room_id)
-        if host is not None:
-            if not host.ready.done():
-                await asyncio.shield(host.ready)
-            return host
-        pending = self._loading.get(room_id)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[RoomHost] = asyncio.get_running_loop().create_future()
-        self._loading[room_id] = future
-        try:
-            host = await self._load(room_id)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: other waiters re-raise it themselves
-            raise
-        finally:
-            del self._loading[room_id]
-        future.set_result(host)
-        await asyncio.shield(host.ready)
-        return host
-
-    async def _load(self, room_id: str) -> RoomHost:
-        if self.journal is None:
-            raise errors.RoomNotFound()
-        if len(self.hosts) >= self.settings.max_rooms:
-            # Loading counts like creating: stored codes must not load rooms past the cap.
-            raise errors.ServerBusy("this server has as many rooms loaded as it may; retry shortly")
-        try:
-            loaded = await self.journal.load(room_id)
-        except RoomNotStored:
-            raise errors.RoomNotFound() from None
-        except errors.RoomUnavailable as exc:
-            log.error("room %s cannot be loaded: %s", room_id, exc)
-            raise errors.RoomUnavailable("this room's stored data is damaged; it cannot be served") from None
-        try:
-            room = self.rebuild(room_id, loaded.meta, loaded.snapshot, loaded.entries)
-        except errors.RoomUnavailable:
-            raise
-        except Exception as exc:
-            log.error("room %s cannot be rebuilt from its journal: %r", room_id, exc)
-            raise errors.RoomUnavailable("this room's stored data is damaged; it cannot be served") from None
-        position = (loaded.snapshot.entry_index if loaded.snapshot else 0) + len(loaded.entries)
-        host = await self._install(room, position)
-        current = limits_from(self.settings)
-        if room.limits != current:
-            # The settings changed since the room last ran: a journaled command switches to the new
-            # limits, so a replay applies the old ones to what came before and the new ones after.
-            host.submit(_set_limits(current), None)
-        if room.online or room.screens:  # presence does not survive a restart
-            host.submit(c.Presence(id="presence", left=tuple(sorted(room.online)), screens=0), None)
         return host
 
     def rebuild(
@@ -706,7 +790,7 @@ class Hub:
             )
         for entry in entries:
             record = unpack(entry.data)
-            cmd = _any_command.validate_python(record["cmd"], strict=False)
+            cmd = any_command.validate_python(record["cmd"], strict=False)
             room.text_rules = record.get("text_rules", 1)  # the rules the entry was handled under
             outcome = room.handle(cmd, record["actor"], record["now"])
             got = [e.to_dict() for e in outcome.events]
@@ -717,77 +801,33 @@ class Hub:
         room.text_rules = TEXT_RULES  # what comes next is handled under today's rules
         return room
 
-    async def unload_idle(self, now: float) -> list[str]:
-        idle = self.settings.room_idle_seconds
-        if not idle or self.journal is None:
-            return []
-        unloaded = []
-        for host in list(self.hosts.values()):
-            room_id = host.room.id
-            if host.idle_for(now) < idle or self.hosts.get(room_id) is not host:
-                continue
-            del self.hosts[room_id]
-            try:
-                await host.stop()
-            except Exception:
-                log.exception(
-                    "room %s: the snapshot at unload failed (the journal still has everything)", room_id
-                )
-            if room_id not in self.hosts:  # not loaded again meanwhile
-                with contextlib.suppress(errors.WorkshopError):
-                    await self.broker.unsubscribe(self.channel(room_id))
-                    await self.broker.release(self.lease_key(room_id), self.worker_id)
-            unloaded.append(room_id)
-        return unloaded
-
-    def lease_key(self, room_id: str) -> str:
-        return f"workshop:owner:{room_id}"
-
-    async def _renew_leases(self) -> None:
-        """Keep the lease of every hosted room; a room whose lease was lost is dropped at once.
-        Rooms idle for ``room_idle_seconds`` are unloaded (they reload from the journal on next use)."""
-        while True:
-            await asyncio.sleep(LEASE_SECONDS / 3)
-            await self.unload_idle(time.monotonic())
-            for host in list(self.hosts.values()):
-                try:
-                    held = await self.broker.claim(
-                        self.lease_key(host.room.id), self.worker_id, LEASE_SECONDS
-                    )
-                except errors.WorkshopError:
-                    held = False
-                if not held and host.broken is None:
-                    log.error("room %s: lost its ownership lease; dropping it", host.room.id)
-                    host.fail([], errors.RoomUnavailable("the room moved to another worker"))
-
-    async def _install(self, room: Room, position: int) -> RoomHost:
-        if not await self.broker.claim(self.lease_key(room.id), self.worker_id, LEASE_SECONDS):
-            raise errors.ServerBusy("another worker hosts this room; connect to it")
-        host = RoomHost(self, room, position)
-        await self.broker.subscribe(self.channel(room.id))
-        self.hosts[room.id] = host
-        host.start()
-        return host
-
     def token(self, room_id: str, kind: str, subject: str, generation: int = 0) -> str:
         claims = TokenClaims(room=room_id, kind=kind, subject=subject, generation=generation)  # type: ignore[arg-type]
         return self.signer.sign(claims)
 
-    def links(self, host: RoomHandle) -> dict[str, str]:
-        """The staff links of the room's current generation (``room.rotate_links`` replaces them)."""
-        room = host.room
+    def links(self, room_id: str, info: dict[str, Any]) -> dict[str, str]:
+        """The staff links of the room's current generation (``info``: ``rooms.queries.links``)."""
         base = self.settings.base_url.rstrip("/")
-        generation = room.links_generation
-        facilitator = self.token(room.id, "member", room.facilitator_id, generation)
-        moderator = self.token(room.id, "invite", room.moderator_invite_id, generation)
-        screen = self.token(room.id, "screen", "screen", generation)
+        generation = info["generation"]
+        facilitator = self.token(room_id, "member", info["facilitator"], generation)
+        moderator = self.token(room_id, "invite", info["moderator_invite"], generation)
+        screen = self.token(room_id, "screen", "screen", generation)
         return {
-            "room": room.id,
+            "room": room_id,
             "facilitator_token": facilitator,
             "moderator_invite": moderator,
             "screen_token": screen,
-            "join_url": f"{base}/j/{room.id}",
-            "facilitator_url": f"{base}/r/{room.id}#token={facilitator}",
-            "moderator_url": f"{base}/j/{room.id}#invite={moderator}",
-            "screen_url": f"{base}/s/{room.id}#token={screen}",
+            "join_url": f"{base}/j/{room_id}",
+            "facilitator_url": f"{base}/r/{room_id}#token={facilitator}",
+            "moderator_url": f"{base}/j/{room_id}#invite={moderator}",
+            "screen_url": f"{base}/s/{room_id}#token={screen}",
         }
+
+
+#: What an owner publishes on a room's channel when it stops serving it: every connection resumes.
+_RELOAD: dict[str, Any] = {"epoch": "", "events": [], "effects": [{"kind": "reload"}]}
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task failed", exc_info=task.exception())

@@ -40,10 +40,12 @@ _CLOSE_CODES = frozenset({*(int(code) for code in CloseCode), *range(1000, 1016)
 
 
 class Metrics:
-    def __init__(self, connections: Callable[[], int], rooms: Callable[[], int]) -> None:
-        """``connections`` and ``rooms`` count the worker's open connections and loaded rooms."""
+    def __init__(self, connections: Callable[[], int], rooms: Callable[[], int], worker: str = "") -> None:
+        """``connections`` and ``rooms`` count the worker's open connections and loaded rooms;
+        ``workshop_worker_info`` names the ``worker`` (its id, as in ``hello`` and ``/healthz``)."""
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        self.worker = worker
         # The default collectors: process_* (CPU, memory, descriptors), python_info, python_gc_*.
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
@@ -106,6 +108,18 @@ class Metrics:
         self.storage_up = Gauge(
             "workshop_storage_up", "1 when the last journal health probe succeeded, else 0.", registry=r
         )
+        # Which worker answered this scrape (several workers serve one port): join on this series.
+        self.worker_info = Gauge(
+            "workshop_worker_info", "The worker that served this scrape.", ["worker"], registry=r
+        )
+        self.worker_info.labels(worker).set(1)
+        self.cluster_events = Counter(
+            "workshop_cluster_events",
+            "Events between workers: broker_lost, resubscribed, takeover, handed_over, forwarded,"
+            " forward_timeout, served, presence_expired, gap.",
+            ["event"],
+            registry=r,
+        )
 
     # --- Rooms and connections ------------------------------------------------------------------------
     def command(self, cmd: Command, outcome: Outcome) -> None:
@@ -157,6 +171,10 @@ class Metrics:
     def health(self, *, storage: bool, broker: bool) -> None:
         self.storage_up.set(1 if storage else 0)
         self.broker_up.set(1 if broker else 0)
+
+    def cluster(self, event: str) -> None:
+        """One event between workers (see ``workshop_cluster_events``); each is also logged."""
+        self.cluster_events.labels(event).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -18,7 +18,7 @@ from starlette.types import Receive, Send
 
 from workshop_server import errors, protocol
 from workshop_server.close_codes import CLOSE_REASONS, CloseCode
-from workshop_server.rooms import LOBBY, PUBLIC, views
+from workshop_server.rooms import LOBBY, PUBLIC
 from workshop_server.rooms import commands as c
 from workshop_server.rooms.codes import normalise_code
 from workshop_server.rooms.state import Role, passphrase_matches
@@ -27,7 +27,7 @@ from workshop_server.tokens import TokenClaims
 
 if TYPE_CHECKING:
     from workshop_server.guard import Ticket
-    from workshop_server.handle import Attached, Item, RoomHandle, Worker
+    from workshop_server.handle import Attached, Reply, RoomHandle, Worker
 
 log = logging.getLogger("workshop_server")
 
@@ -67,7 +67,6 @@ class Session:
         self.codec = codec
         self.ip = ip  # the client's address: the key of the per-address rate limits
         self._ticket = ticket  # the connection guard's: settled once joined (no longer "pending")
-        self._ip_key = ""  # address + room, once joined
         self._suggesting = False  # a themes.suggest of this connection is queued or running
         self.room_id: str | None = None
         self.member_id: str | None = None
@@ -120,23 +119,21 @@ class Session:
         """Send a reply once the events up to ``seq`` were delivered to this connection."""
         frame = self.codec.encode(message)
         host = self.host
-        if not self._held and (
-            host is None or host.fanout.delivered >= seq or self not in host.fanout.sessions
-        ):
+        if not self._held and (host is None or host.feed.delivered >= seq or not host.feed.holds(self)):
             self.push(frame)
             return
         if self._held is None:
             self._held = deque()
         self._held.append((seq, frame))
         if host is not None:
-            host.fanout.waiting.add(self)
+            host.feed.wait_for(self)
 
     def release(self, delivered: int) -> None:
         held = self._held
         while held and held[0][0] <= delivered:
             self.push(held.popleft()[1])
         if not self._held and self.host is not None:
-            self.host.fanout.waiting.discard(self)
+            self.host.feed.done_waiting(self)
 
     def close_soon(self, code: CloseCode, reason: str, *, drain: bool = False) -> None:
         """Close the connection. With ``drain``, what is queued is sent first (e.g. the member's own
@@ -193,6 +190,7 @@ class Session:
                 "type": "hello",
                 "protocol": protocol.PROTOCOL_VERSION,
                 "server_time": self.hub.clock(),
+                "worker": self.hub.worker_id,
                 "limits": {
                     "max_frame_bytes": settings.max_frame_bytes,
                     "commands_per_second": settings.commands_per_second,
@@ -218,8 +216,7 @@ class Session:
             await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self.hub.sessions.discard(self)
-            if self.host is not None:
-                self.host.fanout.discard(self)
+            self.hub.detach(self)
             for task in (reader, writer):
                 task.cancel()
             for task in (reader, writer):
@@ -288,14 +285,6 @@ class Session:
                     f"at most {hub.settings.commands_per_second:g} commands per second",
                     retry_after=1.0 / hub.settings.commands_per_second,
                 )
-            if self._ip_key:
-                wait = hub.limiters.ip_commands.take(self._ip_key)
-                if wait:
-                    self._count_limited("ip_commands")
-                    raise errors.RateLimited(
-                        "too many commands from your network address into this room; slow down",
-                        retry_after=wait,
-                    )
             cmd = protocol.parse_command(message)
         except errors.WorkshopError as exc:
             self._refuse(cid, exc)
@@ -324,7 +313,7 @@ class Session:
 
     def _dispatch(self, cmd: c.Command) -> None:
         if isinstance(cmd, c.Ping):
-            seq = self.host.fanout.delivered if self.host is not None and self.attached else 0
+            seq = self.host.feed.delivered if self.host is not None and self.attached else 0
             self.reply_after(0, protocol.ok(cmd.id, {}, seq, self.hub.clock()))
             return
         if isinstance(cmd, c.ThemesSuggest):
@@ -349,56 +338,55 @@ class Session:
             raise errors.NotJoined()
         if self.member_id is None:
             raise errors.Forbidden("the room screen is read-only")
-        future = host.submit(cmd, self.member_id)
+        # The owner applies the per-address limit of the room, whatever worker the command came by.
+        future = host.submit(cmd, self.member_id, address=self.ip)
         if isinstance(cmd, c.RoomRotateLinks):
             self.rotating += 1  # this connection gets the new links in its reply; the others are closed
             future.add_done_callback(self._rotated)  # before _on_outcome: callbacks run in order
-        future.add_done_callback(lambda f: self._on_outcome(cmd.id, f))
+        future.add_done_callback(lambda f: self._on_outcome(cmd, f))
 
-    def _on_outcome(self, cid: str, future: asyncio.Future[Any]) -> None:
+    def _on_outcome(self, cmd: c.Command, future: asyncio.Future[Reply]) -> None:
         exc = future.exception()
         if exc is not None:
-            self._refuse(cid, exc if isinstance(exc, errors.WorkshopError) else errors.ServerError())
+            self._refuse(cmd.id, exc if isinstance(exc, errors.WorkshopError) else errors.ServerError())
             return
-        item: Item = future.result()
-        outcome = item.outcome
-        assert outcome is not None
-        if outcome.error is not None:
+        reply = future.result()
+        if reply.error is not None:
+            error = errors.from_dict(reply.error)
             if self.hub.metrics is not None:
-                self.hub.metrics.error(outcome.error.code)
-            self.reply_after(item.seq, protocol.error(cid, outcome.error))
-        else:
-            result = outcome.result
-            invite = result.get("invite")
-            if isinstance(item.command, c.InviteCreate) and isinstance(invite, dict) and self.room_id:
-                result = {
-                    **result,
-                    "invite": {**invite, "token": self.hub.token(self.room_id, "invite", invite["id"])},
-                }
-            elif isinstance(item.command, c.RoomRotateLinks) and self.host is not None:
-                result = {**result, "links": self.hub.links(self.host)}
-            self.reply_after(item.seq, protocol.ok(cid, result, item.seq, self.hub.clock()))
+                self.hub.metrics.error(error.code)
+            if isinstance(error, errors.RateLimited) and self.hub.metrics is not None:
+                self.hub.metrics.rate_limited("ip_commands")
+            self.reply_after(reply.seq, protocol.error(cmd.id, error))
+            return
+        result = reply.result
+        invite = result.get("invite")
+        if isinstance(cmd, c.InviteCreate) and isinstance(invite, dict) and self.room_id:
+            token = self.hub.token(self.room_id, "invite", invite["id"])
+            result = {**result, "invite": {**invite, "token": token}}
+        elif isinstance(cmd, c.RoomRotateLinks) and self.room_id and reply.links is not None:
+            result = {**result, "links": self.hub.links(self.room_id, reply.links)}
+        self.reply_after(reply.seq, protocol.ok(cmd.id, result, reply.seq, self.hub.clock()))
 
-    def _rotated(self, future: asyncio.Future[Any]) -> None:
+    def _rotated(self, future: asyncio.Future[Reply]) -> None:
         """This connection rotated the staff links: it goes on with the new facilitator token."""
         self.rotating -= 1
         if future.exception() is not None:
             return
-        outcome = future.result().outcome
-        host = self.host
-        if outcome is None or outcome.error is not None or host is None or self.member_id is None:
+        reply = future.result()
+        links = reply.links
+        if reply.error is not None or links is None or self.member_id is None or self.room_id is None:
             return
-        room = host.room
-        if room.is_staff_link("member", self.member_id):
-            self.link_generation = room.links_generation
-            self.token = self.hub.token(room.id, "member", self.member_id, room.links_generation)
+        if links["facilitator"] == self.member_id:
+            self.link_generation = links["generation"]
+            self.token = self.hub.token(self.room_id, "member", self.member_id, links["generation"])
 
     async def _suggest(self, cmd: c.ThemesSuggest, host: RoomHandle) -> None:
         """Suggested themes: read the ideas between batches, compute in a thread (one computation at a
         time per process: it is CPU-bound), reply. Nothing enters the room until staff send
         ``theme.create``."""
         try:
-            pairs = await host.read(views.ungrouped_on_wall)
+            pairs = await host.query("ungrouped_on_wall")
             async with self.hub.suggestions:
                 if self.closing:
                     return  # gone while waiting for its turn: compute nothing
@@ -415,7 +403,7 @@ class Session:
         finally:
             self._suggesting = False
         result = {"suggestions": [{"name": s.name, "ideas": list(s.notes)} for s in found]}
-        seq = host.fanout.delivered if self.attached else 0
+        seq = host.feed.delivered if self.attached else 0
         self.reply_after(0, protocol.ok(cmd.id, result, seq, self.hub.clock()))
 
     # --- Join and auth ----------------------------------------------------------------------------------
@@ -433,7 +421,6 @@ class Session:
             self._refuse(cmd.id, errors.ServerError())
             return
         self.attached = True
-        self._ip_key = f"{self.ip}\x00{self.room_id}"
         if self._ticket is not None:
             self._ticket.settle()  # joined: no longer counts against the pending-connection caps
         self._arm_deadline()  # from the auth deadline to the idle one
@@ -444,6 +431,7 @@ class Session:
             self.hub.metrics.rate_limited(scope)
 
     def _detach(self) -> None:
+        self.hub.detach(self)
         self.room_id = self.member_id = None
         self.member_key = ""
         self.host = None
@@ -462,9 +450,9 @@ class Session:
             if claims.kind != "invite":
                 raise errors.InvalidToken("this is not an invite")
             invite_id, generation = claims.subject, claims.generation
-        config = host.room.config  # access and passphrase never change after creation
+        entry = await host.query("entry")  # access and passphrase never change after creation
         passphrase_ok: bool | None = None
-        if config.access == "passphrase":
+        if entry["access"] == "passphrase":
             passphrase_ok = False
             if cmd.passphrase:
                 # Per address and room; spent before the check (concurrent guesses cannot all pass),
@@ -476,7 +464,7 @@ class Session:
                     raise errors.RateLimited("too many wrong passphrases from your address", retry_after=wait)
                 # scrypt, off the event loop; the core only learns the verdict, the journal never the text.
                 passphrase_ok = await asyncio.to_thread(
-                    passphrase_matches, cmd.passphrase, config.passphrase_salt, config.passphrase_hash
+                    passphrase_matches, cmd.passphrase, entry["salt"], entry["hash"]
                 )
                 if passphrase_ok:
                     limiters.passphrase.give(key)
@@ -492,21 +480,15 @@ class Session:
             generation=generation,
             device=hub.signer.device_key(code, self.device) if self.device is not None else None,
         )
+        await hub.watch(code)  # subscribed before the owner attaches: no event falls in between
         self.host = host
-        item: Item | errors.WorkshopError = await host.submit(enter, None, self)
-        if isinstance(item, errors.WorkshopError):
-            self.host = None
-            raise item
-        outcome = item.outcome
-        assert outcome is not None
-        if outcome.error is not None:
-            self.host = None
-            raise outcome.error
-        attached = item.attached
-        if attached is None or isinstance(attached, errors.WorkshopError):
-            self.host = None
-            raise attached or errors.ServerError()
-        member = outcome.result["member"]
+        reply = await host.join(enter, self)
+        if reply.error is not None:
+            raise errors.from_dict(reply.error)
+        attached = reply.attached
+        if attached is None:
+            raise errors.from_dict(reply.attach_error or {})
+        member = reply.result["member"]
         self.token = hub.token(code, "member", member["id"])
         return protocol.ok(cmd.id, self._attached_result(member, attached), attached.seq, hub.clock())
 
@@ -516,37 +498,36 @@ class Session:
         if claims.kind == "invite":
             raise errors.InvalidToken("an invite is used with join, not auth")
         host = await hub.host(claims.room)
-        if claims.generation != host.room.link_generation(claims.kind, claims.subject):
+        credential = await host.query("credential", kind=claims.kind, subject=claims.subject)
+        if claims.generation != credential["generation"]:
             raise errors.InvalidToken("this link was replaced: ask the facilitator for the new one")
-        if host.room.is_staff_link(claims.kind, claims.subject):
+        if credential["staff_link"]:
             self.link_generation = claims.generation  # closed when the links are rotated
         if claims.kind == "screen":
             self.bind(claims.room, None, "screen")
         else:
-            member = host.room.members.get(claims.subject)
+            member = credential["member"]
             if member is None:
                 raise errors.InvalidToken("no such member in this room")
-            self.bind(claims.room, member.id, member.role)
+            self.bind(claims.room, member["id"], member["role"])
+        await hub.watch(claims.room)  # subscribed before the owner attaches: no event falls in between
         self.host = host
         self.token = cmd.token
-        attached: Attached | errors.WorkshopError = await host.attach(self, cmd.epoch, cmd.seq)
-        if isinstance(attached, errors.WorkshopError):
-            self.host = None
-            raise attached
+        attached = await host.attach(self, cmd.epoch, cmd.seq)
         return protocol.ok(
             cmd.id, self._attached_result(attached.member, attached), attached.seq, hub.clock()
         )
 
     def _attached_result(self, member: dict[str, Any] | None, attached: Attached) -> dict[str, Any]:
-        assert self.host is not None
-        room = self.host.room
+        assert self.room_id is not None
+        room_id = self.room_id
         result: dict[str, Any] = {
-            "room": room.id,
+            "room": room_id,
             "role": self.role,
             "member": member,
             "token": self.token,
             "audience": "staff" if self.audience not in (PUBLIC, LOBBY) else self.audience,
-            "epoch": room.epoch,
+            "epoch": attached.epoch,
             "seq": attached.seq,
             "recovered": attached.recovered,
         }
@@ -554,11 +535,12 @@ class Session:
             result["events"] = attached.events
         else:
             snapshot = attached.snapshot or {}
-            if self.role == "facilitator":  # moderators see invites, never their tokens
-                snapshot["links"] = self.hub.links(self.host)
+            links = attached.links
+            if self.role == "facilitator" and links is not None:  # moderators see invites, never tokens
+                snapshot["links"] = self.hub.links(room_id, links)
                 for invite in snapshot.get("invites", []):
-                    generation = room.link_generation("invite", invite["id"])
-                    invite["token"] = self.hub.token(room.id, "invite", invite["id"], generation)
+                    generation = links["invites"].get(invite["id"], 0)
+                    invite["token"] = self.hub.token(room_id, "invite", invite["id"], generation)
             result["snapshot"] = snapshot
         return result
 

@@ -428,6 +428,26 @@ class Settings(BaseSettings):
         le=3600,
         description="Presence changes (who came online, who left) are batched into one event per interval.",
     )
+    lease_seconds: float = Field(
+        default=5.0,
+        ge=0.5,
+        le=300,
+        description=(
+            "A room's owner holds its lease in the broker for this long and renews it every third of it; "
+            "when the owner dies, another worker takes the room over within about this time. Workers "
+            "announce themselves (heartbeat) every third of it; presence of a worker silent for two "
+            "heartbeats is dropped."
+        ),
+    )
+    forward_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=120,
+        description=(
+            "A command, join or query forwarded to the worker that owns the room fails with a temporary "
+            "error (the client resends it, and it is applied once) when no answer came within this time."
+        ),
+    )
 
     _ORIGIN_SCHEMES: ClassVar[frozenset[str]] = frozenset({"http", "https"})
 

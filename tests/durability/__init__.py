@@ -57,7 +57,9 @@ def without(state: dict[str, Any], *keys: str) -> dict[str, Any]:
 
 
 #: The parts of an export that change when nothing but connections come and go (presence) or time passes.
-VOLATILE = ("online", "screens", "clock", "seq")
+#: What a restart may change in an export: presence, the clock, and the epoch (each load of a room
+#: starts a new one: the fencing token of its owner; seqs go on, so resumes still recover).
+VOLATILE = ("online", "screens", "clock", "seq", "epoch")
 
 
 async def connect(

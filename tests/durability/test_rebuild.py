@@ -63,7 +63,8 @@ async def run_workshop(server: ServerProcess, links: dict[str, Any], passphrase:
 def public_state(state: dict[str, Any]) -> dict[str, Any]:
     """``to_state()`` as ``export.json`` shows it (no dedupe records, no passphrase hash, no device
     hashes)."""
-    shown = {k: v for k, v in state.items() if k not in ("replies", "banned_devices")}
+    hidden = ("replies", "banned_devices", "where", "worker_screens")
+    shown = {k: v for k, v in state.items() if k not in hidden}
     secret = ("passphrase_hash", "passphrase_salt")
     shown["config"] = {k: v for k, v in state["config"].items() if k not in secret}
     shown["members"] = [{k: v for k, v in m.items() if k != "device"} for m in state["members"]]

@@ -15,9 +15,15 @@ from typing import Any
 
 from tests.protocol.conftest import Connect, StartServer
 from tests.support.client import Client, create_room
-from tests.support.server import ServerProcess
+from tests.support.server import CROWD_FROM_ONE_ADDRESS, ServerProcess
 
-SERVER_SETTINGS = {"commands_per_second": 1000, "command_burst": 1000, "presence_interval": 0.2}
+# A crowd from one address (127.0.0.1): the per-address limit of a room must not be what a test meets.
+SERVER_SETTINGS = {
+    "commands_per_second": 1000,
+    "command_burst": 1000,
+    "presence_interval": 0.2,
+    **CROWD_FROM_ONE_ADDRESS,
+}
 
 
 def seq_of(event: dict[str, Any]) -> int:

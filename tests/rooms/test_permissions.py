@@ -20,7 +20,7 @@ from workshop_server.rooms.room import PERMISSIONS, Room
 from workshop_server.rooms.state import RoomConfig
 
 UNIVERSE: frozenset[type[c.Command]] = frozenset().union(*PERMISSIONS.values())
-INTERNAL: frozenset[type[c.Command]] = frozenset({c.Enter, c.Tick, c.Presence, c.SetLimits})
+INTERNAL: frozenset[type[c.Command]] = frozenset({c.Enter, c.Tick, c.Presence, c.SetLimits, c.BeginEpoch})
 ROLES = ("facilitator", "moderator", "participant")
 
 

@@ -17,6 +17,12 @@ def tick(room: RoomState, cmd: c.Tick, actor: str | None, now: float) -> Data:
     return {}  # the clock already closed what was due (Room.handle)
 
 
+@handles(c.BeginEpoch, roles=INTERNAL, journal=True)
+def begin_epoch(room: RoomState, cmd: c.BeginEpoch, actor: str | None, now: float) -> Data:
+    room.epoch = cmd.epoch
+    return {}
+
+
 @handles(c.SetLimits, roles=INTERNAL, journal=True)
 def set_limits(room: RoomState, cmd: c.SetLimits, actor: str | None, now: float) -> Data:
     limits = room.limits
@@ -28,13 +34,27 @@ def set_limits(room: RoomState, cmd: c.SetLimits, actor: str | None, now: float)
 
 @handles(c.Presence, roles=INTERNAL)
 def presence(room: RoomState, cmd: c.Presence, actor: str | None, now: float) -> Data:
-    came = [m for m in cmd.came if m in room.members and m not in room.online]
-    left = [m for m in cmd.left if m in room.online]
-    if not came and not left and cmd.screens == room.screens:
+    if cmd.reset:
+        room.where.clear()
+        room.worker_screens.clear()
+    mine = room.where.get(cmd.worker, set()) | {m for m in cmd.came if m in room.members}
+    mine.difference_update(cmd.left)
+    if mine:
+        room.where[cmd.worker] = mine
+    else:
+        room.where.pop(cmd.worker, None)
+    if cmd.screens > 0:
+        room.worker_screens[cmd.worker] = cmd.screens
+    else:
+        room.worker_screens.pop(cmd.worker, None)
+    online: set[str] = set().union(*room.where.values())
+    screens = sum(room.worker_screens.values())
+    came = sorted(online - room.online)
+    left = sorted(room.online - online)
+    if not came and not left and screens == room.screens:
         return {}
-    room.online.update(came)
-    room.online.difference_update(left)
-    room.screens = cmd.screens
+    room.online = online
+    room.screens = screens
     counts = views.presence_view(room)
     room.emit(EventName.PRESENCE, {STAFF: {**counts, "came": came, "left": left}, PUBLIC: counts}, now)
     return {}

@@ -346,9 +346,24 @@ class Tick(Command):
 
 
 class Presence(Command):
-    """Members came online or went offline since the last presence command."""
+    """Members came online or went offline in one worker since its last presence command.
+
+    Presence is counted per worker: a member is online while any worker has a connection of it, and
+    ``screens`` is the worker's own count. ``reset`` forgets every worker's presence first (a room just
+    loaded: nobody is connected to it yet). The owner sends ``left`` with every member of a worker
+    that died."""
 
     type: Literal["_presence"] = "_presence"
     came: tuple[str, ...] = ()
     left: tuple[str, ...] = ()
     screens: int = 0
+    worker: str = ""
+    reset: bool = False
+
+
+class BeginEpoch(Command):
+    """A worker took the room over: the events it journals from now on are of ``epoch`` (the fencing
+    token: the journal refuses appends of an older epoch). Seqs go on from where they were."""
+
+    type: Literal["_epoch"] = "_epoch"
+    epoch: str = Field(max_length=32)

@@ -56,8 +56,10 @@ class RoomState:
         self.merges: dict[str, Merge] = {}
         self.audit: list[AuditEntry] = []
         self.replies: dict[str, dict[str, StoredReply]] = {}
-        self.online: set[str] = set()
-        self.screens = 0
+        self.online: set[str] = set()  # online in some worker: the union of ``where``
+        self.screens = 0  # the sum of ``worker_screens``
+        self.where: dict[str, set[str]] = {}  # worker id -> the members it has connections of
+        self.worker_screens: dict[str, int] = {}  # worker id -> its room screens
         self.counters: dict[str, int] = {}
         self.links_generation = 0  # of the staff links; room.rotate_links moves it on
         self.banned_devices: set[str] = set()  # device hashes of removed members

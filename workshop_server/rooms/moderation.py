@@ -45,6 +45,8 @@ def _moderated(
 
 def _leave(room: RoomState, member_id: str, now: float) -> None:
     room.online.discard(member_id)
+    for members in room.where.values():
+        members.discard(member_id)
     counts = views.presence_view(room)
     room.emit(EventName.PRESENCE, {STAFF: {**counts, "came": [], "left": [member_id]}, PUBLIC: counts}, now)
 

@@ -223,6 +223,8 @@ class Room(RoomState):
             "replies": {k: {cid: to_plain(r) for cid, r in book.items()} for k, book in self.replies.items()},
             "online": sorted(self.online),
             "screens": self.screens,
+            "where": {w: sorted(members) for w, members in self.where.items()},
+            "worker_screens": dict(self.worker_screens),
             "counters": dict(self.counters),
             "links_generation": self.links_generation,
             "banned_devices": sorted(self.banned_devices),
@@ -257,6 +259,11 @@ class Room(RoomState):
         }
         room.online = set(data["online"])
         room.screens = data["screens"]
+        # Snapshots from before presence per worker: all of it in one unnamed worker.
+        where = data.get("where", {"": data["online"]} if data["online"] else {})
+        room.where = {w: set(members) for w, members in where.items()}
+        screens = data.get("worker_screens", {"": data["screens"]} if data["screens"] else {})
+        room.worker_screens = dict(screens)
         room.counters = dict(data["counters"])
         room.links_generation = data.get("links_generation", 0)
         room.banned_devices = set(data.get("banned_devices", ()))

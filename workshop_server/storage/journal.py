@@ -162,6 +162,8 @@ class JournalEntry:
     seq_end: int  # last event seq produced; seq_start - 1 when it produced no event
     epoch: str
     data: bytes
+    #: Append only if the room's journal still ends at this position (compare-and-set); not stored.
+    after: int | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.seq_start <= _MAX_INT or not self.seq_start - 1 <= self.seq_end <= _MAX_INT:
@@ -466,12 +468,18 @@ class Journal:
         """The entries a client that saw the events of ``epoch`` up to ``after_seq`` has missed.
 
         * ``[]`` when ``after_seq`` is the room's current seq in its current epoch: nothing was missed.
-        * Otherwise the contiguous, verified run of entries from the first one that produced an event
-          after ``after_seq`` to the last one: ``result[0].seq_start <= after_seq + 1 <=
-          result[0].seq_end`` (events of the first entry up to ``after_seq`` are to be skipped) and
-          ``result[-1].seq_end`` is the current seq. Empty entries inside the run are included.
-        * ``None`` when those events are not available: ``epoch`` is not the room's current epoch,
-          ``after_seq`` is in the future, or some of the missed events were compacted away.
+        * Otherwise, when an entry of ``epoch`` holds the point ``after_seq`` (``seq_start - 1 <=
+          after_seq <= seq_end``), the contiguous, verified run of entries from the first one (from
+          there) with an event after ``after_seq`` to the last one; events up to ``after_seq`` are to be
+          skipped, and the events after it are exactly
+          ``after_seq + 1 .. current seq``. The run may cross into later epochs: a takeover starts a new
+          epoch that goes on with the seqs (see ``Entry.after`` and the epoch order below).
+        * ``None`` when those events are not available: ``epoch`` never held that point, ``after_seq``
+          is in the future, some of the missed events were compacted away, or an epoch started its
+          seqs over.
+
+        Epochs made of decimal digits are ordered by value: :meth:`append` refuses an entry of an epoch
+        older than the journal's (a replaced owner's), so the epoch is the fencing token of ownership.
 
         Raises :class:`RoomNotStored` or :class:`CorruptRoom`.
         """
@@ -582,6 +590,19 @@ class Journal:
                         failed[index] = head
                         continue
                     entry = request.entry
+                    if entry.after is not None and entry.after != head.position:
+                        failed[index] = JournalConflict(
+                            request.room_id,
+                            f"the journal moved on to entry {head.position} since entry {entry.after}",
+                        )
+                        continue
+                    if _stale(entry.epoch, head.epoch):
+                        failed[index] = JournalConflict(
+                            request.room_id,
+                            f"epoch {entry.epoch!r} is older than the journal's epoch {head.epoch!r}: "
+                            "another worker took the room over",
+                        )
+                        continue
                     if head.epoch == entry.epoch and head.seq is not None and entry.seq_start != head.seq + 1:
                         failed[index] = JournalConflict(
                             request.room_id,
@@ -769,17 +790,31 @@ class Journal:
     async def _entries_after(self, room_id: str, epoch: str, after_seq: int) -> list[JournalEntry] | None:
         async with self._transaction(write=False, room_id=room_id):
             head = await self._head(room_id)
-            if head.epoch != epoch or head.seq is None or after_seq > head.seq:
+            if head.seq is None or after_seq > head.seq:
                 return None
-            if after_seq == head.seq:
+            if after_seq == head.seq and head.epoch == epoch:
                 return []
+            # The client saw seq ``after_seq`` of ``epoch``: an entry of that epoch must hold that point
+            # (its events reach it, or it is empty right there). Later epochs go on with the seqs, so
+            # what follows it is exactly what was missed, across takeovers.
+            point = (
+                await self._fetch(
+                    "SELECT MIN(position) FROM entries WHERE room_id = ? AND epoch = ?"
+                    " AND seq_start <= ? AND seq_end >= ?",
+                    (room_id, epoch, after_seq + 1, after_seq),
+                )
+            )[0][0]
+            if not _is_int(point):
+                return None  # never had that point, or the entries with those events were compacted
+            if after_seq == head.seq:
+                return []  # nothing happened since, but the epoch moved on
             found = await self._fetch(
-                "SELECT MIN(position) FROM entries WHERE room_id = ? AND epoch = ? AND seq_end > ?",
-                (room_id, epoch, after_seq),
+                "SELECT MIN(position) FROM entries WHERE room_id = ? AND position >= ? AND seq_end > ?",
+                (room_id, point, after_seq),
             )
             first = found[0][0]
             if not _is_int(first):
-                return None  # the entries with those events were compacted
+                return None
             # The entry before the run too: it anchors the continuity check of the run's first entry.
             rows = await self._fetch(
                 "SELECT position, epoch, seq_start, seq_end, data, checksum FROM entries"
@@ -792,10 +827,9 @@ class Journal:
             state = (before.epoch, before.seq_end)
             rows = rows[1:]
         entries = _verify_run(room_id, rows, first, state, head)
-        if any(entry.epoch != epoch for entry in entries):
-            return None  # the missed events span another epoch
-        if not entries or entries[0].seq_start > after_seq + 1 or entries[0].seq_end <= after_seq:
-            return None  # events after_seq + 1 .. seq_start - 1 were compacted
+        seqs = [s for entry in entries for s in range(entry.seq_start, entry.seq_end + 1) if s > after_seq]
+        if seqs != list(range(after_seq + 1, head.seq + 1)):
+            return None  # an epoch started over its seqs: the events are not one run
         return entries
 
     async def _save_snapshot(self, room_id: str, snapshot: Snapshot, keep_entries: int) -> None:
@@ -923,6 +957,19 @@ def _parse_entry(room_id: str, row: Sequence[Any]) -> tuple[int, JournalEntry]:
     if not valid:
         raise CorruptRoom(room_id, f"journal entry {position!r} fails its checksum")
     return position, entry
+
+
+def _epoch_rank(epoch: str | None) -> int | None:
+    """Epochs made of decimal digits are ordered by their value (the fencing token of ownership)."""
+    if epoch is None or not epoch.isdigit() or len(epoch) > 18:
+        return None
+    return int(epoch)
+
+
+def _stale(epoch: str, head_epoch: str | None) -> bool:
+    """Whether ``epoch`` is older than the journal's: an append from an owner that was replaced."""
+    rank, head_rank = _epoch_rank(epoch), _epoch_rank(head_epoch)
+    return rank is not None and head_rank is not None and rank < head_rank
 
 
 def _verify_run(

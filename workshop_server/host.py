@@ -1,0 +1,476 @@
+"""The one authority for a room: :class:`LocalRoom`, the asyncio shell around the room core.
+
+A local room is an actor. Commands, joins, attaches and queries go into its inbox; its loop takes
+everything queued, applies the commands with the pure core, journals the batch in one transaction,
+publishes one broker message with the batch's events, and only then answers: replies, then attaches,
+then queries. Attaches and queries run between batches, where the in-memory state is exactly what the
+journal holds, so a client never sees an event that a crash could take back, and a seq always names
+the same event.
+
+Items come from this worker's connections (their answers resolve futures) or from other workers
+through the broker (``remote.py``): their answers are published before the next batch, so that a
+relaying worker seats an attached connection before it sees the events that follow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import msgpack
+
+from workshop_server import errors
+from workshop_server.handle import Attached, Reply, Seat
+from workshop_server.rooms import Room, queries, view_for
+from workshop_server.rooms import commands as c
+from workshop_server.rooms.events import Event
+from workshop_server.storage import Journal, JournalEntry, Snapshot
+
+if TYPE_CHECKING:
+    from workshop_server.connection import Connection
+    from workshop_server.fanout import Fanout
+    from workshop_server.metrics import Metrics
+    from workshop_server.ratelimit import Limiters
+    from workshop_server.settings import Settings
+
+__all__ = ["REPLAY_BUFFER", "Item", "LocalRoom", "Owner", "pack", "unpack"]
+
+log = logging.getLogger("workshop_server")
+REPLAY_BUFFER = 4096
+
+
+def pack(value: Any) -> bytes:
+    return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def unpack(data: bytes) -> Any:
+    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+#: What an item's answer is handed to, synchronously, between batches: (answer, refusal).
+Done = Callable[[Any, "errors.WorkshopError | None"], None]
+
+
+class Owner(Protocol):
+    """What a local room needs of its worker (the hub)."""
+
+    settings: Settings
+    metrics: Metrics | None
+    journal: Journal | None
+    limiters: Limiters
+    worker_id: str
+
+    def clock(self) -> float: ...
+
+    def channel(self, room_id: str) -> str: ...
+
+    async def publish(self, channel: str, data: bytes) -> None: ...
+
+    async def flush_replies(self) -> None: ...
+
+    def fanout(self, room_id: str) -> Fanout: ...
+
+    def forget(self, host: LocalRoom) -> None: ...
+
+
+@dataclass(slots=True, eq=False)
+class Item:
+    """One thing for a local room to do, in order: a command, a join, an attach or a query."""
+
+    done: Done
+    command: c.Command | None = None
+    actor: str | None = None
+    seat: Seat | None = None  # attach (or, with a command, join) this connection
+    session: Connection | None = None  # ... which is this worker's: seat it here
+    query: tuple[str, dict[str, Any]] | None = None
+    address: str = ""  # the client's network address (per-address limits of the room)
+    remote: bool = False  # asked by another worker: its answer is published before the next batch
+    queued: float = 0.0  # time.perf_counter() when it was queued (command latency)
+    outcome: Any = None
+    seq: int = 0
+    refused: errors.WorkshopError | None = None  # refused before the core saw it (rate limits)
+
+
+def _resolver(future: asyncio.Future[Any]) -> Done:
+    def done(answer: Any, refusal: errors.WorkshopError | None) -> None:
+        if future.done():
+            return
+        if refusal is not None:
+            future.set_exception(refusal)
+            future.exception()  # nobody may wait for it (a timer's tick, presence): no warning
+        else:
+            future.set_result(answer)
+
+    return done
+
+
+class LocalRoom:
+    """The one authority for a room, in this worker (a :class:`~workshop_server.handle.RoomHandle`)."""
+
+    def __init__(self, hub: Owner, room: Room, position: int) -> None:
+        self.hub = hub
+        self.room = room
+        self.room_id = room.id
+        self.position = position
+        self.recent: deque[Event] = deque(maxlen=REPLAY_BUFFER)
+        self._inbox: deque[Item] = deque()
+        self._wake: asyncio.Future[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._since_snapshot = 0
+        self._snapshot_at = time.monotonic()
+        self.active_at = time.monotonic()
+        self.broken: errors.WorkshopError | None = None
+        self._stopping = False
+        self.ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    @property
+    def feed(self) -> Fanout:
+        return self.hub.fanout(self.room_id)
+
+    # --- Life cycle ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"room-{self.room.id}")
+        # The first batch closes a round whose deadline passed while the room was not loaded.
+        self.ready = self.submit(c.Tick(id="tick"), None)
+        self._schedule_timer()
+
+    async def stop(self) -> None:
+        """Finish the batch in progress (never cut it: its journal append may commit anyway), then
+        refuse what is still queued and write a last snapshot."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._stopping = True
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+        if self._task is not None:
+            await self._task
+        if self.broken is None and self._since_snapshot:
+            await self._snapshot()
+        inbox, self._inbox = list(self._inbox), deque()
+        for item in inbox:
+            item.done(None, errors.ServerBusy("the room is moving to another worker; retry"))
+        if inbox:
+            await self.hub.flush_replies()
+
+    def idle_for(self, now: float) -> float:
+        """Seconds since the room last did anything, or 0 while anyone is connected (in any worker)
+        or it has work."""
+        room = self.room
+        if room.online or room.screens or self._inbox or self._wake is None or self.broken is not None:
+            return 0.0
+        return now - self.active_at
+
+    # --- Inbox (the RoomHandle protocol) ------------------------------------------------------------
+    def put(self, item: Item) -> None:
+        if self.broken is not None:
+            item.done(None, self.broken)
+            return
+        if not item.queued:
+            item.queued = time.perf_counter()
+        self._inbox.append(item)
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    def _future(self) -> asyncio.Future[Any]:
+        return asyncio.get_running_loop().create_future()
+
+    def submit(self, cmd: c.Command, actor: str | None, *, address: str = "") -> asyncio.Future[Reply]:
+        future = self._future()
+        self.put(Item(_resolver(future), command=cmd, actor=actor, address=address))
+        return future
+
+    def join(self, cmd: c.Enter, session: Connection) -> asyncio.Future[Reply]:
+        future = self._future()
+        seat = Seat(None, "participant", connections=0)
+        self.put(Item(_resolver(future), command=cmd, seat=seat, session=session))
+        return future
+
+    def attach(self, session: Connection, epoch: str | None, seq: int | None) -> asyncio.Future[Attached]:
+        future = self._future()
+        self.put(Item(_resolver(future), seat=seat_of(session, self.feed, epoch, seq), session=session))
+        return future
+
+    def query(self, name: str, **args: Any) -> asyncio.Future[Any]:
+        future = self._future()
+        self.put(Item(_resolver(future), query=(name, args)))
+        return future
+
+    # --- The loop ------------------------------------------------------------------------------------
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            if not self._inbox:
+                self._wake = loop.create_future()
+                await self._wake
+                self._wake = None
+                continue
+            batch = list(self._inbox)
+            self._inbox.clear()
+            self.active_at = time.monotonic()
+            try:
+                await self._process(batch)
+            except errors.WorkshopError as exc:
+                self.fail(batch, exc)
+                return
+            except Exception as exc:
+                log.exception("room %s: unexpected failure; the room is unloaded", self.room.id)
+                self.fail(batch, errors.RoomUnavailable(f"room failed: {type(exc).__name__}"))
+                return
+
+    def fail(self, batch: list[Item], exc: errors.WorkshopError) -> None:
+        """Stop serving the room: refuse what is queued, close its connections everywhere (4003: they
+        come back, and the room loads again from the journal), and let the hub forget it."""
+        self.broken = exc
+        for item in [*batch, *self._inbox]:
+            item.done(None, exc)
+        self._inbox.clear()
+        self.hub.forget(self)
+
+    async def _process(self, batch: list[Item]) -> None:
+        room = self.room
+        now = self.hub.clock()
+        entries: list[JournalEntry] = []
+        events: list[Event] = []
+        published: list[dict[str, Any]] = []
+        effects: list[dict[str, Any]] = []
+        metrics = self.hub.metrics
+        journal = self.hub.journal
+        limiter = self.hub.limiters.ip_commands
+        for item in batch:
+            if item.command is None:
+                continue
+            if item.address and item.actor is not None:
+                # Per address and room, in the room's owner: the same bucket whatever worker it came by.
+                wait = limiter.take(f"{item.address}\x00{room.id}")
+                if wait:
+                    if metrics is not None:
+                        metrics.rate_limited("ip_commands")
+                    item.refused = errors.RateLimited(
+                        "too many commands from your network address into this room; slow down",
+                        retry_after=wait,
+                    )
+                    item.seq = room.seq
+                    continue
+            before = room.seq
+            outcome = room.handle(item.command, item.actor, now)
+            item.outcome, item.seq = outcome, room.seq
+            if metrics is not None:
+                metrics.command(item.command, outcome)
+            plain = [e.to_dict() for e in outcome.events]
+            if journal is not None and (plain or outcome.stored or outcome.changed):
+                record = {
+                    "cmd": item.command.model_dump(mode="json"),
+                    "actor": item.actor,
+                    # The time the room handled it at (its clock never goes back), not the wall
+                    # clock's reading: a replay then gives the same times even if the system clock
+                    # stepped back, and whatever refused commands (never journaled) moved the clock.
+                    "now": room.clock,
+                    "events": plain,
+                    "text_rules": room.text_rules,
+                }
+                entries.append(JournalEntry(before + 1, room.seq, room.epoch, pack(record)))
+            events.extend(outcome.events)
+            published.extend(plain)
+            effects.extend(e.to_dict() for e in outcome.effects)
+        if entries and journal is not None:  # entries are only built when there is a journal
+            await asyncio.gather(*(journal.append(room.id, entry) for entry in entries))
+            self.position += len(entries)
+        if events or effects:
+            message = {"epoch": room.epoch, "events": published, "effects": effects}
+            await self.hub.publish(self.hub.channel(room.id), pack(message))
+        self.recent.extend(events)
+        self._since_snapshot += len(events)
+        # Everything in the batch is durable and published: reply, then attach, then answer queries.
+        remote = False
+        for item in batch:
+            remote = remote or item.remote
+            if item.command is not None:
+                reply = self._reply(item)
+                if item.seat is not None and reply.error is None:  # a join: attach the member it made
+                    member = item.outcome.result["member"]
+                    seat = item.seat
+                    seat.member_id, seat.role = member["id"], member["role"]
+                    joined = await self._attach(item, seat)
+                    if isinstance(joined, errors.WorkshopError):
+                        reply.attach_error = joined.to_dict()
+                    else:
+                        reply.attached = joined
+                item.done(reply, None)
+            elif item.seat is not None:
+                attached = await self._attach(item, item.seat)
+                if isinstance(attached, errors.WorkshopError):
+                    item.done(None, attached)
+                else:
+                    item.done(attached, None)
+            elif item.query is not None:
+                name, args = item.query
+                try:
+                    answer = queries.run(room, name, args)
+                except errors.WorkshopError as exc:
+                    item.done(None, exc)
+                else:
+                    item.done(answer, None)
+            if metrics is not None and item.queued and (item.actor is not None or item.seat is not None):
+                metrics.command_latency(time.perf_counter() - item.queued)  # not the internal ticks
+        if remote:
+            await self.hub.flush_replies()  # before the next batch is published
+        self._schedule_timer()
+        if self._due_for_snapshot() and not self._inbox:
+            await self._snapshot()
+
+    def _reply(self, item: Item) -> Reply:
+        if item.refused is not None:
+            return Reply(seq=item.seq, error=item.refused.to_dict())
+        outcome = item.outcome
+        if outcome.error is not None:
+            return Reply(seq=item.seq, error=outcome.error.to_dict())
+        reply = Reply(seq=item.seq, result=outcome.result)
+        if isinstance(item.command, c.RoomRotateLinks):
+            reply.links = queries.links(self.room)
+        return reply
+
+    # --- Attach and resume --------------------------------------------------------------------------
+    async def _attach(self, item: Item, seat: Seat) -> Attached | errors.WorkshopError:
+        """Attach a connection (of this worker: seat it in the fan-out now) between batches."""
+        room = self.room
+        member_id, role = seat.member_id, seat.role
+        if seat.link_generation is not None and seat.link_generation != room.links_generation:
+            # The staff links were rotated after this auth checked its token, before it attached.
+            return errors.InvalidToken("this link was replaced: ask the facilitator for the new one")
+        if member_id is not None:
+            member = room.members.get(member_id)
+            limit = self.hub.settings.max_connections_per_member
+            # Connections in other workers count one each at least (presence is per worker).
+            here = seat.worker or self.hub.worker_id
+            elsewhere = sum(1 for w, online in room.where.items() if w != here and member_id in online)
+            if member is None:
+                return errors.InvalidToken("no such member in this room")
+            if member.status in ("banned", "rejected"):
+                return errors.Banned()
+            if seat.connections + elsewhere >= limit:
+                return errors.TooManyConnections(f"at most {limit} connections per participant")
+            role = str(member.role)
+        audience = room.audience_of(member_id, role)  # type: ignore[arg-type]
+        attached = await self._replay(member_id, role, audience, seat.epoch, seat.seq)
+        if member_id is not None:
+            attached.member = room.member_view(room.members[member_id])
+        if role == "facilitator":
+            attached.links = queries.links(room)
+        if item.session is not None:
+            item.session.bind(room.id, member_id, role)  # type: ignore[arg-type]
+            if not self.feed.seat(item.session, attached):  # never: this worker's feed lags its owner
+                return errors.RoomUnavailable("the room is reloading")
+        return attached
+
+    async def _replay(
+        self, member_id: str | None, role: str, audience: str, epoch: str | None, seq: int | None
+    ) -> Attached:
+        room = self.room
+        member = room.members.get(member_id) if member_id is not None else None
+        since = member.audience_seq if member is not None else 0
+        base = Attached(
+            recovered=False, seq=room.seq, epoch=room.epoch, audience=audience, member_id=member_id, role=role
+        )
+        if epoch is not None and seq is not None and since <= seq <= room.seq:
+            events = await self._events_after(epoch, seq)
+            if events is not None:
+                visible = []
+                for ev in events:
+                    data = view_for(ev.views, member_id, audience)
+                    if data is not None:
+                        visible.append(self._event_message(ev, data))
+                base.recovered, base.events = True, visible
+                return base
+        base.snapshot = room.snapshot(member_id, role)  # type: ignore[arg-type]
+        return base
+
+    def _event_message(self, ev: Event, data: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "event",
+            "epoch": self.room.epoch,
+            "seq": ev.seq,
+            "name": ev.name,
+            "at": ev.at,
+            "data": data,
+        }
+
+    async def _events_after(self, epoch: str, seq: int) -> list[Event] | None:
+        """Exactly the events after ``seq`` of ``epoch``, or None when they are not all available.
+        An earlier epoch resumes too, from the journal, when it holds that point: a takeover starts a
+        new epoch that goes on with the seqs."""
+        room = self.room
+        if epoch == room.epoch:
+            if seq == room.seq:
+                return []
+            if self.recent and self.recent[0].seq <= seq + 1:
+                return [e for e in self.recent if e.seq > seq]
+        journal = self.hub.journal
+        if journal is None:
+            return None
+        entries = await journal.entries_after(room.id, epoch, seq)
+        if entries is None:
+            return None
+        events = [Event.from_dict(e) for entry in entries for e in unpack(entry.data)["events"]]
+        events = [e for e in events if e.seq > seq]
+        if [e.seq for e in events] != list(range(seq + 1, room.seq + 1)):
+            return None
+        return events
+
+    # --- Timers and snapshots -----------------------------------------------------------------------
+    def _schedule_timer(self) -> None:
+        wake = self.room.next_wakeup()
+        if wake == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = wake
+        if wake is not None:
+            delay = max(0.0, wake - self.hub.clock()) + 0.005
+            self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self.submit(c.Tick(id="tick"), None)
+
+    def _due_for_snapshot(self) -> bool:
+        settings = self.hub.settings
+        if self.hub.journal is None or self._since_snapshot == 0:
+            return False
+        return (
+            self._since_snapshot >= settings.snapshot_every_events
+            or time.monotonic() - self._snapshot_at >= settings.snapshot_every_seconds
+        )
+
+    async def _snapshot(self) -> None:
+        journal = self.hub.journal
+        if journal is None:
+            return
+        room = self.room
+        snapshot = Snapshot(room.epoch, room.seq, pack(room.to_state()), self.position)
+        await journal.save_snapshot(room.id, snapshot, keep_entries=self.hub.settings.snapshot_keep_entries)
+        self._since_snapshot = 0
+        self._snapshot_at = time.monotonic()
+
+
+def seat_of(session: Connection, feed: Fanout | None, epoch: str | None, seq: int | None) -> Seat:
+    """A connection of this worker, as the owner sees it when attaching it."""
+    others = 0
+    if feed is not None and session.member_id is not None:
+        others = feed.count(session.member_id) - (1 if feed.holds(session) else 0)
+    return Seat(
+        session.member_id,
+        str(session.role),
+        link_generation=session.link_generation,
+        epoch=epoch,
+        seq=seq,
+        connections=others,
+    )

@@ -1,0 +1,145 @@
+"""Named queries: everything the shell may read of a room, as pure functions with plain-data answers.
+
+Connections and HTTP handlers never hold a room: they ask its owner for a query by name, with plain
+arguments, and get plain data back (msgpack-able), so that the owner may be another worker process. A
+refusal travels as an error's ``to_dict()``; ``errors.from_dict`` turns it back into the exception.
+:data:`QUERIES` is the registry; :func:`run` is the one entry point.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from workshop_server import errors
+from workshop_server.rooms import views
+from workshop_server.rooms.model import RoomState
+from workshop_server.rooms.room import Room
+
+__all__ = ["QUERIES", "query", "run"]
+
+Data = dict[str, Any]
+Query = Callable[..., Any]
+QUERIES: dict[str, Query] = {}
+
+#: The room information a join page may show before anyone joined.
+PUBLIC_INFO = (
+    "id",
+    "title",
+    "brief",
+    "rules",
+    "rules_version",
+    "access",
+    "anonymous",
+    "locale",
+    "locked",
+    "phase",
+)
+
+
+def query(name: str) -> Callable[[Query], Query]:
+    def register(func: Query) -> Query:
+        if name in QUERIES:
+            raise ValueError(f"query {name!r} is registered twice")
+        QUERIES[name] = func
+        return func
+
+    return register
+
+
+def run(room: RoomState, name: str, args: dict[str, Any]) -> Any:
+    """Answer the query ``name``; an unknown name or bad arguments are a server error, never a crash."""
+    func = QUERIES.get(name)
+    if func is None:
+        raise errors.ServerError(f"unknown room query {name!r}")
+    try:
+        return func(room, **args)
+    except TypeError as exc:
+        raise errors.ServerError(f"bad arguments for room query {name!r}") from exc
+
+
+def staff_refusal(room: RoomState, kind: str, subject: str, generation: int) -> errors.WorkshopError | None:
+    """Why a token (of a staff link's ``generation``) may not read the room's data, or None."""
+    if generation != room.link_generation(kind, subject):
+        return errors.InvalidToken("this link was replaced: ask the facilitator for the new one")
+    member = room.members.get(subject) if kind == "member" else None
+    if member is None or member.role not in ("facilitator", "moderator") or member.status != "active":
+        return errors.Forbidden("exports are for the room's staff")
+    return None
+
+
+@query("ungrouped_on_wall")
+def ungrouped_on_wall(room: RoomState) -> list[list[str]]:
+    """``[id, text]`` of every idea on the wall without a theme (suggested themes' input)."""
+    return [[i, t] for i, t in views.ungrouped_on_wall(room)]
+
+
+@query("entry")
+def entry(room: RoomState) -> Data:
+    """What a join checks before it reaches the room: the access mode and the passphrase's scrypt
+    parameters (never the passphrase: the room only ever had its hash)."""
+    cfg = room.config
+    return {"access": cfg.access, "salt": cfg.passphrase_salt, "hash": cfg.passphrase_hash}
+
+
+@query("credential")
+def credential(room: RoomState, kind: str, subject: str) -> Data:
+    """What an ``auth`` checks of its token's claims: the link's current generation, whether it is a
+    staff link, and the member it names (``None``: no such member)."""
+    member = room.members.get(subject) if kind != "screen" else None
+    return {
+        "generation": room.link_generation(kind, subject),
+        "staff_link": room.is_staff_link(kind, subject),
+        "member": None if member is None else {"id": member.id, "role": str(member.role)},
+    }
+
+
+@query("links")
+def links(room: RoomState) -> Data:
+    """What the staff links are made of: their generation and subjects, and each invite's generation."""
+    return {
+        "generation": room.links_generation,
+        "facilitator": room.facilitator_id,
+        "moderator_invite": room.moderator_invite_id,
+        "invites": {i: room.link_generation("invite", i) for i in room.invites},
+    }
+
+
+@query("public_info")
+def public_info(room: RoomState, invite: str | None = None, generation: int = 0) -> Data | None:
+    """The join page's view of the room; with an invite, whether it makes a moderator. ``None``: the
+    invite is of a generation before a rotation."""
+    view = views.room_view(room)
+    info: Data = {k: view[k] for k in PUBLIC_INFO}
+    found = room.invites.get(invite) if invite is not None else None
+    if found is not None:
+        if generation != room.link_generation("invite", found.id):
+            return None
+        info["invite"] = {"role": found.role, "revoked": found.revoked}
+    return info
+
+
+@query("staff_check")
+def staff_check(room: RoomState, kind: str, subject: str, generation: int) -> Data | None:
+    """``None`` when the token may read staff data, else the refusal's ``to_dict()``."""
+    refusal = staff_refusal(room, kind, subject, generation)
+    return None if refusal is None else refusal.to_dict()
+
+
+@query("export")
+def export(room: Room, kind: str, subject: str, generation: int) -> Data:
+    """The staff export: ``{"error": ...}`` when refused, else ``{"state": ...}``: the room's state
+    without replies, device keys and the passphrase's hash."""
+    refusal = staff_refusal(room, kind, subject, generation)
+    if refusal is not None:
+        return {"error": refusal.to_dict()}
+    state: Data = room.to_state()
+    state.pop("replies", None)
+    state.pop("banned_devices", None)
+    state.pop("where", None)  # which worker holds whose connections: operations, not the room's data
+    state.pop("worker_screens", None)
+    state["config"].pop("passphrase_hash", None)
+    state["config"].pop("passphrase_salt", None)
+    for member in state["members"]:
+        member.pop("device", None)
+    return {"state": state}
