@@ -47,6 +47,7 @@ that this drawing is the tree)::
         ├── RoomUnavailable (room_unavailable)
         │   └── CorruptRoom (room_unavailable) [storage.journal]
         ├── ServerBusy (server_busy)
+        │   └── RoomMoved (server_busy)
         ├── SecretFileError (internal_error) [settings]
         ├── StorageError (internal_error) [storage.journal]
         │   ├── DatabaseTooNew (internal_error) [storage.journal]
@@ -292,6 +293,15 @@ class ServerBusy(ServerError):
     default_message = "the server is busy; retry shortly"
 
 
+class RoomMoved(ServerBusy):
+    """A request forwarded to the worker that owned a room found that it no longer does (it handed the
+    room over, or lost it). Nothing was applied; the forwarding worker asks again who owns the room
+    and sends the request there once before a client ever sees this."""
+
+    code = "server_busy"
+    default_message = "the room is moving between workers; retry"
+
+
 def all_error_classes() -> list[type[WorkshopError]]:
     """Every concrete error class, for documentation and tests."""
     seen: list[type[WorkshopError]] = []
@@ -321,9 +331,11 @@ def from_dict(data: dict[str, object]) -> WorkshopError:
     return cls(text)
 
 
-#: Each code's class, the last defined of those sharing it (BadFrame, not ProtocolError).
+#: Each code's class, the last defined of those sharing it (BadFrame, not ProtocolError), but
+#: ServerBusy for server_busy (RoomMoved travels as such: see remote.py).
 _BY_CODE: dict[str, type[WorkshopError]] = {
     value.code: value
     for value in list(globals().values())
     if isinstance(value, type) and issubclass(value, WorkshopError) and value.__module__ == __name__
 }
+_BY_CODE[ServerBusy.code] = ServerBusy

@@ -238,10 +238,14 @@ class Hub:
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
+        self.keep(task)
+        return task
+
+    def keep(self, task: asyncio.Task[Any]) -> None:
+        """Hold a background task until it ends (and log its failure)."""
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         task.add_done_callback(_log_failure)
-        return task
 
     async def _drain(self, window: float) -> None:
         """Close this worker's connections (1012) and hand its rooms over, spread over ``window``."""
@@ -300,6 +304,10 @@ class Hub:
                     if feed is None:
                         continue
                     batch = unpack(message.data)
+                    if batch["epoch"] != feed.epoch:  # another owner (or none): ask again who it is
+                        remote = self.remotes.pop(feed.room_id, None)
+                        if remote is not None:
+                            remote.gone = True
                     frames = feed.deliver(batch["epoch"], batch["events"], batch["effects"])
                     if self.metrics is not None:
                         self.metrics.delivered(frames)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Union
 from pydantic import TypeAdapter
 
 from workshop_server import errors
-from workshop_server.handle import Attached, Reply, Seat
+from workshop_server.handle import Attached, Reply, RoomHandle, Seat
 from workshop_server.host import Item, LocalRoom, pack, seat_of, unpack
 from workshop_server.rooms import CLIENT_COMMANDS, INTERNAL_COMMANDS
 from workshop_server.rooms import commands as c
@@ -62,6 +62,10 @@ class Peer(Protocol):
     def fanout(self, room_id: str) -> Fanout: ...
 
     def suspect(self, room_id: str, owner: str) -> None: ...
+
+    async def host(self, room_id: str) -> RoomHandle: ...
+
+    def keep(self, task: asyncio.Task[Any]) -> None: ...
 
 
 class _Pending:
@@ -182,6 +186,7 @@ class Rpc:
             error = errors.from_dict(message["error"])
             if message.get("moved"):
                 self.hub.suspect(pending.room_id, pending.owner)
+                error = errors.RoomMoved(error.message)
             _fail(pending.future, error)
             return
         answer = message.get("answer")
@@ -203,7 +208,7 @@ class Rpc:
                 {
                     "id": rid,
                     "moved": True,
-                    "error": errors.ServerBusy("the room is moving between workers; retry").to_dict(),
+                    "error": errors.RoomMoved().to_dict(),
                 },
             )
             return
@@ -267,9 +272,49 @@ class RemoteRoom:
     def feed(self) -> Fanout:
         return self.hub.fanout(self.room_id)
 
+    def _forward(
+        self,
+        message: dict[str, Any],
+        on_answer: Callable[[Any], Any] | None,
+        again: Callable[[RoomHandle], asyncio.Future[Any]],
+    ) -> asyncio.Future[Any]:
+        """Send a request to the owner. When the owner answers that it no longer has the room (nothing
+        was applied), ask again who owns it and send the request there, once."""
+        first = self.rpc.request(self.owner, self.room_id, message, on_answer)
+        outer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def settled(future: asyncio.Future[Any]) -> None:
+            exc = future.exception()
+            if isinstance(exc, errors.RoomMoved):
+                self.hub.keep(asyncio.get_running_loop().create_task(self._again(again, outer)))
+            elif exc is not None:
+                _fail(outer, exc)
+            elif not outer.done():
+                outer.set_result(future.result())
+
+        first.add_done_callback(settled)
+        return outer
+
+    async def _again(
+        self, again: Callable[[RoomHandle], asyncio.Future[Any]], outer: asyncio.Future[Any]
+    ) -> None:
+        try:
+            handle = await self.hub.host(self.room_id)
+            if handle is self:
+                raise errors.RoomMoved()
+            result = await again(handle)
+        except errors.WorkshopError as exc:
+            _fail(outer, exc)
+        except Exception:
+            log.exception("a request that moved with its room failed")
+            _fail(outer, errors.ServerError())
+        else:
+            if not outer.done():
+                outer.set_result(result)
+
     def submit(self, cmd: c.Command, actor: str | None, *, address: str = "") -> asyncio.Future[Reply]:
         message = {"op": "submit", "cmd": cmd.model_dump(mode="json"), "actor": actor, "address": address}
-        return self.rpc.request(self.owner, self.room_id, message, Reply.from_plain)
+        return self._forward(message, Reply.from_plain, lambda h: h.submit(cmd, actor, address=address))
 
     def join(self, cmd: c.Enter, session: Connection) -> asyncio.Future[Reply]:
         seat = Seat(None, "participant", worker=self.hub.worker_id)
@@ -282,7 +327,7 @@ class RemoteRoom:
                 reply.attach_error = errors.RoomUnavailable("the room is reloading; retry").to_dict()
             return reply
 
-        return self.rpc.request(self.owner, self.room_id, message, joined)
+        return self._forward(message, joined, lambda h: h.join(cmd, session))
 
     def attach(self, session: Connection, epoch: str | None, seq: int | None) -> asyncio.Future[Attached]:
         seat = seat_of(session, self.hub.feeds.get(self.room_id), epoch, seq)
@@ -294,10 +339,12 @@ class RemoteRoom:
                 raise errors.RoomUnavailable("the room is reloading; retry")
             return found
 
-        return self.rpc.request(self.owner, self.room_id, {"op": "attach", "seat": asdict(seat)}, attached)
+        message = {"op": "attach", "seat": asdict(seat)}
+        return self._forward(message, attached, lambda h: h.attach(session, epoch, seq))
 
     def query(self, name: str, **args: Any) -> asyncio.Future[Any]:
-        return self.rpc.request(self.owner, self.room_id, {"op": "query", "name": name, "args": args})
+        message = {"op": "query", "name": name, "args": args}
+        return self._forward(message, None, lambda h: h.query(name, **args))
 
     def _seat(self, session: Connection, attached: Attached) -> bool:
         """Seat the connection in this worker's fan-out, as the answer arrives (before later events)."""

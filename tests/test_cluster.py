@@ -1,0 +1,244 @@
+"""Two workers in one process, on one in-memory broker and one journal, with no sockets.
+
+Each hub is a real worker (its journal, leases, fan-outs and requests between workers); each client is
+a real ``Session`` whose ASGI ``receive``/``send`` are queues, as websockets' own tests drive its
+connection over an in-memory transport. Hub A owns the room; hub B forwards its clients' commands to A
+and relays A's events to them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from workshop_server import errors
+from workshop_server.broker import MemoryBroker, MemoryHub
+from workshop_server.host import LocalRoom
+from workshop_server.hub import Hub
+from workshop_server.protocol import JsonCodec
+from workshop_server.remote import RemoteRoom
+from workshop_server.rooms import commands as c
+from workshop_server.session import Session
+from workshop_server.settings import Settings
+from workshop_server.storage import StorageError
+from workshop_server.tokens import TokenSigner
+
+SECRET = "x" * 48
+
+
+class Wire:
+    """A client connected to a hub through queues: the real session, no socket."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self._in: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.events: list[dict[str, Any]] = []
+        self.replies: dict[str, dict[str, Any]] = {}
+        self.closed: int | None = None
+        self._arrived = asyncio.Event()
+        self.session = Session(hub, self._send, JsonCodec(), ip="10.0.0.1")
+        self.task = asyncio.get_running_loop().create_task(self.session.run(self._in.get))
+        self.epoch: str | None = None
+        self.seq = 0
+        self.token = ""
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        if message["type"] == "websocket.close":
+            self.closed = message["code"]
+        else:
+            for frame in _frames(message["text"]):
+                if frame["type"] == "event":
+                    self.events.append(frame)
+                    self.epoch, self.seq = frame["epoch"], frame["seq"]
+                elif frame.get("id") is not None:
+                    self.replies[frame["id"]] = frame
+        self._arrived.set()
+
+    async def until(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                self._arrived.clear()
+                await self._arrived.wait()
+
+    async def call(self, type_: str, **fields: Any) -> dict[str, Any]:
+        cid = fields.pop("id", None) or uuid.uuid4().hex
+        await self._in.put(
+            {"type": "websocket.receive", "text": json.dumps({"type": type_, "id": cid, **fields})}
+        )
+        await self.until(lambda: cid in self.replies)
+        return self.replies[cid]
+
+    async def ok(self, type_: str, **fields: Any) -> dict[str, Any]:
+        reply = await self.call(type_, **fields)
+        assert reply["type"] == "ok", reply
+        result: dict[str, Any] = reply["result"]
+        return result
+
+    async def attached(self, type_: str, **fields: Any) -> dict[str, Any]:
+        result = await self.ok(type_, **fields)
+        self.token, self.epoch, self.seq = result["token"], result["epoch"], result["seq"]
+        return result
+
+    async def close(self) -> None:
+        await self._in.put({"type": "websocket.disconnect", "code": 1000})
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.task, 5)
+
+
+def _frames(text: str) -> list[dict[str, Any]]:
+    data = json.loads(text)
+    return data if isinstance(data, list) else [data]
+
+
+def settings(data: Path, **overrides: Any) -> Settings:
+    return Settings(
+        data_dir=data,
+        secret=SECRET,
+        presence_interval=0.05,
+        lease_seconds=0.6,
+        forward_timeout=2.0,
+        **overrides,
+    )
+
+
+@pytest.fixture
+async def pair(tmp_path: Path) -> AsyncIterator[tuple[Hub, Hub]]:
+    shared = MemoryHub()
+    a = Hub(settings(tmp_path / "data"), broker=MemoryBroker(shared))
+    b = Hub(settings(tmp_path / "data"), broker=MemoryBroker(shared))
+    await a.start()
+    await b.start()
+    try:
+        yield a, b
+    finally:
+        for hub in (b, a):
+            with contextlib.suppress(Exception):
+                await hub.stop()
+
+
+async def new_room(hub: Hub) -> tuple[str, dict[str, Any]]:
+    host = await hub.create_room(
+        title="Shell",
+        brief="",
+        rules="Be kind.",
+        access="code",
+        passphrase=None,
+        anonymous=False,
+        locale="en",
+        facilitator_name="Fay",
+    )
+    links = hub.links(host.room_id, await host.query("links"))
+    return host.room_id, links
+
+
+async def test_the_other_worker_forwards_to_the_owner_and_relays_its_events(pair: tuple[Hub, Hub]) -> None:
+    a, b = pair
+    code, links = await new_room(a)
+    assert isinstance(await b.host(code), RemoteRoom)
+    fay = Wire(a)
+    await fay.attached("auth", token=links["facilitator_token"])
+    ana = Wire(b)
+    joined = await ana.attached("join", room=code, name="Ana", accept_rules=1)
+    assert joined["snapshot"]["room"]["title"] == "Shell"
+    await fay.ok("round.open", kind="ideate", prompt="Ideas", private=False)
+    reply = await ana.call("idea.post", text="from the other worker")
+    assert reply["type"] == "ok", reply
+    # The reply comes after its events, on the other worker too; one order for everyone.
+    assert ana.seq >= reply["seq"]
+    await fay.until(lambda: fay.seq == reply["seq"])
+    mine = [e["seq"] for e in ana.events]
+    assert mine == sorted(mine) and len(set(mine)) == len(mine)
+    assert {e["seq"] for e in fay.events} >= set(mine)
+    # A resend of the same command id through the other worker is applied once.
+    first = await ana.call("idea.post", id="same-id", text="once")
+    again = await ana.call("idea.post", id="same-id", text="once")
+    assert first["type"] == again["type"] == "ok" and first["result"] == again["result"]
+    exported = await (await a.host(code)).query(
+        "export", kind="member", subject=links_member(links), generation=0
+    )
+    assert [i["text"] for i in exported["state"]["ideas"]].count("once") == 1
+    for wire in (fay, ana):
+        await wire.close()
+
+
+def links_member(links: dict[str, Any]) -> str:
+    """The facilitator's member id, from the facilitator link's token."""
+    return TokenSigner(SECRET.encode()).verify(links["facilitator_token"]).subject
+
+
+async def test_presence_is_counted_per_worker_in_the_owner(pair: tuple[Hub, Hub]) -> None:
+    a, b = pair
+    code, _links = await new_room(a)
+    ana = Wire(b)
+    joined = await ana.attached("join", room=code, name="Ana", accept_rules=1)
+    host = a.hosts[code]
+    await ana.until(lambda: b.worker_id in host.room.where, timeout=5)
+    assert host.room.where[b.worker_id] == {joined["member"]["id"]}
+    await ana.close()
+    async with asyncio.timeout(5):
+        while host.room.where:
+            await asyncio.sleep(0.02)
+    assert host.room.online == set()
+
+
+async def test_named_queries_cross_workers_as_plain_data(pair: tuple[Hub, Hub]) -> None:
+    a, b = pair
+    code, _links = await new_room(a)
+    remote = await b.host(code)
+    assert await remote.query("public_info") == await a.hosts[code].query("public_info")
+    with pytest.raises(errors.ServerError):
+        await remote.query("no such query")
+
+
+async def test_a_room_handed_over_is_taken_over_at_a_new_epoch_and_clients_resume(
+    pair: tuple[Hub, Hub],
+) -> None:
+    a, b = pair
+    code, links = await new_room(a)
+    fay = Wire(b)
+    await fay.attached("auth", token=links["facilitator_token"])
+    await fay.ok("round.open", kind="ideate", prompt="Ideas", private=False)
+    await fay.ok("room.set", locked=True)
+    epoch, seq = fay.epoch, fay.seq
+    host = a.hosts.pop(code)
+    await a._hand_over(host)  # what a draining worker does
+    await fay.until(lambda: fay.closed is not None)
+    assert fay.closed == 4003
+    back = Wire(b)
+    result = await back.attached("auth", token=fay.token, epoch=epoch, seq=seq)
+    assert result["recovered"] is True and int(result["epoch"]) == int(str(epoch)) + 1
+    assert isinstance(await b.host(code), LocalRoom)
+    await back.ok("room.set", locked=False)
+    await back.close()
+
+
+async def test_an_owner_that_lost_the_room_cannot_append_again(pair: tuple[Hub, Hub]) -> None:
+    """Fencing: A still runs the room, but B loaded it (A's lease ran out while A was paused). The
+    journal refuses A's next batch; A drops the room and its clients resume with B."""
+    a, b = pair
+    code, links = await new_room(a)
+    stale = a.hosts[code]
+    fay = Wire(a)
+    await fay.attached("auth", token=links["facilitator_token"])
+    await fay.ok("round.open", kind="ideate", prompt="Ideas", private=False)
+    # B takes the room over behind A's back: A's lease is gone (paused past it), B claims and loads.
+    await a.broker.release(a.lease_key(code), a.worker_id)
+    a._maintainer.cancel()  # type: ignore[union-attr]  # A is "paused": it renews nothing
+    taken = await b.host(code)
+    assert isinstance(taken, LocalRoom) and int(taken.room.epoch) == int(stale.room.epoch) + 1
+    # A's clients learn of the new epoch and resume with B...
+    await fay.until(lambda: fay.closed is not None)
+    assert fay.closed == 4003
+    # ... and a command that still reaches A's stale room (sent just before) is refused by the journal.
+    with pytest.raises(StorageError):
+        await stale.submit(c.RoomSet(id="late", locked=True), links_member(links))
+    assert code not in a.hosts
+    state = (await taken.query("export", kind="member", subject=links_member(links), generation=0))["state"]
+    assert state["locked"] is False  # never acknowledged, never stored
