@@ -146,6 +146,7 @@ class Hub:
         self._maintainer: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._draining: asyncio.Task[None] | None = None
+        self._probing: asyncio.Task[None] | None = None
 
     # --- Life cycle ---------------------------------------------------------------------------------
     def stopping(self) -> bool:
@@ -506,6 +507,10 @@ class Hub:
                 # Its worker stopped announcing itself: it died; its lease runs out within lease_seconds.
                 await asyncio.sleep(min(self.heartbeat, self.settings.lease_seconds))
                 continue
+            if self.state == "draining" and _attempt < LOAD_ATTEMPTS - 1:
+                # A draining worker hands rooms over: let a worker that stays take this one.
+                await asyncio.sleep(self.heartbeat)
+                continue
             if not await self.broker.claim(
                 self.lease_key(room_id), self.worker_id, self.settings.lease_seconds
             ):
@@ -636,13 +641,11 @@ class Hub:
                 log.exception("worker upkeep failed")
 
     async def _beat(self) -> None:
-        # A stream that looks alive but delivers nothing fails the probe: the listener then reconnects.
-        try:
-            await self.broker.ping()
-        except errors.WorkshopError as exc:
-            log.warning("the message broker fails its probe: %s", exc)
         await self.broker.claim(self.worker_key(self.worker_id), self.worker_id, 2 * self.heartbeat)
-        await self.unload_idle(time.monotonic())
+        if self._probing is None or self._probing.done():
+            # Beside the leases, never before them: a probe may take its whole timeout. A stream that
+            # looks alive but delivers nothing fails it, and the listener then reconnects.
+            self._probing = self._spawn(self._probe())
         for host in list(self.hosts.values()):
             try:
                 held = await self.broker.claim(
@@ -653,10 +656,10 @@ class Hub:
             if not held and host.broken is None:
                 log.error("room %s: lost its ownership lease; dropping it", host.room_id)
                 host.fail([], errors.RoomUnavailable("the room moved to another worker"))
-                continue
-            await self._expire_workers(host)
+        await self._expire_workers()
+        await self.unload_idle(time.monotonic())
         for room_id, feed in list(self.feeds.items()):
-            if room_id in self.hosts or not feed.sessions:
+            if room_id in self.hosts or not feed.sessions or self.state != "ready":
                 continue
             if await self.broker.holder(self.lease_key(room_id)) is None:
                 log.warning("room %s: its owner is gone; taking it over", room_id)
@@ -667,11 +670,22 @@ class Hub:
                     await self.host(room_id)
         await self._sweep_feeds()
 
-    async def _expire_workers(self, host: LocalRoom) -> None:
+    async def _probe(self) -> None:
+        try:
+            await self.broker.ping()
+        except errors.WorkshopError as exc:
+            log.warning("the message broker fails its probe: %s", exc)
+
+    async def _expire_workers(self) -> None:
         """Drop the presence of the workers that stopped announcing themselves (two heartbeats)."""
-        room = host.room
-        for worker in {*room.where, *room.worker_screens} - {self.worker_id, ""}:
-            if await self.broker.holder(self.worker_key(worker)) is None:
+        alive: dict[str, bool] = {self.worker_id: True, "": True}
+        for host in list(self.hosts.values()):
+            room = host.room
+            for worker in {*room.where, *room.worker_screens}:
+                if worker not in alive:
+                    alive[worker] = await self.broker.holder(self.worker_key(worker)) is not None
+                if alive[worker] or host.broken is not None:
+                    continue
                 left = tuple(sorted(room.where.get(worker, ())))
                 log.warning(
                     "room %s: worker %s is gone; %d members leave presence", room.id, worker, len(left)

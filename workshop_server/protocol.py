@@ -142,7 +142,9 @@ class Hello(_Envelope):
     type: Literal["hello"] = "hello"
     protocol: int = PROTOCOL_VERSION
     server_time: float = Field(description="Server clock, Unix seconds; use it to correct countdowns.")
-    worker: str = Field(default="", description="The server process holding this connection (host:pid:random).")
+    worker: str = Field(
+        default="", description="The server process holding this connection (host:pid:random)."
+    )
     limits: dict[str, float] = Field(description="The limits in force; see protocol.md, Limits.")
 
 
