@@ -41,6 +41,7 @@ class Wire:
         self._in: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.events: list[dict[str, Any]] = []
         self.replies: dict[str, dict[str, Any]] = {}
+        self.snapshots: list[dict[str, Any]] = []
         self.closed: int | None = None
         self._arrived = asyncio.Event()
         self.session = Session(hub, self._send, JsonCodec(), ip="10.0.0.1")
@@ -57,6 +58,8 @@ class Wire:
                 if frame["type"] == "event":
                     self.events.append(frame)
                     self.epoch, self.seq = frame["epoch"], frame["seq"]
+                elif frame["type"] == "snapshot":
+                    self.snapshots.append(frame)
                 elif frame.get("id") is not None:
                     self.replies[frame["id"]] = frame
         self._arrived.set()
@@ -123,12 +126,12 @@ async def pair(tmp_path: Path) -> AsyncIterator[tuple[Hub, Hub]]:
                 await hub.stop()
 
 
-async def new_room(hub: Hub) -> tuple[str, dict[str, Any]]:
+async def new_room(hub: Hub, access: str = "code") -> tuple[str, dict[str, Any]]:
     host = await hub.create_room(
         title="Shell",
         brief="",
         rules="Be kind.",
-        access="code",
+        access=access,
         passphrase=None,
         anonymous=False,
         locale="en",
@@ -242,3 +245,26 @@ async def test_an_owner_that_lost_the_room_cannot_append_again(pair: tuple[Hub, 
     assert code not in a.hosts
     state = (await taken.query("export", kind="member", subject=links_member(links), generation=0))["state"]
     assert state["locked"] is False  # never acknowledged, never stored
+
+
+async def test_a_member_admitted_on_the_owner_gets_a_snapshot_on_the_other_worker(
+    pair: tuple[Hub, Hub],
+) -> None:
+    """The refresh effect crosses workers: the waiting member's connection on B is attached again, with
+    the room's full snapshot, when staff on A admit it."""
+    a, b = pair
+    code, links = await new_room(a, access="approval")
+    fay = Wire(a)
+    await fay.attached("auth", token=links["facilitator_token"])
+    await fay.ok("round.open", kind="ideate", prompt="Ideas", private=False)
+    wes = Wire(b)
+    waiting = await wes.attached("join", room=code, name="Wes", accept_rules=1)
+    assert waiting["audience"] == "lobby"
+    assert "rounds" not in waiting["snapshot"]
+    await fay.ok("member.admit", member=waiting["member"]["id"])
+    await wes.until(lambda: wes.snapshots != [])
+    assert wes.snapshots[-1]["state"]["rounds"][0]["prompt"] == "Ideas"
+    posted = await wes.ok("idea.post", text="admitted, from B")
+    assert posted["idea"]["text"] == "admitted, from B"
+    for wire in (fay, wes):
+        await wire.close()

@@ -309,9 +309,12 @@ class Hub:
                         remote = self.remotes.pop(feed.room_id, None)
                         if remote is not None:
                             remote.gone = True
+                    gaps = feed.gaps
                     frames = feed.deliver(batch["epoch"], batch["events"], batch["effects"])
                     if self.metrics is not None:
                         self.metrics.delivered(frames)
+                        if feed.gaps != gaps:
+                            self.metrics.cluster("gap")
                 return  # the broker was disconnected: the hub is stopping
             except errors.WorkshopError as exc:  # BrokerError: the stream failed
                 log.error("lost the message broker (%s); every room of this worker resumes", exc)

@@ -166,3 +166,27 @@ def test_the_cluster_helpers_see_who_owns_a_room(tmp_path: Path, redis_url: str)
         assert owners == [1]
     finally:
         group.stop()
+
+
+async def test_members_of_a_dead_worker_leave_presence(tmp_path: Path, redis_url: str) -> None:
+    """kill -9 a worker that only relays: the owner drops its members from presence once the worker
+    stops announcing itself (two heartbeats), and the room goes on."""
+    with cluster(tmp_path, redis_url) as group:
+        a, b = (w.ws_url for w in group.workers)
+        links = create_room(group.workers[0].url)
+        code = links["room"]
+        staff = await Client.connect(a)
+        await staff.auth(links["facilitator_token"])
+        people = [await join(b, code, f"P{n}") for n in range(3)]
+
+        def online() -> int | None:
+            counts = [e["data"]["online"] for e in staff.events if e["name"] == "presence"]
+            return counts[-1] if counts else None
+
+        await wait_for(lambda: online() == 4)
+        group.workers[1].kill()
+        await wait_for(lambda: online() == 1)
+        assert group.owner_of(code) == 0
+        await staff.ok("round.open", kind="ideate", prompt="Still here", private=False)
+        for client in [staff, *people]:
+            await client.close()
