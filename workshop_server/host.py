@@ -366,7 +366,7 @@ class LocalRoom:
         if item.session is not None:
             item.session.bind(room.id, member_id, role)  # type: ignore[arg-type]
             if not self.feed.seat(item.session, attached):  # never: this worker's feed lags its owner
-                return errors.RoomUnavailable("the room is reloading")
+                return errors.ServerBusy("the room is reloading; retry")
         return attached
 
     async def _replay(

@@ -324,7 +324,7 @@ class RemoteRoom:
             reply = Reply.from_plain(answer)
             if reply.attached is not None and not self._seat(session, reply.attached):
                 reply.attached = None
-                reply.attach_error = errors.RoomUnavailable("the room is reloading; retry").to_dict()
+                reply.attach_error = errors.ServerBusy("the room is reloading; retry").to_dict()
             return reply
 
         return self._forward(message, joined, lambda h: h.join(cmd, session))
@@ -336,7 +336,7 @@ class RemoteRoom:
         def attached(answer: Any) -> Attached:
             found = Attached(**answer)
             if not self._seat(session, found):
-                raise errors.RoomUnavailable("the room is reloading; retry")
+                raise errors.ServerBusy("the room is reloading; retry")
             return found
 
         message = {"op": "attach", "seat": asdict(seat)}
