@@ -268,3 +268,26 @@ async def test_a_member_admitted_on_the_owner_gets_a_snapshot_on_the_other_worke
     assert posted["idea"]["text"] == "admitted, from B"
     for wire in (fay, wes):
         await wire.close()
+
+
+async def test_a_lost_last_batch_is_found_within_a_heartbeat_or_two(pair: tuple[Hub, Hub]) -> None:
+    """No batch follows the lost one, so no gap shows in the stream: the relaying worker compares what
+    it delivered with the owner's position every heartbeat, and its connections resume."""
+    a, b = pair
+    code, links = await new_room(a)
+    fay = Wire(a)
+    await fay.attached("auth", token=links["facilitator_token"])
+    ana = Wire(b)
+    await ana.attached("join", room=code, name="Ana", accept_rules=1)
+    await ana.until(lambda: ana.seq == fay.seq)
+    await b.broker.unsubscribe(b.channel(code))  # B misses what comes next...
+    await fay.ok("room.set", locked=True)
+    await b.broker.subscribe(b.channel(code))  # ... and nothing after it
+    await ana.until(lambda: ana.closed is not None)
+    assert ana.closed == 4003
+    back = Wire(b)
+    result = await back.attached("auth", token=ana.token, epoch=ana.epoch, seq=ana.seq)
+    assert result["recovered"] is True
+    assert "room.updated" in [e["name"] for e in result["events"]]
+    for wire in (fay, back):
+        await wire.close()

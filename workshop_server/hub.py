@@ -147,6 +147,7 @@ class Hub:
         self._background: set[asyncio.Task[Any]] = set()
         self._draining: asyncio.Task[None] | None = None
         self._probing: asyncio.Task[None] | None = None
+        self._positions: dict[str, tuple[str, int]] = {}  # room id -> its owner's position at the last beat
 
     # --- Life cycle ---------------------------------------------------------------------------------
     def stopping(self) -> bool:
@@ -660,6 +661,7 @@ class Hub:
                 log.error("room %s: lost its ownership lease; dropping it", host.room_id)
                 host.fail([], errors.RoomUnavailable("the room moved to another worker"))
         await self._expire_workers()
+        await self._check_continuity()
         await self.unload_idle(time.monotonic())
         for room_id, feed in list(self.feeds.items()):
             if room_id in self.hosts or not feed.sessions or self.state != "ready":
@@ -672,6 +674,35 @@ class Hub:
                 with contextlib.suppress(errors.WorkshopError):
                     await self.host(room_id)
         await self._sweep_feeds()
+
+    async def _check_continuity(self) -> None:
+        """A batch lost on the way shows as a gap when the next one arrives; when none comes after it,
+        this finds it: the owner's position at the previous heartbeat must have been delivered here by
+        now (its batches were published before it answered). If not, the room's connections here
+        resume (4003) from the journal."""
+        for room_id, feed in list(self.feeds.items()):
+            handle: RoomHandle | None = self.hosts.get(room_id) or self.remotes.get(room_id)
+            if handle is None or not feed.sessions:
+                self._positions.pop(room_id, None)
+                continue
+            try:
+                epoch, seq = await asyncio.wait_for(handle.query("position"), self.heartbeat)
+            except (errors.WorkshopError, TimeoutError):
+                continue
+            before = self._positions.get(room_id)
+            self._positions[room_id] = (epoch, seq)
+            if before is not None and before[0] == feed.epoch and before[1] > feed.delivered:
+                log.warning(
+                    "room %s: events up to %d never arrived here (delivered %d); its connections resume",
+                    room_id,
+                    before[1],
+                    feed.delivered,
+                )
+                feed.gaps += 1
+                feed.reload("some events were lost on the way; resuming")
+                feed.epoch = None
+                if self.metrics is not None:
+                    self.metrics.cluster("gap")
 
     async def _probe(self) -> None:
         try:

@@ -68,6 +68,12 @@ def staff_refusal(room: RoomState, kind: str, subject: str, generation: int) -> 
     return None
 
 
+@query("position")
+def position(room: RoomState) -> list[Any]:
+    """``[epoch, seq]``: how far the room is (a relaying worker checks that it missed nothing)."""
+    return [room.epoch, room.seq]
+
+
 @query("ungrouped_on_wall")
 def ungrouped_on_wall(room: RoomState) -> list[list[str]]:
     """``[id, text]`` of every idea on the wall without a theme (suggested themes' input)."""
