@@ -505,3 +505,41 @@ async def test_delete_room_erases_everything(tmp_path: Path, journal: Journal) -
     await journal.create_room("gone", b"new")  # the id can be reused, with a fresh journal
     assert await journal.load("gone") == LoadedRoom(meta=b"new", snapshot=None, entries=[])
     assert await journal.integrity_check() == "ok"
+
+
+# --- Fencing: the epoch of an owner (several workers, one journal) ------------------------------------
+async def test_an_append_of_an_older_epoch_is_refused(journal: Journal) -> None:
+    """Numeric epochs are ordered: once epoch 3 started, an owner still at epoch 2 cannot append."""
+    await journal.create_room("r", b"m")
+    await journal.append("r", entry(1, epoch="2"))
+    await journal.append("r", entry(2, 0, epoch="3"))  # a takeover: epoch 3, no event
+    with pytest.raises(JournalConflict, match="older"):
+        await journal.append("r", entry(2, epoch="2"))
+    await journal.append("r", entry(2, epoch="3"))
+    assert [e.epoch for e in (await journal.load("r")).entries] == ["2", "3", "3"]
+
+
+async def test_an_append_after_a_position_is_a_compare_and_set(journal: Journal) -> None:
+    """``after``: the entry is appended only if the journal still ends where its writer read it."""
+    await journal.create_room("r", b"m")
+    await journal.append("r", entry(1))
+    with pytest.raises(JournalConflict, match="moved on"):
+        await journal.append("r", JournalEntry(2, 1, "e1", b"late", after=0))
+    await journal.append("r", JournalEntry(2, 1, "e1", b"on time", after=1))
+    assert [e.data for e in (await journal.load("r")).entries] == [b"e1:1+1", b"on time"]
+
+
+async def test_a_resume_from_an_earlier_epoch_gets_the_events_after_it(journal: Journal) -> None:
+    """Seqs go on across a takeover: a client of epoch 1 at seq 2 misses 3 (epoch 1) and 4..5 (epoch 2)."""
+    await journal.create_room("r", b"m")
+    first = [entry(1, 2, epoch="1"), entry(3, 1, epoch="1")]
+    second = [entry(4, 0, epoch="2"), entry(4, 2, epoch="2")]
+    for made in [*first, *second]:
+        await journal.append("r", made)
+    run = await journal.entries_after("r", "1", 2)
+    assert run == [first[1], *second]
+    assert await journal.entries_after("r", "1", 3) == second[1:]  # 3 was the end of epoch 1
+    assert await journal.entries_after("r", "2", 3) == second[1:]  # epoch 2 began at 3
+    assert await journal.entries_after("r", "2", 5) == []
+    assert await journal.entries_after("r", "1", 5) is None  # epoch 1 never reached seq 5
+    assert await journal.entries_after("r", "9", 2) is None  # an epoch the room never had
