@@ -686,7 +686,10 @@ class Hub:
                 self._positions.pop(room_id, None)
                 continue
             try:
-                epoch, seq = await asyncio.wait_for(handle.query("position"), self.heartbeat)
+                # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives as the
+                # answer does, and stop() would then wait for this task for ever.
+                async with asyncio.timeout(self.heartbeat):
+                    epoch, seq = await handle.query("position")
             except (errors.WorkshopError, TimeoutError):
                 continue
             before = self._positions.get(room_id)
