@@ -130,3 +130,23 @@ def test_a_seat_that_cannot_be_caught_up_is_refused() -> None:
     late = Recorder("m1")
     assert not feed.seat(late, attached("1", 10))
     assert not feed.holds(late)
+
+
+def test_with_someone_to_follow_the_room_the_connections_are_held_not_closed() -> None:
+    """With ``on_moved`` (the hub), a new epoch holds the connections (nothing delivered) until they are
+    attached again in place: the snapshot message comes first, then what followed it."""
+    moved: list[str] = []
+    feed = Fanout("R", lambda member, online: None, None, moved.append)
+    one = Recorder("m0")
+    feed.seat(one, attached("1", 5))
+    feed.deliver("2", [event(6)], [])
+    assert moved == ["R"] and one.closed_with is None
+    assert feed.held() == [one] and one.seqs() == []
+    feed.deliver("2", [event(7)], [])  # still held
+    again = Attached(
+        recovered=False, seq=6, epoch="2", audience="public", member_id="m0", snapshot={"seq": 6}, push=True
+    )
+    assert feed.seat(one, again)
+    kinds = [json.loads(f)["type"] for f in one.frames]
+    assert kinds == ["snapshot", "event"] and one.seqs() == [6, 7]
+    assert feed.held() == []

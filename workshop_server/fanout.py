@@ -7,8 +7,12 @@ outgoing queue is bounded; a connection whose queue overflows is closed as a slo
 never waits for it.
 
 Continuity: the fan-out knows the epoch and the last seq it delivered. A batch of another epoch (the
-room was taken over) or one that skips seqs (a batch was lost: the broker failed) cannot be delivered
-as it is: every connection is closed with 4003 and resumes from the journal, where nothing is missing.
+room was taken over), one that skips seqs (a batch was lost on the way), or the owner's word that it
+stopped serving the room (``reload``) cannot be delivered as it is: every connection is *held* (it
+receives nothing more) and the hub attaches it again, in place, with a fresh snapshot from whichever
+worker owns the room now (``on_moved``): no reconnect, so a room that moves between workers causes no
+reconnect storm. Without ``on_moved`` (or when that fails) the connections are closed with 4003 and
+resume from the journal, where nothing is missing.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ log = logging.getLogger("workshop_server")
 
 #: Events kept to catch up a connection attached while later batches were already delivered here.
 RECENT = 512
+#: The floor of a held connection: it receives nothing until it is attached again.
+HELD = 2**62
 
 
 class Fanout:
@@ -39,6 +45,7 @@ class Fanout:
         room_id: str,
         on_presence: Callable[[str, bool], None],
         on_refresh: Callable[[Connection], None] | None = None,
+        on_moved: Callable[[str], None] | None = None,
     ) -> None:
         self.room_id = room_id
         self.sessions: set[Connection] = set()
@@ -52,6 +59,7 @@ class Fanout:
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT)
         self._on_presence = on_presence
         self._on_refresh = on_refresh
+        self._on_moved = on_moved
 
     # --- The Feed protocol (handle.py) ---------------------------------------------------------------
     def holds(self, session: Connection) -> bool:
@@ -68,8 +76,8 @@ class Fanout:
         """Add ``session`` as the owner attached it. Events this fan-out delivered after the attach's seq
         are caught up from the recent ones; returns False (and adds nothing) when they are not there."""
         if self.epoch is None or self.epoch != attached.epoch:
-            if self.sessions:
-                self.reload("the room moved to another worker")
+            if self.epoch is not None and any(s.floor != HELD for s in self.sessions if s is not session):
+                self.moved()  # the others were attached to the earlier epoch
             self.epoch, self.delivered = attached.epoch, attached.seq
             self.recent.clear()
         missed: list[dict[str, Any]] = []
@@ -77,6 +85,10 @@ class Fanout:
             missed = [ev for ev in self.recent if ev["seq"] > attached.seq]
             if [ev["seq"] for ev in missed] != list(range(attached.seq + 1, self.delivered + 1)):
                 return False
+        if attached.push and attached.snapshot is not None:  # attached again in place: start over from it
+            session.push_message(
+                {"type": "snapshot", "epoch": attached.epoch, "seq": attached.seq, "state": attached.snapshot}
+            )
         session.audience = attached.audience
         session.floor = attached.seq
         self.add(session)
@@ -124,6 +136,20 @@ class Fanout:
         for session in list(self.sessions):
             session.close_soon(CloseCode.ROOM_RELOADED, reason)
 
+    def moved(self) -> None:
+        """The room's continuity here is broken: hold every connection until the hub attaches it again
+        (``on_moved``), or close them all with 4003 when there is no one to do it."""
+        if self._on_moved is None:
+            self.reload("the room moved to another worker")
+            return
+        for session in self.sessions:
+            session.floor = HELD
+        if self.sessions:
+            self._on_moved(self.room_id)
+
+    def held(self) -> list[Connection]:
+        return [s for s in self.sessions if s.floor == HELD]
+
     # --- Delivery -------------------------------------------------------------------------------------
     def cutoffs(self, effects: Iterable[dict[str, Any]]) -> dict[Connection, tuple[int, dict[str, Any]]]:
         """The sessions that a batch's ``close`` and ``revoke`` effects end: each with the seq after which
@@ -155,23 +181,24 @@ class Fanout:
 
         A connection that a ``close`` or ``revoke`` effect ends receives the events up to the effect's
         ``after`` seq (its own removal, for instance) and none after it; it is closed, draining what was
-        queued, once the batch is delivered. A batch of another epoch, or one that does not follow the
-        last seq delivered here, closes every connection (4003): they resume from the journal.
+        queued, once the batch is delivered. A batch of another epoch, one that does not follow the last
+        seq delivered here, or a ``reload`` holds every connection until it is attached again
+        (:meth:`moved`).
         """
         effects = list(effects)
         if any(effect["kind"] == "reload" for effect in effects):
-            self.reload("the room is reloading")
             self.epoch = None
+            self.moved()
             return 0
         if self.epoch != epoch:
             if self.epoch is not None and self.sessions:
-                log.warning(
-                    "room %s: epoch %s follows %s here; its connections resume",
+                log.info(
+                    "room %s: epoch %s follows %s here; its connections attach again",
                     self.room_id,
                     epoch,
                     self.epoch,
                 )
-                self.reload("the room moved to another worker")
+                self.moved()
             self.epoch = epoch
             self.delivered = events[0]["seq"] - 1 if events else self.delivered
             self.recent.clear()
@@ -179,14 +206,14 @@ class Fanout:
         if events and events[0]["seq"] != self.delivered + 1:
             self.gaps += 1
             log.warning(
-                "room %s: events %d..%d never arrived here; its connections resume",
+                "room %s: events %d..%d never arrived here; its connections attach again",
                 self.room_id,
                 self.delivered + 1,
                 events[0]["seq"] - 1,
             )
-            self.reload("some events were lost on the way; resuming")
             self.delivered = events[-1]["seq"]
             self.recent.clear()
+            self.moved()
             return 0
         sessions = self.sessions
         queued_before = self.deliveries

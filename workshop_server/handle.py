@@ -77,6 +77,7 @@ class Seat:
     seq: int | None = None
     connections: int = 0  # the member's other connections in the requesting worker
     worker: str = ""  # the requesting worker ("": the owner itself)
+    resync: bool = False  # attach it again in place (the room moved, or its audience changed): a snapshot
 
 
 @dataclass(slots=True)
@@ -94,6 +95,7 @@ class Attached:
     snapshot: dict[str, Any] | None = None
     member: dict[str, Any] | None = None
     links: dict[str, Any] | None = None  # for the facilitator: rooms.queries.links
+    push: bool = False  # attached again in place: the fan-out sends it the snapshot first
 
 
 class Feed(Protocol):
@@ -120,7 +122,9 @@ class RoomHandle(Protocol):
 
     def join(self, cmd: c.Enter, session: Connection) -> asyncio.Future[Reply]: ...
 
-    def attach(self, session: Connection, epoch: str | None, seq: int | None) -> asyncio.Future[Attached]: ...
+    def attach(
+        self, session: Connection, epoch: str | None, seq: int | None, *, resync: bool = False
+    ) -> asyncio.Future[Attached]: ...
 
     def query(self, name: str, **args: Any) -> asyncio.Future[Any]: ...
 

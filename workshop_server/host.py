@@ -127,6 +127,7 @@ class LocalRoom:
         self._snapshot_at = time.monotonic()
         self.active_at = time.monotonic()
         self.broken: errors.WorkshopError | None = None
+        self.superseded = False  # another worker took the room over (it announced its epoch already)
         self._stopping = False
         self.ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
@@ -192,9 +193,13 @@ class LocalRoom:
         self.put(Item(_resolver(future), command=cmd, seat=seat, session=session))
         return future
 
-    def attach(self, session: Connection, epoch: str | None, seq: int | None) -> asyncio.Future[Attached]:
+    def attach(
+        self, session: Connection, epoch: str | None, seq: int | None, *, resync: bool = False
+    ) -> asyncio.Future[Attached]:
         future = self._future()
-        self.put(Item(_resolver(future), seat=seat_of(session, self.feed, epoch, seq), session=session))
+        seat = seat_of(session, self.feed, epoch, seq)
+        seat.resync = resync
+        self.put(Item(_resolver(future), seat=seat, session=session))
         return future
 
     def query(self, name: str, **args: Any) -> asyncio.Future[Any]:
@@ -358,7 +363,11 @@ class LocalRoom:
                 return errors.TooManyConnections(f"at most {limit} connections per participant")
             role = str(member.role)
         audience = room.audience_of(member_id, role)  # type: ignore[arg-type]
-        attached = await self._replay(member_id, role, audience, seat.epoch, seat.seq)
+        if seat.resync:
+            attached = await self._replay(member_id, role, audience, None, None)
+            attached.push = True
+        else:
+            attached = await self._replay(member_id, role, audience, seat.epoch, seat.seq)
         if member_id is not None:
             attached.member = room.member_view(room.members[member_id])
         if role == "facilitator":

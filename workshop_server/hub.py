@@ -72,6 +72,7 @@ __all__ = ["Hub", "HubState", "limits_from", "pack", "unpack"]
 log = logging.getLogger("workshop_server")
 BROKER_RETRY_MAX = 2.0  # seconds between attempts to connect the broker again after losing it
 LOAD_ATTEMPTS = 3  # a load that finds the journal moved on since it read it starts over
+FOLLOW_ATTEMPTS = 5  # rounds of attaching a room's connections again in place before they reconnect
 
 #: The life of a worker, as ``/readyz`` reports it: ready only between start and drain.
 HubState = Literal["starting", "ready", "draining", "stopping"]
@@ -147,6 +148,7 @@ class Hub:
         self._background: set[asyncio.Task[Any]] = set()
         self._draining: asyncio.Task[None] | None = None
         self._probing: asyncio.Task[None] | None = None
+        self._following: dict[str, bool] = {}  # room id -> attach its held connections once more
         self._positions: dict[str, tuple[str, int]] = {}  # room id -> its owner's position at the last beat
 
     # --- Life cycle ---------------------------------------------------------------------------------
@@ -307,9 +309,7 @@ class Hub:
                         continue
                     batch = unpack(message.data)
                     if batch["epoch"] != feed.epoch:  # another owner (or none): ask again who it is
-                        remote = self.remotes.pop(feed.room_id, None)
-                        if remote is not None:
-                            remote.gone = True
+                        self._owner_changed(feed.room_id, batch["epoch"])
                     gaps = feed.gaps
                     frames = feed.deliver(batch["epoch"], batch["events"], batch["effects"])
                     if self.metrics is not None:
@@ -324,11 +324,30 @@ class Hub:
             self._broker_lost()
             await self._reconnect_broker()
 
+    def _owner_changed(self, room_id: str, epoch: str) -> None:
+        """A batch of another epoch than the fan-out's (or the owner's reload): forget who the owner was.
+        If this worker still runs the room at an older epoch, another worker took it over (this one
+        was paused past its lease): stop serving it now, before the journal refuses it."""
+        remote = self.remotes.pop(room_id, None)
+        if remote is not None:
+            remote.gone = True
+        host = self.hosts.get(room_id)
+        mine = host.room.epoch if host is not None else ""
+        if host is not None and epoch.isdigit() and mine.isdigit() and int(epoch) > int(mine):
+            log.error(
+                "room %s: a worker took it over at epoch %s; this one (epoch %s) steps down",
+                room_id,
+                epoch,
+                mine,
+            )
+            host.superseded = True
+            host.fail([], errors.RoomMoved("the room moved to another worker; retry"))
+
     def _broker_lost(self) -> None:
         self.rpc.fail_all(errors.ServerBusy("the message broker is unavailable; retry shortly"))
         for host in list(self.hosts.values()):
             if host.broken is None:
-                host.fail([], errors.RoomUnavailable("the message broker was lost; reconnect"))
+                host.fail([], errors.ServerBusy("the message broker was lost; retry shortly"))
         for feed in self.feeds.values():
             feed.reload("the message broker was lost; resuming")
             feed.epoch = None
@@ -370,6 +389,7 @@ class Hub:
                 room_id,
                 lambda member, online: self._presence_changed(room_id, member, online),
                 self._refresh,
+                self._moved,
             )
             self.feeds[room_id] = feed
         return feed
@@ -415,23 +435,67 @@ class Hub:
                 self.remotes.pop(room_id, None)
 
     def _refresh(self, session: Connection) -> None:
-        """A connection's audience changed (its member was admitted): attach it again, with a fresh
-        snapshot, wherever the room's owner is."""
-        self._spawn(self._resnapshot(session))
+        """A connection's audience changed (its member was admitted): attach it again, in place, with a
+        fresh snapshot, wherever the room's owner is."""
+        self._spawn(self._attach_again(session.room_id, [session]))
 
-    async def _resnapshot(self, session: Connection) -> None:
-        if session.room_id is None or session.closing:
+    def _moved(self, room_id: str) -> None:
+        """The room's continuity broke here (another epoch, a gap, its owner gave it up): the fan-out
+        holds its connections; attach them again in place, with the room's owner, whoever it is now."""
+        if room_id in self._following:
+            self._following[room_id] = True  # once more when the current round ends
+            return
+        self._following[room_id] = False
+        self._spawn(self._follow(room_id))
+
+    async def _follow(self, room_id: str) -> None:
+        try:
+            for attempt in range(FOLLOW_ATTEMPTS):
+                feed = self.feeds.get(room_id)
+                if feed is None:
+                    return
+                await self._attach_again(room_id, feed.held())
+                if not self._following.get(room_id):
+                    return
+                self._following[room_id] = False
+                await asyncio.sleep(0.05 * (attempt + 1))  # it moved again meanwhile: not in a tight loop
+            feed = self.feeds.get(room_id)
+            if feed is not None:
+                for session in feed.held():
+                    session.close_soon(CloseCode.ROOM_RELOADED, "the room is moving; reconnect")
+        finally:
+            self._following.pop(room_id, None)
+
+    async def _attach_again(self, room_id: str | None, sessions: list[Connection]) -> None:
+        """Attach ``sessions`` again in place (each gets a snapshot message first); close with 4003 those
+        that cannot be (they reconnect and resume). Then tell the owner exactly who is here."""
+        sessions = [s for s in sessions if not s.closing]
+        if room_id is None or not sessions:
             return
         try:
-            handle = await self.host(session.room_id)
-            attached = await handle.attach(session, None, None)
+            handle = await self.host(room_id)
         except errors.WorkshopError as exc:
-            log.info("could not refresh a connection of room %s: %s", session.room_id, exc)
-            session.close_soon(CloseCode.ROOM_RELOADED, "the room is reloading")
+            log.info("room %s: cannot attach its connections again here (%s); they resume", room_id, exc)
+            for session in sessions:
+                session.close_soon(CloseCode.ROOM_RELOADED, "the room is reloading")
             return
-        session.push_message(
-            {"type": "snapshot", "epoch": attached.epoch, "seq": attached.seq, "state": attached.snapshot}
+        answers = await asyncio.gather(
+            *(handle.attach(s, None, None, resync=True) for s in sessions), return_exceptions=True
         )
+        for session, answer in zip(sessions, answers, strict=True):
+            if isinstance(answer, BaseException):
+                session.close_soon(CloseCode.ROOM_RELOADED, "the room is reloading")
+        feed = self.feeds.get(room_id)
+        if feed is not None and feed.sessions:
+            exact = c.Presence(
+                id="presence",
+                came=tuple(sorted(feed.by_member)),
+                screens=feed.screens,
+                worker=self.worker_id,
+                exact=True,
+            )
+            with contextlib.suppress(errors.WorkshopError):
+                await handle.submit(exact, None)
 
     def _presence_changed(self, room_id: str, member_id: str, online: bool) -> None:
         changes = self._presence.get(room_id)
@@ -535,19 +599,22 @@ class Hub:
             del self.remotes[room_id]
 
     def forget(self, host: LocalRoom) -> None:
-        """A room failed (or lost its lease): drop it, and make every worker's connections of it resume
-        (4003) with whichever worker loads it next."""
+        """A room failed (or lost its lease): drop it, and make every worker's connections of it attach
+        again with whichever worker loads it next. An owner fenced off by the journal stays quiet: the
+        worker that replaced it announced its epoch already."""
         if self.hosts.get(host.room_id) is host:
             del self.hosts[host.room_id]
+        fenced = host.superseded or isinstance(host.broken, JournalConflict)
         feed = self.feeds.get(host.room_id)
         if feed is not None:  # directly: the broker may be what failed
-            feed.reload("the room is reloading")
             feed.epoch = None
-        self._spawn(self._release(host.room_id))
+            feed.moved()
+        self._spawn(self._release(host.room_id, announce=not fenced))
 
-    async def _release(self, room_id: str) -> None:
-        with contextlib.suppress(errors.WorkshopError):  # the broker may be gone (that may be why)
-            await self.publish(self.channel(room_id), pack(_RELOAD))
+    async def _release(self, room_id: str, *, announce: bool = True) -> None:
+        if announce:
+            with contextlib.suppress(errors.WorkshopError):  # the broker may be gone (that may be why)
+                await self.publish(self.channel(room_id), pack(_RELOAD))
         if room_id not in self.hosts:
             with contextlib.suppress(errors.WorkshopError):
                 await self.broker.release(self.lease_key(room_id), self.worker_id)
@@ -659,7 +726,7 @@ class Hub:
                 held = False
             if not held and host.broken is None:
                 log.error("room %s: lost its ownership lease; dropping it", host.room_id)
-                host.fail([], errors.RoomUnavailable("the room moved to another worker"))
+                host.fail([], errors.RoomMoved("the room moved to another worker; retry"))
         await self._expire_workers()
         await self._check_continuity()
         await self.unload_idle(time.monotonic())
@@ -702,8 +769,8 @@ class Hub:
                     feed.delivered,
                 )
                 feed.gaps += 1
-                feed.reload("some events were lost on the way; resuming")
                 feed.epoch = None
+                feed.moved()
                 if self.metrics is not None:
                     self.metrics.cluster("gap")
 

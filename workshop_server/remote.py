@@ -329,9 +329,11 @@ class RemoteRoom:
 
         return self._forward(message, joined, lambda h: h.join(cmd, session))
 
-    def attach(self, session: Connection, epoch: str | None, seq: int | None) -> asyncio.Future[Attached]:
+    def attach(
+        self, session: Connection, epoch: str | None, seq: int | None, *, resync: bool = False
+    ) -> asyncio.Future[Attached]:
         seat = seat_of(session, self.hub.feeds.get(self.room_id), epoch, seq)
-        seat.worker = self.hub.worker_id
+        seat.worker, seat.resync = self.hub.worker_id, resync
 
         def attached(answer: Any) -> Attached:
             found = Attached(**answer)
@@ -340,7 +342,7 @@ class RemoteRoom:
             return found
 
         message = {"op": "attach", "seat": asdict(seat)}
-        return self._forward(message, attached, lambda h: h.attach(session, epoch, seq))
+        return self._forward(message, attached, lambda h: h.attach(session, epoch, seq, resync=resync))
 
     def query(self, name: str, **args: Any) -> asyncio.Future[Any]:
         message = {"op": "query", "name": name, "args": args}

@@ -429,7 +429,7 @@ class Settings(BaseSettings):
         description="Presence changes (who came online, who left) are batched into one event per interval.",
     )
     lease_seconds: float = Field(
-        default=5.0,
+        default=3.0,
         ge=0.5,
         le=300,
         description=(

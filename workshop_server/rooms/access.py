@@ -37,7 +37,8 @@ def presence(room: RoomState, cmd: c.Presence, actor: str | None, now: float) ->
     if cmd.reset:
         room.where.clear()
         room.worker_screens.clear()
-    mine = room.where.get(cmd.worker, set()) | {m for m in cmd.came if m in room.members}
+    mine = set() if cmd.exact else set(room.where.get(cmd.worker, ()))
+    mine |= {m for m in cmd.came if m in room.members}
     mine.difference_update(cmd.left)
     if mine:
         room.where[cmd.worker] = mine

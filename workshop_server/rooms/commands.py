@@ -350,8 +350,8 @@ class Presence(Command):
 
     Presence is counted per worker: a member is online while any worker has a connection of it, and
     ``screens`` is the worker's own count. ``reset`` forgets every worker's presence first (a room just
-    loaded: nobody is connected to it yet). The owner sends ``left`` with every member of a worker
-    that died."""
+    loaded: nobody is connected to it yet); ``exact`` replaces the worker's presence with ``came`` and
+    ``screens``. The owner sends ``left`` with every member of a worker that died."""
 
     type: Literal["_presence"] = "_presence"
     came: tuple[str, ...] = ()
@@ -359,6 +359,7 @@ class Presence(Command):
     screens: int = 0
     worker: str = ""
     reset: bool = False
+    exact: bool = False  # the worker's members are exactly ``came`` (a worker that attached again)
 
 
 class BeginEpoch(Command):

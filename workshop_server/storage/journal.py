@@ -1014,10 +1014,13 @@ async def _check_version(db: aiosqlite.Connection, path: Path) -> None:
     application_id = await _pragma(db, "PRAGMA application_id")
     if application_id not in (0, APPLICATION_ID):
         raise StorageError(f"{path} is not a workshop journal (application_id {application_id:#x})")
+    # The tables first, then the version: another process creating the schema meanwhile commits both
+    # at once, so tables seen here come with their version (the other order saw tables but version 0).
+    tables = await _pragma(db, "SELECT count(*) FROM sqlite_master")
     version = await _pragma(db, "PRAGMA user_version")
     if version > SCHEMA_VERSION:
         raise DatabaseTooNew(path, version, SCHEMA_VERSION)
-    if version == 0 and await _pragma(db, "SELECT count(*) FROM sqlite_master"):
+    if version == 0 and tables:
         raise StorageError(f"{path} is not a workshop journal (it has tables but no schema version)")
 
 
