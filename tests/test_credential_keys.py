@@ -6,10 +6,12 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 
 import pytest
 
-from workshop_server.downloads import Downloads
+from workshop_server.broker import MemoryBroker, MemoryHub
+from workshop_server.downloads import Downloads, Spend
 from workshop_server.errors import InvalidToken
 from workshop_server.tokens import TOKEN_VERSION, TokenClaims, TokenSigner
 
@@ -99,25 +101,43 @@ def test_device_keys_are_per_room_and_not_the_cookie(signer: TokenSigner) -> Non
 
 
 # --- One-time download ids ---------------------------------------------------------------------------------
-def test_download_ids_work_once_for_their_room_until_they_expire() -> None:
+async def test_download_ids_work_once_for_their_room_until_they_expire() -> None:
     now = [100.0]
-    downloads = Downloads(lifetime=60, capacity=3, clock=lambda: now[0])
-    key = downloads.issue("ROOM42", "m1", 2)
-    assert len(key) >= 32
-    taken = downloads.take("ROOM42", key)
-    assert taken is not None and (taken.member, taken.generation) == ("m1", 2)
-    assert downloads.take("ROOM42", key) is None  # single use
-    other_room = downloads.issue("ROOM42", "m1")
-    assert downloads.take("ROOM43", other_room) is None
-    assert downloads.take("ROOM42", other_room) is None  # spent by the wrong room's attempt
-    late = downloads.issue("ROOM42", "m1")
-    now[0] += 60
-    assert downloads.take("ROOM42", late) is None
+    async with MemoryBroker() as broker:
+
+        async def spend(key: str, ttl: float) -> bool:
+            return await broker.claim(key, secrets.token_hex(8), ttl)
+
+        downloads = Downloads(b"s" * 32, spend, lifetime=60, clock=lambda: now[0])
+        key = downloads.issue("ROOM42", "m1", 2)
+        assert len(key) >= 32 and "m1" not in key.split(".")[1]
+        taken = await downloads.take("ROOM42", key)
+        assert taken is not None and (taken.member, taken.generation) == ("m1", 2)
+        assert await downloads.take("ROOM42", key) is None  # single use
+        other_room = downloads.issue("ROOM42", "m1")
+        assert await downloads.take("ROOM43", other_room) is None
+        assert await downloads.take("ROOM42", other_room) is not None
+        late = downloads.issue("ROOM42", "m1")
+        now[0] += 60
+        assert await downloads.take("ROOM42", late) is None
+        forged = key.split(".")[0] + "." + "A" * 43
+        assert await downloads.take("ROOM42", forged) is None
+        other_secret = Downloads(b"t" * 32, spend, clock=lambda: now[0])
+        assert await downloads.take("ROOM42", other_secret.issue("ROOM42", "m1")) is None
 
 
-def test_download_ids_are_bounded() -> None:
-    downloads = Downloads(capacity=3)
-    keys = [downloads.issue("ROOM42", f"m{n}") for n in range(5)]
-    assert len(downloads) == 3
-    assert downloads.take("ROOM42", keys[0]) is None  # the oldest went first
-    assert downloads.take("ROOM42", keys[4]) is not None
+async def test_a_download_id_issued_by_one_worker_is_spent_once_on_any_worker() -> None:
+    """Two workers share the broker: the id works on either, once in all."""
+    shared = MemoryHub()
+    async with MemoryBroker(shared) as one, MemoryBroker(shared) as two:
+
+        def spender(broker: MemoryBroker) -> Spend:
+            async def spend(key: str, ttl: float) -> bool:
+                return await broker.claim(key, secrets.token_hex(8), ttl)
+
+            return spend
+
+        a, b = Downloads(b"s" * 32, spender(one)), Downloads(b"s" * 32, spender(two))
+        key = a.issue("ROOM42", "m1")
+        assert await b.take("ROOM42", key) is not None
+        assert await a.take("ROOM42", key) is None

@@ -339,7 +339,7 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
             refuse_tokens_in_url(request)
             key = request.query_params.get("dl")
             if key is not None:  # a one-time link from POST export-link
-                download = hub.downloads.take(code, key)
+                download = await hub.downloads.take(code, key)
                 if download is None:
                     raise errors.NotFound("this download link was used or has expired; ask for a new one")
                 kind, subject, generation = "member", download.member, download.generation

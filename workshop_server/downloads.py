@@ -1,20 +1,32 @@
-"""One-time download links: a short-lived random id stands for a staff member's bearer token in a URL.
+"""One-time download links: a short-lived signed id stands for a staff member's bearer token in a URL.
 
 ``POST /api/rooms/{code}/export-link`` (token in the ``Authorization`` header) makes one; the browser
 then opens ``/api/rooms/{code}/export.json?dl=<id>`` as a plain link. The id works once, for
-``DOWNLOAD_SECONDS``, and only for its room; what reaches an access log is useless afterwards. The ids
-are kept in memory, in this process, at most ``MAX_DOWNLOADS`` of them (the oldest go first).
+``DOWNLOAD_SECONDS``, and only for its room; what reaches an access log is useless afterwards.
+
+The id carries what it stands for (room, member, token generation, expiry and a random nonce), signed
+with the server's secret, so any worker can read it. Spending it is a claim on the broker's lease
+``workshop:download:<nonce>`` by a fresh owner: the first claim wins and every later one fails, on
+every worker that shares the broker (in one process, the in-memory broker). Nothing is kept per
+pending id.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Final, NamedTuple
 
 DOWNLOAD_SECONDS: Final = 60
-MAX_DOWNLOADS: Final = 1024
+_LABEL: Final = b"workshop.download.v1"
+
+#: Spend a nonce once: ``spend(key, ttl)`` is True for the first call with ``key``, False afterwards.
+Spend = Callable[[str, float], Awaitable[bool]]
 
 
 class Download(NamedTuple):
@@ -25,38 +37,52 @@ class Download(NamedTuple):
 
 
 class Downloads:
-    """The pending one-time download ids of this process."""
+    """Issue and spend one-time download ids (any worker reads them; the broker spends them once)."""
 
     def __init__(
         self,
+        secret: bytes,
+        spend: Spend,
         *,
         lifetime: float = DOWNLOAD_SECONDS,
-        capacity: int = MAX_DOWNLOADS,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self._key = hmac.new(secret, _LABEL, hashlib.sha256).digest()
+        self._spend = spend
         self.lifetime = lifetime
-        self.capacity = capacity
         self._clock = clock
-        self._pending: dict[str, Download] = {}
-
-    def __len__(self) -> int:
-        return len(self._pending)
 
     def issue(self, room: str, member: str, generation: int = 0) -> str:
-        """A fresh id for ``member`` (whose token had ``generation``) to download from ``room`` once."""
-        now = self._clock()
-        pending = self._pending
-        for key in [k for k, d in pending.items() if d.expires <= now]:
-            del pending[key]
-        while len(pending) >= self.capacity:
-            del pending[next(iter(pending))]  # the oldest
-        key = secrets.token_urlsafe(24)
-        pending[key] = Download(room, member, generation, now + self.lifetime)
-        return key
+        """An id for ``member`` (whose token had ``generation``) to download from ``room`` once."""
+        claims = {"r": room, "m": member, "g": generation, "e": round(self._clock() + self.lifetime, 3)}
+        claims["n"] = secrets.token_urlsafe(16)
+        body = _b64(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
+        return f"{body}.{self._mac(body)}"
 
-    def take(self, room: str, key: str) -> Download | None:
-        """The download a valid id stands for; the id is spent (used, expired or not) either way."""
-        download = self._pending.pop(key, None)
-        if download is None or download.room != room or download.expires <= self._clock():
+    async def take(self, room: str, key: str) -> Download | None:
+        """The download a valid id stands for, spending it; None when it is forged, for another room,
+        expired, or was spent already."""
+        if not isinstance(key, str) or len(key) > 1024 or not key.isascii():
+            return None
+        body, dot, mac = key.partition(".")
+        if not dot or not hmac.compare_digest(self._mac(body).encode(), mac.encode()):
+            return None
+        try:
+            claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+            download = Download(str(claims["r"]), str(claims["m"]), int(claims["g"]), float(claims["e"]))
+            nonce = str(claims["n"])
+        except (ValueError, KeyError, TypeError):
+            return None
+        left = download.expires - self._clock()
+        if download.room != room or left <= 0:
+            return None
+        if not await self._spend(f"workshop:download:{nonce}", left):
             return None
         return download
+
+    def _mac(self, body: str) -> str:
+        return _b64(hmac.new(self._key, body.encode(), hashlib.sha256).digest())
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()

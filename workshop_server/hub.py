@@ -123,7 +123,8 @@ class Hub:
     ) -> None:
         self.settings = settings
         self.clock = clock
-        self.signer = TokenSigner(resolve_secret(settings))
+        secret = resolve_secret(settings)
+        self.signer = TokenSigner(secret)
         self.broker: Broker = (
             broker if broker is not None else create_broker(settings.broker, settings.redis_url)
         )
@@ -133,7 +134,7 @@ class Hub:
         self.feeds: dict[str, Fanout] = {}
         self.metrics: Metrics | None = None
         self.sessions: set[Connection] = set()
-        self.downloads = Downloads()  # one-time export links (app.py)
+        self.downloads = Downloads(secret, self._spend_once)  # one-time export links (app.py), any worker
         self.limiters = Limiters(settings)
         self.suggestions = asyncio.Semaphore(1)  # themes.suggest is CPU-bound: one at a time
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
@@ -284,6 +285,10 @@ class Hub:
         log.info("room %s: handed over", host.room_id)
 
     # --- The broker ---------------------------------------------------------------------------------
+    async def _spend_once(self, key: str, ttl: float) -> bool:
+        """True the first time ``key`` is spent, on any worker (a lease claimed by a fresh owner)."""
+        return await self.broker.claim(key, secrets.token_hex(8), ttl)
+
     async def publish(self, channel: str, data: bytes) -> None:
         await self.broker.publish(channel, data)
 
