@@ -706,8 +706,12 @@ class Hub:
         """Every heartbeat: announce this worker, renew the leases of its rooms (a room whose lease was
         lost is dropped at once), drop the presence of dead workers, take over the rooms this worker
         has connections in whose owner is gone, unsubscribe from rooms without connections here, and
-        unload idle rooms (they reload from the journal on next use)."""
-        while True:
+        unload idle rooms (they reload from the journal on next use).
+
+        It ends when the hub stops even if the cancellation of stop() is lost: on Python 3.11,
+        ``asyncio.wait_for`` (which redis-py uses to send every command) swallows a cancellation that
+        arrives as the awaited call completes, and stop() would then wait for this task for ever."""
+        while not self.stopping():
             await asyncio.sleep(self.heartbeat)
             try:
                 await self._beat()
