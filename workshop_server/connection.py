@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from workshop_server.close_codes import CloseCode
+    from workshop_server.handle import RoomHandle
     from workshop_server.protocol import Codec
     from workshop_server.rooms.state import Role
 
@@ -31,6 +32,10 @@ class Connection(Protocol):
     rotating: int  # room.rotate_links sent from here and not answered yet
 
     def bind(self, room_id: str, member_id: str | None, role: Role) -> None: ...
+
+    def follow(self, handle: RoomHandle) -> None:
+        """The room moved: reach it through ``handle`` from now on."""
+        ...
 
     def push(self, frame: str | bytes) -> None: ...
 

@@ -484,6 +484,8 @@ class Hub:
             for session in sessions:
                 session.close_soon(CloseCode.ROOM_RELOADED, "the room is reloading")
             return
+        for session in sessions:
+            session.follow(handle)
         answers = await asyncio.gather(
             *(handle.attach(s, None, None, resync=True) for s in sessions), return_exceptions=True
         )

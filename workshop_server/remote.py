@@ -279,9 +279,13 @@ class RemoteRoom:
         again: Callable[[RoomHandle], asyncio.Future[Any]],
     ) -> asyncio.Future[Any]:
         """Send a request to the owner. When the owner answers that it no longer has the room (nothing
-        was applied), ask again who owns it and send the request there, once."""
-        first = self.rpc.request(self.owner, self.room_id, message, on_answer)
+        was applied), ask again who owns it and send the request there, once. A handle already known
+        to be stale (its owner is gone) sends nothing to it: it asks who owns the room first."""
         outer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if self.gone:
+            self.hub.keep(asyncio.get_running_loop().create_task(self._again(again, outer)))
+            return outer
+        first = self.rpc.request(self.owner, self.room_id, message, on_answer)
 
         def settled(future: asyncio.Future[Any]) -> None:
             exc = future.exception()

@@ -99,6 +99,10 @@ class Session:
         self.room_id, self.member_id, self.role = room_id, member_id, role
         self.member_key = "m:" + member_id if member_id is not None else ""
 
+    def follow(self, handle: RoomHandle) -> None:
+        if self.host is not None:
+            self.host = handle
+
     def push(self, frame: str | bytes) -> None:
         if self._closing is not None:
             return

@@ -150,9 +150,15 @@ class Outbox:
             return client
         raise AssertionError(f"could not reconnect: {last!r}")
 
-    async def send(self, type_: str, cid: str | None = None, **fields: Any) -> dict[str, Any]:
-        """Send until acknowledged (ok or a final error); returns the reply."""
-        cid = cid or uuid.uuid4().hex
+    async def send(
+        self, type_: str, cid: str | None = None, *, within: float = 60.0, **fields: Any
+    ) -> dict[str, Any]:
+        """Send until acknowledged (ok or a final error); returns the reply. A command still not
+        acknowledged after ``within`` seconds fails the test (a hang would hide the bug)."""
+        async with asyncio.timeout(within):
+            return await self._send(type_, cid or uuid.uuid4().hex, fields)
+
+    async def _send(self, type_: str, cid: str, fields: dict[str, Any]) -> dict[str, Any]:
         while True:
             client = self.client if self.client is not None and self.client.close_code is None else None
             if client is None:
