@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from workshop_server.close_codes import CloseCode
-    from workshop_server.handle import RoomHandle
     from workshop_server.protocol import Codec
     from workshop_server.rooms.state import Role
 
@@ -33,8 +32,9 @@ class Connection(Protocol):
 
     def bind(self, room_id: str, member_id: str | None, role: Role) -> None: ...
 
-    def follow(self, handle: RoomHandle) -> None:
-        """The room moved: reach it through ``handle`` from now on."""
+    def follow(self, handle: Any) -> None:
+        """The room moved: reach it through ``handle`` (a ``handle.RoomHandle``: not imported here, it
+        imports this module) from now on."""
         ...
 
     def push(self, frame: str | bytes) -> None: ...
