@@ -126,7 +126,9 @@ class Hub:
         secret = resolve_secret(settings)
         self.signer = TokenSigner(secret)
         self.broker: Broker = (
-            broker if broker is not None else create_broker(settings.broker, settings.redis_url)
+            broker
+            if broker is not None
+            else create_broker(settings.broker, settings.redis_url, settings.redis_timeout)
         )
         self.journal: Journal | None = None
         self.hosts: dict[str, LocalRoom] = {}

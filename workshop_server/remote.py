@@ -140,6 +140,7 @@ class Rpc:
         timer = loop.call_later(self.hub.settings.forward_timeout, self._expire, rid)
         self._pending[rid] = _Pending(future, on_answer, room_id, owner, timer)
         self._queue(owner, {**message, "id": rid, "room": room_id})
+        log.debug("forwarded %s #%d of room %s to %s", message.get("op"), rid, room_id, owner)
         self.forwarded += 1
         if self.hub.metrics is not None:
             self.hub.metrics.cluster("forwarded")

@@ -116,7 +116,8 @@ class Settings(BaseSettings):
         le=600,
         description=(
             "On SIGTERM or SIGINT, /readyz answers 503 for this many seconds (so a load balancer stops "
-            "sending new clients) before connections are closed and the server stops."
+            "sending new clients) while the worker closes its connections (1012) and hands its rooms over, "
+            "spread over the window; then the server stops."
         ),
     )
 
@@ -141,6 +142,15 @@ class Settings(BaseSettings):
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0",
         description="Redis connection URL, used when broker is redis.",
+    )
+    redis_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description=(
+            "Every Redis operation (publish, lease, subscribe, connect) fails with a temporary error after "
+            "this long; the subscription's probe waits at most the smaller of this and 2 s."
+        ),
     )
     synchronous: Literal["NORMAL", "FULL"] = Field(
         default="NORMAL",
