@@ -2,6 +2,8 @@
 
 Quick mode (the default, ``make bench``) takes under five minutes on 2 cores; ``--full`` runs the big
 sizes. ``--servers`` and ``--scenarios`` narrow a run (for example ``--servers ours --scenarios S2``).
+Scenario C is the scale-out benchmark (:mod:`bench.cluster`, its own report ``cluster-*``): latency and
+throughput with 1 process and 2 workers on Redis, and with ``--full`` takeovers after kill -9.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from bench import cluster
 from bench.report import markdown, plot
 from bench.run import Runner, log
 from bench.scenarios import Config
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SERVERS = ("ours", "b0", "b1")
-SCENARIOS = ("S1", "S2", "S3", "S4", "S5", "J", "R")
+SCENARIOS = ("S1", "S2", "S3", "S4", "S5", "J", "R", "C")
 
 
 def _list(allowed: tuple[str, ...]) -> Callable[[str], list[str]]:
@@ -39,7 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--full", action="store_true", help="the big sizes (takes much longer)")
     parser.add_argument("--servers", type=_list(SERVERS), default=list(SERVERS), help="ours,b0,b1")
     parser.add_argument(
-        "--scenarios", type=_list(SCENARIOS), default=list(SCENARIOS), help="S1,S2,S3,S4,S5,J,R"
+        "--scenarios", type=_list(SCENARIOS), default=list(SCENARIOS), help="S1,S2,S3,S4,S5,J,R,C"
     )
     parser.add_argument("--procs", type=int, default=2, help="load-generator processes (default 2)")
     parser.add_argument("--seed", type=int, default=7)
@@ -59,10 +62,33 @@ def main(argv: list[str] | None = None) -> None:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     cfg = Config.full_size(hard) if args.full else Config.quick()
-    cfg.servers, cfg.scenarios, cfg.procs, cfg.seed = args.servers, args.scenarios, args.procs, args.seed
+    cfg.servers, cfg.procs, cfg.seed = args.servers, args.procs, args.seed
+    cfg.scenarios = [s for s in args.scenarios if s != "C"]
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    report = asyncio.run(Runner(cfg, out, args.quiet_wait).run())
+    if cfg.scenarios:
+        fanout(cfg, out, args.quiet_wait)
+    if "C" in args.scenarios and "ours" in args.servers:
+        scale_out(args, out)
+
+
+def scale_out(args: argparse.Namespace, out: Path) -> None:
+    """Scenario C: :mod:`bench.cluster` (quick: latency and throughput; ``--full``: also takeovers)."""
+    if not cluster.available():
+        log(f"scenario C skipped: {cluster.REDIS_BINARY} is missing (make system-deps)")
+        return
+    ccfg = cluster.ClusterConfig.full_size() if args.full else cluster.ClusterConfig.quick()
+    if not args.full:
+        ccfg.parts = ["latency", "throughput"]  # the takeovers take another minute: python -m bench.cluster
+    ccfg.procs, ccfg.seed, ccfg.quiet_wait = args.procs, args.seed, args.quiet_wait
+    report = asyncio.run(cluster.run(ccfg, out))
+    written = cluster.write(report, out)
+    print(cluster.markdown(report))
+    log(f"wrote {', '.join(written)} (and latest-cluster.*) in {report['seconds']:.0f} s")
+
+
+def fanout(cfg: Config, out: Path, quiet_wait: float) -> None:
+    report = asyncio.run(Runner(cfg, out, quiet_wait).run())
     stamp = report["date"].replace(" ", "T").replace(":", "")[:17]
     text = markdown(report)
     files = {
