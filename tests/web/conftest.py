@@ -38,8 +38,13 @@ EXPECTED_CONSOLE = re.compile(
 def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One server for the browser tests (each test makes its own rooms). Rounds close 0.5 s after the
     deadline, and presence changes are published every 0.2 s."""
+    # Tests seed rooms through one connection (40 notes in a row): a burst above the default 40 frames,
+    # so that seeding never races the per-connection rate limit (tests/protocol/test_limits.py checks it).
     server = ServerProcess(
-        tmp_path_factory.mktemp("web") / "data", round_grace_seconds=0.5, presence_interval=0.2
+        tmp_path_factory.mktemp("web") / "data",
+        round_grace_seconds=0.5,
+        presence_interval=0.2,
+        command_burst=200,
     )
     server.start()
     try:
