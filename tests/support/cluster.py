@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import websockets
+
 from tests.support.client import Client
 from tests.support.server import CROWD_FROM_ONE_ADDRESS, ServerProcess
 
@@ -126,7 +128,7 @@ class Outbox:
                 fields.update(epoch=epoch, seq=seq)
             try:
                 reply = await client.request({"type": "auth", **fields})
-            except (ConnectionError, OSError, TimeoutError) as exc:
+            except (ConnectionError, OSError, TimeoutError, websockets.ConnectionClosed) as exc:
                 last = exc
                 await client.close()
                 await asyncio.sleep(0.1)
@@ -167,7 +169,8 @@ class Outbox:
                 client = await self._connect()
             try:
                 reply = await client.request({"type": type_, "id": cid, **fields}, timeout=10)
-            except (ConnectionError, OSError, TimeoutError):
+            except (ConnectionError, OSError, TimeoutError, websockets.ConnectionClosed):
+                # ConnectionClosed: the connection ended between the check above and the send.
                 self.client = None
                 await client.close()
                 continue
