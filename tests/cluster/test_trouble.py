@@ -11,11 +11,15 @@ slow machine, never an expectation.
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import signal
+import socket
+import subprocess
 import time
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +29,11 @@ import pytest
 import redis
 import websockets
 
-from tests.conftest import long_run, spawn_redis, start_redis, stop_process
+from tests.conftest import free_port, long_run, spawn_redis, stop_process
 from tests.durability import Board, http_get
 from tests.support.client import Client, create_room
-from tests.support.cluster import Cluster, cluster
+from tests.support.cluster import CLUSTER_SETTINGS, Cluster, cluster
+from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.redis
 
@@ -39,13 +44,34 @@ ANSWER_WITHIN = 25.0
 
 
 # --- A redis-server that a test may kill and start again on the same port ---------------------------------
+def steady_port() -> int:
+    """A free port below the ephemeral range. While redis-server is down, a connection made meanwhile
+    (a worker connecting again, a client) may be given its port as a local one, and even connect to
+    itself on it: redis-server could then not listen there again."""
+    try:
+        lowest = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        lowest = 32768
+    for _attempt in range(100):
+        port = random.randrange(max(1024, lowest - 12000), lowest)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    pytest.fail("no free port below the ephemeral range", pytrace=False)
+
+
 class PrivateRedis:
-    """A redis-server of this test only, on a port of its own."""
+    """A redis-server of this test only, on a port of its own (outside the ephemeral range)."""
 
     def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
-        self.process, self.url = start_redis(directory)
-        self.port = int(self.url.rsplit(":", 1)[1].split("/")[0])
+        self.port = steady_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = self._spawn()
 
     def kill(self) -> None:
         """SIGKILL: Redis dies with every subscription and lease it held."""
@@ -54,13 +80,15 @@ class PrivateRedis:
 
     def restart(self) -> None:
         """A fresh redis-server on the same port (empty: no persistence)."""
-        for _attempt in range(50):  # the port may take a moment to be free again
+        self.process = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        for _attempt in range(20):  # the port may take a moment to be free again
             process = spawn_redis(self.port, self.directory, self.directory / f"redis-{self.port}.log")
             if process is not None:
-                self.process = process
-                return
+                return process
             time.sleep(0.1)
-        pytest.fail(f"redis-server did not start again on port {self.port}", pytrace=False)
+        pytest.fail(f"redis-server did not start on port {self.port}", pytrace=False)
 
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(self.url, socket_timeout=5)
@@ -130,6 +158,7 @@ class Member:
         self.acked: dict[str, dict[str, Any]] = {}
         self.answers: list[Answer] = []
         self.resyncs = 0  # snapshots received on a live connection
+        self._connecting = asyncio.Lock()
 
     # --- What it knows --------------------------------------------------------------------------------
     def events(self) -> list[dict[str, Any]]:
@@ -168,10 +197,15 @@ class Member:
         return client if client is not None and client.closed_at is None else None
 
     async def connect(self) -> TimedClient:
-        """The current connection, or a new one that resumed (or got a snapshot)."""
-        current = self.connected()
-        if current is not None:
-            return current
+        """The current connection, or a new one that resumed (or got a snapshot). One at a time: a
+        member has one connection, whichever of its tasks finds it closed."""
+        async with self._connecting:
+            current = self.connected()
+            if current is not None:
+                return current
+            return await self._reconnect()
+
+    async def _reconnect(self) -> TimedClient:
         deadline = time.monotonic() + PATIENCE * 2
         attempt = 0
         while time.monotonic() < deadline:
@@ -230,7 +264,9 @@ class Member:
     async def send(self, type_: str, cid: str | None = None, **fields: Any) -> dict[str, Any]:
         """Send until answered for good (ok or a final error); returns that reply."""
         cid = cid or uuid.uuid4().hex
+        deadline = time.monotonic() + PATIENCE * 2
         while True:
+            assert time.monotonic() < deadline, f"{type_} {cid} never answered for good: {self.answers[-3:]}"
             client = await self.connect()
             reply = await self._attempt(client, {"type": type_, "id": cid, **fields})
             if reply is None:
@@ -265,7 +301,7 @@ async def joined(url: str, room: str, name: str) -> tuple[str, str]:
 
 
 async def eventually(check: Any, what: str, timeout: float = PATIENCE) -> None:
-    """Wait until ``check()`` is true; fail with ``what`` (and the last value) when it never is."""
+    """Wait until ``check()`` is true; fail saying ``what`` when it never is within ``timeout``."""
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
@@ -488,3 +524,188 @@ async def test_pubsub_connections_killed_in_redis_are_repaired_and_clients_conve
         for member in everyone:
             await member.close()
     assert stopped_cleanly(group)
+
+
+# --- Drain ------------------------------------------------------------------------------------------------
+DRAIN_SECONDS = 4.0
+ROOMS = 4
+PER_ROOM = 50  # half on each worker: 200 clients, 100 per worker
+POSTERS_PER_ROOM = 5
+
+
+def bursts(times: list[float], width: float) -> int:
+    """The most of ``times`` that fall within one interval of ``width``."""
+    ordered = sorted(times)
+    most = 0
+    start = 0
+    for end, at in enumerate(ordered):
+        while at - ordered[start] > width:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
+async def test_a_drained_worker_spreads_its_closes_and_loses_nothing(
+    tmp_path: Path, private_redis: PrivateRedis
+) -> None:
+    """SIGTERM to one of two workers while 200 clients are connected (100 on each, in four rooms, two
+    owned by each worker) and some of them post: the draining worker hands its rooms over and closes its
+    connections (1012) spread over ``drain_seconds``, not all at once; they reconnect to the other worker
+    (as a load balancer sends them once the drained worker is not ready), nothing acknowledged is lost,
+    and every client ends on the survivor with its room's stored board."""
+    with cluster(tmp_path, private_redis.url, drain_seconds=DRAIN_SECONDS) as group:
+        drained, survivor = group.workers
+        urls = [drained.ws_url, survivor.ws_url]
+        rooms: list[tuple[str, str]] = []  # (code, facilitator token)
+        for n in range(ROOMS):
+            links = create_room(group.workers[n % 2].url)  # rooms 0 and 2 are owned by the drained worker
+            rooms.append((links["room"], links["facilitator_token"]))
+            staff = Member([survivor.ws_url], links["facilitator_token"])
+            await staff.send("round.open", kind="ideate", prompt="Ideas", private=False, duration=None)
+            await staff.close()
+        assert group.owner_of(rooms[0][0]) == 0 and group.owner_of(rooms[1][0]) == 1
+
+        async def members_of(code: str) -> list[Member]:
+            tokens = await asyncio.gather(*(joined(urls[k % 2], code, f"M{k}") for k in range(PER_ROOM)))
+            return [
+                Member([urls[k % 2], urls[(k + 1) % 2]], token, member_id)
+                for k, (token, member_id) in enumerate(tokens)
+            ]
+
+        members = {code: await members_of(code) for code, _ in rooms}
+        everyone = [m for room in members.values() for m in room]
+        for member in everyone:
+            await member.connect()
+        drained_id = str(group.health(0)["worker"])
+        assert sum(m.worker() == drained_id for m in everyone) == ROOMS * PER_ROOM // 2
+        followers = [asyncio.create_task(m.follow()) for m in everyone]
+        try:
+            stop_posting = asyncio.Event()
+
+            async def post(member: Member, n: int) -> None:
+                k = 0
+                while not stop_posting.is_set() or k < 3:
+                    reply = await member.send("idea.post", cid=f"{n}-{k}", text=f"idea {n}-{k}")
+                    assert reply["type"] == "ok", reply
+                    k += 1
+                    await asyncio.sleep(0.2)
+
+            posters = [
+                asyncio.create_task(post(m, n))
+                for n, m in enumerate(m for room in members.values() for m in room[:POSTERS_PER_ROOM])
+            ]
+            await asyncio.sleep(0.5)
+            assert drained.process is not None
+            draining_since = time.monotonic()
+            drained.process.send_signal(signal.SIGTERM)
+            for member in everyone:  # a load balancer sends new connections to the ready worker only
+                member.urls = [survivor.ws_url]
+            await eventually(
+                lambda: drained.process is not None and drained.process.poll() is not None,
+                "the drained worker stops",
+                DRAIN_SECONDS + PATIENCE,
+            )
+            stop_posting.set()
+            await asyncio.gather(*posters)
+            survivor_id = str(group.health(1)["worker"])
+            await eventually(
+                lambda: all(m.connected() is not None and m.worker() == survivor_id for m in everyone),
+                "every client is connected to the survivor",
+            )
+        finally:
+            for task in followers:
+                task.cancel()
+            await asyncio.gather(*followers, return_exceptions=True)
+
+        # The drained worker's connections were closed over the window, with a reconnect code.
+        closes = [
+            (at - draining_since, code)
+            for m in everyone
+            for at, code, worker in m.closes()
+            if worker == drained_id and at >= draining_since
+        ]
+        assert len(closes) == ROOMS * PER_ROOM // 2, len(closes)
+        codes = Counter(code for _, code in closes)
+        assert all(code is not None and code < 4100 for code in codes), codes  # all say "reconnect"
+        assert codes[1012] >= len(closes) * 0.9, codes
+        # The rooms it owned moved to the survivor without closing anyone there (attached in place).
+        assert not [c for m in everyone for c in m.closes() if c[2] == survivor_id]
+        assert {group.owner_of(code) for code, _ in rooms} == {1}
+        times = [at for at, _ in closes]
+        assert max(times) - min(times) >= DRAIN_SECONDS / 3, (min(times), max(times))
+        assert bursts(times, DRAIN_SECONDS / 10) <= len(times) / 2, sorted(times)
+
+        # Nothing acknowledged is lost, and every client holds its room's stored board.
+        for code, token in rooms:
+            state = await export_of(survivor.url, code, token)
+            board = public_board(state)
+            texts = Counter(text for text, _ in board.values())
+            acked = [r["result"]["idea"]["text"] for m in members[code] for r in m.acked.values()]
+            assert acked, "no idea was posted in the room"
+            assert all(texts[text] == 1 for text in acked), "an acknowledged idea is lost or doubled"
+            assert all(count == 1 for count in texts.values()), "an idea was applied twice"
+            for member in members[code]:
+                await member.send("ping")
+                await eventually(lambda m=member, b=board: m.board() == b, "a client's board converges")
+        for member in everyone:
+            await member.close()
+    assert stopped_cleanly(group)
+
+
+# --- --workers 2 on one port ------------------------------------------------------------------------------
+async def test_two_workers_behind_one_port_serve_one_room(
+    tmp_path: Path, private_redis: PrivateRedis
+) -> None:
+    """``workshop-server --workers 2``: clients of one port land on both workers (the kernel spreads the
+    connections; each hello names its worker), join one room and post; every board ends the same."""
+    port = free_port()
+    settings: dict[str, Any] = dict(CLUSTER_SETTINGS)
+    server = ServerProcess(
+        tmp_path / "data",
+        port=port,
+        args=["--workers", "2", "--broker", "redis", "--redis-url", private_redis.url, "--port", str(port)],
+        **settings,
+    )
+    server.start()
+    try:
+        links = create_room(server.url)
+        code = links["room"]
+        staff = await Client.connect(server.ws_url)
+        await staff.auth(links["facilitator_token"])
+        await staff.ok("round.open", kind="ideate", prompt="Ideas", private=False, duration=None)
+        clients = [await Client.connect(server.ws_url) for _ in range(10)]
+        deadline = time.monotonic() + PATIENCE
+        while len({c.hello["worker"] for c in clients}) < 2:  # connect again until both workers serve
+            assert time.monotonic() < deadline, "every connection reached the same worker"
+            await clients.pop(0).close()
+            clients.append(await Client.connect(server.ws_url))
+        assert len({c.hello["worker"] for c in [staff, *clients]}) == 2
+        for n, client in enumerate(clients):
+            await client.join(code, f"P{n}")
+        await asyncio.gather(
+            *(client.ok("idea.post", text=f"{n}-{k}") for n, client in enumerate(clients) for k in range(3))
+        )
+        everyone = [staff, *clients]
+        await eventually(
+            lambda: all(len(board_of(c)) == 30 for c in everyone), "every client sees the 30 ideas"
+        )
+        for client in everyone:
+            seqs = [e["seq"] for e in client.events]
+            assert seqs == sorted(set(seqs)), "a client saw an event twice or out of order"
+        assert all(board_of(c) == board_of(staff) for c in clients)
+        for client in everyone:
+            await client.close()
+    finally:
+        server.stop()
+    assert server.process is not None and server.process.returncode == 0
+    log = server.log_path.read_text(errors="replace")
+    assert "Traceback" not in log, log[-6000:]
+
+
+def board_of(client: Client) -> list[tuple[str, str]]:
+    """The ideas a client saw posted, in order: (id, text)."""
+    return [
+        (e["data"]["idea"]["id"], e["data"]["idea"]["text"])
+        for e in client.events
+        if e["name"] == "idea.posted"
+    ]
