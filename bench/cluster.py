@@ -55,7 +55,7 @@ from bench import worker as loadgen
 from bench.pool import Pool
 from bench.run import log, machine
 from bench.scenarios import IDEATE, IPS, SETTLE, Member
-from bench.servers import CLOCK_TICKS, Server, control, free_port, load_average, machine_busy
+from bench.servers import CLOCK_TICKS, Sampler, Server, control, free_port, load_average, machine_busy
 from bench.stats import merge_events, spread
 from workshop_server.settings import Settings
 
@@ -459,6 +459,46 @@ class Meter:
         }
 
 
+JOURNAL_FIGURES = (
+    "workshop_journal_commit_seconds_sum",
+    "workshop_journal_commit_seconds_count",
+    "workshop_journal_append_seconds_sum",
+    "workshop_journal_append_seconds_count",
+)
+
+
+def journal_figures(servers: list[Server]) -> list[dict[str, float] | None]:
+    """Per server, the journal's group-commit and append totals from ``/metrics`` (None: no journal)."""
+    found: list[dict[str, float] | None] = []
+    for server in servers:
+        if server.settings.get("STORE") != "sqlite":
+            found.append(None)
+            continue
+        with urllib.request.urlopen(server.url + "/metrics", timeout=30) as response:
+            text = response.read().decode()
+        values: dict[str, float] = {}
+        for line in text.splitlines():
+            for name in JOURNAL_FIGURES:
+                if line.startswith(name + " ") or line.startswith(name + "{"):
+                    values[name] = float(line.rsplit(" ", 1)[1])
+        found.append(values if len(values) == len(JOURNAL_FIGURES) else None)
+    return found
+
+
+def cluster_events(server: Server) -> dict[str, float]:
+    """``workshop_cluster_events_total`` of a server, by event (forwarded commands left out)."""
+    with urllib.request.urlopen(server.url + "/metrics", timeout=30) as response:
+        text = response.read().decode()
+    events: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("workshop_cluster_events_total{"):
+            event = line.split('event="', 1)[1].split('"', 1)[0]
+            value = float(line.rsplit(" ", 1)[1])
+            if value and event != "forwarded":
+                events[event] = value
+    return events
+
+
 async def quiesce(pool: Pool, processes: list[Server], cap: float = 30.0) -> None:
     """Until the clients stop receiving and the servers stop working (or ``cap`` seconds)."""
     deadline = time.monotonic() + cap
@@ -544,6 +584,8 @@ async def storm_window(
     for poster in setup.posters:
         per_worker[poster.worker].append(poster.index)
     meter = Meter(setup, redis, pool)
+    journal_before = await asyncio.to_thread(journal_figures, setup.processes)
+    samplers = [Sampler(server).start() for server in setup.processes]  # /healthz latency: loop lag
     storm = asyncio.ensure_future(
         pool.each(
             "storm",
@@ -565,7 +607,9 @@ async def storm_window(
     await asyncio.sleep(max(0.0, stop_at - time.monotonic()))
     after = meter.read()
     answers = await storm
+    lag = [await sampler.stop() for sampler in samplers]
     await quiesce(pool, setup.processes)
+    journal_after = await asyncio.to_thread(journal_figures, setup.processes)
     results = await pool.all("collect")
     sizes = {room.code: len(room.members) for room in setup.rooms}
     latencies, delivered, expected, per_room = reach_and_latency(results, sizes, start, stop_at + 60)
@@ -591,6 +635,12 @@ async def storm_window(
         "latency_ms": spread(latencies),
         "late_mark_ms": max(a["late_mark_ms"] for a in answers),
         "events_per_owner": per_owner,
+        "server_lag_ms": [spread(samples.healthz) for samples in lag],
+        "healthz_failures": [samples.failures for samples in lag],
+        "journal": [
+            {k: b[k] - a[k] for k in b} if a is not None and b is not None else None
+            for a, b in zip(journal_before, journal_after, strict=True)
+        ],
         "errors": dict(errors),
         "cores": cores,
     }
@@ -922,6 +972,13 @@ class ClusterBench:
                     self.errors.append(f"{what}: {type(exc).__name__}: {exc}")
                     log(f"{what} failed: {type(exc).__name__}: {exc}")
                 await pool.all("close_all")
+            # No worker was killed here: any takeover, expired presence or timed-out forward is a fault.
+            out["cluster_events"] = {}
+            for store, p in sets.items():
+                for name, server in (("1 process, redis", p.single), ("worker A", p.a), ("worker B", p.b)):
+                    events = await asyncio.to_thread(cluster_events, server)
+                    if events:
+                        out["cluster_events"][f"{store}: {name}"] = events
         finally:
             await pool.close()
             await asyncio.gather(*(asyncio.to_thread(s.stop) for s in every))
@@ -1072,6 +1129,18 @@ def _num(x: float, digits: int = 0) -> str:
     return f"{x:,.{digits}f}"
 
 
+def journal_cell(journal: list[dict[str, float] | None] | None) -> str:
+    """Per process: the mean duration of a group commit (BEGIN IMMEDIATE to COMMIT), and how many."""
+    cells = []
+    for figures in journal or []:
+        if figures is None:
+            continue
+        count = figures["workshop_journal_commit_seconds_count"]
+        total = figures["workshop_journal_commit_seconds_sum"]
+        cells.append(f"{1000 * total / count:.1f} ({count:,.0f})" if count else "— (0)")
+    return " + ".join(cells) or "—"
+
+
 def markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
     cfg = report["config"]
@@ -1120,9 +1189,10 @@ def markdown(report: dict[str, Any]) -> str:
             f" {cfg['tp_seconds']:g} s measured after {cfg['tp_warmup']:g} s, interleaved; median window)",
             "",
             "| setup | deliveries/s | vs 1 process, memory broker | vs 1 process, redis broker | commands/s"
-            " | commands per owner | p50 / p99 ms | server cores | deliveries per server core-second | redis"
-            " | load generator | other | reach | errors |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            " | commands per owner | p50 / p99 ms | server cores | /healthz max ms | deliveries per server"
+            " core-second | redis"
+            " | load generator | other | journal: mean group commit ms (commits) | reach | errors |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for s in setups:
             same = [x for x in setups if x.get("store") == s.get("store")]
@@ -1142,14 +1212,19 @@ def markdown(report: dict[str, Any]) -> str:
                 f" | {s['deliveries_per_s'] / one_redis:.2f}× | {_num(w['commands_per_s'])} | {share}"
                 f" | {lat['p50']:.0f} / {lat['p99']:.0f}"
                 f" | {' + '.join(f'{c:.2f}' for c in cores['servers'])}"
+                f" | {' + '.join(_num(x['max']) for x in w.get('server_lag_ms', [])) or '—'}"
                 f" | {_num(w['deliveries_per_s'] / max(sum(cores['servers']), 1e-9))} | {cores['redis']:.2f}"
-                f" | {cores['generator']:.2f} | {cores['other']:.2f} | {min(x['reach'] for x in windows):.4f}"
+                f" | {cores['generator']:.2f} | {cores['other']:.2f} | {journal_cell(w.get('journal'))}"
+                f" | {min(x['reach'] for x in windows):.4f}"
                 f" | {dict(errors) or '—'} |"
             )
         lines += [
             "",
             "*commands per owner*: ideas applied per second by each worker's rooms (over the whole storm"
-            " window); *load generator*: the load-generator processes and the parent, in cores.",
+            " window); */healthz max*: the slowest answer of each process's /healthz, polled every 100 ms"
+            " during the storm (its event loop's worst stall); *load generator*: the load-generator processes"
+            " and the parent, in cores; *journal*: each process's mean group commit, BEGIN IMMEDIATE to"
+            " COMMIT (waiting for SQLite's write lock included), and their number over the storm.",
         ]
         if cfg["tp_rounds"] > 1:
             lines += [
@@ -1171,6 +1246,15 @@ def markdown(report: dict[str, Any]) -> str:
                 + ", ".join(f"{name} {c:.2f}" for name, c in tops.most_common(5)),
             ]
         lines.append("")
+    if "cluster_events" in report:
+        events = report["cluster_events"]
+        lines += [
+            "Events between workers during the latency and throughput windows, where no worker was"
+            " killed (`workshop_cluster_events_total`, forwarded commands left out): "
+            + ("; ".join(f"{k}: {v}" for k, v in events.items()) if events else "none")
+            + ".",
+            "",
+        ]
     takeover = report.get("takeover")
     if takeover:
         lines += [
