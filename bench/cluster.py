@@ -1222,9 +1222,10 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             "*commands per owner*: ideas applied per second by each worker's rooms (over the whole storm"
             " window); */healthz max*: the slowest answer of each process's /healthz, polled every 100 ms"
-            " during the storm (its event loop's worst stall); *load generator*: the load-generator processes"
-            " and the parent, in cores; *journal*: each process's mean group commit, BEGIN IMMEDIATE to"
-            " COMMIT (waiting for SQLite's write lock included), and their number over the storm.",
+            " during the storm: its event loop's worst stall or, with store sqlite, its journal probe waiting"
+            " for SQLite's write lock (the probe gives up at 2 s); *load generator*: the load-generator"
+            " processes and the parent, in cores; *journal*: each process's mean group commit, BEGIN"
+            " IMMEDIATE to COMMIT (waiting for SQLite's write lock included), and how many.",
         ]
         if cfg["tp_rounds"] > 1:
             lines += [
