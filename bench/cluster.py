@@ -67,8 +67,8 @@ DEFAULT_FORWARD = float(Settings.model_fields["forward_timeout"].default)
 
 @dataclass
 class ClusterConfig:
-    """Sizes. On 2 cores: quick about 1.5 minutes (without the takeover, as ``make bench`` runs it,
-    under one), full about 15."""
+    """Sizes. On 2 cores: quick about 2 minutes (without the takeover, as ``make bench`` runs it,
+    about one), full about 12."""
 
     full: bool = False
     procs: int = 2
