@@ -128,6 +128,7 @@ class LocalRoom:
         self.active_at = time.monotonic()
         self.broken: errors.WorkshopError | None = None
         self.superseded = False  # another worker took the room over (it announced its epoch already)
+        self.leased_at = time.monotonic()  # when its lease was last claimed or renewed
         self._stopping = False
         self.ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
@@ -236,6 +237,11 @@ class LocalRoom:
         for item in [*batch, *self._inbox]:
             item.done(None, exc)
         self._inbox.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+        self._stopping = True  # the loop ends (after the batch in progress, if any)
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
         self.hub.forget(self)
 
     async def _process(self, batch: list[Item]) -> None:

@@ -148,6 +148,7 @@ class Hub:
         self._presence: dict[str, _Presence] = {}
         self._listener: asyncio.Task[None] | None = None
         self._maintainer: asyncio.Task[None] | None = None
+        self._upkeeper: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._draining: asyncio.Task[None] | None = None
         self._probing: asyncio.Task[None] | None = None
@@ -210,6 +211,7 @@ class Hub:
         loop = asyncio.get_running_loop()
         self._listener = loop.create_task(self._listen(), name="broker-listener")
         self._maintainer = loop.create_task(self._maintain(), name="room-leases")
+        self._upkeeper = loop.create_task(self._upkeep(), name="worker-upkeep")
         if self.state == "starting":
             self.state = "ready"
         log.info("worker %s started", self.worker_id)
@@ -222,10 +224,11 @@ class Hub:
             session.close_soon(CloseCode.GOING_AWAY, "the server is restarting")
         for session in list(self.sessions):
             await session.closed()
-        if self._maintainer is not None:
-            self._maintainer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._maintainer
+        for task in (self._maintainer, self._upkeeper):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for host in list(self.hosts.values()):
             await self._hand_over(host)
         self.hosts.clear()
@@ -261,12 +264,15 @@ class Hub:
         rooms = list(self.hosts.values())
         steps = max(len(sessions), len(rooms), 1)
         pause = window * 0.9 / steps
+        # Room k is handed over at step k * steps / rooms: the rooms are spread over the window too.
+        at = {k * steps // len(rooms): room for k, room in enumerate(rooms)} if rooms else {}
         for n in range(steps):
             if n < len(sessions):
                 sessions[n].close_soon(CloseCode.SERVICE_RESTART, "this worker is restarting; reconnect")
-            if n < len(rooms) and self.hosts.get(rooms[n].room_id) is rooms[n]:
-                del self.hosts[rooms[n].room_id]
-                await self._hand_over(rooms[n])
+            room = at.get(n)
+            if room is not None and self.hosts.get(room.room_id) is room:
+                del self.hosts[room.room_id]
+                await self._hand_over(room)
             await asyncio.sleep(pause)
 
     async def _hand_over(self, host: LocalRoom) -> None:
@@ -338,6 +344,7 @@ class Hub:
         remote = self.remotes.pop(room_id, None)
         if remote is not None:
             remote.gone = True
+            self.rpc.moved(room_id, remote.owner)
         host = self.hosts.get(room_id)
         mine = host.room.epoch if host is not None else ""
         if host is not None and epoch.isdigit() and mine.isdigit() and int(epoch) > int(mine):
@@ -694,7 +701,10 @@ class Hub:
             raise errors.ServerBusy("could not claim the new room; retry")
         host = LocalRoom(self, room, position)
         self.hosts[room.id] = host
-        self.remotes.pop(room.id, None)
+        remote = self.remotes.pop(room.id, None)
+        if remote is not None:
+            remote.gone = True
+            self.rpc.moved(room.id, remote.owner)  # what waits for the old owner is sent here instead
         host.start()
         if not created:
             # Every worker's connections of the room were attached to an earlier owner: they resume.
@@ -707,14 +717,26 @@ class Hub:
         return host
 
     async def _maintain(self) -> None:
-        """Every heartbeat: announce this worker, renew the leases of its rooms (a room whose lease was
-        lost is dropped at once), drop the presence of dead workers, take over the rooms this worker
-        has connections in whose owner is gone, unsubscribe from rooms without connections here, and
-        unload idle rooms (they reload from the journal on next use).
+        """Every heartbeat, on a timer of its own: announce this worker and renew the leases of its
+        rooms, all at once (a room whose lease was lost is dropped at once). Nothing slower runs here,
+        so a busy worker does not let its leases lapse and look dead.
 
         It ends when the hub stops even if the cancellation of stop() is lost: on Python 3.11,
         ``asyncio.wait_for`` (which redis-py uses to send every command) swallows a cancellation that
         arrives as the awaited call completes, and stop() would then wait for this task for ever."""
+        while not self.stopping():
+            await asyncio.sleep(self.heartbeat)
+            try:
+                await self._renew()
+            except errors.WorkshopError as exc:
+                log.warning("renewing this worker's leases failed: %s", exc)
+            except Exception:
+                log.exception("renewing this worker's leases failed")
+
+    async def _upkeep(self) -> None:
+        """Every heartbeat, beside the renewals: probe the broker, drop the presence of dead workers,
+        check each relayed room's continuity, take over the rooms this worker has connections in whose
+        owner is gone, unsubscribe from rooms without connections here, and unload idle rooms."""
         while not self.stopping():
             await asyncio.sleep(self.heartbeat)
             try:
@@ -724,22 +746,32 @@ class Hub:
             except Exception:
                 log.exception("worker upkeep failed")
 
+    async def _renew(self) -> None:
+        hosts = list(self.hosts.values())
+        claims = [self.broker.claim(self.worker_key(self.worker_id), self.worker_id, 2 * self.heartbeat)]
+        claims += [
+            self.broker.claim(self.lease_key(h.room_id), self.worker_id, self.settings.lease_seconds)
+            for h in hosts
+        ]
+        results = await asyncio.gather(*claims, return_exceptions=True)
+        if isinstance(results[0], BaseException):
+            log.warning("could not announce this worker: %s", results[0])
+        for host, held in zip(hosts, results[1:], strict=True):
+            if isinstance(held, BaseException):
+                if time.monotonic() - host.leased_at < self.settings.lease_seconds:
+                    continue  # the broker did not answer: the lease may still be ours, for a while
+                held = False
+            if held:
+                host.leased_at = time.monotonic()
+            elif host.broken is None:
+                log.error("room %s: lost its ownership lease; dropping it", host.room_id)
+                host.fail([], errors.RoomMoved("the room moved to another worker; retry"))
+
     async def _beat(self) -> None:
-        await self.broker.claim(self.worker_key(self.worker_id), self.worker_id, 2 * self.heartbeat)
         if self._probing is None or self._probing.done():
             # Beside the leases, never before them: a probe may take its whole timeout. A stream that
             # looks alive but delivers nothing fails it, and the listener then reconnects.
             self._probing = self._spawn(self._probe())
-        for host in list(self.hosts.values()):
-            try:
-                held = await self.broker.claim(
-                    self.lease_key(host.room_id), self.worker_id, self.settings.lease_seconds
-                )
-            except errors.WorkshopError:
-                held = False
-            if not held and host.broken is None:
-                log.error("room %s: lost its ownership lease; dropping it", host.room_id)
-                host.fail([], errors.RoomMoved("the room moved to another worker; retry"))
         await self._expire_workers()
         await self._check_continuity()
         await self.unload_idle(time.monotonic())
@@ -758,34 +790,57 @@ class Hub:
     async def _check_continuity(self) -> None:
         """A batch lost on the way shows as a gap when the next one arrives; when none comes after it,
         this finds it: the owner's position at the previous heartbeat must have been delivered here by
-        now (its batches were published before it answered). If not, the room's connections here
-        resume (4003) from the journal."""
-        for room_id, feed in list(self.feeds.items()):
-            handle: RoomHandle | None = self.hosts.get(room_id) or self.remotes.get(room_id)
-            if handle is None or not feed.sessions:
-                self._positions.pop(room_id, None)
-                continue
-            try:
-                # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives as the
-                # answer does, and stop() would then wait for this task for ever.
-                async with asyncio.timeout(self.heartbeat):
-                    epoch, seq = await handle.query("position")
-            except (errors.WorkshopError, TimeoutError):
-                continue
-            before = self._positions.get(room_id)
-            self._positions[room_id] = (epoch, seq)
-            if before is not None and before[0] == feed.epoch and before[1] > feed.delivered:
-                log.warning(
-                    "room %s: events up to %d never arrived here (delivered %d); its connections resume",
-                    room_id,
-                    before[1],
-                    feed.delivered,
-                )
-                feed.gaps += 1
-                feed.epoch = None
-                feed.moved()
-                if self.metrics is not None:
-                    self.metrics.cluster("gap")
+        now (its batches were published before it answered). If not, the room's connections here are
+        attached again. The same answer says whom the owner counts online here: when that is not who
+        is connected here (the owner took this worker for dead for a while), this worker says it
+        again, exactly. Every room at once, each bounded by a heartbeat."""
+        checks = [
+            self._check_room(room_id, feed) for room_id, feed in list(self.feeds.items()) if feed.sessions
+        ]
+        for room_id in [r for r, f in self.feeds.items() if not f.sessions]:
+            self._positions.pop(room_id, None)
+        await asyncio.gather(*checks)
+
+    async def _check_room(self, room_id: str, feed: Fanout) -> None:
+        handle: RoomHandle | None = self.hosts.get(room_id) or self.remotes.get(room_id)
+        if handle is None:
+            return
+        try:
+            # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives as the
+            # answer does, and stop() would then wait for this task for ever.
+            async with asyncio.timeout(self.heartbeat):
+                epoch, seq, members, screens = await handle.query("position", worker=self.worker_id)
+        except (errors.WorkshopError, TimeoutError, ValueError):
+            return
+        before = self._positions.get(room_id)
+        self._positions[room_id] = (epoch, seq)
+        if before is not None and before[0] == feed.epoch and before[1] > feed.delivered:
+            log.warning(
+                "room %s: events up to %d never arrived here (delivered %d); its connections attach again",
+                room_id,
+                before[1],
+                feed.delivered,
+            )
+            feed.gaps += 1
+            feed.epoch = None
+            feed.moved()
+            if self.metrics is not None:
+                self.metrics.cluster("gap")
+            return
+        if (
+            epoch == feed.epoch
+            and not feed.held()
+            and (members, screens) != (len(feed.by_member), feed.screens)
+        ):
+            exact = c.Presence(
+                id="presence",
+                came=tuple(sorted(feed.by_member)),
+                screens=feed.screens,
+                worker=self.worker_id,
+                exact=True,
+            )
+            with contextlib.suppress(errors.WorkshopError):
+                await handle.submit(exact, None)
 
     async def _probe(self) -> None:
         try:

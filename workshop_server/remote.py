@@ -155,6 +155,17 @@ class Rpc:
         self.hub.suspect(pending.room_id, pending.owner)
         _fail(pending.future, errors.ServerBusy("the worker that hosts this room did not answer; retry"))
 
+    def moved(self, room_id: str, owner: str) -> None:
+        """The room is no longer ``owner``'s (another worker took it over): what still waits for an
+        answer from it is sent again to whoever owns the room now (``RoomMoved``), instead of waiting
+        out ``forward_timeout``. A command the old owner applied before it died is in the journal
+        with its id: the resend gets its first result."""
+        for rid, pending in list(self._pending.items()):
+            if pending.room_id == room_id and pending.owner == owner:
+                del self._pending[rid]
+                pending.timer.cancel()
+                _fail(pending.future, errors.RoomMoved())
+
     def fail_all(self, exc: errors.WorkshopError) -> None:
         """Fail every request still waiting (the broker was lost: their answers will not come)."""
         pending, self._pending = self._pending, {}

@@ -69,9 +69,10 @@ def staff_refusal(room: RoomState, kind: str, subject: str, generation: int) -> 
 
 
 @query("position")
-def position(room: RoomState) -> list[Any]:
-    """``[epoch, seq]``: how far the room is (a relaying worker checks that it missed nothing)."""
-    return [room.epoch, room.seq]
+def position(room: RoomState, worker: str = "") -> list[Any]:
+    """``[epoch, seq, members, screens]``: how far the room is (a relaying worker checks that it missed
+    nothing), and how many members and screens the room counts online in ``worker``."""
+    return [room.epoch, room.seq, len(room.where.get(worker, ())), room.worker_screens.get(worker, 0)]
 
 
 @query("ungrouped_on_wall")

@@ -1057,7 +1057,16 @@ def _set_mode(path: Path, mode: int) -> None:
 
 
 async def _configure(db: aiosqlite.Connection, path: Path, synchronous: str) -> None:
-    mode = await _pragma(db, "PRAGMA journal_mode = WAL")
+    # Several workers opening a fresh file at once: switching it to WAL takes a lock that SQLite's busy
+    # handler does not wait for; try again for a while.
+    for attempt in range(50):
+        try:
+            mode = await _pragma(db, "PRAGMA journal_mode = WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 49:
+                raise
+            await asyncio.sleep(0.02 * (1 + attempt % 5))
     if str(mode).lower() != "wal":
         raise StorageError(f"{path}: SQLite refused WAL mode (journal_mode is {mode!r})")
     await db.execute(f"PRAGMA synchronous = {synchronous}")
