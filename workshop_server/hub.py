@@ -17,9 +17,10 @@ its own connections. Workers announce themselves in the broker every heartbeat (
 ``lease_seconds``); the owner drops the presence of a worker missing for two heartbeats.
 
 Failures. A dead owner's lease expires; the first worker that needs the room (a command, a join, or
-its periodic check of the rooms it has connections in) takes it over: a new epoch, and every
-connection of the room, in every worker, is closed with 4003 and resumes from the journal, where
-nothing acknowledged is missing. A lost broker stream fails every room of the worker the same way;
+its periodic check of the rooms it has connections in) takes it over at a new epoch; every worker
+holds its connections of the room and attaches them again in place (a snapshot message) with the new
+owner, so nothing reconnects, and nothing acknowledged is missing (it is in the journal). A lost
+broker stream closes every connection of the worker's rooms with 4003 (they resume from the journal);
 the worker connects again with backoff and resubscribes.
 """
 
@@ -276,8 +277,8 @@ class Hub:
             await asyncio.sleep(pause)
 
     async def _hand_over(self, host: LocalRoom) -> None:
-        """Stop owning a room cleanly: last snapshot, its connections everywhere resume (4003) with
-        whichever worker loads it next, and the lease is released for it."""
+        """Stop owning a room cleanly: last snapshot, its connections everywhere are attached again in
+        place with whichever worker loads it next, and the lease is released for it."""
         try:
             await host.stop()
         except Exception:
