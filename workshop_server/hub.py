@@ -705,7 +705,7 @@ class Hub:
         remote = self.remotes.pop(room.id, None)
         if remote is not None:
             remote.gone = True
-            self.rpc.moved(room.id, remote.owner)  # what waits for the old owner is sent here instead
+        self.rpc.moved(room.id)  # what still waits for an earlier owner is sent here instead
         host.start()
         if not created:
             # Every worker's connections of the room were attached to an earlier owner: they resume.

@@ -155,13 +155,13 @@ class Rpc:
         self.hub.suspect(pending.room_id, pending.owner)
         _fail(pending.future, errors.ServerBusy("the worker that hosts this room did not answer; retry"))
 
-    def moved(self, room_id: str, owner: str) -> None:
-        """The room is no longer ``owner``'s (another worker took it over): what still waits for an
-        answer from it is sent again to whoever owns the room now (``RoomMoved``), instead of waiting
-        out ``forward_timeout``. A command the old owner applied before it died is in the journal
+    def moved(self, room_id: str, owner: str | None = None) -> None:
+        """The room is no longer ``owner``'s (any other worker's when None: this one took it over): what
+        still waits for an answer from it is sent again to whoever owns the room now (``RoomMoved``),
+        instead of waiting out ``forward_timeout``. A command the old owner applied before it died is in the journal
         with its id: the resend gets its first result."""
         for rid, pending in list(self._pending.items()):
-            if pending.room_id == room_id and pending.owner == owner:
+            if pending.room_id == room_id and (owner is None or pending.owner == owner):
                 del self._pending[rid]
                 pending.timer.cancel()
                 _fail(pending.future, errors.RoomMoved())
