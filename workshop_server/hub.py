@@ -391,11 +391,6 @@ class Hub:
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, BROKER_RETRY_MAX)
 
-    async def probe(self) -> None:
-        """Check the broker (health): and when its stream looks alive but delivers nothing, fail it, so
-        that the listener reconnects."""
-        await self.broker.ping()
-
     # --- Fan-outs (this worker's connections, per room) ----------------------------------------------
     def fanout(self, room_id: str) -> Fanout:
         feed = self.feeds.get(room_id)

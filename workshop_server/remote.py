@@ -96,8 +96,6 @@ class Rpc:
         self._outbox: dict[str, list[dict[str, Any]]] = {}
         self._lock = asyncio.Lock()
         self._flushing: asyncio.Task[None] | None = None
-        self.forwarded = 0
-        self.served = 0
 
     # --- Sending --------------------------------------------------------------------------------------
     def _queue(self, worker: str, message: dict[str, Any]) -> None:
@@ -141,7 +139,6 @@ class Rpc:
         self._pending[rid] = _Pending(future, on_answer, room_id, owner, timer)
         self._queue(owner, {**message, "id": rid, "room": room_id})
         log.debug("forwarded %s #%d of room %s to %s", message.get("op"), rid, room_id, owner)
-        self.forwarded += 1
         if self.hub.metrics is not None:
             self.hub.metrics.cluster("forwarded")
         return future
@@ -158,8 +155,8 @@ class Rpc:
     def moved(self, room_id: str, owner: str | None = None) -> None:
         """The room is no longer ``owner``'s (any other worker's when None: this one took it over): what
         still waits for an answer from it is sent again to whoever owns the room now (``RoomMoved``),
-        instead of waiting out ``forward_timeout``. A command the old owner applied before it died is in the journal
-        with its id: the resend gets its first result."""
+        instead of waiting out ``forward_timeout``. A command the old owner applied before it died is
+        in the journal with its id: the resend gets its first result."""
         for rid, pending in list(self._pending.items()):
             if pending.room_id == room_id and (owner is None or pending.owner == owner):
                 del self._pending[rid]
@@ -224,7 +221,6 @@ class Rpc:
                 },
             )
             return
-        self.served += 1
 
         def done(answer: Any, refusal: errors.WorkshopError | None) -> None:
             if refusal is not None:
