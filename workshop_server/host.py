@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from workshop_server.ratelimit import Limiters
     from workshop_server.settings import Settings
 
-__all__ = ["REPLAY_BUFFER", "Item", "LocalRoom", "Owner", "pack", "unpack"]
+__all__ = ["REPLAY_BUFFER", "Item", "LocalRoom", "Owner", "journal_entry", "pack", "unpack"]
 
 log = logging.getLogger("workshop_server")
 REPLAY_BUFFER = 4096
@@ -276,17 +276,7 @@ class LocalRoom:
                 metrics.command(item.command, outcome)
             plain = [e.to_dict() for e in outcome.events]
             if journal is not None and (plain or outcome.stored or outcome.changed):
-                record = {
-                    "cmd": item.command.model_dump(mode="json"),
-                    "actor": item.actor,
-                    # The time the room handled it at (its clock never goes back), not the wall
-                    # clock's reading: a replay then gives the same times even if the system clock
-                    # stepped back, and whatever refused commands (never journaled) moved the clock.
-                    "now": room.clock,
-                    "events": plain,
-                    "text_rules": room.text_rules,
-                }
-                entries.append(JournalEntry(before + 1, room.seq, room.epoch, pack(record)))
+                entries.append(journal_entry(room, item.command, item.actor, before, plain))
             events.extend(outcome.events)
             published.extend(plain)
             effects.extend(e.to_dict() for e in outcome.effects)
@@ -474,6 +464,28 @@ class LocalRoom:
         await journal.save_snapshot(room.id, snapshot, keep_entries=self.hub.settings.snapshot_keep_entries)
         self._since_snapshot = 0
         self._snapshot_at = time.monotonic()
+
+
+def journal_entry(
+    room: Room,
+    cmd: c.Command,
+    actor: str | None,
+    before: int,
+    events: list[dict[str, Any]],
+    after: int | None = None,
+) -> JournalEntry:
+    """The journal entry of a command the room just handled (its seq was ``before``), with its events."""
+    record = {
+        "cmd": cmd.model_dump(mode="json"),
+        "actor": actor,
+        # The time the room handled it at (its clock never goes back), not the wall clock's reading: a
+        # replay then gives the same times even if the system clock stepped back, and whatever refused
+        # commands (never journaled) moved the clock.
+        "now": room.clock,
+        "events": events,
+        "text_rules": room.text_rules,
+    }
+    return JournalEntry(before + 1, room.seq, room.epoch, pack(record), after=after)
 
 
 def seat_of(session: Connection, feed: Fanout | None, epoch: str | None, seq: int | None) -> Seat:

@@ -44,7 +44,7 @@ from workshop_server.close_codes import CloseCode
 from workshop_server.downloads import Downloads
 from workshop_server.fanout import Fanout
 from workshop_server.handle import RoomHandle
-from workshop_server.host import LocalRoom, pack, unpack
+from workshop_server.host import LocalRoom, journal_entry, pack, unpack
 from workshop_server.ratelimit import Limiters
 from workshop_server.remote import RemoteRoom, Rpc, any_command, inbox_channel
 from workshop_server.rooms import Limits, Room, RoomConfig, hash_passphrase
@@ -664,14 +664,8 @@ class Hub:
             before = room.seq
             begin = c.BeginEpoch(id="epoch", epoch=next_epoch(room.epoch))
             outcome = room.handle(begin, None, room.clock)  # at the room's own time: nothing else moves
-            record = {
-                "cmd": begin.model_dump(mode="json"),
-                "actor": None,
-                "now": room.clock,
-                "events": [e.to_dict() for e in outcome.events],
-                "text_rules": room.text_rules,
-            }
-            entry = JournalEntry(before + 1, room.seq, room.epoch, pack(record), after=position)
+            events = [e.to_dict() for e in outcome.events]
+            entry = journal_entry(room, begin, None, before, events, after=position)
             try:
                 await journal.append(room_id, entry)
             except JournalConflict as exc:
