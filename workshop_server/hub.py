@@ -34,7 +34,7 @@ import random
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -709,7 +709,17 @@ class Hub:
     async def _maintain(self) -> None:
         """Every heartbeat, on a timer of its own: announce this worker and renew the leases of its
         rooms, all at once (a room whose lease was lost is dropped at once). Nothing slower runs here,
-        so a busy worker does not let its leases lapse and look dead.
+        so a busy worker does not let its leases lapse and look dead."""
+        await self._every_heartbeat(self._renew, "renewing this worker's leases")
+
+    async def _upkeep(self) -> None:
+        """Every heartbeat, beside the renewals: probe the broker, drop the presence of dead workers,
+        check each relayed room's continuity, take over the rooms this worker has connections in whose
+        owner is gone, unsubscribe from rooms without connections here, and unload idle rooms."""
+        await self._every_heartbeat(self._beat, "worker upkeep")
+
+    async def _every_heartbeat(self, work: Callable[[], Awaitable[None]], what: str) -> None:
+        """Run ``work`` every heartbeat until the hub stops; a failure is logged, never fatal.
 
         It ends when the hub stops even if the cancellation of stop() is lost: on Python 3.11,
         ``asyncio.wait_for`` (which redis-py uses to send every command) swallows a cancellation that
@@ -717,24 +727,11 @@ class Hub:
         while not self.stopping():
             await asyncio.sleep(self.heartbeat)
             try:
-                await self._renew()
+                await work()
             except errors.WorkshopError as exc:
-                log.warning("renewing this worker's leases failed: %s", exc)
+                log.warning("%s failed: %s", what, exc)
             except Exception:
-                log.exception("renewing this worker's leases failed")
-
-    async def _upkeep(self) -> None:
-        """Every heartbeat, beside the renewals: probe the broker, drop the presence of dead workers,
-        check each relayed room's continuity, take over the rooms this worker has connections in whose
-        owner is gone, unsubscribe from rooms without connections here, and unload idle rooms."""
-        while not self.stopping():
-            await asyncio.sleep(self.heartbeat)
-            try:
-                await self._beat()
-            except errors.WorkshopError as exc:
-                log.warning("worker upkeep failed: %s", exc)
-            except Exception:
-                log.exception("worker upkeep failed")
+                log.exception("%s failed", what)
 
     async def _renew(self) -> None:
         hosts = list(self.hosts.values())
