@@ -357,6 +357,29 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         disposition = f'attachment; filename="{code}.json"'
         return JSONResponse(state, headers={"content-disposition": disposition, "cache-control": "no-store"})
 
+    async def member_page(request: Request, name: str) -> Response:
+        """A member's own follow-up read with its token (``Authorization: Bearer``): the named query
+        ``name`` (``my_ideas``, ``contributors``), after the session ended too."""
+        code = normalise_code(request.path_params["code"])
+        try:
+            refuse_tokens_in_url(request)
+            claims = hub.signer.verify(bearer(request), room=code)
+            host = await hub.host(code)
+            answer = await host.query(
+                name, kind=claims.kind, subject=claims.subject, generation=claims.generation
+            )
+            if "error" in answer:
+                raise errors.from_dict(answer["error"])
+        except errors.WorkshopError as exc:
+            return error_response(exc)
+        return JSONResponse(answer, headers={"cache-control": "no-store"})
+
+    async def mine(request: Request) -> Response:
+        return await member_page(request, "my_ideas")
+
+    async def contributors(request: Request) -> Response:
+        return await member_page(request, "contributors")
+
     async def export_link(request: Request) -> Response:
         """A one-time, short-lived download link for the export, so a browser can download it with a
         plain link and no token ever sits in a URL."""
@@ -430,12 +453,15 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         Route("/j/{code}", index),
         Route("/r/{code}", index),
         Route("/s/{code}", index),
+        Route("/m/{code}", index),
         Route("/api/server", server_info),
         Route("/api/rooms", create_room, methods=["POST"]),
         Route("/api/rooms/{code}", room_info),
         Route("/api/rooms/{code}/qr.svg", room_qr),
         Route("/api/rooms/{code}/export.json", export_json),
         Route("/api/rooms/{code}/export-link", export_link, methods=["POST"]),
+        Route("/api/rooms/{code}/mine", mine),
+        Route("/api/rooms/{code}/contributors", contributors),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),

@@ -32,6 +32,7 @@ that this drawing is the tree)::
     │   ├── Muted (muted)
     │   ├── RoomFull (room_full)
     │   ├── CreateKeyRequired (create_key_required)
+    │   ├── NotJuror (not_juror)
     │   └── TooManyConnections (too_many_connections)
     ├── RuleError (invalid_transition)
     │   ├── InvalidTransition (invalid_transition)
@@ -42,7 +43,9 @@ that this drawing is the tree)::
     │   ├── VoteCapExceeded (vote_cap_exceeded)
     │   ├── NoDot (no_dot)
     │   ├── NotFound (not_found)
-    │   └── IdeaPrivate (idea_private)
+    │   ├── IdeaPrivate (idea_private)
+    │   ├── InvalidScore (invalid_score)
+    │   └── EvaluationClosed (evaluation_closed)
     └── ServerError (internal_error)
         ├── RoomUnavailable (room_unavailable)
         │   └── CorruptRoom (room_unavailable) [storage.journal]
@@ -216,6 +219,11 @@ class CreateKeyRequired(AccessError):
     default_message = "creating rooms on this server needs the organiser key"
 
 
+class NotJuror(AccessError):
+    code = "not_juror"
+    default_message = "only the jury of this evaluation may score"
+
+
 class TooManyConnections(AccessError):
     code = "too_many_connections"
     temporary = True
@@ -272,6 +280,16 @@ class NotFound(RuleError):
 class IdeaPrivate(RuleError):
     code = "idea_private"
     default_message = "this idea is not on the wall yet: only its author sees it"
+
+
+class InvalidScore(RuleError):
+    code = "invalid_score"
+    default_message = "scores are whole numbers from 1 to 5"
+
+
+class EvaluationClosed(RuleError):
+    code = "evaluation_closed"
+    default_message = "no evaluation is open: scores are accepted only while one is"
 
 
 # --- Server side --------------------------------------------------------------------------------------

@@ -110,7 +110,60 @@ def merged(world: World) -> c.Command:
     return cmd(c.IdeaUnmerge, merge=merge)
 
 
+def shortlisted(world: World) -> str:
+    world.ideate()
+    world.w.ok(FACILITATOR, c.IdeaStatusSet, idea=world.idea, status="shortlisted")
+    return world.idea
+
+
+def with_criteria(world: World) -> World:
+    world.w.ok(FACILITATOR, c.CriteriaSet, criteria=[{"name": "Impact", "weight": 2}])
+    return world
+
+
+def evaluating(world: World) -> c.Command:
+    """Every role may score: the jury is the staff and the jurors, and Ann is a juror."""
+    idea = shortlisted(with_criteria(world))
+    world.w.ok(FACILITATOR, c.MemberJury, member=world.ann)
+    world.w.ok(FACILITATOR, c.EvaluationOpen, jury="staff_and_jurors")
+    return cmd(c.EvaluationScore, idea=idea, scores={"k1": 4})
+
+
+def reply(world: World, **room: Any) -> str:
+    world.ideate()
+    if room:
+        world.w.ok(FACILITATOR, c.RoomSet, **room)
+    return str(world.w.ok(world.tom, c.ReplyPost, idea=world.idea, text="Yes!")["reply"]["id"])
+
+
+def reply_hidden(world: World) -> c.Command:
+    rid = reply(world)
+    world.w.ok(FACILITATOR, c.ReplyHide, reply=rid)
+    return cmd(c.ReplyRestore, reply=rid)
+
+
+def pulse_open(world: World) -> c.Command:
+    world.w.ok(FACILITATOR, c.PulseOpen)
+    return cmd(c.PulseAnswer, score=4)
+
+
 CASES: dict[type[c.Command], Case] = {
+    c.IdeaStatusSet: lambda world: cmd(
+        c.IdeaStatusSet, idea=(world.ideate(), world.idea)[1], status="adopted"
+    ),
+    c.ReplyPost: lambda world: (world.ideate(), cmd(c.ReplyPost, idea=world.idea, text="Nice"))[1],
+    c.ReplyHide: lambda world: cmd(c.ReplyHide, reply=reply(world)),
+    c.ReplyRestore: reply_hidden,
+    c.ReplyApprove: lambda world: cmd(c.ReplyApprove, reply=reply(world, approval_queue=True)),
+    c.RoomAnnounce: lambda world: cmd(c.RoomAnnounce, text="3 ideas adopted"),
+    c.CriteriaSet: lambda world: cmd(c.CriteriaSet, criteria=[{"name": "Impact"}]),
+    c.MemberJury: lambda world: cmd(c.MemberJury, member=world.tom),
+    c.EvaluationOpen: lambda world: (shortlisted(with_criteria(world)), cmd(c.EvaluationOpen))[1],
+    c.EvaluationScore: evaluating,
+    c.EvaluationClose: lambda world: (evaluating(world), cmd(c.EvaluationClose))[1],
+    c.PulseOpen: lambda world: cmd(c.PulseOpen),
+    c.PulseAnswer: pulse_open,
+    c.PulseClose: lambda world: (pulse_open(world), cmd(c.PulseClose))[1],
     c.ThemeCreate: lambda world: cmd(c.ThemeCreate, name="Food"),
     c.ThemeUpdate: lambda world: cmd(c.ThemeUpdate, theme=with_theme(world), name="Drinks"),
     c.ThemeDissolve: lambda world: cmd(c.ThemeDissolve, theme=with_theme(world)),
@@ -156,11 +209,15 @@ def test_the_universe_is_every_client_command_the_room_handles() -> None:
     assert {c.Join, c.Auth, c.Ping} <= set(c.SESSION_COMMANDS)
     assert PERMISSIONS["screen"] == frozenset()
     assert PERMISSIONS["moderator"] < PERMISSIONS["facilitator"]
-    assert not PERMISSIONS["participant"] & PERMISSIONS["facilitator"]
+    assert PERMISSIONS["participant"] & PERMISSIONS["facilitator"] == SHARED
+
+
+#: What participants and staff may both send: replies, and scores (the handler checks the jury).
+SHARED = frozenset({c.ReplyPost, c.EvaluationScore})
 
 
 def test_the_table_is_the_documented_split() -> None:
-    contributions = {c.IdeaPost, c.IdeaEdit, c.IdeaWithdraw, c.VoteAdd, c.VoteRemove}
+    contributions = {c.IdeaPost, c.IdeaEdit, c.IdeaWithdraw, c.VoteAdd, c.VoteRemove, c.PulseAnswer} | SHARED
     facilitation = {
         c.RoundOpen,
         c.RoundPause,
@@ -172,10 +229,14 @@ def test_the_table_is_the_documented_split() -> None:
         c.InviteCreate,
         c.InviteRevoke,
         c.RoomRotateLinks,
+        c.CriteriaSet,
+        c.MemberJury,
+        c.EvaluationOpen,
+        c.EvaluationClose,
     }
     assert PERMISSIONS["participant"] == contributions
     assert PERMISSIONS["facilitator"] - PERMISSIONS["moderator"] == facilitation
-    assert PERMISSIONS["moderator"] == UNIVERSE - contributions - facilitation
+    assert PERMISSIONS["moderator"] == UNIVERSE - (contributions - SHARED) - facilitation
 
 
 TABLE = [(cls, role) for cls in sorted(UNIVERSE, key=lambda k: k.__name__) for role in ROLES]

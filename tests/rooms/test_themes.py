@@ -44,9 +44,13 @@ def test_staff_group_rename_recolour_and_dissolve() -> None:
         "name": "Hot drinks",
         "color": "pink",
         "ideas": ideas[:2],
+        "status": "new",
+        "history": [],
     }
     snap = w.room.snapshot(ann, "participant")
-    assert snap["themes"] == [{"id": tid, "name": "Hot drinks", "color": "pink", "ideas": ideas[:2]}]
+    assert snap["themes"] == [
+        {"id": tid, "name": "Hot drinks", "color": "pink", "ideas": ideas[:2], "status": "new", "history": []}
+    ]
     assert {i["id"]: i.get("theme") for i in snap["ideas"]} == {ideas[0]: tid, ideas[1]: tid, ideas[2]: None}
     w.ok(FACILITATOR, c.ThemeAssign, theme=None, ideas=[ideas[0]])
     assert w.room.ideas[ideas[0]].theme is None
@@ -68,7 +72,7 @@ def test_a_private_note_never_gets_a_theme_nor_shows_in_one() -> None:
     tid = theme(w, "Empty for now", [])
     w.fail(FACILITATOR, c.ThemeAssign, "idea_private", theme=tid, ideas=[mine])
     assert w.room.snapshot(bob, "participant")["themes"] == [
-        {"id": tid, "name": "Empty for now", "color": "blue", "ideas": []}
+        {"id": tid, "name": "Empty for now", "color": "blue", "ideas": [], "status": "new", "history": []}
     ]
 
 

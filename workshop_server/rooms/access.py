@@ -80,7 +80,9 @@ def enter(room: RoomState, cmd: c.Enter, actor: str | None, now: float) -> Data:
         if again.status in (MemberStatus.BANNED, MemberStatus.REJECTED):
             raise errors.Banned()
         return {"member": views.member_view(room, again)}
-    role: Role = invite.role if invite is not None else "participant"
+    # A jury invite makes a participant who may also score (evaluations with the jury "jurors").
+    juror = invite is not None and invite.role == "juror"
+    role: Role = "participant" if invite is None or invite.role == "juror" else invite.role
     if role == "participant":
         if room.locked:
             raise errors.RoomLocked()
@@ -112,6 +114,7 @@ def enter(room: RoomState, cmd: c.Enter, actor: str | None, now: float) -> Data:
         consent_at=now,
         invite=invite.id if invite is not None else None,
         device=cmd.device,
+        juror=juror,
     )
     room.members[mid] = member
     if invite is not None and role == "participant":

@@ -130,8 +130,11 @@ class SessionEnd(Command):
 
 
 class InviteCreate(Command):
+    """A personal invite (``participant``, ``juror``: a participant who also scores in evaluations whose
+    jury is ``jurors``) or a shared ``moderator`` invite."""
+
     type: Literal["invite.create"] = "invite.create"
-    role: Literal["participant", "moderator"] = "participant"
+    role: Literal["participant", "moderator", "juror"] = "participant"
     label: str = Field(default="", max_length=100, description="Who the invite is for, shown to staff.")
 
 
@@ -228,11 +231,13 @@ class IdeaApprove(Command):
 
 
 class RoomSet(Command):
-    """Lock the room against new joins, or switch the approval queue for new ideas on or off."""
+    """Lock the room against new joins, switch the approval queue (ideas and replies) on or off, or
+    name the brand shown on staff replies."""
 
     type: Literal["room.set"] = "room.set"
     locked: bool | None = None
     approval_queue: bool | None = None
+    brand: str | None = Field(default=None, max_length=200, description="Shown on staff replies.")
 
 
 # --- Themes and merges (staff) -------------------------------------------------------------------------
@@ -300,6 +305,121 @@ class RoomRotateLinks(Command):
     working at once, and their connections are closed (the sender's own gets the new links)."""
 
     type: Literal["room.rotate_links"] = "room.rotate_links"
+
+
+# --- Follow-up: statuses, replies, announcements, selection, the satisfaction pulse ---------------------
+Status = Literal["new", "shortlisted", "in_review", "adopted", "declined", "done"]
+Note = Annotated[str, Field(max_length=100_000, description="A short public note.")]
+
+
+class IdeaStatusSet(Command):
+    """Set what became of an idea, or of a theme (and the ideas in it), with a short public note.
+    Allowed transitions: protocol.md's status table."""
+
+    type: Literal["idea.status"] = "idea.status"
+    idea: ItemId | None = None
+    theme: ItemId | None = None
+    status: Status
+    note: Note = ""
+
+
+class ReplyPost(Command):
+    """Reply to a visible idea. Staff replies carry the brand's name."""
+
+    type: Literal["reply.post"] = "reply.post"
+    idea: ItemId
+    text: Text
+
+
+class ReplyHide(Command):
+    type: Literal["reply.hide"] = "reply.hide"
+    reply: ItemId
+    reason: Reason = ""
+
+
+class ReplyRestore(Command):
+    type: Literal["reply.restore"] = "reply.restore"
+    reply: ItemId
+
+
+class ReplyApprove(Command):
+    type: Literal["reply.approve"] = "reply.approve"
+    reply: ItemId
+
+
+class RoomAnnounce(Command):
+    """A message from staff to the whole room, shown on everyone's "my ideas" page: an ``update``, or a
+    ``thanks`` that may name contributors (``credit``: member ids)."""
+
+    type: Literal["room.announce"] = "room.announce"
+    kind: Literal["update", "thanks"] = "update"
+    text: Text
+    credit: list[ItemId] = Field(default_factory=list, max_length=50)
+
+
+class CriterionSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    name: str = Field(min_length=1, max_length=60)
+    description: str = Field(default="", max_length=280)
+    weight: int = Field(default=1, ge=1, le=10)
+
+
+class CriteriaSet(Command):
+    """Publish the selection criteria (replacing the previous ones), before an evaluation opens."""
+
+    type: Literal["criteria.set"] = "criteria.set"
+    criteria: list[CriterionSpec] = Field(min_length=1, max_length=100)
+
+
+class MemberJury(Command):
+    """Name a participant a juror (or no longer one), as a jury invite does."""
+
+    type: Literal["member.jury"] = "member.jury"
+    member: ItemId
+    juror: bool = True
+
+
+class EvaluationOpen(Command):
+    """Open an evaluation of ``ideas`` (default: every shortlisted idea), which move to ``in_review``.
+    ``jury``: the facilitator and moderators, the jurors (jury invite or ``member.jury``), or both."""
+
+    type: Literal["evaluation.open"] = "evaluation.open"
+    ideas: list[ItemId] | None = Field(default=None, max_length=500)
+    jury: Literal["staff", "jurors", "staff_and_jurors"] = "staff"
+
+
+class EvaluationScore(Command):
+    """A juror's scores for one idea: criterion id -> 1 to 5, every criterion. Scoring again replaces."""
+
+    type: Literal["evaluation.score"] = "evaluation.score"
+    idea: ItemId
+    scores: dict[str, int] = Field(min_length=1, max_length=100)
+
+
+class EvaluationClose(Command):
+    """Close the open evaluation and publish its weighted results in the selection log."""
+
+    type: Literal["evaluation.close"] = "evaluation.close"
+
+
+class PulseOpen(Command):
+    """Ask the satisfaction question (one at a time)."""
+
+    type: Literal["pulse.open"] = "pulse.open"
+    question: Text = ""
+
+
+class PulseAnswer(Command):
+    """Answer the open satisfaction question from 1 to 5. Answering again replaces the answer."""
+
+    type: Literal["pulse.answer"] = "pulse.answer"
+    score: int
+    comment: Text = ""
+
+
+class PulseClose(Command):
+    type: Literal["pulse.close"] = "pulse.close"
 
 
 #: Commands the connection handles itself; every other client command is in the handler registry

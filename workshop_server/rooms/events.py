@@ -67,6 +67,21 @@ class EventName(StrEnum):
     VOTE_RESULTS = "vote.results"
     ROOM_UPDATED = "room.updated"
     ROOM_LINKS_ROTATED = "room.links_rotated"
+    IDEA_STATUS = "idea.status"
+    THEME_STATUS = "theme.status"
+    REPLY_POSTED = "reply.posted"
+    REPLY_HIDDEN = "reply.hidden"
+    REPLY_RESTORED = "reply.restored"
+    REPLY_APPROVED = "reply.approved"
+    ROOM_ANNOUNCEMENT = "room.announcement"
+    MEMBER_JURY = "member.jury"
+    SELECTION_CRITERIA = "selection.criteria"
+    EVALUATION_OPENED = "evaluation.opened"
+    EVALUATION_SCORED = "evaluation.scored"
+    EVALUATION_CLOSED = "evaluation.closed"
+    PULSE_OPENED = "pulse.opened"
+    PULSE_ANSWERED = "pulse.answered"
+    PULSE_CLOSED = "pulse.closed"
 
 
 def member_key(member_id: str) -> str:

@@ -11,8 +11,13 @@ from __future__ import annotations
 from workshop_server.rooms.events import LOBBY, PUBLIC, STAFF, Data, Effect, Event, EventName
 from workshop_server.rooms.state import (
     STAFF_ROLES,
+    Announcement,
     AuditEntry,
+    Criterion,
+    Evaluation,
+    EvaluationStatus,
     Idea,
+    IdeaReply,
     IdeaState,
     Invite,
     Limits,
@@ -20,6 +25,8 @@ from workshop_server.rooms.state import (
     MemberStatus,
     Merge,
     Phase,
+    Pulse,
+    PulseStatus,
     Role,
     RoomConfig,
     Round,
@@ -63,6 +70,12 @@ class RoomState:
         self.counters: dict[str, int] = {}
         self.links_generation = 0  # of the staff links; room.rotate_links moves it on
         self.banned_devices: set[str] = set()  # device hashes of removed members
+        # Follow-up (statuses live on ideas and themes): replies, announcements, selection, pulses.
+        self.idea_replies: dict[str, IdeaReply] = {}
+        self.announcements: list[Announcement] = []
+        self.criteria: list[Criterion] = []
+        self.evaluations: dict[str, Evaluation] = {}
+        self.pulses: dict[str, Pulse] = {}
         self._events: list[Event] = []
         self._effects: list[Effect] = []
 
@@ -143,6 +156,28 @@ class RoomState:
     def publicly_visible(self, idea: Idea) -> bool:
         rnd = self.rounds[idea.round]
         return idea.state == IdeaState.VISIBLE and (rnd.revealed or not rnd.private)
+
+    @property
+    def credits_private(self) -> bool:
+        """Anonymous rooms (or rooms with an anonymous round) credit a participant only to themselves
+        and to staff: no public view names contributors."""
+        return self.config.anonymous or any(r.anonymous for r in self.rounds.values())
+
+    @property
+    def open_evaluation(self) -> Evaluation | None:
+        return next((e for e in self.evaluations.values() if e.status == EvaluationStatus.OPEN), None)
+
+    @property
+    def open_pulse(self) -> Pulse | None:
+        return next((p for p in self.pulses.values() if p.status == PulseStatus.OPEN), None)
+
+    def is_staff(self, member_id: str | None) -> bool:
+        member = self.members.get(member_id) if member_id is not None else None
+        return member is not None and member.role in STAFF_ROLES
+
+    def credited(self, idea: Idea) -> list[str]:
+        """The idea's author and the authors of the ideas merged into it."""
+        return [idea.author, *(a for a in idea.coauthors if a != idea.author)]
 
     def active_vote_round(self) -> Round | None:
         rnd = self.current_round

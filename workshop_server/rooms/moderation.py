@@ -9,7 +9,7 @@ from __future__ import annotations
 from workshop_server import errors
 from workshop_server.close_codes import CloseCode
 from workshop_server.rooms import commands as c
-from workshop_server.rooms import views, votes
+from workshop_server.rooms import followup_views, views, votes
 from workshop_server.rooms.events import PUBLIC, STAFF, Data, Effect, EventName, member_key
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.registry import EVERY_STAFF, handles
@@ -183,14 +183,18 @@ def _idea_moderated(
     result[STAFF]["audit"] = entry
     if was_public and PUBLIC not in result:
         result[PUBLIC] = {"removed": idea.id}
+    elif not was_public and PUBLIC in result:
+        # Back on the wall (restored, approved): with the replies it had, which left the wall with it.
+        result[PUBLIC]["replies"] = followup_views.public_replies_of(room, idea.id)
     room.emit(name, result, now)
     return {"idea": views.idea_full(room, idea, mine=False)}
 
 
 @handles(c.RoomSet, roles=EVERY_STAFF, after_end=True)
 def room_set(room: RoomState, cmd: c.RoomSet, actor: str | None, now: float) -> Data:
-    if cmd.locked is None and cmd.approval_queue is None:
-        raise errors.InvalidCommand("set locked, approval_queue or both")
+    if cmd.locked is None and cmd.approval_queue is None and cmd.brand is None:
+        raise errors.InvalidCommand("set locked, approval_queue, brand or several")
+    brand = " ".join(room.clean_text(cmd.brand, room.limits.name_max, "brand").split()) if cmd.brand else ""
     changes = []
     if cmd.locked is not None and cmd.locked != room.locked:
         room.locked = cmd.locked
@@ -198,6 +202,9 @@ def room_set(room: RoomState, cmd: c.RoomSet, actor: str | None, now: float) -> 
     if cmd.approval_queue is not None and cmd.approval_queue != room.approval_queue:
         room.approval_queue = cmd.approval_queue
         changes.append("queue.on" if cmd.approval_queue else "queue.off")
+    if cmd.brand is not None and brand != room.config.brand:
+        room.config.brand = brand
+        changes.append("room.brand")
     if not changes:
         return {"room": views.room_view(room)}
     entries = [room.audit_entry(actor, change, room.id, "", now) for change in changes]

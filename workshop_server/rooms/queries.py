@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from workshop_server import errors
-from workshop_server.rooms import views
+from workshop_server.rooms import followup_views, views
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.room import Room
 
@@ -131,6 +131,45 @@ def staff_check(room: RoomState, kind: str, subject: str, generation: int) -> Da
     """``None`` when the token may read staff data, else the refusal's ``to_dict()``."""
     refusal = staff_refusal(room, kind, subject, generation)
     return None if refusal is None else refusal.to_dict()
+
+
+def member_refusal(room: RoomState, kind: str, subject: str, generation: int) -> errors.WorkshopError | None:
+    """Why a token may not read a member's own follow-up ("my ideas"), or None."""
+    if kind != "member":
+        return errors.Forbidden("this page is for the room's members")
+    if generation != room.link_generation(kind, subject):
+        return errors.InvalidToken("this link was replaced: ask the facilitator for the new one")
+    member = room.members.get(subject)
+    if member is None:
+        return errors.InvalidToken("unknown member")
+    if member.status in ("banned", "rejected"):
+        return errors.Banned()
+    if member.status == "waiting":
+        return errors.AwaitingApproval()
+    return None
+
+
+@query("my_ideas")
+def my_ideas(room: RoomState, kind: str, subject: str, generation: int) -> Data:
+    """A member's "my ideas" page: ``{"error": ...}`` when refused, else ``{"page": ...}``."""
+    refusal = member_refusal(room, kind, subject, generation)
+    if refusal is not None:
+        return {"error": refusal.to_dict()}
+    return {"page": views.my_ideas(room, subject)}
+
+
+@query("contributors")
+def contributors(room: RoomState, kind: str, subject: str, generation: int) -> Data:
+    """The contributors list as the token's member may see it: ``{"error": ...}`` or
+    ``{"contributors": [...], "named": bool}`` (``named``: everyone's rows, not only the member's)."""
+    refusal = member_refusal(room, kind, subject, generation)
+    if refusal is not None:
+        return {"error": refusal.to_dict()}
+    staff = room.is_staff(subject)
+    return {
+        "contributors": followup_views.contributors(room, subject, staff=staff),
+        "named": staff or not room.credits_private,
+    }
 
 
 @query("export")

@@ -8,7 +8,8 @@ on that: it journals commands and rebuilds a room by handling them again.
 
 This module keeps the dispatch: the clock, de-duplication of resent commands, authorisation from the
 handler registry, and snapshots of the whole state. The handlers live in one module per concern
-(``access``, ``rounds``, ``ideas``, ``votes``, ``moderation``, ``themes``), each registered with the roles
+(``access``, ``rounds``, ``ideas``, ``votes``, ``moderation``, ``themes``, and the follow-up:
+``statuses``, ``replies``, ``selection``, ``closing``), each registered with the roles
 that may call it (``registry.py``); the projections in ``views.py``; the state in ``model.py``.
 
 Rules every handler follows: validate everything first, raise a :class:`WorkshopError` before any
@@ -22,19 +23,36 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from workshop_server import errors
-from workshop_server.rooms import access, ideas, moderation, rounds, themes, views, votes
+from workshop_server.rooms import (
+    access,
+    closing,
+    ideas,
+    moderation,
+    replies,
+    rounds,
+    selection,
+    statuses,
+    themes,
+    views,
+    votes,
+)
 from workshop_server.rooms import commands as c
 from workshop_server.rooms.events import Data, Event, Outcome
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.registry import REGISTRY, permissions
 from workshop_server.rooms.state import (
+    Announcement,
     AuditEntry,
+    Criterion,
+    Evaluation,
     Idea,
+    IdeaReply,
     Invite,
     Limits,
     Member,
     MemberStatus,
     Merge,
+    Pulse,
     Role,
     RoomConfig,
     Round,
@@ -48,7 +66,7 @@ from workshop_server.rooms.text import clean_name as clean_name
 from workshop_server.rooms.text import clean_text as clean_text
 
 #: The concern modules, whose import registers their handlers (kept in this order in the registry).
-CONCERNS = (access, rounds, ideas, votes, moderation, themes)
+CONCERNS = (access, rounds, ideas, votes, moderation, themes, statuses, replies, selection, closing)
 
 #: What each role may do, derived from the registry. Everything else is ``forbidden``.
 PERMISSIONS: dict[Role, frozenset[type[c.Command]]] = permissions()
@@ -228,6 +246,11 @@ class Room(RoomState):
             "counters": dict(self.counters),
             "links_generation": self.links_generation,
             "banned_devices": sorted(self.banned_devices),
+            "idea_replies": [to_plain(r) for r in self.idea_replies.values()],
+            "announcements": [to_plain(a) for a in self.announcements],
+            "criteria": [to_plain(k) for k in self.criteria],
+            "evaluations": [to_plain(e) for e in self.evaluations.values()],
+            "pulses": [to_plain(p) for p in self.pulses.values()],
         }
 
     @classmethod
@@ -267,6 +290,12 @@ class Room(RoomState):
         room.counters = dict(data["counters"])
         room.links_generation = data.get("links_generation", 0)
         room.banned_devices = set(data.get("banned_devices", ()))
+        # Snapshots from before the follow-up have none of it.
+        room.idea_replies = {r["id"]: from_plain(IdeaReply, r) for r in data.get("idea_replies", ())}
+        room.announcements = [from_plain(Announcement, a) for a in data.get("announcements", ())]
+        room.criteria = [from_plain(Criterion, k) for k in data.get("criteria", ())]
+        room.evaluations = {e["id"]: from_plain(Evaluation, e) for e in data.get("evaluations", ())}
+        room.pulses = {p["id"]: from_plain(Pulse, p) for p in data.get("pulses", ())}
         return room
 
 

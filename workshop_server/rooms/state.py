@@ -40,6 +40,33 @@ class IdeaState(StrEnum):
     MERGED = "merged"  # absorbed by another idea (``merged_into``); its authors are credited there
 
 
+class IdeaStatus(StrEnum):
+    """What became of an idea (or a theme): set by staff, public with its history (follow-up)."""
+
+    NEW = "new"
+    SHORTLISTED = "shortlisted"
+    IN_REVIEW = "in_review"
+    ADOPTED = "adopted"
+    DECLINED = "declined"
+    DONE = "done"
+
+
+class ReplyState(StrEnum):
+    VISIBLE = "visible"
+    PENDING = "pending"  # in the approval queue
+    HIDDEN = "hidden"  # hidden by a moderator
+
+
+class EvaluationStatus(StrEnum):
+    OPEN = "open"  # jurors score, privately
+    CLOSED = "closed"  # results published in the selection log
+
+
+class PulseStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
 #: For each status, the statuses a command may move it to. Anything else is ``invalid_transition``.
 ROUND_TRANSITIONS: dict[RoundStatus, frozenset[RoundStatus]] = {
     RoundStatus.OPEN: frozenset({RoundStatus.PAUSED, RoundStatus.CLOSED}),
@@ -59,7 +86,34 @@ IDEA_TRANSITIONS: dict[IdeaState, frozenset[IdeaState]] = {
     IdeaState.MERGED: frozenset({IdeaState.VISIBLE}),  # a merge undone
 }
 
-S = TypeVar("S", RoundStatus, MemberStatus, IdeaState)
+#: An idea's follow-up status. ``done`` is final; a decision can be reconsidered (declined -> shortlisted).
+STATUS_TRANSITIONS: dict[IdeaStatus, frozenset[IdeaStatus]] = {
+    IdeaStatus.NEW: frozenset(
+        {IdeaStatus.SHORTLISTED, IdeaStatus.IN_REVIEW, IdeaStatus.ADOPTED, IdeaStatus.DECLINED}
+    ),
+    IdeaStatus.SHORTLISTED: frozenset(
+        {IdeaStatus.NEW, IdeaStatus.IN_REVIEW, IdeaStatus.ADOPTED, IdeaStatus.DECLINED}
+    ),
+    IdeaStatus.IN_REVIEW: frozenset({IdeaStatus.SHORTLISTED, IdeaStatus.ADOPTED, IdeaStatus.DECLINED}),
+    IdeaStatus.ADOPTED: frozenset({IdeaStatus.IN_REVIEW, IdeaStatus.DONE}),
+    IdeaStatus.DECLINED: frozenset({IdeaStatus.SHORTLISTED, IdeaStatus.IN_REVIEW}),
+    IdeaStatus.DONE: frozenset(),
+}
+REPLY_TRANSITIONS: dict[ReplyState, frozenset[ReplyState]] = {
+    ReplyState.VISIBLE: frozenset({ReplyState.HIDDEN}),
+    ReplyState.PENDING: frozenset({ReplyState.VISIBLE, ReplyState.HIDDEN}),
+    ReplyState.HIDDEN: frozenset({ReplyState.VISIBLE}),
+}
+EVALUATION_TRANSITIONS: dict[EvaluationStatus, frozenset[EvaluationStatus]] = {
+    EvaluationStatus.OPEN: frozenset({EvaluationStatus.CLOSED}),
+    EvaluationStatus.CLOSED: frozenset(),
+}
+PULSE_TRANSITIONS: dict[PulseStatus, frozenset[PulseStatus]] = {
+    PulseStatus.OPEN: frozenset({PulseStatus.CLOSED}),
+    PulseStatus.CLOSED: frozenset(),
+}
+
+S = TypeVar("S", RoundStatus, MemberStatus, IdeaState, IdeaStatus, ReplyState, EvaluationStatus, PulseStatus)
 
 
 def can_move(table: dict[S, frozenset[S]], current: S, target: S) -> bool:
@@ -130,6 +184,11 @@ class Limits:
     dedupe_per_member: int = 1000
     audit_in_snapshot: int = 500
     theme_name_max: int = 60
+    reply_text_max: int = 500
+    note_text_max: int = 280  # a status change's public note
+    announcement_text_max: int = 2000
+    comment_text_max: int = 500  # a satisfaction answer's comment
+    criteria_max: int = 10
 
 
 @dataclass(slots=True)
@@ -144,6 +203,7 @@ class RoomConfig:
     anonymous: bool = False
     locale: str = "en"
     retention_days: int = 90
+    brand: str = ""  # the name on staff replies ("the brand takes part"); empty: "Staff"
 
 
 @dataclass(slots=True)
@@ -160,6 +220,7 @@ class Member:
     mute_reason: str = ""
     audience_seq: int = 0  # seq at which the member's audience last changed (admission from the lobby)
     device: str | None = None  # keyed hash of the browser's device cookie at join (what a ban records)
+    juror: bool = False  # joined with a jury invite: scores in evaluations whose jury is "jurors"
 
     def __post_init__(self) -> None:
         self.status = MemberStatus(self.status)  # snapshots hold the plain string
@@ -179,9 +240,12 @@ class Idea:
     theme: str | None = None  # the theme it is grouped in
     coauthors: list[str] = field(default_factory=list)  # authors of ideas merged into this one
     merged_into: str | None = None  # state MERGED: the idea that absorbed this one
+    status: IdeaStatus = IdeaStatus.NEW  # follow-up: what became of it
+    history: list[dict[str, Any]] = field(default_factory=list)  # status changes (``status_change``)
 
     def __post_init__(self) -> None:
         self.state = IdeaState(self.state)
+        self.status = IdeaStatus(self.status)
 
 
 @dataclass(slots=True)
@@ -222,6 +286,85 @@ class Theme:
     color: str
     created_at: float
     updated_at: float
+    status: IdeaStatus = IdeaStatus.NEW
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.status = IdeaStatus(self.status)
+
+
+@dataclass(slots=True)
+class IdeaReply:
+    """A reply on an idea: from a participant, or from staff (shown with the brand's name)."""
+
+    id: str
+    idea: str
+    author: str
+    text: str
+    at: float
+    staff: bool
+    state: ReplyState = ReplyState.VISIBLE
+    hide_reason: str = ""
+
+    def __post_init__(self) -> None:
+        self.state = ReplyState(self.state)
+
+
+@dataclass(slots=True)
+class Announcement:
+    """A message from staff to the whole room: an ``update`` ("3 ideas adopted...") or a ``thanks``
+    naming contributors (``credit``: member ids)."""
+
+    id: str
+    kind: Literal["update", "thanks"]
+    text: str
+    at: float
+    actor: str
+    credit: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Criterion:
+    id: str
+    name: str
+    description: str
+    weight: int
+
+
+@dataclass(slots=True)
+class Evaluation:
+    """Jurors score ``ideas`` on ``criteria`` (a copy of the published criteria when it opened), 1 to 5.
+    ``scores``: juror -> idea -> criterion id -> score, seen by the juror alone until the close, then by
+    staff; ``results`` is published to everyone at the close."""
+
+    id: str
+    ideas: list[str]
+    criteria: list[dict[str, Any]]
+    jury: Literal["staff", "jurors", "staff_and_jurors"]
+    opened_at: float
+    status: EvaluationStatus = EvaluationStatus.OPEN
+    closed_at: float | None = None
+    scores: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    results: list[dict[str, Any]] | None = None
+    jurors: int = 0  # at the close: the jurors who scored at least one idea
+
+    def __post_init__(self) -> None:
+        self.status = EvaluationStatus(self.status)
+
+
+@dataclass(slots=True)
+class Pulse:
+    """A satisfaction question answered from 1 to 5 with an optional comment: member -> answer."""
+
+    id: str
+    question: str
+    opened_at: float
+    status: PulseStatus = PulseStatus.OPEN
+    closed_at: float | None = None
+    answers: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.status = PulseStatus(self.status)
 
 
 @dataclass(slots=True)
@@ -246,7 +389,7 @@ class Merge:
 @dataclass(slots=True)
 class Invite:
     id: str
-    role: Literal["participant", "moderator"]
+    role: Literal["participant", "moderator", "juror"]
     label: str
     created_at: float
     revoked: bool = False

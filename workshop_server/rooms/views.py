@@ -9,6 +9,7 @@ Pure functions over :class:`~workshop_server.rooms.model.RoomState`.
 
 from __future__ import annotations
 
+from workshop_server.rooms import followup_views as fv
 from workshop_server.rooms.events import LOBBY, PUBLIC, STAFF, Data, member_key
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.state import Idea, IdeaState, Member, Merge, Role, Round, Theme, to_plain
@@ -36,6 +37,8 @@ def idea_public(room: RoomState, idea: Idea) -> Data:
         "state": str(idea.state),
         "created_at": idea.created_at,
         "updated_at": idea.updated_at,
+        "status": str(idea.status.value),
+        "history": [dict(change) for change in idea.history],
     }
     if idea.theme is not None:
         data["theme"] = idea.theme
@@ -122,6 +125,8 @@ def theme_view(room: RoomState, theme: Theme, *, public: bool) -> Data:
         "name": theme.name,
         "color": theme.color,
         "ideas": theme_ideas(room, theme.id, public=public),
+        "status": str(theme.status.value),
+        "history": [dict(change) for change in theme.history],
     }
 
 
@@ -188,6 +193,7 @@ def member_view(room: RoomState, member: Member) -> Data:
         "mute_reason": member.mute_reason,
         "joined_at": member.joined_at,
         "online": member.id in room.online,
+        "juror": member.juror,
     }
 
 
@@ -203,6 +209,7 @@ def room_view(room: RoomState) -> Data:
         "anonymous": cfg.anonymous,
         "locale": cfg.locale,
         "retention_days": cfg.retention_days,
+        "brand": cfg.brand,
         "locked": room.locked,
         "approval_queue": room.approval_queue,
         "phase": room.phase,
@@ -260,9 +267,74 @@ def snapshot(room: RoomState, member_id: str | None, role: Role) -> Data:
             entry.update(my_votes(rnd, member_id))
         votes.append(entry)
     snap["votes"] = votes
+    snap.update(followup(room, member_id if role != "screen" else None, staff=staff))
     if staff:
         snap["members"] = [member_view(room, m) for m in room.members.values()]
         snap["invites"] = [to_plain(v) for v in room.invites.values()]
         snap["audit"] = [to_plain(a) for a in room.audit[-room.limits.audit_in_snapshot :]]
         snap["merges"] = [merge_view(m) for m in room.merges.values() if not m.undone]
     return snap
+
+
+# --- The follow-up --------------------------------------------------------------------------------------
+def followup(room: RoomState, member_id: str | None, *, staff: bool) -> Data:
+    """The follow-up part of a snapshot: replies, announcements, the selection and the pulses."""
+    return {
+        "replies": fv.replies_for(room, member_id, staff=staff),
+        "announcements": fv.announcements_for(room, member_id, staff=staff),
+        "criteria": fv.criteria_view(room),
+        "evaluations": [
+            fv.evaluation_for(room, e, member_id, staff=staff) for e in room.evaluations.values()
+        ],
+        "pulses": [fv.pulse_for(room, p, member_id, staff=staff) for p in room.pulses.values()],
+    }
+
+
+def my_ideas(room: RoomState, member_id: str) -> Data:
+    """A member's "my ideas" page: each idea it is credited on (as author or through a merge) with its
+    status history, dots, theme, co-authors and the replies it received; the room's announcements; the
+    selection log; its own satisfaction answers and its own contributor row. Reachable with the member's
+    own token after the session ended too, until the room's retention period ends."""
+    member = room.members[member_id]
+    staff = member.role in ("facilitator", "moderator")
+    mine: list[Data] = []
+    for idea in room.ideas.values():
+        if member_id not in room.credited(idea):
+            continue
+        data = idea_own(room, idea, member_id)
+        data["dots"] = fv.dots_of(room, idea.id)
+        if idea.theme is not None and idea.theme in room.themes and room.publicly_visible(idea):
+            theme = room.themes[idea.theme]
+            data["theme"] = {
+                "id": theme.id,
+                "name": theme.name,
+                "color": theme.color,
+                "status": str(theme.status),
+            }
+        else:
+            data.pop("theme", None)
+        if idea.state == IdeaState.MERGED and idea.merged_into in room.ideas:
+            into = room.ideas[idea.merged_into]
+            data["merged_into_text"] = into.text
+        data["replies"] = fv.public_replies_of(room, idea.id)
+        mine.append(data)
+    rows = fv.contributors(room, member_id, staff=False)
+    return {
+        "room": {
+            "id": room.id,
+            "title": room.config.title,
+            "brand": room.config.brand,
+            "locale": room.config.locale,
+            "phase": room.phase,
+            "retention_days": room.config.retention_days,
+            "created_at": room.created_at,
+        },
+        "me": member_view(room, member),
+        "staff": staff,
+        "ideas": mine,
+        "announcements": fv.announcements_for(room, member_id, staff=False),
+        "selection": fv.selection_log(room),
+        "criteria": fv.criteria_view(room),
+        "pulses": [fv.pulse_for(room, p, member_id, staff=False) for p in room.pulses.values()],
+        "contribution": next((r for r in rows if r["member"] == member_id), None),
+    }

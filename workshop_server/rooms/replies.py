@@ -1,0 +1,109 @@
+"""Replies: anyone allowed to post answers an idea on the wall; staff replies carry the brand's name.
+
+Replies follow the room's rules: a muted member cannot reply, the approval queue holds participants'
+replies for the moderators, moderators hide and restore them (with an audit entry), the text rules and
+the reply length limit apply, and in an anonymous round the author is named to staff only. A reply is
+never visible before its idea: replying to an idea that is not on the wall is ``idea_private`` for
+whoever can see that idea, ``not_found`` for everyone else (so it reveals nothing).
+"""
+
+from __future__ import annotations
+
+from workshop_server import errors
+from workshop_server.rooms import commands as c
+from workshop_server.rooms import followup_views as fv
+from workshop_server.rooms.events import PUBLIC, STAFF, Data, EventName, member_key
+from workshop_server.rooms.model import RoomState
+from workshop_server.rooms.registry import EVERY_STAFF, PARTICIPANT, handles
+from workshop_server.rooms.state import REPLY_TRANSITIONS, IdeaReply, ReplyState, move
+
+
+def _views(room: RoomState, reply: IdeaReply, was_public: bool, extra: Data | None = None) -> dict[str, Data]:
+    extra = extra or {}
+    out: dict[str, Data] = {
+        STAFF: {"reply": fv.reply_full(room, reply), **extra},
+        member_key(reply.author): {"reply": fv.reply_own(room, reply)},
+    }
+    if fv.reply_is_public(room, reply):
+        out[PUBLIC] = {"reply": fv.reply_public(room, reply)}
+    elif was_public:
+        out[PUBLIC] = {"removed": reply.id, "idea": reply.idea}
+    return out
+
+
+@handles(c.ReplyPost, roles=PARTICIPANT | EVERY_STAFF, silenced=True, after_end=True)
+def post(room: RoomState, cmd: c.ReplyPost, actor: str | None, now: float) -> Data:
+    assert actor is not None
+    staff = room.is_staff(actor)
+    if room.ended and not staff:
+        raise errors.InvalidTransition("the session has ended")
+    idea = room.ideas.get(cmd.idea)
+    if idea is None:
+        raise errors.NotFound("no such idea")
+    if not room.publicly_visible(idea):
+        if staff or actor in room.credited(idea):
+            raise errors.IdeaPrivate("replies open once the idea is on the wall")
+        raise errors.NotFound("no such idea")
+    text = room.clean_text(cmd.text, room.limits.reply_text_max, "reply")
+    rid = room.next_id("r")
+    reply = IdeaReply(
+        id=rid,
+        idea=idea.id,
+        author=actor,
+        text=text,
+        at=now,
+        staff=staff,
+        state=ReplyState.PENDING if room.approval_queue and not staff else ReplyState.VISIBLE,
+    )
+    room.idea_replies[rid] = reply
+    room.emit(EventName.REPLY_POSTED, _views(room, reply, False), now)
+    return {"reply": fv.reply_own(room, reply)}
+
+
+def _reply(room: RoomState, reply_id: str) -> IdeaReply:
+    reply = room.idea_replies.get(reply_id)
+    if reply is None:
+        raise errors.NotFound("no such reply")
+    return reply
+
+
+def _moderated(
+    room: RoomState,
+    name: EventName,
+    reply: IdeaReply,
+    was_public: bool,
+    actor: str | None,
+    reason: str,
+    now: float,
+) -> Data:
+    entry = room.audit_entry(actor, str(name.value), reply.id, reason, now)
+    room.emit(name, _views(room, reply, was_public, {"audit": entry}), now)
+    return {"reply": fv.reply_full(room, reply)}
+
+
+@handles(c.ReplyHide, roles=EVERY_STAFF, after_end=True)
+def hide(room: RoomState, cmd: c.ReplyHide, actor: str | None, now: float) -> Data:
+    reply = _reply(room, cmd.reply)
+    was_public = fv.reply_is_public(room, reply)
+    reply.state = move(REPLY_TRANSITIONS, reply.state, ReplyState.HIDDEN, "already hidden")
+    reply.hide_reason = cmd.reason.strip()
+    return _moderated(room, EventName.REPLY_HIDDEN, reply, was_public, actor, reply.hide_reason, now)
+
+
+@handles(c.ReplyRestore, roles=EVERY_STAFF, after_end=True)
+def restore(room: RoomState, cmd: c.ReplyRestore, actor: str | None, now: float) -> Data:
+    reply = _reply(room, cmd.reply)
+    if reply.state != ReplyState.HIDDEN:
+        raise errors.InvalidTransition("this reply is not hidden")
+    reply.state = move(REPLY_TRANSITIONS, reply.state, ReplyState.VISIBLE, "not hidden")
+    reply.hide_reason = ""
+    return _moderated(room, EventName.REPLY_RESTORED, reply, False, actor, "", now)
+
+
+@handles(c.ReplyApprove, roles=EVERY_STAFF, after_end=True)
+def approve(room: RoomState, cmd: c.ReplyApprove, actor: str | None, now: float) -> Data:
+    reply = _reply(room, cmd.reply)
+    if reply.state != ReplyState.PENDING:
+        raise errors.InvalidTransition("this reply is not waiting for approval")
+    reply.state = move(REPLY_TRANSITIONS, reply.state, ReplyState.VISIBLE, "not pending")
+    return _moderated(room, EventName.REPLY_APPROVED, reply, False, actor, "", now)
