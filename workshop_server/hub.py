@@ -87,6 +87,11 @@ def _set_limits(limits: Limits) -> c.SetLimits:
         grace_seconds=limits.grace_seconds,
         dedupe_window_seconds=limits.dedupe_window_seconds,
         dedupe_per_member=limits.dedupe_per_member,
+        reply_text_max=limits.reply_text_max,
+        note_text_max=limits.note_text_max,
+        announcement_text_max=limits.announcement_text_max,
+        comment_text_max=limits.comment_text_max,
+        criteria_max=limits.criteria_max,
     )
 
 
@@ -97,6 +102,11 @@ def limits_from(settings: Settings) -> Limits:
         grace_seconds=settings.round_grace_seconds,
         dedupe_window_seconds=settings.dedupe_window_seconds,
         dedupe_per_member=settings.dedupe_per_member,
+        reply_text_max=settings.reply_text_max,
+        note_text_max=settings.note_text_max,
+        announcement_text_max=settings.announcement_text_max,
+        comment_text_max=settings.comment_text_max,
+        criteria_max=settings.criteria_max,
     )
 
 

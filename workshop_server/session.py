@@ -201,6 +201,7 @@ class Session:
                     "command_burst": settings.command_burst,
                     "idea_text_max": settings.idea_text_max,
                     "name_max": settings.name_max,
+                    "reply_text_max": settings.reply_text_max,
                     "idle_timeout": settings.idle_timeout,
                     "auth_timeout": settings.auth_timeout,
                     "send_queue_max": settings.send_queue_max,

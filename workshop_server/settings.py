@@ -254,6 +254,37 @@ class Settings(BaseSettings):
         le=100000,
         description="Maximum length of an idea, in characters.",
     )
+    reply_text_max: int = Field(
+        default=500,
+        ge=1,
+        le=100000,
+        description="Maximum length of a reply on an idea, in characters.",
+    )
+    note_text_max: int = Field(
+        default=280,
+        ge=1,
+        le=10000,
+        description="Maximum length of a status change's public note, a criterion's description or a "
+        "satisfaction question, in characters.",
+    )
+    announcement_text_max: int = Field(
+        default=2000,
+        ge=1,
+        le=100000,
+        description="Maximum length of an announcement (room.announce), in characters.",
+    )
+    comment_text_max: int = Field(
+        default=500,
+        ge=1,
+        le=100000,
+        description="Maximum length of a satisfaction answer's comment, in characters.",
+    )
+    criteria_max: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        description="Selection criteria a room may publish.",
+    )
     name_max: int = Field(
         default=40,
         ge=1,

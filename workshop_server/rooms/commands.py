@@ -457,6 +457,12 @@ class SetLimits(Command):
     grace_seconds: float
     dedupe_window_seconds: float
     dedupe_per_member: int
+    # The follow-up's limits (journals written before them have none: the defaults apply).
+    reply_text_max: int = 500
+    note_text_max: int = 280
+    announcement_text_max: int = 2000
+    comment_text_max: int = 500
+    criteria_max: int = 10
 
 
 class Tick(Command):

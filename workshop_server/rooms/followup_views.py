@@ -176,11 +176,12 @@ def criteria_view(room: RoomState) -> list[Data]:
     ]
 
 
-def jury_members(room: RoomState, evaluation: Evaluation) -> list[str]:
-    """Who may score: the active staff, the active jurors (jury invite, or named by the facilitator), or
-    both."""
-    staff = evaluation.jury in ("staff", "staff_and_jurors")
-    jurors = evaluation.jury in ("jurors", "staff_and_jurors")
+def jury_members(room: RoomState, evaluation: Evaluation | str) -> list[str]:
+    """Who may score (in ``evaluation``, or with the jury ``evaluation``): the active staff, the active
+    jurors (jury invite, or named by the facilitator), or both."""
+    jury = evaluation if isinstance(evaluation, str) else evaluation.jury
+    staff = jury in ("staff", "staff_and_jurors")
+    jurors = jury in ("jurors", "staff_and_jurors")
     return [
         m.id
         for m in room.members.values()

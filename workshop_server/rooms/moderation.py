@@ -194,7 +194,11 @@ def _idea_moderated(
 def room_set(room: RoomState, cmd: c.RoomSet, actor: str | None, now: float) -> Data:
     if cmd.locked is None and cmd.approval_queue is None and cmd.brand is None:
         raise errors.InvalidCommand("set locked, approval_queue, brand or several")
-    brand = " ".join(room.clean_text(cmd.brand, room.limits.name_max, "brand").split()) if cmd.brand else ""
+    brand = (
+        " ".join(room.clean_text(cmd.brand, room.limits.name_max, "brand").split())
+        if cmd.brand and cmd.brand.strip()
+        else ""
+    )
     changes = []
     if cmd.locked is not None and cmd.locked != room.locked:
         room.locked = cmd.locked

@@ -20,6 +20,7 @@ have closed a round, whose events are in the outcome).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from workshop_server import errors
@@ -95,7 +96,8 @@ class Room(RoomState):
     ) -> Room:
         """A new room with its facilitator (member ``m1``) and a moderator invite (invite ``v1``).
         ``text_rules``: the version of the text rules the room was created under (for replays)."""
-        room = cls(room_id, config, created_at=now, limits=limits or Limits())
+        # A copy: the room changes its own config (room.set brand), never the caller's.
+        room = cls(room_id, replace(config), created_at=now, limits=limits or Limits())
         fid = room.next_id("m")
         room.members[fid] = Member(
             id=fid,

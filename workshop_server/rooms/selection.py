@@ -123,6 +123,8 @@ def open_evaluation(room: RoomState, cmd: c.EvaluationOpen, actor: str | None, n
     if not room.criteria:
         raise errors.InvalidTransition("publish the selection criteria first")
     ideas = _candidates(room, cmd.ideas)
+    if not fv.jury_members(room, cmd.jury):
+        raise errors.InvalidTransition("nobody can score: invite jurors first (a jury invite)")
     evaluation = Evaluation(
         id=room.next_id("e"),
         ideas=[i.id for i in ideas],
@@ -130,8 +132,6 @@ def open_evaluation(room: RoomState, cmd: c.EvaluationOpen, actor: str | None, n
         jury=cmd.jury,
         opened_at=now,
     )
-    if not fv.jury_members(room, evaluation):
-        raise errors.InvalidTransition("nobody can score: invite jurors first (a jury invite)")
     room.evaluations[evaluation.id] = evaluation
     entry = room.audit_entry(actor, "evaluation.open", evaluation.id, cmd.jury, now)
     room.emit(
