@@ -45,7 +45,7 @@ def post(room: RoomState, cmd: c.ReplyPost, actor: str | None, now: float) -> Da
             raise errors.IdeaPrivate("replies open once the idea is on the wall")
         raise errors.NotFound("no such idea")
     text = room.clean_text(cmd.text, room.limits.reply_text_max, "reply")
-    rid = room.next_id("r")
+    rid = room.next_id("rp")  # "r" is for rounds
     reply = IdeaReply(
         id=rid,
         idea=idea.id,
