@@ -333,19 +333,69 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         segno.make(url, error="m").save(out, kind="svg", scale=8, border=2, dark="#111827", light="#ffffff")
         return Response(out.getvalue(), media_type="image/svg+xml", headers={"cache-control": "max-age=3600"})
 
-    async def export_json(request: Request) -> Response:
+    async def export_claims(request: Request, code: str) -> tuple[str, str, int]:
+        """Who asks for an export: the Bearer token's claims, or a one-time link's (``?dl=``)."""
+        refuse_tokens_in_url(request)
+        key = request.query_params.get("dl")
+        if key is not None:  # a one-time link from POST export-link
+            download = await hub.downloads.take(code, key)
+            if download is None:
+                raise errors.NotFound("this download link was used or has expired; ask for a new one")
+            return "member", download.member, download.generation
+        claims = hub.signer.verify(bearer(request), room=code)
+        return claims.kind, claims.subject, claims.generation
+
+    async def export_text(request: Request, fmt: str, media_type: str) -> Response:
+        code = normalise_code(request.path_params["code"])
+        anonymised = request.query_params.get("anonymised", "0") in ("1", "true", "yes")
+        try:
+            kind, subject, generation = await export_claims(request, code)
+            host = await hub.host(code)
+            answer = await host.query(
+                "export_file",
+                kind=kind,
+                subject=subject,
+                generation=generation,
+                fmt=fmt,
+                anonymised=anonymised,
+            )
+            if "error" in answer:
+                raise errors.from_dict(answer["error"])
+        except errors.WorkshopError as exc:
+            return error_response(exc)
+        suffix = "-anonymised" if anonymised else ""
+        disposition = f'attachment; filename="{code}{suffix}.{fmt}"'
+        return Response(
+            answer["text"].encode("utf-8"),
+            media_type=media_type,
+            headers={"content-disposition": disposition, "cache-control": "no-store"},
+        )
+
+    async def export_csv(request: Request) -> Response:
+        return await export_text(request, "csv", "text/csv; charset=utf-8; header=present")
+
+    async def export_md(request: Request) -> Response:
+        return await export_text(request, "md", "text/markdown; charset=utf-8")
+
+    async def room_figures(request: Request) -> Response:
         code = normalise_code(request.path_params["code"])
         try:
             refuse_tokens_in_url(request)
-            key = request.query_params.get("dl")
-            if key is not None:  # a one-time link from POST export-link
-                download = await hub.downloads.take(code, key)
-                if download is None:
-                    raise errors.NotFound("this download link was used or has expired; ask for a new one")
-                kind, subject, generation = "member", download.member, download.generation
-            else:
-                claims = hub.signer.verify(bearer(request), room=code)
-                kind, subject, generation = claims.kind, claims.subject, claims.generation
+            claims = hub.signer.verify(bearer(request), room=code)
+            host = await hub.host(code)
+            answer = await host.query(
+                "figures", kind=claims.kind, subject=claims.subject, generation=claims.generation
+            )
+            if "error" in answer:
+                raise errors.from_dict(answer["error"])
+        except errors.WorkshopError as exc:
+            return error_response(exc)
+        return JSONResponse(answer["figures"], headers={"cache-control": "no-store"})
+
+    async def export_json(request: Request) -> Response:
+        code = normalise_code(request.path_params["code"])
+        try:
+            kind, subject, generation = await export_claims(request, code)
             host = await hub.host(code)
             # Read between batches: never show a state that the journal does not hold yet.
             export = await host.query("export", kind=kind, subject=subject, generation=generation)
@@ -395,9 +445,13 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
                 raise errors.from_dict(refusal)
         except errors.WorkshopError as exc:
             return error_response(exc)
+        fmt = request.query_params.get("format", "json")
+        if fmt not in ("json", "csv", "md"):
+            return error_response(errors.InvalidCommand("format is json, csv or md"))
+        extra = "&anonymised=1" if request.query_params.get("anonymised") in ("1", "true", "yes") else ""
         key = hub.downloads.issue(code, claims.subject, claims.generation)
         return JSONResponse(
-            {"url": f"/api/rooms/{code}/export.json?dl={key}", "expires_in": DOWNLOAD_SECONDS},
+            {"url": f"/api/rooms/{code}/export.{fmt}?dl={key}{extra}", "expires_in": DOWNLOAD_SECONDS},
             headers={"cache-control": "no-store"},
         )
 
@@ -459,6 +513,9 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         Route("/api/rooms/{code}", room_info),
         Route("/api/rooms/{code}/qr.svg", room_qr),
         Route("/api/rooms/{code}/export.json", export_json),
+        Route("/api/rooms/{code}/export.csv", export_csv),
+        Route("/api/rooms/{code}/export.md", export_md),
+        Route("/api/rooms/{code}/figures", room_figures),
         Route("/api/rooms/{code}/export-link", export_link, methods=["POST"]),
         Route("/api/rooms/{code}/mine", mine),
         Route("/api/rooms/{code}/contributors", contributors),

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from workshop_server import errors
-from workshop_server.rooms import followup_views, views
+from workshop_server.rooms import exports, followup_views, views
+from workshop_server.rooms import figures as room_figures
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.room import Room
 
@@ -170,6 +171,30 @@ def contributors(room: RoomState, kind: str, subject: str, generation: int) -> D
         "contributors": followup_views.contributors(room, subject, staff=staff),
         "named": staff or not room.credits_private,
     }
+
+
+@query("figures")
+def figures(room: RoomState, kind: str, subject: str, generation: int) -> Data:
+    """The room's figures for staff: ``{"error": ...}`` or ``{"figures": ...}``."""
+    refusal = staff_refusal(room, kind, subject, generation)
+    if refusal is not None:
+        return {"error": refusal.to_dict()}
+    return {"figures": room_figures.figures(room)}
+
+
+@query("export_file")
+def export_file(
+    room: RoomState, kind: str, subject: str, generation: int, fmt: str, anonymised: bool
+) -> Data:
+    """A staff export as text (``fmt``: ``csv`` or ``md``): ``{"error": ...}`` or ``{"text": ...}``."""
+    refusal = staff_refusal(room, kind, subject, generation)
+    if refusal is not None:
+        return {"error": refusal.to_dict()}
+    if fmt == "csv":
+        return {"text": exports.ideas_csv(room, anonymised=anonymised)}
+    if fmt == "md":
+        return {"text": exports.report_md(room, anonymised=anonymised)}
+    raise errors.ServerError(f"unknown export format {fmt!r}")
 
 
 @query("export")

@@ -1,0 +1,177 @@
+"""The room's figures (KPIs) and exports, as pure projections: hand-computed values on small rooms."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from tests.rooms.helpers import FACILITATOR, Workshop
+from workshop_server.rooms import commands as c
+from workshop_server.rooms.exports import CSV_COLUMNS, ideas_csv, neutralise, report_md
+from workshop_server.rooms.figures import figures, gini, timeline
+from workshop_server.rooms.state import RoomConfig
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([], 0.0),
+        ([0, 0, 0], 0.0),
+        ([2, 2, 2, 2], 0.0),
+        ([0, 0, 0, 4], 0.75),  # one of four did everything: (n - 1) / n
+        ([1, 3], 0.25),  # sum |xi - xj| over pairs = 2 * 2 = 4; 4 / (2 * 2^2 * 2) = 0.25
+        ([1, 2, 3, 4], 0.25),
+    ],
+)
+def test_gini(values: list[int], expected: float) -> None:
+    assert gini(values) == pytest.approx(expected)
+
+
+def small_room() -> tuple[Workshop, list[str], list[str]]:
+    """Four participants: Ann posts 3 ideas, Bob 1, Cyd and Dan none; Bob and Cyd vote."""
+    w = Workshop()
+    ann, bob, cyd, dan = (w.join(n) for n in ("Ann", "Bob", "Cyd", "Dan"))
+    w.open_ideate(private=False)
+    ideas = [w.post(ann, "a1"), w.post(ann, "a2")]
+    w.advance(130)
+    ideas += [w.post(ann, "a3"), w.post(bob, "b1")]
+    w.close()
+    w.open_vote(budget=3, max_per_idea=3)
+    w.vote(bob, ideas[0], 3)
+    w.vote(cyd, ideas[1], 1)
+    w.vote(cyd, ideas[3], 1)
+    return w, [ann, bob, cyd, dan], ideas
+
+
+def test_participation_inequality_and_silent_participants() -> None:
+    w, _, _ = small_room()
+    f = figures(w.room)
+    assert (f["participants"], f["ideas"]) == (4, 4)
+    assert f["participation_rate"] == 0.5  # Ann and Bob of four
+    assert f["ideas_per_participant"] == 1.0
+    assert f["contribution_gini"] == gini([3, 1, 0, 0]) == 0.625
+    assert [s["name"] for s in f["silent"]] == ["Cyd", "Dan"]
+    assert f["vote_turnout"] == 0.5  # Bob and Cyd
+
+
+def test_vote_concentration_per_round() -> None:
+    w, _, _ = small_room()
+    ideate, vote = figures(w.room)["rounds"]
+    assert ideate == {
+        "round": "r1",
+        "kind": "ideate",
+        "status": "closed",
+        "ideas": 4,
+        "contributors": 2,
+        "participation": 0.5,
+    }
+    assert (vote["voters"], vote["dots"], vote["turnout"]) == (2, 5, 0.5)
+    assert vote["top3_share"] == 1.0  # three ideas hold all five dots
+    assert vote["dots_gini"] == gini([3, 1, 0, 1])
+
+
+def test_a_merge_credits_both_authors_in_participation() -> None:
+    w, _, ideas = small_room()
+    w.ok(FACILITATOR, c.IdeaMerge, into=ideas[3], ideas=[ideas[2]])
+    f = figures(w.room)
+    assert f["ideas"] == 3 and f["participation_rate"] == 0.5
+    # Ann: a1, a2 and b1 (which absorbed her a3); Bob: b1. Participation stays two of four.
+    assert f["contribution_gini"] == gini([3, 1, 0, 0])
+    assert f["ideas_per_participant"] == 0.75  # three ideas left
+
+
+def test_theme_mix_timeline_and_satisfaction() -> None:
+    w, (ann, bob, _, _), ideas = small_room()
+    w.ok(FACILITATOR, c.ThemeCreate, name="A", ideas=ideas[:3])
+    w.ok(FACILITATOR, c.PulseOpen)
+    w.ok(ann, c.PulseAnswer, score=5)
+    w.ok(bob, c.PulseAnswer, score=2)
+    f = figures(w.room)
+    assert f["themes"] == {
+        "themes": [{"theme": "t1", "name": "A", "ideas": 3, "share": 0.75}],
+        "ungrouped": 1,
+    }
+    assert timeline(w.room) == [{"t": 0, "ideas": 2}, {"t": 60, "ideas": 0}, {"t": 120, "ideas": 2}]
+    assert f["satisfaction"]["average"] == 3.5 and f["satisfaction"]["count"] == 2
+
+
+def test_an_empty_room_has_figures_too() -> None:
+    f = figures(Workshop().room)
+    assert (f["participants"], f["participation_rate"], f["contribution_gini"], f["rounds"]) == (
+        0,
+        0.0,
+        0.0,
+        [],
+    )
+    assert f["timeline"] == [] and f["satisfaction"] is None
+
+
+# --- Exports --------------------------------------------------------------------------------------------
+def test_the_csv_round_trips_every_idea_with_a_bom_and_no_formula() -> None:
+    w = Workshop()
+    ann = w.join("Anaïs")
+    w.open_ideate(private=False)
+    texts = [
+        '=HYPERLINK("http://evil")',
+        "Café crème, « sans sucre »\nsur deux lignes",
+        "+33 1 23",
+        "@home",
+        "-5%",
+    ]
+    ids = [w.post(ann, t) for t in texts]
+    w.ok(FACILITATOR, c.ThemeCreate, name="Boissons", ideas=ids[1:2])
+    data = ideas_csv(w.room).encode("utf-8")
+    assert data.startswith(b"\xef\xbb\xbf")
+    assert b"\r\n" in data
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    body = [dict(zip(CSV_COLUMNS, r, strict=True)) for r in rows[1:]]
+    assert [r["id"] for r in body] == ids
+    for row, text in zip(body, texts, strict=True):
+        assert row["text"] == neutralise(text)
+        assert row["text"].removeprefix("'") == text  # the original is one apostrophe away
+        assert not row["text"].startswith(("=", "+", "-", "@"))
+        assert row["author"] == "Anaïs" and row["status"] == "new"
+    assert body[1]["theme"] == "Boissons"
+
+
+def test_exports_leave_names_out_where_anonymous_or_anonymised() -> None:
+    w = Workshop(RoomConfig(title="W", anonymous=True))
+    ann = w.join("Ann")
+    w.open_ideate(private=False)
+    w.post(ann, "idea")
+    assert "Ann" not in ideas_csv(w.room)
+    assert "Ann" not in report_md(w.room)
+    w2, _, _ = small_room()
+    assert "Ann" in ideas_csv(w2.room) and "Ann" in report_md(w2.room)
+    assert "Ann" not in ideas_csv(w2.room, anonymised=True)
+    assert "Ann" not in report_md(w2.room, anonymised=True)
+
+
+def test_the_report_has_every_section() -> None:
+    w, _, ideas = small_room()
+    w.close()
+    w.ok(FACILITATOR, c.ThemeCreate, name="Pipes | and *stars*", ideas=ideas[:2])
+    w.ok(FACILITATOR, c.CriteriaSet, criteria=[{"name": "Impact", "weight": 2}])
+    w.ok(FACILITATOR, c.IdeaStatusSet, idea=ideas[0], status="shortlisted")
+    w.ok(FACILITATOR, c.EvaluationOpen)
+    w.ok(FACILITATOR, c.EvaluationScore, idea=ideas[0], scores={"k1": 4})
+    w.ok(FACILITATOR, c.EvaluationClose)
+    w.ok(FACILITATOR, c.IdeaStatusSet, idea=ideas[0], status="adopted", note="go")
+    report = report_md(w.room)
+    for heading in (
+        "# Workshop",
+        "## Rounds",
+        "## Ideas and their status",
+        "## Selection",
+        "## Figures",
+        "## Contributors",
+    ):
+        assert heading in report.splitlines(), heading
+    assert "| 1 | a1 | 3 |" in report  # the vote's ranking
+    assert "Pipes \\| and \\*stars\\*" in report  # Markdown escaped
+    assert "a1 is adopted by Facilitator: go" in report
+    assert "| 1 | a1 | 4.0 |" in report  # the evaluation's ranking
+    assert "- Participation rate: 50%" in report
