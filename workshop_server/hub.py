@@ -92,6 +92,7 @@ def _set_limits(limits: Limits) -> c.SetLimits:
         announcement_text_max=limits.announcement_text_max,
         comment_text_max=limits.comment_text_max,
         criteria_max=limits.criteria_max,
+        filter_words_max=limits.filter_words_max,
     )
 
 
@@ -107,6 +108,7 @@ def limits_from(settings: Settings) -> Limits:
         announcement_text_max=settings.announcement_text_max,
         comment_text_max=settings.comment_text_max,
         criteria_max=settings.criteria_max,
+        filter_words_max=settings.filter_words_max,
     )
 
 

@@ -279,6 +279,12 @@ class Settings(BaseSettings):
         le=100000,
         description="Maximum length of a satisfaction answer's comment, in characters.",
     )
+    filter_words_max: int = Field(
+        default=500,
+        ge=0,
+        le=10000,
+        description="Words staff may add to a room's word filter (besides the shipped list).",
+    )
     criteria_max: int = Field(
         default=10,
         ge=1,

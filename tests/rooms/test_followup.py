@@ -177,7 +177,7 @@ def test_replies_never_leak_a_private_idea() -> None:
 
 def test_hiding_an_idea_takes_its_replies_off_the_wall_and_restoring_brings_them_back() -> None:
     w = Workshop()
-    (ann, bob), (idea, _) = wall(w, "coffee", "tea")
+    (_, bob), (idea, _) = wall(w, "coffee", "tea")
     w.ok(bob, c.ReplyPost, idea=idea, text="+1")
     screen = w.screen()
     w.ok(FACILITATOR, c.IdeaHide, idea=idea)
@@ -191,7 +191,7 @@ def test_hiding_an_idea_takes_its_replies_off_the_wall_and_restoring_brings_them
 def test_replies_go_through_the_approval_queue_mute_and_moderation() -> None:
     w = Workshop()
     mod = w.moderator()
-    (ann, bob, cyd), (idea, _, _) = wall(w, "coffee", "tea", "juice")
+    (_, bob, cyd), (idea, _, _) = wall(w, "coffee", "tea", "juice")
     w.ok(FACILITATOR, c.RoomSet, approval_queue=True)
     screen, writer = w.screen(), w.viewer(bob)
     pending = w.ok(bob, c.ReplyPost, idea=idea, text="+1")["reply"]

@@ -148,6 +148,8 @@ def pulse_open(world: World) -> c.Command:
 
 
 CASES: dict[type[c.Command], Case] = {
+    c.FilterSet: lambda world: cmd(c.FilterSet, words=["plonker"]),
+    c.MemberShadowMute: lambda world: cmd(c.MemberShadowMute, member=world.tom),
     c.IdeaStatusSet: lambda world: cmd(
         c.IdeaStatusSet, idea=(world.ideate(), world.idea)[1], status="adopted"
     ),

@@ -31,7 +31,7 @@ def set_limits(room: RoomState, cmd: c.SetLimits, actor: str | None, now: float)
     limits.dedupe_window_seconds, limits.dedupe_per_member = cmd.dedupe_window_seconds, cmd.dedupe_per_member
     limits.reply_text_max, limits.note_text_max = cmd.reply_text_max, cmd.note_text_max
     limits.announcement_text_max, limits.comment_text_max = cmd.announcement_text_max, cmd.comment_text_max
-    limits.criteria_max = cmd.criteria_max
+    limits.criteria_max, limits.filter_words_max = cmd.criteria_max, cmd.filter_words_max
     return {}
 
 

@@ -230,6 +230,25 @@ class IdeaApprove(Command):
     idea: ItemId
 
 
+class FilterSet(Command):
+    """Switch the word filter on or off, and replace the room's own words (added to the shipped list of
+    the room's language)."""
+
+    type: Literal["filter.set"] = "filter.set"
+    enabled: bool | None = None
+    words: list[Annotated[str, Field(max_length=200)]] | None = Field(default=None, max_length=10_000)
+
+
+class MemberShadowMute(Command):
+    """Shadow-mute a participant (``on``), or stop: their new ideas and replies are seen by them and by
+    staff only. Nothing tells them."""
+
+    type: Literal["member.shadow_mute"] = "member.shadow_mute"
+    member: ItemId
+    on: bool = True
+    reason: Reason = ""
+
+
 class RoomSet(Command):
     """Lock the room against new joins, switch the approval queue (ideas and replies) on or off, or
     name the brand shown on staff replies."""
@@ -463,6 +482,7 @@ class SetLimits(Command):
     announcement_text_max: int = 2000
     comment_text_max: int = 500
     criteria_max: int = 10
+    filter_words_max: int = 500
 
 
 class Tick(Command):

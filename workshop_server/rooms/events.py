@@ -75,6 +75,8 @@ class EventName(StrEnum):
     REPLY_APPROVED = "reply.approved"
     ROOM_ANNOUNCEMENT = "room.announcement"
     MEMBER_JURY = "member.jury"
+    MEMBER_SHADOW = "member.shadow"
+    FILTER_UPDATED = "filter.updated"
     SELECTION_CRITERIA = "selection.criteria"
     EVALUATION_OPENED = "evaluation.opened"
     EVALUATION_SCORED = "evaluation.scored"

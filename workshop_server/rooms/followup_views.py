@@ -97,6 +97,10 @@ def reply_full(room: RoomState, reply: IdeaReply) -> Data:
     data["author_name"] = room.members[reply.author].name
     if reply.state == ReplyState.HIDDEN:
         data["hide_reason"] = reply.hide_reason
+    if reply.shadowed:
+        data["shadowed"] = True
+    if reply.held:
+        data["held"] = reply.held
     return data
 
 
@@ -107,12 +111,21 @@ def reply_own(room: RoomState, reply: IdeaReply) -> Data:
     data["mine"] = True
     if reply.state == ReplyState.HIDDEN:
         data["hide_reason"] = reply.hide_reason
+    if reply.held:
+        data["held"] = reply.held
+    if reply.shadowed:
+        data["state"] = str(ReplyState.VISIBLE.value)  # its author sees it as published
     return data
 
 
 def reply_is_public(room: RoomState, reply: IdeaReply) -> bool:
     idea = room.ideas.get(reply.idea)
-    return reply.state == ReplyState.VISIBLE and idea is not None and room.publicly_visible(idea)
+    return (
+        reply.state == ReplyState.VISIBLE
+        and not reply.shadowed
+        and idea is not None
+        and room.publicly_visible(idea)
+    )
 
 
 def replies_for(room: RoomState, member_id: str | None, *, staff: bool) -> list[Data]:

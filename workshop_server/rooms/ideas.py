@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from workshop_server import errors
 from workshop_server.rooms import commands as c
-from workshop_server.rooms import views
-from workshop_server.rooms.events import PUBLIC, Data, EventName
+from workshop_server.rooms import triage, views
+from workshop_server.rooms.events import PUBLIC, STAFF, Data, EventName
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.registry import PARTICIPANT, handles
 from workshop_server.rooms.rounds import require_round
@@ -37,6 +37,7 @@ def post(room: RoomState, cmd: c.IdeaPost, actor: str | None, now: float) -> Dat
         count = sum(1 for i in room.ideas.values() if i.round == rnd.id and i.author == actor)
         if count >= rnd.max_ideas:
             raise errors.IdeaLimit(f"you already posted {count} ideas in this round (the limit)")
+    held = triage.held_word(room, text)
     iid = room.next_id("i")
     idea = Idea(
         id=iid,
@@ -46,10 +47,15 @@ def post(room: RoomState, cmd: c.IdeaPost, actor: str | None, now: float) -> Dat
         color=cmd.color or "yellow",
         created_at=now,
         updated_at=now,
-        state=IdeaState.PENDING if room.approval_queue else IdeaState.VISIBLE,
+        state=IdeaState.PENDING if room.approval_queue or held else IdeaState.VISIBLE,
+        shadowed=room.members[actor].shadow_muted,
+        held="filter" if held else "",
     )
     room.ideas[iid] = idea
-    room.emit(EventName.IDEA_POSTED, views.idea_views(room, idea), now)
+    out = views.idea_views(room, idea)
+    if held:
+        out[STAFF]["audit"] = room.audit_entry(None, "filter.held", iid, held, now)
+    room.emit(EventName.IDEA_POSTED, out, now)
     return {"idea": views.idea_own(room, idea, actor)}
 
 
@@ -62,14 +68,19 @@ def edit(room: RoomState, cmd: c.IdeaEdit, actor: str | None, now: float) -> Dat
     if idea.state == IdeaState.MERGED:
         raise errors.InvalidTransition("this idea was merged into another; edit that one")
     text = room.clean_text(cmd.text, room.limits.idea_text_max, "idea")
+    held = triage.held_word(room, text)
     was_public = room.publicly_visible(idea)
     idea.text = text
     idea.color = cmd.color or idea.color
     idea.updated_at = now
-    if room.approval_queue and idea.state == IdeaState.VISIBLE:
+    if (room.approval_queue or held) and idea.state == IdeaState.VISIBLE:
         # New text goes back to the moderators before anyone else sees it.
         idea.state = move(IDEA_TRANSITIONS, idea.state, IdeaState.PENDING, "the idea cannot be queued")
+    if held:
+        idea.held = "filter"
     result = views.idea_views(room, idea)
+    if held:
+        result[STAFF]["audit"] = room.audit_entry(None, "filter.held", idea.id, held, now)
     if was_public and PUBLIC not in result:
         result[PUBLIC] = {"removed": idea.id}
     room.emit(EventName.IDEA_EDITED, result, now)

@@ -76,6 +76,9 @@ class RoomState:
         self.criteria: list[Criterion] = []
         self.evaluations: dict[str, Evaluation] = {}
         self.pulses: dict[str, Pulse] = {}
+        # Triage: the word filter (rooms/triage.py); the shipped lists are code, these are the room's.
+        self.filter_enabled = True
+        self.filter_words: list[str] = []
         self._events: list[Event] = []
         self._effects: list[Effect] = []
 
@@ -155,7 +158,7 @@ class RoomState:
 
     def publicly_visible(self, idea: Idea) -> bool:
         rnd = self.rounds[idea.round]
-        return idea.state == IdeaState.VISIBLE and (rnd.revealed or not rnd.private)
+        return idea.state == IdeaState.VISIBLE and not idea.shadowed and (rnd.revealed or not rnd.private)
 
     @property
     def credits_private(self) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from workshop_server import errors
 from workshop_server.rooms import commands as c
 from workshop_server.rooms import followup_views as fv
+from workshop_server.rooms import triage
 from workshop_server.rooms.events import PUBLIC, STAFF, Data, EventName, member_key
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.registry import EVERY_STAFF, PARTICIPANT, handles
@@ -45,6 +46,7 @@ def post(room: RoomState, cmd: c.ReplyPost, actor: str | None, now: float) -> Da
             raise errors.IdeaPrivate("replies open once the idea is on the wall")
         raise errors.NotFound("no such idea")
     text = room.clean_text(cmd.text, room.limits.reply_text_max, "reply")
+    held = None if staff else triage.held_word(room, text)
     rid = room.next_id("rp")  # "r" is for rounds
     reply = IdeaReply(
         id=rid,
@@ -53,10 +55,15 @@ def post(room: RoomState, cmd: c.ReplyPost, actor: str | None, now: float) -> Da
         text=text,
         at=now,
         staff=staff,
-        state=ReplyState.PENDING if room.approval_queue and not staff else ReplyState.VISIBLE,
+        state=ReplyState.PENDING if (room.approval_queue and not staff) or held else ReplyState.VISIBLE,
+        shadowed=room.members[actor].shadow_muted,
+        held="filter" if held else "",
     )
     room.idea_replies[rid] = reply
-    room.emit(EventName.REPLY_POSTED, _views(room, reply, False), now)
+    out = _views(room, reply, False)
+    if held:
+        out[STAFF]["audit"] = room.audit_entry(None, "filter.held", rid, held, now)
+    room.emit(EventName.REPLY_POSTED, out, now)
     return {"reply": fv.reply_own(room, reply)}
 
 

@@ -34,6 +34,7 @@ from workshop_server.rooms import (
     selection,
     statuses,
     themes,
+    triage,
     views,
     votes,
 )
@@ -67,7 +68,7 @@ from workshop_server.rooms.text import clean_name as clean_name
 from workshop_server.rooms.text import clean_text as clean_text
 
 #: The concern modules, whose import registers their handlers (kept in this order in the registry).
-CONCERNS = (access, rounds, ideas, votes, moderation, themes, statuses, replies, selection, closing)
+CONCERNS = (access, rounds, ideas, votes, moderation, themes, statuses, replies, selection, closing, triage)
 
 #: What each role may do, derived from the registry. Everything else is ``forbidden``.
 PERMISSIONS: dict[Role, frozenset[type[c.Command]]] = permissions()
@@ -253,6 +254,8 @@ class Room(RoomState):
             "criteria": [to_plain(k) for k in self.criteria],
             "evaluations": [to_plain(e) for e in self.evaluations.values()],
             "pulses": [to_plain(p) for p in self.pulses.values()],
+            "filter_enabled": self.filter_enabled,
+            "filter_words": list(self.filter_words),
         }
 
     @classmethod
@@ -298,6 +301,8 @@ class Room(RoomState):
         room.criteria = [from_plain(Criterion, k) for k in data.get("criteria", ())]
         room.evaluations = {e["id"]: from_plain(Evaluation, e) for e in data.get("evaluations", ())}
         room.pulses = {p["id"]: from_plain(Pulse, p) for p in data.get("pulses", ())}
+        room.filter_enabled = data.get("filter_enabled", True)
+        room.filter_words = list(data.get("filter_words", ()))
         return room
 
 

@@ -189,6 +189,7 @@ class Limits:
     announcement_text_max: int = 2000
     comment_text_max: int = 500  # a satisfaction answer's comment
     criteria_max: int = 10
+    filter_words_max: int = 500
 
 
 @dataclass(slots=True)
@@ -221,6 +222,7 @@ class Member:
     audience_seq: int = 0  # seq at which the member's audience last changed (admission from the lobby)
     device: str | None = None  # keyed hash of the browser's device cookie at join (what a ban records)
     juror: bool = False  # joined with a jury invite: scores in evaluations whose jury is "jurors"
+    shadow_muted: bool = False  # new ideas and replies seen by the member and staff only
 
     def __post_init__(self) -> None:
         self.status = MemberStatus(self.status)  # snapshots hold the plain string
@@ -242,6 +244,8 @@ class Idea:
     merged_into: str | None = None  # state MERGED: the idea that absorbed this one
     status: IdeaStatus = IdeaStatus.NEW  # follow-up: what became of it
     history: list[dict[str, Any]] = field(default_factory=list)  # status changes (``status_change``)
+    shadowed: bool = False  # posted while its author was shadow-muted: author and staff only
+    held: str = ""  # "filter": the word filter sent it to the approval queue
 
     def __post_init__(self) -> None:
         self.state = IdeaState(self.state)
@@ -305,6 +309,8 @@ class IdeaReply:
     staff: bool
     state: ReplyState = ReplyState.VISIBLE
     hide_reason: str = ""
+    shadowed: bool = False
+    held: str = ""
 
     def __post_init__(self) -> None:
         self.state = ReplyState(self.state)

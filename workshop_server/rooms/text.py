@@ -177,7 +177,8 @@ def clean_name(raw: str, limit: int) -> str:
 #: The text rules new commands are handled under. Each journal entry records the version it was handled
 #: under, so that a replay applies the same rules and gives the same texts (an entry without one was
 #: written under version 1).
-TEXT_RULES = 2
+TEXT_RULES = 3
+"""Version 3 adds the word filter (``rooms/triage.py``): the cleaning is version 2's."""
 
 
 def legacy_clean_name(raw: str, limit: int) -> str:

@@ -60,6 +60,10 @@ def idea_full(room: RoomState, idea: Idea, *, mine: bool) -> Data:
         data["hide_reason"] = idea.hide_reason
     if idea.state == IdeaState.MERGED:
         data["merged_into"] = idea.merged_into
+    if idea.shadowed:
+        data["shadowed"] = True
+    if idea.held:
+        data["held"] = idea.held
     if mine:
         data["mine"] = True
     return data
@@ -69,7 +73,9 @@ def idea_own(room: RoomState, idea: Idea, viewer: str) -> Data:
     """An idea as one of its credited authors sees it ("mine"). In an anonymous round a member learns
     no other author: only itself is named (as author, or among the co-authors)."""
     if not room.rounds[idea.round].anonymous:
-        return idea_full(room, idea, mine=True)
+        data = idea_full(room, idea, mine=True)
+        data.pop("shadowed", None)  # nothing tells a member it is shadow-muted
+        return data
     data = idea_public(room, idea)
     if viewer == idea.author:
         data["author"] = idea.author
@@ -82,6 +88,8 @@ def idea_own(room: RoomState, idea: Idea, viewer: str) -> Data:
         data["hide_reason"] = idea.hide_reason
     if idea.state == IdeaState.MERGED:
         data["merged_into"] = idea.merged_into
+    if idea.held:
+        data["held"] = idea.held
     data["mine"] = True
     return data
 
@@ -183,8 +191,9 @@ def round_view(rnd: Round) -> Data:
     return view
 
 
-def member_view(room: RoomState, member: Member) -> Data:
-    return {
+def member_view(room: RoomState, member: Member, *, staff: bool = False) -> Data:
+    """A member; ``staff`` adds what only staff may know (shadow mute: never in the member's own view)."""
+    view: Data = {
         "id": member.id,
         "name": member.name,
         "role": member.role,
@@ -195,6 +204,9 @@ def member_view(room: RoomState, member: Member) -> Data:
         "online": member.id in room.online,
         "juror": member.juror,
     }
+    if staff:
+        view["shadow_muted"] = member.shadow_muted
+    return view
 
 
 def room_view(room: RoomState) -> Data:
@@ -269,7 +281,8 @@ def snapshot(room: RoomState, member_id: str | None, role: Role) -> Data:
     snap["votes"] = votes
     snap.update(followup(room, member_id if role != "screen" else None, staff=staff))
     if staff:
-        snap["members"] = [member_view(room, m) for m in room.members.values()]
+        snap["members"] = [member_view(room, m, staff=True) for m in room.members.values()]
+        snap["filter"] = {"enabled": room.filter_enabled, "words": list(room.filter_words)}
         snap["invites"] = [to_plain(v) for v in room.invites.values()]
         snap["audit"] = [to_plain(a) for a in room.audit[-room.limits.audit_in_snapshot :]]
         snap["merges"] = [merge_view(m) for m in room.merges.values() if not m.undone]
