@@ -430,6 +430,13 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
     async def contributors(request: Request) -> Response:
         return await member_page(request, "contributors")
 
+    async def my_data(request: Request) -> Response:
+        response = await member_page(request, "my_data")
+        if response.status_code == 200:
+            code = normalise_code(request.path_params["code"])
+            response.headers["content-disposition"] = f'attachment; filename="{code}-my-data.json"'
+        return response
+
     async def export_link(request: Request) -> Response:
         """A one-time, short-lived download link for the export, so a browser can download it with a
         plain link and no token ever sits in a URL."""
@@ -519,6 +526,7 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         Route("/api/rooms/{code}/export-link", export_link, methods=["POST"]),
         Route("/api/rooms/{code}/mine", mine),
         Route("/api/rooms/{code}/contributors", contributors),
+        Route("/api/rooms/{code}/my-data", my_data),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),

@@ -174,9 +174,29 @@ def storage_problem(settings: Settings) -> str | None:
     return None
 
 
+def purge(settings: Settings) -> list[str]:
+    """``workshop-server purge``: purge every room past its retention period now, as the schedule would
+    (``purge_mode``), and return their codes. Safe while a server runs on the same data directory: the
+    journal's epochs fence off the running owner of a purged room, whose clients then find it gone."""
+    from workshop_server.hub import Hub
+
+    async def run() -> list[str]:
+        hub = Hub(settings.model_copy(update={"purge_every_seconds": 0.0}))
+        await hub.start()
+        try:
+            return await hub.purge_expired()
+        finally:
+            await hub.stop()
+
+    return asyncio.run(run())
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Parse flags, build the settings and run the server until it is stopped."""
-    overrides = overrides_from_args(argv)
+    """Parse flags, build the settings and run the server until it is stopped (or, with the command
+    ``purge`` first, run the retention purge once and exit)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    purging = bool(args) and args[0] == "purge"
+    overrides = overrides_from_args(args[1:] if purging else args)
     try:
         settings = Settings.with_overrides(overrides)
     except ValidationError as exc:
@@ -197,6 +217,10 @@ def main(argv: list[str] | None = None) -> None:
     except SecretFileError as exc:
         sys.stderr.write(f"workshop-server: {exc}\n")
         raise SystemExit(2) from None
+    if purging:
+        purged = purge(settings)
+        print(f"workshop-server: purged {len(purged)} room(s) ({settings.purge_mode}): {' '.join(purged)}")
+        return
     os.environ.update(overrides_to_env(overrides))
 
     import uvicorn  # imported late: --help stays fast and tests import this module cheaply

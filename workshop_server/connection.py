@@ -29,6 +29,7 @@ class Connection(Protocol):
     codec: Codec
     link_generation: int | None  # attached with a staff link of this generation (None: not a staff link)
     rotating: int  # room.rotate_links sent from here and not answered yet
+    erasing: int  # its own member.erase sent from here and not answered yet: closed once answered
 
     def bind(self, room_id: str, member_id: str | None, role: Role) -> None: ...
 
@@ -37,7 +38,7 @@ class Connection(Protocol):
         imports this module) from now on."""
         ...
 
-    def push(self, frame: str | bytes) -> None: ...
+    def push(self, frame: str | bytes, *, reply: bool = False) -> None: ...
 
     def push_message(self, message: dict[str, Any]) -> None: ...
 

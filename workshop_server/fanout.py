@@ -158,7 +158,12 @@ class Fanout:
         for effect in effects:
             kind = effect["kind"]
             if kind == "close":
-                targets: Iterable[Connection] = self.by_member.get(effect["member"], ())
+                # A connection whose own erasure is in flight closes itself once it has the reply.
+                targets: Iterable[Connection] = [
+                    s for s in self.by_member.get(effect["member"], ()) if not s.erasing
+                ]
+            elif kind == "close_all":
+                targets = list(self.sessions)
             elif kind == "revoke":
                 generation = effect["generation"]
                 targets = [
@@ -176,7 +181,7 @@ class Fanout:
         return ending
 
     def deliver(self, epoch: str, events: list[dict[str, Any]], effects: Iterable[dict[str, Any]]) -> int:
-        """Deliver a published batch: events in order, then effects, then held replies. Returns the
+        """Deliver a published batch: events in order, then held replies, then effects. Returns the
         number of event frames queued to connections.
 
         A connection that a ``close`` or ``revoke`` effect ends receives the events up to the effect's
@@ -240,6 +245,9 @@ class Fanout:
                 self.deliveries += 1
             self.delivered = seq
             self.recent.append(ev)
+        if self.waiting:  # replies first: a connection that the batch closes still gets its answers
+            for session in list(self.waiting):
+                session.release(self.delivered)
         for session, (_after, effect) in ending.items():
             session.close_soon(CloseCode(effect["code"]), effect["reason"], drain=True)
         if self._on_refresh is not None:
@@ -247,9 +255,6 @@ class Fanout:
                 if effect["kind"] == "refresh":
                     for session in self.member_sessions(effect["member"]):
                         self._on_refresh(session)
-        if self.waiting:
-            for session in list(self.waiting):
-                session.release(self.delivered)
         return self.deliveries - queued_before
 
     def _send(self, session: Connection, ev: dict[str, Any]) -> None:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import msgpack
 
 from workshop_server import errors
+from workshop_server.close_codes import CloseCode
 from workshop_server.handle import Attached, Reply, Seat
 from workshop_server.rooms import Room, queries, view_for
 from workshop_server.rooms import commands as c
@@ -288,6 +289,12 @@ class LocalRoom:
             await self.hub.publish(self.hub.channel(room.id), pack(message))
         self.recent.extend(events)
         self._since_snapshot += len(events)
+        # An erasure or a purge is done before it is acknowledged: no copy is left once it is.
+        kinds = {effect["kind"] for effect in effects}
+        if "delete" in kinds:
+            await self._delete()
+        elif "compact" in kinds:
+            await self._compact()
         # Everything in the batch is durable and published: reply, then attach, then answer queries.
         remote = False
         for item in batch:
@@ -322,6 +329,8 @@ class LocalRoom:
                 metrics.command_latency(time.perf_counter() - item.queued)  # not the internal ticks
         if remote:
             await self.hub.flush_replies()  # before the next batch is published
+        if self._stopping:
+            return  # deleted
         self._schedule_timer()
         if self._due_for_snapshot() and not self._inbox:
             await self._snapshot()
@@ -353,6 +362,8 @@ class LocalRoom:
             elsewhere = sum(1 for w, online in room.where.items() if w != here and member_id in online)
             if member is None:
                 return errors.InvalidToken("no such member in this room")
+            if member.erased:
+                return errors.InvalidToken("this member's data was erased")
             if member.status in ("banned", "rejected"):
                 return errors.Banned()
             if seat.connections + elsewhere >= limit:
@@ -455,6 +466,40 @@ class LocalRoom:
             or time.monotonic() - self._snapshot_at >= settings.snapshot_every_seconds
         )
 
+    async def _delete(self) -> None:
+        """The room was purged whole (retention): delete everything stored of it (overwritten on disk)
+        and stop serving it; what was queued is refused with ``room_not_found``."""
+        journal = self.hub.journal
+        if journal is not None:
+            await journal.delete_room(self.room.id)
+        self.recent.clear()
+        # This worker's connections now (the batch's close_all reaches them after the hub forgot the
+        # room); other workers' get it with the batch, before the reload that follows.
+        for session in list(self.feed.sessions):
+            session.close_soon(CloseCode.ROOM_DELETED, "this room's retention period ended", drain=True)
+        log.info("room %s: deleted (retention)", self.room.id)
+        self.fail([], errors.RoomNotFound("this room was deleted: its retention period ended"))
+
+    async def _compact(self) -> None:
+        """Personal data was erased (``compact`` effect): start a new epoch whose journal holds only a
+        snapshot of the room as it is now. Every older copy of the events goes: the journal's entries
+        and snapshot (overwritten on disk: ``secure_delete``, then the WAL checkpointed and truncated),
+        this host's resume buffer, and every worker's catch-up buffer (the ``reload`` makes each fan-out
+        attach its connections again with a fresh snapshot). A resume from before gets a snapshot."""
+        room = self.room
+        room.epoch = next_epoch(room.epoch)  # as ``_epoch`` would, without a journal entry to delete
+        self.recent.clear()
+        journal = self.hub.journal
+        if journal is not None:
+            snapshot = Snapshot(room.epoch, room.seq, pack(room.to_state()), self.position)
+            await journal.save_snapshot(room.id, snapshot, keep_entries=0)
+            await journal.checkpoint()
+            self._since_snapshot = 0
+            self._snapshot_at = time.monotonic()
+        reload = {"epoch": room.epoch, "events": [], "effects": [{"kind": "reload"}]}
+        await self.hub.publish(self.hub.channel(room.id), pack(reload))
+        log.info("room %s: compacted under epoch %s after an erasure", room.id, room.epoch)
+
     async def _snapshot(self) -> None:
         journal = self.hub.journal
         if journal is None:
@@ -464,6 +509,11 @@ class LocalRoom:
         await journal.save_snapshot(room.id, snapshot, keep_entries=self.hub.settings.snapshot_keep_entries)
         self._since_snapshot = 0
         self._snapshot_at = time.monotonic()
+
+
+def next_epoch(epoch: str) -> str:
+    """The epoch after ``epoch``: epochs are decimal numbers, ordered by value (the fencing token)."""
+    return str(int(epoch) + 1) if epoch.isdigit() and len(epoch) < 18 else "2"
 
 
 def journal_entry(

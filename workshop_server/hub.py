@@ -44,7 +44,7 @@ from workshop_server.close_codes import CloseCode
 from workshop_server.downloads import Downloads
 from workshop_server.fanout import Fanout
 from workshop_server.handle import RoomHandle
-from workshop_server.host import LocalRoom, journal_entry, pack, unpack
+from workshop_server.host import LocalRoom, journal_entry, next_epoch, pack, unpack
 from workshop_server.ratelimit import Limiters
 from workshop_server.remote import RemoteRoom, Rpc, any_command, inbox_channel
 from workshop_server.rooms import Limits, Room, RoomConfig, hash_passphrase
@@ -112,11 +112,6 @@ def limits_from(settings: Settings) -> Limits:
     )
 
 
-def next_epoch(epoch: str) -> str:
-    """The epoch after ``epoch``: epochs are decimal numbers, ordered by value (the fencing token)."""
-    return str(int(epoch) + 1) if epoch.isdigit() and len(epoch) < 18 else "2"
-
-
 class _Presence:
     """The presence changes of one room in this worker, sent to its owner once per interval."""
 
@@ -162,6 +157,7 @@ class Hub:
         self._listener: asyncio.Task[None] | None = None
         self._maintainer: asyncio.Task[None] | None = None
         self._upkeeper: asyncio.Task[None] | None = None
+        self._purger: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._draining: asyncio.Task[None] | None = None
         self._probing: asyncio.Task[None] | None = None
@@ -225,6 +221,8 @@ class Hub:
         self._listener = loop.create_task(self._listen(), name="broker-listener")
         self._maintainer = loop.create_task(self._maintain(), name="room-leases")
         self._upkeeper = loop.create_task(self._upkeep(), name="worker-upkeep")
+        if self.settings.purge_every_seconds and self.journal is not None:
+            self._purger = loop.create_task(self._purge_on_schedule(), name="retention-purge")
         if self.state == "starting":
             self.state = "ready"
         log.info("worker %s started", self.worker_id)
@@ -237,7 +235,7 @@ class Hub:
             session.close_soon(CloseCode.GOING_AWAY, "the server is restarting")
         for session in list(self.sessions):
             await session.closed()
-        for task in (self._maintainer, self._upkeeper):
+        for task in (self._maintainer, self._upkeeper, self._purger):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -864,6 +862,51 @@ class Hub:
                 host.submit(c.Presence(id="presence", worker=worker, left=left, screens=0), None)
                 if self.metrics is not None:
                     self.metrics.cluster("presence_expired")
+
+    # --- Retention ------------------------------------------------------------------------------------
+    async def purge_expired(self) -> list[str]:
+        """Purge every room past its retention period (``retention_days`` from its creation, by this
+        hub's clock), as ``purge_mode`` says; return the rooms purged. Each purge is a ``_purge`` command
+        applied by the room's owner, wherever it runs, so connections everywhere get 4102. Safe to run
+        on every worker at once: a room deleted already is skipped, a room purged already is left."""
+        journal = self.journal
+        if journal is None:
+            return []
+        mode = self.settings.purge_mode
+        now = self.clock()
+        purged = []
+        for room_id, meta in await journal.metas():
+            info = unpack(meta)
+            days = info.get("config", {}).get("retention_days", self.settings.retention_days)
+            if now < info["created_at"] + days * 86400 or info.get("purged") == mode:
+                continue
+            try:
+                handle = await self.host(room_id)
+                reply = await handle.submit(c.Purge(id=f"purge-{mode}", mode=mode), None)
+                if reply.error is not None:
+                    raise errors.from_dict(reply.error)
+                if mode == "personal":  # the meta's facilitator name goes too; marked as done
+                    await journal.update_meta(
+                        room_id, pack({**info, "facilitator": "Facilitator", "purged": mode})
+                    )
+            except errors.RoomNotFound:
+                continue  # deleted meanwhile (another worker's purge)
+            except errors.WorkshopError as exc:
+                log.warning("room %s: the retention purge failed (%s); it is tried again later", room_id, exc)
+                continue
+            log.info("room %s: purged (%s) after %s days", room_id, mode, days)
+            purged.append(room_id)
+        return purged
+
+    async def _purge_on_schedule(self) -> None:
+        every = self.settings.purge_every_seconds
+        await asyncio.sleep(random.uniform(0, min(every, 60.0)))  # workers started together spread out
+        while True:
+            try:
+                await self.purge_expired()
+            except Exception:
+                log.exception("the retention purge failed; it runs again in %s s", every)
+            await asyncio.sleep(every)
 
     async def unload_idle(self, now: float) -> list[str]:
         idle = self.settings.room_idle_seconds

@@ -79,6 +79,8 @@ class Session:
         self.device = device  # the verified device id of the handshake's cookie (app.py), if any
         self.link_generation: int | None = None  # attached with a staff link of this generation
         self.rotating = 0  # room.rotate_links sent from here and not answered yet: not revoked by it
+        self.erasing = 0  # its member's erasure sent from here: closed after the reply, not before
+        self._close_after: tuple[CloseCode, str] | None = None  # once the held replies are sent
         self.attached = False  # the join or auth reply is out: room commands are accepted
         self._out: deque[str | bytes] = deque()
         self._held: deque[tuple[int, str | bytes]] | None = None  # created when a reply must wait
@@ -103,8 +105,10 @@ class Session:
         if self.host is not None:
             self.host = handle
 
-    def push(self, frame: str | bytes) -> None:
-        if self._closing is not None:
+    def push(self, frame: str | bytes, *, reply: bool = False) -> None:
+        """Queue a frame. Once closing nothing more is queued, except, while the connection drains, the
+        replies to its own commands (a command whose effect closes it, an erasure, is still answered)."""
+        if self._closing is not None and not (reply and self._drain):
             return
         if len(self._out) >= self._queue_max:
             if self.hub.metrics is not None:
@@ -124,7 +128,7 @@ class Session:
         frame = self.codec.encode(message)
         host = self.host
         if not self._held and (host is None or host.feed.delivered >= seq or not host.feed.holds(self)):
-            self.push(frame)
+            self.push(frame, reply=True)
             return
         if self._held is None:
             self._held = deque()
@@ -135,7 +139,9 @@ class Session:
     def release(self, delivered: int) -> None:
         held = self._held
         while held and held[0][0] <= delivered:
-            self.push(held.popleft()[1])
+            self.push(held.popleft()[1], reply=True)
+        if not held and self._close_after is not None:
+            self.close_soon(*self._close_after, drain=True)
         if not self._held and self.host is not None:
             self.host.feed.done_waiting(self)
 
@@ -348,9 +354,16 @@ class Session:
         if isinstance(cmd, c.RoomRotateLinks):
             self.rotating += 1  # this connection gets the new links in its reply; the others are closed
             future.add_done_callback(self._rotated)  # before _on_outcome: callbacks run in order
+        if isinstance(cmd, c.MemberErase) and cmd.member in (None, self.member_id):
+            self.erasing += 1  # the erasure's close effect spares it: it closes after its reply
         future.add_done_callback(lambda f: self._on_outcome(cmd, f))
 
     def _on_outcome(self, cmd: c.Command, future: asyncio.Future[Reply]) -> None:
+        if isinstance(cmd, c.MemberErase) and cmd.member in (None, self.member_id):
+            self.erasing -= 1
+            if future.exception() is None and future.result().error is None:
+                self._on_erased(cmd, future.result())
+                return
         exc = future.exception()
         if exc is not None:
             self._refuse(cmd.id, exc if isinstance(exc, errors.WorkshopError) else errors.ServerError())
@@ -372,6 +385,14 @@ class Session:
         elif isinstance(cmd, c.RoomRotateLinks) and self.room_id and reply.links is not None:
             result = {**result, "links": self.hub.links(self.room_id, reply.links)}
         self.reply_after(reply.seq, protocol.ok(cmd.id, result, reply.seq, self.hub.clock()))
+
+    def _on_erased(self, cmd: c.MemberErase, reply: Reply) -> None:
+        """This connection's member erased itself: answer, then close (its token no longer works)."""
+        self.reply_after(reply.seq, protocol.ok(cmd.id, reply.result, reply.seq, self.hub.clock()))
+        if self._held:
+            self._close_after = (CloseCode.TOKEN_REVOKED, "your data was erased")
+        else:
+            self.close_soon(CloseCode.TOKEN_REVOKED, "your data was erased", drain=True)
 
     def _rotated(self, future: asyncio.Future[Reply]) -> None:
         """This connection rotated the staff links: it goes on with the new facilitator token."""

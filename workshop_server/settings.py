@@ -202,9 +202,23 @@ class Settings(BaseSettings):
         ge=1,
         le=36500,
         description=(
-            "Retention period recorded with every new room and shown in its data notice. Purging rooms "
-            "past it is not implemented yet."
+            "Retention period recorded with every new room and shown in its data notice, counted from "
+            "the room's creation; after it the purge (purge_mode) runs."
         ),
+    )
+    purge_mode: Literal["room", "personal"] = Field(
+        default="room",
+        description=(
+            "What the retention purge does to a room past its retention period: delete it whole (room), "
+            "or delete its personal data and keep anonymous ideas and results (personal)."
+        ),
+    )
+    purge_every_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        le=86400 * 7,
+        description="How often each worker looks for rooms past their retention period; 0: never "
+        "(run `workshop-server purge` instead).",
     )
     max_rooms: int = Field(
         default=10000,

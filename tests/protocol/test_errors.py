@@ -59,6 +59,9 @@ CLIENT_CODES = {
     "no_dot",
     "not_found",
     "idea_private",
+    "invalid_score",
+    "evaluation_closed",
+    "not_juror",
 }
 SERVER_SIDE_CODES = {"internal_error", "server_busy", "room_unavailable"}
 #: Codes of the HTTP API only, produced in tests/protocol/test_abuse.py.
@@ -475,6 +478,20 @@ async def test_a_full_room(start_server: StartServer, connect: Connect) -> None:
     await first.join(links["room"], "First")
     late = await connect(server)
     await refused(late, "room_full", "join", **join_fields(links["room"], "Late"))
+
+
+async def test_scoring_out_of_turn(server: ServerProcess, connect: Connect) -> None:
+    links = create_room(server.url)
+    facilitator = await staff(server, connect, links)
+    ann = await joined(server, connect, links["room"], "Ann")
+    await facilitator.ok("round.open", kind="ideate", prompt="Ideas", private=False)
+    idea = (await ann.ok("idea.post", text="a bus"))["idea"]["id"]
+    await refused(facilitator, "evaluation_closed", "evaluation.score", idea=idea, scores={"k1": 3})
+    await facilitator.ok("criteria.set", criteria=[{"name": "Impact"}])
+    await facilitator.ok("idea.status", idea=idea, status="shortlisted")
+    await facilitator.ok("evaluation.open")
+    await refused(facilitator, "invalid_score", "evaluation.score", idea=idea, scores={"k1": 6})
+    await refused(ann, "not_juror", "evaluation.score", idea=idea, scores={"k1": 3})
 
 
 # --- Coverage -----------------------------------------------------------------------------------------------

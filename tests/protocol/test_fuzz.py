@@ -83,6 +83,23 @@ TEMPLATES: dict[str, dict[str, Any]] = {
     "idea.merge": {"into": "i1", "ideas": ["i2"]},
     "idea.unmerge": {"merge": "g1"},
     "themes.suggest": {"max_groups": 5},
+    "idea.status": {"idea": "i1", "status": "shortlisted", "note": "n"},
+    "reply.post": {"idea": "i1", "text": "r"},
+    "reply.hide": {"reply": "rp1", "reason": ""},
+    "reply.restore": {"reply": "rp1"},
+    "reply.approve": {"reply": "rp1"},
+    "room.announce": {"kind": "thanks", "text": "t", "credit": ["m2"]},
+    "criteria.set": {"criteria": [{"name": "Impact", "description": "d", "weight": 2}]},
+    "member.jury": {"member": "m2", "juror": True},
+    "evaluation.open": {"ideas": ["i1"], "jury": "staff"},
+    "evaluation.score": {"idea": "i1", "scores": {"k1": 3}},
+    "evaluation.close": {},
+    "pulse.open": {"question": "q"},
+    "pulse.answer": {"score": 4, "comment": "c"},
+    "pulse.close": {},
+    "filter.set": {"enabled": True, "words": ["w"]},
+    "member.shadow_mute": {"member": "m2", "on": True, "reason": ""},
+    "member.erase": {"member": "m2"},
 }
 WEIRD_TEXT = ["", " ", "\x00", "\u202e", "😀" * 10, "a\nb", "<script>", "é" * 50, "\t", "i1", "m1", "v1"]
 

@@ -20,7 +20,9 @@ from workshop_server.rooms.room import PERMISSIONS, Room
 from workshop_server.rooms.state import RoomConfig
 
 UNIVERSE: frozenset[type[c.Command]] = frozenset().union(*PERMISSIONS.values())
-INTERNAL: frozenset[type[c.Command]] = frozenset({c.Enter, c.Tick, c.Presence, c.SetLimits, c.BeginEpoch})
+INTERNAL: frozenset[type[c.Command]] = frozenset(
+    {c.Enter, c.Tick, c.Presence, c.SetLimits, c.BeginEpoch, c.Purge}
+)
 ROLES = ("facilitator", "moderator", "participant")
 
 
@@ -149,6 +151,7 @@ def pulse_open(world: World) -> c.Command:
 
 CASES: dict[type[c.Command], Case] = {
     c.FilterSet: lambda world: cmd(c.FilterSet, words=["plonker"]),
+    c.MemberErase: lambda world: cmd(c.MemberErase, member=world.ann),
     c.MemberShadowMute: lambda world: cmd(c.MemberShadowMute, member=world.tom),
     c.IdeaStatusSet: lambda world: cmd(
         c.IdeaStatusSet, idea=(world.ideate(), world.idea)[1], status="adopted"
@@ -215,7 +218,7 @@ def test_the_universe_is_every_client_command_the_room_handles() -> None:
 
 
 #: What participants and staff may both send: replies, and scores (the handler checks the jury).
-SHARED = frozenset({c.ReplyPost, c.EvaluationScore})
+SHARED = frozenset({c.ReplyPost, c.EvaluationScore, c.MemberErase})
 
 
 def test_the_table_is_the_documented_split() -> None:
@@ -235,6 +238,7 @@ def test_the_table_is_the_documented_split() -> None:
         c.MemberJury,
         c.EvaluationOpen,
         c.EvaluationClose,
+        c.MemberErase,  # the facilitator erases a participant who asked by other means
     }
     assert PERMISSIONS["participant"] == contributions
     assert PERMISSIONS["facilitator"] - PERMISSIONS["moderator"] == facilitation

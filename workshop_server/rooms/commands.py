@@ -249,6 +249,14 @@ class MemberShadowMute(Command):
     reason: Reason = ""
 
 
+class MemberErase(Command):
+    """Erase a participant's personal data: itself (``member`` omitted or its own id), or, for the
+    facilitator, any participant. The name becomes a pseudonym; ideas, dots and tallies stay."""
+
+    type: Literal["member.erase"] = "member.erase"
+    member: ItemId | None = None
+
+
 class RoomSet(Command):
     """Lock the room against new joins, switch the approval queue (ideas and replies) on or off, or
     name the brand shown on staff replies."""
@@ -506,6 +514,14 @@ class Presence(Command):
     worker: str = ""
     reset: bool = False
     exact: bool = False  # the worker's members are exactly ``came`` (a worker that attached again)
+
+
+class Purge(Command):
+    """The room's retention period ended: ``room`` deletes it whole; ``personal`` keeps the room without
+    personal data (every name a pseudonym, no device keys, comments, labels or dedupe records)."""
+
+    type: Literal["_purge"] = "_purge"
+    mode: Literal["room", "personal"]
 
 
 class BeginEpoch(Command):

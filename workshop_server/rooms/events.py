@@ -76,6 +76,8 @@ class EventName(StrEnum):
     ROOM_ANNOUNCEMENT = "room.announcement"
     MEMBER_JURY = "member.jury"
     MEMBER_SHADOW = "member.shadow"
+    MEMBER_ERASED = "member.erased"
+    ROOM_PURGED = "room.purged"
     FILTER_UPDATED = "filter.updated"
     SELECTION_CRITERIA = "selection.criteria"
     EVALUATION_OPENED = "evaluation.opened"
@@ -132,9 +134,13 @@ class Effect:
     ``revoke``: the staff links were rotated to ``generation``: close with ``code`` every connection
     that authenticated with a staff link (facilitator token, screen token) of an older generation,
     except the one that asked for the rotation; they receive nothing after seq ``after``.
+    ``compact``: personal data was erased (``member``'s): start a new epoch whose journal holds only a
+    snapshot of the state as it is now, and drop every copy of the events before it.
+    ``close_all``: close every connection of the room with ``code`` after seq ``after``.
+    ``delete``: the room is gone (retention): delete everything stored of it and stop serving it.
     """
 
-    kind: Literal["close", "refresh", "revoke"]
+    kind: Literal["close", "refresh", "revoke", "compact", "close_all", "delete"]
     member: str
     code: int = 0
     reason: str = ""

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from workshop_server import errors
-from workshop_server.rooms import exports, followup_views, views
+from workshop_server.rooms import exports, followup_views, privacy, views
 from workshop_server.rooms import figures as room_figures
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.room import Room
@@ -143,11 +143,24 @@ def member_refusal(room: RoomState, kind: str, subject: str, generation: int) ->
     member = room.members.get(subject)
     if member is None:
         return errors.InvalidToken("unknown member")
+    if member.erased:
+        return errors.InvalidToken("this member's data was erased")
     if member.status in ("banned", "rejected"):
         return errors.Banned()
     if member.status == "waiting":
         return errors.AwaitingApproval()
     return None
+
+
+@query("my_data")
+def my_data(room: RoomState, kind: str, subject: str, generation: int) -> Data:
+    """Everything the room holds about the token's member: ``{"error": ...}`` or ``{"data": ...}``.
+    A removed member may still download its data (the right of access), unlike its "my ideas" page."""
+    member = room.members.get(subject) if kind == "member" else None
+    refusal = member_refusal(room, kind, subject, generation)
+    if refusal is not None and not (isinstance(refusal, errors.Banned) and member is not None):
+        return {"error": refusal.to_dict()}
+    return {"data": privacy.my_data(room, subject)}
 
 
 @query("my_ideas")

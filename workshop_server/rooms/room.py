@@ -29,6 +29,7 @@ from workshop_server.rooms import (
     closing,
     ideas,
     moderation,
+    privacy,
     replies,
     rounds,
     selection,
@@ -68,7 +69,20 @@ from workshop_server.rooms.text import clean_name as clean_name
 from workshop_server.rooms.text import clean_text as clean_text
 
 #: The concern modules, whose import registers their handlers (kept in this order in the registry).
-CONCERNS = (access, rounds, ideas, votes, moderation, themes, statuses, replies, selection, closing, triage)
+CONCERNS = (
+    access,
+    rounds,
+    ideas,
+    votes,
+    moderation,
+    themes,
+    statuses,
+    replies,
+    selection,
+    closing,
+    triage,
+    privacy,
+)
 
 #: What each role may do, derived from the registry. Everything else is ``forbidden``.
 PERMISSIONS: dict[Role, frozenset[type[c.Command]]] = permissions()
@@ -195,6 +209,8 @@ class Room(RoomState):
             raise errors.Banned()
         if member.status == MemberStatus.WAITING:
             raise errors.AwaitingApproval()
+        if member.erased:
+            raise errors.InvalidToken("this member's data was erased")
         registration = REGISTRY[type(cmd)]
         if member.role not in registration.roles:
             raise errors.Forbidden(f"a {member.role} may not send {cmd.type_name()}")
@@ -256,6 +272,7 @@ class Room(RoomState):
             "pulses": [to_plain(p) for p in self.pulses.values()],
             "filter_enabled": self.filter_enabled,
             "filter_words": list(self.filter_words),
+            "purged": self.purged,
         }
 
     @classmethod
@@ -303,6 +320,7 @@ class Room(RoomState):
         room.pulses = {p["id"]: from_plain(Pulse, p) for p in data.get("pulses", ())}
         room.filter_enabled = data.get("filter_enabled", True)
         room.filter_words = list(data.get("filter_words", ()))
+        room.purged = data.get("purged", "")
         return room
 
 

@@ -223,6 +223,7 @@ class Member:
     device: str | None = None  # keyed hash of the browser's device cookie at join (what a ban records)
     juror: bool = False  # joined with a jury invite: scores in evaluations whose jury is "jurors"
     shadow_muted: bool = False  # new ideas and replies seen by the member and staff only
+    erased: bool = False  # its personal data was erased (rooms/privacy.py): the name is a pseudonym
 
     def __post_init__(self) -> None:
         self.status = MemberStatus(self.status)  # snapshots hold the plain string

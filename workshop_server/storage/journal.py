@@ -496,6 +496,11 @@ class Journal:
             raise ValueError("keep_entries must be >= 0")
         return await self._submit(lambda: self._save_snapshot(room_id, snapshot, keep_entries), writes=True)
 
+    async def metas(self) -> list[tuple[str, bytes]]:
+        """Every stored room's id and meta (as given to :meth:`create_room`), sorted by id; a meta that
+        fails its checksum is left out (loading that room reports it)."""
+        return await self._submit(self._metas, writes=False)
+
     async def list_rooms(self) -> list[str]:
         """The ids of every stored room, sorted."""
         return await self._submit(self._list_rooms, writes=False)
@@ -506,6 +511,10 @@ class Journal:
         Deleted content is overwritten (``secure_delete``) and the WAL is checkpointed and truncated.
         """
         await self._submit(lambda: self._delete_room(room_id), writes=True)
+        await self._submit(self._checkpoint, writes=False)
+
+    async def checkpoint(self) -> None:
+        """Checkpoint the WAL and truncate it: what was deleted leaves no copy in the WAL file."""
         await self._submit(self._checkpoint, writes=False)
 
     async def integrity_check(self) -> str:
@@ -892,6 +901,14 @@ class Journal:
             await db.execute(
                 "DELETE FROM entries WHERE room_id = ? AND position <= ?", (room_id, index - keep_entries)
             )
+
+    async def _metas(self) -> list[tuple[str, bytes]]:
+        rows = await self._fetch("SELECT room_id, meta, checksum FROM rooms ORDER BY room_id")
+        return [
+            (str(room_id), meta)
+            for room_id, meta, checksum in rows
+            if isinstance(meta, bytes) and checksum == _meta_digest(str(room_id), meta)
+        ]
 
     async def _list_rooms(self) -> list[str]:
         rows = await self._fetch("SELECT room_id FROM rooms ORDER BY room_id")

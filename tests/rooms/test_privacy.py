@@ -1,0 +1,89 @@
+"""Personal data in the room core: a member's own data (access) and erasure."""
+
+from __future__ import annotations
+
+import json
+
+from tests.rooms.helpers import FACILITATOR, Workshop
+from workshop_server.rooms import commands as c
+from workshop_server.rooms import queries, views
+from workshop_server.rooms.privacy import my_data
+from workshop_server.rooms.room import Room
+
+NAME = "Zoé Quintessa"
+
+
+def busy() -> tuple[Workshop, str, str, list[str]]:
+    """Zoé posts, replies, votes, answers the pulse, is credited and co-authors a merge with Bob."""
+    w = Workshop()
+    zoe, bob = w.join(NAME), w.join("Bob")
+    w.open_ideate(private=False)
+    ideas = [w.post(zoe, "night buses"), w.post(bob, "late buses"), w.post(bob, "bike lanes")]
+    w.ok(FACILITATOR, c.IdeaMerge, into=ideas[1], ideas=[ideas[0]])
+    w.ok(zoe, c.ReplyPost, idea=ideas[2], text="yes please")
+    w.ok(FACILITATOR, c.MemberMute, member=zoe, reason=f"{NAME} was shouting")
+    w.ok(FACILITATOR, c.MemberUnmute, member=zoe)
+    w.close()
+    w.open_vote()
+    w.vote(zoe, ideas[2], 2)
+    w.vote(bob, ideas[1])
+    w.close()
+    w.ok(FACILITATOR, c.PulseOpen)
+    w.ok(zoe, c.PulseAnswer, score=4, comment="good")
+    w.ok(FACILITATOR, c.RoomAnnounce, kind="thanks", text="Thanks!", credit=[zoe])
+    return w, zoe, bob, ideas
+
+
+def test_a_member_gets_everything_the_room_holds_about_it() -> None:
+    w, zoe, _, ideas = busy()
+    data = my_data(w.room, zoe)
+    assert data["member"]["name"] == NAME and data["member"]["consent_at"] == w.start
+    assert {(i["id"], i["role"]) for i in data["ideas"]} == {(ideas[0], "author"), (ideas[1], "coauthor")}
+    assert [r["text"] for r in data["replies"]] == ["yes please"]
+    assert data["dots"] == [{"round": "r2", "target": "ideas", "dots": {ideas[2]: 2}}]
+    assert data["satisfaction"][0]["score"] == 4
+    assert data["credited_in"][0]["credit"] == [zoe]
+    json.dumps(data)  # plain data
+
+
+def test_erasure_replaces_the_name_everywhere_and_keeps_the_room_whole() -> None:
+    w, zoe, bob, ideas = busy()
+    totals_before = {r.id: dict(r.totals) for r in w.room.rounds.values()}
+    screen = w.screen()
+    result = w.ok(zoe, c.MemberErase)
+    assert result == {"member": zoe, "name": "Participant 2"}
+    assert screen.last("member.erased") == {"member": zoe, "name": "Participant 2"}
+    assert NAME not in json.dumps(w.room.to_state())  # state, dedupe records, audit reasons
+    assert {r.id: dict(r.totals) for r in w.room.rounds.values()} == totals_before
+    merged = w.room.ideas[ideas[1]]
+    assert merged.author == bob and merged.coauthors == [zoe]  # the other author keeps the credit
+    credit = views.idea_full(w.room, merged, mine=False)["coauthors"]
+    assert credit == [{"id": zoe, "name": "Participant 2"}]
+    assert w.room.members[zoe].device is None
+    kinds = [(e.kind, e.member) for e in w.effects[-2:]]
+    assert kinds == [("close", zoe), ("compact", zoe)]
+    # The member's token stops working: every command is refused, and so is its page.
+    w.fail(zoe, c.IdeaPost, "invalid_token", text="again")
+    page = queries.my_ideas(w.room, "member", zoe, 0)
+    assert page["error"]["code"] == "invalid_token"
+    restored = Room.from_state(w.room.to_state())
+    assert restored.members[zoe].erased and restored.members[zoe].name == "Participant 2"
+
+
+def test_only_the_member_itself_or_the_facilitator_erases() -> None:
+    w, zoe, bob, _ = busy()
+    mod = w.moderator()
+    w.fail(bob, c.MemberErase, "forbidden", member=zoe)  # the wrong participant
+    w.fail(mod, c.MemberErase, "forbidden", member=zoe)
+    w.fail(FACILITATOR, c.MemberErase, "forbidden", member=mod)  # staff are not erased this way
+    w.fail(FACILITATOR, c.MemberErase, "not_found", member="m99")
+    w.ok(FACILITATOR, c.MemberErase, member=zoe)
+    w.fail(FACILITATOR, c.MemberErase, "invalid_transition", member=zoe)  # already erased
+
+
+def test_a_removed_member_may_still_download_its_data() -> None:
+    w, zoe, _, _ = busy()
+    w.ok(FACILITATOR, c.MemberRemove, member=zoe)
+    assert queries.my_ideas(w.room, "member", zoe, 0)["error"]["code"] == "banned"
+    assert queries.my_data(w.room, "member", zoe, 0)["data"]["member"]["name"] == NAME
+    assert queries.my_data(w.room, "screen", "", 0)["error"]["code"] == "forbidden"

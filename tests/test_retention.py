@@ -1,0 +1,135 @@
+"""The retention purge, with an injected clock: rooms past their retention period are deleted whole
+(``purge_mode=room``) or lose their personal data (``personal``), on the schedule or by hand
+(``workshop-server purge``); live connections get 4102 on every worker."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.test_cluster import SECRET, Wire, new_room, settings
+from workshop_server import errors
+from workshop_server.broker import MemoryBroker, MemoryHub
+from workshop_server.hub import Hub
+from workshop_server.storage import DATABASE_FILENAME
+
+DAY = 86400.0
+NAME = "Zoé Retainable"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_900_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@contextlib.asynccontextmanager
+async def two_hubs(data: Path, clock: Clock, **overrides: Any) -> AsyncIterator[tuple[Hub, Hub]]:
+    shared = MemoryHub()
+    hubs = [
+        Hub(settings(data, purge_every_seconds=0, **overrides), clock=clock, broker=MemoryBroker(shared))
+        for _ in range(2)
+    ]
+    for hub in hubs:
+        await hub.start()
+    try:
+        yield hubs[0], hubs[1]
+    finally:
+        for hub in reversed(hubs):
+            with contextlib.suppress(Exception):
+                await hub.stop()
+
+
+async def busy_room(a: Hub, b: Hub) -> tuple[str, Wire, Wire]:
+    """A room owned by ``a``: its facilitator on ``a``, Zoé (who posted) on ``b``."""
+    code, links = await new_room(a)
+    fay = Wire(a)
+    await fay.attached("auth", token=links["facilitator_token"])
+    await fay.ok("round.open", kind="ideate", prompt="Ideas", private=False)
+    zoe = Wire(b)
+    await zoe.attached("join", room=code, name=NAME, accept_rules=1)
+    await zoe.ok("idea.post", text="night buses")
+    return code, fay, zoe
+
+
+def files_holding(data: Path, needle: bytes) -> list[str]:
+    return sorted(p.name for p in data.iterdir() if p.is_file() and needle in p.read_bytes())
+
+
+async def test_a_room_past_its_retention_is_deleted_and_every_worker_closes_it(
+    tmp_path: Path, clock: Clock
+) -> None:
+    data = tmp_path / "data"
+    async with two_hubs(data, clock) as (a, b):
+        code, fay, zoe = await busy_room(a, b)
+        young, _ = await new_room(a)
+        clock.now += 89 * DAY
+        assert await b.purge_expired() == []  # 90 days by default: not yet
+        clock.now += 2 * DAY
+        young_later, _ = await new_room(a)
+        assert set(await b.purge_expired()) == {code, young}
+        await fay.until(lambda: fay.closed is not None)
+        await zoe.until(lambda: zoe.closed is not None)
+        assert (fay.closed, zoe.closed) == (4102, 4102)
+        with pytest.raises(errors.RoomNotFound):
+            await a.host(code)
+        assert a.journal is not None and await a.journal.list_rooms() == [young_later]
+        assert await a.purge_expired() == []  # nothing left to do
+    assert files_holding(data, NAME.encode()) == []
+
+
+async def test_personal_mode_keeps_an_anonymous_room(tmp_path: Path, clock: Clock) -> None:
+    data = tmp_path / "data"
+    async with two_hubs(data, clock, purge_mode="personal") as (a, b):
+        code, fay, zoe = await busy_room(a, b)
+        assert files_holding(data, NAME.encode())
+        clock.now += 91 * DAY
+        assert await b.purge_expired() == [code]
+        await zoe.until(lambda: zoe.closed is not None)
+        assert zoe.closed == 4102
+        assert await a.purge_expired() == []  # marked as done in the room's meta
+        again = Wire(b)
+        refused = await again.call("auth", token=zoe.token)
+        assert refused["code"] == "invalid_token"
+        exported = await (await a.host(code)).query("export", kind="member", subject="m1", generation=0)
+        state = exported["state"]
+        assert [i["text"] for i in state["ideas"]] == ["night buses"]
+        assert {m["name"] for m in state["members"]} == {"Facilitator", "Participant 2"}
+        for wire in (fay, again):
+            await wire.close()
+    assert files_holding(data, NAME.encode()) == []
+    assert files_holding(data, b"Fay") == []  # the facilitator's name, in the room's meta too
+
+
+async def test_workshop_server_purge_runs_it_by_hand(tmp_path: Path, clock: Clock) -> None:
+    data = tmp_path / "data"
+    clock.now = time.time() - 100 * DAY  # a room created 100 days ago
+    async with two_hubs(data, clock) as (a, _):
+        old, _ = await new_room(a)
+    env = {**os.environ, "WORKSHOP_SECRET": SECRET}
+    done = subprocess.run(
+        [sys.executable, "-m", "workshop_server", "purge", "--data-dir", str(data)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"purged 1 room(s) (room): {old}" in done.stdout
+    assert DATABASE_FILENAME in os.listdir(data)

@@ -1,0 +1,176 @@
+"""Personal data: a member's own data (access), and erasure.
+
+**Access.** :func:`my_data` is everything the room holds about one member, as plain data: what it
+typed (name, ideas, replies, satisfaction answers, scores), what it chose (its dots), and when it joined
+and accepted the rules and the data notice. The member downloads it with its own token.
+
+**Erasure** (``member.erase``): a participant erases itself, or the facilitator erases a participant
+who asked by other means. The member's name is replaced by a pseudonym (``Participant 7``) everywhere
+the room shows it: authorship of ideas and replies, credits of merges, jurors' score sheets, thanks
+and the contributors list. The room keeps its integrity: ideas, dots and tallies stay, and a merged
+idea keeps its other authors. Its device key goes, every stored reply that held the name is dropped
+from the dedupe records, and audit reasons that quoted it now quote the pseudonym. The member's token
+stops working and its connections are closed (4103).
+
+The core cannot reach the copies outside the state: the ``compact`` effect asks the shell to start a
+new epoch whose journal holds only a snapshot of the erased state (old entries, snapshots, the resume
+buffer and other workers' catch-up buffers are dropped, the database's free pages and WAL overwritten).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workshop_server import errors
+from workshop_server.close_codes import CloseCode
+from workshop_server.rooms import commands as c
+from workshop_server.rooms import followup_views as fv
+from workshop_server.rooms import views
+from workshop_server.rooms.events import PUBLIC, STAFF, Data, Effect, EventName
+from workshop_server.rooms.model import RoomState
+from workshop_server.rooms.registry import FACILITATOR, INTERNAL, PARTICIPANT, handles
+from workshop_server.rooms.state import to_plain
+
+
+def pseudonym(member_id: str) -> str:
+    """The name an erased member gets: tells nothing but that it was a participant."""
+    return f"Participant {member_id.removeprefix('m')}"
+
+
+def _mentions(value: Any, name: str) -> bool:
+    if isinstance(value, str):
+        return name in value
+    if isinstance(value, dict):
+        return any(_mentions(v, name) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_mentions(v, name) for v in value)
+    return False
+
+
+@handles(c.MemberErase, roles=PARTICIPANT | FACILITATOR, after_end=True)
+def erase(room: RoomState, cmd: c.MemberErase, actor: str | None, now: float) -> Data:
+    assert actor is not None
+    target_id = cmd.member or actor
+    if not room.is_staff(actor) and target_id != actor:
+        raise errors.Forbidden("you can only erase your own data")
+    member = room.members.get(target_id)
+    if member is None:
+        raise errors.NotFound("no such member")
+    if member.role != "participant":
+        raise errors.Forbidden("only participants' data is erased this way")
+    if member.erased:
+        raise errors.InvalidTransition("this member's data was already erased")
+    old = member.name
+    member.name = pseudonym(member.id)
+    member.erased = True
+    member.device = None
+    # Dedupe records: the member's own, and any other that held its name.
+    room.replies.pop(member.id, None)
+    for book in room.replies.values():
+        for cid in [cid for cid, stored in book.items() if _mentions(stored.result, old)]:
+            del book[cid]
+    for entry in room.audit:
+        if old in entry.reason:
+            entry.reason = entry.reason.replace(old, member.name)
+    # The audit keeps that an erasure happened, not whose name it was.
+    audit = room.audit_entry(actor if actor != member.id else None, "member.erase", member.id, "", now)
+    data = {"member": member.id, "name": member.name}
+    room.emit(EventName.MEMBER_ERASED, {STAFF: {**data, "audit": audit}, PUBLIC: data}, now)
+    room.effect(Effect("close", member.id, CloseCode.TOKEN_REVOKED, "your data was erased", after=room.seq))
+    room.effect(Effect("compact", member.id))
+    return data
+
+
+@handles(c.Purge, roles=INTERNAL, journal=True)
+def purge(room: RoomState, cmd: c.Purge, actor: str | None, now: float) -> Data:
+    """The retention period ended (the shell decides when, from the room's creation and
+    ``retention_days``). ``room``: close every connection (4102) and delete the room. ``personal``: keep
+    the ideas, dots and results, without any personal data; participants' tokens stop working."""
+    if cmd.mode == "room":
+        data = {"mode": "room"}
+        room.emit(EventName.ROOM_PURGED, {STAFF: data, PUBLIC: data}, now)
+        reason = "this room's retention period ended: it was deleted"
+        room.effect(Effect("close_all", "", CloseCode.ROOM_DELETED, reason, after=room.seq))
+        room.effect(Effect("delete", ""))
+        return data
+    if room.purged:
+        return {"mode": room.purged}  # already done (another worker's schedule, or by hand)
+    moderators = 0
+    for member in room.members.values():
+        if member.role == "participant":
+            member.name, member.erased = pseudonym(member.id), True
+        elif member.role == "moderator":
+            moderators += 1
+            member.name = f"Moderator {moderators}"
+        else:
+            member.name = "Facilitator"
+        member.device = None
+        member.mute_reason = ""
+    room.banned_devices.clear()
+    room.replies.clear()
+    for entry in room.audit:
+        entry.reason = ""
+    for invite in room.invites.values():
+        invite.label = ""
+    for pulse in room.pulses.values():
+        for answer in pulse.answers.values():
+            answer["comment"] = ""
+    room.purged = "personal"
+    data = {"mode": "personal"}
+    room.emit(EventName.ROOM_PURGED, {STAFF: data, PUBLIC: data}, now)
+    for member in room.members.values():
+        if member.erased:
+            reason = "this room's retention period ended: personal data was deleted"
+            room.effect(Effect("close", member.id, CloseCode.ROOM_DELETED, reason, after=room.seq))
+    room.effect(Effect("compact", ""))
+    return data
+
+
+def my_data(room: RoomState, member_id: str) -> Data:
+    """Everything the room holds about one member (the right of access), as plain data."""
+    member = room.members[member_id]
+    ideas = [
+        {
+            **views.idea_own(room, idea, member_id),
+            "role": "author" if idea.author == member_id else "coauthor",
+        }
+        for idea in room.ideas.values()
+        if member_id in room.credited(idea)
+    ]
+    replies = [fv.reply_own(room, r) for r in room.idea_replies.values() if r.author == member_id]
+    dots = [
+        {"round": rnd.id, "target": rnd.target, "dots": dict(rnd.dots[member_id])}
+        for rnd in room.rounds.values()
+        if rnd.kind == "vote" and rnd.dots.get(member_id)
+    ]
+    answers = [
+        {"pulse": p.id, "question": p.question, **p.answers[member_id]}
+        for p in room.pulses.values()
+        if member_id in p.answers
+    ]
+    scores = [
+        {"evaluation": e.id, "idea": idea_id, "scores": dict(sheet)}
+        for e in room.evaluations.values()
+        for idea_id, sheet in e.scores.get(member_id, {}).items()
+    ]
+    return {
+        "room": {"id": room.id, "title": room.config.title, "retention_days": room.config.retention_days},
+        "member": {
+            "id": member.id,
+            "name": member.name,
+            "role": member.role,
+            "joined_at": member.joined_at,
+            "rules_version": member.rules_version,
+            "consent_at": member.consent_at,
+            "juror": member.juror,
+            "erased": member.erased,
+        },
+        "ideas": ideas,
+        "replies": replies,
+        "dots": dots,
+        "satisfaction": answers,
+        "scores": scores,
+        "credited_in": [
+            to_plain(a) | {"credit": [member_id]} for a in room.announcements if member_id in a.credit
+        ],
+    }
