@@ -377,6 +377,13 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
     async def export_md(request: Request) -> Response:
         return await export_text(request, "md", "text/markdown; charset=utf-8")
 
+    async def export_html(request: Request) -> Response:
+        response = await export_text(request, "html", "text/html; charset=utf-8")
+        # A printable page: shown in the browser, not downloaded; it runs nothing and loads nothing.
+        response.headers["content-disposition"] = "inline"
+        response.headers["content-security-policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+        return response
+
     async def room_figures(request: Request) -> Response:
         code = normalise_code(request.path_params["code"])
         try:
@@ -398,7 +405,10 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
             kind, subject, generation = await export_claims(request, code)
             host = await hub.host(code)
             # Read between batches: never show a state that the journal does not hold yet.
-            export = await host.query("export", kind=kind, subject=subject, generation=generation)
+            anonymised = request.query_params.get("anonymised", "0") in ("1", "true", "yes")
+            export = await host.query(
+                "export", kind=kind, subject=subject, generation=generation, anonymised=anonymised
+            )
             if "error" in export:
                 raise errors.from_dict(export["error"])
         except errors.WorkshopError as exc:
@@ -453,8 +463,8 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         except errors.WorkshopError as exc:
             return error_response(exc)
         fmt = request.query_params.get("format", "json")
-        if fmt not in ("json", "csv", "md"):
-            return error_response(errors.InvalidCommand("format is json, csv or md"))
+        if fmt not in ("json", "csv", "md", "html"):
+            return error_response(errors.InvalidCommand("format is json, csv, md or html"))
         extra = "&anonymised=1" if request.query_params.get("anonymised") in ("1", "true", "yes") else ""
         key = hub.downloads.issue(code, claims.subject, claims.generation)
         return JSONResponse(
@@ -522,6 +532,7 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         Route("/api/rooms/{code}/export.json", export_json),
         Route("/api/rooms/{code}/export.csv", export_csv),
         Route("/api/rooms/{code}/export.md", export_md),
+        Route("/api/rooms/{code}/export.html", export_html),
         Route("/api/rooms/{code}/figures", room_figures),
         Route("/api/rooms/{code}/export-link", export_link, methods=["POST"]),
         Route("/api/rooms/{code}/mine", mine),

@@ -257,6 +257,24 @@ class Fanout:
                         self._on_refresh(session)
         return self.deliveries - queued_before
 
+    def push_figures(self, epoch: str, seq: int, data: dict[str, Any]) -> int:
+        """The room's figures, to this worker's staff connections (encoded once per encoding). Not an
+        event: nothing to replay, so a held connection simply misses one."""
+        if epoch != self.epoch:
+            return 0
+        frames: dict[bool, str | bytes] = {}
+        sent = 0
+        for session in self.sessions:
+            if session.audience != "staff" or session.floor == HELD:
+                continue
+            codec = session.codec
+            frame = frames.get(codec.binary)
+            if frame is None:
+                frame = frames[codec.binary] = codec.encode(protocol.figures(epoch, seq, data))
+            session.push(frame)
+            sent += 1
+        return sent
+
     def _send(self, session: Connection, ev: dict[str, Any]) -> None:
         """One recent event to one connection that attached before it was delivered here."""
         views: dict[str, Any] = ev["views"]

@@ -30,6 +30,7 @@ from workshop_server.handle import Attached, Reply, Seat
 from workshop_server.rooms import Room, queries, view_for
 from workshop_server.rooms import commands as c
 from workshop_server.rooms.events import Event
+from workshop_server.rooms.state import STAFF_ROLES
 from workshop_server.storage import Journal, JournalEntry, Snapshot
 
 if TYPE_CHECKING:
@@ -77,6 +78,8 @@ class Owner(Protocol):
     def fanout(self, room_id: str) -> Fanout: ...
 
     def forget(self, host: LocalRoom) -> None: ...
+
+    def keep(self, task: asyncio.Task[Any]) -> None: ...
 
 
 @dataclass(slots=True, eq=False)
@@ -131,6 +134,9 @@ class LocalRoom:
         self.superseded = False  # another worker took the room over (it announced its epoch already)
         self.leased_at = time.monotonic()  # when its lease was last claimed or renewed
         self._stopping = False
+        self._figures_pending = False  # a computation of the figures is scheduled
+        self._figures_seq = -1  # the seq the last published figures were computed at
+        self._figures_at = 0.0  # when (monotonic)
         self.ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
     @property
@@ -331,6 +337,7 @@ class LocalRoom:
             await self.hub.flush_replies()  # before the next batch is published
         if self._stopping:
             return  # deleted
+        self._schedule_figures()
         self._schedule_timer()
         if self._due_for_snapshot() and not self._inbox:
             await self._snapshot()
@@ -465,6 +472,40 @@ class LocalRoom:
             self._since_snapshot >= settings.snapshot_every_events
             or time.monotonic() - self._snapshot_at >= settings.snapshot_every_seconds
         )
+
+    # --- Live figures for staff ---------------------------------------------------------------------
+    def _schedule_figures(self) -> None:
+        """After a batch that changed the room, while staff are online: the figures are computed between
+        batches (a named query in the room's queue) and published once for every worker's staff
+        connections, at most once per ``figures_interval``: never on a command's path."""
+        interval = self.hub.settings.figures_interval
+        room = self.room
+        if not interval or self._figures_pending or room.seq == self._figures_seq:
+            return
+        if not any(room.members[m].role in STAFF_ROLES for m in room.online if m in room.members):
+            return
+        self._figures_pending = True
+        delay = max(0.0, self._figures_at + interval - time.monotonic())
+        asyncio.get_running_loop().call_later(delay, self._ask_figures)
+
+    def _ask_figures(self) -> None:
+        if self._stopping:
+            return
+        future = self.query("figures_now")
+        future.add_done_callback(self._publish_figures)
+
+    def _publish_figures(self, future: asyncio.Future[Any]) -> None:
+        self._figures_pending = False
+        self._figures_at = time.monotonic()
+        if future.cancelled() or future.exception() is not None or self._stopping:
+            return
+        seq, data = future.result()
+        self._figures_seq = seq
+        message = {"epoch": self.room.epoch, "seq": seq, "figures": data}
+        task = asyncio.get_running_loop().create_task(
+            self.hub.publish(self.hub.channel(self.room_id), pack(message))
+        )
+        self.hub.keep(task)
 
     async def _delete(self) -> None:
         """The room was purged whole (retention): delete everything stored of it (overwritten on disk)

@@ -190,7 +190,18 @@ class SnapshotMessage(_Envelope):
     state: dict[str, Any]
 
 
-ServerMessage = Hello | Ok | Error | EventMessage | SnapshotMessage
+class FiguresMessage(_Envelope):
+    """The room's figures (KPIs), pushed to staff connections while the room changes, at most once per
+    ``figures_interval`` seconds. Not an event: it has no seq, is not journaled nor replayed; a
+    connection that (re)attaches gets the next one, or asks ``GET /api/rooms/{code}/figures``."""
+
+    type: Literal["figures"] = "figures"
+    epoch: str
+    seq: int = Field(description="The room's seq the figures were computed at.")
+    data: dict[str, Any]
+
+
+ServerMessage = Hello | Ok | Error | EventMessage | SnapshotMessage | FiguresMessage
 
 
 def ok(cid: str, result: Message, seq: int, now: float) -> Message:
@@ -199,6 +210,10 @@ def ok(cid: str, result: Message, seq: int, now: float) -> Message:
 
 def error(cid: str | None, exc: errors.WorkshopError) -> Message:
     return {"type": "error", "id": cid, **exc.to_dict()}
+
+
+def figures(epoch: str, seq: int, data: Message) -> Message:
+    return {"type": "figures", "epoch": epoch, "seq": seq, "data": data}
 
 
 def event(epoch: str, seq: int, name: str, at: float, data: Message) -> Message:

@@ -206,6 +206,13 @@ class Settings(BaseSettings):
             "the room's creation; after it the purge (purge_mode) runs."
         ),
     )
+    figures_interval: float = Field(
+        default=2.0,
+        ge=0,
+        le=3600,
+        description="Push the room's figures to staff connections at most this often while the room "
+        "changes (seconds); 0: never (staff ask GET /api/rooms/{code}/figures).",
+    )
     purge_mode: Literal["room", "personal"] = Field(
         default="room",
         description=(

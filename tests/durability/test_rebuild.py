@@ -68,6 +68,11 @@ def public_state(state: dict[str, Any]) -> dict[str, Any]:
     secret = ("passphrase_hash", "passphrase_salt")
     shown["config"] = {k: v for k, v in state["config"].items() if k not in secret}
     shown["members"] = [{k: v for k, v in m.items() if k != "device"} for m in state["members"]]
+    # No voter's individual dots (totals and results stay).
+    shown["rounds"] = [{k: v for k, v in r.items() if k != "dots"} for r in state["rounds"]]
+    shown["merges"] = [
+        {k: v for k, v in g.items() if k not in ("moved", "refunded")} for g in state["merges"]
+    ]
     return shown
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import json
+from typing import Any
 
 from tests.protocol.conftest import Connect
 from tests.protocol.test_http import assert_error, http
-from tests.support.client import create_room
+from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
 
 
@@ -37,11 +40,17 @@ async def test_csv_markdown_and_figures_are_for_staff_only(server: ServerProcess
     assert report.status == 200 and report.headers["content-type"].startswith("text/markdown")
     assert "## Figures" in report.body.decode("utf-8")
 
+    printable = http(server, f"/api/rooms/{code}/export.html", headers=staff)
+    assert printable.status == 200 and printable.headers["content-type"].startswith("text/html")
+    assert printable.headers["content-disposition"] == "inline"
+    assert "default-src 'none'" in printable.headers["content-security-policy"]
+    assert "<h2>Figures</h2>" in printable.body.decode("utf-8")
+
     figures = http(server, f"/api/rooms/{code}/figures", headers=staff).json()
     assert (figures["participants"], figures["ideas"], figures["participation_rate"]) == (1, 1, 1.0)
 
     participant = {"authorization": f"Bearer {ana.token}"}
-    for path in ("export.csv", "export.md", "figures"):
+    for path in ("export.csv", "export.md", "export.html", "figures"):
         assert_error(http(server, f"/api/rooms/{code}/{path}", headers=participant), 403, "forbidden")
         assert_error(http(server, f"/api/rooms/{code}/{path}"), 401, "invalid_token")
 
@@ -60,3 +69,62 @@ async def test_a_one_time_link_downloads_the_csv_once(server: ServerProcess, con
         400,
         "invalid_command",
     )
+
+
+async def test_the_json_export_has_totals_but_no_voters_dots(server: ServerProcess, connect: Connect) -> None:
+    links = create_room(server.url)
+    code = links["room"]
+    facilitator = await connect(server)
+    await facilitator.auth(links["facilitator_token"])
+    await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", private=False)
+    ana = await connect(server)
+    await ana.join(code, "Anaïs")
+    idea = (await ana.ok("idea.post", text="a bus"))["idea"]["id"]
+    await facilitator.ok("round.close")
+    await facilitator.ok("round.open", kind="vote", prompt="Vote")
+    await ana.ok("vote.add", idea=idea)
+    staff = {"authorization": f"Bearer {links['facilitator_token']}"}
+    state = http(server, f"/api/rooms/{code}/export.json", headers=staff).json()
+    vote = state["rounds"][1]
+    assert vote["totals"] == {idea: 1} and "dots" not in vote
+    anonymised = http(server, f"/api/rooms/{code}/export.json?anonymised=1", headers=staff).json()
+    assert "Anaïs" not in json.dumps(anonymised)
+    assert [i["text"] for i in anonymised["ideas"]] == ["a bus"]
+    # The voter reads its own dots in its own data download.
+    assert ana.token is not None
+    own = http(server, f"/api/rooms/{code}/my-data", headers={"authorization": f"Bearer {ana.token}"})
+    assert own.headers["content-disposition"] == f'attachment; filename="{code}-my-data.json"'
+    assert own.json()["data"]["dots"] == [{"round": vote["id"], "target": "ideas", "dots": {idea: 1}}]
+
+
+SERVER_SETTINGS = {"figures_interval": 0.2}
+
+
+async def figures_message(client: Client, predicate: Any, timeout: float = 10.0) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        for message in client.other:
+            if message.get("type") == "figures" and predicate(message["data"]):
+                return message
+        await asyncio.sleep(0.02)
+    raise TimeoutError([m.get("type") for m in client.other])
+
+
+async def test_staff_get_the_figures_live_and_participants_never(
+    server: ServerProcess, connect: Connect
+) -> None:
+    links = create_room(server.url)
+    code = links["room"]
+    facilitator = await connect(server)
+    await facilitator.auth(links["facilitator_token"])
+    await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", private=False)
+    ana = await connect(server)
+    await ana.join(code, "Ana")
+    await ana.ok("idea.post", text="one")
+    first = await figures_message(facilitator, lambda f: f["ideas"] == 1)
+    assert first["data"]["participation_rate"] == 1.0 and first["epoch"] == facilitator.epoch
+    await ana.ok("idea.post", text="two")
+    second = await figures_message(facilitator, lambda f: f["ideas"] == 2)
+    assert second["seq"] > first["seq"]
+    assert [m for m in ana.other if m.get("type") == "figures"] == []

@@ -9,7 +9,7 @@ import pytest
 
 from tests.rooms.helpers import FACILITATOR, Workshop
 from workshop_server.rooms import commands as c
-from workshop_server.rooms.exports import CSV_COLUMNS, ideas_csv, neutralise, report_md
+from workshop_server.rooms.exports import CSV_COLUMNS, ideas_csv, neutralise, report_html, report_md
 from workshop_server.rooms.figures import figures, gini, timeline
 from workshop_server.rooms.state import RoomConfig
 
@@ -175,3 +175,16 @@ def test_the_report_has_every_section() -> None:
     assert "a1 is adopted by Facilitator: go" in report
     assert "| 1 | a1 | 4.0 |" in report  # the evaluation's ranking
     assert "- Participation rate: 50%" in report
+
+
+def test_the_printable_report_is_the_same_report_escaped_for_html() -> None:
+    w, _, ideas = small_room()
+    w.ok(FACILITATOR, c.ThemeCreate, name="<script>alert(1)</script> & co", ideas=ideas[:1])
+    page = report_html(w.room)
+    assert page.startswith("<!doctype html>") and '<html lang="en">' in page
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in page
+    for heading in ("Rounds", "Ideas and their status", "Figures", "Contributors"):
+        assert f"<h2>{heading}</h2>" in page
+    assert '<th scope="col">Dots</th>' in page
+    md_tables = sum(1 for line in report_md(w.room).splitlines() if line.startswith("| ---"))
+    assert md_tables >= 3 and page.count("<table>") == md_tables  # the same tables in both

@@ -6,8 +6,9 @@ The HTTP layer only checks the token and sends what these return; it never reads
   that spreadsheet programs open French text correctly. A cell starting with ``=``, ``+``, ``-``, ``@``
   (or a tab or carriage return) gets a leading apostrophe, so that no spreadsheet runs it as a formula
   (OWASP's "CSV injection").
-- **Markdown** (:func:`report_md`): the brief, the rounds, ranked results per round and per theme,
-  statuses and the selection log, the figures and the contributors: a readable report.
+- **The report** (:func:`report_blocks`): the brief, the rounds, ranked results per round and per
+  theme, statuses and the selection log, the figures and the contributors; rendered as Markdown
+  (:func:`report_md`) and as one printable HTML page (:func:`report_html`).
 
 Names: an idea's author is left out where the idea's round (or the room) is anonymous, and
 ``anonymised`` strips every name (authors, co-authors, contributors, staff). No export holds a voter's
@@ -17,16 +18,27 @@ individual dots.
 from __future__ import annotations
 
 import csv
+import html
 import io
 from datetime import UTC, datetime
+from typing import Any
 
 from workshop_server.rooms import figures as kpi
 from workshop_server.rooms import followup_views as fv
 from workshop_server.rooms.events import Data
 from workshop_server.rooms.model import RoomState
+from workshop_server.rooms.room import Room
 from workshop_server.rooms.state import Idea, IdeaState
 
-__all__ = ["CSV_COLUMNS", "ideas_csv", "neutralise", "report_md"]
+__all__ = [
+    "CSV_COLUMNS",
+    "ideas_csv",
+    "neutralise",
+    "report_blocks",
+    "report_html",
+    "report_md",
+    "state_export",
+]
 
 CSV_COLUMNS = (
     "id",
@@ -94,7 +106,131 @@ def ideas_csv(room: RoomState, *, anonymised: bool = False) -> str:
     return BOM + out.getvalue()
 
 
-# --- The Markdown report --------------------------------------------------------------------------------
+# --- The report: one projection (blocks), two renderings (Markdown, printable HTML) ----------------------
+Block = tuple[str, Any]
+"""``("h1"|"h2"|"h3"|"p", text)``, ``("ul", [text, ...])`` or ``("table", (header, rows))``: plain text
+everywhere; each renderer escapes for its format."""
+
+
+def _table_results(room: RoomState, key: str, rows: list[Data]) -> Block:
+    return (
+        "table",
+        (
+            ["Rank", key.title(), "Dots"],
+            [[str(r["rank"]), _label(room, key, r[key]), str(r["total"])] for r in rows],
+        ),
+    )
+
+
+def report_blocks(room: RoomState, *, anonymised: bool = False) -> list[Block]:
+    """The report: the brief, the rounds with ranked results (per idea and per theme), the ideas with
+    their statuses, the selection (criteria, evaluations, decisions), the figures and the contributors."""
+    cfg = room.config
+    blocks: list[Block] = [
+        ("h1", cfg.title),
+        ("p", f"Report generated at {iso(room.clock)}. Phase: {room.phase}."),
+    ]
+    if cfg.brand:
+        blocks.append(("p", f"Brand: {cfg.brand}."))
+    if cfg.brief.strip():
+        blocks.append(("h2", "Brief"))
+        blocks += [("p", " ".join(p.split())) for p in cfg.brief.split("\n\n") if p.strip()]
+
+    blocks.append(("h2", "Rounds"))
+    if not room.rounds:
+        blocks.append(("p", "No round was run."))
+    for rnd in room.rounds.values():
+        blocks.append(("h3", f"{rnd.id}: {rnd.prompt} ({rnd.kind}, {rnd.status.value})"))
+        if rnd.kind == "ideate":
+            blocks.append(("p", f"{sum(1 for i in exported_ideas(room) if i.round == rnd.id)} ideas."))
+            continue
+        key = "theme" if rnd.target == "themes" else "idea"
+        results = rnd.results or [
+            {key: t, "total": n, "rank": r}
+            for r, (t, n) in enumerate(sorted(rnd.totals.items(), key=lambda kv: -kv[1]), 1)
+        ]
+        blocks.append(_table_results(room, key, results) if results else ("p", "No dots."))
+        if rnd.theme_results:
+            blocks += [("p", "By theme:"), _table_results(room, "theme", rnd.theme_results)]
+
+    blocks.append(("h2", "Ideas and their status"))
+    rows = []
+    for idea in exported_ideas(room):
+        theme = room.themes.get(idea.theme) if idea.theme is not None else None
+        named = _named(room, idea, anonymised)
+        authors = ", ".join(room.members[a].name for a in room.credited(idea)) if named else "(anonymous)"
+        rows.append(
+            [
+                idea.text,
+                theme.name if theme else "",
+                idea.status.value,
+                str(_all_dots(room, idea.id)),
+                authors,
+            ]
+        )
+    blocks.append(("table", (["Idea", "Theme", "Status", "Dots", "Authors"], rows)))
+
+    if room.criteria or room.evaluations:
+        blocks.append(("h2", "Selection"))
+        if room.criteria:
+            blocks += [
+                ("p", "Criteria:"),
+                (
+                    "ul",
+                    [f"{k.name} (weight {k.weight}): {k.description}".rstrip(": ") for k in room.criteria],
+                ),
+            ]
+        decisions: list[str] = []
+        for entry in fv.selection_log(room):
+            if entry["kind"] == "evaluation":
+                blocks.append(
+                    ("p", f"Evaluation {entry['id']} closed at {iso(entry['at'])}, {entry['jurors']} jurors:")
+                )
+                scored = [
+                    [str(r["rank"]), r["text"], "-" if r["score"] is None else str(r["score"])]
+                    for r in entry["results"]
+                ]
+                blocks.append(("table", (["Rank", "Idea", "Score"], scored)))
+            else:
+                who = "" if anonymised else f" by {entry['by_name']}"
+                note = f": {entry['note']}" if entry["note"] else ""
+                decisions.append(f"{iso(entry['at'])}: {entry['text']} is {entry['status']}{who}{note}")
+        if decisions:
+            blocks += [("p", "Decisions:"), ("ul", decisions)]
+
+    figures = kpi.figures(room)
+    lines = [
+        f"Participants: {figures['participants']}",
+        f"Ideas: {figures['ideas']}",
+        f"Participation rate: {figures['participation_rate']:.0%}",
+        f"Ideas per participant: {figures['ideas_per_participant']}",
+        f"Contribution inequality (Gini): {figures['contribution_gini']}",
+        f"Vote turnout: {figures['vote_turnout']:.0%}",
+    ]
+    satisfaction = figures["satisfaction"]
+    if satisfaction is not None and satisfaction["count"]:
+        lines.append(f"Satisfaction: {satisfaction['average']} / 5 ({satisfaction['count']} answers)")
+    blocks += [("h2", "Figures"), ("ul", lines)]
+
+    people = fv.contributors(room, None, staff=True)
+    if people:
+        table = [
+            [
+                f"Contributor {n}" if anonymised or room.credits_private else row["name"],
+                str(row["ideas"]),
+                str(row["dots"]),
+                str(row["shortlisted"]),
+                str(row["adopted"]),
+            ]
+            for n, row in enumerate(people, 1)
+        ]
+        blocks += [
+            ("h2", "Contributors"),
+            ("table", (["Contributor", "Ideas", "Dots", "Shortlisted", "Adopted"], table)),
+        ]
+    return blocks
+
+
 def _md(text: str) -> str:
     """Text on one line, with Markdown's table and emphasis characters escaped."""
     flat = " ".join(text.split())
@@ -107,120 +243,103 @@ def _label(room: RoomState, kind: str, target: str) -> str:
     """An idea's text or a theme's name; the id of one gone since."""
     if kind == "theme":
         theme = room.themes.get(target)
-        return _md(theme.name) if theme is not None else f"({target})"
+        return theme.name if theme is not None else f"({target})"
     idea = room.ideas.get(target)
-    return _md(idea.text) if idea is not None else f"({target})"
+    return idea.text if idea is not None else f"({target})"
 
 
 def report_md(room: RoomState, *, anonymised: bool = False) -> str:
-    cfg = room.config
-    lines: list[str] = [f"# {_md(cfg.title)}", ""]
-    lines.append(f"Report generated at {iso(room.clock)}. Phase: {room.phase}.")
-    if cfg.brand:
-        lines.append(f"Brand: {_md(cfg.brand)}.")
-    lines.append("")
-    if cfg.brief.strip():
-        lines += ["## Brief", "", *(_md(p) for p in cfg.brief.split("\n\n") if p.strip()), ""]
-
-    lines += ["## Rounds", ""]
-    if not room.rounds:
-        lines += ["No round was run.", ""]
-    for rnd in room.rounds.values():
-        lines.append(f"### {rnd.id}: {_md(rnd.prompt)} ({rnd.kind}, {rnd.status.value})")
-        lines.append("")
-        if rnd.kind == "ideate":
-            posted = [i for i in exported_ideas(room) if i.round == rnd.id]
-            lines.append(f"{len(posted)} ideas.")
+    """The report in Markdown."""
+    out: list[str] = []
+    for kind, body in report_blocks(room, anonymised=anonymised):
+        if kind in ("h1", "h2", "h3"):
+            out += ["#" * int(kind[1]) + " " + _md(body), ""]
+        elif kind == "p":
+            out += [_md(body), ""]
+        elif kind == "ul":
+            out += [*(f"- {_md(item)}" for item in body), ""]
         else:
-            key = "theme" if rnd.target == "themes" else "idea"
-            results = rnd.results or [
-                {key: t, "total": n, "rank": r}
-                for r, (t, n) in enumerate(sorted(rnd.totals.items(), key=lambda kv: -kv[1]), 1)
-            ]
-            if not results:
-                lines.append("No dots.")
-            else:
-                lines += [f"| Rank | {key.title()} | Dots |", "| --- | --- | --- |"]
-                for row in results:
-                    lines.append(f"| {row['rank']} | {_label(room, key, row[key])} | {row['total']} |")
-            if rnd.theme_results:
-                lines += ["", "By theme:", "", "| Rank | Theme | Dots |", "| --- | --- | --- |"]
-                for row in rnd.theme_results:
-                    lines.append(
-                        f"| {row['rank']} | {_label(room, 'theme', row['theme'])} | {row['total']} |"
-                    )
-        lines.append("")
+            header, rows = body
+            out.append("| " + " | ".join(_md(h) for h in header) + " |")
+            out.append("|" + " --- |" * len(header))
+            out += ["| " + " | ".join(_md(cell) for cell in row) + " |" for row in rows]
+            out.append("")
+    return "\n".join(out)
 
-    lines += [
-        "## Ideas and their status",
-        "",
-        "| Idea | Theme | Status | Dots | Authors |",
-        "| --- | --- | --- | --- | --- |",
+
+REPORT_CSS = " ".join(
+    (
+        "body{font:14px/1.45 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}",
+        "table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem}",
+        "th,td{border:1px solid #999;padding:.3rem .5rem;text-align:left;vertical-align:top}",
+        "th{background:#eee}h1{font-size:1.6rem}",
+        "h2{font-size:1.25rem;margin-top:1.6rem;border-bottom:1px solid #999}",
+        "@media print{body{margin:0;max-width:none}h2{break-after:avoid}tr{break-inside:avoid}}",
+    )
+)
+
+
+def report_html(room: RoomState, *, anonymised: bool = False) -> str:
+    """The report as one printable HTML page (no script, no external resource)."""
+    esc = html.escape
+    out = [
+        "<!doctype html>",
+        f'<html lang="{esc(room.config.locale)}"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width,initial-scale=1">',
+        f"<title>{esc(room.config.title)}</title><style>{REPORT_CSS}</style></head><body>",
     ]
-    for idea in exported_ideas(room):
-        theme = room.themes.get(idea.theme) if idea.theme is not None else None
-        named = _named(room, idea, anonymised)
-        authors = ", ".join(room.members[a].name for a in room.credited(idea)) if named else "(anonymous)"
-        lines.append(
-            f"| {_md(idea.text)} | {_md(theme.name) if theme else ''} | {idea.status.value} | "
-            f"{_all_dots(room, idea.id)} | {_md(authors)} |"
-        )
-    lines.append("")
+    for kind, body in report_blocks(room, anonymised=anonymised):
+        if kind in ("h1", "h2", "h3", "p"):
+            out.append(f"<{kind}>{esc(body)}</{kind}>")
+        elif kind == "ul":
+            out.append("<ul>" + "".join(f"<li>{esc(item)}</li>" for item in body) + "</ul>")
+        else:
+            header, rows = body
+            head = "".join(f'<th scope="col">{esc(h)}</th>' for h in header)
+            cells = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows)
+            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table>")
+    out.append("</body></html>")
+    return "\n".join(out)
 
-    if room.criteria or room.evaluations:
-        lines += ["## Selection", ""]
-        if room.criteria:
-            lines += ["Criteria:", ""]
-            lines += [f"- **{_md(k.name)}** (weight {k.weight}): {_md(k.description)}" for k in room.criteria]
-            lines.append("")
-        for entry in fv.selection_log(room):
-            if entry["kind"] == "evaluation":
-                lines.append(
-                    f"Evaluation {entry['id']} closed at {iso(entry['at'])}, {entry['jurors']} jurors:"
-                )
-                lines.append("")
-                lines += ["| Rank | Idea | Score |", "| --- | --- | --- |"]
-                for row in entry["results"]:
-                    score = "-" if row["score"] is None else row["score"]
-                    lines.append(f"| {row['rank']} | {_md(row['text'])} | {score} |")
-                lines.append("")
-            else:
-                who = "" if anonymised else f" by {_md(entry['by_name'])}"
-                note = f": {_md(entry['note'])}" if entry["note"] else ""
-                lines.append(f"- {iso(entry['at'])}: {_md(entry['text'])} is {entry['status']}{who}{note}")
-        lines.append("")
 
-    figures = kpi.figures(room)
-    lines += [
-        "## Figures",
-        "",
-        f"- Participants: {figures['participants']}",
-        f"- Ideas: {figures['ideas']}",
-        f"- Participation rate: {figures['participation_rate']:.0%}",
-        f"- Ideas per participant: {figures['ideas_per_participant']}",
-        f"- Contribution inequality (Gini): {figures['contribution_gini']}",
-        f"- Vote turnout: {figures['vote_turnout']:.0%}",
-    ]
-    satisfaction = figures["satisfaction"]
-    if satisfaction is not None and satisfaction["count"]:
-        lines.append(f"- Satisfaction: {satisfaction['average']} / 5 ({satisfaction['count']} answers)")
-    lines.append("")
-
-    rows = fv.contributors(room, None, staff=True)
-    if rows:
-        lines += [
-            "## Contributors",
-            "",
-            "| Contributor | Ideas | Dots | Shortlisted | Adopted |",
-            "| --- | --- | --- | --- | --- |",
-        ]
-        for n, row in enumerate(rows, 1):
-            name = f"Contributor {n}" if anonymised or room.credits_private else _md(row["name"])
-            lines.append(
-                f"| {name} | {row['ideas']} | {row['dots']} | {row['shortlisted']} | {row['adopted']} |"
-            )
-        lines.append("")
-    return "\n".join(lines)
+def state_export(room: Room, *, anonymised: bool = False) -> Data:
+    """``export.json``: the room's whole state for staff, without what no staff view shows: dedupe
+    records, device keys, the passphrase's hash and salt, which worker holds whose connections, and
+    any voter's individual dots (``rounds[].dots``; merges' ``moved`` and ``refunded``). Totals,
+    results and everything else stay. ``anonymised``: every name replaced (``Participant N``...), and
+    moderation reasons, invite labels and satisfaction comments left out."""
+    state: Data = room.to_state()
+    for key in ("replies", "banned_devices", "where", "worker_screens"):
+        state.pop(key, None)
+    state["config"].pop("passphrase_hash", None)
+    state["config"].pop("passphrase_salt", None)
+    for member in state["members"]:
+        member.pop("device", None)
+    for rnd in state["rounds"]:
+        rnd.pop("dots", None)
+    for merge in state["merges"]:
+        merge.pop("moved", None)
+        merge.pop("refunded", None)
+    if anonymised:
+        moderators = 0
+        for member in state["members"]:
+            if member["role"] == "moderator":
+                moderators += 1
+            member["name"] = {
+                "participant": f"Participant {member['id'].removeprefix('m')}",
+                "moderator": f"Moderator {moderators}",
+            }.get(member["role"], "Facilitator")
+            member["mute_reason"] = ""
+        for entry in state["audit"]:
+            entry["reason"] = ""
+        for invite in state["invites"]:
+            invite["label"] = ""
+        for idea in state["ideas"]:
+            idea["hide_reason"] = ""
+        for pulse in state["pulses"]:
+            for answer in pulse["answers"].values():
+                answer["comment"] = ""
+    return state
 
 
 def export_summary(room: RoomState) -> Data:

@@ -195,6 +195,13 @@ def figures(room: RoomState, kind: str, subject: str, generation: int) -> Data:
     return {"figures": room_figures.figures(room)}
 
 
+@query("figures_now")
+def figures_now(room: RoomState) -> list[Any]:
+    """``[seq, figures]`` for the shell's live push to staff connections (no credential: the shell
+    sends them to staff only)."""
+    return [room.seq, room_figures.figures(room)]
+
+
 @query("export_file")
 def export_file(
     room: RoomState, kind: str, subject: str, generation: int, fmt: str, anonymised: bool
@@ -207,23 +214,18 @@ def export_file(
         return {"text": exports.ideas_csv(room, anonymised=anonymised)}
     if fmt == "md":
         return {"text": exports.report_md(room, anonymised=anonymised)}
+    if fmt == "html":
+        return {"text": exports.report_html(room, anonymised=anonymised)}
     raise errors.ServerError(f"unknown export format {fmt!r}")
 
 
 @query("export")
-def export(room: Room, kind: str, subject: str, generation: int) -> Data:
+def export(room: Room, kind: str, subject: str, generation: int, anonymised: bool = False) -> Data:
     """The staff export: ``{"error": ...}`` when refused, else ``{"state": ...}``: the room's state
-    without replies, device keys and the passphrase's hash."""
+    without dedupe records, device keys, the passphrase's hash, nor any voter's individual dots (totals
+    and results only: no staff view shows who voted for what). ``anonymised``: no name either."""
     refusal = staff_refusal(room, kind, subject, generation)
     if refusal is not None:
         return {"error": refusal.to_dict()}
-    state: Data = room.to_state()
-    state.pop("replies", None)
-    state.pop("banned_devices", None)
-    state.pop("where", None)  # which worker holds whose connections: operations, not the room's data
-    state.pop("worker_screens", None)
-    state["config"].pop("passphrase_hash", None)
-    state["config"].pop("passphrase_salt", None)
-    for member in state["members"]:
-        member.pop("device", None)
+    state: Data = exports.state_export(room, anonymised=anonymised)
     return {"state": state}
