@@ -59,6 +59,8 @@ STATUS = {
     "invalid_token": 401,
     "create_key_required": 401,
     "forbidden": 403,
+    "banned": 403,
+    "awaiting_approval": 403,
     "rate_limited": 429,
     "room_not_found": 404,
     "not_found": 404,
