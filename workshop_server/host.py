@@ -137,6 +137,8 @@ class LocalRoom:
         self._figures_pending = False  # a computation of the figures is scheduled
         self._figures_seq = -1  # the seq the last published figures were computed at
         self._figures_at = 0.0  # when (monotonic)
+        self._staff: list[str] = []  # the staff members' ids, as of ``_staff_known`` members
+        self._staff_known = 0
         self.ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
     @property
@@ -482,11 +484,20 @@ class LocalRoom:
         room = self.room
         if not interval or self._figures_pending or room.seq == self._figures_seq:
             return
-        if not any(room.members[m].role in STAFF_ROLES for m in room.online if m in room.members):
+        if not self._staff_online():
             return
         self._figures_pending = True
         delay = max(0.0, self._figures_at + interval - time.monotonic())
         asyncio.get_running_loop().call_later(delay, self._ask_figures)
+
+    def _staff_online(self) -> bool:
+        """Whether a facilitator or moderator is online: a few ids to look up, not every member (roles
+        never change after a join, so the list is rebuilt only when members joined)."""
+        room = self.room
+        if len(room.members) != self._staff_known:
+            self._staff = [m.id for m in room.members.values() if m.role in STAFF_ROLES]
+            self._staff_known = len(room.members)
+        return any(member in room.online for member in self._staff)
 
     def _ask_figures(self) -> None:
         if self._stopping:
