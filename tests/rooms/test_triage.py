@@ -8,7 +8,7 @@ import pytest
 from tests.rooms.helpers import FACILITATOR, Workshop, walk
 from workshop_server.rooms import commands as c
 from workshop_server.rooms.state import Limits, RoomConfig
-from workshop_server.rooms.triage import WORDS, matches, tokens
+from workshop_server.rooms.wordfilter import WORDS, matches, tokens
 
 
 @pytest.mark.parametrize(
@@ -149,3 +149,15 @@ def test_a_shadow_muted_member_sees_its_ideas_and_nobody_else_but_staff_does() -
         i["id"] for i in w.room.snapshot(bob, "participant")["ideas"]
     }
     assert [e.action for e in w.room.audit][-2:] == ["member.shadow_mute", "member.shadow_unmute"]
+
+
+def test_staff_choose_the_shipped_lists_and_an_unknown_language_is_refused() -> None:
+    w = Workshop()  # an English room: the English list by default
+    ann = w.join("Ann")
+    w.open_ideate(private=False)
+    assert w.ok(ann, c.IdeaPost, text="quel connard")["idea"]["state"] == "visible"
+    shown = w.ok(FACILITATOR, c.FilterSet, languages=["en", "fr"])["filter"]
+    assert shown["languages"] == ["en", "fr"] and shown["shipped"] == len(WORDS["en"]) + len(WORDS["fr"])
+    assert w.ok(ann, c.IdeaPost, text="quel connard")["idea"]["state"] == "pending"
+    w.fail(FACILITATOR, c.FilterSet, "invalid_command", languages=["de"])
+    assert w.room.snapshot(FACILITATOR, "facilitator")["filter"]["languages"] == ["en", "fr"]

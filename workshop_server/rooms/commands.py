@@ -236,6 +236,11 @@ class FilterSet(Command):
 
     type: Literal["filter.set"] = "filter.set"
     enabled: bool | None = None
+    languages: list[Annotated[str, Field(max_length=16)]] | None = Field(
+        default=None,
+        max_length=10,
+        description="The shipped lists that apply (en, fr); by default the room's language's.",
+    )
     words: list[Annotated[str, Field(max_length=200)]] | None = Field(default=None, max_length=10_000)
 
 

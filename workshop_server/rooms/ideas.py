@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from workshop_server import errors
 from workshop_server.rooms import commands as c
-from workshop_server.rooms import triage, views
+from workshop_server.rooms import views, wordfilter
 from workshop_server.rooms.events import PUBLIC, STAFF, Data, EventName
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.registry import PARTICIPANT, handles
@@ -37,7 +37,7 @@ def post(room: RoomState, cmd: c.IdeaPost, actor: str | None, now: float) -> Dat
         count = sum(1 for i in room.ideas.values() if i.round == rnd.id and i.author == actor)
         if count >= rnd.max_ideas:
             raise errors.IdeaLimit(f"you already posted {count} ideas in this round (the limit)")
-    held = triage.held_word(room, text)
+    held = wordfilter.held_word(room, text)
     iid = room.next_id("i")
     idea = Idea(
         id=iid,
@@ -68,7 +68,7 @@ def edit(room: RoomState, cmd: c.IdeaEdit, actor: str | None, now: float) -> Dat
     if idea.state == IdeaState.MERGED:
         raise errors.InvalidTransition("this idea was merged into another; edit that one")
     text = room.clean_text(cmd.text, room.limits.idea_text_max, "idea")
-    held = triage.held_word(room, text)
+    held = wordfilter.held_word(room, text)
     was_public = room.publicly_visible(idea)
     idea.text = text
     idea.color = cmd.color or idea.color

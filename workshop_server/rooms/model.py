@@ -79,6 +79,7 @@ class RoomState:
         # Triage: the word filter (rooms/triage.py); the shipped lists are code, these are the room's.
         self.filter_enabled = True
         self.filter_words: list[str] = []
+        self.filter_languages: list[str] | None = None  # the shipped lists; None: the room's language
         self.purged = ""  # "personal" once the retention purge removed its personal data
         self._events: list[Event] = []
         self._effects: list[Effect] = []

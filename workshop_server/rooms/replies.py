@@ -12,7 +12,7 @@ from __future__ import annotations
 from workshop_server import errors
 from workshop_server.rooms import commands as c
 from workshop_server.rooms import followup_views as fv
-from workshop_server.rooms import triage
+from workshop_server.rooms import wordfilter
 from workshop_server.rooms.events import PUBLIC, STAFF, Data, EventName, member_key
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.registry import EVERY_STAFF, PARTICIPANT, handles
@@ -46,7 +46,7 @@ def post(room: RoomState, cmd: c.ReplyPost, actor: str | None, now: float) -> Da
             raise errors.IdeaPrivate("replies open once the idea is on the wall")
         raise errors.NotFound("no such idea")
     text = room.clean_text(cmd.text, room.limits.reply_text_max, "reply")
-    held = None if staff else triage.held_word(room, text)
+    held = None if staff else wordfilter.held_word(room, text)
     rid = room.next_id("rp")  # "r" is for rounds
     reply = IdeaReply(
         id=rid,

@@ -272,6 +272,7 @@ class Room(RoomState):
             "pulses": [to_plain(p) for p in self.pulses.values()],
             "filter_enabled": self.filter_enabled,
             "filter_words": list(self.filter_words),
+            "filter_languages": self.filter_languages,
             "purged": self.purged,
         }
 
@@ -320,6 +321,7 @@ class Room(RoomState):
         room.pulses = {p["id"]: from_plain(Pulse, p) for p in data.get("pulses", ())}
         room.filter_enabled = data.get("filter_enabled", True)
         room.filter_words = list(data.get("filter_words", ()))
+        room.filter_languages = data.get("filter_languages")
         room.purged = data.get("purged", "")
         return room
 

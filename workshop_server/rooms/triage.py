@@ -19,147 +19,32 @@ Pure: no I/O; the lists are data in this module.
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from typing import Final
-
 from workshop_server import errors
 from workshop_server.rooms import commands as c
 from workshop_server.rooms import views
 from workshop_server.rooms.events import STAFF, Data, EventName
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.registry import EVERY_STAFF, handles
-
-#: The text rules version from which the filter applies (``rooms/text.py``).
-FILTER_FROM_TEXT_RULES: Final = 3
-#: Longest word staff may add (after normalisation).
-WORD_MAX: Final = 40
-
-#: The shipped lists, per room language: insults and slurs that have no place in a workshop. Kept
-#: short on purpose (a filter that holds honest ideas is worse than none); staff extend them per room.
-WORDS: Final[dict[str, frozenset[str]]] = {
-    "en": frozenset(
-        {
-            "arsehole",
-            "asshole",
-            "bastard",
-            "bitch",
-            "bollocks",
-            "bullshit",
-            "cunt",
-            "dickhead",
-            "dumbass",
-            "fuck",
-            "fucker",
-            "fucking",
-            "idiot",
-            "imbecile",
-            "moron",
-            "motherfucker",
-            "retard",
-            "shit",
-            "slut",
-            "twat",
-            "wanker",
-            "whore",
-        }
-    ),
-    "fr": frozenset(
-        {
-            "abruti",
-            "batard",
-            "bouffon",
-            "connard",
-            "connasse",
-            "cretin",
-            "debile",
-            "encule",
-            "enfoire",
-            "fdp",
-            "idiot",
-            "imbecile",
-            "merde",
-            "ntm",
-            "pd",
-            "pede",
-            "pouffiasse",
-            "pute",
-            "putain",
-            "salaud",
-            "salope",
-            "tg",
-        }
-    ),
-}
-LANGUAGES: Final = tuple(WORDS)
-
-# Digits and symbols that stand for letters.
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
-_TOKEN = re.compile(r"[a-z]+")
-_REPEATS = re.compile(r"(.)\1{2,}")
-_ENDINGS = ("es", "s", "e")
-
-
-def fold(text: str) -> str:
-    """Lower case, no accents, digits and symbols read as the letters they stand for."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return plain.translate(_LEET)
-
-
-def tokens(text: str) -> list[str]:
-    """The words of ``text`` as the filter reads them: folded, letters repeated three times or more
-    reduced to one, and runs of single letters (``i.d.i.o.t``, ``i d i o t``) joined into one word."""
-    raw = _TOKEN.findall(_REPEATS.sub(r"\1", fold(text)))
-    out: list[str] = []
-    run: list[str] = []
-    for token in raw:
-        if len(token) == 1:
-            run.append(token)
-            continue
-        if len(run) > 1:
-            out.append("".join(run))
-        elif run:
-            out.append(run[0])
-        run = []
-        out.append(token)
-    if len(run) > 1:
-        out.append("".join(run))
-    elif run:
-        out.append(run[0])
-    return out
-
-
-def normalise_word(raw: str) -> str:
-    """A word staff add, in the form the filter compares: folded letters only."""
-    return "".join(_TOKEN.findall(fold(raw)))
-
-
-def matches(text: str, words: frozenset[str] | set[str]) -> str | None:
-    """The first listed word ``text`` contains (as the filter reads it), or None."""
-    for token in tokens(text):
-        if token in words:
-            return token
-        for ending in _ENDINGS:
-            if token.endswith(ending) and len(token) - len(ending) >= 3 and token[: -len(ending)] in words:
-                return token[: -len(ending)]
-    return None
-
-
-def held_word(room: RoomState, text: str) -> str | None:
-    """The word that holds ``text`` for review in this room, or None (filter off, or older text rules)."""
-    if room.text_rules < FILTER_FROM_TEXT_RULES or not room.filter_enabled:
-        return None
-    words = WORDS.get(room.config.locale, frozenset()) | set(room.filter_words)
-    return matches(text, words)
+from workshop_server.rooms.wordfilter import (
+    LANGUAGES,
+    WORD_MAX,
+    WORDS,
+    filter_view,
+    normalise_word,
+)
 
 
 # --- Commands ---------------------------------------------------------------------------------------------
 @handles(c.FilterSet, roles=EVERY_STAFF, after_end=True)
 def set_filter(room: RoomState, cmd: c.FilterSet, actor: str | None, now: float) -> Data:
     """Switch the filter on or off, and replace the room's own words."""
-    if cmd.enabled is None and cmd.words is None:
-        raise errors.InvalidCommand("set enabled, words or both")
+    if cmd.enabled is None and cmd.words is None and cmd.languages is None:
+        raise errors.InvalidCommand("set enabled, languages, words or several")
+    for language in cmd.languages or ():
+        if language not in WORDS:
+            raise errors.InvalidCommand(
+                f"unknown language {language[:16]!r}: the shipped lists are {', '.join(LANGUAGES)}"
+            )
     words = room.filter_words
     if cmd.words is not None:
         if len(cmd.words) > room.limits.filter_words_max:
@@ -173,6 +58,8 @@ def set_filter(room: RoomState, cmd: c.FilterSet, actor: str | None, now: float)
             if word not in words:
                 words.append(word)
     room.filter_words = words
+    if cmd.languages is not None:
+        room.filter_languages = list(dict.fromkeys(cmd.languages))
     if cmd.enabled is not None:
         room.filter_enabled = cmd.enabled
     data = filter_view(room)
@@ -181,17 +68,6 @@ def set_filter(room: RoomState, cmd: c.FilterSet, actor: str | None, now: float)
     )
     room.emit(EventName.FILTER_UPDATED, {STAFF: {"filter": data, "audit": entry}}, now)
     return {"filter": data}
-
-
-def filter_view(room: RoomState) -> Data:
-    """The filter as staff see it: on or off, the shipped list's language and size, the room's words."""
-    language = room.config.locale
-    return {
-        "enabled": room.filter_enabled,
-        "language": language,
-        "shipped": len(WORDS.get(language, ())),
-        "words": list(room.filter_words),
-    }
 
 
 @handles(c.MemberShadowMute, roles=EVERY_STAFF, after_end=True)

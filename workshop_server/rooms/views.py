@@ -10,6 +10,7 @@ Pure functions over :class:`~workshop_server.rooms.model.RoomState`.
 from __future__ import annotations
 
 from workshop_server.rooms import followup_views as fv
+from workshop_server.rooms import wordfilter
 from workshop_server.rooms.events import LOBBY, PUBLIC, STAFF, Data, member_key
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.state import Idea, IdeaState, Member, Merge, Role, Round, Theme, to_plain
@@ -282,7 +283,7 @@ def snapshot(room: RoomState, member_id: str | None, role: Role) -> Data:
     snap.update(followup(room, member_id if role != "screen" else None, staff=staff))
     if staff:
         snap["members"] = [member_view(room, m, staff=True) for m in room.members.values()]
-        snap["filter"] = {"enabled": room.filter_enabled, "words": list(room.filter_words)}
+        snap["filter"] = wordfilter.filter_view(room)
         snap["invites"] = [to_plain(v) for v in room.invites.values()]
         snap["audit"] = [to_plain(a) for a in room.audit[-room.limits.audit_in_snapshot :]]
         snap["merges"] = [merge_view(m) for m in room.merges.values() if not m.undone]
