@@ -191,6 +191,33 @@ async def test_presence_is_counted_per_worker_in_the_owner(pair: tuple[Hub, Hub]
     assert host.room.online == set()
 
 
+async def test_members_of_a_worker_that_stops_announcing_itself_leave_presence(
+    pair: tuple[Hub, Hub],
+) -> None:
+    """B goes silent as a killed worker does (it announces nothing more, tells nobody anything): its
+    announcement runs out and the owner drops B's members and screens, while A's own stay online."""
+    a, b = pair
+    code, links = await new_room(a)
+    fay = Wire(a)
+    await fay.attached("auth", token=links["facilitator_token"])
+    people = [Wire(b) for _ in range(3)]
+    for n, wire in enumerate(people):
+        await wire.attached("join", room=code, name=f"P{n}", accept_rules=1)
+    host = a.hosts[code]
+    await fay.until(lambda: len(host.room.where.get(b.worker_id, ())) == 3, timeout=5)
+    for task in (b._announcer, b._upkeeper, b._maintainer):
+        assert task is not None
+        task.cancel()  # B is as good as dead: no announcement, no presence repair, no renewals
+    async with asyncio.timeout(10):  # a hang guard only: it takes two heartbeats at most
+        while b.worker_id in host.room.where:
+            await asyncio.sleep(0.02)
+    assert host.room.online == {links_member(links)}
+    assert b.worker_id not in host.room.worker_screens
+    await fay.ok("round.open", kind="ideate", prompt="Still here", private=False)
+    for wire in (fay, *people):
+        await wire.close()
+
+
 async def test_named_queries_cross_workers_as_plain_data(pair: tuple[Hub, Hub]) -> None:
     a, b = pair
     code, _links = await new_room(a)

@@ -13,8 +13,11 @@ each worker delivers it to its own connections. Workers do not subscribe to room
 connection in, and never decode their traffic.
 
 Presence is counted per worker, in the room core: each worker tells the owner who came and left among
-its own connections. Workers announce themselves in the broker every heartbeat (a third of
-``lease_seconds``); the owner drops the presence of a worker missing for two heartbeats.
+its own connections. Workers announce themselves in the broker every half heartbeat (a heartbeat is a
+third of ``lease_seconds``), each announcement kept for a heartbeat and a half, and every owner looks
+for workers that stopped announcing themselves every half heartbeat: the members of a dead worker leave
+presence at most two heartbeats after its last announcement (``ANNOUNCE_TTL`` + ``ANNOUNCE_EVERY``),
+while a live worker may miss two announcements in a row (a whole heartbeat late) before it looks dead.
 
 Failures. A dead owner's lease expires; the first worker that needs the room (a command, a join, or
 its periodic check of the rooms it has connections in) takes it over at a new epoch; every worker
@@ -74,6 +77,11 @@ log = logging.getLogger("workshop_server")
 BROKER_RETRY_MAX = 2.0  # seconds between attempts to connect the broker again after losing it
 LOAD_ATTEMPTS = 3  # a load that finds the journal moved on since it read it starts over
 FOLLOW_ATTEMPTS = 5  # rounds of attaching a room's connections again in place before they reconnect
+# In heartbeats: how often a worker announces itself (and looks for dead ones), and how long an
+# announcement lasts. A dead worker is noticed within ANNOUNCE_TTL + ANNOUNCE_EVERY (2 heartbeats) of its
+# last announcement; a live one may be ANNOUNCE_TTL - ANNOUNCE_EVERY (1 heartbeat) late before it looks dead.
+ANNOUNCE_EVERY = 0.5
+ANNOUNCE_TTL = 1.5
 
 #: The life of a worker, as ``/readyz`` reports it: ready only between start and drain.
 HubState = Literal["starting", "ready", "draining", "stopping"]
@@ -110,6 +118,14 @@ def limits_from(settings: Settings) -> Limits:
         criteria_max=settings.criteria_max,
         filter_words_max=settings.filter_words_max,
     )
+
+
+def event_shape(event: dict[str, Any]) -> tuple[int, str, float, list[str]]:
+    """What a replay must give again for each journaled event: its seq, name, time and audiences. Not
+    the views' contents: those are projections that a newer release may enrich (an idea's ``status``,
+    say), and a journal written by an earlier release must still load after an upgrade. The state a
+    replay rebuilds is the commands' doing, checked by the events' sequence."""
+    return (event["seq"], event["name"], event["at"], sorted(event["views"]))
 
 
 class _Presence:
@@ -157,6 +173,7 @@ class Hub:
         self._listener: asyncio.Task[None] | None = None
         self._maintainer: asyncio.Task[None] | None = None
         self._upkeeper: asyncio.Task[None] | None = None
+        self._announcer: asyncio.Task[None] | None = None
         self._purger: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._draining: asyncio.Task[None] | None = None
@@ -208,7 +225,7 @@ class Hub:
         try:
             await self.broker.connect()
             await self.broker.subscribe(inbox_channel(self.worker_id))
-            await self.broker.claim(self.worker_key(self.worker_id), self.worker_id, 2 * self.heartbeat)
+            await self._announce()
         except BaseException:
             # A worker that cannot start must not hang on its journal's thread: close what it opened.
             with contextlib.suppress(Exception):
@@ -221,6 +238,7 @@ class Hub:
         self._listener = loop.create_task(self._listen(), name="broker-listener")
         self._maintainer = loop.create_task(self._maintain(), name="room-leases")
         self._upkeeper = loop.create_task(self._upkeep(), name="worker-upkeep")
+        self._announcer = loop.create_task(self._presence_of_workers(), name="worker-announcements")
         if self.settings.purge_every_seconds and self.journal is not None:
             self._purger = loop.create_task(self._purge_on_schedule(), name="retention-purge")
         if self.state == "starting":
@@ -235,7 +253,7 @@ class Hub:
             session.close_soon(CloseCode.GOING_AWAY, "the server is restarting")
         for session in list(self.sessions):
             await session.closed()
-        for task in (self._maintainer, self._upkeeper, self._purger):
+        for task in (self._maintainer, self._upkeeper, self._announcer, self._purger):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -720,25 +738,53 @@ class Hub:
         return host
 
     async def _maintain(self) -> None:
-        """Every heartbeat, on a timer of its own: announce this worker and renew the leases of its
-        rooms, all at once (a room whose lease was lost is dropped at once). Nothing slower runs here,
-        so a busy worker does not let its leases lapse and look dead."""
-        await self._every_heartbeat(self._renew, "renewing this worker's leases")
+        """Every heartbeat, on a timer of its own: renew the leases of this worker's rooms, all at once
+        (a room whose lease was lost is dropped at once). Nothing slower runs here, so a busy worker
+        does not let its leases lapse."""
+        await self._every(self.heartbeat, self._renew, "renewing this worker's leases")
 
     async def _upkeep(self) -> None:
-        """Every heartbeat, beside the renewals: probe the broker, drop the presence of dead workers,
-        check each relayed room's continuity, take over the rooms this worker has connections in whose
-        owner is gone, unsubscribe from rooms without connections here, and unload idle rooms."""
-        await self._every_heartbeat(self._beat, "worker upkeep")
+        """Every heartbeat, beside the renewals: probe the broker, check each relayed room's continuity,
+        take over the rooms this worker has connections in whose owner is gone, unsubscribe from rooms
+        without connections here, and unload idle rooms."""
+        await self._every(self.heartbeat, self._beat, "worker upkeep")
 
-    async def _every_heartbeat(self, work: Callable[[], Awaitable[None]], what: str) -> None:
-        """Run ``work`` every heartbeat until the hub stops; a failure is logged, never fatal.
+    async def _presence_of_workers(self) -> None:
+        """Every half heartbeat, on a timer of its own: announce this worker (kept for a heartbeat and a
+        half) and, at the same time, drop from the rooms it owns the presence of the workers that
+        stopped announcing themselves. So the members of a worker killed just after announcing itself
+        leave presence within two heartbeats, and a live worker may miss two announcements in a row
+        before it looks dead (were it taken for dead, it says who is connected again: see
+        :meth:`_check_room`)."""
+
+        async def both() -> None:
+            announced, expired = await asyncio.gather(
+                self._announce(), self._expire_workers(), return_exceptions=True
+            )
+            if isinstance(announced, BaseException):
+                log.warning("could not announce this worker: %s", announced)
+            if isinstance(expired, BaseException):
+                raise expired
+
+        await self._every(ANNOUNCE_EVERY * self.heartbeat, both, "looking for dead workers")
+
+    async def _announce(self) -> None:
+        await self.broker.claim(
+            self.worker_key(self.worker_id), self.worker_id, ANNOUNCE_TTL * self.heartbeat
+        )
+
+    async def _every(self, period: float, work: Callable[[], Awaitable[None]], what: str) -> None:
+        """Run ``work`` every ``period`` seconds, start to start (at once again when a run took longer),
+        until the hub stops; a failure is logged, never fatal.
 
         It ends when the hub stops even if the cancellation of stop() is lost: on Python 3.11,
         ``asyncio.wait_for`` (which redis-py uses to send every command) swallows a cancellation that
         arrives as the awaited call completes, and stop() would then wait for this task for ever."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         while not self.stopping():
-            await asyncio.sleep(self.heartbeat)
+            await asyncio.sleep(max(0.0, started + period - loop.time()))
+            started = loop.time()
             try:
                 await work()
             except errors.WorkshopError as exc:
@@ -748,15 +794,12 @@ class Hub:
 
     async def _renew(self) -> None:
         hosts = list(self.hosts.values())
-        claims = [self.broker.claim(self.worker_key(self.worker_id), self.worker_id, 2 * self.heartbeat)]
-        claims += [
+        claims = [
             self.broker.claim(self.lease_key(h.room_id), self.worker_id, self.settings.lease_seconds)
             for h in hosts
         ]
         results = await asyncio.gather(*claims, return_exceptions=True)
-        if isinstance(results[0], BaseException):
-            log.warning("could not announce this worker: %s", results[0])
-        for host, held in zip(hosts, results[1:], strict=True):
+        for host, held in zip(hosts, results, strict=True):
             if isinstance(held, BaseException):
                 if time.monotonic() - host.leased_at < self.settings.lease_seconds:
                     continue  # the broker did not answer: the lease may still be ours, for a while
@@ -772,7 +815,6 @@ class Hub:
             # Beside the leases, never before them: a probe may take its whole timeout. A stream that
             # looks alive but delivers nothing fails it, and the listener then reconnects.
             self._probing = self._spawn(self._probe())
-        await self._expire_workers()
         await self._check_continuity()
         await self.unload_idle(time.monotonic())
         for room_id, feed in list(self.feeds.items()):
@@ -849,14 +891,19 @@ class Hub:
             log.warning("the message broker fails its probe: %s", exc)
 
     async def _expire_workers(self) -> None:
-        """Drop the presence of the workers that stopped announcing themselves (two heartbeats)."""
+        """Drop, from the rooms this worker owns, the presence of the workers whose announcement ran out."""
+        hosts = list(self.hosts.values())
+        others = {w for h in hosts for w in (*h.room.where, *h.room.worker_screens)} - {self.worker_id, ""}
+        if not others:
+            return
+        names = sorted(others)
+        held = await asyncio.gather(*(self.broker.holder(self.worker_key(w)) for w in names))
         alive: dict[str, bool] = {self.worker_id: True, "": True}
-        for host in list(self.hosts.values()):
+        alive.update((w, h is not None) for w, h in zip(names, held, strict=True))
+        for host in hosts:
             room = host.room
             for worker in {*room.where, *room.worker_screens}:
-                if worker not in alive:
-                    alive[worker] = await self.broker.holder(self.worker_key(worker)) is not None
-                if alive[worker] or host.broken is not None:
+                if alive.get(worker, True) or host.broken is not None:  # new meanwhile: next time
                     continue
                 left = tuple(sorted(room.where.get(worker, ())))
                 log.warning(
@@ -1032,8 +1079,8 @@ class Hub:
             cmd = any_command.validate_python(record["cmd"], strict=False)
             room.text_rules = record.get("text_rules", 1)  # the rules the entry was handled under
             outcome = room.handle(cmd, record["actor"], record["now"])
-            got = [e.to_dict() for e in outcome.events]
-            if got != record["events"]:
+            got = [event_shape(e.to_dict()) for e in outcome.events]
+            if got != [event_shape(e) for e in record["events"]]:
                 raise errors.RoomUnavailable(
                     f"replaying the journal of {room_id} diverged at seq {entry.seq_start}"
                 )

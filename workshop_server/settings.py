@@ -502,9 +502,9 @@ class Settings(BaseSettings):
         le=300,
         description=(
             "A room's owner holds its lease in the broker for this long and renews it every third of it; "
-            "when the owner dies, another worker takes the room over within about this time. Workers "
-            "announce themselves (heartbeat) every third of it; presence of a worker silent for two "
-            "heartbeats is dropped."
+            "when the owner dies, another worker takes the room over within about this time. A heartbeat "
+            "is a third of it; workers announce themselves every half heartbeat, and the members of a "
+            "worker that stopped announcing itself leave presence within two heartbeats."
         ),
     )
     forward_timeout: float = Field(

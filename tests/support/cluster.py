@@ -60,6 +60,12 @@ class Cluster:
             body: dict[str, Any] = json.loads(response.read())
             return body
 
+    def metrics(self, index: int) -> str:
+        """The ``/metrics`` text of worker ``index``."""
+        with urllib.request.urlopen(self.workers[index].url + "/metrics", timeout=5) as response:
+            text: str = response.read().decode()
+            return text
+
     def owner_of(self, room: str) -> int | None:
         """The index of the worker that owns ``room`` now (its ``/healthz`` lists it)."""
         for index, worker in enumerate(self.workers):
