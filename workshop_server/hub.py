@@ -120,12 +120,20 @@ def limits_from(settings: Settings) -> Limits:
     )
 
 
-def event_shape(event: dict[str, Any]) -> tuple[int, str, float, list[str]]:
-    """What a replay must give again for each journaled event: its seq, name, time and audiences. Not
-    the views' contents: those are projections that a newer release may enrich (an idea's ``status``,
-    say), and a journal written by an earlier release must still load after an upgrade. The state a
-    replay rebuilds is the commands' doing, checked by the events' sequence."""
-    return (event["seq"], event["name"], event["at"], sorted(event["views"]))
+def extends(got: Any, recorded: Any) -> bool:
+    """Whether a replay's events are the recorded ones, or the same with more fields: every value the
+    journal recorded comes out again, in the same place, and new keys in a dict are allowed. Views are
+    projections that a newer release may enrich (an idea's ``status``, say): a journal written by an
+    earlier release must still load after an upgrade, while any other difference is a divergence."""
+    if isinstance(recorded, dict):
+        return isinstance(got, dict) and all(k in got and extends(got[k], v) for k, v in recorded.items())
+    if isinstance(recorded, list):
+        return (
+            isinstance(got, list)
+            and len(got) == len(recorded)
+            and all(extends(g, r) for g, r in zip(got, recorded, strict=True))
+        )
+    return bool(got == recorded)
 
 
 class _Presence:
@@ -1079,8 +1087,7 @@ class Hub:
             cmd = any_command.validate_python(record["cmd"], strict=False)
             room.text_rules = record.get("text_rules", 1)  # the rules the entry was handled under
             outcome = room.handle(cmd, record["actor"], record["now"])
-            got = [event_shape(e.to_dict()) for e in outcome.events]
-            if got != [event_shape(e) for e in record["events"]]:
+            if not extends([e.to_dict() for e in outcome.events], record["events"]):
                 raise errors.RoomUnavailable(
                     f"replaying the journal of {room_id} diverged at seq {entry.seq_start}"
                 )
