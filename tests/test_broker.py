@@ -351,6 +351,10 @@ async def test_a_disconnected_broker_refuses_work(broker: Broker) -> None:
     with pytest.raises(BrokerError):
         await broker.holder("k")
     with pytest.raises(BrokerError):
+        await broker.take("limit", "k", 1.0, 5)
+    with pytest.raises(BrokerError):
+        await broker.give("limit", "k", 1.0, 5)
+    with pytest.raises(BrokerError):
         await broker.ping()
     with pytest.raises(BrokerError):
         broker.messages()
@@ -560,6 +564,62 @@ async def test_a_lease_needs_a_positive_ttl(broker: Broker, ttl: float) -> None:
         await broker.claim("room:1", "worker-a", ttl)
 
 
+# --- rate limits: token buckets shared through the backend ----------------------------------------------
+HOURLY = 3 / 3600  # three per hour: nothing refills during a test
+
+
+async def test_a_bucket_lets_its_burst_through_then_says_how_long_to_wait(broker: Broker) -> None:
+    assert [await broker.take("passphrase", "10.0.0.1", HOURLY, 3) for _ in range(3)] == [0.0, 0.0, 0.0]
+    wait = await broker.take("passphrase", "10.0.0.1", HOURLY, 3)
+    assert 0 < wait <= 1 / HOURLY  # until one token is back: at most 20 minutes
+    assert await broker.take("passphrase", "10.0.0.1", HOURLY, 3) > 0  # a refusal spends nothing more
+
+
+async def test_brokers_on_one_backend_spend_one_budget(broker_factory: BrokerFactory) -> None:
+    """Two processes (two brokers) let through the burst of one, together."""
+    first, second = await broker_factory(), await broker_factory()
+    results = [await (first if n % 2 else second).take("lookup", "10.0.0.1", HOURLY, 3) for n in range(6)]
+    assert [r == 0.0 for r in results] == [True, True, True, False, False, False]
+
+
+async def test_concurrent_takes_never_pass_more_than_the_burst(broker_factory: BrokerFactory) -> None:
+    brokers = [await broker_factory() for _ in range(3)]
+    results = await asyncio.gather(*(brokers[n % 3].take("create_room", "ip", HOURLY, 5) for n in range(30)))
+    assert sum(1 for r in results if r == 0.0) == 5
+
+
+async def test_give_puts_a_token_back_but_never_above_the_burst(broker_factory: BrokerFactory) -> None:
+    first, second = await broker_factory(), await broker_factory()
+    await second.give("passphrase", "ip", HOURLY, 2)  # a full bucket stays full
+    assert [await first.take("passphrase", "ip", HOURLY, 2) for _ in range(3)][:2] == [0.0, 0.0]
+    await second.give("passphrase", "ip", HOURLY, 2)  # the attempt did not count, on another worker
+    assert await first.take("passphrase", "ip", HOURLY, 2) == 0.0
+    assert await first.take("passphrase", "ip", HOURLY, 2) > 0
+
+
+async def test_buckets_are_per_limit_and_per_key(broker: Broker) -> None:
+    assert await broker.take("passphrase", "10.0.0.1\x00ROOM", HOURLY, 1) == 0.0
+    assert await broker.take("passphrase", "10.0.0.1\x00ROOM", HOURLY, 1) > 0
+    assert await broker.take("passphrase", "10.0.0.1\x00OTHER", HOURLY, 1) == 0.0
+    assert await broker.take("passphrase", "2001:db8::/64\x00ROOM", HOURLY, 1) == 0.0
+    assert await broker.take("create_key", "10.0.0.1\x00ROOM", HOURLY, 1) == 0.0
+
+
+async def test_a_bucket_refills_at_its_rate(broker: Broker) -> None:
+    assert await broker.take("lookup", "ip", 20.0, 1) == 0.0
+    wait = await broker.take("lookup", "ip", 20.0, 1)
+    assert 0 < wait <= 1 / 20
+    await asyncio.sleep(wait + 0.05)  # the time it said, and a little more
+    assert await broker.take("lookup", "ip", 20.0, 1) == 0.0
+
+
+async def test_a_cost_of_several_tokens(broker: Broker) -> None:
+    assert await broker.take("lookup", "ip", HOURLY, 5, cost=3) == 0.0
+    wait = await broker.take("lookup", "ip", HOURLY, 5, cost=3)
+    assert 0 < wait <= 1 / HOURLY  # two left, one to wait for
+    assert await broker.take("lookup", "ip", HOURLY, 5, cost=2) == 0.0
+
+
 # --- the factory and backend specifics ----------------------------------------------------------------
 def test_create_broker_by_kind() -> None:
     assert isinstance(create_broker("memory", "redis://127.0.0.1:1/0"), MemoryBroker)
@@ -588,6 +648,36 @@ async def test_redis_broker_reports_an_unreachable_server() -> None:
     with pytest.raises(BrokerError):
         await broker.publish("a", b"x")
     await broker.disconnect()
+
+
+@pytest.mark.redis
+async def test_redis_rate_limit_buckets_expire_once_full_again(redis_server: str) -> None:
+    """An idle key costs Redis nothing for long: its bucket expires when it would be full again."""
+    prefix = f"test-{uuid.uuid4().hex}:"
+    async with RedisBroker(redis_server, prefix=prefix) as broker:
+        assert await broker.take("lookup", "10.0.0.1", 2.0, 4) == 0.0
+        client = Redis.from_url(redis_server)
+        try:
+            ttl = await client.pttl(f"{prefix}limit:lookup:10.0.0.1")
+            assert 0 < ttl <= 500  # one token at 2 per second
+            await broker.give("lookup", "10.0.0.1", 2.0, 4)
+            assert await client.exists(f"{prefix}limit:lookup:10.0.0.1") == 0  # full: no bucket at all
+        finally:
+            await client.aclose()
+
+
+@pytest.mark.redis
+async def test_redis_rate_limit_fails_as_temporary_when_redis_is_gone(private_redis: PrivateRedis) -> None:
+    broker = RedisBroker(private_redis.url, timeout=2)
+    await broker.connect()
+    try:
+        assert await broker.take("passphrase", "ip", HOURLY, 3) == 0.0
+        private_redis.kill()
+        with pytest.raises(BrokerError) as raised:
+            await broker.take("passphrase", "ip", HOURLY, 3)
+        assert raised.value.temporary and raised.value.code == "server_busy"
+    finally:
+        await broker.disconnect()
 
 
 @pytest.mark.redis

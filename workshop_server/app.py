@@ -27,7 +27,7 @@ from workshop_server.guard import ADMISSION_STATE_KEY, HUB_STATE_KEY, TICKET_EXT
 from workshop_server.health import Health
 from workshop_server.hub import Hub
 from workshop_server.metrics import Metrics
-from workshop_server.ratelimit import KeyedLimiter, address_key, retry_after_header
+from workshop_server.ratelimit import SharedLimiter, address_key, retry_after_header
 from workshop_server.rooms.codes import normalise_code
 from workshop_server.rooms.room import clean_text
 from workshop_server.session import Session
@@ -236,8 +236,8 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         if not hmac.compare_digest(given.encode("utf-8", "surrogatepass"), key.encode("utf-8")):
             raise errors.CreateKeyRequired("the organiser key is wrong")
 
-    def limit(limiter: KeyedLimiter, key: str, what: str) -> None:
-        wait = limiter.take(key)
+    async def limit(limiter: SharedLimiter, key: str, what: str) -> None:
+        wait = await limiter.take(key)
         if wait:
             if metrics is not None:
                 metrics.rate_limited(limiter.name)
@@ -256,9 +256,9 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
             except errors.CreateKeyRequired:
                 # Wrong or missing keys have a budget of their own, so that they cannot use up the
                 # organiser's allowance of rooms, and guessing the key is slow.
-                limit(hub.limiters.create_key, client_ip(request), "attempts without the organiser key")
+                await limit(hub.limiters.create_key, client_ip(request), "attempts without the organiser key")
                 raise
-            limit(hub.limiters.create_room, client_ip(request), "new rooms")
+            await limit(hub.limiters.create_room, client_ip(request), "new rooms")
         except errors.CreateKeyRequired as refusal:
             response = error_response(refusal)
             response.headers["www-authenticate"] = 'Bearer realm="workshop"'

@@ -169,7 +169,8 @@ class Hub:
         self.metrics: Metrics | None = None
         self.sessions: set[Connection] = set()
         self.downloads = Downloads(secret, self._spend_once)  # one-time export links (app.py), any worker
-        self.limiters = Limiters(settings)
+        self.limiters = Limiters(settings, self.broker)  # shared by every worker on the broker
+        self.limiters.on_unavailable(self._limit_unavailable)
         self.suggestions = asyncio.Semaphore(1)  # themes.suggest is CPU-bound: one at a time
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.rpc = Rpc(self)
@@ -330,6 +331,10 @@ class Hub:
         log.info("room %s: handed over", host.room_id)
 
     # --- The broker ---------------------------------------------------------------------------------
+    def _limit_unavailable(self, name: str) -> None:
+        if self.metrics is not None:
+            self.metrics.cluster("limit_unavailable")
+
     async def _spend_once(self, key: str, ttl: float) -> bool:
         """True the first time ``key`` is spent, on any worker (a lease claimed by a fresh owner)."""
         return await self.broker.claim(key, secrets.token_hex(8), ttl)
@@ -1044,12 +1049,18 @@ class Hub:
 
     async def lookup(self, room_id: str, address: str) -> RoomHandle:
         """A room looked up by a client (a room code typed or scanned): like :meth:`host`, but codes
-        that name no room are limited per address (``lookups_per_ip_per_minute``). The token is taken
-        before the lookup (so concurrent guesses cannot all pass) and given back when the room exists,
-        so joins and page loads of real rooms never spend; once the bucket is empty, an unknown code is
-        answered ``rate_limited``, never ``room_not_found``, and real rooms still open."""
+        that name no room are limited per address (``lookups_per_ip_per_minute``, one budget for every
+        worker on the broker). The token is taken before the lookup (so concurrent guesses cannot all
+        pass) and given back when the room exists, so joins and page loads of real rooms never spend;
+        once the bucket is empty, an unknown code is answered ``rate_limited``, never
+        ``room_not_found``, and real rooms still open. A broker that cannot check the limit makes the
+        lookup fail as temporary (``server_busy``)."""
+        if room_id in self.hosts or room_id in self.remotes:
+            # Known to exist: taking the token and giving it back would change nothing, so skip the
+            # broker's round trips (most joins and page loads are of rooms this worker serves).
+            return await self.host(room_id)
         limiter = self.limiters.lookup
-        wait = limiter.take(address)
+        wait = await limiter.take(address)
         try:
             host = await self.host(room_id)
         except errors.RoomNotFound:
@@ -1061,7 +1072,7 @@ class Hub:
                 ) from None
             raise
         if not wait:
-            limiter.give(address)
+            await limiter.give(address)
         return host
 
     def rebuild(

@@ -116,7 +116,7 @@ class Metrics:
         self.cluster_events = Counter(
             "workshop_cluster_events",
             "Events between workers: broker_lost, resubscribed, takeover, handed_over, forwarded,"
-            " forward_timeout, presence_expired, gap.",
+            " forward_timeout, presence_expired, gap, limit_unavailable.",
             ["event"],
             registry=r,
         )

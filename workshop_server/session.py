@@ -484,7 +484,7 @@ class Session:
                 # Per address and room; spent before the check (concurrent guesses cannot all pass),
                 # given back when the passphrase is right.
                 key = f"{self.ip}\x00{code}"
-                wait = limiters.passphrase.take(key)
+                wait = await limiters.passphrase.take(key)
                 if wait:
                     self._count_limited("passphrase")
                     raise errors.RateLimited("too many wrong passphrases from your address", retry_after=wait)
@@ -493,7 +493,7 @@ class Session:
                     passphrase_matches, cmd.passphrase, entry["salt"], entry["hash"]
                 )
                 if passphrase_ok:
-                    limiters.passphrase.give(key)
+                    await limiters.passphrase.give(key)
         enter = c.Enter(
             # The journal and the room's dedupe keep the join id's keyed hash, never the id: it is a
             # credential (a resend returns the member and its token). The reply echoes the client's id.

@@ -14,6 +14,11 @@ Modelled on encode/broadcaster: a small backend interface with an in-process imp
   holds it (until that lease expires or is released);
 * :meth:`Broker.holder` names the owner holding a lease now, as every broker sharing the backend sees
   it, and ``None`` once the lease was released or expired (or was never claimed);
+* :meth:`Broker.take` and :meth:`Broker.give` keep token buckets (rate limits) that every broker sharing
+  the backend shares: a bucket ``(name, key)`` holds at most ``burst`` tokens, starts full, and refills
+  at ``rate`` per second; ``take`` spends ``cost`` tokens and returns 0.0, or spends nothing and returns
+  the seconds until it could; ``give`` puts tokens back (never above ``burst``). So the budget of one key
+  is one budget, whichever process spends it;
 * the iterator returned by :meth:`Broker.messages` ends after :meth:`Broker.disconnect` (messages not
   yet consumed are dropped), or raises :class:`BrokerError` once if the backend failed;
 * the message stream is lost when the backend fails, and also when its connection was made again
@@ -113,6 +118,20 @@ class Broker(abc.ABC):
     @abc.abstractmethod
     async def holder(self, key: str) -> str | None:
         """The owner holding the lease ``key`` now, or ``None`` when it is free (released or expired)."""
+
+    @abc.abstractmethod
+    async def take(self, name: str, key: str, rate: float, burst: float, cost: float = 1.0) -> float:
+        """Spend ``cost`` tokens of the bucket ``key`` of the limit ``name`` (``burst`` tokens at most,
+        full at first, refilled at ``rate`` per second), shared by every broker on the backend.
+
+        Returns 0.0 when they were spent; otherwise spends nothing and returns the seconds until
+        ``cost`` tokens will be there.
+        """
+
+    @abc.abstractmethod
+    async def give(self, name: str, key: str, rate: float, burst: float, cost: float = 1.0) -> None:
+        """Put back ``cost`` tokens that :meth:`take` spent (the attempt turned out not to count), up to
+        ``burst``."""
 
     async def __aenter__(self) -> Self:
         await self.connect()

@@ -1,7 +1,9 @@
 """The in-process broker: the default, for a single server process.
 
-Brokers that share one :class:`MemoryHub` see each other's messages and leases, as separate processes
-sharing a Redis server do; by default every :class:`MemoryBroker` has a hub of its own.
+Brokers that share one :class:`MemoryHub` see each other's messages, leases and rate limits, as
+separate processes sharing a Redis server do; by default every :class:`MemoryBroker` has a hub of its
+own. The rate limits are :class:`~workshop_server.ratelimit.KeyedLimiter` token buckets, one table per
+limit (bounded in size, by the process's monotonic clock).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from workshop_server.broker.base import Broker, BrokerError, Inbox, Message, check_ttl
+from workshop_server.ratelimit import KeyedLimiter
 
 __all__ = ["MemoryBroker", "MemoryHub"]
 
@@ -21,6 +24,14 @@ class MemoryHub:
 
     subscribers: dict[str, set[Inbox]] = field(default_factory=dict)
     leases: dict[str, tuple[str, float]] = field(default_factory=dict)  # key -> (owner, expiry)
+    limits: dict[str, KeyedLimiter] = field(default_factory=dict)  # limit name -> its buckets
+
+    def limiter(self, name: str, rate: float, burst: float) -> KeyedLimiter:
+        """The buckets of the limit ``name`` (made again, empty, if its rate or burst changed)."""
+        limiter = self.limits.get(name)
+        if limiter is None or (limiter.rate, limiter.burst) != (rate, float(burst)):
+            limiter = self.limits[name] = KeyedLimiter(name, rate, burst)
+        return limiter
 
     def claim(self, key: str, owner: str, ttl: float) -> bool:
         now = time.monotonic()
@@ -109,3 +120,11 @@ class MemoryBroker(Broker):
     async def holder(self, key: str) -> str | None:
         self._connected()
         return self.hub.holder(key)
+
+    async def take(self, name: str, key: str, rate: float, burst: float, cost: float = 1.0) -> float:
+        self._connected()
+        return self.hub.limiter(name, rate, burst).take(key, cost)
+
+    async def give(self, name: str, key: str, rate: float, burst: float, cost: float = 1.0) -> None:
+        self._connected()
+        self.hub.limiter(name, rate, burst).give(key, cost)

@@ -8,6 +8,11 @@ change, so a message published after ``subscribe()`` returned is delivered.
 A lease is ``SET key owner NX PX ttl``; renewal and release are compare-and-set Lua scripts, so an
 owner never extends or deletes a lease that has passed to someone else.
 
+A rate limit's bucket is a hash ``<prefix>limit:<name>:<key>`` (its tokens and when they were counted)
+updated by one Lua script, the same token bucket as :class:`~workshop_server.ratelimit.KeyedLimiter`,
+on Redis's own clock (``TIME``), so that every process spends from one budget. A bucket expires when it
+would be full again (a full bucket and no bucket are the same), so idle keys cost nothing.
+
 Failures are reported, never papered over:
 
 * every operation is bounded by ``timeout`` and raises :class:`BrokerError` for whatever Redis or the
@@ -61,6 +66,34 @@ end
 return 0
 """
 
+# A token bucket: KEYS[1] the bucket; ARGV rate (tokens per second), burst, cost, and 'take' or 'give'.
+# Returns the seconds to wait (as a string: Redis would truncate a number to an integer), "0" when spent.
+_BUCKET = """
+local rate, burst, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local tokens = burst
+local held = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
+if held[1] and held[2] then
+  tokens = math.min(burst, tonumber(held[1]) + math.max(0, now - tonumber(held[2])) * rate)
+end
+local wait = 0
+if ARGV[4] == 'give' then
+  tokens = math.min(burst, tokens + cost)
+elseif tokens >= cost then
+  tokens = tokens - cost
+else
+  wait = (cost - tokens) / rate
+end
+if tokens >= burst then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'stamp', string.format('%.17g', now))
+  redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((burst - tokens) / rate * 1000)))
+end
+return string.format('%.17g', wait)
+"""
+
 _Change = Literal["subscribe", "unsubscribe"]
 
 
@@ -85,6 +118,7 @@ class _Link:
         self.inbox = Inbox()
         self.renew: AsyncScript = client.register_script(_RENEW)
         self.release: AsyncScript = client.register_script(_RELEASE)
+        self.bucket: AsyncScript = client.register_script(_BUCKET)
         self.probe_channel = probe_channel
         self.probe_channel_bytes = probe_channel.encode()
         self.reader: asyncio.Task[None] | None = None
@@ -402,3 +436,19 @@ class RedisBroker(Broker):
         if held is None:
             return None
         return held.decode(errors="replace") if isinstance(held, bytes) else str(held)
+
+    # --- rate limits -----------------------------------------------------------------------------------
+    async def take(self, name: str, key: str, rate: float, burst: float, cost: float = 1.0) -> float:
+        return await self._bucket(name, key, rate, burst, cost, "take")
+
+    async def give(self, name: str, key: str, rate: float, burst: float, cost: float = 1.0) -> None:
+        await self._bucket(name, key, rate, burst, cost, "give")
+
+    async def _bucket(self, name: str, key: str, rate: float, burst: float, cost: float, mode: str) -> float:
+        if not rate > 0 or not burst >= 1:
+            raise ValueError("a rate limit needs a positive rate and a burst of at least 1")
+        link = self._connected()
+        bucket = f"{self.prefix}limit:{name}:{key}"
+        async with self._bounded(f"cannot check the {name} rate limit on redis"):
+            wait = await link.bucket(keys=[bucket], args=[repr(rate), repr(float(burst)), repr(cost), mode])
+        return float(wait.decode() if isinstance(wait, bytes) else wait)
