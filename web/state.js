@@ -23,6 +23,12 @@ export class RoomState {
     this.invites = new Map();
     this.audit = [];
     this.links = this.links || null;
+    // The follow-up (#11): replies, announcements, the selection and the satisfaction pulses.
+    this.replies = new Map();
+    this.announcements = [];
+    this.criteria = [];
+    this.evaluations = new Map();
+    this.pulses = new Map();
   }
 
   /** Replace everything with a snapshot (at join, after a resume without events, after admission). */
@@ -56,6 +62,11 @@ export class RoomState {
     for (const m of snap.members || []) this.members.set(m.id, m);
     for (const v of snap.invites || []) this.invites.set(v.id, v);
     this.audit = (snap.audit || []).slice();
+    for (const r of snap.replies || []) this.replies.set(r.id, r);
+    this.announcements = (snap.announcements || []).slice();
+    this.criteria = (snap.criteria || []).slice();
+    for (const e of snap.evaluations || []) this.evaluations.set(e.id, e);
+    for (const p of snap.pulses || []) this.pulses.set(p.id, p);
   }
 
   get currentRound() {
@@ -96,7 +107,14 @@ export class RoomState {
   /** A theme's name and colour; which ideas it holds is each idea's `theme` (see themeIdeas). */
   putTheme(theme) {
     if (!theme) return;
-    this.themes.set(theme.id, { id: theme.id, name: theme.name, color: theme.color });
+    const old = this.themes.get(theme.id);
+    this.themes.set(theme.id, {
+      id: theme.id,
+      name: theme.name,
+      color: theme.color,
+      status: theme.status || (old && old.status) || "new",
+      history: theme.history || (old && old.history) || [],
+    });
     for (const id of theme.ideas || []) this.setTheme(id, theme.id);
   }
 
@@ -168,6 +186,7 @@ export class RoomState {
       case "idea.restored":
       case "idea.approved":
         if (d.idea) this.putIdea(d.idea);
+        for (const r of d.replies || []) this.replies.set(r.id, r);
         if (d.removed) this.ideas.delete(d.removed);
         this.addAudit(d.audit);
         break;
@@ -251,6 +270,56 @@ export class RoomState {
         if (d.invite) this.invites.set(d.invite.id, { ...this.invites.get(d.invite.id), ...d.invite });
         this.addAudit(d.audit);
         break;
+      // --- The follow-up ---
+      case "idea.status":
+        if (d.idea) this.putIdea(d.idea);
+        break;
+      case "theme.status":
+        this.putTheme(d.theme);
+        break;
+      case "reply.posted":
+      case "reply.hidden":
+      case "reply.restored":
+      case "reply.approved":
+        if (d.reply) this.replies.set(d.reply.id, d.reply);
+        if (d.removed) this.replies.delete(d.removed);
+        this.addAudit(d.audit);
+        break;
+      case "room.announcement":
+        if (d.announcement && !this.announcements.some((a) => a.id === d.announcement.id)) this.announcements.push(d.announcement);
+        break;
+      case "selection.criteria":
+        this.criteria = d.criteria || [];
+        this.addAudit(d.audit);
+        break;
+      case "member.jury":
+        this.putMember(d.member);
+        this.addAudit(d.audit);
+        break;
+      case "evaluation.opened":
+      case "evaluation.closed":
+        if (d.evaluation) this.evaluations.set(d.evaluation.id, { ...this.evaluations.get(d.evaluation.id), ...d.evaluation });
+        this.addAudit(d.audit);
+        break;
+      case "evaluation.scored": {
+        const e = this.evaluations.get(d.evaluation);
+        if (!e) break;
+        const next = { ...e };
+        if (d.progress) next.progress = d.progress;
+        if (d.idea && d.scores) next.mine = { ...(e.mine || {}), [d.idea]: d.scores };
+        this.evaluations.set(e.id, next);
+        break;
+      }
+      case "pulse.opened":
+      case "pulse.answered":
+      case "pulse.closed": {
+        if (!d.pulse) break;
+        const old = this.pulses.get(d.pulse.id) || {};
+        const next = { ...old, ...d.pulse };
+        if (d.answer) next.answers = [...(old.answers || []).filter((a) => a.member !== d.answer.member), d.answer];
+        this.pulses.set(d.pulse.id, next);
+        break;
+      }
       default:
         break;
     }
@@ -305,6 +374,32 @@ export class RoomState {
   /** The merges of `ideaId` (staff) that are not undone, oldest first. */
   mergesInto(ideaId) {
     return Array.from(this.merges.values()).filter((m) => m.into === ideaId);
+  }
+
+  /** The replies of an idea this viewer may see, oldest first. */
+  repliesOf(ideaId) {
+    return Array.from(this.replies.values())
+      .filter((r) => r.idea === ideaId)
+      .sort((a, b) => a.at - b.at);
+  }
+
+  /** The evaluation that is open, or null. */
+  get openEvaluation() {
+    for (const e of this.evaluations.values()) if (e.status === "open") return e;
+    return null;
+  }
+
+  /** The satisfaction question that is open, or null. */
+  get openPulse() {
+    for (const p of this.pulses.values()) if (p.status === "open") return p;
+    return null;
+  }
+
+  /** Whether this viewer may score in evaluation `e` (its jury: staff, jurors, or both). */
+  isJurorOf(e) {
+    if (!e || !this.me) return false;
+    if (this.isStaff) return e.jury !== "jurors";
+    return this.role === "participant" && e.jury !== "staff" && Boolean(this.me.juror);
   }
 
   /** The latest vote round that has results. */
