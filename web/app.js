@@ -3,10 +3,11 @@
 //   /j/CODE    join as a participant (#invite=TOKEN: with an invite, e.g. the moderator link)
 //   /r/CODE    facilitator or moderator console (#token=TOKEN)
 //   /s/CODE    room screen (#token=TOKEN)
+//   /m/CODE    a participant's "my ideas" page (the token this browser stored, or #t=TOKEN)
 
 import { h, setChildren } from "./dom.js";
 import { chooseLocale, onLocaleChange, t } from "./i18n.js";
-import { renderConnection } from "./chrome.js";
+import { renderConnection, topBar } from "./chrome.js";
 import { RoomSession, storedMember, storeMember } from "./session.js";
 import { announce, beep, Milestones, unlockAudioOnGesture } from "./timer.js";
 import { mountLanding } from "./views/landing.js";
@@ -15,6 +16,7 @@ import { mountBoard } from "./views/board.js";
 import { mountConsole } from "./views/console.js";
 import { mountScreen } from "./views/screen.js";
 import { mountMessage } from "./views/message.js";
+import { mountMine } from "./views/mine.js";
 
 const root = document.getElementById("app");
 
@@ -24,10 +26,10 @@ function parseHash() {
 }
 
 function route() {
-  const m = location.pathname.match(/^\/(j|r|s)\/([^/]+)\/?$/);
+  const m = location.pathname.match(/^\/(j|r|s|m)\/([^/]+)\/?$/);
   if (!m) return { page: location.pathname === "/" ? "landing" : "notfound" };
   const code = decodeURIComponent(m[2]).toUpperCase().replace(/[\s_-]/g, "");
-  return { page: { j: "join", r: "console", s: "screen" }[m[1]], code, ...parseHash() };
+  return { page: { j: "join", r: "console", s: "screen", m: "mine" }[m[1]], code, ...parseHash() };
 }
 
 // --- Room pages -------------------------------------------------------------------------------------------
@@ -268,6 +270,25 @@ class RoomPage {
       case "member.muted":
         if (state.me && d.member && d.member.id === state.me.id) announce(t("board.mutedBanner"));
         break;
+      // The follow-up: what a participant should hear about without looking.
+      case "room.announcement":
+        if (d.announcement && !state.isStaff) announce(t("announce.new", { text: d.announcement.text }));
+        break;
+      case "idea.status":
+        if (d.idea && state.role === "participant" && state.isMine(d.idea)) announce(t("followup.yourStatus", { text: d.idea.text, status: t("istatus." + d.idea.status) }));
+        break;
+      case "reply.posted":
+        if (d.reply && d.reply.staff && state.role === "participant") {
+          const idea = state.ideas.get(d.reply.idea);
+          if (idea && state.isMine(idea)) announce(t("reply.staffReplied", { name: d.reply.brand || d.reply.author_name || "" }));
+        }
+        break;
+      case "pulse.opened":
+        if (state.role === "participant") announce(t("pulse.opened"));
+        break;
+      case "evaluation.opened":
+        if (d.evaluation && state.role === "participant" && state.isJurorOf(d.evaluation)) announce(t("selection.juryOpened"));
+        break;
       default:
         break;
     }
@@ -307,6 +328,14 @@ function boot() {
       mount();
       if (focused) document.getElementById(focused)?.focus();
     });
+    return;
+  }
+  if (r.page === "mine") {
+    const ctx = { t, toast: (text) => announce(text), code: r.code };
+    ctx.chrome = (title) => topBar(ctx, { title });
+    const view = mountMine(root, ctx, { code: r.code, onRoom: (room) => room && room.locale && chooseLocale(room.locale) });
+    onLocaleChange(() => view.render());
+    window.addEventListener("hashchange", () => location.reload());
     return;
   }
   const page = new RoomPage(r);

@@ -120,7 +120,7 @@ export function renderRow(el, sig, build) {
   const active = document.activeElement;
   const hadFocus = active && el.contains(active) && active !== el;
   const focusKey = hadFocus ? active.dataset.focus : null;
-  el.replaceChildren(...[build()].flat().filter(Boolean));
+  el.replaceChildren(...[build()].flat(Infinity).filter(Boolean));
   if (hadFocus) {
     let target = focusKey ? el.querySelector(`[data-focus="${focusKey}"]`) : null;
     if (!target || target.disabled) target = el.querySelector("button:not([disabled]), textarea, input");

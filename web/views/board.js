@@ -5,6 +5,8 @@ import { h, renderRow, setText, show, syncList } from "../dom.js";
 import { t } from "../i18n.js";
 import { netBanner, topBar } from "../chrome.js";
 import { authorOf, colorClass, COLORS, resultsList, roundKindLabel, roundStatusLabel, swatchClass, themeChip, timerBlock } from "./parts.js";
+import { fu, replyBox, repliesList, statusLine } from "./followup.js";
+import { buildBoardFollowup } from "./followup_board.js";
 
 // What the server counts: Unicode code points after NFC. An emoji with a skin tone is 2, not the 4
 // UTF-16 units of String.length, and a decomposed "é" (e + U+0301) is 1.
@@ -108,7 +110,8 @@ export function mountBoard(ctx) {
   const aboutRules = h("p", { class: "rules-text" });
   const about = h("details", { class: "about" }, h("summary", { text: t("board.about") }), aboutBrief, h("h3", { text: t("join.rules") }), aboutRules);
 
-  const main = h("main", { class: "board-main", id: "main" }, banners, roundCard, idleCard, composer, vote, resultsSection, mine, wall, h("footer", { class: "board-foot" }, whoami, about));
+  const followup = buildBoardFollowup(ctx, state, () => update());
+  const main = h("main", { class: "board-main", id: "main" }, banners, roundCard, idleCard, followup.top, composer, vote, resultsSection, mine, wall, followup.bottom, h("footer", { class: "board-foot" }, whoami, about));
   const el = h("div", { class: "page page-board" }, topBar(ctx, { title: state.room ? state.room.title : "", sound: true }), netBanner(ctx), main);
 
   // --- Actions ------------------------------------------------------------------------------------------
@@ -198,7 +201,9 @@ export function mountBoard(ctx) {
     const editing = ui.editing === idea.id && editable;
     const confirming = ui.confirm === idea.id && editable;
     el.className = "note " + colorClass(idea.color) + (idea.outgoing ? " is-pending" : "") + (idea.state !== "visible" ? " is-" + idea.state : "");
-    const sig = JSON.stringify([idea.text, idea.color, idea.state, idea.hide_reason, idea.outgoing, editable, editing, confirming, rnd && rnd.revealed, theme, into && into.text, credit]);
+    const follow = followupOf(idea);
+    el.dataset.idea = idea.id;
+    const sig = JSON.stringify([idea.text, idea.color, idea.state, idea.hide_reason, idea.outgoing, editable, editing, confirming, rnd && rnd.revealed, theme, into && into.text, credit, follow.sig]);
     renderRow(el, sig, () => {
       if (editing) return editForm(idea);
       const badges = [];
@@ -226,6 +231,7 @@ export function mountBoard(ctx) {
         credit ? h("p", { class: "note-author", text: credit }) : null,
         badges.length ? h("p", { class: "note-meta" }, badges) : null,
         actions.length ? h("div", { class: "note-actions" }, actions) : null,
+        ...follow.build(),
       ];
     });
   }
@@ -290,12 +296,29 @@ export function mountBoard(ctx) {
     textarea.focus();
   }
 
+  /** The follow-up under a note on the wall or among mine: its status and note, its replies, a reply box. */
+  function followupOf(idea) {
+    const room = state.room || {};
+    const canReply = Boolean(!idea.outgoing && state.publiclyVisible(idea) && room.phase !== "ended" && state.me && !state.me.muted);
+    const replies = idea.outgoing ? [] : state.repliesOf(idea.id);
+    const sig = [idea.status, idea.history, replies, canReply, fu.replying === idea.id];
+    const build = () => [
+      statusLine(idea),
+      repliesList(ctx, state, replies, { id: "replies-" + idea.id }),
+      replyBox(ctx, idea, { canReply, refresh: () => update(), maxLength: Number(ctx.limits().reply_text_max) || 500 }),
+    ];
+    return { sig, build };
+  }
+
   function updateWallCard(el, idea) {
     el.className = "note " + colorClass(idea.color);
+    el.dataset.idea = idea.id;
     const author = authorOf(state, idea);
-    renderRow(el, JSON.stringify([idea.text, author]), () => [
+    const follow = followupOf(idea);
+    renderRow(el, JSON.stringify([idea.text, author, follow.sig]), () => [
       h("p", { class: "note-text", text: idea.text }),
       author ? h("p", { class: "note-author", text: author }) : null,
+      ...follow.build(),
     ]);
   }
 
@@ -469,6 +492,8 @@ export function mountBoard(ctx) {
       syncList(voteList, [], (i) => i.id, () => null, () => {});
       show(voteLooseTitle, false);
     }
+
+    followup.update();
 
     const found = state.latestResults();
     const showResults = Boolean(found && rnd && found.round.id === rnd.id);

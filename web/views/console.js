@@ -7,6 +7,8 @@ import { netBanner, topBar } from "../chrome.js";
 import { linkRow } from "./landing.js";
 import { authorOf, colorClass, resultsList, roundKindLabel, roundStatusLabel, timerBlock } from "./parts.js";
 import { buildThemesBoard, groupable, grouping, unmerge } from "./themes.js";
+import { fu, replyBox, repliesList, statusControl, statusLine } from "./followup.js";
+import { buildConsoleFollowup } from "./followup_console.js";
 
 // Kept across a language switch and re-renders.
 const form = {
@@ -121,6 +123,7 @@ export function mountConsole(ctx) {
   const auditCard = h("section", { class: "card", "aria-labelledby": "audit-title" }, h("h2", { class: "section-title", id: "audit-title", text: t("console.audit") }), auditEmpty, auditList);
 
   const endedBanner = h("div", { class: "banner banner-info", id: "ended-banner", role: "status", text: t("console.ended") });
+  const followup = buildConsoleFollowup(ctx, state, () => update());
   const roleLine = h("p", { class: "eyebrow", id: "console-role" });
   const mainCol = h(
     "div",
@@ -131,6 +134,7 @@ export function mountConsole(ctx) {
     resultsSection,
     openForm.el,
     wall,
+    followup.el,
     endRow,
   );
   const side = h("aside", { class: "console-side", "aria-label": t("console.sidebar") }, lobbyCard, pendingCard, share.el, invites.el, roomCard, memberCard, bannedCard, auditCard, staffCard.el);
@@ -214,7 +218,13 @@ export function mountConsole(ctx) {
     }));
     const credit = authorOf(state, idea, { staff: true });
     el.className = "note staff-note " + colorClass(idea.color) + " is-" + idea.state + (selected ? " is-selected" : "");
-    const sig = JSON.stringify([idea.text, credit, idea.state, idea.hide_reason, total, hiding, rnd && rnd.private && !rnd.revealed, selectable, selected, merges]);
+    el.dataset.idea = idea.id;
+    // The follow-up: the status (and its form), the replies with their moderation, the staff's reply box.
+    const replies = state.repliesOf(idea.id);
+    const onWall = state.publiclyVisible(idea);
+    const statusOpen = Boolean(fu.status && fu.status.kind === "idea" && fu.status.id === idea.id);
+    const follow = [idea.status, idea.history, replies, onWall, statusOpen, fu.replying === idea.id];
+    const sig = JSON.stringify([idea.text, credit, idea.state, idea.hide_reason, total, hiding, rnd && rnd.private && !rnd.revealed, selectable, selected, merges, follow]);
     renderRow(el, sig, () => {
       const label = short(idea.text);
       const badges = [];
@@ -251,9 +261,13 @@ export function mountConsole(ctx) {
               merges.filter((m) => m.error).map((m) => h("p", { class: "form-error note-error", role: "alert", text: t("themes.unmergeRefused", { reason: m.error }) })),
             )
           : null,
+        statusLine(idea),
         hiding
           ? reasonForm("hide", idea.id, "console.hideReason", "console.hide", (reason) => ctx.act("idea.hide", { idea: idea.id, reason }).catch(() => {}))
-          : h("div", { class: "note-actions" }, actions),
+          : h("div", { class: "note-actions" }, actions, idea.state !== "merged" && !statusOpen ? statusControl(ctx, idea, "idea", { refresh: () => update() }) : null),
+        statusOpen ? statusControl(ctx, idea, "idea", { refresh: () => update() }) : null,
+        repliesList(ctx, state, replies, { staff: true, id: "replies-" + idea.id }),
+        replyBox(ctx, idea, { canReply: onWall, refresh: () => update(), maxLength: Number(ctx.limits().reply_text_max) || 500 }),
       ];
     });
   }
@@ -387,6 +401,8 @@ export function mountConsole(ctx) {
     const byTheme = Boolean(showResults && found.vote.themeResults && found.vote.themeResults.length);
     show(themeResultsBox, byTheme);
     themeResults.update(state, byTheme ? found : null, { byTheme: true });
+
+    followup.update(isFac);
 
     // Sidebar.
     share.update();

@@ -1,0 +1,234 @@
+// The "my ideas" page (/m/CODE): what became of a participant's ideas, during the session and after it.
+// The key is the member's own token: the one this browser stored when it joined the room, or the one
+// in the personal link's fragment (#t=TOKEN; the server never accepts tokens in a URL it sees). The
+// page reads GET /api/rooms/CODE/mine with it, and stays live: it listens on the room's WebSocket
+// with the same token and reads the page again (debounced) after each event.
+
+import { h, randomId, setChildren } from "../dom.js";
+import { formatNumber, t } from "../i18n.js";
+import { Connection } from "../net.js";
+import { storedMember } from "../session.js";
+import { colorClass, listNames, themeChip } from "./parts.js";
+import { announcementsList, formatWhen, historyList, myIdeasUrl, repliesList, selectionLogList, statusLine } from "./followup.js";
+import { linkRow } from "./landing.js";
+import { announce } from "../timer.js";
+
+const REFETCH_MS = 300;
+
+/** The token for the page: the link's fragment (#t=), else what this browser stored for the room. */
+export function mineToken(code) {
+  const params = new URLSearchParams(location.hash.replace(/^#/, ""));
+  const fromLink = params.get("t");
+  if (fromLink) return fromLink;
+  const stored = storedMember(code);
+  return stored && stored.token ? stored.token : null;
+}
+
+/**
+ * Mount the page in `root`. `onRoom(room)`: called with the room (its language) at the first read.
+ * Returns {render() (a language switch), stop()}.
+ */
+export function mountMine(root, ctx, { code, onRoom }) {
+  const token = mineToken(code);
+  let page = null;
+  let error = null;
+  let timer = null;
+  let inFlight = false;
+  let again = false;
+  let conn = null;
+  let live = false;
+
+  async function load() {
+    if (inFlight) {
+      again = true;
+      return;
+    }
+    inFlight = true;
+    try {
+      const response = await fetch(`/api/rooms/${encodeURIComponent(code)}/mine`, { headers: { accept: "application/json", authorization: "Bearer " + token }, cache: "no-store" });
+      const body = await response.json().catch(() => ({}));
+      if (!response.ok) {
+        error = (body && body.error && body.error.code) || "status_" + response.status;
+        if (response.status === 401 || response.status === 403 || response.status === 404) conn?.stop();
+      } else {
+        const first = !page;
+        page = body.page;
+        error = null;
+        if (first) onRoom?.(page.room);
+      }
+    } catch {
+      error = error || "network";
+    } finally {
+      inFlight = false;
+      render();
+      if (again) {
+        again = false;
+        load();
+      }
+    }
+  }
+
+  function schedule() {
+    clearTimeout(timer);
+    timer = setTimeout(load, REFETCH_MS);
+  }
+
+  function startLive() {
+    conn = new Connection({
+      attachCommand: () => ({ type: "auth", id: randomId(), token }),
+      onAttached: () => schedule(),
+      onAttachError: (err) => (err.temporary ? "retry" : "stop"),
+      onEvent: (msg) => {
+        if (msg.name !== "presence") schedule();
+      },
+      onSnapshot: () => schedule(),
+      onStatus: (status) => {
+        const now = status === "online";
+        if (now !== live) {
+          live = now;
+          render();
+        }
+      },
+      onTerminal: () => render(),
+    });
+    conn.start();
+  }
+
+  function message(titleKey, bodyKey) {
+    return h("main", { class: "page-message mine-main", id: "main" }, h("section", { class: "card stack" }, h("h1", { class: "section-title", text: t(titleKey) }), bodyKey ? h("p", { text: t(bodyKey) }) : null));
+  }
+
+  function ideaCard(idea, me) {
+    const others = [];
+    if (idea.author && idea.author !== me && idea.author_name) others.push(idea.author_name);
+    for (const c of idea.coauthors || []) if (c.id !== me && c.name) others.push(c.name);
+    const badges = [];
+    if (idea.state === "pending") badges.push(h("span", { class: "badge badge-pending", text: t("note.pending") }));
+    if (idea.state === "hidden") badges.push(h("span", { class: "badge badge-hidden", text: idea.hide_reason ? t("note.hiddenReason", { reason: idea.hide_reason }) : t("note.hidden") }));
+    if (idea.state === "merged") badges.push(h("span", { class: "badge badge-merged", text: idea.merged_into_text ? t("note.mergedInto", { text: idea.merged_into_text }) : t("note.merged") }));
+    const titleId = "mine-idea-" + idea.id;
+    return h(
+      "li",
+      { class: "mine-idea", dataset: { idea: idea.id } },
+      h(
+        "article",
+        { class: "card mine-idea-card", "aria-labelledby": titleId },
+        h("div", { class: "note " + colorClass(idea.color) }, h("h3", { class: "note-text", id: titleId, text: idea.text })),
+        h(
+          "p",
+          { class: "note-meta mine-facts" },
+          idea.theme ? h("span", { class: "mine-theme" }, themeChip(idea.theme)) : null,
+          h("span", { class: "badge badge-dots", text: t("results.dots", { count: idea.dots || 0 }) }),
+          badges,
+        ),
+        others.length ? h("p", { class: "note-author", text: t("mine.with", { names: listNames(others) }) }) : null,
+        statusLine(idea, { id: "mine-status-" + idea.id }),
+        idea.history && idea.history.length
+          ? h("div", { class: "mine-history" }, h("h4", { class: "section-subtitle", text: t("followup.history") }), historyList(idea, { id: "mine-history-" + idea.id }))
+          : h("p", { class: "hint", text: t("mine.noDecision") }),
+        idea.replies && idea.replies.length
+          ? h("div", { class: "mine-replies" }, h("h4", { class: "section-subtitle", text: t("mine.replies", { count: idea.replies.length }) }), repliesList(null, { me: { id: me } }, idea.replies, { id: "mine-replies-" + idea.id }))
+          : null,
+      ),
+    );
+  }
+
+  function body() {
+    if (!token) return message("mine.noToken", "mine.noTokenBody");
+    if (!page) {
+      if (error) return message("mine.failed", error === "invalid_token" || error === "status_401" ? "mine.invalidToken" : "mine.failedBody");
+      return message("message.connecting", null);
+    }
+    const me = page.me ? page.me.id : null;
+    const room = page.room || {};
+    const ended = room.phase === "ended";
+    const c = page.contribution;
+    const answered = (page.pulses || []).filter((p) => p.mine);
+    const sections = [];
+    sections.push(
+      h(
+        "header",
+        { class: "mine-head" },
+        h("p", { class: "eyebrow", text: room.title || "" }),
+        h("h1", { class: "mine-title", id: "mine-title", text: t("mine.title") }),
+        h("p", { class: "hint", id: "mine-who", text: page.me ? t("mine.who", { name: page.me.name }) : "" }),
+        h("p", { class: "mine-live", id: "mine-live", role: "status" }, h("span", { class: "presence-dot" + (live ? " is-on" : ""), "aria-hidden": "true" }), live ? t("mine.live") : ended ? t("mine.ended") : t("net.reconnectingShort")),
+        c ? h("p", { class: "mine-contribution", id: "mine-contribution", text: t("mine.contribution", { ideas: formatNumber(c.ideas), dots: formatNumber(c.dots), shortlisted: formatNumber(c.shortlisted), adopted: formatNumber(c.adopted) }) }) : null,
+        !ended && storedMember(code) ? h("p", {}, h("a", { href: `/j/${encodeURIComponent(code)}`, class: "btn btn-small btn-ghost", text: t("mine.backToBoard") })) : null,
+      ),
+    );
+    sections.push(
+      h(
+        "section",
+        { class: "section", id: "mine-ideas", "aria-labelledby": "mine-ideas-title" },
+        h("h2", { class: "section-title", id: "mine-ideas-title", text: t("mine.ideasTitle", { count: page.ideas.length }) }),
+        page.ideas.length ? h("ul", { class: "mine-list", id: "mine-list" }, page.ideas.map((i) => ideaCard(i, me))) : h("p", { class: "empty", text: t("mine.noIdeas") }),
+      ),
+    );
+    if (page.announcements && page.announcements.length) {
+      sections.push(h("section", { class: "section", id: "mine-announcements", "aria-labelledby": "mine-announcements-title" }, h("h2", { class: "section-title", id: "mine-announcements-title", text: t("announce.title") }), announcementsList(page.announcements, { meId: me })));
+    }
+    if (page.selection && page.selection.length) {
+      sections.push(
+        h(
+          "section",
+          { class: "section", id: "mine-selection", "aria-labelledby": "mine-selection-title" },
+          h("h2", { class: "section-title", id: "mine-selection-title", text: t("selection.logTitle") }),
+          selectionLogList(page.selection, { id: "mine-selection-log" }),
+        ),
+      );
+    }
+    if (answered.length) {
+      sections.push(
+        h(
+          "section",
+          { class: "section", id: "mine-pulse", "aria-labelledby": "mine-pulse-title" },
+          h("h2", { class: "section-title", id: "mine-pulse-title", text: t("pulse.title") }),
+          h(
+            "ul",
+            { class: "rows" },
+            answered.map((p) => h("li", { class: "row" }, h("p", { class: "pulse-question", text: p.question || t("pulse.defaultQuestion") }), h("p", { text: t("pulse.yours", { score: p.mine.score }) + (p.mine.comment ? " " + t("followup.noteQuoted", { note: p.mine.comment }) : "") }), h("time", { class: "hint", text: formatWhen(p.mine.at) }))),
+          ),
+        ),
+      );
+    }
+    sections.push(
+      h(
+        "section",
+        { class: "card my-ideas-card", id: "mine-link-card", "aria-labelledby": "mine-link-title" },
+        h("h2", { class: "section-title", id: "mine-link-title", text: t("mine.linkTitle") }),
+        h("p", { class: "hint", text: t("mine.linkKeep", { days: room.retention_days || "" }) }),
+        linkRow({ id: "mine-link", labelKey: "mine.linkLabel", url: myIdeasUrl(code, token), hintKey: "mine.linkHint", open: false, ctx }),
+      ),
+    );
+    return h("main", { class: "mine-main", id: "main" }, sections);
+  }
+
+  let lastSig = null;
+  function render() {
+    const sig = JSON.stringify([page, error, live, token]);
+    if (sig === lastSig) return;
+    const updated = lastSig !== null && page && JSON.parse(lastSig)[0] !== null && JSON.stringify(JSON.parse(lastSig)[0]) !== JSON.stringify(page);
+    lastSig = sig;
+    const focused = document.activeElement && document.activeElement.id;
+    setChildren(root, ctx.chrome(page ? page.room.title : ""), body());
+    if (focused) document.getElementById(focused)?.focus();
+    if (updated) announce(t("mine.updated"));
+  }
+
+  render();
+  if (token) {
+    load();
+    startLive();
+  }
+  return {
+    render() {
+      lastSig = null;
+      render();
+    },
+    stop() {
+      clearTimeout(timer);
+      conn?.stop();
+    },
+  };
+}
