@@ -257,22 +257,31 @@ class Fanout:
                         self._on_refresh(session)
         return self.deliveries - queued_before
 
-    def push_figures(self, epoch: str, seq: int, data: dict[str, Any]) -> int:
-        """The room's figures, to this worker's staff connections (encoded once per encoding). Not an
-        event: nothing to replay, so a held connection simply misses one."""
+    def push_live(
+        self, epoch: str, seq: int, figures: dict[str, Any] | None, progress: dict[str, Any] | None
+    ) -> int:
+        """The room's figures to this worker's staff connections, its progress to every connection past
+        the lobby; each encoded once per encoding. Not events: nothing to replay, so a held connection
+        simply misses one (its snapshot has the progress)."""
         if epoch != self.epoch:
             return 0
-        frames: dict[bool, str | bytes] = {}
+        messages: list[tuple[frozenset[str], dict[str, Any]]] = []
+        if figures is not None:
+            messages.append((frozenset({"staff"}), protocol.figures(epoch, seq, figures)))
+        if progress is not None:
+            messages.append((frozenset({"staff", "public"}), protocol.progress(epoch, seq, progress)))
         sent = 0
-        for session in self.sessions:
-            if session.audience != "staff" or session.floor == HELD:
-                continue
-            codec = session.codec
-            frame = frames.get(codec.binary)
-            if frame is None:
-                frame = frames[codec.binary] = codec.encode(protocol.figures(epoch, seq, data))
-            session.push(frame)
-            sent += 1
+        for audiences, message in messages:
+            frames: dict[bool, str | bytes] = {}
+            for session in self.sessions:
+                if session.audience not in audiences or session.floor == HELD:
+                    continue
+                codec = session.codec
+                frame = frames.get(codec.binary)
+                if frame is None:
+                    frame = frames[codec.binary] = codec.encode(message)
+                session.push(frame)
+                sent += 1
         return sent
 
     def _send(self, session: Connection, ev: dict[str, Any]) -> None:

@@ -134,9 +134,10 @@ class LocalRoom:
         self.superseded = False  # another worker took the room over (it announced its epoch already)
         self.leased_at = time.monotonic()  # when its lease was last claimed or renewed
         self._stopping = False
-        self._figures_pending = False  # a computation of the figures is scheduled
-        self._figures_seq = -1  # the seq the last published figures were computed at
-        self._figures_at = 0.0  # when (monotonic)
+        self._live_pending = False  # a computation of the live figures and progress is scheduled
+        self._live_seq = -1  # the seq they were last computed at
+        self._live_at = 0.0  # when (monotonic)
+        self._progress: dict[str, Any] | None = None  # the progress last published
         self._staff: list[str] = []  # the staff members' ids, as of ``_staff_known`` members
         self._staff_known = 0
         self.ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -339,7 +340,7 @@ class LocalRoom:
             await self.hub.flush_replies()  # before the next batch is published
         if self._stopping:
             return  # deleted
-        self._schedule_figures()
+        self._schedule_live()
         self._schedule_timer()
         if self._due_for_snapshot() and not self._inbox:
             await self._snapshot()
@@ -475,20 +476,18 @@ class LocalRoom:
             or time.monotonic() - self._snapshot_at >= settings.snapshot_every_seconds
         )
 
-    # --- Live figures for staff ---------------------------------------------------------------------
-    def _schedule_figures(self) -> None:
-        """After a batch that changed the room, while staff are online: the figures are computed between
-        batches (a named query in the room's queue) and published once for every worker's staff
-        connections, at most once per ``figures_interval``: never on a command's path."""
+    # --- Live figures (staff) and progress (everyone) ---------------------------------------------
+    def _schedule_live(self) -> None:
+        """After a batch that changed the room: the room's progress (for everyone: ideas posted, voters)
+        and, while staff are online, its figures are computed between batches (a named query in the
+        room's queue) and published once for every worker's connections, at most once per
+        ``figures_interval``: never on a command's path."""
         interval = self.hub.settings.figures_interval
-        room = self.room
-        if not interval or self._figures_pending or room.seq == self._figures_seq:
+        if not interval or self._live_pending or self.room.seq == self._live_seq:
             return
-        if not self._staff_online():
-            return
-        self._figures_pending = True
-        delay = max(0.0, self._figures_at + interval - time.monotonic())
-        asyncio.get_running_loop().call_later(delay, self._ask_figures)
+        self._live_pending = True
+        delay = max(0.0, self._live_at + interval - time.monotonic())
+        asyncio.get_running_loop().call_later(delay, self._ask_live)
 
     def _staff_online(self) -> bool:
         """Whether a facilitator or moderator is online: a few ids to look up, not every member (roles
@@ -499,20 +498,27 @@ class LocalRoom:
             self._staff_known = len(room.members)
         return any(member in room.online for member in self._staff)
 
-    def _ask_figures(self) -> None:
+    def _ask_live(self) -> None:
         if self._stopping:
+            self._live_pending = False
             return
-        future = self.query("figures_now")
-        future.add_done_callback(self._publish_figures)
+        future = self.query("live_now", staff=self._staff_online())
+        future.add_done_callback(self._publish_live)
 
-    def _publish_figures(self, future: asyncio.Future[Any]) -> None:
-        self._figures_pending = False
-        self._figures_at = time.monotonic()
+    def _publish_live(self, future: asyncio.Future[Any]) -> None:
+        self._live_pending = False
+        self._live_at = time.monotonic()
         if future.cancelled() or future.exception() is not None or self._stopping:
             return
-        seq, data = future.result()
-        self._figures_seq = seq
-        message = {"epoch": self.room.epoch, "seq": seq, "figures": data}
+        seq, figures, progress = future.result()
+        self._live_seq = seq
+        message: dict[str, Any] = {"epoch": self.room.epoch, "seq": seq}
+        if figures is not None:
+            message["figures"] = figures
+        if progress != self._progress:  # only when it changed: everyone receives it
+            message["progress"] = self._progress = progress
+        if len(message) == 2:
+            return
         task = asyncio.get_running_loop().create_task(
             self.hub.publish(self.hub.channel(self.room_id), pack(message))
         )

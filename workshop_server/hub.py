@@ -363,8 +363,10 @@ class Hub:
                     if feed is None:
                         continue
                     batch = unpack(message.data)
-                    if "figures" in batch:  # staff's live figures: no events, no continuity to check
-                        feed.push_figures(batch["epoch"], batch["seq"], batch["figures"])
+                    if "figures" in batch or "progress" in batch:  # live: no events, no continuity
+                        feed.push_live(
+                            batch["epoch"], batch["seq"], batch.get("figures"), batch.get("progress")
+                        )
                         continue
                     if batch["epoch"] != feed.epoch:  # another owner (or none): ask again who it is
                         self._owner_changed(feed.room_id, batch["epoch"])

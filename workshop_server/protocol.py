@@ -201,7 +201,18 @@ class FiguresMessage(_Envelope):
     data: dict[str, Any]
 
 
-ServerMessage = Hello | Ok | Error | EventMessage | SnapshotMessage | FiguresMessage
+class ProgressMessage(_Envelope):
+    """The current round's progress, without any text, pushed to every connection past the lobby when
+    it changes, at most once per ``figures_interval`` seconds: ideas posted (private ones counted,
+    never shown) or how many have voted. Not an event; the snapshot's ``progress`` has it too."""
+
+    type: Literal["progress"] = "progress"
+    epoch: str
+    seq: int
+    data: dict[str, Any]
+
+
+ServerMessage = Hello | Ok | Error | EventMessage | SnapshotMessage | FiguresMessage | ProgressMessage
 
 
 def ok(cid: str, result: Message, seq: int, now: float) -> Message:
@@ -210,6 +221,10 @@ def ok(cid: str, result: Message, seq: int, now: float) -> Message:
 
 def error(cid: str | None, exc: errors.WorkshopError) -> Message:
     return {"type": "error", "id": cid, **exc.to_dict()}
+
+
+def progress(epoch: str, seq: int, data: Message) -> Message:
+    return {"type": "progress", "epoch": epoch, "seq": seq, "data": data}
 
 
 def figures(epoch: str, seq: int, data: Message) -> Message:

@@ -100,15 +100,20 @@ async def test_the_json_export_has_totals_but_no_voters_dots(server: ServerProce
 SERVER_SETTINGS = {"figures_interval": 0.2}
 
 
-async def figures_message(client: Client, predicate: Any, timeout: float = 10.0) -> dict[str, Any]:
+async def live_message(client: Client, kind: str, predicate: Any, timeout: float = 10.0) -> dict[str, Any]:
+    """The first ``figures`` or ``progress`` message whose data satisfies ``predicate``."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while loop.time() < deadline:
         for message in client.other:
-            if message.get("type") == "figures" and predicate(message["data"]):
+            if message.get("type") == kind and predicate(message["data"]):
                 return message
         await asyncio.sleep(0.02)
     raise TimeoutError([m.get("type") for m in client.other])
+
+
+async def figures_message(client: Client, predicate: Any) -> dict[str, Any]:
+    return await live_message(client, "figures", predicate)
 
 
 async def test_staff_get_the_figures_live_and_participants_never(
@@ -128,3 +133,25 @@ async def test_staff_get_the_figures_live_and_participants_never(
     second = await figures_message(facilitator, lambda f: f["ideas"] == 2)
     assert second["seq"] > first["seq"]
     assert [m for m in ana.other if m.get("type") == "figures"] == []
+
+
+async def test_everyone_gets_the_progress_of_a_private_round_without_its_text(
+    server: ServerProcess, connect: Connect
+) -> None:
+    links = create_room(server.url)
+    code = links["room"]
+    facilitator = await connect(server)
+    await facilitator.auth(links["facilitator_token"])
+    screen = await connect(server)
+    await screen.auth(links["screen_token"])
+    await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", private=True)
+    ana, ben = await connect(server), await connect(server)
+    await ana.join(code, "Ana")
+    await ben.join(code, "Ben")
+    await ana.ok("idea.post", text="a secret plan")
+    await ana.ok("idea.post", text="another secret")
+    seen = await live_message(screen, "progress", lambda p: p.get("ideas") == 2)
+    assert seen["data"] == {"round": seen["data"]["round"], "participants": 2, "ideas": 2, "contributors": 1}
+    await live_message(ben, "progress", lambda p: p.get("ideas") == 2)
+    for client in (screen, ben):
+        assert "secret" not in json.dumps(client.log)

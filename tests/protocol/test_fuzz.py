@@ -100,7 +100,11 @@ TEMPLATES: dict[str, dict[str, Any]] = {
     "filter.set": {"enabled": True, "words": ["w"]},
     "member.shadow_mute": {"member": "m2", "on": True, "reason": ""},
     "member.erase": {"member": "m2"},
+    "room.spotlight": {"idea": "i1"},
 }
+#: What the fuzzers send: every command but an erasure, which ends the sender's own membership (and its
+#: connection, 4103) when it succeeds, as it should; the test needs its fuzzers connected to the end.
+FUZZED = sorted(set(TEMPLATES) - {"member.erase"})
 WEIRD_TEXT = ["", " ", "\x00", "\u202e", "😀" * 10, "a\nb", "<script>", "é" * 50, "\t", "i1", "m1", "v1"]
 
 
@@ -164,7 +168,7 @@ class Fuzzer:
     def command(self) -> dict[str, Any]:
         rng = self.rng
         self.count += 1
-        kind = rng.choice(sorted(TEMPLATES)) if rng.random() < 0.9 else self.text()[:20]
+        kind = rng.choice(FUZZED) if rng.random() < 0.9 else self.text()[:20]
         message: dict[str, Any] = {"type": kind, **TEMPLATES.get(kind, {})}
         for field in list(message):
             if field == "type":

@@ -151,6 +151,7 @@ def pulse_open(world: World) -> c.Command:
 
 CASES: dict[type[c.Command], Case] = {
     c.FilterSet: lambda world: cmd(c.FilterSet, words=["plonker"]),
+    c.RoomSpotlight: lambda world: cmd(c.RoomSpotlight, idea=(world.ideate(), world.idea)[1]),
     c.MemberErase: lambda world: cmd(c.MemberErase, member=world.ann),
     c.MemberShadowMute: lambda world: cmd(c.MemberShadowMute, member=world.tom),
     c.IdeaStatusSet: lambda world: cmd(

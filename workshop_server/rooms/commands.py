@@ -332,6 +332,14 @@ class ThemesSuggest(Command):
     max_groups: int | None = Field(default=None, ge=1, le=100)
 
 
+class RoomSpotlight(Command):
+    """Show one idea (or one theme) full screen on every room screen; neither: back to the wall."""
+
+    type: Literal["room.spotlight"] = "room.spotlight"
+    idea: ItemId | None = None
+    theme: ItemId | None = None
+
+
 class RoomRotateLinks(Command):
     """Replace the staff links: the old facilitator token, moderator invite and screen token stop
     working at once, and their connections are closed (the sender's own gets the new links)."""

@@ -67,6 +67,7 @@ class EventName(StrEnum):
     VOTE_RESULTS = "vote.results"
     ROOM_UPDATED = "room.updated"
     ROOM_LINKS_ROTATED = "room.links_rotated"
+    ROOM_SPOTLIGHT = "room.spotlight"
     IDEA_STATUS = "idea.status"
     THEME_STATUS = "theme.status"
     REPLY_POSTED = "reply.posted"

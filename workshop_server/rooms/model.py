@@ -80,6 +80,7 @@ class RoomState:
         self.filter_enabled = True
         self.filter_words: list[str] = []
         self.filter_languages: list[str] | None = None  # the shipped lists; None: the room's language
+        self.spotlight: dict[str, str] | None = None  # {"idea": id} or {"theme": id}: rooms/screen.py
         self.purged = ""  # "personal" once the retention purge removed its personal data
         self._events: list[Event] = []
         self._effects: list[Effect] = []

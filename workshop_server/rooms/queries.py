@@ -195,11 +195,11 @@ def figures(room: RoomState, kind: str, subject: str, generation: int) -> Data:
     return {"figures": room_figures.figures(room)}
 
 
-@query("figures_now")
-def figures_now(room: RoomState) -> list[Any]:
-    """``[seq, figures]`` for the shell's live push to staff connections (no credential: the shell
-    sends them to staff only)."""
-    return [room.seq, room_figures.figures(room)]
+@query("live_now")
+def live_now(room: RoomState, staff: bool) -> list[Any]:
+    """``[seq, figures or None, progress]`` for the shell's live push: the figures (computed only when
+    ``staff`` are online; the shell sends them to staff only) and the progress, which has no text."""
+    return [room.seq, room_figures.figures(room) if staff else None, views.progress(room)]
 
 
 @query("export_file")

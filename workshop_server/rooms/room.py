@@ -32,6 +32,7 @@ from workshop_server.rooms import (
     privacy,
     replies,
     rounds,
+    screen,
     selection,
     statuses,
     themes,
@@ -82,6 +83,7 @@ CONCERNS = (
     closing,
     triage,
     privacy,
+    screen,
 )
 
 #: What each role may do, derived from the registry. Everything else is ``forbidden``.
@@ -274,6 +276,7 @@ class Room(RoomState):
             "filter_words": list(self.filter_words),
             "filter_languages": self.filter_languages,
             "purged": self.purged,
+            "spotlight": self.spotlight,
         }
 
     @classmethod
@@ -323,6 +326,7 @@ class Room(RoomState):
         room.filter_words = list(data.get("filter_words", ()))
         room.filter_languages = data.get("filter_languages")
         room.purged = data.get("purged", "")
+        room.spotlight = data.get("spotlight")
         return room
 
 

@@ -104,6 +104,13 @@ def open_round(room: RoomState, cmd: c.RoundOpen, actor: str | None, now: float)
         hide_totals=cmd.hide_totals if cmd.kind == "vote" else False,
         target=target,
     )
+    if rnd.kind == "vote":
+        targets = (
+            [t for t in room.themes if views.theme_ideas(room, t, public=True)]
+            if target == "themes"
+            else [i.id for i in room.ideas.values() if room.publicly_visible(i)]
+        )
+        rnd.order = views.shared_order(room.id, rid, targets)
     room.rounds[rid] = rnd
     room.current = rid
     view = {"round": views.round_view(rnd)}

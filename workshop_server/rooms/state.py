@@ -277,6 +277,7 @@ class Round:
     results: list[dict[str, Any]] | None = None
     target: VoteTarget = "ideas"  # vote rounds: dots go on ideas or on themes
     theme_results: list[dict[str, Any]] | None = None  # vote rounds on ideas: the ranking by theme
+    order: list[str] = field(default_factory=list)  # vote rounds: the shared order of the targets
 
     def __post_init__(self) -> None:
         self.status = RoundStatus(self.status)

@@ -9,6 +9,8 @@ Pure functions over :class:`~workshop_server.rooms.model.RoomState`.
 
 from __future__ import annotations
 
+import hashlib
+
 from workshop_server.rooms import followup_views as fv
 from workshop_server.rooms import wordfilter
 from workshop_server.rooms.events import LOBBY, PUBLIC, STAFF, Data, member_key
@@ -189,7 +191,30 @@ def round_view(rnd: Round) -> Data:
     }
     if rnd.kind == "vote":
         view["target"] = rnd.target
+        view["order"] = list(rnd.order)
     return view
+
+
+def shared_order(room_id: str, round_id: str, targets: list[str]) -> list[str]:
+    """The order every voter sees a vote round's targets in: random-looking, the same for everyone,
+    stable for the round, and blind to authorship (a hash of the room, the round and the target; the
+    room core has no randomness, so the server chooses it this way)."""
+    return sorted(targets, key=lambda t: hashlib.sha256(f"{room_id}:{round_id}:{t}".encode()).hexdigest())
+
+
+def progress(room: RoomState) -> Data:
+    """What a room screen shows while a round runs, without any text: ideas posted in the current
+    ideate round (private ones counted, never shown), or how many participants have voted."""
+    rnd = room.current_round
+    participants = sum(1 for m in room.members.values() if m.role == "participant" and m.status == "active")
+    data: Data = {"round": None if rnd is None else rnd.id, "participants": participants}
+    if rnd is not None and rnd.kind == "ideate":
+        posted = [i for i in room.ideas.values() if i.round == rnd.id and i.state != IdeaState.MERGED]
+        data["ideas"] = len(posted)
+        data["contributors"] = len({i.author for i in posted})
+    elif rnd is not None:
+        data["voters"] = sum(1 for dots in rnd.dots.values() if any(dots.values()))
+    return data
 
 
 def member_view(room: RoomState, member: Member, *, staff: bool = False) -> Data:
@@ -281,6 +306,8 @@ def snapshot(room: RoomState, member_id: str | None, role: Role) -> Data:
         votes.append(entry)
     snap["votes"] = votes
     snap.update(followup(room, member_id if role != "screen" else None, staff=staff))
+    snap["spotlight"] = spotlight_of(room, public=not staff)
+    snap["progress"] = progress(room)
     if staff:
         snap["members"] = [member_view(room, m, staff=True) for m in room.members.values()]
         snap["filter"] = wordfilter.filter_view(room)
@@ -352,3 +379,18 @@ def my_ideas(room: RoomState, member_id: str) -> Data:
         "pulses": [fv.pulse_for(room, p, member_id, staff=False) for p in room.pulses.values()],
         "contribution": next((r for r in rows if r["member"] == member_id), None),
     }
+
+
+def spotlight_of(room: RoomState, *, public: bool) -> Data | None:
+    """The spotlight (``rooms/screen.py``): for the public only while what it shows is on the wall."""
+    spot = room.spotlight
+    if spot is None:
+        return None
+    if public:
+        if "idea" in spot:
+            idea = room.ideas.get(spot["idea"])
+            if idea is None or not room.publicly_visible(idea):
+                return None
+        elif not (spot.get("theme") in room.themes and theme_ideas(room, spot["theme"], public=True)):
+            return None
+    return dict(spot)
