@@ -77,6 +77,11 @@ async def test_the_story_of_an_idea_ends_on_the_participants_my_ideas_page(
     await expect(console.locator("#round-form")).to_be_visible()
 
     # --- 2. Staff: the brand, a reply, a shortlist with a note. ---
+    # The console's follow-up panel is folded while nothing has been followed up yet.
+    toggle = console.locator("#followup-toggle")
+    await expect(toggle).to_have_attribute("aria-expanded", "false")
+    await toggle.click()
+    await expect(toggle).to_have_attribute("aria-expanded", "true")
     await console.fill("#room-brand", "Acme")
     await console.click("#room-brand-save")
     await until(phone, "s.room.brand === 'Acme'")

@@ -353,10 +353,11 @@ export function mountBoard(ctx) {
     const { myDots, canAdd, canRemove, total } = dotState(rnd, v, idea.id);
     const author = rnd.anonymous ? "" : authorOf(state, idea);
     el.className = "note vote-card " + colorClass(idea.color) + (myDots ? " has-dots" : "");
-    const sig = JSON.stringify([idea.text, author, myDots, canAdd, canRemove, total]);
+    const sig = JSON.stringify([idea.text, author, myDots, canAdd, canRemove, total, idea.status, idea.history]);
     renderRow(el, sig, () => [
       h("p", { class: "note-text", text: idea.text }),
       author ? h("p", { class: "note-author", text: author }) : null,
+      statusLine(idea),
       dotControls({ addLabel: t("vote.addLabel", { text: short(idea.text) }), removeLabel: t("vote.removeLabel", { text: short(idea.text) }), myDots, canAdd, canRemove, max: rnd.max_per_idea, target: { idea: idea.id } }),
       total !== null ? h("p", { class: "vote-total", text: t("vote.total", { count: total }) }) : null,
     ]);

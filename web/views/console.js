@@ -134,10 +134,9 @@ export function mountConsole(ctx) {
     resultsSection,
     openForm.el,
     wall,
-    followup.el,
     endRow,
   );
-  const side = h("aside", { class: "console-side", "aria-label": t("console.sidebar") }, lobbyCard, pendingCard, share.el, invites.el, roomCard, memberCard, bannedCard, auditCard, staffCard.el);
+  const side = h("aside", { class: "console-side", "aria-label": t("console.sidebar") }, lobbyCard, pendingCard, share.el, invites.el, roomCard, memberCard, bannedCard, auditCard, staffCard.el, followup.el);
   const el = h(
     "div",
     { class: "page page-console" },
@@ -232,6 +231,8 @@ export function mountConsole(ctx) {
       if (idea.state === "hidden") badges.push(h("span", { class: "badge badge-hidden", text: idea.hide_reason ? t("note.hiddenReason", { reason: idea.hide_reason }) : t("note.hidden") }));
       if (idea.state === "visible" && rnd && rnd.private && !rnd.revealed) badges.push(h("span", { class: "badge", text: t("note.private") }));
       if (total !== null) badges.push(h("span", { class: "badge badge-dots", text: t("results.dots", { count: total }) }));
+      const replying = fu.replying === idea.id;
+      const reply = replyBox(ctx, idea, { canReply: onWall, refresh: () => update(), maxLength: Number(ctx.limits().reply_text_max) || 500 });
       const actions = [];
       if (idea.state === "pending") actions.push(small("console.approve", "approve", () => ctx.act("idea.approve", { idea: idea.id }).catch(() => {}), "btn-secondary", t("console.approveLabel", { text: label })));
       if (idea.state !== "hidden") actions.push(small("console.hide", "hide", () => openPrompt("hide", idea.id), "btn-ghost", t("console.hideLabel", { text: label })));
@@ -264,10 +265,16 @@ export function mountConsole(ctx) {
         statusLine(idea),
         hiding
           ? reasonForm("hide", idea.id, "console.hideReason", "console.hide", (reason) => ctx.act("idea.hide", { idea: idea.id, reason }).catch(() => {}))
-          : h("div", { class: "note-actions" }, actions, idea.state !== "merged" && !statusOpen ? statusControl(ctx, idea, "idea", { refresh: () => update() }) : null),
+          : h(
+              "div",
+              { class: "note-actions" },
+              actions,
+              idea.state !== "merged" && !statusOpen ? statusControl(ctx, idea, "idea", { refresh: () => update() }) : null,
+              replying ? null : reply,
+            ),
         statusOpen ? statusControl(ctx, idea, "idea", { refresh: () => update() }) : null,
         repliesList(ctx, state, replies, { staff: true, id: "replies-" + idea.id }),
-        replyBox(ctx, idea, { canReply: onWall, refresh: () => update(), maxLength: Number(ctx.limits().reply_text_max) || 500 }),
+        replying ? reply : null,
       ];
     });
   }
@@ -338,11 +345,24 @@ export function mountConsole(ctx) {
     else if (entry.action.startsWith("idea.")) {
       const idea = state.ideas.get(entry.target);
       target = idea ? "“" + short(idea.text, 40) + "”" : entry.target;
+    } else if (entry.action.startsWith("reply.")) {
+      const reply = state.replies.get(entry.target);
+      target = reply ? "“" + short(reply.text, 40) + "”" : entry.target;
     }
-    const key = "audit." + entry.action;
+    let action = entry.action;
+    let reason = entry.reason;
+    // The follow-up's entries whose "reason" is a value, not a person's words.
+    if (action === "member.jury") {
+      action = reason ? "member.jury.on" : "member.jury.off";
+      reason = "";
+    } else if (action === "evaluation.open") {
+      target = t("selection.jury_" + reason);
+      reason = "";
+    }
+    const key = "audit." + action;
     const base = t(key, { actor, target });
     const text = base === key ? `${actor}: ${entry.action} ${target}` : base;
-    return entry.reason ? t("audit.withReason", { text, reason: entry.reason }) : text;
+    return reason ? t("audit.withReason", { text, reason }) : text;
   }
 
   // --- Update ---------------------------------------------------------------------------------------------

@@ -31,6 +31,8 @@ const draft = {
   pulseQuestion: "",
   juryLabel: "",
   scoresOpen: false,
+  creditVersion: 0,
+  open: null, // the follow-up panel: null = open once there is something to follow up
 };
 
 export function buildConsoleFollowup(ctx, state, refresh) {
@@ -50,7 +52,7 @@ export function buildConsoleFollowup(ctx, state, refresh) {
     h(
       "form",
       {
-        class: "inline-form",
+        class: "invite-form",
         onsubmit: (e) => {
           e.preventDefault();
           const brand = brandInput.value.trim();
@@ -352,6 +354,7 @@ export function buildConsoleFollowup(ctx, state, refresh) {
               draft.announceText = "";
               announceText.value = "";
               draft.credit.clear();
+              draft.creditVersion += 1;
               ctx.toast(t("announce.posted"));
               refresh();
             })
@@ -443,18 +446,52 @@ export function buildConsoleFollowup(ctx, state, refresh) {
   contribRefresh.addEventListener("click", loadContributors);
   const contribCard = card("contributors-card", "contributors.title", h("p", { class: "hint", text: t("contributors.hint") }), contribRefresh, contribBox);
 
+  // The panel folds away while nothing has been followed up yet (the wall is what matters during the
+  // rounds); it opens by itself once the session ended or anything of the follow-up exists.
+  const grid = h("div", { class: "followup-grid", id: "followup-grid" }, repliesCard, criteriaCard, juryCard, evalCard, themesCard, announceCard, pulseCard, contribCard, brandCard);
+  const toggle = h("button", {
+    type: "button",
+    id: "followup-toggle",
+    class: "btn btn-small btn-secondary",
+    "aria-expanded": "false",
+    "aria-controls": "followup-grid",
+    onclick: () => {
+      draft.open = !isOpen();
+      refresh();
+      if (draft.open) document.getElementById("followup-title")?.scrollIntoView({ block: "start" });
+    },
+  });
   const el = h(
     "section",
     { class: "section followup", id: "followup", "aria-labelledby": "followup-title" },
-    h("h2", { class: "section-title", id: "followup-title", text: t("followup.title") }),
+    h("div", { class: "followup-head" }, h("h2", { class: "section-title", id: "followup-title", text: t("followup.title") }), toggle),
     h("p", { class: "hint", text: t("followup.lead") }),
-    h("div", { class: "followup-grid" }, repliesCard, criteriaCard, juryCard, evalCard, themesCard, announceCard, pulseCard, contribCard, brandCard),
+    grid,
   );
+  function isOpen() {
+    if (draft.open !== null) return draft.open;
+    const room = state.room || {};
+    return (
+      room.phase === "ended" ||
+      Boolean(room.brand) ||
+      state.criteria.length > 0 ||
+      state.evaluations.size > 0 ||
+      state.pulses.size > 0 ||
+      state.announcements.length > 0 ||
+      state.replies.size > 0 ||
+      Array.from(state.ideas.values()).some((i) => i.history && i.history.length)
+    );
+  }
 
   return {
     el,
     update(isFac) {
       const room = state.room || {};
+      const open = isOpen();
+      show(grid, open);
+      toggle.setAttribute("aria-expanded", String(open));
+      toggle.textContent = open ? t("followup.hide") : t("followup.show");
+      if (!open) return;
       // Brand.
       if (draft.brand === null && document.activeElement !== brandInput && brandInput.value !== (room.brand || "")) brandInput.value = room.brand || "";
 
@@ -482,7 +519,7 @@ export function buildConsoleFollowup(ctx, state, refresh) {
       });
 
       // Criteria (the facilitator edits them; they are fixed while an evaluation is open).
-      const open = state.openEvaluation;
+      const evaluating = state.openEvaluation;
       renderRow(criteriaShown, JSON.stringify(state.criteria), () =>
         state.criteria.length
           ? h(
@@ -492,8 +529,8 @@ export function buildConsoleFollowup(ctx, state, refresh) {
             )
           : h("p", { class: "empty", text: t("selection.noCriteria") }),
       );
-      show(criteriaForm, isFac && !open);
-      show(criteriaLocked, isFac && Boolean(open));
+      show(criteriaForm, isFac && !evaluating);
+      show(criteriaLocked, isFac && Boolean(evaluating));
 
       // Jurors (facilitator).
       show(juryCard, isFac);
@@ -507,12 +544,12 @@ export function buildConsoleFollowup(ctx, state, refresh) {
       // Evaluations.
       const evals = Array.from(state.evaluations.values());
       const shortlisted = Array.from(state.ideas.values()).filter((i) => i.status === "shortlisted" && state.publiclyVisible(i)).map((i) => [i.id, i.text]);
-      renderRow(evalBox, JSON.stringify([isFac, evals, state.criteria, shortlisted, open ? open.ideas.map((id) => state.ideas.get(id)?.text) : null]), () => evaluationView(isFac));
+      renderRow(evalBox, JSON.stringify([isFac, evals, state.criteria, shortlisted, evaluating ? evaluating.ideas.map((id) => state.ideas.get(id)?.text) : null]), () => evaluationView(isFac));
 
       // Announcements.
       const thanks = draft.announceKind === "thanks";
       const people = thanks ? creditable() : [];
-      renderRow(creditBox, JSON.stringify([thanks, people.map((m) => [m.id, m.name])]), () =>
+      renderRow(creditBox, JSON.stringify([thanks, people.map((m) => [m.id, m.name]), draft.creditVersion]), () =>
         thanks
           ? [
               h("legend", { text: t("announce.credit") }),
