@@ -46,8 +46,6 @@ def poll(server: ServerProcess, path: str, until: Callable[[int, dict[str, Any]]
         time.sleep(0.1)
 
 
-
-
 # --- /healthz -----------------------------------------------------------------------------------------
 def test_healthz_reports_storage_and_broker(tmp_path: Path) -> None:
     with running(tmp_path) as server:

@@ -48,8 +48,6 @@ async def eventually(server: ServerProcess, name: str, labels: str, predicate: A
         await asyncio.sleep(0.05)
 
 
-
-
 def test_default_process_and_gc_collectors(tmp_path: Path) -> None:
     with running(tmp_path) as server:
         text = scrape(server)
