@@ -87,3 +87,19 @@ def test_a_removed_member_may_still_download_its_data() -> None:
     assert queries.my_ideas(w.room, "member", zoe, 0)["error"]["code"] == "banned"
     assert queries.my_data(w.room, "member", zoe, 0)["data"]["member"]["name"] == NAME
     assert queries.my_data(w.room, "screen", "", 0)["error"]["code"] == "forbidden"
+
+
+def test_erasure_keeps_every_dedupe_record_so_a_resend_is_still_applied_once() -> None:
+    w = Workshop()
+    al, bob = w.join("Al"), w.join("Bob")
+    w.open_ideate(private=False)
+    posted = w.send(bob, c.IdeaPost(id="bob-1", text="Also: night buses"))
+    assert posted.error is None
+    w.ok(FACILITATOR, c.MemberMute, member=al, reason="Al shouted; Also loud")
+    w.ok(FACILITATOR, c.MemberErase, member=al)
+    again = w.send(bob, c.IdeaPost(id="bob-1", text="Also: night buses"))
+    assert again.duplicate and len(w.room.ideas) == 1  # "Also" held the name as text: still one idea
+    assert [e.reason for e in w.room.audit if e.action == "member.muted"] == [
+        "Participant 2 shouted; Also loud"
+    ]
+    assert "Al" not in {m.name for m in w.room.members.values()}

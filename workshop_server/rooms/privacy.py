@@ -8,8 +8,9 @@ and accepted the rules and the data notice. The member downloads it with its own
 who asked by other means. The member's name is replaced by a pseudonym (``Participant 7``) everywhere
 the room shows it: authorship of ideas and replies, credits of merges, jurors' score sheets, thanks
 and the contributors list. The room keeps its integrity: ideas, dots and tallies stay, and a merged
-idea keeps its other authors. Its device key goes, every stored reply that held the name is dropped
-from the dedupe records, and audit reasons that quoted it now quote the pseudonym. The member's token
+idea keeps its other authors. Its device key goes, the dedupe records' stored replies carry the
+pseudonym instead of the name (they stay: a resend is still applied once), and audit reasons that
+quoted the name (as a word of its own) now quote the pseudonym. The member's token
 stops working and its connections are closed (4103).
 
 The core cannot reach the copies outside the state: the ``compact`` effect asks the shell to start a
@@ -19,6 +20,7 @@ buffer and other workers' catch-up buffers are dropped, the database's free page
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from workshop_server import errors
@@ -37,14 +39,39 @@ def pseudonym(member_id: str) -> str:
     return f"Participant {member_id.removeprefix('m')}"
 
 
-def _mentions(value: Any, name: str) -> bool:
+#: Free-text fields of stored replies that a retention purge blanks (moderation reasons, labels...).
+PERSONAL_TEXT = frozenset({"mute_reason", "hide_reason", "reason", "comment", "label"})
+
+
+def scrub(value: Any, names: dict[str, str], blank: frozenset[str] = frozenset()) -> Any:
+    """``value`` (a stored reply's result) with each name in ``names`` replaced by its pseudonym where it
+    stands as a word of its own (a name field, or a name quoted in a reason), and the fields in
+    ``blank`` emptied. The record itself stays: a resend still gets it, and is still applied once."""
     if isinstance(value, str):
-        return name in value
+        if value in names:
+            return names[value]
+        for old, new in names.items():
+            if old in value:
+                value = _quoted(value, old, new)
+        return value
     if isinstance(value, dict):
-        return any(_mentions(v, name) for v in value.values())
+        return {
+            k: "" if k in blank and isinstance(v, str) else scrub(v, names, blank) for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
-        return any(_mentions(v, name) for v in value)
-    return False
+        return [scrub(v, names, blank) for v in value]
+    return value
+
+
+def _scrub_replies(room: RoomState, names: dict[str, str], blank: frozenset[str] = frozenset()) -> None:
+    for book in room.replies.values():
+        for stored in book.values():
+            stored.result = scrub(stored.result, names, blank)
+
+
+def _quoted(text: str, old: str, new: str) -> str:
+    """``text`` with ``old`` replaced where it stands as a word of its own (a name quoted in a reason)."""
+    return re.sub(rf"(?<!\w){re.escape(old)}(?!\w)", new, text)
 
 
 @handles(c.MemberErase, roles=PARTICIPANT | FACILITATOR, after_end=True)
@@ -64,14 +91,10 @@ def erase(room: RoomState, cmd: c.MemberErase, actor: str | None, now: float) ->
     member.name = pseudonym(member.id)
     member.erased = True
     member.device = None
-    # Dedupe records: the member's own, and any other that held its name.
-    room.replies.pop(member.id, None)
-    for book in room.replies.values():
-        for cid in [cid for cid, stored in book.items() if _mentions(stored.result, old)]:
-            del book[cid]
+    # Dedupe records keep their place (a resend is still applied once), with the pseudonym in them.
+    _scrub_replies(room, {old: member.name})
     for entry in room.audit:
-        if old in entry.reason:
-            entry.reason = entry.reason.replace(old, member.name)
+        entry.reason = _quoted(entry.reason, old, member.name)
     # The audit keeps that an erasure happened, not whose name it was.
     audit = room.audit_entry(actor if actor != member.id else None, "member.erase", member.id, "", now)
     data = {"member": member.id, "name": member.name}
@@ -96,7 +119,9 @@ def purge(room: RoomState, cmd: c.Purge, actor: str | None, now: float) -> Data:
     if room.purged:
         return {"mode": room.purged}  # already done (another worker's schedule, or by hand)
     moderators = 0
+    renamed: dict[str, str] = {}
     for member in room.members.values():
+        old = member.name
         if member.role == "participant":
             member.name, member.erased = pseudonym(member.id), True
         elif member.role == "moderator":
@@ -104,10 +129,11 @@ def purge(room: RoomState, cmd: c.Purge, actor: str | None, now: float) -> Data:
             member.name = f"Moderator {moderators}"
         else:
             member.name = "Facilitator"
+        renamed[old] = member.name
         member.device = None
         member.mute_reason = ""
     room.banned_devices.clear()
-    room.replies.clear()
+    _scrub_replies(room, renamed, PERSONAL_TEXT)
     for entry in room.audit:
         entry.reason = ""
     for invite in room.invites.values():
