@@ -169,7 +169,9 @@ class RoomPage {
     }
     if (s.terminal) {
       const code = s.terminal.code;
-      const key = { 4100: "removed", 4101: "rejected", 4102: "roomDeleted", 4103: "tokenRevoked" }[code] || "closed";
+      // A participant's token is revoked only by the erasure of its data (member.erase, #12).
+      const erased = code === 4103 && s.role === "participant";
+      const key = erased ? "erased" : { 4100: "removed", 4101: "rejected", 4102: "roomDeleted", 4103: "tokenRevoked" }[code] || "closed";
       const reason = s.terminal.reason ? t("terminal.reason", { reason: s.terminal.reason }) : "";
       this.showMessage("terminal." + key, "terminal." + key + "Body", reason);
       return;

@@ -203,6 +203,10 @@ export class Connection {
       case "snapshot":
         this.h.onSnapshot?.(msg);
         break;
+      case "figures":
+        // The room's figures, for staff only (#12): not an event, no seq of its own.
+        this.h.onFigures?.(msg);
+        break;
       default:
         break;
     }

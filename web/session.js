@@ -60,6 +60,11 @@ export class RoomSession {
         if (this.remember && (code === 4102 || code === 4103)) storeMember(this.code, null);
         this.changed();
       },
+      onFigures: (msg) => {
+        // The latest figures pushed to staff (views/dashboard.js keeps the newest by epoch and seq).
+        this.figures = { epoch: msg.epoch, seq: msg.seq, data: msg.data };
+        this.changed();
+      },
       onOutbox: (count) => {
         this.pending = count;
         this.changed();

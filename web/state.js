@@ -43,6 +43,7 @@ export class RoomState {
     this.room = snap.room || null;
     this.presence = snap.presence || this.presence;
     this.me = snap.me || null;
+    this.filter = snap.filter || null; // staff: the word filter (#12)
     for (const r of snap.rounds || []) this.rounds.set(r.id, r);
     this.current = snap.current_round || null;
     for (const idea of snap.ideas || []) this.ideas.set(idea.id, idea);
@@ -310,6 +311,19 @@ export class RoomState {
         this.evaluations.set(e.id, next);
         break;
       }
+      // --- Triage and personal data (#12) ---
+      case "filter.updated":
+        if (d.filter) this.filter = d.filter;
+        this.addAudit(d.audit);
+        break;
+      case "member.shadow":
+        this.putMember(d.member);
+        this.addAudit(d.audit);
+        break;
+      case "member.erased":
+        this.renameMember(d.member, d.name);
+        this.addAudit(d.audit);
+        break;
       case "pulse.opened":
       case "pulse.answered":
       case "pulse.closed": {
@@ -324,6 +338,20 @@ export class RoomState {
         break;
     }
     return true;
+  }
+
+  /** An erased member's pseudonym, wherever this copy shows its name (a snapshot follows anyway). */
+  renameMember(id, name) {
+    if (!id || !name) return;
+    const m = this.members.get(id);
+    if (m) this.members.set(id, { ...m, name });
+    const rename = (x) => (x && x.id === id ? { ...x, name } : x);
+    for (const idea of this.ideas.values()) {
+      if (idea.author === id || (idea.coauthors || []).some((c) => c.id === id)) {
+        this.ideas.set(idea.id, { ...idea, author_name: idea.author === id ? name : idea.author_name, coauthors: idea.coauthors ? idea.coauthors.map(rename) : idea.coauthors });
+      }
+    }
+    for (const r of this.replies.values()) if (r.author === id) this.replies.set(r.id, { ...r, author_name: name });
   }
 
   setOnline(id, online) {

@@ -9,6 +9,8 @@ import { authorOf, colorClass, resultsList, roundKindLabel, roundStatusLabel, ti
 import { buildThemesBoard, groupable, grouping, unmerge } from "./themes.js";
 import { fu, replyBox, repliesList, statusControl, statusLine } from "./followup.js";
 import { buildConsoleFollowup } from "./followup_console.js";
+import { buildInsights } from "./dashboard.js";
+import { buildExports, buildFilterCard, shadowBadge, shadowButton, triageBadges } from "./triage.js";
 
 // Kept across a language switch and re-renders.
 const form = {
@@ -124,11 +126,14 @@ export function mountConsole(ctx) {
 
   const endedBanner = h("div", { class: "banner banner-info", id: "ended-banner", role: "status", text: t("console.ended") });
   const followup = buildConsoleFollowup(ctx, state, () => update());
+  // Figures, exports and the word filter (#12): a one-line bar on top until opened.
+  const insights = buildInsights(ctx, state, { exportsCard: buildExports(ctx), filterCard: buildFilterCard(ctx, state) });
   const roleLine = h("p", { class: "eyebrow", id: "console-role" });
   const mainCol = h(
     "div",
     { class: "console-main" },
     roleLine,
+    insights.el,
     endedBanner,
     current,
     resultsSection,
@@ -228,6 +233,7 @@ export function mountConsole(ctx) {
       const label = short(idea.text);
       const badges = [];
       if (idea.state === "pending") badges.push(h("span", { class: "badge badge-pending", text: t("note.pending") }));
+      badges.push(...triageBadges(idea));
       if (idea.state === "hidden") badges.push(h("span", { class: "badge badge-hidden", text: idea.hide_reason ? t("note.hiddenReason", { reason: idea.hide_reason }) : t("note.hidden") }));
       if (idea.state === "visible" && rnd && rnd.private && !rnd.revealed) badges.push(h("span", { class: "badge", text: t("note.private") }));
       if (total !== null) badges.push(h("span", { class: "badge badge-dots", text: t("results.dots", { count: total }) }));
@@ -284,13 +290,14 @@ export function mountConsole(ctx) {
     const removing = prompting("remove", m.id);
     const self = state.me && state.me.id === m.id;
     el.className = "row member-row" + (m.online ? " is-online" : "");
-    const sig = JSON.stringify([m.name, m.role, m.muted, m.mute_reason, m.online, m.status, muting, removing, self]);
+    const sig = JSON.stringify([m.name, m.role, m.muted, m.mute_reason, m.online, m.status, muting, removing, self, m.shadow_muted]);
     renderRow(el, sig, () => {
       const actions = [];
       if (m.role !== "facilitator" && !self) {
         if (m.muted) actions.push(small("console.unmute", "unmute", () => ctx.act("member.unmute", { member: m.id }).catch(() => {}), "btn-ghost", t("console.unmuteLabel", { name: m.name })));
         else actions.push(small("console.mute", "mute", () => openPrompt("mute", m.id), "btn-ghost", t("console.muteLabel", { name: m.name })));
         actions.push(small("console.remove", "remove", () => openPrompt("remove", m.id), "btn-danger-outline", t("console.removeLabel", { name: m.name })));
+        actions.push(shadowButton(ctx, m));
       }
       return [
         h(
@@ -302,6 +309,7 @@ export function mountConsole(ctx) {
           m.role !== "participant" ? h("span", { class: "badge", text: t("role." + m.role) }) : null,
           self ? h("span", { class: "badge", text: t("note.you") }) : null,
           m.muted ? h("span", { class: "badge badge-warn", text: m.mute_reason ? t("console.mutedReason", { reason: m.mute_reason }) : t("console.muted") }) : null,
+          shadowBadge(m),
         ),
         muting
           ? reasonForm("mute", m.id, "console.muteReason", "console.mute", (reason) => ctx.act("member.mute", { member: m.id, reason }).catch(() => {}))
@@ -423,6 +431,7 @@ export function mountConsole(ctx) {
     themeResults.update(state, byTheme ? found : null, { byTheme: true });
 
     followup.update(isFac);
+    insights.update();
 
     // Sidebar.
     share.update();

@@ -6,6 +6,7 @@ import { h } from "../dom.js";
 import { formatNumber, formatTime, locale, t } from "../i18n.js";
 import { linkRow } from "./landing.js";
 import { listNames } from "./parts.js";
+import { triageBadges } from "./triage.js";
 
 export const STATUSES = ["new", "shortlisted", "in_review", "adopted", "declined", "done"];
 
@@ -113,7 +114,8 @@ export function repliesList(ctx, state, replies, { staff = false, id = null } = 
     { class: "replies", id, "aria-label": t("reply.listLabel", { count: replies.length }) },
     replies.map((r) => {
       const badges = [];
-      if (r.state === "pending") badges.push(h("span", { class: "badge badge-pending", text: t("reply.pending") }));
+      if (r.state === "pending") badges.push(h("span", { class: "badge badge-pending", text: staff || !r.held ? t("reply.pending") : t("note.held") }));
+      if (staff) badges.push(...triageBadges(r));
       if (r.state === "hidden") badges.push(h("span", { class: "badge badge-hidden", text: r.hide_reason ? t("note.hiddenReason", { reason: r.hide_reason }) : t("note.hidden") }));
       const actions = [];
       if (staff) {
