@@ -7,6 +7,7 @@ import { netBanner, topBar } from "../chrome.js";
 import { authorOf, colorClass, COLORS, resultsList, roundKindLabel, roundStatusLabel, swatchClass, themeChip, timerBlock } from "./parts.js";
 import { fu, replyBox, repliesList, statusLine } from "./followup.js";
 import { buildBoardFollowup } from "./followup_board.js";
+import { boardDataCard } from "./mydata.js";
 
 // What the server counts: Unicode code points after NFC. An emoji with a skin tone is 2, not the 4
 // UTF-16 units of String.length, and a decomposed "é" (e + U+0301) is 1.
@@ -111,7 +112,7 @@ export function mountBoard(ctx) {
   const about = h("details", { class: "about" }, h("summary", { text: t("board.about") }), aboutBrief, h("h3", { text: t("join.rules") }), aboutRules);
 
   const followup = buildBoardFollowup(ctx, state, () => update());
-  const main = h("main", { class: "board-main", id: "main" }, banners, roundCard, idleCard, followup.top, composer, vote, resultsSection, mine, wall, followup.bottom, h("footer", { class: "board-foot" }, whoami, about));
+  const main = h("main", { class: "board-main", id: "main" }, banners, roundCard, idleCard, followup.top, composer, vote, resultsSection, mine, wall, followup.bottom, h("footer", { class: "board-foot" }, whoami, about, boardDataCard(ctx)));
   const el = h("div", { class: "page page-board" }, topBar(ctx, { title: state.room ? state.room.title : "", sound: true }), netBanner(ctx), main);
 
   // --- Actions ------------------------------------------------------------------------------------------
@@ -210,7 +211,7 @@ export function mountBoard(ctx) {
       if (theme) badges.push(h("span", { class: "badge badge-theme" }, h("span", { class: "theme-swatch " + swatchClass(theme.color), "aria-hidden": "true" }), t("note.inTheme", { name: theme.name })));
       if (idea.outgoing) badges.push(h("span", { class: "badge badge-pending", text: t("note.sending") }));
       else if (idea.state === "merged") badges.push(h("span", { class: "badge badge-merged", text: into ? t("note.mergedInto", { text: short(into.text, 40) }) : t("note.merged") }));
-      else if (idea.state === "pending") badges.push(h("span", { class: "badge badge-pending", text: t("note.pending") }));
+      else if (idea.state === "pending") badges.push(h("span", { class: "badge badge-pending", text: idea.held ? t("note.held") : t("note.pending") }));
       else if (idea.state === "hidden") badges.push(h("span", { class: "badge badge-hidden", text: idea.hide_reason ? t("note.hiddenReason", { reason: idea.hide_reason }) : t("note.hidden") }));
       else if (rnd && rnd.private && !rnd.revealed && idea.round === rnd.id) badges.push(h("span", { class: "badge", text: t("note.private") }));
       const actions = [];

@@ -12,6 +12,7 @@ import { colorClass, listNames, themeChip } from "./parts.js";
 import { announcementsList, formatWhen, historyList, myIdeasUrl, repliesList, selectionLogList, statusLine } from "./followup.js";
 import { linkRow } from "./landing.js";
 import { announce } from "../timer.js";
+import { myDataCard } from "./mydata.js";
 
 const REFETCH_MS = 300;
 
@@ -37,6 +38,17 @@ export function mountMine(root, ctx, { code, onRoom }) {
   let again = false;
   let conn = null;
   let live = false;
+  // The participant's own data (#12): download it, or erase it (then the token is gone for good).
+  let erased = false;
+  const markErased = () => {
+    erased = true;
+    clearTimeout(timer);
+    conn?.stop();
+    render();
+  };
+  const dataCard = token
+    ? myDataCard(ctx, { code, token: () => token, erase: () => conn.send("member.erase", {}), onErased: markErased })
+    : null;
 
   async function load() {
     if (inFlight) {
@@ -89,7 +101,10 @@ export function mountMine(root, ctx, { code, onRoom }) {
           render();
         }
       },
-      onTerminal: () => render(),
+      onTerminal: (closeCode) => {
+        if (closeCode === 4103) markErased();
+        render();
+      },
     });
     conn.start();
   }
@@ -134,6 +149,7 @@ export function mountMine(root, ctx, { code, onRoom }) {
   }
 
   function body() {
+    if (erased) return message("terminal.erased", "terminal.erasedBody");
     if (!token) return message("mine.noToken", "mine.noTokenBody");
     if (!page) {
       if (error) return message("mine.failed", error === "invalid_token" || error === "status_401" ? "mine.invalidToken" : "mine.failedBody");
@@ -192,6 +208,7 @@ export function mountMine(root, ctx, { code, onRoom }) {
         ),
       );
     }
+    if (dataCard && page.me && page.me.role === "participant") sections.push(dataCard);
     sections.push(
       h(
         "section",
@@ -206,7 +223,7 @@ export function mountMine(root, ctx, { code, onRoom }) {
 
   let lastSig = null;
   function render() {
-    const sig = JSON.stringify([page, error, live, token]);
+    const sig = JSON.stringify([page, error, live, token, erased]);
     if (sig === lastSig) return;
     const updated = lastSig !== null && page && JSON.parse(lastSig)[0] !== null && JSON.stringify(JSON.parse(lastSig)[0]) !== JSON.stringify(page);
     lastSig = sig;
