@@ -17,6 +17,7 @@ import { mountConsole } from "./views/console.js";
 import { mountScreen } from "./views/screen.js";
 import { mountMessage } from "./views/message.js";
 import { mountMine } from "./views/mine.js";
+import { rememberRoom } from "./views/rooms.js";
 
 const root = document.getElementById("app");
 
@@ -89,6 +90,10 @@ class RoomPage {
       onChange: () => this.scheduleRender(),
       onEvent: (ev, state) => this.onEvent(ev, state),
       onJoinError: (error) => this.onJoinError(error),
+      // A command an earlier page left unanswered was refused when resent (the round closed meanwhile...).
+      onRestored: (msg, ok, error) => {
+        if (!ok && error && error.code !== "closed") this.toast(errorText(error), "error");
+      },
     });
     this.session = session;
     this.ctx.session = session;
@@ -199,7 +204,9 @@ class RoomPage {
       return;
     }
     if (this.viewKind === "join" || this.viewKind === "connecting") {
-      if (state.room && state.room.locale) chooseLocale(state.room.locale, { preferRoom: this.r.page === "screen" });
+      // Every page, the room screen included, follows the browser's language first (#13): a French
+      // projector laptop shows French in an English room; the top bar and the screen have a switch.
+      if (state.room && state.room.locale) chooseLocale(state.room.locale);
     }
     const role = s.role;
     let kind;
@@ -214,7 +221,27 @@ class RoomPage {
       board: () => mountBoard(this.ctx),
     };
     this.mountView(kind, factories[kind]);
+    if (kind === "console") this.remember(state, role);
     renderConnection(this.ctx);
+  }
+
+  /** "Your rooms" on the landing page lists every room this browser facilitated or moderated (#13). */
+  remember(state, role) {
+    const links = (role === "facilitator" && state.links) || {};
+    const room = {
+      code: this.code,
+      title: (state.room && state.room.title) || "",
+      role,
+      console_url: location.href,
+      facilitator_url: role === "facilitator" ? location.href : null,
+      moderator_url: links.moderator_url,
+      join_url: links.join_url || `${location.origin}/j/${this.code}`,
+      screen_url: links.screen_url,
+    };
+    const sig = JSON.stringify(room);
+    if (sig === this.rememberedSig) return;
+    this.rememberedSig = sig;
+    rememberRoom(room);
   }
 
   act(type, fields = {}) {

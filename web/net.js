@@ -32,6 +32,8 @@ export class CommandError extends Error {
  *  attachCommand() -> the join or auth message to send after hello (with an id)
  *  onAttached(result, reply), onAttachError(error) -> "retry" | "stop"
  *  onEvent(message), onSnapshot(message), onStatus(status), onTerminal(code, reason), onOutbox(count)
+ *  onProgress(data): the current round's progress (a `progress` message, not an event)
+ *  persist(messages): the commands still waiting, after every change (kept across reloads: outbox.js)
  */
 export class Connection {
   constructor(handlers) {
@@ -67,6 +69,35 @@ export class Connection {
     window.addEventListener("offline", this.onOffline);
     document.addEventListener("visibilitychange", this.onVisible);
     this.connect();
+  }
+
+  /**
+   * Put back commands left unanswered by an earlier page (outbox.js): they are sent with their original
+   * ids once attached, so the server answers each with its original reply instead of applying it twice.
+   * `onSettled(msg, ok, resultOrError)` is told how each ended.
+   */
+  restore(messages, onSettled = () => {}) {
+    for (const msg of messages) {
+      if (this.outbox.has(msg.id)) continue;
+      this.outbox.set(msg.id, {
+        msg,
+        resolve: (result) => onSettled(msg, true, result),
+        reject: (error) => onSettled(msg, false, error),
+        tries: 0,
+        restored: true,
+      });
+    }
+    this.outboxChanged();
+  }
+
+  /** The commands waiting for their reply, oldest first. */
+  pendingMessages() {
+    return Array.from(this.outbox.values(), (entry) => entry.msg);
+  }
+
+  outboxChanged() {
+    this.h.persist?.(this.pendingMessages());
+    this.h.onOutbox?.(this.outbox.size);
   }
 
   /** Stop for good (no reconnect). Pending commands are rejected. */
@@ -207,6 +238,9 @@ export class Connection {
         // The room's figures, for staff only (#12): not an event, no seq of its own.
         this.h.onFigures?.(msg);
         break;
+      case "progress":
+        this.h.onProgress?.(msg.data || null);
+        break;
       default:
         break;
     }
@@ -247,7 +281,7 @@ export class Connection {
       return;
     }
     this.outbox.delete(msg.id);
-    this.h.onOutbox?.(this.outbox.size);
+    this.outboxChanged();
     if (msg.type === "ok") entry.resolve(msg.result);
     else entry.reject(new CommandError(msg));
   }
@@ -258,7 +292,7 @@ export class Connection {
     const msg = { ...fields, type, id };
     return new Promise((resolve, reject) => {
       this.outbox.set(id, { msg, resolve, reject, tries: 0 });
-      this.h.onOutbox?.(this.outbox.size);
+      this.outboxChanged();
       if (this.attached && this.ws) this.ws.send(JSON.stringify(msg));
     });
   }
@@ -266,7 +300,7 @@ export class Connection {
   rejectAll(code) {
     const entries = Array.from(this.outbox.values());
     this.outbox.clear();
-    this.h.onOutbox?.(0);
+    this.outboxChanged();
     for (const entry of entries) entry.reject(new CommandError({ code, message: code }));
   }
 

@@ -2,6 +2,7 @@
 
 import { randomId } from "./dom.js";
 import { Connection } from "./net.js";
+import { outboxStore } from "./outbox.js";
 import { RoomState } from "./state.js";
 
 const STORE_PREFIX = "workshop.room.";
@@ -27,7 +28,9 @@ export function storeMember(code, value) {
 
 /**
  * options: code, token (auth) or join {name, accept_rules, passphrase, invite}; remember (store the
- * member's token on this device); onChange(); onEvent(event, state); onJoinError(error).
+ * member's token on this device, and the commands waiting for their reply: outbox.js); onChange();
+ * onEvent(event, state); onJoinError(error); onRestored(msg, ok, resultOrError): how a command left
+ * unanswered by an earlier page ended.
  */
 export class RoomSession {
   constructor(options) {
@@ -40,6 +43,8 @@ export class RoomSession {
     this.onChange = options.onChange || (() => {});
     this.onEventHook = options.onEvent || (() => {});
     this.onJoinError = options.onJoinError || (() => {});
+    this.onRestored = options.onRestored || (() => {});
+    this.store = this.remember ? outboxStore(this.code) : null;
     this.state = new RoomState();
     this.role = null;
     this.terminal = null;
@@ -60,6 +65,11 @@ export class RoomSession {
         if (this.remember && (code === 4102 || code === 4103)) storeMember(this.code, null);
         this.changed();
       },
+      onProgress: (data) => {
+        this.state.progress = data;
+        this.changed();
+      },
+      persist: (messages) => this.store?.save(this.token, messages),
       onFigures: (msg) => {
         // The latest figures pushed to staff (views/dashboard.js keeps the newest by epoch and seq).
         this.figures = { epoch: msg.epoch, seq: msg.seq, data: msg.data };
@@ -73,6 +83,9 @@ export class RoomSession {
   }
 
   start() {
+    if (this.store && this.token) {
+      this.conn.restore(this.store.load(this.token), (msg, ok, value) => this.onRestored(msg, ok, value));
+    }
     this.conn.start();
   }
 

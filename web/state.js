@@ -29,6 +29,9 @@ export class RoomState {
     this.criteria = [];
     this.evaluations = new Map();
     this.pulses = new Map();
+    // The room screen (#13): what is in the spotlight, and the current round's progress (no text).
+    this.spotlight = null;
+    this.progress = null;
   }
 
   /** Replace everything with a snapshot (at join, after a resume without events, after admission). */
@@ -68,6 +71,8 @@ export class RoomState {
     this.criteria = (snap.criteria || []).slice();
     for (const e of snap.evaluations || []) this.evaluations.set(e.id, e);
     for (const p of snap.pulses || []) this.pulses.set(p.id, p);
+    this.spotlight = snap.spotlight || null;
+    this.progress = snap.progress || null;
   }
 
   get currentRound() {
@@ -263,6 +268,9 @@ export class RoomState {
         this.room = d.room;
         this.addAudit(d.audit);
         break;
+      case "room.spotlight":
+        this.spotlight = d.spotlight || null;
+        break;
       case "room.links_rotated":
         this.addAudit(d.audit);
         break;
@@ -428,6 +436,30 @@ export class RoomState {
     if (!e || !this.me) return false;
     if (this.isStaff) return e.jury !== "jurors";
     return this.role === "participant" && e.jury !== "staff" && Boolean(this.me.juror);
+  }
+
+  /**
+   * `items` (ideas or themes, with an `id`) in the vote round's shared order (`rnd.order`, chosen by the
+   * server: the same for every voter); those not in it go after, by id.
+   */
+  inVoteOrder(rnd, items) {
+    const order = rnd && Array.isArray(rnd.order) ? rnd.order : [];
+    const pos = new Map(order.map((id, i) => [id, i]));
+    const byId = (a, b) => String(a.id).localeCompare(String(b.id), "en", { numeric: true });
+    return items.slice().sort((a, b) => {
+      const pa = pos.get(a.id);
+      const pb = pos.get(b.id);
+      if (pa !== undefined && pb !== undefined) return pa - pb;
+      if (pa !== undefined) return -1;
+      if (pb !== undefined) return 1;
+      return byId(a, b);
+    });
+  }
+
+  /** The current round's progress ({round, participants, ideas, contributors} or {..., voters}), or null. */
+  progressOf(rnd) {
+    const p = this.progress;
+    return p && rnd && p.round === rnd.id ? p : null;
   }
 
   /** The latest vote round that has results. */

@@ -8,6 +8,7 @@ import { authorOf, colorClass, COLORS, resultsList, roundKindLabel, roundStatusL
 import { fu, replyBox, repliesList, statusLine } from "./followup.js";
 import { buildBoardFollowup } from "./followup_board.js";
 import { boardDataCard } from "./mydata.js";
+import { loadDraft, saveDraft } from "../outbox.js";
 
 // What the server counts: Unicode code points after NFC. An emoji with a skin tone is 2, not the 4
 // UTF-16 units of String.length, and a decomposed "é" (e + U+0301) is 1.
@@ -44,10 +45,17 @@ export function mountBoard(ctx) {
   const idleCard = h("section", { class: "card idle-card", id: "idle", "aria-labelledby": "idle-title" }, h("div", { class: "waiting-dots", "aria-hidden": "true" }, h("span"), h("span"), h("span")), idleTitle, idleBrief);
 
   // Composer.
-  const textarea = h("textarea", { id: "idea-text", rows: "3", "aria-describedby": "idea-counter idea-limit", enterkeyhint: "send" });
+  const textarea = h("textarea", { id: "idea-text", rows: "3", "aria-describedby": "idea-counter idea-limit idea-too-long", enterkeyhint: "send" });
+  // The unsent note survives a reload and a killed browser (outbox.js).
+  if (!ui.draft) ui.draft = loadDraft(ctx.code);
   textarea.value = ui.draft;
   const counter = h("span", { class: "counter", id: "idea-counter" });
   const limitNote = h("span", { class: "limit-note", id: "idea-limit" });
+  const tooLong = h("p", { class: "too-long", id: "idea-too-long", hidden: true });
+  // Commands waiting for their reply, kept across reloads (outbox.js): notes posted shown as "Sending…",
+  // dots placed offline already counted.
+  const pending = () => session.conn.pendingMessages();
+  const pendingPosts = () => pending().filter((m) => m.type === "idea.post");
   const colorChoices = COLORS.map((c) => {
     const input = h("input", { type: "radio", name: "idea-color", id: "color-" + c, value: c, checked: ui.color === c, class: "swatch-input" });
     input.addEventListener("change", () => {
@@ -66,11 +74,17 @@ export function mountBoard(ctx) {
       h("label", { for: "idea-text", class: "sr-only", text: t("board.ideaLabel") }),
       textarea,
       h("div", { class: "composer-meta" }, counter, limitNote),
+      tooLong,
       h("div", { class: "composer-foot" }, h("fieldset", { class: "swatches" }, h("legend", { class: "sr-only", text: t("board.color") }), colorChoices), postBtn),
     ),
   );
-  textarea.addEventListener("input", () => {
+  textarea.addEventListener("input", (e) => {
+    // The textarea stops at the server's limit, counted as the server counts (code points after NFC).
+    if (!e.isComposing && textLength(textarea.value) > maxText()) {
+      textarea.value = Array.from(textarea.value.normalize("NFC")).slice(0, maxText()).join("");
+    }
     ui.draft = textarea.value;
+    saveDraft(ctx.code, ui.draft);
     updateComposer();
   });
   textarea.addEventListener("keydown", (e) => {
@@ -119,24 +133,22 @@ export function mountBoard(ctx) {
   function post() {
     const text = textarea.value.trim();
     if (!text || textLength(text) > maxText() || !canPost()) return;
-    const local = { key: "out-" + Math.random().toString(36).slice(2), text, color: ui.color };
-    ui.outgoing.push(local);
     ui.draft = "";
     textarea.value = "";
+    // The command is in the (stored) outbox before the draft is forgotten: nothing is lost in between.
+    const sent = ctx.act("idea.post", { text, color: ui.color });
+    saveDraft(ctx.code, "");
     update();
     textarea.focus();
-    ctx
-      .act("idea.post", { text, color: ui.color })
+    sent
       .catch(() => {
         if (!textarea.value) {
           textarea.value = text;
           ui.draft = text;
+          saveDraft(ctx.code, text);
         }
       })
-      .finally(() => {
-        ui.outgoing = ui.outgoing.filter((o) => o !== local);
-        update();
-      });
+      .finally(() => update());
   }
 
   function canPost() {
@@ -145,7 +157,7 @@ export function mountBoard(ctx) {
   }
 
   function myCount(rnd) {
-    let n = ui.outgoing.length;
+    let n = pendingPosts().length;
     for (const idea of state.ideas.values()) if (idea.round === rnd.id && state.isMine(idea)) n += 1;
     return n;
   }
@@ -157,8 +169,12 @@ export function mountBoard(ctx) {
     const max = maxText();
     setText(counter, t("board.counter", { count: len, max }));
     counter.classList.toggle("is-over", len > max);
-    // maxlength counts UTF-16 units: room for emoji and decomposed accents; the counter has the last word.
-    textarea.setAttribute("maxlength", String(4 * max));
+    // The textarea stops at the server's limit (hello.limits.idea_text_max): the input handler cuts at
+    // `max` code points; maxlength (UTF-16 units: an emoji is 2) only bounds a paste.
+    textarea.setAttribute("maxlength", String(2 * max));
+    // Text longer than the limit (pasted into a restored draft, or decomposed accents): say why "Post" is off.
+    setText(tooLong, len > max ? t("board.tooLong", { count: len - max, max }) : "");
+    show(tooLong, len > max);
     let limitText = "";
     let full = false;
     if (rnd && rnd.max_ideas) {
@@ -323,7 +339,7 @@ export function mountBoard(ctx) {
     ]);
   }
 
-  function dotControls({ addLabel, removeLabel, myDots, canAdd, canRemove, max, target }) {
+  function dotControls({ addLabel, removeLabel, myDots, waiting = 0, canAdd, canRemove, max, target }) {
     return h(
       "div",
       { class: "vote-controls" },
@@ -333,48 +349,62 @@ export function mountBoard(ctx) {
         { class: "my-dots" },
         h("span", { class: "dot-icons", "aria-hidden": "true" }, Array.from({ length: max }, (_, i) => h("span", { class: "dot" + (i < myDots ? " is-on" : "") }))),
         h("span", { class: "my-dots-text", text: t("vote.myDots", { count: myDots }) }),
+        waiting ? h("span", { class: "badge badge-pending dot-pending", text: t("note.sending") }) : null,
       ),
       h("button", { type: "button", class: "dot-btn dot-add", "data-focus": "add", disabled: !canAdd, "aria-label": addLabel, onclick: () => ctx.act("vote.add", target).catch(() => {}) }, h("span", { "aria-hidden": "true", text: "+" })),
     );
   }
 
+  /** Dots placed or taken back that wait in the outbox (offline): counted at once, marked pending. */
+  function pendingDots(key = null) {
+    let n = 0;
+    for (const m of pending()) {
+      if ((m.type !== "vote.add" && m.type !== "vote.remove") || (key !== null && (m.idea ?? m.theme) !== key)) continue;
+      n += m.type === "vote.add" ? 1 : -1;
+    }
+    return n;
+  }
+
   function dotState(rnd, v, key) {
-    const myDots = (v.mine && v.mine[key]) || 0;
+    const waiting = pendingDots(key);
+    const myDots = Math.max(0, ((v.mine && v.mine[key]) || 0) + waiting);
+    const remaining = v.remaining - pendingDots();
     const open = rnd.status === "open" && !(state.me && state.me.muted);
     const total = v.totals && v.totals[key] !== undefined ? v.totals[key] : null;
     return {
       myDots,
-      canAdd: open && v.remaining > 0 && myDots < rnd.max_per_idea,
+      waiting,
+      canAdd: open && remaining > 0 && myDots < rnd.max_per_idea,
       canRemove: rnd.status === "open" && myDots > 0,
       total: total !== null && (!rnd.hide_totals || rnd.status === "closed") ? total : null,
     };
   }
 
   function updateVoteCard(el, idea, rnd, v) {
-    const { myDots, canAdd, canRemove, total } = dotState(rnd, v, idea.id);
+    const { myDots, waiting, canAdd, canRemove, total } = dotState(rnd, v, idea.id);
     const author = rnd.anonymous ? "" : authorOf(state, idea);
-    el.className = "note vote-card " + colorClass(idea.color) + (myDots ? " has-dots" : "");
-    const sig = JSON.stringify([idea.text, author, myDots, canAdd, canRemove, total, idea.status, idea.history]);
+    el.className = "note vote-card " + colorClass(idea.color) + (myDots ? " has-dots" : "") + (waiting ? " is-pending" : "");
+    const sig = JSON.stringify([idea.text, author, myDots, waiting, canAdd, canRemove, total, idea.status, idea.history]);
     renderRow(el, sig, () => [
       h("p", { class: "note-text", text: idea.text }),
       author ? h("p", { class: "note-author", text: author }) : null,
       statusLine(idea),
-      dotControls({ addLabel: t("vote.addLabel", { text: short(idea.text) }), removeLabel: t("vote.removeLabel", { text: short(idea.text) }), myDots, canAdd, canRemove, max: rnd.max_per_idea, target: { idea: idea.id } }),
+      dotControls({ addLabel: t("vote.addLabel", { text: short(idea.text) }), removeLabel: t("vote.removeLabel", { text: short(idea.text) }), myDots, waiting, canAdd, canRemove, max: rnd.max_per_idea, target: { idea: idea.id } }),
       total !== null ? h("p", { class: "vote-total", text: t("vote.total", { count: total }) }) : null,
     ]);
   }
 
   /** A theme in a vote round on themes: its name, its notes, and the dot buttons. */
   function updateThemeVoteCard(el, theme, rnd, v) {
-    const { myDots, canAdd, canRemove, total } = dotState(rnd, v, theme.id);
+    const { myDots, waiting, canAdd, canRemove, total } = dotState(rnd, v, theme.id);
     const ideas = state.themeIdeas(theme.id);
-    el.className = "note vote-card theme-vote-card " + colorClass(theme.color) + (myDots ? " has-dots" : "");
-    const sig = JSON.stringify([theme.name, ideas.map((i) => i.text), myDots, canAdd, canRemove, total]);
+    el.className = "note vote-card theme-vote-card " + colorClass(theme.color) + (myDots ? " has-dots" : "") + (waiting ? " is-pending" : "");
+    const sig = JSON.stringify([theme.name, ideas.map((i) => i.text), myDots, waiting, canAdd, canRemove, total]);
     renderRow(el, sig, () => [
       h("h3", { class: "theme-vote-name", text: theme.name }),
       h("p", { class: "theme-vote-count", text: t("themes.count", { count: ideas.length }) }),
       h("ul", { class: "theme-vote-notes" }, ideas.map((i) => h("li", { text: i.text }))),
-      dotControls({ addLabel: t("vote.addThemeLabel", { name: short(theme.name) }), removeLabel: t("vote.removeThemeLabel", { name: short(theme.name) }), myDots, canAdd, canRemove, max: rnd.max_per_idea, target: { theme: theme.id } }),
+      dotControls({ addLabel: t("vote.addThemeLabel", { name: short(theme.name) }), removeLabel: t("vote.removeThemeLabel", { name: short(theme.name) }), myDots, waiting, canAdd, canRemove, max: rnd.max_per_idea, target: { theme: theme.id } }),
       total !== null ? h("p", { class: "vote-total", text: t("vote.total", { count: total }) }) : null,
     ]);
   }
@@ -442,7 +472,7 @@ export function mountBoard(ctx) {
 
     // My notes (ideate) and the wall.
     const myIdeas = ideate ? Array.from(state.ideas.values()).filter((i) => i.round === rnd.id && state.isMine(i)) : [];
-    const outgoing = ideate ? ui.outgoing.map((o) => ({ id: o.key, text: o.text, color: o.color, state: "visible", outgoing: true, round: rnd.id })) : [];
+    const outgoing = ideate ? pendingPosts().map((m) => ({ id: "out-" + m.id, text: m.text, color: m.color, state: "visible", outgoing: true, round: rnd.id })) : [];
     show(mine, ideate && (myIdeas.length + outgoing.length > 0 || rnd.status !== "closed"));
     syncList(myList, [...myIdeas, ...outgoing], (i) => i.id, (i) => noteCard(i, { editable: true }), updateMine);
     show(mineEmpty, ideate && myIdeas.length + outgoing.length === 0);
@@ -468,21 +498,23 @@ export function mountBoard(ctx) {
     vote.classList.toggle("vote-themes", onThemes);
     if (voting) {
       const v = state.voteOf(rnd.id);
-      setText(budgetText, t("vote.budget", { count: v.remaining, budget: rnd.budget }));
-      renderRow(budgetDots, String([v.remaining, rnd.budget]), () =>
-        Array.from({ length: rnd.budget }, (_, i) => h("span", { class: "dot" + (i < v.remaining ? " is-on" : "") })),
+      const remaining = v.remaining - pendingDots();
+      setText(budgetText, t("vote.budget", { count: remaining, budget: rnd.budget }));
+      renderRow(budgetDots, String([remaining, rnd.budget]), () =>
+        Array.from({ length: rnd.budget }, (_, i) => h("span", { class: "dot" + (i < remaining ? " is-on" : "") })),
       );
-      budget.classList.toggle("is-empty", v.remaining === 0);
+      budget.classList.toggle("is-empty", remaining === 0);
       if (onThemes) {
         // Dots go on themes: one card per theme that holds a visible note.
-        const themes = state.publicThemes();
+        const themes = state.inVoteOrder(rnd, state.publicThemes());
         setText(voteEmpty, t("board.voteThemesEmpty"));
         show(voteEmpty, themes.length === 0);
         syncList(voteThemes, [], (g) => g.theme.id, () => null, () => {});
         show(voteLooseTitle, false);
         syncList(voteList, themes, (th) => th.id, () => h("li", { class: "note vote-card theme-vote-card" }), (el, theme) => updateThemeVoteCard(el, theme, rnd, v));
       } else {
-        const candidates = Array.from(state.ideas.values()).filter((i) => state.publiclyVisible(i));
+        // The shared order chosen by the server (round.order): the same for every voter, own notes included.
+        const candidates = state.inVoteOrder(rnd, Array.from(state.ideas.values()).filter((i) => state.publiclyVisible(i)));
         setText(voteEmpty, t("board.voteEmpty"));
         show(voteEmpty, candidates.length === 0);
         const { rest, grouped } = syncThemed(voteThemes, candidates, "notes-vote", (el, idea) => updateVoteCard(el, idea, rnd, v));

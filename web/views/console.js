@@ -11,6 +11,7 @@ import { fu, replyBox, repliesList, statusControl, statusLine } from "./followup
 import { buildConsoleFollowup } from "./followup_console.js";
 import { buildInsights } from "./dashboard.js";
 import { buildExports, buildFilterCard, shadowBadge, shadowButton, triageBadges } from "./triage.js";
+import { isSpotlit, spotlightBar, spotlightButton } from "./spotlight.js";
 
 // Kept across a language switch and re-renders.
 const form = {
@@ -90,6 +91,7 @@ export function mountConsole(ctx) {
   // --- Wall (with themes), approval queue, results ----------------------------------------------------------
   const themesBoard = buildThemesBoard(ctx, state, { updateNote: (el, idea) => updateStaffNote(el, idea), refresh: () => update() });
   const wall = themesBoard.el;
+  const spotBar = spotlightBar(ctx, state);
   const results = resultsList({ id: "console-results" });
   const themeResults = resultsList({ id: "console-theme-results" });
   const themeResultsBox = h("div", { class: "results-by-theme" }, h("h3", { class: "section-subtitle", text: t("results.byTheme") }), themeResults.el);
@@ -138,6 +140,7 @@ export function mountConsole(ctx) {
     current,
     resultsSection,
     openForm.el,
+    spotBar.el,
     wall,
     endRow,
   );
@@ -228,7 +231,7 @@ export function mountConsole(ctx) {
     const onWall = state.publiclyVisible(idea);
     const statusOpen = Boolean(fu.status && fu.status.kind === "idea" && fu.status.id === idea.id);
     const follow = [idea.status, idea.history, replies, onWall, statusOpen, fu.replying === idea.id];
-    const sig = JSON.stringify([idea.text, credit, idea.state, idea.hide_reason, total, hiding, rnd && rnd.private && !rnd.revealed, selectable, selected, merges, follow]);
+    const sig = JSON.stringify([idea.text, credit, idea.state, idea.hide_reason, total, hiding, rnd && rnd.private && !rnd.revealed, selectable, selected, merges, follow, isSpotlit(state, { idea: idea.id })]);
     renderRow(el, sig, () => {
       const label = short(idea.text);
       const badges = [];
@@ -258,7 +261,9 @@ export function mountConsole(ctx) {
           })
         : null;
       return [
-        h("div", { class: "note-top" }, check, h("p", { class: "note-text", text: idea.text })),
+        // The room screen shows this note full screen (#13): a small screen icon in the card's corner
+        // (only a note on the wall can be spotlighted).
+        h("div", { class: "note-top" }, check, h("p", { class: "note-text", text: idea.text }), onWall ? spotlightButton(ctx, state, { idea: idea.id }, idea.text) : null),
         h("p", { class: "note-meta" }, h("span", { class: "note-author", text: credit }), badges),
         merges.length
           ? h(
@@ -418,6 +423,7 @@ export function mountConsole(ctx) {
 
     // Wall, with its themes.
     const ideas = state.wallIdeas({ staff: true }).filter((i) => i.state !== "pending" && i.state !== "merged");
+    spotBar.update();
     themesBoard.update(ideas, {
       titleText: rnd ? (rnd.kind === "vote" ? t("console.wallVote") : t("console.wallRound")) : t("console.wallAll"),
       voteRound: rnd && rnd.kind === "vote" ? rnd : null,
@@ -503,6 +509,8 @@ function buildShare(ctx, state, isFacilitator) {
   const rowsFor = (links) => {
     const joinUrl = links.join_url || `${location.origin}/j/${code}`;
     const rows = [linkRow({ id: "share-participant", labelKey: "share.participantLink", url: joinUrl, ctx })];
+    // This console's own link (its token in the fragment), to reopen it on another device (#13).
+    rows.push(linkRow({ id: "share-console", labelKey: isFacilitator ? "share.facilitatorLink" : "share.consoleLink", url: location.href, hintKey: "share.consoleHint", open: false, ctx }));
     if (links.screen_url) rows.push(linkRow({ id: "share-screen", labelKey: "share.screenLink", url: links.screen_url, ctx }));
     if (isFacilitator && links.moderator_url) rows.push(linkRow({ id: "share-moderator", labelKey: "share.moderatorLink", url: links.moderator_url, hintKey: "share.moderatorHint", ctx }));
     return rows;

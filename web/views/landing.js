@@ -3,6 +3,7 @@
 import { copyText, h } from "../dom.js";
 import { locale, t } from "../i18n.js";
 import { topBar } from "../chrome.js";
+import { downloadLink, linksText, mailtoHref, rememberRoom, yourRooms } from "./rooms.js";
 
 // Kept across a language switch (the page is rebuilt in the new language).
 const draft = {
@@ -17,6 +18,14 @@ const draft = {
   code: "",
 };
 let created = null;
+// Until the facilitator link was copied, saved, emailed or opened, leaving the room-ready page asks first:
+// that link is the only key to the room (#13).
+let keySaved = false;
+window.addEventListener("beforeunload", (e) => {
+  if (!created || keySaved || location.pathname !== "/") return;
+  e.preventDefault();
+  e.returnValue = "";
+});
 
 function field(id, labelKey, control, hintKey) {
   return h(
@@ -85,11 +94,29 @@ export function linkRow({ id, labelKey, url, hintKey, open = true, ctx }) {
 
 function renderCreated(ctx, result) {
   const code = result.room;
-  return h(
+  const room = { code, title: result.title || "", ...result };
+  const saved = () => {
+    keySaved = true;
+  };
+  // The facilitator link is the key: say so before anything else, and offer three ways to keep it.
+  const keep = h(
+    "div",
+    { class: "key-warning", id: "key-warning", role: "note", "aria-labelledby": "key-warning-title" },
+    h("p", { class: "key-warning-title", id: "key-warning-title", text: t("rooms.keyTitle") }),
+    h("p", { text: t("rooms.keyWarning") }),
+    h(
+      "div",
+      { class: "row-actions" },
+      downloadLink({ id: "key-download", text: linksText(room), filename: `workshop-${code}.txt`, label: t("rooms.download"), onclick: saved }),
+      h("a", { class: "btn btn-small btn-secondary", id: "key-email", href: mailtoHref(room), text: t("rooms.email"), onclick: saved }),
+    ),
+  );
+  const card = h(
     "section",
     { class: "card created-card", id: "created", "aria-labelledby": "created-title", tabindex: "-1" },
     h("h2", { id: "created-title", text: t("landing.createdTitle") }),
     h("p", { class: "lead", text: t("landing.createdLead") }),
+    keep,
     h(
       "div",
       { class: "created-grid" },
@@ -121,6 +148,10 @@ function renderCreated(ctx, result) {
       ),
     ),
   );
+  card.addEventListener("click", (e) => {
+    if (e.target.closest && e.target.closest('[data-copy="link-facilitator"], #open-console')) saved();
+  });
+  return card;
 }
 
 export function mountLanding(ctx) {
@@ -229,7 +260,18 @@ export function mountLanding(ctx) {
             return;
           }
           if (createKey.value) sessionStorage.setItem("workshop.createKey", createKey.value);
-          created = data;
+          created = { ...data, title: body.title };
+          keySaved = false;
+          rememberRoom({
+            code: data.room,
+            title: body.title,
+            role: "facilitator",
+            console_url: data.facilitator_url,
+            facilitator_url: data.facilitator_url,
+            moderator_url: data.moderator_url,
+            join_url: data.join_url,
+            screen_url: data.screen_url,
+          });
           showCreated();
         } catch {
           error.textContent = t("error.network");
@@ -298,6 +340,12 @@ export function mountLanding(ctx) {
     joinError,
   );
 
+  const createCard = h("section", { class: "card", "aria-labelledby": "create-title" }, h("h2", { id: "create-title", text: t("landing.createTitle") }), form);
+  const phoneFirst = window.matchMedia("(max-width: 600px)").matches;
+  // "Your rooms": every room this browser created or facilitated, with its links (localStorage).
+  const roomsSlot = h("div", { id: "your-rooms-slot" });
+  const showRooms = () => roomsSlot.replaceChildren(...[yourRooms(showRooms)].filter(Boolean));
+  showRooms();
   const el = h(
     "div",
     { class: "page page-landing" },
@@ -315,8 +363,8 @@ export function mountLanding(ctx) {
       createdSlot,
       h(
         "div",
-        { class: "landing-grid" },
-        h("section", { class: "card", "aria-labelledby": "create-title" }, h("h2", { id: "create-title", text: t("landing.createTitle") }), form),
+        { class: "landing-grid" + (phoneFirst ? " is-phone" : "") },
+        phoneFirst ? null : createCard,
         h(
           "section",
           { class: "card join-card", "aria-labelledby": "join-title" },
@@ -329,7 +377,10 @@ export function mountLanding(ctx) {
             ["f1", "f2", "f3", "f4"].map((f) => h("li", { text: t("landing." + f) })),
           ),
         ),
+        // On a phone, joining comes first and creating a room below it (in the DOM too, for the focus order).
+        phoneFirst ? createCard : null,
       ),
+      roomsSlot,
     ),
     h("footer", { class: "footer", text: t("landing.footer") }),
   );
@@ -338,6 +389,7 @@ export function mountLanding(ctx) {
   function showCreated() {
     hero.hidden = true;
     grid.hidden = true;
+    roomsSlot.hidden = true;
     const again = h("button", {
       type: "button",
       class: "btn btn-ghost",
@@ -345,10 +397,12 @@ export function mountLanding(ctx) {
       text: t("landing.createAnother"),
       onclick: () => {
         created = null;
+        showRooms();
         draft.title = draft.brief = draft.passphrase = "";
         createdSlot.replaceChildren();
         hero.hidden = false;
         grid.hidden = false;
+        roomsSlot.hidden = false;
         title.value = "";
         brief.value = "";
         passphrase.value = "";

@@ -1,10 +1,13 @@
-// The room screen (projector, read-only): the join QR code and code, the prompt and a big timer, the wall
-// of notes (fitted to the screen without scrolling), and the ranked results.
+// The room screen (projector, read-only): the join QR code and code, the prompt and a big timer, the
+// round's live progress (counts, never text), the wall of notes (fitted to the screen without
+// scrolling), the spotlight the console chooses (one note or theme full screen), and the results as a
+// paged ranking that fits the screen (podium.js). Its language follows the browser, or its own switch.
 
 import { h, renderRow, setText, show, syncList } from "../dom.js";
-import { t } from "../i18n.js";
-import { authorOf, colorClass, resultsList, roundKindLabel, themeChip, timerBlock } from "./parts.js";
+import { LOCALES, locale, setLocale, t } from "../i18n.js";
+import { authorOf, colorClass, roundKindLabel, themeChip, timerBlock } from "./parts.js";
 import { netBanner } from "../chrome.js";
+import { rankingChart, rankingRows } from "./podium.js";
 
 const GAP = 14;
 const MAX_CARD_H = 330;
@@ -75,7 +78,13 @@ export function mountScreen(ctx) {
   const people = h("p", { class: "screen-people", id: "screen-people" });
   const miniQr = h("img", { class: "screen-mini-qr", src: `/api/rooms/${encodeURIComponent(code)}/qr.svg`, alt: t("share.qrAlt", { code }) });
   const joinStrip = h("div", { class: "screen-join-strip" }, h("div", {}, h("p", { class: "screen-join-at", text: t("screen.joinAt") }), h("p", { class: "screen-join-address", text: joinAddress })), h("p", { class: "screen-code-small", text: code }), miniQr);
-  const top = h("header", { class: "screen-top" }, h("div", { class: "screen-top-left" }, h("span", { class: "brand-mark", "aria-hidden": "true" }), title), people, joinStrip);
+  // The screen's own language switch: the projector laptop's language is not the audience's.
+  const langSelect = h(
+    "select",
+    { id: "screen-lang", class: "lang-select screen-lang", "aria-label": t("chrome.language"), onchange: (e) => setLocale(e.target.value, { persist: true }) },
+    LOCALES.map((l) => h("option", { value: l, selected: l === locale() }, t("lang." + l))),
+  );
+  const top = h("header", { class: "screen-top" }, h("div", { class: "screen-top-left" }, h("span", { class: "brand-mark", "aria-hidden": "true" }), title), people, joinStrip, langSelect);
 
   // Lobby: big QR.
   const lobbyTitle = h("h2", { class: "screen-lobby-title" });
@@ -99,20 +108,29 @@ export function mountScreen(ctx) {
   const kind = h("span", { class: "badge badge-kind" });
   const prompt = h("h2", { class: "screen-prompt", id: "screen-prompt" });
   const timer = timerBlock({ large: true });
-  const head = h("div", { class: "screen-head" }, h("div", { class: "screen-head-text" }, kind, prompt), timer.el);
+  // Live progress: "12 ideas posted by 7 people", "8 of 15 people have voted" (counts only).
+  const progress = h("p", { class: "screen-progress", id: "screen-progress", "aria-live": "polite" });
+  const head = h("div", { class: "screen-head" }, h("div", { class: "screen-head-text" }, kind, prompt, progress), timer.el);
   const note = h("p", { class: "screen-note", id: "screen-note" });
   const wall = h("ul", { class: "screen-wall", id: "screen-wall" });
   // Once notes are grouped: one column per theme (its header in its colour), then the notes without one.
   const themed = h("div", { class: "screen-themes", id: "screen-themes" });
-  const results = resultsList({ id: "screen-results", limit: 10, large: true });
+  const results = rankingChart({ id: "screen-results" });
   const resultsTitle = h("h3", { class: "screen-results-title", text: t("results.title") });
-  const themeResults = resultsList({ id: "screen-theme-results", limit: 10, large: true });
+  const themeResults = rankingChart({ id: "screen-theme-results", labelKey: "results.byTheme" });
   const themeResultsCol = h("div", { class: "screen-results-col" }, h("h3", { class: "screen-results-title", text: t("results.byTheme") }), themeResults.el);
   const resultsBox = h("div", { class: "screen-results-box" }, h("div", { class: "screen-results-col" }, resultsTitle, results.el), themeResultsCol);
   const body = h("div", { class: "screen-body" }, note, wall, themed, resultsBox);
   const round = h("section", { class: "screen-round", id: "screen-round" }, head, body);
 
-  const el = h("div", { class: "page page-screen" }, netBanner(ctx), top, h("main", { class: "screen-main", id: "main" }, lobby, round));
+  // The spotlight: one note, or one theme with its notes, full screen while the console keeps it there.
+  const spotText = h("p", { class: "spotlight-text", id: "spotlight-text" });
+  const spotMeta = h("p", { class: "spotlight-meta" });
+  const spotNotes = h("ul", { class: "spotlight-notes" });
+  const spotCard = h("div", { class: "spotlight-card" }, spotText, spotNotes, spotMeta);
+  const spotlight = h("section", { class: "screen-spotlight", id: "screen-spotlight", "aria-label": t("screen.spotlight"), hidden: true }, spotCard);
+
+  const el = h("div", { class: "page page-screen" }, netBanner(ctx), top, h("main", { class: "screen-main", id: "main" }, lobby, round, spotlight));
 
   let lastFit = "";
   function fit() {
@@ -155,14 +173,111 @@ export function mountScreen(ctx) {
     themed.style.setProperty("--lines", String(lines));
     cols.forEach((c, i) => c.style.setProperty("--sub", String(g.subs[i])));
   }
+  /** The largest font (px) at which the spotlight's text fits its card without clipping. */
+  let lastSpotFit = "";
+  function fitSpotlight(key) {
+    if (spotlight.hidden) return;
+    const box = `${key}:${spotCard.clientWidth}x${spotCard.clientHeight}`;
+    if (box === lastSpotFit) return;
+    lastSpotFit = box;
+    let lo = 14;
+    let hi = Math.max(lo, Math.min(160, window.innerHeight / 6));
+    const fits = () => spotCard.scrollHeight <= spotCard.clientHeight + 1 && spotCard.scrollWidth <= spotCard.clientWidth + 1;
+    for (let i = 0; i < 12 && hi - lo > 1; i++) {
+      const mid = (lo + hi) / 2;
+      spotCard.style.setProperty("--spot-font", `${mid}px`);
+      if (fits()) lo = mid;
+      else hi = mid;
+    }
+    spotCard.style.setProperty("--spot-font", `${Math.floor(lo)}px`);
+  }
+
   const observer = new ResizeObserver(() => {
     lastFit = "";
     lastThemedFit = "";
+    lastSpotFit = "";
     fit();
     fitThemed();
+    results.fit();
+    themeResults.fit();
+    fitSpotlight(spotSig);
   });
   observer.observe(wall);
   observer.observe(themed);
+  observer.observe(resultsBox);
+  observer.observe(spotlight);
+
+  // More results one key away (the projector's clicker sends Page Down / Page Up or the arrows).
+  const onKey = (e) => {
+    if (e.altKey || e.ctrlKey || e.metaKey || (e.target && e.target.closest && e.target.closest("select, input, textarea"))) return;
+    const step = { ArrowRight: 1, PageDown: 1, ArrowDown: 1, " ": 1, ArrowLeft: -1, PageUp: -1, ArrowUp: -1 }[e.key];
+    if (e.key === "Home") {
+      results.first();
+      themeResults.first();
+    } else if (step) {
+      e.preventDefault();
+      for (const chart of [results, themeResults]) if (step > 0) chart.next();
+      else chart.prev();
+    }
+  };
+  document.addEventListener("keydown", onKey);
+
+  let spotSig = "";
+  /** What the spotlight shows, or null: an idea on the wall, or a theme with its notes on the wall. */
+  function spotlightView() {
+    const spot = state.spotlight;
+    if (!spot) return null;
+    if (spot.idea) {
+      const idea = state.ideas.get(spot.idea);
+      if (!idea || !state.publiclyVisible(idea)) return null;
+      const rnd = state.currentRound;
+      const v = rnd && rnd.kind === "vote" && rnd.target !== "themes" ? state.votes.get(rnd.id) : null;
+      const total = v && v.totals && (!rnd.hide_totals || rnd.status === "closed") ? v.totals[idea.id] || 0 : null;
+      const theme = idea.theme ? state.themes.get(idea.theme) : null;
+      const meta = [authorOf(state, idea), theme ? theme.name : "", total !== null ? t("results.dots", { count: total }) : ""].filter(Boolean).join(" · ");
+      return { kind: "idea", id: idea.id, text: idea.text, color: idea.color, notes: [], meta };
+    }
+    if (spot.theme) {
+      const theme = state.themes.get(spot.theme);
+      const notes = theme ? state.themeIdeas(theme.id) : [];
+      if (!theme || !notes.length) return null;
+      return { kind: "theme", id: theme.id, text: theme.name, color: theme.color, notes: notes.map((i) => ({ id: i.id, text: i.text, color: i.color })), meta: t("themes.count", { count: notes.length }) };
+    }
+    return null;
+  }
+
+  function updateSpotlight() {
+    const view = spotlightView();
+    show(spotlight, Boolean(view));
+    el.classList.toggle("has-spotlight", Boolean(view));
+    const sig = JSON.stringify(view);
+    if (sig === spotSig) return Boolean(view);
+    spotSig = sig;
+    if (!view) return false;
+    spotlight.dataset.kind = view.kind;
+    spotlight.dataset.id = view.id;
+    spotCard.className = "spotlight-card spotlight-" + view.kind + " " + (view.kind === "theme" ? "screen-theme-" + view.color : colorClass(view.color));
+    setText(spotText, view.text);
+    setText(spotMeta, view.meta);
+    spotNotes.replaceChildren(...view.notes.map((n) => h("li", { class: "spotlight-note " + colorClass(n.color), text: n.text })));
+    show(spotNotes, view.notes.length > 0);
+    // Restart the entrance animation for each new spotlight.
+    spotCard.style.animation = "none";
+    void spotCard.offsetWidth;
+    spotCard.style.animation = "";
+    lastSpotFit = "";
+    fitSpotlight(sig);
+    return true;
+  }
+
+  function progressText(rnd) {
+    const p = state.progressOf(rnd);
+    if (!p) return "";
+    if (rnd.kind === "vote") return p.voters === undefined ? "" : t("screen.voted", { count: p.voters, total: p.participants });
+    if (p.ideas === undefined) return "";
+    const posted = t("screen.ideasPosted", { count: p.ideas });
+    return p.ideas ? posted + " " + t("screen.byPeople", { count: p.contributors || 0 }) : posted;
+  }
 
   function themeColumn() {
     const title = h("h3", { class: "screen-theme-title" });
@@ -210,26 +325,30 @@ export function mountScreen(ctx) {
     const found = state.latestResults();
     const showResults = Boolean(found && rnd && found.round.id === rnd.id);
     const lobbyMode = !rnd || (ended && !showResults);
-    show(lobby, lobbyMode);
-    show(round, !lobbyMode);
     show(joinStrip, !lobbyMode);
     setText(lobbyTitle, ended ? t("screen.thanks") : room.title || "");
     setText(lobbyBrief, ended ? "" : room.brief || "");
+    const spotted = updateSpotlight();
+    show(round, !lobbyMode && !spotted);
+    show(lobby, lobbyMode && !spotted);
     if (lobbyMode) return;
 
     setText(kind, roundKindLabel(rnd));
     setText(prompt, rnd.prompt);
     timer.update(rnd, ctx.now());
     if (rnd.status === "closed") timer.el.hidden = true;
+    const progressLine = showResults ? "" : progressText(rnd);
+    setText(progress, progressLine);
+    show(progress, Boolean(progressLine));
     const secret = rnd.kind === "ideate" && rnd.private && !rnd.revealed;
     const ideas = secret ? [] : state.wallIdeas().filter((i) => state.publiclyVisible(i));
     show(resultsBox, showResults);
-    results.update(state, showResults ? found : null);
+    results.update(rankingRows(state, showResults ? found : null));
     const byTheme = Boolean(showResults && found.vote.themeResults && found.vote.themeResults.length);
     show(themeResultsCol, byTheme);
     resultsBox.classList.toggle("has-themes", byTheme);
     setText(resultsTitle, byTheme ? t("results.byNote") : t("results.title"));
-    themeResults.update(state, byTheme ? found : null, { byTheme: true });
+    themeResults.update(rankingRows(state, byTheme ? found : null, { byTheme: true }));
     const groups = state.groupByTheme(ideas);
     const grouped = groups.length > 1;
     // In a vote on themes whose totals are shown, each column's header has the theme's dots.
@@ -246,10 +365,13 @@ export function mountScreen(ctx) {
     else if (!ideas.length) noteText = rnd.kind === "vote" ? t("board.voteEmpty") : t("screen.empty");
     setText(note, noteText);
     show(note, Boolean(noteText));
-    round.classList.toggle("is-focus", Boolean(noteText) || showResults);
+    round.classList.toggle("is-focus", Boolean(noteText));
+    round.classList.toggle("is-results", showResults);
     syncList(wall, grouped ? [] : ideas, (i) => i.id, () => h("li", { class: "screen-card" }), updateCard);
     fit();
     fitThemed();
+    results.fit();
+    themeResults.fit();
   }
 
   return {
@@ -261,6 +383,9 @@ export function mountScreen(ctx) {
     },
     destroy() {
       observer.disconnect();
+      document.removeEventListener("keydown", onKey);
+      results.destroy();
+      themeResults.destroy();
       document.body.classList.remove("is-screen");
     },
   };

@@ -7,6 +7,7 @@
 import { h, renderRow, setText, show, syncList } from "../dom.js";
 import { t } from "../i18n.js";
 import { colorClass, COLORS, themeChip } from "./parts.js";
+import { isSpotlit, spotlightButton } from "./spotlight.js";
 
 // Kept across re-renders and a language switch.
 export const grouping = {
@@ -376,7 +377,9 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
     const renaming = grouping.renaming === theme.id;
     const dissolving = grouping.dissolving === theme.id;
     const selected = grouping.selected.size;
-    const sig = JSON.stringify([theme.name, theme.color, ideas.length, dots, renaming, dissolving, selected]);
+    // A theme with a note on the wall can be spotlighted on the room screen (#13).
+    const onWall = ideas.some((i) => state.publiclyVisible(i));
+    const sig = JSON.stringify([theme.name, theme.color, ideas.length, dots, renaming, dissolving, selected, onWall, isSpotlit(state, { theme: theme.id })]);
     renderRow(col._head, sig, () => {
       const label = short(theme.name, 40);
       const parts = [
@@ -499,6 +502,7 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
               },
             }),
             color,
+            onWall ? spotlightButton(ctx, state, { theme: theme.id }, theme.name) : null,
             h("button", {
               type: "button",
               class: "btn btn-small btn-danger-outline",

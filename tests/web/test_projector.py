@@ -1,0 +1,215 @@
+"""The room screen in a real room (#13): the results of 40 notes fit 1920×1080 and 1280×720 projectors
+(paged, no title cut, the rest one key away), the spotlight follows the console, the live progress of
+a private round counts without showing any text, and a French projector laptop shows French in an
+English room."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.support.client import Client, create_room
+from tests.support.server import ServerProcess
+from tests.web.conftest import Browsing, screenshot
+
+pytestmark = pytest.mark.browser
+
+IDEAS = [
+    "Walking meetings on Mondays",
+    "A shared playlist for the open space",
+    "Breakfast with the leadership team once a month, with questions collected anonymously beforehand",
+    "No-meeting mornings",
+    "Standing desks near the windows",
+    "Rotate who runs the weekly demo and let the newest person present first",
+    "Quiet room",
+    "Lunch-and-learn sessions about the tools we build",
+]
+COLORS = ["yellow", "pink", "blue", "green", "orange", "purple"]
+
+ROWS_FIT = """(() => {
+  const list = document.getElementById('screen-results');
+  const rows = [...list.querySelectorAll('.result')];
+  const bad = rows.filter((li) => {
+    const text = li.querySelector('.result-text');
+    const r = li.getBoundingClientRect();
+    return li.scrollHeight > li.clientHeight + 1 || text.scrollHeight > text.clientHeight + 1
+      || text.scrollWidth > text.clientWidth + 1
+      || r.top < 0 || r.left < 0 || r.bottom > innerHeight || r.right > innerWidth;
+  }).map((li) => li.dataset.rank);
+  const doc = document.documentElement;
+  return {rows: rows.length, bad, scroll: doc.scrollHeight > innerHeight || doc.scrollWidth > innerWidth,
+          first: rows.length ? Number(rows[0].dataset.rank) : 0,
+          page: Number(list.parentElement.dataset.page), pages: Number(list.parentElement.dataset.pages),
+          font: rows.length ? parseFloat(getComputedStyle(rows[0]).fontSize) : 0};
+})()"""
+
+
+async def settle(page: Page) -> None:
+    await page.evaluate("new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+async def rows_fit(page: Page) -> dict[str, Any]:
+    """The fit once the layout settled (a late presence update may lay the page out once more)."""
+    result: dict[str, Any] = {}
+    for _attempt in range(20):
+        await settle(page)
+        result = await page.evaluate(ROWS_FIT)
+        if result["rows"] and not result["bad"] and not result["scroll"]:
+            return result
+        await asyncio.sleep(0.1)
+    return result
+
+
+async def test_forty_results_fit_both_projectors(web: Browsing, web_server: ServerProcess) -> None:
+    links = create_room(web_server.url, title="Reveal")
+    facilitator = await Client.connect(web_server.ws_url)
+    await facilitator.auth(links["facilitator_token"])
+    await facilitator.ok("round.open", kind="ideate", prompt="What would help?", duration=600, private=False)
+    people: list[Client] = []
+    ids: list[str] = []
+    try:
+        for n in range(4):
+            person = await Client.connect(web_server.ws_url)
+            people.append(person)
+            await person.join(links["room"], f"Person {n + 1}")
+            for k in range(10):
+                result = await person.ok(
+                    "idea.post", text=f"{IDEAS[(n + k) % len(IDEAS)]} ({n * 10 + k + 1})", color=COLORS[k % 6]
+                )
+                ids.append(result["idea"]["id"])
+        await facilitator.ok("round.close")
+        await facilitator.ok(
+            "round.open", kind="vote", prompt="Which ones first?", duration=600, budget=10, max_per_idea=3
+        )
+        # Different totals: person n puts dots on notes n, n+1, ... (some get several).
+        for n, person in enumerate(people):
+            for k in range(10):
+                await person.ok("vote.add", idea=ids[(n * 3 + k) % len(ids)])
+        await facilitator.ok("round.close")
+
+        for width, height in ((1920, 1080), (1280, 720)):
+            screen = await web.page(f"screen-{width}", width=width, height=height)
+            await screen.goto(links["screen_url"])
+            await expect(screen.locator("#screen-results .result").first).to_be_visible()
+            fit = await rows_fit(screen)
+            assert fit["rows"] >= 4, fit
+            assert fit["rows"] < 40, fit
+            assert fit["bad"] == [] and not fit["scroll"], f"rows overflow at {width}×{height}: {fit}"
+            assert fit["first"] == 1 and fit["page"] == 1 and fit["pages"] >= 2, fit
+            assert fit["font"] >= 16, f"results unreadable at {width}×{height}: {fit}"
+            await expect(screen.locator("#screen-results-pager")).to_be_visible()
+            await screenshot(screen, f"screen-podium-40-{width}")
+            # The rest is one key away.
+            await screen.keyboard.press("ArrowRight")
+            await expect(screen.locator("#screen-results").locator("..")).to_have_attribute("data-page", "2")
+            page2 = await rows_fit(screen)
+            assert page2["bad"] == [] and page2["first"] > 1, page2
+            await screen.keyboard.press("Home")
+            await expect(screen.locator("#screen-results").locator("..")).to_have_attribute("data-page", "1")
+    finally:
+        for person in people:
+            await person.close()
+        await facilitator.close()
+
+
+async def test_spotlight_follows_the_console(web: Browsing, web_server: ServerProcess) -> None:
+    links = create_room(web_server.url, title="Spotlight")
+    facilitator = await Client.connect(web_server.ws_url)
+    await facilitator.auth(links["facilitator_token"])
+    await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", duration=600, private=False)
+    ana = await Client.connect(web_server.ws_url)
+    long_text = (
+        IDEAS[2] + " — and a second sentence, so that the note would be cut to three lines on the wall"
+    )
+    try:
+        await ana.join(links["room"], "Ana")
+        for text in (long_text, IDEAS[0], IDEAS[3]):
+            await ana.ok("idea.post", text=text, color="pink")
+        console = await web.page("console", width=1280, height=900)
+        await console.goto(links["facilitator_url"])
+        screen = await web.page("screen", width=1280, height=720)
+        await screen.goto(links["screen_url"])
+        await expect(screen.locator("#screen-wall .screen-card")).to_have_count(3)
+        await expect(screen.locator("#screen-spotlight")).to_be_hidden()
+
+        await console.get_by_role(
+            "button", name=f"Show “{long_text[:59]}…” full screen on the room screen"
+        ).click()
+        spot = screen.locator("#screen-spotlight")
+        await expect(spot).to_be_visible()
+        await expect(spot.locator(".spotlight-text")).to_have_text(long_text)
+        await expect(screen.locator("#screen-round")).to_be_hidden()
+        await expect(console.locator("#spotlight-bar")).to_be_visible()
+        await expect(console.locator("#spotlight-now")).to_contain_text("The room screen shows")
+        await settle(screen)
+        clipped = await screen.evaluate(
+            "(() => { const c = document.querySelector('.spotlight-card');"
+            " const s = parseFloat(getComputedStyle(c).fontSize);"
+            " return {over: c.scrollHeight > c.clientHeight + 1, font: s}; })()"
+        )
+        assert not clipped["over"] and clipped["font"] >= 30, clipped
+        await screenshot(screen, "screen-spotlight-720")
+
+        # Another note: the screen follows; then back to the wall.
+        await console.get_by_role("button", name=f"Show “{IDEAS[3]}” full screen on the room screen").click()
+        await expect(spot.locator(".spotlight-text")).to_have_text(IDEAS[3])
+        await console.click("#spotlight-off")
+        await expect(spot).to_be_hidden()
+        await expect(screen.locator("#screen-wall .screen-card")).to_have_count(3)
+        await expect(console.locator("#spotlight-bar")).to_be_hidden()
+    finally:
+        await ana.close()
+        await facilitator.close()
+
+
+async def test_progress_counts_without_text_in_a_private_round(
+    web: Browsing, web_server: ServerProcess
+) -> None:
+    links = create_room(web_server.url, title="Private progress")
+    facilitator = await Client.connect(web_server.ws_url)
+    await facilitator.auth(links["facilitator_token"])
+    people = [await Client.connect(web_server.ws_url) for _ in range(2)]
+    try:
+        for n, person in enumerate(people):
+            await person.join(links["room"], f"P{n}")
+        screen = await web.page("screen", width=1280, height=720)
+        await screen.goto(links["screen_url"])
+        await facilitator.ok("round.open", kind="ideate", prompt="Secret ideas?", duration=600, private=True)
+        progress = screen.locator("#screen-progress")
+        await expect(progress).to_have_text("0 ideas posted")
+        secrets = ["Secret one", "Secret two", "Secret three"]
+        await people[0].ok("idea.post", text=secrets[0], color="yellow")
+        await people[0].ok("idea.post", text=secrets[1], color="yellow")
+        await people[1].ok("idea.post", text=secrets[2], color="blue")
+        await expect(progress).to_have_text("3 ideas posted by 2 people")
+        html = await screen.content()
+        assert not [s for s in secrets if s in html], "a private note leaked to the room screen"
+        await screenshot(screen, "screen-progress-private")
+
+        await facilitator.ok("round.reveal")
+        await facilitator.ok("round.close")
+        await facilitator.ok("round.open", kind="vote", prompt="Vote", duration=600, budget=3, max_per_idea=2)
+        opened = await facilitator.wait_for(
+            lambda e: e["name"] == "round.opened" and e["data"]["round"]["kind"] == "vote"
+        )
+        await expect(progress).to_have_text("0 of 2 people have voted")
+        await people[1].ok("vote.add", idea=opened["data"]["round"]["order"][0])
+        await expect(progress).to_have_text("1 of 2 people has voted")
+    finally:
+        for person in people:
+            await person.close()
+        await facilitator.close()
+
+
+async def test_a_french_projector_in_an_english_room(web: Browsing, web_server: ServerProcess) -> None:
+    links = create_room(web_server.url, title="English room", locale="en")
+    screen = await web.page("screen-fr", width=1280, height=720, locale="fr-FR")
+    await screen.goto(links["screen_url"])
+    await expect(screen.locator(".screen-scan")).to_have_text("Scannez pour rejoindre")
+    await expect(screen.locator("html")).to_have_attribute("lang", "fr")
+    # The screen's own switch: English for this projector.
+    await screen.select_option("#screen-lang", "en")
+    await expect(screen.locator(".screen-scan")).to_have_text("Scan to join")
