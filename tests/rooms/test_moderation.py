@@ -490,3 +490,20 @@ def test_audit_in_snapshot_is_capped() -> None:
     audit = w.room.snapshot(ids["mod"], "moderator")["audit"]
     assert [a["action"] for a in audit] == ["member.unmuted", "member.muted", "member.unmuted"]
     assert len(w.room.audit) > 3
+
+
+def test_a_removed_members_pending_notes_and_replies_leave_the_approval_queue() -> None:
+    w = Workshop()
+    ann, bob = w.join("Ann"), w.join("Bob")
+    w.open_ideate(private=False)
+    on_wall = w.post(bob, "a bus")
+    w.ok(FACILITATOR, c.RoomSet, approval_queue=True)
+    staff = w.viewer(FACILITATOR)
+    pending = w.post(ann, "spam")
+    reply = w.ok(ann, c.ReplyPost, idea=on_wall, text="spam reply")["reply"]["id"]
+    w.ok(FACILITATOR, c.MemberRemove, member=ann, reason="spam")
+    assert w.room.ideas[pending].state == "hidden" and w.room.idea_replies[reply].state == "hidden"
+    assert staff.last("idea.hidden")["idea"]["hide_reason"] == "its author was removed"
+    queue = [i for i in w.room.snapshot(FACILITATOR, "facilitator")["ideas"] if i["state"] == "pending"]
+    assert queue == []
+    w.ok(FACILITATOR, c.IdeaRestore, idea=pending)  # a moderator may still publish it

@@ -16,10 +16,12 @@ from workshop_server.rooms.registry import EVERY_STAFF, handles
 from workshop_server.rooms.state import (
     IDEA_TRANSITIONS,
     MEMBER_TRANSITIONS,
+    REPLY_TRANSITIONS,
     Idea,
     IdeaState,
     Member,
     MemberStatus,
+    ReplyState,
     move,
 )
 
@@ -82,6 +84,22 @@ def remove(room: RoomState, cmd: c.MemberRemove, actor: str | None, now: float) 
         room.banned_devices.add(member.device)
     votes.refund_member(room, member.id, now)
     result = _moderated(room, EventName.MEMBER_REMOVED, member, actor, cmd.reason.strip(), now)
+    # What it left waiting in the approval queue leaves it: hidden, so moderators see why.
+    for idea in [i for i in room.ideas.values() if i.author == member.id and i.state == IdeaState.PENDING]:
+        idea.state = move(IDEA_TRANSITIONS, idea.state, IdeaState.HIDDEN, "not pending")
+        idea.hide_reason = "its author was removed"
+        room.emit(EventName.IDEA_HIDDEN, views.idea_views(room, idea), now)
+    for reply in [
+        r for r in room.idea_replies.values() if r.author == member.id and r.state == ReplyState.PENDING
+    ]:
+        reply.state = move(REPLY_TRANSITIONS, reply.state, ReplyState.HIDDEN, "not pending")
+        reply.hide_reason = "its author was removed"
+        own = {"reply": followup_views.reply_own(room, reply)}
+        room.emit(
+            EventName.REPLY_HIDDEN,
+            {STAFF: {"reply": followup_views.reply_full(room, reply)}, member_key(member.id): own},
+            now,
+        )
     after = room.seq  # the member's connections get their removal, then nothing more
     _leave(room, member.id, now)
     room.effect(Effect("close", member.id, CloseCode.REMOVED, cmd.reason.strip(), after=after))
