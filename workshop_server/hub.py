@@ -887,6 +887,7 @@ class Hub:
         if (
             epoch == feed.epoch
             and not feed.held()
+            and room_id not in self._presence  # changes batched for the next interval are not lost
             and (members, screens) != (len(feed.by_member), feed.screens)
         ):
             exact = c.Presence(
