@@ -85,6 +85,12 @@ STEP = st.one_of(
     st.tuples(st.just("hide"), staff, idea_ref, reasons),
     st.tuples(st.just("remove"), staff, member_ref, reasons),
     st.tuples(st.just("queue"), staff, st.booleans()),
+    st.tuples(st.just("reply"), contributor, idea_ref, texts),
+    st.tuples(st.just("reply"), contributor, idea_ref, texts),
+    st.tuples(st.sampled_from(["reply.hide", "reply.restore", "reply.approve"]), staff, st.integers(0, 40)),
+    st.tuples(
+        st.just("status"), staff, idea_ref, st.sampled_from(["shortlisted", "adopted", "declined", "done"])
+    ),
     st.tuples(st.just("advance"), st.sampled_from([1, 0.001, 1.999, 2, 5, 30, 61, 125]), st.booleans()),
     st.tuples(st.just("resend"), st.integers(0, 1000)),
     st.tuples(st.just("close"), facilitator),
@@ -127,6 +133,12 @@ EVENT_AUDIENCES: dict[str, tuple[str, bool]] = {
     "vote.totals": ("if totals", False),
     "vote.results": ("yes", False),
     "room.updated": ("yes", False),
+    "idea.status": ("if public", True),
+    # Replies: public while visible and on a public idea; a reply leaving the wall sends {removed}.
+    "reply.posted": ("reply", True),
+    "reply.approved": ("reply", True),
+    "reply.restored": ("reply", True),
+    "reply.hidden": ("reply", True),
 }
 
 
@@ -148,11 +160,20 @@ class IdeaInfo:
 
 
 @dataclass
+class ReplyInfo:
+    idea: str
+    author: str
+    state: str
+    staff: bool
+
+
+@dataclass
 class Mirror:
     """What the staff views said so far, event by event: the truth against which leaks are judged."""
 
     rounds: dict[str, RoundInfo] = field(default_factory=dict)
     ideas: dict[str, IdeaInfo] = field(default_factory=dict)
+    replies: dict[str, ReplyInfo] = field(default_factory=dict)
     current: str | None = None
 
     def learn(self, event: Event) -> None:
@@ -167,6 +188,11 @@ class Mirror:
             if event.name == "round.opened":
                 self.current = rv["id"]
         for idea in idea_dicts(view):
+            if idea["id"].startswith("rp"):
+                self.replies[idea["id"]] = ReplyInfo(
+                    idea["idea"], idea["author"], idea["state"], idea["staff"]
+                )
+                continue
             self.ideas[idea["id"]] = IdeaInfo(idea["author"], idea["round"], idea["state"])
         if event.name == "idea.withdrawn":
             self.ideas[view["id"]].state = "withdrawn"
@@ -176,6 +202,10 @@ class Mirror:
         if event.name.startswith("idea."):
             return str(view["idea"]["id"]) if "idea" in view else str(view["id"])
         return None
+
+    def reply_public(self, reply_id: str) -> bool:
+        info = self.replies.get(reply_id)
+        return info is not None and info.state == "visible" and self.public(info.idea)
 
     def public(self, idea_id: str | None) -> bool:
         info = None if idea_id is None else self.ideas.get(idea_id)
@@ -196,6 +226,12 @@ class Mirror:
         elif not event.name.startswith("vote."):
             assert len(members) == 1, (event.name, keys)
         idea_id = self.idea_of(event)
+        if public_rule == "reply":
+            reply = self.replies[event.views[STAFF]["reply"]["id"]]
+            public = PUBLIC in keys and "reply" in event.views[PUBLIC]
+            assert public == self.reply_public(event.views[STAFF]["reply"]["id"]), (event.name, keys)
+            assert members == {f"m:{reply.author}"}, (event.name, keys)
+            return
         if public_rule == "if public":
             expected = self.public(idea_id)
         elif public_rule == "if it was public":
@@ -218,6 +254,15 @@ class Mirror:
         if self.hiding_totals():
             assert not has_key(data, "total") and not has_key(data, "totals"), f"{who} saw a total: {name}"
         for idea in idea_dicts(data):
+            if idea["id"].startswith("rp"):  # a reply: never before its idea is on the wall
+                reply = self.replies[idea["id"]]
+                if reply.author == viewer.member:
+                    continue
+                assert reply.state == "visible", f"{who} received a {reply.state} reply in {name}"
+                assert self.public(reply.idea), f"{who} received a reply to a private idea in {name}"
+                if self.rounds[self.ideas[reply.idea].round].anonymous and not reply.staff:
+                    assert "author" not in idea, f"{who} saw a reply's author: {name}"
+                continue
             info = self.ideas[idea["id"]]
             if info.author == viewer.member:
                 continue
@@ -291,7 +336,17 @@ def check_idea_limits(room: Room) -> None:
 
 
 MEMBERS = ("m3", "m4", "m5", "m6", "m2", "m1", "m9")  # m1 is the facilitator, m9 does not exist
-IDEA_COMMANDS = ("edit", "withdraw", "vote.add", "vote.remove", "hide", "restore", "approve")
+IDEA_COMMANDS = (
+    "edit",
+    "withdraw",
+    "vote.add",
+    "vote.remove",
+    "hide",
+    "restore",
+    "approve",
+    "reply",
+    "status",
+)
 MEMBER_COMMANDS = ("mute", "unmute", "remove", "unban")
 
 
@@ -317,6 +372,8 @@ def idea_target(kind: str, n: int, actor: str, room: Room, seen: list[str]) -> s
         else [i.id for i in ideas if i.state != "hidden"],
         "restore": [i.id for i in ideas if i.state == "hidden"],
         "approve": [i.id for i in ideas if i.state == "pending"],
+        "reply": [i.id for i in ideas if i.state == "visible"],
+        "status": [i.id for i in ideas if i.state != "merged"],
     }[kind]
     return pick(n, likely, seen)
 
@@ -354,6 +411,17 @@ def build(
             kind, args = "post", [actor, args[1], None]
     if kind in IDEA_COMMANDS and isinstance(args[1], int):  # hand-written steps name their target
         args[1] = idea_target(kind, args[1], actor, room, seen)
+    if kind.startswith("reply."):
+        if isinstance(args[1], int):
+            wanted = {"reply.hide": "visible", "reply.restore": "hidden", "reply.approve": "pending"}[kind]
+            likely = [r.id for r in room.idea_replies.values() if r.state == wanted]
+            args[1] = pick(args[1], likely, list(room.idea_replies))
+        command: type[c.Command] = {
+            "reply.hide": c.ReplyHide,
+            "reply.restore": c.ReplyRestore,
+            "reply.approve": c.ReplyApprove,
+        }[kind]
+        return w.command(command, reply=args[1]), actor
     if kind in MEMBER_COMMANDS and isinstance(args[1], int):
         args[1] = member_target(kind, args[1], room)
     made: c.Command
@@ -389,6 +457,10 @@ def build(
         made = w.command(c.IdeaRestore if kind == "restore" else c.IdeaApprove, idea=args[1])
     elif kind == "queue":
         made = w.command(c.RoomSet, approval_queue=args[1])
+    elif kind == "reply":
+        made = w.command(c.ReplyPost, idea=args[1], text=args[2])
+    elif kind == "status":
+        made = w.command(c.IdeaStatusSet, idea=args[1], status=args[2])
     elif kind in ("mute", "remove"):
         made = w.command(c.MemberMute if kind == "mute" else c.MemberRemove, member=args[1], reason=args[2])
     else:
@@ -517,3 +589,30 @@ def test_the_session_driver_sees_what_it_checks() -> None:
     with pytest.raises(AssertionError, match="unrevealed"):
         mirror.check_view(session.viewers[1], "idea.posted", leak)
     mirror.check_view(session.viewers[0], "idea.posted", leak)  # the author may see it
+
+
+def test_the_session_driver_checks_replies() -> None:
+    """Replies through the same driver: posted, queued, approved, hidden; and a leak would be seen."""
+    session = Session()
+    for step in [
+        ("open", FACILITATOR, {"kind": "ideate", "private": True, "anonymous": True, "duration": None}),
+        ("post", "m3", "secret", None),
+        ("reply", "m4", "i1", "too early"),  # refused: the idea is not on the wall
+        ("close", FACILITATOR),
+        ("reply", "m4", "i1", "now"),
+        ("queue", "m2", True),
+        ("reply", "m5", "i1", "queued"),
+        ("reply.approve", "m2", "rp2"),
+        ("reply.hide", FACILITATOR, "rp1"),
+        ("status", FACILITATOR, "i1", "adopted"),
+    ]:
+        session.step(step)
+    room = session.w.room
+    assert [(r.id, r.state) for r in room.idea_replies.values()] == [("rp1", "hidden"), ("rp2", "visible")]
+    screen = session.viewers[-1]
+    assert [r.name for r in screen.received].count("reply.posted") == 1  # the queued one came by approval
+    assert "author" not in screen.last("reply.approved")["reply"]  # an anonymous round
+    mirror = session.mirror
+    mirror.replies["rp9"] = ReplyInfo("i1", "m4", "pending", False)
+    with pytest.raises(AssertionError, match="pending reply"):
+        mirror.check_view(screen, "reply.posted", {"reply": {"id": "rp9", "text": "t", "idea": "i1"}})
