@@ -14,14 +14,22 @@ from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
 
 
-async def test_csv_markdown_and_figures_are_for_staff_only(server: ServerProcess, connect: Connect) -> None:
+async def ideate(
+    server: ServerProcess, connect: Connect, participant: str
+) -> tuple[dict[str, Any], Client, Client]:
+    """A new room in an open, non-private ideate round: its links, the facilitator and a participant."""
     links = create_room(server.url)
-    code = links["room"]
     facilitator = await connect(server)
     await facilitator.auth(links["facilitator_token"])
     await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", private=False)
-    ana = await connect(server)
-    await ana.join(code, "Anaïs")
+    person = await connect(server)
+    await person.join(links["room"], participant)
+    return links, facilitator, person
+
+
+async def test_csv_markdown_and_figures_are_for_staff_only(server: ServerProcess, connect: Connect) -> None:
+    links, _, ana = await ideate(server, connect, "Anaïs")
+    code = links["room"]
     await ana.ok("idea.post", text="=1+1 café")
     assert ana.token is not None
     staff = {"authorization": f"Bearer {links['facilitator_token']}"}
@@ -72,13 +80,8 @@ async def test_a_one_time_link_downloads_the_csv_once(server: ServerProcess, con
 
 
 async def test_the_json_export_has_totals_but_no_voters_dots(server: ServerProcess, connect: Connect) -> None:
-    links = create_room(server.url)
+    links, facilitator, ana = await ideate(server, connect, "Anaïs")
     code = links["room"]
-    facilitator = await connect(server)
-    await facilitator.auth(links["facilitator_token"])
-    await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", private=False)
-    ana = await connect(server)
-    await ana.join(code, "Anaïs")
     idea = (await ana.ok("idea.post", text="a bus"))["idea"]["id"]
     await facilitator.ok("round.close")
     await facilitator.ok("round.open", kind="vote", prompt="Vote")
@@ -119,13 +122,7 @@ async def figures_message(client: Client, predicate: Any) -> dict[str, Any]:
 async def test_staff_get_the_figures_live_and_participants_never(
     server: ServerProcess, connect: Connect
 ) -> None:
-    links = create_room(server.url)
-    code = links["room"]
-    facilitator = await connect(server)
-    await facilitator.auth(links["facilitator_token"])
-    await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", private=False)
-    ana = await connect(server)
-    await ana.join(code, "Ana")
+    _, facilitator, ana = await ideate(server, connect, "Ana")
     await ana.ok("idea.post", text="one")
     first = await figures_message(facilitator, lambda f: f["ideas"] == 1)
     assert first["data"]["participation_rate"] == 1.0 and first["epoch"] == facilitator.epoch
