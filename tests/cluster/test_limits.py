@@ -10,26 +10,15 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import start_redis, stop_process
 from tests.support.client import Client, create_room
 from tests.support.cluster import cluster
 
 pytestmark = pytest.mark.redis
-
-
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    process, url = start_redis(tmp_path / "redis")
-    try:
-        yield url
-    finally:
-        stop_process(process)
 
 
 def http(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:

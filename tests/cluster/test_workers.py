@@ -7,27 +7,15 @@ load balancer are), so that a test chooses the worker each client reaches.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import start_redis, stop_process
 from tests.support.client import Client, create_room
 from tests.support.cluster import Cluster, Outbox, cluster
 
 pytestmark = pytest.mark.redis
-
-
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    """A private redis-server for this test (the test may kill it)."""
-    process, url = start_redis(tmp_path / "redis")
-    try:
-        yield url
-    finally:
-        stop_process(process)
 
 
 async def join(url: str, room: str, name: str) -> Client:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +16,9 @@ from playwright.async_api import Error, WebSocket, expect
 from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
 from tests.web.conftest import Browsing, join
+from tests.web.test_offline import export
 
 pytestmark = pytest.mark.browser
-
-
-def export(server: ServerProcess, code: str, token: str) -> dict[str, Any]:
-    request = urllib.request.Request(
-        f"{server.url}/api/rooms/{code}/export.json", headers={"authorization": f"Bearer {token}"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        data: dict[str, Any] = json.loads(response.read())
-        return data
 
 
 async def test_draft_and_queued_commands_survive_reload_and_kill(
