@@ -352,7 +352,7 @@ export class RoomState {
   renameMember(id, name) {
     if (!id || !name) return;
     const m = this.members.get(id);
-    if (m) this.members.set(id, { ...m, name });
+    if (m) this.members.set(id, { ...m, name, erased: true });
     const rename = (x) => (x && x.id === id ? { ...x, name } : x);
     for (const idea of this.ideas.values()) {
       if (idea.author === id || (idea.coauthors || []).some((c) => c.id === id)) {

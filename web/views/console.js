@@ -2,7 +2,7 @@
 // without the round controls. Every action is a button; actions that need a reason open a small form.
 
 import { h, renderRow, setChildren, setText, show, syncList } from "../dom.js";
-import { formatTime, t } from "../i18n.js";
+import { formatTime, inEveryLocale, t } from "../i18n.js";
 import { netBanner, topBar } from "../chrome.js";
 import { linkRow } from "./landing.js";
 import { authorOf, colorClass, resultsList, roundKindLabel, roundStatusLabel, timerBlock } from "./parts.js";
@@ -28,11 +28,22 @@ const form = {
   hideTotals: true,
   target: "ideas",
 };
-const ui = { prompt: null, reason: "", confirmEnd: false, confirmRotate: false, newLinks: null };
+// The open reason forms ("kind:id" -> the text typed so far): several can be open at once, so opening
+// one never discards another that was half-filled (#13).
+const ui = { prompts: new Map(), confirmEnd: false, confirmRotate: false, newLinks: null };
 
 function short(text, n = 60) {
   const one = String(text).replace(/\s+/g, " ").trim();
   return one.length > n ? one.slice(0, n - 1) + "…" : one;
+}
+
+/** "Facilitator console · Ada", or just "Facilitator console" when the name is empty or only the role's
+ * default name ("Facilitator", "Animateur"): never "Facilitator console · Facilitator". */
+export function consoleLabel(role, name) {
+  const clean = String(name || "").trim();
+  const defaults = inEveryLocale("role." + role).map((x) => x.toLowerCase());
+  if (!clean || defaults.includes(clean.toLowerCase())) return t(role === "facilitator" ? "console.facilitatorConsole" : "console.moderatorConsole");
+  return t(role === "facilitator" ? "console.asFacilitator" : "console.asModerator", { name: clean });
 }
 
 export function mountConsole(ctx) {
@@ -155,13 +166,14 @@ export function mountConsole(ctx) {
 
   // --- Rows -----------------------------------------------------------------------------------------------
   function reasonForm(kind, id, labelKey, confirmKey, onConfirm) {
+    const key = `${kind}:${id}`;
     const inputId = `reason-${kind}-${id}`;
-    const input = h("input", { type: "text", id: inputId, class: "reason-input", maxlength: "500", value: ui.reason, "data-focus": "reason" });
+    const input = h("input", { type: "text", id: inputId, class: "reason-input", maxlength: "500", value: ui.prompts.get(key) || "", "data-focus": "reason-" + kind });
     input.addEventListener("input", () => {
-      ui.reason = input.value;
+      if (ui.prompts.has(key)) ui.prompts.set(key, input.value);
     });
     input.addEventListener("keydown", (e) => {
-      if (e.key === "Escape") closePrompt();
+      if (e.key === "Escape") closePrompt(kind, id);
     });
     return h(
       "form",
@@ -170,7 +182,7 @@ export function mountConsole(ctx) {
         onsubmit: (e) => {
           e.preventDefault();
           const reason = input.value.trim();
-          closePrompt();
+          closePrompt(kind, id);
           onConfirm(reason);
         },
       },
@@ -179,26 +191,25 @@ export function mountConsole(ctx) {
       h(
         "div",
         { class: "row-actions" },
-        h("button", { type: "submit", class: "btn btn-small btn-danger", "data-focus": "confirm", text: t(confirmKey) }),
-        h("button", { type: "button", class: "btn btn-small btn-ghost", "data-focus": "cancel", text: t("common.cancel"), onclick: closePrompt }),
+        h("button", { type: "submit", class: "btn btn-small btn-danger", "data-focus": "confirm-" + kind, text: t(confirmKey) }),
+        h("button", { type: "button", class: "btn btn-small btn-ghost", "data-focus": "cancel-" + kind, text: t("common.cancel"), onclick: () => closePrompt(kind, id) }),
       ),
     );
   }
 
   function openPrompt(kind, id) {
-    ui.prompt = { kind, id };
-    ui.reason = "";
+    const key = `${kind}:${id}`;
+    if (!ui.prompts.has(key)) ui.prompts.set(key, "");
     update();
     document.getElementById(`reason-${kind}-${id}`)?.focus();
   }
 
-  function closePrompt() {
-    ui.prompt = null;
-    ui.reason = "";
+  function closePrompt(kind, id) {
+    ui.prompts.delete(`${kind}:${id}`);
     update();
   }
 
-  const prompting = (kind, id) => Boolean(ui.prompt && ui.prompt.kind === kind && ui.prompt.id === id);
+  const prompting = (kind, id) => ui.prompts.has(`${kind}:${id}`);
   const small = (key, focus, onclick, cls = "btn-ghost", label = null) =>
     h("button", { type: "button", class: "btn btn-small " + cls, "data-focus": focus, text: t(key), "aria-label": label, onclick });
 
@@ -290,12 +301,39 @@ export function mountConsole(ctx) {
     });
   }
 
+  /** The facilitator erases a participant's personal data on their behalf (a request by email, say):
+   * irreversible, so it asks first, in the row. */
+  function eraseForm(m) {
+    const cancel = () => closePrompt("erase", m.id);
+    return h(
+      "div",
+      { class: "reason-form erase-form", role: "group", "aria-labelledby": `erase-q-${m.id}` },
+      h("p", { id: `erase-q-${m.id}`, class: "erase-question", text: t("console.eraseQuestion", { name: m.name }) }),
+      h(
+        "div",
+        { class: "row-actions" },
+        h("button", {
+          type: "button",
+          class: "btn btn-small btn-danger",
+          "data-focus": "confirm-erase",
+          text: t("console.eraseYes"),
+          onclick: () => {
+            closePrompt("erase", m.id);
+            ctx.act("member.erase", { member: m.id }).catch(() => {});
+          },
+        }),
+        h("button", { type: "button", class: "btn btn-small btn-ghost", "data-focus": "cancel-erase", text: t("common.cancel"), onclick: cancel }),
+      ),
+    );
+  }
+
   function updateMember(el, m) {
     const muting = prompting("mute", m.id);
     const removing = prompting("remove", m.id);
+    const erasing = prompting("erase", m.id);
     const self = state.me && state.me.id === m.id;
     el.className = "row member-row" + (m.online ? " is-online" : "");
-    const sig = JSON.stringify([m.name, m.role, m.muted, m.mute_reason, m.online, m.status, muting, removing, self, m.shadow_muted]);
+    const sig = JSON.stringify([m.name, m.role, m.muted, m.mute_reason, m.online, m.status, muting, removing, erasing, self, m.shadow_muted, m.erased, facilitator()]);
     renderRow(el, sig, () => {
       const actions = [];
       if (m.role !== "facilitator" && !self) {
@@ -303,6 +341,9 @@ export function mountConsole(ctx) {
         else actions.push(small("console.mute", "mute", () => openPrompt("mute", m.id), "btn-ghost", t("console.muteLabel", { name: m.name })));
         actions.push(small("console.remove", "remove", () => openPrompt("remove", m.id), "btn-danger-outline", t("console.removeLabel", { name: m.name })));
         actions.push(shadowButton(ctx, m));
+      }
+      if (facilitator() && m.role === "participant" && !m.erased) {
+        actions.push(small("console.erase", "erase", () => openPrompt("erase", m.id), "btn-ghost", t("console.eraseLabel", { name: m.name })));
       }
       return [
         h(
@@ -316,13 +357,10 @@ export function mountConsole(ctx) {
           m.muted ? h("span", { class: "badge badge-warn", text: m.mute_reason ? t("console.mutedReason", { reason: m.mute_reason }) : t("console.muted") }) : null,
           shadowBadge(m),
         ),
-        muting
-          ? reasonForm("mute", m.id, "console.muteReason", "console.mute", (reason) => ctx.act("member.mute", { member: m.id, reason }).catch(() => {}))
-          : removing
-            ? reasonForm("remove", m.id, "console.removeReason", "console.remove", (reason) => ctx.act("member.remove", { member: m.id, reason }).catch(() => {}))
-            : actions.length
-              ? h("div", { class: "row-actions" }, actions)
-              : null,
+        muting ? reasonForm("mute", m.id, "console.muteReason", "console.mute", (reason) => ctx.act("member.mute", { member: m.id, reason }).catch(() => {})) : null,
+        removing ? reasonForm("remove", m.id, "console.removeReason", "console.remove", (reason) => ctx.act("member.remove", { member: m.id, reason }).catch(() => {})) : null,
+        erasing ? eraseForm(m) : null,
+        !muting && !removing && !erasing && actions.length ? h("div", { class: "row-actions" }, actions) : null,
       ];
     });
   }
@@ -357,10 +395,10 @@ export function mountConsole(ctx) {
     if (entry.action.startsWith("member.")) target = memberName(entry.target);
     else if (entry.action.startsWith("idea.")) {
       const idea = state.ideas.get(entry.target);
-      target = idea ? "“" + short(idea.text, 40) + "”" : entry.target;
+      target = idea ? t("themes.quoted", { text: short(idea.text, 40) }) : entry.target;
     } else if (entry.action.startsWith("reply.")) {
       const reply = state.replies.get(entry.target);
-      target = reply ? "“" + short(reply.text, 40) + "”" : entry.target;
+      target = reply ? t("themes.quoted", { text: short(reply.text, 40) }) : entry.target;
     }
     let action = entry.action;
     let reason = entry.reason;
@@ -384,7 +422,7 @@ export function mountConsole(ctx) {
     const room = state.room || {};
     const isFac = facilitator();
     const ended = room.phase === "ended";
-    setText(roleLine, isFac ? t("console.asFacilitator", { name: state.me ? state.me.name : "" }) : t("console.asModerator", { name: state.me ? state.me.name : "" }));
+    setText(roleLine, consoleLabel(isFac ? "facilitator" : "moderator", state.me ? state.me.name : ""));
     show(endedBanner, ended);
 
     show(current, Boolean(rnd));

@@ -232,6 +232,7 @@ def member_view(room: RoomState, member: Member, *, staff: bool = False) -> Data
     }
     if staff:
         view["shadow_muted"] = member.shadow_muted
+        view["erased"] = member.erased
     return view
 
 
