@@ -71,7 +71,8 @@ class RoomPage {
         this.showMessage("message.noToken", "message.noTokenBody");
         return;
       }
-      this.startSession({ token: r.token });
+      // The console's commands survive a reload too (a moderation click while the Wi-Fi is down).
+      this.startSession(r.page === "console" ? { token: r.token, outboxSlot: "staff" } : { token: r.token });
       return;
     }
     const stored = storedMember(this.code);

@@ -29,10 +29,11 @@ function write(key, value) {
 
 /**
  * The stored outbox of room `code`: `load(token)` gives the commands that member left unanswered
- * (oldest first), `save(token, messages)` replaces them (an empty list forgets them).
+ * (oldest first), `save(token, messages)` replaces them (an empty list forgets them). `slot` keeps the
+ * console's outbox apart from a participant's in the same browser ("staff" for the console).
  */
-export function outboxStore(code) {
-  const key = OUTBOX_PREFIX + code;
+export function outboxStore(code, slot = "") {
+  const key = OUTBOX_PREFIX + code + (slot ? "." + slot : "");
   return {
     load(token) {
       const value = read(key);

@@ -28,7 +28,8 @@ export function storeMember(code, value) {
 
 /**
  * options: code, token (auth) or join {name, accept_rules, passphrase, invite}; remember (store the
- * member's token on this device, and the commands waiting for their reply: outbox.js); onChange();
+ * member's token on this device, and the commands waiting for their reply: outbox.js); outboxSlot (keep
+ * only the commands waiting for their reply, in that slot: the console); onChange();
  * onEvent(event, state); onJoinError(error); onRestored(msg, ok, resultOrError): how a command left
  * unanswered by an earlier page ended.
  */
@@ -44,7 +45,9 @@ export class RoomSession {
     this.onEventHook = options.onEvent || (() => {});
     this.onJoinError = options.onJoinError || (() => {});
     this.onRestored = options.onRestored || (() => {});
-    this.store = this.remember ? outboxStore(this.code) : null;
+    // The commands waiting for their reply survive a reload: a participant's (with its stored token)
+    // and the console's (its token is in the link; the outbox is kept in its own slot).
+    this.store = this.remember || options.outboxSlot ? outboxStore(this.code, options.outboxSlot || "") : null;
     this.state = new RoomState();
     this.role = null;
     this.terminal = null;

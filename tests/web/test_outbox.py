@@ -187,3 +187,39 @@ async def test_your_rooms_after_a_reload(web: Browsing) -> None:
     join_box = await phone.locator(".join-card").bounding_box()
     create_box = await phone.locator("#create-form").bounding_box()
     assert join_box and create_box and join_box["y"] < create_box["y"]
+
+
+async def test_console_commands_survive_a_killed_page(web: Browsing, web_server: ServerProcess) -> None:
+    """The facilitator opens a round while the Wi-Fi is down and the laptop's tab dies: the console's
+    outbox is kept (in its own slot, apart from a participant's in the same browser), and reopening the
+    facilitator link opens the round exactly once."""
+    links = create_room(web_server.url, title="Console outbox")
+    code = links["room"]
+    watcher = await Client.connect(web_server.ws_url)
+    await watcher.auth(links["facilitator_token"])
+    try:
+        console = await web.page("facilitator")
+        await console.goto(links["facilitator_url"])
+        await expect(console.locator("#round-form")).to_be_visible()
+        await console.context.set_offline(True)
+        await expect(console.locator("#net-banner")).to_contain_text("offline")
+        await console.fill("#round-prompt", "Opened offline")
+        await console.click("#round-open")
+        stored = await console.evaluate(
+            f"JSON.parse(localStorage.getItem('workshop.outbox.{code}.staff')).messages"
+        )
+        assert [m["type"] for m in stored] == ["round.open"], stored
+        assert await console.evaluate(f"localStorage.getItem('workshop.outbox.{code}')") is None
+        context = console.context
+        await console.close()  # killed with the command unsent
+        await context.set_offline(False)
+        again = await context.new_page()
+        await again.goto(links["facilitator_url"])
+        await expect(again.locator("#console-prompt")).to_have_text("Opened offline")
+        await watcher.wait_for(lambda e: e["name"] == "round.opened")
+        await expect(again.locator("#net-banner")).to_be_hidden()
+        assert await again.evaluate(f"localStorage.getItem('workshop.outbox.{code}.staff')") is None
+        rounds = export(web_server, code, links["facilitator_token"])["rounds"]
+        assert [r["prompt"] for r in rounds] == ["Opened offline"], rounds
+    finally:
+        await watcher.close()
