@@ -13,8 +13,11 @@ STAMP := $(VENV)/.installed-stamp
 CONSTRAINTS := constraints.txt
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 CHROMIUM := /usr/bin/chromium
+# axe-core for the accessibility tests (tests/web/axe.py): a test dependency from the npm registry, pinned
+# by tests/web/package-lock.json; reinstalled with `npm ci` when the lock changes.
+WEB_TEST_DEPS := tests/web/node_modules/.installed-stamp
 
-.PHONY: help venv lock run test test-long system-deps lint bench clean distclean
+.PHONY: help venv lock run test test-long system-deps web-test-deps lint bench clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -43,12 +46,14 @@ run: $(STAMP) ## serve (one process, in-memory broker, SQLite under ./data); WOR
 	WORKSHOP_DATA_DIR="$${WORKSHOP_DATA_DIR:-./data}" \
 	exec $(BIN)/python -m workshop_server
 
-# docker-compose (Debian's 1.29, no engine needed) lets tests/test_packaging.py validate docker-compose.yml.
+# docker-compose (Debian's 1.29, no engine needed) lets tests/test_packaging.py validate docker-compose.yml;
+# npm installs axe-core for the accessibility tests.
 system-deps: ## install redis-server, chromium and docker-compose when missing (as root), else explain
 	@missing=(); \
 	command -v redis-server >/dev/null 2>&1 || missing+=(redis-server); \
 	[ -x $(CHROMIUM) ] || missing+=(chromium); \
 	command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose); \
+	command -v npm >/dev/null 2>&1 || missing+=(npm); \
 	if (( $${#missing[@]} )); then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing $${missing[*]}"; \
@@ -60,10 +65,22 @@ system-deps: ## install redis-server, chromium and docker-compose when missing (
 	  fi; \
 	fi
 
-test: $(STAMP) system-deps ## run the test suite (PYTEST_ARGS='-k broker -x' to narrow it)
+# Order-only on system-deps (which may install npm): it never makes the stamp out of date by itself.
+$(WEB_TEST_DEPS): tests/web/package.json tests/web/package-lock.json | system-deps
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix tests/web --no-audit --no-fund && touch $@ \
+	    || echo "warning: npm ci --prefix tests/web failed; the accessibility tests will say so"; \
+	else \
+	  echo "note: npm is missing: the accessibility tests (tests/web/test_a11y.py) will be skipped" \
+	       "(or fail under CI=true); install it with: sudo apt-get install npm"; \
+	fi
+
+web-test-deps: $(WEB_TEST_DEPS) ## install the pinned test-only npm packages (axe-core) into tests/web/node_modules
+
+test: $(STAMP) system-deps $(WEB_TEST_DEPS) ## run the test suite (PYTEST_ARGS='-k broker -x' to narrow it)
 	PYTHONASYNCIODEBUG=1 $(BIN)/python -W error -m pytest -q $(PYTEST_ARGS)
 
-test-long: $(STAMP) system-deps ## the suite with the soak loops at full count (the crash loop: 200 kills)
+test-long: $(STAMP) system-deps $(WEB_TEST_DEPS) ## the suite with the soak loops at full count (the crash loop: 200 kills)
 	WORKSHOP_TEST_LONG=1 PYTHONASYNCIODEBUG=1 $(BIN)/python -W error -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff and mypy --strict
@@ -77,5 +94,5 @@ clean: ## remove caches and build leftovers (keeps .venv and data/)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist *.egg-info tests/artifacts
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
-distclean: clean ## also remove .venv
-	rm -rf $(VENV)
+distclean: clean ## also remove .venv and tests/web/node_modules
+	rm -rf $(VENV) tests/web/node_modules

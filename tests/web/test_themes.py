@@ -190,7 +190,7 @@ async def test_group_merge_and_vote_on_themes(web: Browsing, web_server: ServerP
         await expect(merged).to_contain_text("Merged with “Free coffee in the mornings”")
         # It stays in Ana's theme; undo brings the duplicate back, then merge again.
         await expect(food).to_contain_text(COFFEE)
-        await merged.get_by_role("button", name=f"Undo the merge into “{COFFEE}”").click()
+        await merged.get_by_role("button", name=f"Undo merge into “{COFFEE}”").click()
         await expect(note(console, COFFEE_TOO)).to_be_visible()
         await expect(note(console, COFFEE).locator(".note-author")).to_have_text("Ana")
         await note(console, COFFEE_TOO).locator(".note-select").check()

@@ -133,7 +133,8 @@ export function mountConsole(ctx) {
   const invites = buildInvites(ctx, state);
   const staffCard = buildStaffCard(ctx, state, () => update());
 
-  const auditList = h("ol", { class: "audit", id: "audit-list", reversed: true });
+  // The log scrolls inside its card: focusable, so that keyboard users can scroll it too (WCAG 2.1.1).
+  const auditList = h("ol", { class: "audit", id: "audit-list", reversed: true, tabindex: "0", "aria-labelledby": "audit-title" });
   const auditEmpty = h("p", { class: "empty", text: t("console.auditEmpty") });
   const auditCard = h("section", { class: "card", "aria-labelledby": "audit-title" }, h("h2", { class: "section-title", id: "audit-title", text: t("console.audit") }), auditEmpty, auditList);
 
