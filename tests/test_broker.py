@@ -28,6 +28,7 @@ from workshop_server.broker import (
     RedisBroker,
     create_broker,
 )
+from workshop_server.broker.base import CONNECTIONS_TTL, worker_key
 
 # Guards against a hang only: every awaited message is expected well within it.
 WAIT = 10.0
@@ -355,6 +356,12 @@ async def test_a_disconnected_broker_refuses_work(broker: Broker) -> None:
     with pytest.raises(BrokerError):
         await broker.give("limit", "k", 1.0, 5)
     with pytest.raises(BrokerError):
+        await broker.claim_connection("ROOM", "m1", "me", 5)
+    with pytest.raises(BrokerError):
+        await broker.release_connection("ROOM", "m1", "me")
+    with pytest.raises(BrokerError):
+        await broker.set_connections("ROOM", "m1", "me", 1)
+    with pytest.raises(BrokerError):
         await broker.ping()
     with pytest.raises(BrokerError):
         broker.messages()
@@ -618,6 +625,113 @@ async def test_a_cost_of_several_tokens(broker: Broker) -> None:
     wait = await broker.take("lookup", "ip", HOURLY, 5, cost=3)
     assert 0 < wait <= 1 / HOURLY  # two left, one to wait for
     assert await broker.take("lookup", "ip", HOURLY, 5, cost=2) == 0.0
+
+
+# --- connections per member: counted per worker, shared through the backend --------------------------------
+async def announce(broker: Broker, worker: str, ttl: float = 30) -> None:
+    """``worker`` is alive, as a worker announcing itself is (its share of the counts counts)."""
+    assert await broker.claim(worker_key(worker), worker, ttl)
+
+
+async def test_connections_of_a_member_stop_at_the_limit_across_workers(
+    broker_factory: BrokerFactory,
+) -> None:
+    """Two workers (two brokers) claiming in turn let through ``limit`` connections in all, then refuse
+    on both; a release on one lets one more in on the other."""
+    first, second = await broker_factory(), await broker_factory()
+    await announce(first, "worker-a")
+    await announce(second, "worker-b")
+    claims = [
+        await (first if n % 2 else second).claim_connection("ROOM", "m1", f"worker-{'ab'[n % 2]}", 3)
+        for n in range(5)
+    ]
+    assert claims == [True, True, True, False, False]
+    await first.release_connection("ROOM", "m1", "worker-b")  # through any connection of the backend
+    assert await first.claim_connection("ROOM", "m1", "worker-a", 3)
+    assert not await second.claim_connection("ROOM", "m1", "worker-b", 3)
+
+
+async def test_connection_counts_are_per_room_and_member(broker: Broker) -> None:
+    await announce(broker, "worker-a")
+    assert await broker.claim_connection("ROOM", "m1", "worker-a", 1)
+    assert not await broker.claim_connection("ROOM", "m1", "worker-a", 1)
+    assert await broker.claim_connection("ROOM", "m2", "worker-a", 1)
+    assert await broker.claim_connection("OTHER", "m1", "worker-a", 1)
+
+
+async def test_concurrent_connection_claims_never_pass_the_limit(broker_factory: BrokerFactory) -> None:
+    brokers = [await broker_factory() for _ in range(3)]
+    for n, broker in enumerate(brokers):
+        await announce(broker, f"worker-{n}")
+    results = await asyncio.gather(
+        *(brokers[n % 3].claim_connection("ROOM", "m1", f"worker-{n % 3}", 4) for n in range(30))
+    )
+    assert results.count(True) == 4
+
+
+async def test_a_release_never_counts_below_zero(broker: Broker) -> None:
+    await announce(broker, "worker-a")
+    await broker.release_connection("ROOM", "m1", "worker-a")  # nothing claimed: stays at zero
+    assert await broker.claim_connection("ROOM", "m1", "worker-a", 1)
+    await broker.release_connection("ROOM", "m1", "worker-a")
+    await broker.release_connection("ROOM", "m1", "worker-a")
+    assert await broker.claim_connection("ROOM", "m1", "worker-a", 1)
+    assert not await broker.claim_connection("ROOM", "m1", "worker-a", 1)
+
+
+async def test_a_dead_workers_share_is_ignored(broker_factory: BrokerFactory) -> None:
+    """Worker A holds the member's every connection, then dies (its announcement runs out): worker B's
+    claims count only the live workers' shares, so A's connections no longer block the member."""
+    first, second = await broker_factory(), await broker_factory()
+    await announce(first, "worker-a", ttl=0.3)
+    await announce(second, "worker-b")
+    assert [await first.claim_connection("ROOM", "m1", "worker-a", 2) for _ in range(2)] == [True, True]
+    assert not await second.claim_connection("ROOM", "m1", "worker-b", 2)
+    async with asyncio.timeout(WAIT):
+        while await second.holder(worker_key("worker-a")) is not None:
+            await asyncio.sleep(0.02)
+    claims = [await second.claim_connection("ROOM", "m1", "worker-b", 2) for _ in range(3)]
+    assert claims == [True, True, False]
+
+
+async def test_the_claiming_workers_own_share_counts_even_unannounced(broker: Broker) -> None:
+    assert await broker.claim_connection("ROOM", "m1", "worker-a", 2)
+    assert await broker.claim_connection("ROOM", "m1", "worker-a", 2)
+    assert not await broker.claim_connection("ROOM", "m1", "worker-a", 2)
+
+
+async def test_set_connections_writes_a_workers_share_exactly(broker_factory: BrokerFactory) -> None:
+    """The repair: a worker writes its share as it knows it, whatever the backend held (a lost release,
+    or nothing after a restart)."""
+    first, second = await broker_factory(), await broker_factory()
+    await announce(first, "worker-a")
+    await announce(second, "worker-b")
+    await first.set_connections("ROOM", "m1", "worker-a", 2)
+    assert await second.claim_connection("ROOM", "m1", "worker-b", 3)
+    assert not await second.claim_connection("ROOM", "m1", "worker-b", 3)
+    await first.set_connections("ROOM", "m1", "worker-a", 0)
+    claims = [await second.claim_connection("ROOM", "m1", "worker-b", 3) for _ in range(3)]
+    assert claims == [True, True, False]
+
+
+@pytest.mark.redis
+async def test_redis_keeps_connection_counts_for_a_while_only(redis_server: str) -> None:
+    """The counts are one hash per room and member that expires CONNECTIONS_TTL after its last write,
+    and goes once every share is released."""
+    prefix = f"test-{uuid.uuid4().hex}:"
+    broker = RedisBroker(redis_server, prefix=prefix)
+    client = Redis.from_url(redis_server)
+    try:
+        await broker.connect()
+        assert await broker.claim_connection("ROOM", "m1", "worker-a", 5)
+        key = f"{prefix}connections:ROOM:m1"
+        assert await client.hgetall(key) == {b"worker-a": b"1"}
+        assert 0 < await client.pttl(key) <= CONNECTIONS_TTL * 1000
+        await broker.release_connection("ROOM", "m1", "worker-a")
+        assert await client.exists(key) == 0
+    finally:
+        await broker.disconnect()
+        await client.aclose()
 
 
 # --- the factory and backend specifics ----------------------------------------------------------------

@@ -322,3 +322,113 @@ async def test_a_lost_last_batch_is_found_within_a_heartbeat_or_two(pair: tuple[
     assert locked["room"]["locked"] is True
     for wire in (fay, ana):
         await wire.close()
+
+
+# --- Connections per participant: counted once per connection, on every worker --------------------------
+@pytest.fixture
+async def limited(tmp_path: Path) -> AsyncIterator[tuple[Hub, Hub]]:
+    """Two workers on one in-memory broker, with at most 3 connections per participant."""
+    shared = MemoryHub()
+    hubs = [
+        Hub(settings(tmp_path / "data", max_connections_per_member=3), broker=MemoryBroker(shared))
+        for _ in range(2)
+    ]
+    for hub in hubs:
+        await hub.start()
+    try:
+        yield hubs[0], hubs[1]
+    finally:
+        for hub in reversed(hubs):
+            with contextlib.suppress(Exception):
+                await hub.stop()
+
+
+async def refused_until_ok(wire: Wire, type_: str, **fields: Any) -> dict[str, Any]:
+    """Retry while refused as too many connections (a release reaches the broker in the background)."""
+    async with asyncio.timeout(10):
+        while True:
+            reply = await wire.call(type_, **fields)
+            if reply["type"] == "ok":
+                return reply
+            assert reply["code"] == "too_many_connections", reply
+            await asyncio.sleep(0.01)
+
+
+async def test_connections_per_member_hold_across_workers_and_a_moved_room_counts_them_once(
+    limited: tuple[Hub, Hub],
+) -> None:
+    """Ana's 3 connections, 2 on A and 1 on B, use up her limit on both workers (an auth, and a join
+    resent with its id that finds her, are refused). A hands the room over: every connection is attached
+    again in place on the next owner without being counted again (none is refused, none closes, and the
+    limit is still 3, not 6). Closing one lets exactly one more in."""
+    a, b = limited
+    code, _links = await new_room(a)
+    ana = Wire(a)
+    joined = await ana.attached("join", id="join-ana-0000000000", room=code, name="Ana", accept_rules=1)
+    wires = [ana, Wire(a), Wire(b)]
+    for wire in wires[1:]:
+        await wire.attached("auth", token=joined["token"])
+    for hub in (a, b):
+        extra = Wire(hub)
+        reply = await extra.call("auth", token=joined["token"])
+        assert reply["type"] == "error" and reply["code"] == "too_many_connections", reply
+        assert reply["temporary"] is True
+        again = await extra.call("join", id="join-ana-0000000000", room=code, name="Ana", accept_rules=1)
+        assert again["type"] == "error" and again["code"] == "too_many_connections", again
+        await extra.close()
+    pair_ = (code, joined["member"]["id"])
+    assert (a.claims.counts, b.claims.counts) == ({pair_: 2}, {pair_: 1})
+
+    host = a.hosts.pop(code)
+    await a._hand_over(host)  # what a draining worker does: the room moves, its connections stay
+    for wire in wires:
+        await wire.until(lambda w=wire: bool(w.snapshots))  # type: ignore[misc]
+    assert [w.closed for w in wires] == [None, None, None]
+    assert all(w.snapshots[-1]["epoch"] != joined["epoch"] for w in wires)
+    late = Wire(b)
+    reply = await late.call("auth", token=joined["token"])
+    assert reply["code"] == "too_many_connections", reply
+
+    await wires[0].close()  # one of A's
+    await refused_until_ok(late, "auth", token=joined["token"])
+    fourth = Wire(a)
+    reply = await fourth.call("auth", token=joined["token"])
+    assert reply["code"] == "too_many_connections", reply
+    for wire in (*wires[1:], late, fourth):
+        await wire.close()
+
+
+async def test_a_broker_that_cannot_count_refuses_as_temporary_and_the_count_is_written_again(
+    limited: tuple[Hub, Hub], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The broker fails a claim (it may have counted it before failing): the auth is refused with
+    ``server_busy`` (fail closed), and at the next heartbeat the worker writes its own count again, so
+    the member's limit is whole once the broker answers."""
+    a, _b = limited
+    code, _links = await new_room(a)
+    ana = Wire(a)
+    joined = await ana.attached("join", room=code, name="Ana", accept_rules=1)
+    member = joined["member"]["id"]
+    broker = a.broker
+    real = broker.claim_connection
+
+    async def counted_then_failed(room: str, member: str, worker: str, limit: int) -> bool:
+        await real(room, member, worker, limit)
+        raise errors.ServerBusy("redis did not answer")
+
+    monkeypatch.setattr(broker, "claim_connection", counted_then_failed)
+    extra = Wire(a)
+    reply = await extra.call("auth", token=joined["token"])
+    assert reply["type"] == "error" and reply["code"] == "server_busy" and reply["temporary"], reply
+    assert (code, member) in a.claims.dirty
+    monkeypatch.setattr(broker, "claim_connection", real)
+    async with asyncio.timeout(10):
+        while a.claims.dirty:  # the next heartbeat writes A's count (1) over the 2 the broker held
+            await asyncio.sleep(0.02)
+    others = [Wire(a), Wire(a)]
+    for wire in others:
+        await wire.attached("auth", token=joined["token"])
+    reply = await extra.call("auth", token=joined["token"])
+    assert reply["code"] == "too_many_connections", reply
+    for wire in (ana, extra, *others):
+        await wire.close()

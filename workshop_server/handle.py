@@ -75,7 +75,9 @@ class Seat:
     link_generation: int | None = None  # attached with a staff link of this generation
     epoch: str | None = None  # resume position
     seq: int | None = None
-    connections: int = 0  # the member's other connections in the requesting worker
+    # The member's other connections in the requesting worker. Only earlier releases' owners read it
+    # (their approximate limit); the limit is now claimed in the broker (``claims.py``).
+    connections: int = 0
     worker: str = ""  # the requesting worker ("": the owner itself)
     resync: bool = False  # attach it again in place (the room moved, or its audience changed): a snapshot
 
@@ -147,6 +149,8 @@ class Worker(Protocol):
     async def lookup(self, room_id: str, address: str) -> RoomHandle: ...
 
     async def watch(self, room_id: str) -> None: ...
+
+    async def claim(self, session: Connection) -> None: ...
 
     def token(self, room_id: str, kind: str, subject: str, generation: int = 0) -> str: ...
 

@@ -365,19 +365,15 @@ class LocalRoom:
             # The staff links were rotated after this auth checked its token, before it attached.
             return errors.InvalidToken("this link was replaced: ask the facilitator for the new one")
         if member_id is not None:
+            # Connections per participant are counted by the worker holding the connection, in the
+            # broker, before it asks (``Hub.claim``): an attach again in place is not a new connection.
             member = room.members.get(member_id)
-            limit = self.hub.settings.max_connections_per_member
-            # Connections in other workers count one each at least (presence is per worker).
-            here = seat.worker or self.hub.worker_id
-            elsewhere = sum(1 for w, online in room.where.items() if w != here and member_id in online)
             if member is None:
                 return errors.InvalidToken("no such member in this room")
             if member.erased:
                 return errors.InvalidToken("this member's data was erased")
             if member.status in ("banned", "rejected"):
                 return errors.Banned()
-            if seat.connections + elsewhere >= limit:
-                return errors.TooManyConnections(f"at most {limit} connections per participant")
             role = str(member.role)
         audience = room.audience_of(member_id, role)  # type: ignore[arg-type]
         if seat.resync:

@@ -19,6 +19,11 @@ for workers that stopped announcing themselves every half heartbeat: the members
 presence at most two heartbeats after its last announcement (``ANNOUNCE_TTL`` + ``ANNOUNCE_EVERY``),
 while a live worker may miss two announcements in a row (a whole heartbeat late) before it looks dead.
 
+Connections per participant are counted per worker in the broker (``claims.py``): a connection claims
+once, on this worker, before it attaches, and releases once when it leaves; a room that moves attaches
+its connections again without counting them. A dead worker's count stops counting with its
+announcement; this worker writes its own counts again after broker trouble.
+
 Failures. A dead owner's lease expires; the first worker that needs the room (a command, a join, or
 its periodic check of the rooms it has connections in) takes it over at a new epoch; every worker
 holds its connections of the room and attaches them again in place (a snapshot message) with the new
@@ -43,6 +48,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from workshop_server import errors
 from workshop_server.broker import Broker, create_broker
+from workshop_server.broker.base import worker_key
+from workshop_server.claims import CONNECTIONS_REWRITE, ConnectionClaims
 from workshop_server.close_codes import CloseCode
 from workshop_server.downloads import Downloads
 from workshop_server.fanout import Fanout
@@ -173,6 +180,16 @@ class Hub:
         self.limiters.on_unavailable(self._limit_unavailable)
         self.suggestions = asyncio.Semaphore(1)  # themes.suggest is CPU-bound: one at a time
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        # Connections per participant, counted in the broker per worker: exact across workers.
+        self.claims = ConnectionClaims(
+            self.broker,
+            self.worker_id,
+            settings.max_connections_per_member,
+            self._spawn,
+            self._limit_unavailable,
+        )
+        self._announced_at: float | None = None  # when the last announcement that got through was sent
+        self._rewritten_at = time.monotonic()  # when every connection count was last written
         self.rpc = Rpc(self)
         self.state: HubState = "starting"
         self._loading: dict[str, asyncio.Future[RoomHandle]] = {}
@@ -219,7 +236,7 @@ class Hub:
         return f"workshop:owner:{room_id}"
 
     def worker_key(self, worker_id: str) -> str:
-        return f"workshop:worker:{worker_id}"
+        return worker_key(worker_id)
 
     @property
     def heartbeat(self) -> float:
@@ -433,6 +450,8 @@ class Hub:
                     log.warning("the message broker is back; resubscribed")
                     if self.metrics is not None:
                         self.metrics.cluster("resubscribed")
+                    # Redis may have been restarted (its counts lost) or missed releases: ours again.
+                    self._spawn(self.claims.repair(everything=True))
                 return
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, BROKER_RETRY_MAX)
@@ -468,8 +487,21 @@ class Hub:
             pending.set_result(None)
         await asyncio.shield(pending)
 
+    async def claim(self, session: Connection) -> None:
+        """Count ``session`` among its member's connections in its room, on every worker (the member's
+        limit, ``max_connections_per_member``), or raise ``too_many_connections`` (``server_busy`` when
+        the broker cannot tell). Once per connection: a room that moves attaches it again uncounted."""
+        room_id, member_id = session.room_id, session.member_id
+        if room_id is None or member_id is None:
+            return  # the room screen
+        await self.claims.claim(session, room_id, member_id)
+        if session.closing or session not in self.sessions:  # gone meanwhile: its detach came first
+            self.claims.release(session)
+            raise errors.ServerBusy("the connection closed")
+
     def detach(self, session: Connection) -> None:
         """A connection of this worker left its room."""
+        self.claims.release(session)
         if session.room_id is None:
             return
         feed = self.feeds.get(session.room_id)
@@ -784,9 +816,16 @@ class Hub:
         await self._every(ANNOUNCE_EVERY * self.heartbeat, both, "looking for dead workers")
 
     async def _announce(self) -> None:
+        sent = time.monotonic()
         await self.broker.claim(
             self.worker_key(self.worker_id), self.worker_id, ANNOUNCE_TTL * self.heartbeat
         )
+        before, self._announced_at = self._announced_at, sent
+        if before is not None and time.monotonic() - before > ANNOUNCE_TTL * self.heartbeat:
+            # The previous announcement may have run out before this one: other workers then took this
+            # one for dead and dropped its connection counts. Write them again.
+            log.warning("this worker's announcement may have lapsed; its connection counts are written again")
+            self._spawn(self.claims.repair(everything=True))
 
     async def _every(self, period: float, work: Callable[[], Awaitable[None]], what: str) -> None:
         """Run ``work`` every ``period`` seconds, start to start (at once again when a run took longer),
@@ -832,6 +871,11 @@ class Hub:
             self._probing = self._spawn(self._probe())
         await self._check_continuity()
         await self.unload_idle(time.monotonic())
+        if time.monotonic() - self._rewritten_at >= CONNECTIONS_REWRITE:
+            self._rewritten_at = time.monotonic()
+            await self.claims.repair(everything=True)
+        elif self.claims.dirty:
+            await self.claims.repair()
         for room_id, feed in list(self.feeds.items()):
             if room_id in self.hosts or not feed.sessions or self.state != "ready":
                 continue

@@ -514,6 +514,9 @@ class Session:
         attached = reply.attached
         if attached is None:
             raise errors.from_dict(reply.attach_error or {})
+        # Counted once its member is known (a join may find an existing member: a resent join id, a
+        # personal invite used again): refused, it leaves the room (_enter detaches it) unanswered.
+        await hub.claim(self)
         member = reply.result["member"]
         self.token = hub.token(code, "member", member["id"])
         return protocol.ok(cmd.id, self._attached_result(member, attached), attached.seq, hub.clock())
@@ -536,6 +539,7 @@ class Session:
             if member is None:
                 raise errors.InvalidToken("no such member in this room")
             self.bind(claims.room, member["id"], member["role"])
+            await hub.claim(self)  # one of the member's connections, on every worker, before it attaches
         await hub.watch(claims.room)  # subscribed before the owner attaches: no event falls in between
         self.host = host
         self.token = cmd.token

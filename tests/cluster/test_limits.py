@@ -7,6 +7,7 @@ twice the budget through; the broker's shared buckets let through the budget of 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.error
 import urllib.request
@@ -89,3 +90,55 @@ async def test_rooms_and_unknown_codes_from_one_address_spend_one_budget_across_
         assert lookups == [404, 404, 404, 429, 429, 429]
         room = created[0][1]["room"]
         assert [http("GET", f"{base}/api/rooms/{room}")[0] for base in bases] == [200, 200]
+
+
+async def test_connections_per_participant_hold_across_workers_and_a_killed_worker_frees_its_own(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """At most 3 connections per participant: Ana's 3, split over the two workers, use up her limit on
+    both (`too_many_connections`, temporary); closing one lets one more in, on the other worker. Then the
+    worker holding one of hers is killed (kill -9, so it releases nothing): its share stops counting
+    once its announcement runs out, and a new connection gets in on the survivor, which still holds
+    her to 3."""
+    with cluster(tmp_path, redis_url, max_connections_per_member=3) as group:
+        a, b = (w.ws_url for w in group.workers)
+        code = create_room(group.workers[0].url)["room"]
+        ana = await Client.connect(a)
+        await ana.join(code, "Ana")
+        assert ana.token is not None
+        token = ana.token
+        on_b = [await Client.connect(b) for _ in range(2)]
+        for client in on_b:
+            await client.auth(token)
+        for url in (a, b):
+            extra = await Client.connect(url)
+            refused = await extra.fails("too_many_connections", "auth", token=token)
+            assert refused["temporary"] is True
+            await extra.close()
+
+        await on_b[0].close()
+        again = await Client.connect(a)
+        await auth_when_free(again, token)
+        late = await Client.connect(b)
+        await late.fails("too_many_connections", "auth", token=token)
+        await late.close()
+
+        group.workers[1].kill()  # on_b[1], one of Ana's, goes with it, unreleased
+        survivor = await Client.connect(a)
+        await auth_when_free(survivor, token)
+        extra = await Client.connect(a)
+        await extra.fails("too_many_connections", "auth", token=token)
+        for client in (ana, again, survivor, extra, on_b[1]):
+            await client.close()
+
+
+async def auth_when_free(client: Client, token: str) -> None:
+    """Auth once the member's count has room (a close reaches the broker in the background, a dead
+    worker's share stops counting when its announcement runs out)."""
+    for _ in range(500):
+        reply = await client.call("auth", token=token)
+        if reply["type"] == "ok":
+            return
+        assert reply["code"] == "too_many_connections", reply
+        await asyncio.sleep(0.02)
+    raise AssertionError("the member's connections were never freed")

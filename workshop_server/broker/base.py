@@ -19,6 +19,14 @@ Modelled on encode/broadcaster: a small backend interface with an in-process imp
   at ``rate`` per second; ``take`` spends ``cost`` tokens and returns 0.0, or spends nothing and returns
   the seconds until it could; ``give`` puts tokens back (never above ``burst``). So the budget of one key
   is one budget, whichever process spends it;
+* :meth:`Broker.claim_connection` and :meth:`Broker.release_connection` count the connections of one
+  member of one room, per worker, for every broker sharing the backend: a claim adds one to
+  ``worker``'s share and returns ``True`` only if the sum of the shares stays within ``limit``
+  (checked and added at once, so concurrent claims never pass more than ``limit``), and spends nothing
+  otherwise; a release takes one off. A share counts while its worker is alive: the worker claiming,
+  and every worker whose announcement lease (:func:`worker_key`) is held; a dead worker's share is
+  ignored (and dropped). :meth:`Broker.set_connections` writes a worker's share as it knows it (a
+  repair). Counts kept by the Redis broker expire ``CONNECTIONS_TTL`` after they were last written;
 * the iterator returned by :meth:`Broker.messages` ends after :meth:`Broker.disconnect` (messages not
   yet consumed are dropped), or raises :class:`BrokerError` once if the backend failed;
 * the message stream is lost when the backend fails, and also when its connection was made again
@@ -44,7 +52,16 @@ from typing import Self
 
 from workshop_server.errors import ServerError
 
-__all__ = ["Broker", "BrokerError", "Inbox", "Message", "check_ttl"]
+__all__ = ["CONNECTIONS_TTL", "Broker", "BrokerError", "Inbox", "Message", "check_ttl", "worker_key"]
+
+#: Seconds a worker's count of a member's connections is kept in the broker after it was last written
+#: (each worker writes its counts again well within it: ``hub.CONNECTIONS_REWRITE``).
+CONNECTIONS_TTL = 600.0
+
+
+def worker_key(worker_id: str) -> str:
+    """The lease a live worker holds (it announces itself): its connection counts count while it is held."""
+    return f"workshop:worker:{worker_id}"
 
 
 class BrokerError(ServerError):
@@ -132,6 +149,19 @@ class Broker(abc.ABC):
     async def give(self, name: str, key: str, rate: float, burst: float, cost: float = 1.0) -> None:
         """Put back ``cost`` tokens that :meth:`take` spent (the attempt turned out not to count), up to
         ``burst``."""
+
+    @abc.abstractmethod
+    async def claim_connection(self, room: str, member: str, worker: str, limit: int) -> bool:
+        """Count one more connection of ``member`` in ``room`` on ``worker``, if the live workers' shares
+        (``worker``'s own always counts) add up to less than ``limit``; returns whether it was counted."""
+
+    @abc.abstractmethod
+    async def release_connection(self, room: str, member: str, worker: str) -> None:
+        """Take one connection of ``member`` in ``room`` off ``worker``'s share (never below zero)."""
+
+    @abc.abstractmethod
+    async def set_connections(self, room: str, member: str, worker: str, count: int) -> None:
+        """Make ``worker``'s share of ``member``'s connections in ``room`` exactly ``count`` (a repair)."""
 
     async def __aenter__(self) -> Self:
         await self.connect()

@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from workshop_server.broker.base import Broker, BrokerError, Inbox, Message, check_ttl
+from workshop_server.broker.base import Broker, BrokerError, Inbox, Message, check_ttl, worker_key
 from workshop_server.ratelimit import KeyedLimiter
 
 __all__ = ["MemoryBroker", "MemoryHub"]
@@ -25,6 +25,8 @@ class MemoryHub:
     subscribers: dict[str, set[Inbox]] = field(default_factory=dict)
     leases: dict[str, tuple[str, float]] = field(default_factory=dict)  # key -> (owner, expiry)
     limits: dict[str, KeyedLimiter] = field(default_factory=dict)  # limit name -> its buckets
+    # (room, member) -> worker -> its connections; a pair without connections has no entry.
+    connections: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
 
     def limiter(self, name: str, rate: float, burst: float) -> KeyedLimiter:
         """The buckets of the limit ``name`` (made again, empty, if its rate or burst changed)."""
@@ -51,6 +53,26 @@ class MemoryHub:
         if held is None or held[1] <= time.monotonic():
             return None
         return held[0]
+
+    def claim_connection(self, room: str, member: str, worker: str, limit: int) -> bool:
+        shares = self.connections.setdefault((room, member), {})
+        for other in [w for w in shares if w != worker and self.holder(worker_key(w)) is None]:
+            del shares[other]  # a dead worker's share
+        if sum(shares.values()) >= limit:
+            if not shares:
+                del self.connections[(room, member)]
+            return False
+        shares[worker] = shares.get(worker, 0) + 1
+        return True
+
+    def set_connections(self, room: str, member: str, worker: str, count: int) -> None:
+        shares = self.connections.setdefault((room, member), {})
+        if count > 0:
+            shares[worker] = count
+        else:
+            shares.pop(worker, None)
+        if not shares:
+            del self.connections[(room, member)]
 
 
 class MemoryBroker(Broker):
@@ -128,3 +150,16 @@ class MemoryBroker(Broker):
     async def give(self, name: str, key: str, rate: float, burst: float, cost: float = 1.0) -> None:
         self._connected()
         self.hub.limiter(name, rate, burst).give(key, cost)
+
+    async def claim_connection(self, room: str, member: str, worker: str, limit: int) -> bool:
+        self._connected()
+        return self.hub.claim_connection(room, member, worker, limit)
+
+    async def release_connection(self, room: str, member: str, worker: str) -> None:
+        self._connected()
+        count = self.hub.connections.get((room, member), {}).get(worker, 0)
+        self.hub.set_connections(room, member, worker, count - 1)
+
+    async def set_connections(self, room: str, member: str, worker: str, count: int) -> None:
+        self._connected()
+        self.hub.set_connections(room, member, worker, count)

@@ -13,6 +13,13 @@ updated by one Lua script, the same token bucket as :class:`~workshop_server.rat
 on Redis's own clock (``TIME``), so that every process spends from one budget. A bucket expires when it
 would be full again (a full bucket and no bucket are the same), so idle keys cost nothing.
 
+A member's connections in a room are a hash ``<prefix>connections:<room>:<member>``, a field per worker
+holding its count, updated by one Lua script: a claim sums the shares of the live workers (the one
+claiming, and those whose announcement key ``<prefix>workshop:worker:<id>`` exists; a dead worker's
+share is dropped) and adds one only within the limit. The script reads announcement keys it is not
+given, which a single Redis allows and Redis Cluster does not (this is a one-host design). The hash
+expires ``CONNECTIONS_TTL`` after its last write; each worker writes its counts again well before.
+
 Failures are reported, never papered over:
 
 * every operation is bounded by ``timeout`` and raises :class:`BrokerError` for whatever Redis or the
@@ -45,7 +52,15 @@ from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-from workshop_server.broker.base import Broker, BrokerError, Inbox, Message, check_ttl
+from workshop_server.broker.base import (
+    CONNECTIONS_TTL,
+    Broker,
+    BrokerError,
+    Inbox,
+    Message,
+    check_ttl,
+    worker_key,
+)
 
 __all__ = ["RedisBroker"]
 
@@ -94,6 +109,42 @@ end
 return string.format('%.17g', wait)
 """
 
+# A member's connections in one room, per worker: KEYS[1] the hash (a field per worker, its count);
+# ARGV worker, mode ('claim', 'release' or 'set'), limit (claim) or count (set), ttl in ms, and the
+# prefix of the workers' announcement leases. A claim sums the shares of the live workers (the one
+# claiming, and those whose announcement is held: a dead worker's share is dropped) and adds one only
+# if that stays within the limit. Every write sets the hash's expiry again. Returns 1 or 0.
+_CONNECTIONS = """
+local worker, mode, n, ttl, alive = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+if mode == 'claim' then
+  local shares = redis.call('HGETALL', KEYS[1])
+  local total = 0
+  for i = 1, #shares, 2 do
+    if shares[i] == worker or redis.call('EXISTS', alive .. shares[i]) == 1 then
+      total = total + tonumber(shares[i + 1])
+    else
+      redis.call('HDEL', KEYS[1], shares[i])
+    end
+  end
+  if total >= n then
+    return 0
+  end
+  redis.call('HINCRBY', KEYS[1], worker, 1)
+elseif mode == 'release' then
+  if redis.call('HINCRBY', KEYS[1], worker, -1) <= 0 then
+    redis.call('HDEL', KEYS[1], worker)
+  end
+elseif n > 0 then
+  redis.call('HSET', KEYS[1], worker, n)
+else
+  redis.call('HDEL', KEYS[1], worker)
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
+return 1
+"""
+
 _Change = Literal["subscribe", "unsubscribe"]
 
 
@@ -119,6 +170,7 @@ class _Link:
         self.renew: AsyncScript = client.register_script(_RENEW)
         self.release: AsyncScript = client.register_script(_RELEASE)
         self.bucket: AsyncScript = client.register_script(_BUCKET)
+        self.connections: AsyncScript = client.register_script(_CONNECTIONS)
         self.probe_channel = probe_channel
         self.probe_channel_bytes = probe_channel.encode()
         self.reader: asyncio.Task[None] | None = None
@@ -452,3 +504,23 @@ class RedisBroker(Broker):
         async with self._bounded(f"cannot check the {name} rate limit on redis"):
             wait = await link.bucket(keys=[bucket], args=[repr(rate), repr(float(burst)), repr(cost), mode])
         return float(wait.decode() if isinstance(wait, bytes) else wait)
+
+    # --- connections per member ----------------------------------------------------------------------
+    async def claim_connection(self, room: str, member: str, worker: str, limit: int) -> bool:
+        return await self._connections(room, member, worker, "claim", limit)
+
+    async def release_connection(self, room: str, member: str, worker: str) -> None:
+        await self._connections(room, member, worker, "release", 0)
+
+    async def set_connections(self, room: str, member: str, worker: str, count: int) -> None:
+        await self._connections(room, member, worker, "set", count)
+
+    async def _connections(self, room: str, member: str, worker: str, mode: str, n: int) -> bool:
+        link = self._connected()
+        key = f"{self.prefix}connections:{room}:{member}"
+        ttl = str(math.ceil(CONNECTIONS_TTL * 1000))
+        async with self._bounded(f"cannot {mode} a connection of a member on redis"):
+            done = await link.connections(
+                keys=[key], args=[worker, mode, str(n), ttl, self.prefix + worker_key("")]
+            )
+        return bool(done)
