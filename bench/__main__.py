@@ -1,7 +1,9 @@
 """``python -m bench``: run the benchmarks and write the report, the JSON and the plot to bench/results/.
 
-Quick mode (the default, ``make bench``) takes under five minutes on 2 cores; ``--full`` runs the big
-sizes. ``--servers`` and ``--scenarios`` narrow a run (for example ``--servers ours --scenarios S2``).
+Quick mode (the default, ``make bench``) takes about five minutes on 2 cores; ``--full`` runs the big
+sizes. ``--servers`` and ``--scenarios`` narrow a run (for example ``--servers ours,b2 --scenarios S2``).
+A window measured while the rest of the machine used more than ``--max-other-load`` cores makes the
+run INVALID: named in the log and the report, exit status 3 (:mod:`bench.validity`).
 Scenario C is the scale-out benchmark (:mod:`bench.cluster`, its own report ``cluster-*``): latency and
 throughput with 1 process and 2 workers on Redis, and with ``--full`` takeovers after kill -9.
 """
@@ -13,16 +15,18 @@ import asyncio
 import json
 import resource
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from bench import cluster
-from bench.report import markdown, plot
+from bench.report import cpu_plot, markdown, plot
 from bench.run import Runner, log
 from bench.scenarios import Config
+from bench.validity import DEFAULT_MAX_OTHER_LOAD, EXIT_INVALID
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SERVERS = ("ours", "b0", "b1")
+SERVERS = ("ours", "b0", "b1", "b2")
 SCENARIOS = ("S1", "S2", "S3", "S4", "S5", "J", "R", "C")
 
 
@@ -40,7 +44,9 @@ def _list(allowed: tuple[str, ...]) -> Callable[[str], list[str]]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--full", action="store_true", help="the big sizes (takes much longer)")
-    parser.add_argument("--servers", type=_list(SERVERS), default=list(SERVERS), help="ours,b0,b1")
+    parser.add_argument(
+        "--servers", type=_list(SERVERS), default=list(SERVERS), help="ours,b0,b1,b2 (B2: the floor)"
+    )
     parser.add_argument(
         "--scenarios", type=_list(SCENARIOS), default=list(SCENARIOS), help="S1,S2,S3,S4,S5,J,R,C"
     )
@@ -52,6 +58,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.0,
         metavar="SECONDS",
         help="before each scenario, wait up to this long for the rest of the machine to be idle",
+    )
+    parser.add_argument(
+        "--max-other-load",
+        type=float,
+        default=DEFAULT_MAX_OTHER_LOAD,
+        metavar="CORES",
+        help=(
+            "a window during which the rest of the machine used more than this many cores makes the run "
+            f"INVALID: it is named, the report says so, and the exit status is {EXIT_INVALID} "
+            f"(default {DEFAULT_MAX_OTHER_LOAD:g}; a negative value turns the check off)"
+        ),
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"output directory (default {RESULTS})")
     return parser.parse_args(argv)
@@ -66,10 +83,19 @@ def main(argv: list[str] | None = None) -> None:
     cfg.scenarios = [s for s in args.scenarios if s != "C"]
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
+    invalid: list[str] = []
     if cfg.scenarios:
-        fanout(cfg, out, args.quiet_wait)
+        invalid = fanout(cfg, out, args.quiet_wait, args.max_other_load)
     if "C" in args.scenarios and "ours" in args.servers:
         scale_out(args, out)
+    if invalid:
+        sys.stderr.write(
+            f"\nbench: INVALID RUN: {len(invalid)} window(s) were measured while the rest of the machine "
+            f"used more than {args.max_other_load:g} cores; their figures are not clean:\n"
+            + "".join(f"  {line}\n" for line in invalid)
+            + "Run again on a quiet machine (--quiet-wait SECONDS waits for one before each scenario).\n"
+        )
+        raise SystemExit(EXIT_INVALID)
 
 
 def scale_out(args: argparse.Namespace, out: Path) -> None:
@@ -87,14 +113,16 @@ def scale_out(args: argparse.Namespace, out: Path) -> None:
     log(f"wrote {', '.join(written)} (and latest-cluster.*) in {report['seconds']:.0f} s")
 
 
-def fanout(cfg: Config, out: Path, quiet_wait: float) -> None:
-    report = asyncio.run(Runner(cfg, out, quiet_wait).run())
+def fanout(cfg: Config, out: Path, quiet_wait: float, max_other_load: float) -> list[str]:
+    """Run the fan-out scenarios, write the report; the messages of the windows that were too loaded."""
+    report = asyncio.run(Runner(cfg, out, quiet_wait, max_other_load).run())
     stamp = report["date"].replace(" ", "T").replace(":", "")[:17]
     text = markdown(report)
     files = {
         "results.json": json.dumps(report, indent=1, default=str).encode(),
         "report.md": text.encode(),
         "latency.png": plot(report),
+        "cpu.png": cpu_plot(report),
     }
     written = []
     for name, data in files.items():
@@ -105,6 +133,8 @@ def fanout(cfg: Config, out: Path, quiet_wait: float) -> None:
         written.append(str(path))
     print(text)
     log(f"wrote {', '.join(written)} (and latest-*) in {report['seconds']:.0f} s")
+    invalid: list[str] = report["invalid"]
+    return invalid
 
 
 if __name__ == "__main__":

@@ -114,7 +114,7 @@ async def probe(kind: str, connections: int, top: int, only: str | None) -> None
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.memprobe", description=__doc__)
-    parser.add_argument("--kind", choices=["ours", "b0", "b1"], default="ours")
+    parser.add_argument("--kind", choices=["ours", "b0", "b1", "b2"], default="ours")
     parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--package", choices=PACKAGES, help="list the top sites of this package only")

@@ -149,15 +149,18 @@ def latency_plot(
     x_label: str,
     y_label: str,
     threshold: float | None = None,
+    threshold_unit: str = "ms",
+    decades: tuple[int, int] = (0, 5),
     width: int = 960,
     height: int = 560,
 ) -> bytes:
-    """Lines with points; x linear from 0, y logarithmic (1 ms to 100 s). Returns PNG bytes."""
+    """Lines with points; x linear from 0, y logarithmic (by default 1 ms to 100 s: ``decades`` are the
+    powers of ten at the bottom and the top). Returns PNG bytes."""
     left, right, top, bottom = 80, 190, 50, 70
     canvas = Canvas(width, height)
     pw, ph = width - left - right, height - top - bottom
     x_max = max((x for _, points in series for x, _ in points), default=1.0) * 1.05 or 1.0
-    y_lo, y_hi = 0.0, 5.0  # log10 of 1 ms .. 100,000 ms
+    y_lo, y_hi = float(decades[0]), float(decades[1])
 
     def px(x: float) -> int:
         return left + round(x / x_max * pw)
@@ -187,7 +190,7 @@ def latency_plot(
     if threshold is not None:
         y = py(threshold)
         canvas.line(left, y, left + pw, y, (120, 120, 120), dash=6)
-        canvas.text(left + pw - 6 * 10, y - 10, f"{threshold:g} ms")
+        canvas.text(left + pw - 6 * 10, y - 10, f"{threshold:g} {threshold_unit}")
     for n, (name, points) in enumerate(series):
         color = PALETTE[n % len(PALETTE)]
         ordered = sorted(points)

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from bench.pool import Pool
 from bench.scenarios import Bench, Config, Population
 from bench.servers import REPO, Server, machine_busy
+from bench.validity import DEFAULT_MAX_OTHER_LOAD, Overload, overloads, too_loaded, windows
 
 T = TypeVar("T")
 
@@ -77,23 +78,32 @@ def log(message: str) -> None:
 
 
 class Runner:
-    def __init__(self, cfg: Config, out: Path, quiet_wait: float = 0.0) -> None:
+    def __init__(
+        self, cfg: Config, out: Path, quiet_wait: float = 0.0, max_other_load: float = DEFAULT_MAX_OTHER_LOAD
+    ) -> None:
         self.cfg = cfg
         self.out = out
         self.logs = out / "logs"
         self.quiet_wait = quiet_wait
+        self.max_other_load = max_other_load
         self.errors: list[str] = []
 
     async def guarded(self, what: str, step: Awaitable[T]) -> T | dict[str, Any]:
-        """Run one measurement; a failure is recorded instead of ending the run."""
+        """Run one measurement; a failure is recorded instead of ending the run. A window measured under
+        more other load than ``max_other_load`` is announced at once (the report marks the run invalid)."""
         log(what)
         try:
-            return await step
+            result = await step
         except Exception as exc:
             self.errors.append(f"{what}: {type(exc).__name__}: {exc}")
             log(f"{what} failed: {type(exc).__name__}: {exc}")
             traceback.print_exc()
             return {"error": f"{type(exc).__name__}: {exc}"}
+        for where, window in windows(result, what):
+            load = window.get("other_load_cores")
+            if isinstance(load, int | float) and too_loaded(float(load), self.max_other_load):
+                log(Overload(where, float(load), self.max_other_load).message())
+        return result
 
     async def quiet(self) -> None:
         """With ``quiet_wait``, wait (that long at most) until the rest of the machine is nearly idle."""
@@ -105,7 +115,9 @@ class Runner:
             await asyncio.sleep(0.5)
             if machine_busy() - busy < 0.15:  # under 0.3 of a core
                 return
-        log(f"the machine stayed busy for {self.quiet_wait:.0f} s; measuring anyway")
+        log(
+            f"the machine stayed busy for {self.quiet_wait:.0f} s; measuring anyway (its windows are checked)"
+        )
 
     async def run(self) -> dict[str, Any]:
         cfg = self.cfg
@@ -148,6 +160,8 @@ class Runner:
             await pool.close()
         report["seconds"] = time.monotonic() - started
         report["errors"] = self.errors
+        report["max_other_load"] = self.max_other_load
+        report["invalid"] = [o.message() for o in overloads(report, self.max_other_load)]
         return report
 
     async def fanout(

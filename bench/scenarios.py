@@ -18,6 +18,7 @@ from typing import Any
 from bench.pool import Pool
 from bench.servers import Sampler, Server, control, load_average, machine_busy
 from bench.stats import spread, summarise
+from bench.validity import other_load
 from bench.worker import Entry
 
 IPS = [f"127.0.0.{n}" for n in range(2, 42)]
@@ -30,7 +31,7 @@ class Config:
 
     full: bool = False
     procs: int = 2
-    servers: list[str] = field(default_factory=lambda: ["ours", "b0", "b1"])
+    servers: list[str] = field(default_factory=lambda: ["ours", "b0", "b1", "b2"])
     scenarios: list[str] = field(default_factory=lambda: ["S1", "S2", "S3", "S4", "S5", "J", "R"])
     seed: int = 7
     s1_sizes: list[int] = field(default_factory=lambda: [2000])
@@ -287,8 +288,7 @@ class Bench:
             rss_before=rss,
         )
         # CPU that neither the server nor the load generator used: other work on a shared machine.
-        others = busy - cpu - mine - sum(r["cpu"] for r in results)
-        summary["other_load_cores"] = max(0.0, others / wall)
+        summary["other_load_cores"] = other_load(busy, cpu, mine, sum(r["cpu"] for r in results), wall)
         summary["server_cores"] = cpu / wall
         summary["load_average"] = load_average()
         return summary
@@ -300,7 +300,12 @@ class Bench:
         links = await self.create_rooms(server, max(1, connections // size))
         await asyncio.sleep(0.5)
         before = server.rss()
+        await self.pool.all("collect")
+        busy, mine, cpu, wall = machine_busy(), time.process_time(), server.cpu(), time.monotonic()
         pop = await self.join(server, links, size)
+        generator = sum(r["cpu"] for r in await self.pool.all("collect"))
+        busy, mine, cpu = machine_busy() - busy, time.process_time() - mine, server.cpu() - cpu
+        others = other_load(busy, cpu, mine, generator, time.monotonic() - wall)
         await asyncio.sleep(SETTLE + 0.5)
         after = server.rss()
         joined = pop.size - sum(pop.failures.values())
@@ -313,6 +318,7 @@ class Bench:
             "rss_before": before,
             "rss_after": after,
             "kib_per_connection": (after - before) / 1024 / max(joined, 1),
+            "other_load_cores": others,  # while the clients joined
         }
 
     async def s2_rooms(

@@ -1,0 +1,93 @@
+"""Is a run's figure clean? The other load of each measurement window against a threshold.
+
+Every window records ``other_load_cores``: the CPU that the rest of the machine (neither the server
+measured, nor the load generator, nor this process) used meanwhile, in cores. Above the threshold the
+figures of that window measure the machine's other work as much as the server: the run is invalid and
+``python -m bench`` says so, names the windows, and exits with :data:`EXIT_INVALID`.
+
+The functions here are pure: they read numbers and a report's dict, nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+#: Default of ``--max-other-load``: a quarter of a core. Clean runs on the 2-core machine measure at most
+#: 0.07-0.15; a test suite running alongside takes 1-1.9.
+DEFAULT_MAX_OTHER_LOAD = 0.25
+#: Exit status of ``python -m bench`` when a window's other load was above the threshold.
+EXIT_INVALID = 3
+KEY = "other_load_cores"
+
+
+def other_load(
+    machine_busy: float, server_cpu: float, own_cpu: float, generator_cpu: float, wall: float
+) -> float:
+    """Cores that the rest of the machine used over ``wall`` seconds: the CPU seconds the whole machine
+    was busy less the server's, this process's and the load generator's (never below 0)."""
+    if wall <= 0:
+        return 0.0
+    return max(0.0, (machine_busy - server_cpu - own_cpu - generator_cpu) / wall)
+
+
+@dataclass(frozen=True)
+class Overload:
+    """One window whose other load was above the threshold."""
+
+    window: str
+    other_load: float
+    threshold: float
+
+    def message(self) -> str:
+        return (
+            f"INVALID: {self.window}: other load {self.other_load:.2f} cores "
+            f"> threshold {self.threshold:.2f} (--max-other-load)"
+        )
+
+
+def too_loaded(other_load_cores: float | None, threshold: float) -> bool:
+    """True when a window's other load is above ``threshold``; a window that did not measure it is not
+    judged (False). A threshold below 0 turns the check off."""
+    if threshold < 0 or other_load_cores is None:
+        return False
+    return other_load_cores > threshold
+
+
+def _label(key: str, value: dict[str, Any]) -> str:
+    if "rate" in value:
+        return f"{key} {value['rate']:g} events/s"
+    if "connections" in value:
+        return f"{key} {value['connections']:,} connections"
+    return key
+
+
+def windows(value: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every measurement (a dict holding ``other_load_cores``) under ``value``, with where it is."""
+    if isinstance(value, dict):
+        if KEY in value:
+            yield path, value
+        for key, inner in value.items():
+            if isinstance(inner, dict | list):
+                yield from windows(inner, f"{path} {key}".strip())
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict):
+                name = _label(path, item)
+                if KEY in item:
+                    yield name, item
+                for key, inner in item.items():
+                    if isinstance(inner, dict | list):
+                        yield from windows(inner, f"{name} {key}")
+
+
+def overloads(report: dict[str, Any], threshold: float) -> list[Overload]:
+    """The windows of a run's report whose other load was above ``threshold``, in report order."""
+    found = []
+    for run, result in report.get("runs", {}).items():
+        for where, window in windows(result, run):
+            load = window.get(KEY)
+            if isinstance(load, int | float) and too_loaded(float(load), threshold):
+                found.append(Overload(where, float(load), threshold))
+    return found

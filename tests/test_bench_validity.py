@@ -1,0 +1,144 @@
+"""The bench refuses to pass off figures taken under heavy other load as clean, and B2's frame is right.
+
+Pure functions only: no server is started and nothing is timed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import pytest
+
+from bench.__main__ import parse_args
+from bench.baselines import text_frame
+from bench.report import cpu_ratios, markdown, targets
+from bench.scenarios import Config
+from bench.validity import DEFAULT_MAX_OTHER_LOAD, Overload, other_load, overloads, too_loaded, windows
+
+
+def window(other: float, **extra: Any) -> dict[str, Any]:
+    return {"other_load_cores": other, **extra}
+
+
+def step(rate: float, cpu: float, other: float = 0.0) -> dict[str, Any]:
+    return {
+        "rate": rate,
+        "offered_per_s": rate * 500,
+        "deliveries_per_s": rate * 500,
+        "reach": 1.0,
+        "cpu_us_per_delivery": cpu,
+        "latency_ms": {"p50": 1.0, "p99": 2.0, "p999": 3.0},
+        "other_load_cores": other,
+        # what the report's load-generator table reads
+        "generator_cpu_max": 0.2,
+        "generator_lag_p99_ms": 1.0,
+        "send_late_ms": {"p99": 1.0},
+        "server_lag_ms": {"p99": 1.0},
+        "closes": {},
+    }
+
+
+def report(runs: dict[str, Any], invalid: list[str] | None = None) -> dict[str, Any]:
+    cfg = asdict(Config())
+    cfg["s3_rates"] = [20, 50]
+    return {
+        "machine": {"python": "3.11", "platform": "linux", "cpus": 2},
+        "config": cfg,
+        "date": "2026-11-27 05:30:00 UTC",
+        "seconds": 1.0,
+        "runs": runs,
+        "errors": [],
+        "max_other_load": DEFAULT_MAX_OTHER_LOAD,
+        "invalid": invalid or [],
+    }
+
+
+def test_other_load_is_the_machine_less_the_bench() -> None:
+    # 3 busy CPU seconds over 2 s, of which the server used 1.2, the parent 0.1 and the generator 0.7.
+    assert other_load(3.0, 1.2, 0.1, 0.7, 2.0) == pytest.approx(0.5)
+    assert other_load(1.0, 1.2, 0.1, 0.7, 2.0) == 0.0  # rounding of the tick counts: never below 0
+    assert other_load(1.0, 0.0, 0.0, 0.0, 0.0) == 0.0
+
+
+def test_threshold_decision() -> None:
+    assert DEFAULT_MAX_OTHER_LOAD == 0.25
+    assert too_loaded(0.26, 0.25)
+    assert not too_loaded(0.25, 0.25)  # at the threshold is still clean
+    assert not too_loaded(0.05, 0.25)
+    assert not too_loaded(None, 0.25)  # not measured: not judged
+    assert not too_loaded(5.0, -1)  # a negative threshold turns the check off
+
+
+def test_overloads_name_each_loaded_window() -> None:
+    runs = {
+        "ours": {
+            "S1": [{"connections": 2000, "other_load_cores": 0.9}],
+            "S2": {"rooms": 50, "S2": window(0.02), "J": window(1.4)},
+            "S3": {"500": [step(20, 30.0, 0.01), step(50, 20.0, 0.6)]},
+        },
+        "b2": {"S4": window(0.1, room=500), "S5": {"clean": window(0.3), "slow": window(0.0)}},
+    }
+    found = overloads(report(runs), 0.25)
+    assert [o.window for o in found] == [
+        "ours S1 2,000 connections",
+        "ours S2 J",
+        "ours S3 500 50 events/s",
+        "b2 S5 clean",
+    ]
+    assert found[1] == Overload("ours S2 J", 1.4, 0.25)
+    message = found[1].message()
+    assert "INVALID" in message and "ours S2 J" in message and "1.40" in message and "0.25" in message
+    assert overloads(report(runs), 2.0) == []
+    assert len(list(windows(runs["ours"], "ours"))) == 5
+
+
+def test_an_invalid_run_is_marked_and_its_targets_not_judged() -> None:
+    runs = {
+        "ours": {"S3": {"500": [step(20, 10.0), step(50, 8.0, 0.9)]}},
+        "b1": {"S3": {"500": [step(20, 20.0), step(50, 20.0)]}},
+    }
+    data = report(runs)
+    data["invalid"] = [o.message() for o in overloads(data, 0.25)]
+    text = markdown(data)
+    assert text.startswith("# INVALID Benchmark results")
+    assert "INVALID RUN: do not quote these figures" in text
+    assert "ours S3 500 50 events/s: other load 0.90 cores" in text
+    assert "| met |" not in text and "not judged: INVALID run" in text
+    clean = markdown(report(runs))
+    assert "INVALID" not in clean
+    assert "| met |" in clean  # 0.5× and 0.4× of B1: ≤ 1/1.6 at every rate
+
+
+def test_cpu_targets_hold_at_every_rate_and_against_the_floor() -> None:
+    runs = {
+        "ours": {"S3": {"500": [step(20, 30.0), step(50, 12.0)]}},
+        "b2": {"S3": {"500": [step(20, 10.0), step(50, 10.0)]}},
+    }
+    assert cpu_ratios(report(runs), "b2") == [(20, 3.0), (50, 1.2)]
+    rows = {row[0]: row for row in targets(report(runs))}
+    floor = rows["CPU per delivered event within 2× of B2 (the floor), at every S3 rate"]
+    assert floor[2] == "missed" and "worst 3.00× at 20 events/s" in floor[1]
+    assert rows["CPU per delivered event ≤ 1/3 of B0, at every S3 rate"][1] == "not measured"
+
+
+def test_cli_knows_b2_and_the_load_threshold() -> None:
+    args = parse_args(["--servers", "ours,b2", "--max-other-load", "0.5"])
+    assert args.servers == ["ours", "b2"] and args.max_other_load == 0.5
+    assert parse_args([]).max_other_load == DEFAULT_MAX_OTHER_LOAD
+    assert "b2" in parse_args([]).servers
+
+
+@pytest.mark.parametrize("length", [3, 125, 126, 70_000])
+def test_b2_frame_is_one_unmasked_text_frame(length: int) -> None:
+    text = "é" + "x" * (length - 2)  # ``length`` bytes of UTF-8
+    frame = text_frame(text)
+    assert frame[0] == 0x81  # FIN, text
+    if length < 126:
+        assert frame[1] == length and frame[2:] == text.encode()
+    elif length < 65536:
+        assert frame[1] == 126 and int.from_bytes(frame[2:4], "big") == length and frame[4:] == text.encode()
+    else:
+        assert (
+            frame[1] == 127 and int.from_bytes(frame[2:10], "big") == length and frame[10:] == text.encode()
+        )
