@@ -83,8 +83,8 @@ export function yourRooms(onChange) {
     const date = when ? new Intl.DateTimeFormat(document.documentElement.lang || "en", { dateStyle: "medium" }).format(when) + " " + formatTime(r.at).slice(0, 5) : "";
     const links = [];
     if (r.console_url) links.push(h("a", { class: "btn btn-small btn-primary", href: r.console_url, "aria-label": t("rooms.openLabel", { title }), text: t("rooms.open") }));
-    if (r.screen_url) links.push(h("a", { class: "btn btn-small btn-ghost", href: r.screen_url, target: "_blank", rel: "noopener", "aria-label": t("share.openLabel", { what: t("share.screenLink") }) + " — " + title, text: t("rooms.screen") }));
-    if (r.join_url) links.push(h("a", { class: "btn btn-small btn-ghost", href: r.join_url, "aria-label": t("share.openLabel", { what: t("share.participantLink") }) + " — " + title, text: t("rooms.join") }));
+    if (r.screen_url) links.push(h("a", { class: "btn btn-small btn-ghost", href: r.screen_url, target: "_blank", rel: "noopener", "aria-label": t("rooms.screen") + " — " + title, text: t("rooms.screen") }));
+    if (r.join_url) links.push(h("a", { class: "btn btn-small btn-ghost", href: r.join_url, "aria-label": t("rooms.join") + " — " + title, text: t("rooms.join") }));
     if (r.facilitator_url) {
       links.push(downloadLink({ id: "room-download-" + r.code, text: linksText(r), filename: `workshop-${r.code}.txt`, label: t("rooms.download"), onclick: null }));
     }
