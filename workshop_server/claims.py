@@ -9,9 +9,10 @@ releases once, when it leaves the room (closed, or refused after its claim). A r
 workers attaches its connections again in place without claiming: the count is per connection held,
 not per attach.
 
-A release is fire-and-forget. Whatever may have left the broker's count wrong (a claim or a release
-that failed or timed out) marks the pair: at the next heartbeat this worker writes its own count of
-it again (``Broker.set_connections``). It writes every count again after the broker came back, when
+A release is fire-and-forget. This worker's writes of one pair (claims, releases, repairs) reach the
+broker one at a time, in order, so its share there is its local count. Whatever may have left it
+wrong (a claim or a release that failed or timed out) marks the pair: at the next heartbeat this
+worker writes its own count of it again (``Broker.set_connections``). It writes every count again after the broker came back, when
 its own announcement may have lapsed (others then dropped its share), and every
 ``CONNECTIONS_REWRITE`` seconds (the broker forgets a count ``CONNECTIONS_TTL`` after its last write).
 
@@ -22,8 +23,9 @@ as the shared rate limits do; it is logged and reported to ``on_unavailable`` (a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from workshop_server import errors
@@ -62,8 +64,25 @@ class ConnectionClaims:
         self.held: dict[Connection, Pair] = {}
         self.counts: dict[Pair, int] = {}
         self.dirty: set[Pair] = set()  # pairs whose count in the broker may be wrong
-        self._busy: dict[Pair, int] = {}  # claims and releases on their way to the broker
-        self._touched: set[Pair] = set()  # pairs claimed or released since a repair began
+        # One write at a time per pair (claims, releases, repairs): each reaches the broker in the order
+        # it was made, so a repair writes the count as it is after every write before it.
+        self._locks: dict[Pair, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def _turn(self, pair: Pair) -> AsyncIterator[None]:
+        lock, users = self._locks.get(pair, (None, 0))
+        if lock is None:
+            lock = asyncio.Lock()
+        self._locks[pair] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[pair]
+            if users > 1:
+                self._locks[pair] = (lock, users - 1)
+            else:
+                del self._locks[pair]
 
     async def claim(self, session: Connection, room: str, member: str) -> None:
         """Count ``session`` as one of ``member``'s connections in ``room``, or raise
@@ -72,73 +91,50 @@ class ConnectionClaims:
         if session in self.held:
             return
         pair = (room, member)
-        self._busy[pair] = self._busy.get(pair, 0) + 1
-        self._touched.add(pair)
-        try:
-            counted = await self.broker.claim_connection(room, member, self.worker_id, self.limit)
-        except errors.WorkshopError as exc:
-            self.dirty.add(pair)  # it may have been counted all the same (a timeout)
-            log.warning("the connections per participant cannot be checked (%s): refused for now", exc)
-            self._on_unavailable("connections")
-            raise errors.ServerBusy("the connection limit cannot be checked now; retry shortly") from None
-        finally:
-            self._done(pair)
-        if not counted:
-            raise errors.TooManyConnections(f"at most {self.limit} connections per participant")
-        self.held[session] = pair
-        self.counts[pair] = self.counts.get(pair, 0) + 1
+        async with self._turn(pair):
+            try:
+                counted = await self.broker.claim_connection(room, member, self.worker_id, self.limit)
+            except errors.WorkshopError as exc:
+                self.dirty.add(pair)  # it may have been counted all the same (a timeout)
+                log.warning("the connections per participant cannot be checked (%s): refused for now", exc)
+                self._on_unavailable("connections")
+                raise errors.ServerBusy("the connection limit cannot be checked now; retry shortly") from None
+            if not counted:
+                raise errors.TooManyConnections(f"at most {self.limit} connections per participant")
+            self.held[session] = pair
+            self.counts[pair] = self.counts.get(pair, 0) + 1
 
     def release(self, session: Connection) -> None:
         """``session`` left its room: take it off the count (in the broker, in the background)."""
         pair = self.held.pop(session, None)
-        if pair is None:
-            return
-        left = self.counts[pair] - 1
-        if left:
-            self.counts[pair] = left
-        else:
-            del self.counts[pair]
-        self._busy[pair] = self._busy.get(pair, 0) + 1
-        self._touched.add(pair)
-        self._spawn(self._release(pair))
+        if pair is not None:
+            self._spawn(self._release(pair))
 
     async def _release(self, pair: Pair) -> None:
-        try:
-            await self.broker.release_connection(pair[0], pair[1], self.worker_id)
-        except errors.WorkshopError as exc:
-            log.debug("a connection's release did not reach the broker (%s); written again later", exc)
-            self.dirty.add(pair)
-        finally:
-            self._done(pair)
-
-    def _done(self, pair: Pair) -> None:
-        busy = self._busy[pair] - 1
-        if busy:
-            self._busy[pair] = busy
-        else:
-            del self._busy[pair]
+        async with self._turn(pair):  # counted down in turn: a repair before it still counts it
+            left = self.counts[pair] - 1
+            if left:
+                self.counts[pair] = left
+            else:
+                del self.counts[pair]
+            try:
+                await self.broker.release_connection(pair[0], pair[1], self.worker_id)
+            except errors.WorkshopError as exc:
+                log.debug("a connection's release did not reach the broker (%s); written again later", exc)
+                self.dirty.add(pair)
 
     async def repair(self, *, everything: bool = False) -> None:
         """Write this worker's counts in the broker: those that may be wrong, or ``everything`` (after
-        the broker came back, and every ``CONNECTIONS_REWRITE``). A pair with a claim or a release on
-        its way is left for the next time."""
-        pairs = (set(self.counts) | self.dirty) if everything else set(self.dirty)
-        later = {pair for pair in pairs if pair in self._busy}
-        pairs -= later
-        self.dirty -= pairs
-        self.dirty |= later
-        if not pairs:
-            return
-        self._touched.clear()
-        ordered = sorted(pairs)
-        results = await asyncio.gather(
-            *(
-                self.broker.set_connections(room, member, self.worker_id, self.counts.get((room, member), 0))
-                for room, member in ordered
-            ),
-            return_exceptions=True,
-        )
-        for pair, result in zip(ordered, results, strict=True):
-            # A claim or a release that began meanwhile may have reached the broker before the write.
-            if isinstance(result, BaseException) or pair in self._touched:
+        the broker came back, and every ``CONNECTIONS_REWRITE``). Each waits for the claims and releases
+        of its pair made before it, and writes the count as it is then."""
+        pairs = sorted((set(self.counts) | self.dirty) if everything else self.dirty)
+        self.dirty.difference_update(pairs)
+        if pairs:
+            await asyncio.gather(*(self._write(pair) for pair in pairs))
+
+    async def _write(self, pair: Pair) -> None:
+        async with self._turn(pair):
+            try:
+                await self.broker.set_connections(pair[0], pair[1], self.worker_id, self.counts.get(pair, 0))
+            except errors.WorkshopError:
                 self.dirty.add(pair)

@@ -441,6 +441,9 @@ class Hub:
             try:
                 await self.broker.connect()
                 await self.broker.subscribe(inbox_channel(self.worker_id))
+                # Alive again at once, not at the next announcement: a Redis restarted empty would
+                # otherwise take this worker for dead, and drop its connection counts, meanwhile.
+                await self._announce()
             except errors.WorkshopError as exc:
                 log.debug("the message broker is still unavailable: %s", exc)
             else:

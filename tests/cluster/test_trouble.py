@@ -484,6 +484,53 @@ async def test_redis_killed_and_restarted_mid_vote_keeps_every_tally(
     assert stopped_cleanly(group)
 
 
+async def test_connections_per_participant_are_counted_again_after_redis_restarted(
+    tmp_path: Path, private_redis: PrivateRedis
+) -> None:
+    """Ana holds her 2 connections (the limit), one on each worker; Redis is killed and started again
+    empty, which closes them (4003). Once the workers are back, she gets her 2 connections again, one
+    on each worker, and a third is refused on both: the counts were rebuilt from what each worker
+    holds, none lost and none left over from the closed connections."""
+    with cluster(tmp_path, private_redis.url, max_connections_per_member=2) as group:
+        a, b = (w.ws_url for w in group.workers)
+        code = create_room(group.workers[0].url)["room"]
+        first = await Client.connect(a)
+        await first.join(code, "Ana")
+        assert first.token is not None
+        token = first.token
+        second = await Client.connect(b)
+        await second.auth(token)
+        extra = await Client.connect(a)
+        await extra.fails("too_many_connections", "auth", token=token)
+        await extra.close()
+
+        private_redis.kill()
+        await asyncio.sleep(0.5)
+        private_redis.restart()
+        assert await first.wait_closed(PATIENCE) == 4003
+        assert await second.wait_closed(PATIENCE) == 4003
+
+        async def attached(url: str) -> Client:
+            async with asyncio.timeout(PATIENCE):
+                while True:  # server_busy while the worker reconnects to Redis and reloads the room
+                    client = await Client.connect(url)
+                    reply = await client.call("auth", token=token)
+                    if reply["type"] == "ok":
+                        return client
+                    assert reply["code"] == "server_busy", reply
+                    await client.close()
+                    await asyncio.sleep(0.1)
+
+        back = [await attached(a), await attached(b)]
+        for url in (a, b):
+            extra = await Client.connect(url)
+            await extra.fails("too_many_connections", "auth", token=token)
+            await extra.close()
+        for client in (first, second, *back):
+            await client.close()
+    assert stopped_cleanly(group)
+
+
 # --- Silent pub/sub death ---------------------------------------------------------------------------------
 async def test_pubsub_connections_killed_in_redis_are_repaired_and_clients_converge(
     tmp_path: Path, private_redis: PrivateRedis
