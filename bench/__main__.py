@@ -41,6 +41,14 @@ def _list(allowed: tuple[str, ...]) -> Callable[[str], list[str]]:
     return parse
 
 
+def _setting(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    name = name.strip().upper().removeprefix("WORKSHOP_")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--full", action="store_true", help="the big sizes (takes much longer)")
@@ -70,6 +78,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             f"(default {DEFAULT_MAX_OTHER_LOAD:g}; a negative value turns the check off)"
         ),
     )
+    parser.add_argument(
+        "--set",
+        type=_setting,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a WORKSHOP_* setting for ours (without the prefix), e.g. --set GC_FREEZE=false; repeatable",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"output directory (default {RESULTS})")
     return parser.parse_args(argv)
 
@@ -80,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     cfg = Config.full_size(hard) if args.full else Config.quick()
     cfg.servers, cfg.procs, cfg.seed = args.servers, args.procs, args.seed
+    cfg.ours_settings = dict(args.set)
     cfg.scenarios = [s for s in args.scenarios if s != "C"]
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)

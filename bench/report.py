@@ -127,6 +127,21 @@ def targets(report: dict[str, Any]) -> list[tuple[str, str, str]]:
         rows.append(
             ("S2 p99 ≤ 50 ms", f"{p99:.1f} ms (reach {s2['reach']:.4f})", "met" if p99 <= 50 else "missed")
         )
+        seen = s2.get("server_probe")
+        if isinstance(seen, dict):
+            stalls, longest = seen["loop_stalls_over_50ms"], seen["loop_max_ms"]
+            full, full_max = seen["gc_full_collections"], seen["gc_full_max_ms"]
+            collections = (
+                f"{full} full collections, longest ≤ {full_max:.0f} ms" if full else "no full collection"
+            )
+            stall_bound = "" if seen["loop_max_exact"] else "≤ "
+            rows.append(
+                (
+                    "S2: no loop stall over 50 ms (server's own probe)",
+                    f"{stalls} over 50 ms, longest {stall_bound}{longest:.0f} ms; {collections}",
+                    "met" if stalls == 0 else "missed",
+                )
+            )
     best_s4: tuple[str, dict[str, Any]] | None = None
     for run, value in report["runs"].items():
         candidate = value.get("S4") if run.startswith("ours") else None
@@ -207,7 +222,14 @@ def markdown(report: dict[str, Any]) -> str:
         f"Machine: {machine.get('cpus')} CPUs ({machine.get('cpu_model', '?')}), "
         f"{machine.get('memory_gib', '?')} GiB, Python {machine['python']}, {machine['platform']}. "
         f"Code: {machine.get('revision', '?')}. Load generator: {cfg['procs']} processes on the same "
-        f"machine. Run time: {report['seconds']:.0f} s.",
+        f"machine. Run time: {report['seconds']:.0f} s."
+        + (
+            " Settings given to ours: "
+            + ", ".join(f"`WORKSHOP_{k}={v}`" for k, v in cfg["ours_settings"].items())
+            + "."
+            if cfg.get("ours_settings")
+            else ""
+        ),
         "",
         "Latency is per event, from its planned send time to its last receiver. Ratios are ours ÷ baseline "
         "(below 1 is better for CPU, memory and latency).",
@@ -286,6 +308,18 @@ def markdown(report: dict[str, Any]) -> str:
         _row("S2 reach", field("S2", "S2", "reach"), runs, 4),
         _row("S2 server CPU µs per delivery", field("S2", "S2", "cpu_us_per_delivery"), runs),
         _row("S2 server lag p99 (/healthz), ms", field("S2", "S2", "server_lag_ms.p99"), runs),
+        _row(
+            "S2 loop stalls over 50 ms (server's own probe)",
+            field("S2", "S2", "server_probe.loop_stalls_over_50ms"),
+            runs,
+            0,
+        ),
+        _row(
+            "S2 longest loop stall (server's own probe), ms",
+            field("S2", "S2", "server_probe.loop_max_ms"),
+            runs,
+        ),
+        _row("S2 full garbage collections", field("S2", "S2", "server_probe.gc_full_collections"), runs, 0),
         _row(f"S3 most deliveries/s with p99 ≤ {limit:g} ms", sustained_rate, runs, 0),
         _row(
             f"S3 CPU µs per delivery at {rate if rate is not None else '—'} events/s",

@@ -105,6 +105,10 @@ class Runner:
                 log(Overload(where, float(load), self.max_other_load).message())
         return result
 
+    def ours(self, kind: str) -> dict[str, str]:
+        """The settings given on the command line (``--set``), for ours only."""
+        return dict(self.cfg.ours_settings) if kind == "ours" else {}
+
     async def quiet(self) -> None:
         """With ``quiet_wait``, wait (that long at most) until the rest of the machine is nearly idle."""
         if self.quiet_wait <= 0:
@@ -129,13 +133,14 @@ class Runner:
             "runs": {},
         }
         servers: dict[str, Server] = {
-            kind: Server(kind, self.logs, settings={"STORE": "memory"}) for kind in cfg.servers
+            kind: Server(kind, self.logs, settings={"STORE": "memory", **self.ours(kind)})
+            for kind in cfg.servers
         }
         variants: dict[str, Server] = {}
         if "ours" in cfg.servers and "S4" in cfg.scenarios:
             for flush in cfg.s4_flush_ms:
                 if flush:
-                    settings = {"STORE": "memory", "FLUSH_WINDOW_MS": f"{flush:g}"}
+                    settings = {"STORE": "memory", **self.ours("ours"), "FLUSH_WINDOW_MS": f"{flush:g}"}
                     variants[f"ours-flush{flush:g}"] = Server("ours", self.logs, settings=settings)
         for label, server in {**servers, **variants}.items():
             report["runs"][label] = {"kind": server.kind, "settings": server.settings}
@@ -256,7 +261,9 @@ class Runner:
     async def sqlite_run(self, bench: Bench) -> dict[str, Any]:
         cfg = self.cfg
         data = Path(tempfile.mkdtemp(prefix="bench-journal-"))
-        server = Server("ours", self.logs, data_dir=data / "data", settings={"STORE": "sqlite"})
+        server = Server(
+            "ours", self.logs, data_dir=data / "data", settings={**self.ours("ours"), "STORE": "sqlite"}
+        )
         log("starting ours-sqlite")
         await asyncio.to_thread(server.start)
         result: dict[str, Any] = {"kind": "ours", "settings": {"STORE": "sqlite", "SYNCHRONOUS": "NORMAL"}}

@@ -17,12 +17,14 @@ from typing import Any
 
 from bench.pool import Pool
 from bench.servers import Sampler, Server, control, load_average, machine_busy
-from bench.stats import spread, summarise
+from bench.stats import gauge, histogram, spread, stalls, summarise
 from bench.validity import other_load
 from bench.worker import Entry
 
 IPS = [f"127.0.0.{n}" for n in range(2, 42)]
 SETTLE = 1.3  # seconds: the server's presence updates (every second) go out before a window starts
+LAG, LAG_MAX, GC = "workshop_loop_lag_seconds", "workshop_loop_lag_max_seconds", "workshop_gc_pause_seconds"
+STALL_LIMIT = 0.05  # seconds: issue #14's "no loop stall over 50 ms" (a bucket bound of the histograms)
 
 
 @dataclass
@@ -34,6 +36,8 @@ class Config:
     servers: list[str] = field(default_factory=lambda: ["ours", "b0", "b1", "b2"])
     scenarios: list[str] = field(default_factory=lambda: ["S1", "S2", "S3", "S4", "S5", "J", "R"])
     seed: int = 7
+    #: WORKSHOP_* settings (without the prefix) given to ours on top of the bench's (``--set``).
+    ours_settings: dict[str, str] = field(default_factory=dict)
     s1_sizes: list[int] = field(default_factory=lambda: [2000])
     s1_room: int = 20
     s2_rooms: int = 50
@@ -79,6 +83,30 @@ class Config:
             s5_fill_seconds=10.0,
             s5_slow_seconds=10.0,
         )
+
+
+def probe(before: str, after: str) -> dict[str, Any]:
+    """What the workshop server's own probes saw between two scrapes of /metrics: its event loop's
+    stalls (``workshop_loop_lag_seconds``, to within 20 ms) and its full garbage collections.
+
+    ``loop_max_ms`` is exact when the window set a new record (``workshop_loop_lag_max_seconds``),
+    otherwise the upper bound of the largest stall's histogram bucket (``loop_max_exact`` says which).
+    """
+    loop = stalls(histogram(before, LAG), histogram(after, LAG), STALL_LIMIT)
+    full = stalls(
+        histogram(before, GC, 'generation="2"'), histogram(after, GC, 'generation="2"'), STALL_LIMIT
+    )
+    record_before, record_after = gauge(before, LAG_MAX) or 0.0, gauge(after, LAG_MAX) or 0.0
+    exact = record_after > record_before
+    return {
+        "loop_samples": loop["count"],
+        "loop_stalls_over_50ms": loop["over"],
+        "loop_max_ms": (record_after if exact else loop["max_high"]) * 1000,
+        "loop_max_exact": exact,
+        "gc_full_collections": full["count"],
+        "gc_full_over_50ms": full["over"],
+        "gc_full_max_ms": full["max_high"] * 1000,
+    }
 
 
 @dataclass
@@ -267,6 +295,7 @@ class Bench:
 
     async def window(self, server: Server, plan: Plan, pad: str = "") -> dict[str, Any]:
         await self.pool.all("collect")
+        metrics = await asyncio.to_thread(server.scrape)
         rss = server.rss()
         cpu = server.cpu()
         busy, mine, wall = machine_busy(), time.process_time(), time.monotonic()
@@ -291,6 +320,9 @@ class Bench:
         summary["other_load_cores"] = other_load(busy, cpu, mine, sum(r["cpu"] for r in results), wall)
         summary["server_cores"] = cpu / wall
         summary["load_average"] = load_average()
+        if metrics is not None:
+            after = await asyncio.to_thread(server.scrape)
+            summary["server_probe"] = probe(metrics, after or "")
         return summary
 
     # --- Scenarios ------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The servers under test, as real processes, and what is measured from outside them.
 
-``ours`` is ``python -m workshop_server``; ``b0`` and ``b1`` are the naive hubs of
+``ours`` is ``python -m workshop_server``; ``b0``, ``b1`` and ``b2`` are the naive hubs of
 :mod:`bench.baselines`. CPU time and memory come from ``/proc/<pid>``; the event-loop lag of a server
 is the latency of ``GET /healthz`` sampled every 100 ms over one kept-alive connection.
 """
@@ -66,7 +66,7 @@ def _raise_nofile() -> None:  # runs in the child before exec
 
 @dataclass
 class Server:
-    """One server process. ``kind`` is ``ours``, ``b0`` or ``b1``; ``settings`` become WORKSHOP_*."""
+    """One server process. ``kind`` is ``ours``, ``b0``, ``b1`` or ``b2``; ``settings`` become WORKSHOP_*."""
 
     kind: str
     log_dir: Path
@@ -158,6 +158,14 @@ class Server:
                 if line.startswith(name + " ") or line.startswith(name + "{"):
                     return float(line.rsplit(" ", 1)[1])
         return None
+
+    def scrape(self) -> str | None:
+        """The whole ``/metrics`` text (the workshop server only; None elsewhere)."""
+        if self.kind != "ours":
+            return None
+        with urllib.request.urlopen(self.url + "/metrics", timeout=10) as response:
+            text: str = response.read().decode()
+            return text
 
     def create_room(self, **fields: Any) -> dict[str, Any]:
         body = {"title": "Bench room", "rules": "Be kind.", **fields}

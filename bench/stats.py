@@ -122,3 +122,41 @@ def summarise(
         "errors": dict(errors),
         "closes": dict(closes),
     }
+
+
+def histogram(text: str, name: str, labels: str = "") -> dict[float, float]:
+    """The cumulative buckets (upper bound → count) of one Prometheus histogram in ``/metrics`` text.
+
+    ``labels`` are the series' other labels as they appear before ``le``, e.g. ``generation="2"``.
+    """
+    prefix = f'{name}_bucket{{{labels + "," if labels else ""}le="'
+    buckets: dict[float, float] = {}
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            bound, _, count = line[len(prefix) :].partition('"} ')
+            buckets[float(bound)] = float(count)
+    return buckets
+
+
+def gauge(text: str, name: str) -> float | None:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def stalls(before: Mapping[float, float], after: Mapping[float, float], over: float) -> dict[str, Any]:
+    """What a histogram saw between two scrapes: how many observations, how many above ``over`` (a bucket
+    bound), and the bounds ``(low, high]`` of the largest one (``high`` = inf past the last bucket)."""
+    delta = {bound: after.get(bound, 0.0) - before.get(bound, 0.0) for bound in sorted(after)}
+    total = delta.get(float("inf"), 0.0)
+    within = [count for bound, count in delta.items() if bound <= over]  # cumulative: the last one
+    above = total - (within[-1] if within else 0.0)
+    low, high = 0.0, 0.0
+    previous = 0.0
+    for bound, count in delta.items():
+        if count >= total:
+            high, low = bound, previous
+            break
+        previous = bound
+    return {"count": int(total), "over": int(above), "max_low": low if total else 0.0, "max_high": high}

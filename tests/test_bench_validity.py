@@ -13,7 +13,8 @@ import pytest
 from bench.__main__ import parse_args
 from bench.baselines import text_frame
 from bench.report import cpu_ratios, markdown, targets
-from bench.scenarios import Config
+from bench.scenarios import Config, probe
+from bench.stats import histogram, stalls
 from bench.validity import DEFAULT_MAX_OTHER_LOAD, Overload, other_load, overloads, too_loaded, windows
 
 
@@ -142,3 +143,56 @@ def test_b2_frame_is_one_unmasked_text_frame(length: int) -> None:
         assert (
             frame[1] == 127 and int.from_bytes(frame[2:10], "big") == length and frame[10:] == text.encode()
         )
+
+
+def metrics_text(lag: dict[str, int], lag_max: float, full: dict[str, int]) -> str:
+    lines = [f'workshop_loop_lag_seconds_bucket{{le="{le}"}} {n}' for le, n in lag.items()] + [
+        f'workshop_gc_pause_seconds_bucket{{generation="2",le="{le}"}} {n}' for le, n in full.items()
+    ]
+    lines.append(f"workshop_loop_lag_max_seconds {lag_max}")
+    lines.append('workshop_gc_pause_seconds_bucket{generation="0",le="+Inf"} 999')
+    return "\n".join(lines) + "\n"
+
+
+def test_server_probe_counts_the_window_only() -> None:
+    before = metrics_text(
+        {"0.025": 10, "0.05": 10, "0.5": 11, "1.0": 11, "+Inf": 11}, 0.4, {"1.0": 1, "+Inf": 1}
+    )
+    quiet = metrics_text(
+        {"0.025": 60, "0.05": 60, "0.5": 61, "1.0": 61, "+Inf": 61}, 0.4, {"1.0": 1, "+Inf": 1}
+    )
+    seen = probe(before, quiet)
+    # 50 wake-ups in the window, all within 25 ms: the 0.4 s stall before the window is not counted.
+    assert seen["loop_samples"] == 50 and seen["loop_stalls_over_50ms"] == 0
+    assert seen["loop_max_ms"] == pytest.approx(25.0) and not seen["loop_max_exact"]  # a bucket bound
+    assert seen["gc_full_collections"] == 0
+    stalled = metrics_text(
+        {"0.025": 60, "0.05": 60, "0.5": 60, "1.0": 62, "+Inf": 62}, 0.8, {"1.0": 3, "+Inf": 3}
+    )
+    seen = probe(before, stalled)
+    assert seen["loop_stalls_over_50ms"] == 1 and seen["loop_max_exact"]
+    assert seen["loop_max_ms"] == pytest.approx(800.0)  # a new record: exact
+    assert seen["gc_full_collections"] == 2 and seen["gc_full_over_50ms"] == 2
+    assert seen["gc_full_max_ms"] == pytest.approx(1000.0)
+
+
+def test_histogram_and_stalls_read_prometheus_text() -> None:
+    text = 'x_bucket{le="0.05"} 3.0\nx_bucket{le="+Inf"} 5.0\nx_count 5.0\nx_bucket_other 1\n'
+    assert histogram(text, "x") == {0.05: 3.0, float("inf"): 5.0}
+    assert stalls({}, histogram(text, "x"), 0.05) == {
+        "count": 5,
+        "over": 2,
+        "max_low": 0.05,
+        "max_high": float("inf"),
+    }
+    assert stalls({}, {}, 0.05)["count"] == 0
+
+
+def test_settings_for_ours_are_passed_and_shown() -> None:
+    args = parse_args(["--set", "GC_FREEZE=false", "--set", "workshop_flush_tick_ms=0"])
+    assert dict(args.set) == {"GC_FREEZE": "false", "FLUSH_TICK_MS": "0"}
+    with pytest.raises(SystemExit):
+        parse_args(["--set", "GC_FREEZE"])
+    data = report({})
+    data["config"]["ours_settings"] = {"GC_FREEZE": "false"}
+    assert "Settings given to ours: `WORKSHOP_GC_FREEZE=false`." in markdown(data)

@@ -85,6 +85,25 @@ async def test_command_and_journal_latency_histograms(tmp_path: Path) -> None:
     assert (sample(text, "workshop_command_seconds_sum") or 0) > 0
 
 
+@pytest.mark.parametrize("gc_freeze", [True, False])
+async def test_loop_lag_and_gc_pauses_are_exposed(tmp_path: Path, gc_freeze: bool) -> None:
+    """The worker's own lag probe records every wake-up and the longest stall; every collection's pause
+    is recorded by generation. With gc_freeze the start-up's full collection is among them."""
+    with running(tmp_path, gc_freeze=gc_freeze) as server:
+        first = await eventually(server, "workshop_loop_lag_seconds_count", "", lambda v: v >= 3)
+        text = await asyncio.to_thread(scrape, server)
+        assert (sample(text, "workshop_loop_lag_seconds_count") or 0) >= first
+    assert sample(text, "workshop_loop_lag_seconds_bucket", '{le="+Inf"}') == sample(
+        text, "workshop_loop_lag_seconds_count"
+    )
+    lag_max = sample(text, "workshop_loop_lag_max_seconds")
+    assert lag_max is not None and lag_max >= 0
+    assert re.search(r"^# TYPE workshop_gc_pause_seconds histogram$", text, re.MULTILINE)
+    full = sample(text, "workshop_gc_pause_seconds_count", '{generation="2"}') or 0
+    if gc_freeze:
+        assert full >= 1  # the collection at start-up whose survivors were frozen
+
+
 async def test_close_codes_are_counted(tmp_path: Path) -> None:
     with running(tmp_path, auth_timeout=0.5) as server:
         normal = await Client.connect(server.ws_url)

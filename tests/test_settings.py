@@ -55,8 +55,17 @@ def test_defaults() -> None:
     assert settings.broker == "memory"
     assert settings.max_frame_bytes == 64 * 1024
     assert settings.flush_window_ms == 0.0
+    assert settings.gc_freeze is True
     assert settings.websocket_compression is False
     assert settings.base_url == "http://127.0.0.1:8000"
+
+
+def test_gc_freeze_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKSHOP_GC_FREEZE", "false")
+    assert Settings().gc_freeze is False
+    monkeypatch.setenv("WORKSHOP_GC_FREEZE", "maybe")
+    with pytest.raises(ValidationError):
+        Settings()
 
 
 def test_every_field_is_documented() -> None:

@@ -22,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from workshop_server import errors, logs, protocol
+from workshop_server.collector import FreezingCollector, LoopLagProbe, PauseObserver
 from workshop_server.downloads import DOWNLOAD_SECONDS
 from workshop_server.guard import ADMISSION_STATE_KEY, HUB_STATE_KEY, TICKET_EXTENSION, Admission, Ticket
 from workshop_server.health import Health
@@ -512,14 +513,37 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
             )
         return response
 
+    pauses = PauseObserver()
+
+    def lagged(seconds: float) -> None:  # every 20 ms: the loop's lag, and the collections meanwhile
+        metrics.loop_lag(seconds)
+        for generation, pause in pauses.drain():
+            metrics.gc_pause(generation, pause)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         await hub.start()
         admission = Admission(settings, metrics)
+        probe = LoopLagProbe(lagged)
+        freezer = (
+            FreezingCollector(lambda: metrics.connections_ended, lambda: len(hub.sessions))
+            if settings.gc_freeze
+            else None
+        )
+        pauses.install()
+        probe.start()
+        if freezer is not None:
+            freezer.start()  # after start-up: what the hub loaded is frozen
         try:
             yield {ADMISSION_STATE_KEY: admission, HUB_STATE_KEY: hub}
         finally:
-            await hub.stop()
+            try:
+                await hub.stop()
+            finally:
+                if freezer is not None:
+                    await freezer.stop()
+                await probe.stop()
+                pauses.uninstall()
 
     routes: list[Route | Mount] = [
         Route("/", index),

@@ -113,6 +113,27 @@ class Metrics:
             "workshop_worker_info", "The worker that served this scrape.", ["worker"], registry=r
         )
         self.worker_info.labels(worker).set(1)
+        self.loop_lag_seconds = Histogram(
+            "workshop_loop_lag_seconds",
+            "How late the worker's lag probe woke up from each 20 ms sleep: the event loop's stalls.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.loop_lag_max = Gauge(
+            "workshop_loop_lag_max_seconds",
+            "The longest event-loop stall the lag probe saw since the worker started.",
+            registry=r,
+        )
+        self.gc_pause_seconds = Histogram(
+            "workshop_gc_pause_seconds",
+            "Duration of each garbage collection, by generation (2: a full collection).",
+            ["generation"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        #: WebSocket connections ended since the worker started (what ``workshop_closes`` adds up).
+        self.connections_ended = 0
+        self._lag_max = 0.0
         self.cluster_events = Counter(
             "workshop_cluster_events",
             "Events between workers: broker_lost, resubscribed, takeover, handed_over, forwarded,"
@@ -143,6 +164,7 @@ class Metrics:
 
     def closed(self, code: int | None) -> None:
         """A WebSocket connection ended with close ``code`` (``None``: no close frame, counted as 1006)."""
+        self.connections_ended += 1
         if code is None:
             label = "1006"
         elif code in _CLOSE_CODES:
@@ -166,6 +188,17 @@ class Metrics:
 
     def journal_committed(self, seconds: float, appends: int) -> None:
         self.journal_commit_seconds.observe(seconds)
+
+    # --- The event loop and the garbage collector -------------------------------------------------------
+    def loop_lag(self, seconds: float) -> None:
+        """The lag probe woke up ``seconds`` late."""
+        self.loop_lag_seconds.observe(seconds)
+        if seconds > self._lag_max:
+            self._lag_max = seconds
+            self.loop_lag_max.set(seconds)
+
+    def gc_pause(self, generation: int, seconds: float) -> None:
+        self.gc_pause_seconds.labels(str(generation)).observe(seconds)
 
     # --- Health ---------------------------------------------------------------------------------------
     def health(self, *, storage: bool, broker: bool) -> None:

@@ -1,0 +1,181 @@
+"""Garbage collection for many long-lived connections, and the worker's own event-loop lag probe.
+
+**Why.** CPython's full collection walks every tracked container object. A worker holding 10,000
+connections has over a million of them (sessions, uvicorn's protocol objects, queues, rooms), and a
+full collection stalled the event loop for 0.25-1 s (docs/performance.md) every time the objects
+promoted since the last one reached a quarter of the heap: under steady traffic, every few seconds.
+
+**What** (setting ``gc_freeze``, on by default): once the app has started, and again after every full
+collection, the survivors are moved to the permanent generation (:func:`gc.freeze`), which later
+collections skip. A full collection then walks only what was promoted since the previous one, so its
+pause is proportional to the recent churn, not to the number of connections. Freezing right when a
+full collection ends freezes nothing that collection could free: the younger generations are empty
+at that moment. Objects that die later are still freed by reference counting; only *cyclic* garbage
+among frozen objects waits. It is swept by :meth:`FreezingCollector.sweep` (unfreeze everything,
+collect, freeze again: one long pause) once at least as many connections have ended since the last
+sweep as are open now (and at least :data:`SWEEP_MIN_ENDED`), so that such garbage stays within the
+size of the live connections' own objects. The generation thresholds stay Python's defaults: with
+the heap frozen, young collections stay small, and a larger first generation made each of them
+longer (a 50,000-object first generation cost 324 ms with 10,000 connections).
+
+**Measured either way**: every collection's pause, by generation (``workshop_gc_pause_seconds``), and
+the loop's lag (``workshop_loop_lag_seconds``, ``workshop_loop_lag_max_seconds``): a task sleeps
+:data:`LAG_INTERVAL` and records how late it woke up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import time
+from collections.abc import Callable
+from typing import Any
+
+__all__ = [
+    "LAG_INTERVAL",
+    "SWEEP_MIN_ENDED",
+    "FreezingCollector",
+    "LoopLagProbe",
+    "PauseObserver",
+    "sweep_due",
+]
+
+#: Seconds between two wake-ups of the lag probe: a stall is measured to within this much.
+LAG_INTERVAL = 0.02
+#: Seconds between two checks whether a sweep of the frozen objects is due.
+SWEEP_CHECK_SECONDS = 10.0
+#: A sweep waits for at least this many ended connections, however few are open.
+SWEEP_MIN_ENDED = 1000
+
+# Collectors installed in this process (a test may run several apps at once): gc.callbacks and the
+# permanent generation are process-wide, so the last one to stop unfreezes.
+_freezers: list[FreezingCollector] = []
+
+
+def sweep_due(ended_since_sweep: int, open_connections: int, minimum: int = SWEEP_MIN_ENDED) -> bool:
+    """A sweep of the frozen objects is due once at least as many connections ended since the last one
+    as are open now, and at least ``minimum``."""
+    return ended_since_sweep >= max(minimum, open_connections)
+
+
+class PauseObserver:
+    """Times every collection (``gc.callbacks``); :meth:`drain` hands over ``(generation, seconds)``.
+
+    The callback runs inside the collector, wherever an allocation triggered it, so it only appends to
+    a list: taking a lock there (a metric's) could wait on the very code that it interrupted.
+    """
+
+    #: Pauses kept until drained; past that the newest are dropped.
+    KEEP = 10_000
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, float]] = []
+        self._began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        elif self._began:
+            if len(self.pauses) < self.KEEP:
+                self.pauses.append((int(info["generation"]), time.perf_counter() - self._began))
+            self._began = 0.0
+
+    def drain(self) -> list[tuple[int, float]]:
+        pauses, self.pauses = self.pauses, []
+        return pauses
+
+    def install(self) -> None:
+        gc.callbacks.append(self)
+
+    def uninstall(self) -> None:
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(self)
+
+
+class FreezingCollector:
+    """Freezes the survivors of every full collection; sweeps the frozen objects after much churn.
+
+    ``ended`` counts the connections that ended since the process started, ``connections`` those open.
+    """
+
+    def __init__(self, ended: Callable[[], int], connections: Callable[[], int]) -> None:
+        self.ended = ended
+        self.connections = connections
+        self.freezes = 0
+        self.sweeps = 0
+        self._ended_at_sweep = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        # At the end of a full collection the younger generations are empty: only its survivors move.
+        if phase == "stop" and info["generation"] == 2 and self in gc.callbacks:
+            gc.freeze()
+            self.freezes += 1
+
+    def start(self) -> None:
+        """Install, and freeze what start-up left (through a full collection)."""
+        _freezers.append(self)
+        gc.callbacks.append(self)
+        self._ended_at_sweep = self.ended()
+        gc.collect()
+        with contextlib.suppress(RuntimeError):  # no running loop: sweeps are then the caller's
+            self._task = asyncio.get_running_loop().create_task(self._watch(), name="gc-sweeps")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(self)
+        with contextlib.suppress(ValueError):
+            _freezers.remove(self)
+        if not _freezers:
+            gc.unfreeze()  # the next full collection walks everything again, as without this collector
+
+    def sweep(self) -> None:
+        """Unfreeze, collect everything (one pause as long as an untuned full collection) and freeze the
+        survivors again."""
+        self._ended_at_sweep = self.ended()
+        self.sweeps += 1
+        gc.unfreeze()
+        gc.collect()  # its end freezes again (__call__)
+
+    def maybe_sweep(self) -> bool:
+        if sweep_due(self.ended() - self._ended_at_sweep, self.connections()):
+            self.sweep()
+            return True
+        return False
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_CHECK_SECONDS)
+            self.maybe_sweep()
+
+
+class LoopLagProbe:
+    """Sleeps ``interval`` again and again and reports how late each wake-up was (the loop's lag)."""
+
+    def __init__(self, observe: Callable[[float], None], interval: float = LAG_INTERVAL) -> None:
+        self.observe = observe
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="loop-lag-probe")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            began = loop.time()
+            await asyncio.sleep(self.interval)
+            self.observe(max(0.0, loop.time() - began - self.interval))
