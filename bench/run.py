@@ -110,14 +110,16 @@ class Runner:
         return dict(self.cfg.ours_settings) if kind == "ours" else {}
 
     async def quiet(self) -> None:
-        """With ``quiet_wait``, wait (that long at most) until the rest of the machine is nearly idle."""
+        """With ``quiet_wait``, wait (that long at most) until the rest of the machine is nearly idle: under
+        ``max_other_load`` cores (0.3 when the check is off) over a whole second."""
         if self.quiet_wait <= 0:
             return
+        limit = self.max_other_load if self.max_other_load >= 0 else 0.3
         deadline = time.monotonic() + self.quiet_wait
         while time.monotonic() < deadline:
             busy = machine_busy()
-            await asyncio.sleep(0.5)
-            if machine_busy() - busy < 0.15:  # under 0.3 of a core
+            await asyncio.sleep(1.0)
+            if machine_busy() - busy < limit:
                 return
         log(
             f"the machine stayed busy for {self.quiet_wait:.0f} s; measuring anyway (its windows are checked)"
