@@ -432,3 +432,32 @@ async def test_a_broker_that_cannot_count_refuses_as_temporary_and_the_count_is_
     assert reply["code"] == "too_many_connections", reply
     for wire in (ana, extra, *others):
         await wire.close()
+
+
+async def test_a_connection_refused_after_its_claim_gives_it_back(limited: tuple[Hub, Hub]) -> None:
+    """Ana is removed: her connection closes, and every later auth passes the count, then is refused
+    by the owner (`banned`). Each of them gives its claim back, on both workers: nothing is left
+    counted, locally or in the broker."""
+    a, b = limited
+    code, links = await new_room(a)
+    fay = Wire(a)
+    await fay.attached("auth", token=links["facilitator_token"])
+    ana = Wire(b)
+    joined = await ana.attached("join", room=code, name="Ana", accept_rules=1)
+    member = joined["member"]["id"]
+    await fay.ok("member.remove", member=member)
+    await ana.until(lambda: ana.closed is not None)
+    for n in range(6):  # twice the limit: a leak would soon refuse them as too many
+        late = Wire((a, b)[n % 2])
+        reply = await late.call("auth", token=joined["token"])
+        assert reply["type"] == "error" and reply["code"] == "banned", reply
+        await late.close()
+    shared = a.broker.hub if isinstance(a.broker, MemoryBroker) else None
+    assert shared is not None
+    pair_ = (code, member)
+    async with asyncio.timeout(10):  # the releases reach the broker in the background
+        while pair_ in a.claims.counts or pair_ in b.claims.counts or pair_ in shared.connections:
+            await asyncio.sleep(0.01)
+    assert pair_ not in set(a.claims.held.values()) | set(b.claims.held.values())
+    await fay.close()
+    await ana.close()
