@@ -12,9 +12,10 @@ not per attach.
 A release is fire-and-forget. This worker's writes of one pair (claims, releases, repairs) reach the
 broker one at a time, in order, so its share there is its local count. Whatever may have left it
 wrong (a claim or a release that failed or timed out) marks the pair: at the next heartbeat this
-worker writes its own count of it again (``Broker.set_connections``). It writes every count again after the broker came back, when
-its own announcement may have lapsed (others then dropped its share), and every
-``CONNECTIONS_REWRITE`` seconds (the broker forgets a count ``CONNECTIONS_TTL`` after its last write).
+worker writes its own count of it again (``Broker.set_connections``). It writes every count again
+after the broker came back, when its own announcement may have lapsed (others then dropped its
+share), and every ``CONNECTIONS_REWRITE`` seconds (the broker forgets a count ``CONNECTIONS_TTL``
+after its last write).
 
 A claim the broker cannot answer is refused as temporary (``server_busy``): the limit fails closed,
 as the shared rate limits do; it is logged and reported to ``on_unavailable`` (a metric).
