@@ -515,7 +515,7 @@ class Session:
         if attached is None:
             raise errors.from_dict(reply.attach_error or {})
         # Counted once its member is known (a join may find an existing member: a resent join id, a
-        # personal invite used again): refused, it leaves the room (_enter detaches it) unanswered.
+        # personal invite used again). Refused: _enter detaches it, and the join gets the refusal.
         await hub.claim(self)
         member = reply.result["member"]
         self.token = hub.token(code, "member", member["id"])
