@@ -149,6 +149,8 @@ def test_invalid_allowed_origins(monkeypatch: pytest.MonkeyPatch, value: str) ->
         ("max_frame_bytes", 1048577),
         ("flush_window_ms", -0.5),
         ("flush_window_ms", 50.5),
+        ("flush_tick_ms", -1),
+        ("flush_tick_ms", 100.5),
         ("workers", 0),
         ("commands_per_second", 0),
         ("command_burst", 0),

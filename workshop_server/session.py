@@ -10,8 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
+import weakref
 from collections import deque
+from collections.abc import Awaitable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from starlette.types import Receive, Send
@@ -47,6 +50,73 @@ class TokenBucket:
             self.tokens -= 1.0
             return True
         return False
+
+
+class Flusher:
+    """Writes what connections queued, once per pass of the event loop, with no task wake-up per
+    connection.
+
+    A fan-out pushes a batch's frames to hundreds of connections in one go; each connection is marked
+    here once, and one callback, after the pass, writes each connection's queue as one frame (several
+    messages coalesced). The write goes through the connection's ASGI ``send`` driven by hand: it
+    completes without waiting whenever the transport takes the data (the usual case), so nothing is
+    scheduled per recipient. A send that must wait (the peer reads slowly) goes on in a task, and the
+    connection's writer takes over until it is done.
+
+    Under load the sending is paced per connection (``flush_tick_ms``): a connection sent a frame less
+    than a tick ago gets what follows in one frame when its tick is up, so a busy room costs one frame
+    per connection per tick, whatever its rate; a connection idle for longer gets its next message at
+    once, so a quiet room keeps its latency.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._marked: list[Session] = []
+        self._scheduled = False
+        self._later: dict[float, list[Session]] = {}  # due time (whole milliseconds) -> connections
+
+    def mark(self, session: Session) -> None:
+        if session._marked:
+            return
+        session._marked = True
+        self._marked.append(session)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._pass)
+
+    def _pass(self) -> None:
+        self._scheduled = False
+        marked, self._marked = self._marked, []
+        now = self._loop.time()
+        for session in marked:
+            due = session._last_frame + session._tick
+            if due > now and session._closing is None:
+                key = math.ceil(due * 1000.0) / 1000.0  # one timer per millisecond, not per connection
+                later = self._later.get(key)
+                if later is None:
+                    later = self._later[key] = []
+                    self._loop.call_at(key, self._due, key)
+                later.append(session)
+            else:
+                session._marked = False
+                session._flush()
+
+    def _due(self, key: float) -> None:
+        for session in self._later.pop(key, ()):
+            session._marked = False
+            session._flush()
+
+
+_FLUSHERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Flusher] = weakref.WeakKeyDictionary()
+
+
+def flusher() -> Flusher:
+    """The running loop's flusher."""
+    loop = asyncio.get_running_loop()
+    found = _FLUSHERS.get(loop)
+    if found is None:
+        found = _FLUSHERS[loop] = Flusher(loop)
+    return found
 
 
 class Session:
@@ -87,10 +157,19 @@ class Session:
         self._waiter: asyncio.Future[None] | None = None
         self._closing: tuple[int, str] | None = None
         self._drain = False
-        self._done = asyncio.get_running_loop().create_future()
+        self._loop = asyncio.get_running_loop()
+        self._done = self._loop.create_future()
         settings = hub.settings
         self._queue_max = settings.send_queue_max
         self._window = settings.flush_window_ms / 1000.0
+        # Written by the flusher (Flusher) or, when a send must wait, the writer task (_writer).
+        self._flusher = flusher()
+        self._tick = settings.flush_tick_ms / 1000.0
+        self._marked = False  # waiting for the flusher's pass or tick
+        self._last_frame = -math.inf  # loop time of the last frame handed to send
+        self._sending = False  # a send is under way: the writer's, or one that had to wait (_resume)
+        self._resume: asyncio.Task[None] | None = None
+        self._broken: Exception | None = None  # a send failed: the peer is gone; the writer ends
         self._bucket = TokenBucket(settings.commands_per_second, settings.command_burst)
         self._bad_frames = 0
         self._deadline: asyncio.Timeout | None = None
@@ -116,9 +195,80 @@ class Session:
             self.close_soon(CloseCode.SLOW_CONSUMER, CLOSE_REASONS[CloseCode.SLOW_CONSUMER])
             return
         self._out.append(frame)
+        if self._window:
+            self._wake()  # a configured window: the writer waits it out
+        else:
+            self._flusher.mark(self)
+
+    def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+    def _flush(self) -> None:
+        """Write the queue as one frame now (the flusher's pass), or leave it to the writer."""
+        out = self._out
+        if not out or self._done.done():
+            return
+        if self._closing is not None or self._sending or self._broken is not None:
+            self._wake()
+            return
+        frame = out.popleft() if len(out) == 1 else self._take_all()
+        self._last_frame = self._loop.time()
+        if isinstance(frame, str):
+            sending = self._send({"type": "websocket.send", "text": frame})
+        else:
+            sending = self._send({"type": "websocket.send", "bytes": frame})
+        if not isinstance(sending, Coroutine):  # an ASGI server whose send is not a coroutine
+            self._sending = True
+            self._resume = self._loop.create_task(self._finish(sending, None))
+            return
+        try:
+            waiting = sending.send(None)
+        except StopIteration:
+            return  # written: the usual case
+        except Exception as exc:  # the peer is gone: the writer ends the connection
+            self._broken = exc
+            self._wake()
+            return
+        self._sending = True
+        self._resume = self._loop.create_task(self._finish(sending, waiting))
+
+    async def _finish(self, sending: Awaitable[None], waiting: Any) -> None:
+        """Go on with a send that had to wait (``sending``, a coroutine started by hand, which yielded
+        ``waiting``), as a task would have; or await ``sending``."""
+        try:
+            if not isinstance(sending, Coroutine):
+                await sending
+                return
+            while True:
+                try:
+                    if waiting is None:
+                        await asyncio.sleep(0)
+                    else:
+                        # What a task does with a future its coroutine yields: take the flag that said
+                        # "blocking" before waiting on it itself.
+                        waiting._asyncio_future_blocking = False
+                        await waiting
+                except asyncio.CancelledError:
+                    sending.close()
+                    raise
+                except Exception:
+                    pass  # the send sees the outcome of what it waited for when it resumes
+                waiting = sending.send(None)
+        except StopIteration:
+            pass
+        except Exception as exc:
+            self._broken = exc
+        finally:
+            self._sending = False
+            self._resume = None
+            self._wake()
+
+    def _take_all(self) -> str | bytes:
+        frames = list(self._out)
+        self._out.clear()
+        return self.codec.join(frames)
 
     def push_message(self, message: dict[str, Any]) -> None:
         self.push(self.codec.encode(message))
@@ -155,9 +305,7 @@ class Session:
         self._drain = drain
         if not drain:
             self._out.clear()
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self._wake()
 
     @property
     def closing(self) -> bool:
@@ -167,12 +315,15 @@ class Session:
         await asyncio.shield(self._done)
 
     async def _writer(self) -> None:
-        loop = asyncio.get_running_loop()
+        """What the flusher leaves: the close's drain, a configured window, a send that had to wait."""
+        loop = self._loop
         out = self._out
         while True:
-            if self._closing is not None and (not self._drain or not out):
+            if self._broken is not None:
+                raise self._broken
+            if self._closing is not None and (not self._drain or not out) and not self._sending:
                 break
-            if not out:
+            if not out or self._sending:
                 self._waiter = loop.create_future()
                 await self._waiter
                 self._waiter = None
@@ -181,16 +332,18 @@ class Session:
                 await asyncio.sleep(self._window)
                 if self.closing:
                     break
-            if len(out) == 1:
-                frame = out.popleft()
-            else:
-                frames = list(out)
-                out.clear()
-                frame = self.codec.join(frames)
-            if isinstance(frame, str):
-                await self._send({"type": "websocket.send", "text": frame})
-            else:
-                await self._send({"type": "websocket.send", "bytes": frame})
+                if not out or self._sending:
+                    continue
+            frame = out.popleft() if len(out) == 1 else self._take_all()
+            self._sending = True
+            try:
+                if isinstance(frame, str):
+                    await self._send({"type": "websocket.send", "text": frame})
+                else:
+                    await self._send({"type": "websocket.send", "bytes": frame})
+            finally:
+                self._sending = False
+            self._last_frame = loop.time()
 
     # --- The connection's life ------------------------------------------------------------------------
     async def run(self, receive: Receive) -> None:
@@ -228,9 +381,10 @@ class Session:
         finally:
             self.hub.sessions.discard(self)
             self.hub.detach(self)
-            for task in (reader, writer):
+            tasks = [reader, writer] + ([self._resume] if self._resume is not None else [])
+            for task in tasks:
                 task.cancel()
-            for task in (reader, writer):
+            for task in tasks:
                 try:
                     await task
                 except asyncio.CancelledError:

@@ -351,6 +351,16 @@ class Settings(BaseSettings):
             "0 sends at once."
         ),
     )
+    flush_tick_ms: float = Field(
+        default=10.0,
+        ge=0,
+        le=100,
+        description=(
+            "Milliseconds (0 to 100): a connection that was sent a frame less than this long ago gets "
+            "what follows together, in one frame, once the tick is up; one idle for longer gets its next "
+            "message at once. 0 sends every pass of the event loop."
+        ),
+    )
     gc_freeze: bool = Field(
         default=True,
         description=(

@@ -71,7 +71,8 @@ async def test_reason_forms_header_and_label(web: Browsing, web_server: ServerPr
     await post(ana, "Standing desks")
     await expect(console.locator("input[id^='reason-hide-']")).to_have_value("Off top")
     # Cancelling one closes only that one; confirming another uses its own reason.
-    await console.locator("form:has(input[id^='reason-remove-'])").get_by_role("button", name="Cancel").click()
+    remove_form = console.locator("form:has(input[id^='reason-remove-'])")
+    await remove_form.get_by_role("button", name="Cancel").click()
     await expect(forms).to_have_count(2)
     await console.locator("form:has(input[id^='reason-mute-'])").locator("button[type=submit]").click()
     await expect(console.locator("#member-list")).to_contain_text("Muted: Too loud")
@@ -126,4 +127,5 @@ async def test_facilitator_erases_a_participant(web: Browsing, web_server: Serve
     await expect(console.locator("#member-list .member-row")).to_have_count(2)
     await expect(console.get_by_role("button", name="Erase data of", exact=False)).to_have_count(0)
     # The staff never get a button to erase staff.
-    assert await console.locator("#member-list .member-row", has_text="Ada").locator("[data-focus=erase]").count() == 0
+    ada = console.locator("#member-list .member-row", has_text="Ada")
+    assert await ada.locator("[data-focus=erase]").count() == 0

@@ -1,0 +1,144 @@
+"""How a connection's frames leave (session.Flusher): written in the event loop's pass with no task per
+recipient, paced per connection under load (one frame per tick holding everything since the last), at
+once in a quiet room, and handed to the writer task, in order, when the peer reads slowly."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from workshop_server.close_codes import CloseCode
+from workshop_server.protocol import JsonCodec
+from workshop_server.session import Session
+from workshop_server.settings import Settings
+
+SECRET = "x" * 48
+
+
+class Peer:
+    """An ASGI ``send`` that waits, as uvicorn's does, while the transport is not writable."""
+
+    def __init__(self) -> None:
+        self.writable = asyncio.Event()
+        self.writable.set()
+        self.frames: list[str] = []
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.writable.wait()
+        self.frames.append(message["text"])
+
+    def messages(self) -> list[int]:
+        """Every message received, in order, coalesced frames opened."""
+        out: list[int] = []
+        for frame in self.frames:
+            data = json.loads(frame)
+            out.extend(m["n"] for m in (data if isinstance(data, list) else [data]))
+        return out
+
+
+def session(tmp_path: Path, peer: Peer, **settings: Any) -> Session:
+    hub = SimpleNamespace(
+        settings=Settings(data_dir=tmp_path, secret=SECRET, **settings), metrics=None, worker_id="w"
+    )
+    return Session(hub, peer.send, JsonCodec())  # type: ignore[arg-type]
+
+
+def frame(n: int) -> str:
+    return json.dumps({"type": "event", "n": n})
+
+
+async def until(predicate: Any, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.005)
+
+
+async def test_a_quiet_room_delivers_at_once_with_no_task_per_recipient(tmp_path: Path) -> None:
+    peers = [Peer() for _ in range(50)]
+    sessions = [session(tmp_path, peer) for peer in peers]
+    tasks = len(asyncio.all_tasks())
+    for s in sessions:
+        s.push(frame(1))
+    await asyncio.sleep(0)  # one pass of the loop
+    assert [peer.messages() for peer in peers] == [[1]] * 50
+    assert len(asyncio.all_tasks()) == tasks  # nothing was scheduled per connection
+
+
+async def test_under_load_one_frame_per_tick_holds_everything_since_the_last(tmp_path: Path) -> None:
+    peer = Peer()
+    s = session(tmp_path, peer, flush_tick_ms=100)
+    s.push(frame(1))
+    await asyncio.sleep(0)
+    assert peer.frames == [frame(1)]  # the first after a quiet spell: at once
+    for n in (2, 3, 4):
+        s.push(frame(n))
+    await asyncio.sleep(0)
+    assert peer.frames == [frame(1)]  # within the tick: held
+    await until(lambda: len(peer.frames) == 2)
+    assert json.loads(peer.frames[1]) == [{"type": "event", "n": n} for n in (2, 3, 4)]
+
+
+async def test_without_a_tick_each_pass_writes(tmp_path: Path) -> None:
+    peer = Peer()
+    s = session(tmp_path, peer, flush_tick_ms=0)
+    for n in (1, 2):
+        s.push(frame(n))
+        await asyncio.sleep(0)
+    assert peer.frames == [frame(1), frame(2)]
+
+
+async def test_a_send_that_must_wait_goes_on_in_order_through_the_writer(tmp_path: Path) -> None:
+    peer = Peer()
+    s = session(tmp_path, peer, flush_tick_ms=0)
+    writer = asyncio.get_running_loop().create_task(s._writer())
+    try:
+        peer.writable.clear()  # the peer stopped reading
+        s.push(frame(1))
+        await asyncio.sleep(0.01)
+        for n in range(2, 6):
+            s.push(frame(n))
+            await asyncio.sleep(0)
+        assert peer.frames == []
+        peer.writable.set()
+        await until(lambda: peer.messages() == [1, 2, 3, 4, 5])
+        assert s._broken is None and not writer.done()
+    finally:
+        writer.cancel()
+
+
+async def test_a_slow_consumer_is_closed_with_4001(tmp_path: Path) -> None:
+    peer = Peer()
+    s = session(tmp_path, peer, send_queue_max=4, flush_tick_ms=0)
+    peer.writable.clear()
+    s.push(frame(0))
+    await asyncio.sleep(0)  # its send waits
+    for n in range(1, 6):
+        s.push(frame(n))
+    assert s._closing is not None and s._closing[0] == CloseCode.SLOW_CONSUMER
+
+
+async def test_order_and_exactly_once_whatever_the_pauses(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    peer = Peer()
+    s = session(tmp_path, peer, flush_tick_ms=2, send_queue_max=100000)
+    writer = asyncio.get_running_loop().create_task(s._writer())
+    try:
+        for n in range(400):
+            s.push(frame(n))
+            roll = rng.random()
+            if roll < 0.05:
+                peer.writable.clear()
+            elif roll < 0.15:
+                peer.writable.set()
+            if rng.random() < 0.3:
+                await asyncio.sleep(rng.choice([0, 0, 0.001, 0.003]))
+        peer.writable.set()
+        await until(lambda: len(peer.messages()) >= 400)
+        assert peer.messages() == list(range(400))
+        assert s._broken is None and not writer.done()
+    finally:
+        writer.cancel()
