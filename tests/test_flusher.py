@@ -40,11 +40,45 @@ class Peer:
         return out
 
 
-def session(tmp_path: Path, peer: Peer, **settings: Any) -> Session:
+class Transport:
+    """The server's direct write of a prebuilt frame (guard.GuardedWebSocketProtocol.write_frame)."""
+
+    def __init__(self) -> None:
+        self.open = True
+        self.wires: list[bytes] = []
+
+    def write_frame(self, wire: bytes) -> bool:
+        if self.open:
+            self.wires.append(wire)
+        return self.open
+
+    def messages(self) -> list[int]:
+        out: list[int] = []
+        for wire in self.wires:
+            data = json.loads(payload(wire))
+            out.extend(m["n"] for m in (data if isinstance(data, list) else [data]))
+        return out
+
+
+def payload(wire: bytes) -> bytes:
+    """The payload of one unmasked text frame (RFC 6455 5.2), checking its header."""
+    assert wire[0] == 0x81, "FIN and the text opcode"
+    length, start = wire[1], 2
+    assert length & 0x80 == 0, "a server's frames are not masked"
+    if length == 126:
+        length, start = int.from_bytes(wire[2:4], "big"), 4
+    elif length == 127:
+        length, start = int.from_bytes(wire[2:10], "big"), 10
+    assert len(wire) == start + length
+    return wire[start:]
+
+
+def session(tmp_path: Path, peer: Peer, transport: Transport | None = None, **settings: Any) -> Session:
     hub = SimpleNamespace(
         settings=Settings(data_dir=tmp_path, secret=SECRET, **settings), metrics=None, worker_id="w"
     )
-    return Session(hub, peer.send, JsonCodec())  # type: ignore[arg-type]
+    write = transport.write_frame if transport is not None else None
+    return Session(hub, peer.send, JsonCodec(), write_frame=write)  # type: ignore[arg-type]
 
 
 def frame(n: int) -> str:
@@ -142,3 +176,40 @@ async def test_order_and_exactly_once_whatever_the_pauses(tmp_path: Path) -> Non
         assert s._broken is None and not writer.done()
     finally:
         writer.cancel()
+
+
+async def test_a_frame_is_built_once_for_everyone_and_written_straight_to_the_transport(
+    tmp_path: Path,
+) -> None:
+    transports = [Transport() for _ in range(3)]
+    peers = [Peer() for _ in transports]
+    sessions = [session(tmp_path, p, t, flush_tick_ms=100) for p, t in zip(peers, transports, strict=True)]
+    shared = frame(1)  # the fan-out pushes one frame object to every connection of an audience
+    for s in sessions:
+        s.push(shared)
+    await asyncio.sleep(0)
+    assert [t.messages() for t in transports] == [[1]] * 3
+    assert transports[0].wires[0] is transports[1].wires[0] is transports[2].wires[0]
+    assert all(p.frames == [] for p in peers)  # nothing through ASGI send
+    # Coalesced under load: the same queue on every connection, one frame built for all.
+    later = [frame(2), frame(3)]
+    for s in sessions:
+        for f in later:
+            s.push(f)
+    await until(lambda: all(len(t.wires) == 2 for t in transports))
+    assert [t.messages() for t in transports] == [[1, 2, 3]] * 3
+    assert transports[0].wires[1] is transports[2].wires[1]
+
+
+async def test_when_the_transport_cannot_take_it_the_frame_goes_through_send(tmp_path: Path) -> None:
+    transport, peer = Transport(), Peer()
+    s = session(tmp_path, peer, transport, flush_tick_ms=0)
+    s.push(frame(1))
+    await asyncio.sleep(0)
+    transport.open = False  # paused, closing, or compression negotiated
+    s.push(frame(2))
+    await asyncio.sleep(0)
+    transport.open = True
+    s.push(frame(3))
+    await asyncio.sleep(0)
+    assert transport.messages() == [1, 3] and peer.messages() == [2]

@@ -24,7 +24,14 @@ from starlette.types import Receive, Scope, Send
 from workshop_server import errors, logs, protocol
 from workshop_server.collector import FreezingCollector, LoopLagProbe, PauseObserver
 from workshop_server.downloads import DOWNLOAD_SECONDS
-from workshop_server.guard import ADMISSION_STATE_KEY, HUB_STATE_KEY, TICKET_EXTENSION, Admission, Ticket
+from workshop_server.guard import (
+    ADMISSION_STATE_KEY,
+    DIRECT_EXTENSION,
+    HUB_STATE_KEY,
+    TICKET_EXTENSION,
+    Admission,
+    Ticket,
+)
 from workshop_server.health import Health
 from workshop_server.hub import Hub
 from workshop_server.metrics import Metrics
@@ -146,8 +153,15 @@ class WebSocketEndpoint:
         client = scope.get("client")
         ip = address_key(str(client[0])) if client else "unknown"
         device = device_from_scope(hub, scope)  # the browser's signed cookie: what a ban records
+        direct = scope.get("extensions", {}).get(DIRECT_EXTENSION)
         await Session(
-            hub, send, codec, ip=ip, ticket=ticket if isinstance(ticket, Ticket) else None, device=device
+            hub,
+            send,
+            codec,
+            ip=ip,
+            ticket=ticket if isinstance(ticket, Ticket) else None,
+            device=device,
+            write_frame=direct if callable(direct) else None,
         ).run(receive)
 
 

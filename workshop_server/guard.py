@@ -33,6 +33,7 @@ import h11
 import orjson
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
 
 from workshop_server.ratelimit import address_key
 
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ADMISSION_STATE_KEY",
+    "DIRECT_EXTENSION",
     "HUB_STATE_KEY",
     "TICKET_EXTENSION",
     "Admission",
@@ -58,6 +60,9 @@ ADMISSION_STATE_KEY: Final = "workshop.admission"
 HUB_STATE_KEY: Final = "workshop.hub"
 #: The ASGI scope extension under which a WebSocket connection's ticket reaches the application.
 TICKET_EXTENSION: Final = "workshop.ticket"
+#: The ASGI scope extension that lets a WebSocket's session write a prebuilt frame straight to the
+#: transport (``GuardedWebSocketProtocol.write_frame``), skipping the per-recipient framing of ``send``.
+DIRECT_EXTENSION: Final = "workshop.write_frame"
 RETRY_AFTER_SECONDS: Final = 5
 
 
@@ -371,8 +376,29 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
-        if scope is not None and self._ticket is not None:
-            cast(dict[str, Any], scope["extensions"])[TICKET_EXTENSION] = self._ticket
+        if scope is not None:
+            extensions = cast(dict[str, Any], scope["extensions"])
+            if self._ticket is not None:
+                extensions[TICKET_EXTENSION] = self._ticket
+            extensions[DIRECT_EXTENSION] = self.write_frame
+
+    def write_frame(self, wire: bytes) -> bool:
+        """Write ``wire``, one complete unmasked WebSocket frame built once for many connections, if this
+        connection can take it now: open, writable (not paused by a slow reader), and without a
+        negotiated extension (compression transforms every frame). False: nothing was written, and the
+        caller sends through ASGI ``send`` as usual. Frames written here and through ``send`` leave in
+        the order of the calls: both write whole frames to the same transport."""
+        if (
+            not self.handshake_complete
+            or self.close_sent
+            or self.conn.extensions
+            or not self.writable.is_set()
+            or self.conn.state is not State.OPEN
+            or self.transport.is_closing()
+        ):
+            return False
+        self.transport.write(wire)
+        return True
 
     def send_receive_event_to_app(self) -> None:
         if self.curr_msg_data_type == "text" and not self.close_sent:

@@ -14,10 +14,11 @@ import math
 import time
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from starlette.types import Receive, Send
+from websockets.frames import Frame, Opcode
 
 from workshop_server import errors, protocol
 from workshop_server.close_codes import CLOSE_REASONS, CloseCode
@@ -74,6 +75,10 @@ class Flusher:
         self._marked: list[Session] = []
         self._scheduled = False
         self._later: dict[float, list[Session]] = {}  # due time (whole milliseconds) -> connections
+        # Within one pass: the wire frame built for a queue of frames (keyed by their identities; the
+        # frames are kept in the entry, so the identities stay theirs). Connections of one room get the
+        # same frame objects from the fan-out, so a frame is built once per audience, not per recipient.
+        self.wires: dict[object, tuple[tuple[str | bytes, ...], bytes]] = {}
 
     def mark(self, session: Session) -> None:
         if session._marked:
@@ -100,11 +105,27 @@ class Flusher:
             else:
                 session._marked = False
                 session._flush()
+        self.wires.clear()
 
     def _due(self, key: float) -> None:
         for session in self._later.pop(key, ()):
             session._marked = False
             session._flush()
+        self.wires.clear()
+
+    def wire(self, frames: tuple[str | bytes, ...], codec: protocol.Codec) -> bytes:
+        """``frames`` (one, or several to coalesce) as one complete server-side WebSocket frame."""
+        key: object = id(frames[0]) if len(frames) == 1 else tuple(map(id, frames))
+        found = self.wires.get(key)
+        if found is not None and found[0] == frames:
+            return found[1]
+        payload = frames[0] if len(frames) == 1 else codec.join(list(frames))
+        if isinstance(payload, str):
+            built = Frame(Opcode.TEXT, payload.encode()).serialize(mask=False)
+        else:
+            built = Frame(Opcode.BINARY, payload).serialize(mask=False)
+        self.wires[key] = (frames, built)
+        return built
 
 
 _FLUSHERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Flusher] = weakref.WeakKeyDictionary()
@@ -131,9 +152,11 @@ class Session:
         ip: str = "unknown",
         ticket: Ticket | None = None,
         device: str | None = None,
+        write_frame: Callable[[bytes], bool] | None = None,
     ) -> None:
         self.hub = hub
         self._send = send
+        self._write_frame = write_frame  # the server's direct write of a prebuilt frame (guard.py), if any
         self.codec = codec
         self.ip = ip  # the client's address: the key of the per-address rate limits
         self._ticket = ticket  # the connection guard's: settled once joined (no longer "pending")
@@ -213,8 +236,12 @@ class Session:
         if self._closing is not None or self._sending or self._broken is not None:
             self._wake()
             return
-        frame = out.popleft() if len(out) == 1 else self._take_all()
         self._last_frame = self._loop.time()
+        write_frame = self._write_frame
+        if write_frame is not None and write_frame(self._flusher.wire(tuple(out), self.codec)):
+            out.clear()  # written straight to the transport, built once for everyone who got the same
+            return
+        frame = out.popleft() if len(out) == 1 else self._take_all()
         if isinstance(frame, str):
             sending = self._send({"type": "websocket.send", "text": frame})
         else:
