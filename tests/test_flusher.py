@@ -1,6 +1,7 @@
-"""How a connection's frames leave (session.Flusher): written in the event loop's pass with no task per
-recipient, paced per connection under load (one frame per tick holding everything since the last), at
-once in a quiet room, and handed to the writer task, in order, when the peer reads slowly."""
+"""How a connection's frames leave (flusher.Flusher, session.Session): written at the end of a delivery
+or in the event loop's pass with no task per recipient, paced per connection under load (one frame per
+tick holding everything since the last), at once in a quiet room, built once per audience and written
+straight to the transport, and handed to the writer task, in order, when the peer reads slowly."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from workshop_server.close_codes import CloseCode
+from workshop_server.flusher import flush_pending
 from workshop_server.protocol import JsonCodec
 from workshop_server.session import Session
 from workshop_server.settings import Settings
@@ -213,3 +215,13 @@ async def test_when_the_transport_cannot_take_it_the_frame_goes_through_send(tmp
     s.push(frame(3))
     await asyncio.sleep(0)
     assert transport.messages() == [1, 3] and peer.messages() == [2]
+
+
+async def test_the_end_of_a_delivery_writes_without_waiting_for_the_pass(tmp_path: Path) -> None:
+    peer = Peer()
+    s = session(tmp_path, peer)
+    s.push(frame(1))
+    flush_pending()  # what the fan-out does once it pushed a batch
+    assert peer.messages() == [1]  # with no await in between
+    flush_pending()  # nothing marked: nothing happens
+    assert peer.messages() == [1]

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from workshop_server import protocol
 from workshop_server.close_codes import CloseCode
+from workshop_server.flusher import flush_pending
 
 if TYPE_CHECKING:
     from workshop_server.connection import Connection
@@ -255,6 +256,7 @@ class Fanout:
                 if effect["kind"] == "refresh":
                     for session in self.member_sessions(effect["member"]):
                         self._on_refresh(session)
+        flush_pending()  # written now, not one more pass of the loop later
         return self.deliveries - queued_before
 
     def push_live(
@@ -282,6 +284,7 @@ class Fanout:
                     frame = frames[codec.binary] = codec.encode(message)
                 session.push(frame)
                 sent += 1
+        flush_pending()
         return sent
 
     def _send(self, session: Connection, ev: dict[str, Any]) -> None:

@@ -12,16 +12,15 @@ import contextlib
 import logging
 import math
 import time
-import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from starlette.types import Receive, Send
-from websockets.frames import Frame, Opcode
 
 from workshop_server import errors, protocol
 from workshop_server.close_codes import CLOSE_REASONS, CloseCode
+from workshop_server.flusher import flusher
 from workshop_server.rooms import LOBBY, PUBLIC
 from workshop_server.rooms import commands as c
 from workshop_server.rooms.codes import normalise_code
@@ -51,93 +50,6 @@ class TokenBucket:
             self.tokens -= 1.0
             return True
         return False
-
-
-class Flusher:
-    """Writes what connections queued, once per pass of the event loop, with no task wake-up per
-    connection.
-
-    A fan-out pushes a batch's frames to hundreds of connections in one go; each connection is marked
-    here once, and one callback, after the pass, writes each connection's queue as one frame (several
-    messages coalesced). The write goes through the connection's ASGI ``send`` driven by hand: it
-    completes without waiting whenever the transport takes the data (the usual case), so nothing is
-    scheduled per recipient. A send that must wait (the peer reads slowly) goes on in a task, and the
-    connection's writer takes over until it is done.
-
-    Under load the sending is paced per connection (``flush_tick_ms``): a connection sent a frame less
-    than a tick ago gets what follows in one frame when its tick is up, so a busy room costs one frame
-    per connection per tick, whatever its rate; a connection idle for longer gets its next message at
-    once, so a quiet room keeps its latency.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._marked: list[Session] = []
-        self._scheduled = False
-        self._later: dict[float, list[Session]] = {}  # due time (whole milliseconds) -> connections
-        # Within one pass: the wire frame built for a queue of frames (keyed by their identities; the
-        # frames are kept in the entry, so the identities stay theirs). Connections of one room get the
-        # same frame objects from the fan-out, so a frame is built once per audience, not per recipient.
-        self.wires: dict[object, tuple[tuple[str | bytes, ...], bytes]] = {}
-
-    def mark(self, session: Session) -> None:
-        if session._marked:
-            return
-        session._marked = True
-        self._marked.append(session)
-        if not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self._pass)
-
-    def _pass(self) -> None:
-        self._scheduled = False
-        marked, self._marked = self._marked, []
-        now = self._loop.time()
-        for session in marked:
-            due = session._last_frame + session._tick
-            if due > now and session._closing is None:
-                key = math.ceil(due * 1000.0) / 1000.0  # one timer per millisecond, not per connection
-                later = self._later.get(key)
-                if later is None:
-                    later = self._later[key] = []
-                    self._loop.call_at(key, self._due, key)
-                later.append(session)
-            else:
-                session._marked = False
-                session._flush()
-        self.wires.clear()
-
-    def _due(self, key: float) -> None:
-        for session in self._later.pop(key, ()):
-            session._marked = False
-            session._flush()
-        self.wires.clear()
-
-    def wire(self, frames: tuple[str | bytes, ...], codec: protocol.Codec) -> bytes:
-        """``frames`` (one, or several to coalesce) as one complete server-side WebSocket frame."""
-        key: object = id(frames[0]) if len(frames) == 1 else tuple(map(id, frames))
-        found = self.wires.get(key)
-        if found is not None and found[0] == frames:
-            return found[1]
-        payload = frames[0] if len(frames) == 1 else codec.join(list(frames))
-        if isinstance(payload, str):
-            built = Frame(Opcode.TEXT, payload.encode()).serialize(mask=False)
-        else:
-            built = Frame(Opcode.BINARY, payload).serialize(mask=False)
-        self.wires[key] = (frames, built)
-        return built
-
-
-_FLUSHERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Flusher] = weakref.WeakKeyDictionary()
-
-
-def flusher() -> Flusher:
-    """The running loop's flusher."""
-    loop = asyncio.get_running_loop()
-    found = _FLUSHERS.get(loop)
-    if found is None:
-        found = _FLUSHERS[loop] = Flusher(loop)
-    return found
 
 
 class Session:
@@ -187,9 +99,9 @@ class Session:
         self._window = settings.flush_window_ms / 1000.0
         # Written by the flusher (Flusher) or, when a send must wait, the writer task (_writer).
         self._flusher = flusher()
-        self._tick = settings.flush_tick_ms / 1000.0
-        self._marked = False  # waiting for the flusher's pass or tick
-        self._last_frame = -math.inf  # loop time of the last frame handed to send
+        self.tick = settings.flush_tick_ms / 1000.0
+        self.marked = False  # waiting for the flusher's pass or tick
+        self.last_frame = -math.inf  # loop time of the last frame handed to send
         self._sending = False  # a send is under way: the writer's, or one that had to wait (_resume)
         self._resume: asyncio.Task[None] | None = None
         self._broken: Exception | None = None  # a send failed: the peer is gone; the writer ends
@@ -228,15 +140,15 @@ class Session:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _flush(self) -> None:
-        """Write the queue as one frame now (the flusher's pass), or leave it to the writer."""
+    def flush(self) -> None:
+        """Write the queue as one frame now (the flusher's), or leave it to the writer task."""
         out = self._out
         if not out or self._done.done():
             return
         if self._closing is not None or self._sending or self._broken is not None:
             self._wake()
             return
-        self._last_frame = self._loop.time()
+        self.last_frame = self._flusher.now  # the flush's time: shared with the others flushed with it
         write_frame = self._write_frame
         if write_frame is not None and write_frame(self._flusher.wire(tuple(out), self.codec)):
             out.clear()  # written straight to the transport, built once for everyone who got the same
@@ -370,7 +282,7 @@ class Session:
                     await self._send({"type": "websocket.send", "bytes": frame})
             finally:
                 self._sending = False
-            self._last_frame = loop.time()
+            self.last_frame = loop.time()
 
     # --- The connection's life ------------------------------------------------------------------------
     async def run(self, receive: Receive) -> None:
