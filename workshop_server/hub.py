@@ -560,24 +560,45 @@ class Hub:
     async def _attach_again(self, room_id: str | None, sessions: list[Connection]) -> None:
         """Attach ``sessions`` again in place (each gets a snapshot message first); close with 4003 those
         that cannot be (they reconnect and resume). Then tell the owner exactly who is here."""
-        sessions = [s for s in sessions if not s.closing]
-        if room_id is None or not sessions:
+        pending = [s for s in sessions if not s.closing]
+        if room_id is None or not pending:
             return
-        try:
-            handle = await self.host(room_id)
-        except errors.WorkshopError as exc:
-            log.info("room %s: cannot attach its connections again here (%s); they resume", room_id, exc)
-            for session in sessions:
-                session.close_soon(CloseCode.ROOM_RELOADED, "the room is reloading")
+        handle: RoomHandle | None = None
+        for attempt in range(FOLLOW_ATTEMPTS):
+            last = attempt + 1 == FOLLOW_ATTEMPTS
+            try:
+                handle = await self.host(room_id)
+            except errors.WorkshopError as exc:
+                # "Moving between workers": the room is between two owners for a moment; try again.
+                if exc.temporary and not last:
+                    await asyncio.sleep(0.05 * (attempt + 1))
+                    continue
+                log.info("room %s: cannot attach its connections again here (%s); they resume", room_id, exc)
+                for session in pending:
+                    session.close_soon(CloseCode.ROOM_RELOADED, "the room is reloading")
+                return
+            for session in pending:
+                session.follow(handle)
+            answers = await asyncio.gather(
+                *(handle.attach(s, None, None, resync=True) for s in pending), return_exceptions=True
+            )
+            retry: list[Connection] = []
+            for session, answer in zip(pending, answers, strict=True):
+                if not isinstance(answer, BaseException):
+                    continue
+                # "The room is reloading": typically this worker's feed took up the room's new epoch
+                # from a batch later than the snapshot it was answered with, so the events in between
+                # cannot be caught up here. A moment later the owner's snapshot is newer: try again.
+                if isinstance(answer, errors.WorkshopError) and answer.temporary and not last:
+                    retry.append(session)
+                else:
+                    session.close_soon(CloseCode.ROOM_RELOADED, "the room is reloading")
+            pending = [s for s in retry if not s.closing]
+            if not pending:
+                break
+            await asyncio.sleep(0.05 * (attempt + 1))
+        if handle is None:
             return
-        for session in sessions:
-            session.follow(handle)
-        answers = await asyncio.gather(
-            *(handle.attach(s, None, None, resync=True) for s in sessions), return_exceptions=True
-        )
-        for session, answer in zip(sessions, answers, strict=True):
-            if isinstance(answer, BaseException):
-                session.close_soon(CloseCode.ROOM_RELOADED, "the room is reloading")
         feed = self.feeds.get(room_id)
         if feed is not None and feed.sessions:
             exact = c.Presence(
