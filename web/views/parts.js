@@ -100,6 +100,15 @@ export function timerBlock({ large = false } = {}) {
  * results (notes, or themes in a round on themes), or with `byTheme` its ranking by theme
  * (`theme_results`, a round on notes in a room with themes).
  */
+/** A result's rank: the number as shown (hidden from screen readers) and "Rank N" read instead. A label on
+ * a plain span is not read by every screen reader, so the words are real, visually hidden text. */
+export function rankBadge(rank) {
+  return [
+    h("span", { class: "result-rank", "aria-hidden": "true", text: String(rank) }),
+    h("span", { class: "sr-only", text: t("results.rank", { rank }) }),
+  ];
+}
+
 export function resultsList({ limit = 100, id = null, large = false } = {}) {
   const list = h("ol", { class: "results" + (large ? " results-large" : ""), id });
   return {
@@ -133,7 +142,7 @@ export function resultsList({ limit = 100, id = null, large = false } = {}) {
               style: `--i:${i}`,
               dataset: r.theme ? { theme: r.theme } : { idea: r.idea },
             },
-            h("span", { class: "result-rank", "aria-label": t("results.rank", { rank: r.rank }), text: String(r.rank) }),
+            rankBadge(r.rank),
             h(
               "div",
               { class: "result-body" },

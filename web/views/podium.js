@@ -6,7 +6,7 @@
 
 import { h } from "../dom.js";
 import { t } from "../i18n.js";
-import { authorOf, colorClass } from "./parts.js";
+import { authorOf, colorClass, rankBadge } from "./parts.js";
 
 const AUTO_PAGE_MS = 9000;
 const GAP = 10;
@@ -60,7 +60,7 @@ export function rankingChart({ id, labelKey = "results.title" }) {
         style: `--i:${i}`,
         dataset: r.theme ? { theme: r.theme, rank: String(r.rank) } : { idea: r.idea, rank: String(r.rank) },
       },
-      h("span", { class: "result-rank", "aria-label": t("results.rank", { rank: r.rank }), text: String(r.rank) }),
+      rankBadge(r.rank),
       h(
         "div",
         { class: "result-body" },
