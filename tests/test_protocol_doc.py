@@ -315,6 +315,10 @@ def test_every_limit_setting_is_in_the_limits_table() -> None:
             problems.append(f"{name}: the environment variable column should be `{env}`")
             continue
         default = Settings.model_fields[name].default
+        if isinstance(default, bool):  # a switch: `true` or `false`
+            if row[2] != str(default).lower():
+                problems.append(f"{name}: the default is {default}, protocol.md says {row[2]!r}")
+            continue
         number = re.match(r"-?\d+(\.\d+)?", row[2])
         if number is None or float(number.group()) != float(default):
             problems.append(f"{name}: the default is {default}, protocol.md says {row[2]!r}")
