@@ -225,3 +225,18 @@ async def test_the_end_of_a_delivery_writes_without_waiting_for_the_pass(tmp_pat
     assert peer.messages() == [1]  # with no await in between
     flush_pending()  # nothing marked: nothing happens
     assert peer.messages() == [1]
+
+
+async def test_a_reply_is_not_paced_by_the_tick(tmp_path: Path) -> None:
+    peer = Peer()
+    s = session(tmp_path, peer, flush_tick_ms=100)
+    s.push(frame(1))
+    await asyncio.sleep(0)
+    s.push(frame(2))  # an event within the tick: held...
+    s.push(frame(3), reply=True)  # ...until a reply comes: the client waits for it
+    await asyncio.sleep(0)
+    assert peer.messages() == [1, 2, 3]
+    s.push(frame(4))
+    await asyncio.sleep(0)
+    assert peer.messages() == [1, 2, 3]  # events are paced again
+    await until(lambda: peer.messages() == [1, 2, 3, 4])

@@ -10,8 +10,8 @@ every connection that got the same frames (:meth:`Flusher.wire`), else through i
 Under load the sending is paced per connection (``flush_tick_ms``): a connection sent a frame less than
 a tick ago gets what follows in one frame when its tick is up, so a busy room costs one frame per
 connection per tick, whatever its rate; a connection idle for longer gets its next message at once, so
-a quiet room keeps its latency. Timers are shared: one per millisecond of due time, not one per
-connection.
+a quiet room keeps its latency. A reply is not paced: the connection is flushed at the next pass.
+Timers are shared: one per millisecond of due time, not one per connection.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ class Flushable(Protocol):
     """A connection as the flusher sees it (``session.Session``)."""
 
     marked: bool  # waiting for a flush (a pass, or its tick)
+    urgent: bool  # a reply waits: flushed at the next pass whatever its tick
     last_frame: float  # loop time of the last frame it handed to its transport or ``send``
     tick: float  # seconds: ``flush_tick_ms``
 
@@ -58,8 +59,11 @@ class Flusher:
         # ``last_frame``, so their next ticks fall due together, in one timer and one built frame.
         self.now = loop.time()
 
-    def mark(self, connection: Flushable) -> None:
-        if connection.marked:
+    def mark(self, connection: Flushable, *, urgent: bool = False) -> None:
+        """``urgent``: a reply, which the client waits for; the tick paces events, not answers."""
+        if urgent and not connection.urgent:
+            connection.urgent = True
+        elif connection.marked:
             return
         connection.marked = True
         self._marked.append(connection)
@@ -78,7 +82,7 @@ class Flusher:
         now = self.now = self._loop.time()
         for connection in marked:
             due = connection.last_frame + connection.tick
-            if due > now and not connection.closing:
+            if due > now and not connection.closing and not connection.urgent:
                 key = math.ceil(due * 1000.0) / 1000.0
                 later = self._later.get(key)
                 if later is None:
@@ -86,15 +90,16 @@ class Flusher:
                     self._loop.call_at(key, self._due, key)
                 later.append(connection)
             else:
-                connection.marked = False
+                connection.marked = connection.urgent = False
                 connection.flush()
         self._wires.clear()
 
     def _due(self, key: float) -> None:
         self.now = self._loop.time()
         for connection in self._later.pop(key, ()):
-            connection.marked = False
-            connection.flush()
+            if connection.marked:  # not flushed meanwhile for a reply
+                connection.marked = False
+                connection.flush()
         self._wires.clear()
 
     def wire(self, frames: tuple[str | bytes, ...], codec: Codec) -> bytes:

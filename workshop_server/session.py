@@ -101,6 +101,7 @@ class Session:
         self._flusher = flusher()
         self.tick = settings.flush_tick_ms / 1000.0
         self.marked = False  # waiting for the flusher's pass or tick
+        self.urgent = False  # a reply is queued: flushed at the next pass, not at the tick
         self.last_frame = -math.inf  # loop time of the last frame handed to send
         self._sending = False  # a send is under way: the writer's, or one that had to wait (_resume)
         self._resume: asyncio.Task[None] | None = None
@@ -133,7 +134,7 @@ class Session:
         if self._window:
             self._wake()  # a configured window: the writer waits it out
         else:
-            self._flusher.mark(self)
+            self._flusher.mark(self, urgent=reply)
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -543,7 +544,7 @@ class Session:
         if self._ticket is not None:
             self._ticket.settle()  # joined: no longer counts against the pending-connection caps
         self._arm_deadline()  # from the auth deadline to the idle one
-        self.push_message(reply)
+        self.push(self.codec.encode(reply), reply=True)
 
     def _count_limited(self, scope: str) -> None:
         if self.hub.metrics is not None:
