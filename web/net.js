@@ -95,6 +95,16 @@ export class Connection {
     return Array.from(this.outbox.values(), (entry) => entry.msg);
   }
 
+  /**
+   * The commands not sent over the live connection yet (offline, reconnecting, or waiting to retry):
+   * their effect cannot have arrived. One in flight may already have its event here before its reply,
+   * so only these are counted ahead of the server (a dot placed offline), never twice.
+   */
+  unsentMessages() {
+    const live = this.attached ? this.ws : null;
+    return Array.from(this.outbox.values()).filter((entry) => !live || entry.on !== live).map((entry) => entry.msg);
+  }
+
   outboxChanged() {
     this.h.persist?.(this.pendingMessages());
     this.h.onOutbox?.(this.outbox.size);
@@ -267,7 +277,10 @@ export class Connection {
     this.early = [];
     for (const event of early) this.h.onEvent?.(event);
     this.startHeartbeat();
-    for (const entry of this.outbox.values()) ws.send(JSON.stringify(entry.msg));
+    for (const entry of this.outbox.values()) {
+      ws.send(JSON.stringify(entry.msg));
+      entry.on = ws;
+    }
   }
 
   onReply(msg) {
@@ -275,8 +288,12 @@ export class Connection {
     if (!entry) return;
     if (msg.type === "error" && msg.temporary && entry.tries < TEMPORARY_RETRIES) {
       entry.tries += 1;
+      entry.on = null; // refused for now: not applied
       setTimeout(() => {
-        if (this.attached && this.ws && this.outbox.has(msg.id)) this.ws.send(JSON.stringify(entry.msg));
+        if (this.attached && this.ws && this.outbox.has(msg.id)) {
+          this.ws.send(JSON.stringify(entry.msg));
+          entry.on = this.ws;
+        }
       }, 400 * 2 ** entry.tries);
       return;
     }
@@ -291,9 +308,13 @@ export class Connection {
     const id = randomId();
     const msg = { ...fields, type, id };
     return new Promise((resolve, reject) => {
-      this.outbox.set(id, { msg, resolve, reject, tries: 0 });
+      const entry = { msg, resolve, reject, tries: 0, on: null };
+      this.outbox.set(id, entry);
+      if (this.attached && this.ws) {
+        this.ws.send(JSON.stringify(msg));
+        entry.on = this.ws;
+      }
       this.outboxChanged();
-      if (this.attached && this.ws) this.ws.send(JSON.stringify(msg));
     });
   }
 

@@ -355,10 +355,11 @@ export function mountBoard(ctx) {
     );
   }
 
-  /** Dots placed or taken back that wait in the outbox (offline): counted at once, marked pending. */
+  /** Dots placed or taken back that wait in the outbox (offline): counted at once, marked pending. Only
+   * those not sent yet: one sent over the live connection may already be counted by its event. */
   function pendingDots(key = null) {
     let n = 0;
-    for (const m of pending()) {
+    for (const m of session.conn.unsentMessages()) {
       if ((m.type !== "vote.add" && m.type !== "vote.remove") || (key !== null && (m.idea ?? m.theme) !== key)) continue;
       n += m.type === "vote.add" ? 1 : -1;
     }
