@@ -111,19 +111,25 @@ def settings(data: Path, **overrides: Any) -> Settings:
     )
 
 
-@pytest.fixture
-async def pair(tmp_path: Path) -> AsyncIterator[tuple[Hub, Hub]]:
+@contextlib.asynccontextmanager
+async def two_hubs(config: Settings, **hub_args: Any) -> AsyncIterator[tuple[Hub, Hub]]:
+    """Two workers sharing ``config`` on one in-memory broker (no sockets), stopped afterwards."""
     shared = MemoryHub()
-    a = Hub(settings(tmp_path / "data"), broker=MemoryBroker(shared))
-    b = Hub(settings(tmp_path / "data"), broker=MemoryBroker(shared))
-    await a.start()
-    await b.start()
+    hubs = [Hub(config, broker=MemoryBroker(shared), **hub_args) for _ in range(2)]
+    for hub in hubs:
+        await hub.start()
     try:
-        yield a, b
+        yield hubs[0], hubs[1]
     finally:
-        for hub in (b, a):
+        for hub in reversed(hubs):
             with contextlib.suppress(Exception):
                 await hub.stop()
+
+
+@pytest.fixture
+async def pair(tmp_path: Path) -> AsyncIterator[tuple[Hub, Hub]]:
+    async with two_hubs(settings(tmp_path / "data")) as hubs:
+        yield hubs
 
 
 async def new_room(hub: Hub, access: str = "code") -> tuple[str, dict[str, Any]]:
@@ -328,19 +334,8 @@ async def test_a_lost_last_batch_is_found_within_a_heartbeat_or_two(pair: tuple[
 @pytest.fixture
 async def limited(tmp_path: Path) -> AsyncIterator[tuple[Hub, Hub]]:
     """Two workers on one in-memory broker, with at most 3 connections per participant."""
-    shared = MemoryHub()
-    hubs = [
-        Hub(settings(tmp_path / "data", max_connections_per_member=3), broker=MemoryBroker(shared))
-        for _ in range(2)
-    ]
-    for hub in hubs:
-        await hub.start()
-    try:
-        yield hubs[0], hubs[1]
-    finally:
-        for hub in reversed(hubs):
-            with contextlib.suppress(Exception):
-                await hub.stop()
+    async with two_hubs(settings(tmp_path / "data", max_connections_per_member=3)) as hubs:
+        yield hubs
 
 
 async def refused_until_ok(wire: Wire, type_: str, **fields: Any) -> dict[str, Any]:

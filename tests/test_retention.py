@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from tests.test_cluster import SECRET, Wire, new_room, settings
+from tests.test_cluster import two_hubs as cluster_hubs
 from workshop_server import errors
-from workshop_server.broker import MemoryBroker, MemoryHub
 from workshop_server.hub import Hub
 from workshop_server.storage import DATABASE_FILENAME
 
@@ -40,19 +40,8 @@ def clock() -> Clock:
 
 @contextlib.asynccontextmanager
 async def two_hubs(data: Path, clock: Clock, **overrides: Any) -> AsyncIterator[tuple[Hub, Hub]]:
-    shared = MemoryHub()
-    hubs = [
-        Hub(settings(data, purge_every_seconds=0, **overrides), clock=clock, broker=MemoryBroker(shared))
-        for _ in range(2)
-    ]
-    for hub in hubs:
-        await hub.start()
-    try:
-        yield hubs[0], hubs[1]
-    finally:
-        for hub in reversed(hubs):
-            with contextlib.suppress(Exception):
-                await hub.stop()
+    async with cluster_hubs(settings(data, purge_every_seconds=0, **overrides), clock=clock) as hubs:
+        yield hubs
 
 
 async def busy_room(a: Hub, b: Hub) -> tuple[str, Wire, Wire]:
