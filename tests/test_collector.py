@@ -109,9 +109,11 @@ async def test_a_sweep_frees_cyclic_garbage_among_frozen_objects(
 async def test_stopping_the_last_collector_unfreezes() -> None:
     first = FreezingCollector(lambda: 0, lambda: 0)
     second = FreezingCollector(lambda: 0, lambda: 0)
+    before = gc.get_threshold()
     first.start()
     second.start()
     try:
+        assert gc.get_threshold() == (before[0], before[1], 1)  # a full collection every 2nd of gen 1
         await first.stop()
         assert gc.get_freeze_count() > 0  # the other app still runs
         kept = [Node()]
@@ -120,6 +122,7 @@ async def test_stopping_the_last_collector_unfreezes() -> None:
     finally:
         await second.stop()
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == before  # Python's thresholds back
     assert first not in gc.callbacks and second not in gc.callbacks
     gc.collect()
     assert in_generations(kept)  # an ordinary collector again: nothing is frozen

@@ -365,8 +365,9 @@ class Settings(BaseSettings):
         default=True,
         description=(
             "Freeze the objects that survive each full garbage collection (and start-up), so that the "
-            "next full collection walks only what is newer: with thousands of connections a full "
-            "collection otherwise stalls every room for 0.25-1 s. After as many connections have ended "
+            "next full collection walks only what is newer, and make full collections frequent (third "
+            "threshold 1) so that each stays small: with thousands of connections a full collection "
+            "otherwise stalls every room for 0.25-1 s. After as many connections have ended "
             "as are open (at least 1,000), one full sweep frees the cyclic garbage among the frozen "
             "objects. false leaves Python's collector as it is."
         ),
