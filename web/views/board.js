@@ -55,7 +55,23 @@ export function mountBoard(ctx) {
   // Commands waiting for their reply, kept across reloads (outbox.js): notes posted shown as "Sending…",
   // dots placed offline already counted.
   const pending = () => session.conn.pendingMessages();
-  const pendingPosts = () => pending().filter((m) => m.type === "idea.post");
+  // A post's own idea.posted arrives before its reply: a post sent over the live connection whose note
+  // is already here (same text, mine, this round) is shown once, as that note, not also as "Sending…".
+  const pendingPosts = () => {
+    const posts = pending().filter((m) => m.type === "idea.post");
+    if (!posts.length) return posts;
+    const unsent = new Set(session.conn.unsentMessages().map((m) => m.id));
+    const rnd = state.currentRound;
+    const here = new Map();
+    for (const idea of state.ideas.values()) {
+      if (rnd && idea.round === rnd.id && state.isMine(idea)) here.set(idea.text, (here.get(idea.text) || 0) + 1);
+    }
+    return posts.filter((m) => {
+      if (unsent.has(m.id) || !here.get(m.text)) return true;
+      here.set(m.text, here.get(m.text) - 1);
+      return false;
+    });
+  };
   const colorChoices = COLORS.map((c) => {
     const input = h("input", { type: "radio", name: "idea-color", id: "color-" + c, value: c, checked: ui.color === c, class: "swatch-input" });
     input.addEventListener("change", () => {
