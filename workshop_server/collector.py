@@ -133,11 +133,8 @@ class FreezingCollector:
             self._task = asyncio.get_running_loop().create_task(self._watch(), name="gc-sweeps")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await _cancel(self._task)
+        self._task = None
         with contextlib.suppress(ValueError):
             gc.callbacks.remove(self)
         with contextlib.suppress(ValueError):
@@ -167,6 +164,14 @@ class FreezingCollector:
             self.maybe_sweep()
 
 
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    """Cancel ``task`` (if any) and wait for it to end."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 class LoopLagProbe:
     """Sleeps ``interval`` again and again and reports how late each wake-up was (the loop's lag)."""
 
@@ -179,11 +184,8 @@ class LoopLagProbe:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="loop-lag-probe")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await _cancel(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
