@@ -1,4 +1,4 @@
-"""``python -m bench``: run the benchmarks and write the report, the JSON and the plot to bench/results/.
+"""``python -m bench``: run the benchmarks and write the report, the JSON and the plots to bench/results/.
 
 Quick mode (the default, ``make bench``) takes about five minutes on 2 cores; ``--full`` runs the big
 sizes. ``--servers`` and ``--scenarios`` narrow a run (for example ``--servers ours,b2 --scenarios S2``).
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench import cluster
-from bench.report import cpu_plot, markdown, plot
+from bench.report import PLOTS, markdown, plots
 from bench.run import Runner, log
 from bench.scenarios import Config
 from bench.validity import DEFAULT_MAX_OTHER_LOAD, EXIT_INVALID
@@ -138,9 +138,10 @@ def fanout(cfg: Config, out: Path, quiet_wait: float, max_other_load: float) -> 
     files = {
         "results.json": json.dumps(report, indent=1, default=str).encode(),
         "report.md": text.encode(),
-        "latency.png": plot(report),
-        "cpu.png": cpu_plot(report),
+        **plots(report),
     }
+    for name in PLOTS.keys() - files.keys():  # a scenario not in this run: no stale latest-* plot
+        (out / f"latest-{name}").unlink(missing_ok=True)
     written = []
     for name, data in files.items():
         stem, suffix = name.split(".")

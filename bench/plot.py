@@ -1,4 +1,5 @@
-"""A tiny pure-Python plotter: lines, points and 5×7 text on an RGB canvas, written as a PNG (zlib)."""
+"""A tiny pure-Python plotter: lines, points, grouped bars and 5×7 text on an RGB canvas, written as a
+PNG (zlib)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 import struct
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 Color = tuple[int, int, int]
 
@@ -80,9 +82,13 @@ class Canvas:
             self.pixels[i : i + 3] = bytes(color)
 
     def fill(self, x: int, y: int, w: int, h: int, color: Color) -> None:
-        for yy in range(y, y + h):
-            for xx in range(x, x + w):
-                self.dot(xx, yy, color)
+        x0, x1 = max(x, 0), min(x + w, self.width)
+        if x0 >= x1:
+            return
+        row = bytes(color) * (x1 - x0)
+        for yy in range(max(y, 0), min(y + h, self.height)):
+            i = (yy * self.width + x0) * 3
+            self.pixels[i : i + len(row)] = row
 
     def line(self, x0: int, y0: int, x1: int, y1: int, color: Color, width: int = 1, dash: int = 0) -> None:
         """Bresenham; ``dash`` > 0 draws dashes of that many pixels."""
@@ -151,11 +157,13 @@ def latency_plot(
     threshold: float | None = None,
     threshold_unit: str = "ms",
     decades: tuple[int, int] = (0, 5),
+    colors: Sequence[Color] | None = None,
     width: int = 960,
     height: int = 560,
 ) -> bytes:
     """Lines with points; x linear from 0, y logarithmic (by default 1 ms to 100 s: ``decades`` are the
-    powers of ten at the bottom and the top). Returns PNG bytes."""
+    powers of ten at the bottom and the top). ``colors``: one per series (by default the palette in
+    turn). Returns PNG bytes."""
     left, right, top, bottom = 80, 190, 50, 70
     canvas = Canvas(width, height)
     pw, ph = width - left - right, height - top - bottom
@@ -192,7 +200,7 @@ def latency_plot(
         canvas.line(left, y, left + pw, y, (120, 120, 120), dash=6)
         canvas.text(left + pw - 6 * 10, y - 10, f"{threshold:g} {threshold_unit}")
     for n, (name, points) in enumerate(series):
-        color = PALETTE[n % len(PALETTE)]
+        color = colors[n % len(colors)] if colors else PALETTE[n % len(PALETTE)]
         ordered = sorted(points)
         for (x0, y0), (x1, y1) in itertools.pairwise(ordered):
             canvas.line(px(x0), py(y0), px(x1), py(y1), color, width=2)
@@ -201,4 +209,100 @@ def latency_plot(
         ly = top + 10 + n * 18
         canvas.fill(left + pw + 15, ly, 18, 7, color)
         canvas.text(left + pw + 40, ly, name)
+    return canvas.png()
+
+
+def short(value: float) -> str:
+    """A bar's value in at most about five characters: 0.42, 3.1, 27.5, 318, 4.2k, 196k, 1.3M."""
+    size = abs(value)
+    if size >= 1e6:
+        return f"{value / 1e6:.1f}M"
+    if size >= 1e4:
+        return f"{value / 1e3:.0f}k"
+    if size >= 1e3:
+        return f"{value / 1e3:.1f}k"
+    if size >= 100:
+        return f"{value:.0f}"
+    if size >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One bar panel: its own linear y axis from 0 (``unit``), and groups of bars along x, each group a
+    label and one value per series (``None``: that series has no figure there, no bar)."""
+
+    unit: str
+    groups: Sequence[tuple[str, Sequence[float | None]]]
+    x_label: str = ""
+
+
+def bar_chart(
+    series: Sequence[str],
+    panels: Sequence[Panel],
+    *,
+    title: str,
+    colors: Sequence[Color] | None = None,
+    width: int = 960,
+    height: int = 560,
+) -> bytes:
+    """Grouped bars, one panel beside the other, each with its own y axis; one colour per series (the
+    legend on the right), the value written above each bar. Returns PNG bytes."""
+    colors = list(colors) if colors else [PALETTE[n % len(PALETTE)] for n in range(len(series))]
+    canvas = Canvas(width, height)
+    canvas.text(20, 8, title, scale=2)
+    legend = 150
+    top, bottom = 70, 60
+    ph = height - top - bottom
+    slot = (width - legend) // max(len(panels), 1)
+    for k, panel in enumerate(panels):
+        left = k * slot + 70
+        pw = slot - 70 - 20
+        values = [v for _, group in panel.groups for v in group if v is not None]
+        y_max = max(values, default=0.0)
+        step = _nice_step(y_max * 1.1 if y_max > 0 else 1.0, 5)
+        y_top = step * math.ceil(y_max * 1.1 / step) if y_max > 0 else step * 5
+
+        def py(y: float, y_top: float = y_top) -> int:
+            return top + ph - round(max(y, 0.0) / y_top * ph)
+
+        tick = 0.0
+        while tick <= y_top * 1.0001:
+            y = py(tick)
+            canvas.line(left, y, left + pw, y, GREY)
+            label = (
+                f"{tick / 1e6:.4g}M"
+                if tick >= 1e6
+                else f"{tick / 1e3:.4g}k"
+                if tick >= 1e3
+                else f"{tick:.4g}"
+            )
+            canvas.text(left - 8 - 6 * len(label), y - 3, label)
+            tick += step
+        canvas.line(left, top, left, top + ph, BLACK)
+        canvas.line(left, top + ph, left + pw, top + ph, BLACK)
+        canvas.text(left - 60, top - 22, panel.unit[: max(1, (slot - 10) // 6)])
+        if panel.x_label:
+            canvas.text(left + pw // 2 - 3 * len(panel.x_label), height - 22, panel.x_label[: pw // 6])
+        groups = max(len(panel.groups), 1)
+        group_w = pw // groups
+        bar_w = max(2, (group_w - 16) // max(len(series), 1))
+        for g, (label, group) in enumerate(panel.groups):
+            x0 = left + g * group_w + (group_w - bar_w * len(series)) // 2
+            for n, value in enumerate(group[: len(series)]):
+                if value is None:
+                    continue
+                x = x0 + n * bar_w
+                y = py(value)
+                canvas.fill(x + 1, y, bar_w - 2, top + ph - y, colors[n % len(colors)])
+                text = short(value)
+                if 6 * len(text) + 1 <= bar_w:
+                    canvas.text(x + bar_w // 2 - 3 * len(text), y - 10, text)
+            fits = label[: max(1, group_w // 6)]
+            canvas.text(left + g * group_w + group_w // 2 - 3 * len(fits), top + ph + 8, fits)
+    for n, name in enumerate(series):
+        ly = top + 10 + n * 18
+        canvas.fill(width - legend + 15, ly, 18, 7, colors[n % len(colors)])
+        canvas.text(width - legend + 40, ly, name[:18])
     return canvas.png()

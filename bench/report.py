@@ -1,11 +1,17 @@
-"""The Markdown report, the targets check, and the latency plot of one run's JSON results."""
+"""The Markdown report, the targets check, and the plots of one run's JSON results.
+
+``python -m bench.report --plots REPORT.json [--out DIR]`` draws a run's plots again from its JSON.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from bench.plot import latency_plot
+from bench.plot import BLACK, PALETTE, Color, Panel, bar_chart, latency_plot
 
 BASELINES = ("b0", "b1", "b2")
 NAMES = {"ours": "ours", "b0": "B0", "b1": "B1", "b2": "B2"}
@@ -500,13 +506,23 @@ def _title(report: dict[str, Any], text: str) -> str:
     return ("INVALID - " if report.get("invalid") else "") + text
 
 
-def plot(report: dict[str, Any]) -> bytes:
-    series = []
+def _colors(report: dict[str, Any], runs: list[str]) -> list[Color]:
+    """A run keeps its colour in every plot of a report: its place among the report's runs."""
+    order = list(report.get("runs", {}))
+    return [PALETTE[order.index(run) % len(PALETTE)] if run in order else BLACK for run in runs]
+
+
+def s3_latency_plot(report: dict[str, Any]) -> bytes | None:
+    """S3 in the biggest room: p99 latency against offered deliveries per second, every server."""
+    runs, series = [], []
     for run in report["runs"]:
         steps = s3_steps(report, run)
         if steps:
+            runs.append(run)
             name = NAMES.get(run, run) + " p99"
             series.append((name, [(s["offered_per_s"], max(s["latency_ms"]["p99"], 0.001)) for s in steps]))
+    if not series:
+        return None
     size = report["config"]["s3_sizes"][-1]
     return latency_plot(
         series,
@@ -514,18 +530,22 @@ def plot(report: dict[str, Any]) -> bytes:
         x_label="offered deliveries per second",
         y_label="p99 latency ms (log)",
         threshold=report["config"]["s3_limit_ms"],
+        colors=_colors(report, runs),
     )
 
 
-def cpu_plot(report: dict[str, Any]) -> bytes:
+def s3_cpu_plot(report: dict[str, Any]) -> bytes | None:
     """S3 in the biggest room: server CPU µs per delivery against the event rate, every server."""
-    series = []
+    runs, series = [], []
     for run in report["runs"]:
         steps = [s for s in s3_steps(report, run) or [] if s["reach"] >= 0.99]
         if steps:
+            runs.append(run)
             series.append(
                 (NAMES.get(run, run), [(float(s["rate"]), max(s["cpu_us_per_delivery"], 0.1)) for s in steps])
             )
+    if not series:
+        return None
     size = report["config"]["s3_sizes"][-1]
     return latency_plot(
         series,
@@ -533,4 +553,179 @@ def cpu_plot(report: dict[str, Any]) -> bytes:
         x_label="events per second in the room",
         y_label="server CPU us per delivery (log)",
         decades=(0, 3),
+        colors=_colors(report, runs),
     )
+
+
+def _number(value: Any, *path: str) -> float | None:
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _bars(
+    report: dict[str, Any], title: str, get: Callable[[str], Any], panels: list[tuple[str, str, list[Any]]]
+) -> bytes | None:
+    """A bar chart of every run whose ``get(run)`` has figures: ``panels`` are (unit, x label,
+    [(group label, path to the number in ``get(run)``)])."""
+    runs = [run for run in report.get("runs", {}) if _ok(get(run))]
+    if not runs:
+        return None
+    charts = [
+        Panel(unit, [(label, [_number(get(run), *path) for run in runs]) for label, path in groups], x_label)
+        for unit, x_label, groups in panels
+    ]
+    return bar_chart(
+        [NAMES.get(run, run) for run in runs],
+        charts,
+        title=_title(report, title),
+        colors=_colors(report, runs),
+    )
+
+
+def s1_plot(report: dict[str, Any]) -> bytes | None:
+    """S1: KiB per idle connection and joins per second, at each size, every server."""
+    sizes: list[int] = report["config"]["s1_sizes"]
+
+    def get(run: str) -> dict[str, Any] | None:
+        value = _get(report, run, "S1")
+        if not isinstance(value, list) or not any(_ok(x) for x in value):
+            return None
+        return {str(k): x for k, x in enumerate(value) if _ok(x)}
+
+    def groups(key: str) -> list[tuple[str, tuple[str, ...]]]:
+        return [(f"{size:,}", (str(k), key)) for k, size in enumerate(sizes)]
+
+    return _bars(
+        report,
+        f"S1: idle joined connections, {report['config']['s1_room']} per room",
+        get,
+        [
+            ("KiB per idle connection", "connections", groups("kib_per_connection")),
+            ("joins per second", "connections", groups("joins_per_s")),
+        ],
+    )
+
+
+def s2_plot(report: dict[str, Any]) -> bytes | None:
+    """S2: p50, p99 and p99.9 latency, and server CPU per delivery, every server."""
+    cfg = report["config"]
+    return _bars(
+        report,
+        f"S2: {cfg['s2_rooms']} rooms of {cfg['s2_members']}, {cfg['s2_rate']:g} event/room/s",
+        lambda run: _get(report, run, "S2", "S2"),
+        [
+            (
+                "latency ms",
+                "",
+                [
+                    (name, ("latency_ms", key))
+                    for name, key in (("p50", "p50"), ("p99", "p99"), ("p99.9", "p999"))
+                ],
+            ),
+            ("server CPU us per delivery", "", [("", ("cpu_us_per_delivery",))]),
+        ],
+    )
+
+
+def s4_plot(report: dict[str, Any]) -> bytes | None:
+    """S4: deliveries per second, p99 latency and CPU per delivery in the vote storm, every run."""
+    cfg = report["config"]
+    return _bars(
+        report,
+        f"S4: vote storm, {cfg['s4_rate']:g} votes/s in a room of {cfg['s3_sizes'][-1]}",
+        lambda run: _get(report, run, "S4"),
+        [
+            ("deliveries per second", "", [("", ("deliveries_per_s",))]),
+            ("p99 latency ms", "", [("", ("latency_ms", "p99"))]),
+            ("server CPU us per delivery", "", [("", ("cpu_us_per_delivery",))]),
+        ],
+    )
+
+
+def s5_plot(report: dict[str, Any]) -> bytes | None:
+    """S5: p99 latency before and after 5% of the clients stop reading, and the server's RSS."""
+    cfg = report["config"]
+    mib = 2**20
+
+    def get(run: str) -> dict[str, Any] | None:
+        s5 = _get(report, run, "S5")
+        if not _ok(s5) or not all(_ok(s5.get(k)) for k in ("clean", "fill", "slow")):
+            return None
+        rss = {
+            "before": s5["clean"]["rss_before"] / mib,
+            "clean": s5["clean"]["rss_peak"] / mib,
+            "fill": s5["fill"]["rss_peak"] / mib,
+            "slow": s5["slow"]["rss_peak"] / mib,
+        }
+        return {**s5, "rss_mib": rss}
+
+    phases = (("clean", "clean"), ("filling", "fill"), ("full", "slow"))
+    return _bars(
+        report,
+        f"S5: {cfg['s5_fraction']:.0%} stop reading in a room of {cfg['s3_sizes'][-1]}",
+        get,
+        [
+            ("p99 latency ms", "window", [(name, (key, "latency_ms", "p99")) for name, key in phases]),
+            (
+                "server RSS MiB (peak)",
+                "window",
+                [("start", ("rss_mib", "before")), *((name, ("rss_mib", key)) for name, key in phases)],
+            ),
+        ],
+    )
+
+
+#: The plots of a run, by file name: each is written when its scenario has figures.
+PLOTS: dict[str, Callable[[dict[str, Any]], bytes | None]] = {
+    "s1.png": s1_plot,
+    "s2.png": s2_plot,
+    "s3-latency.png": s3_latency_plot,
+    "s3-cpu.png": s3_cpu_plot,
+    "s4.png": s4_plot,
+    "s5.png": s5_plot,
+}
+
+
+def plots(report: dict[str, Any]) -> dict[str, bytes]:
+    """Every plot whose scenario has figures in ``report``, by file name."""
+    out = {}
+    for name, draw in PLOTS.items():
+        data = draw(report)
+        if data is not None:
+            out[name] = data
+    return out
+
+
+def write_plots(report: dict[str, Any], out: Path) -> list[Path]:
+    """The plots of ``report`` in ``out`` under their plain names (``s1.png``, ``s3-latency.png``, ...)."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, data in plots(report).items():
+        path = out / name
+        path.write_bytes(data)
+        written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.report",
+        description="Draw the plots of a run again from its JSON (bench/results/results-*.json).",
+    )
+    parser.add_argument("--plots", type=Path, required=True, metavar="REPORT.json", help="a run's JSON")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="where the PNGs go (default: the JSON's directory); existing ones are replaced",
+    )
+    args = parser.parse_args(argv)
+    report = json.loads(args.plots.read_text())
+    written = write_plots(report, args.out or args.plots.parent)
+    if not written:
+        raise SystemExit(f"{args.plots}: no scenario with figures to plot")
+    print("\n".join(str(path) for path in written))
+
+
+if __name__ == "__main__":
+    main()
