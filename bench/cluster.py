@@ -41,7 +41,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -57,6 +57,7 @@ from bench.run import log, machine
 from bench.scenarios import IDEATE, IPS, SETTLE, Member
 from bench.servers import CLOCK_TICKS, Sampler, Server, control, free_port, load_average, machine_busy
 from bench.stats import merge_events, spread
+from bench.validity import DEFAULT_MAX_OTHER_LOAD, EXIT_INVALID, KEY, Overload, check, fail, other_load
 from workshop_server.settings import Settings
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -93,6 +94,9 @@ class ClusterConfig:
     takeover: list[str] = field(default_factory=lambda: [f"{DEFAULT_LEASE:g}", "1.5:1.5"])
     # Before each window and trial, wait up to this long for the rest of the machine to be idle.
     quiet_wait: float = 0.0
+    # A window or trial during which the rest of the machine used more cores makes the run INVALID
+    # (:mod:`bench.validity`; below 0: no check).
+    max_other_load: float = DEFAULT_MAX_OTHER_LOAD
 
     @classmethod
     def quick(cls) -> ClusterConfig:
@@ -446,13 +450,15 @@ class Meter:
             ),
             reverse=True,
         )
+        # The rest of the machine: other processes, and kernel work charged to no process (the softirq
+        # time of loopback TCP, I/O completion), as /proc/stat counts it. Already in cores: over 1 s.
+        other = other_load(busy, sum(servers) + redis, 0.0, generator, 1.0)
         return {
             "servers": servers,
             "redis": redis,
             "generator": generator,
-            # The rest of the machine: other processes, and kernel work charged to no process (the
-            # softirq time of loopback TCP, I/O completion), as /proc/stat counts it.
-            "other": max(0.0, busy - sum(servers) - redis - generator),
+            "other": other,
+            KEY: other,  # the same, under the name bench.validity reads
             "machine": busy,
             "stat": stat,
             "top_others": [(name, round(c, 3)) for c, name in others[:4] if c > 0.01],
@@ -767,12 +773,14 @@ async def takeover_trials(
     rng: random.Random,
     db: int,
     quiet: Callable[[], Awaitable[None]],
+    announce: Callable[[str, dict[str, Any]], None] = lambda where, window: None,
 ) -> dict[str, Any]:
     """``trials`` kills (SIGKILL) of a room's owner, on three workers in turn: the owner X, a survivor Y,
     and a third one, restarted after its own kill, that waits its turn. Per trial, a fresh room created
     on X, with two participants that post right after the kill and resend until acknowledged: one
     connected to Y (it stays), one connected to X (it reconnects to Y); and ``/healthz`` of Y polled
-    until it lists the room as owned."""
+    until it lists the room as owned. Each trial records the other load from the kill to the last answer
+    (``other_load_cores``) and is given to ``announce``."""
     lease = variant.lease
     forward = variant.forward_timeout if variant.forward_timeout is not None else DEFAULT_FORWARD
     settings = {"BROKER": "redis", "REDIS_URL": redis.url(db), "LEASE_SECONDS": f"{lease:g}"}
@@ -799,6 +807,9 @@ async def takeover_trials(
                 restarting = None
             await quiet()
             await asyncio.sleep(0.2 + rng.random() * heartbeat)  # a random phase against the renewals
+            watched = [*(w.pid for w in workers), redis.pid]
+            cpu_before = [proc_cpu(pid) for pid in watched]
+            busy, mine = machine_busy(), time.process_time()
             killed = time.monotonic()
             assert owner.process is not None
             owner.process.send_signal(signal.SIGKILL)
@@ -814,14 +825,23 @@ async def takeover_trials(
             finally:
                 await stays.close()
                 await moves.close()
+            # Read before the killed owner is reaped (its CPU since the kill is none; gone, it reads 0).
+            used = sum(max(0.0, proc_cpu(pid) - b) for pid, b in zip(watched, cpu_before, strict=True))
+            others = other_load(
+                machine_busy() - busy, used, time.process_time() - mine, 0.0, time.monotonic() - killed
+            )
             await asyncio.to_thread(owner.process.wait)
-            trial: dict[str, Any] = {"owned_s": owned_at - killed if isinstance(owned_at, float) else None}
+            trial: dict[str, Any] = {
+                "owned_s": owned_at - killed if isinstance(owned_at, float) else None,
+                KEY: others,
+            }
             for name, result, client in (("stays", stayed, stays), ("moves", moved, moves)):
                 if isinstance(result, BaseException):
                     trial[name] = {"error": f"{type(result).__name__}: {result}", "codes": dict(client.codes)}
                 else:
                     trial[name] = {**result, "s": result["at"] - killed, "codes": dict(client.codes)}
             out.append(trial)
+            announce(window_label("takeover", variant.label, "trial", k), trial)
             log(
                 f"takeover {variant.label}, trial {k + 1}/{trials}: owned after "
                 + (f"{trial['owned_s']:.2f} s" if trial["owned_s"] is not None else "—")
@@ -873,14 +893,20 @@ class ClusterBench:
             return
         began = time.monotonic()
         deadline = began + self.cfg.quiet_wait
+        limit = self.cfg.max_other_load if self.cfg.max_other_load >= 0 else 0.3  # cores
         while time.monotonic() < deadline:
             busy = machine_busy()
             await asyncio.sleep(0.5)
-            if machine_busy() - busy < 0.15:  # under 0.3 of a core
+            if machine_busy() - busy < limit * 0.5:
                 break
         else:
             log(f"the machine stayed busy for {self.cfg.quiet_wait:.0f} s; measuring anyway")
         self.busy_waits.append(time.monotonic() - began)
+
+    def announce(self, where: str, window: dict[str, Any]) -> None:
+        """Log at once a window measured under more other load than ``max_other_load``."""
+        for overload in check([(where, window)], self.cfg.max_other_load):
+            log(overload.message())
 
     async def run(self) -> dict[str, Any]:
         cfg = self.cfg
@@ -914,6 +940,7 @@ class ClusterBench:
                             self.rng,
                             10 + n,
                             self.quiet,
+                            self.announce,
                         )
                     except Exception as exc:
                         self.errors.append(f"{what}: {type(exc).__name__}: {exc}")
@@ -926,6 +953,8 @@ class ClusterBench:
         report["seconds"] = time.monotonic() - started
         report["quiet_wait_seconds"] = sum(self.busy_waits)
         report["errors"] = self.errors
+        report["max_other_load"] = cfg.max_other_load
+        report["invalid"] = [o.message() for o in overloads(report, cfg.max_other_load)]
         return report
 
     async def steady(self, redis: Redis, data: Path) -> dict[str, Any]:
@@ -1017,9 +1046,9 @@ class ClusterBench:
             for setup in setups:
                 await self.quiet()
                 log(f"latency round {r + 1}/{cfg.lat_rounds}: {setup.label}")
-                windows[setup.label].append(
-                    await latency_window(pool, setup, redis, cfg.lat_rate, cfg.lat_seconds)
-                )
+                window = await latency_window(pool, setup, redis, cfg.lat_rate, cfg.lat_seconds)
+                self.announce(window_label("latency", setup.label, "round", r), window["cores"])
+                windows[setup.label].append(window)
         results = []
         for setup in setups:
             done = windows[setup.label]
@@ -1088,7 +1117,9 @@ class ClusterBench:
             for setup in setups:
                 await self.quiet()
                 log(f"throughput round {r + 1}/{cfg.tp_rounds}: {setup.label}")
-                windows[setup.label].append(await storm_window(pool, setup, redis, cfg))
+                window = await storm_window(pool, setup, redis, cfg)
+                self.announce(window_label("throughput", setup.label, "round", r), window["cores"])
+                windows[setup.label].append(window)
         results = []
         for setup in setups:
             done = windows[setup.label]
@@ -1124,6 +1155,31 @@ class Processes:
         return [self.memory, self.single, self.a, self.b]
 
 
+# --- Is the run clean? ---------------------------------------------------------------------------------
+def window_label(part: str, setup: str, unit: str, index: int) -> str:
+    """How a window of scenario C is named in the log and the report: ``C latency <setup>, round 2``."""
+    return f"C {part} {setup}, {unit} {index + 1}"
+
+
+def windows(report: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every measured window of a scenario C report, named: each latency and throughput round of each
+    setup (its ``cores``), each takeover trial."""
+    for s in (report.get("latency") or {}).get("setups", []):
+        for r, cores in enumerate(s.get("cores", [])):
+            yield window_label("latency", s["setup"], "round", r), cores
+    for s in (report.get("throughput") or {}).get("setups", []):
+        for r, window in enumerate(s.get("windows", [])):
+            yield window_label("throughput", s["setup"], "round", r), window.get("cores", {})
+    for t in report.get("takeover") or []:
+        for k, trial in enumerate(t.get("trials", [])):
+            yield window_label("takeover", t["variant"], "trial", k), trial
+
+
+def overloads(report: dict[str, Any], threshold: float) -> list[Overload]:
+    """The windows of a scenario C report measured under more other load than ``threshold``."""
+    return check(windows(report), threshold)
+
+
 # --- The report -------------------------------------------------------------------------------------
 def _num(x: float, digits: int = 0) -> str:
     return f"{x:,.{digits}f}"
@@ -1144,9 +1200,22 @@ def journal_cell(journal: list[dict[str, float] | None] | None) -> str:
 def markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
     cfg = report["config"]
+    invalid: list[str] = report.get("invalid") or []
     lines = [
-        f"# Scale-out benchmark ({'full' if cfg['full'] else 'quick'})",
+        f"# {'INVALID ' if invalid else ''}Scale-out benchmark ({'full' if cfg['full'] else 'quick'})",
         "",
+    ]
+    if invalid:
+        lines += [
+            f"**INVALID RUN: do not quote these figures.** In {len(invalid)} window(s) the rest of the"
+            f" machine used more than {report.get('max_other_load', 0):g} cores (`--max-other-load`), so"
+            " latency, throughput, the ratios between setups and the takeover times there measure that"
+            " other work as much as the servers:",
+            "",
+            *(f"- {line}" for line in invalid),
+            "",
+        ]
+    lines += [
         f"{report['date']}, commit {m['revision']}, {report['seconds']:.0f} s"
         f" (of which {report.get('quiet_wait_seconds', 0):.0f} s waiting for a quiet machine);"
         f" {m['cpus']} cores"
@@ -1337,6 +1406,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="SECONDS",
         help="before each window and trial, wait up to this long for the rest of the machine to be idle",
     )
+    parser.add_argument(
+        "--max-other-load",
+        type=float,
+        default=DEFAULT_MAX_OTHER_LOAD,
+        metavar="CORES",
+        help=(
+            "a window or takeover trial during which the rest of the machine used more than this many cores"
+            f" makes the run INVALID: named, marked in the report, exit status {EXIT_INVALID}"
+            f" (default {DEFAULT_MAX_OTHER_LOAD:g}; a negative value turns the check off)"
+        ),
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"output directory (default {RESULTS})")
     args = parser.parse_args(argv)
@@ -1355,6 +1435,7 @@ def main(argv: list[str] | None = None) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     cfg = ClusterConfig.full_size() if args.full else ClusterConfig.quick()
     cfg.parts, cfg.procs, cfg.seed, cfg.quiet_wait = args.parts, args.procs, args.seed, args.quiet_wait
+    cfg.max_other_load = args.max_other_load
     cfg.stores = [x.strip() for x in args.stores.split(",") if x.strip() in ("memory", "sqlite")]
     if args.trials is not None:
         cfg.trials = args.trials
@@ -1366,6 +1447,7 @@ def main(argv: list[str] | None = None) -> None:
     written = write(report, args.out)
     print(markdown(report))
     log(f"wrote {', '.join(written)} (and latest-cluster.*) in {report['seconds']:.0f} s")
+    fail(report["invalid"], cfg.max_other_load)
 
 
 if __name__ == "__main__":

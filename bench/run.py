@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from bench.pool import Pool
 from bench.scenarios import Bench, Config, Population
 from bench.servers import REPO, Server, machine_busy
-from bench.validity import DEFAULT_MAX_OTHER_LOAD, Overload, overloads, too_loaded, windows
+from bench.validity import DEFAULT_MAX_OTHER_LOAD, check, overloads, windows
 
 T = TypeVar("T")
 
@@ -99,10 +99,8 @@ class Runner:
             log(f"{what} failed: {type(exc).__name__}: {exc}")
             traceback.print_exc()
             return {"error": f"{type(exc).__name__}: {exc}"}
-        for where, window in windows(result, what):
-            load = window.get("other_load_cores")
-            if isinstance(load, int | float) and too_loaded(float(load), self.max_other_load):
-                log(Overload(where, float(load), self.max_other_load).message())
+        for overload in check(windows(result, what), self.max_other_load):
+            log(overload.message())
         return result
 
     def ours(self, kind: str) -> dict[str, str]:

@@ -3,14 +3,17 @@
 Every window records ``other_load_cores``: the CPU that the rest of the machine (neither the server
 measured, nor the load generator, nor this process) used meanwhile, in cores. Above the threshold the
 figures of that window measure the machine's other work as much as the server: the run is invalid and
-``python -m bench`` says so, names the windows, and exits with :data:`EXIT_INVALID`.
+``python -m bench`` says so, names the windows, and exits with :data:`EXIT_INVALID`. Scenario C
+(:mod:`bench.cluster`) is judged by the same functions.
 
-The functions here are pure: they read numbers and a report's dict, nothing else.
+The functions here are pure, they read numbers and a report's dict, except :func:`fail`, which says so
+on stderr and exits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,12 +85,32 @@ def windows(value: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
                         yield from windows(inner, f"{name} {key}")
 
 
+def check(measured: Iterable[tuple[str, dict[str, Any]]], threshold: float) -> list[Overload]:
+    """Of ``measured`` windows (where, window), those whose other load was above ``threshold``, in order.
+    Every bench decides here: the fan-out scenarios and scenario C (:mod:`bench.cluster`)."""
+    found = []
+    for where, window in measured:
+        load = window.get(KEY)
+        if isinstance(load, int | float) and too_loaded(float(load), threshold):
+            found.append(Overload(where, float(load), threshold))
+    return found
+
+
 def overloads(report: dict[str, Any], threshold: float) -> list[Overload]:
     """The windows of a run's report whose other load was above ``threshold``, in report order."""
-    found = []
-    for run, result in report.get("runs", {}).items():
-        for where, window in windows(result, run):
-            load = window.get(KEY)
-            if isinstance(load, int | float) and too_loaded(float(load), threshold):
-                found.append(Overload(where, float(load), threshold))
-    return found
+    return check(
+        (found for run, result in report.get("runs", {}).items() for found in windows(result, run)), threshold
+    )
+
+
+def fail(invalid: list[str], threshold: float) -> None:
+    """With any ``invalid`` window (the messages of :meth:`Overload.message`), say which on stderr and
+    exit with :data:`EXIT_INVALID`; without, nothing."""
+    if invalid:
+        sys.stderr.write(
+            f"\nbench: INVALID RUN: {len(invalid)} window(s) were measured while the rest of the machine "
+            f"used more than {threshold:g} cores; their figures are not clean:\n"
+            + "".join(f"  {line}\n" for line in invalid)
+            + "Run again on a quiet machine (--quiet-wait SECONDS waits for one before each window).\n"
+        )
+        raise SystemExit(EXIT_INVALID)

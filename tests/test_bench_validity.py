@@ -5,17 +5,30 @@ Pure functions only: no server is started and nothing is timed.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench import cluster
+from bench.__main__ import main as bench_main
 from bench.__main__ import parse_args
 from bench.baselines import text_frame
 from bench.report import cpu_ratios, markdown, targets
 from bench.scenarios import Config, probe
 from bench.stats import histogram, stalls
-from bench.validity import DEFAULT_MAX_OTHER_LOAD, Overload, other_load, overloads, too_loaded, windows
+from bench.validity import (
+    DEFAULT_MAX_OTHER_LOAD,
+    EXIT_INVALID,
+    Overload,
+    check,
+    other_load,
+    overloads,
+    too_loaded,
+    windows,
+)
 
 
 def window(other: float, **extra: Any) -> dict[str, Any]:
@@ -196,3 +209,129 @@ def test_settings_for_ours_are_passed_and_shown() -> None:
     data = report({})
     data["config"]["ours_settings"] = {"GC_FREEZE": "false"}
     assert "Settings given to ours: `WORKSHOP_GC_FREEZE=false`." in markdown(data)
+
+
+# --- Scenario C (bench.cluster) ---------------------------------------------------------------------
+def cores(other: float) -> dict[str, Any]:
+    """A window's CPU as bench.cluster's Meter.cores gives it."""
+    return {"servers": [0.5], "redis": 0.1, "generator": 0.3, "other": other, "other_load_cores": other}
+
+
+def latency_setup(label: str, *others: float) -> dict[str, Any]:
+    lat = {"n": 60, "p50": 2.0, "p99": 5.0, "max": 6.0}
+    return {
+        "setup": label,
+        "latency_ms": lat,
+        "reach": 1.0,
+        "errors": {},
+        "cores": [cores(x) for x in others],
+    }
+
+
+def cluster_report(latency: list[dict[str, Any]], **parts: Any) -> dict[str, Any]:
+    return {
+        "machine": {"python": "3.11", "platform": "linux", "cpus": 2, "revision": "abc1234"},
+        "config": asdict(cluster.ClusterConfig()),
+        "date": "2026-11-27 07:00:00 UTC",
+        "seconds": 1.0,
+        "load_average_at_start": 0.1,
+        "latency": {"store": "sqlite", "setups": latency},
+        "errors": [],
+        **parts,
+    }
+
+
+def test_scenario_c_windows_carry_the_other_load_the_check_reads() -> None:
+    def reading(at: float, machine: float) -> dict[str, Any]:
+        return {
+            "at": at,
+            "servers": [at * 0.5],
+            "redis": at * 0.1,
+            "loadgen": at * 0.2,
+            "parent": at * 0.1,
+            "machine": machine,
+            "stat": {"softirq": 0.0},
+            "all": {},
+            "ours": [],
+        }
+
+    # 2 s in which the machine was busy 3 CPU seconds, of which the bench's processes used 1.8
+    seen = cluster.Meter.cores(reading(0.0, 0.0), reading(2.0, 3.0))
+    assert seen["other"] == pytest.approx(0.6) and seen["other_load_cores"] == seen["other"]
+    assert [o.window for o in check([("C latency x, round 1", seen)], 0.25)] == ["C latency x, round 1"]
+
+
+def test_scenario_c_names_each_loaded_window_and_trial() -> None:
+    data = cluster_report(
+        [latency_setup("1 process, memory broker", 0.05, 0.9), latency_setup("2 workers, poster on A", 0.1)],
+        throughput={"setups": [{"setup": "sqlite: 2 workers", "windows": [{"cores": cores(0.3)}]}]},
+        takeover=[
+            {"variant": "lease 1.5", "trials": [{"owned_s": 1.6, "other_load_cores": 0.0}, {"owned_s": None}]}
+        ],
+    )
+    data["takeover"][0]["trials"].append({"owned_s": 1.7, "other_load_cores": 1.2})
+    found = cluster.overloads(data, 0.25)
+    assert [o.window for o in found] == [
+        "C latency 1 process, memory broker, round 2",
+        "C throughput sqlite: 2 workers, round 1",
+        "C takeover lease 1.5, trial 3",
+    ]
+    assert found[0] == Overload("C latency 1 process, memory broker, round 2", 0.9, 0.25)
+    assert len(list(cluster.windows(data))) == 7  # 3 latency rounds, 1 throughput round, 3 trials
+    assert cluster.overloads(data, 2.0) == [] and cluster.overloads(data, -1) == []
+
+
+def test_scenario_c_invalid_report_and_message(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    data = cluster_report([latency_setup("1 process, memory broker", 0.9)])
+    data["invalid"] = [o.message() for o in cluster.overloads(data, 0.25)]
+    text = cluster.markdown(data)
+    assert text.startswith("# INVALID Scale-out benchmark")
+    assert "INVALID RUN: do not quote these figures" in text
+    assert "C latency 1 process, memory broker, round 1: other load 0.90 cores > threshold 0.25" in text
+    data["invalid"] = []
+    assert "INVALID" not in cluster.markdown(data)
+    # a loaded window is told at once, while the run goes on
+    bench = cluster.ClusterBench(cluster.ClusterConfig(max_other_load=0.25), tmp_path)
+    bench.announce("C throughput memory: 1 process, round 1", cores(0.5))
+    bench.announce("C throughput memory: 1 process, round 2", cores(0.1))
+    out = capsys.readouterr().out
+    assert "INVALID: C throughput memory: 1 process, round 1: other load 0.50 cores" in out
+    assert "round 2" not in out
+
+
+class FakeRedis:
+    def __init__(self, log_dir: Path) -> None:
+        self.port = 1
+
+    def start(self) -> FakeRedis:
+        return self
+
+    def stop(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("other", [0.9, 0.1])
+def test_scenario_c_under_load_fails_the_bench(
+    other: float, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``python -m bench --scenarios C`` marks the report INVALID and exits with status 3, as the fan-out
+    scenarios do (the servers and Redis replaced by their figures)."""
+
+    async def steady(self: cluster.ClusterBench, redis: Any, data: Path) -> dict[str, Any]:
+        return {"latency": {"store": "sqlite", "setups": [latency_setup("1 process, memory broker", other)]}}
+
+    monkeypatch.setattr(cluster, "available", lambda: True)
+    monkeypatch.setattr(cluster, "Redis", FakeRedis)
+    monkeypatch.setattr(cluster.ClusterBench, "steady", steady)
+    argv = ["--scenarios", "C", "--servers", "ours", "--out", str(tmp_path)]
+    saved = tmp_path / "latest-cluster.json"
+    if other > DEFAULT_MAX_OTHER_LOAD:
+        with pytest.raises(SystemExit) as exit_:
+            bench_main(argv)
+        assert exit_.value.code == EXIT_INVALID
+        assert "C latency 1 process, memory broker, round 1: other load 0.90" in capsys.readouterr().err
+        assert (tmp_path / "latest-cluster.md").read_text().startswith("# INVALID Scale-out benchmark")
+        assert json.loads(saved.read_text())["invalid"]
+    else:
+        bench_main(argv)  # a clean run exits normally
+        assert json.loads(saved.read_text())["invalid"] == []
