@@ -1,13 +1,15 @@
 """How a connection's frames leave (flusher.Flusher, session.Session): written at the end of a delivery
 or in the event loop's pass with no task per recipient, paced per connection under load (one frame per
 tick holding everything since the last), at once in a quiet room, built once per audience and written
-straight to the transport, and handed to the writer task, in order, when the peer reads slowly."""
+straight to the transport, and handed to the writer task, in order, when the peer reads slowly; the
+writer task exists only while it has such work, so an idle connection holds no task but its own."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import random
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -29,16 +31,21 @@ class Peer:
         self.writable.set()
         self.frames: list[str] = []
 
+        self.closed: int | None = None  # the close code sent, once sent
+
     async def send(self, message: dict[str, Any]) -> None:
         await self.writable.wait()
-        self.frames.append(message["text"])
+        if message["type"] == "websocket.close":
+            self.closed = message["code"]
+        else:
+            self.frames.append(message["text"])
 
     def messages(self) -> list[int]:
-        """Every message received, in order, coalesced frames opened."""
+        """Every test message received (not the session's hello), in order, coalesced frames opened."""
         out: list[int] = []
         for frame in self.frames:
             data = json.loads(frame)
-            out.extend(m["n"] for m in (data if isinstance(data, list) else [data]))
+            out.extend(m["n"] for m in (data if isinstance(data, list) else [data]) if "n" in m)
         return out
 
 
@@ -77,7 +84,12 @@ def payload(wire: bytes) -> bytes:
 
 def session(tmp_path: Path, peer: Peer, transport: Transport | None = None, **settings: Any) -> Session:
     hub = SimpleNamespace(
-        settings=Settings(data_dir=tmp_path, secret=SECRET, **settings), metrics=None, worker_id="w"
+        settings=Settings(data_dir=tmp_path, secret=SECRET, **settings),
+        metrics=None,
+        worker_id="w",
+        sessions=set(),
+        detach=lambda session: None,
+        clock=time.time,
     )
     write = transport.write_frame if transport is not None else None
     return Session(hub, peer.send, JsonCodec(), write_frame=write)  # type: ignore[arg-type]
@@ -91,6 +103,31 @@ async def until(predicate: Any, timeout: float = 5.0) -> None:
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(0.005)
+
+
+class Running:
+    """``Session.run`` in a task, as the server runs it, with a client that says nothing until it leaves."""
+
+    def __init__(self, s: Session) -> None:
+        self.s = s
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def __aenter__(self) -> asyncio.Task[None]:
+        await self.inbox.put({"type": "websocket.connect"})
+        self.inbox.get_nowait()  # the endpoint read it before the session runs
+        self.task = asyncio.get_running_loop().create_task(self.s.run(self.inbox.get))
+        await asyncio.sleep(0)
+        return self.task
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.inbox.put({"type": "websocket.disconnect", "code": 1000})
+        async with asyncio.timeout(5):
+            await self.task
+
+
+def own_tasks(s: Session) -> list[asyncio.Task[Any]]:
+    """The tasks a session has besides the one running it."""
+    return [t for t in (s._writer_task, s._resume) if t is not None]
 
 
 async def test_a_quiet_room_delivers_at_once_with_no_task_per_recipient(tmp_path: Path) -> None:
@@ -130,39 +167,67 @@ async def test_without_a_tick_each_pass_writes(tmp_path: Path) -> None:
 async def test_a_send_that_must_wait_goes_on_in_order_through_the_writer(tmp_path: Path) -> None:
     peer = Peer()
     s = session(tmp_path, peer, flush_tick_ms=0)
-    writer = asyncio.get_running_loop().create_task(s._writer())
-    try:
+    async with Running(s) as running:
+        await until(lambda: len(peer.frames) == 1)  # the hello
         peer.writable.clear()  # the peer stopped reading
         s.push(frame(1))
         await asyncio.sleep(0.01)
         for n in range(2, 6):
             s.push(frame(n))
             await asyncio.sleep(0)
-        assert peer.frames == []
+        assert peer.messages() == [] and own_tasks(s)  # a send waits, and a task carries it on
         peer.writable.set()
         await until(lambda: peer.messages() == [1, 2, 3, 4, 5])
-        assert s._broken is None and not writer.done()
-    finally:
-        writer.cancel()
+        assert s._broken is None and not running.done()
+        await until(lambda: not own_tasks(s))  # nothing left to do: no task of its own
+        s.push(frame(6))
+        await asyncio.sleep(0)
+        assert peer.messages() == [1, 2, 3, 4, 5, 6] and not own_tasks(s)
+
+
+async def test_an_idle_connection_holds_no_task_but_the_one_running_it(tmp_path: Path) -> None:
+    peers = [Peer() for _ in range(20)]
+    sessions = [session(tmp_path, peer, flush_tick_ms=10) for peer in peers]
+    runs = [Running(s) for s in sessions]
+    tasks = len(asyncio.all_tasks())
+    for run in runs:
+        await run.__aenter__()
+    for n in range(5):
+        for s in sessions:
+            s.push(frame(n))
+        await asyncio.sleep(0.004)
+    await until(lambda: all(peer.messages() == [0, 1, 2, 3, 4] for peer in peers))
+    assert len(asyncio.all_tasks()) == tasks + len(sessions)
+    assert not any(own_tasks(s) for s in sessions)
+    for run in runs:
+        await run.__aexit__()
 
 
 async def test_a_slow_consumer_is_closed_with_4001(tmp_path: Path) -> None:
     peer = Peer()
     s = session(tmp_path, peer, send_queue_max=4, flush_tick_ms=0)
+    running = await Running(s).__aenter__()
+    await until(lambda: len(peer.frames) == 1)  # the hello
     peer.writable.clear()
     s.push(frame(0))
     await asyncio.sleep(0)  # its send waits
     for n in range(1, 6):
         s.push(frame(n))
     assert s._closing is not None and s._closing[0] == CloseCode.SLOW_CONSUMER
+    await asyncio.sleep(0.01)
+    assert not running.done()  # the close waits for the send under way...
+    peer.writable.set()
+    async with asyncio.timeout(5):
+        await running  # ...then ends the connection, though its client never said a word
+    assert peer.closed == CloseCode.SLOW_CONSUMER and peer.messages() == [0]
+    assert not own_tasks(s)
 
 
 async def test_order_and_exactly_once_whatever_the_pauses(tmp_path: Path) -> None:
     rng = random.Random(7)
     peer = Peer()
     s = session(tmp_path, peer, flush_tick_ms=2, send_queue_max=100000)
-    writer = asyncio.get_running_loop().create_task(s._writer())
-    try:
+    async with Running(s) as running:
         for n in range(400):
             s.push(frame(n))
             roll = rng.random()
@@ -175,9 +240,7 @@ async def test_order_and_exactly_once_whatever_the_pauses(tmp_path: Path) -> Non
         peer.writable.set()
         await until(lambda: len(peer.messages()) >= 400)
         assert peer.messages() == list(range(400))
-        assert s._broken is None and not writer.done()
-    finally:
-        writer.cancel()
+        assert s._broken is None and not running.done()
 
 
 async def test_a_frame_is_built_once_for_everyone_and_written_straight_to_the_transport(

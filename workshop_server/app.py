@@ -153,6 +153,7 @@ class WebSocketEndpoint:
         client = scope.get("client")
         ip = address_key(str(client[0])) if client else "unknown"
         device = device_from_scope(hub, scope)  # the browser's signed cookie: what a ban records
+        scope["headers"] = ()  # read for the last time; this frame holds the scope for the connection's life
         direct = scope.get("extensions", {}).get(DIRECT_EXTENSION)
         await Session(
             hub,

@@ -53,7 +53,61 @@ class TokenBucket:
 
 
 class Session:
-    """A connection's state. The fan-out reads ``member_key``, ``audience``, ``floor`` and ``codec``."""
+    """A connection's state. The fan-out reads ``member_key``, ``audience``, ``floor`` and ``codec``.
+
+    An idle connection holds no task of its own: it reads in the task that runs it (:meth:`run`), and
+    the writer task exists only while the flusher leaves it work (a send that must wait, a configured
+    window, the close). With ``__slots__`` and a list for the queue, that keeps what thousands of idle
+    connections hold small (``python -m bench.memprobe``; docs/performance.md, S1)."""
+
+    __slots__ = (
+        "_auth_deadline",
+        "_bad_frames",
+        "_broken",
+        "_bucket",
+        "_close_after",
+        "_closing",
+        "_deadline",
+        "_done",
+        "_drain",
+        "_ending",
+        "_flusher",
+        "_held",
+        "_loop",
+        "_out",
+        "_queue_max",
+        "_reading",
+        "_resume",
+        "_send",
+        "_sending",
+        "_suggesting",
+        "_task",
+        "_ticket",
+        "_waiter",
+        "_window",
+        "_write_frame",
+        "_writer_task",
+        "attached",
+        "audience",
+        "codec",
+        "device",
+        "erasing",
+        "floor",
+        "host",
+        "hub",
+        "ip",
+        "last_frame",
+        "link_generation",
+        "marked",
+        "member_id",
+        "member_key",
+        "role",
+        "room_id",
+        "rotating",
+        "tick",
+        "token",
+        "urgent",
+    )
 
     def __init__(
         self,
@@ -87,9 +141,13 @@ class Session:
         self.erasing = 0  # its member's erasure sent from here: closed after the reply, not before
         self._close_after: tuple[CloseCode, str] | None = None  # once the held replies are sent
         self.attached = False  # the join or auth reply is out: room commands are accepted
-        self._out: deque[str | bytes] = deque()
+        self._out: list[str | bytes] = []  # a list: empty, it holds no item array (a deque keeps a block)
         self._held: deque[tuple[int, str | bytes]] | None = None  # created when a reply must wait
-        self._waiter: asyncio.Future[None] | None = None
+        self._waiter: asyncio.Future[None] | None = None  # the writer task waits for the send or the drain
+        self._writer_task: asyncio.Task[None] | None = None  # only while it has work: see _writer
+        self._task: asyncio.Task[Any] | None = None  # the task running run(): it reads
+        self._reading = False  # run() is in its read loop
+        self._ending = False  # the writer ended the connection: the read loop was cancelled for it
         self._closing: tuple[int, str] | None = None
         self._drain = False
         self._loop = asyncio.get_running_loop()
@@ -137,9 +195,28 @@ class Session:
             self._flusher.mark(self, urgent=reply)
 
     def _wake(self) -> None:
+        """Hand the writer task what the flusher leaves: wake it, or start it if it has work now (a
+        failed send to report, the close, frames to send once no send is under way)."""
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            if not waiter.done():
+                waiter.set_result(None)
+            return
+        if (
+            self._writer_task is None
+            and self._reading
+            and not self._ending
+            and not self._sending
+            and (self._broken is not None or self._closing is not None or self._out)
+        ):
+            self._writer_task = self._loop.create_task(self._writer())
+
+    def _end_reading(self) -> None:
+        """The writer ends the connection: stop the read loop (it runs in run()'s task)."""
+        task = self._task
+        if self._reading and not self._ending and task is not None:
+            self._ending = True
+            task.cancel()
 
     def flush(self) -> None:
         """Write the queue as one frame now (the flusher's), or leave it to the writer task."""
@@ -154,7 +231,7 @@ class Session:
         if write_frame is not None and write_frame(self._flusher.wire(tuple(out), self.codec)):
             out.clear()  # written straight to the transport, built once for everyone who got the same
             return
-        frame = out.popleft() if len(out) == 1 else self._take_all()
+        frame = out.pop() if len(out) == 1 else self._take_all()
         if isinstance(frame, str):
             sending = self._send({"type": "websocket.send", "text": frame})
         else:
@@ -206,7 +283,7 @@ class Session:
             self._wake()
 
     def _take_all(self) -> str | bytes:
-        frames = list(self._out)
+        frames = self._out.copy()
         self._out.clear()
         return self.codec.join(frames)
 
@@ -255,35 +332,50 @@ class Session:
         await asyncio.shield(self._done)
 
     async def _writer(self) -> None:
-        """What the flusher leaves: the close's drain, a configured window, a send that had to wait."""
+        """What the flusher leaves: the close's drain, a configured window, a send that had to wait.
+        Started by :meth:`_wake` when there is such work, it ends when there is none left (an idle
+        connection holds no writer task), or ends the connection: the close, or a failed send."""
         loop = self._loop
         out = self._out
-        while True:
-            if self._broken is not None:
-                raise self._broken
-            if self._closing is not None and (not self._drain or not out) and not self._sending:
-                break
-            if not out or self._sending:
-                self._waiter = loop.create_future()
-                await self._waiter
-                self._waiter = None
-                continue
-            if self._window and self._closing is None:
-                await asyncio.sleep(self._window)
-                if self.closing:
+        try:
+            while True:
+                if self._broken is not None:
+                    raise self._broken
+                if self._closing is not None and (not self._drain or not out) and not self._sending:
                     break
                 if not out or self._sending:
+                    if self._closing is None:
+                        return  # nothing left for it: started again by the next _wake with work
+                    self._waiter = loop.create_future()
+                    try:
+                        await self._waiter
+                    finally:
+                        self._waiter = None
                     continue
-            frame = out.popleft() if len(out) == 1 else self._take_all()
-            self._sending = True
-            try:
-                if isinstance(frame, str):
-                    await self._send({"type": "websocket.send", "text": frame})
-                else:
-                    await self._send({"type": "websocket.send", "bytes": frame})
-            finally:
-                self._sending = False
-            self.last_frame = loop.time()
+                if self._window and self._closing is None:
+                    await asyncio.sleep(self._window)
+                    if self.closing:
+                        break
+                    if not out or self._sending:
+                        continue
+                frame = out.pop() if len(out) == 1 else self._take_all()
+                self._sending = True
+                try:
+                    if isinstance(frame, str):
+                        await self._send({"type": "websocket.send", "text": frame})
+                    else:
+                        await self._send({"type": "websocket.send", "bytes": frame})
+                finally:
+                    self._sending = False
+                self.last_frame = loop.time()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.debug("connection writer ended with an error", exc_info=True)
+        finally:
+            if self._writer_task is asyncio.current_task():
+                self._writer_task = None
+        self._end_reading()
 
     # --- The connection's life ------------------------------------------------------------------------
     async def run(self, receive: Receive) -> None:
@@ -312,21 +404,27 @@ class Session:
                 },
             }
         )
-        loop = asyncio.get_running_loop()
-        writer = loop.create_task(self._writer())
-        reader = loop.create_task(self._read(receive))
+        task = self._task = asyncio.current_task()
+        self._reading = True
         self.hub.sessions.add(self)
         try:
-            await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
+            self._wake()  # a close or a configured window before the connection ran
+            try:
+                await self._read(receive)
+            except asyncio.CancelledError:
+                # Cancelled by the writer (_end_reading) to end the connection, and by nobody else.
+                if not self._ending or task is None or task.uncancel() > 0:
+                    raise
         finally:
+            self._reading = False
             self.hub.sessions.discard(self)
             self.hub.detach(self)
-            tasks = [reader, writer] + ([self._resume] if self._resume is not None else [])
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
+            tasks = [t for t in (self._writer_task, self._resume) if t is not None]
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
                 try:
-                    await task
+                    await t
                 except asyncio.CancelledError:
                     pass
                 except Exception:
@@ -357,18 +455,22 @@ class Session:
         try:
             async with asyncio.timeout(None) as deadline:  # one timeout, rescheduled per message
                 self._deadline = deadline
-                while self._closing is None:
+                while True:
                     self._arm_deadline()
                     message = await receive()
                     if message["type"] == "websocket.disconnect":
-                        self._closing = (int(message.get("code", 1000)), "")
+                        if self._closing is None:
+                            self._closing = (int(message.get("code", 1000)), "")
                         return
+                    if self._closing is not None:
+                        continue  # closing: the writer drains, then ends the read (_end_reading)
                     frame = message.get("text")
                     if frame is None:
                         frame = message.get("bytes")
                     if frame is not None:
                         self._on_frame(frame)
         except TimeoutError:
+            self._reading = False  # the read loop ends here: the close needs no writer task
             if self.attached:
                 self.close_soon(CloseCode.IDLE_TIMEOUT, CLOSE_REASONS[CloseCode.IDLE_TIMEOUT])
             else:
