@@ -169,6 +169,27 @@ async def test_concurrent_appends_are_ordered_and_group_committed(journal: Journ
     assert 1 <= committed <= appends // 10, f"{committed} transactions for {appends} appends"
 
 
+async def test_a_group_commit_is_one_call_into_sqlites_thread(journal: Journal) -> None:
+    """A command's latency pays one thread round trip for the journal, however many statements the
+    transaction runs (BEGIN, the heads, the entries, the heads again, COMMIT: five calls before)."""
+    rooms = [f"room-{n}" for n in range(3)]
+    for room_id in rooms:
+        await journal.create_room(room_id, b"m")
+    calls: list[str] = []
+    real = journal._db._execute
+
+    async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(getattr(fn, "__name__", repr(fn)))
+        return await real(fn, *args, **kwargs)
+
+    journal._db._execute = counted  # type: ignore[method-assign]
+    before = journal.transactions
+    await asyncio.gather(*(journal.append(room_id, entry(1, 2)) for room_id in rooms))
+    assert journal.transactions - before == 1
+    assert calls == ["_write_appends"]
+    assert [len((await journal.load(room_id)).entries) for room_id in rooms] == [1, 1, 1]
+
+
 async def test_a_conflicting_append_fails_alone(journal: Journal) -> None:
     await journal.create_room("a", b"m")
     await journal.create_room("b", b"m")
