@@ -65,7 +65,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help="before each scenario, wait up to this long for the rest of the machine to be idle",
+        help="before each server's window, wait up to this long for the rest of the machine to be idle",
     )
     parser.add_argument(
         "--max-other-load",

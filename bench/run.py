@@ -109,7 +109,9 @@ class Runner:
 
     async def quiet(self) -> None:
         """With ``quiet_wait``, wait (that long at most) until the rest of the machine is nearly idle: under
-        ``max_other_load`` cores (0.3 when the check is off) over a whole second."""
+        ``max_other_load`` cores (0.3 when the check is off) over a whole second. Called before every
+        server's window, not once per scenario: a server overloaded in its window (B0 and B1 in S4) goes
+        on writing its backlog for seconds after it, and the next server's window would count that."""
         if self.quiet_wait <= 0:
             return
         limit = self.max_other_load if self.max_other_load >= 0 else 0.3
@@ -179,18 +181,18 @@ class Runner:
         cfg = self.cfg
         scenarios = scenarios or cfg.scenarios
         if "S1" in scenarios:
-            await self.quiet()
             for label, server in servers.items():
                 results: list[Any] = []
                 for k, n in enumerate(cfg.s1_sizes):
                     if k:  # a fresh process: freed memory is not given back, it would be reused
                         await asyncio.to_thread(server.stop)
                         await asyncio.to_thread(server.start)
+                    await self.quiet()
                     results.append(await self.guarded(f"{label} S1 {n:,} idle", bench.s1_idle(server, n)))
                 runs[label]["S1"] = results
         if "S2" in scenarios:
-            await self.quiet()
             for label, server in servers.items():
+                await self.quiet()
                 journal = label == "ours" and "J" in scenarios
                 runs[label]["S2"] = await self.guarded(
                     f"{label} S2 rooms", bench.s2_rooms(server, journal=journal)
@@ -212,15 +214,15 @@ class Runner:
                 if "S3" in scenarios:
                     await self.sweep(bench, servers, pops, runs, size)
                 if last and "S4" in scenarios:
-                    await self.quiet()
                     for label, pop in pops.items():
+                        await self.quiet()
                         result = await self.guarded(
                             f"{label} S4 vote storm", bench.s4_votes(servers[label], pop)
                         )
                         runs[label]["S4"] = {**result, "room": size}
                 if last and "S5" in scenarios:
-                    await self.quiet()
                     for label, pop in pops.items():
+                        await self.quiet()
                         result = await self.guarded(
                             f"{label} S5 slow consumers", bench.s5_slow(servers[label], pop)
                         )
@@ -243,8 +245,8 @@ class Runner:
         for rate in cfg.s3_rates:
             if not active:
                 break
-            await self.quiet()
             for label in list(active):
+                await self.quiet()
                 step = await self.guarded(
                     f"{label} S3 {rate:g} events/s in {size:,}",
                     bench.s3_step(servers[label], pops[label], rate),
