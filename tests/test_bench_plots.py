@@ -167,3 +167,17 @@ def test_bar_chart_edges() -> None:
     one = bar_chart(["ours", "b1"], [Panel("ms", [("p99", [None, 5.0])])], title="one", width=400, height=300)
     assert png(one)[:2] == (400, 300)
     assert PALETTE[1] in colors_in(one)
+
+
+def test_only_the_plots_of_a_scenario_with_a_flagged_window_are_marked_invalid() -> None:
+    from bench.report import _title
+
+    flagged = report(
+        {}, invalid=["INVALID: b2 S4: other load 0.47 cores > threshold 0.25 (--max-other-load)"]
+    )
+    assert _title(flagged, "S4: vote storm") == "INVALID - S4: vote storm"
+    assert _title(flagged, "S1: idle connections") == "S1: idle connections"
+    s3 = report({}, invalid=["INVALID: ours S3 2000 10 events/s: other load 0.29 cores > threshold 0.25"])
+    assert _title(s3, "S3: one room of 2000, CPU per delivery").startswith("INVALID - ")
+    assert _title(s3, "S2: many small rooms") == "S2: many small rooms"
+    assert _title(report({}), "S3: one room") == "S3: one room"
