@@ -23,7 +23,7 @@ from bench import cluster
 from bench.report import PLOTS, markdown, plots
 from bench.run import Runner, log
 from bench.scenarios import Config
-from bench.validity import DEFAULT_MAX_OTHER_LOAD, EXIT_INVALID, fail
+from bench.validity import add_arguments, fail
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SERVERS = ("ours", "b0", "b1", "b2")
@@ -60,24 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--procs", type=int, default=2, help="load-generator processes (default 2)")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument(
-        "--quiet-wait",
-        type=float,
-        default=0.0,
-        metavar="SECONDS",
-        help="before each server's window, wait up to this long for the rest of the machine to be idle",
-    )
-    parser.add_argument(
-        "--max-other-load",
-        type=float,
-        default=DEFAULT_MAX_OTHER_LOAD,
-        metavar="CORES",
-        help=(
-            "a window during which the rest of the machine used more than this many cores makes the run "
-            f"INVALID: it is named, the report says so, and the exit status is {EXIT_INVALID} "
-            f"(default {DEFAULT_MAX_OTHER_LOAD:g}; a negative value turns the check off)"
-        ),
-    )
+    add_arguments(parser, waits_before="each server's window", measured="a window")
     parser.add_argument(
         "--set",
         type=_setting,

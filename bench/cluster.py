@@ -57,7 +57,7 @@ from bench.run import log, machine
 from bench.scenarios import IDEATE, IPS, SETTLE, Member
 from bench.servers import CLOCK_TICKS, Sampler, Server, control, free_port, load_average, machine_busy
 from bench.stats import merge_events, spread
-from bench.validity import DEFAULT_MAX_OTHER_LOAD, EXIT_INVALID, KEY, Overload, check, fail, other_load
+from bench.validity import DEFAULT_MAX_OTHER_LOAD, KEY, Overload, add_arguments, check, fail, other_load
 from workshop_server.settings import Settings
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -1399,24 +1399,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--stores", default="memory,sqlite", help="stores for the throughput (memory,sqlite)")
     parser.add_argument("--procs", type=int, default=2, help="load-generator processes (default 2)")
-    parser.add_argument(
-        "--quiet-wait",
-        type=float,
-        default=0.0,
-        metavar="SECONDS",
-        help="before each window and trial, wait up to this long for the rest of the machine to be idle",
-    )
-    parser.add_argument(
-        "--max-other-load",
-        type=float,
-        default=DEFAULT_MAX_OTHER_LOAD,
-        metavar="CORES",
-        help=(
-            "a window or takeover trial during which the rest of the machine used more than this many cores"
-            f" makes the run INVALID: named, marked in the report, exit status {EXIT_INVALID}"
-            f" (default {DEFAULT_MAX_OTHER_LOAD:g}; a negative value turns the check off)"
-        ),
-    )
+    add_arguments(parser, waits_before="each window and trial", measured="a window or takeover trial")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"output directory (default {RESULTS})")
     args = parser.parse_args(argv)

@@ -12,6 +12,7 @@ on stderr and exits.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -114,3 +115,26 @@ def fail(invalid: list[str], threshold: float) -> None:
             + "Run again on a quiet machine (--quiet-wait SECONDS waits for one before each window).\n"
         )
         raise SystemExit(EXIT_INVALID)
+
+
+def add_arguments(parser: argparse.ArgumentParser, *, waits_before: str, measured: str) -> None:
+    """``--quiet-wait`` and ``--max-other-load``, as every benchmark command takes them: ``waits_before``
+    says what the wait precedes ("each server's window"), ``measured`` what the check judges."""
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help=f"before {waits_before}, wait up to this long for the rest of the machine to be idle",
+    )
+    parser.add_argument(
+        "--max-other-load",
+        type=float,
+        default=DEFAULT_MAX_OTHER_LOAD,
+        metavar="CORES",
+        help=(
+            f"{measured} during which the rest of the machine used more than this many cores makes the run "
+            f"INVALID: it is named, the report says so, and the exit status is {EXIT_INVALID} "
+            f"(default {DEFAULT_MAX_OTHER_LOAD:g}; a negative value turns the check off)"
+        ),
+    )
