@@ -402,6 +402,15 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
             self.request.headers.clear()
             del self.request, self.response
 
+    def keepalive_timeout(self) -> None:
+        """The ping went unanswered: uvicorn sends 1011 and closes the transport, and a transport's close
+        waits until its buffer has drained. Toward a peer that reads nothing (a phone asleep with a full
+        TCP window; the write buffer over its high-water mark) that never happens, and the connection,
+        its session and its buffer would stay for as long as the peer's TCP stack answers: abort it."""
+        super().keepalive_timeout()
+        if self.transport.is_closing() and not self.writable.is_set():
+            self.transport.abort()
+
     def write_frame(self, wire: bytes) -> bool:
         """Write ``wire``, one complete unmasked WebSocket frame built once for many connections, if this
         connection can take it now: open, writable (not paused by a slow reader), and without a

@@ -315,6 +315,46 @@ async def test_a_slow_consumer_is_closed_and_the_room_goes_on(
         assert client.close_code is None
 
 
+async def test_a_client_that_never_reads_again_is_let_go(start_server: StartServer, connect: Connect) -> None:
+    """A phone asleep with a full TCP window: its queue is dropped at once (4001, nothing more queued),
+    and the connection itself ends once the WebSocket ping goes unanswered, although the transport's
+    buffer toward it never drains (a plain close would wait for that buffer forever)."""
+    server = start_server(
+        send_queue_max=16,
+        commands_per_second=10000,
+        command_burst=10000,
+        max_frame_bytes=1048576,
+        idea_text_max=100000,
+        ping_interval=1,
+        ping_timeout=1,
+    )
+    links = create_room(server.url)
+    facilitator = await connect(server)
+    await facilitator.auth(links["facilitator_token"])
+    await facilitator.ok("round.open", kind="ideate", prompt="Flood", private=False)
+    producer = await connect(server, binary=True)
+    await producer.join(links["room"], "Producer")
+    slow = await slow_reader(server, links["room"])
+    try:
+        open_before = metric(server, "workshop_connections")
+        drops = metric(server, "workshop_fanout_drops_total")
+        posted = 0
+        while metric(server, "workshop_fanout_drops_total") == drops:
+            assert posted < 600, "the slow reader was never dropped"
+            await asyncio.gather(
+                *(producer.ok("idea.post", text=f"{n} {'z' * 60000}") for n in range(posted, posted + 4))
+            )
+            posted += 4
+        async with asyncio.timeout(20):  # ping_interval + ping_timeout, and room to spare
+            while metric(server, "workshop_connections") >= open_before:
+                await ping_ok(producer)  # keeps the producer's own connection busy, and alive
+                await asyncio.sleep(0.2)
+        assert metric(server, "workshop_connections") == open_before - 1
+        assert producer.close_code is None and facilitator.close_code is None
+    finally:
+        slow.transport.abort()
+
+
 async def test_a_joined_connection_outlives_the_auth_deadline(
     start_server: StartServer, connect: Connect
 ) -> None:
