@@ -258,15 +258,18 @@ async def slow_reader(server: ServerProcess, code: str) -> ClientConnection:
     return ws
 
 
-async def test_a_slow_consumer_is_closed_and_the_room_goes_on(
-    start_server: StartServer, connect: Connect
-) -> None:
+async def flood_room(
+    start_server: StartServer, connect: Connect, **settings: Any
+) -> tuple[ServerProcess, dict[str, Any], Client, Client]:
+    """A server whose connections may queue 16 messages, and a room in an open ideate round with its
+    facilitator and a producer of big ideas: (server, links, facilitator, producer)."""
     server = start_server(
         send_queue_max=16,
         commands_per_second=10000,
         command_burst=10000,
         max_frame_bytes=1048576,
         idea_text_max=100000,
+        **settings,
     )
     links = create_room(server.url)
     facilitator = await connect(server)
@@ -274,22 +277,37 @@ async def test_a_slow_consumer_is_closed_and_the_room_goes_on(
     await facilitator.ok("round.open", kind="ideate", prompt="Flood", private=False)
     producer = await connect(server, binary=True)
     await producer.join(links["room"], "Producer")
+    return server, links, facilitator, producer
+
+
+async def flood_until_dropped(server: ServerProcess, producer: Client, reader: Client | None = None) -> int:
+    """Post 60 KB ideas in bursts of 4 until the fan-out drops one connection's queue (4001); with
+    ``reader``, check between bursts that the server still answers it. Returns the ideas posted."""
+    drops = metric(server, "workshop_fanout_drops_total")
+    posted = 0
+    text = "y" * 60000
+    while metric(server, "workshop_fanout_drops_total") == drops:
+        assert posted < 600, "the slow reader was never dropped"
+        # Small bursts: the clients that do read never have more than a few messages queued.
+        await asyncio.gather(
+            *(producer.ok("idea.post", text=f"{n} {text}") for n in range(posted, posted + 4))
+        )
+        posted += 4
+        if reader is not None:
+            await ping_ok(reader)  # the server stays responsive for everyone else
+    assert metric(server, "workshop_fanout_drops_total") == drops + 1
+    return posted
+
+
+async def test_a_slow_consumer_is_closed_and_the_room_goes_on(
+    start_server: StartServer, connect: Connect
+) -> None:
+    server, links, facilitator, producer = await flood_room(start_server, connect)
     reader = await connect(server)
     await reader.join(links["room"], "Reader")
     slow = await slow_reader(server, links["room"])
     try:
-        drops = metric(server, "workshop_fanout_drops_total")
-        posted = 0
-        text = "y" * 60000
-        while metric(server, "workshop_fanout_drops_total") == drops:
-            assert posted < 600, "the slow reader was never dropped"
-            # Small bursts: the clients that do read never have more than a few messages queued.
-            await asyncio.gather(
-                *(producer.ok("idea.post", text=f"{n} {text}") for n in range(posted, posted + 4))
-            )
-            posted += 4
-            await ping_ok(reader)  # the server stays responsive for everyone else
-        assert metric(server, "workshop_fanout_drops_total") == drops + 1
+        posted = await flood_until_dropped(server, producer, reader)
 
         # Reading again, the slow client finds the frames sent before the drop, then the close code.
         received = 0
@@ -319,32 +337,13 @@ async def test_a_client_that_never_reads_again_is_let_go(start_server: StartServ
     """A phone asleep with a full TCP window: its queue is dropped at once (4001, nothing more queued),
     and the connection itself ends once the WebSocket ping goes unanswered, although the transport's
     buffer toward it never drains (a plain close would wait for that buffer forever)."""
-    server = start_server(
-        send_queue_max=16,
-        commands_per_second=10000,
-        command_burst=10000,
-        max_frame_bytes=1048576,
-        idea_text_max=100000,
-        ping_interval=1,
-        ping_timeout=1,
+    server, links, facilitator, producer = await flood_room(
+        start_server, connect, ping_interval=1, ping_timeout=1
     )
-    links = create_room(server.url)
-    facilitator = await connect(server)
-    await facilitator.auth(links["facilitator_token"])
-    await facilitator.ok("round.open", kind="ideate", prompt="Flood", private=False)
-    producer = await connect(server, binary=True)
-    await producer.join(links["room"], "Producer")
     slow = await slow_reader(server, links["room"])
     try:
         open_before = metric(server, "workshop_connections")
-        drops = metric(server, "workshop_fanout_drops_total")
-        posted = 0
-        while metric(server, "workshop_fanout_drops_total") == drops:
-            assert posted < 600, "the slow reader was never dropped"
-            await asyncio.gather(
-                *(producer.ok("idea.post", text=f"{n} {'z' * 60000}") for n in range(posted, posted + 4))
-            )
-            posted += 4
+        await flood_until_dropped(server, producer)
         async with asyncio.timeout(20):  # ping_interval + ping_timeout, and room to spare
             while metric(server, "workshop_connections") >= open_before:
                 await ping_ok(producer)  # keeps the producer's own connection busy, and alive
