@@ -593,14 +593,12 @@ class Journal:
         try:
             failed = await self._in_thread(self._write_appends, appends)
         except Exception as exc:
-            if isinstance(exc, sqlite3.Error):
-                self._state.write_error = f"{type(exc).__name__}: {exc}"
+            self._wrote(exc)
             for request in appends:
                 if not request.future.done():
                     request.future.set_exception(_translate(exc))
             return
-        self._state.transactions += 1
-        self._state.write_error = None
+        self._wrote(None)
         elapsed = time.perf_counter() - started
         for index, request in enumerate(appends):
             if not request.future.done():
@@ -713,13 +711,21 @@ class Journal:
                 raise
         except sqlite3.Error as exc:
             if write:
-                self._state.write_error = f"{type(exc).__name__}: {exc}"
+                self._wrote(exc)
             if room_id is not None and _is_corruption(exc):
                 raise CorruptRoom(room_id, f"SQLite reports: {exc}") from exc
             raise
         if write:
+            self._wrote(None)
+
+    def _wrote(self, error: BaseException | None) -> None:
+        """What the health probe reads of the last write transaction: one more committed (``None``),
+        or SQLite's error (other errors, a conflict say, say nothing of the disk)."""
+        if error is None:
             self._state.transactions += 1
             self._state.write_error = None
+        elif isinstance(error, sqlite3.Error):
+            self._state.write_error = f"{type(error).__name__}: {error}"
 
     async def _fetch(self, sql: str, parameters: Iterable[Any] = ()) -> list[sqlite3.Row]:
         return list(await self._db.execute_fetchall(sql, parameters))
