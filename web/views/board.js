@@ -62,13 +62,16 @@ export function mountBoard(ctx) {
     if (!posts.length) return posts;
     const unsent = new Set(session.conn.unsentMessages().map((m) => m.id));
     const rnd = state.currentRound;
+    // The server stores a note's text trimmed and in NFC ("e\u0301" arrives as "é"): compare so.
+    const norm = (text) => String(text).normalize("NFC").trim();
     const here = new Map();
     for (const idea of state.ideas.values()) {
-      if (rnd && idea.round === rnd.id && state.isMine(idea)) here.set(idea.text, (here.get(idea.text) || 0) + 1);
+      if (rnd && idea.round === rnd.id && state.isMine(idea)) here.set(norm(idea.text), (here.get(norm(idea.text)) || 0) + 1);
     }
     return posts.filter((m) => {
-      if (unsent.has(m.id) || !here.get(m.text)) return true;
-      here.set(m.text, here.get(m.text) - 1);
+      const text = norm(m.text);
+      if (unsent.has(m.id) || !here.get(text)) return true;
+      here.set(text, here.get(text) - 1);
       return false;
     });
   };
