@@ -214,12 +214,23 @@ class Runner:
                 if "S3" in scenarios:
                     await self.sweep(bench, servers, pops, runs, size)
                 if last and "S4" in scenarios:
-                    for label, pop in pops.items():
+                    for label, pop in list(pops.items()):
                         await self.quiet()
                         result = await self.guarded(
                             f"{label} S4 vote storm", bench.s4_votes(servers[label], pop)
                         )
                         runs[label]["S4"] = {**result, "room": size}
+                        # A server that fell behind in the storm (B0, B1) would go on writing its backlog
+                        # for minutes, through the next server's windows: its clients go, and the backlog
+                        # with them; S5 gets a fresh room.
+                        await bench.close(pop)
+                        del pops[label]
+                        if "S5" in scenarios:
+                            fresh = await self.guarded(
+                                f"{label} big room of {size:,} for S5", bench.big_room(servers[label], size)
+                            )
+                            if isinstance(fresh, Population):
+                                pops[label] = fresh
                 if last and "S5" in scenarios:
                     for label, pop in pops.items():
                         await self.quiet()

@@ -232,6 +232,14 @@ class Bench:
         await self.pool.all("close_all")
         self._next_worker = 0
 
+    async def close(self, pop: Population) -> None:
+        """Close one population's clients, and with them whatever their server still had queued."""
+        indices: list[list[int]] = [[] for _ in range(self.pool.size)]
+        for members in pop.members.values():
+            for member in members:
+                indices[member.worker].append(member.index)
+        await self.pool.each("close", [{"indices": mine} for mine in indices])
+
     # --- Plans and windows ----------------------------------------------------------------------------
     def plan(
         self,

@@ -149,6 +149,7 @@ class Worker:
             "collect": self.op_collect,
             "pause": self.op_pause,
             "close_all": self.op_close_all,
+            "close": self.op_close,
             "reconnect": self.op_reconnect,
             "post": self.op_post,
         }
@@ -344,16 +345,28 @@ class Worker:
         return len(indices)
 
     async def op_close_all(self) -> int:
-        conns = [c.conn for c in self.clients if c.conn is not None]
+        closed = await self._close([c for c in self.clients if c.conn is not None], 10.0)
+        self.clients = []
+        return closed
+
+    async def op_close(self, indices: list[int], grace: float = 2.0) -> int:
+        """Close these clients (their indices stay taken): what the server still had queued for them, a
+        backlog of minutes for a server that fell behind, goes with them."""
+        return await self._close([self.clients[i] for i in indices], grace)
+
+    async def _close(self, clients: list[Client], grace: float) -> int:
+        """Close, wait up to ``grace`` seconds for the server's answer, then abort what is left."""
+        conns = [c.conn for c in clients if c.conn is not None]
         for conn in conns:
             conn.close()
         if conns:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(10):
+                async with asyncio.timeout(grace):
                     await asyncio.gather(*(conn.closed for conn in conns))
         for conn in conns:
             conn.abort()
-        self.clients = []
+        for client in clients:
+            client.conn = None
         return len(conns)
 
     async def op_reconnect(
