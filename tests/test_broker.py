@@ -532,6 +532,38 @@ async def test_concurrent_claims_have_one_winner(broker_factory: BrokerFactory) 
     assert sorted(results) == [False, False, False, True]
 
 
+async def test_claim_many_claims_and_renews_each_key_as_claim_does(broker_factory: BrokerFactory) -> None:
+    first, second = await broker_factory(), await broker_factory()
+    assert await first.claim_many([], "worker-a", 30) == []
+    assert await second.claim("room:2", "worker-b", 30)
+    # Free keys are taken, a key of another owner is refused, the answers keep the keys' order.
+    assert await first.claim_many(["room:1", "room:2", "room:3"], "worker-a", 0.3) == [True, False, True]
+    assert await second.holder("room:1") == "worker-a"
+    assert await second.holder("room:2") == "worker-b"  # a refused key is left as it was
+    assert await second.holder("room:3") == "worker-a"
+    # Renewed: past the first ttl, only the renewal holds room:1 and room:3.
+    assert await first.claim_many(["room:3", "room:1"], "worker-a", 60) == [True, True]
+    await asyncio.sleep(0.5)
+    assert not await second.claim("room:1", "worker-b", 30)
+    assert not await second.claim("room:3", "worker-b", 30)
+    # A lease that ran out is anyone's again.
+    assert await second.claim_many(["room:4"], "worker-b", 0.05) == [True]
+    async with asyncio.timeout(WAIT):
+        while await first.holder("room:4") is not None:
+            await asyncio.sleep(0.02)
+    assert await first.claim_many(["room:4", "room:2"], "worker-a", 30) == [True, False]
+
+
+async def test_claim_many_renews_more_leases_than_one_call_holds(broker: Broker) -> None:
+    keys = [f"room:{n}" for n in range(1234)]  # more than the Redis broker's chunk of 500
+    assert await broker.claim("room:700", "worker-b", 30)
+    held = await broker.claim_many(keys, "worker-a", 30)
+    assert held == [key != "room:700" for key in keys]
+    assert await broker.holder("room:1233") == "worker-a"
+    with pytest.raises(ValueError):
+        await broker.claim_many(keys, "worker-a", 0)
+
+
 async def test_holder_names_the_owner_of_a_lease(broker_factory: BrokerFactory) -> None:
     first, second = await broker_factory(), await broker_factory()
     assert await first.holder("room:1") is None
@@ -1023,6 +1055,7 @@ async def test_redis_operations_fail_in_bounded_time_while_redis_is_paused(
                 broker.subscribe("b"),
                 broker.unsubscribe("a"),
                 broker.claim("room:1", "worker-a", 60),
+                broker.claim_many(["room:1", "room:3"], "worker-a", 60),
                 broker.holder("room:1"),
                 broker.release("room:2", "worker-a"),
                 late.connect(),

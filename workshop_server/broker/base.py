@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
@@ -127,6 +127,12 @@ class Broker(abc.ABC):
 
         Returns ``True`` when ``owner`` holds the lease afterwards, ``False`` when another owner does.
         """
+
+    @abc.abstractmethod
+    async def claim_many(self, keys: Sequence[str], owner: str, ttl: float) -> list[bool]:
+        """:meth:`claim` for every key of ``keys`` at once (an owner renewing all its leases each
+        heartbeat): one answer per key, in order. One call, not one per key: a worker holding a
+        thousand rooms makes one round trip (Redis), or none that yields to the event loop (memory)."""
 
     @abc.abstractmethod
     async def release(self, key: str, owner: str) -> None:

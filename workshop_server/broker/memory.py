@@ -9,7 +9,7 @@ limit (bounded in size, by the process's monotonic clock).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from workshop_server.broker.base import Broker, BrokerError, Inbox, Message, check_ttl, worker_key
@@ -134,6 +134,11 @@ class MemoryBroker(Broker):
         check_ttl(ttl)
         self._connected()
         return self.hub.claim(key, owner, ttl)
+
+    async def claim_many(self, keys: Sequence[str], owner: str, ttl: float) -> list[bool]:
+        check_ttl(ttl)
+        self._connected()
+        return [self.hub.claim(key, owner, ttl) for key in keys]
 
     async def release(self, key: str, owner: str) -> None:
         self._connected()

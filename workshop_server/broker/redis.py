@@ -6,7 +6,9 @@ deployments (and test runs). One pub/sub connection per broker is read by a back
 change, so a message published after ``subscribe()`` returned is delivered.
 
 A lease is ``SET key owner NX PX ttl``; renewal and release are compare-and-set Lua scripts, so an
-owner never extends or deletes a lease that has passed to someone else.
+owner never extends or deletes a lease that has passed to someone else. An owner renews all its leases
+with one script call per ``CLAIM_CHUNK`` keys (:meth:`RedisBroker.claim_many`), keys it is given, so
+that a worker running a thousand rooms makes two round trips a heartbeat, not a thousand.
 
 A rate limit's bucket is a hash ``<prefix>limit:<name>:<key>`` (its tokens and when they were counted)
 updated by one Lua script, the same token bucket as :class:`~workshop_server.ratelimit.KeyedLimiter`,
@@ -41,7 +43,7 @@ import contextlib
 import math
 import secrets
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Literal, cast
 
 from redis.asyncio import Redis
@@ -73,6 +75,25 @@ if held == ARGV[1] or not held then
 end
 return 0
 """
+
+# Claim or renew many leases in one call: KEYS the leases, ARGV owner and milliseconds; a 1 or a 0 per key.
+_CLAIM_MANY = """
+local held
+local out = {}
+for i, key in ipairs(KEYS) do
+  held = redis.call('GET', key)
+  if held == ARGV[1] or not held then
+    redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+return out
+"""
+#: Leases per script call: Redis runs a script to the end before anything else, so a worker holding
+#: thousands of rooms renews them in several short calls rather than one long one.
+CLAIM_CHUNK = 500
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -168,6 +189,7 @@ class _Link:
         self.pubsub: PubSub = client.pubsub()
         self.inbox = Inbox()
         self.renew: AsyncScript = client.register_script(_RENEW)
+        self.claim_many: AsyncScript = client.register_script(_CLAIM_MANY)
         self.release: AsyncScript = client.register_script(_RELEASE)
         self.bucket: AsyncScript = client.register_script(_BUCKET)
         self.connections: AsyncScript = client.register_script(_CONNECTIONS)
@@ -475,6 +497,18 @@ class RedisBroker(Broker):
                 return True
             renewed = await link.renew(keys=[name], args=[owner, milliseconds])
         return bool(renewed)
+
+    async def claim_many(self, keys: Sequence[str], owner: str, ttl: float) -> list[bool]:
+        check_ttl(ttl)
+        link = self._connected()
+        milliseconds = max(1, math.ceil(ttl * 1000))
+        held: list[bool] = []
+        async with self._bounded("cannot claim leases on redis"):
+            for start in range(0, len(keys), CLAIM_CHUNK):
+                names = [self.prefix + key for key in keys[start : start + CLAIM_CHUNK]]
+                answers = await link.claim_many(keys=names, args=[owner, milliseconds])
+                held.extend(bool(answer) for answer in answers)
+        return held
 
     async def release(self, key: str, owner: str) -> None:
         link = self._connected()
