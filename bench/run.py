@@ -220,11 +220,13 @@ class Runner:
                             f"{label} S4 vote storm", bench.s4_votes(servers[label], pop)
                         )
                         runs[label]["S4"] = {**result, "room": size}
-                        # A server that fell behind in the storm (B0, B1) would go on writing its backlog
-                        # for minutes, through the next server's windows: its clients go, and the backlog
-                        # with them; S5 gets a fresh room.
+                        # A server that fell behind in the storm (B0, B1) would go on working through its
+                        # backlog for minutes, through the next server's windows, even with its clients
+                        # gone: its clients are closed and the server started again; S5 gets a fresh room.
                         await bench.close(pop)
                         del pops[label]
+                        await asyncio.to_thread(servers[label].stop)
+                        await asyncio.to_thread(servers[label].start)
                         if "S5" in scenarios:
                             fresh = await self.guarded(
                                 f"{label} big room of {size:,} for S5", bench.big_room(servers[label], size)
