@@ -5,10 +5,11 @@ deployments (and test runs). One pub/sub connection per broker is read by a back
 :meth:`RedisBroker.subscribe` and :meth:`RedisBroker.unsubscribe` return once Redis has confirmed the
 change, so a message published after ``subscribe()`` returned is delivered.
 
-A lease is ``SET key owner NX PX ttl``; renewal and release are compare-and-set Lua scripts, so an
-owner never extends or deletes a lease that has passed to someone else. An owner renews all its leases
-with one script call per ``CLAIM_CHUNK`` keys (:meth:`RedisBroker.claim_many`), keys it is given, so
-that a worker running a thousand rooms makes two round trips a heartbeat, not a thousand.
+A lease is a key holding its owner, with a ``PX`` expiry; taking or renewing it and releasing it are
+compare-and-set Lua scripts, so an owner never extends or deletes a lease that has passed to someone
+else. An owner renews all its leases with one script call per ``CLAIM_CHUNK`` keys
+(:meth:`RedisBroker.claim_many`; :meth:`RedisBroker.claim` is the same call for one key), so that a
+worker running a thousand rooms makes two round trips a heartbeat, not a thousand.
 
 A rate limit's bucket is a hash ``<prefix>limit:<name>:<key>`` (its tokens and when they were counted)
 updated by one Lua script, the same token bucket as :class:`~workshop_server.ratelimit.KeyedLimiter`,
@@ -66,18 +67,9 @@ from workshop_server.broker.base import (
 
 __all__ = ["RedisBroker"]
 
-# Renew the lease if `owner` holds it, or take it if it expired since SET NX failed.
-_RENEW = """
-local held = redis.call('GET', KEYS[1])
-if held == ARGV[1] or not held then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0
-"""
-
-# Claim or renew many leases in one call: KEYS the leases, ARGV owner and milliseconds; a 1 or a 0 per key.
-_CLAIM_MANY = """
+# Take or renew leases (free or expired, or held by `owner`) in one call: KEYS the leases, ARGV owner and
+# milliseconds; a 1 (held by `owner` now) or a 0 (another owner's) per key.
+_CLAIM = """
 local held
 local out = {}
 for i, key in ipairs(KEYS) do
@@ -188,8 +180,7 @@ class _Link:
         self.client = client
         self.pubsub: PubSub = client.pubsub()
         self.inbox = Inbox()
-        self.renew: AsyncScript = client.register_script(_RENEW)
-        self.claim_many: AsyncScript = client.register_script(_CLAIM_MANY)
+        self.claim: AsyncScript = client.register_script(_CLAIM)
         self.release: AsyncScript = client.register_script(_RELEASE)
         self.bucket: AsyncScript = client.register_script(_BUCKET)
         self.connections: AsyncScript = client.register_script(_CONNECTIONS)
@@ -489,14 +480,7 @@ class RedisBroker(Broker):
 
     # --- leases ----------------------------------------------------------------------------------------
     async def claim(self, key: str, owner: str, ttl: float) -> bool:
-        check_ttl(ttl)
-        link = self._connected()
-        name, milliseconds = self.prefix + key, max(1, math.ceil(ttl * 1000))
-        async with self._bounded("cannot claim a lease on redis"):
-            if await link.client.set(name, owner, nx=True, px=milliseconds):
-                return True
-            renewed = await link.renew(keys=[name], args=[owner, milliseconds])
-        return bool(renewed)
+        return (await self.claim_many([key], owner, ttl))[0]
 
     async def claim_many(self, keys: Sequence[str], owner: str, ttl: float) -> list[bool]:
         check_ttl(ttl)
@@ -506,7 +490,7 @@ class RedisBroker(Broker):
         async with self._bounded("cannot claim leases on redis"):
             for start in range(0, len(keys), CLAIM_CHUNK):
                 names = [self.prefix + key for key in keys[start : start + CLAIM_CHUNK]]
-                answers = await link.claim_many(keys=names, args=[owner, milliseconds])
+                answers = await link.claim(keys=names, args=[owner, milliseconds])
                 held.extend(bool(answer) for answer in answers)
         return held
 
