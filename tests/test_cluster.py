@@ -20,6 +20,7 @@ import pytest
 
 from workshop_server import errors
 from workshop_server.broker import MemoryBroker, MemoryHub
+from workshop_server.fanout import Fanout
 from workshop_server.host import LocalRoom
 from workshop_server.hub import Hub
 from workshop_server.protocol import JsonCodec
@@ -222,6 +223,36 @@ async def test_members_of_a_worker_that_stops_announcing_itself_leave_presence(
     await fay.ok("round.open", kind="ideate", prompt="Still here", private=False)
     for wire in (fay, *people):
         await wire.close()
+
+
+async def test_each_batch_reaches_each_workers_connections_once(
+    pair: tuple[Hub, Hub], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The owner hands a batch to its own connections straight from the room's loop and publishes it
+    for the others; its own listener passes the broker's copy by, so nothing is delivered (or closed,
+    or refreshed) twice."""
+    a, b = pair
+    code, links = await new_room(a)
+    fay = Wire(a)
+    await fay.attached("auth", token=links["facilitator_token"])
+    ana = Wire(b)
+    await ana.attached("join", room=code, name="Ana", accept_rules=1)
+    handed: list[tuple[str, tuple[int, ...]]] = []
+    deliver = Fanout.deliver
+
+    def counting(self: Fanout, epoch: str, events: list[dict[str, Any]], *args: Any, **kwargs: Any) -> int:
+        owner = "a" if self is a.feeds.get(code) else "b"
+        handed.append((owner, tuple(ev["seq"] for ev in events)))
+        return deliver(self, epoch, events, *args, **kwargs)
+
+    monkeypatch.setattr(Fanout, "deliver", counting)
+    opened = await fay.call("round.open", kind="ideate", prompt="Ideas", private=False)
+    seq = opened["seq"]
+    assert any(e["seq"] == seq for e in fay.events)  # delivered before the reply, as always
+    await ana.until(lambda: any(e["seq"] == seq for e in ana.events))
+    await asyncio.sleep(0.2)  # the owner's listener has had its copies by now (presence too)
+    assert ("a", (seq,)) in handed and ("b", (seq,)) in handed
+    assert len(handed) == len(set(handed)), handed  # every batch once per worker
 
 
 async def test_named_queries_cross_workers_as_plain_data(pair: tuple[Hub, Hub]) -> None:

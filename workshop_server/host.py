@@ -2,8 +2,9 @@
 
 A local room is an actor. Commands, joins, attaches and queries go into its inbox; its loop takes
 everything queued, applies the commands with the pure core, journals the batch in one transaction,
-publishes one broker message with the batch's events, and only then answers: replies, then attaches,
-then queries. Attaches and queries run between batches, where the in-memory state is exactly what the
+publishes one broker message with the batch's events (this worker's own connections get them straight
+from the loop, the others through the broker), and only then answers: replies, then attaches, then
+queries. Attaches and queries run between batches, where the in-memory state is exactly what the
 journal holds, so a client never sees an event that a crash could take back, and a seq always names
 the same event.
 
@@ -72,6 +73,8 @@ class Owner(Protocol):
     def channel(self, room_id: str) -> str: ...
 
     async def publish(self, channel: str, data: bytes) -> None: ...
+
+    def deliver_local(self, room_id: str, batch: dict[str, Any]) -> bool: ...
 
     async def flush_replies(self) -> None: ...
 
@@ -294,7 +297,11 @@ class LocalRoom:
             await asyncio.gather(*(journal.append(room.id, entry) for entry in entries))
             self.position += len(entries)
         if events or effects:
-            message = {"epoch": room.epoch, "events": published, "effects": effects}
+            message: dict[str, Any] = {"epoch": room.epoch, "events": published, "effects": effects}
+            # This worker's own connections first, from here: no broker hop, no msgpack round trip.
+            # The broker's copy says so, and this worker's listener passes it by.
+            if self.hub.deliver_local(room.id, message):
+                message["origin"] = self.hub.worker_id
             await self.hub.publish(self.hub.channel(room.id), pack(message))
         self.recent.extend(events)
         self._since_snapshot += len(events)

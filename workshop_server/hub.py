@@ -385,14 +385,9 @@ class Hub:
                             batch["epoch"], batch["seq"], batch.get("figures"), batch.get("progress")
                         )
                         continue
-                    if batch["epoch"] != feed.epoch:  # another owner (or none): ask again who it is
-                        self._owner_changed(feed.room_id, batch["epoch"])
-                    gaps = feed.gaps
-                    frames = feed.deliver(batch["epoch"], batch["events"], batch["effects"])
-                    if self.metrics is not None:
-                        self.metrics.delivered(frames)
-                        if feed.gaps != gaps:
-                            self.metrics.cluster("gap")
+                    if batch.get("origin") == self.worker_id:
+                        continue  # this worker's own room's batch: delivered here before it was published
+                    self._deliver(feed, batch)
                 return  # the broker was disconnected: the hub is stopping
             except errors.WorkshopError as exc:  # BrokerError: the stream failed
                 log.error("lost the message broker (%s); every room of this worker resumes", exc)
@@ -400,6 +395,29 @@ class Hub:
                     self.metrics.cluster("broker_lost")
             self._broker_lost()
             await self._reconnect_broker()
+
+    def deliver_local(self, room_id: str, batch: dict[str, Any]) -> bool:
+        """A batch of a room this worker runs, to this worker's connections, straight from the room's
+        loop (the host publishes it too, for the other workers). False: nobody here to deliver to."""
+        feed = self.feeds.get(room_id)
+        if feed is None:
+            return False
+        try:
+            self._deliver(feed, batch)
+        except Exception:  # a fan-out bug must not stop the room: the broker's copy comes by as well
+            log.exception("room %s: a batch could not be delivered here from its loop", room_id)
+            return False
+        return True
+
+    def _deliver(self, feed: Fanout, batch: dict[str, Any]) -> None:
+        if batch["epoch"] != feed.epoch:  # another owner (or none): ask again who it is
+            self._owner_changed(feed.room_id, batch["epoch"])
+        gaps = feed.gaps
+        frames = feed.deliver(batch["epoch"], batch["events"], batch["effects"])
+        if self.metrics is not None:
+            self.metrics.delivered(frames)
+            if feed.gaps != gaps:
+                self.metrics.cluster("gap")
 
     def _owner_changed(self, room_id: str, epoch: str) -> None:
         """A batch of another epoch than the fan-out's (or the owner's reload): forget who the owner was.
