@@ -148,6 +148,16 @@ async def new_room(hub: Hub, access: str = "code") -> tuple[str, dict[str, Any]]
     return host.room_id, links
 
 
+async def fay_on_a_ana_on_b(a: Hub, b: Hub) -> tuple[str, Wire, Wire]:
+    """A new room on ``a``: its facilitator connected to ``a``, a participant joined through ``b``."""
+    code, links = await new_room(a)
+    fay = Wire(a)
+    await fay.attached("auth", token=links["facilitator_token"])
+    ana = Wire(b)
+    await ana.attached("join", room=code, name="Ana", accept_rules=1)
+    return code, fay, ana
+
+
 async def test_the_other_worker_forwards_to_the_owner_and_relays_its_events(pair: tuple[Hub, Hub]) -> None:
     a, b = pair
     code, links = await new_room(a)
@@ -232,11 +242,7 @@ async def test_each_batch_reaches_each_workers_connections_once(
     for the others; its own listener passes the broker's copy by, so nothing is delivered (or closed,
     or refreshed) twice."""
     a, b = pair
-    code, links = await new_room(a)
-    fay = Wire(a)
-    await fay.attached("auth", token=links["facilitator_token"])
-    ana = Wire(b)
-    await ana.attached("join", room=code, name="Ana", accept_rules=1)
+    code, fay, ana = await fay_on_a_ana_on_b(a, b)
     handed: list[tuple[str, tuple[int, ...]]] = []
     deliver = Fanout.deliver
 
@@ -344,11 +350,7 @@ async def test_a_lost_last_batch_is_found_within_a_heartbeat_or_two(pair: tuple[
     """No batch follows the lost one, so no gap shows in the stream: the relaying worker compares what
     it delivered with the owner's position every heartbeat, and attaches its connections again."""
     a, b = pair
-    code, links = await new_room(a)
-    fay = Wire(a)
-    await fay.attached("auth", token=links["facilitator_token"])
-    ana = Wire(b)
-    await ana.attached("join", room=code, name="Ana", accept_rules=1)
+    code, fay, ana = await fay_on_a_ana_on_b(a, b)
     await ana.until(lambda: ana.seq == fay.seq)
     await b.broker.unsubscribe(b.channel(code))  # B misses what comes next...
     locked = await fay.ok("room.set", locked=True)
