@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from workshop_server import protocol
 from workshop_server.close_codes import CloseCode
 from workshop_server.flusher import flush_pending
+from workshop_server.rooms.events import STAFF
 
 if TYPE_CHECKING:
     from workshop_server.connection import Connection
@@ -262,21 +263,24 @@ class Fanout:
     def push_live(
         self, epoch: str, seq: int, figures: dict[str, Any] | None, progress: dict[str, Any] | None
     ) -> int:
-        """The room's figures to this worker's staff connections, its progress to every connection past
-        the lobby; each encoded once per encoding. Not events: nothing to replay, so a held connection
-        simply misses one (its snapshot has the progress)."""
+        """The room's figures to this worker's staff connections, its progress to its staff and room
+        screens (what shows it; a participant's phone is not woken every few seconds for counts it
+        does not show); each encoded once per encoding. Not events: nothing to replay, so a held
+        connection simply misses one (its snapshot has the progress)."""
         if epoch != self.epoch:
             return 0
-        messages: list[tuple[frozenset[str], dict[str, Any]]] = []
+        messages: list[tuple[bool, dict[str, Any]]] = []  # (whether room screens get it, message)
         if figures is not None:
-            messages.append((frozenset({"staff"}), protocol.figures(epoch, seq, figures)))
+            messages.append((False, protocol.figures(epoch, seq, figures)))
         if progress is not None:
-            messages.append((frozenset({"staff", "public"}), protocol.progress(epoch, seq, progress)))
+            messages.append((True, protocol.progress(epoch, seq, progress)))
         sent = 0
-        for audiences, message in messages:
+        for screens, message in messages:
             frames: dict[bool, str | bytes] = {}
             for session in self.sessions:
-                if session.audience not in audiences or session.floor == HELD:
+                if session.floor == HELD or not (
+                    session.audience == STAFF or (screens and session.member_id is None)
+                ):
                     continue
                 codec = session.codec
                 frame = frames.get(codec.binary)

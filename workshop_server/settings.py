@@ -210,8 +210,9 @@ class Settings(BaseSettings):
         default=2.0,
         ge=0,
         le=3600,
-        description="Push the room's figures to staff connections at most this often while the room "
-        "changes (seconds); 0: never (staff ask GET /api/rooms/{code}/figures).",
+        description="Push the room's figures to staff connections, and its round's progress to staff and "
+        "room screens, at most this often while the room changes (seconds); 0: never (staff ask GET "
+        "/api/rooms/{code}/figures).",
     )
     purge_mode: Literal["room", "personal"] = Field(
         default="room",

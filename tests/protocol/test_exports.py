@@ -132,9 +132,11 @@ async def test_staff_get_the_figures_live_and_participants_never(
     assert [m for m in ana.other if m.get("type") == "figures"] == []
 
 
-async def test_everyone_gets_the_progress_of_a_private_round_without_its_text(
+async def test_staff_and_screens_get_the_progress_of_a_private_round_without_its_text(
     server: ServerProcess, connect: Connect
 ) -> None:
+    """The room screen and the console show the counts; participants' phones are not sent them live
+    (their snapshot has the progress as it was)."""
     links = create_room(server.url)
     code = links["room"]
     facilitator = await connect(server)
@@ -149,6 +151,10 @@ async def test_everyone_gets_the_progress_of_a_private_round_without_its_text(
     await ana.ok("idea.post", text="another secret")
     seen = await live_message(screen, "progress", lambda p: p.get("ideas") == 2)
     assert seen["data"] == {"round": seen["data"]["round"], "participants": 2, "ideas": 2, "contributors": 1}
-    await live_message(ben, "progress", lambda p: p.get("ideas") == 2)
+    await live_message(facilitator, "progress", lambda p: p.get("ideas") == 2)
+    await ben.ok("idea.post", text="a third secret")  # one more change, and one more push, to come
+    await live_message(screen, "progress", lambda p: p.get("ideas") == 3)
+    for client in (ana, ben):
+        assert [m for m in client.other if m.get("type") == "progress"] == []
     for client in (screen, ben):
         assert "secret" not in json.dumps(client.log)
