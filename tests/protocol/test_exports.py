@@ -152,7 +152,7 @@ async def test_staff_and_screens_get_the_progress_of_a_private_round_without_its
     seen = await live_message(screen, "progress", lambda p: p.get("ideas") == 2)
     assert seen["data"] == {"round": seen["data"]["round"], "participants": 2, "ideas": 2, "contributors": 1}
     await live_message(facilitator, "progress", lambda p: p.get("ideas") == 2)
-    await ben.ok("idea.post", text="a third secret")  # one more change, and one more push, to come
+    await ben.ok("idea.post", text="one more")  # one more change, and one more push, to come
     await live_message(screen, "progress", lambda p: p.get("ideas") == 3)
     for client in (ana, ben):
         assert [m for m in client.other if m.get("type") == "progress"] == []
