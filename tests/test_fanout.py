@@ -33,6 +33,9 @@ class Recorder:
     def push(self, frame: str | bytes) -> None:
         self.frames.append(frame)
 
+    def offer(self, frame: str | bytes) -> bool:
+        return False  # never idle: everything is pushed (session.Session.offer is tested in test_flusher)
+
     def push_message(self, message: dict[str, Any]) -> None:
         self.push(self.codec.encode(message))
 

@@ -15,7 +15,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from workshop_server.close_codes import CloseCode
+from workshop_server.fanout import Fanout
 from workshop_server.flusher import flush_pending
+from workshop_server.handle import Attached
 from workshop_server.protocol import JsonCodec
 from workshop_server.session import Session
 from workshop_server.settings import Settings
@@ -303,3 +305,51 @@ async def test_a_reply_is_not_paced_by_the_tick(tmp_path: Path) -> None:
     await asyncio.sleep(0)
     assert peer.messages() == [1, 2, 3]  # events are paced again
     await until(lambda: peer.messages() == [1, 2, 3, 4])
+
+
+def seated(tmp_path: Path, count: int, **settings: Any) -> tuple[Fanout, list[Transport]]:
+    """A room's fan-out with ``count`` real sessions, each writing straight to a transport."""
+    feed = Fanout("R", lambda member, online: None)
+    transports = [Transport() for _ in range(count)]
+    for n, transport in enumerate(transports):
+        s = session(tmp_path, Peer(), transport, **settings)
+        s.bind("R", f"m{n}", "participant")
+        seat = Attached(
+            recovered=True, seq=0, epoch="1", audience="public", member_id=f"m{n}", role="participant"
+        )
+        assert feed.seat(s, seat)
+    return feed, transports
+
+
+def room_event(seq: int) -> dict[str, Any]:
+    return {"seq": seq, "name": "idea.posted", "at": 0.0, "views": {"public": {"n": seq}}}
+
+
+def seqs(transport: Transport) -> list[list[int]]:
+    """The seqs each wire frame held, frame by frame."""
+    out = []
+    for wire in transport.wires:
+        data = json.loads(payload(wire))
+        out.append([m["seq"] for m in (data if isinstance(data, list) else [data])])
+    return out
+
+
+async def test_one_event_is_written_at_once_and_a_batch_goes_in_one_frame(tmp_path: Path) -> None:
+    """A batch of one event reaches each idle connection at once, alone, the wire frame built once for
+    all; a batch of several reaches each connection as one frame (not the first alone, then the rest a
+    tick later), and within a tick of the last frame, events wait for the tick, in order."""
+    feed, transports = seated(tmp_path, 3, flush_tick_ms=50)
+    assert feed.deliver("1", [room_event(1)], []) == 3
+    assert [seqs(t) for t in transports] == [[[1]]] * 3  # before any await
+    assert transports[0].wires[0] is transports[1].wires[0] is transports[2].wires[0]
+    feed.deliver("1", [room_event(2)], [])  # within the tick: held, then with what follows
+    feed.deliver("1", [room_event(3), room_event(4)], [])
+    assert [seqs(t) for t in transports] == [[[1]]] * 3
+    await until(lambda: all(len(t.wires) == 2 for t in transports))
+    assert [seqs(t) for t in transports] == [[[1], [2, 3, 4]]] * 3
+    await asyncio.sleep(0.06)  # the tick is up: idle again
+    feed.deliver("1", [room_event(5), room_event(6), room_event(7)], [])
+    assert [seqs(t) for t in transports] == [[[1], [2, 3, 4], [5, 6, 7]]] * 3
+    feed.deliver("1", [room_event(8)], [])  # alone, but within the tick of [5, 6, 7]: held
+    await until(lambda: all(len(t.wires) == 4 for t in transports))
+    assert [seqs(t) for t in transports] == [[[1], [2, 3, 4], [5, 6, 7], [8]]] * 3

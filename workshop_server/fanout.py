@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from workshop_server import protocol
 from workshop_server.close_codes import CloseCode
-from workshop_server.flusher import flush_pending
+from workshop_server.flusher import flush_pending, stamp_now
 from workshop_server.rooms.events import STAFF
 
 if TYPE_CHECKING:
@@ -225,6 +225,11 @@ class Fanout:
         sessions = self.sessions
         queued_before = self.deliveries
         ending = self.cutoffs(effects)
+        # One event (a quiet room): written at once to each idle connection, queued for the others.
+        # Several: queued, so that a connection gets them all in one frame at the end.
+        single = len(events) == 1
+        if single:
+            stamp_now()
         for ev in events:
             seq: int = ev["seq"]
             views: dict[str, Any] = ev["views"]
@@ -243,7 +248,8 @@ class Fanout:
                 if frame is None:
                     frame = codec.encode(protocol.event(epoch, seq, ev["name"], ev["at"], views[key]))
                     frames[(key, codec.binary)] = frame
-                session.push(frame)
+                if not (single and session.offer(frame)):
+                    session.push(frame)
                 self.deliveries += 1
             self.delivered = seq
             self.recent.append(ev)

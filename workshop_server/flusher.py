@@ -25,7 +25,7 @@ from websockets.frames import Frame, Opcode
 
 from workshop_server.protocol import Codec
 
-__all__ = ["Flushable", "Flusher", "flush_pending", "flusher"]
+__all__ = ["Flushable", "Flusher", "flush_pending", "flusher", "stamp_now"]
 
 
 class Flushable(Protocol):
@@ -75,6 +75,13 @@ class Flusher:
         if self._handle is not None:
             self._handle.cancel()
             self._pass()
+        else:
+            self._wires.clear()  # frames written by ``offer`` alone: their wires are not kept
+
+    def stamp(self) -> None:
+        """The start of a delivery: ``now`` is the loop's time, for ``offer``'s tick and for the
+        connections written to at once (their next ticks fall due together, as after a pass)."""
+        self.now = self._loop.time()
 
     def _pass(self) -> None:
         self._handle = None
@@ -123,7 +130,19 @@ _FLUSHERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Flusher] = weakr
 
 def flusher() -> Flusher:
     """The running loop's flusher."""
-    loop = asyncio.get_running_loop()
+    return flusher_of(asyncio.get_running_loop())
+
+
+def stamp_now() -> None:
+    """Start a delivery on the running loop's flusher (:meth:`Flusher.stamp`; nothing outside a loop)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    flusher_of(loop).stamp()
+
+
+def flusher_of(loop: asyncio.AbstractEventLoop) -> Flusher:
     found = _FLUSHERS.get(loop)
     if found is None:
         found = _FLUSHERS[loop] = Flusher(loop)

@@ -194,6 +194,30 @@ class Session:
         else:
             self._flusher.mark(self, urgent=reply)
 
+    def offer(self, frame: str | bytes) -> bool:
+        """Write ``frame`` now, alone, straight to the transport, if this connection is idle: nothing
+        queued, marked or being sent, not closing, its tick up (as of the flusher's ``now``), and a
+        direct write available. False: nothing was done, and the caller pushes the frame. The fan-out's
+        path for a batch of one event: no queue, no mark, no pass; the wire frame is still built once
+        for everyone (``Flusher.wire``)."""
+        write_frame = self._write_frame
+        flusher = self._flusher
+        if (
+            write_frame is None
+            or self._out
+            or self.marked
+            or self._window
+            or self._closing is not None
+            or self._sending
+            or self._broken is not None
+            or flusher.now - self.last_frame < self.tick
+            or self._done.done()
+            or not write_frame(flusher.wire((frame,), self.codec))
+        ):
+            return False
+        self.last_frame = flusher.now
+        return True
+
     def _wake(self) -> None:
         """Hand the writer task what the flusher leaves: wake it, or start it if it has work now (a
         failed send to report, the close, frames to send once no send is under way)."""
