@@ -7,6 +7,9 @@ after the loop's pass. Nothing is scheduled per recipient. The connection writes
 frame (several messages coalesced): straight to its transport when it can, the frame built once for
 every connection that got the same frames (:meth:`Flusher.wire`), else through its ASGI ``send``.
 
+A batch of one event does not even queue: the fan-out first offers it (``Session.offer``), and a
+connection with nothing queued, its tick up, writes it at once; only the others are marked.
+
 Under load the sending is paced per connection (``flush_tick_ms``): a connection sent a frame less than
 a tick ago gets what follows in one frame when its tick is up, so a busy room costs one frame per
 connection per tick, whatever its rate; a connection idle for longer gets its next message at once, so
