@@ -479,12 +479,12 @@ class LocalRoom:
             or time.monotonic() - self._snapshot_at >= settings.snapshot_every_seconds
         )
 
-    # --- Live figures (staff) and progress (everyone) ---------------------------------------------
+    # --- Live figures (staff) and progress (staff and room screens) --------------------------------
     def _schedule_live(self) -> None:
-        """After a batch that changed the room: the room's progress (for everyone: ideas posted, voters)
-        and, while staff are online, its figures are computed between batches (a named query in the
-        room's queue) and published once for every worker's connections, at most once per
-        ``figures_interval``: never on a command's path."""
+        """After a batch that changed the room: while staff or a room screen are online, the room's
+        progress (ideas posted, voters: no text) and, while staff are, its figures are computed between
+        batches (a named query in the room's queue) and published once for every worker's connections,
+        at most once per ``figures_interval``: never on a command's path."""
         interval = self.hub.settings.figures_interval
         if not interval or self._live_pending or self.room.seq == self._live_seq:
             return
@@ -502,10 +502,11 @@ class LocalRoom:
         return any(member in room.online for member in self._staff)
 
     def _ask_live(self) -> None:
-        if self._stopping:
+        staff = self._staff_online()
+        if self._stopping or not (staff or self.room.screens):  # nobody to show them to
             self._live_pending = False
             return
-        future = self.query("live_now", staff=self._staff_online())
+        future = self.query("live_now", staff=staff)
         future.add_done_callback(self._publish_live)
 
     def _publish_live(self, future: asyncio.Future[Any]) -> None:
@@ -518,7 +519,7 @@ class LocalRoom:
         message: dict[str, Any] = {"epoch": self.room.epoch, "seq": seq}
         if figures is not None:
             message["figures"] = figures
-        if progress != self._progress:  # only when it changed: everyone receives it
+        if progress != self._progress:  # only when it changed: staff and room screens receive it
             message["progress"] = self._progress = progress
         if len(message) == 2:
             return

@@ -202,9 +202,10 @@ class FiguresMessage(_Envelope):
 
 
 class ProgressMessage(_Envelope):
-    """The current round's progress, without any text, pushed to every connection past the lobby when
-    it changes, at most once per ``figures_interval`` seconds: ideas posted (private ones counted,
-    never shown) or how many have voted. Not an event; the snapshot's ``progress`` has it too."""
+    """The current round's progress, without any text, pushed to staff connections and room screens
+    (not to participants) when it changes, at most once per ``figures_interval`` seconds: ideas posted
+    (private ones counted, never shown) or how many have voted. Not an event; the snapshot's
+    ``progress`` has it too."""
 
     type: Literal["progress"] = "progress"
     epoch: str

@@ -155,6 +155,29 @@ async def test_staff_and_screens_get_the_progress_of_a_private_round_without_its
     await ben.ok("idea.post", text="one more")  # one more change, and one more push, to come
     await live_message(screen, "progress", lambda p: p.get("ideas") == 3)
     for client in (ana, ben):
+        await client.ok("ping")  # what was pushed to it before this reply has arrived
         assert [m for m in client.other if m.get("type") == "progress"] == []
     for client in (screen, ben):
         assert "secret" not in json.dumps(client.log)
+
+
+async def test_a_screen_that_comes_later_has_the_progress_and_then_its_changes(
+    server: ServerProcess, connect: Connect
+) -> None:
+    """While only participants are online the progress is neither computed nor pushed (nobody shows
+    it); a room screen that comes then finds it current in its snapshot, and gets the next change."""
+    links = create_room(server.url)
+    facilitator = await connect(server)
+    await facilitator.auth(links["facilitator_token"])
+    await facilitator.ok("round.open", kind="ideate", prompt="Ideas?")
+    ana = await connect(server)
+    await ana.join(links["room"], "Ana")
+    await facilitator.close()
+    for text in ("one", "two"):
+        await ana.ok("idea.post", text=text)
+    await asyncio.sleep(1.5)  # the facilitator's absence known (presence_interval), figures_interval past
+    screen = await connect(server)
+    attached = await screen.auth(links["screen_token"])
+    assert attached["snapshot"]["progress"]["ideas"] == 2
+    await ana.ok("idea.post", text="three")
+    await live_message(screen, "progress", lambda p: p.get("ideas") == 3)
