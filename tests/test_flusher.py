@@ -7,13 +7,16 @@ writer task exists only while it has such work, so an idle connection holds no t
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import random
 import time
+import weakref
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from workshop_server import flusher as flusher_module
 from workshop_server.close_codes import CloseCode
 from workshop_server.fanout import Fanout
 from workshop_server.flusher import flush_pending
@@ -353,3 +356,42 @@ async def test_one_event_is_written_at_once_and_a_batch_goes_in_one_frame(tmp_pa
     feed.deliver("1", [room_event(8)], [])  # alone, but within the tick of [5, 6, 7]: held
     await until(lambda: all(len(t.wires) == 4 for t in transports))
     assert [seqs(t) for t in transports] == [[[1], [2, 3, 4], [5, 6, 7], [8]]] * 3
+
+
+async def test_offer_writes_only_to_an_idle_connection(tmp_path: Path) -> None:
+    """``offer`` writes at once only when nothing else could come first; otherwise it does nothing
+    and the frame is pushed, behind what waits."""
+    transport = Transport()
+    s = session(tmp_path, Peer(), transport, flush_tick_ms=50)
+    flusher_module.stamp_now()
+    assert s.offer(frame(1)) and transport.messages() == [1]
+    assert not s.offer(frame(2))  # within the tick of the last frame
+    await asyncio.sleep(0.06)
+    flusher_module.stamp_now()
+    s.push(frame(3), reply=True)  # a reply waits for the pass
+    assert not s.offer(frame(4))
+    await asyncio.sleep(0)
+    assert transport.messages() == [1, 3]
+    await asyncio.sleep(0.06)
+    flusher_module.stamp_now()
+    transport.open = False  # paused by a slow reader, closing, or compressed
+    assert not s.offer(frame(5))
+    transport.open = True
+    s.close_soon(CloseCode.SLOW_CONSUMER, "slow")
+    assert not s.offer(frame(6))
+    assert transport.messages() == [1, 3]
+    without = session(tmp_path, Peer())  # no direct write: always through the queue and ASGI send
+    assert not without.offer(frame(7))
+
+
+def test_a_flusher_does_not_keep_its_event_loop_alive() -> None:
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    async def use() -> None:
+        flusher_module.flusher().stamp()
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+
+    for _ in range(3):
+        asyncio.run(use())
+    gc.collect()
+    assert [ref() for ref in loops] == [None, None, None]

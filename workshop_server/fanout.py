@@ -184,7 +184,7 @@ class Fanout:
 
     def deliver(self, epoch: str, events: list[dict[str, Any]], effects: Iterable[dict[str, Any]]) -> int:
         """Deliver a published batch: events in order, then held replies, then effects. Returns the
-        number of event frames queued to connections.
+        number of event frames written or queued to connections.
 
         A connection that a ``close`` or ``revoke`` effect ends receives the events up to the effect's
         ``after`` seq (its own removal, for instance) and none after it; it is closed, draining what was

@@ -50,7 +50,9 @@ class Flusher:
     """The marked connections of one event loop, flushed together."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+        # A weak proxy: the loop is the key of this flusher in ``_FLUSHERS`` (weak keys), which a
+        # strong reference from its value would keep alive for ever (a test suite runs many loops).
+        self._loop = weakref.proxy(loop)
         self._marked: list[Flushable] = []
         self._handle: asyncio.Handle | None = None  # the pass scheduled for marks not flushed yet
         self._later: dict[float, list[Flushable]] = {}  # due time (whole milliseconds) -> connections
@@ -82,8 +84,8 @@ class Flusher:
             self._wires.clear()  # frames written by ``offer`` alone: their wires are not kept
 
     def stamp(self) -> None:
-        """The start of a delivery: ``now`` is the loop's time, for ``offer``'s tick and for the
-        connections written to at once (their next ticks fall due together, as after a pass)."""
+        """The start of a delivery: ``now`` is the loop's time, for ``offer``'s tick and as the time of
+        the frames it writes (so the connections written to at once fall due together again)."""
         self.now = self._loop.time()
 
     def _pass(self) -> None:
