@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -21,7 +22,8 @@ import pytest
 from workshop_server import errors
 from workshop_server.broker import MemoryBroker, MemoryHub
 from workshop_server.fanout import Fanout
-from workshop_server.host import LocalRoom
+from workshop_server import hub as hub_module
+from workshop_server.host import LocalRoom, pack
 from workshop_server.hub import Hub
 from workshop_server.protocol import JsonCodec
 from workshop_server.remote import RemoteRoom
@@ -259,6 +261,40 @@ async def test_each_batch_reaches_each_workers_connections_once(
     await asyncio.sleep(0.2)  # the owner's listener has had its copies by now (presence too)
     assert ("a", (seq,)) in handed and ("b", (seq,)) in handed
     assert len(handed) == len(set(handed)), handed  # every batch once per worker
+
+
+async def test_the_owner_passes_its_own_batches_by_without_reading_them(
+    pair: tuple[Hub, Hub], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The owner's own batches come back to it from the broker, origin first: its listener recognises
+    them by their first bytes and never unpacks them. The other worker reads every one of them, and a
+    batch with its origin elsewhere (an older worker's) is still passed by once read."""
+    a, b = pair
+    code, fay, ana = await fay_on_a_ana_on_b(a, b)
+    read: list[tuple[str, dict[str, Any]]] = []
+    unpack = hub_module.unpack
+
+    def counting(data: bytes) -> Any:
+        value = unpack(data)
+        caller = sys._getframe(1).f_locals.get("self")
+        if isinstance(value, dict) and "events" in value:
+            read.append(("a" if caller is a else "b", value))
+        return value
+
+    monkeypatch.setattr(hub_module, "unpack", counting)
+    opened = await fay.call("round.open", kind="ideate", prompt="Ideas", private=False)
+    await ana.until(lambda: any(e["seq"] == opened["seq"] for e in ana.events))
+    await asyncio.sleep(0.2)
+    assert read and all(who == "b" for who, _ in read), read
+    assert all(next(iter(batch)) == "origin" and batch["origin"] == a.worker_id for _, batch in read)
+    # An older worker's batch: origin last. Read, recognised, not delivered again.
+    delivered = len(fay.events)
+    feed = a.feeds[code]
+    old = {"epoch": feed.epoch, "events": list(feed.recent)[-1:], "effects": [], "origin": a.worker_id}
+    await a.broker.publish(a.channel(code), pack(old))
+    await asyncio.sleep(0.2)
+    assert [who for who, batch in read if list(batch)[-1] == "origin"] == ["a", "b"]
+    assert len(fay.events) == delivered
 
 
 async def test_named_queries_cross_workers_as_plain_data(pair: tuple[Hub, Hub]) -> None:

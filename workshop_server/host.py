@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from workshop_server.ratelimit import Limiters
     from workshop_server.settings import Settings
 
-__all__ = ["REPLAY_BUFFER", "Item", "LocalRoom", "Owner", "journal_entry", "pack", "unpack"]
+__all__ = ["REPLAY_BUFFER", "Item", "LocalRoom", "Owner", "journal_entry", "origin_mark", "pack", "unpack"]
 
 log = logging.getLogger("workshop_server")
 REPLAY_BUFFER = 4096
@@ -53,6 +53,13 @@ def pack(value: Any) -> bytes:
 
 def unpack(data: bytes) -> Any:
     return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+def origin_mark(worker_id: str) -> bytes:
+    """What follows the map header in a batch that ``worker_id`` published with ``origin`` as its first
+    key: ``data[1:].startswith(mark)`` recognises it without unpacking it (a batch holds a few keys:
+    a one-byte fixmap header). A batch with ``origin`` elsewhere is still recognised once unpacked."""
+    return pack("origin") + pack(worker_id)
 
 
 #: What an item's answer is handed to, synchronously, between batches: (answer, refusal).
@@ -301,7 +308,8 @@ class LocalRoom:
             # This worker's own connections first, from here: no broker hop, no msgpack round trip.
             # The broker's copy says so, and this worker's listener passes it by.
             if self.hub.deliver_local(room.id, message):
-                message["origin"] = self.hub.worker_id
+                # First key: a listener recognises its own worker's batch by the packed prefix, unread.
+                message = {"origin": self.hub.worker_id, **message}
             await self.hub.publish(self.hub.channel(room.id), pack(message))
         self.recent.extend(events)
         self._since_snapshot += len(events)

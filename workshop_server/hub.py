@@ -54,7 +54,7 @@ from workshop_server.close_codes import CloseCode
 from workshop_server.downloads import Downloads
 from workshop_server.fanout import Fanout
 from workshop_server.handle import RoomHandle
-from workshop_server.host import LocalRoom, journal_entry, next_epoch, pack, unpack
+from workshop_server.host import LocalRoom, journal_entry, next_epoch, origin_mark, pack, unpack
 from workshop_server.ratelimit import Limiters
 from workshop_server.remote import RemoteRoom, Rpc, any_command, inbox_channel
 from workshop_server.rooms import Limits, Room, RoomConfig, hash_passphrase
@@ -369,6 +369,7 @@ class Hub:
         the journal (4003), the broker is connected again with backoff, and resubscribed."""
         prefix = self.channel("")
         inbox = inbox_channel(self.worker_id)
+        mine = origin_mark(self.worker_id)
         while not self.stopping():
             try:
                 async for message in self.broker.messages():
@@ -379,6 +380,8 @@ class Hub:
                     feed = self.feeds.get(channel[len(prefix) :])
                     if feed is None:
                         continue
+                    if message.data.startswith(mine, 1):
+                        continue  # this worker's own room's batch: delivered here before it was published
                     batch = unpack(message.data)
                     if "figures" in batch or "progress" in batch:  # live: no events, no continuity
                         feed.push_live(
