@@ -13,6 +13,7 @@ import gc
 import time
 import weakref
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -156,3 +157,28 @@ async def test_lag_probe_sees_a_blocked_loop() -> None:
         await probe.stop()
     assert lags and min(lags) >= 0
     assert max(lags) >= 0.3 - 0.01  # a lower bound: a busier machine only adds to it
+
+
+async def test_lag_probe_goes_on_after_its_observer_fails_and_stops_when_told() -> None:
+    lags: list[float] = []
+    failures: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: failures.append(context))
+
+    def observe(lag: float) -> None:
+        lags.append(lag)
+        if len(lags) == 1:
+            raise RuntimeError("the metric failed")
+
+    probe = LoopLagProbe(observe, interval=0.01)
+    probe.start()
+    try:
+        await asyncio.sleep(0.1)
+    finally:
+        await probe.stop()
+        loop.set_exception_handler(None)
+    assert len(lags) >= 3  # it went on after the failure
+    assert [str(f.get("exception")) for f in failures] == ["the metric failed"]
+    seen = len(lags)
+    await asyncio.sleep(0.05)
+    assert len(lags) == seen  # stopped
