@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from workshop_server import errors
+from workshop_server import hub as hub_module
 from workshop_server.broker import MemoryBroker, MemoryHub
 from workshop_server.fanout import Fanout
-from workshop_server import hub as hub_module
 from workshop_server.host import LocalRoom, pack
 from workshop_server.hub import Hub
 from workshop_server.protocol import JsonCodec
@@ -293,7 +293,7 @@ async def test_the_owner_passes_its_own_batches_by_without_reading_them(
     old = {"epoch": feed.epoch, "events": list(feed.recent)[-1:], "effects": [], "origin": a.worker_id}
     await a.broker.publish(a.channel(code), pack(old))
     await asyncio.sleep(0.2)
-    assert [who for who, batch in read if list(batch)[-1] == "origin"] == ["a", "b"]
+    assert sorted(who for who, batch in read if list(batch)[-1] == "origin") == ["a", "b"]
     assert len(fay.events) == delivered
 
 
@@ -395,6 +395,94 @@ async def test_a_lost_last_batch_is_found_within_a_heartbeat_or_two(pair: tuple[
     assert ana.closed is None
     assert ana.snapshots[-1]["state"]["room"]["locked"] is True
     assert locked["room"]["locked"] is True
+    for wire in (fay, ana):
+        await wire.close()
+
+
+async def test_the_owner_checks_its_own_rooms_every_tenth_heartbeat_and_still_finds_a_lost_batch(
+    pair: tuple[Hub, Hub], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The owner's connections get its batches from the room's loop: checking such a room's position
+    wakes it for nothing, so the owner does it every OWNED_CHECK_EVERY-th heartbeat, the relaying
+    worker at every one. The check is still there: a batch its own fan-out missed is found."""
+    a, b = pair
+    code, fay, ana = await fay_on_a_ana_on_b(a, b)
+    await ana.until(lambda: ana.seq == fay.seq)
+    checked: list[str] = []
+    check_room = Hub._check_room
+
+    async def counting(self: Hub, room_id: str, feed: Fanout) -> None:
+        checked.append("a" if self is a else "b")
+        await check_room(self, room_id, feed)
+
+    monkeypatch.setattr(Hub, "_check_room", counting)
+    await asyncio.sleep(a.heartbeat * 6.5)
+    assert checked.count("b") >= 5 and checked.count("a") <= 1, checked
+    # A's own fan-out misses a batch: not handed over from the loop, not read from the broker.
+    deliver_local = a.deliver_local
+    monkeypatch.setattr(a, "deliver_local", lambda room_id, batch: False)
+    await a.broker.unsubscribe(a.channel(code))
+    before = fay.seq
+    call = asyncio.ensure_future(fay.call("room.set", locked=True))
+    await ana.until(lambda: ana.seq > before)  # applied and delivered on B ...
+    assert fay.seq == before and not call.done()  # ... not on A, where its reply waits for it
+    monkeypatch.setattr(a, "deliver_local", deliver_local)
+    await a.broker.subscribe(a.channel(code))
+    await fay.until(lambda: bool(fay.snapshots), timeout=a.heartbeat * (hub_module.OWNED_CHECK_EVERY + 5))
+    assert fay.closed is None
+    assert fay.snapshots[-1]["state"]["room"]["locked"] is True
+    reply = await asyncio.wait_for(call, 5)
+    assert reply["type"] == "ok" and reply["result"]["room"]["locked"] is True
+    for wire in (fay, ana):
+        await wire.close()
+
+
+async def test_queries_alone_do_not_wake_the_live_figures_of_a_room(
+    pair: tuple[Hub, Hub], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The relaying worker asks the owner's room for its position at every heartbeat. A batch of named
+    queries changes nothing to show: it must not set off the live figures' computation, which, with
+    nobody from the staff online, used to be asked for and dropped after every such batch."""
+    a, b = pair
+    code, links = await new_room(a)
+    ana = Wire(b)
+    await ana.attached("join", room=code, name="Ana", accept_rules=1)
+    await asyncio.sleep(a.heartbeat * 2)  # the join's own batches are done with
+    asked: list[str] = []
+    ask_live = LocalRoom._ask_live
+
+    def counting(self: LocalRoom) -> None:
+        asked.append(self.room_id)
+        ask_live(self)
+
+    monkeypatch.setattr(LocalRoom, "_ask_live", counting)
+    await asyncio.sleep(a.heartbeat * 5)
+    assert asked == []
+    await ana.ok("ping")  # answered by the connection: the room never sees it
+    await asyncio.sleep(a.heartbeat * 2)
+    assert asked == []
+    refused = await ana.call("idea.post", text="Too early")  # a command (refused: no round is open) ...
+    assert refused["type"] == "error"
+    await asyncio.sleep(a.settings.figures_interval + a.heartbeat)
+    assert asked == [code]  # ... is a batch that may change the room: asked once, dropped (no staff)
+    await ana.close()
+
+
+async def test_live_figures_answered_before_a_later_batch_are_asked_again(pair: tuple[Hub, Hub]) -> None:
+    """The room's loop may apply another batch before the live figures' answer is handed over (no await
+    between batches with nothing to journal); that batch found them pending and asked nothing. The
+    answer, older than the room, asks again: the staff never keep figures that miss the last batch."""
+    a, b = pair
+    code, fay, ana = await fay_on_a_ana_on_b(a, b)
+    host = a.hosts[code]
+    assert isinstance(host, LocalRoom)
+    await asyncio.sleep(a.settings.figures_interval + a.heartbeat)  # the join's figures are out
+    assert not host._live_pending
+    answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    answer.set_result((host.room.seq - 1, None, None))
+    host._live_pending = True
+    host._publish_live(answer)
+    assert host._live_pending  # asked again
     for wire in (fay, ana):
         await wire.close()
 

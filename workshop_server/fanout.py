@@ -96,6 +96,8 @@ class Fanout:
         self.add(session)
         for ev in missed:
             self._send(session, ev)
+        if session in self.waiting:  # replies held for events its snapshot (and the catch-up) now cover
+            session.release(self.delivered)
         return True
 
     def add(self, session: Connection) -> None:

@@ -355,7 +355,8 @@ class LocalRoom:
             await self.hub.flush_replies()  # before the next batch is published
         if self._stopping:
             return  # deleted
-        self._schedule_live()
+        if any(item.query is None for item in batch):  # named queries alone change nothing to show
+            self._schedule_live()
         self._schedule_timer()
         if self._due_for_snapshot() and not self._inbox:
             await self._snapshot()
@@ -529,12 +530,13 @@ class LocalRoom:
             message["figures"] = figures
         if progress != self._progress:  # only when it changed: staff and room screens receive it
             message["progress"] = self._progress = progress
-        if len(message) == 2:
-            return
-        task = asyncio.get_running_loop().create_task(
-            self.hub.publish(self.hub.channel(self.room_id), pack(message))
-        )
-        self.hub.keep(task)
+        if len(message) > 2:
+            task = asyncio.get_running_loop().create_task(
+                self.hub.publish(self.hub.channel(self.room_id), pack(message))
+            )
+            self.hub.keep(task)
+        if self.room.seq != seq:  # batches applied after the answer, while it was pending: once more
+            self._schedule_live()
 
     async def _delete(self) -> None:
         """The room was purged whole (retention): delete everything stored of it (overwritten on disk)

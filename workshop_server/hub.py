@@ -89,6 +89,11 @@ FOLLOW_ATTEMPTS = 5  # rounds of attaching a room's connections again in place b
 # last announcement; a live one may be ANNOUNCE_TTL - ANNOUNCE_EVERY (1 heartbeat) late before it looks dead.
 ANNOUNCE_EVERY = 0.5
 ANNOUNCE_TTL = 1.5
+#: In heartbeats: how often the continuity of a room this worker owns is checked. Its batches reach its
+#: connections here from its own loop, not through the broker, and the owner never takes its own worker
+#: for dead: the check is a safety net against a fault in the fan-out, not the path that finds a batch
+#: lost between workers (relayed rooms are checked every heartbeat). Each check wakes the room's loop.
+OWNED_CHECK_EVERY = 10
 
 #: The life of a worker, as ``/readyz`` reports it: ready only between start and drain.
 HubState = Literal["starting", "ready", "draining", "stopping"]
@@ -205,7 +210,8 @@ class Hub:
         self._draining: asyncio.Task[None] | None = None
         self._probing: asyncio.Task[None] | None = None
         self._following: dict[str, bool] = {}  # room id -> attach its held connections once more
-        self._positions: dict[str, tuple[str, int]] = {}  # room id -> its owner's position at the last beat
+        self._positions: dict[str, tuple[str, int]] = {}  # room id -> its owner's position at the last check
+        self._beats = 0  # continuity checks so far (OWNED_CHECK_EVERY)
 
     # --- Life cycle ---------------------------------------------------------------------------------
     def stopping(self) -> bool:
@@ -945,9 +951,14 @@ class Hub:
         now (its batches were published before it answered). If not, the room's connections here are
         attached again. The same answer says whom the owner counts online here: when that is not who
         is connected here (the owner took this worker for dead for a while), this worker says it
-        again, exactly. Every room at once, each bounded by a heartbeat."""
+        again, exactly. Every relayed room at every heartbeat, and every OWNED_CHECK_EVERY-th heartbeat
+        the rooms this worker owns too; all at once, each bounded by a heartbeat."""
+        self._beats += 1
+        owned_too = self._beats % OWNED_CHECK_EVERY == 0
         checks = [
-            self._check_room(room_id, feed) for room_id, feed in list(self.feeds.items()) if feed.sessions
+            self._check_room(room_id, feed)
+            for room_id, feed in list(self.feeds.items())
+            if feed.sessions and (owned_too or room_id not in self.hosts)
         ]
         for room_id in [r for r, f in self.feeds.items() if not f.sessions]:
             self._positions.pop(room_id, None)
