@@ -134,6 +134,7 @@ class Metrics:
         #: WebSocket connections ended since the worker started (what ``workshop_closes`` adds up).
         self.connections_ended = 0
         self._lag_max = 0.0
+        self._per_command: dict[type[Command], Counter] = {}  # the counter's child per command, found once
         self.cluster_events = Counter(
             "workshop_cluster_events",
             "Events between workers: broker_lost, resubscribed, takeover, handed_over, forwarded,"
@@ -144,7 +145,11 @@ class Metrics:
 
     # --- Rooms and connections ------------------------------------------------------------------------
     def command(self, cmd: Command, outcome: Outcome) -> None:
-        self.commands.labels(cmd.type_name()).inc()
+        kind = type(cmd)
+        child = self._per_command.get(kind)
+        if child is None:
+            child = self._per_command[kind] = self.commands.labels(kind.type_name())
+        child.inc()
         if outcome.events:
             self.events.inc(len(outcome.events))
 
