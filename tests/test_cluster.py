@@ -287,14 +287,22 @@ async def test_the_owner_passes_its_own_batches_by_without_reading_them(
     await asyncio.sleep(0.2)
     assert read and all(who == "b" for who, _ in read), read
     assert all(next(iter(batch)) == "origin" and batch["origin"] == a.worker_id for _, batch in read)
-    # An older worker's batch: origin last. Read, recognised, not delivered again.
-    delivered = len(fay.events)
+    # An older worker's batch: origin last. Read, recognised, not handed to A's fan-out again.
     feed = a.feeds[code]
+    handed: list[Fanout] = []
+    deliver = Fanout.deliver
+
+    def recording(self: Fanout, *args: Any, **kwargs: Any) -> int:
+        handed.append(self)
+        return deliver(self, *args, **kwargs)
+
+    monkeypatch.setattr(Fanout, "deliver", recording)
     old = {"epoch": feed.epoch, "events": list(feed.recent)[-1:], "effects": [], "origin": a.worker_id}
     await a.broker.publish(a.channel(code), pack(old))
-    await asyncio.sleep(0.2)
-    assert sorted(who for who, batch in read if list(batch)[-1] == "origin") == ["a", "b"]
-    assert len(fay.events) == delivered
+    async with asyncio.timeout(5):
+        while sorted(who for who, batch in read if list(batch)[-1] == "origin") != ["a", "b"]:
+            await asyncio.sleep(0.01)
+    assert feed not in handed and b.feeds[code] in handed
 
 
 async def test_named_queries_cross_workers_as_plain_data(pair: tuple[Hub, Hub]) -> None:
@@ -417,7 +425,7 @@ async def test_the_owner_checks_its_own_rooms_every_tenth_heartbeat_and_still_fi
 
     monkeypatch.setattr(Hub, "_check_room", counting)
     await asyncio.sleep(a.heartbeat * 6.5)
-    assert checked.count("b") >= 5 and checked.count("a") <= 1, checked
+    assert checked.count("b") >= 5 and checked.count("a") <= 2, checked
     # A's own fan-out misses a batch: not handed over from the loop, not read from the broker.
     deliver_local = a.deliver_local
     monkeypatch.setattr(a, "deliver_local", lambda room_id, batch: False)
@@ -428,7 +436,7 @@ async def test_the_owner_checks_its_own_rooms_every_tenth_heartbeat_and_still_fi
     assert fay.seq == before and not call.done()  # ... not on A, where its reply waits for it
     monkeypatch.setattr(a, "deliver_local", deliver_local)
     await a.broker.subscribe(a.channel(code))
-    await fay.until(lambda: bool(fay.snapshots), timeout=a.heartbeat * (hub_module.OWNED_CHECK_EVERY + 5))
+    await fay.until(lambda: bool(fay.snapshots), timeout=a.heartbeat * (hub_module.OWNED_CHECK_EVERY + 6))
     assert fay.closed is None
     assert fay.snapshots[-1]["state"]["room"]["locked"] is True
     reply = await asyncio.wait_for(call, 5)
@@ -444,10 +452,14 @@ async def test_queries_alone_do_not_wake_the_live_figures_of_a_room(
     queries changes nothing to show: it must not set off the live figures' computation, which, with
     nobody from the staff online, used to be asked for and dropped after every such batch."""
     a, b = pair
-    code, links = await new_room(a)
+    code, _links = await new_room(a)
     ana = Wire(b)
     await ana.attached("join", room=code, name="Ana", accept_rules=1)
-    await asyncio.sleep(a.heartbeat * 2)  # the join's own batches are done with
+    host = a.hosts[code]
+    assert isinstance(host, LocalRoom)
+    async with asyncio.timeout(10):  # the join's own batches are done with: presence counted, nothing due
+        while b.worker_id not in host.room.where or host._live_pending:
+            await asyncio.sleep(0.01)
     asked: list[str] = []
     ask_live = LocalRoom._ask_live
 
@@ -476,8 +488,9 @@ async def test_live_figures_answered_before_a_later_batch_are_asked_again(pair: 
     code, fay, ana = await fay_on_a_ana_on_b(a, b)
     host = a.hosts[code]
     assert isinstance(host, LocalRoom)
-    await asyncio.sleep(a.settings.figures_interval + a.heartbeat)  # the join's figures are out
-    assert not host._live_pending
+    async with asyncio.timeout(10):  # the join's figures are out
+        while host._live_pending or host._live_seq != host.room.seq:
+            await asyncio.sleep(0.01)
     answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
     answer.set_result((host.room.seq - 1, None, None))
     host._live_pending = True

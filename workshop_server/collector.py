@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -41,6 +42,8 @@ __all__ = [
     "PauseObserver",
     "sweep_due",
 ]
+
+log = logging.getLogger("workshop_server")
 
 #: Seconds between two wake-ups of the lag probe: a stall is measured to within this much.
 LAG_INTERVAL = 0.02
@@ -176,7 +179,9 @@ class LoopLagProbe:
     """Wakes up every ``interval`` and reports how late each wake-up was (the loop's lag).
 
     A timer callback that schedules the next one: no task, no future and no coroutine step per wake-up,
-    which an idle server pays fifty times a second."""
+    which an idle server pays fifty times a second. It measures when the loop runs the timer; a task
+    woken by a timer resumes one pass of the loop later. An observer that fails is logged once; the
+    probe goes on."""
 
     def __init__(self, observe: Callable[[float], None], interval: float = LAG_INTERVAL) -> None:
         self.observe = observe
@@ -184,8 +189,11 @@ class LoopLagProbe:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._due = 0.0
+        self._failed = False
 
     def start(self) -> None:
+        if self._timer is not None:
+            return  # started already: one chain of timers
         self._loop = asyncio.get_running_loop()
         self._schedule(self._loop.time())
 
@@ -204,5 +212,8 @@ class LoopLagProbe:
         now = self._loop.time()
         try:
             self.observe(max(0.0, now - self._due))
-        finally:  # an observer's failure is the loop's to report; the probe goes on
-            self._schedule(now)
+        except Exception:
+            if not self._failed:  # fifty times a second: once is enough
+                self._failed = True
+                log.exception("the loop-lag probe's observer failed (logged once; the probe goes on)")
+        self._schedule(now)

@@ -89,10 +89,13 @@ FOLLOW_ATTEMPTS = 5  # rounds of attaching a room's connections again in place b
 # last announcement; a live one may be ANNOUNCE_TTL - ANNOUNCE_EVERY (1 heartbeat) late before it looks dead.
 ANNOUNCE_EVERY = 0.5
 ANNOUNCE_TTL = 1.5
-#: In heartbeats: how often the continuity of a room this worker owns is checked. Its batches reach its
-#: connections here from its own loop, not through the broker, and the owner never takes its own worker
-#: for dead: the check is a safety net against a fault in the fan-out, not the path that finds a batch
-#: lost between workers (relayed rooms are checked every heartbeat). Each check wakes the room's loop.
+#: In heartbeats: how often the continuity of a room this worker owns is checked, on two heartbeats in a
+#: row (the first notes the owner's position, the second finds it delivered: a batch lost here is found
+#: within OWNED_CHECK_EVERY + 1 heartbeats). Its batches reach its connections here from its own loop,
+#: not through the broker, and the owner never takes its own worker for dead: the check (and its repair
+#: of the presence the owner counts here) is a safety net against a fault in the fan-out, not the path
+#: that finds a batch lost between workers (relayed rooms are checked every heartbeat). Each check wakes
+#: the room's loop.
 OWNED_CHECK_EVERY = 10
 
 #: The life of a worker, as ``/readyz`` reports it: ready only between start and drain.
@@ -947,14 +950,14 @@ class Hub:
 
     async def _check_continuity(self) -> None:
         """A batch lost on the way shows as a gap when the next one arrives; when none comes after it,
-        this finds it: the owner's position at the previous heartbeat must have been delivered here by
-        now (its batches were published before it answered). If not, the room's connections here are
+        this finds it: the owner's position at the previous check must have been delivered here by now
+        (its batches were published before it answered). If not, the room's connections here are
         attached again. The same answer says whom the owner counts online here: when that is not who
         is connected here (the owner took this worker for dead for a while), this worker says it
-        again, exactly. Every relayed room at every heartbeat, and every OWNED_CHECK_EVERY-th heartbeat
-        the rooms this worker owns too; all at once, each bounded by a heartbeat."""
+        again, exactly. Every relayed room at every heartbeat; the rooms this worker owns on two
+        heartbeats in a row every OWNED_CHECK_EVERY; all at once, each bounded by a heartbeat."""
         self._beats += 1
-        owned_too = self._beats % OWNED_CHECK_EVERY == 0
+        owned_too = self._beats % OWNED_CHECK_EVERY in (0, 1)
         checks = [
             self._check_room(room_id, feed)
             for room_id, feed in list(self.feeds.items())
