@@ -178,36 +178,41 @@ async def _cancel(task: asyncio.Task[None] | None) -> None:
 class LoopLagProbe:
     """Wakes up every ``interval`` and reports how late each wake-up was (the loop's lag).
 
-    A timer callback that schedules the next one: no task, no future and no coroutine step per wake-up,
-    which an idle server pays fifty times a second. It measures when the loop runs the timer; a task
-    woken by a timer resumes one pass of the loop later. An observer that fails is logged once; the
-    probe goes on."""
+    Timer callbacks that schedule the next one: no task, no future and no coroutine step per wake-up,
+    which an idle server pays fifty times a second. The timer hands over to a callback on the loop's
+    next pass, which measures: the lag is what a task woken by a timer sees, the timer's lateness and
+    the pass before the task resumes, as when the probe was a task sleeping. An observer that fails
+    is logged once; the probe goes on."""
 
     def __init__(self, observe: Callable[[float], None], interval: float = LAG_INTERVAL) -> None:
         self.observe = observe
         self.interval = interval
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._next: asyncio.Handle | None = None  # the timer, or the measure on the next pass
         self._due = 0.0
         self._failed = False
 
     def start(self) -> None:
-        if self._timer is not None:
+        if self._next is not None:
             return  # started already: one chain of timers
         self._loop = asyncio.get_running_loop()
         self._schedule(self._loop.time())
 
     async def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self._next is not None:
+            self._next.cancel()
+            self._next = None
 
     def _schedule(self, now: float) -> None:
         assert self._loop is not None
         self._due = now + self.interval
-        self._timer = self._loop.call_at(self._due, self._wake)
+        self._next = self._loop.call_at(self._due, self._wake)
 
     def _wake(self) -> None:
+        assert self._loop is not None
+        self._next = self._loop.call_soon(self._measure)
+
+    def _measure(self) -> None:
         assert self._loop is not None
         now = self._loop.time()
         try:
