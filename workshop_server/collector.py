@@ -20,8 +20,9 @@ so that each full collection walks only what two of those promoted; the first tw
 Python's (a 50,000-object first generation cost 324 ms with 10,000 connections).
 
 **Measured either way**: every collection's pause, by generation (``workshop_gc_pause_seconds``), and
-the loop's lag (``workshop_loop_lag_seconds``, ``workshop_loop_lag_max_seconds``): a task sleeps
-:data:`LAG_INTERVAL` and records how late it woke up.
+the loop's lag (``workshop_loop_lag_seconds``, ``workshop_loop_lag_max_seconds``): a timer every
+:data:`LAG_INTERVAL` records how late the loop got to it (on the loop's next pass, as a task woken by
+the timer would be).
 """
 
 from __future__ import annotations
