@@ -207,6 +207,26 @@ async def test_a_conflicting_append_fails_alone(journal: Journal) -> None:
     assert (await journal.load("b")).entries == [entry(1, 2), entry(3)]
 
 
+
+async def test_append_many_is_those_appends_in_one_group_commit(journal: Journal) -> None:
+    """A room's batch of several commands: its entries in order, in the same transaction as the other
+    rooms' appends queued with them, and the caller told of the first that fails."""
+    await journal.create_room("a", b"m")
+    await journal.create_room("b", b"m")
+    before = journal.transactions
+    await asyncio.gather(
+        journal.append_many("a", [entry(1), entry(2, 2), entry(4)]),
+        journal.append("b", entry(1)),
+    )
+    assert journal.transactions - before == 1
+    assert (await journal.load("a")).entries == [entry(1), entry(2, 2), entry(4)]
+    # A gap after seq 4: the second entry is refused, the third (which follows it) as well.
+    with pytest.raises(JournalConflict):
+        await journal.append_many("a", [entry(5), entry(7), entry(8)])
+    assert (await journal.load("a")).entries == [entry(1), entry(2, 2), entry(4), entry(5)]
+    with pytest.raises(TypeError):
+        await journal.append_many("a", [])
+
 async def test_a_failed_transaction_fails_every_waiting_append(tmp_path: Path, journal: Journal) -> None:
     for room_id in ("good", "bad"):
         await journal.create_room(room_id, b"m")

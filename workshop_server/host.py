@@ -301,7 +301,7 @@ class LocalRoom:
             published.extend(plain)
             effects.extend(e.to_dict() for e in outcome.effects)
         if entries and journal is not None:  # entries are only built when there is a journal
-            await asyncio.gather(*(journal.append(room.id, entry) for entry in entries))
+            await journal.append_many(room.id, entries)
             self.position += len(entries)
         if events or effects:
             message: dict[str, Any] = {"epoch": room.epoch, "events": published, "effects": effects}

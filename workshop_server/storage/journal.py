@@ -447,15 +447,32 @@ class Journal:
         :class:`StorageError` when the transaction failed (then nothing of it was committed). An
         append whose caller is cancelled may still be committed.
         """
-        if not isinstance(entry, JournalEntry):
-            raise TypeError("entry must be a JournalEntry")
+        await self.append_many(room_id, [entry])
+
+    async def append_many(self, room_id: str, entries: Sequence[JournalEntry]) -> None:
+        """Append ``entries`` in their order, as that many :meth:`append` calls made at once would (in
+        the same group commit), and return once every one is committed; raises the first failure.
+
+        A room's batch of several commands journals them with one call: no task per entry, and the
+        caller resumes once, when the last is committed (with one entry, as soon as it is)."""
+        if not entries or not all(isinstance(entry, JournalEntry) for entry in entries):
+            raise TypeError("entries must be one or more JournalEntry")
         started = time.perf_counter()
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._enqueue(_Append(room_id, entry, future))
-        await future
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[None]] = []
+        for entry in entries:
+            future: asyncio.Future[None] = loop.create_future()
+            self._enqueue(_Append(room_id, entry, future))
+            futures.append(future)
+        if len(futures) == 1:
+            await futures[0]
+        else:
+            await asyncio.gather(*futures)  # futures, not coroutines: no task; every failure retrieved
         if self.observer is not None:
+            elapsed = time.perf_counter() - started
             with suppress(Exception):
-                self.observer.journal_appended(time.perf_counter() - started)
+                for _ in entries:
+                    self.observer.journal_appended(elapsed)
 
     async def load(self, room_id: str) -> LoadedRoom:
         """The room's meta, latest snapshot and the entries after it, all verified.
