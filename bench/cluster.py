@@ -55,7 +55,16 @@ from bench import worker as loadgen
 from bench.pool import Pool
 from bench.run import log, machine
 from bench.scenarios import IDEATE, IPS, SETTLE, Member
-from bench.servers import CLOCK_TICKS, Sampler, Server, control, free_port, load_average, machine_busy
+from bench.servers import (
+    BENCH_SETTINGS,
+    CLOCK_TICKS,
+    Sampler,
+    Server,
+    control,
+    free_port,
+    load_average,
+    machine_busy,
+)
 from bench.stats import merge_events, spread
 from bench.validity import DEFAULT_MAX_OTHER_LOAD, KEY, Overload, add_arguments, check, fail, other_load
 from workshop_server.settings import Settings
@@ -233,9 +242,12 @@ def is_up(server: Server) -> bool:
 
 
 def health(server: Server, timeout: float = 2.0) -> dict[str, Any]:
-    """The body of ``/healthz`` (also when it answers 503)."""
+    """The body of ``/healthz`` (also when it answers 503), asked with the operator key."""
+    request = urllib.request.Request(
+        server.url + "/healthz", headers={"Authorization": f"Bearer {BENCH_SETTINGS['OPS_KEY']}"}
+    )
     try:
-        with urllib.request.urlopen(server.url + "/healthz", timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             body: dict[str, Any] = json.loads(response.read())
     except urllib.error.HTTPError as exc:
         body = json.loads(exc.read())

@@ -40,6 +40,7 @@ BENCH_SETTINGS: dict[str, str] = {
     "IDEA_TEXT_MAX": "4000",  # S5 posts 1.5 KB ideas, so that stalled clients' buffers fill in seconds
     "LOG_LEVEL": "warning",
     "SECRET": "bench-secret-0123456789-not-for-production",
+    "OPS_KEY": "bench-ops-key-not-for-production",  # /healthz lists a worker's rooms (bench.cluster)
     # The load generator is thousands of people behind one address (127.0.0.1): the per-address
     # guards, right for a real deployment, would measure themselves instead of the server.
     "MAX_PENDING_CONNECTIONS": "50000",

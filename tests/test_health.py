@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import start_redis, stop_process
 from tests.support.client import Client, create_room
-from tests.support.server import ServerProcess, running
+from tests.support.server import OPS_KEY, ServerProcess, running
 from tests.test_broker import start_redis_on
 from workshop_server.storage import DATABASE_FILENAME
 
@@ -25,10 +25,13 @@ from workshop_server.storage import DATABASE_FILENAME
 POLL_SECONDS = 60.0
 
 
-def get(server: ServerProcess, path: str) -> tuple[int, dict[str, Any]]:
-    """``GET path``: the status and the JSON body, whatever the status."""
+def get(server: ServerProcess, path: str, key: str | None = None) -> tuple[int, dict[str, Any]]:
+    """``GET path`` (with ``Authorization: Bearer key`` when given): the status and the JSON body,
+    whatever the status."""
+    headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
+    request = urllib.request.Request(server.url + path, headers=headers)
     try:
-        with urllib.request.urlopen(server.url + path, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         with error:
@@ -55,6 +58,22 @@ def test_healthz_reports_storage_and_broker(tmp_path: Path) -> None:
     assert body["storage"]["ok"] is True and isinstance(body["storage"]["detail"], str)
     assert body["broker"]["ok"] is True and isinstance(body["broker"]["detail"], str)
     assert body["rooms"] == 0 and body["connections"] == 0
+
+
+async def test_healthz_lists_room_codes_only_to_the_operator_key(tmp_path: Path) -> None:
+    """A room code is the only credential of a room in ``code`` mode: the public health check must not
+    hand them out. Tools that need the rooms a worker owns send the operator key (``ops_key``)."""
+    with running(tmp_path) as server:
+        room = str((await asyncio.to_thread(create_room, server.url))["room"])
+        for key in (None, "wrong-key", OPS_KEY[:-1]):
+            status, body = get(server, "/healthz", key)
+            assert status == 200 and body["rooms"] == 1
+            assert "owned" not in body and room not in json.dumps(body)
+        status, body = get(server, "/healthz", OPS_KEY)
+        assert status == 200 and body["owned"] == [room]
+    with running(tmp_path / "unset", ops_key="") as server:  # no operator key: no one gets the list
+        await asyncio.to_thread(create_room, server.url)
+        assert "owned" not in get(server, "/healthz", "")[1]
 
 
 def test_healthz_fails_while_the_journal_cannot_write(tmp_path: Path) -> None:

@@ -490,8 +490,18 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
             headers={"cache-control": "no-store"},
         )
 
+    def is_operator(request: Request) -> bool:
+        """The request carries the operator key (``ops_key``; never true when it is unset)."""
+        key = settings.ops_key
+        given = bearer(request)
+        return (
+            bool(key)
+            and bool(given)
+            and hmac.compare_digest(given.encode("utf-8", "surrogatepass"), str(key).encode("utf-8"))
+        )
+
     async def healthz(request: Request) -> Response:
-        healthy, body = await health.report()
+        healthy, body = await health.report(rooms=is_operator(request))
         return JSONResponse(body, status_code=200 if healthy else 503, headers={"cache-control": "no-store"})
 
     async def readyz(request: Request) -> Response:

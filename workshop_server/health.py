@@ -53,20 +53,22 @@ class Health:
         self._storage = Check(False, "not probed yet")
         self._broker = Check(False, "not probed yet")
 
-    async def report(self) -> tuple[bool, dict[str, Any]]:
-        """``(healthy, body)`` where body is ``{status, storage, broker, rooms, connections}``."""
+    async def report(self, *, rooms: bool = False) -> tuple[bool, dict[str, Any]]:
+        """``(healthy, body)`` where body is ``{status, storage, broker, worker, rooms, connections}``,
+        and with ``rooms`` (an operator's request) ``owned``: the codes of the rooms this worker owns."""
         storage, broker = await self.check()
         healthy = storage.ok and broker.ok
         hub = self.hub
-        body = {
+        body: dict[str, Any] = {
             "status": "ok" if healthy else "failing",
             "storage": storage.to_dict(),
             "broker": broker.to_dict(),
             "worker": hub.worker_id,
             "rooms": len(hub.hosts),
-            "owned": hub.owned,
             "connections": len(hub.sessions),
         }
+        if rooms:
+            body["owned"] = hub.owned
         return healthy, body
 
     async def check(self) -> tuple[Check, Check]:

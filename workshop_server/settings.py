@@ -103,6 +103,15 @@ class Settings(BaseSettings):
             "anyone who reaches the server may create rooms (the quick start)."
         ),
     )
+    ops_key: str | None = Field(
+        default=None,
+        repr=False,
+        description=(
+            "Operator key (sent as 'Authorization: Bearer <key>') that makes /healthz also list the codes "
+            "of the rooms this worker owns, for operators' tools. Unset: /healthz never lists room codes "
+            "(a room code is the only credential of a room in 'code' access mode)."
+        ),
+    )
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description=(

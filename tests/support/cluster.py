@@ -17,7 +17,7 @@ from typing import Any
 import websockets
 
 from tests.support.client import Client
-from tests.support.server import CROWD_FROM_ONE_ADDRESS, ServerProcess
+from tests.support.server import CROWD_FROM_ONE_ADDRESS, OPS_KEY, ServerProcess
 
 #: Settings for cluster tests: fast takeovers and presence, a crowd from one address.
 CLUSTER_SETTINGS: dict[str, object] = {
@@ -56,7 +56,11 @@ class Cluster:
         return "\n".join(w.log_path.read_text(errors="replace") for w in self.workers if w.log_path.exists())
 
     def health(self, index: int) -> dict[str, Any]:
-        with urllib.request.urlopen(self.workers[index].url + "/healthz", timeout=5) as response:
+        """Worker ``index``'s ``/healthz``, asked with the operator key (so it lists its rooms)."""
+        request = urllib.request.Request(
+            self.workers[index].url + "/healthz", headers={"Authorization": f"Bearer {OPS_KEY}"}
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
             body: dict[str, Any] = json.loads(response.read())
             return body
 

@@ -29,6 +29,10 @@ CROWD_FROM_ONE_ADDRESS: dict[str, object] = {
 }
 
 
+#: The operator key of test servers: ``/healthz`` lists their rooms to a request that sends it.
+OPS_KEY = "test-ops-key-0123456789"
+
+
 class ServerProcess:
     """``python -m workshop_server`` with its settings in ``WORKSHOP_*`` variables.
 
@@ -71,6 +75,7 @@ class ServerProcess:
                 "WORKSHOP_PORT": str(self.port),
                 "WORKSHOP_DATA_DIR": str(self.data_dir),
                 "WORKSHOP_SECRET": "test-secret-for-this-run-only-0123456789",
+                "WORKSHOP_OPS_KEY": OPS_KEY,
                 "WORKSHOP_LOG_LEVEL": "warning",
             }
         )
