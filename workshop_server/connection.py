@@ -14,7 +14,11 @@ if TYPE_CHECKING:
     from workshop_server.protocol import Codec
     from workshop_server.rooms.state import Role
 
-__all__ = ["Connection"]
+__all__ = ["HELD", "Connection"]
+
+#: The ``floor`` of a held connection: it receives nothing, not even replies that wait for events,
+#: until it is attached again (with a snapshot) in place (``fanout.Fanout.moved``).
+HELD = 2**62
 
 
 class Connection(Protocol):
@@ -25,7 +29,7 @@ class Connection(Protocol):
     member_key: str  # "m:<member id>", or "" for a screen
     role: Role
     audience: str  # the view key of its audience: staff, public or lobby
-    floor: int  # events up to this seq were in its snapshot: never deliver them again
+    floor: int  # events up to this seq were in its snapshot: never deliver them again (HELD: held)
     codec: Codec
     link_generation: int | None  # attached with a staff link of this generation (None: not a staff link)
     rotating: int  # room.rotate_links sent from here and not answered yet

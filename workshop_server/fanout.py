@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from workshop_server import protocol
 from workshop_server.close_codes import CloseCode
+from workshop_server.connection import HELD
 from workshop_server.flusher import flush_pending, stamp_now
 from workshop_server.rooms.events import STAFF
 
@@ -35,8 +36,6 @@ log = logging.getLogger("workshop_server")
 
 #: Events kept to catch up a connection attached while later batches were already delivered here.
 RECENT = 512
-#: The floor of a held connection: it receives nothing until it is attached again.
-HELD = 2**62
 
 
 class Fanout:
@@ -257,7 +256,8 @@ class Fanout:
             self.recent.append(ev)
         if self.waiting:  # replies first: a connection that the batch closes still gets its answers
             for session in list(self.waiting):
-                session.release(self.delivered)
+                if session.floor != HELD:  # a held one's replies wait for its snapshot (seat)
+                    session.release(self.delivered)
         for session, (_after, effect) in ending.items():
             session.close_soon(CloseCode(effect["code"]), effect["reason"], drain=True)
         if self._on_refresh is not None:

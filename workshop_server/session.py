@@ -20,6 +20,7 @@ from starlette.types import Receive, Send
 
 from workshop_server import errors, protocol
 from workshop_server.close_codes import CLOSE_REASONS, CloseCode
+from workshop_server.connection import HELD
 from workshop_server.flusher import flusher
 from workshop_server.rooms import LOBBY, PUBLIC
 from workshop_server.rooms import commands as c
@@ -70,9 +71,11 @@ class Session:
         "_deadline",
         "_done",
         "_drain",
+        "_early",
         "_ending",
         "_flusher",
         "_held",
+        "_inflight",
         "_loop",
         "_out",
         "_queue_max",
@@ -142,7 +145,11 @@ class Session:
         self._close_after: tuple[CloseCode, str] | None = None  # once the held replies are sent
         self.attached = False  # the join or auth reply is out: room commands are accepted
         self._out: list[str | bytes] = []  # a list: empty, it holds no item array (a deque keeps a block)
+        # While a join or auth is attached but its reply is not out yet: the events delivered meanwhile,
+        # sent right after the reply (the reply comes before any event of the room).
+        self._early: list[str | bytes] | None = None
         self._held: deque[tuple[int, str | bytes]] | None = None  # created when a reply must wait
+        self._inflight = 0  # room commands submitted and not answered: a draining close waits for them
         self._waiter: asyncio.Future[None] | None = None  # the writer task waits for the send or the drain
         self._writer_task: asyncio.Task[None] | None = None  # only while it has work: see _writer
         self._task: asyncio.Task[Any] | None = None  # the task running run(): it reads
@@ -183,6 +190,13 @@ class Session:
         replies to its own commands (a command whose effect closes it, an erasure, is still answered)."""
         if self._closing is not None and not (reply and self._drain):
             return
+        early = self._early
+        if early is not None and not reply:
+            if len(early) < self._queue_max:
+                early.append(frame)
+            else:
+                self.close_soon(CloseCode.SLOW_CONSUMER, CLOSE_REASONS[CloseCode.SLOW_CONSUMER])
+            return
         if len(self._out) >= self._queue_max:
             if self.hub.metrics is not None:
                 self.hub.metrics.slow_consumer()
@@ -205,6 +219,7 @@ class Session:
         if (
             write_frame is None
             or self._out
+            or self._early is not None
             or self.marked
             or self._window
             or self._closing is not None
@@ -318,7 +333,9 @@ class Session:
         """Send a reply once the events up to ``seq`` were delivered to this connection."""
         frame = self.codec.encode(message)
         host = self.host
-        if not self._held and (host is None or host.feed.delivered >= seq or not host.feed.holds(self)):
+        if not self._held and (
+            host is None or not host.feed.holds(self) or (self.floor != HELD and host.feed.delivered >= seq)
+        ):
             self.push(frame, reply=True)
             return
         if self._held is None:
@@ -365,8 +382,12 @@ class Session:
             while True:
                 if self._broken is not None:
                     raise self._broken
-                if self._closing is not None and (not self._drain or not out) and not self._sending:
-                    break
+                if (
+                    self._closing is not None
+                    and not self._sending
+                    and (not self._drain or (not out and not self._inflight))
+                ):
+                    break  # a drain also waits for the replies to the commands in flight
                 if not out or self._sending:
                     if self._closing is None:
                         return  # nothing left for it: started again by the next _wake with work
@@ -545,7 +566,8 @@ class Session:
     def _dispatch(self, cmd: c.Command) -> None:
         if isinstance(cmd, c.Ping):
             seq = self.host.feed.delivered if self.host is not None and self.attached else 0
-            self.reply_after(0, protocol.ok(cmd.id, {}, seq, self.hub.clock()))
+            # Held, it waits for the snapshot that brings the connection up to that seq (reply_after).
+            self.reply_after(seq if self.floor == HELD else 0, protocol.ok(cmd.id, {}, seq, self.hub.clock()))
             return
         if isinstance(cmd, c.ThemesSuggest):
             if self.host is None or not self.attached:
@@ -576,9 +598,18 @@ class Session:
             future.add_done_callback(self._rotated)  # before _on_outcome: callbacks run in order
         if isinstance(cmd, c.MemberErase) and cmd.member in (None, self.member_id):
             self.erasing += 1  # the erasure's close effect spares it: it closes after its reply
+        self._inflight += 1
         future.add_done_callback(lambda f: self._on_outcome(cmd, f))
 
     def _on_outcome(self, cmd: c.Command, future: asyncio.Future[Reply]) -> None:
+        self._inflight -= 1
+        try:
+            self._answer(cmd, future)
+        finally:
+            if not self._inflight and self._closing is not None:
+                self._wake()  # a draining close waited for this answer
+
+    def _answer(self, cmd: c.Command, future: asyncio.Future[Reply]) -> None:
         if isinstance(cmd, c.MemberErase) and cmd.member in (None, self.member_id):
             self.erasing -= 1
             if future.exception() is None and future.result().error is None:
@@ -608,7 +639,15 @@ class Session:
 
     def _on_erased(self, cmd: c.MemberErase, reply: Reply) -> None:
         """This connection's member erased itself: answer, then close (its token no longer works)."""
-        self.reply_after(reply.seq, protocol.ok(cmd.id, reply.result, reply.seq, self.hub.clock()))
+        message = protocol.ok(cmd.id, reply.result, reply.seq, self.hub.clock())
+        if self.floor == HELD:
+            # Held by its own erasure (the room goes on at a new epoch and its connections attach again),
+            # it is never attached again: its member is gone. Its answers go now, then it closes.
+            self.release(HELD)
+            self.push(self.codec.encode(message), reply=True)
+            self.close_soon(CloseCode.TOKEN_REVOKED, "your data was erased", drain=True)
+            return
+        self.reply_after(reply.seq, message)
         if self._held:
             self._close_after = (CloseCode.TOKEN_REVOKED, "your data was erased")
         else:
@@ -671,12 +710,16 @@ class Session:
             self._ticket.settle()  # joined: no longer counts against the pending-connection caps
         self._arm_deadline()  # from the auth deadline to the idle one
         self.push(self.codec.encode(reply), reply=True)
+        early, self._early = self._early, None
+        for frame in early or ():
+            self.push(frame)
 
     def _count_limited(self, scope: str) -> None:
         if self.hub.metrics is not None:
             self.hub.metrics.rate_limited(scope)
 
     def _detach(self) -> None:
+        self._early = None
         self.hub.detach(self)
         self.room_id = self.member_id = None
         self.member_key = ""
@@ -728,6 +771,7 @@ class Session:
         )
         await hub.watch(code)  # subscribed before the owner attaches: no event falls in between
         self.host = host
+        self._early = []  # seated by the join: its events wait for the reply (the claim may wait)
         reply = await host.join(enter, self)
         if reply.error is not None:
             raise errors.from_dict(reply.error)
@@ -763,6 +807,7 @@ class Session:
         await hub.watch(claims.room)  # subscribed before the owner attaches: no event falls in between
         self.host = host
         self.token = cmd.token
+        self._early = []  # seated by the attach: events delivered before the reply is out wait for it
         attached = await host.attach(self, cmd.epoch, cmd.seq)
         return protocol.ok(
             cmd.id, self._attached_result(attached.member, attached), attached.seq, hub.clock()
