@@ -266,6 +266,10 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         )
 
     async def create_room(request: Request) -> Response:
+        # A page of another site must not make its visitors' browsers create rooms here (a form or a
+        # text/plain fetch needs no preflight): browsers send Origin with every cross-site POST.
+        if not settings.origin_allowed(request.headers.get("origin"), request.headers.get("host")):
+            return error_response(errors.Forbidden("pages of this origin may not create rooms here"))
         try:
             try:
                 check_create_key(request)

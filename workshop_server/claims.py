@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from workshop_server.broker import Broker
     from workshop_server.connection import Connection
 
-__all__ = ["CONNECTIONS_REWRITE", "REPAIR_SLICE", "ConnectionClaims"]
+__all__ = ["CONNECTIONS_REWRITE", "REPAIR_SLICE", "SCREENS", "ConnectionClaims"]
 
 log = logging.getLogger("workshop_server")
 
@@ -46,6 +46,8 @@ CONNECTIONS_REWRITE = CONNECTIONS_TTL / 4
 #: once were 10,000 tasks run in one pass of the event loop, a stall of 50 ms on an idle machine (and
 #: of up to 250 ms under load) every CONNECTIONS_REWRITE; in slices the loop serves others in between.
 REPAIR_SLICE = 128
+#: The member key under which a room's screen connections are counted (no member id looks like it).
+SCREENS = "*screens"
 
 Pair = tuple[str, str]  # (room, member)
 
@@ -89,23 +91,27 @@ class ConnectionClaims:
             else:
                 del self._locks[pair]
 
-    async def claim(self, session: Connection, room: str, member: str) -> None:
+    async def claim(self, session: Connection, room: str, member: str, limit: int | None = None) -> None:
         """Count ``session`` as one of ``member``'s connections in ``room``, or raise
         :class:`~workshop_server.errors.TooManyConnections` (or ``ServerBusy`` when the broker cannot
-        tell). A connection that holds a claim already is not counted again."""
+        tell). A connection that holds a claim already is not counted again. ``limit``: another limit
+        than the members' (the room screens', counted under :data:`SCREENS`)."""
+        limit = self.limit if limit is None else limit
         if session in self.held:
             return
         pair = (room, member)
         async with self._turn(pair):
             try:
-                counted = await self.broker.claim_connection(room, member, self.worker_id, self.limit)
+                counted = await self.broker.claim_connection(room, member, self.worker_id, limit)
             except errors.WorkshopError as exc:
                 self.dirty.add(pair)  # it may have been counted all the same (a timeout)
                 log.warning("the connections per participant cannot be checked (%s): refused for now", exc)
                 self._on_unavailable("connections")
                 raise errors.ServerBusy("the connection limit cannot be checked now; retry shortly") from None
             if not counted:
-                raise errors.TooManyConnections(f"at most {self.limit} connections per participant")
+                if member == SCREENS:
+                    raise errors.TooManyConnections(f"at most {limit} room screens are open in this room")
+                raise errors.TooManyConnections(f"at most {limit} connections per participant")
             self.held[session] = pair
             self.counts[pair] = self.counts.get(pair, 0) + 1
 

@@ -24,6 +24,7 @@ Refusals are counted in ``/metrics`` (``workshop_handshakes_refused_total{reason
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import time
@@ -94,11 +95,12 @@ def open_descriptors() -> int:
 class Ticket:
     """One TCP connection as the guard sees it: its client address and whether it is still pending."""
 
-    __slots__ = ("_timer", "admission", "ip", "pending", "released")
+    __slots__ = ("_timer", "admission", "ip", "pending", "proxy", "released")
 
-    def __init__(self, admission: Admission, ip: str) -> None:
+    def __init__(self, admission: Admission, ip: str, *, proxy: bool = False) -> None:
         self.admission = admission
         self.ip = ip
+        self.proxy = proxy  # from a trusted reverse proxy: no per-address share
         self.pending = True
         self.released = False
         self._timer: asyncio.TimerHandle | None = None
@@ -143,7 +145,16 @@ class Admission:
         self.handshake_timeout = settings.handshake_timeout
         self.body_timeout = settings.body_timeout
         # Behind a trusted reverse proxy every connection comes from the proxy: no per-address share.
-        self.proxies = frozenset(settings.trusted_proxies)
+        # Entries are addresses or networks (10.0.0.0/8), as uvicorn takes them, or "*" (any peer).
+        self._any_proxy = "*" in settings.trusted_proxies
+        self._proxy_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        self._proxy_names: set[str] = set()  # anything else (a Unix socket's name) is compared as is
+        for entry in settings.trusted_proxies:
+            try:
+                self._proxy_networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                self._proxy_names.add(entry)
+        self._trusted: dict[str, bool] = {}  # peer address -> whether it is a trusted proxy (cached)
         before, after = raise_fd_limit()
         self.fd_limit = after
         in_use = open_descriptors()
@@ -172,15 +183,37 @@ class Admission:
         )
 
     # --- Decisions -----------------------------------------------------------------------------------
-    def admit(self, transport: asyncio.BaseTransport, ip: str) -> Ticket | str:
-        """A ticket for a new connection, or the reason it is refused."""
+    def trusted_proxy(self, peer: str) -> bool:
+        """Whether ``peer`` (the socket's peer address, as it is) is one of ``trusted_proxies``."""
+        if self._any_proxy:
+            return True
+        if not self._proxy_networks and not self._proxy_names:
+            return False
+        found = self._trusted.get(peer)
+        if found is None:
+            try:
+                address = ipaddress.ip_address(peer)
+            except ValueError:
+                found = peer in self._proxy_names
+            else:
+                if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+                    address = address.ipv4_mapped
+                found = any(address in network for network in self._proxy_networks)
+            if len(self._trusted) >= 1024:
+                self._trusted.clear()
+            self._trusted[peer] = found
+        return found
+
+    def admit(self, transport: asyncio.BaseTransport, ip: str, *, proxy: bool = False) -> Ticket | str:
+        """A ticket for a new connection from ``ip`` (its per-address key), or the reason it is refused.
+        ``proxy``: the peer is a trusted reverse proxy, which has no per-address share."""
         if self.open >= self.max_open:
             return "descriptors"
         if self.pending >= self.max_pending:
             return "pending_full"
-        if ip not in self.proxies and self.pending_by_ip.get(ip, 0) >= self.max_pending_per_ip:
+        if not proxy and self.pending_by_ip.get(ip, 0) >= self.max_pending_per_ip:
             return "pending_per_ip"
-        ticket = Ticket(self, ip)
+        ticket = Ticket(self, ip, proxy=proxy)
         self.open += 1
         self.pending += 1
         self.pending_by_ip[ip] = self.pending_by_ip.get(ip, 0) + 1
@@ -220,7 +253,7 @@ class Admission:
     def _repend(self, ticket: Ticket) -> str | None:
         if self.pending >= self.max_pending:
             return "pending_full"
-        if ticket.ip not in self.proxies and self.pending_by_ip.get(ticket.ip, 0) >= self.max_pending_per_ip:
+        if not ticket.proxy and self.pending_by_ip.get(ticket.ip, 0) >= self.max_pending_per_ip:
             return "pending_per_ip"
         ticket.pending = True
         self.pending += 1
@@ -254,10 +287,11 @@ def _refusal(reason: str) -> bytes:
     return head.encode("ascii") + body
 
 
-def _client_ip(transport: asyncio.BaseTransport) -> str:
+def _peer(transport: asyncio.BaseTransport) -> str:
+    """The socket's peer address as it is ("unix" for a Unix socket)."""
     peer = transport.get_extra_info("peername")
     if isinstance(peer, tuple) and peer:
-        return address_key(str(peer[0]))
+        return str(peer[0])
     return "unix"
 
 
@@ -274,7 +308,8 @@ class GuardedH11Protocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         admission = self._admission()
         if admission is not None:
-            decision = admission.admit(transport, _client_ip(transport))
+            peer = _peer(transport)
+            decision = admission.admit(transport, address_key(peer), proxy=admission.trusted_proxy(peer))
             if isinstance(decision, str):
                 self._refused = True
                 admission.refused(decision)

@@ -208,10 +208,10 @@ class LocalRoom:
         self.put(Item(_resolver(future), command=cmd, actor=actor, address=address))
         return future
 
-    def join(self, cmd: c.Enter, session: Connection) -> asyncio.Future[Reply]:
+    def join(self, cmd: c.Enter, session: Connection, *, address: str = "") -> asyncio.Future[Reply]:
         future = self._future()
         seat = Seat(None, "participant", connections=0)
-        self.put(Item(_resolver(future), command=cmd, seat=seat, session=session))
+        self.put(Item(_resolver(future), command=cmd, seat=seat, session=session, address=address))
         return future
 
     def attach(
@@ -277,8 +277,9 @@ class LocalRoom:
         for item in batch:
             if item.command is None:
                 continue
-            if item.address and item.actor is not None:
+            if item.address and (item.actor is not None or item.seat is not None):
                 # Per address and room, in the room's owner: the same bucket whatever worker it came by.
+                # Joins count too: one address cannot fill a room with members at full speed.
                 wait = limiter.take(f"{item.address}\x00{room.id}")
                 if wait:
                     if metrics is not None:

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from workshop_server import errors
 from workshop_server.broker import Broker, create_broker
 from workshop_server.broker.base import worker_key
-from workshop_server.claims import CONNECTIONS_REWRITE, ConnectionClaims
+from workshop_server.claims import CONNECTIONS_REWRITE, SCREENS, ConnectionClaims
 from workshop_server.close_codes import CloseCode
 from workshop_server.downloads import Downloads
 from workshop_server.fanout import Fanout
@@ -97,6 +97,8 @@ ANNOUNCE_TTL = 1.5
 #: that finds a batch lost between workers (relayed rooms are checked every heartbeat). Each check wakes
 #: the room's loop.
 OWNED_CHECK_EVERY = 10
+#: Addresses kept as guessing room codes (``Hub.lookup``): past that, the oldest are forgotten.
+GUESSERS_KEPT = 10_000
 
 #: The life of a worker, as ``/readyz`` reports it: ready only between start and drain.
 HubState = Literal["starting", "ready", "draining", "stopping"]
@@ -185,6 +187,9 @@ class Hub:
         self.sessions: set[Connection] = set()
         self.downloads = Downloads(secret, self._spend_once)  # one-time export links (app.py), any worker
         self.limiters = Limiters(settings, self.broker)  # shared by every worker on the broker
+        # Addresses that guessed room codes past their budget: every lookup from them is refused until
+        # then (time.monotonic()), real rooms' included, so that the answers tell them nothing.
+        self._guessing: dict[str, float] = {}
         self.limiters.on_unavailable(self._limit_unavailable)
         self.suggestions = asyncio.Semaphore(1)  # themes.suggest is CPU-bound: one at a time
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
@@ -522,12 +527,16 @@ class Hub:
 
     async def claim(self, session: Connection) -> None:
         """Count ``session`` among its member's connections in its room, on every worker (the member's
-        limit, ``max_connections_per_member``), or raise ``too_many_connections`` (``server_busy`` when
-        the broker cannot tell). Once per connection: a room that moves attaches it again uncounted."""
+        limit, ``max_connections_per_member``; a room screen among the room's screens,
+        ``max_screen_connections``), or raise ``too_many_connections`` (``server_busy`` when the broker
+        cannot tell). Once per connection: a room that moves attaches it again uncounted."""
         room_id, member_id = session.room_id, session.member_id
-        if room_id is None or member_id is None:
-            return  # the room screen
-        await self.claims.claim(session, room_id, member_id)
+        if room_id is None:
+            return
+        if member_id is None:  # a room screen: the room's screens have a limit of their own
+            await self.claims.claim(session, room_id, SCREENS, self.settings.max_screen_connections)
+        else:
+            await self.claims.claim(session, room_id, member_id)
         if session.closing or session not in self.sessions:  # gone meanwhile: its detach came first
             self.claims.release(session)
             raise errors.ServerBusy("the connection closed")
@@ -1163,10 +1172,20 @@ class Hub:
         """A room looked up by a client (a room code typed or scanned): like :meth:`host`, but codes
         that name no room are limited per address (``lookups_per_ip_per_minute``, one budget for every
         worker on the broker). The token is taken before the lookup (so concurrent guesses cannot all
-        pass) and given back when the room exists, so joins and page loads of real rooms never spend;
-        once the bucket is empty, an unknown code is answered ``rate_limited``, never
-        ``room_not_found``, and real rooms still open. A broker that cannot check the limit makes the
-        lookup fail as temporary (``server_busy``)."""
+        pass) and given back when the room exists, so joins and page loads of real rooms never spend:
+        a few mistyped codes lock nobody out. Once an unknown code finds the bucket empty, the address
+        is guessing: every lookup from it is answered ``rate_limited`` until the next token, real rooms
+        included, so that the answers tell a guesser nothing (answering real rooms on would let it go
+        on at full speed, the unknown codes' refusals marking which codes exist). A broker that cannot
+        check the limit makes the lookup fail as temporary (``server_busy``)."""
+        until = self._guessing.get(address)
+        if until is not None:
+            left = until - time.monotonic()
+            if left > 0:
+                if self.metrics is not None:
+                    self.metrics.rate_limited("lookup")
+                raise errors.RateLimited("too many unknown room codes from your address", retry_after=left)
+            del self._guessing[address]
         if room_id in self.hosts or room_id in self.remotes:
             # Known to exist: taking the token and giving it back would change nothing, so skip the
             # broker's round trips (most joins and page loads are of rooms this worker serves).
@@ -1177,15 +1196,32 @@ class Hub:
             host = await self.host(room_id)
         except errors.RoomNotFound:
             if wait:
+                self._guessed(address, wait)
                 if self.metrics is not None:
                     self.metrics.rate_limited("lookup")
                 raise errors.RateLimited(
                     "too many unknown room codes from your address", retry_after=wait
                 ) from None
             raise
-        if not wait:
-            await limiter.give(address)
+        if wait:  # a real room, but the address has no budget left: the same answer as for a guess
+            self._guessed(address, wait)
+            if self.metrics is not None:
+                self.metrics.rate_limited("lookup")
+            raise errors.RateLimited("too many unknown room codes from your address", retry_after=wait)
+        await limiter.give(address)
         return host
+
+    def _guessed(self, address: str, seconds: float) -> None:
+        """Refuse every lookup from ``address`` for ``seconds``; the table stays bounded."""
+        guessing = self._guessing
+        if len(guessing) >= GUESSERS_KEPT:
+            now = time.monotonic()
+            for key in [k for k, until in guessing.items() if until <= now]:
+                del guessing[key]
+            while len(guessing) >= GUESSERS_KEPT:  # still full: the oldest go
+                del guessing[next(iter(guessing))]
+        guessing.pop(address, None)  # re-inserted: the newest
+        guessing[address] = time.monotonic() + seconds
 
     def rebuild(
         self, room_id: str, meta: bytes, snapshot: Snapshot | None, entries: list[JournalEntry]

@@ -328,9 +328,15 @@ class RemoteRoom:
         message = {"op": "submit", "cmd": cmd.model_dump(mode="json"), "actor": actor, "address": address}
         return self._forward(message, Reply.from_plain, lambda h: h.submit(cmd, actor, address=address))
 
-    def join(self, cmd: c.Enter, session: Connection) -> asyncio.Future[Reply]:
+    def join(self, cmd: c.Enter, session: Connection, *, address: str = "") -> asyncio.Future[Reply]:
         seat = Seat(None, "participant", worker=self.hub.worker_id)
-        message = {"op": "join", "cmd": cmd.model_dump(mode="json"), "actor": None, "seat": asdict(seat)}
+        message = {
+            "op": "join",
+            "cmd": cmd.model_dump(mode="json"),
+            "actor": None,
+            "seat": asdict(seat),
+            "address": address,
+        }
 
         def joined(answer: Any) -> Reply:
             reply = Reply.from_plain(answer)
@@ -339,7 +345,7 @@ class RemoteRoom:
                 reply.attach_error = errors.ServerBusy("the room is reloading; retry").to_dict()
             return reply
 
-        return self._forward(message, joined, lambda h: h.join(cmd, session))
+        return self._forward(message, joined, lambda h: h.join(cmd, session, address=address))
 
     def attach(
         self, session: Connection, epoch: str | None, seq: int | None, *, resync: bool = False

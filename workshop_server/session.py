@@ -772,7 +772,7 @@ class Session:
         await hub.watch(code)  # subscribed before the owner attaches: no event falls in between
         self.host = host
         self._early = []  # seated by the join: its events wait for the reply (the claim may wait)
-        reply = await host.join(enter, self)
+        reply = await host.join(enter, self, address=self.ip)
         if reply.error is not None:
             raise errors.from_dict(reply.error)
         attached = reply.attached
@@ -798,6 +798,7 @@ class Session:
             self.link_generation = claims.generation  # closed when the links are rotated
         if claims.kind == "screen":
             self.bind(claims.room, None, "screen")
+            await hub.claim(self)  # one of the room's screens, on every worker, before it attaches
         else:
             member = credential["member"]
             if member is None:

@@ -115,8 +115,9 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description=(
-            "Addresses of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto headers are believed "
-            "(comma-separated). Per-address limits then apply to the real client. Empty: none."
+            "Addresses or networks (10.0.0.0/8) of reverse proxies whose X-Forwarded-For and "
+            "X-Forwarded-Proto headers are believed (comma-separated; * for any peer). Per-address limits "
+            "then apply to the real client. Empty: none."
         ),
     )
     drain_seconds: float = Field(
@@ -270,6 +271,15 @@ class Settings(BaseSettings):
         ge=1,
         le=1000,
         description="Open connections allowed per participant (tabs, devices).",
+    )
+    max_screen_connections: int = Field(
+        default=50,
+        ge=1,
+        le=100000,
+        description=(
+            "Open connections allowed per room with its room screen link (projectors, a screen shared with "
+            "remote viewers), across every worker; one more gets too_many_connections."
+        ),
     )
     max_connections: int = Field(
         default=20000,

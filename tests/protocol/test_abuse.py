@@ -31,6 +31,24 @@ def post_room(
     return client.post(server.url + "/api/rooms", json={"title": "Room", **fields}, headers=headers)
 
 
+def test_pages_of_another_site_cannot_create_rooms(start_server: StartServer) -> None:
+    """A cross-site form or ``text/plain`` fetch needs no CORS preflight; the Origin check refuses it."""
+    server = start_server(allowed_origins="https://partner.example")
+    host = server.url.removeprefix("http://")
+    with http() as client:
+
+        def create(origin: str | None, content_type: str = "application/json") -> httpx.Response:
+            headers = {"content-type": content_type} | ({"origin": origin} if origin else {})
+            return client.post(server.url + "/api/rooms", content=b'{"title": "Room"}', headers=headers)
+
+        refused = create("https://evil.example", "text/plain")
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+        assert create("null").status_code == 403
+        assert create(None).status_code == 201  # not a browser: no Origin
+        assert create(f"http://{host}").status_code == 201  # the server's own pages
+        assert create("https://partner.example").status_code == 201  # listed in allowed_origins
+
+
 def test_room_creation_is_limited_per_address(start_server: StartServer) -> None:
     server = start_server(rooms_per_ip_per_hour=3)
     with http("127.0.0.2") as flooder, http("127.0.0.3") as other:
@@ -104,8 +122,10 @@ def test_room_code_lookups_are_limited_per_address(start_server: StartServer) ->
         refused = guesser.get(f"{server.url}/api/rooms/ZZZZZ9")
         assert refused.status_code == 429  # not 404: a guesser learns nothing more
         assert "retry-after" in refused.headers
-        assert guesser.get(f"{server.url}/api/rooms/{code}").status_code == 200  # real rooms still open
+        # Nor from a real room: answering it on would tell which codes exist, at full speed.
+        assert guesser.get(f"{server.url}/api/rooms/{code}").status_code == 429
         assert other.get(f"{server.url}/api/rooms/ZZZZZ9").status_code == 404
+        assert other.get(f"{server.url}/api/rooms/{code}").status_code == 200
 
 
 async def test_unknown_codes_in_joins_are_limited_per_address(
@@ -119,14 +139,37 @@ async def test_unknown_codes_in_joins_are_limited_per_address(
             "join", id=f"guess-{index:012d}", room=f"QQQQQ{index}", name="G", accept_rules=1
         )
         assert reply["code"] == "room_not_found", reply
+        if index == 1:
+            # Someone typing a wrong code or two does not lock the others behind the same address out.
+            await (await connect(server, local_addr=("127.0.0.2", 0))).join(code, "Neighbour")
     reply = await guesser.call("join", id="guess-000000000099", room="QQQQQ9", name="G", accept_rules=1)
     assert reply["code"] == "rate_limited" and reply["retry_after"] > 0, reply
-    # Someone typing a wrong code does not lock the others behind the same address out of real rooms.
-    await (await connect(server, local_addr=("127.0.0.2", 0))).join(code, "Neighbour")
+    # Past the budget the address is guessing: a real room gets the same answer (it would otherwise
+    # tell which codes exist), until the next token.
+    neighbour = await connect(server, local_addr=("127.0.0.2", 0))
+    reply = await neighbour.call("join", id="neighbour-000000002", room=code, name="N", accept_rules=1)
+    assert reply["code"] == "rate_limited" and reply["retry_after"] > 0, reply
     # Joins into a real room spend nothing: many people behind one address join freely.
     for index in range(6):
         person = await connect(server, local_addr=("127.0.0.3", 0))
         await person.join(code, f"Person {index}")
+
+
+async def test_joins_from_one_address_count_against_its_commands_into_the_room(
+    start_server: StartServer, connect: Connect
+) -> None:
+    """One address cannot fill a room with members at full speed: its joins spend from the same
+    per-address, per-room bucket as its commands (``ip_command_burst``, ``ip_commands_per_second``)."""
+    server = start_server(ip_commands_per_second=0.01, ip_command_burst=3)
+    code = create_room(server.url)["room"]
+    for index in range(3):
+        await (await connect(server, local_addr=("127.0.0.2", 0))).join(code, f"Flood {index}")
+    flooder = await connect(server, local_addr=("127.0.0.2", 0))
+    reply = await flooder.call("join", id="flood-000000000003", room=code, name="Flood", accept_rules=1)
+    assert reply["code"] == "rate_limited" and reply["retry_after"] > 0, reply
+    await (await connect(server, local_addr=("127.0.0.3", 0))).join(code, "Someone else")
+    elsewhere = create_room(server.url)["room"]  # per room: the same address joins another room
+    await (await connect(server, local_addr=("127.0.0.2", 0))).join(elsewhere, "Flood")
 
 
 async def test_concurrent_guesses_cannot_all_pass_the_limits(

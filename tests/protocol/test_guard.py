@@ -291,3 +291,18 @@ async def test_a_trickled_request_body_is_cut_off(start_server: StartServer) -> 
     finally:
         sock.close()
     assert metric(server, "workshop_handshakes_refused_total", reason="body_timeout") >= 1
+
+
+async def test_a_trusted_proxy_given_as_a_network_has_no_per_address_share(start_server: StartServer) -> None:
+    """``trusted_proxies`` takes networks, as uvicorn does: every connection through the proxy comes
+    from its address, and the per-address cap of pending connections must not apply to it."""
+    for proxies, capped in (("127.0.0.0/8", False), ("10.0.0.0/8", True)):
+        server = start_server(trusted_proxies=proxies, max_pending_per_ip=4, handshake_timeout=20.0)
+        socks = [await open_socket(server, ATTACKER) for _ in range(8)]  # idle: pending
+        try:
+            answers = [await read_until_closed(sock, 0.5) for sock in socks[4:]]
+            refused = [a for a in answers if a is not None and a.startswith(b"HTTP/1.1 503")]
+            assert len(refused) == (4 if capped else 0), (proxies, answers)
+        finally:
+            for sock in socks:
+                sock.close()

@@ -123,6 +123,29 @@ async def test_connections_per_member(server: ServerProcess, connect: Connect) -
     assert reply["type"] == "ok", reply
 
 
+async def test_room_screens_per_room(start_server: StartServer, connect: Connect) -> None:
+    """One room screen link cannot open every connection slot of the server: the room's screens have
+    a limit of their own (``max_screen_connections``), across workers like the members'."""
+    server = start_server(max_screen_connections=2)
+    links = create_room(server.url)
+    screens = [await connect(server) for _ in range(2)]
+    for screen in screens:
+        await screen.auth(links["screen_token"])
+    third = await connect(server)
+    refused = await third.fails("too_many_connections", "auth", token=links["screen_token"])
+    assert refused["temporary"] is True and "screens" in refused["message"]
+    other = create_room(server.url)  # another room's screens are counted apart
+    await (await connect(server)).auth(other["screen_token"])
+    await screens[0].close()
+    for _ in range(100):
+        reply = await third.call("auth", token=links["screen_token"])
+        if reply["type"] == "ok":
+            break
+        assert reply["code"] == "too_many_connections"
+        await asyncio.sleep(0.05)
+    assert reply["type"] == "ok", reply
+
+
 async def test_too_many_bad_frames_close_the_connection(server: ServerProcess, connect: Connect) -> None:
     tolerant = await connect(server)
     for _ in range(3):  # a valid command in between resets the count
