@@ -67,7 +67,7 @@ def iso(at: float | None) -> str:
 
 
 def _named(room: RoomState, idea: Idea, anonymised: bool) -> bool:
-    return not (anonymised or room.config.anonymous or room.rounds[idea.round].anonymous)
+    return not (anonymised or room.config.anonymous or room.anonymous_credit(idea))
 
 
 def _all_dots(room: RoomState, idea_id: str) -> int:

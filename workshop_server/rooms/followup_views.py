@@ -32,6 +32,7 @@ from workshop_server.rooms.state import (
     ReplyState,
     RoundStatus,
 )
+from workshop_server.rooms.text import MERGE_FIXES
 
 #: Statuses that count as a decision in the selection log.
 DECISIONS = frozenset({IdeaStatus.ADOPTED, IdeaStatus.DECLINED, IdeaStatus.DONE})
@@ -223,7 +224,17 @@ def evaluation_public(room: RoomState, evaluation: Evaluation) -> Data:
         "closed_at": evaluation.closed_at,
     }
     if evaluation.status == EvaluationStatus.CLOSED:
-        data["results"] = evaluation.results or []
+        results = evaluation.results or []
+        if room.text_rules >= MERGE_FIXES:
+            # Frozen at the close with each note's text: a note hidden, merged or withdrawn since (or
+            # before the close) is named by its id only, like any note that is not on the wall.
+            results = [
+                row
+                if (idea := room.ideas.get(row["idea"])) is not None and room.publicly_visible(idea)
+                else {**row, "text": ""}
+                for row in results
+            ]
+        data["results"] = results
         data["jurors"] = evaluation.jurors
     return data
 

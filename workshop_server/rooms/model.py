@@ -34,7 +34,7 @@ from workshop_server.rooms.state import (
     StoredReply,
     Theme,
 )
-from workshop_server.rooms.text import TEXT_RULES, name_under, text_under
+from workshop_server.rooms.text import MERGE_FIXES, TEXT_RULES, name_under, text_under
 
 
 class RoomState:
@@ -162,6 +162,31 @@ class RoomState:
     def publicly_visible(self, idea: Idea) -> bool:
         rnd = self.rounds[idea.round]
         return idea.state == IdeaState.VISIBLE and not idea.shadowed and (rnd.revealed or not rnd.private)
+
+    def anonymous_credit(self, idea: Idea) -> bool:
+        """Whether ``idea``'s credits must name no one but the viewer: its round is anonymous, or an
+        idea merged into it (by a merge in effect, at any depth) was written in an anonymous round.
+        Naming its co-authors would otherwise tell who wrote that anonymous note."""
+        if self.rounds[idea.round].anonymous:
+            return True
+        if not idea.coauthors or self.text_rules < MERGE_FIXES:
+            return False
+        seen: set[str] = set()
+        todo = [idea.id]
+        while todo:
+            into = todo.pop()
+            for merge in self.merges.values():
+                if merge.into != into or merge.undone:
+                    continue
+                for absorbed in merge.ideas:
+                    found = self.ideas.get(absorbed)
+                    if found is None or absorbed in seen:
+                        continue
+                    if self.rounds[found.round].anonymous:
+                        return True
+                    seen.add(absorbed)
+                    todo.append(absorbed)
+        return False
 
     @property
     def credits_private(self) -> bool:

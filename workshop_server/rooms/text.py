@@ -177,8 +177,16 @@ def clean_name(raw: str, limit: int) -> str:
 #: The text rules new commands are handled under. Each journal entry records the version it was handled
 #: under, so that a replay applies the same rules and gives the same texts (an entry without one was
 #: written under version 1).
-TEXT_RULES = 3
-"""Version 3 adds the word filter (``rooms/triage.py``): the cleaning is version 2's."""
+TEXT_RULES = 4
+"""Version 3 adds the word filter (``rooms/triage.py``): the cleaning is version 2's. Version 4 (the
+same texts) fixes merges and results, which changed what some commands emit: :data:`MERGE_FIXES`."""
+#: From this version on (entries handled under it, and everything live): a merged idea that absorbed a
+#: note of an anonymous round names no co-author (``RoomState.anonymous_credit``); undoing a merge
+#: gives back only the dots it moved, not those it refunded, and takes back the credit it had added to
+#: the ideas that absorbed its idea in turn (``rooms/themes.py``); an evaluation's results leave out the
+#: text of a note that is not on the wall any more (``rooms/followup_views.py``). Journals written
+#: before replay as they were.
+MERGE_FIXES = 4
 
 
 def legacy_clean_name(raw: str, limit: int) -> str:

@@ -16,6 +16,7 @@ from workshop_server.rooms.events import PUBLIC, STAFF, Data, EventName, member_
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.registry import EVERY_STAFF, handles
 from workshop_server.rooms.state import IDEA_TRANSITIONS, Idea, IdeaState, Merge, RoundStatus, Theme, move
+from workshop_server.rooms.text import MERGE_FIXES
 
 DEFAULT_COLOR = "blue"
 
@@ -201,10 +202,20 @@ def _move_dots_in(room: RoomState, record: Merge) -> None:
         keep = min(sum(moved.values()), max(0, rnd.max_per_idea - already))
         if keep:
             votes.give_dots(rnd, voter, record.into, keep)
-        record.moved[voter] = moved
         refunded = sum(moved.values()) - keep
         if refunded:
             record.refunded[voter] = refunded
+        if room.text_rules >= MERGE_FIXES:
+            # What an undo gives back: the dots that went onto ``into``, from each idea in turn; not
+            # the refunded ones, nor the voter's own dots that were on ``into`` already.
+            kept: dict[str, int] = {}
+            left = keep
+            for idea_id, count in moved.items():
+                if left:
+                    kept[idea_id] = min(count, left)
+                    left -= kept[idea_id]
+            moved = kept
+        record.moved[voter] = moved
 
 
 def _emit_dots(
@@ -243,6 +254,12 @@ def unmerge(room: RoomState, cmd: c.IdeaUnmerge, actor: str | None, now: float) 
         idea.merged_into = None
     record.undone = True
     into.coauthors = _credit(room, into)  # what other merges into it still owe stays credited
+    outer = into
+    fixed = room.text_rules >= MERGE_FIXES
+    while fixed and outer.merged_into is not None and outer.merged_into in room.ideas:
+        # ``into`` was merged in turn: the ideas above it credited what it owed, which it owes no more.
+        outer = room.ideas[outer.merged_into]
+        outer.coauthors = _credit(room, outer)
     adopted = _adopted(restored)
     if record.theme_before is None and adopted is not None and into.theme == adopted:
         into.theme = None  # it had taken an absorbed idea's theme at the merge, and still has it

@@ -49,7 +49,7 @@ def idea_public(room: RoomState, idea: Idea) -> Data:
         data["author"] = idea.author
         data["author_name"] = room.members[idea.author].name
     if idea.coauthors:
-        data["coauthors"] = [] if anonymous else _credit(room, idea, named=True)
+        data["coauthors"] = [] if room.anonymous_credit(idea) else _credit(room, idea, named=True)
     return data
 
 
@@ -74,8 +74,9 @@ def idea_full(room: RoomState, idea: Idea, *, mine: bool) -> Data:
 
 def idea_own(room: RoomState, idea: Idea, viewer: str) -> Data:
     """An idea as one of its credited authors sees it ("mine"). In an anonymous round a member learns
-    no other author: only itself is named (as author, or among the co-authors)."""
-    if not room.rounds[idea.round].anonymous:
+    no other author: only itself is named (as author, or among the co-authors); so in an idea that
+    absorbed a note of an anonymous round."""
+    if not room.anonymous_credit(idea):
         data = idea_full(room, idea, mine=True)
         data.pop("shadowed", None)  # nothing tells a member it is shadow-muted
         return data
