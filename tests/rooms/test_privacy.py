@@ -103,3 +103,70 @@ def test_erasure_keeps_every_dedupe_record_so_a_resend_is_still_applied_once() -
         "Participant 2 shouted; Also loud"
     ]
     assert "Al" not in {m.name for m in w.room.members.values()}
+
+
+# --- Found by a review of the room core (each failed before its fix) -----------------------------------
+def test_erasure_replaces_the_name_in_every_moderation_reason_and_empties_its_invites_label() -> None:
+    name = "Zoé Quintessa"
+    w = Workshop()
+    invite = w.ok(FACILITATOR, c.InviteCreate, role="participant", label=name)["invite"]["id"]
+    zoe = w.join(name, invite=invite)
+    w.open_ideate(private=False)
+    idea = w.post(zoe, "something rude")
+    w.ok(zoe, c.ReplyPost, idea=idea, text="and more")
+    w.ok(FACILITATOR, c.IdeaHide, idea=idea, reason=f"{name} was rude")
+    w.ok(FACILITATOR, c.ReplyHide, reply="rp1", reason=f"{name} again")
+    w.ok(FACILITATOR, c.MemberMute, member=zoe, reason=f"{name} was shouting")
+    w.ok(FACILITATOR, c.MemberErase, member=zoe)
+    pseudonym = w.room.members[zoe].name
+    state = json.dumps(w.room.to_state(), ensure_ascii=False)
+    staff = json.dumps(w.room.snapshot(FACILITATOR, "facilitator"), ensure_ascii=False)
+    assert name not in state and name not in staff
+    assert w.room.members[zoe].mute_reason == f"{pseudonym} was shouting"
+    assert w.room.ideas[idea].hide_reason == f"{pseudonym} was rude"
+    assert w.room.invites[invite].label == ""
+
+
+def test_erasing_a_removed_member_keeps_its_ban() -> None:
+    """Its device key leaves its member record but stays in the ban list (a keyed hash nobody is
+    shown): erasing a troll's data does not let it back in from the same browser."""
+    w = Workshop()
+    entered = w.send(None, c.Enter(id="j1", name="Zoe", accept_rules=1, device="DEVICEHASH"))
+    zoe = entered.result["member"]["id"]
+    w.ok(FACILITATOR, c.MemberRemove, member=zoe)
+    w.ok(FACILITATOR, c.MemberErase, member=zoe)
+    assert w.room.members[zoe].device is None
+    assert "DEVICEHASH" in w.room.banned_devices
+    again = w.send(None, c.Enter(id="j2", name="Zed", accept_rules=1, device="DEVICEHASH"))
+    assert again.error is not None and again.error.code == "banned"
+
+
+def followed_up(facilitator: str) -> Workshop:
+    """A decision by the facilitator, a hidden idea and a hidden reply, each reason naming someone."""
+    w = Workshop(facilitator_name=facilitator)
+    ann = w.join("Ann")
+    w.open_ideate(private=False)
+    ideas = [w.post(ann, "one"), w.post(ann, "two")]
+    w.ok(ann, c.ReplyPost, idea=ideas[0], text="hello")
+    w.ok(FACILITATOR, c.IdeaStatusSet, idea=ideas[0], status="adopted", note="great")
+    w.ok(FACILITATOR, c.IdeaHide, idea=ideas[1], reason="Ann posted her phone number")
+    w.ok(FACILITATOR, c.ReplyHide, reply="rp1", reason="Ann posted her address")
+    return w
+
+
+def test_the_personal_purge_leaves_no_staff_name_in_histories_and_no_moderation_reason() -> None:
+    w = followed_up("Alice Realname")
+    w.ok(None, c.Purge, mode="personal")
+    state = json.dumps(w.room.to_state())
+    assert "Alice Realname" not in state  # the decider's name in the idea's status history
+    assert "phone number" not in state and "her address" not in state
+    assert w.room.ideas["i1"].history[-1]["by_name"] == "Facilitator"
+
+
+def test_the_anonymised_export_has_no_staff_name_and_no_reply_moderation_reason() -> None:
+    from workshop_server.rooms.exports import state_export
+
+    w = followed_up("Alice Realname")
+    exported = json.dumps(state_export(w.room, anonymised=True))
+    assert "Alice Realname" not in exported and "her address" not in exported
+    assert "Alice Realname" in json.dumps(state_export(w.room))  # staff's own export keeps it

@@ -334,8 +334,15 @@ def state_export(room: Room, *, anonymised: bool = False) -> Data:
             entry["reason"] = ""
         for invite in state["invites"]:
             invite["label"] = ""
+        names = {member["id"]: member["name"] for member in state["members"]}
         for idea in state["ideas"]:
             idea["hide_reason"] = ""
+        for reply in state["idea_replies"]:
+            reply["hide_reason"] = ""
+        for holder in [*state["ideas"], *state["themes"]]:
+            for change in holder.get("history", ()):
+                if "by_name" in change:  # the decider's name as it was: its pseudonym here
+                    change["by_name"] = names.get(str(change.get("by")), "")
         for pulse in state["pulses"]:
             for answer in pulse["answers"].values():
                 answer["comment"] = ""

@@ -8,10 +8,12 @@ and accepted the rules and the data notice. The member downloads it with its own
 who asked by other means. The member's name is replaced by a pseudonym (``Participant 7``) everywhere
 the room shows it: authorship of ideas and replies, credits of merges, jurors' score sheets, thanks
 and the contributors list. The room keeps its integrity: ideas, dots and tallies stay, and a merged
-idea keeps its other authors. Its device key goes, the dedupe records' stored replies carry the
-pseudonym instead of the name (they stay: a resend is still applied once), and audit reasons that
-quoted the name (as a word of its own) now quote the pseudonym. The member's token
-stops working and its connections are closed (4103).
+idea keeps its other authors. Its device key goes from its member record (a removed member's stays in
+the ban list, so that the ban holds; the retention purge clears it), the dedupe records' stored replies
+carry the pseudonym instead of the name (they stay: a resend is still applied once), moderation reasons
+that quoted the name (as a word of its own: the audit's, mutes', hidden ideas' and replies') now quote
+the pseudonym, and the label of its personal invite is emptied. The member's token stops working and
+its connections are closed (4103).
 
 The core cannot reach the copies outside the state: the ``compact`` effect asks the shell to start a
 new epoch whose journal holds only a snapshot of the erased state (old entries, snapshots, the resume
@@ -93,8 +95,19 @@ def erase(room: RoomState, cmd: c.MemberErase, actor: str | None, now: float) ->
     member.device = None
     # Dedupe records keep their place (a resend is still applied once), with the pseudonym in them.
     _scrub_replies(room, {old: member.name})
+    # Moderation reasons that quoted the name quote the pseudonym: the audit's, members' mutes, hidden
+    # ideas and replies.
     for entry in room.audit:
         entry.reason = _quoted(entry.reason, old, member.name)
+    for other in room.members.values():
+        other.mute_reason = _quoted(other.mute_reason, old, member.name)
+    for idea in room.ideas.values():
+        idea.hide_reason = _quoted(idea.hide_reason, old, member.name)
+    for reply in room.idea_replies.values():
+        reply.hide_reason = _quoted(reply.hide_reason, old, member.name)
+    for invite in room.invites.values():
+        if invite.member == member.id:
+            invite.label = ""  # a personal invite's label names whom it was for
     # The audit keeps that an erasure happened, not whose name it was.
     audit = room.audit_entry(actor if actor != member.id else None, "member.erase", member.id, "", now)
     data = {"member": member.id, "name": member.name}
@@ -138,6 +151,11 @@ def purge(room: RoomState, cmd: c.Purge, actor: str | None, now: float) -> Data:
         entry.reason = ""
     for invite in room.invites.values():
         invite.label = ""
+    for idea in room.ideas.values():
+        idea.hide_reason = ""
+    for reply in room.idea_replies.values():
+        reply.hide_reason = ""
+    _rename_deciders(room)
     for pulse in room.pulses.values():
         for answer in pulse.answers.values():
             answer["comment"] = ""
@@ -150,6 +168,18 @@ def purge(room: RoomState, cmd: c.Purge, actor: str | None, now: float) -> Data:
             room.effect(Effect("close", member.id, CloseCode.ROOM_DELETED, reason, after=room.seq))
     room.effect(Effect("compact", ""))
     return data
+
+
+def _rename_deciders(room: RoomState) -> None:
+    """Status histories keep the name of the staff member who decided as it was then: give them the
+    name the member has now (its pseudonym after a purge)."""
+    histories = [idea.history for idea in room.ideas.values()]
+    histories += [theme.history for theme in room.themes.values()]
+    for history in histories:
+        for change in history:
+            decider = room.members.get(str(change.get("by")))
+            if decider is not None and "by_name" in change:
+                change["by_name"] = decider.name
 
 
 def my_data(room: RoomState, member_id: str) -> Data:
