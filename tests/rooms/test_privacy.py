@@ -170,3 +170,17 @@ def test_the_anonymised_export_has_no_staff_name_and_no_reply_moderation_reason(
     exported = json.dumps(state_export(w.room, anonymised=True))
     assert "Alice Realname" not in exported and "her address" not in exported
     assert "Alice Realname" in json.dumps(state_export(w.room))  # staff's own export keeps it
+
+
+def test_editing_anothers_note_that_one_cannot_see_is_not_found_not_forbidden() -> None:
+    """Ids are sequential: ``forbidden`` for a hidden or pending note would tell that it exists."""
+    w = Workshop()
+    ann, bob = w.join("Ann"), w.join("Bob")
+    w.open_ideate(private=False)
+    shown, hidden = w.post(ann, "on the wall"), w.post(ann, "hidden")
+    w.ok(FACILITATOR, c.IdeaHide, idea=hidden, reason="off topic")
+    w.fail(bob, c.IdeaEdit, "forbidden", idea=shown, text="mine now")
+    for command in (c.IdeaEdit, c.IdeaWithdraw):
+        fields = {"text": "mine now"} if command is c.IdeaEdit else {}
+        w.fail(bob, command, "not_found", idea=hidden, **fields)
+        w.fail(bob, command, "not_found", idea="i99", **fields)

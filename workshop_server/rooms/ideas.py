@@ -24,6 +24,8 @@ def _own_idea(room: RoomState, idea_id: str, actor: str | None) -> Idea:
     if idea is None:
         raise errors.NotFound("no such idea")
     if idea.author != actor:
+        if not room.publicly_visible(idea):  # pending, hidden, private...: not even its existence
+            raise errors.NotFound("no such idea")
         raise errors.Forbidden("you can only change your own ideas")
     return idea
 
