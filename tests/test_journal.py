@@ -207,7 +207,6 @@ async def test_a_conflicting_append_fails_alone(journal: Journal) -> None:
     assert (await journal.load("b")).entries == [entry(1, 2), entry(3)]
 
 
-
 async def test_append_many_is_those_appends_in_one_group_commit(journal: Journal) -> None:
     """A room's batch of several commands: its entries in order, in the same transaction as the other
     rooms' appends queued with them, and the caller told of the first that fails."""
@@ -226,6 +225,7 @@ async def test_append_many_is_those_appends_in_one_group_commit(journal: Journal
     assert (await journal.load("a")).entries == [entry(1), entry(2, 2), entry(4), entry(5)]
     with pytest.raises(TypeError):
         await journal.append_many("a", [])
+
 
 async def test_a_failed_transaction_fails_every_waiting_append(tmp_path: Path, journal: Journal) -> None:
     for room_id in ("good", "bad"):
@@ -495,6 +495,26 @@ async def test_a_damaged_snapshot_meta_or_head_is_detected(tmp_path: Path, journ
 
 
 # --- schema, integrity, deletion ----------------------------------------------------------------------
+async def test_a_database_of_the_first_schema_gets_the_retired_rooms(tmp_path: Path) -> None:
+    """Version 1 had no ``retired_rooms``: opening it migrates it, and its rooms load as they were."""
+    path = db_path(tmp_path)
+    journal = await Journal.open(path)
+    await journal.create_room("r", b"m")
+    await append_run(journal, "r", [1, 2])
+    await journal.close()
+    sql(path, "DROP TABLE retired_rooms")
+    sql(path, "PRAGMA user_version = 1")
+    journal = await Journal.open(path)
+    try:
+        assert sql(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] and SCHEMA_VERSION == 2
+        assert len((await journal.load("r")).entries) == 2
+        await journal.delete_room("r")
+        with pytest.raises(RoomExists):
+            await journal.create_room("r", b"again")
+    finally:
+        await journal.close()
+
+
 async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     path = db_path(tmp_path)
     journal = await Journal.open(path)
@@ -543,8 +563,13 @@ async def test_delete_room_erases_everything(tmp_path: Path, journal: Journal) -
     assert await journal.list_rooms() == ["kept"]
     assert len((await journal.load("kept")).entries) == 3
 
-    await journal.create_room("gone", b"new")  # the id can be reused, with a fresh journal
-    assert await journal.load("gone") == LoadedRoom(meta=b"new", snapshot=None, entries=[])
+    # The id is retired: a new room never gets it, so that the deleted room's links (tokens are bound
+    # to the id) can never open another room.
+    with pytest.raises(RoomExists):
+        await journal.create_room("gone", b"new")
+    assert sql(path, "SELECT room_id FROM retired_rooms") == [("gone",)]
+    await journal.delete_room("never-stored")  # nothing to retire
+    await journal.create_room("never-stored", b"m")
     assert await journal.integrity_check() == "ok"
 
 

@@ -276,6 +276,14 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             checksum BLOB NOT NULL
         )""",
     ),
+    (
+        # The ids of deleted rooms, never given to a new room: tokens are bound to a room's id, so an
+        # old room's links (its facilitator's, say) would otherwise open a new room that got its code.
+        """CREATE TABLE retired_rooms (
+            room_id TEXT PRIMARY KEY NOT NULL,
+            retired_at REAL NOT NULL
+        )""",
+    ),
 )
 #: The schema version this code writes (``PRAGMA user_version``).
 SCHEMA_VERSION: Final = len(MIGRATIONS)
@@ -523,7 +531,9 @@ class Journal:
         return await self._submit(self._list_rooms, writes=False)
 
     async def delete_room(self, room_id: str) -> None:
-        """Erase everything stored of the room (no error when there is none).
+        """Erase everything stored of the room (no error when there is none). Its id is retired:
+        :meth:`create_room` refuses it from then on (``RoomExists``), so that the links of the deleted
+        room, bound to its id, can never open another room.
 
         Deleted content is overwritten (``secure_delete``) and the WAL is checkpointed and truncated.
         """
@@ -802,6 +812,8 @@ class Journal:
         async with self._transaction(write=True) as db:
             if await self._fetch("SELECT 1 FROM rooms WHERE room_id = ?", (room_id,)):
                 raise RoomExists(room_id)
+            if await self._fetch("SELECT 1 FROM retired_rooms WHERE room_id = ?", (room_id,)):
+                raise RoomExists(room_id)  # retired: the id of a deleted room is never used again
             head = _Head(0, None, None)
             # Stray rows of this id (left by a bug or a manual edit) must not leak into the new room.
             for table in ("heads", "entries", "snapshots"):
@@ -972,8 +984,14 @@ class Journal:
 
     async def _delete_room(self, room_id: str) -> None:
         async with self._transaction(write=True) as db:
+            stored = await self._fetch("SELECT 1 FROM rooms WHERE room_id = ?", (room_id,))
             for table in ("entries", "snapshots", "heads", "rooms"):
                 await db.execute(f"DELETE FROM {table} WHERE room_id = ?", (room_id,))
+            if stored:  # its id is retired: no later room gets it (nor the links of this one)
+                await db.execute(
+                    "INSERT OR IGNORE INTO retired_rooms (room_id, retired_at) VALUES (?, ?)",
+                    (room_id, time.time()),
+                )
 
     async def _checkpoint(self) -> None:
         await self._fetch("PRAGMA wal_checkpoint(TRUNCATE)")
