@@ -39,8 +39,8 @@ def test_undoing_a_merge_gives_back_only_the_dots_it_moved() -> None:
         assert rnd.dots[ann] == expected
 
 
-def test_a_merge_does_not_name_the_author_of_a_note_from_an_anonymous_round() -> None:
-    w = Workshop()
+def two_rounds(w: Workshop) -> tuple[str, str, str, str]:
+    """Ann's note in an anonymous round, then Bob's in a named one: (ann, bob, Ann's, Bob's)."""
     ann, bob = w.join("Ann"), w.join("Bob")
     w.open_ideate(private=False, anonymous=True)
     secret = w.post(ann, "anonymous complaint")
@@ -48,6 +48,12 @@ def test_a_merge_does_not_name_the_author_of_a_note_from_an_anonymous_round() ->
     w.open_ideate(private=False, anonymous=False)
     named = w.post(bob, "named idea")
     w.close()
+    return ann, bob, secret, named
+
+
+def test_a_merge_does_not_name_the_author_of_a_note_from_an_anonymous_round() -> None:
+    w = Workshop()
+    ann, bob, secret, named = two_rounds(w)
     screen = w.screen()
     cara = w.join("Cara")
     w.ok(FACILITATOR, c.IdeaMerge, into=named, ideas=[secret])
@@ -92,13 +98,7 @@ def test_a_journal_written_before_the_fixes_replays_as_it_was() -> None:
     must give the same events (the rebuild refuses a divergence), so the old rule applies to them."""
     w = Workshop()
     w.room.text_rules = MERGE_FIXES - 1
-    ann, bob = w.join("Ann"), w.join("Bob")
-    w.open_ideate(private=False, anonymous=True)
-    secret = w.post(ann, "anonymous complaint")
-    w.close()
-    w.open_ideate(private=False, anonymous=False)
-    named = w.post(bob, "named idea")
-    w.close()
+    _, _, secret, named = two_rounds(w)
     w.ok(FACILITATOR, c.IdeaMerge, into=named, ideas=[secret])
     assert not w.room.anonymous_credit(w.room.ideas[named])
     w.room.text_rules = MERGE_FIXES  # loaded again: what comes next is handled under today's rules
