@@ -1182,9 +1182,7 @@ class Hub:
         if until is not None:
             left = until - time.monotonic()
             if left > 0:
-                if self.metrics is not None:
-                    self.metrics.rate_limited("lookup")
-                raise errors.RateLimited("too many unknown room codes from your address", retry_after=left)
+                raise self._refused_guess(left)
             del self._guessing[address]
         if room_id in self.hosts or room_id in self.remotes:
             # Known to exist: taking the token and giving it back would change nothing, so skip the
@@ -1196,23 +1194,20 @@ class Hub:
             host = await self.host(room_id)
         except errors.RoomNotFound:
             if wait:
-                self._guessed(address, wait)
-                if self.metrics is not None:
-                    self.metrics.rate_limited("lookup")
-                raise errors.RateLimited(
-                    "too many unknown room codes from your address", retry_after=wait
-                ) from None
+                raise self._guessed(address, wait) from None
             raise
         if wait:  # a real room, but the address has no budget left: the same answer as for a guess
-            self._guessed(address, wait)
-            if self.metrics is not None:
-                self.metrics.rate_limited("lookup")
-            raise errors.RateLimited("too many unknown room codes from your address", retry_after=wait)
+            raise self._guessed(address, wait)
         await limiter.give(address)
         return host
 
-    def _guessed(self, address: str, seconds: float) -> None:
-        """Refuse every lookup from ``address`` for ``seconds``; the table stays bounded."""
+    def _refused_guess(self, seconds: float) -> errors.RateLimited:
+        if self.metrics is not None:
+            self.metrics.rate_limited("lookup")
+        return errors.RateLimited("too many unknown room codes from your address", retry_after=seconds)
+
+    def _guessed(self, address: str, seconds: float) -> errors.RateLimited:
+        """Refuse every lookup from ``address`` for ``seconds`` (the table stays bounded); the refusal."""
         guessing = self._guessing
         if len(guessing) >= GUESSERS_KEPT:
             now = time.monotonic()
@@ -1222,6 +1217,7 @@ class Hub:
                 del guessing[next(iter(guessing))]
         guessing.pop(address, None)  # re-inserted: the newest
         guessing[address] = time.monotonic() + seconds
+        return self._refused_guess(seconds)
 
     def rebuild(
         self, room_id: str, meta: bytes, snapshot: Snapshot | None, entries: list[JournalEntry]

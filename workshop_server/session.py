@@ -191,18 +191,15 @@ class Session:
         if self._closing is not None and not (reply and self._drain):
             return
         early = self._early
-        if early is not None and not reply:
-            if len(early) < self._queue_max:
-                early.append(frame)
-            else:
-                self.close_soon(CloseCode.SLOW_CONSUMER, CLOSE_REASONS[CloseCode.SLOW_CONSUMER])
-            return
-        if len(self._out) >= self._queue_max:
+        queue = early if early is not None and not reply else self._out  # events wait for the entry reply
+        if len(queue) >= self._queue_max:
             if self.hub.metrics is not None:
                 self.hub.metrics.slow_consumer()
             self.close_soon(CloseCode.SLOW_CONSUMER, CLOSE_REASONS[CloseCode.SLOW_CONSUMER])
             return
-        self._out.append(frame)
+        queue.append(frame)
+        if queue is early:
+            return
         if self._window:
             self._wake()  # a configured window: the writer waits it out
         else:
