@@ -19,7 +19,7 @@ from starlette.requests import ClientDisconnect, Request, cookie_parser
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from workshop_server import errors, logs, protocol
 from workshop_server.collector import FreezingCollector, LoopLagProbe, PauseObserver
@@ -178,20 +178,60 @@ def origin_allowed(settings: Settings, scope: Scope) -> bool:
     return settings.origin_allowed(origin, host)
 
 
+def security_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
+    """The headers of every HTTP response (a response that sets one itself keeps its own).
+
+    The web app is scripts, styles and images of this origin only (no inline script; views set
+    ``style`` attributes), and it holds staff tokens in this origin's storage: a Content Security
+    Policy is its second line against script injection. Only this origin and ``allowed_origins`` may
+    frame it (clickjacking of the facilitator console), and no page leaks its address in a Referer."""
+    ancestors = " ".join(["'self'", *settings.allowed_origins])
+    policy = (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' blob: data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+        f"form-action 'self'; frame-ancestors {ancestors}"
+    )
+    headers = [
+        (b"content-security-policy", policy.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"no-referrer"),
+    ]
+    if not settings.allowed_origins:  # browsers without frame-ancestors
+        headers.append((b"x-frame-options", b"SAMEORIGIN"))
+    return headers
+
+
 class WorkshopApp:
     """The ASGI application: ``/ws`` goes straight to the WebSocket endpoint, everything else (HTTP and
-    the lifespan) to Starlette. Every outgoing frame thus skips Starlette's routing and middleware."""
+    the lifespan) to Starlette. Every outgoing frame thus skips Starlette's routing and middleware.
+    HTTP responses get :func:`security_headers`."""
 
     def __init__(self, http: Starlette, ws: WebSocketEndpoint, hub: Hub) -> None:
         self.http = http
         self.ws = ws
         self.hub = hub
+        self.headers = security_headers(hub.settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == "/ws":
             await self.ws(scope, receive, send)
+        elif scope["type"] == "http":
+            await self.http(scope, receive, self._with_headers(send))
         else:
             await self.http(scope, receive, send)
+
+    def _with_headers(self, send: Send) -> Send:
+        extra = self.headers
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers += [(name, value) for name, value in extra if name not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        return sending
 
 
 async def refuse(scope: Scope, send: Send, status: int, exc: errors.WorkshopError, close_code: int) -> None:
@@ -403,7 +443,10 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         response = await export_text(request, "html", "text/html; charset=utf-8")
         # A printable page: shown in the browser, not downloaded; it runs nothing and loads nothing.
         response.headers["content-disposition"] = "inline"
-        response.headers["content-security-policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+        response.headers["content-security-policy"] = (
+            "default-src 'none'; style-src 'unsafe-inline'; "
+            "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+        )
         return response
 
     async def room_figures(request: Request) -> Response:

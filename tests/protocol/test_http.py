@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.protocol.conftest import Connect
+from tests.protocol.conftest import Connect, StartServer
 from tests.support.client import create_room
 from tests.support.server import ServerProcess
 
@@ -245,3 +245,23 @@ def test_web_pages_are_served(server: ServerProcess) -> None:
         response = http(server, path)
         assert response.status == 200, path
         assert response.headers["content-type"].startswith("text/html")
+
+
+def test_every_http_response_has_the_security_headers(start_server: StartServer) -> None:
+    """The app holds staff tokens in its origin's storage: a Content Security Policy (scripts of this
+    origin only), no framing by other sites (clickjacking of the console), no sniffing, no Referer."""
+    server = start_server()
+    code = create_room(server.url)["room"]
+    for path in ("/", f"/r/{code}", "/static/app.js", "/api/server", f"/api/rooms/{code}", "/healthz"):
+        headers = http(server, path).headers
+        policy = headers["content-security-policy"]
+        assert "script-src 'self'" in policy and "frame-ancestors 'self'" in policy, (path, policy)
+        assert "unsafe-eval" not in policy and "script-src 'self' 'unsafe-inline'" not in policy
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "no-referrer"
+        assert headers["x-frame-options"] == "SAMEORIGIN"
+    # Pages of the origins allowed to open WebSockets may frame it (a room screen in a partner's page).
+    partner = start_server(allowed_origins="https://partner.example")
+    headers = http(partner, "/").headers
+    assert "frame-ancestors 'self' https://partner.example" in headers["content-security-policy"]
+    assert "x-frame-options" not in headers
