@@ -97,6 +97,11 @@ def bearer(request: Request) -> str:
     return ""
 
 
+def same_secret(given: str, key: str) -> bool:
+    """A secret sent by a client against a configured one, in constant time."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), key.encode("utf-8"))
+
+
 def refuse_tokens_in_url(request: Request) -> None:
     """A credential in the query string (``?token=``, ``?invite=``) is refused, not ignored, so that a
     client that still sends one learns it at once, before its links spread."""
@@ -285,11 +290,10 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         key = settings.create_key
         if not key:
             return
-        header = request.headers.get("authorization", "")
-        given = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        given = bearer(request)
         if not given:
             raise errors.CreateKeyRequired()
-        if not hmac.compare_digest(given.encode("utf-8", "surrogatepass"), key.encode("utf-8")):
+        if not same_secret(given, key):
             raise errors.CreateKeyRequired("the organiser key is wrong")
 
     async def limit(limiter: SharedLimiter, key: str, what: str) -> None:
@@ -539,13 +543,8 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
 
     def is_operator(request: Request) -> bool:
         """The request carries the operator key (``ops_key``; never true when it is unset)."""
-        key = settings.ops_key
-        given = bearer(request)
-        return (
-            bool(key)
-            and bool(given)
-            and hmac.compare_digest(given.encode("utf-8", "surrogatepass"), str(key).encode("utf-8"))
-        )
+        key, given = settings.ops_key, bearer(request)
+        return bool(key and given) and same_secret(given, str(key))
 
     async def healthz(request: Request) -> Response:
         healthy, body = await health.report(rooms=is_operator(request))
