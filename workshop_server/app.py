@@ -15,6 +15,7 @@ import orjson
 import segno
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request, cookie_parser
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -45,9 +46,9 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
 class CreateRoom(BaseModel):
-    """The body of ``POST /api/rooms``."""
+    """The body of ``POST /api/rooms``: typed strictly, as commands are (``"yes"`` is not a boolean)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     title: str = Field(min_length=1)
     brief: str = ""
@@ -82,6 +83,18 @@ def error_response(exc: errors.WorkshopError) -> JSONResponse:
     if isinstance(exc, errors.RateLimited) and exc.retry_after is not None:
         headers["retry-after"] = retry_after_header(exc.retry_after)
     return JSONResponse({"error": exc.to_dict()}, status_code=STATUS.get(exc.code, 400), headers=headers)
+
+
+async def no_route(request: Request, exc: Exception) -> Response:
+    """An unknown path (404 ``not_found``) or a method the path does not take (405 ``invalid_command``,
+    with ``Allow``): the documented JSON error, not Starlette's text/plain page."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 404
+    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+    if status == 405:
+        refusal: errors.WorkshopError = errors.InvalidCommand(f"{request.method} is not allowed on this path")
+    else:
+        refusal = errors.NotFound("no such endpoint")
+    return JSONResponse({"error": refusal.to_dict()}, status_code=status, headers=headers)
 
 
 def client_ip(request: Request) -> str:
@@ -641,4 +654,8 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
     ]
     if web_dir.is_dir():
         routes.append(Mount("/static", StaticFiles(directory=web_dir), name="static"))
-    return WorkshopApp(Starlette(routes=routes, lifespan=lifespan), WebSocketEndpoint(hub), hub)
+    return WorkshopApp(
+        Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: no_route, 405: no_route}),
+        WebSocketEndpoint(hub),
+        hub,
+    )

@@ -110,6 +110,40 @@ def choose_codec(offered: list[str]) -> Codec:
 _command_adapter: TypeAdapter[Command] = TypeAdapter(ClientCommand)
 #: Every command type a client may send, derived from the room core's handler registry.
 COMMAND_TYPES: frozenset[str] = frozenset(cls.type_name() for cls in CLIENT_COMMANDS)
+#: Each command type's fields, and the longest list or map each field accepts: checked before the
+#: model, so that a frame of thousands of unknown fields or entries is refused at the cost of a dict
+#: lookup per key, not of one validation error built per key.
+_FIELDS: dict[str, frozenset[str]] = {cls.type_name(): frozenset(cls.model_fields) for cls in CLIENT_COMMANDS}
+_MAX_ITEMS: dict[str, dict[str, int]] = {
+    cls.type_name(): {
+        name: bound
+        for name, info in cls.model_fields.items()
+        for bound in [min((m.max_length for m in info.metadata if getattr(m, "max_length", None)), default=0)]
+        if bound
+    }
+    for cls in CLIENT_COMMANDS
+}
+
+
+def _bounded(kind: str, message: Message) -> tuple[Message, object]:
+    """``message`` without its unknown keys and with every list or map cut to one item more than its
+    field allows, and its first unknown key (None when there is none). Validating that costs at most
+    what a valid command costs, whatever the frame holds: a frame of thousands of unknown fields or
+    entries would otherwise build one validation error per key (milliseconds per frame)."""
+    fields, bounds = _FIELDS[kind], _MAX_ITEMS[kind]
+    unknown = next((key for key in message if key not in fields), None)
+    cut = [
+        name
+        for name, bound in bounds.items()
+        if isinstance(message.get(name), list | dict) and len(message[name]) > bound
+    ]
+    if unknown is None and not cut:
+        return message, None
+    bounded = {key: value for key, value in message.items() if key in fields}
+    for name in cut:
+        value, keep = bounded[name], bounds[name] + 1
+        bounded[name] = value[:keep] if isinstance(value, list) else dict(list(value.items())[:keep])
+    return bounded, unknown
 
 
 def parse_command(message: Message) -> Command:
@@ -118,12 +152,18 @@ def parse_command(message: Message) -> Command:
     if not isinstance(kind, str) or kind not in COMMAND_TYPES:
         shown = repr(kind[:40]) if isinstance(kind, str) else f"of type {type(kind).__name__}"
         raise errors.UnknownCommand(f"unknown command type {shown}")
+    bounded, unknown = _bounded(kind, message)
     try:
-        return _command_adapter.validate_python(message)
+        command = _command_adapter.validate_python(bounded)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        first = exc.errors(include_url=False, include_context=False, include_input=False)[0]
         where = ".".join(str(p) for p in first["loc"][1:]) or "message"
         raise errors.InvalidCommand(f"{kind}: {where}: {first['msg']}") from None
+    if unknown is not None:  # the known fields are valid: the unknown key is what is wrong
+        if not isinstance(unknown, str):
+            raise errors.InvalidCommand(f"{kind}: {unknown!r:.40}: Keys should be strings")
+        raise errors.InvalidCommand(f"{kind}: {unknown[:40]}: Extra inputs are not permitted")
+    return command
 
 
 def message_id(message: Message) -> str | None:
@@ -167,6 +207,9 @@ class Error(_Envelope):
     code: str
     message: str
     temporary: bool
+    retry_after: float | None = Field(
+        default=None, description="rate_limited only (and then not always): seconds to wait before resending."
+    )
 
 
 class EventMessage(_Envelope):

@@ -707,7 +707,10 @@ class Settings(BaseSettings):
             return False
         if normalised in self.allowed_origins:
             return True
-        parts = urlsplit(normalised)
+        try:
+            parts = urlsplit(normalised)
+        except ValueError:  # not a URL (an unclosed IPv6 bracket...): no origin of ours
+            return False
         if parts.scheme not in self._ORIGIN_SCHEMES or not parts.netloc or host_header is None:
             return False
         return parts.netloc == host_header.strip().lower()

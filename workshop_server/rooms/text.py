@@ -133,12 +133,26 @@ def first_refused(text: str, *, name: bool = False) -> str | None:
     return found.group() if found else None
 
 
-def _invisible(text: str) -> bool:
-    """True when nothing in ``text`` shows: only white space and format characters (ZWJ, ...)."""
-    return all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in text)
+#: Characters that show nothing although they are not white space nor format characters (text rules
+#: version 5 on): the Hangul fillers (letters), the Braille blank (a symbol), the combining grapheme
+#: joiner, the Mongolian free variation selectors and the variation selectors (marks).
+BLANKS = frozenset(
+    "\u115f\u1160\u3164\uffa0\u2800\u034f\u180b\u180c\u180d\u180f"
+    + "".join(map(chr, range(0xFE00, 0xFE10)))
+    + "".join(map(chr, range(0xE0100, 0xE01F0)))
+)
+#: From this text rules version on, a text or a name made only of :data:`BLANKS` (and white space and
+#: format characters) is refused as showing nothing.
+BLANKS_FROM = 5
 
 
-def clean_text(raw: str, limit: int, what: str = "text") -> str:
+def _invisible(text: str, blanks: bool = True) -> bool:
+    """True when nothing in ``text`` shows: only white space and format characters (ZWJ, ...), and,
+    with ``blanks``, the :data:`BLANKS`."""
+    return all(ch.isspace() or unicodedata.category(ch) == "Cf" or (blanks and ch in BLANKS) for ch in text)
+
+
+def clean_text(raw: str, limit: int, what: str = "text", *, blanks: bool = True) -> str:
     """An idea, a prompt or a room text: NFC, line ends as ``\\n``, trimmed, 1 to ``limit`` code
     points, no refused character. Raises ``invalid_command`` or ``text_too_long``."""
     text = unicodedata.normalize("NFC", raw).replace("\r\n", "\n").replace("\r", "\n").strip(_TRIM)
@@ -149,12 +163,12 @@ def clean_text(raw: str, limit: int, what: str = "text") -> str:
     bad = first_refused(text)
     if bad is not None:
         raise errors.InvalidCommand(f"the {what} contains {describe(bad)}, which is not allowed")
-    if _invisible(text):
+    if _invisible(text, blanks):
         raise errors.InvalidCommand(f"the {what} has no visible character")
     return text
 
 
-def clean_name(raw: str, limit: int) -> str:
+def clean_name(raw: str, limit: int, *, blanks: bool = True) -> str:
     """A display name: NFC, trimmed, runs of ASCII spaces folded into one (no-break spaces are kept as
     typed), 1 to ``limit`` code points, no refused character. Raises ``invalid_name``."""
     name = _SPACES.sub(" ", unicodedata.normalize("NFC", raw).strip(_TRIM))
@@ -168,7 +182,7 @@ def clean_name(raw: str, limit: int) -> str:
             else "a display name is one line of visible text"
         )
         raise errors.InvalidName(f"the display name contains {describe(bad)}, which is not allowed: {why}")
-    if _invisible(name):
+    if _invisible(name, blanks):
         raise errors.InvalidName("a display name needs at least one visible character")
     return name
 
@@ -177,9 +191,10 @@ def clean_name(raw: str, limit: int) -> str:
 #: The text rules new commands are handled under. Each journal entry records the version it was handled
 #: under, so that a replay applies the same rules and gives the same texts (an entry without one was
 #: written under version 1).
-TEXT_RULES = 4
+TEXT_RULES = 5
 """Version 3 adds the word filter (``rooms/triage.py``): the cleaning is version 2's. Version 4 (the
-same texts) fixes merges and results, which changed what some commands emit: :data:`MERGE_FIXES`."""
+same texts) fixes merges and results, which changed what some commands emit: :data:`MERGE_FIXES`.
+Version 5 refuses texts and names made only of characters that show nothing: :data:`BLANKS_FROM`."""
 #: From this version on (entries handled under it, and everything live): a merged idea that absorbed a
 #: note of an anonymous round names no co-author (``RoomState.anonymous_credit``); undoing a merge
 #: gives back only the dots it moved, not those it refunded, and takes back the credit it had added to
@@ -213,9 +228,15 @@ def legacy_clean_text(raw: str, limit: int, what: str = "text") -> str:
 
 def name_under(version: int, raw: str, limit: int) -> str:
     """:func:`clean_name` under the text rules of ``version``."""
-    return clean_name(raw, limit) if version >= 2 else legacy_clean_name(raw, limit)
+    return (
+        clean_name(raw, limit, blanks=version >= BLANKS_FROM)
+        if version >= 2
+        else legacy_clean_name(raw, limit)
+    )
 
 
 def text_under(version: int, raw: str, limit: int, what: str = "text") -> str:
     """:func:`clean_text` under the text rules of ``version``."""
-    return clean_text(raw, limit, what) if version >= 2 else legacy_clean_text(raw, limit, what)
+    if version < 2:
+        return legacy_clean_text(raw, limit, what)
+    return clean_text(raw, limit, what, blanks=version >= BLANKS_FROM)
