@@ -97,6 +97,8 @@ ANNOUNCE_TTL = 1.5
 #: that finds a batch lost between workers (relayed rooms are checked every heartbeat). Each check wakes
 #: the room's loop.
 OWNED_CHECK_EVERY = 10
+#: Connections of one room attached again in place at once (each answer holds a snapshot of the room).
+ATTACH_SLICE = 16
 #: Addresses kept as guessing room codes (``Hub.lookup``): past that, the oldest are forgotten.
 GUESSERS_KEPT = 10_000
 
@@ -618,9 +620,18 @@ class Hub:
                 return
             for session in pending:
                 session.follow(handle)
-            answers = await asyncio.gather(
-                *(handle.attach(s, None, None, resync=True) for s in pending), return_exceptions=True
-            )
+            # A slice at a time: each answer holds a snapshot of the room. All at once, a big room's
+            # hundreds of snapshots were one batch of the owner (its loop stalled past its lease) and
+            # tens of MB through Redis at once (past its pub/sub output buffer limit).
+            answers: list[Any] = []
+            for start in range(0, len(pending), ATTACH_SLICE):
+                answers += await asyncio.gather(
+                    *(
+                        handle.attach(s, None, None, resync=True)
+                        for s in pending[start : start + ATTACH_SLICE]
+                    ),
+                    return_exceptions=True,
+                )
             retry: list[Connection] = []
             for session, answer in zip(pending, answers, strict=True):
                 if not isinstance(answer, BaseException):

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Protocol, Union
 
+import msgpack
 from pydantic import TypeAdapter
 
 from workshop_server import errors
@@ -42,6 +43,13 @@ log = logging.getLogger("workshop_server")
 any_command: TypeAdapter[c.Command] = TypeAdapter(
     Union[(*CLIENT_COMMANDS, *INTERNAL_COMMANDS)]  # type: ignore[arg-type]
 )
+
+
+#: Bytes of requests and answers packed into one broker message (one may be larger alone). Redis closes
+#: a subscriber whose output buffer passes 32 MB (``client-output-buffer-limit pubsub``, its default):
+#: one message holding the snapshots of a hundred connections attached again at once did, and the
+#: relaying worker lost its broker (every connection of every room it serves closed with 4003).
+ENVELOPE_BYTES = 1 << 20
 
 
 def inbox_channel(worker_id: str) -> str:
@@ -108,20 +116,46 @@ class Rpc:
         async with self._lock:
             while self._outbox:
                 outbox, self._outbox = self._outbox, {}
-                for worker, messages in outbox.items():
-                    data = pack({"from": self.hub.worker_id, "messages": messages})
-                    try:
-                        await self.hub.publish(inbox_channel(worker), data)
-                    except errors.WorkshopError as exc:
-                        # The broker is down: the requests fail now (temporary), the answers are lost
-                        # (their requesters time out and resend).
-                        for message in messages:
-                            pending = (
-                                self._pending.pop(message.get("id", 0), None) if "op" in message else None
-                            )
-                            if pending is not None:
-                                pending.timer.cancel()
-                                _fail(pending.future, exc)
+                for worker, queued in outbox.items():
+                    for messages, data in self._envelopes(queued):
+                        try:
+                            await self.hub.publish(inbox_channel(worker), data)
+                        except errors.WorkshopError as exc:
+                            self._unsent(messages, exc)
+
+    def _envelopes(self, messages: list[dict[str, Any]]) -> list[tuple[list[dict[str, Any]], bytes]]:
+        """``messages`` as broker messages of at most about :data:`ENVELOPE_BYTES` each (one message
+        may be larger alone), in order. The same bytes as ``pack({"from": ..., "messages": [...]})``."""
+        head = pack("from") + pack(self.hub.worker_id) + pack("messages")
+        out: list[tuple[list[dict[str, Any]], bytes]] = []
+        group: list[dict[str, Any]] = []
+        parts: list[bytes] = []
+        size = 0
+
+        def close() -> None:
+            array = msgpack.Packer().pack_array_header(len(parts))
+            out.append((group, msgpack.Packer().pack_map_header(2) + head + array + b"".join(parts)))
+
+        for message in messages:
+            part = pack(message)
+            if parts and size + len(part) > ENVELOPE_BYTES:
+                close()
+                group, parts, size = [], [], 0
+            group.append(message)
+            parts.append(part)
+            size += len(part)
+        if parts:
+            close()
+        return out
+
+    def _unsent(self, messages: list[dict[str, Any]], exc: errors.WorkshopError) -> None:
+        """The broker is down: the requests fail now (temporary), the answers are lost (their
+        requesters time out and resend)."""
+        for message in messages:
+            pending = self._pending.pop(message.get("id", 0), None) if "op" in message else None
+            if pending is not None:
+                pending.timer.cancel()
+                _fail(pending.future, exc)
 
     def request(
         self,
@@ -291,14 +325,18 @@ class RemoteRoom:
         to be stale (its owner is gone) sends nothing to it: it asks who owns the room first."""
         outer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if self.gone:
-            self.hub.keep(asyncio.get_running_loop().create_task(self._again(again, outer)))
+            self.hub.keep(
+                asyncio.get_running_loop().create_task(self._again(message, on_answer, again, outer))
+            )
             return outer
         first = self.rpc.request(self.owner, self.room_id, message, on_answer)
 
         def settled(future: asyncio.Future[Any]) -> None:
             exc = future.exception()
             if isinstance(exc, errors.RoomMoved):
-                self.hub.keep(asyncio.get_running_loop().create_task(self._again(again, outer)))
+                self.hub.keep(
+                    asyncio.get_running_loop().create_task(self._again(message, on_answer, again, outer))
+                )
             elif exc is not None:
                 _fail(outer, exc)
             elif not outer.done():
@@ -308,13 +346,34 @@ class RemoteRoom:
         return outer
 
     async def _again(
-        self, again: Callable[[RoomHandle], asyncio.Future[Any]], outer: asyncio.Future[Any]
+        self,
+        message: dict[str, Any],
+        on_answer: Callable[[Any], Any] | None,
+        again: Callable[[RoomHandle], asyncio.Future[Any]],
+        outer: asyncio.Future[Any],
     ) -> None:
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self.hub.settings.forward_timeout
+        pause = 0.02
         try:
-            handle = await self.hub.host(self.room_id)
-            if handle is self:
-                raise errors.RoomMoved()
-            result = await again(handle)
+            while True:
+                handle = await self.hub.host(self.room_id)
+                if handle is self:
+                    raise errors.RoomMoved()
+                if not isinstance(handle, RemoteRoom):
+                    result = await again(handle)
+                    break
+                try:
+                    # Straight to the owner named now, not through its handle (which would start over).
+                    result = await self.rpc.request(handle.owner, self.room_id, message, on_answer)
+                    break
+                except errors.RoomMoved:
+                    # The lease names a worker that does not serve the room (yet): it is loading it, or
+                    # it dropped it and its lease runs out. Ask again a little later, not at once.
+                    if loop.time() + pause > give_up:
+                        raise errors.ServerBusy("the room is moving between workers; retry") from None
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, 0.25)
         except errors.WorkshopError as exc:
             _fail(outer, exc)
         except Exception:

@@ -49,7 +49,7 @@ from typing import Any, Literal, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
-from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.connection import AbstractConnection, BlockingConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
@@ -66,6 +66,9 @@ from workshop_server.broker.base import (
 )
 
 __all__ = ["RedisBroker"]
+
+#: Connections to Redis per broker (the subscription's included); more operations at once wait their turn.
+MAX_CONNECTIONS = 64
 
 # Take or renew leases (free or expired, or held by `owner`) in one call: KEYS the leases, ARGV owner and
 # milliseconds; a 1 (held by `owner` now) or a 0 (another owner's) per key.
@@ -299,8 +302,13 @@ class RedisBroker(Broker):
     async def connect(self) -> None:
         if self._link is not None:
             raise RuntimeError("the broker is already connected")
-        client = Redis.from_url(
+        # A bounded pool whose operations wait for a free connection (within the broker's timeout): the
+        # default pool of redis-py 8 fails the 101st concurrent operation at once ("Too many
+        # connections"), and a burst of reconnecting clients then failed this worker's leases too.
+        pool = BlockingConnectionPool.from_url(
             self.url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=self.timeout,
             socket_timeout=self.timeout,
             socket_connect_timeout=self.timeout,
             socket_keepalive=True,
@@ -308,6 +316,7 @@ class RedisBroker(Broker):
             retry=Retry(NoBackoff(), 0),
             health_check_interval=0,
         )
+        client = Redis.from_pool(pool)
         link = _Link(client, f"{self.prefix}probe:{secrets.token_hex(16)}")
         self._link = link
         try:
