@@ -412,23 +412,25 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         segno.make(url, error="m").save(out, kind="svg", scale=8, border=2, dark="#111827", light="#ffffff")
         return Response(out.getvalue(), media_type="image/svg+xml", headers={"cache-control": "max-age=3600"})
 
-    async def export_claims(request: Request, code: str) -> tuple[str, str, int]:
-        """Who asks for an export: the Bearer token's claims, or a one-time link's (``?dl=``)."""
+    async def export_claims(request: Request, code: str, fmt: str) -> tuple[str, str, int, bool]:
+        """Who asks for an export, and whether it is anonymised: the Bearer token's claims (and
+        ``?anonymised=``), or a one-time link's (``?dl=``), which fixes its format and anonymisation."""
         refuse_tokens_in_url(request)
         key = request.query_params.get("dl")
         if key is not None:  # a one-time link from POST export-link
             download = await hub.downloads.take(code, key)
-            if download is None:
+            if download is None or download.fmt != fmt:
                 raise errors.NotFound("this download link was used or has expired; ask for a new one")
-            return "member", download.member, download.generation
+            return "member", download.member, download.generation, download.anonymised
         claims = hub.signer.verify(bearer(request), room=code)
-        return claims.kind, claims.subject, claims.generation
+        anonymised = request.query_params.get("anonymised", "0") in ("1", "true", "yes")
+        return claims.kind, claims.subject, claims.generation, anonymised
 
     async def export_text(request: Request, fmt: str, media_type: str) -> Response:
         code = normalise_code(request.path_params["code"])
-        anonymised = request.query_params.get("anonymised", "0") in ("1", "true", "yes")
+        anonymised = False
         try:
-            kind, subject, generation = await export_claims(request, code)
+            kind, subject, generation, anonymised = await export_claims(request, code, fmt)
             host = await hub.host(code)
             answer = await host.query(
                 "export_file",
@@ -484,10 +486,9 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
     async def export_json(request: Request) -> Response:
         code = normalise_code(request.path_params["code"])
         try:
-            kind, subject, generation = await export_claims(request, code)
+            kind, subject, generation, anonymised = await export_claims(request, code, "json")
             host = await hub.host(code)
             # Read between batches: never show a state that the journal does not hold yet.
-            anonymised = request.query_params.get("anonymised", "0") in ("1", "true", "yes")
             export = await host.query(
                 "export", kind=kind, subject=subject, generation=generation, anonymised=anonymised
             )
@@ -548,7 +549,7 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         if fmt not in ("json", "csv", "md", "html"):
             return error_response(errors.InvalidCommand("format is json, csv, md or html"))
         extra = "&anonymised=1" if request.query_params.get("anonymised") in ("1", "true", "yes") else ""
-        key = hub.downloads.issue(code, claims.subject, claims.generation)
+        key = hub.downloads.issue(code, claims.subject, claims.generation, fmt, bool(extra))
         return JSONResponse(
             {"url": f"/api/rooms/{code}/export.{fmt}?dl={key}{extra}", "expires_in": DOWNLOAD_SECONDS},
             headers={"cache-control": "no-store"},

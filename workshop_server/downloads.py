@@ -34,6 +34,8 @@ class Download(NamedTuple):
     member: str
     generation: int  # of the token that asked for the link (a rotation in between spends it)
     expires: float
+    fmt: str = "json"  # the export the link was made for: another format is refused
+    anonymised: bool = False  # the link's export is anonymised, whatever the URL says
 
 
 class Downloads:
@@ -52,9 +54,18 @@ class Downloads:
         self.lifetime = lifetime
         self._clock = clock
 
-    def issue(self, room: str, member: str, generation: int = 0) -> str:
-        """An id for ``member`` (whose token had ``generation``) to download from ``room`` once."""
-        claims = {"r": room, "m": member, "g": generation, "e": round(self._clock() + self.lifetime, 3)}
+    def issue(
+        self, room: str, member: str, generation: int = 0, fmt: str = "json", anonymised: bool = False
+    ) -> str:
+        """An id for ``member`` (whose token had ``generation``) to download ``fmt`` from ``room`` once."""
+        claims: dict[str, object] = {
+            "r": room,
+            "m": member,
+            "g": generation,
+            "e": round(self._clock() + self.lifetime, 3),
+            "f": fmt,
+            "a": anonymised,
+        }
         claims["n"] = secrets.token_urlsafe(16)
         body = _b64(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
         return f"{body}.{self._mac(body)}"
@@ -69,7 +80,14 @@ class Downloads:
             return None
         try:
             claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-            download = Download(str(claims["r"]), str(claims["m"]), int(claims["g"]), float(claims["e"]))
+            download = Download(
+                str(claims["r"]),
+                str(claims["m"]),
+                int(claims["g"]),
+                float(claims["e"]),
+                str(claims["f"]),
+                bool(claims["a"]),
+            )
             nonce = str(claims["n"])
         except (ValueError, KeyError, TypeError):
             return None

@@ -91,6 +91,8 @@ class Owner(Protocol):
 
     def keep(self, task: asyncio.Task[Any]) -> None: ...
 
+    async def wipe_wal(self) -> None: ...
+
 
 @dataclass(slots=True, eq=False)
 class Item:
@@ -545,6 +547,7 @@ class LocalRoom:
         journal = self.hub.journal
         if journal is not None:
             await journal.delete_room(self.room.id)
+            await self.hub.wipe_wal()  # delete_room's own checkpoint may not have finished
         self.recent.clear()
         # This worker's connections now (the batch's close_all reaches them after the hub forgot the
         # room); other workers' get it with the batch, before the reload that follows.
@@ -566,7 +569,7 @@ class LocalRoom:
         if journal is not None:
             snapshot = Snapshot(room.epoch, room.seq, pack(room.to_state()), self.position)
             await journal.save_snapshot(room.id, snapshot, keep_entries=0)
-            await journal.checkpoint()
+            await self.hub.wipe_wal()
             self._since_snapshot = 0
             self._snapshot_at = time.monotonic()
         reload = {"epoch": room.epoch, "events": [], "effects": [{"kind": "reload"}]}

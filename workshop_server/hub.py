@@ -217,6 +217,7 @@ class Hub:
         self._announcer: asyncio.Task[None] | None = None
         self._purger: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self._wiping: asyncio.Task[None] | None = None  # wipe_wal's retry, while a reader holds the WAL
         self._draining: asyncio.Task[None] | None = None
         self._probing: asyncio.Task[None] | None = None
         self._following: dict[str, bool] = {}  # room id -> attach its held connections once more
@@ -321,6 +322,26 @@ class Hub:
         task = asyncio.get_running_loop().create_task(coro)
         self.keep(task)
         return task
+
+    async def wipe_wal(self) -> None:
+        """Checkpoint and truncate the journal's WAL now (after an erasure or a purge); when another
+        connection's read keeps it from finishing, say so and try again every second in the background
+        (one task, without waiting for readers) until it does, so that the deleted pages do not stay in
+        the WAL file."""
+        journal = self.journal
+        if journal is None or await journal.checkpoint():
+            return
+        log.warning("the WAL could not be checkpointed (a reader holds it); trying again until it can")
+        if self._wiping is not None and not self._wiping.done():
+            return
+
+        async def retry() -> None:
+            while not await journal.checkpoint(wait=False):
+                await asyncio.sleep(1.0)
+            log.info("the WAL is checkpointed")
+
+        self._wiping = asyncio.get_running_loop().create_task(retry(), name="wipe-wal")
+        self.keep(self._wiping)
 
     def keep(self, task: asyncio.Task[Any]) -> None:
         """Hold a background task until it ends (and log its failure)."""
@@ -1084,6 +1105,7 @@ class Hub:
                     await journal.update_meta(
                         room_id, pack({**info, "facilitator": "Facilitator", "purged": mode})
                     )
+                    await self.wipe_wal()  # the old meta's page leaves the database file now
             except errors.RoomNotFound:
                 continue  # deleted meanwhile (another worker's purge)
             except errors.WorkshopError as exc:

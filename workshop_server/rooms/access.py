@@ -10,6 +10,7 @@ from workshop_server.rooms.events import PUBLIC, STAFF, Data, Effect, EventName
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.registry import FACILITATOR, INTERNAL, handles
 from workshop_server.rooms.state import Invite, Member, MemberStatus, Role, passphrase_matches, to_plain
+from workshop_server.rooms.text import RULE_FIXES
 
 
 @handles(c.Tick, roles=INTERNAL)
@@ -83,6 +84,10 @@ def enter(room: RoomState, cmd: c.Enter, actor: str | None, now: float) -> Data:
         if again.status in (MemberStatus.BANNED, MemberStatus.REJECTED):
             raise errors.Banned()
         return {"member": views.member_view(room, again)}
+    if room.purged and room.text_rules >= RULE_FIXES:
+        # Its personal data went with the retention purge, which never runs on it again: no new
+        # member brings more (it would be kept past the retention period the data notice announced).
+        raise errors.InvalidTransition("this room's retention period has ended: it takes no new members")
     # A jury invite makes a participant who may also score (evaluations with the jury "jurors").
     juror = invite is not None and invite.role == "juror"
     role: Role = "participant" if invite is None or invite.role == "juror" else invite.role

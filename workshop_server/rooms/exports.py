@@ -305,7 +305,8 @@ def report_html(room: RoomState, *, anonymised: bool = False) -> str:
 def state_export(room: Room, *, anonymised: bool = False) -> Data:
     """``export.json``: the room's whole state for staff, without what no staff view shows: dedupe
     records, device keys, the passphrase's hash and salt, which worker holds whose connections, and
-    any voter's individual dots (``rounds[].dots``; merges' ``moved`` and ``refunded``). Totals,
+    any voter's individual dots (``rounds[].dots``; merges' ``moved`` and ``refunded``), nor the jurors'
+    scores of an evaluation still open. Totals,
     results and everything else stay. ``anonymised``: every name replaced (``Participant N``...), and
     moderation reasons, invite labels and satisfaction comments left out."""
     state: Data = room.to_state()
@@ -320,6 +321,9 @@ def state_export(room: Room, *, anonymised: bool = False) -> Data:
     for merge in state["merges"]:
         merge.pop("moved", None)
         merge.pop("refunded", None)
+    for evaluation in state["evaluations"]:
+        if evaluation["status"] != "closed":  # a juror's sheet is its own until the close
+            evaluation["scores"] = {}
     if anonymised:
         moderators = 0
         for member in state["members"]:

@@ -71,6 +71,20 @@ def _scrub_replies(room: RoomState, names: dict[str, str], blank: frozenset[str]
             stored.result = scrub(stored.result, names, blank)
 
 
+def _unlabel(value: Any, invite_id: str) -> Any:
+    """``value`` (a stored reply's result) with the label of the invite ``invite_id`` emptied."""
+    if isinstance(value, dict):
+        out = {k: _unlabel(v, invite_id) for k, v in value.items()}
+        if out.get("id") == invite_id and isinstance(out.get("label"), str):
+            out["label"] = ""
+        if out.get("action") == "invite.create" and out.get("target") == invite_id:
+            out["reason"] = ""
+        return out
+    if isinstance(value, list | tuple):
+        return [_unlabel(v, invite_id) for v in value]
+    return value
+
+
 def _quoted(text: str, old: str, new: str) -> str:
     """``text`` with ``old`` replaced where it stands as a word of its own (a name quoted in a reason)."""
     return re.sub(rf"(?<!\w){re.escape(old)}(?!\w)", new, text)
@@ -108,6 +122,13 @@ def erase(room: RoomState, cmd: c.MemberErase, actor: str | None, now: float) ->
     for invite in room.invites.values():
         if invite.member == member.id:
             invite.label = ""  # a personal invite's label names whom it was for
+            # ... and so do its copies: the invite.create audit entry's reason and its stored reply.
+            for entry in room.audit:
+                if entry.action == "invite.create" and entry.target == invite.id:
+                    entry.reason = ""
+            for book in room.replies.values():
+                for stored in book.values():
+                    stored.result = _unlabel(stored.result, invite.id)
     # The audit keeps that an erasure happened, not whose name it was.
     audit = room.audit_entry(actor if actor != member.id else None, "member.erase", member.id, "", now)
     data = {"member": member.id, "name": member.name}

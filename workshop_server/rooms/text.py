@@ -194,7 +194,8 @@ def clean_name(raw: str, limit: int, *, blanks: bool = True) -> str:
 TEXT_RULES = 5
 """Version 3 adds the word filter (``rooms/triage.py``): the cleaning is version 2's. Version 4 (the
 same texts) fixes merges and results, which changed what some commands emit: :data:`MERGE_FIXES`.
-Version 5 refuses texts and names made only of characters that show nothing: :data:`BLANKS_FROM`."""
+Version 5 refuses texts and names made only of characters that show nothing (:data:`BLANKS_FROM`)
+and fixes access and moderation rules found by a review (:data:`RULE_FIXES`)."""
 #: From this version on (entries handled under it, and everything live): a merged idea that absorbed a
 #: note of an anonymous round names no co-author (``RoomState.anonymous_credit``); undoing a merge
 #: gives back only the dots it moved, not those it refunded, and takes back the credit it had added to
@@ -202,6 +203,12 @@ Version 5 refuses texts and names made only of characters that show nothing: :da
 #: text of a note that is not on the wall any more (``rooms/followup_views.py``). Journals written
 #: before replay as they were.
 MERGE_FIXES = 4
+#: From this version on: a room whose personal data was purged takes no new member; a member removed
+#: from the approval queue and then unbanned gets a snapshot when it resumes (its public history starts
+#: at the unban); nobody lifts its own mute; an author cannot withdraw an idea that an open evaluation
+#: holds; a removed juror's score sheets leave the open evaluation; a shadow-muted member may reply to
+#: its own (shadowed) ideas, as it may to any it sees. Journals written before replay as they were.
+RULE_FIXES = 5
 
 
 def legacy_clean_name(raw: str, limit: int) -> str:

@@ -67,6 +67,8 @@ DATABASE_FILENAME: Final = "workshop.sqlite3"
 #: ``PRAGMA application_id`` of a workshop journal ("WSJ1"); another application's database is refused.
 APPLICATION_ID: Final = 0x57534A31
 _MAX_INT: Final = 2**63 - 1
+#: How long SQLite waits for another connection's lock (a backup, another worker process) before failing.
+BUSY_TIMEOUT_MS: Final = 5000
 _IN_CHUNK: Final = 500  # room ids per "IN (...)" query, well under SQLite's limit on parameters
 _SQLITE_CORRUPT: Final = 11
 _SQLITE_NOTADB: Final = 26
@@ -380,7 +382,9 @@ class Journal:
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open {path}: {exc}") from exc
         try:
-            await db.execute("PRAGMA busy_timeout = 5000")  # another process (a backup) may hold a lock
+            await db.execute(
+                f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"
+            )  # another process (a backup) may hold a lock
             await _check_version(db, path)
             await _configure(db, path, synchronous)
             await _migrate(db, path)
@@ -540,9 +544,15 @@ class Journal:
         await self._submit(lambda: self._delete_room(room_id), writes=True)
         await self._submit(self._checkpoint, writes=False)
 
-    async def checkpoint(self) -> None:
-        """Checkpoint the WAL and truncate it: what was deleted leaves no copy in the WAL file."""
-        await self._submit(self._checkpoint, writes=False)
+    async def checkpoint(self, *, wait: bool = True) -> bool:
+        """Checkpoint the WAL and truncate it: what was deleted leaves no copy in the WAL file. False
+        when it could not finish (another connection's read transaction outlasted the busy timeout: a
+        backup, another process): the WAL still holds old pages; call it again later. ``wait=False``
+        does not wait for readers at all (SQLite's busy timeout is 0 for it): a retry must not hold
+        every room's writes for the busy timeout each time."""
+        if wait:
+            return await self._submit(self._checkpoint, writes=False)
+        return await self._submit(self._checkpoint_now, writes=False)
 
     async def integrity_check(self) -> str:
         """The result of ``PRAGMA integrity_check``: ``"ok"`` when the database file is sound."""
@@ -993,8 +1003,16 @@ class Journal:
                     (room_id, time.time()),
                 )
 
-    async def _checkpoint(self) -> None:
-        await self._fetch("PRAGMA wal_checkpoint(TRUNCATE)")
+    async def _checkpoint(self) -> bool:
+        rows = await self._fetch("PRAGMA wal_checkpoint(TRUNCATE)")  # (busy, log frames, checkpointed)
+        return bool(rows) and rows[0][0] == 0
+
+    async def _checkpoint_now(self) -> bool:
+        await self._fetch("PRAGMA busy_timeout = 0")
+        try:
+            return await self._checkpoint()
+        finally:
+            await self._fetch(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     async def _probe_write(self) -> None:
         async with self._transaction(write=True) as db:
