@@ -377,7 +377,7 @@ def contributors(room: RoomState, member_id: str | None, *, staff: bool) -> list
     for idea in room.ideas.values():
         if idea.state == IdeaState.MERGED:
             continue  # its authors are credited on the idea that absorbed it
-        if not (idea.state != IdeaState.HIDDEN if staff else room.publicly_visible(idea)):
+        if not (idea.state != IdeaState.HIDDEN if staff else room.on_wall_for(idea, member_id)):
             continue
         dots = dots_of(room, idea.id)
         for author in room.credited(idea):

@@ -9,7 +9,16 @@ from workshop_server.rooms.events import PUBLIC, STAFF, Data, EventName
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.registry import PARTICIPANT, handles
 from workshop_server.rooms.rounds import require_round
-from workshop_server.rooms.state import IDEA_TRANSITIONS, Idea, IdeaState, Round, RoundStatus, move
+from workshop_server.rooms.state import (
+    IDEA_TRANSITIONS,
+    Idea,
+    IdeaState,
+    IdeaStatus,
+    Round,
+    RoundStatus,
+    move,
+)
+from workshop_server.rooms.text import RULE_FIXES
 
 
 def _require_ideate(room: RoomState) -> Round:
@@ -99,6 +108,9 @@ def withdraw(room: RoomState, cmd: c.IdeaWithdraw, actor: str | None, now: float
         m.into == idea.id and not m.undone for m in room.merges.values()
     ):
         raise errors.InvalidTransition("a merged idea is withdrawn by undoing its merge")
+    if idea.status != IdeaStatus.NEW and room.text_rules >= RULE_FIXES:
+        # Staff have acted on it (shortlisted, in an evaluation, decided): their record stays.
+        raise errors.InvalidTransition(f"this idea is {idea.status.value}: staff have taken it up")
     was_public = room.publicly_visible(idea)
     del room.ideas[idea.id]
     room.emit(EventName.IDEA_WITHDRAWN, views.idea_id_views(idea, was_public, {"id": idea.id}), now)

@@ -163,6 +163,14 @@ class RoomState:
         rnd = self.rounds[idea.round]
         return idea.state == IdeaState.VISIBLE and not idea.shadowed and (rnd.revealed or not rnd.private)
 
+    def on_wall_for(self, idea: Idea, member_id: str | None) -> bool:
+        """:meth:`publicly_visible`, as ``member_id`` sees it: a shadow-muted author sees its own
+        shadowed ideas as published (nothing tells it that it is shadow-muted)."""
+        if not idea.shadowed or member_id is None or member_id != idea.author:
+            return self.publicly_visible(idea)
+        rnd = self.rounds[idea.round]
+        return idea.state == IdeaState.VISIBLE and (rnd.revealed or not rnd.private)
+
     def anonymous_credit(self, idea: Idea) -> bool:
         """Whether ``idea``'s credits must name no one but the viewer: its round is anonymous, or an
         idea merged into it (by a merge in effect, at any depth) was written in an anonymous round.

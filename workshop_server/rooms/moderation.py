@@ -24,6 +24,7 @@ from workshop_server.rooms.state import (
     ReplyState,
     move,
 )
+from workshop_server.rooms.text import RULE_FIXES
 
 
 def _target(room: RoomState, member_id: str) -> Member:
@@ -65,6 +66,8 @@ def mute(room: RoomState, cmd: c.MemberMute, actor: str | None, now: float) -> D
 @handles(c.MemberUnmute, roles=EVERY_STAFF, after_end=True)
 def unmute(room: RoomState, cmd: c.MemberUnmute, actor: str | None, now: float) -> Data:
     member = _target(room, cmd.member)
+    if member.id == actor and room.text_rules >= RULE_FIXES:
+        raise errors.Forbidden("you cannot lift your own mute: ask another moderator or the facilitator")
     if not member.muted:
         raise errors.InvalidTransition("not muted")
     member.muted, member.mute_reason = False, ""
@@ -119,9 +122,10 @@ def unban(room: RoomState, cmd: c.MemberUnban, actor: str | None, now: float) ->
     ):
         room.banned_devices.discard(device)
     result = _moderated(room, EventName.MEMBER_UNBANNED, member, actor, "", now)
-    if was_rejected:
-        # Never admitted: like an admission, the member's public history starts now, so a resume
-        # from its lobby seq gets a snapshot, not a replay that misses what came before.
+    if was_rejected or room.text_rules >= RULE_FIXES:
+        # Perhaps never admitted (rejected, or removed from the lobby), and all its connections were
+        # closed: like an admission, its public history starts now, so a resume from an older seq gets
+        # a snapshot, not a replay that misses what came before.
         member.audience_seq = room.seq
     return result
 

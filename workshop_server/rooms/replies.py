@@ -17,6 +17,7 @@ from workshop_server.rooms.events import PUBLIC, STAFF, Data, EventName, member_
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.registry import EVERY_STAFF, PARTICIPANT, handles
 from workshop_server.rooms.state import REPLY_TRANSITIONS, IdeaReply, ReplyState, move
+from workshop_server.rooms.text import RULE_FIXES
 
 
 def _views(room: RoomState, reply: IdeaReply, was_public: bool, extra: Data | None = None) -> dict[str, Data]:
@@ -41,7 +42,8 @@ def post(room: RoomState, cmd: c.ReplyPost, actor: str | None, now: float) -> Da
     idea = room.ideas.get(cmd.idea)
     if idea is None:
         raise errors.NotFound("no such idea")
-    if not room.publicly_visible(idea):
+    fixed = room.text_rules >= RULE_FIXES
+    if not (room.on_wall_for(idea, actor) if fixed else room.publicly_visible(idea)):
         if staff or actor in room.credited(idea):
             raise errors.IdeaPrivate("replies open once the idea is on the wall")
         raise errors.NotFound("no such idea")
@@ -56,7 +58,7 @@ def post(room: RoomState, cmd: c.ReplyPost, actor: str | None, now: float) -> Da
         at=now,
         staff=staff,
         state=ReplyState.PENDING if (room.approval_queue and not staff) or held else ReplyState.VISIBLE,
-        shadowed=room.members[actor].shadow_muted,
+        shadowed=room.members[actor].shadow_muted or (fixed and idea.shadowed),
         held="filter" if held else "",
     )
     room.idea_replies[rid] = reply

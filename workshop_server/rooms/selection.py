@@ -36,6 +36,7 @@ from workshop_server.rooms.state import (
     move,
 )
 from workshop_server.rooms.statuses import set_idea_status
+from workshop_server.rooms.text import RULE_FIXES
 
 SCORES = range(1, 6)
 
@@ -179,6 +180,11 @@ def close_evaluation(room: RoomState, cmd: c.EvaluationClose, actor: str | None,
         raise errors.EvaluationClosed("no evaluation is open")
     evaluation.status = move(EVALUATION_TRANSITIONS, evaluation.status, EvaluationStatus.CLOSED, "closed")
     evaluation.closed_at = now
+    if room.text_rules >= RULE_FIXES:
+        # Only the jury's sheets count: a juror removed (or taken off the jury) meanwhile is not in it,
+        # as a removed voter's dots leave the vote.
+        jury = fv.jury_members(room, evaluation)
+        evaluation.scores = {juror: sheet for juror, sheet in evaluation.scores.items() if juror in jury}
     evaluation.results = fv.weighted_results(room, evaluation)
     evaluation.jurors = sum(1 for per_idea in evaluation.scores.values() if per_idea)
     entry = room.audit_entry(actor, "evaluation.close", evaluation.id, "", now)
