@@ -119,6 +119,8 @@ def test_the_csv_round_trips_every_idea_with_a_bom_and_no_formula() -> None:
         "+33 1 23",
         "@home",
         "-5%",
+        "\uff1dSUM(A1:A9)",  # full-width equals sign
+        "\u200b@SUM(1)",  # behind a zero-width space
     ]
     ids = [w.post(ann, t) for t in texts]
     w.ok(FACILITATOR, c.ThemeCreate, name="Boissons", ideas=ids[1:2])
@@ -132,9 +134,11 @@ def test_the_csv_round_trips_every_idea_with_a_bom_and_no_formula() -> None:
     for row, text in zip(body, texts, strict=True):
         assert row["text"] == neutralise(text)
         assert row["text"].removeprefix("'") == text  # the original is one apostrophe away
-        assert not row["text"].startswith(("=", "+", "-", "@"))
+        assert row["text"].startswith("'") or row["text"][0].isalpha()
         assert row["author"] == "Anaïs" and row["status"] == "new"
     assert body[1]["theme"] == "Boissons"
+    assert neutralise(" =1+1") == "' =1+1" and neutralise("\u00a0+1") == "'\u00a0+1"
+    assert neutralise("a=b") == "a=b" and neutralise(" plain") == " plain"
 
 
 def test_exports_leave_names_out_where_anonymous_or_anonymised() -> None:

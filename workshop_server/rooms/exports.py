@@ -4,8 +4,9 @@ The HTTP layer only checks the token and sends what these return; it never reads
 
 - **CSV** (:func:`ideas_csv`): RFC 4180 (comma, double quotes, CRLF), UTF-8 with a byte order mark so
   that spreadsheet programs open French text correctly. A cell starting with ``=``, ``+``, ``-``, ``@``
-  (or a tab or carriage return) gets a leading apostrophe, so that no spreadsheet runs it as a formula
-  (OWASP's "CSV injection").
+  (or a tab or carriage return, or their full-width forms, also behind spaces or zero-width
+  characters) gets a leading apostrophe, so that no spreadsheet runs it as a formula (OWASP's "CSV
+  injection").
 - **The report** (:func:`report_blocks`): the brief, the rounds, ranked results per round and per
   theme, statuses and the selection log, the figures and the contributors; rendered as Markdown
   (:func:`report_md`) and as one printable HTML page (:func:`report_html`).
@@ -52,14 +53,18 @@ CSV_COLUMNS = (
     "round",
     "posted_at",
 )
-#: A cell starting with one of these is read as a formula by spreadsheet programs.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: A cell starting with one of these is read as a formula by spreadsheet programs; so are their
+#: full-width forms (Excel in East Asian locales converts them).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 BOM = "\ufeff"
 
 
 def neutralise(cell: str) -> str:
-    """The cell, with a leading apostrophe if a spreadsheet would run it as a formula."""
-    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+    """The cell, with a leading apostrophe if a spreadsheet would run it as a formula: its first
+    character that is neither white space nor invisible (a leading space or zero-width character
+    in front of ``=`` is trimmed by some importers) starts one."""
+    start = cell.lstrip(" \u00a0\u200b\u200c\u200d\u2060\ufeff")
+    return "'" + cell if cell.startswith(FORMULA_STARTS) or start.startswith(FORMULA_STARTS) else cell
 
 
 def iso(at: float | None) -> str:
