@@ -28,6 +28,7 @@ from workshop_server.broker import (
     RedisBroker,
     create_broker,
 )
+from workshop_server.broker import base as broker_base
 from workshop_server.broker.base import CONNECTIONS_TTL, worker_key
 
 # Guards against a hang only: every awaited message is expected well within it.
@@ -328,6 +329,27 @@ async def test_disconnect_drops_messages_not_yet_consumed(broker: Broker) -> Non
         await broker.publish("a", payload)
     await broker.disconnect()
     assert await drain(stream) == []
+
+
+async def test_a_consumer_that_falls_behind_fails_the_stream_instead_of_growing_memory(
+    broker: Broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More than INBOX_MAX_BYTES waiting for the consumer: the waiting messages are dropped and the
+    stream fails with BrokerError (the worker then resumes its rooms, as after Redis dropping it)."""
+    await broker.disconnect()
+    monkeypatch.setattr(broker_base, "INBOX_MAX_BYTES", 10_000)
+    await broker.connect()
+    stream = broker.messages()
+    await broker.subscribe("a")
+    for n in range(20):
+        await broker.publish("a", bytes([n]) * 1000)
+    with contextlib.suppress(BrokerError):
+        await broker.ping()  # everything published before has reached the inbox
+    received: list[Message] = []
+    with pytest.raises(BrokerError, match="MiB of messages waited"):
+        for _ in range(21):
+            received.append(await next_message(stream))
+    assert len(received) < 20  # what waited was dropped
 
 
 async def test_messages_has_a_single_consumer(broker: Broker) -> None:

@@ -188,21 +188,30 @@ def check_ttl(ttl: float) -> None:
         raise ValueError(f"a lease's ttl must be positive, got {ttl!r}")
 
 
+#: Bytes of received messages that may wait for a worker's consumer before its stream fails (Redis's
+#: own default limit for a pub/sub client's output buffer is 32 MiB).
+INBOX_MAX_BYTES = 64 << 20
+
+
 class Inbox(AsyncIterator[Message]):
     """The received messages of one broker connection, and its single consumer's iterator.
 
     A backend :meth:`put` s every message it receives; :attr:`channels` is the set of subscribed
     channels, checked when a message is handed to the consumer so that nothing is delivered for a
     channel after it was unsubscribed. :meth:`close` ends the iteration (dropping what is buffered),
-    optionally raising an error once first.
+    optionally raising an error once first. When more than ``max_bytes`` (:data:`INBOX_MAX_BYTES`) of
+    messages wait, the inbox closes itself with a :class:`BrokerError`: memory stays bounded, and the
+    worker resumes its rooms as after any failure of the stream.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_bytes: int | None = None) -> None:
         self.channels: set[str] = set()
         self._queue: asyncio.Queue[Message | None] = asyncio.Queue()
         self._closed = False
         self._error: BaseException | None = None
         self._taken = False
+        self.max_bytes = INBOX_MAX_BYTES if max_bytes is None else max_bytes
+        self._bytes = 0  # of the messages waiting for the consumer
 
     @property
     def closed(self) -> bool:
@@ -210,6 +219,15 @@ class Inbox(AsyncIterator[Message]):
 
     def put(self, message: Message) -> None:
         if not self._closed and message.channel in self.channels:
+            self._bytes += len(message.data)
+            if self._bytes > self.max_bytes:
+                # The consumer fell behind (the worker's loop is overloaded): what waits is dropped and
+                # the stream fails, as Redis itself drops a subscriber that reads too slowly; the
+                # worker's rooms then resume from the journal.
+                self.close(
+                    BrokerError(f"more than {self.max_bytes >> 20} MiB of messages waited for this worker")
+                )
+                return
             self._queue.put_nowait(message)
 
     def close(self, error: BaseException | None = None) -> None:
@@ -218,6 +236,9 @@ class Inbox(AsyncIterator[Message]):
         self._closed = True
         self._error = error
         self.channels.clear()
+        while not self._queue.empty():  # dropped now, not when the inbox goes
+            self._queue.get_nowait()
+        self._bytes = 0
         self._queue.put_nowait(None)  # wakes the consumer if it is waiting
 
     def take(self) -> AsyncIterator[Message]:
@@ -235,5 +256,7 @@ class Inbox(AsyncIterator[Message]):
                     raise error
                 raise StopAsyncIteration
             message = await self._queue.get()
+            if message is not None:
+                self._bytes -= len(message.data)
             if message is not None and message.channel in self.channels:
                 return message
