@@ -4,9 +4,10 @@ room's lease but is not serving the room (it is loading it, or it dropped it and
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
-from tests.test_cluster import Wire, new_room, pair  # noqa: F401  (pair is a fixture)
+from tests.test_cluster import Wire, new_room, pair, settings, two_hubs  # noqa: F401  (pair is a fixture)
 from workshop_server.host import pack, unpack
 from workshop_server.hub import Hub
 from workshop_server.remote import ENVELOPE_BYTES
@@ -80,3 +81,26 @@ async def test_messages_between_workers_are_split_at_about_a_megabyte(
     assert all(len(data) <= ENVELOPE_BYTES + 300_100 for _, data in envelopes)
     one = a.rpc._envelopes(messages[-1:])
     assert [data for _, data in one] == [pack({"from": a.worker_id, "messages": messages[-1:]})]
+
+
+async def test_a_stopping_worker_keeps_the_leases_of_the_rooms_it_has_not_handed_over_yet(
+    tmp_path: Path,
+) -> None:
+    """stop() hands rooms over one at a time, after the lease renewals stopped: with slow last
+    snapshots, the last rooms' leases ran out mid-way and other workers could take them over before
+    their hand-over. Each room's lease is now still this worker's when its turn comes."""
+    async with two_hubs(settings(tmp_path / "data")) as (a, _):
+        codes = [(await new_room(a))[0] for _ in range(4)]
+        held_at_turn: dict[str, str | None] = {}
+        for code in codes:
+            host = a.hosts[code]
+            stop = host.stop
+
+            async def slow_stop(code: str = code, stop: Any = stop) -> None:
+                held_at_turn[code] = await a.broker.holder(a.lease_key(code))
+                await asyncio.sleep(0.3)  # half a lease (0.6 s): four rooms take two leases
+                await stop()
+
+            host.stop = slow_stop  # type: ignore[method-assign]
+        await a.stop()
+        assert held_at_turn == dict.fromkeys(codes, a.worker_id)

@@ -301,8 +301,17 @@ class Hub:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        # One room at a time, the others' leases still renewed (the renewal task is stopped): with many
+        # rooms, or slow last snapshots, the last rooms' leases would otherwise run out before their
+        # hand-over, and other workers would take them over in the middle of it.
+        loop = asyncio.get_running_loop()
+        renewed = loop.time()
         for host in list(self.hosts.values()):
+            if loop.time() - renewed >= self.heartbeat:
+                await self._renew()
+                renewed = loop.time()
             await self._hand_over(host)
+            self.hosts.pop(host.room_id, None)  # its lease is released: never renewed again
         self.hosts.clear()
         with contextlib.suppress(errors.WorkshopError):
             await self.broker.release(self.worker_key(self.worker_id), self.worker_id)
