@@ -75,6 +75,7 @@ STATUS = {
     "not_found": 404,
     "room_unavailable": 503,
     "server_busy": 503,
+    "internal_error": 500,
 }
 
 

@@ -20,6 +20,7 @@ from tests.protocol.test_http import assert_error, http, post_room
 from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
 from workshop_server import errors, protocol
+from workshop_server.app import error_response
 
 REPO = Path(__file__).resolve().parents[2]
 SERVER_SETTINGS = {"presence_interval": 3600, "rooms_per_ip_per_hour": 1000}
@@ -221,3 +222,16 @@ def test_a_frame_of_unknown_fields_is_validated_without_them() -> None:
         del protocol._command_adapter.validate_python
     assert set(seen[0]) == {"id", "type", "text"}
     assert len(seen[1]["scores"]) <= 101, len(seen[1]["scores"])
+
+
+# --- 6. A server failure over HTTP is a 5xx, not a client error --------------------------------------------
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [(errors.ServerError(), 500), (errors.ServerBusy(), 503), (errors.InvalidCommand(), 400)],
+)
+def test_an_http_error_has_the_status_of_its_code(error: errors.WorkshopError, status: int) -> None:
+    """``internal_error`` (the server failed) answered 400, which tells a client and a proxy that the
+    request was at fault: it is 500 now, as protocol.md says."""
+    response = error_response(error)
+    assert response.status_code == status
+    assert json.loads(response.body)["error"]["code"] == error.code
