@@ -178,6 +178,10 @@ class LocalRoom:
         if self.broken is None and self._since_snapshot:
             await self._snapshot()
         inbox, self._inbox = list(self._inbox), deque()
+        if self.broken is None:
+            # Whoever still holds this handle (a connection, an auth between its awaits) is refused from
+            # now on: the loop has ended, and nothing put in the inbox would ever be answered.
+            self.broken = errors.RoomMoved("the room is moving to another worker; retry")
         for item in inbox:
             item.done(None, errors.ServerBusy("the room is moving to another worker; retry"))
         if inbox:
@@ -306,22 +310,17 @@ class LocalRoom:
         if entries and journal is not None:  # entries are only built when there is a journal
             await journal.append_many(room.id, entries)
             self.position += len(entries)
-        if events or effects:
-            message: dict[str, Any] = {"epoch": room.epoch, "events": published, "effects": effects}
-            # This worker's own connections first, from here: no broker hop, no msgpack round trip.
-            # The broker's copy says so, and this worker's listener passes it by.
-            if self.hub.deliver_local(room.id, message):
-                # First key: a listener recognises its own worker's batch by the packed prefix, unread.
-                message = {"origin": self.hub.worker_id, **message}
-            await self.hub.publish(self.hub.channel(room.id), pack(message))
-        self.recent.extend(events)
-        self._since_snapshot += len(events)
-        # An erasure or a purge is done before it is acknowledged: no copy is left once it is.
-        kinds = {effect["kind"] for effect in effects}
-        if "delete" in kinds:
-            await self._delete()
-        elif "compact" in kinds:
-            await self._compact()
+        try:
+            await self._after_commit(room, events, published, effects)
+        except errors.WorkshopError as exc:
+            if not entries:
+                raise
+            # The batch is in the journal: "not applied" would be false. A resend with the same id is
+            # answered from the room's records once it is loaded again (applied once).
+            log.error("room %s: failed after its batch was journaled: %s", room.id, exc)
+            raise errors.ServerBusy(
+                "the room failed after saving your command; resend it with the same id (it is applied once)"
+            ) from exc
         # Everything in the batch is durable and published: reply, then attach, then answer queries.
         remote = False
         for item in batch:
@@ -363,6 +362,28 @@ class LocalRoom:
         self._schedule_timer()
         if self._due_for_snapshot() and not self._inbox:
             await self._snapshot()
+
+    async def _after_commit(
+        self, room: Room, events: list[Event], published: list[dict[str, Any]], effects: list[dict[str, Any]]
+    ) -> None:
+        """A journaled batch: publish it, then do what its effects ask (an erasure's compaction, a
+        deletion) before anything is acknowledged."""
+        if events or effects:
+            message: dict[str, Any] = {"epoch": room.epoch, "events": published, "effects": effects}
+            # This worker's own connections first, from here: no broker hop, no msgpack round trip.
+            # The broker's copy says so, and this worker's listener passes it by.
+            if self.hub.deliver_local(room.id, message):
+                # First key: a listener recognises its own worker's batch by the packed prefix, unread.
+                message = {"origin": self.hub.worker_id, **message}
+            await self.hub.publish(self.hub.channel(room.id), pack(message))
+        self.recent.extend(events)
+        self._since_snapshot += len(events)
+        # An erasure or a purge is done before it is acknowledged: no copy is left once it is.
+        kinds = {effect["kind"] for effect in effects}
+        if "delete" in kinds:
+            await self._delete()
+        elif "compact" in kinds:
+            await self._compact()
 
     def _reply(self, item: Item) -> Reply:
         if item.refused is not None:
@@ -455,7 +476,12 @@ class LocalRoom:
         journal = self.hub.journal
         if journal is None:
             return None
-        entries = await journal.entries_after(room.id, epoch, seq)
+        try:
+            entries = await journal.entries_after(room.id, epoch, seq)
+        except errors.RoomUnavailable as exc:  # CorruptRoom: an old entry kept for resumes is damaged
+            # The room itself loaded from its snapshot and verified tail: this resume gets a snapshot.
+            log.error("room %s: a resume from seq %d gets a snapshot: %s", room.id, seq, exc)
+            return None
         if entries is None:
             return None
         events = [Event.from_dict(e) for entry in entries for e in unpack(entry.data)["events"]]

@@ -832,8 +832,9 @@ class Hub:
                 raise errors.RoomUnavailable(
                     "this room's stored data is damaged; it cannot be served"
                 ) from None
+            replayed: set[str] = set()
             try:
-                room = self.rebuild(room_id, loaded.meta, loaded.snapshot, loaded.entries)
+                room = self.rebuild(room_id, loaded.meta, loaded.snapshot, loaded.entries, effects=replayed)
             except errors.RoomUnavailable:
                 raise
             except Exception as exc:
@@ -853,6 +854,13 @@ class Hub:
             except JournalConflict as exc:
                 log.warning("room %s: %s; reading it again", room_id, exc)
                 continue
+            if "compact" in replayed:
+                # An erasure (or a personal purge) was journaled but its compaction did not happen (it
+                # failed, or the process died in between): do it now, before anything is served.
+                snapshot = Snapshot(room.epoch, room.seq, pack(room.to_state()), position + 1)
+                await journal.save_snapshot(room_id, snapshot, keep_entries=0)
+                await self.wipe_wal()
+                log.info("room %s: compacted at load, after an erasure journaled before", room_id)
             host = await self._install(room, position + 1)
             current = limits_from(self.settings)
             if room.limits != current:
@@ -1262,9 +1270,16 @@ class Hub:
         return self._refused_guess(seconds)
 
     def rebuild(
-        self, room_id: str, meta: bytes, snapshot: Snapshot | None, entries: list[JournalEntry]
+        self,
+        room_id: str,
+        meta: bytes,
+        snapshot: Snapshot | None,
+        entries: list[JournalEntry],
+        *,
+        effects: set[str] | None = None,
     ) -> Room:
-        """A room from its snapshot and journal tail: the same commands again give the same events."""
+        """A room from its snapshot and journal tail: the same commands again give the same events.
+        ``effects``: filled with the kinds of the effects the replayed commands asked for."""
         if snapshot is not None:
             room = Room.from_state(unpack(snapshot.data))  # with the limits the snapshot recorded
         else:
@@ -1284,6 +1299,8 @@ class Hub:
             cmd = any_command.validate_python(record["cmd"], strict=False)
             room.text_rules = record.get("text_rules", 1)  # the rules the entry was handled under
             outcome = room.handle(cmd, record["actor"], record["now"])
+            if effects is not None:
+                effects.update(effect.kind for effect in outcome.effects)
             if not extends([e.to_dict() for e in outcome.events], record["events"]):
                 raise errors.RoomUnavailable(
                     f"replaying the journal of {room_id} diverged at seq {entry.seq_start}"

@@ -36,7 +36,9 @@ def set_limits(room: RoomState, cmd: c.SetLimits, actor: str | None, now: float)
     return {}
 
 
-@handles(c.Presence, roles=INTERNAL)
+# Journaled even without an event: who is online through which worker is state that later presence
+# commands depend on (a member online on two workers leaves one of them without an event).
+@handles(c.Presence, roles=INTERNAL, journal=True)
 def presence(room: RoomState, cmd: c.Presence, actor: str | None, now: float) -> Data:
     if cmd.reset:
         room.where.clear()

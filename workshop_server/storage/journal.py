@@ -339,6 +339,11 @@ def _retrieve(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
+def _decode_text(value: bytes) -> str:
+    """SQLite TEXT as str; bytes that are not UTF-8 are kept as surrogates (they fail every check)."""
+    return value.decode("utf-8", "surrogateescape")
+
+
 def _is_corruption(exc: sqlite3.Error) -> bool:
     return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
 
@@ -381,6 +386,9 @@ class Journal:
             db = await aiosqlite.connect(path, isolation_level=None)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open {path}: {exc}") from exc
+        # A TEXT value that is not UTF-8 (a blob damaged into text) must reach the checks, which then
+        # call the row corrupt, instead of failing the whole query (a room's load, every room's metas).
+        db.text_factory = _decode_text
         try:
             await db.execute(
                 f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"
