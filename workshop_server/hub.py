@@ -50,6 +50,7 @@ from workshop_server import errors
 from workshop_server.broker import Broker, create_broker
 from workshop_server.broker.base import worker_key
 from workshop_server.claims import CONNECTIONS_REWRITE, SCREENS, ConnectionClaims
+from workshop_server.clock import SteadyClock
 from workshop_server.close_codes import CloseCode
 from workshop_server.downloads import Downloads
 from workshop_server.fanout import Fanout
@@ -173,7 +174,8 @@ class Hub:
         self, settings: Settings, *, clock: Callable[[], float] = time.time, broker: Broker | None = None
     ) -> None:
         self.settings = settings
-        self.clock = clock
+        # Never back: a wall clock stepping back would stretch the next round (see clock.py).
+        self.clock: Callable[[], float] = SteadyClock(clock)
         secret = resolve_secret(settings)
         self.signer = TokenSigner(secret)
         self.broker: Broker = (

@@ -684,7 +684,9 @@ class Session:
             return
         finally:
             self._suggesting = False
-        result = {"suggestions": [{"name": s.name, "ideas": list(s.notes)} for s in found]}
+        # Each suggestion can be accepted as it is: no more ideas than one theme.create takes.
+        cap = c.THEME_IDEAS_MAX
+        result = {"suggestions": [{"name": s.name, "ideas": list(s.notes[:cap])} for s in found]}
         seq = host.feed.delivered if self.attached else 0
         self.reply_after(0, protocol.ok(cmd.id, result, seq, self.hub.clock()))
 

@@ -127,7 +127,10 @@ def test_a_vote_round_on_themes_has_the_same_budget_and_cap_and_ranks_themes() -
     w.ok(bob, c.VoteAdd, theme=space)
     w.close()
     results = w.room.rounds[w.room.current or ""].results
-    assert results == [{"theme": food, "total": 2, "rank": 1}, {"theme": space, "total": 2, "rank": 1}]
+    assert results == [
+        {"theme": food, "total": 2, "rank": 1, "name": "Food"},
+        {"theme": space, "total": 2, "rank": 1, "name": "Space"},
+    ]
 
 
 def test_a_theme_vote_needs_a_theme_and_a_dissolved_theme_gives_its_dots_back() -> None:
@@ -155,8 +158,8 @@ def test_a_vote_on_ideas_is_also_ranked_by_theme() -> None:
     w.close()
     rnd = w.room.rounds[w.room.current or ""]
     assert rnd.theme_results == [
-        {"theme": food, "total": 2, "rank": 1},
-        {"theme": space, "total": 1, "rank": 2},
+        {"theme": food, "total": 2, "rank": 1, "name": "Food"},
+        {"theme": space, "total": 1, "rank": 2, "name": "Space"},
     ]
     assert w.room.snapshot(ann, "participant")["votes"][0]["theme_results"] == rnd.theme_results
 

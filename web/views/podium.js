@@ -17,10 +17,12 @@ export function rankingRows(state, found, { byTheme = false } = {}) {
   const { round, vote } = found;
   const source = byTheme ? vote.themeResults || [] : vote.results || [];
   return source
-    .filter((r) => (r.theme ? state.themes.has(r.theme) : state.ideas.has(r.idea)))
+    .filter((r) => (r.theme ? state.themes.has(r.theme) || r.name : state.ideas.has(r.idea)))
     .map((r) => {
       if (r.theme) {
         const theme = state.themes.get(r.theme);
+        // A theme dissolved since the close: its name at the close, no colour, no count.
+        if (!theme) return { key: "t:" + r.theme, theme: r.theme, rank: r.rank, total: r.total, text: r.name, color: "", sub: "" };
         return { key: "t:" + r.theme, theme: r.theme, rank: r.rank, total: r.total, text: theme.name, color: theme.color, sub: t("themes.count", { count: state.themeIdeas(r.theme).length }) };
       }
       const idea = state.ideas.get(r.idea);

@@ -273,7 +273,9 @@ class RoomSet(Command):
 
 
 # --- Themes and merges (staff) -------------------------------------------------------------------------
-IdeaIds = Annotated[list[ItemId], Field(min_length=1, max_length=500, description="Idea ids.")]
+THEME_IDEAS_MAX = 500
+"""Ideas one ``theme.create`` or ``theme.assign`` moves at once (a suggested theme is cut to it)."""
+IdeaIds = Annotated[list[ItemId], Field(min_length=1, max_length=THEME_IDEAS_MAX, description="Idea ids.")]
 
 
 class ThemeCreate(Command):
@@ -282,7 +284,7 @@ class ThemeCreate(Command):
     type: Literal["theme.create"] = "theme.create"
     name: Text
     color: Color | None = None
-    ideas: list[ItemId] = Field(default_factory=list, max_length=500)
+    ideas: list[ItemId] = Field(default_factory=list, max_length=THEME_IDEAS_MAX)
 
 
 class ThemeUpdate(Command):

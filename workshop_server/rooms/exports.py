@@ -122,7 +122,7 @@ def _table_results(room: RoomState, key: str, rows: list[Data]) -> Block:
         "table",
         (
             ["Rank", key.title(), "Dots"],
-            [[str(r["rank"]), _label(room, key, r[key]), str(r["total"])] for r in rows],
+            [[str(r["rank"]), _label(room, key, r[key], r.get("name")), str(r["total"])] for r in rows],
         ),
     )
 
@@ -244,11 +244,14 @@ def _md(text: str) -> str:
     return flat
 
 
-def _label(room: RoomState, kind: str, target: str) -> str:
-    """An idea's text or a theme's name; the id of one gone since."""
+def _label(room: RoomState, kind: str, target: str, recorded: str | None = None) -> str:
+    """An idea's text or a theme's name (``recorded``: its name at the vote's close, for a theme gone
+    since); the id of one gone since."""
     if kind == "theme":
         theme = room.themes.get(target)
-        return theme.name if theme is not None else f"({target})"
+        if theme is not None:
+            return theme.name
+        return recorded if recorded is not None else f"({target})"
     idea = room.ideas.get(target)
     return idea.text if idea is not None else f"({target})"
 

@@ -190,10 +190,15 @@ def _ranked(totals: dict[str, int], order: list[str], key: str) -> list[Data]:
     return results
 
 
+def _named(room: RoomState, rows: list[Data]) -> list[Data]:
+    """Theme rows with the theme's name as it was at the close: the result outlives the theme."""
+    return [{**row, "name": room.themes[row["theme"]].name} for row in rows]
+
+
 def rank(room: RoomState, rnd: Round) -> list[Data]:
     if rnd.target == "themes":
         order = [t for t in room.themes if eligible(room, rnd, t)]
-        return _ranked(rnd.totals, order, "theme")
+        return _named(room, _ranked(rnd.totals, order, "theme"))
     order = [i.id for i in room.ideas.values() if room.publicly_visible(i)]
     return _ranked(rnd.totals, order, "idea")
 
@@ -208,7 +213,7 @@ def rank_themes(room: RoomState, rnd: Round) -> list[Data] | None:
         if ideas:
             order.append(theme_id)
             sums[theme_id] = sum(rnd.totals.get(i, 0) for i in ideas)
-    return _ranked(sums, order, "theme") if order else None
+    return _named(room, _ranked(sums, order, "theme")) if order else None
 
 
 def publish_results(room: RoomState, rnd: Round, now: float) -> None:
