@@ -214,6 +214,8 @@ def test_every_name_is_short_and_never_empty(suggested: dict[tuple[str, str], li
     for result in suggested.values():
         for s in result:
             assert s.name.strip() and len(s.name) <= NAME_MAX
+        names = [s.name.casefold() for s in result]
+        assert len(names) == len(set(names)), names  # two themes may not share a name
     odd = suggest_themes(notes_of("👍👍", "👍👍👍", "!!!", "???", "123", "123 456"))
     check_well_formed(odd, notes_of("👍👍", "👍👍👍", "!!!", "???", "123", "123 456"))
     assert all(s.name.strip() for s in odd)
@@ -298,3 +300,20 @@ def test_the_encoder_reads_the_gist_of_a_note() -> None:
     assert gist("We need MORE plants!!") == "plants"
     assert gist("l'appli affiche des horaires faux") == "appli affiche horaires faux"
     assert gist("👍") == "👍"
+
+
+def test_two_suggestions_never_share_a_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """theme.create refuses another theme's name (case aside): suggestions that would be named alike
+    are told apart ("Coffee", "Coffee 2"), within the name's length."""
+    from workshop_server.suggest import text as suggest_text
+
+    monkeypatch.setattr(
+        suggest_text.RoomVocabulary, "name", lambda self, texts, medoid, number: "C" * NAME_MAX
+    )
+    result = suggest_themes(
+        notes_of("free coffee", "coffee please", "more coffee", "late buses", "night buses", "buses at night")
+    )
+    assert len(result) >= 2
+    names = [s.name for s in result]
+    assert names[0] == "C" * NAME_MAX and names[1] == "C" * (NAME_MAX - 2) + " 2"
+    assert all(len(n) <= NAME_MAX for n in names)

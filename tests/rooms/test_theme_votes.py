@@ -109,3 +109,26 @@ def test_a_theme_left_empty_mid_theme_vote_refunds_with_documented_events(comman
     assert "vote.changed" in emitted  # the refund happened
     documented = _documented_events(command)
     assert _in_documented_order(emitted, documented), (emitted, documented)
+
+
+def test_two_themes_cannot_share_a_name() -> None:
+    """A theme ballot showed two identical names: create and rename refuse another theme's name, case
+    aside (from text rules 5); renaming a theme to its own name in another case is fine."""
+    w = Workshop()
+    first = w.ok(FACILITATOR, c.ThemeCreate, name="Coffee")["theme"]["id"]
+    w.fail(FACILITATOR, c.ThemeCreate, "invalid_command", name="coffee")
+    other = w.ok(FACILITATOR, c.ThemeCreate, name="Tea")["theme"]["id"]
+    w.fail(FACILITATOR, c.ThemeUpdate, "invalid_command", theme=other, name="COFFEE")
+    w.ok(FACILITATOR, c.ThemeUpdate, theme=first, name="COFFEE")
+    assert [t.name for t in w.room.themes.values()] == ["COFFEE", "Tea"]
+
+
+def test_the_spotlight_of_a_dissolved_theme_is_gone_for_staff_too() -> None:
+    w = Workshop()
+    ann = w.join("Ann")
+    w.open_ideate(private=False)
+    idea = w.post(ann, "espresso")
+    theme = w.ok(FACILITATOR, c.ThemeCreate, name="Coffee", ideas=[idea])["theme"]["id"]
+    w.ok(FACILITATOR, c.RoomSpotlight, theme=theme)
+    w.ok(FACILITATOR, c.ThemeDissolve, theme=theme)
+    assert w.room.snapshot(FACILITATOR, "facilitator")["spotlight"] is None

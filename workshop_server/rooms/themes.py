@@ -16,15 +16,21 @@ from workshop_server.rooms.events import PUBLIC, STAFF, Data, EventName, member_
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.registry import EVERY_STAFF, handles
 from workshop_server.rooms.state import IDEA_TRANSITIONS, Idea, IdeaState, Merge, RoundStatus, Theme, move
-from workshop_server.rooms.text import MERGE_FIXES
+from workshop_server.rooms.text import MERGE_FIXES, RULE_FIXES
 
 DEFAULT_COLOR = "blue"
 
 
-def _name(room: RoomState, raw: str) -> str:
-    """A theme name: the text rules, on one line."""
+def _name(room: RoomState, raw: str, renamed: str | None = None) -> str:
+    """A theme name: the text rules, on one line, and (from text rules 5) no other theme's name, case
+    aside: a theme ballot would show two themes alike. ``renamed``: the theme being renamed."""
     text = room.clean_text(raw, room.limits.theme_name_max, "theme name")
-    return " ".join(text.replace("\t", " ").splitlines())
+    name = " ".join(text.replace("\t", " ").splitlines())
+    if room.text_rules >= RULE_FIXES and any(
+        t.name.casefold() == name.casefold() for t in room.themes.values() if t.id != renamed
+    ):
+        raise errors.InvalidCommand(f"a theme is already named {name!r}")
+    return name
 
 
 def _theme(room: RoomState, theme_id: str) -> Theme:
@@ -81,7 +87,7 @@ def update(room: RoomState, cmd: c.ThemeUpdate, actor: str | None, now: float) -
     theme = _theme(room, cmd.theme)
     if cmd.name is None and cmd.color is None:
         raise errors.InvalidCommand("set name, color or both")
-    name = _name(room, cmd.name) if cmd.name is not None else theme.name
+    name = _name(room, cmd.name, theme.id) if cmd.name is not None else theme.name
     theme.name, theme.color, theme.updated_at = name, cmd.color or theme.color, now
     room.emit(EventName.THEME_UPDATED, views.theme_views(room, theme), now)
     return {"theme": views.theme_view(room, theme, public=False)}

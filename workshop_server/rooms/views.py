@@ -386,7 +386,7 @@ def my_ideas(room: RoomState, member_id: str) -> Data:
 def spotlight_of(room: RoomState, *, public: bool) -> Data | None:
     """The spotlight (``rooms/screen.py``): for the public only while what it shows is on the wall."""
     spot = room.spotlight
-    if spot is None:
+    if spot is None or ("theme" in spot and spot["theme"] not in room.themes):  # dissolved since
         return None
     if public:
         if "idea" in spot:

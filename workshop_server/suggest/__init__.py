@@ -94,13 +94,18 @@ def suggest_themes(notes: Sequence[Note], *, max_groups: int | None = None) -> l
     if max_groups is not None:
         ranked = ranked[:max_groups]
     vocabulary = RoomVocabulary(texts)
-    return [
-        Suggestion(
-            name=vocabulary.name([texts[i] for i in cluster], _medoid(similarity, cluster), number),
-            notes=tuple(kept[i].id for i in cluster),
-        )
-        for number, cluster in enumerate(ranked, start=1)
-    ]
+    found: list[Suggestion] = []
+    taken: set[str] = set()
+    for number, cluster in enumerate(ranked, start=1):
+        name = vocabulary.name([texts[i] for i in cluster], _medoid(similarity, cluster), number)
+        # Two themes may not share a name (case aside): "Coffee", then "Coffee 2".
+        unique, n = name, 1
+        while unique.casefold() in taken:
+            n += 1
+            unique = f"{name[: NAME_MAX - len(str(n)) - 1].rstrip()} {n}"
+        taken.add(unique.casefold())
+        found.append(Suggestion(name=unique, notes=tuple(kept[i].id for i in cluster)))
+    return found
 
 
 def considered(notes: Sequence[Note]) -> list[Note]:
