@@ -331,13 +331,13 @@ async def test_a_room_handed_over_is_taken_over_at_a_new_epoch_and_clients_follo
     await a._hand_over(host)  # what a draining worker does
     await fay.until(lambda: bool(fay.snapshots))
     assert fay.closed is None
-    assert int(fay.snapshots[-1]["epoch"]) == int(str(epoch)) + 1
+    assert int(fay.snapshots[-1]["epoch"]) > int(str(epoch))
     assert isinstance(await b.host(code), LocalRoom)
     changed = await fay.call("room.set", locked=False)
     assert changed["type"] == "ok", changed
     back = Wire(b)
     result = await back.attached("auth", token=fay.token, epoch=epoch, seq=seq)
-    assert result["recovered"] is True and int(result["epoch"]) == int(str(epoch)) + 1
+    assert result["recovered"] is True and int(result["epoch"]) > int(str(epoch))
     assert [e["name"] for e in result["events"] if e["name"] != "presence"] == ["room.updated"]
     for wire in (fay, back):
         await wire.close()
@@ -356,7 +356,7 @@ async def test_an_owner_that_lost_the_room_cannot_append_again(pair: tuple[Hub, 
     a._maintainer.cancel()  # type: ignore[union-attr]  # A is "paused": it renews nothing
     await a.broker.unsubscribe(a.channel(code))  # ... and hears nothing
     taken = await b.host(code)
-    assert isinstance(taken, LocalRoom) and int(taken.room.epoch) == int(stale.room.epoch) + 1
+    assert isinstance(taken, LocalRoom) and int(taken.room.epoch) > int(stale.room.epoch)
     with pytest.raises(StorageError):
         await stale.submit(c.RoomSet(id="late", locked=True), links_member(links))
     assert code not in a.hosts

@@ -174,6 +174,36 @@ def storage_problem(settings: Settings) -> str | None:
     return None
 
 
+#: The name of the lock file in the data directory, and the descriptor this process holds it with.
+LOCK_FILE_NAME = "server.lock"
+_held: list[int] = []
+
+
+def hold_data_dir(settings: Settings) -> str | None:
+    """Lock the data directory for this server's life (the kernel releases it when the process ends,
+    however it ends): exclusively with the memory broker, which assumes it is the journal's only
+    writer, shared with redis, whose workers and containers share it. The problem, or None."""
+    if settings.store != "sqlite":
+        return None
+    import fcntl
+
+    path = Path(settings.data_dir) / LOCK_FILE_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    os.fchmod(fd, 0o600)
+    exclusive = settings.broker == "memory"
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return f"another server uses {settings.data_dir}" + (
+            " (with the memory broker, a server must be alone on its data directory)"
+            if exclusive
+            else " with the memory broker; stop it, or run every server with --broker redis"
+        )
+    _held.append(fd)
+    return None
+
+
 def purge(settings: Settings) -> list[str]:
     """``workshop-server purge``: purge every room past its retention period now, as the schedule would
     (``purge_mode``), and return their codes. Safe while a server runs on the same data directory: the
@@ -191,12 +221,32 @@ def purge(settings: Settings) -> list[str]:
     return asyncio.run(run())
 
 
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """One line per ``WORKSHOP_*`` variable that names no setting (a misspelt WORKSHOP_CREATE_KEY would
+    otherwise leave room creation open), with the closest setting's name; never the value."""
+    import difflib
+
+    known = [f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields]
+    lines = []
+    for name in sorted(environ):
+        if name.upper().startswith(ENV_PREFIX) and name.upper() not in known:
+            close = difflib.get_close_matches(name.upper(), known, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            lines.append(f"{name} is not a setting{hint} (unset it; settings: workshop-server --help)")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse flags, build the settings and run the server until it is stopped (or, with the command
     ``purge`` first, run the retention purge once and exit)."""
     args = list(sys.argv[1:] if argv is None else argv)
     purging = bool(args) and args[0] == "purge"
     overrides = overrides_from_args(args[1:] if purging else args)
+    unknown = unknown_variables(os.environ)
+    if unknown:
+        for line in unknown:
+            sys.stderr.write(f"workshop-server: {line}\n")
+        raise SystemExit(2)
     try:
         settings = Settings.with_overrides(overrides)
     except ValidationError as exc:
@@ -217,6 +267,11 @@ def main(argv: list[str] | None = None) -> None:
     except SecretFileError as exc:
         sys.stderr.write(f"workshop-server: {exc}\n")
         raise SystemExit(2) from None
+    if not purging:
+        problem = hold_data_dir(settings)
+        if problem is not None:
+            sys.stderr.write(f"workshop-server: {problem}\n")
+            raise SystemExit(2)
     if purging:
         purged = purge(settings)
         print(f"workshop-server: purged {len(purged)} room(s) ({settings.purge_mode}): {' '.join(purged)}")

@@ -613,9 +613,15 @@ class LocalRoom:
         self._snapshot_at = time.monotonic()
 
 
-def next_epoch(epoch: str) -> str:
-    """The epoch after ``epoch``: epochs are decimal numbers, ordered by value (the fencing token)."""
-    return str(int(epoch) + 1) if epoch.isdigit() and len(epoch) < 18 else "2"
+def next_epoch(epoch: str, now: float | None = None) -> str:
+    """The epoch after ``epoch``: epochs are decimal numbers, ordered by value (the fencing token).
+
+    It is at least the wall clock in milliseconds (``now``, default ``time.time()``), so that a room
+    rolled back (a restored backup, the last commits lost to a power loss under synchronous=NORMAL)
+    never hands out again an epoch that clients already saw with other events under the same seqs."""
+    floor = int((time.time() if now is None else now) * 1000)
+    following = int(epoch) + 1 if epoch.isdigit() and len(epoch) < 18 else 2
+    return str(max(following, floor))
 
 
 def journal_entry(

@@ -17,6 +17,24 @@ import sys
 __all__ = ["lan_addresses", "phone_hint"]
 
 _SIOCGIFADDR = 0x8915
+#: Interfaces of containers and virtual machines on this machine (Docker's bridges, compose networks,
+#: libvirt, VirtualBox, Kubernetes' CNI...): no phone reaches their addresses.
+_VIRTUAL_INTERFACES = (
+    "docker",
+    "br-",
+    "veth",
+    "virbr",
+    "vboxnet",
+    "vmnet",
+    "lxcbr",
+    "lxdbr",
+    "podman",
+    "cni",
+    "flannel",
+    "cali",
+    "weave",
+    "kube",
+)
 
 
 def _interface_addresses() -> list[str]:
@@ -29,6 +47,8 @@ def _interface_addresses() -> list[str]:
     found: list[str] = []
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         for _index, name in socket.if_nameindex():
+            if name.startswith(_VIRTUAL_INTERFACES):
+                continue
             request = struct.pack("256s", name.encode()[:15])
             try:
                 answer = fcntl.ioctl(probe.fileno(), _SIOCGIFADDR, request)

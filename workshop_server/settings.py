@@ -401,6 +401,7 @@ class Settings(BaseSettings):
     dedupe_window_seconds: float = Field(
         default=86400.0,
         gt=0,
+        allow_inf_nan=False,
         description="Seconds during which applied command ids are remembered to de-duplicate resends.",
     )
     dedupe_per_member: int = Field(
@@ -517,6 +518,7 @@ class Settings(BaseSettings):
     idle_timeout: float = Field(
         default=90.0,
         ge=0,
+        allow_inf_nan=False,
         description="Close a connection after this many seconds without a message from it; 0 disables.",
     )
     auth_timeout: float = Field(
@@ -566,6 +568,21 @@ class Settings(BaseSettings):
     def _split_proxies(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an address or a network (10.0.0.1, 10.0.0.0/8, fd00::/8) nor *; "
+                    "host names and ports are not matched"
+                ) from None
         return value
 
     @field_validator("allowed_origins", mode="before")

@@ -125,7 +125,7 @@ async def test_a_kill_mid_round_keeps_the_room_and_resets_presence(tmp_path: Pat
 
         exported_after = export(server.url, room, staff)
         assert exported_after["online"] == []
-        assert int(exported_after["epoch"]) == int(exported_before["epoch"]) + 1  # type: ignore[call-overload]
+        assert int(exported_after["epoch"]) > int(exported_before["epoch"])  # type: ignore[call-overload]
         assert without(exported_after, *VOLATILE) == without(exported_before, *VOLATILE)
         assert_export_matches_snapshot(exported_after, staff_after)
         assert [(e["action"], e["target"], e["reason"]) for e in exported_after["audit"]] == [

@@ -197,7 +197,7 @@ async def test_resume_from_the_journal_after_a_kill(tmp_path: Path) -> None:
         pia, result = await connect(server.ws_url, room.pia_token, epoch=epoch, seq=seq)
         clients.append(pia)
         assert (result["recovered"], result["seq"]) == (True, current)
-        assert int(result["epoch"]) == int(epoch) + 1
+        assert int(result["epoch"]) > int(epoch)
         assert result["events"] == [{**e, "epoch": result["epoch"]} for e in after(room.pia, seq)]
         assert_private(result["events"], room)
         staff, result = await connect(server.ws_url, room.staff_token, epoch=staff_epoch, seq=staff_seq)

@@ -1201,8 +1201,10 @@ async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
             for statement in migration:
                 await db.execute(statement)
         if version < SCHEMA_VERSION:
-            await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             await db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        # Always a real write: SQLite opens a database it cannot write (a read-only file system left
+        # with the -wal and -shm files of a crash) read-only without a word, and BEGIN IMMEDIATE passes.
+        await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         await db.execute("COMMIT")
     except BaseException:
         with suppress(sqlite3.Error):

@@ -1,0 +1,215 @@
+"""What an operator deploying the server runs into: settings it silently ignores, a data directory it
+cannot write, failures reported as client errors, settings missing from the documentation.
+
+Real server processes where behaviour is involved."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from tests.conftest import free_port
+from tests.support.client import create_room
+from tests.support.server import ServerProcess
+from workshop_server.settings import Settings
+from workshop_server.storage import DATABASE_FILENAME
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def start_cli(tmp_path: Path, seconds: float, **environment: str) -> subprocess.CompletedProcess[str] | None:
+    """``python -m workshop_server`` with only these ``WORKSHOP_*`` variables: its result when it
+    exits within ``seconds``, None when it is still serving then (it is stopped)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKSHOP_")}
+    env.update(
+        {
+            "WORKSHOP_PORT": str(free_port()),
+            "WORKSHOP_DATA_DIR": str(tmp_path / "data"),
+            "WORKSHOP_LOG_LEVEL": "warning",
+            **environment,
+        }
+    )
+    env.pop("PYTHONASYNCIODEBUG", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "workshop_server"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out, err = process.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        process.terminate()
+        process.communicate(timeout=20)
+        return None
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+# --- Settings the server does not know ----------------------------------------------------------------
+def test_a_misspelled_setting_stops_the_server_with_one_clear_line(tmp_path: Path) -> None:
+    """``WORKSHOP_CREATEKEY`` (for WORKSHOP_CREATE_KEY) must not leave room creation open to anyone
+    while the operator believes it is closed: an unknown WORKSHOP_* variable is a mistake."""
+    result = start_cli(tmp_path, 10, WORKSHOP_CREATEKEY="organiser-key-0123456789abcdef")
+    assert result is not None, "the server started and served, ignoring WORKSHOP_CREATEKEY"
+    assert result.returncode == 2
+    assert "WORKSHOP_CREATEKEY" in result.stderr and "WORKSHOP_CREATE_KEY" in result.stderr
+    assert "organiser-key" not in result.stderr  # the value is never echoed
+
+
+@pytest.mark.parametrize("entry", ["10.0.0.0/33", "10.0.0.1:8080", "proxy.internal", "10.0.0.256"])
+def test_trusted_proxies_that_are_no_address_or_network_are_refused(entry: str) -> None:
+    """Such an entry is silently compared as a literal and never matches: every client behind the
+    proxy then shares the proxy's address, so one venue shares 30 rooms an hour, 50 commands per
+    second into a room, and one guesser's wrong passphrases lock every participant out."""
+    with pytest.raises(ValidationError) as caught:
+        Settings.with_overrides({"trusted_proxies": f"10.1.2.3,{entry}"})
+    assert [error["loc"] for error in caught.value.errors()] == [("trusted_proxies",)]
+
+
+# --- A data directory the server cannot write ---------------------------------------------------------
+@pytest.fixture
+def small_mount(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A tmpfs mounted at ``tmp_path/mnt`` (root only: skipped otherwise), unmounted at the end."""
+    mount = tmp_path / "mnt"
+    mount.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a file system needs root")
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], check=False)
+    if made.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_read_only_data_directory_after_a_crash_stops_the_server_at_start(small_mount: Path) -> None:
+    """ext4's errors=remount-ro after a crash: the database's -wal and -shm files are still there, so
+    SQLite opens it read-only. The start-up check must refuse it like an unwritable new directory,
+    not report the server ready (``/readyz`` 200) while every write fails."""
+    data = small_mount / "data"
+    server = ServerProcess(data)
+    server.start()
+    create_room(server.url)
+    server.kill()  # a crash: the -wal and -shm files stay
+    assert (data / (DATABASE_FILENAME + "-shm")).exists()
+    subprocess.run(["mount", "-o", "remount,ro", str(small_mount)], check=True)
+    try:
+        result = start_cli(
+            small_mount, 10, WORKSHOP_DATA_DIR=str(data), WORKSHOP_SECRET=server.env()["WORKSHOP_SECRET"]
+        )
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_mount)], check=False)
+    assert result is not None, "the server started on a read-only database"
+    assert result.returncode == 2
+    assert "cannot use the database" in result.stderr
+
+
+# --- The documentation of the settings ----------------------------------------------------------------
+def test_every_setting_is_documented_for_operators_with_its_variable_and_default() -> None:
+    """The operator documentation (docs/*.md, protocol.md) names every setting's WORKSHOP_* variable
+    in a table row that also gives its default."""
+    pages = [*sorted((REPO / "docs").glob("*.md")), REPO / "protocol.md"]
+    text = "\n".join(path.read_text() for path in pages)
+    rows = [line for line in text.splitlines() if line.startswith("|")]
+    missing = []
+    for name in Settings.model_fields:
+        variable = f"WORKSHOP_{name.upper()}"
+        if not any(re.search(rf"`{variable}`", row) for row in rows):
+            missing.append(variable)
+    assert missing == [], f"no table row documents {missing}"
+
+
+# --- Two processes on one data directory without a shared broker --------------------------------------
+async def test_a_second_memory_broker_server_on_the_same_data_directory_is_refused(tmp_path: Path) -> None:
+    """A rolling update (the new process starts while the old one drains), or `make run` started twice:
+    two processes with the memory broker on one journal. Each serves the rooms it loads as if it were
+    alone; what a participant does on one is never shown live to those on the other."""
+    from tests.support.client import Client
+
+    first = ServerProcess(tmp_path / "data")
+    first.start()
+    second = ServerProcess(tmp_path / "data")
+    try:
+        try:
+            second.start()
+        except RuntimeError:
+            return  # refused: the behaviour asked for
+        links = create_room(first.url)
+        room, staff = links["room"], links["facilitator_token"]
+        facilitator = await Client.connect(first.ws_url)
+        await facilitator.auth(staff)
+        await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", duration=None, private=False)
+        ana, bea = await Client.connect(first.ws_url), await Client.connect(second.ws_url)
+        await ana.join(room, "Ana")
+        await bea.join(room, "Bea")
+        await bea.ok("idea.post", text="posted on the second process")
+        try:
+            await ana.wait_for("idea.posted", timeout=3)
+            seen = True
+        except TimeoutError:
+            seen = False
+        for client in (ana, bea, facilitator):
+            await client.close()
+        pytest.fail(
+            "a second server with the memory broker started on the same data directory"
+            + ("" if seen else "; a participant of the first never saw the idea posted on the second")
+        )
+    finally:
+        second.stop()
+        first.stop()
+
+
+@pytest.mark.parametrize("field", ["idle_timeout", "dedupe_window_seconds"])
+def test_an_infinite_duration_is_refused(field: str) -> None:
+    """``inf`` passes ``ge=0`` and reaches clients as ``null`` in ``hello.limits`` (JSON has no
+    infinity), where protocol.md promises a number; 0 already means "never"."""
+    with pytest.raises(ValidationError):
+        Settings.with_overrides({field: "inf"})
+
+
+# --- The address phones get -----------------------------------------------------------------------------
+def test_the_address_phones_get_is_not_a_docker_network_bridge(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An organiser's laptop that runs Docker has a bridge per compose network (br-<id>, 172.18.0.1 and
+    up; only docker0's 172.17.0.0/16 is left out). `WORKSHOP_HOST=0.0.0.0 make run` must print, and put
+    in every link and QR code, the Wi-Fi address, not the bridge's, which no phone can reach."""
+    import fcntl
+    import socket
+
+    from workshop_server import netinfo
+
+    interfaces = {"lo": "127.0.0.1", "br-3f2a9c1d7e5b": "172.18.0.1", "wlp2s0": "192.168.1.20"}
+
+    def ioctl(fd: int, request: int, argument: bytes) -> bytes:
+        name = argument[:16].rstrip(b"\0").decode()
+        return b"\0" * 20 + socket.inet_aton(interfaces[name]) + b"\0" * 8
+
+    monkeypatch.setattr(socket, "if_nameindex", lambda: list(enumerate(interfaces, 1)))
+    monkeypatch.setattr(fcntl, "ioctl", ioctl)
+    netinfo.lan_addresses.cache_clear()
+    try:
+        assert netinfo.lan_addresses()[0] == "192.168.1.20"
+        assert Settings.with_overrides({"host": "0.0.0.0"}).base_url == "http://192.168.1.20:8000"
+    finally:
+        netinfo.lan_addresses.cache_clear()
+
+
+def test_the_default_compose_service_says_which_address_phones_open() -> None:
+    """Inside a container the server only sees its compose network (eth0, 172.18.0.2): without
+    WORKSHOP_PUBLIC_URL every join link and QR code of `docker compose up` carries that address, which
+    no phone reaches (the scaled service sets it; the default one does not)."""
+    text = (REPO / "docker-compose.yml").read_text()
+    services = re.split(
+        r"\n  (?=[a-z][a-z-]*:\n)", text.split("\nservices:\n", 1)[1].split("\nvolumes:\n")[0]
+    )
+    default = next(block for block in services if block.lstrip().startswith("workshop:"))
+    assert "WORKSHOP_PUBLIC_URL" in default, default
