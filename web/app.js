@@ -20,6 +20,7 @@ import { mountMine } from "./views/mine.js";
 import { rememberRoom } from "./views/rooms.js";
 
 const root = document.getElementById("app");
+const ROUND_BOUND = new Set(["idea.post", "vote.add", "vote.remove", "round.pause", "round.resume", "round.extend", "round.close", "round.reveal"]);
 
 function parseHash() {
   const params = new URLSearchParams(location.hash.replace(/^#/, ""));
@@ -248,6 +249,9 @@ class RoomPage {
   act(type, fields = {}) {
     const s = this.session;
     if (!s) return Promise.resolve(null);
+    // Bound to the round it was made in: queued offline, it is refused (round_closed) rather than
+    // applied to whatever round is current when the connection comes back.
+    if (ROUND_BOUND.has(type) && s.state.current && fields.round === undefined) fields = { ...fields, round: s.state.current };
     return s.send(type, fields).catch((error) => {
       if (error.code !== "closed") this.toast(errorText(error), "error");
       throw error;

@@ -26,6 +26,29 @@ export function storeMember(code, value) {
   }
 }
 
+const JOIN_PREFIX = "workshop.join.";
+
+/** The id of this tab's unanswered join in room `code` (sessionStorage), or a fresh one. */
+function pendingJoinId(code) {
+  try {
+    const id = sessionStorage.getItem(JOIN_PREFIX + code);
+    if (id && id.length >= 16) return id;
+    const fresh = randomId(16);
+    sessionStorage.setItem(JOIN_PREFIX + code, fresh);
+    return fresh;
+  } catch {
+    return randomId(16);
+  }
+}
+
+function forgetJoinId(code) {
+  try {
+    sessionStorage.removeItem(JOIN_PREFIX + code);
+  } catch {
+    // storage unavailable
+  }
+}
+
 /**
  * options: code, token (auth) or join {name, accept_rules, passphrase, invite}; remember (store the
  * member's token on this device, and the commands waiting for their reply: outbox.js); outboxSlot (keep
@@ -39,7 +62,9 @@ export class RoomSession {
     this.token = options.token || null;
     this.join = options.join || null;
     this.invite = options.invite || null;
-    this.joinId = randomId(16);
+    // A join whose reply was lost is resent with its id, even after a reload of the tab (the server then
+    // returns the member it made, not a second one); the id is forgotten once answered.
+    this.joinId = this.join ? pendingJoinId(this.code) : randomId(16);
     this.remember = Boolean(options.remember);
     this.onChange = options.onChange || (() => {});
     this.onEventHook = options.onEvent || (() => {});
@@ -121,6 +146,7 @@ export class RoomSession {
   }
 
   onAttached(result) {
+    if (this.join) forgetJoinId(this.code);
     this.token = result.token;
     this.role = result.role;
     if (this.remember && result.token) {
@@ -143,6 +169,7 @@ export class RoomSession {
   onAttachError(error) {
     if (error.temporary) return "retry";
     if (!this.token) {
+      forgetJoinId(this.code);
       this.onJoinError(error);
       return "stop";
     }

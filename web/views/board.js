@@ -58,10 +58,11 @@ export function mountBoard(ctx) {
   // A post's own idea.posted arrives before its reply: a post sent over the live connection whose note
   // is already here (same text, mine, this round) is shown once, as that note, not also as "Sending…".
   const pendingPosts = () => {
-    const posts = pending().filter((m) => m.type === "idea.post");
+    const rnd = state.currentRound;
+    // A post made in an earlier round is not shown in this one (the server refuses it: round_closed).
+    const posts = pending().filter((m) => m.type === "idea.post" && (!m.round || !rnd || m.round === rnd.id));
     if (!posts.length) return posts;
     const unsent = new Set(session.conn.unsentMessages().map((m) => m.id));
-    const rnd = state.currentRound;
     // The server stores a note's text trimmed and in NFC ("e\u0301" arrives as "é"): compare so.
     const norm = (text) => String(text).normalize("NFC").trim();
     const here = new Map();
@@ -161,10 +162,12 @@ export function mountBoard(ctx) {
     textarea.focus();
     sent
       .catch(() => {
-        if (!textarea.value) {
-          textarea.value = text;
-          ui.draft = text;
-          saveDraft(ctx.code, text);
+        // Refused (the round closed while it waited...): its text goes back to the draft, after any
+        // other refused note's, so that no text is lost.
+        if (!textarea.value.includes(text)) {
+          textarea.value = textarea.value ? textarea.value + "\n\n" + text : text;
+          ui.draft = textarea.value;
+          saveDraft(ctx.code, ui.draft);
         }
       })
       .finally(() => update());
@@ -380,6 +383,7 @@ export function mountBoard(ctx) {
     let n = 0;
     for (const m of session.conn.unsentMessages()) {
       if ((m.type !== "vote.add" && m.type !== "vote.remove") || (key !== null && (m.idea ?? m.theme) !== key)) continue;
+      if (m.round && m.round !== state.current) continue; // made in an earlier vote: refused when sent
       n += m.type === "vote.add" ? 1 : -1;
     }
     return n;

@@ -52,7 +52,8 @@ function unmergeReason(ctx, error) {
   if (/new round/i.test(message)) return t("themes.unmergeNewRound");
   if (/has closed|closed/i.test(message)) return t("themes.unmergeVoteClosed");
   if (/already undone/i.test(message)) return t("themes.unmergeDone");
-  return message || ctx.errorText(error);
+  // Any other reason: the translated text of its error code, not the server's English message.
+  return ctx.errorText(error);
 }
 
 /** Undo a merge; when the server refuses, keep its reason to show on the note. */

@@ -26,6 +26,17 @@ Reason = Annotated[str, Field(max_length=500, description="Why, for the audit lo
 Color = Literal["yellow", "pink", "blue", "green", "orange", "purple"]
 COLORS: tuple[str, ...] = ("yellow", "pink", "blue", "green", "orange", "purple")
 Text = Annotated[str, Field(max_length=100_000)]
+RoundRef = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=32,
+        description=(
+            "The round this command was made in: when another round is current, the command is refused "
+            "with round_closed (a command queued offline never lands in the next round)."
+        ),
+    ),
+]
 
 
 class Command(BaseModel):
@@ -106,23 +117,28 @@ class RoundOpen(Command):
 
 class RoundPause(Command):
     type: Literal["round.pause"] = "round.pause"
+    round: RoundRef = None
 
 
 class RoundResume(Command):
     type: Literal["round.resume"] = "round.resume"
+    round: RoundRef = None
 
 
 class RoundExtend(Command):
     type: Literal["round.extend"] = "round.extend"
     seconds: int = Field(ge=1, le=3600)
+    round: RoundRef = None
 
 
 class RoundClose(Command):
     type: Literal["round.close"] = "round.close"
+    round: RoundRef = None
 
 
 class RoundReveal(Command):
     type: Literal["round.reveal"] = "round.reveal"
+    round: RoundRef = None
 
 
 class SessionEnd(Command):
@@ -148,6 +164,7 @@ class IdeaPost(Command):
     type: Literal["idea.post"] = "idea.post"
     text: Text
     color: Color | None = None
+    round: RoundRef = None
 
 
 class IdeaEdit(Command):
@@ -168,6 +185,7 @@ class VoteAdd(Command):
     type: Literal["vote.add"] = "vote.add"
     idea: ItemId | None = None
     theme: ItemId | None = None
+    round: RoundRef = None
 
 
 class VoteRemove(Command):
@@ -176,6 +194,7 @@ class VoteRemove(Command):
     type: Literal["vote.remove"] = "vote.remove"
     idea: ItemId | None = None
     theme: ItemId | None = None
+    round: RoundRef = None
 
 
 # --- Moderation (moderators and facilitators) ----------------------------------------------------------

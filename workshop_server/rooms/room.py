@@ -149,6 +149,10 @@ class Room(RoomState):
                 self._authorise(cmd, actor)
             elif not cmd.type_name().startswith("_"):
                 raise errors.NotJoined("this command needs a member")
+            made_in = getattr(cmd, "round", None)
+            if isinstance(made_in, str) and made_in != self.current:
+                # Made (and maybe queued offline) in a round that is no longer the current one.
+                raise errors.RoundClosed(f"this was sent for round {made_in}, which is not the current round")
             result = handler(self, cmd, actor, now)
         except errors.WorkshopError as exc:
             assert len(self._events) == mark, "a handler emitted events before failing"
