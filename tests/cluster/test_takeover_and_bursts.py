@@ -1,71 +1,18 @@
-"""Scale-out review: an owner paused past its lease, and requests to an owner that holds a lease
-but not the room."""
+"""Scale-out review: a big room attached again in place on a relaying worker, and a burst of
+reconnections through one worker (each failed before its fix)."""
 
 from __future__ import annotations
 
 import asyncio
-import signal
 from pathlib import Path
 
 import pytest
 
 from tests.cluster.test_workers import join, wait_for
 from tests.support.client import Client, create_room
-from tests.support.cluster import Outbox, cluster
+from tests.support.cluster import cluster
 
 pytestmark = pytest.mark.redis
-
-
-async def test_an_owner_paused_past_its_lease_loses_and_doubles_nothing(
-    tmp_path: Path, redis_url: str
-) -> None:
-    """SIGSTOP the owner for three leases while clients on both workers post (resending with the same
-    ids), then SIGCONT it: every acknowledged idea is on the board exactly once, every client converges."""
-    with cluster(tmp_path, redis_url) as group:
-        urls = [w.ws_url for w in group.workers]
-        links = create_room(group.workers[0].url)
-        code = links["room"]
-        owner = group.owner_of(code)
-        assert owner == 0
-        facilitator = Outbox(urls, links["facilitator_token"])
-        await facilitator.send("round.open", kind="ideate", prompt="Go", private=False)
-        tokens = []
-        for n in range(6):
-            client = await join(urls[n % 2], code, f"P{n}")
-            tokens.append((client.token, urls[n % 2]))
-            await client.close()
-        posters = [Outbox([url, *[u for u in urls if u != url]], token) for token, url in tokens]
-        paused = asyncio.Event()
-        process = group.workers[owner].process
-        assert process is not None
-
-        async def post(n: int, poster: Outbox) -> None:
-            for k in range(30):
-                reply = await poster.send("idea.post", cid=f"{n}-{k}", text=f"idea {n}-{k}", within=90)
-                assert reply["type"] == "ok", reply
-                if n == 1 and k == 8:
-                    process.send_signal(signal.SIGSTOP)
-                    paused.set()
-                    await asyncio.sleep(5)
-                    process.send_signal(signal.SIGCONT)
-
-        await asyncio.gather(*(post(n, p) for n, p in enumerate(posters)))
-        assert paused.is_set()
-        final = await facilitator.send("ping")
-        for poster in [facilitator, *posters]:
-            await poster.send("ping")
-            await wait_for(lambda p=poster: p.position()[1] >= final["seq"], 30)
-        checker = await Client.connect(urls[1])
-        state = (await checker.auth(links["facilitator_token"]))["snapshot"]
-        texts = [i["text"] for i in state["ideas"]]
-        acked = [f"idea {cid}" for poster in posters for cid in poster.acked if "-" in cid]
-        assert len(acked) == 6 * 30
-        assert sorted(t for t in texts if t in set(acked)) == sorted(acked), "an acknowledged idea is lost"
-        assert len(texts) == len(set(texts)), "an idea was applied twice"
-        assert "steps down" in group.workers[0].log_path.read_text(errors="replace")  # it was taken over
-        await checker.close()
-        for poster in [facilitator, *posters]:
-            await poster.close()
 
 
 async def test_a_big_room_reattached_in_place_on_a_relaying_worker_keeps_its_connections(

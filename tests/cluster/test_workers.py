@@ -7,6 +7,7 @@ load balancer are), so that a test chooses the worker each client reaches.
 from __future__ import annotations
 
 import asyncio
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -72,9 +73,14 @@ async def test_clients_on_two_workers_see_one_order(tmp_path: Path, redis_url: s
             await client.close()
 
 
-async def test_the_owner_killed_mid_round_loses_nothing_acknowledged(tmp_path: Path, redis_url: str) -> None:
-    """kill -9 the owning worker while clients on both workers post: the survivor takes the room over,
-    every client ends on the same board, and every acknowledged idea is there exactly once."""
+@pytest.mark.parametrize("failure", ["kill", "pause"])
+async def test_the_owner_failing_mid_round_loses_nothing_acknowledged(
+    tmp_path: Path, redis_url: str, failure: str
+) -> None:
+    """kill -9 the owning worker (or SIGSTOP it for three leases, then SIGCONT) while clients on both
+    workers post, resending with the same ids: the other worker takes the room over (a paused owner
+    steps down when it wakes), every client ends on the same board, and every acknowledged idea is
+    there exactly once."""
     with cluster(tmp_path, redis_url) as group:
         urls = [w.ws_url for w in group.workers]
         links = create_room(group.workers[0].url)
@@ -94,11 +100,19 @@ async def test_the_owner_killed_mid_round_loses_nothing_acknowledged(tmp_path: P
 
         async def post(n: int, poster: Outbox) -> None:
             for k in range(30):
-                reply = await poster.send("idea.post", cid=f"{n}-{k}", text=f"idea {n}-{k}")
+                reply = await poster.send("idea.post", cid=f"{n}-{k}", text=f"idea {n}-{k}", within=90)
                 assert reply["type"] == "ok", reply
                 if n == 0 and k == 10:
-                    group.workers[owner].kill()
-                    killed.set()
+                    process = group.workers[owner].process
+                    assert process is not None
+                    if failure == "kill":
+                        group.workers[owner].kill()
+                        killed.set()
+                    else:
+                        process.send_signal(signal.SIGSTOP)
+                        killed.set()
+                        await asyncio.sleep(5)  # three leases and more
+                        process.send_signal(signal.SIGCONT)
 
         await asyncio.gather(*(post(n, p) for n, p in enumerate(posters)))
         assert killed.is_set()
@@ -107,7 +121,7 @@ async def test_the_owner_killed_mid_round_loses_nothing_acknowledged(tmp_path: P
         final = await facilitator.send("ping")
         for poster in [facilitator, *posters]:
             await poster.send("ping")
-            await wait_for(lambda p=poster: p.position()[1] >= final["seq"])
+            await wait_for(lambda p=poster: p.position()[1] >= final["seq"], 30)
         checker = await Client.connect(urls[1])
         state = (await checker.auth(links["facilitator_token"]))["snapshot"]
         texts = [i["text"] for i in state["ideas"]]
@@ -117,6 +131,8 @@ async def test_the_owner_killed_mid_round_loses_nothing_acknowledged(tmp_path: P
             "an acknowledged idea is lost or doubled"
         )
         assert len(texts) == len(set(texts)), "an idea was applied twice"
+        if failure == "pause":
+            assert "steps down" in group.workers[owner].log_path.read_text(errors="replace")
         await checker.close()
         for poster in [facilitator, *posters]:
             await poster.close()

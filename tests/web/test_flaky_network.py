@@ -4,12 +4,13 @@ sleeps, French (a review found the first four defects; each of their tests faile
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import expect
+from playwright.async_api import Page, expect
 
 from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
@@ -19,23 +20,40 @@ from tests.web.test_offline import export
 pytestmark = pytest.mark.browser
 
 
-async def test_note_queued_offline_does_not_land_in_the_next_round(
-    web: Browsing, web_server: ServerProcess
-) -> None:
-    """A note written for round 1's question, queued while the phone is offline, must not be posted
-    into round 2 (another question) when the phone comes back after the facilitator moved on."""
-    links = create_room(web_server.url, title="Round switch")
+@contextlib.asynccontextmanager
+async def offline_in_a_round(
+    web: Browsing, server: ServerProcess, title: str, prompt: str
+) -> AsyncIterator[tuple[str, str, Client, Page]]:
+    """A room, its facilitator (a protocol client), and Wen's phone joined in an open ideate round
+    (``prompt``), then offline: ``(code, facilitator token, facilitator, phone)``."""
+    links = create_room(server.url, title=title)
     code, token = links["room"], links["facilitator_token"]
-    facilitator = await Client.connect(web_server.ws_url)
+    facilitator = await Client.connect(server.ws_url)
     await facilitator.auth(token)
     page = await web.page("phone", width=390, height=844, mobile=True)
     try:
         await join(page, code, "Wen")
         await expect(page.locator("#whoami")).to_have_text("You are Wen.")
-        await facilitator.ok("round.open", kind="ideate", prompt="Problems?", duration=600, private=False)
+        await facilitator.ok("round.open", kind="ideate", prompt=prompt, duration=600, private=False)
         await expect(page.locator("#idea-text")).to_be_enabled()
         await page.context.set_offline(True)
         await expect(page.locator("#net-banner")).to_contain_text("offline")
+        yield code, token, facilitator, page
+    finally:
+        await facilitator.close()
+
+
+async def test_note_queued_offline_does_not_land_in_the_next_round(
+    web: Browsing, web_server: ServerProcess
+) -> None:
+    """A note written for round 1's question, queued while the phone is offline, must not be posted
+    into round 2 (another question) when the phone comes back after the facilitator moved on."""
+    async with offline_in_a_round(web, web_server, "Round switch", "Problems?") as (
+        code,
+        token,
+        facilitator,
+        page,
+    ):
         await page.fill("#idea-text", "The printer is always broken")
         await page.click("#idea-post")
         await expect(page.locator("#my-notes-list .note.is-pending")).to_have_count(1)
@@ -50,8 +68,6 @@ async def test_note_queued_offline_does_not_land_in_the_next_round(
         rounds = {r["id"]: r["prompt"] for r in state["rounds"]}
         placed = [rounds[i["round"]] for i in state["ideas"] if i["text"] == "The printer is always broken"]
         assert "Solutions?" not in placed, f"the note written for 'Problems?' was posted in {placed}"
-    finally:
-        await facilitator.close()
 
 
 async def test_dot_queued_offline_does_not_land_in_the_next_vote(
@@ -261,18 +277,7 @@ async def test_notes_refused_after_reconnect_keep_their_text(
 ) -> None:
     """Two notes queued offline; the round closes before the phone is back: both are refused. The text
     of each must survive somewhere the person can get it back (the draft, or a note marked not sent)."""
-    links = create_room(web_server.url, title="Refused")
-    code, token = links["room"], links["facilitator_token"]
-    facilitator = await Client.connect(web_server.ws_url)
-    await facilitator.auth(token)
-    page = await web.page("phone", width=390, height=844, mobile=True)
-    try:
-        await join(page, code, "Wen")
-        await expect(page.locator("#whoami")).to_have_text("You are Wen.")
-        await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", duration=600, private=False)
-        await expect(page.locator("#idea-text")).to_be_enabled()
-        await page.context.set_offline(True)
-        await expect(page.locator("#net-banner")).to_contain_text("offline")
+    async with offline_in_a_round(web, web_server, "Refused", "Ideas?") as (code, _, facilitator, page):
         for text in ("First long idea", "Second long idea"):
             await page.fill("#idea-text", text)
             await page.click("#idea-post")
@@ -288,8 +293,6 @@ async def test_notes_refused_after_reconnect_keep_their_text(
         )
         missing = [text for text in ("First long idea", "Second long idea") if text not in kept]
         assert not missing, f"the text of {missing} is gone (draft and page): {kept!r}"
-    finally:
-        await facilitator.close()
 
 
 async def test_reload_during_a_join_whose_reply_was_lost_does_not_make_a_second_member(
