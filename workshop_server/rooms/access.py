@@ -125,6 +125,7 @@ def enter(room: RoomState, cmd: c.Enter, actor: str | None, now: float) -> Data:
         invite=invite.id if invite is not None else None,
         device=cmd.device,
         juror=juror,
+        admitted=not waiting,
     )
     room.members[mid] = member
     if invite is not None and role == "participant":

@@ -76,9 +76,23 @@ def _named(room: RoomState, idea: Idea, anonymised: bool) -> bool:
 
 
 def _all_dots(room: RoomState, idea_id: str) -> int:
-    """Dots on an idea over every vote round on ideas (staff see the totals, hidden ones included)."""
+    """Dots on an idea over every vote round on ideas (staff see the totals, hidden ones included),
+    with the dots of the ideas merged into it: a merge in an open vote moved them (the absorbed idea
+    keeps none), a merge after the vote closed left them on the absorbed idea, which is no row."""
+    ids = [idea_id]
+    todo = [idea_id]
+    while todo:
+        into = todo.pop()
+        absorbed = [
+            i.id for i in room.ideas.values() if i.state == IdeaState.MERGED and i.merged_into == into
+        ]
+        ids += absorbed
+        todo += absorbed
     return sum(
-        r.totals.get(idea_id, 0) for r in room.rounds.values() if r.kind == "vote" and r.target == "ideas"
+        r.totals.get(i, 0)
+        for r in room.rounds.values()
+        if r.kind == "vote" and r.target == "ideas"
+        for i in ids
     )
 
 
@@ -147,7 +161,8 @@ def report_blocks(room: RoomState, *, anonymised: bool = False) -> list[Block]:
     for rnd in room.rounds.values():
         blocks.append(("h3", f"{rnd.id}: {rnd.prompt} ({rnd.kind}, {rnd.status.value})"))
         if rnd.kind == "ideate":
-            blocks.append(("p", f"{sum(1 for i in exported_ideas(room) if i.round == rnd.id)} ideas."))
+            # Posted in the round (duplicates merged since included), as the figures count them.
+            blocks.append(("p", f"{sum(1 for i in room.ideas.values() if i.round == rnd.id)} ideas."))
             continue
         key = "theme" if rnd.target == "themes" else "idea"
         results = rnd.results or [
@@ -164,11 +179,12 @@ def report_blocks(room: RoomState, *, anonymised: bool = False) -> list[Block]:
         theme = room.themes.get(idea.theme) if idea.theme is not None else None
         named = _named(room, idea, anonymised)
         authors = ", ".join(room.members[a].name for a in room.credited(idea)) if named else "(anonymous)"
+        state = {IdeaState.HIDDEN: " (hidden by a moderator)", IdeaState.PENDING: " (awaiting approval)"}
         rows.append(
             [
                 idea.text,
                 theme.name if theme else "",
-                idea.status.value,
+                idea.status.value + state.get(idea.state, ""),
                 str(_all_dots(room, idea.id)),
                 authors,
             ]
@@ -192,7 +208,11 @@ def report_blocks(room: RoomState, *, anonymised: bool = False) -> list[Block]:
                     ("p", f"Evaluation {entry['id']} closed at {iso(entry['at'])}, {entry['jurors']} jurors:")
                 )
                 scored = [
-                    [str(r["rank"]), r["text"], "-" if r["score"] is None else str(r["score"])]
+                    [
+                        str(r["rank"]),
+                        r["text"] or _label(room, "idea", r["idea"]),  # staff: off the wall since too
+                        "-" if r["score"] is None else str(r["score"]),
+                    ]
                     for r in entry["results"]
                 ]
                 blocks.append(("table", (["Rank", "Idea", "Score"], scored)))
@@ -207,10 +227,13 @@ def report_blocks(room: RoomState, *, anonymised: bool = False) -> list[Block]:
     lines = [
         f"Participants: {figures['participants']}",
         f"Ideas: {figures['ideas']}",
-        f"Participation rate: {figures['participation_rate']:.0%}",
+        f"Participation rate: {figures['participation_rate']:.0%} (participants credited on an idea, "
+        "hidden ones included)",
         f"Ideas per participant: {figures['ideas_per_participant']}",
         f"Contribution inequality (Gini): {figures['contribution_gini']}",
-        f"Vote turnout: {figures['vote_turnout']:.0%}",
+        f"Vote turnout: {figures['vote_turnout']:.0%}"
+        if any(r.kind == "vote" for r in room.rounds.values())
+        else "Vote turnout: no vote round",
     ]
     satisfaction = figures["satisfaction"]
     if satisfaction is not None and satisfaction["count"]:
@@ -231,6 +254,7 @@ def report_blocks(room: RoomState, *, anonymised: bool = False) -> list[Block]:
         ]
         blocks += [
             ("h2", "Contributors"),
+            ("p", "Credit for the ideas not hidden by a moderator (the figures count hidden ones too)."),
             ("table", (["Contributor", "Ideas", "Dots", "Shortlisted", "Adopted"], table)),
         ]
     return blocks
@@ -292,7 +316,7 @@ def report_html(room: RoomState, *, anonymised: bool = False) -> str:
     esc = html.escape
     out = [
         "<!doctype html>",
-        f'<html lang="{esc(room.config.locale)}"><head><meta charset="utf-8">',
+        '<html lang="en"><head><meta charset="utf-8">',  # the report is written in English
         '<meta name="viewport" content="width=device-width,initial-scale=1">',
         f"<title>{esc(room.config.title)}</title><style>{REPORT_CSS}</style></head><body>",
     ]

@@ -16,7 +16,7 @@ Definitions (``protocol.md`` documents the answer's fields):
 - *vote turnout*: per vote round, the share of participants who placed at least one dot;
 - *vote concentration*: per vote round, the share of dots on the top 3 targets, and the Gini
   coefficient of dots over the round's targets on the wall (those without a dot count as 0);
-- *silent participants*: active participants credited on no idea;
+- *silent participants*: active participants credited on no idea (not those who erased their data);
 - *theme mix*: ideas on the wall per theme, and ungrouped;
 - *satisfaction*: the latest pulse's count, average and distribution.
 """
@@ -82,7 +82,8 @@ def figures(room: RoomState) -> Data:
     participants = {
         m.id
         for m in members
-        if m.role == "participant" and m.status in (MemberStatus.ACTIVE, MemberStatus.BANNED)
+        if m.role == "participant"
+        and (m.status == MemberStatus.ACTIVE or (m.status == MemberStatus.BANNED and m.admitted))
     }
     active = {m.id for m in members if m.role == "participant" and m.status == MemberStatus.ACTIVE}
     ideas = [i for i in room.ideas.values() if i.state != IdeaState.MERGED]
@@ -95,7 +96,10 @@ def figures(room: RoomState) -> Data:
     contributors = {m for m, n in per_member.items() if n > 0}
     silent = [
         {"id": m, "name": room.members[m].name, "online": m in room.online}
-        for m in sorted(active - contributors, key=lambda m: int(m[1:]) if m[1:].isdigit() else 0)
+        for m in sorted(
+            {m for m in active - contributors if not room.members[m].erased},
+            key=lambda m: int(m[1:]) if m[1:].isdigit() else 0,
+        )
     ]
     rounds: list[Data] = []
     for rnd in room.rounds.values():

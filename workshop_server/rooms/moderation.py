@@ -116,6 +116,7 @@ def unban(room: RoomState, cmd: c.MemberUnban, actor: str | None, now: float) ->
         raise errors.InvalidTransition("this member is not banned")
     was_rejected = member.status == MemberStatus.REJECTED
     member.status = move(MEMBER_TRANSITIONS, member.status, MemberStatus.ACTIVE, "not banned")
+    member.admitted = True
     device = member.device
     if device is not None and not any(
         m.device == device and m.status == MemberStatus.BANNED for m in room.members.values()
@@ -136,6 +137,7 @@ def admit(room: RoomState, cmd: c.MemberAdmit, actor: str | None, now: float) ->
     if member.status != MemberStatus.WAITING:
         raise errors.InvalidTransition("this member is not waiting for approval")
     member.status = move(MEMBER_TRANSITIONS, member.status, MemberStatus.ACTIVE, "not waiting")
+    member.admitted = True
     result = _moderated(room, EventName.MEMBER_ADMITTED, member, actor, "", now)
     member.audience_seq = room.seq
     counts = views.presence_view(room)

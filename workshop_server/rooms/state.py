@@ -224,9 +224,12 @@ class Member:
     juror: bool = False  # joined with a jury invite: scores in evaluations whose jury is "jurors"
     shadow_muted: bool = False  # new ideas and replies seen by the member and staff only
     erased: bool = False  # its personal data was erased (rooms/privacy.py): the name is a pseudonym
+    admitted: bool = True  # was let in once (False: waited in the approval lobby and never was)
 
     def __post_init__(self) -> None:
         self.status = MemberStatus(self.status)  # snapshots hold the plain string
+        if self.status == MemberStatus.WAITING:
+            self.admitted = False  # (a snapshot older than the field: waiting means never let in yet)
 
 
 @dataclass(slots=True)
