@@ -167,3 +167,15 @@ def test_the_printable_report_declares_the_language_it_is_written_in() -> None:
     page = report_html(w.room)
     english = "<h2>Rounds</h2>" in page
     assert not (english and '<html lang="fr">' in page)
+
+
+def test_the_report_reads_as_english() -> None:
+    """'1 ideas.', '1 answers' and the phase code 'round_closed' read badly in a report given to a brand."""
+    w = Workshop()
+    ann = w.join("Ann")
+    w.open_ideate(private=False)
+    w.post(ann, "a real idea")
+    w.close()
+    report = report_md(w.room)
+    assert "1 idea." in report and "1 ideas" not in report
+    assert "Phase: round closed." in report

@@ -67,6 +67,11 @@ def neutralise(cell: str) -> str:
     return "'" + cell if cell.startswith(FORMULA_STARTS) or start.startswith(FORMULA_STARTS) else cell
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 idea``, ``2 ideas``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def iso(at: float | None) -> str:
     return "" if at is None else datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -147,7 +152,7 @@ def report_blocks(room: RoomState, *, anonymised: bool = False) -> list[Block]:
     cfg = room.config
     blocks: list[Block] = [
         ("h1", cfg.title),
-        ("p", f"Report generated at {iso(room.clock)}. Phase: {room.phase}."),
+        ("p", f"Report generated at {iso(room.clock)}. Phase: {str(room.phase).replace('_', ' ')}."),
     ]
     if cfg.brand:
         blocks.append(("p", f"Brand: {cfg.brand}."))
@@ -162,7 +167,9 @@ def report_blocks(room: RoomState, *, anonymised: bool = False) -> list[Block]:
         blocks.append(("h3", f"{rnd.id}: {rnd.prompt} ({rnd.kind}, {rnd.status.value})"))
         if rnd.kind == "ideate":
             # Posted in the round (duplicates merged since included), as the figures count them.
-            blocks.append(("p", f"{sum(1 for i in room.ideas.values() if i.round == rnd.id)} ideas."))
+            blocks.append(
+                ("p", _count(sum(1 for i in room.ideas.values() if i.round == rnd.id), "idea") + ".")
+            )
             continue
         key = "theme" if rnd.target == "themes" else "idea"
         results = rnd.results or [
@@ -205,7 +212,11 @@ def report_blocks(room: RoomState, *, anonymised: bool = False) -> list[Block]:
         for entry in fv.selection_log(room):
             if entry["kind"] == "evaluation":
                 blocks.append(
-                    ("p", f"Evaluation {entry['id']} closed at {iso(entry['at'])}, {entry['jurors']} jurors:")
+                    (
+                        "p",
+                        f"Evaluation {entry['id']} closed at {iso(entry['at'])}, "
+                        f"{_count(entry['jurors'], 'juror')}:",
+                    )
                 )
                 scored = [
                     [
@@ -237,7 +248,9 @@ def report_blocks(room: RoomState, *, anonymised: bool = False) -> list[Block]:
     ]
     satisfaction = figures["satisfaction"]
     if satisfaction is not None and satisfaction["count"]:
-        lines.append(f"Satisfaction: {satisfaction['average']} / 5 ({satisfaction['count']} answers)")
+        lines.append(
+            f"Satisfaction: {satisfaction['average']} / 5 ({_count(satisfaction['count'], 'answer')})"
+        )
     blocks += [("h2", "Figures"), ("ul", lines)]
 
     people = fv.contributors(room, None, staff=True)
