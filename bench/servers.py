@@ -33,6 +33,7 @@ BENCH_SETTINGS: dict[str, str] = {
     "COMMANDS_PER_SECOND": "10000",
     "COMMAND_BURST": "100000",
     "MAX_CONNECTIONS": "100000",
+    "MAX_CONNECTIONS_PER_IP": "100000",
     "MAX_CONNECTIONS_PER_MEMBER": "1000",
     "IDLE_TIMEOUT": "0",
     "AUTH_TIMEOUT": "3600",  # see docs/performance.md: the auth deadline also closes joined, silent clients

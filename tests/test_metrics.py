@@ -135,10 +135,10 @@ async def test_refused_handshakes_are_counted(tmp_path: Path) -> None:
         links = create_room(server.url)
         first = await Client.connect(server.ws_url)  # one at a time: the pending cap is 1 here
         await first.join(links["room"], "Ana")
-        second = await Client.connect(server.ws_url)
+        second = await Client.connect(server.ws_url, local_addr=("127.0.0.2", 0))  # half each
         await second.join(links["room"], "Ben")
         with pytest.raises(websockets.InvalidStatus) as full:
-            await Client.connect(server.ws_url)
+            await Client.connect(server.ws_url, local_addr=("127.0.0.3", 0))
         assert full.value.response.status_code == 503
         labels = '{reason="server_full"}'
         assert await asyncio.to_thread(value, server, "workshop_handshakes_refused_total", labels) == 1

@@ -45,6 +45,10 @@ from workshop_server.settings import Settings
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
+#: The shortest passphrase a room may be created with.
+PASSPHRASE_MIN = 6
+
+
 class CreateRoom(BaseModel):
     """The body of ``POST /api/rooms``: typed strictly, as commands are (``"yes"`` is not a boolean)."""
 
@@ -146,6 +150,9 @@ class WebSocketEndpoint:
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
+        settings = hub.settings
+        self.per_ip = max(1, min(settings.max_connections_per_ip, settings.max_connections // 2))
+        self.by_ip: dict[str, int] = {}  # open WebSocket connections per client address
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         hub = self.hub
@@ -162,6 +169,29 @@ class WebSocketEndpoint:
                 hub.metrics.handshake_refused("server_full")
             await refuse(scope, send, 503, errors.ServerBusy("the server is full; retry shortly"), 1013)
             return
+        client = scope.get("client")
+        ip = address_key(str(client[0])) if client else "unknown"
+        ticket = scope.get("extensions", {}).get(TICKET_EXTENSION)
+        refusal = ticket.rekey(ip) if isinstance(ticket, Ticket) else None  # behind a proxy: its share
+        if refusal is None and self.by_ip.get(ip, 0) >= self.per_ip:
+            refusal = "connections_per_ip"
+        if refusal is not None:
+            if hub.metrics is not None:
+                hub.metrics.handshake_refused(refusal)
+            await refuse(scope, send, 503, errors.ServerBusy("too many connections from your address"), 1013)
+            return
+        self.by_ip[ip] = self.by_ip.get(ip, 0) + 1
+        try:
+            await self._run(scope, receive, send, ip)
+        finally:
+            left = self.by_ip[ip] - 1
+            if left:
+                self.by_ip[ip] = left
+            else:
+                del self.by_ip[ip]
+
+    async def _run(self, scope: Scope, receive: Receive, send: Send, ip: str) -> None:
+        hub = self.hub
         offered: list[str] = list(scope.get("subprotocols") or [])
         codec = protocol.choose_codec(offered)
         chosen = codec.subprotocol if codec.subprotocol in offered else None
@@ -169,8 +199,6 @@ class WebSocketEndpoint:
         ticket = scope.get("extensions", {}).get(TICKET_EXTENSION)
         if isinstance(ticket, Ticket):
             ticket.disarm()  # the handshake is done; the session's auth deadline runs from here
-        client = scope.get("client")
-        ip = address_key(str(client[0])) if client else "unknown"
         device = device_from_scope(hub, scope)  # the browser's signed cookie: what a ban records
         scope["headers"] = ()  # read for the last time; this frame holds the scope for the connection's life
         direct = scope.get("extensions", {}).get(DIRECT_EXTENSION)
@@ -364,6 +392,10 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
             rules = check_text(body.rules, settings.rules_max, "rules", required=False)
             if body.access == "passphrase" and not (body.passphrase or "").strip():
                 raise errors.InvalidCommand("the passphrase access mode needs a passphrase")
+            if body.access == "passphrase" and len((body.passphrase or "").strip()) < PASSPHRASE_MIN:
+                raise errors.InvalidCommand(
+                    f"a passphrase has at least {PASSPHRASE_MIN} characters (a short one is guessed quickly)"
+                )
             host = await hub.create_room(
                 title=title,
                 brief=brief,
@@ -562,7 +594,14 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         return bool(key and given) and same_secret(given, str(key))
 
     async def healthz(request: Request) -> Response:
-        healthy, body = await health.report(rooms=is_operator(request))
+        operator = is_operator(request)
+        if not operator and settings.ops_key and bearer(request):
+            # A wrong operator key: guessing it is limited like the organiser key (same budget).
+            try:
+                await limit(hub.limiters.create_key, client_ip(request), "attempts with a wrong operator key")
+            except errors.WorkshopError as exc:
+                return error_response(exc)
+        healthy, body = await health.report(rooms=operator)
         return JSONResponse(body, status_code=200 if healthy else 503, headers={"cache-control": "no-store"})
 
     async def readyz(request: Request) -> Response:

@@ -129,6 +129,14 @@ class Ticket:
             return None
         return self.admission._repend(self)
 
+    def rekey(self, ip: str) -> str | None:
+        """A connection from a trusted proxy whose client address is now known (its WebSocket handshake,
+        X-Forwarded-For): still pending, it counts against that address's share from now on. None, or
+        why it is refused."""
+        if not self.proxy or self.released:
+            return None
+        return self.admission._rekey(self, ip)
+
     def release(self) -> None:
         """The connection is gone (idempotent)."""
         self.disarm()
@@ -258,6 +266,16 @@ class Admission:
         ticket.pending = True
         self.pending += 1
         self.pending_by_ip[ticket.ip] = self.pending_by_ip.get(ticket.ip, 0) + 1
+        return None
+
+    def _rekey(self, ticket: Ticket, ip: str) -> str | None:
+        if ticket.pending:
+            if self.pending_by_ip.get(ip, 0) >= self.max_pending_per_ip:
+                return "pending_per_ip"
+            self._unpend(ticket)
+            self.pending += 1
+            self.pending_by_ip[ip] = self.pending_by_ip.get(ip, 0) + 1
+        ticket.ip, ticket.proxy = ip, False
         return None
 
     def _release(self, ticket: Ticket) -> None:

@@ -125,8 +125,16 @@ class RoomHandle(Protocol):
     def join(self, cmd: c.Enter, session: Connection, *, address: str = "") -> asyncio.Future[Reply]: ...
 
     def attach(
-        self, session: Connection, epoch: str | None, seq: int | None, *, resync: bool = False
-    ) -> asyncio.Future[Attached]: ...
+        self,
+        session: Connection,
+        epoch: str | None,
+        seq: int | None,
+        *,
+        resync: bool = False,
+        address: str = "",
+    ) -> asyncio.Future[Attached]:
+        """``address``: the client's (an ``auth``), which spends from the room's per-address budget."""
+        ...
 
     def query(self, name: str, **args: Any) -> asyncio.Future[Any]: ...
 

@@ -221,12 +221,18 @@ class LocalRoom:
         return future
 
     def attach(
-        self, session: Connection, epoch: str | None, seq: int | None, *, resync: bool = False
+        self,
+        session: Connection,
+        epoch: str | None,
+        seq: int | None,
+        *,
+        resync: bool = False,
+        address: str = "",
     ) -> asyncio.Future[Attached]:
         future = self._future()
         seat = seat_of(session, self.feed, epoch, seq)
         seat.resync = resync
-        self.put(Item(_resolver(future), seat=seat, session=session))
+        self.put(Item(_resolver(future), seat=seat, session=session, address=address))
         return future
 
     def query(self, name: str, **args: Any) -> asyncio.Future[Any]:
@@ -338,6 +344,20 @@ class LocalRoom:
                         reply.attached = joined
                 item.done(reply, None)
             elif item.seat is not None:
+                # An auth spends from its address's budget in the room, as commands and joins do: each
+                # one may cost a snapshot (connections reopened in a loop to auth again and again).
+                wait = limiter.take(f"{item.address}\x00{room.id}") if item.address else 0.0
+                if wait:
+                    if metrics is not None:
+                        metrics.rate_limited("ip_commands")
+                    item.done(
+                        None,
+                        errors.RateLimited(
+                            "too many connections from your network address into this room; slow down",
+                            retry_after=wait,
+                        ),
+                    )
+                    continue
                 attached = await self._attach(item, item.seat)
                 if isinstance(attached, errors.WorkshopError):
                     item.done(None, attached)

@@ -193,6 +193,12 @@ class Limiters:
             settings.passphrase_failures_per_ip_per_hour,
             store,
         )
+        self.passphrase_room = SharedLimiter(  # every address together, per room
+            "passphrase_room",
+            settings.passphrase_failures_per_room_per_hour / hour,
+            settings.passphrase_failures_per_room_per_hour,
+            store,
+        )
         self.create_key = SharedLimiter(  # wrong organiser keys: guessing is limited like passphrases
             "create_key",
             settings.passphrase_failures_per_ip_per_hour / hour,
@@ -205,5 +211,11 @@ class Limiters:
 
     def on_unavailable(self, callback: Callable[[str], None]) -> None:
         """Call ``callback`` with a shared limit's name each time the broker cannot check it."""
-        for limiter in (self.create_room, self.lookup, self.passphrase, self.create_key):
+        for limiter in (
+            self.create_room,
+            self.lookup,
+            self.passphrase,
+            self.passphrase_room,
+            self.create_key,
+        ):
             limiter.on_unavailable = callback

@@ -282,7 +282,8 @@ class Rpc:
                     )
                 )
             elif op == "attach":
-                host.put(Item(done, seat=Seat(**message["seat"]), remote=True))
+                address = str(message.get("address") or "")
+                host.put(Item(done, seat=Seat(**message["seat"]), remote=True, address=address))
             elif op == "query":
                 host.put(Item(done, query=(message["name"], dict(message.get("args") or {})), remote=True))
             else:
@@ -407,7 +408,13 @@ class RemoteRoom:
         return self._forward(message, joined, lambda h: h.join(cmd, session, address=address))
 
     def attach(
-        self, session: Connection, epoch: str | None, seq: int | None, *, resync: bool = False
+        self,
+        session: Connection,
+        epoch: str | None,
+        seq: int | None,
+        *,
+        resync: bool = False,
+        address: str = "",
     ) -> asyncio.Future[Attached]:
         seat = seat_of(session, self.hub.feeds.get(self.room_id), epoch, seq)
         seat.worker, seat.resync = self.hub.worker_id, resync
@@ -418,8 +425,11 @@ class RemoteRoom:
                 raise errors.ServerBusy("the room is reloading; retry")
             return found
 
-        message = {"op": "attach", "seat": asdict(seat)}
-        return self._forward(message, attached, lambda h: h.attach(session, epoch, seq, resync=resync))
+        # The address beside the seat, not in it: an owner of an earlier release ignores the key.
+        message = {"op": "attach", "seat": asdict(seat), "address": address}
+        return self._forward(
+            message, attached, lambda h: h.attach(session, epoch, seq, resync=resync, address=address)
+        )
 
     def query(self, name: str, **args: Any) -> asyncio.Future[Any]:
         message = {"op": "query", "name": name, "args": args}

@@ -750,12 +750,21 @@ class Session:
                 if wait:
                     self._count_limited("passphrase")
                     raise errors.RateLimited("too many wrong passphrases from your address", retry_after=wait)
+                # And per room, every address together (many addresses, an IPv6 prefix).
+                wait = await limiters.passphrase_room.take(code)
+                if wait:
+                    await limiters.passphrase.give(key)
+                    self._count_limited("passphrase_room")
+                    raise errors.RateLimited(
+                        "too many wrong passphrases for this room lately; retry in a while", retry_after=wait
+                    )
                 # scrypt, off the event loop; the core only learns the verdict, the journal never the text.
                 passphrase_ok = await asyncio.to_thread(
                     passphrase_matches, cmd.passphrase, entry["salt"], entry["hash"]
                 )
                 if passphrase_ok:
                     await limiters.passphrase.give(key)
+                    await limiters.passphrase_room.give(code)
         enter = c.Enter(
             # The journal and the room's dedupe keep the join id's keyed hash, never the id: it is a
             # credential (a resend returns the member and its token). The reply echoes the client's id.
@@ -808,7 +817,7 @@ class Session:
         self.host = host
         self.token = cmd.token
         self._early = []  # seated by the attach: events delivered before the reply is out wait for it
-        attached = await host.attach(self, cmd.epoch, cmd.seq)
+        attached = await host.attach(self, cmd.epoch, cmd.seq, address=self.ip)
         return protocol.ok(
             cmd.id, self._attached_result(attached.member, attached), attached.seq, hub.clock()
         )

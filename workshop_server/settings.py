@@ -289,6 +289,14 @@ class Settings(BaseSettings):
             "completes (close 1013, which browsers see as a failed connection)."
         ),
     )
+    max_connections_per_ip: int = Field(
+        default=2000,
+        ge=1,
+        description=(
+            "Open WebSocket connections one client address may hold in a process, joined or not (at most "
+            "half of max_connections); more are refused with HTTP 503, so one host cannot fill the server."
+        ),
+    )
     idea_text_max: int = Field(
         default=500,
         ge=1,
@@ -476,6 +484,16 @@ class Settings(BaseSettings):
         ge=1,
         le=1_000_000,
         description="Wrong passphrases one client address may send per hour before its joins are refused.",
+    )
+    passphrase_failures_per_room_per_hour: int = Field(
+        default=200,
+        ge=1,
+        le=1_000_000,
+        description=(
+            "Wrong passphrases one room takes per hour from every address together; past it, its passphrase "
+            "joins are refused for a while (many addresses, or an IPv6 prefix, cannot guess at will; the "
+            "price: a flood of guesses also holds back newcomers)."
+        ),
     )
     ip_commands_per_second: float = Field(
         default=50.0,

@@ -201,7 +201,8 @@ async def test_a_full_server_says_it_is_busy(start_server: StartServer, connect:
     server = start_server(max_connections=2)
     links = create_room(server.url)
     for index in range(2):  # joined: no longer pending (the pending cap sits below max_connections)
-        client = await connect(server)
+        # From two addresses: one address holds at most half of max_connections.
+        client = await connect(server, local_addr=(f"127.0.0.{index + 2}", 0))
         await client.join(links["room"], f"P{index}")
         await ping_ok(client)
     try:

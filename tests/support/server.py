@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 #: per-address defaults; tests/protocol/test_abuse.py and test_guard.py check those.
 CROWD_FROM_ONE_ADDRESS: dict[str, object] = {
     "max_pending_per_ip": 1000,
+    "max_connections_per_ip": 100000,
     "ip_commands_per_second": 100000,
     "ip_command_burst": 1000000,
 }

@@ -220,8 +220,8 @@ export function mountLanding(ctx) {
           title.focus();
           return;
         }
-        if (access.value === "passphrase" && !passphrase.value.trim()) {
-          error.textContent = t("landing.passphraseRequired");
+        if (access.value === "passphrase" && passphrase.value.trim().length < 6) {
+          error.textContent = t(passphrase.value.trim() ? "landing.passphraseShort" : "landing.passphraseRequired");
           error.hidden = false;
           passphrase.focus();
           return;

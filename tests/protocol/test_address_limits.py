@@ -1,0 +1,156 @@
+"""What one client address may hold and spend, against real server processes (a security review found
+each limit missing; each test failed before).
+
+Attackers connect from 127.0.0.2 (or, behind a trusted proxy, claim an X-Forwarded-For address), honest
+visitors from 127.0.0.3: the server sees them as different addresses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from tests.protocol.conftest import Connect, StartServer
+from tests.support.client import Client, create_room
+from tests.support.server import ServerProcess
+
+ATTACKER = "127.0.0.2"
+VISITOR = "127.0.0.3"
+
+
+async def test_one_address_cannot_take_every_connection_of_the_server(
+    start_server: StartServer, connect: Connect
+) -> None:
+    """Only *pending* connections have a per-address share. Once authenticated, one address may hold
+    as many connections as it likes, up to the process-wide ``max_connections``: then every other
+    visitor's handshake is refused (503 ``server_busy``). No room, no organiser key is needed: a room's
+    screen link (50 connections per room), a member token (5 per member, and one ``join`` makes a new
+    member; with a moderator invite, past ``max_members_per_room`` too) or any public code room will do.
+    With the defaults (20000 connections, joins at 50/s per address and room) a single address fills a
+    process in about a minute. Scaled down here to ``max_connections=30``."""
+    server = start_server(max_connections=30, handshake_timeout=5.0)
+    links = create_room(server.url)
+    held: list[Client] = []
+    for _ in range(30):
+        try:
+            screen = await connect(server, local_addr=(ATTACKER, 0))
+        except Exception:  # refused: the server has a per-address cap
+            break
+        reply = await screen.call("auth", token=links["screen_token"])
+        if reply["type"] != "ok":
+            break
+        held.append(screen)
+    assert len(held) <= 30
+    visitor = await connect(server, local_addr=(VISITOR, 0))  # refused today: HTTP 503, server full
+    await visitor.join(links["room"], "Visitor")
+
+
+async def test_behind_a_trusted_proxy_one_client_cannot_hold_every_pending_connection(
+    start_server: StartServer, connect: Connect
+) -> None:
+    """Behind a trusted reverse proxy (the usual TLS deployment) the guard gives the proxy no
+    per-address share, as documented. But a WebSocket that has been accepted has a known client
+    address (X-Forwarded-For, which uvicorn already resolved into the scope) and still has no share:
+    one client opens ``max_pending_connections`` WebSockets, never joins, reopens them every
+    ``auth_timeout`` seconds, and every visitor's handshake is refused with 503."""
+    server = start_server(
+        trusted_proxies="127.0.0.1",
+        max_pending_connections=20,
+        max_pending_per_ip=4,
+        handshake_timeout=5.0,
+        auth_timeout=30.0,
+    )
+    room = create_room(server.url)["room"]
+    flood: list[Client] = []
+    for _ in range(20):
+        with contextlib.suppress(Exception):  # refused past the flooder's share
+            flood.append(await connect(server, additional_headers={"X-Forwarded-For": "203.0.113.7"}))
+    try:
+        visitor = await connect(server, additional_headers={"X-Forwarded-For": "198.51.100.4"})
+        await visitor.join(room, "Visitor")
+    finally:
+        for client in flood:
+            with contextlib.suppress(Exception):
+                await client.close()
+
+
+async def test_a_rooms_passphrase_has_a_guessing_budget_of_its_own(
+    start_server: StartServer, connect: Connect
+) -> None:
+    """Wrong passphrases are limited per (address, room) only: every new address brings a fresh budget
+    (and an IPv6 attacker with a /56 or /48 has 256 or 65536 /64 "addresses"). 40 addresses here
+    get 40 x 3 scrypt verdicts on one room in seconds; a room needs a budget of its own (say ten
+    addresses' worth per hour) whatever the addresses, which also bounds the scrypt CPU one room can
+    be made to burn."""
+    per_address = 3
+    server = start_server(
+        passphrase_failures_per_ip_per_hour=per_address,
+        passphrase_failures_per_room_per_hour=10 * per_address,
+    )
+    code = create_room(server.url, access="passphrase", passphrase="open sesame")["room"]
+    verdicts = 0
+    for host in range(2, 42):
+        guesser = await connect(server, local_addr=(f"127.0.0.{host}", 0))
+        for attempt in range(per_address):
+            reply = await guesser.call(
+                "join",
+                id=f"guess-{host:03d}-{attempt:08d}",
+                room=code,
+                name="G",
+                accept_rules=1,
+                passphrase=f"guess {host} {attempt}",
+            )
+            if reply.get("code") == "wrong_passphrase":
+                verdicts += 1
+        await guesser.close()
+    assert verdicts <= 10 * per_address, f"{verdicts} passphrases tried on one room within seconds"
+
+
+async def test_reopening_connections_to_auth_again_is_not_limited_per_address(
+    start_server: StartServer, connect: Connect
+) -> None:
+    """``join`` spends from the per-address bucket of the room (``ip_commands_per_second``), ``auth``
+    does not: each auth makes the room's owner build a full snapshot between its batches, so one
+    member token (any troll who joined once) can make the room build snapshots in a loop from one
+    address. Scaled down: a budget of 3 commands per address, 12 auths in a row all pass."""
+    server = start_server(ip_commands_per_second=0.01, ip_command_burst=3)
+    code = create_room(server.url)["room"]
+    troll = await connect(server, local_addr=(ATTACKER, 0))
+    token = (await troll.join(code, "Troll"))["token"]
+    await troll.close()
+    answers = []
+    for _ in range(12):
+        again = await connect(server, local_addr=(ATTACKER, 0))
+        reply = await again.call("auth", token=token)
+        answers.append(reply.get("code", reply["type"]))
+        await again.close()
+        await asyncio.sleep(0)
+    assert "rate_limited" in answers, answers
+
+
+def test_guessing_the_operator_key_is_limited_like_the_organiser_key(start_server: StartServer) -> None:
+    """``/healthz`` with the operator key lists every room code this worker owns (the only credential of
+    a ``code`` room). Wrong organiser keys are limited per address (``passphrase_failures_per_ip_per_hour``,
+    429); wrong operator keys are not limited at all, nor is the key's length checked
+    (``WORKSHOP_OPS_KEY=ops`` starts): guessing it runs at HTTP speed."""
+    import httpx
+
+    server = start_server(passphrase_failures_per_ip_per_hour=3)
+    create_room(server.url)
+    statuses = []
+    with httpx.Client(transport=httpx.HTTPTransport(local_address=ATTACKER), timeout=10) as client:
+        for guess in range(30):
+            response = client.get(server.url + "/healthz", headers={"authorization": f"Bearer guess-{guess}"})
+            statuses.append(response.status_code)
+            assert "owned" not in response.json()
+    assert 429 in statuses, statuses
+
+
+def test_a_passphrase_room_needs_a_passphrase_of_six_characters(server: ServerProcess) -> None:
+    """A one-character passphrase was accepted: with the guessing budgets it is found at once."""
+    from tests.protocol.test_http import assert_error, post_room
+
+    short = post_room(server, {"title": "T", "access": "passphrase", "passphrase": " abc  "})
+    assert_error(short, 400, "invalid_command")
+    fine = post_room(server, {"title": "T", "access": "passphrase", "passphrase": "sesame"})
+    assert fine.status == 201
