@@ -91,7 +91,10 @@ class Owner(Protocol):
 
     def keep(self, task: asyncio.Task[Any]) -> None: ...
 
-    async def wipe_wal(self) -> None: ...
+    @property
+    def wiping(self) -> bool: ...
+
+    async def wipe_wal(self, checkpointed: bool | None = None) -> None: ...
 
 
 @dataclass(slots=True, eq=False)
@@ -592,8 +595,9 @@ class LocalRoom:
         and stop serving it; what was queued is refused with ``room_not_found``."""
         journal = self.hub.journal
         if journal is not None:
-            await journal.delete_room(self.room.id)
-            await self.hub.wipe_wal()  # delete_room's own checkpoint may not have finished
+            # One checkpoint (not a second waiting one): wipe_wal retries in the background if a reader
+            # kept it from finishing.
+            await self.hub.wipe_wal(await journal.delete_room(self.room.id, wait=not self.hub.wiping))
         self.recent.clear()
         # This worker's connections now (the batch's close_all reaches them after the hub forgot the
         # room); other workers' get it with the batch, before the reload that follows.

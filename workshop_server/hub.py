@@ -334,17 +334,28 @@ class Hub:
         self.keep(task)
         return task
 
-    async def wipe_wal(self) -> None:
+    @property
+    def wiping(self) -> bool:
+        """A retry of :meth:`wipe_wal` runs (a reader holds the WAL): checkpoints need not wait for it."""
+        return self._wiping is not None and not self._wiping.done()
+
+    async def wipe_wal(self, checkpointed: bool | None = None) -> None:
         """Checkpoint and truncate the journal's WAL now (after an erasure or a purge); when another
         connection's read keeps it from finishing, say so and try again every second in the background
         (one task, without waiting for readers) until it does, so that the deleted pages do not stay in
-        the WAL file."""
+        the WAL file. ``checkpointed``: the answer of a checkpoint the caller just ran (none is run
+        again)."""
         journal = self.journal
-        if journal is None or await journal.checkpoint():
+        if journal is None:
+            return
+        # While a retry runs, a reader is known to hold the WAL: do not hold every room's writes for the
+        # busy timeout again (the retry finishes the job).
+        retrying = self.wiping
+        if checkpointed is None:
+            checkpointed = await journal.checkpoint(wait=not retrying)
+        if checkpointed or retrying:
             return
         log.warning("the WAL could not be checkpointed (a reader holds it); trying again until it can")
-        if self._wiping is not None and not self._wiping.done():
-            return
 
         async def retry() -> None:
             while not await journal.checkpoint(wait=False):

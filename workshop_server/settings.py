@@ -591,17 +591,21 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies")
     @classmethod
     def _check_proxies(cls, value: list[str]) -> list[str]:
+        normalised = []
         for entry in value:
             if entry == "*":
+                normalised.append(entry)
                 continue
             try:
-                ipaddress.ip_network(entry, strict=False)
+                network = ipaddress.ip_network(entry, strict=False)
             except ValueError:
                 raise ValueError(
                     f"{entry!r} is not an address or a network (10.0.0.1, 10.0.0.0/8, fd00::/8) nor *; "
                     "host names and ports are not matched"
                 ) from None
-        return value
+            # As uvicorn reads it (strictly: 192.168.1.10/24 would be a literal no address matches).
+            normalised.append(str(network) if "/" in entry else entry)
+        return normalised
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

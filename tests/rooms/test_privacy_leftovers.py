@@ -7,6 +7,7 @@ import json
 from tests.rooms.helpers import FACILITATOR, Workshop
 from workshop_server.rooms import commands as c
 from workshop_server.rooms.exports import state_export
+from workshop_server.rooms.text import ARCHIVE_FIXES
 
 LABEL = "Zed S. from accounting"
 
@@ -70,3 +71,14 @@ def test_the_json_export_shows_no_jurors_scores_while_the_evaluation_is_open() -
         (exported,) = state_export(w.room, anonymised=anonymised)["evaluations"]
         assert exported["status"] == "open"
         assert not exported["scores"]  # failed before: {"m1": {"i1": {"k1": 5, "k2": 2}}}
+
+
+def test_a_purged_room_takes_no_members_command_but_older_journals_replay_as_they_were() -> None:
+    w = Workshop()
+    ann = w.join("Ann")
+    w.open_ideate(private=False)
+    idea = w.post(ann, "coffee")
+    w.ok(None, c.Purge, mode="personal")
+    w.fail(FACILITATOR, c.IdeaHide, "invalid_transition", idea=idea, reason="named someone")
+    w.room.text_rules = ARCHIVE_FIXES - 1  # an entry handled under text rules 5
+    w.ok(FACILITATOR, c.IdeaHide, idea=idea, reason="named someone")

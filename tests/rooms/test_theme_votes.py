@@ -14,6 +14,7 @@ import pytest
 from tests.rooms.helpers import FACILITATOR, Workshop
 from workshop_server.rooms import commands as c
 from workshop_server.rooms import exports
+from workshop_server.rooms.text import ARCHIVE_FIXES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -132,3 +133,12 @@ def test_the_spotlight_of_a_dissolved_theme_is_gone_for_staff_too() -> None:
     w.ok(FACILITATOR, c.RoomSpotlight, theme=theme)
     w.ok(FACILITATOR, c.ThemeDissolve, theme=theme)
     assert w.room.snapshot(FACILITATOR, "facilitator")["spotlight"] is None
+
+
+def test_two_themes_sharing_a_name_in_an_older_journal_replay_as_they_were() -> None:
+    w = Workshop()
+    w.room.text_rules = ARCHIVE_FIXES - 1  # an entry handled under text rules 5
+    w.ok(FACILITATOR, c.ThemeCreate, name="Coffee")
+    w.ok(FACILITATOR, c.ThemeCreate, name="coffee")
+    w.room.text_rules = ARCHIVE_FIXES
+    w.fail(FACILITATOR, c.ThemeCreate, "invalid_command", name="COFFEE")

@@ -65,7 +65,7 @@ from workshop_server.rooms.state import (
     from_plain,
     to_plain,
 )
-from workshop_server.rooms.text import TEXT_RULES, name_under
+from workshop_server.rooms.text import ARCHIVE_FIXES, TEXT_RULES, name_under
 from workshop_server.rooms.text import clean_name as clean_name
 from workshop_server.rooms.text import clean_text as clean_text
 
@@ -147,6 +147,9 @@ class Room(RoomState):
                 raise errors.UnknownCommand(f"unknown command {type(cmd).__name__}")
             if actor is not None:
                 self._authorise(cmd, actor)
+                if self.purged and self.text_rules >= ARCHIVE_FIXES:
+                    # Its personal data went with the retention purge, which never runs on it again.
+                    raise errors.InvalidTransition("this room's retention period has ended: it is read-only")
             elif not cmd.type_name().startswith("_"):
                 raise errors.NotJoined("this command needs a member")
             made_in = getattr(cmd, "round", None)

@@ -16,17 +16,17 @@ from workshop_server.rooms.events import PUBLIC, STAFF, Data, EventName, member_
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.registry import EVERY_STAFF, handles
 from workshop_server.rooms.state import IDEA_TRANSITIONS, Idea, IdeaState, Merge, RoundStatus, Theme, move
-from workshop_server.rooms.text import MERGE_FIXES, RULE_FIXES
+from workshop_server.rooms.text import ARCHIVE_FIXES, MERGE_FIXES
 
 DEFAULT_COLOR = "blue"
 
 
 def _name(room: RoomState, raw: str, renamed: str | None = None) -> str:
-    """A theme name: the text rules, on one line, and (from text rules 5) no other theme's name, case
+    """A theme name: the text rules, on one line, and (from text rules 6) no other theme's name, case
     aside: a theme ballot would show two themes alike. ``renamed``: the theme being renamed."""
     text = room.clean_text(raw, room.limits.theme_name_max, "theme name")
     name = " ".join(text.replace("\t", " ").splitlines())
-    if room.text_rules >= RULE_FIXES and any(
+    if room.text_rules >= ARCHIVE_FIXES and any(
         t.name.casefold() == name.casefold() for t in room.themes.values() if t.id != renamed
     ):
         raise errors.InvalidCommand(f"a theme is already named {name!r}")

@@ -542,15 +542,16 @@ class Journal:
         """The ids of every stored room, sorted."""
         return await self._submit(self._list_rooms, writes=False)
 
-    async def delete_room(self, room_id: str) -> None:
+    async def delete_room(self, room_id: str, *, wait: bool = True) -> bool:
         """Erase everything stored of the room (no error when there is none). Its id is retired:
         :meth:`create_room` refuses it from then on (``RoomExists``), so that the links of the deleted
         room, bound to its id, can never open another room.
 
-        Deleted content is overwritten (``secure_delete``) and the WAL is checkpointed and truncated.
+        Deleted content is overwritten (``secure_delete``) and the WAL is checkpointed and truncated:
+        the checkpoint's answer is returned (``wait``: as :meth:`checkpoint`'s).
         """
         await self._submit(lambda: self._delete_room(room_id), writes=True)
-        await self._submit(self._checkpoint, writes=False)
+        return await self.checkpoint(wait=wait)
 
     async def checkpoint(self, *, wait: bool = True) -> bool:
         """Checkpoint the WAL and truncate it: what was deleted leaves no copy in the WAL file. False
