@@ -40,11 +40,14 @@ def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProce
     deadline, and presence changes are published every 0.2 s."""
     # Tests seed rooms through one connection (40 notes in a row): a burst above the default 40 frames,
     # so that seeding never races the per-connection rate limit (tests/protocol/test_limits.py checks it).
+    # Every test creates its rooms from 127.0.0.1: more than an hour's default allowance for one address
+    # (tests/protocol/test_abuse.py checks that limit).
     server = ServerProcess(
         tmp_path_factory.mktemp("web") / "data",
         round_grace_seconds=0.5,
         presence_interval=0.2,
         command_burst=200,
+        rooms_per_ip_per_hour=10_000,
     )
     server.start()
     try:
