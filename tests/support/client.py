@@ -96,6 +96,7 @@ class Client:
             for waiter in self._waiters.values():
                 if not waiter.done():
                     waiter.set_exception(ConnectionError(f"closed with {self.close_code}"))
+                    waiter.exception()  # retrieved here too: a requester that gave up never awaits it
 
     def _on_message(self, message: dict[str, Any]) -> None:
         self.log.append(message)
