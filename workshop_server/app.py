@@ -357,13 +357,13 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         if not settings.origin_allowed(request.headers.get("origin"), request.headers.get("host")):
             return error_response(errors.Forbidden("pages of this origin may not create rooms here"))
         try:
-            try:
-                check_create_key(request)
-            except errors.CreateKeyRequired:
+            if settings.create_key:
                 # Wrong or missing keys have a budget of their own, so that they cannot use up the
-                # organiser's allowance of rooms, and guessing the key is slow.
+                # organiser's allowance of rooms, and guessing the key is slow: spent before the key is
+                # compared (past it, no key is compared, the right one neither), given back when right.
                 await limit(hub.limiters.create_key, client_ip(request), "attempts without the organiser key")
-                raise
+                check_create_key(request)
+                await hub.limiters.create_key.give(client_ip(request))
             await limit(hub.limiters.create_room, client_ip(request), "new rooms")
         except errors.CreateKeyRequired as refusal:
             response = error_response(refusal)
@@ -594,13 +594,23 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         return bool(key and given) and same_secret(given, str(key))
 
     async def healthz(request: Request) -> Response:
-        operator = is_operator(request)
-        if not operator and settings.ops_key and bearer(request):
-            # A wrong operator key: guessing it is limited like the organiser key (same budget).
-            try:
-                await limit(hub.limiters.create_key, client_ip(request), "attempts with a wrong operator key")
-            except errors.WorkshopError as exc:
-                return error_response(exc)
+        operator = False
+        if settings.ops_key and bearer(request):
+            # Guessing the operator key is limited like the organiser key (same budget): spent before
+            # the key is compared, given back when right. Past the budget (or when the budget cannot be
+            # checked) no key is compared, the right one neither, and the answer is the health without
+            # the rooms: a load balancer probing with a stale key still reads 200 or 503.
+            ip = client_ip(request)
+            wait = 1.0
+            with contextlib.suppress(errors.WorkshopError):
+                wait = await hub.limiters.create_key.take(ip)
+            if wait:
+                if hub.metrics is not None:
+                    hub.metrics.rate_limited("create_key")
+            else:
+                operator = is_operator(request)
+                if operator:
+                    await hub.limiters.create_key.give(ip)
         healthy, body = await health.report(rooms=operator)
         return JSONResponse(body, status_code=200 if healthy else 503, headers={"cache-control": "no-store"})
 

@@ -750,21 +750,30 @@ class Session:
                 if wait:
                     self._count_limited("passphrase")
                     raise errors.RateLimited("too many wrong passphrases from your address", retry_after=wait)
-                # And per room, every address together (many addresses, an IPv6 prefix).
-                wait = await limiters.passphrase_room.take(code)
+                # And per room, every address together (many addresses, an IPv6 prefix): only a wrong
+                # passphrase spends (right ones checked at the same moment must not use the budget up),
+                # so the room's bucket is looked at (taken and given back) now, and spent after a wrong one.
+                try:
+                    wait = await limiters.passphrase_room.take(code)
+                except errors.WorkshopError:
+                    await limiters.passphrase.give(key)
+                    raise
                 if wait:
                     await limiters.passphrase.give(key)
                     self._count_limited("passphrase_room")
                     raise errors.RateLimited(
                         "too many wrong passphrases for this room lately; retry in a while", retry_after=wait
                     )
+                await limiters.passphrase_room.give(code)
                 # scrypt, off the event loop; the core only learns the verdict, the journal never the text.
                 passphrase_ok = await asyncio.to_thread(
                     passphrase_matches, cmd.passphrase, entry["salt"], entry["hash"]
                 )
                 if passphrase_ok:
                     await limiters.passphrase.give(key)
-                    await limiters.passphrase_room.give(code)
+                else:  # spent (a refusal now changes nothing; a broker failure is logged and counted)
+                    with contextlib.suppress(errors.WorkshopError):
+                        await limiters.passphrase_room.take(code)
         enter = c.Enter(
             # The journal and the room's dedupe keep the join id's keyed hash, never the id: it is a
             # credential (a resend returns the member and its token). The reply echoes the client's id.

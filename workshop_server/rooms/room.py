@@ -41,7 +41,7 @@ from workshop_server.rooms import (
     votes,
 )
 from workshop_server.rooms import commands as c
-from workshop_server.rooms.events import Data, Event, Outcome
+from workshop_server.rooms.events import Data, Event, EventName, Outcome
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.registry import REGISTRY, permissions
 from workshop_server.rooms.state import (
@@ -90,6 +90,14 @@ CONCERNS = (
 PERMISSIONS: dict[Role, frozenset[type[c.Command]]] = permissions()
 #: Contributions a muted participant may not make.
 SILENCED: frozenset[type[c.Command]] = frozenset(cls for cls, reg in REGISTRY.items() if reg.silenced)
+
+
+def _archive_allows(cmd: c.Command) -> bool:
+    """What an archive (a purged room) still takes: ending access to it, which writes no personal text
+    (new staff links; revoking an invite; removing a member, without a reason)."""
+    if isinstance(cmd, c.RoomRotateLinks | c.InviteRevoke):
+        return True
+    return isinstance(cmd, c.MemberRemove) and not cmd.reason.strip()
 
 
 class Room(RoomState):
@@ -147,7 +155,7 @@ class Room(RoomState):
                 raise errors.UnknownCommand(f"unknown command {type(cmd).__name__}")
             if actor is not None:
                 self._authorise(cmd, actor)
-                if self.purged and self.text_rules >= ARCHIVE_FIXES:
+                if self.purged and self.text_rules >= ARCHIVE_FIXES and not _archive_allows(cmd):
                     # Its personal data went with the retention purge, which never runs on it again.
                     raise errors.InvalidTransition("this room's retention period has ended: it is read-only")
             elif not cmd.type_name().startswith("_"):
@@ -309,6 +317,14 @@ class Room(RoomState):
         room.themes = {t["id"]: from_plain(Theme, t) for t in data.get("themes", ())}
         room.merges = {g["id"]: from_plain(Merge, g) for g in data.get("merges", ())}
         room.audit = [from_plain(AuditEntry, a) for a in data["audit"]]
+        if room.config.access == "approval":
+            # Snapshots from before ``Member.admitted``: in an approval room every participant waited,
+            # and one removed since was let in only if the audit says it was admitted (or unbanned).
+            actions = (EventName.MEMBER_ADMITTED.value, EventName.MEMBER_UNBANNED.value)
+            let_in = {a.target for a in room.audit if a.action in actions}
+            for plain in data["members"]:
+                if "admitted" not in plain and plain["role"] == "participant":
+                    room.members[plain["id"]].admitted = plain["id"] in let_in
         room.replies = {
             k: {cid: from_plain(StoredReply, r) for cid, r in book.items()}
             for k, book in data["replies"].items()
