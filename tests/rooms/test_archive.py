@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.rooms.helpers import FACILITATOR, Workshop
+from tests.rooms.test_organiser_figures import lobby_brigade
 from workshop_server.rooms import commands as c
 
 
@@ -39,14 +40,8 @@ def test_lobby_removals_loaded_from_a_snapshot_older_than_the_field_are_not_part
     journal gives 1 participant here, its older snapshot 4)."""
     from workshop_server.rooms.figures import figures
     from workshop_server.rooms.room import Room
-    from workshop_server.rooms.state import RoomConfig
 
-    w = Workshop(RoomConfig(title="W", access="approval"))
-    ann = w.join("Ann")
-    w.ok(FACILITATOR, c.MemberAdmit, member=ann)
-    for n in range(3):
-        troll = w.join(f"Troll {n}")
-        w.ok(FACILITATOR, c.MemberRemove, member=troll, reason="spam")
+    w, _ = lobby_brigade()
     assert figures(w.room)["participants"] == 1
     old = w.room.to_state()
     for member in old["members"].values() if isinstance(old["members"], dict) else old["members"]:

@@ -27,17 +27,23 @@ def report_section(report: str, heading: str) -> str:
     return match.group(1)
 
 
-def test_people_removed_from_the_approval_lobby_are_not_participants() -> None:
-    """protocol.md: ``participants`` are "Participants admitted (active, or removed since)". In an
-    approval room a moderator removes a brigade of trolls from the lobby (member.remove on a waiting
-    member): they were never admitted, yet each one counts as a silent participant, and the
-    participation rate and inequality the organiser shows the brand are wrong."""
+def lobby_brigade() -> tuple[Workshop, str]:
+    """An approval room: Ann admitted, three trolls removed from the lobby (never admitted)."""
     w = Workshop(RoomConfig(title="W", access="approval"))
     ann = w.join("Ann")
     w.ok(FACILITATOR, c.MemberAdmit, member=ann)
     for n in range(3):
         troll = w.join(f"Troll {n}")
         w.ok(FACILITATOR, c.MemberRemove, member=troll, reason="spam")
+    return w, ann
+
+
+def test_people_removed_from_the_approval_lobby_are_not_participants() -> None:
+    """protocol.md: ``participants`` are "Participants admitted (active, or removed since)". In an
+    approval room a moderator removes a brigade of trolls from the lobby (member.remove on a waiting
+    member): they were never admitted, yet each one counts as a silent participant, and the
+    participation rate and inequality the organiser shows the brand are wrong."""
+    w, ann = lobby_brigade()
     w.open_ideate(private=False)
     w.post(ann, "one idea")
     f = figures(w.room)
