@@ -24,7 +24,7 @@ class CloseCode(IntEnum):
     # 4100-4199: terminal.
     REMOVED = 4100  # a moderator removed (banned) this member
     REJECTED = 4101  # a moderator rejected this member's request to join
-    ROOM_DELETED = 4102  # the room was deleted (retention or erasure)
+    ROOM_DELETED = 4102  # the room was deleted (retention)
     TOKEN_REVOKED = 4103  # the credential is no longer valid
 
     @property

@@ -620,9 +620,7 @@ class Session:
         if reply.error is not None:
             error = errors.from_dict(reply.error)
             if self.hub.metrics is not None:
-                self.hub.metrics.error(error.code)
-            if isinstance(error, errors.RateLimited) and self.hub.metrics is not None:
-                self.hub.metrics.rate_limited("ip_commands")
+                self.hub.metrics.error(error.code)  # (a rate limit was counted by the room's owner)
             self.reply_after(reply.seq, protocol.error(cmd.id, error))
             return
         result = reply.result

@@ -206,13 +206,15 @@ purged room an archive and theme names unique (:data:`ARCHIVE_FIXES`)."""
 MERGE_FIXES = 4
 #: From this version on: a room whose personal data was purged takes no new member; a member removed
 #: from the approval queue and then unbanned gets a snapshot when it resumes (its public history starts
-#: at the unban); nobody lifts its own mute; an author cannot withdraw an idea that an open evaluation
-#: holds; a removed juror's score sheets leave the open evaluation; a shadow-muted member may reply to
-#: its own (shadowed) ideas, as it may to any it sees. Journals written before replay as they were.
+#: at the unban); nobody lifts its own mute; an author cannot withdraw an idea whose status is not new
+#: any more (staff took it up: shortlisted, in an evaluation, decided); only the jury's sheets count at
+#: an evaluation's close (a removed juror's leave it); a shadow-muted member may reply to its own
+#: (shadowed) ideas, as it may to any it sees. Journals written before replay as they were.
 RULE_FIXES = 5
 #: From this version on: a room whose personal data was purged is an archive, which takes no member's
-#: command (staff would otherwise write new personal text, a reason or a label, that no purge removes:
-#: the purge runs once); two themes may not share a name, case aside.
+#: command but those that end access to it (``room.py``; staff would otherwise write new personal
+#: text, a reason or a label, that no purge removes: the purge runs once); two themes may not share a
+#: name, case aside.
 ARCHIVE_FIXES = 6
 
 
