@@ -288,21 +288,13 @@ class LocalRoom:
         effects: list[dict[str, Any]] = []
         metrics = self.hub.metrics
         journal = self.hub.journal
-        limiter = self.hub.limiters.ip_commands
         for item in batch:
             if item.command is None:
                 continue
-            if item.address and (item.actor is not None or item.seat is not None):
-                # Per address and room, in the room's owner: the same bucket whatever worker it came by.
+            if item.actor is not None or item.seat is not None:
                 # Joins count too: one address cannot fill a room with members at full speed.
-                wait = limiter.take(f"{item.address}\x00{room.id}")
-                if wait:
-                    if metrics is not None:
-                        metrics.rate_limited("ip_commands")
-                    item.refused = errors.RateLimited(
-                        "too many commands from your network address into this room; slow down",
-                        retry_after=wait,
-                    )
+                item.refused = self._over_budget(item, "commands")
+                if item.refused is not None:
                     item.seq = room.seq
                     continue
             before = room.seq
@@ -349,17 +341,9 @@ class LocalRoom:
             elif item.seat is not None:
                 # An auth spends from its address's budget in the room, as commands and joins do: each
                 # one may cost a snapshot (connections reopened in a loop to auth again and again).
-                wait = limiter.take(f"{item.address}\x00{room.id}") if item.address else 0.0
-                if wait:
-                    if metrics is not None:
-                        metrics.rate_limited("ip_commands")
-                    item.done(
-                        None,
-                        errors.RateLimited(
-                            "too many connections from your network address into this room; slow down",
-                            retry_after=wait,
-                        ),
-                    )
+                refused = self._over_budget(item, "connections")
+                if refused is not None:
+                    item.done(None, refused)
                     continue
                 attached = await self._attach(item, item.seat)
                 if isinstance(attached, errors.WorkshopError):
@@ -385,6 +369,20 @@ class LocalRoom:
         self._schedule_timer()
         if self._due_for_snapshot() and not self._inbox:
             await self._snapshot()
+
+    def _over_budget(self, item: Item, what: str) -> errors.RateLimited | None:
+        """The refusal of ``item`` when its client address spent its budget in this room (per address
+        and room, here in the room's owner: the same bucket whatever worker the item came by)."""
+        if not item.address:
+            return None  # internal, or from an earlier release's worker
+        wait = self.hub.limiters.ip_commands.take(f"{item.address}\x00{self.room.id}")
+        if not wait:
+            return None
+        if self.hub.metrics is not None:
+            self.hub.metrics.rate_limited("ip_commands")
+        return errors.RateLimited(
+            f"too many {what} from your network address into this room; slow down", retry_after=wait
+        )
 
     async def _after_commit(
         self, room: Room, events: list[Event], published: list[dict[str, Any]], effects: list[dict[str, Any]]
