@@ -20,6 +20,15 @@ from tests.web.test_offline import export
 pytestmark = pytest.mark.browser
 
 
+async def staffed_room(server: ServerProcess, title: str) -> tuple[str, str, Client]:
+    """A new room and its facilitator's protocol connection: ``(code, facilitator token, facilitator)``."""
+    links = create_room(server.url, title=title)
+    code, token = links["room"], links["facilitator_token"]
+    facilitator = await Client.connect(server.ws_url)
+    await facilitator.auth(token)
+    return code, token, facilitator
+
+
 @contextlib.asynccontextmanager
 async def offline_in_a_round(
     web: Browsing, server: ServerProcess, title: str, prompt: str
@@ -74,10 +83,7 @@ async def test_dot_queued_offline_does_not_land_in_the_next_vote(
     web: Browsing, web_server: ServerProcess
 ) -> None:
     """A dot placed offline in vote 1 must not be spent in vote 2 (a run-off on the same notes)."""
-    links = create_room(web_server.url, title="Run-off")
-    code, token = links["room"], links["facilitator_token"]
-    facilitator = await Client.connect(web_server.ws_url)
-    await facilitator.auth(token)
+    code, token, facilitator = await staffed_room(web_server, "Run-off")
     other = await Client.connect(web_server.ws_url)
     page = await web.page("phone", width=390, height=844, mobile=True)
     try:
@@ -139,10 +145,7 @@ async def test_resume_after_a_server_crash_and_an_erasure(web: Browsing, own_ser
     posted while the server was down is posted once, nothing shows twice; then another participant
     erases their data (a new epoch, a snapshot message) and the page goes on applying events."""
     server = own_server
-    links = create_room(server.url, title="Crash")
-    code, token = links["room"], links["facilitator_token"]
-    facilitator = await Client.connect(server.ws_url)
-    await facilitator.auth(token)
+    code, token, facilitator = await staffed_room(server, "Crash")
     other = await Client.connect(server.ws_url)
     page = await web.page("phone", width=390, height=844, mobile=True)
     try:
@@ -219,10 +222,7 @@ async def test_reply_lost_in_a_crash_is_answered_after_the_restart(
     import json
 
     server = own_server
-    links = create_room(server.url, title="Crash reply")
-    code, token = links["room"], links["facilitator_token"]
-    facilitator = await Client.connect(server.ws_url)
-    await facilitator.auth(token)
+    code, token, facilitator = await staffed_room(server, "Crash reply")
     page = await web.page("phone", width=390, height=844, mobile=True)
     swallow = {"on": False}
     sent: list[dict[str, Any]] = []
@@ -300,10 +300,7 @@ async def test_reload_during_a_join_whose_reply_was_lost_does_not_make_a_second_
 ) -> None:
     """The join reaches the server but its reply is lost; the person reloads and joins again: the room
     must not count two participants for one phone."""
-    links = create_room(web_server.url, title="Join twice")
-    code, token = links["room"], links["facilitator_token"]
-    facilitator = await Client.connect(web_server.ws_url)
-    await facilitator.auth(token)
+    code, token, facilitator = await staffed_room(web_server, "Join twice")
     page = await web.page("phone", width=390, height=844, mobile=True)
     connections = {"n": 0}
 
