@@ -18,7 +18,7 @@ from workshop_server.rooms.state import (
     RoundStatus,
     move,
 )
-from workshop_server.rooms.text import RULE_FIXES
+from workshop_server.rooms.text import RULE_FIXES, SHADOW_FIXES
 
 
 def _require_ideate(room: RoomState) -> Round:
@@ -84,6 +84,8 @@ def edit(room: RoomState, cmd: c.IdeaEdit, actor: str | None, now: float) -> Dat
     idea.text = text
     idea.color = cmd.color or idea.color
     idea.updated_at = now
+    if room.text_rules >= SHADOW_FIXES and idea.author is not None and room.members[idea.author].shadow_muted:
+        idea.shadowed = True  # its new text is seen by the author and staff only, as a new idea's
     if (room.approval_queue or held) and idea.state == IdeaState.VISIBLE:
         # New text goes back to the moderators before anyone else sees it.
         idea.state = move(IDEA_TRANSITIONS, idea.state, IdeaState.PENDING, "the idea cannot be queued")

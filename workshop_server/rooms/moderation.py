@@ -24,7 +24,7 @@ from workshop_server.rooms.state import (
     ReplyState,
     move,
 )
-from workshop_server.rooms.text import RULE_FIXES
+from workshop_server.rooms.text import RULE_FIXES, SHADOW_FIXES
 
 
 def _target(room: RoomState, member_id: str) -> Member:
@@ -87,6 +87,7 @@ def remove(room: RoomState, cmd: c.MemberRemove, actor: str | None, now: float) 
         room.banned_devices.add(member.device)
     votes.refund_member(room, member.id, now)
     result = _moderated(room, EventName.MEMBER_REMOVED, member, actor, cmd.reason.strip(), now)
+    after = room.seq  # the member's connections get their removal, then nothing more
     # What it left waiting in the approval queue leaves it: hidden, so moderators see why.
     for idea in [i for i in room.ideas.values() if i.author == member.id and i.state == IdeaState.PENDING]:
         idea.state = move(IDEA_TRANSITIONS, idea.state, IdeaState.HIDDEN, "not pending")
@@ -103,7 +104,6 @@ def remove(room: RoomState, cmd: c.MemberRemove, actor: str | None, now: float) 
             {STAFF: {"reply": followup_views.reply_full(room, reply)}, member_key(member.id): own},
             now,
         )
-    after = room.seq  # the member's connections get their removal, then nothing more
     _leave(room, member.id, now)
     room.effect(Effect("close", member.id, CloseCode.REMOVED, cmd.reason.strip(), after=after))
     return result
@@ -183,10 +183,16 @@ def hide(room: RoomState, cmd: c.IdeaHide, actor: str | None, now: float) -> Dat
 @handles(c.IdeaRestore, roles=EVERY_STAFF, after_end=True)
 def restore(room: RoomState, cmd: c.IdeaRestore, actor: str | None, now: float) -> Data:
     idea = find_idea(room, cmd.idea)
+    fixed = room.text_rules >= SHADOW_FIXES
+    if fixed and idea.shadowed and idea.state == IdeaState.VISIBLE:
+        idea.shadowed = False  # posted under a shadow mute: a moderator publishes it
+        return _idea_moderated(room, EventName.IDEA_RESTORED, idea, False, actor, "", now)
     if idea.state != IdeaState.HIDDEN:
         raise errors.InvalidTransition("this idea is not hidden")
     idea.state = move(IDEA_TRANSITIONS, idea.state, IdeaState.VISIBLE, "not hidden")
     idea.hide_reason = ""
+    if fixed:
+        idea.shadowed = False
     return _idea_moderated(room, EventName.IDEA_RESTORED, idea, False, actor, "", now)
 
 

@@ -17,7 +17,7 @@ from workshop_server.rooms.events import PUBLIC, STAFF, Data, EventName, member_
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.registry import EVERY_STAFF, PARTICIPANT, handles
 from workshop_server.rooms.state import REPLY_TRANSITIONS, IdeaReply, ReplyState, move
-from workshop_server.rooms.text import RULE_FIXES
+from workshop_server.rooms.text import RULE_FIXES, SHADOW_FIXES
 
 
 def _views(room: RoomState, reply: IdeaReply, was_public: bool, extra: Data | None = None) -> dict[str, Data]:
@@ -102,10 +102,16 @@ def hide(room: RoomState, cmd: c.ReplyHide, actor: str | None, now: float) -> Da
 @handles(c.ReplyRestore, roles=EVERY_STAFF, after_end=True)
 def restore(room: RoomState, cmd: c.ReplyRestore, actor: str | None, now: float) -> Data:
     reply = _reply(room, cmd.reply)
+    fixed = room.text_rules >= SHADOW_FIXES
+    if fixed and reply.shadowed and reply.state == ReplyState.VISIBLE:
+        reply.shadowed = False  # posted under a shadow mute: a moderator publishes it
+        return _moderated(room, EventName.REPLY_RESTORED, reply, False, actor, "", now)
     if reply.state != ReplyState.HIDDEN:
         raise errors.InvalidTransition("this reply is not hidden")
     reply.state = move(REPLY_TRANSITIONS, reply.state, ReplyState.VISIBLE, "not hidden")
     reply.hide_reason = ""
+    if fixed:
+        reply.shadowed = False
     return _moderated(room, EventName.REPLY_RESTORED, reply, False, actor, "", now)
 
 

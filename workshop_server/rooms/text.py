@@ -191,12 +191,13 @@ def clean_name(raw: str, limit: int, *, blanks: bool = True) -> str:
 #: The text rules new commands are handled under. Each journal entry records the version it was handled
 #: under, so that a replay applies the same rules and gives the same texts (an entry without one was
 #: written under version 1).
-TEXT_RULES = 6
+TEXT_RULES = 7
 """Version 3 adds the word filter (``rooms/triage.py``): the cleaning is version 2's. Version 4 (the
 same texts) fixes merges and results, which changed what some commands emit: :data:`MERGE_FIXES`.
 Version 5 refuses texts and names made only of characters that show nothing (:data:`BLANKS_FROM`)
 and fixes access and moderation rules found by a review (:data:`RULE_FIXES`). Version 6 makes a
-purged room an archive and theme names unique (:data:`ARCHIVE_FIXES`)."""
+purged room an archive and theme names unique (:data:`ARCHIVE_FIXES`). Version 7 closes two gaps of
+the shadow mute (:data:`SHADOW_FIXES`)."""
 #: From this version on (entries handled under it, and everything live): a merged idea that absorbed a
 #: note of an anonymous round names no co-author (``RoomState.anonymous_credit``); undoing a merge
 #: gives back only the dots it moved, not those it refunded, and takes back the credit it had added to
@@ -216,6 +217,10 @@ RULE_FIXES = 5
 #: text, a reason or a label, that no purge removes: the purge runs once); two themes may not share a
 #: name, case aside.
 ARCHIVE_FIXES = 6
+#: From this version on: an idea edited by a shadow-muted member is shadowed (editing an idea posted
+#: before the shadow mute published new text to everyone); restoring an idea or a reply posted under a
+#: shadow mute publishes it (a mistaken shadow mute left them off the wall for good).
+SHADOW_FIXES = 7
 
 
 def legacy_clean_name(raw: str, limit: int) -> str:
