@@ -111,6 +111,15 @@ async def test_live_figures_exports_triage_and_erasure(web: Browsing, web_server
     await ben_row.get_by_role("button", name="Shadow mute for Ben").click()
     await expect(ben_row.locator(".badge-shadow")).to_have_text("Shadow-muted")
     await expect(console.locator("#audit-list")).to_contain_text("Facilitator shadow-muted Ben")
+    # What Ben writes now is seen by Ben and staff only; a moderator may publish it (a mistaken mute).
+    posted = await ben.ok("idea.post", text="A shadowed idea")
+    shadowed = console.locator(".staff-note", has_text="A shadowed idea")
+    await expect(shadowed.locator(".badge-shadow")).to_be_visible()
+    publish = "Publish the note “A shadowed idea”, written under a shadow mute"
+    await shadowed.get_by_role("button", name=publish).click()
+    await expect(shadowed.locator(".badge-shadow")).to_have_count(0)
+    await ben.ok("idea.withdraw", idea=posted["idea"]["id"])  # (the figures below count 4 ideas)
+    await expect(shadowed).to_have_count(0)
     await screenshot(console, "console-figures")
 
     # Exports through one-time links: the CSV (BOM, the formula neutralised), the anonymised

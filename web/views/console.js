@@ -243,7 +243,7 @@ export function mountConsole(ctx) {
     const onWall = state.publiclyVisible(idea);
     const statusOpen = Boolean(fu.status && fu.status.kind === "idea" && fu.status.id === idea.id);
     const follow = [idea.status, idea.history, replies, onWall, statusOpen, fu.replying === idea.id];
-    const sig = JSON.stringify([idea.text, credit, idea.state, idea.hide_reason, total, hiding, rnd && rnd.private && !rnd.revealed, selectable, selected, merges, follow, isSpotlit(state, { idea: idea.id })]);
+    const sig = JSON.stringify([idea.text, credit, idea.state, idea.shadowed, idea.hide_reason, total, hiding, rnd && rnd.private && !rnd.revealed, selectable, selected, merges, follow, isSpotlit(state, { idea: idea.id })]);
     renderRow(el, sig, () => {
       const label = short(idea.text);
       const badges = [];
@@ -258,6 +258,8 @@ export function mountConsole(ctx) {
       if (idea.state === "pending") actions.push(small("console.approve", "approve", () => ctx.act("idea.approve", { idea: idea.id }).catch(() => {}), "btn-secondary", t("console.approveLabel", { text: label })));
       if (idea.state !== "hidden") actions.push(small("console.hide", "hide", () => openPrompt("hide", idea.id), "btn-ghost", t("console.hideLabel", { text: label })));
       else actions.push(small("console.restore", "restore", () => ctx.act("idea.restore", { idea: idea.id }).catch(() => {}), "btn-ghost", t("console.restoreLabel", { text: label })));
+      // Written under a shadow mute (seen by its author and staff only): a moderator may publish it.
+      if (idea.state === "visible" && idea.shadowed) actions.push(small("console.publish", "publish", () => ctx.act("idea.restore", { idea: idea.id }).catch(() => {}), "btn-ghost", t("console.publishLabel", { text: label })));
       for (const m of merges) {
         if (m.undo) actions.push(small("themes.unmerge", "unmerge-" + m.id, () => unmerge(ctx, m.id, update), "btn-ghost", t("themes.unmergeLabel", { text: label })));
       }
