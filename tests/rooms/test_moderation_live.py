@@ -3,6 +3,8 @@ rules 7, SHADOW_FIXES, and older journals replay as they were)."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.rooms.helpers import FACILITATOR, Workshop
 from workshop_server.rooms import commands as c
 from workshop_server.rooms.events import view_for
@@ -48,38 +50,32 @@ def test_a_shadow_muted_member_cannot_publish_by_editing_an_earlier_idea() -> No
     assert "everyone here is a clown" not in screen.texts()
 
 
-def test_ideas_posted_under_a_mistaken_shadow_mute_can_be_published_again() -> None:
+def idea_under_a_shadow_mute(*, lift: bool) -> tuple[Workshop, str]:
+    """Ann, shadow-muted, posts an idea on an open wall; ``lift``: the shadow mute is then lifted."""
+    w = Workshop()
+    ann = w.join("Ann")
+    w.open_ideate(private=False)
+    w.ok(FACILITATOR, c.MemberShadowMute, member=ann)
+    idea = w.post(ann, "a good idea")
+    if lift:
+        w.ok(FACILITATOR, c.MemberShadowMute, member=ann, on=False)
+    return w, idea
+
+
+@pytest.mark.parametrize("hidden_first", [True, False])
+def test_ideas_posted_under_a_mistaken_shadow_mute_can_be_published_again(hidden_first: bool) -> None:
     """Once a (mistaken) shadow mute is lifted, a moderator had no command that published the ideas
     posted during it (idea.restore/approve kept `shadowed`): restoring one now publishes it, hidden or not."""
-    w = Workshop()
-    ann = w.join("Ann")
-    w.open_ideate(private=False)
-    w.ok(FACILITATOR, c.MemberShadowMute, member=ann)
-    idea = w.post(ann, "a good idea")
-    w.ok(FACILITATOR, c.MemberShadowMute, member=ann, on=False)
-    w.ok(FACILITATOR, c.IdeaHide, idea=idea, reason="x")
-    w.ok(FACILITATOR, c.IdeaRestore, idea=idea)
-    assert w.room.publicly_visible(w.room.ideas[idea])
-
-
-def test_restore_publishes_a_visible_idea_posted_under_a_shadow_mute() -> None:
-    w = Workshop()
-    ann = w.join("Ann")
-    w.open_ideate(private=False)
-    w.ok(FACILITATOR, c.MemberShadowMute, member=ann)
-    idea = w.post(ann, "a good idea")
-    w.ok(FACILITATOR, c.MemberShadowMute, member=ann, on=False)
+    w, idea = idea_under_a_shadow_mute(lift=True)
     assert not w.room.publicly_visible(w.room.ideas[idea])
+    if hidden_first:
+        w.ok(FACILITATOR, c.IdeaHide, idea=idea, reason="x")
     w.ok(FACILITATOR, c.IdeaRestore, idea=idea)
     assert w.room.publicly_visible(w.room.ideas[idea])
 
 
 def test_journals_written_before_the_shadow_fixes_replay_as_they_were() -> None:
-    w = Workshop()
-    ann = w.join("Ann")
-    w.open_ideate(private=False)
-    w.ok(FACILITATOR, c.MemberShadowMute, member=ann)
-    idea = w.post(ann, "a good idea")
+    w, idea = idea_under_a_shadow_mute(lift=False)
     w.room.text_rules = SHADOW_FIXES - 1  # entries handled under text rules 6
     w.fail(FACILITATOR, c.IdeaRestore, "invalid_transition", idea=idea)
     w.room.text_rules = SHADOW_FIXES

@@ -125,9 +125,10 @@ async def screenshot(page: Page, name: str) -> None:
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), animations="disabled", full_page=True)
 
 
-async def join(page: Page, code: str, name: str) -> None:
-    """Join room ``code`` through the join page (name, accept the rules, join)."""
-    await page.goto(f"/j/{code}")
+async def join(page: Page, code: str, name: str, *, base: str = "") -> None:
+    """Join room ``code`` through the join page (name, accept the rules, join); ``base``: another
+    server's URL than the page's (a test's own server)."""
+    await page.goto(f"{base}/j/{code}")
     await page.fill("#join-name", name)
     await page.check("#join-accept")
     await page.click("#join-submit")

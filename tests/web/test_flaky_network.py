@@ -149,10 +149,7 @@ async def test_resume_after_a_server_crash_and_an_erasure(web: Browsing, own_ser
     other = await Client.connect(server.ws_url)
     page = await web.page("phone", width=390, height=844, mobile=True)
     try:
-        await page.goto(f"{server.url}/j/{code}")
-        await page.fill("#join-name", "Wen")
-        await page.check("#join-accept")
-        await page.click("#join-submit")
+        await join(page, code, "Wen", base=server.url)
         await expect(page.locator("#whoami")).to_have_text("You are Wen.")
         await other.join(code, "Omar")
         await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", duration=600, private=False)
@@ -245,10 +242,7 @@ async def test_reply_lost_in_a_crash_is_answered_after_the_restart(
 
     await page.route_web_socket("**/ws", handler)
     try:
-        await page.goto(f"{server.url}/j/{code}")
-        await page.fill("#join-name", "Wen")
-        await page.check("#join-accept")
-        await page.click("#join-submit")
+        await join(page, code, "Wen", base=server.url)
         await expect(page.locator("#whoami")).to_have_text("You are Wen.")
         await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", duration=600, private=False)
         await expect(page.locator("#idea-text")).to_be_enabled()
