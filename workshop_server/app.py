@@ -38,6 +38,7 @@ from workshop_server.hub import Hub
 from workshop_server.metrics import Metrics
 from workshop_server.ratelimit import SharedLimiter, address_key, retry_after_header
 from workshop_server.rooms.codes import normalise_code
+from workshop_server.rooms.exports import CSV_DELIMITERS
 from workshop_server.rooms.room import clean_text
 from workshop_server.session import Session
 from workshop_server.settings import Settings
@@ -445,6 +446,13 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         segno.make(url, error="m").save(out, kind="svg", scale=8, border=2, dark="#111827", light="#ffffff")
         return Response(out.getvalue(), media_type="image/svg+xml", headers={"cache-control": "max-age=3600"})
 
+    def csv_separator(request: Request) -> str:
+        """The CSV's ``?sep=``: ``comma`` (the default) or ``semicolon`` (French spreadsheets)."""
+        separator = request.query_params.get("sep", "comma")
+        if separator not in CSV_DELIMITERS:
+            raise errors.InvalidCommand("sep is comma or semicolon")
+        return separator
+
     async def export_claims(request: Request, code: str, fmt: str) -> tuple[str, str, int, bool]:
         """Who asks for an export, and whether it is anonymised: the Bearer token's claims (and
         ``?anonymised=``), or a one-time link's (``?dl=``), which fixes its format and anonymisation."""
@@ -464,6 +472,7 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         anonymised = False
         try:
             kind, subject, generation, anonymised = await export_claims(request, code, fmt)
+            separator = csv_separator(request) if fmt == "csv" else "comma"
             host = await hub.host(code)
             answer = await host.query(
                 "export_file",
@@ -472,6 +481,7 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
                 generation=generation,
                 fmt=fmt,
                 anonymised=anonymised,
+                separator=separator,
             )
             if "error" in answer:
                 raise errors.from_dict(answer["error"])
@@ -581,8 +591,15 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         fmt = request.query_params.get("format", "json")
         if fmt not in ("json", "csv", "md", "html"):
             return error_response(errors.InvalidCommand("format is json, csv, md or html"))
-        extra = "&anonymised=1" if request.query_params.get("anonymised") in ("1", "true", "yes") else ""
-        key = hub.downloads.issue(code, claims.subject, claims.generation, fmt, bool(extra))
+        anonymised = request.query_params.get("anonymised") in ("1", "true", "yes")
+        extra = "&anonymised=1" if anonymised else ""
+        if fmt == "csv":
+            try:
+                separator = csv_separator(request)
+            except errors.WorkshopError as exc:
+                return error_response(exc)
+            extra += f"&sep={separator}" if separator != "comma" else ""
+        key = hub.downloads.issue(code, claims.subject, claims.generation, fmt, anonymised)
         return JSONResponse(
             {"url": f"/api/rooms/{code}/export.{fmt}?dl={key}{extra}", "expires_in": DOWNLOAD_SECONDS},
             headers={"cache-control": "no-store"},

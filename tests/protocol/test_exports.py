@@ -12,6 +12,7 @@ from tests.protocol.conftest import Connect
 from tests.protocol.test_http import assert_error, http
 from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
+from workshop_server.rooms.exports import CSV_COLUMNS
 
 
 async def ideate(
@@ -77,6 +78,31 @@ async def test_a_one_time_link_downloads_the_csv_once(server: ServerProcess, con
         400,
         "invalid_command",
     )
+
+
+async def test_the_csv_can_use_semicolons_for_french_spreadsheets(server: ServerProcess, connect: Connect) -> None:
+    """French Excel reads a comma-separated file as one column: ``?sep=semicolon`` (on the export and
+    on its one-time link) separates the cells with semicolons; anything else is refused."""
+    links, _, ana = await ideate(server, connect, "Anaïs")
+    code = links["room"]
+    await ana.ok("idea.post", text="du café, des fruits; le matin")
+    staff = {"authorization": f"Bearer {links['facilitator_token']}"}
+
+    direct = http(server, f"/api/rooms/{code}/export.csv?sep=semicolon", headers=staff)
+    made = http(server, f"/api/rooms/{code}/export-link?format=csv&sep=semicolon", method="POST", headers=staff)
+    assert made.json()["url"].endswith("&sep=semicolon")
+    for response in (direct, http(server, made.json()["url"])):
+        assert response.status == 200 and response.body.startswith(b"\xef\xbb\xbf")
+        text = response.body.decode("utf-8-sig")
+        assert text.splitlines()[0] == ";".join(CSV_COLUMNS)
+        header, row = list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))
+        assert dict(zip(header, row, strict=True))["text"] == "du café, des fruits; le matin"
+
+    comma = http(server, f"/api/rooms/{code}/export.csv", headers=staff).body.decode("utf-8-sig")
+    assert comma.splitlines()[0] == ",".join(CSV_COLUMNS)
+    for path in ("export.csv?sep=tab", "export-link?format=csv&sep=%3B"):
+        method = "POST" if path.startswith("export-link") else "GET"
+        assert_error(http(server, f"/api/rooms/{code}/{path}", method=method, headers=staff), 400, "invalid_command")
 
 
 async def test_the_json_export_has_totals_but_no_voters_dots(server: ServerProcess, connect: Connect) -> None:

@@ -167,3 +167,27 @@ async def test_live_figures_exports_triage_and_erasure(web: Browsing, web_server
     await expect(note).to_contain_text(re.compile(r"Participant \d+"))
     await expect(kpi(console, "ideas")).to_have_text("4")
     await ben.close()
+
+
+async def test_a_french_console_downloads_the_csv_with_semicolons(web: Browsing, web_server: ServerProcess) -> None:
+    """French spreadsheets split cells on semicolons (the comma is their decimal sign): a console in
+    French asks for the CSV with ``sep=semicolon``, one in English keeps RFC 4180's commas."""
+    links = create_room(web_server.url, title="Cantine", locale="fr")
+    ben = await Client.connect(web_server.ws_url)
+    facilitator = await Client.connect(web_server.ws_url)
+    try:
+        await facilitator.auth(links["facilitator_token"])
+        await facilitator.ok("round.open", kind="ideate", prompt="Idées ?", private=False)
+        await ben.join(links["room"], "Ben")
+        await ben.ok("idea.post", text="Du café, le matin")
+        for locale, separator in (("fr-FR", ";"), ("en-US", ",")):
+            console = await web.page(f"facilitator-{locale}", locale=locale)
+            await console.goto(links["facilitator_url"])
+            await console.click("#insights-toggle")
+            text = (await download(console, "#export-csv")).decode("utf-8-sig")
+            assert text.splitlines()[0].split(separator)[:3] == ["id", "text", "author"], (locale, text)
+            row = next(csv.DictReader(io.StringIO(text, newline=""), delimiter=separator))
+            assert (row["text"], row["author"]) == ("Du café, le matin", "Ben")
+    finally:
+        await ben.close()
+        await facilitator.close()

@@ -2,7 +2,7 @@
 // filter, the staff-only shadow mute, and the markers that tell moderators why a note waits.
 
 import { h, show } from "../dom.js";
-import { t } from "../i18n.js";
+import { locale, t } from "../i18n.js";
 
 const FORMATS = [
   { format: "json", key: "exports.json", ext: "json" },
@@ -12,10 +12,12 @@ const FORMATS = [
 ];
 const LANGUAGES = ["en", "fr"];
 
-/** Ask the server for a one-time link to an export (the token in a header, never in a URL). */
+/** Ask the server for a one-time link to an export (the token in a header, never in a URL). The CSV
+ * comes with semicolons in French: a French spreadsheet reads a comma-separated file as one column. */
 async function exportLink(ctx, format, anonymised) {
   const query = new URLSearchParams({ format });
   if (anonymised) query.set("anonymised", "1");
+  if (format === "csv" && locale() === "fr") query.set("sep", "semicolon");
   const response = await fetch(`/api/rooms/${encodeURIComponent(ctx.code)}/export-link?${query}`, {
     method: "POST",
     headers: { accept: "application/json", authorization: "Bearer " + ctx.session.token },

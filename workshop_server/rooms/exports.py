@@ -3,10 +3,11 @@
 The HTTP layer only checks the token and sends what these return; it never reads the raw state.
 
 - **CSV** (:func:`ideas_csv`): RFC 4180 (comma, double quotes, CRLF), UTF-8 with a byte order mark so
-  that spreadsheet programs open French text correctly. A cell starting with ``=``, ``+``, ``-``, ``@``
-  (or a tab or carriage return, or their full-width forms, also behind spaces or zero-width
-  characters) gets a leading apostrophe, so that no spreadsheet runs it as a formula (OWASP's "CSV
-  injection").
+  that spreadsheet programs open French text correctly; or with semicolons (``delimiter=";"``), which
+  spreadsheet programs set to a French locale (where the comma is the decimal sign) expect. A cell
+  starting with ``=``, ``+``, ``-``, ``@`` (or a tab or carriage return, or their full-width forms,
+  also behind spaces or zero-width characters) gets a leading apostrophe, so that no spreadsheet runs
+  it as a formula (OWASP's "CSV injection").
 - **The report** (:func:`report_blocks`): the brief, the rounds, ranked results per round and per
   theme, statuses and the selection log, the figures and the contributors; rendered as Markdown
   (:func:`report_md`) and as one printable HTML page (:func:`report_html`).
@@ -33,6 +34,7 @@ from workshop_server.rooms.state import Idea, IdeaState
 
 __all__ = [
     "CSV_COLUMNS",
+    "CSV_DELIMITERS",
     "ideas_csv",
     "neutralise",
     "report_blocks",
@@ -57,6 +59,9 @@ CSV_COLUMNS = (
 #: full-width forms (Excel in East Asian locales converts them).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 BOM = "\ufeff"
+#: The CSV separators on offer: RFC 4180's comma, and the semicolon of locales whose decimal sign is a
+#: comma (French Excel splits a comma-separated file into nothing: every row lands in one cell).
+CSV_DELIMITERS = {"comma": ",", "semicolon": ";"}
 
 
 def neutralise(cell: str) -> str:
@@ -106,10 +111,13 @@ def exported_ideas(room: RoomState) -> list[Idea]:
     return [i for i in room.ideas.values() if i.state != IdeaState.MERGED]
 
 
-def ideas_csv(room: RoomState, *, anonymised: bool = False) -> str:
-    """The ideas as CSV text, starting with the byte order mark (encode it as UTF-8)."""
+def ideas_csv(room: RoomState, *, anonymised: bool = False, delimiter: str = ",") -> str:
+    """The ideas as CSV text, starting with the byte order mark (encode it as UTF-8), its cells
+    separated by ``delimiter`` (one of :data:`CSV_DELIMITERS`' values)."""
+    if delimiter not in CSV_DELIMITERS.values():
+        raise ValueError(f"CSV delimiter {delimiter!r}")
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow(CSV_COLUMNS)
     for idea in exported_ideas(room):
         named = _named(room, idea, anonymised)

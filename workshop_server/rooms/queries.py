@@ -204,14 +204,24 @@ def live_now(room: RoomState, staff: bool) -> list[Any]:
 
 @query("export_file")
 def export_file(
-    room: RoomState, kind: str, subject: str, generation: int, fmt: str, anonymised: bool
+    room: RoomState,
+    kind: str,
+    subject: str,
+    generation: int,
+    fmt: str,
+    anonymised: bool,
+    separator: str = "comma",
 ) -> Data:
-    """A staff export as text (``fmt``: ``csv`` or ``md``): ``{"error": ...}`` or ``{"text": ...}``."""
+    """A staff export as text (``fmt``: ``csv``, ``md`` or ``html``; ``separator``: a key of
+    :data:`exports.CSV_DELIMITERS`, for the CSV): ``{"error": ...}`` or ``{"text": ...}``."""
     refusal = staff_refusal(room, kind, subject, generation)
     if refusal is not None:
         return {"error": refusal.to_dict()}
     if fmt == "csv":
-        return {"text": exports.ideas_csv(room, anonymised=anonymised)}
+        delimiter = exports.CSV_DELIMITERS.get(separator)
+        if delimiter is None:
+            return {"error": errors.InvalidCommand("sep is comma or semicolon").to_dict()}
+        return {"text": exports.ideas_csv(room, anonymised=anonymised, delimiter=delimiter)}
     if fmt == "md":
         return {"text": exports.report_md(room, anonymised=anonymised)}
     if fmt == "html":
