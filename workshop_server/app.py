@@ -39,6 +39,7 @@ from workshop_server.metrics import Metrics
 from workshop_server.ratelimit import SharedLimiter, address_key, retry_after_header
 from workshop_server.rooms.codes import normalise_code
 from workshop_server.rooms.exports import CSV_DELIMITERS
+from workshop_server.rooms.report_text import REPORT_LANGUAGES
 from workshop_server.rooms.room import clean_text
 from workshop_server.session import Session
 from workshop_server.settings import Settings
@@ -453,6 +454,13 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
             raise errors.InvalidCommand("sep is comma or semicolon")
         return separator
 
+    def report_lang(request: Request) -> str | None:
+        """The report's ``?lang=`` (``en`` or ``fr``), or None: the room's language."""
+        lang = request.query_params.get("lang")
+        if lang is not None and lang not in REPORT_LANGUAGES:
+            raise errors.InvalidCommand("lang is en or fr")
+        return lang
+
     async def export_claims(request: Request, code: str, fmt: str) -> tuple[str, str, int, bool]:
         """Who asks for an export, and whether it is anonymised: the Bearer token's claims (and
         ``?anonymised=``), or a one-time link's (``?dl=``), which fixes its format and anonymisation."""
@@ -473,6 +481,7 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         try:
             kind, subject, generation, anonymised = await export_claims(request, code, fmt)
             separator = csv_separator(request) if fmt == "csv" else "comma"
+            lang = report_lang(request) if fmt in ("md", "html") else None
             host = await hub.host(code)
             answer = await host.query(
                 "export_file",
@@ -482,6 +491,7 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
                 fmt=fmt,
                 anonymised=anonymised,
                 separator=separator,
+                lang=lang,
             )
             if "error" in answer:
                 raise errors.from_dict(answer["error"])
@@ -593,12 +603,13 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
             return error_response(errors.InvalidCommand("format is json, csv, md or html"))
         anonymised = request.query_params.get("anonymised") in ("1", "true", "yes")
         extra = "&anonymised=1" if anonymised else ""
-        if fmt == "csv":
-            try:
-                separator = csv_separator(request)
-            except errors.WorkshopError as exc:
-                return error_response(exc)
-            extra += f"&sep={separator}" if separator != "comma" else ""
+        try:
+            separator = csv_separator(request) if fmt == "csv" else "comma"
+            lang = report_lang(request) if fmt in ("md", "html") else None
+        except errors.WorkshopError as exc:
+            return error_response(exc)
+        extra += f"&sep={separator}" if separator != "comma" else ""
+        extra += f"&lang={lang}" if lang is not None else ""
         key = hub.downloads.issue(code, claims.subject, claims.generation, fmt, anonymised)
         return JSONResponse(
             {"url": f"/api/rooms/{code}/export.{fmt}?dl={key}{extra}", "expires_in": DOWNLOAD_SECONDS},

@@ -80,7 +80,9 @@ async def test_a_one_time_link_downloads_the_csv_once(server: ServerProcess, con
     )
 
 
-async def test_the_csv_can_use_semicolons_for_french_spreadsheets(server: ServerProcess, connect: Connect) -> None:
+async def test_the_csv_can_use_semicolons_for_french_spreadsheets(
+    server: ServerProcess, connect: Connect
+) -> None:
     """French Excel reads a comma-separated file as one column: ``?sep=semicolon`` (on the export and
     on its one-time link) separates the cells with semicolons; anything else is refused."""
     links, _, ana = await ideate(server, connect, "Anaïs")
@@ -89,7 +91,8 @@ async def test_the_csv_can_use_semicolons_for_french_spreadsheets(server: Server
     staff = {"authorization": f"Bearer {links['facilitator_token']}"}
 
     direct = http(server, f"/api/rooms/{code}/export.csv?sep=semicolon", headers=staff)
-    made = http(server, f"/api/rooms/{code}/export-link?format=csv&sep=semicolon", method="POST", headers=staff)
+    link = f"/api/rooms/{code}/export-link?format=csv&sep=semicolon"
+    made = http(server, link, method="POST", headers=staff)
     assert made.json()["url"].endswith("&sep=semicolon")
     for response in (direct, http(server, made.json()["url"])):
         assert response.status == 200 and response.body.startswith(b"\xef\xbb\xbf")
@@ -102,7 +105,28 @@ async def test_the_csv_can_use_semicolons_for_french_spreadsheets(server: Server
     assert comma.splitlines()[0] == ",".join(CSV_COLUMNS)
     for path in ("export.csv?sep=tab", "export-link?format=csv&sep=%3B"):
         method = "POST" if path.startswith("export-link") else "GET"
-        assert_error(http(server, f"/api/rooms/{code}/{path}", method=method, headers=staff), 400, "invalid_command")
+        refused = http(server, f"/api/rooms/{code}/{path}", method=method, headers=staff)
+        assert_error(refused, 400, "invalid_command")
+
+
+async def test_the_report_is_in_the_rooms_language_or_the_one_asked(
+    server: ServerProcess, connect: Connect
+) -> None:
+    """A French room's report is in French; ``?lang=en`` (on the export and on its one-time link)
+    asks for English; another language is refused."""
+    links = create_room(server.url, locale="fr")
+    code = links["room"]
+    staff = {"authorization": f"Bearer {links['facilitator_token']}"}
+    french = http(server, f"/api/rooms/{code}/export.md", headers=staff).body.decode("utf-8")
+    assert "## Manches" in french and "## Indicateurs" in french
+    english = http(server, f"/api/rooms/{code}/export.md?lang=en", headers=staff).body.decode("utf-8")
+    assert "## Rounds" in english and "## Figures" in english
+    made = http(server, f"/api/rooms/{code}/export-link?format=html&lang=en", method="POST", headers=staff)
+    page = http(server, made.json()["url"]).body.decode("utf-8")
+    assert '<html lang="en">' in page and "<h2>Figures</h2>" in page
+    for path, method in (("export.html?lang=de", "GET"), ("export-link?format=md&lang=de", "POST")):
+        refused = http(server, f"/api/rooms/{code}/{path}", method=method, headers=staff)
+        assert_error(refused, 400, "invalid_command")
 
 
 async def test_the_json_export_has_totals_but_no_voters_dots(server: ServerProcess, connect: Connect) -> None:

@@ -185,3 +185,34 @@ def test_the_report_reads_as_english() -> None:
     report = report_md(w.room)
     assert "1 idea." in report and "1 ideas" not in report
     assert "Phase: round closed." in report
+
+
+def test_a_french_room_gets_its_report_in_french() -> None:
+    """A French room's report goes to a French brand: its headings, labels, statuses, plurals
+    (``1 idée``, ``2 idées``), percentages (``50 %``) and decimals (``1,5``) in French, declared as
+    such; ``lang`` asks for the other language."""
+    w = Workshop(RoomConfig(title="Cantine", locale="fr"))
+    ann, bob = w.join("Ann"), w.join("Bob")
+    w.open_ideate(private=False)
+    first = w.post(ann, "du café le matin")
+    w.post(ann, "des fruits")
+    w.post(ann, "moins de bruit")
+    w.close()
+    w.ok(FACILITATOR, c.IdeaStatusSet, idea=first, status="adopted", note="dès lundi")
+    w.ok(FACILITATOR, c.PulseOpen, question="Satisfait ?")
+    w.ok(ann, c.PulseAnswer, score=4)
+    w.ok(bob, c.PulseAnswer, score=5)
+    report = report_md(w.room)
+    assert "## Manches" in report and "## Indicateurs" in report and "## Contributeurs" in report
+    assert "3 idées." in report
+    assert "| du café le matin |  | adoptée | 0 | Ann |" in report
+    assert "l'idée «\u202fdu café le matin\u202f» est adoptée par Facilitator\u202f: dès lundi" in report
+    assert "Taux de participation\u202f: 50\u202f%" in report
+    assert "Idées par participant\u202f: 1,5" in report
+    assert "Satisfaction\u202f: 4,5 / 5 (2 réponses)" in report
+    assert "Rounds" not in report and "Figures" not in report
+    page = report_html(w.room)
+    assert '<html lang="fr">' in page and "<h2>Indicateurs</h2>" in page
+    english = report_md(w.room, lang="en")
+    assert "## Rounds" in english and "3 ideas." in english and "Participation rate: 50%" in english
+    assert '<html lang="en">' in report_html(w.room, lang="en")

@@ -169,9 +169,10 @@ async def test_live_figures_exports_triage_and_erasure(web: Browsing, web_server
     await ben.close()
 
 
-async def test_a_french_console_downloads_the_csv_with_semicolons(web: Browsing, web_server: ServerProcess) -> None:
+async def test_a_french_console_downloads_french_exports(web: Browsing, web_server: ServerProcess) -> None:
     """French spreadsheets split cells on semicolons (the comma is their decimal sign): a console in
-    French asks for the CSV with ``sep=semicolon``, one in English keeps RFC 4180's commas."""
+    French asks for the CSV with ``sep=semicolon``, one in English keeps RFC 4180's commas. The
+    report is in the console's language."""
     links = create_room(web_server.url, title="Cantine", locale="fr")
     ben = await Client.connect(web_server.ws_url)
     facilitator = await Client.connect(web_server.ws_url)
@@ -188,6 +189,9 @@ async def test_a_french_console_downloads_the_csv_with_semicolons(web: Browsing,
             assert text.splitlines()[0].split(separator)[:3] == ["id", "text", "author"], (locale, text)
             row = next(csv.DictReader(io.StringIO(text, newline=""), delimiter=separator))
             assert (row["text"], row["author"]) == ("Du café, le matin", "Ben")
+            report = (await download(console, "#export-md")).decode("utf-8")
+            heading = {"fr-FR": "## Indicateurs", "en-US": "## Figures"}[locale]
+            assert heading in report, (locale, report)
     finally:
         await ben.close()
         await facilitator.close()

@@ -13,11 +13,13 @@ const FORMATS = [
 const LANGUAGES = ["en", "fr"];
 
 /** Ask the server for a one-time link to an export (the token in a header, never in a URL). The CSV
- * comes with semicolons in French: a French spreadsheet reads a comma-separated file as one column. */
+ * comes with semicolons in French: a French spreadsheet reads a comma-separated file as one column;
+ * the report is written in the console's language. */
 async function exportLink(ctx, format, anonymised) {
   const query = new URLSearchParams({ format });
   if (anonymised) query.set("anonymised", "1");
   if (format === "csv" && locale() === "fr") query.set("sep", "semicolon");
+  if (format === "md" || format === "html") query.set("lang", locale());
   const response = await fetch(`/api/rooms/${encodeURIComponent(ctx.code)}/export-link?${query}`, {
     method: "POST",
     headers: { accept: "application/json", authorization: "Bearer " + ctx.session.token },

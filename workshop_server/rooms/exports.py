@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +30,7 @@ from workshop_server.rooms import figures as kpi
 from workshop_server.rooms import followup_views as fv
 from workshop_server.rooms.events import Data
 from workshop_server.rooms.model import RoomState
+from workshop_server.rooms.report_text import Words, report_language
 from workshop_server.rooms.room import Room
 from workshop_server.rooms.state import Idea, IdeaState
 
@@ -70,11 +72,6 @@ def neutralise(cell: str) -> str:
     in front of ``=`` is trimmed by some importers) starts one."""
     start = cell.lstrip(" \u00a0\u200b\u200c\u200d\u2060\ufeff")
     return "'" + cell if cell.startswith(FORMULA_STARTS) or start.startswith(FORMULA_STARTS) else cell
-
-
-def _count(n: int, noun: str) -> str:
-    """``1 idea``, ``2 ideas``."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def iso(at: float | None) -> str:
@@ -144,128 +141,131 @@ Block = tuple[str, Any]
 everywhere; each renderer escapes for its format."""
 
 
-def _table_results(room: RoomState, key: str, rows: list[Data]) -> Block:
+def _table_results(room: RoomState, w: Words, key: str, rows: list[Data]) -> Block:
     return (
         "table",
         (
-            ["Rank", key.title(), "Dots"],
+            [w("rank"), w(key), w("dots")],
             [[str(r["rank"]), _label(room, key, r[key], r.get("name")), str(r["total"])] for r in rows],
         ),
     )
 
 
-def report_blocks(room: RoomState, *, anonymised: bool = False) -> list[Block]:
+def report_blocks(room: RoomState, *, anonymised: bool = False, lang: str | None = None) -> list[Block]:
     """The report: the brief, the rounds with ranked results (per idea and per theme), the ideas with
-    their statuses, the selection (criteria, evaluations, decisions), the figures and the contributors."""
+    their statuses, the selection (criteria, evaluations, decisions), the figures and the contributors.
+    In ``lang`` (English or French; by default the room's locale, see :func:`report_language`)."""
     cfg = room.config
+    w = Words(report_language(lang, cfg.locale))
     blocks: list[Block] = [
         ("h1", cfg.title),
-        ("p", f"Report generated at {iso(room.clock)}. Phase: {str(room.phase).replace('_', ' ')}."),
+        ("p", w("generated", at=iso(room.clock), phase=w(f"phase.{room.phase}"))),
     ]
     if cfg.brand:
-        blocks.append(("p", f"Brand: {cfg.brand}."))
+        blocks.append(("p", w("brand", brand=cfg.brand)))
     if cfg.brief.strip():
-        blocks.append(("h2", "Brief"))
+        blocks.append(("h2", w("brief")))
         blocks += [("p", " ".join(p.split())) for p in cfg.brief.split("\n\n") if p.strip()]
 
-    blocks.append(("h2", "Rounds"))
+    blocks.append(("h2", w("rounds")))
     if not room.rounds:
-        blocks.append(("p", "No round was run."))
+        blocks.append(("p", w("no_round")))
     for rnd in room.rounds.values():
-        blocks.append(("h3", f"{rnd.id}: {rnd.prompt} ({rnd.kind}, {rnd.status.value})"))
+        kind, status = w(f"kind.{rnd.kind}"), w(f"rstatus.{rnd.status.value}")
+        blocks.append(("h3", w("round", id=rnd.id, prompt=rnd.prompt, kind=kind, status=status)))
         if rnd.kind == "ideate":
             # Posted in the round (duplicates merged since included), as the figures count them.
-            blocks.append(
-                ("p", _count(sum(1 for i in room.ideas.values() if i.round == rnd.id), "idea") + ".")
-            )
+            posted = sum(1 for i in room.ideas.values() if i.round == rnd.id)
+            blocks.append(("p", w.count(posted, "idea") + "."))
             continue
         key = "theme" if rnd.target == "themes" else "idea"
         results = rnd.results or [
             {key: t, "total": n, "rank": r}
             for r, (t, n) in enumerate(sorted(rnd.totals.items(), key=lambda kv: -kv[1]), 1)
         ]
-        blocks.append(_table_results(room, key, results) if results else ("p", "No dots."))
+        blocks.append(_table_results(room, w, key, results) if results else ("p", w("no_dots")))
         if rnd.theme_results:
-            blocks += [("p", "By theme:"), _table_results(room, "theme", rnd.theme_results)]
+            blocks += [("p", w("by_theme")), _table_results(room, w, "theme", rnd.theme_results)]
 
-    blocks.append(("h2", "Ideas and their status"))
+    blocks.append(("h2", w("ideas_status")))
     rows = []
     for idea in exported_ideas(room):
         theme = room.themes.get(idea.theme) if idea.theme is not None else None
         named = _named(room, idea, anonymised)
-        authors = ", ".join(room.members[a].name for a in room.credited(idea)) if named else "(anonymous)"
-        state = {IdeaState.HIDDEN: " (hidden by a moderator)", IdeaState.PENDING: " (awaiting approval)"}
+        authors = ", ".join(room.members[a].name for a in room.credited(idea)) if named else w("anonymous")
+        state = {IdeaState.HIDDEN: w("hidden"), IdeaState.PENDING: w("pending")}
         rows.append(
             [
                 idea.text,
                 theme.name if theme else "",
-                idea.status.value + state.get(idea.state, ""),
+                w.status(idea.status.value) + state.get(idea.state, ""),
                 str(_all_dots(room, idea.id)),
                 authors,
             ]
         )
-    blocks.append(("table", (["Idea", "Theme", "Status", "Dots", "Authors"], rows)))
+    blocks.append(("table", ([w("idea"), w("theme"), w("status"), w("dots"), w("authors")], rows)))
 
-    if room.criteria or room.evaluations:
-        blocks.append(("h2", "Selection"))
+    log = fv.selection_log(room)
+    if room.criteria or log:  # a decision without criteria (adopted, with its note) is reported too
+        blocks.append(("h2", w("selection")))
         if room.criteria:
-            blocks += [
-                ("p", "Criteria:"),
-                (
-                    "ul",
-                    [f"{k.name} (weight {k.weight}): {k.description}".rstrip(": ") for k in room.criteria],
-                ),
+            criteria = [
+                w("criterion", name=k.name, weight=w.number(k.weight), description=k.description)
+                if k.description
+                else w("criterion_bare", name=k.name, weight=w.number(k.weight))
+                for k in room.criteria
             ]
+            blocks += [("p", w("criteria")), ("ul", criteria)]
         decisions: list[str] = []
-        for entry in fv.selection_log(room):
+        for entry in log:
             if entry["kind"] == "evaluation":
-                blocks.append(
-                    (
-                        "p",
-                        f"Evaluation {entry['id']} closed at {iso(entry['at'])}, "
-                        f"{_count(entry['jurors'], 'juror')}:",
-                    )
-                )
+                jurors = w.count(entry["jurors"], "juror")
+                blocks.append(("p", w("evaluation", id=entry["id"], at=iso(entry["at"]), jurors=jurors)))
                 scored = [
                     [
                         str(r["rank"]),
                         r["text"] or _label(room, "idea", r["idea"]),  # staff: off the wall since too
-                        "-" if r["score"] is None else str(r["score"]),
+                        "-" if r["score"] is None else w.number(r["score"]),
                     ]
                     for r in entry["results"]
                 ]
-                blocks.append(("table", (["Rank", "Idea", "Score"], scored)))
+                blocks.append(("table", ([w("rank"), w("idea"), w("score")], scored)))
             else:
-                who = "" if anonymised else f" by {entry['by_name']}"
-                note = f": {entry['note']}" if entry["note"] else ""
-                decisions.append(f"{iso(entry['at'])}: {entry['text']} is {entry['status']}{who}{note}")
+                on_theme = "theme" in entry
+                decisions.append(
+                    w(
+                        "decision_theme" if on_theme else "decision_idea",
+                        at=iso(entry["at"]),
+                        text=entry["text"],
+                        status=w.status(entry["status"], theme=on_theme),
+                        who="" if anonymised else w("by", name=entry["by_name"]),
+                        note=w("note", note=entry["note"]) if entry["note"] else "",
+                    )
+                )
         if decisions:
-            blocks += [("p", "Decisions:"), ("ul", decisions)]
+            blocks += [("p", w("decisions")), ("ul", decisions)]
 
     figures = kpi.figures(room)
+    voted = any(r.kind == "vote" for r in room.rounds.values())
     lines = [
-        f"Participants: {figures['participants']}",
-        f"Ideas: {figures['ideas']}",
-        f"Participation rate: {figures['participation_rate']:.0%} (participants credited on an idea, "
-        "hidden ones included)",
-        f"Ideas per participant: {figures['ideas_per_participant']}",
-        f"Contribution inequality (Gini): {figures['contribution_gini']}",
-        f"Vote turnout: {figures['vote_turnout']:.0%}"
-        if any(r.kind == "vote" for r in room.rounds.values())
-        else "Vote turnout: no vote round",
+        w("participants", n=figures["participants"]),
+        w("ideas", n=figures["ideas"]),
+        w("participation", pct=w.percent(figures["participation_rate"])),
+        w("per_participant", n=w.number(figures["ideas_per_participant"])),
+        w("gini", n=w.number(figures["contribution_gini"])),
+        w("turnout", pct=w.percent(figures["vote_turnout"])) if voted else w("no_vote"),
     ]
     satisfaction = figures["satisfaction"]
     if satisfaction is not None and satisfaction["count"]:
-        lines.append(
-            f"Satisfaction: {satisfaction['average']} / 5 ({_count(satisfaction['count'], 'answer')})"
-        )
-    blocks += [("h2", "Figures"), ("ul", lines)]
+        answers = w.count(satisfaction["count"], "answer")
+        lines.append(w("satisfaction", average=w.number(satisfaction["average"]), answers=answers))
+    blocks += [("h2", w("figures")), ("ul", lines)]
 
     people = fv.contributors(room, None, staff=True)
     if people:
         table = [
             [
-                f"Contributor {n}" if anonymised or room.credits_private else row["name"],
+                w("contributor_n", n=n) if anonymised or room.credits_private else row["name"],
                 str(row["ideas"]),
                 str(row["dots"]),
                 str(row["shortlisted"]),
@@ -273,17 +273,18 @@ def report_blocks(room: RoomState, *, anonymised: bool = False) -> list[Block]:
             ]
             for n, row in enumerate(people, 1)
         ]
-        blocks += [
-            ("h2", "Contributors"),
-            ("p", "Credit for the ideas not hidden by a moderator (the figures count hidden ones too)."),
-            ("table", (["Contributor", "Ideas", "Dots", "Shortlisted", "Adopted"], table)),
-        ]
+        header = [w("contributor"), w("ideas_col"), w("dots"), w("shortlisted_col"), w("adopted_col")]
+        blocks += [("h2", w("contributors")), ("p", w("credit")), ("table", (header, table))]
     return blocks
 
 
+NOT_NO_BREAK_SPACES = re.compile(r"[^\S\u00a0\u202f]+")
+
+
 def _md(text: str) -> str:
-    """Text on one line, with Markdown's table and emphasis characters escaped."""
-    flat = " ".join(text.split())
+    """Text on one line, with Markdown's table and emphasis characters escaped (no-break spaces kept:
+    French puts them before ``:`` and ``%``)."""
+    flat = NOT_NO_BREAK_SPACES.sub(" ", text).strip()
     for ch in ("\\", "|", "*", "_", "`", "#", "[", "]", "<", ">"):
         flat = flat.replace(ch, "\\" + ch)
     return flat
@@ -301,10 +302,10 @@ def _label(room: RoomState, kind: str, target: str, recorded: str | None = None)
     return idea.text if idea is not None else f"({target})"
 
 
-def report_md(room: RoomState, *, anonymised: bool = False) -> str:
+def report_md(room: RoomState, *, anonymised: bool = False, lang: str | None = None) -> str:
     """The report in Markdown."""
     out: list[str] = []
-    for kind, body in report_blocks(room, anonymised=anonymised):
+    for kind, body in report_blocks(room, anonymised=anonymised, lang=lang):
         if kind in ("h1", "h2", "h3"):
             out += ["#" * int(kind[1]) + " " + _md(body), ""]
         elif kind == "p":
@@ -332,16 +333,16 @@ REPORT_CSS = " ".join(
 )
 
 
-def report_html(room: RoomState, *, anonymised: bool = False) -> str:
+def report_html(room: RoomState, *, anonymised: bool = False, lang: str | None = None) -> str:
     """The report as one printable HTML page (no script, no external resource)."""
     esc = html.escape
     out = [
         "<!doctype html>",
-        '<html lang="en"><head><meta charset="utf-8">',  # the report is written in English
+        f'<html lang="{report_language(lang, room.config.locale)}"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width,initial-scale=1">',
         f"<title>{esc(room.config.title)}</title><style>{REPORT_CSS}</style></head><body>",
     ]
-    for kind, body in report_blocks(room, anonymised=anonymised):
+    for kind, body in report_blocks(room, anonymised=anonymised, lang=lang):
         if kind in ("h1", "h2", "h3", "p"):
             out.append(f"<{kind}>{esc(body)}</{kind}>")
         elif kind == "ul":

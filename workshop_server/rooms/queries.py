@@ -211,9 +211,11 @@ def export_file(
     fmt: str,
     anonymised: bool,
     separator: str = "comma",
+    lang: str | None = None,
 ) -> Data:
     """A staff export as text (``fmt``: ``csv``, ``md`` or ``html``; ``separator``: a key of
-    :data:`exports.CSV_DELIMITERS`, for the CSV): ``{"error": ...}`` or ``{"text": ...}``."""
+    :data:`exports.CSV_DELIMITERS`, for the CSV; ``lang``: the report's language, by default the
+    room's): ``{"error": ...}`` or ``{"text": ...}``."""
     refusal = staff_refusal(room, kind, subject, generation)
     if refusal is not None:
         return {"error": refusal.to_dict()}
@@ -223,9 +225,9 @@ def export_file(
             return {"error": errors.InvalidCommand("sep is comma or semicolon").to_dict()}
         return {"text": exports.ideas_csv(room, anonymised=anonymised, delimiter=delimiter)}
     if fmt == "md":
-        return {"text": exports.report_md(room, anonymised=anonymised)}
+        return {"text": exports.report_md(room, anonymised=anonymised, lang=lang)}
     if fmt == "html":
-        return {"text": exports.report_html(room, anonymised=anonymised)}
+        return {"text": exports.report_html(room, anonymised=anonymised, lang=lang)}
     raise errors.ServerError(f"unknown export format {fmt!r}")
 
 
