@@ -1155,3 +1155,27 @@ async def test_redis_restarted_while_the_broker_is_idle(private_redis: PrivateRe
     finally:
         async with asyncio.timeout(WAIT):
             await broker.disconnect()
+
+
+@pytest.mark.redis
+async def test_redis_renews_leases_while_client_traffic_holds_every_connection(redis_server: str) -> None:
+    """A burst of client traffic (auths claiming connections, rate limits) can hold every connection
+    of the broker's pool for longer than a lease lives; the renewals waited behind it, the leases
+    lapsed and other workers took this one's rooms. Leases have connections of their own."""
+    prefix = f"test-{uuid.uuid4().hex}:"
+    async with RedisBroker(redis_server, prefix=prefix, timeout=0.5) as broker:
+        pool = broker._connected().client.connection_pool
+        held = []
+        with contextlib.suppress(Exception):  # take every connection the pool will give
+            while True:
+                async with asyncio.timeout(0.2):
+                    held.append(await pool.get_connection())
+        assert held, "the pool gave no connection"
+        with pytest.raises(BrokerError):  # client traffic waits (and times out)...
+            await broker.take("auth", "10.0.0.1", rate=1.0, burst=5)
+        assert await broker.claim_many(["room:1", "room:2"], "worker-a", 5.0) == [True, True]
+        assert await broker.holder("room:1") == "worker-a"
+        await broker.release("room:1", "worker-a")
+        assert await broker.holder("room:1") is None
+        for connection in held:
+            await pool.release(connection)

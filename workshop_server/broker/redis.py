@@ -9,7 +9,9 @@ A lease is a key holding its owner, with a ``PX`` expiry; taking or renewing it 
 compare-and-set Lua scripts, so an owner never extends or deletes a lease that has passed to someone
 else. An owner renews all its leases with one script call per ``CLAIM_CHUNK`` keys
 (:meth:`RedisBroker.claim_many`; :meth:`RedisBroker.claim` is the same call for one key), so that a
-worker running a thousand rooms makes two round trips a heartbeat, not a thousand.
+worker running a thousand rooms makes two round trips a heartbeat, not a thousand. Leases go over
+``LEASE_CONNECTIONS`` connections of their own, so that a burst of client traffic holding every other
+connection does not hold back a renewal until the lease lapses.
 
 A rate limit's bucket is a hash ``<prefix>limit:<name>:<key>`` (its tokens and when they were counted)
 updated by one Lua script, the same token bucket as :class:`~workshop_server.ratelimit.KeyedLimiter`,
@@ -69,6 +71,10 @@ __all__ = ["RedisBroker"]
 
 #: Connections to Redis per broker (the subscription's included); more operations at once wait their turn.
 MAX_CONNECTIONS = 64
+#: Connections of a broker's own, apart from those: leases (the rooms' and the worker's announcement)
+#: never wait behind a burst of client traffic, which could hold all ``MAX_CONNECTIONS`` for longer
+#: than a lease lives and make other workers take this one for dead.
+LEASE_CONNECTIONS = 2
 
 # Take or renew leases (free or expired, or held by `owner`) in one call: KEYS the leases, ARGV owner and
 # milliseconds; a 1 (held by `owner` now) or a 0 (another owner's) per key.
@@ -179,12 +185,13 @@ class _Link:
     a probe's timer) can touch the next one.
     """
 
-    def __init__(self, client: Redis, probe_channel: str) -> None:
+    def __init__(self, client: Redis, leases: Redis, probe_channel: str) -> None:
         self.client = client
+        self.leases = leases  # a pool of its own: see LEASE_CONNECTIONS
         self.pubsub: PubSub = client.pubsub()
         self.inbox = Inbox()
-        self.claim: AsyncScript = client.register_script(_CLAIM)
-        self.release: AsyncScript = client.register_script(_RELEASE)
+        self.claim: AsyncScript = leases.register_script(_CLAIM)
+        self.release: AsyncScript = leases.register_script(_RELEASE)
         self.bucket: AsyncScript = client.register_script(_BUCKET)
         self.connections: AsyncScript = client.register_script(_CONNECTIONS)
         self.probe_channel = probe_channel
@@ -305,19 +312,9 @@ class RedisBroker(Broker):
         # A bounded pool whose operations wait for a free connection (within the broker's timeout): the
         # default pool of redis-py 8 fails the 101st concurrent operation at once ("Too many
         # connections"), and a burst of reconnecting clients then failed this worker's leases too.
-        pool = BlockingConnectionPool.from_url(
-            self.url,
-            max_connections=MAX_CONNECTIONS,
-            timeout=self.timeout,
-            socket_timeout=self.timeout,
-            socket_connect_timeout=self.timeout,
-            socket_keepalive=True,
-            # No retries and no health checks behind our back: a failure is the caller's to see.
-            retry=Retry(NoBackoff(), 0),
-            health_check_interval=0,
-        )
-        client = Redis.from_pool(pool)
-        link = _Link(client, f"{self.prefix}probe:{secrets.token_hex(16)}")
+        client = Redis.from_pool(self._pool(MAX_CONNECTIONS))
+        leases = Redis.from_pool(self._pool(LEASE_CONNECTIONS))
+        link = _Link(client, leases, f"{self.prefix}probe:{secrets.token_hex(16)}")
         self._link = link
         try:
             async with self._bounded("cannot connect to redis"):
@@ -336,6 +333,19 @@ class RedisBroker(Broker):
             await self._close(link)
             raise
 
+    def _pool(self, size: int) -> BlockingConnectionPool:
+        return BlockingConnectionPool.from_url(
+            self.url,
+            max_connections=size,
+            timeout=self.timeout,
+            socket_timeout=self.timeout,
+            socket_connect_timeout=self.timeout,
+            socket_keepalive=True,
+            # No retries and no health checks behind our back: a failure is the caller's to see.
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=0,
+        )
+
     async def disconnect(self) -> None:
         link, self._link = self._link, None
         if link is not None:
@@ -352,9 +362,10 @@ class RedisBroker(Broker):
         with contextlib.suppress(Exception):
             async with asyncio.timeout(self.timeout):
                 await link.pubsub.aclose()  # type: ignore[no-untyped-call]
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(self.timeout):
-                await link.client.aclose()
+        for client in (link.client, link.leases):
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(self.timeout):
+                    await client.aclose()
 
     def _connected(self) -> _Link:
         if self._link is None:
@@ -511,7 +522,7 @@ class RedisBroker(Broker):
     async def holder(self, key: str) -> str | None:
         link = self._connected()
         async with self._bounded("cannot read a lease on redis"):
-            held = await link.client.get(self.prefix + key)
+            held = await link.leases.get(self.prefix + key)
         if held is None:
             return None
         return held.decode(errors="replace") if isinstance(held, bytes) else str(held)
