@@ -76,3 +76,18 @@ async def test_suggested_themes_are_for_staff_and_change_nothing(
         first = suggestions[0]
         created = await facilitator.ok("theme.create", name=first["name"], ideas=first["ideas"])
         assert created["theme"]["ideas"] == first["ideas"]
+
+
+async def test_a_voter_whose_dot_a_merge_moved_is_told_where_it_is(
+    server: ServerProcess, connect: Connect
+) -> None:
+    """In a vote that hides totals, a merge moved Bob's dot onto the merged note and told Bob nothing:
+    his client kept the dot on a note that had left the wall. Now his own vote.totals view says where his
+    dots are, and still no total."""
+    facilitator, _ann, bob, ideas = await setup(server, connect)
+    await facilitator.ok("round.open", kind="vote", prompt="Vote", hide_totals=True, budget=3)
+    await bob.ok("vote.add", idea=ideas[4])
+    await facilitator.ok("idea.merge", into=ideas[0], ideas=[ideas[4]])
+    view = (await bob.wait_for(lambda e: e["name"] == "vote.totals"))["data"]
+    assert view["mine"] == {ideas[0]: 1} and view["remaining"] == 2 and view["refunded"] == 0
+    assert "changes" not in view

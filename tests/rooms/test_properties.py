@@ -131,7 +131,7 @@ EVENT_AUDIENCES: dict[str, tuple[str, bool]] = {
     "idea.withdrawn": ("if it was public", True),
     "idea.hidden": ("if it was public", True),
     "vote.changed": ("if totals", True),
-    "vote.totals": ("if totals", False),
+    "vote.totals": ("if totals", True),  # voters whose dots a merge moved
     "vote.results": ("yes", False),
     "room.updated": ("yes", False),
     "idea.status": ("if public", True),

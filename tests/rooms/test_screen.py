@@ -22,7 +22,8 @@ def test_every_voter_sees_one_shared_order_that_ignores_authorship() -> None:
         (vote,) = [r for r in w.room.snapshot(member, "participant")["rounds"] if r["kind"] == "vote"]
         assert vote["order"] == order
     assert w.room.snapshot(None, "screen")["rounds"][-1]["order"] == order
-    assert views.shared_order(w.room.id, opened["id"], list(reversed(ideas))) == order  # input order ignored
+    again = views.shared_order(w.room.id, opened["id"], list(reversed(ideas)), opened["opened_at"])
+    assert again == order  # input order ignored
     w.close()
     again = w.ok(FACILITATOR, c.RoundOpen, kind="vote", prompt="Again")["round"]
     assert sorted(again["order"]) == sorted(order) and again["order"] != order  # a new round, a new order

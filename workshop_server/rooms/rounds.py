@@ -12,6 +12,7 @@ from workshop_server.rooms.events import PUBLIC, STAFF, Data, EventName
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.registry import FACILITATOR, handles
 from workshop_server.rooms.state import ROUND_TRANSITIONS, Round, RoundStatus, move
+from workshop_server.rooms.text import VOTE_FIXES
 
 
 # --- The clock --------------------------------------------------------------------------------------------
@@ -110,7 +111,8 @@ def open_round(room: RoomState, cmd: c.RoundOpen, actor: str | None, now: float)
             if target == "themes"
             else [i.id for i in room.ideas.values() if room.publicly_visible(i)]
         )
-        rnd.order = views.shared_order(room.id, rid, targets)
+        opened_at = now if room.text_rules >= VOTE_FIXES else None  # unknown until the vote opens
+        rnd.order = views.shared_order(room.id, rid, targets, opened_at)
     room.rounds[rid] = rnd
     room.current = rid
     view = {"round": views.round_view(rnd)}

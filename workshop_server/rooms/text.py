@@ -191,13 +191,14 @@ def clean_name(raw: str, limit: int, *, blanks: bool = True) -> str:
 #: The text rules new commands are handled under. Each journal entry records the version it was handled
 #: under, so that a replay applies the same rules and gives the same texts (an entry without one was
 #: written under version 1).
-TEXT_RULES = 7
+TEXT_RULES = 8
 """Version 3 adds the word filter (``rooms/triage.py``): the cleaning is version 2's. Version 4 (the
 same texts) fixes merges and results, which changed what some commands emit: :data:`MERGE_FIXES`.
 Version 5 refuses texts and names made only of characters that show nothing (:data:`BLANKS_FROM`)
 and fixes access and moderation rules found by a review (:data:`RULE_FIXES`). Version 6 makes a
 purged room an archive and theme names unique (:data:`ARCHIVE_FIXES`). Version 7 closes two gaps of
-the shadow mute (:data:`SHADOW_FIXES`)."""
+the shadow mute (:data:`SHADOW_FIXES`). Version 8 makes the shared vote order unpredictable before the
+vote and tells a voter where a merge moved its dots (:data:`VOTE_FIXES`)."""
 #: From this version on (entries handled under it, and everything live): a merged idea that absorbed a
 #: note of an anonymous round names no co-author (``RoomState.anonymous_credit``); undoing a merge
 #: gives back only the dots it moved, not those it refunded, and takes back the credit it had added to
@@ -221,6 +222,11 @@ ARCHIVE_FIXES = 6
 #: before the shadow mute published new text to everyone); restoring an idea or a reply posted under a
 #: shadow mute publishes it (a mistaken shadow mute left them off the wall for good).
 SHADOW_FIXES = 7
+#: From this version on: a vote round's shared order also hashes the time the round opened, so that no
+#: participant can compute it while notes can still be posted and withdrawn (posting again until one's
+#: note hashed first put it at the top of every ballot: ``rooms/rounds.py``); a voter whose dots a
+#: merge, or its undoing, moved gets a view of its own saying where its dots are now (``rooms/themes.py``).
+VOTE_FIXES = 8
 
 
 def legacy_clean_name(raw: str, limit: int) -> str:

@@ -16,7 +16,7 @@ from workshop_server.rooms.events import PUBLIC, STAFF, Data, EventName, member_
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.registry import EVERY_STAFF, handles
 from workshop_server.rooms.state import IDEA_TRANSITIONS, Idea, IdeaState, Merge, RoundStatus, Theme, move
-from workshop_server.rooms.text import ARCHIVE_FIXES, MERGE_FIXES
+from workshop_server.rooms.text import ARCHIVE_FIXES, MERGE_FIXES, VOTE_FIXES
 
 DEFAULT_COLOR = "blue"
 
@@ -189,7 +189,10 @@ def merge(room: RoomState, cmd: c.IdeaMerge, actor: str | None, now: float) -> D
     if room.publicly_visible(into):
         result[PUBLIC] = {**payload, "idea": views.idea_public(room, into)}
     room.emit(EventName.IDEA_MERGED, result, now)
-    _emit_dots(room, record, [into.id, *record.ideas], record.refunded, now)
+    told = record.refunded
+    if room.text_rules >= VOTE_FIXES:  # every voter whose dots moved learns where they are now
+        told = {voter: record.refunded.get(voter, 0) for voter in record.moved}
+    _emit_dots(room, record, [into.id, *record.ideas], told, now)
     return {"merge": record.id, "idea": views.idea_full(room, into, mine=False)}
 
 
@@ -294,7 +297,8 @@ def unmerge(room: RoomState, cmd: c.IdeaUnmerge, actor: str | None, now: float) 
         result[PUBLIC] = public
     room.emit(EventName.IDEA_UNMERGED, result, now)
     if back:
-        _emit_dots(room, record, [into.id, *record.ideas], {}, now)
+        told = dict.fromkeys(back, 0) if room.text_rules >= VOTE_FIXES else {}
+        _emit_dots(room, record, [into.id, *record.ideas], told, now)
     return {"merge": record.id, "idea": views.idea_full(room, into, mine=False)}
 
 
@@ -310,13 +314,13 @@ def _adopted(restored: list[Idea]) -> str | None:
     return next((i.theme for i in restored if i.theme is not None), None)
 
 
-def _move_dots_out(room: RoomState, record: Merge) -> bool:
+def _move_dots_out(room: RoomState, record: Merge) -> list[str]:
     """Undo the dot moves that are still there: each voter's dots go back to the ideas they were on,
-    as far as the voter still has dots on the merged idea."""
+    as far as the voter still has dots on the merged idea. Returns the voters whose dots moved back."""
     rnd = room.active_vote_round()
     if rnd is None or rnd.target != "ideas" or not record.moved:
-        return False
-    changed = False
+        return []
+    changed: list[str] = []
     for voter, moved in record.moved.items():
         for idea_id, count in moved.items():
             have = rnd.dots.get(voter, {}).get(record.into, 0)
@@ -324,5 +328,6 @@ def _move_dots_out(room: RoomState, record: Merge) -> bool:
             if back:
                 votes.take_dots(rnd, voter, record.into, back)
                 votes.give_dots(rnd, voter, idea_id, back)
-                changed = True
+                if voter not in changed:
+                    changed.append(voter)
     return changed

@@ -196,11 +196,18 @@ def round_view(rnd: Round) -> Data:
     return view
 
 
-def shared_order(room_id: str, round_id: str, targets: list[str]) -> list[str]:
+def shared_order(
+    room_id: str, round_id: str, targets: list[str], opened_at: float | None = None
+) -> list[str]:
     """The order every voter sees a vote round's targets in: random-looking, the same for everyone,
-    stable for the round, and blind to authorship (a hash of the room, the round and the target; the
-    room core has no randomness, so the server chooses it this way)."""
-    return sorted(targets, key=lambda t: hashlib.sha256(f"{room_id}:{round_id}:{t}".encode()).hexdigest())
+    stable for the round, and blind to authorship (a hash of the room, the round, the time it opened and
+    the target; the room core has no randomness, so the server chooses it this way). ``opened_at``
+    (text rules 8, ``VOTE_FIXES``): without it, a participant knew the order before the vote and could
+    post and withdraw a note until its id hashed first."""
+    salt = "" if opened_at is None else f"{opened_at!r}:"
+    return sorted(
+        targets, key=lambda t: hashlib.sha256(f"{room_id}:{round_id}:{salt}{t}".encode()).hexdigest()
+    )
 
 
 def progress(room: RoomState) -> Data:

@@ -161,7 +161,8 @@ def emit_totals(
     room: RoomState, rnd: Round, targets: list[str], refunded: dict[str, int], now: float
 ) -> None:
     """``vote.totals``: new totals of several targets at once; with ``refunded`` (voter -> dots given
-    back), each of those voters also gets its own view saying so."""
+    back, 0 for a voter whose dots only moved), each of those voters also gets its own view saying so,
+    with where its dots are now."""
     name = _field(rnd)
     changes = [{name: t, "total": rnd.totals.get(t, 0)} for t in targets]
     result: dict[str, Data] = {STAFF: {"round": rnd.id, "changes": changes}}
