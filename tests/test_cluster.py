@@ -28,6 +28,7 @@ from workshop_server.hub import Hub
 from workshop_server.protocol import JsonCodec
 from workshop_server.remote import RemoteRoom
 from workshop_server.rooms import commands as c
+from workshop_server.rooms import queries
 from workshop_server.session import Session
 from workshop_server.settings import Settings
 from workshop_server.storage import StorageError
@@ -312,6 +313,33 @@ async def test_named_queries_cross_workers_as_plain_data(pair: tuple[Hub, Hub]) 
     assert await remote.query("public_info") == await a.hosts[code].query("public_info")
     with pytest.raises(errors.ServerError):
         await remote.query("no such query")
+
+
+async def test_a_query_that_fails_unexpectedly_is_a_server_error_and_the_room_goes_on(
+    pair: tuple[Hub, Hub], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A named query only reads the room: a bug in one (an export on a state it did not expect) answers
+    ``internal_error`` to whoever asked, and unloads nothing: the room's connections stay, its
+    commands go on."""
+    a, b = pair
+    code, fay, ana = await fay_on_a_ana_on_b(a, b)
+    await fay.ok("round.open", kind="ideate", prompt="Ideas", private=False)
+    host = a.hosts[code]
+
+    def broken(room: Any, **args: Any) -> Any:
+        raise KeyError("a bug in a projection")
+
+    monkeypatch.setitem(queries.QUERIES, "figures", broken)
+    for handle in (host, await b.host(code)):
+        with pytest.raises(errors.ServerError) as refused:
+            await handle.query("figures", kind="member", subject="m1", generation=0)
+        assert refused.value.code == "internal_error" and refused.value.temporary
+    assert a.hosts.get(code) is host and host.broken is None
+    reply = await ana.call("idea.post", text="still here")
+    assert reply["type"] == "ok", reply
+    assert fay.closed is None and ana.closed is None
+    for wire in (fay, ana):
+        await wire.close()
 
 
 async def test_a_room_handed_over_is_taken_over_at_a_new_epoch_and_clients_follow_in_place(

@@ -32,12 +32,13 @@ from workshop_server.rooms import commands as c
 from workshop_server.rooms import room as room_module
 from workshop_server.rooms.events import EventName
 from workshop_server.rooms.room import Room
-from workshop_server.rooms.state import Limits, RoomConfig
+from workshop_server.rooms.state import IdeaStatus, Limits, RoomConfig
 from workshop_server.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 DOC_PATH = REPO / "protocol.md"
 SCHEMA_PATH = REPO / "protocol.schema.json"
+CONTRACT_PATH = REPO / "web" / "contract.js"
 REGENERATE = "run `python scripts/gen_schema.py`"
 
 
@@ -97,6 +98,39 @@ def test_the_checked_in_schema_is_the_generated_one() -> None:
     assert SCHEMA_PATH.read_text(encoding="utf-8") == protocol.json_schema_text(), (
         f"protocol.schema.json differs from workshop_server.protocol.json_schema_text(): {REGENERATE}"
     )
+
+
+def test_the_web_apps_registries_are_generated_from_the_code() -> None:
+    """The web app keeps no copy of the room core's lists by hand: it imports them from
+    ``web/contract.js``, which is the generated one."""
+    assert CONTRACT_PATH.exists(), f"web/contract.js is missing: {REGENERATE}"
+    assert CONTRACT_PATH.read_text(encoding="utf-8") == protocol.web_contract_text(), (
+        f"web/contract.js differs from workshop_server.protocol.web_contract_text(): {REGENERATE}"
+    )
+    assert set(protocol.ROUND_BOUND) == {
+        cls.type_name() for cls in c.Command.__subclasses__() if "round" in cls.model_fields
+    }
+    for path in (REPO / "web").rglob("*.js"):
+        if path == CONTRACT_PATH:
+            continue
+        source = path.read_text(encoding="utf-8")
+        # A hand-kept list of command types or of statuses: an array literal of them.
+        for array in re.findall(r"\[\s*\"[^\]]*\]", source):
+            items = set(re.findall(r'"([^"]+)"', array))
+            for kind, known in (
+                ("commands", protocol.COMMAND_TYPES),
+                ("statuses", {str(s.value) for s in IdeaStatus}),
+            ):
+                assert len(items & known) < 3, f"{path.name} keeps a list of {kind} by hand: {array[:80]}"
+
+
+def test_the_schema_names_every_event() -> None:
+    """The event envelope's ``name`` is the registry's enumeration, not any string: a client generated
+    from the schema knows every event, and one the server does not send fails validation."""
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    name = schema["$defs"]["EventMessage"]["properties"]["name"]
+    enum = schema["$defs"][name["$ref"].rsplit("/", 1)[1]]["enum"] if "$ref" in name else name.get("enum")
+    assert enum == [str(e.value) for e in EventName]
 
 
 def test_the_schema_describes_every_command() -> None:
@@ -221,8 +255,28 @@ def test_every_close_code_is_in_the_close_code_table() -> None:
     rows = close_rows()
     missing = sorted(int(code) for code in CloseCode if int(code) not in rows)
     assert not missing, f"close codes missing from protocol.md's Close codes table: {missing}"
-    for code in (1007, 1008, 1009, 1013):
-        assert code in rows, f"protocol.md's Close codes table does not explain {code}"
+    for code in CloseCode:  # with its name, standard codes too
+        assert f"`{code.name}`" in rows[int(code)][1], f"{int(code)}: the name should be `{code.name}`"
+
+
+def test_the_server_sends_no_close_code_that_is_not_in_the_registry() -> None:
+    """Every close code the server sends is a ``CloseCode`` (so protocol.md's table, checked above, has
+    it): no bare number is passed to a close."""
+    found = []
+    for path in sorted((REPO / "workshop_server").rglob("*.py")):
+        if path.name == "close_codes.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if not re.search("close|refuse", name, re.IGNORECASE):
+                continue
+            for arg in [*node.args, *(keyword.value for keyword in node.keywords)]:
+                if isinstance(arg, ast.Constant) and type(arg.value) is int and 1000 <= arg.value < 5000:
+                    found.append(f"{path.name}:{node.lineno}: {ast.unparse(node)[:80]}")
+    assert not found, "close codes sent as bare numbers:\n" + "\n".join(found)
 
 
 def test_the_close_code_table_says_reconnect_or_terminal() -> None:

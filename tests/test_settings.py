@@ -444,6 +444,17 @@ def test_uvicorn_options() -> None:
     assert proxied["forwarded_allow_ips"] == ["10.0.0.1", "10.0.0.2"]
 
 
+def test_the_keep_alive_timeout_is_a_setting() -> None:
+    """An idle keep-alive connection's timeout faces the network: behind a load balancer that keeps its
+    connections to the server open longer (60 s is common), a server that closes them first makes the
+    balancer answer 502 now and then, so operators must be able to raise it."""
+    assert uvicorn_kwargs(Settings())["timeout_keep_alive"] == 5  # uvicorn's own default
+    raised = uvicorn_kwargs(Settings(keep_alive_timeout=75))
+    assert raised["timeout_keep_alive"] == 75
+    config = uvicorn.Config(APP_FACTORY, factory=True, **raised)
+    assert config.timeout_keep_alive == 75
+
+
 def test_invalid_flags_exit_before_serving(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as caught:
         main(["--port", "70000", "--data-dir", str(tmp_path)])

@@ -18,9 +18,11 @@ import { mountScreen } from "./views/screen.js";
 import { mountMessage } from "./views/message.js";
 import { mountMine } from "./views/mine.js";
 import { rememberRoom } from "./views/rooms.js";
+import { ROUND_BOUND as ROUND_BOUND_LIST } from "./contract.js";
 
 const root = document.getElementById("app");
-const ROUND_BOUND = new Set(["idea.post", "vote.add", "vote.remove", "round.pause", "round.resume", "round.extend", "round.close", "round.reveal"]);
+// The commands with a `round` field, from the server's registry (web/contract.js is generated).
+const ROUND_BOUND = new Set(ROUND_BOUND_LIST);
 
 function parseHash() {
   const params = new URLSearchParams(location.hash.replace(/^#/, ""));

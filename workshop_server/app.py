@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
 
 from workshop_server import errors, logs, protocol
+from workshop_server.close_codes import CloseCode
 from workshop_server.collector import FreezingCollector, LoopLagProbe, PauseObserver
 from workshop_server.downloads import DOWNLOAD_SECONDS
 from workshop_server.guard import (
@@ -164,12 +165,24 @@ class WebSocketEndpoint:
         if not origin_allowed(hub.settings, scope):
             if hub.metrics is not None:
                 hub.metrics.handshake_refused("origin")
-            await refuse(scope, send, 403, errors.Forbidden("this origin may not open a connection"), 1008)
+            await refuse(
+                scope,
+                send,
+                403,
+                errors.Forbidden("this origin may not open a connection"),
+                CloseCode.POLICY_VIOLATION,
+            )
             return
         if len(hub.sessions) >= hub.settings.max_connections:
             if hub.metrics is not None:
                 hub.metrics.handshake_refused("server_full")
-            await refuse(scope, send, 503, errors.ServerBusy("the server is full; retry shortly"), 1013)
+            await refuse(
+                scope,
+                send,
+                503,
+                errors.ServerBusy("the server is full; retry shortly"),
+                CloseCode.TRY_AGAIN_LATER,
+            )
             return
         client = scope.get("client")
         ip = address_key(str(client[0])) if client else "unknown"
@@ -180,7 +193,13 @@ class WebSocketEndpoint:
         if refusal is not None:
             if hub.metrics is not None:
                 hub.metrics.handshake_refused(refusal)
-            await refuse(scope, send, 503, errors.ServerBusy("too many connections from your address"), 1013)
+            await refuse(
+                scope,
+                send,
+                503,
+                errors.ServerBusy("too many connections from your address"),
+                CloseCode.TRY_AGAIN_LATER,
+            )
             return
         self.by_ip[ip] = self.by_ip.get(ip, 0) + 1
         try:

@@ -150,7 +150,7 @@ def uvicorn_kwargs(settings: Settings) -> UvicornOptions:
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=list(settings.trusted_proxies),
         server_header=False,
-        timeout_keep_alive=5,
+        timeout_keep_alive=settings.keep_alive_timeout,
     )
 
 

@@ -14,7 +14,12 @@ class CloseCode(IntEnum):
     # Standard codes the server uses.
     NORMAL = 1000
     GOING_AWAY = 1001  # server shutting down or restarting: reconnect and resume
+    INVALID_DATA = 1007  # a text frame that is not valid UTF-8 (the connection guard)
+    POLICY_VIOLATION = 1008  # origin refused, before accept (clients see the handshake's HTTP 403)
+    MESSAGE_TOO_BIG = 1009  # a frame over 4 x max_frame_bytes (closed by the WebSocket layer)
+    INTERNAL_ERROR = 1011  # no pong within ping_timeout (closed by the WebSocket layer)
     SERVICE_RESTART = 1012  # this worker is draining (a deploy): reconnect (to another worker) and resume
+    TRY_AGAIN_LATER = 1013  # server or address full, before accept (clients see the handshake's HTTP 503)
     # 4000-4099: reconnect and resume.
     IDLE_TIMEOUT = 4000  # nothing received for idle_timeout seconds
     SLOW_CONSUMER = 4001  # the outgoing queue overflowed: the client did not read fast enough

@@ -36,6 +36,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
+from workshop_server.close_codes import CloseCode
 from workshop_server.primitives import Flag, Inbox
 from workshop_server.ratelimit import address_key
 
@@ -494,7 +495,7 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
                 admission = self._ticket.admission if self._ticket is not None else None
                 if admission is not None:
                     admission.warn("closed a WebSocket that sent invalid UTF-8 (close 1007)")
-                self.conn.send_close(1007, "invalid UTF-8")
+                self.conn.send_close(CloseCode.INVALID_DATA, "invalid UTF-8")
                 self.handle_parser_exception()
                 return
         super().send_receive_event_to_app()

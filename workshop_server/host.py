@@ -31,7 +31,7 @@ from workshop_server.handle import Attached, Reply, Seat
 from workshop_server.rooms import Room, queries, view_for
 from workshop_server.rooms import commands as c
 from workshop_server.rooms.events import Event
-from workshop_server.rooms.state import STAFF_ROLES
+from workshop_server.rooms.state import STAFF_ROLES, MemberStatus
 from workshop_server.storage import Journal, JournalEntry, Snapshot
 
 if TYPE_CHECKING:
@@ -356,6 +356,11 @@ class LocalRoom:
                     answer = queries.run(room, name, args)
                 except errors.WorkshopError as exc:
                     item.done(None, exc)
+                except Exception:
+                    # A query only reads the room: a bug in one fails its caller, not the room (whose
+                    # state it did not change), so nobody else is disconnected for it.
+                    log.exception("room %s: the query %r failed", room.id, name)
+                    item.done(None, errors.ServerError(f"the room could not answer {name!r}"))
                 else:
                     item.done(answer, None)
             if metrics is not None and item.queued and (item.actor is not None or item.seat is not None):
@@ -433,7 +438,7 @@ class LocalRoom:
                 return errors.InvalidToken("no such member in this room")
             if member.erased:
                 return errors.InvalidToken("this member's data was erased")
-            if member.status in ("banned", "rejected"):
+            if member.status in (MemberStatus.BANNED, MemberStatus.REJECTED):
                 return errors.Banned()
             role = str(member.role)
         audience = room.audience_of(member_id, role)  # type: ignore[arg-type]

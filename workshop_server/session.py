@@ -25,7 +25,7 @@ from workshop_server.flusher import flusher
 from workshop_server.rooms import LOBBY, PUBLIC
 from workshop_server.rooms import commands as c
 from workshop_server.rooms.codes import normalise_code
-from workshop_server.rooms.state import Role, passphrase_matches
+from workshop_server.rooms.state import STAFF_ROLES, Role, passphrase_matches
 from workshop_server.suggest import Note, suggest_themes
 from workshop_server.tokens import TokenClaims
 
@@ -569,7 +569,7 @@ class Session:
         if isinstance(cmd, c.ThemesSuggest):
             if self.host is None or not self.attached:
                 raise errors.NotJoined()
-            if self.role not in ("facilitator", "moderator"):
+            if self.role not in STAFF_ROLES:
                 raise errors.Forbidden("suggested themes are for the room's staff")
             if self._suggesting:
                 raise errors.RateLimited("suggestions are being computed for you already", retry_after=1.0)

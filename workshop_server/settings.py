@@ -430,6 +430,16 @@ class Settings(BaseSettings):
             "request and never finishes it."
         ),
     )
+    keep_alive_timeout: int = Field(
+        default=5,
+        ge=1,
+        le=3600,
+        description=(
+            "Seconds an HTTP keep-alive connection may stay idle between requests before the server closes "
+            "it. Behind a load balancer or reverse proxy that reuses its connections to the server, set it "
+            "above the proxy's own idle timeout (often 60), or the proxy answers 502 now and then."
+        ),
+    )
     body_timeout: float = Field(
         default=30.0,
         gt=0,

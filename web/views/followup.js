@@ -7,18 +7,10 @@ import { formatNumber, formatTime, locale, t } from "../i18n.js";
 import { linkRow } from "./landing.js";
 import { listNames } from "./parts.js";
 import { triageBadges } from "./triage.js";
+// The statuses, where each may go next and which are decisions: generated from the server's tables.
+import { DECISIONS, STATUSES, STATUS_TRANSITIONS } from "../contract.js";
 
-export const STATUSES = ["new", "shortlisted", "in_review", "adopted", "declined", "done"];
-
-/** Mirror of workshop_server/rooms/state.py STATUS_TRANSITIONS: where a status may go next. */
-export const STATUS_TRANSITIONS = {
-  new: ["shortlisted", "in_review", "adopted", "declined"],
-  shortlisted: ["new", "in_review", "adopted", "declined"],
-  in_review: ["shortlisted", "adopted", "declined"],
-  adopted: ["in_review", "done"],
-  declined: ["shortlisted", "in_review"],
-  done: [],
-};
+export { STATUSES, STATUS_TRANSITIONS };
 
 export const SCORES = [1, 2, 3, 4, 5];
 
@@ -427,7 +419,7 @@ export function selectionLogList(entries, { id = null } = {}) {
 /** The selection log computed from the room state (as the server's selection_log). */
 export function selectionLogOf(state) {
   const log = [];
-  const decisions = new Set(["adopted", "declined", "done"]);
+  const decisions = new Set(DECISIONS);
   for (const e of state.evaluations.values()) if (e.status === "closed") log.push({ kind: "evaluation", at: e.closed_at, ...e });
   for (const idea of state.ideas.values()) {
     if (!state.isStaff && !state.publiclyVisible(idea)) continue;

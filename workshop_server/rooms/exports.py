@@ -32,7 +32,7 @@ from workshop_server.rooms.events import Data
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.report_text import Words, report_language
 from workshop_server.rooms.room import Room
-from workshop_server.rooms.state import Idea, IdeaState
+from workshop_server.rooms.state import EvaluationStatus, Idea, IdeaState
 
 __all__ = [
     "CSV_COLUMNS",
@@ -376,7 +376,7 @@ def state_export(room: Room, *, anonymised: bool = False) -> Data:
         merge.pop("moved", None)
         merge.pop("refunded", None)
     for evaluation in state["evaluations"]:
-        if evaluation["status"] != "closed":  # a juror's sheet is its own until the close
+        if evaluation["status"] != EvaluationStatus.CLOSED:  # a juror's sheet is its own until the close
             evaluation["scores"] = {}
     if anonymised:
         moderators = 0

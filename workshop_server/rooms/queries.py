@@ -16,6 +16,7 @@ from workshop_server.rooms import exports, followup_views, privacy, views
 from workshop_server.rooms import figures as room_figures
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.room import Room
+from workshop_server.rooms.state import STAFF_ROLES, MemberStatus
 
 __all__ = ["QUERIES", "query", "run"]
 
@@ -64,7 +65,7 @@ def staff_refusal(room: RoomState, kind: str, subject: str, generation: int) -> 
     if generation != room.link_generation(kind, subject):
         return errors.InvalidToken("this link was replaced: ask the facilitator for the new one")
     member = room.members.get(subject) if kind == "member" else None
-    if member is None or member.role not in ("facilitator", "moderator") or member.status != "active":
+    if member is None or member.role not in STAFF_ROLES or member.status != MemberStatus.ACTIVE:
         return errors.Forbidden("exports are for the room's staff")
     return None
 
@@ -145,9 +146,9 @@ def member_refusal(room: RoomState, kind: str, subject: str, generation: int) ->
         return errors.InvalidToken("unknown member")
     if member.erased:
         return errors.InvalidToken("this member's data was erased")
-    if member.status in ("banned", "rejected"):
+    if member.status in (MemberStatus.BANNED, MemberStatus.REJECTED):
         return errors.Banned()
-    if member.status == "waiting":
+    if member.status == MemberStatus.WAITING:
         return errors.AwaitingApproval()
     return None
 

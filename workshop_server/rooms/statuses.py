@@ -33,9 +33,10 @@ def set_idea_status(
     now: float,
     via: str | None = None,
 ) -> Data:
-    """Move ``idea`` to ``status`` (the table allows it: checked by the caller) and emit ``idea.status``."""
+    """Move ``idea`` to ``status`` and emit ``idea.status``. The caller checked, before changing anything,
+    that the table allows it (``move`` here only guards the rule)."""
     change = fv.status_change(room, idea.status, status, actor, note, now, via)
-    idea.status = status
+    idea.status = move(STATUS_TRANSITIONS, idea.status, status, "checked by the caller")
     idea.history.append(change)
     room.emit(EventName.IDEA_STATUS, views.idea_views(room, idea, {"change": change}), now)
     return change
@@ -70,17 +71,13 @@ def set_status(room: RoomState, cmd: c.IdeaStatusSet, actor: str | None, now: fl
     theme = room.themes.get(cmd.theme)
     if theme is None:
         raise errors.NotFound(f"no theme {cmd.theme} in this room")
-    move(
-        STATUS_TRANSITIONS,
-        theme.status,
-        status,
-        f"a theme cannot go from {theme.status.value} to {status.value}",
-    )
+    message = f"a theme cannot go from {theme.status.value} to {status.value}"
+    move(STATUS_TRANSITIONS, theme.status, status, message)  # before any change
     # The theme's ideas on the wall follow it where the table allows; the others keep their status.
     members = [room.ideas[i] for i in views.theme_ideas(room, theme.id, public=True)]
     moving = [i for i in members if i.status != status and can_move(STATUS_TRANSITIONS, i.status, status)]
     change = fv.status_change(room, theme.status, status, actor, note, now)
-    theme.status = status
+    theme.status = move(STATUS_TRANSITIONS, theme.status, status, message)
     theme.history.append(change)
     data = {"theme": views.theme_view(room, theme, public=True), "change": change}
     staff = {"theme": views.theme_view(room, theme, public=False), "change": change}

@@ -15,7 +15,19 @@ from workshop_server.rooms import followup_views as fv
 from workshop_server.rooms import wordfilter
 from workshop_server.rooms.events import LOBBY, PUBLIC, STAFF, Data, member_key
 from workshop_server.rooms.model import RoomState
-from workshop_server.rooms.state import Idea, IdeaState, Member, Merge, Role, Round, Theme, to_plain
+from workshop_server.rooms.state import (
+    STAFF_ROLES,
+    Idea,
+    IdeaState,
+    Member,
+    MemberStatus,
+    Merge,
+    Role,
+    Round,
+    RoundStatus,
+    Theme,
+    to_plain,
+)
 
 
 # --- Ideas ----------------------------------------------------------------------------------------------
@@ -214,7 +226,9 @@ def progress(room: RoomState) -> Data:
     """What a room screen shows while a round runs, without any text: ideas posted in the current
     ideate round (private ones counted, never shown), or how many participants have voted."""
     rnd = room.current_round
-    participants = sum(1 for m in room.members.values() if m.role == "participant" and m.status == "active")
+    participants = sum(
+        1 for m in room.members.values() if m.role == "participant" and m.status == MemberStatus.ACTIVE
+    )
     data: Data = {"round": None if rnd is None else rnd.id, "participants": participants}
     if rnd is not None and rnd.kind == "ideate":
         posted = [i for i in room.ideas.values() if i.round == rnd.id and i.state != IdeaState.MERGED]
@@ -264,7 +278,9 @@ def room_view(room: RoomState) -> Data:
 
 
 def presence_view(room: RoomState) -> Data:
-    participants = sum(1 for m in room.members.values() if m.role == "participant" and m.status == "active")
+    participants = sum(
+        1 for m in room.members.values() if m.role == "participant" and m.status == MemberStatus.ACTIVE
+    )
     return {"online": len(room.online), "participants": participants, "screens": room.screens}
 
 
@@ -308,7 +324,7 @@ def snapshot(room: RoomState, member_id: str | None, role: Role) -> Data:
         entry: Data = {"round": rnd.id, "results": rnd.results}
         if rnd.theme_results is not None:
             entry["theme_results"] = rnd.theme_results
-        if staff or not rnd.hide_totals or rnd.status == "closed":
+        if staff or not rnd.hide_totals or rnd.status == RoundStatus.CLOSED:
             entry["totals"] = dict(rnd.totals)
         if member_id is not None and role == "participant":
             entry.update(my_votes(rnd, member_id))
@@ -346,7 +362,7 @@ def my_ideas(room: RoomState, member_id: str) -> Data:
     selection log; its own satisfaction answers and its own contributor row. Reachable with the member's
     own token after the session ended too, until the room's retention period ends."""
     member = room.members[member_id]
-    staff = member.role in ("facilitator", "moderator")
+    staff = member.role in STAFF_ROLES
     mine: list[Data] = []
     for idea in room.ideas.values():
         if member_id not in room.credited(idea):
