@@ -39,6 +39,7 @@ that this drawing is the tree)::
     │   ├── RoundClosed (round_closed)
     │   ├── WrongRoundKind (wrong_round_kind)
     │   ├── IdeaLimit (idea_limit)
+    │   ├── ReplyLimit (reply_limit)
     │   ├── VoteBudgetExceeded (vote_budget_exceeded)
     │   ├── VoteCapExceeded (vote_cap_exceeded)
     │   ├── NoDot (no_dot)
@@ -255,6 +256,11 @@ class WrongRoundKind(RuleError):
 class IdeaLimit(RuleError):
     code = "idea_limit"
     default_message = "you reached the maximum number of ideas for this round"
+
+
+class ReplyLimit(RuleError):
+    code = "reply_limit"
+    default_message = "you reached the maximum number of replies in this room"
 
 
 class VoteBudgetExceeded(RuleError):

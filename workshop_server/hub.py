@@ -43,6 +43,7 @@ import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -121,6 +122,11 @@ def _set_limits(limits: Limits) -> c.SetLimits:
         comment_text_max=limits.comment_text_max,
         criteria_max=limits.criteria_max,
         filter_words_max=limits.filter_words_max,
+        ideas_per_member_max=limits.ideas_per_member_max,
+        ideas_per_room_max=limits.ideas_per_room_max,
+        replies_per_member_max=limits.replies_per_member_max,
+        replies_per_room_max=limits.replies_per_room_max,
+        dedupe_per_room=limits.dedupe_per_room,
     )
 
 
@@ -137,6 +143,24 @@ def limits_from(settings: Settings) -> Limits:
         comment_text_max=settings.comment_text_max,
         criteria_max=settings.criteria_max,
         filter_words_max=settings.filter_words_max,
+        ideas_per_member_max=settings.ideas_per_member_max,
+        ideas_per_room_max=settings.ideas_per_room_max,
+        replies_per_member_max=settings.replies_per_member_max,
+        replies_per_room_max=settings.replies_per_room_max,
+        dedupe_per_room=settings.dedupe_per_room,
+    )
+
+
+def without_caps(limits: Limits) -> Limits:
+    """``limits`` without the caps on ideas, replies and stored replies (0: none), as rooms recorded
+    before them had."""
+    return replace(
+        limits,
+        ideas_per_member_max=0,
+        ideas_per_room_max=0,
+        replies_per_member_max=0,
+        replies_per_room_max=0,
+        dedupe_per_room=0,
     )
 
 
@@ -1298,12 +1322,13 @@ class Hub:
         else:
             info = unpack(meta)
             config = RoomConfig(**info["config"])
-            recorded = info.get("limits")  # rooms created before the limits were recorded: today's
+            recorded = info.get("limits")  # rooms created before the limits were recorded: today's,
+            # without the caps on ideas and replies, which came later still (such a room never had them)
             room = Room.create(
                 room_id,
                 config,
                 now=info["created_at"],
-                limits=from_plain(Limits, recorded) if recorded else limits_from(self.settings),
+                limits=from_plain(Limits, recorded) if recorded else without_caps(limits_from(self.settings)),
                 facilitator_name=info["facilitator"],
                 text_rules=info.get("text_rules", 1),  # rooms created before the versions: 1
             )

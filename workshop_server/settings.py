@@ -340,6 +340,34 @@ class Settings(BaseSettings):
         le=100,
         description="Selection criteria a room may publish.",
     )
+    ideas_per_member_max: int = Field(
+        default=200,
+        ge=1,
+        le=1_000_000,
+        description="Ideas one member may have in a room, all rounds together; more get idea_limit.",
+    )
+    ideas_per_room_max: int = Field(
+        default=5000,
+        ge=1,
+        le=1_000_000,
+        description=(
+            "Ideas a room may hold (every snapshot, every newcomer's join carries them); more get idea_limit."
+        ),
+    )
+    replies_per_member_max: int = Field(
+        default=200,
+        ge=1,
+        le=1_000_000,
+        description=(
+            "Replies one participant may post in a room (staff have no such cap); more get reply_limit."
+        ),
+    )
+    replies_per_room_max: int = Field(
+        default=10000,
+        ge=1,
+        le=1_000_000,
+        description="Replies a room may hold, staff replies included; more get reply_limit.",
+    )
     name_max: int = Field(
         default=40,
         ge=1,
@@ -417,6 +445,17 @@ class Settings(BaseSettings):
         ge=1,
         le=1_000_000,
         description="How many recent command ids are remembered per participant to de-duplicate resends.",
+    )
+    dedupe_per_room: int = Field(
+        default=20000,
+        ge=1,
+        le=10_000_000,
+        description=(
+            "How many recent command ids (with their replies) a room remembers of its members together; "
+            "the oldest are forgotten first, but never a member's last 16 nor a join's. Bounds the room's "
+            "memory and snapshots (about 1.5 KB each), which dedupe_per_member alone lets grow with the "
+            "members."
+        ),
     )
 
     # --- Abuse limits (per client address; see protocol.md#limits) -------------------------------------

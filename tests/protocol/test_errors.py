@@ -54,6 +54,7 @@ CLIENT_CODES = {
     "round_closed",
     "wrong_round_kind",
     "idea_limit",
+    "reply_limit",
     "vote_budget_exceeded",
     "vote_cap_exceeded",
     "no_dot",
@@ -478,6 +479,18 @@ async def test_a_full_room(start_server: StartServer, connect: Connect) -> None:
     await first.join(links["room"], "First")
     late = await connect(server)
     await refused(late, "room_full", "join", **join_fields(links["room"], "Late"))
+
+
+async def test_a_full_room_of_ideas_and_replies(start_server: StartServer, connect: Connect) -> None:
+    server = start_server(ideas_per_room_max=1, replies_per_member_max=1)
+    links = create_room(server.url)
+    facilitator = await staff(server, connect, links)
+    ann = await joined(server, connect, links["room"], "Ann")
+    await facilitator.ok("round.open", kind="ideate", prompt="Ideas", private=False)
+    idea = (await ann.ok("idea.post", text="a bus"))["idea"]["id"]
+    await refused(ann, "idea_limit", "idea.post", text="a tram")
+    await ann.ok("reply.post", idea=idea, text="or a bike")
+    await refused(ann, "reply_limit", "reply.post", idea=idea, text="or a boat")
 
 
 async def test_scoring_out_of_turn(server: ServerProcess, connect: Connect) -> None:

@@ -146,6 +146,41 @@ async def test_room_screens_per_room(start_server: StartServer, connect: Connect
     assert reply["type"] == "ok", reply
 
 
+async def test_ideas_and_replies_have_caps_per_member_and_per_room(
+    start_server: StartServer, connect: Connect
+) -> None:
+    """What a room holds goes into every snapshot and every newcomer's join: one participant at its rate
+    limits added about 3,200 ideas (or replies) a minute, 10 MB of join reply after a minute, without
+    end. ``ideas_per_member_max``, ``ideas_per_room_max``, ``replies_per_member_max`` and
+    ``replies_per_room_max`` bound it (``idea_limit``, ``reply_limit``)."""
+    server = start_server(
+        ideas_per_member_max=2, ideas_per_room_max=3, replies_per_member_max=2, replies_per_room_max=4
+    )
+    links = create_room(server.url)
+    facilitator = await connect(server)
+    await facilitator.auth(links["facilitator_token"])
+    await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", private=False, duration=None)
+    ana, ben = await connect(server), await connect(server)
+    await ana.join(links["room"], "Ana")
+    await ben.join(links["room"], "Ben")
+    idea = (await ana.ok("idea.post", text="one"))["idea"]["id"]
+    await ana.ok("idea.post", text="two")
+    refused = await ana.fails("idea_limit", "idea.post", text="three")
+    assert "in this room" in refused["message"] and refused["temporary"] is False
+    await ben.ok("idea.post", text="Ben's")
+    assert "holds 3 ideas" in (await ben.fails("idea_limit", "idea.post", text="Ben's second"))["message"]
+    await ben.ok("reply.post", idea=idea, text="1")
+    await ben.ok("reply.post", idea=idea, text="2")
+    refused = await ben.fails("reply_limit", "reply.post", idea=idea, text="3")
+    assert "2 replies" in refused["message"] and refused["temporary"] is False
+    await facilitator.ok("reply.post", idea=idea, text="staff")
+    await ana.ok("reply.post", idea=idea, text="4")
+    assert (
+        "holds 4 replies"
+        in (await facilitator.fails("reply_limit", "reply.post", idea=idea, text="5"))["message"]
+    )
+
+
 async def test_too_many_bad_frames_close_the_connection(server: ServerProcess, connect: Connect) -> None:
     tolerant = await connect(server)
     for _ in range(3):  # a valid command in between resets the count

@@ -33,6 +33,9 @@ def set_limits(room: RoomState, cmd: c.SetLimits, actor: str | None, now: float)
     limits.reply_text_max, limits.note_text_max = cmd.reply_text_max, cmd.note_text_max
     limits.announcement_text_max, limits.comment_text_max = cmd.announcement_text_max, cmd.comment_text_max
     limits.criteria_max, limits.filter_words_max = cmd.criteria_max, cmd.filter_words_max
+    limits.ideas_per_member_max, limits.ideas_per_room_max = cmd.ideas_per_member_max, cmd.ideas_per_room_max
+    limits.replies_per_member_max = cmd.replies_per_member_max
+    limits.replies_per_room_max, limits.dedupe_per_room = cmd.replies_per_room_max, cmd.dedupe_per_room
     return {}
 
 

@@ -525,6 +525,12 @@ class SetLimits(Command):
     comment_text_max: int = 500
     criteria_max: int = 10
     filter_words_max: int = 500
+    # The caps on ideas and replies (journals written before them have none: no cap, 0).
+    ideas_per_member_max: int = 0
+    ideas_per_room_max: int = 0
+    replies_per_member_max: int = 0
+    replies_per_room_max: int = 0
+    dedupe_per_room: int = 0
 
 
 class Tick(Command):

@@ -39,6 +39,18 @@ def _own_idea(room: RoomState, idea_id: str, actor: str | None) -> Idea:
     return idea
 
 
+def _check_caps(room: RoomState, actor: str) -> None:
+    """The room's caps on ideas (``ideas_per_room_max``, ``ideas_per_member_max``; 0: none): what one
+    participant, or a crowd, can make every snapshot and every newcomer's join carry."""
+    limits = room.limits
+    if limits.ideas_per_room_max and len(room.ideas) >= limits.ideas_per_room_max:
+        raise errors.IdeaLimit(f"this room holds {len(room.ideas)} ideas, its limit")
+    if limits.ideas_per_member_max:
+        count = sum(1 for i in room.ideas.values() if i.author == actor)
+        if count >= limits.ideas_per_member_max:
+            raise errors.IdeaLimit(f"you already have {count} ideas in this room (the limit)")
+
+
 @handles(c.IdeaPost, roles=PARTICIPANT, silenced=True)
 def post(room: RoomState, cmd: c.IdeaPost, actor: str | None, now: float) -> Data:
     assert actor is not None
@@ -48,6 +60,7 @@ def post(room: RoomState, cmd: c.IdeaPost, actor: str | None, now: float) -> Dat
         count = sum(1 for i in room.ideas.values() if i.round == rnd.id and i.author == actor)
         if count >= rnd.max_ideas:
             raise errors.IdeaLimit(f"you already posted {count} ideas in this round (the limit)")
+    _check_caps(room, actor)
     held = wordfilter.held_word(room, text)
     iid = room.next_id("i")
     idea = Idea(

@@ -33,6 +33,18 @@ def _views(room: RoomState, reply: IdeaReply, was_public: bool, extra: Data | No
     return out
 
 
+def _check_caps(room: RoomState, actor: str, staff: bool) -> None:
+    """The room's caps on replies (``replies_per_room_max``; ``replies_per_member_max`` for participants;
+    0: none): what one participant, or a crowd, can make every snapshot and every join carry."""
+    limits = room.limits
+    if limits.replies_per_room_max and len(room.idea_replies) >= limits.replies_per_room_max:
+        raise errors.ReplyLimit(f"this room holds {len(room.idea_replies)} replies, its limit")
+    if limits.replies_per_member_max and not staff:
+        count = sum(1 for r in room.idea_replies.values() if r.author == actor)
+        if count >= limits.replies_per_member_max:
+            raise errors.ReplyLimit(f"you already posted {count} replies in this room (the limit)")
+
+
 @handles(c.ReplyPost, roles=PARTICIPANT | EVERY_STAFF, silenced=True, after_end=True)
 def post(room: RoomState, cmd: c.ReplyPost, actor: str | None, now: float) -> Data:
     assert actor is not None
@@ -48,6 +60,7 @@ def post(room: RoomState, cmd: c.ReplyPost, actor: str | None, now: float) -> Da
             raise errors.IdeaPrivate("replies open once the idea is on the wall")
         raise errors.NotFound("no such idea")
     text = room.clean_text(cmd.text, room.limits.reply_text_max, "reply")
+    _check_caps(room, actor, staff)
     held = None if staff else wordfilter.held_word(room, text)
     rid = room.next_id("rp")  # "r" is for rounds
     reply = IdeaReply(

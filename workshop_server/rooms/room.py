@@ -19,7 +19,9 @@ have closed a round, whose events are in the outcome).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import heapq
+import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -98,6 +100,20 @@ def _archive_allows(cmd: c.Command) -> bool:
     if isinstance(cmd, c.RoomRotateLinks | c.InviteRevoke):
         return True
     return isinstance(cmd, c.MemberRemove) and not cmd.reason.strip()
+
+
+#: A member's most recent stored replies that the room's cap (``dedupe_per_room``) never forgets: a
+#: client resends only what it sent and saw no answer to, its last few commands, so however busy the
+#: room, a phone back from a dead zone finds them and nothing it sent is applied twice.
+DEDUPE_FLOOR = 16
+
+
+def _in_order(n: int, book: dict[str, StoredReply]) -> Iterator[tuple[float, int, int, str]]:
+    """The stored replies of the ``n``-th book that the room's cap may forget (all but its last
+    :data:`DEDUPE_FLOOR`), oldest first, as ``(at, n, position, command id)``."""
+    forgettable = itertools.islice(book.items(), max(0, len(book) - DEDUPE_FLOOR))
+    for position, (cid, stored) in enumerate(forgettable):
+        yield stored.at, n, position, cid
 
 
 class Room(RoomState):
@@ -216,6 +232,27 @@ class Room(RoomState):
             if len(book) <= cap and oldest.at >= horizon:
                 break
             del book[oldest_id]
+        if self.limits.dedupe_per_room:
+            self._forget_oldest_replies(self.limits.dedupe_per_room)
+
+    def _forget_oldest_replies(self, cap: int) -> None:
+        """Keep at most ``cap`` stored replies of the members in the room, all together: the oldest go
+        (the earliest ``at``; among equal ones, the earlier book, then the earlier in its book: a
+        function of the state alone, so a replay forgets the same), but never a member's last
+        :data:`DEDUPE_FLOOR`, nor a join's (one per member at most: its own cap bounds them, and a
+        phone whose join answer was lost must not become a second member). Each book is in store
+        order, which is ``at`` order (the clock never goes back), so merging the books takes the
+        oldest first."""
+        books = [(key, book) for key, book in self.replies.items() if key != "join"]
+        excess = sum(len(book) for _, book in books) - cap
+        if excess <= 0:
+            return
+        merged = heapq.merge(*(_in_order(n, book) for n, (_, book) in enumerate(books)))
+        for _, n, _, cid in list(itertools.islice(merged, excess)):
+            del books[n][1][cid]
+        for key, book in books:
+            if not book:
+                del self.replies[key]
 
     # --- Authorisation, from the registry -------------------------------------------------------------
     def _authorise(self, cmd: c.Command, actor: str) -> None:

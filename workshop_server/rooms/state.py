@@ -182,6 +182,7 @@ class Limits:
     grace_seconds: float = 2.0
     dedupe_window_seconds: float = 86_400.0
     dedupe_per_member: int = 1000
+    dedupe_per_room: int = 0  # stored replies of the whole room; 0: no cap (rooms recorded before it)
     audit_in_snapshot: int = 500
     theme_name_max: int = 60
     reply_text_max: int = 500
@@ -190,6 +191,13 @@ class Limits:
     comment_text_max: int = 500  # a satisfaction answer's comment
     criteria_max: int = 10
     filter_words_max: int = 500
+    # How many ideas and replies a room, and one member in it, may hold; 0: no cap. The caps came after
+    # rooms were recorded without them: such a room replays without caps until a ``_limits`` command
+    # (the server's settings at a load) sets them.
+    ideas_per_member_max: int = 0
+    ideas_per_room_max: int = 0
+    replies_per_member_max: int = 0
+    replies_per_room_max: int = 0
 
 
 @dataclass(slots=True)

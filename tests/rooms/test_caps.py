@@ -1,0 +1,180 @@
+"""The caps on what a room holds: ideas and replies, per member and per room.
+
+Before them, one participant posting at its rate limits (about 53 a second from one address, three
+connections) added 3,200 ideas or replies a minute, each about 1 KB in every snapshot and in every
+newcomer's join (10 MB after one minute of ideas; 71 -> 114 MiB of server memory, 26 MB of journal),
+without end. Rooms recorded before the caps replay without them (``Limits`` defaults to 0, no cap)
+until a ``_limits`` command switches them on.
+"""
+
+from __future__ import annotations
+
+from tests.rooms.helpers import FACILITATOR, Workshop
+from workshop_server.rooms import commands as c
+from workshop_server.rooms.room import DEDUPE_FLOOR, Room
+from workshop_server.rooms.state import Limits, from_plain, to_plain
+
+CAPS = ("ideas_per_member_max", "ideas_per_room_max", "replies_per_member_max", "replies_per_room_max")
+
+
+def capped(**caps: int) -> Workshop:
+    return Workshop(limits=Limits(**caps))
+
+
+def test_a_member_cannot_post_ideas_past_its_cap_in_the_room() -> None:
+    w = capped(ideas_per_member_max=3)
+    ann, bob = w.join("Ann"), w.join("Bob")
+    w.open_ideate()
+    w.post(ann, "1")
+    w.post(ann, "2")
+    w.close()
+    w.open_ideate()  # the cap is for the room, every round together
+    w.post(ann, "3")
+    refused = w.fail(ann, c.IdeaPost, "idea_limit", text="4")
+    assert "3 ideas in this room" in str(refused.error)
+    w.post(bob, "Bob's")  # someone else's ideas are not counted
+    withdrawn = w.post(bob, "gone")
+    w.ok(bob, c.IdeaWithdraw, idea=withdrawn)
+    w.post(bob, "again")
+
+
+def test_a_room_cannot_hold_ideas_past_its_cap() -> None:
+    w = capped(ideas_per_room_max=3)
+    ann, bob = w.join("Ann"), w.join("Bob")
+    w.open_ideate()
+    w.post(ann, "1")
+    w.post(ann, "2")
+    w.post(bob, "3")
+    w.fail(bob, c.IdeaPost, "idea_limit", text="4")
+    w.fail(ann, c.IdeaPost, "idea_limit", text="4")
+
+
+def test_a_participant_cannot_reply_past_its_cap_but_staff_can() -> None:
+    w = capped(replies_per_member_max=2)
+    ann, bob = w.join("Ann"), w.join("Bob")
+    w.open_ideate(private=False)
+    idea = w.post(ann, "coffee")
+    for n in range(2):
+        w.ok(bob, c.ReplyPost, idea=idea, text=f"reply {n}")
+    refused = w.fail(bob, c.ReplyPost, "reply_limit", idea=idea, text="one more")
+    assert "2 replies" in str(refused.error)
+    w.ok(ann, c.ReplyPost, idea=idea, text="Ann's own")
+    for n in range(3):
+        w.ok(FACILITATOR, c.ReplyPost, idea=idea, text=f"staff {n}")
+
+
+def test_a_room_cannot_hold_replies_past_its_cap_staff_ones_included() -> None:
+    w = capped(replies_per_room_max=3)
+    ann = w.join("Ann")
+    w.open_ideate(private=False)
+    idea = w.post(ann, "coffee")
+    w.ok(ann, c.ReplyPost, idea=idea, text="1")
+    w.ok(FACILITATOR, c.ReplyPost, idea=idea, text="2")
+    w.ok(ann, c.ReplyPost, idea=idea, text="3")
+    w.fail(ann, c.ReplyPost, "reply_limit", idea=idea, text="4")
+    w.fail(FACILITATOR, c.ReplyPost, "reply_limit", idea=idea, text="4")
+
+
+def test_a_room_recorded_before_the_caps_replays_without_them_until_limits_switch_them_on() -> None:
+    """A journal written before the caps: its room's recorded limits and its ``_limits`` commands have
+    no cap fields. Its commands replay as they were applied (more ideas and replies than today's caps);
+    a ``_limits`` with the caps holds from then on."""
+    old = to_plain(Limits())
+    for name in CAPS:
+        del old[name]
+    w = Workshop(limits=from_plain(Limits, old))
+    ann = w.join("Ann")
+    w.ok(
+        None,
+        c.SetLimits,  # as an older release journaled it
+        idea_text_max=500,
+        name_max=40,
+        grace_seconds=2.0,
+        dedupe_window_seconds=86400.0,
+        dedupe_per_member=1000,
+    )
+    w.open_ideate(private=False)
+    ideas = [w.post(ann, str(n)) for n in range(5)]
+    for n in range(5):
+        w.ok(ann, c.ReplyPost, idea=ideas[0], text=f"reply {n}")
+    replay = w.fresh_room()
+    for cmd, actor, at in w.journal:
+        assert replay.handle(cmd, actor, at).error is None
+    assert len(replay.ideas) == 5 and len(replay.idea_replies) == 5
+    current = Limits(ideas_per_member_max=2, ideas_per_room_max=100, replies_per_member_max=2)
+    w.ok(None, c.SetLimits, **{k: v for k, v in to_plain(current).items() if k in c.SetLimits.model_fields})
+    assert w.room.limits == current
+    w.fail(ann, c.IdeaPost, "idea_limit", text="past the new cap")
+    w.fail(ann, c.ReplyPost, "reply_limit", idea=ideas[0], text="past the new cap")
+    state = Room.from_state(w.room.to_state())
+    assert state.limits == current  # snapshots keep the caps
+
+
+# --- The replies kept for resends ------------------------------------------------------------------------
+def test_the_stored_replies_of_a_room_are_capped_the_oldest_forgotten_first() -> None:
+    """Each member's last ``dedupe_per_member`` (1,000) replies were kept for 24 hours, so a room of 2,000
+    members could keep 2,000,000 of them; an ``idea.edit``'s is about 1.5 KB (20 members editing 1,000
+    times: 29 MB, a 15 MB snapshot). ``dedupe_per_room`` bounds the room's: the oldest go first, and
+    the same ones on a replay or a restored room; but never a member's last ``DEDUPE_FLOOR`` (what a
+    phone back from a dead zone resends) nor the joins (a lost join answer must not make a second
+    member)."""
+    w = capped(dedupe_per_room=20, ideas_per_member_max=0)
+    ann, bob = w.join("Ann"), w.join("Bob")
+    w.open_ideate(private=False)  # the facilitator's
+    for n in range(DEDUPE_FLOOR + 4):  # Ann's oldest 4 may go, her last 16 stay
+        w.advance(0.01)
+        w.send(ann, c.IdeaPost(id=f"a{n}", text=f"a{n}"))
+    restored = Room.from_state(w.room.to_state())
+    for n in range(3):
+        w.advance(0.01)
+        w.send(bob, c.IdeaPost(id=f"b{n}", text=f"b{n}"))
+    # 1 + 20 + 3 = 24 stored for members: Ann's 4 oldest go, nothing of Bob's, the facilitator's, the joins'.
+    assert list(w.room.replies[ann]) == [f"a{n}" for n in range(4, DEDUPE_FLOOR + 4)]
+    assert list(w.room.replies[bob]) == ["b0", "b1", "b2"]
+    assert len(w.room.replies[FACILITATOR]) == 1 and len(w.room.replies["join"]) == 2
+    assert w.send(ann, c.IdeaPost(id="a4", text="a4")).duplicate  # her last 16: still resends
+    again = w.send(ann, c.IdeaPost(id="a0", text="a0"))  # forgotten: a resend is now a new command
+    assert not again.duplicate and again.error is None
+    for n in range(3):  # a room restored from a snapshot taken before forgets the same ones
+        restored.handle(c.IdeaPost(id=f"b{n}", text=f"b{n}"), bob, w.now)
+    restored.handle(c.IdeaPost(id="a0", text="a0"), ann, w.now)
+    assert {k: list(b) for k, b in restored.replies.items()} == {
+        k: list(b) for k, b in w.room.replies.items()
+    }
+    replay = w.fresh_room()
+    for cmd, actor, at in w.journal:
+        replay.handle(cmd, actor, at)
+    assert replay.to_state()["replies"] == w.room.to_state()["replies"]
+
+
+def test_a_busy_room_never_forgets_a_members_last_commands() -> None:
+    """However busy the room (here 40 members posting past the room's cap), a member who sent one
+    command and lost the answer finds it on its resend: applied once."""
+    w = capped(dedupe_per_room=50, ideas_per_member_max=0)
+    quiet = w.join("Quiet")
+    w.open_ideate(private=False)
+    w.send(quiet, c.IdeaPost(id="mine", text="sent once, answer lost"))
+    crowd = [w.join(f"P{n}") for n in range(40)]
+    for k in range(5):
+        for member in crowd:
+            w.advance(0.001)
+            w.send(member, c.IdeaPost(id=f"{member}-{k}", text=f"{member} {k}"))
+    assert w.send(quiet, c.IdeaPost(id="mine", text="sent once, answer lost")).duplicate
+    assert sum(1 for i in w.room.ideas.values() if i.author == quiet) == 1
+
+
+def test_lowering_the_cap_forgets_the_excess_at_the_next_store() -> None:
+    w = Workshop()
+    ann = w.join("Ann")
+    w.open_ideate(private=False)
+    for n in range(50):
+        w.advance(0.01)
+        w.send(ann, c.IdeaPost(id=f"p{n}", text=str(n)))
+    assert sum(len(book) for book in w.room.replies.values()) == 52  # no cap: the room's before the caps
+    w.ok(
+        None,
+        c.SetLimits,
+        **{k: v for k, v in to_plain(Limits(dedupe_per_room=10)).items() if k in c.SetLimits.model_fields},
+    )
+    w.send(ann, c.IdeaPost(id="last", text="last"))
+    assert list(w.room.replies[ann]) == [f"p{n}" for n in range(35, 50)] + ["last"]  # her last 16
