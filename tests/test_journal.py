@@ -540,6 +540,33 @@ async def test_another_database_is_refused(tmp_path: Path) -> None:
         await Journal.open(garbage)
 
 
+async def test_a_database_file_emptied_to_zero_bytes_is_refused_not_started_empty(tmp_path: Path) -> None:
+    """A database file that lost its content (a file system's zero-length file after a crash, a restore
+    that copied nothing, ``> workshop.sqlite3``) opened as a new, empty journal: the server started
+    and served with every room gone, and wrote a new schema over the evidence. A journal file is never
+    empty once opened (WAL mode writes its first page at once): refuse it and say what to do."""
+    path = db_path(tmp_path)
+    journal = await Journal.open(path)
+    await journal.create_room("r", b"m")
+    await journal.close()
+    for suffix in ("-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    path.write_bytes(b"")
+    with pytest.raises(StorageError, match="empty") as caught:
+        await Journal.open(path)
+    assert str(path) in str(caught.value) and "backup" in str(caught.value)
+    assert path.stat().st_size == 0  # left as it was found
+
+
+async def test_a_new_database_file_is_still_created(tmp_path: Path) -> None:
+    path = db_path(tmp_path)
+    assert not path.exists()
+    journal = await Journal.open(path)
+    await journal.close()
+    journal = await Journal.open(path)  # and opened again
+    await journal.close()
+
+
 async def test_integrity_check(journal: Journal) -> None:
     await journal.create_room("r", b"m")
     await append_run(journal, "r", [1, 2, 3])

@@ -213,3 +213,52 @@ def test_the_default_compose_service_says_which_address_phones_open() -> None:
     )
     default = next(block for block in services if block.lstrip().startswith("workshop:"))
     assert "WORKSHOP_PUBLIC_URL" in default, default
+
+
+async def test_a_full_disk_under_live_rooms_loses_nothing_acknowledged_and_the_room_recovers(
+    small_mount: Path,
+) -> None:
+    """The data directory's file system fills while a room is live (an 8 MiB tmpfs, then a file that
+    takes the rest). Nothing acknowledged is lost; the command that met the full disk is not
+    acknowledged (the room fails: 4003, or a temporary error); ``/healthz`` fails; the log (at
+    ``warning``, no access log) names the room and SQLite's error; once space returns, the room loads
+    again and the command resent with its id is applied once."""
+    from tests.durability import http_get
+    from tests.support.client import Client
+
+    server = ServerProcess(small_mount / "data")
+    server.start()
+    try:
+        links = create_room(server.url)
+        fay = await Client.connect(server.ws_url)
+        await fay.auth(links["facilitator_token"])
+        await fay.ok("round.open", kind="ideate", prompt="Ideas?", duration=None, private=False)
+        ana = await Client.connect(server.ws_url)
+        await ana.join(links["room"], "Ana")
+        await ana.ok("idea.post", text="before the disk filled")
+        filler = small_mount / "filler"
+        subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=64k"], check=False, capture_output=True)
+        try:
+            reply = await ana.call("idea.post", text="while the disk is full", id="post-when-full")
+        except ConnectionError:
+            reply = {"type": "closed"}
+        assert reply["type"] != "ok", reply
+        assert reply["type"] == "closed" or reply.get("temporary") is True, reply
+        status, health = http_get(server.url + "/healthz")
+        assert status == 503 and not health["storage"]["ok"], health
+        filler.unlink()
+        again = await Client.connect(server.ws_url)
+        await again.auth(ana.token or "")
+        for _ in range(2):  # resent twice: applied once
+            resent = await again.call("idea.post", text="while the disk is full", id="post-when-full")
+            assert resent["type"] == "ok", resent
+        board = await Client.connect(server.ws_url)
+        texts = [idea["text"] for idea in (await board.auth(links["facilitator_token"]))["snapshot"]["ideas"]]
+        assert texts == ["before the disk filled", "while the disk is full"]
+        for client in (fay, ana, again, board):
+            await client.close()
+    finally:
+        server.stop()
+    log = server.log_path.read_text(errors="replace")
+    assert f"room {links['room']}: the journal failed" in log and "disk is full" in log, log[-3000:]
+    assert "Ana" not in log and "before the disk filled" not in log

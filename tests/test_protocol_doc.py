@@ -15,6 +15,7 @@ import ast
 import inspect
 import json
 import re
+import typing
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,8 +30,10 @@ from tests.support.server import ServerProcess
 from workshop_server import errors, protocol, settings
 from workshop_server.close_codes import CloseCode
 from workshop_server.rooms import commands as c
+from workshop_server.rooms import exports
 from workshop_server.rooms import room as room_module
 from workshop_server.rooms.events import EventName
+from workshop_server.rooms.registry import REGISTRY
 from workshop_server.rooms.room import Room
 from workshop_server.rooms.state import IdeaStatus, Limits, RoomConfig
 from workshop_server.settings import Settings
@@ -188,6 +191,47 @@ def test_the_permission_table_matches_the_room_core() -> None:
         assert allowed[role] == expected, f"{role}: protocol.md says {sorted(allowed[role])}"
 
 
+def permission_groups() -> dict[str, set[str]]:
+    """The permission table's groups: each group's name (``replies, jury`` gives two) -> its commands."""
+    groups: dict[str, set[str]] = {}
+    for row in table_rows(section("Commands")):
+        if len(row) == 6 and row[0] != "Command group" and row[0] != "session":
+            for name in row[0].split(", "):
+                groups.setdefault(name, set()).update(re.findall(r"`([^`]+)`", row[1]))
+    return groups
+
+
+def test_the_commands_accepted_after_the_session_end_are_those_protocol_md_names() -> None:
+    """ "Errors every command can get" names the groups (and commands) that go on after ``session.end``;
+    they are exactly those the registry accepts once the session has ended (``after_end``), and the
+    commands it refuses with ``muted`` are those the registry silences. ``session.end`` says the same."""
+    text = " ".join(section("Commands").split())
+    match = re.search(r"once the session has ended \(every command except the (.*?) groups and (.*?):", text)
+    assert match is not None, "protocol.md no longer says which commands go on after session.end"
+    groups = permission_groups()
+    named = [name for part in match.group(1).split(", ") for name in part.split(" and ")]
+    unknown = [name for name in named if name not in groups]
+    assert not unknown, f"not groups of the permission table: {unknown}"
+    documented = {cmd for name in named for cmd in groups[name]} | set(
+        re.findall(r"`([^`]+)`", match.group(2))
+    )
+    clients = {reg.command.type_name(): reg for reg in REGISTRY.values() if reg.roles}
+    after_end = {name for name, reg in clients.items() if reg.after_end}
+    assert documented == after_end, (
+        f"accepted after session.end but not named: {sorted(after_end - documented)}; "
+        f"named but refused: {sorted(documented - after_end)}"
+    )
+    silenced = {name for name, reg in clients.items() if reg.silenced}
+    muted = re.search(r"`muted` \(a muted member sent (.*?)\)", text)
+    assert muted is not None and set(re.findall(r"`([^`]+)`", muted.group(1))) == silenced
+    mute = " ".join(command_sections()["member.mute"].split())
+    assert set(re.findall(r"`([a-z]+\.[a-z_]+)`", mute.split("are refused with `muted`")[0])) == silenced, (
+        "member.mute does not name every command a muted member is refused"
+    )
+    end = " ".join(command_sections()["session.end"].split())
+    assert "every command but the moderation group" not in end
+
+
 def command_sections() -> dict[str, str]:
     """The text under each ``### `type``` heading of the Commands section."""
     parts = re.split(r"^### `([^`]+)`[ \t]*$", section("Commands"), flags=re.MULTILINE)
@@ -214,6 +258,15 @@ def test_the_field_tables_of_the_commands_match_the_models() -> None:
         for field, yes in required.items():
             if field is not None and yes != model.model_fields[field].is_required():
                 problems.append(f"{name}.{field}: Required says {'yes' if yes else 'no'}")
+        for row in rows[1:]:  # "or null" in Type exactly for the fields that take null
+            field = first_code_span(row[0])
+            if field is None or field == "id":
+                continue
+            nullable = type(None) in typing.get_args(model.model_fields[field].annotation)
+            if nullable != row[1].endswith("or null"):
+                problems.append(
+                    f"{name}.{field}: Type says {row[1]!r}, null {'is' if nullable else 'is not'} accepted"
+                )
     assert not problems, "; ".join(problems)
 
 
@@ -461,6 +514,18 @@ def test_the_worked_example_covers_a_whole_session() -> None:
 # --- Contract checks on access, tokens, handshakes and resume ---------------------------------------------
 def core_room() -> Room:
     return Room.create("ROOM42", RoomConfig(title="t", rules="r"), now=1_000_000.0, limits=Limits())
+
+
+def test_the_keys_of_the_json_export_are_those_protocol_md_lists() -> None:
+    """A newcomer reading ``export.json`` finds the top-level keys the HTTP API section names."""
+    text = section("HTTP API").split("### `GET /api/rooms/{code}/export.json`", 1)[1]
+    match = re.search(r"is the room's internal state: `\{([^}]*)\}`", text)
+    assert match is not None, "protocol.md no longer lists the keys of export.json"
+    documented = {key.strip() for key in match.group(1).split(",")}
+    sent = set(exports.state_export(core_room()))
+    assert documented == sent, (
+        f"not documented: {sorted(sent - documented)}; not sent: {sorted(documented - sent)}"
+    )
 
 
 @pytest.mark.parametrize(

@@ -125,3 +125,39 @@ async def test_workshop_server_purge_runs_it_by_hand(tmp_path: Path, clock: Cloc
     assert done.returncode == 0, done.stderr
     assert f"purged 1 room(s) (room): {old}" in done.stdout
     assert DATABASE_FILENAME in os.listdir(data)
+
+
+async def test_a_purge_journaled_but_not_deleted_deletes_the_room_when_it_loads_again(
+    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The owner journals ``_purge`` (mode ``room``), then deletes the room's rows. When the deletion
+    fails (a full disk, an I/O error; or a kill -9 between the two), the purge is durable but every row
+    of the room is still stored: loaded again (a participant's join, the next worker), the replay's
+    ``delete`` effect was ignored and the room was served whole, names and ideas, to anyone with its
+    code, until the next purge run (``purge_every_seconds``, an hour by default)."""
+    from workshop_server.storage import Journal, StorageError
+
+    real = Journal.delete_room
+    failed: list[str] = []
+
+    async def failing_once(self: Journal, room_id: str, *, wait: bool = True) -> bool:
+        if not failed:
+            failed.append(room_id)
+            raise StorageError()  # as SQLite's "database or disk is full" is reported
+        return await real(self, room_id, wait=wait)
+
+    monkeypatch.setattr(Journal, "delete_room", failing_once)
+    data = tmp_path / "data"
+    async with two_hubs(data, clock) as (a, b):
+        code, fay, zoe = await busy_room(a, b)
+        clock.now += 91 * DAY
+        assert await b.purge_expired() == []  # it failed: tried again on the next run
+        assert failed == [code]
+        await zoe.until(lambda: zoe.closed is not None)
+        late = Wire(b)
+        refused = await late.call("join", room=code, name="Late", accept_rules=1)
+        assert refused["type"] == "error" and refused["code"] == "room_not_found", refused
+        assert a.journal is not None and await a.journal.list_rooms() == []
+        for wire in (fay, late):
+            await wire.close()
+    assert files_holding(data, NAME.encode()) == []

@@ -7,13 +7,13 @@
 
 import { h, setChildren } from "./dom.js";
 import { chooseLocale, onLocaleChange, t } from "./i18n.js";
-import { renderConnection, topBar } from "./chrome.js";
+import { pageTitle, renderConnection, topBar } from "./chrome.js";
 import { RoomSession, storedMember, storeMember } from "./session.js";
 import { announce, beep, Milestones, unlockAudioOnGesture } from "./timer.js";
 import { mountLanding } from "./views/landing.js";
 import { mountJoin, mountLobby } from "./views/join.js";
 import { mountBoard } from "./views/board.js";
-import { mountConsole } from "./views/console.js";
+import { consoleLabel, mountConsole } from "./views/console.js";
 import { mountScreen } from "./views/screen.js";
 import { mountMessage } from "./views/message.js";
 import { mountMine } from "./views/mine.js";
@@ -114,6 +114,7 @@ class RoomPage {
         onInfo: (info) => {
           this.info = info;
           if (info && info.locale) chooseLocale(info.locale);
+          this.retitle();
         },
         onSubmit: (join) => {
           this.pendingJoin = join;
@@ -137,6 +138,7 @@ class RoomPage {
   mountView(kind, factory) {
     if (this.viewKind === kind && this.view) {
       this.view.update?.();
+      this.retitle();
       return;
     }
     this.view?.destroy?.();
@@ -144,6 +146,20 @@ class RoomPage {
     this.view = factory();
     setChildren(root, this.view.el);
     this.view.update?.();
+    this.retitle();
+  }
+
+  /** The document's title: the console or the room screen, or a message, and the room's title. */
+  retitle() {
+    const s = this.session;
+    const state = s && s.state.loaded ? s.state : null;
+    const room = (state && state.room && state.room.title) || (this.info && this.info.title) || "";
+    const kind = this.viewKind || "";
+    let label = "";
+    if (kind === "console" && state) label = consoleLabel(s.role === "facilitator" ? "facilitator" : "moderator", state.me ? state.me.name : "");
+    else if (kind === "screen") label = t("rooms.screen");
+    else if (kind.startsWith("message:")) label = t(kind.slice(8));
+    pageTitle(label, room);
   }
 
   remount() {
@@ -261,6 +277,7 @@ class RoomPage {
   }
 
   toast(text, kind = "info") {
+    // In index.html from the start: a live region created with its first text is not read.
     let region = document.getElementById("toasts");
     if (!region) {
       region = h("div", { id: "toasts", class: "toasts", role: "status", "aria-live": "polite" });
@@ -289,8 +306,12 @@ class RoomPage {
         this.milestones.reset(rnd, this.ctx.now());
         break;
       case "round.closed":
-        if (this.milestones.closed(rnd) && d.reason === "timer") beep();
-        announce(d.reason === "timer" ? t("announce.timeUp") : t("announce.closed"));
+        // The countdown may have said "Time's up" already (its milestone at 0:00): not a second time.
+        if (d.reason !== "timer") announce(t("announce.closed"));
+        if (this.milestones.closed(rnd) && d.reason === "timer") {
+          beep();
+          announce(t("announce.timeUp"));
+        }
         break;
       case "vote.results":
         announce(t("announce.results"));
@@ -357,6 +378,7 @@ function boot() {
     const mount = () => {
       const view = r.page === "landing" ? mountLanding(ctx) : mountMessage(ctx, { titleKey: "message.notFound", bodyKey: "message.notFoundBody" });
       setChildren(root, view.el);
+      pageTitle(r.page === "landing" ? "" : t("message.notFound"));
     };
     mount();
     onLocaleChange(() => {
@@ -368,7 +390,10 @@ function boot() {
   }
   if (r.page === "mine") {
     const ctx = { t, toast: (text) => announce(text), code: r.code };
-    ctx.chrome = (title) => topBar(ctx, { title });
+    ctx.chrome = (title) => {
+      pageTitle(t("mine.title"), title);
+      return topBar(ctx, { title });
+    };
     const view = mountMine(root, ctx, { code: r.code, onRoom: (room) => room && room.locale && chooseLocale(room.locale) });
     onLocaleChange(() => view.render());
     window.addEventListener("hashchange", () => location.reload());

@@ -15,7 +15,7 @@ export function topBar(ctx, { title = "", sound = false } = {}) {
       "aria-label": t("chrome.language"),
       onchange: (e) => setLocale(e.target.value, { persist: true }),
     },
-    LOCALES.map((l) => h("option", { value: l, selected: l === locale() }, t("lang." + l))),
+    LOCALES.map((l) => h("option", { value: l, lang: l, selected: l === locale() }, t("lang." + l))),
   );
   const soundBtn = sound
     ? h("button", {
@@ -50,6 +50,13 @@ export function topBar(ctx, { title = "", sound = false } = {}) {
   return bar;
 }
 
+/** The document's title: what the page is, then the room, then the brand ("Room screen — Title —
+ * Workshop"), so that tabs and windows are told apart; empty parts are left out. */
+export function pageTitle(...parts) {
+  const title = [...parts, t("brand")].filter(Boolean).join(" — ");
+  if (document.title !== title) document.title = title;
+}
+
 /** The network banner and pill, from the session's connection status and outbox. */
 export function renderConnection(ctx) {
   const s = ctx.session;
@@ -58,6 +65,10 @@ export function renderConnection(ctx) {
   const banner = ctx.netBanner;
   const status = s.status;
   const bad = status === "reconnecting" || status === "offline" || (status === "connecting" && s.conn.everAttached);
+  // The banner comes and goes; the live region says each change once (not each pending count).
+  if (bad && !ctx.netWasBad) announce(navigator.onLine === false || status === "offline" ? t("net.offline") : t("net.reconnecting"));
+  else if (!bad && ctx.netWasBad && status === "online") announce(t("net.back"));
+  if (bad || status === "online") ctx.netWasBad = bad;
   if (pill) {
     pill.hidden = !(bad || status === "online");
     pill.className = "conn-pill " + (bad ? "is-bad" : "is-ok");
@@ -77,7 +88,9 @@ export function renderConnection(ctx) {
 
 /** The banner under the top bar that says the connection is down (and how much waits to be sent). */
 export function netBanner(ctx) {
-  const el = h("div", { class: "net-banner", id: "net-banner", role: "status", hidden: true });
+  // Not a live region: renderConnection announces its changes through #announcer (a region that
+  // appears with its text is not read by every screen reader, and the pending count would be chatty).
+  const el = h("div", { class: "net-banner", id: "net-banner", hidden: true });
   ctx.netBanner = el;
   return el;
 }

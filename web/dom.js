@@ -67,7 +67,14 @@ export function syncList(container, items, key, create, update) {
     update(el, item);
     wanted.push(el);
   }
-  for (const el of existing.values()) el.remove();
+  // An item that leaves the list while it holds the keyboard focus (a note approved out of the queue,
+  // a person admitted out of the lobby) hands the focus to the item that takes its place.
+  const active = document.activeElement;
+  let lost = null;
+  for (const el of existing.values()) {
+    if (active && el.contains(active)) lost = { at: Array.prototype.indexOf.call(container.children, el), key: active.dataset.focus };
+    el.remove();
+  }
   let cursor = container.firstElementChild;
   for (const el of wanted) {
     if (el === cursor) {
@@ -76,6 +83,21 @@ export function syncList(container, items, key, create, update) {
     }
     container.insertBefore(el, cursor);
   }
+  if (lost && container.isConnected && !container.contains(document.activeElement)) focusNear(container, lost);
+}
+
+const FOCUSABLE = "button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), a[href]";
+
+function focusNear(container, { at, key }) {
+  const items = container.children;
+  const next = items[Math.min(at, items.length - 1)];
+  let target = next && key ? next.querySelector(`[data-focus="${key}"]:not([disabled])`) : null;
+  if (!target && next) target = next.querySelector(FOCUSABLE);
+  if (!target) {
+    target = container;
+    container.tabIndex = -1;
+  }
+  target.focus();
 }
 
 /** A random id from the CSPRNG (works on plain http too, unlike crypto.randomUUID). */

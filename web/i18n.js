@@ -1,7 +1,7 @@
 // Translations. Every string a person reads goes through t(key, params). English and French.
 // The language is: the person's explicit choice (remembered on this device), else the browser's
-// language when we have it, else the room's language, else English. The room screen prefers the
-// room's language over the browser's (a projector laptop's language says nothing about the room).
+// language when we have it, else the room's language, else English; the room screen too (a French
+// projector laptop shows French in an English room, and the screen has its own switch).
 
 // --- The translation table ---------------------------------------------------------------------------------
 const STRINGS = {
@@ -21,6 +21,7 @@ const STRINGS = {
     "net.offlineShort": "Offline",
     "net.offline": "You are offline.",
     "net.reconnecting": "Connection lost. Reconnecting…",
+    "net.back": "Connection is back.",
     "net.pending": {
       "one": "{count} action will be sent when the connection is back.",
       "other": "{count} actions will be sent when the connection is back."
@@ -125,7 +126,10 @@ const STRINGS = {
     "board.wallPrivate": "Notes stay private until the reveal: you see only yours for now.",
     "board.privateHint": "Write privately: the others see your notes at the reveal.",
     "board.vote": "Vote",
-    "board.voteHint": "Place your dots on the notes you prefer: {budget} dots, at most {max} per note.",
+    "board.voteHint": {
+      "one": "Place your dot on the note you prefer: {budget} dot, at most {max} per note.",
+      "other": "Place your dots on the notes you prefer: {budget} dots, at most {max} per note."
+    },
     "board.voteEmpty": "No notes to vote on.",
     "board.voteClosed": "Voting is closed.",
     "board.roundClosed": "Time's up: the round is closed.",
@@ -447,7 +451,10 @@ const STRINGS = {
     "note.merged": "Merged with a similar note",
     "results.byTheme": "By theme",
     "results.byNote": "By note",
-    "board.voteThemesHint": "Place your dots on the themes you prefer: {budget} dots, at most {max} per theme.",
+    "board.voteThemesHint": {
+      "one": "Place your dot on the theme you prefer: {budget} dot, at most {max} per theme.",
+      "other": "Place your dots on the themes you prefer: {budget} dots, at most {max} per theme."
+    },
     "board.voteThemesEmpty": "No themes to vote on.",
     "vote.addThemeLabel": "Add a dot to the theme “{name}”",
     "vote.removeThemeLabel": "Remove a dot from the theme “{name}”",
@@ -836,6 +843,7 @@ const STRINGS = {
     "net.offlineShort": "Hors ligne",
     "net.offline": "Vous êtes hors ligne.",
     "net.reconnecting": "Connexion perdue. Reconnexion…",
+    "net.back": "Connexion rétablie.",
     "net.pending": {
       "one": "{count} action partira dès le retour de la connexion.",
       "other": "{count} actions partiront dès le retour de la connexion."
@@ -852,7 +860,7 @@ const STRINGS = {
     "landing.access": "Qui peut entrer",
     "landing.passphrase": "Phrase secrète",
     "landing.passphraseRequired": "Choisissez une phrase secrète pour ce mode d'accès.",
-    "landing.passphraseShort": "Une phrase secrète a au moins 6 caractères : une phrase courte se devine vite.",
+    "landing.passphraseShort": "Une phrase secrète a au moins 6 caractères : une phrase courte se devine vite.",
     "landing.anonymous": "Auteurs anonymes",
     "landing.anonymousHint": "Les participants ne voient pas qui a écrit quoi (l'équipe, si).",
     "landing.language": "Langue de la salle",
@@ -940,7 +948,10 @@ const STRINGS = {
     "board.wallPrivate": "Les notes restent privées jusqu'à la révélation : pour l'instant, vous ne voyez que les vôtres.",
     "board.privateHint": "Écrivez en privé : les autres verront vos notes à la révélation.",
     "board.vote": "Vote",
-    "board.voteHint": "Placez vos gommettes sur les notes que vous préférez : {budget} gommettes, {max} au plus par note.",
+    "board.voteHint": {
+      "one": "Placez votre gommette sur la note que vous préférez : {budget} gommette, {max} au plus par note.",
+      "other": "Placez vos gommettes sur les notes que vous préférez : {budget} gommettes, {max} au plus par note."
+    },
     "board.voteEmpty": "Aucune note à voter.",
     "board.voteClosed": "Le vote est clos.",
     "board.roundClosed": "Temps écoulé : la manche est close.",
@@ -1262,7 +1273,10 @@ const STRINGS = {
     "note.merged": "Fusionnée avec une note semblable",
     "results.byTheme": "Par thème",
     "results.byNote": "Par note",
-    "board.voteThemesHint": "Placez vos gommettes sur les thèmes que vous préférez : {budget} gommettes, {max} au plus par thème.",
+    "board.voteThemesHint": {
+      "one": "Placez votre gommette sur le thème que vous préférez : {budget} gommette, {max} au plus par thème.",
+      "other": "Placez vos gommettes sur les thèmes que vous préférez : {budget} gommettes, {max} au plus par thème."
+    },
     "board.voteThemesEmpty": "Aucun thème à voter.",
     "vote.addThemeLabel": "Ajouter une gommette au thème « {name} »",
     "vote.removeThemeLabel": "Retirer une gommette du thème « {name} »",
@@ -1408,7 +1422,10 @@ const STRINGS = {
     "selection.needCriteria": "Publiez d'abord les critères.",
     "selection.open": "Ouvrir l'évaluation",
     "selection.openSince": "Ouverte depuis {time} ; jury : {jury}.",
-    "selection.progress": "{count} jurés sur {size}",
+    "selection.progress": {
+      "one": "{count} juré sur {size}",
+      "other": "{count} jurés sur {size}"
+    },
     "selection.progressLabel": "Jurés ayant noté « {text} »",
     "selection.close": "Clore et publier les résultats",
     "selection.noEvaluation": "Pas encore d'évaluation.",
@@ -1432,7 +1449,7 @@ const STRINGS = {
     "selection.juryTitle": "Vos notes de juré",
     "selection.juryLead": "Vous faites partie du jury : notez chaque idée sur chaque critère.",
     "selection.juryOpened": "Une évaluation est ouverte : vous faites partie du jury.",
-    "selection.yourProgress": "{done} idées notées sur {count}",
+    "selection.yourProgress": "Idées notées : {done} sur {count}",
     "selection.logTitle": "Journal de sélection",
     "selection.evaluationClosed": {"one": "Évaluation close : {count} juré", "other": "Évaluation close : {count} jurés"},
     "selection.themeDecision": "Thème « {name} »",

@@ -64,7 +64,7 @@ class CreateRoom(BaseModel):
     passphrase: str | None = Field(default=None, max_length=200)
     anonymous: bool = False
     locale: Literal["en", "fr"] = "en"
-    facilitator_name: str = Field(default="Facilitator", min_length=1)
+    facilitator_name: str = "Facilitator"  # the rules of join.name, in the room: empty is invalid_name
 
 
 STATUS = {

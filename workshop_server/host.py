@@ -32,7 +32,7 @@ from workshop_server.rooms import Room, queries, view_for
 from workshop_server.rooms import commands as c
 from workshop_server.rooms.events import Event
 from workshop_server.rooms.state import STAFF_ROLES, MemberStatus
-from workshop_server.storage import Journal, JournalEntry, Snapshot
+from workshop_server.storage import Journal, JournalConflict, JournalEntry, Snapshot, StorageError
 
 if TYPE_CHECKING:
     from workshop_server.connection import Connection
@@ -258,6 +258,13 @@ class LocalRoom:
             try:
                 await self._process(batch)
             except errors.WorkshopError as exc:
+                if isinstance(exc, StorageError) and not isinstance(exc, JournalConflict):
+                    # A full disk, a read-only or failing file system: the operator must read it here.
+                    log.error(
+                        "room %s: the journal failed (%s); the room is unloaded and its clients resume",
+                        self.room.id,
+                        storage_cause(exc),
+                    )
                 self.fail(batch, exc)
                 return
             except Exception as exc:
@@ -638,6 +645,12 @@ class LocalRoom:
         await journal.save_snapshot(room.id, snapshot, keep_entries=self.hub.settings.snapshot_keep_entries)
         self._since_snapshot = 0
         self._snapshot_at = time.monotonic()
+
+
+def storage_cause(exc: StorageError) -> str:
+    """What SQLite said (``database or disk is full``...), for the log; the error itself otherwise."""
+    cause = exc.__cause__
+    return f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
 
 
 def next_epoch(epoch: str, now: float | None = None) -> str:

@@ -47,6 +47,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from pydantic import ValidationError
+
 from workshop_server import errors
 from workshop_server.broker import Broker, create_broker
 from workshop_server.broker.base import worker_key
@@ -56,10 +58,25 @@ from workshop_server.close_codes import CloseCode
 from workshop_server.downloads import Downloads
 from workshop_server.fanout import Fanout
 from workshop_server.handle import RoomHandle
-from workshop_server.host import LocalRoom, journal_entry, next_epoch, origin_mark, pack, unpack
+from workshop_server.host import (
+    LocalRoom,
+    journal_entry,
+    next_epoch,
+    origin_mark,
+    pack,
+    storage_cause,
+    unpack,
+)
 from workshop_server.ratelimit import Limiters
 from workshop_server.remote import RemoteRoom, Rpc, any_command, inbox_channel
-from workshop_server.rooms import Limits, Room, RoomConfig, hash_passphrase
+from workshop_server.rooms import (
+    CLIENT_COMMANDS,
+    INTERNAL_COMMANDS,
+    Limits,
+    Room,
+    RoomConfig,
+    hash_passphrase,
+)
 from workshop_server.rooms import commands as c
 from workshop_server.rooms.codes import make_code
 from workshop_server.rooms.state import from_plain, to_plain
@@ -73,6 +90,7 @@ from workshop_server.storage import (
     RoomExists,
     RoomNotStored,
     Snapshot,
+    StorageError,
 )
 from workshop_server.tokens import TokenClaims, TokenSigner
 
@@ -872,13 +890,20 @@ class Hub:
             replayed: set[str] = set()
             try:
                 room = self.rebuild(room_id, loaded.meta, loaded.snapshot, loaded.entries, effects=replayed)
-            except errors.RoomUnavailable:
+            except errors.RoomUnavailable as exc:
+                log.error("room %s cannot be rebuilt from its journal: %s", room_id, exc.message)
                 raise
             except Exception as exc:
-                log.error("room %s cannot be rebuilt from its journal: %r", room_id, exc)
+                log.error("room %s cannot be rebuilt from its journal: %s", room_id, _loggable(exc))
                 raise errors.RoomUnavailable(
                     "this room's stored data is damaged; it cannot be served"
                 ) from None
+            if "delete" in replayed:
+                # A retention purge (mode room) was journaled but the room's rows were not deleted (the
+                # deletion failed, or the process died in between): delete them now, never serve it.
+                await self.wipe_wal(await journal.delete_room(room_id, wait=not self.wiping))
+                log.info("room %s: deleted at load, after a retention purge journaled before", room_id)
+                raise errors.RoomNotFound("this room was deleted: its retention period ended")
             position = (loaded.snapshot.entry_index if loaded.snapshot else 0) + len(loaded.entries)
             # The fencing token: from now on the journal refuses what an earlier owner would append.
             before = room.seq
@@ -891,6 +916,9 @@ class Hub:
             except JournalConflict as exc:
                 log.warning("room %s: %s; reading it again", room_id, exc)
                 continue
+            except StorageError as exc:
+                log.error("room %s cannot be loaded: the journal failed (%s)", room_id, storage_cause(exc))
+                raise
             if "compact" in replayed:
                 # An erasure (or a personal purge) was journaled but its compaction did not happen (it
                 # failed, or the process died in between): do it now, before anything is served.
@@ -1321,6 +1349,7 @@ class Hub:
             room = Room.from_state(unpack(snapshot.data))  # with the limits the snapshot recorded
         else:
             info = unpack(meta)
+            _known_rules(room_id, info.get("text_rules", 1), "the room was created")
             config = RoomConfig(**info["config"])
             recorded = info.get("limits")  # rooms created before the limits were recorded: today's,
             # without the caps on ideas and replies, which came later still (such a room never had them)
@@ -1334,8 +1363,16 @@ class Hub:
             )
         for entry in entries:
             record = unpack(entry.data)
-            cmd = any_command.validate_python(record["cmd"], strict=False)
-            room.text_rules = record.get("text_rules", 1)  # the rules the entry was handled under
+            rules = record.get("text_rules", 1)
+            _known_rules(room_id, rules, f"the journal entry at seq {entry.seq_start} was handled")
+            try:
+                cmd = any_command.validate_python(record["cmd"], strict=False)
+            except ValidationError as exc:
+                raise errors.RoomUnavailable(
+                    f"the journal of {room_id} holds a command this release cannot read at seq "
+                    f"{entry.seq_start}: {_unreadable(record['cmd'], exc)}"
+                ) from None
+            room.text_rules = rules  # the rules the entry was handled under
             outcome = room.handle(cmd, record["actor"], record["now"])
             if effects is not None:
                 effects.update(effect.kind for effect in outcome.effects)
@@ -1371,6 +1408,52 @@ class Hub:
 
 #: What an owner publishes on a room's channel when it stops serving it: every connection resumes.
 _RELOAD: dict[str, Any] = {"epoch": "", "events": [], "effects": [{"kind": "reload"}]}
+
+
+def _known_rules(room_id: str, rules: Any, what: str) -> None:
+    """Refuse text rules this release does not know: a newer release handled the command (the server
+    was rolled back), and replaying it under older rules may give other events, or the same events
+    and another state."""
+    if not isinstance(rules, int) or rules > TEXT_RULES:
+        raise errors.RoomUnavailable(
+            f"the journal of {room_id} was written by a newer release: {what} under text rules "
+            f"{rules!r}, and this release knows versions up to {TEXT_RULES}; run that release (or newer)"
+        )
+
+
+_COMMAND_CLASSES: dict[str, str] = {
+    cls.type_name(): cls.__name__ for cls in (*CLIENT_COMMANDS, *INTERNAL_COMMANDS)
+}
+
+
+def _unreadable(cmd: Any, exc: ValidationError) -> str:
+    """Why a stored command does not validate, for the log: its type and the fields at fault, never the
+    values (what members wrote, their names)."""
+    kind = cmd.get("type") if isinstance(cmd, dict) else None
+    name = _COMMAND_CLASSES.get(kind) if isinstance(kind, str) else None
+    if name is None:
+        return f"unknown command type {str(kind)[:40]!r}"
+    faults = sorted(
+        {
+            f"{'.'.join(str(part) for part in error['loc'][1:]) or '(command)'}: {error['type']}"
+            for error in exc.errors(include_url=False, include_input=False)
+            if error["loc"] and error["loc"][0] == name
+        }
+    )
+    return f"{kind} ({'; '.join(faults[:8]) or 'invalid'})"
+
+
+def _loggable(exc: Exception) -> str:
+    """An exception for the log without the values it was given: pydantic's reports quote them."""
+    if isinstance(exc, ValidationError):
+        faults = sorted(
+            {
+                f"{'.'.join(str(part) for part in error['loc'])}: {error['type']}"
+                for error in exc.errors(include_url=False, include_input=False)
+            }
+        )
+        return f"{exc.error_count()} validation error(s) for {exc.title} ({'; '.join(faults[:8])})"
+    return repr(exc)
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:

@@ -83,6 +83,9 @@ def assert_error(response: Response, status: int, code: str) -> dict[str, Any]:
         ({"title": "T" * 121}, 400, "text_too_long", "title"),
         ({"title": "T", "brief": "b" * 4001}, 400, "text_too_long", "brief"),
         ({"title": "T", "facilitator_name": "<b>"}, 400, "invalid_name", "name"),
+        # The rules of join.name: an empty name is invalid_name, as it is at join, however it is empty.
+        ({"title": "T", "facilitator_name": ""}, 400, "invalid_name", "name"),
+        ({"title": "T", "facilitator_name": "   "}, 400, "invalid_name", "name"),
     ],
 )
 def test_create_room_validation(

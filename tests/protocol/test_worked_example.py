@@ -65,15 +65,16 @@ def post_room(server: ServerProcess, body: dict[str, Any]) -> Any:
         return json.loads(response.read())
 
 
-async def play(server: ServerProcess, connect: Connect) -> tuple[Any, list[dict[str, Any]]]:
-    """Play the example's client side against ``server``: the room created, and every message the
-    server sent (each connection's hello included)."""
+async def play(server: ServerProcess, connect: Connect) -> tuple[Any, list[dict[str, Any]], Client]:
+    """Play the example's client side against ``server``: the room created, every message the
+    server sent (each connection's hello included), and the facilitator's connection."""
     example = blocks()
     created = post_room(server, next(v for k, v in example if k == "request"))
     code, facilitator_token = created["room"], created["facilitator_token"]
     fac = await connect(server)
     participant: Client | None = None
     participants: list[Client] = []
+    resuming = False
     for kind, shown in example:
         if kind != "client":
             continue
@@ -90,6 +91,7 @@ async def play(server: ServerProcess, connect: Connect) -> tuple[Any, list[dict[
             participant = await connect(server)
             participants.append(participant)
             message.update(token=participants[0].token, epoch=epoch, seq=seq)
+            resuming = True
         elif message["type"] == "auth":
             message["token"] = facilitator_token
         client = fac if message["id"].startswith("f") else participant
@@ -98,14 +100,31 @@ async def play(server: ServerProcess, connect: Connect) -> tuple[Any, list[dict[
         if message["type"] == "join":
             client.token = client.replies[message["id"]]["result"]["token"]
             await asyncio.sleep(1.5)  # the presence update of both connections
+        if resuming:
+            resuming = False
+            await asyncio.sleep(1.5)  # the presence update that says Ana is back, before the session ends
     await asyncio.sleep(1.5)
-    return created, [m for c in (fac, *participants) for m in (c.hello, *c.log)]
+    return created, [m for c in (fac, *participants) for m in (c.hello, *c.log)], fac
+
+
+def kinds(value: Any) -> list[Any]:
+    """The values of every ``kind`` key in ``value``, at any depth (a round's kind, in order)."""
+    if isinstance(value, dict):
+        own = [value["kind"]] if "kind" in value else []
+        return own + [k for item in value.values() for k in kinds(item)]
+    if isinstance(value, list):
+        return [k for item in value for k in kinds(item)]
+    return []
 
 
 def label_and_candidates(message: dict[str, Any], sent: list[dict[str, Any]]) -> tuple[str, list[Any]]:
     """What the example's ``message`` is, and the server's messages of that kind."""
     if message["type"] == "event":
-        return message["name"], [m for m in sent if m.get("name") == message["name"]]
+        # A vote round's round.opened is compared with the server's vote rounds only, not with an ideate
+        # round's, which has fewer fields.
+        return message["name"], [
+            m for m in sent if m.get("name") == message["name"] and kinds(m) == kinds(message)
+        ]
     if message["type"] == "hello":
         return "hello", [m for m in sent if m.get("type") == "hello"]
     same = [m for m in sent if m.get("type") == message["type"] and m.get("id") == message["id"]]
@@ -116,7 +135,7 @@ async def test_the_worked_example_has_the_shape_of_what_the_server_sends(
     server: ServerProcess, connect: Connect
 ) -> None:
     example = blocks()
-    created, sent = await play(server, connect)
+    created, sent, _ = await play(server, connect)
     problems: list[str] = []
     response = next(v for k, v in example if k == "response")
     problems += [f"POST /api/rooms{d}" for d in differences(shape(response), shape(created))]
@@ -130,3 +149,30 @@ async def test_the_worked_example_has_the_shape_of_what_the_server_sends(
             if not any(not d for d in found):
                 problems += [f"{label}{d}" for d in min(found, key=len)]
     assert not problems, "\n".join(problems)
+
+
+def shown_events(value: Any) -> list[dict[str, Any]]:
+    """The events in an example block: event messages, and those of a resume reply's ``events``."""
+    if isinstance(value, list):
+        return [e for item in value for e in shown_events(item)]
+    if not isinstance(value, dict):
+        return []
+    if value.get("type") == "event":
+        return [value]
+    return shown_events(value.get("result", {}).get("events", []))
+
+
+async def test_the_worked_example_numbers_the_events_as_the_server_does(
+    server: ServerProcess, connect: Connect
+) -> None:
+    """Staff receive every event, so the facilitator's seqs are the room's: each event the example shows
+    has the seq the server gave the same event (a join emits no presence of its own, for example)."""
+    shown = {e["seq"]: e["name"] for kind, v in blocks() if kind == "server" for e in shown_events(v)}
+    _, _, fac = await play(server, connect)
+    sent = {m["seq"]: m["name"] for m in fac.log if m.get("type") == "event"}
+    wrong = [
+        f"seq {seq}: the example shows {name}, the server sent {sent.get(seq)}"
+        for seq, name in sorted(shown.items())
+        if sent.get(seq) != name
+    ]
+    assert not wrong, "\n".join(wrong)

@@ -485,7 +485,7 @@ export function mountBoard(ctx) {
       let hint = "";
       if (rnd.status === "closed") hint = "";
       else if (rnd.kind === "ideate" && rnd.private && !rnd.revealed) hint = t("board.privateHint");
-      else if (rnd.kind === "vote") hint = t(rnd.target === "themes" ? "board.voteThemesHint" : "board.voteHint", { budget: rnd.budget, max: rnd.max_per_idea });
+      else if (rnd.kind === "vote") hint = t(rnd.target === "themes" ? "board.voteThemesHint" : "board.voteHint", { count: rnd.budget, budget: rnd.budget, max: rnd.max_per_idea });
       setText(roundHint, hint);
       timer.update(rnd, ctx.now());
     }

@@ -182,7 +182,7 @@ export function mountLanding(ctx) {
     h(
       "select",
       { id: "room-locale" },
-      ["en", "fr"].map((l) => h("option", { value: l, selected: (draft.locale || locale()) === l }, t("lang." + l))),
+      ["en", "fr"].map((l) => h("option", { value: l, lang: l, selected: (draft.locale || locale()) === l }, t("lang." + l))),
     ),
     "locale",
   );

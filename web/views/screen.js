@@ -82,7 +82,7 @@ export function mountScreen(ctx) {
   const langSelect = h(
     "select",
     { id: "screen-lang", class: "lang-select screen-lang", "aria-label": t("chrome.language"), onchange: (e) => setLocale(e.target.value, { persist: true }) },
-    LOCALES.map((l) => h("option", { value: l, selected: l === locale() }, t("lang." + l))),
+    LOCALES.map((l) => h("option", { value: l, lang: l, selected: l === locale() }, t("lang." + l))),
   );
   const top = h("header", { class: "screen-top" }, h("div", { class: "screen-top-left" }, h("span", { class: "brand-mark", "aria-hidden": "true" }), title), people, joinStrip, langSelect);
 

@@ -1,0 +1,248 @@
+"""What a screen reader, a keyboard alone, reduced motion, a phone and French need beyond axe-core's
+rules: the live region says each milestone once and says when the connection is lost and back (the
+toasts' region is there before its first toast); a moderator working through the approval queue or the
+lobby by keyboard keeps the focus in the list; looping animations stop with "reduce motion"; every page
+has a title that says what it is, in the page's language; the composer's controls are 44 px targets on a
+phone; the dark room screen's focus ring stands out; a one-dot vote is singular in both languages."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.support.client import Client, create_room
+from tests.support.server import ServerProcess
+from tests.web.conftest import Browsing, join, screenshot
+
+pytestmark = pytest.mark.browser
+
+# Every text the polite live region (#announcer) was given, in order.
+RECORD_ANNOUNCER = """() => {
+  window.__said = [];
+  const region = document.getElementById("announcer");
+  new MutationObserver(() => { if (region.textContent) window.__said.push(region.textContent); })
+    .observe(region, { childList: true, characterData: true, subtree: true });
+}"""
+
+FOCUSED_LABEL = "document.activeElement && document.activeElement.getAttribute('aria-label')"
+
+
+def luminance(rgb: str) -> float:
+    """The relative luminance (WCAG) of a computed colour such as "rgb(29, 78, 216)"."""
+    channels = [int(x) / 255 for x in rgb[rgb.index("(") + 1 : rgb.index(")")].split(",")[:3]]
+    r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: str, b: str) -> float:
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+async def said(page: Page) -> list[str]:
+    result: list[str] = await page.evaluate("window.__said")
+    return result
+
+
+async def test_time_up_is_announced_once(web: Browsing, web_server: ServerProcess) -> None:
+    """The countdown reaching 0:00 says "Time's up" (and beeps); the server's round.closed (reason
+    timer) that follows must not say it a second time."""
+    links = create_room(web_server.url, title="Timed room")
+    facilitator = await Client.connect(web_server.ws_url)
+    await facilitator.auth(links["facilitator_token"])
+    try:
+        page = await web.page("timed", width=390, height=844, mobile=True)
+        await join(page, links["room"], "Kim")
+        await expect(page.locator("#idle-title")).to_be_visible()
+        await page.evaluate(RECORD_ANNOUNCER)
+        await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", duration=10, private=False)
+        await expect(page.locator("#closed-banner")).to_be_visible(timeout=20_000)
+        await page.wait_for_timeout(300)
+        assert await said(page) == ["New round: Ideas?", "Time's up! The round is closed."]
+    finally:
+        await facilitator.close()
+
+
+async def test_connection_lost_and_back_are_announced(web: Browsing, web_server: ServerProcess) -> None:
+    """The network banner appears and disappears visually; a screen reader hears both changes once,
+    through the live region, in the page's language."""
+    links = create_room(web_server.url, title="Salle", locale="fr")
+    page = await web.page("flaky", width=390, height=844, mobile=True, locale="fr-FR")
+    await join(page, links["room"], "Kim")
+    await expect(page.locator("#idle-title")).to_be_visible()
+    await expect(page.locator("#conn-pill")).to_have_text("En direct")
+    # The toasts' live region is there, empty, before its first toast: one created with its text is
+    # not read by screen readers.
+    await expect(page.locator("#toasts[role=status]")).to_have_count(1)
+    await expect(page.locator("#toasts")).to_be_empty()
+    await page.evaluate(RECORD_ANNOUNCER)
+    await page.context.set_offline(True)
+    await expect(page.locator("#net-banner")).to_be_visible()
+    await page.wait_for_timeout(300)
+    assert await said(page) == ["Vous êtes hors ligne."]
+    await page.context.set_offline(False)
+    await expect(page.locator("#net-banner")).to_be_hidden()
+    await page.wait_for_timeout(300)
+    assert await said(page) == ["Vous êtes hors ligne.", "Connexion rétablie."]
+
+
+async def test_moderation_queues_keep_the_keyboard_focus(web: Browsing, web_server: ServerProcess) -> None:
+    """Approving a note takes it out of the approval queue and admitting someone takes them out of the
+    lobby: the focus goes to the next one's button, not to the top of the page."""
+    links = create_room(web_server.url, title="Queue room", access="approval")
+    code = links["room"]
+    facilitator = await Client.connect(web_server.ws_url)
+    await facilitator.auth(links["facilitator_token"])
+    people = [await Client.connect(web_server.ws_url) for _ in range(3)]
+    try:
+        console = await web.page("console", width=1366, height=900)
+        await console.goto(links["facilitator_url"])
+        await expect(console.locator("#lobby-card")).to_be_visible()
+        for person, name in zip(people, ("Ana", "Ben", "Cleo"), strict=True):
+            await person.join(code, name)
+        await expect(console.locator("#lobby-list .row")).to_have_count(3)
+        await console.get_by_role("button", name="Admit Ana").focus()
+        await console.keyboard.press("Enter")
+        await expect(console.locator("#lobby-list .row")).to_have_count(2)
+        assert await console.evaluate(FOCUSED_LABEL) == "Admit Ben"
+        await console.keyboard.press("Enter")
+        await expect(console.locator("#lobby-list .row")).to_have_count(1)
+        assert await console.evaluate(FOCUSED_LABEL) == "Admit Cleo"
+
+        await facilitator.ok("room.set", approval_queue=True)
+        await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", duration=600, private=False)
+        for text in ("Tea corner", "Better maps", "Quiet room"):
+            await people[0].ok("idea.post", text=text)
+        await expect(console.locator("#pending-list .note")).to_have_count(3)
+        await console.get_by_role("button", name="Approve the note “Tea corner”").focus()
+        await console.keyboard.press("Enter")
+        await expect(console.locator("#pending-list .note")).to_have_count(2)
+        assert await console.evaluate(FOCUSED_LABEL) == "Approve the note “Better maps”"
+        await console.keyboard.press("Enter")
+        await expect(console.locator("#pending-list .note")).to_have_count(1)
+        assert await console.evaluate(FOCUSED_LABEL) == "Approve the note “Quiet room”"
+    finally:
+        for client in (*people, facilitator):
+            await client.close()
+
+
+DOT_TRANSFORM = "getComputedStyle(document.querySelector('.waiting-dots span')).transform"
+
+
+async def test_reduced_motion_stops_looping_animations(web: Browsing, web_server: ServerProcess) -> None:
+    """With "reduce motion", the waiting dots stand still: an endless animation shortened to 0.01 ms
+    but still repeated jumps between its frames on every repaint."""
+    links = create_room(web_server.url, title="Calm room")
+    page = await web.page("calm", width=390, height=844, mobile=True)
+    await page.emulate_media(reduced_motion="reduce")
+    await join(page, links["room"], "Kim")
+    await expect(page.locator("#idle-title")).to_be_visible()
+    await page.wait_for_timeout(200)
+    seen: set[str] = set()
+    for _ in range(12):
+        seen.add(await page.evaluate(DOT_TRANSFORM))
+        await page.wait_for_timeout(23)
+    assert seen == {"none"}
+
+
+async def test_page_titles_say_what_and_where(web: Browsing, web_server: ServerProcess) -> None:
+    """Several tabs (console, room screen, a participant's board) are told apart by their title, which
+    follows the language."""
+    links = create_room(web_server.url, title="Better Mondays")
+    landing = await web.page("landing")
+    await landing.goto("/")
+    await expect(landing).to_have_title("Workshop")
+    console = await web.page("console")
+    await console.goto(links["facilitator_url"])
+    await expect(console).to_have_title("Facilitator console — Better Mondays — Workshop")
+    screen = await web.page("screen")
+    await screen.goto(links["screen_url"])
+    await expect(screen).to_have_title("Room screen — Better Mondays — Workshop")
+    board = await web.page("board", locale="fr-FR")
+    await join(board, links["room"], "Kim")
+    await expect(board.locator("#idle-title")).to_be_visible()
+    await expect(board).to_have_title("Better Mondays — Workshop")
+    # The page is French; each language's name in the switch is in its own language (WCAG 3.1.2).
+    await expect(board.locator("html")).to_have_attribute("lang", "fr")
+    await expect(board.locator("#lang-select option[value=en]")).to_have_attribute("lang", "en")
+    await expect(board.locator("#lang-select option[value=fr]")).to_have_attribute("lang", "fr")
+    await console.select_option("#lang-select", "fr")
+    await expect(console).to_have_title("Console d'animation — Better Mondays — Workshop")
+    incomplete = await web.page("incomplete", locale="fr-FR")
+    await incomplete.goto(f"/r/{links['room']}")
+    await expect(incomplete).to_have_title("Ce lien est incomplet — Workshop")
+
+
+async def test_phone_composer_touch_targets(web: Browsing, web_server: ServerProcess) -> None:
+    """On a phone the colour swatches, the text and "Post" are 44 px targets at least, and the composer
+    still fits 320 px without scrolling sideways."""
+    links = create_room(web_server.url, title="Phones")
+    facilitator = await Client.connect(web_server.ws_url)
+    await facilitator.auth(links["facilitator_token"])
+    try:
+        for width in (320, 390):
+            page = await web.page(f"phone-{width}", width=width, height=740, mobile=True)
+            await join(page, links["room"], f"Kim {width}")
+            if width == 320:
+                await expect(page.locator("#idle-title")).to_be_visible()
+                await facilitator.ok(
+                    "round.open", kind="ideate", prompt="Ideas?", duration=600, private=False
+                )
+            await expect(page.locator("#composer")).to_be_visible()
+            sizes = await page.evaluate(
+                """() => Array.from(document.querySelectorAll('#composer .swatch, #idea-text, #idea-post'),
+                     (el) => { const r = el.getBoundingClientRect();
+                               return [el.id || el.className, r.width, r.height]; })"""
+            )
+            small = [s for s in sizes if s[1] < 44 or s[2] < 44]
+            assert len(sizes) == 8 and not small, small
+            assert await page.evaluate("document.documentElement.scrollWidth") <= width
+            await screenshot(page, f"phone-composer-{width}")
+    finally:
+        await facilitator.close()
+
+
+async def test_focus_ring_on_the_dark_room_screen(web: Browsing, web_server: ServerProcess) -> None:
+    """The projector's page is dark: its focus ring must stand out from it (3:1, WCAG 1.4.11) as the
+    light pages' ring does from theirs."""
+    links = create_room(web_server.url, title="Projector")
+    screen = await web.page("screen", width=1280, height=720)
+    await screen.goto(links["screen_url"])
+    await expect(screen.locator("#screen-code")).to_have_text(links["room"])
+    for _ in range(10):
+        await screen.keyboard.press("Tab")
+        if await screen.evaluate("document.activeElement.id") == "screen-lang":
+            break
+    ring, width, background = await screen.evaluate(
+        """() => { const s = getComputedStyle(document.activeElement);
+             const page = getComputedStyle(document.body).backgroundColor;
+             return [s.outlineColor, parseFloat(s.outlineWidth), page]; }"""
+    )
+    assert await screen.evaluate("document.activeElement.id") == "screen-lang"
+    assert width >= 2
+    assert contrast(ring, background) >= 3, (ring, background)
+
+
+async def test_one_dot_vote_is_singular_in_both_languages(web: Browsing, web_server: ServerProcess) -> None:
+    """A vote with one dot ("pick your favourite") says "1 dot", "1 gommette", not "1 dots"."""
+    links = create_room(web_server.url, title="One dot")
+    facilitator = await Client.connect(web_server.ws_url)
+    await facilitator.auth(links["facilitator_token"])
+    try:
+        english = await web.page("en", width=390, height=844, mobile=True)
+        await join(english, links["room"], "Kim")
+        french = await web.page("fr", width=390, height=844, mobile=True, locale="fr-FR")
+        await join(french, links["room"], "Léa")
+        await expect(french.locator("#idle-title")).to_be_visible()
+        await facilitator.ok(
+            "round.open", kind="vote", prompt="Pick one", duration=None, budget=1, max_per_idea=1
+        )
+        await expect(english.locator("#round-hint")).to_have_text(
+            "Place your dot on the note you prefer: 1 dot, at most 1 per note."
+        )
+        await expect(french.locator("#round-hint")).to_have_text(
+            "Placez votre gommette sur la note que vous préférez\u00a0: 1 gommette, 1 au plus par note."
+        )
+        await expect(english.locator("#budget-text")).to_have_text("1 dot left of 1")
+    finally:
+        await facilitator.close()
