@@ -145,6 +145,7 @@ def _set_limits(limits: Limits) -> c.SetLimits:
         replies_per_member_max=limits.replies_per_member_max,
         replies_per_room_max=limits.replies_per_room_max,
         dedupe_per_room=limits.dedupe_per_room,
+        filter_audit_max=limits.filter_audit_max,
     )
 
 
@@ -166,6 +167,7 @@ def limits_from(settings: Settings) -> Limits:
         replies_per_member_max=settings.replies_per_member_max,
         replies_per_room_max=settings.replies_per_room_max,
         dedupe_per_room=settings.dedupe_per_room,
+        filter_audit_max=settings.filter_audit_max,
     )
 
 
@@ -179,6 +181,7 @@ def without_caps(limits: Limits) -> Limits:
         replies_per_member_max=0,
         replies_per_room_max=0,
         dedupe_per_room=0,
+        filter_audit_max=0,
     )
 
 

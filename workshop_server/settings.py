@@ -446,6 +446,15 @@ class Settings(BaseSettings):
         le=1_000_000,
         description="How many recent command ids are remembered per participant to de-duplicate resends.",
     )
+    filter_audit_max: int = Field(
+        default=1000,
+        ge=1,
+        le=1_000_000,
+        description=(
+            "How many of the word filter's entries (a note held for review) a room's moderation log "
+            "keeps; the oldest go first. Staff actions are all kept; a held note keeps its marker."
+        ),
+    )
     dedupe_per_room: int = Field(
         default=20000,
         ge=1,

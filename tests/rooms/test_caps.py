@@ -178,3 +178,36 @@ def test_lowering_the_cap_forgets_the_excess_at_the_next_store() -> None:
     )
     w.send(ann, c.IdeaPost(id="last", text="last"))
     assert list(w.room.replies[ann]) == [f"p{n}" for n in range(35, 50)] + ["last"]  # her last 16
+
+
+def test_the_word_filters_entries_in_the_moderation_log_are_capped() -> None:
+    """Posting a filtered word and withdrawing it, again and again, added a ``filter.held`` entry each
+    time (withdrawn ideas do not count towards the caps): about 40 MB of room state an hour, in every
+    snapshot. The log keeps the filter's last ``filter_audit_max``; staff actions are all kept."""
+    w = capped(filter_audit_max=3)
+    ann = w.join("Ann")
+    w.open_ideate(private=False)
+    w.ok(FACILITATOR, c.MemberMute, member=ann)
+    w.ok(FACILITATOR, c.MemberUnmute, member=ann)
+    held = []
+    for n in range(6):
+        w.advance(1)
+        idea = w.post(ann, f"you idiot {n}")
+        assert w.room.ideas[idea].held == "filter"
+        held.append(idea)
+        if n < 5:
+            w.ok(ann, c.IdeaWithdraw, idea=idea)
+    actions = [(e.action, e.target) for e in w.room.audit]
+    assert [t for a, t in actions if a == "filter.held"] == held[3:]
+    assert [a for a, _ in actions if a != "filter.held"] == ["member.muted", "member.unmuted"]
+    replay = w.fresh_room()
+    for cmd, actor, at in w.journal:
+        replay.handle(cmd, actor, at)
+    assert replay.to_state()["audit"] == w.room.to_state()["audit"]
+
+    uncapped = capped()  # a room recorded before the cap keeps every entry
+    bob = uncapped.join("Bob")
+    uncapped.open_ideate(private=False)
+    for n in range(6):
+        uncapped.ok(bob, c.IdeaWithdraw, idea=uncapped.post(bob, f"you idiot {n}"))
+    assert sum(1 for e in uncapped.room.audit if e.action == "filter.held") == 6

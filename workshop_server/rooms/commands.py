@@ -531,6 +531,7 @@ class SetLimits(Command):
     replies_per_member_max: int = 0
     replies_per_room_max: int = 0
     dedupe_per_room: int = 0
+    filter_audit_max: int = 0
 
 
 class Tick(Command):

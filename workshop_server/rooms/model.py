@@ -101,7 +101,17 @@ class RoomState:
     def audit_entry(self, actor: str | None, action: str, target: str, reason: str, now: float) -> Data:
         entry = AuditEntry(at=now, actor=actor or "server", action=action, target=target, reason=reason)
         self.audit.append(entry)
+        if action == "filter.held" and self.limits.filter_audit_max:
+            self._forget_filter_entries(self.limits.filter_audit_max)
         return {"at": now, "actor": entry.actor, "action": action, "target": target, "reason": reason}
+
+    def _forget_filter_entries(self, cap: int) -> None:
+        """Keep the last ``cap`` of the word filter's entries in the moderation log (staff actions are
+        all kept): what a participant posting and withdrawing filtered words can make the log hold."""
+        held = [n for n, e in enumerate(self.audit) if e.action == "filter.held"]
+        if len(held) > cap:
+            gone = set(held[: len(held) - cap])
+            self.audit = [e for n, e in enumerate(self.audit) if n not in gone]
 
     def clean_name(self, raw: str) -> str:
         return name_under(self.text_rules, raw, self.limits.name_max)

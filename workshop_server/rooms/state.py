@@ -198,6 +198,10 @@ class Limits:
     ideas_per_room_max: int = 0
     replies_per_member_max: int = 0
     replies_per_room_max: int = 0
+    # How many of the word filter's entries the moderation log keeps, the oldest forgotten first; 0: all
+    # (rooms recorded before it). Posting a filtered word and withdrawing it, again and again, added an
+    # entry each time (the caps on ideas do not count withdrawn ones): 40 MB of room state an hour.
+    filter_audit_max: int = 0
 
 
 @dataclass(slots=True)
