@@ -252,10 +252,15 @@ export class RoomState {
         if (this.isStaff) this.merges.set(d.merge, { id: d.merge, into: d.idea.id, ideas: d.merged || [], round: this.current, moved: {} });
         break;
       case "idea.unmerged": {
-        if (d.idea) this.putIdea(d.idea);
+        // Each form is exact (not putIdea, which keeps `mine`): an author whose credit the undo took
+        // back gets the public form, and the note must leave its "My notes".
+        const kept = (d.restored || []).map((id) => this.ideas.get(id)?.merged_into).find(Boolean);
+        if (d.idea) this.ideas.set(d.idea.id, { ...d.idea });
+        else if (kept && !this.isStaff) this.ideas.delete(kept); // no form for this viewer: not its to see
+        for (const idea of d.outer || []) this.ideas.set(idea.id, { ...idea });
         const back = new Set();
         for (const idea of d.ideas || []) {
-          this.putIdea(idea);
+          this.ideas.set(idea.id, { ...idea });
           back.add(idea.id);
         }
         // Restored ideas this viewer may not see: drop the stale merged copy.

@@ -3,10 +3,12 @@ merges two duplicates (and undoes a merge), a French moderator accepts a suggest
 show on a participant's phone and on the room screen (1920×1080 and 1280×720). Then a dot vote on themes
 from the phone, ranked by theme everywhere. A second test merges during a vote: the voter is refunded
 what would pass the cap, and once the vote closed the console shows why the merge can no longer be
-undone. Screenshots go to tests/artifacts/."""
+undone. A third undoes merges: the credit they gave leaves the phone's "My notes" and the console, also
+on the note above an inner merge. Screenshots go to tests/artifacts/."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -417,3 +419,59 @@ async def test_forty_notes_in_seven_themes_fit_the_projector(
     finally:
         await author.close()
         await facilitator.close()
+
+
+async def test_an_undone_merge_gives_the_credit_back_on_the_phone_and_the_console(
+    web: Browsing, web_server: ServerProcess
+) -> None:
+    """Pia's note merged into Ana's: Ana's note is among Pia's notes (she is credited). Undone: it
+    must leave them (the phone kept it as hers, with "you" in its credit). Then Ana's note, holding
+    Pia's, merged into Ben's; undoing the inner merge takes Pia's credit off Ben's note too: the console
+    and Pia's phone kept showing it until a reload."""
+    links = create_room(web_server.url, title="Better Mondays")
+    code = links["room"]
+    fay = await Client.connect(web_server.ws_url)
+    ana = await Client.connect(web_server.ws_url)
+    ben = await Client.connect(web_server.ws_url)
+    try:
+        await fay.auth(links["facilitator_token"])
+        await ana.join(code, "Ana")
+        await ben.join(code, "Ben")
+        phone = await web.page("phone", width=390, height=844, mobile=True)
+        await join(phone, code, "Pia")
+        await expect(phone.locator("#idle-title")).to_be_visible()
+        await fay.ok("round.open", kind="ideate", prompt="Mondays?", duration=None, private=False)
+        a = (await ana.ok("idea.post", text=COFFEE))["idea"]["id"]
+        b = (await ben.ok("idea.post", text=SNACKS))["idea"]["id"]
+        await phone.fill("#idea-text", COFFEE_TOO)
+        await phone.click("#idea-post")
+        mine = phone.locator("#my-notes-list .note")
+        await expect(mine).to_have_count(1)
+        await fay.ok("round.close")
+        p = await page_state(phone, f"[...s.ideas.values()].find((i) => i.text === {COFFEE_TOO!r}).id")
+        console = await web.page("console", width=1440, height=900)
+        await console.goto(links["facilitator_url"])
+        await expect(console.locator("#staff-wall .staff-note")).to_have_count(3)
+
+        first = (await fay.ok("idea.merge", into=a, ideas=[p]))["merge"]
+        await expect(mine).to_have_count(2)  # hers, merged, and Ana's, which credits her
+        await expect(mine.filter(has_text=re.compile(COFFEE + "(?!s)"))).to_have_count(2)
+        await fay.ok("idea.unmerge", merge=first)
+        await expect(mine).to_have_count(1)
+        await expect(mine).to_contain_text([COFFEE_TOO])
+
+        inner = (await fay.ok("idea.merge", into=a, ideas=[p]))["merge"]
+        await fay.ok("idea.merge", into=b, ideas=[a])
+        await expect(note(console, SNACKS)).to_contain_text("Pia")
+        await expect(mine).to_contain_text([SNACKS])
+        await fay.ok("idea.unmerge", merge=inner)
+        await expect(note(console, COFFEE_TOO)).to_be_visible()
+        await expect(note(console, SNACKS).locator(".note-author")).to_have_text(
+            re.compile(r"^\s*Ben and Ana\s*$")
+        )
+        await expect(mine).to_have_count(1)
+        await expect(mine).to_contain_text([COFFEE_TOO])
+    finally:
+        await ben.close()
+        await ana.close()
+        await fay.close()

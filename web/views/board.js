@@ -231,9 +231,10 @@ export function mountBoard(ctx) {
 
   function updateMine(el, idea) {
     const rnd = state.currentRound;
-    // Only the author edits (a co-author credited by a merge follows the note but cannot change it).
+    // Only the author edits (a co-author credited by a merge follows the note but cannot change it), and
+    // not a note that credits co-authors (`coauthors`, empty in an anonymous round): the server refuses.
     const own = idea.outgoing || !state.me || !idea.author || idea.author === state.me.id;
-    const editable = Boolean(rnd && rnd.status === "open" && rnd.kind === "ideate" && idea.round === rnd.id && !idea.outgoing && own && idea.state !== "merged" && !(state.me && state.me.muted));
+    const editable = Boolean(rnd && rnd.status === "open" && rnd.kind === "ideate" && idea.round === rnd.id && !idea.outgoing && own && idea.state !== "merged" && !("coauthors" in idea) && !(state.me && state.me.muted));
     const theme = idea.theme && idea.state !== "merged" ? state.themes.get(idea.theme) : null;
     const into = idea.state === "merged" ? state.ideas.get(idea.merged_into) : null;
     const credit = idea.coauthors && idea.coauthors.length ? authorOf(state, idea) : "";

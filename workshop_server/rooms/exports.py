@@ -86,15 +86,7 @@ def _all_dots(room: RoomState, idea_id: str) -> int:
     """Dots on an idea over every vote round on ideas (staff see the totals, hidden ones included),
     with the dots of the ideas merged into it: a merge in an open vote moved them (the absorbed idea
     keeps none), a merge after the vote closed left them on the absorbed idea, which is no row."""
-    ids = [idea_id]
-    todo = [idea_id]
-    while todo:
-        into = todo.pop()
-        absorbed = [
-            i.id for i in room.ideas.values() if i.state == IdeaState.MERGED and i.merged_into == into
-        ]
-        ids += absorbed
-        todo += absorbed
+    ids = fv.with_absorbed(room, idea_id)
     return sum(
         r.totals.get(i, 0)
         for r in room.rounds.values()

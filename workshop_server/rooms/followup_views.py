@@ -358,14 +358,33 @@ def pulse_for(room: RoomState, pulse: Pulse, member_id: str | None, *, staff: bo
 
 
 # --- Credit ---------------------------------------------------------------------------------------------
+def with_absorbed(room: RoomState, idea_id: str) -> list[str]:
+    """``idea_id`` and the ideas merged into it (at any depth). Their dots are its dots: a merge in an
+    open vote moved them (the absorbed idea keeps none), a merge after the vote closed left them on the
+    absorbed idea."""
+    ids = [idea_id]
+    todo = [idea_id]
+    while todo:
+        into = todo.pop()
+        absorbed = [
+            i.id for i in room.ideas.values() if i.state == IdeaState.MERGED and i.merged_into == into
+        ]
+        ids += absorbed
+        todo += absorbed
+    return ids
+
+
 def dots_of(room: RoomState, idea_id: str) -> int:
-    """The dots an idea received in vote rounds whose totals are public (closed, or shown live)."""
+    """The dots an idea received in vote rounds whose totals are public (closed, or shown live), with
+    those of the ideas merged into it (as the exports count them)."""
+    ids = with_absorbed(room, idea_id)
     return sum(
-        rnd.totals.get(idea_id, 0)
+        rnd.totals.get(i, 0)
         for rnd in room.rounds.values()
         if rnd.kind == "vote"
         and rnd.target == "ideas"
         and (rnd.status == RoundStatus.CLOSED or not rnd.hide_totals)
+        for i in ids
     )
 
 

@@ -18,7 +18,7 @@ from workshop_server.rooms.state import (
     RoundStatus,
     move,
 )
-from workshop_server.rooms.text import RULE_FIXES, SHADOW_FIXES
+from workshop_server.rooms.text import GROUPING_FIXES, RULE_FIXES, SHADOW_FIXES
 
 
 def _require_ideate(room: RoomState) -> Round:
@@ -49,6 +49,11 @@ def _check_caps(room: RoomState, actor: str) -> None:
         count = sum(1 for i in room.ideas.values() if i.author == actor)
         if count >= limits.ideas_per_member_max:
             raise errors.IdeaLimit(f"you already have {count} ideas in this room (the limit)")
+
+
+def _absorbed_others(room: RoomState, idea: Idea) -> bool:
+    """Whether ``idea`` absorbed other ideas by a merge still in effect."""
+    return any(m.into == idea.id and not m.undone for m in room.merges.values())
 
 
 @handles(c.IdeaPost, roles=PARTICIPANT, silenced=True)
@@ -91,6 +96,10 @@ def edit(room: RoomState, cmd: c.IdeaEdit, actor: str | None, now: float) -> Dat
         raise errors.RoundClosed("that idea's round is closed")
     if idea.state == IdeaState.MERGED:
         raise errors.InvalidTransition("this idea was merged into another; edit that one")
+    if room.text_rules >= GROUPING_FIXES and idea.coauthors:
+        # A merge credits other authors on its text, and they follow it as their own: they would receive
+        # a new text that is not on the wall (held for approval, written under a shadow mute).
+        raise errors.InvalidTransition("other authors are credited on this idea: staff can undo the merge")
     text = room.clean_text(cmd.text, room.limits.idea_text_max, "idea")
     held = wordfilter.held_word(room, text)
     was_public = room.publicly_visible(idea)
@@ -119,9 +128,7 @@ def withdraw(room: RoomState, cmd: c.IdeaWithdraw, actor: str | None, now: float
     rnd = _require_ideate(room)
     if idea.round != rnd.id:
         raise errors.RoundClosed("that idea's round is closed")
-    if idea.state == IdeaState.MERGED or any(
-        m.into == idea.id and not m.undone for m in room.merges.values()
-    ):
+    if idea.state == IdeaState.MERGED or _absorbed_others(room, idea):
         raise errors.InvalidTransition("a merged idea is withdrawn by undoing its merge")
     if idea.status != IdeaStatus.NEW and room.text_rules >= RULE_FIXES:
         # Staff have acted on it (shortlisted, in an evaluation, decided): their record stays.

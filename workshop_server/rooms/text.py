@@ -191,14 +191,15 @@ def clean_name(raw: str, limit: int, *, blanks: bool = True) -> str:
 #: The text rules new commands are handled under. Each journal entry records the version it was handled
 #: under, so that a replay applies the same rules and gives the same texts (an entry without one was
 #: written under version 1).
-TEXT_RULES = 8
+TEXT_RULES = 9
 """Version 3 adds the word filter (``rooms/triage.py``): the cleaning is version 2's. Version 4 (the
 same texts) fixes merges and results, which changed what some commands emit: :data:`MERGE_FIXES`.
 Version 5 refuses texts and names made only of characters that show nothing (:data:`BLANKS_FROM`)
 and fixes access and moderation rules found by a review (:data:`RULE_FIXES`). Version 6 makes a
 purged room an archive and theme names unique (:data:`ARCHIVE_FIXES`). Version 7 closes two gaps of
 the shadow mute (:data:`SHADOW_FIXES`). Version 8 makes the shared vote order unpredictable before the
-vote and tells a voter where a merge moved its dots (:data:`VOTE_FIXES`)."""
+vote and tells a voter where a merge moved its dots (:data:`VOTE_FIXES`). Version 9 fixes what undoing
+a merge tells, and who may edit a merged idea (:data:`GROUPING_FIXES`)."""
 #: From this version on (entries handled under it, and everything live): a merged idea that absorbed a
 #: note of an anonymous round names no co-author (``RoomState.anonymous_credit``); undoing a merge
 #: gives back only the dots it moved, not those it refunded, and takes back the credit it had added to
@@ -227,6 +228,13 @@ SHADOW_FIXES = 7
 #: note hashed first put it at the top of every ballot: ``rooms/rounds.py``); a voter whose dots a
 #: merge, or its undoing, moved gets a view of its own saying where its dots are now (``rooms/themes.py``).
 VOTE_FIXES = 8
+#: From this version on: undoing a merge whose idea was merged in turn sends the new credit of the ideas
+#: above it (``outer`` in ``idea.unmerged``: ``rooms/themes.py``; the console, the room screen and the
+#: authors kept showing the credit taken back); an idea on which a merge credits other authors cannot
+#: be edited by its author: they follow it as their own, so they received a new text that is not on
+#: the wall (held for approval, or written under a shadow mute: ``rooms/ideas.py``). Journals written
+#: before replay as they were.
+GROUPING_FIXES = 9
 
 
 def legacy_clean_name(raw: str, limit: int) -> str:

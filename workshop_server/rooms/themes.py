@@ -16,7 +16,7 @@ from workshop_server.rooms.events import PUBLIC, STAFF, Data, EventName, member_
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.registry import EVERY_STAFF, handles
 from workshop_server.rooms.state import IDEA_TRANSITIONS, Idea, IdeaState, Merge, RoundStatus, Theme, move
-from workshop_server.rooms.text import ARCHIVE_FIXES, MERGE_FIXES, VOTE_FIXES
+from workshop_server.rooms.text import ARCHIVE_FIXES, GROUPING_FIXES, MERGE_FIXES, VOTE_FIXES
 
 DEFAULT_COLOR = "blue"
 
@@ -265,10 +265,14 @@ def unmerge(room: RoomState, cmd: c.IdeaUnmerge, actor: str | None, now: float) 
     into.coauthors = _credit(room, into)  # what other merges into it still owe stays credited
     outer = into
     fixed = room.text_rules >= MERGE_FIXES
+    above: list[Idea] = []  # the ideas whose credit changed with it
     while fixed and outer.merged_into is not None and outer.merged_into in room.ideas:
         # ``into`` was merged in turn: the ideas above it credited what it owed, which it owes no more.
         outer = room.ideas[outer.merged_into]
         outer.coauthors = _credit(room, outer)
+        above.append(outer)
+    if room.text_rules < GROUPING_FIXES:
+        above = []  # (before text rules 9, no view said so)
     adopted = _adopted(restored)
     if record.theme_before is None and adopted is not None and into.theme == adopted:
         into.theme = None  # it had taken an absorbed idea's theme at the merge, and still has it
@@ -281,19 +285,26 @@ def unmerge(room: RoomState, cmd: c.IdeaUnmerge, actor: str | None, now: float) 
             "ideas": [views.idea_full(room, i, mine=False) for i in restored],
         },
     }
-    for author in _authors([into, *restored]):
+    if above:
+        result[STAFF]["outer"] = [views.idea_full(room, i, mine=False) for i in above]
+    for author in _authors([into, *restored, *above]):
         # Each author gets its own form of the ideas it wrote, the public form of the others that
         # are public, and nothing of the rest.
         own: Data = {**payload, "ideas": [v for i in restored if (v := _as_seen(room, i, author))]}
         seen = _as_seen(room, into, author)
         if seen is not None:
             own["idea"] = seen
+        if above:
+            own["outer"] = [v for i in above if (v := _as_seen(room, i, author))]
         result[member_key(author)] = own
     public_restored = [views.idea_public(room, i) for i in restored if room.publicly_visible(i)]
-    if room.publicly_visible(into) or public_restored:
+    public_above = [views.idea_public(room, i) for i in above if room.publicly_visible(i)]
+    if room.publicly_visible(into) or public_restored or public_above:
         public: Data = {**payload, "ideas": public_restored}
         if room.publicly_visible(into):
             public["idea"] = views.idea_public(room, into)
+        if public_above:
+            public["outer"] = public_above
         result[PUBLIC] = public
     room.emit(EventName.IDEA_UNMERGED, result, now)
     if back:
