@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
 import re
+from pathlib import Path
 
 import workshop_server
 from workshop_server import errors
@@ -44,3 +46,14 @@ def code_edges() -> set[tuple[str, str, str, str]]:
 
 def test_the_docstring_draws_every_error_class() -> None:
     assert drawn_edges() == code_edges()
+
+
+def test_the_schema_lists_every_error_code_a_client_can_receive() -> None:
+    """``Error.code`` in the generated JSON Schema was a bare string: a client generated from the
+    schema knew no code. It lists ``errors.CODES``, which holds the code of every class of the tree,
+    those defined in other modules included."""
+    code_edges()  # import every module, so that every class of the tree is defined
+    assert set(errors.all_error_codes()) == set(errors.CODES)
+    schema = json.loads((Path(__file__).parents[1] / "protocol.schema.json").read_text(encoding="utf-8"))
+    definitions = schema.get("$defs") or schema.get("definitions")
+    assert definitions["Error"]["properties"]["code"]["enum"] == list(errors.CODES)

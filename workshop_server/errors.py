@@ -363,3 +363,6 @@ _BY_CODE: dict[str, type[WorkshopError]] = {
     if isinstance(value, type) and issubclass(value, WorkshopError) and value.__module__ == __name__
 }
 _BY_CODE[ServerBusy.code] = ServerBusy
+#: Every error code a client can receive: those of this module's classes (the classes defined elsewhere
+#: reuse them; ``tests/test_errors_tree.py`` checks it). The JSON Schema's ``Error.code`` lists them.
+CODES: tuple[str, ...] = tuple(sorted(_BY_CODE))

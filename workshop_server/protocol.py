@@ -206,7 +206,10 @@ class Error(_Envelope):
 
     type: Literal["error"] = "error"
     id: str | None
-    code: str
+    code: str = Field(
+        description="The error code: protocol.md's table of errors.",
+        json_schema_extra={"enum": list(errors.CODES)},
+    )
     message: str
     temporary: bool
     retry_after: float | None = Field(
