@@ -115,9 +115,12 @@ async def test_live_figures_exports_triage_and_erasure(web: Browsing, web_server
     posted = await ben.ok("idea.post", text="A shadowed idea")
     shadowed = console.locator(".staff-note", has_text="A shadowed idea")
     await expect(shadowed.locator(".badge-shadow")).to_be_visible()
+    # Off the wall, it cannot be grouped or merged (the server would refuse: idea_private).
+    await expect(shadowed.locator(".note-select")).to_have_count(0)
     publish = "Publish the note “A shadowed idea”, written under a shadow mute"
     await shadowed.get_by_role("button", name=publish).click()
     await expect(shadowed.locator(".badge-shadow")).to_have_count(0)
+    await expect(shadowed.locator(".note-select")).to_have_count(1)
     await ben.ok("idea.withdraw", idea=posted["idea"]["id"])  # (the figures below count 4 ideas)
     await expect(shadowed).to_have_count(0)
     await screenshot(console, "console-figures")

@@ -29,9 +29,10 @@ export const grouping = {
 let dragging = null; // the idea ids being dragged, between dragstart and drop/dragend
 const THEME_NAME_MAX = 60;
 
-/** Whether staff can group or merge the idea: on the wall (visible, its round public or revealed). */
+/** Whether staff can group or merge the idea: on the wall (visible, not written under a shadow mute,
+ * its round public or revealed), as the server's rule is. */
 export function groupable(state, idea) {
-  return Boolean(idea && idea.state === "visible" && state.publiclyVisible(idea));
+  return Boolean(idea && idea.state === "visible" && !idea.shadowed && state.publiclyVisible(idea));
 }
 
 /** The colour the fewest themes have (the first such in the palette): new themes stand apart. */
