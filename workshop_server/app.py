@@ -359,12 +359,12 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         if not same_secret(given, key):
             raise errors.CreateKeyRequired("the organiser key is wrong")
 
-    async def limit(limiter: SharedLimiter, key: str, what: str) -> None:
+    async def limit(limiter: SharedLimiter, key: str, what: str, who: str = "your address") -> None:
         wait = await limiter.take(key)
         if wait:
             if metrics is not None:
                 metrics.rate_limited(limiter.name)
-            raise errors.RateLimited(f"too many {what} from your address; retry later", retry_after=wait)
+            raise errors.RateLimited(f"too many {what} from {who}; retry later", retry_after=wait)
 
     async def server_info(request: Request) -> Response:
         """What the landing page must know before creating a room."""
@@ -579,6 +579,9 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         try:
             refuse_tokens_in_url(request)
             claims = hub.signer.verify(bearer(request), room=code)
+            # Each read is computed on the room's loop: limited per member token (not per address:
+            # a venue's phones share one), so one token cannot keep the room busy.
+            await limit(hub.limiters.member_pages, f"{code}\x00{claims.subject}", "reads", "this member")
             host = await hub.host(code)
             answer = await host.query(
                 name, kind=claims.kind, subject=claims.subject, generation=claims.generation

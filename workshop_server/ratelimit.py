@@ -205,6 +205,9 @@ class Limiters:
             settings.passphrase_failures_per_ip_per_hour,
             store,
         )
+        self.member_pages = SharedLimiter(  # per room and member token, not per address (venues share one)
+            "member_pages", settings.member_pages_per_minute / minute, settings.member_pages_per_minute, store
+        )
         self.ip_commands = KeyedLimiter(
             "ip_commands", settings.ip_commands_per_second, settings.ip_command_burst, clock=clock
         )
@@ -217,5 +220,6 @@ class Limiters:
             self.passphrase,
             self.passphrase_room,
             self.create_key,
+            self.member_pages,
         ):
             limiter.on_unavailable = callback

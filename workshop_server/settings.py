@@ -528,6 +528,15 @@ class Settings(BaseSettings):
         le=1_000_000,
         description="Rooms one client address may create per hour (a bucket of this size, refilled evenly).",
     )
+    member_pages_per_minute: int = Field(
+        default=30,
+        ge=1,
+        le=1_000_000,
+        description=(
+            "Reads of a member's own pages (GET mine, contributors, my-data) one member token may make per "
+            "minute: each is computed on the room's loop (tens of ms in a full room)."
+        ),
+    )
     lookups_per_ip_per_minute: int = Field(
         default=120,
         ge=1,

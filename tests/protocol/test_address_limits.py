@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 
 from tests.protocol.conftest import Connect, StartServer
+from tests.protocol.test_http import assert_error, http
 from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
 
@@ -136,3 +137,29 @@ def test_a_passphrase_room_needs_a_passphrase_of_six_characters(server: ServerPr
     assert_error(short, 400, "invalid_command")
     fine = post_room(server, {"title": "T", "access": "passphrase", "passphrase": "sesame"})
     assert fine.status == 201
+
+
+async def test_a_member_token_cannot_keep_its_room_busy_reading_its_pages(
+    start_server: StartServer, connect: Connect
+) -> None:
+    """``GET mine``, ``contributors`` and ``my-data`` are computed on the room's loop (66, 11 and 4 ms in
+    a room at its caps) and had no limit: one participant's token looping on them kept the room's loop
+    busy for everyone. Each member token has ``member_pages_per_minute`` reads (not per address: a
+    venue's phones share one); past them, 429 ``rate_limited`` with ``retry_after``."""
+    server = start_server(member_pages_per_minute=3)
+    links = create_room(server.url)
+    ann, bob = await connect(server), await connect(server)
+    await ann.join(links["room"], "Ann")
+    await bob.join(links["room"], "Bob")
+    code = links["room"]
+    as_ann = {"authorization": f"Bearer {ann.token}"}
+    for path in ("mine", "contributors", "my-data"):
+        assert http(server, f"/api/rooms/{code}/{path}", headers=as_ann).status == 200
+    refused = http(server, f"/api/rooms/{code}/mine", headers=as_ann)
+    assert_error(refused, 429, "rate_limited")
+    assert refused.json()["error"]["retry_after"] > 0
+    # Another member, from the same address, reads on.
+    assert (
+        http(server, f"/api/rooms/{code}/mine", headers={"authorization": f"Bearer {bob.token}"}).status
+        == 200
+    )

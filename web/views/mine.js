@@ -2,7 +2,9 @@
 // The key is the member's own token: the one this browser stored when it joined the room, or the one
 // in the personal link's fragment (#t=TOKEN; the server never accepts tokens in a URL it sees). The
 // page reads GET /api/rooms/CODE/mine with it, and stays live: it listens on the room's WebSocket
-// with the same token and reads the page again (debounced) after each event.
+// with the same token and reads the page again after events: 0.3 s after the first, and at most once
+// every 2 s (the server allows a member token 30 reads a minute and answers 429 past that; the page
+// then waits as long as it is told and keeps what it shows).
 
 import { h, randomId, setChildren } from "../dom.js";
 import { formatNumber, t } from "../i18n.js";
@@ -14,7 +16,8 @@ import { linkRow } from "./landing.js";
 import { announce } from "../timer.js";
 import { myDataCard } from "./mydata.js";
 
-const REFETCH_MS = 300;
+const REFETCH_MS = 300; // after an event, let the room settle
+const MIN_INTERVAL_MS = 2000; // at most one read every 2 s: the server's member_pages_per_minute (30)
 
 /** The token for the page: the link's fragment (#t=), else what this browser stored for the room. */
 export function mineToken(code) {
@@ -34,6 +37,7 @@ export function mountMine(root, ctx, { code, onRoom }) {
   let page = null;
   let error = null;
   let timer = null;
+  let lastLoad = 0;
   let inFlight = false;
   let again = false;
   let conn = null;
@@ -56,10 +60,15 @@ export function mountMine(root, ctx, { code, onRoom }) {
       return;
     }
     inFlight = true;
+    lastLoad = Date.now();
     try {
       const response = await fetch(`/api/rooms/${encodeURIComponent(code)}/mine`, { headers: { accept: "application/json", authorization: "Bearer " + token }, cache: "no-store" });
       const body = await response.json().catch(() => ({}));
-      if (!response.ok) {
+      if (response.status === 429) {
+        // Too many reads for this token: read again when told, and keep showing the page meanwhile.
+        const wait = Number(body && body.error && body.error.retry_after) || MIN_INTERVAL_MS / 1000;
+        schedule(wait * 1000);
+      } else if (!response.ok) {
         error = (body && body.error && body.error.code) || "status_" + response.status;
         if (response.status === 401 || response.status === 403 || response.status === 404) conn?.stop();
       } else {
@@ -80,9 +89,15 @@ export function mountMine(root, ctx, { code, onRoom }) {
     }
   }
 
-  function schedule() {
-    clearTimeout(timer);
-    timer = setTimeout(load, REFETCH_MS);
+  /** Read the page again after `delay` ms, and not within MIN_INTERVAL_MS of the last read; a read
+   * already due stays (events keep coming in a busy room: a debounce would never read). */
+  function schedule(delay = REFETCH_MS) {
+    if (timer !== null || erased) return;
+    const wait = Math.max(delay, lastLoad + MIN_INTERVAL_MS - Date.now());
+    timer = setTimeout(() => {
+      timer = null;
+      load();
+    }, wait);
   }
 
   function startLive() {
