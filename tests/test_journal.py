@@ -26,6 +26,7 @@ from workshop_server.storage import (
     Snapshot,
     StorageError,
 )
+from workshop_server.storage import journal as journal_module
 from workshop_server.storage.journal import _entry_digest
 
 
@@ -540,7 +541,9 @@ async def test_another_database_is_refused(tmp_path: Path) -> None:
         await Journal.open(garbage)
 
 
-async def test_a_database_file_emptied_to_zero_bytes_is_refused_not_started_empty(tmp_path: Path) -> None:
+async def test_a_database_file_emptied_to_zero_bytes_is_refused_not_started_empty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A database file that lost its content (a file system's zero-length file after a crash, a restore
     that copied nothing, ``> workshop.sqlite3``) opened as a new, empty journal: the server started
     and served with every room gone, and wrote a new schema over the evidence. A journal file is never
@@ -552,6 +555,7 @@ async def test_a_database_file_emptied_to_zero_bytes_is_refused_not_started_empt
     for suffix in ("-wal", "-shm"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
     path.write_bytes(b"")
+    monkeypatch.setattr(journal_module, "EMPTY_GRACE_SECONDS", 0.2)  # no other worker is creating it
     with pytest.raises(StorageError, match="empty") as caught:
         await Journal.open(path)
     assert str(path) in str(caught.value) and "backup" in str(caught.value)
@@ -565,6 +569,20 @@ async def test_a_new_database_file_is_still_created(tmp_path: Path) -> None:
     await journal.close()
     journal = await Journal.open(path)  # and opened again
     await journal.close()
+
+
+async def test_workers_opening_a_new_database_file_at_once_all_start(tmp_path: Path) -> None:
+    """Several workers (``--workers 2``, the scaled docker-compose profile) open a new data directory's
+    database at the same moment. The first creates the file (0 bytes until SQLite writes its first page,
+    when it switches to WAL); the others found it empty and were refused as if it had lost its content."""
+    path = db_path(tmp_path)
+    journals = await asyncio.gather(*(Journal.open(path) for _ in range(3)))
+    try:
+        await journals[0].create_room("r", b"m")
+        assert (await journals[2].load("r")).meta == b"m"
+    finally:
+        for journal in journals:
+            await journal.close()
 
 
 async def test_integrity_check(journal: Journal) -> None:

@@ -9,10 +9,16 @@ until a ``_limits`` command switches them on.
 
 from __future__ import annotations
 
-from tests.rooms.helpers import FACILITATOR, Workshop
+import random
+from typing import Any
+
+import pytest
+
+from tests.rooms.helpers import FACILITATOR, START, Workshop
 from workshop_server.rooms import commands as c
+from workshop_server.rooms import room as room_module
 from workshop_server.rooms.room import DEDUPE_FLOOR, Room
-from workshop_server.rooms.state import Limits, from_plain, to_plain
+from workshop_server.rooms.state import Limits, StoredReply, from_plain, to_plain
 
 CAPS = ("ideas_per_member_max", "ideas_per_room_max", "replies_per_member_max", "replies_per_room_max")
 
@@ -211,3 +217,67 @@ def test_the_word_filters_entries_in_the_moderation_log_are_capped() -> None:
     for n in range(6):
         uncapped.ok(bob, c.IdeaWithdraw, idea=uncapped.post(bob, f"you idiot {n}"))
     assert sum(1 for e in uncapped.room.audit if e.action == "filter.held") == 6
+
+
+def _forget_as_specified(replies: dict[str, dict[str, StoredReply]], cap: int) -> None:
+    """``dedupe_per_room`` as specified (and as first written): merge every member's book, oldest
+    first (``at``, then the book's place, then the place in the book), and forget the excess, never a
+    book's last ``DEDUPE_FLOOR`` nor a join's."""
+    books = [book for key, book in replies.items() if key != "join"]
+    excess = sum(len(book) for book in books) - cap
+    candidates = [
+        (stored.at, n, position, cid)
+        for n, book in enumerate(books)
+        for position, (cid, stored) in enumerate(list(book.items())[: max(0, len(book) - DEDUPE_FLOOR)])
+    ]
+    for _, n, _, cid in sorted(candidates)[: max(0, excess)]:
+        del books[n][cid]
+
+
+def test_a_busy_room_at_its_cap_does_not_walk_every_members_replies_on_each_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """2,000 members (``max_members_per_room``) with their last 16 replies each hold 32,000, over the
+    default cap of 20,000, and none of them may be forgotten: every stored command then merged every
+    member's book again (8 ms a command in the room's loop, against microseconds without the cap). Only
+    the books above the floor have anything to forget: the others are passed by."""
+    w = capped(dedupe_per_room=20)
+    room = w.room
+    for m in range(2, 40):
+        book = {f"m{m}-{k}": StoredReply(at=START + k, result={}) for k in range(DEDUPE_FLOOR)}
+        room.replies[f"m{m}"] = book
+    walked: list[int] = []
+    real = room_module._in_order
+
+    def counting(n: int, book: dict[str, StoredReply]) -> Any:
+        walked.append(n)
+        return real(n, book)
+
+    monkeypatch.setattr(room_module, "_in_order", counting)
+    room._store_reply("m5", "new", {}, START + 100)
+    assert len(walked) == 1, f"walked {len(walked)} books to forget at most one reply"
+    assert list(room.replies["m5"]) == [f"m5-{k}" for k in range(1, DEDUPE_FLOOR)] + ["new"]
+
+
+def test_the_room_forgets_the_stored_replies_the_specification_says() -> None:
+    """Whatever the books look like (equal times across books, books above and at the floor, joins),
+    the room forgets exactly what the specification says: a replay of an older journal, or a restored
+    snapshot, forgets the same."""
+    rng = random.Random(8)
+    for _ in range(200):
+        replies: dict[str, dict[str, StoredReply]] = {}
+        keys = [f"m{n}" for n in range(rng.randint(1, 8))] + ["join"]
+        rng.shuffle(keys)
+        for key in keys:
+            at = 0.0
+            book = replies.setdefault(key, {})
+            for k in range(rng.randint(1, 40)):
+                at += rng.choice((0.0, 0.5, 1.0))
+                book[f"{key}-{k}"] = StoredReply(at=at, result={})
+        cap = rng.randint(1, 150)
+        expected = {k: dict(b) for k, b in replies.items()}
+        _forget_as_specified(expected, cap)
+        w = capped(dedupe_per_room=cap)
+        w.room.replies = {k: dict(b) for k, b in replies.items()}
+        w.room._forget_oldest_replies(cap)
+        assert {k: list(b) for k, b in w.room.replies.items()} == {k: list(b) for k, b in expected.items()}

@@ -381,7 +381,7 @@ class Journal:
         """
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError(f"synchronous must be 'NORMAL' or 'FULL', not {synchronous!r}")
-        _refuse_emptied(path)
+        await _refuse_emptied(path)
         _keep_private(path)
         try:
             db = await aiosqlite.connect(path, isolation_level=None)
@@ -1143,22 +1143,34 @@ async def _check_version(db: aiosqlite.Connection, path: Path) -> None:
         raise StorageError(f"{path} is not a workshop journal (it has tables but no schema version)")
 
 
-def _refuse_emptied(path: Path) -> None:
+#: How long :meth:`Journal.open` waits for a database file found empty to get its first page before it
+#: refuses it: another worker opening a new data directory at the same moment may have just created it
+#: (the file is 0 bytes until SQLite switches it to WAL, a moment later).
+EMPTY_GRACE_SECONDS = 5.0
+
+
+async def _refuse_emptied(path: Path) -> None:
     """Refuse a database file that exists but is empty. A journal is never empty once opened (WAL mode
     writes its first page at once), so it lost its content (a file system's zero-length file after a
     crash, a restore that copied nothing): SQLite would take it for a new database and the server would
-    start with every room gone."""
-    try:
-        size = os.stat(path).st_size
-    except FileNotFoundError:
-        return  # a new data directory: the database is created
-    except OSError as exc:
-        raise StorageError(f"cannot read {path}: {exc}") from exc
-    if size == 0:
-        raise StorageError(
-            f"{path} is empty (0 bytes): the database lost its content. Restore a backup (see "
-            "docs/operations.md), or delete the file to start with no rooms at all"
-        )
+    start with every room gone. Unless it gets its first page within :data:`EMPTY_GRACE_SECONDS`:
+    then another worker was creating it."""
+    deadline = time.monotonic() + EMPTY_GRACE_SECONDS
+    while True:
+        try:
+            size = os.stat(path).st_size
+        except FileNotFoundError:
+            return  # a new data directory: the database is created
+        except OSError as exc:
+            raise StorageError(f"cannot read {path}: {exc}") from exc
+        if size:
+            return
+        if time.monotonic() >= deadline:
+            raise StorageError(
+                f"{path} is empty (0 bytes): the database lost its content. Restore a backup (see "
+                "docs/operations.md), or delete the file to start with no rooms at all"
+            )
+        await asyncio.sleep(0.05)
 
 
 #: The files SQLite keeps beside a database; it creates them with the database file's mode.
