@@ -327,3 +327,44 @@ async def test_contributors_are_named_except_in_an_anonymous_room(
     assert rows(contributors(server, links["room"], ana.token)) == [("Ana", 2, 1, 1)]
     staff = contributors(server, links["room"], links["facilitator_token"])
     assert staff["named"] is True and rows(staff) == [("Ana", 2, 1, 1), ("Bob", 1, 1, 1)]
+
+
+async def test_the_answers_to_an_idea_stay_with_its_author_after_a_merge(
+    server: ServerProcess, connect: Connect
+) -> None:
+    """Staff answer Ana's note, then merge it into Bob's duplicate: the brand's answer (and Bob's) stay
+    on Ana's "my ideas" page and in her snapshot, as they were on her board before the merge. Nobody
+    else is shown them again (the merged note is off the wall); undoing the merge puts them back."""
+    links = create_room(server.url)
+    code = links["room"]
+    facilitator = await connect(server)
+    await facilitator.auth(links["facilitator_token"])
+    await facilitator.ok("room.set", brand="Acme")
+    ana, bob, cyd = await connect(server), await connect(server), await connect(server)
+    await ana.join(code, "Ana")
+    await bob.join(code, "Bob")
+    await cyd.join(code, "Cyd")
+    await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", private=False, duration=None)
+    absorbed = (await ana.ok("idea.post", text="A coffee machine"))["idea"]["id"]
+    kept = (await bob.ok("idea.post", text="Better coffee"))["idea"]["id"]
+    await facilitator.ok("round.close")
+    answer = (await facilitator.ok("reply.post", idea=absorbed, text="Thanks, we are on it"))["reply"]
+    await bob.ok("reply.post", idea=absorbed, text="Same as mine")
+    await facilitator.ok("idea.status", idea=absorbed, status="shortlisted", note="Promising")
+    merge = (await facilitator.ok("idea.merge", ideas=[absorbed], into=kept))["merge"]
+
+    page = http(server, f"/api/rooms/{code}/mine", headers=bearer(ana.token)).json()["page"]
+    mine = {i["id"]: i for i in page["ideas"]}
+    assert mine[absorbed]["state"] == "merged"
+    assert [r["text"] for r in mine[absorbed]["replies"]] == ["Thanks, we are on it", "Same as mine"]
+    assert mine[absorbed]["replies"][0]["brand"] == "Acme"
+
+    async def sees_the_answer(member: Client) -> bool:
+        replies = (await snapshot(server, connect, member.token or ""))["replies"]
+        return answer["id"] in {r["id"] for r in replies}
+
+    assert await sees_the_answer(ana)
+    # Cyd is not credited on the merged note: it is off the wall for her, and so are its replies.
+    assert not await sees_the_answer(cyd)
+    await facilitator.ok("idea.unmerge", merge=merge)
+    assert await sees_the_answer(cyd)

@@ -42,6 +42,16 @@ export function formatWhen(seconds) {
   }
 }
 
+/** A date alone ("February 26, 2027", "26 février 2027"). */
+export function formatDate(seconds) {
+  if (!seconds) return "";
+  try {
+    return new Intl.DateTimeFormat(locale(), { dateStyle: "long" }).format(new Date(seconds * 1000));
+  } catch {
+    return new Date(seconds * 1000).toDateString();
+  }
+}
+
 export function formatScore(value) {
   if (value === null || value === undefined) return "–";
   return new Intl.NumberFormat(locale(), { maximumFractionDigits: 2 }).format(value);

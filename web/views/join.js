@@ -112,9 +112,10 @@ export function mountJoin(ctx, { info, invite, onInfo, onSubmit }) {
           ? h("section", { class: "rules", "aria-labelledby": "rules-title" }, h("h2", { id: "rules-title", text: t("join.rules") }), h("p", { class: "rules-text", text: room.rules }))
           : null,
         room.locked && !moderator ? h("p", { class: "banner banner-warn", text: t("join.locked") }) : null,
-        room.phase === "ended" ? h("p", { class: "banner banner-info", text: t("join.ended") }) : null,
+        // Nobody joins an ended session (invites included): no form, but where a participant's ideas are.
+        room.phase === "ended" ? h("div", { class: "banner banner-info", id: "join-ended" }, h("p", { text: t("join.ended") }), h("p", { text: t("join.endedBody") })) : null,
         room.access === "approval" && !moderator ? h("p", { class: "banner banner-info", text: t("join.approvalNote") }) : null,
-        inviteOnly ? h("p", { class: "banner banner-warn", text: t("join.inviteOnly") }) : form,
+        room.phase === "ended" ? null : inviteOnly ? h("p", { class: "banner banner-warn", text: t("join.inviteOnly") }) : form,
       ),
     );
   };

@@ -11,13 +11,24 @@ import { formatNumber, t } from "../i18n.js";
 import { Connection } from "../net.js";
 import { storedMember } from "../session.js";
 import { colorClass, listNames, themeChip } from "./parts.js";
-import { announcementsList, formatWhen, historyList, myIdeasUrl, repliesList, selectionLogList, statusLine } from "./followup.js";
+import { announcementsList, formatDate, formatWhen, historyList, myIdeasUrl, repliesList, selectionLogList, statusLine } from "./followup.js";
 import { linkRow } from "./landing.js";
 import { announce } from "../timer.js";
 import { myDataCard } from "./mydata.js";
 
 const REFETCH_MS = 300; // after an event, let the room settle
 const MIN_INTERVAL_MS = 2000; // at most one read every 2 s: the server's member_pages_per_minute (30)
+
+// What the page says when the server refuses it: [title, body] per error code (or status_NNN).
+const REFUSALS = {
+  invalid_token: ["mine.failed", "mine.invalidToken"],
+  status_401: ["mine.failed", "mine.invalidToken"],
+  banned: ["terminal.removed", "mine.bannedBody"],
+  awaiting_approval: ["mine.failed", "error.awaiting_approval"],
+  forbidden: ["mine.noToken", "mine.noTokenBody"],
+  room_not_found: ["terminal.roomDeleted", "terminal.roomDeletedBody"],
+  status_404: ["terminal.roomDeleted", "terminal.roomDeletedBody"],
+};
 
 /** The token for the page: the link's fragment (#t=), else what this browser stored for the room. */
 export function mineToken(code) {
@@ -70,7 +81,11 @@ export function mountMine(root, ctx, { code, onRoom }) {
         schedule(wait * 1000);
       } else if (!response.ok) {
         error = (body && body.error && body.error.code) || "status_" + response.status;
-        if (response.status === 401 || response.status === 403 || response.status === 404) conn?.stop();
+        if (response.status === 401 || response.status === 403 || response.status === 404) {
+          // Refused for good (removed, room deleted...): the page it showed is no longer theirs to see.
+          page = null;
+          conn?.stop();
+        }
       } else {
         const first = !page;
         page = body.page;
@@ -118,6 +133,7 @@ export function mountMine(root, ctx, { code, onRoom }) {
       },
       onTerminal: (closeCode) => {
         if (closeCode === 4103) markErased();
+        else load(); // removed, room deleted: the page's read says which
         render();
       },
     });
@@ -167,7 +183,7 @@ export function mountMine(root, ctx, { code, onRoom }) {
     if (erased) return message("terminal.erased", "terminal.erasedBody");
     if (!token) return message("mine.noToken", "mine.noTokenBody");
     if (!page) {
-      if (error) return message("mine.failed", error === "invalid_token" || error === "status_401" ? "mine.invalidToken" : "mine.failedBody");
+      if (error) return message(...(REFUSALS[error] || ["mine.failed", "mine.failedBody"]));
       return message("message.connecting", null);
     }
     const me = page.me ? page.me.id : null;
@@ -229,7 +245,8 @@ export function mountMine(root, ctx, { code, onRoom }) {
         "section",
         { class: "card my-ideas-card", id: "mine-link-card", "aria-labelledby": "mine-link-title" },
         h("h2", { class: "section-title", id: "mine-link-title", text: t("mine.linkTitle") }),
-        h("p", { class: "hint", text: t("mine.linkKeep", { days: room.retention_days || "" }) }),
+        // The retention period counts from the room's creation: the date the link stops working.
+        h("p", { class: "hint", id: "mine-link-until", text: t("mine.linkKeep", { date: formatDate((room.created_at || 0) + (room.retention_days || 0) * 86400) }) }),
         linkRow({ id: "mine-link", labelKey: "mine.linkLabel", url: myIdeasUrl(code, token), hintKey: "mine.linkHint", open: false, ctx }),
       ),
     );

@@ -129,24 +129,41 @@ def reply_is_public(room: RoomState, reply: IdeaReply) -> bool:
     )
 
 
+def reply_kept_for(room: RoomState, reply: IdeaReply, member_id: str | None) -> bool:
+    """A published reply to an idea since merged into another, for that idea's credited authors: the
+    answers their idea received do not vanish with the merge (everyone else lost them with the note,
+    which only staff can merge while it is on the wall, so they learn nothing new)."""
+    idea = room.ideas.get(reply.idea)
+    return (
+        member_id is not None
+        and idea is not None
+        and idea.state == IdeaState.MERGED
+        and member_id in room.credited(idea)
+        and reply.state == ReplyState.VISIBLE
+        and not reply.shadowed
+    )
+
+
 def replies_for(room: RoomState, member_id: str | None, *, staff: bool) -> list[Data]:
-    """The replies a viewer may see: staff all of them, a member the public ones and its own."""
+    """The replies a viewer may see: staff all of them, a member the public ones, its own, and those
+    its merged ideas received (``reply_kept_for``)."""
     out: list[Data] = []
     for reply in room.idea_replies.values():
         if staff:
             out.append(reply_full(room, reply))
         elif member_id is not None and reply.author == member_id:
             out.append(reply_own(room, reply))
-        elif reply_is_public(room, reply):
+        elif reply_is_public(room, reply) or reply_kept_for(room, reply, member_id):
             out.append(reply_public(room, reply))
     return out
 
 
-def public_replies_of(room: RoomState, idea_id: str) -> list[Data]:
+def public_replies_of(room: RoomState, idea_id: str, member_id: str | None = None) -> list[Data]:
+    """The public replies to ``idea_id``; with ``member_id``, also those it keeps (``reply_kept_for``)."""
     return [
         reply_public(room, r)
         for r in room.idea_replies.values()
-        if r.idea == idea_id and reply_is_public(room, r)
+        if r.idea == idea_id and (reply_is_public(room, r) or reply_kept_for(room, r, member_id))
     ]
 
 

@@ -382,7 +382,7 @@ def my_ideas(room: RoomState, member_id: str) -> Data:
         if idea.state == IdeaState.MERGED and idea.merged_into in room.ideas:
             into = room.ideas[idea.merged_into]
             data["merged_into_text"] = into.text
-        data["replies"] = fv.public_replies_of(room, idea.id)
+        data["replies"] = fv.public_replies_of(room, idea.id, member_id)
         mine.append(data)
     rows = fv.contributors(room, member_id, staff=False)
     return {
