@@ -522,7 +522,9 @@ class RedisBroker(Broker):
     async def holder(self, key: str) -> str | None:
         link = self._connected()
         async with self._bounded("cannot read a lease on redis"):
-            held = await link.leases.get(self.prefix + key)
+            # Reading who holds a lease is client-driven (a look-up per room a client asks for): it goes
+            # with the client traffic, not over the leases' own connections.
+            held = await link.client.get(self.prefix + key)
         if held is None:
             return None
         return held.decode(errors="replace") if isinstance(held, bytes) else str(held)
