@@ -1,4 +1,5 @@
-"""Log hygiene: credentials in query strings never reach the server's log."""
+"""Log hygiene: credentials in query strings, and in fragments a link rewriter percent-encoded into the
+path, never reach the server's log."""
 
 from __future__ import annotations
 
@@ -27,6 +28,12 @@ from workshop_server.logs import REDACTED, redact
         ('1.2.3.4 - "GET /x?token=s HTTP/1.1" 200', f'1.2.3.4 - "GET /x?token={REDACTED} HTTP/1.1" 200'),
         ("/x?tokens=1&mytoken=2&token", "/x?tokens=1&mytoken=2&token"),
         ("/healthz", "/healthz"),
+        # A link whose "#" was percent-encoded (a link rewriter, a chat app): the fragment reaches the
+        # server in the path, and uvicorn logs it (quoted again). Nothing after it is logged.
+        ('"GET /r/7DURPN%23token%3Dt.k HTTP/1.1" 200', f'"GET /r/7DURPN%23{REDACTED} HTTP/1.1" 200'),
+        ("/m/7DURPN%23t=abc&x", f"/m/7DURPN%23{REDACTED}"),
+        ("/j/7DURPN%2523invite%253Dabc", f"/j/7DURPN%2523{REDACTED}"),
+        ("/j/7DURPN#invite=abc?x=1", f"/j/7DURPN#{REDACTED}?x=1"),
     ],
 )
 def test_redact(line: str, expected: str) -> None:
@@ -44,6 +51,8 @@ async def test_the_server_log_never_shows_query_secrets(tmp_path: Path) -> None:
                     urllib.request.urlopen(f"{server.url}{path}?{query}", timeout=30).close()
                 except urllib.error.HTTPError as error:
                     error.close()  # refused (an invalid invite, no token): logged all the same
+        for path in (f"/r/{code}%23token=SECRETFRAGMENT", f"/m/{code}%23t%3DSECRETPERSONAL"):
+            urllib.request.urlopen(f"{server.url}{path}", timeout=30).close()  # the page, all the same
         client = await Client.connect(f"{server.ws_url}?token=SECRETSOCKET")  # logged by uvicorn.error
         await client.close()
         with pytest.raises(websockets.InvalidStatus):  # a refused handshake is logged too
@@ -61,5 +70,7 @@ async def test_the_server_log_never_shows_query_secrets(tmp_path: Path) -> None:
         "SECRETDL",
         "SECRETSOCKET",
         "SECRETREFUSED",
+        "SECRETFRAGMENT",
+        "SECRETPERSONAL",
     ):
         assert secret not in log, secret

@@ -267,6 +267,18 @@ def test_listed_origins_are_allowed_besides_the_own_one() -> None:
     assert not settings.origin_allowed("https://other.example.org", "api.example.org")
 
 
+def test_the_public_url_s_origin_is_the_server_s_own() -> None:
+    """Behind a proxy that rewrites Host, the pages come from ``public_url``'s origin."""
+    settings = Settings(public_url="https://Workshop.example.org/room/")
+    assert settings.origin_allowed("https://workshop.example.org", "127.0.0.1:8000")
+    assert not settings.origin_allowed("http://workshop.example.org", "127.0.0.1:8000")
+    assert not settings.origin_allowed("https://workshop.example.org:8443", "127.0.0.1:8000")
+    assert not settings.origin_allowed("https://evil.example", "127.0.0.1:8000")
+    ported = Settings(public_url="http://10.0.0.5:9000")
+    assert ported.origin_allowed("http://10.0.0.5:9000", "127.0.0.1:8000")
+    assert not ported.origin_allowed("http://10.0.0.5", "127.0.0.1:8000")
+
+
 # --- Secret -------------------------------------------------------------------------------------------------
 def test_configured_secret_is_used_and_not_persisted(tmp_path: Path) -> None:
     settings = Settings(secret=LONG_SECRET, data_dir=tmp_path / "data")

@@ -32,7 +32,13 @@ function parseHash() {
 function route() {
   const m = location.pathname.match(/^\/(j|r|s|m)\/([^/]+)\/?$/);
   if (!m) return { page: location.pathname === "/" ? "landing" : "notfound" };
-  const code = decodeURIComponent(m[2]).toUpperCase().replace(/[\s_-]/g, "");
+  let raw;
+  try {
+    raw = decodeURIComponent(m[2]);
+  } catch {
+    return { page: "notfound" }; // broken percent-encoding (a link cut short): no such room
+  }
+  const code = raw.toUpperCase().replace(/[\s_-]/g, "");
   return { page: { j: "join", r: "console", s: "screen", m: "mine" }[m[1]], code, ...parseHash() };
 }
 

@@ -2,7 +2,7 @@
 
 import { randomId } from "./dom.js";
 import { Connection } from "./net.js";
-import { outboxStore } from "./outbox.js";
+import { outboxStore, saveDraft } from "./outbox.js";
 import { RoomState } from "./state.js";
 
 const STORE_PREFIX = "workshop.room.";
@@ -90,7 +90,12 @@ export class RoomSession {
       onStatus: () => this.changed(),
       onTerminal: (code, reason) => {
         this.terminal = { code, reason };
-        if (this.remember && (code === 4102 || code === 4103)) storeMember(this.code, null);
+        // The room deleted, or this member's token revoked (its data erased): this device keeps nothing
+        // of the room, neither the token nor the note being written.
+        if (this.remember && (code === 4102 || code === 4103)) {
+          storeMember(this.code, null);
+          saveDraft(this.code, "");
+        }
         this.changed();
       },
       onProgress: (data) => {

@@ -6,10 +6,12 @@ import contextlib
 import hmac
 import io
 import logging
+import re
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import orjson
 import segno
@@ -246,17 +248,43 @@ def origin_allowed(settings: Settings, scope: Scope) -> bool:
     return settings.origin_allowed(origin, host)
 
 
-def security_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
-    """The headers of every HTTP response (a response that sets one itself keeps its own).
+#: A Host header that names a host: a DNS name or an IPv4 address, or an IPv6 one in brackets, with an
+#: optional port. Anything else (spaces, ``;``, ``*``) never reaches the Content Security Policy.
+HOST_HEADER = re.compile(r"(?:[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
+
+
+def websocket_sources(settings: Settings, host: str | None) -> list[str]:
+    """``ws:`` and ``wss:`` of the page's own host (its Host header) and of ``public_url``'s host.
+
+    CSP Level 3 counts them as ``'self'``, but Safari before 16 (iOS 15 and older) does not (WebKit bug
+    201591): under ``connect-src 'self'`` alone its WebSocket to the page's own server is refused, and
+    the app never connects. They are named, and no other host."""
+    hosts: list[str] = []
+    if host is not None and HOST_HEADER.fullmatch(host.strip().lower()):
+        hosts.append(host.strip().lower())
+    if settings.public_url is not None:
+        url = urlsplit(settings.public_url)
+        name = f"[{url.hostname}]" if ":" in (url.hostname or "") else str(url.hostname)
+        public = name if url.port is None else f"{name}:{url.port}"
+        if public not in hosts:
+            hosts.append(public)
+    return [f"{scheme}://{name}" for name in hosts for scheme in ("ws", "wss")]
+
+
+def security_headers(settings: Settings, host: str | None = None) -> list[tuple[bytes, bytes]]:
+    """The headers of every HTTP response (a response that sets one itself keeps its own); ``host``:
+    the request's Host header.
 
     The web app is scripts, styles and images of this origin only (no inline script; views set
     ``style`` attributes), and it holds staff tokens in this origin's storage: a Content Security
-    Policy is its second line against script injection. Only this origin and ``allowed_origins`` may
-    frame it (clickjacking of the facilitator console), and no page leaks its address in a Referer."""
+    Policy is its second line against script injection. It connects to its own server's WebSocket
+    only (:func:`websocket_sources`). Only this origin and ``allowed_origins`` may frame it
+    (clickjacking of the facilitator console), and no page leaks its address in a Referer."""
     ancestors = " ".join(["'self'", *settings.allowed_origins])
+    connect = " ".join(["'self'", *websocket_sources(settings, host)])
     policy = (
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-        "img-src 'self' blob: data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+        f"img-src 'self' blob: data:; connect-src {connect}; object-src 'none'; base-uri 'none'; "
         f"form-action 'self'; frame-ancestors {ancestors}"
     )
     headers = [
@@ -278,18 +306,18 @@ class WorkshopApp:
         self.http = http
         self.ws = ws
         self.hub = hub
-        self.headers = security_headers(hub.settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == "/ws":
             await self.ws(scope, receive, send)
         elif scope["type"] == "http":
-            await self.http(scope, receive, self._with_headers(send))
+            await self.http(scope, receive, self._with_headers(scope, send))
         else:
             await self.http(scope, receive, send)
 
-    def _with_headers(self, send: Send) -> Send:
-        extra = self.headers
+    def _with_headers(self, scope: Scope, send: Send) -> Send:
+        host = next((value.decode("latin-1") for key, value in scope["headers"] if key == b"host"), None)
+        extra = security_headers(self.hub.settings, host)
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":

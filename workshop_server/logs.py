@@ -4,6 +4,11 @@ uvicorn logs each request's path with its query string: HTTP requests on the ``u
 logger, WebSocket handshakes on ``uvicorn.error``. :func:`install` attaches a filter to both that
 replaces the values of the query parameters named in :data:`SECRET_PARAMETERS` (in any case, percent-
 encoded or not) with ``[redacted]`` before the record is formatted.
+
+Tokens travel in links' fragments (``/r/CODE#token=…``), which browsers never send. A link whose ``#``
+was percent-encoded on its way (a link rewriter, a chat app, a mail client) sends its fragment in the
+path instead (``/r/CODE%23token%3D…``): everything after such an encoded ``#``, up to the query string,
+is redacted too.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ LOGGERS: Final = ("uvicorn.access", "uvicorn.error")
 
 # A query string: after a "?", up to whitespace, a quote or the end.
 _QUERY = re.compile(r"\?([^\s\"'<>]*)")
+# A fragment sent in a path: a "#" percent-encoded once or twice (uvicorn quotes the decoded path again),
+# or a raw one before a parameter; its content runs up to whitespace, a quote or the query string.
+_FRAGMENT = re.compile(r"(%23|%2523|#(?=[a-z]+=))[^\s\"'<>?]+", re.IGNORECASE)
 
 
 def _redact_query(match: re.Match[str]) -> str:
@@ -37,7 +45,10 @@ def _redact_query(match: re.Match[str]) -> str:
 
 
 def redact(text: str) -> str:
-    """``text`` with the values of secret query parameters replaced by :data:`REDACTED`."""
+    """``text`` with the values of secret query parameters, and fragments sent in a path, replaced by
+    :data:`REDACTED`."""
+    if "%" in text or "#" in text:
+        text = _FRAGMENT.sub(lambda match: match.group(1) + REDACTED, text)
     if "?" not in text:
         return text
     return _QUERY.sub(_redact_query, text)

@@ -83,7 +83,8 @@ class Settings(BaseSettings):
         description=(
             "Origins (scheme://host[:port]) whose web pages may open WebSocket connections, besides the "
             "server's own origin. Comma-separated (a,b) or a JSON list. Empty: only the server's own origin, "
-            "that is the Origin header's host must equal the request's Host header."
+            "that is the Origin header's host must equal the request's Host header, or the origin be "
+            "public_url's."
         ),
     )
     websocket_compression: bool = Field(
@@ -804,7 +805,8 @@ class Settings(BaseSettings):
         ``origin`` is the request's Origin header and ``host_header`` its Host header. A request without
         an Origin header does not come from a web page (browsers always send one on WebSocket handshakes)
         and is allowed. Otherwise the origin must be the server's own (its host and port equal the Host
-        header) or be listed in ``allowed_origins``. The opaque origin ``null`` is refused.
+        header, or it is ``public_url``'s: a reverse proxy may pass its upstream's address as Host) or be
+        listed in ``allowed_origins``. The opaque origin ``null`` is refused.
         """
         if origin is None:
             return True
@@ -813,6 +815,10 @@ class Settings(BaseSettings):
             return False
         if normalised in self.allowed_origins:
             return True
+        if self.public_url is not None:
+            public = urlsplit(self.public_url.lower())
+            if normalised == f"{public.scheme}://{public.netloc}":
+                return True
         try:
             parts = urlsplit(normalised)
         except ValueError:  # not a URL (an unclosed IPv6 bracket...): no origin of ours

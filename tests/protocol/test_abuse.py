@@ -49,6 +49,23 @@ def test_pages_of_another_site_cannot_create_rooms(start_server: StartServer) ->
         assert create("https://partner.example").status_code == 201  # listed in allowed_origins
 
 
+def test_the_public_url_is_the_server_s_own_origin_behind_a_proxy(start_server: StartServer) -> None:
+    """Behind a reverse proxy that passes its upstream's address as Host (nginx's default, ``$proxy_host``),
+    the pages' Origin is ``public_url``'s, not the Host's: README says to set ``public_url`` behind a
+    proxy, and that is enough for the web app to create rooms and open its WebSocket."""
+    server = start_server(public_url="https://workshop.example.org")
+    upstream = server.url.removeprefix("http://")
+    with http() as client:
+
+        def create(origin: str) -> httpx.Response:
+            headers = {"content-type": "application/json", "origin": origin, "host": upstream}
+            return client.post(server.url + "/api/rooms", content=b'{"title": "Room"}', headers=headers)
+
+        assert create("https://workshop.example.org").status_code == 201
+        assert create("http://workshop.example.org").status_code == 403  # another scheme: another origin
+        assert create("https://evil.example").status_code == 403
+
+
 def test_room_creation_is_limited_per_address(start_server: StartServer) -> None:
     server = start_server(rooms_per_ip_per_hour=3)
     with http("127.0.0.2") as flooder, http("127.0.0.3") as other:

@@ -268,3 +268,40 @@ def test_every_http_response_has_the_security_headers(start_server: StartServer)
     headers = http(partner, "/").headers
     assert "frame-ancestors 'self' https://partner.example" in headers["content-security-policy"]
     assert "x-frame-options" not in headers
+
+
+def connect_sources(policy: str) -> list[str]:
+    directive = next(d.strip() for d in policy.split(";") if d.strip().startswith("connect-src "))
+    return directive.split()[1:]
+
+
+def test_the_policy_names_the_websocket_of_the_page_s_own_host(start_server: StartServer) -> None:
+    """Safari before 16 (every iPhone left on iOS 15) does not count ws:/wss: of the page's own host as
+    ``'self'`` (WebKit bug 201591): with ``connect-src 'self'`` alone its WebSocket is refused and the
+    phone stays on "Connecting…". The policy names the page's own host for ws: and wss:, and the
+    public URL's host (a proxy may give the server another Host), and no host anyone else's."""
+    server = start_server(public_url="https://workshop.example.org/")
+    host = f"127.0.0.1:{server.port}"
+    for path in ("/", "/j/ABCDEF", "/static/app.js"):
+        sources = connect_sources(http(server, path).headers["content-security-policy"])
+        assert sources == [
+            "'self'",
+            f"ws://{host}",
+            f"wss://{host}",
+            "ws://workshop.example.org",
+            "wss://workshop.example.org",
+        ], (path, sources)
+    # Another name of this server (its LAN address, a DNS alias): its own WebSocket, read from Host.
+    named = http(server, "/", headers={"host": "Workshop.LAN:8080"}).headers["content-security-policy"]
+    assert connect_sources(named)[1:3] == ["ws://workshop.lan:8080", "wss://workshop.lan:8080"]
+    ipv6 = http(server, "/", headers={"host": "[::1]:9000"}).headers["content-security-policy"]
+    assert connect_sources(ipv6)[1:3] == ["ws://[::1]:9000", "wss://[::1]:9000"]
+    # A Host header that is no host adds nothing (it could otherwise add sources or directives).
+    for bad in ("evil.example; script-src *", "a b", "*", "x:y:z", "host:port"):
+        policy = http(server, "/", headers={"host": bad}).headers["content-security-policy"]
+        assert connect_sources(policy) == [
+            "'self'",
+            "ws://workshop.example.org",
+            "wss://workshop.example.org",
+        ]
+        assert policy.count("script-src") == 1

@@ -1,10 +1,12 @@
 // A participant's own data (issue #12, GDPR): download everything the room holds about you
 // (GET /api/rooms/CODE/my-data with your own token, saved as a JSON file), or erase yourself
 // (`member.erase`, after a clear confirmation). After an erasure the server closes the connection
-// with 4103 and the token stops working: the page says the data was erased and forgets the token.
+// with 4103 and the token stops working: the page says the data was erased and forgets the token and
+// the note being written (a shared device keeps nothing of the room).
 
 import { h, show } from "../dom.js";
 import { t } from "../i18n.js";
+import { saveDraft } from "../outbox.js";
 import { storeMember } from "../session.js";
 
 /**
@@ -60,7 +62,9 @@ export function myDataCard(ctx, { code, token, erase, onErased }) {
     confirm.disabled = true;
     Promise.resolve(erase())
       .then(() => {
+        // Nothing of the room stays on this device (a shared one): the token, and the unsent note.
         storeMember(code, null);
+        saveDraft(code, "");
         onErased?.();
       })
       .catch((error) => {
