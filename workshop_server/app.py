@@ -330,6 +330,18 @@ class WorkshopApp:
         return sending
 
 
+class WebFiles(StaticFiles):
+    """The web app's files, each revalidated before use (``cache-control: no-cache``; a 304 when it did
+    not change): a browser's heuristic cache could otherwise run an old ``app.js`` against the
+    ``index.html`` and the protocol of an upgraded server."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        if response.status_code in (200, 304):
+            response.headers["cache-control"] = "no-cache"
+        return response
+
+
 async def refuse(scope: Scope, send: Send, status: int, exc: errors.WorkshopError, close_code: int) -> None:
     """Refuse a WebSocket handshake with an HTTP status and a JSON error body where the server
     supports it (the ASGI ``websocket.http.response`` extension), else with a close before accept."""
@@ -782,7 +794,7 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         Route("/metrics", metrics_endpoint),
     ]
     if web_dir.is_dir():
-        routes.append(Mount("/static", StaticFiles(directory=web_dir), name="static"))
+        routes.append(Mount("/static", WebFiles(directory=web_dir), name="static"))
     return WorkshopApp(
         Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: no_route, 405: no_route}),
         WebSocketEndpoint(hub),

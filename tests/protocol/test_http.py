@@ -305,3 +305,15 @@ def test_the_policy_names_the_websocket_of_the_page_s_own_host(start_server: Sta
             "wss://workshop.example.org",
         ]
         assert policy.count("script-src") == 1
+
+
+def test_the_web_apps_files_are_revalidated_so_an_upgrade_never_mixes_versions(server: ServerProcess) -> None:
+    """``/static/*`` had no ``cache-control``: a browser may then cache ``app.js`` heuristically and run
+    it, after an upgrade, with the new ``index.html`` and a server speaking the new protocol. Every
+    file of the web app is revalidated (``no-cache``; unchanged, a 304 costs no body)."""
+    for path in ("/static/app.js", "/static/style.css", "/static/contract.js"):
+        response = http(server, path)
+        assert response.status == 200 and response.headers.get("cache-control") == "no-cache", path
+        again = http(server, path, headers={"if-none-match": response.headers["etag"]})
+        assert again.status == 304 and again.headers.get("cache-control") == "no-cache", path
+    assert http(server, "/static/nothing.js").status == 404
