@@ -32,6 +32,7 @@ from workshop_server.rooms import Room, queries, view_for
 from workshop_server.rooms import commands as c
 from workshop_server.rooms.events import Event
 from workshop_server.rooms.state import STAFF_ROLES, MemberStatus
+from workshop_server.rooms.text import TEXT_RULES
 from workshop_server.storage import Journal, JournalConflict, JournalEntry, Snapshot, StorageError
 
 if TYPE_CHECKING:
@@ -53,6 +54,12 @@ def pack(value: Any) -> bytes:
 
 def unpack(data: bytes) -> Any:
     return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+def snapshot_data(room: Room) -> bytes:
+    """A room's snapshot: its state, and the text rules of the release that wrote it (``written_under``),
+    so that an older release, rolled back to, refuses it instead of dropping what it does not know."""
+    return pack({**room.to_state(), "written_under": TEXT_RULES})
 
 
 def origin_mark(worker_id: str) -> bytes:
@@ -627,7 +634,7 @@ class LocalRoom:
         self.recent.clear()
         journal = self.hub.journal
         if journal is not None:
-            snapshot = Snapshot(room.epoch, room.seq, pack(room.to_state()), self.position)
+            snapshot = Snapshot(room.epoch, room.seq, snapshot_data(room), self.position)
             await journal.save_snapshot(room.id, snapshot, keep_entries=0)
             await self.hub.wipe_wal()
             self._since_snapshot = 0
@@ -641,7 +648,7 @@ class LocalRoom:
         if journal is None:
             return
         room = self.room
-        snapshot = Snapshot(room.epoch, room.seq, pack(room.to_state()), self.position)
+        snapshot = Snapshot(room.epoch, room.seq, snapshot_data(room), self.position)
         await journal.save_snapshot(room.id, snapshot, keep_entries=self.hub.settings.snapshot_keep_entries)
         self._since_snapshot = 0
         self._snapshot_at = time.monotonic()

@@ -64,6 +64,7 @@ from workshop_server.host import (
     next_epoch,
     origin_mark,
     pack,
+    snapshot_data,
     storage_cause,
     unpack,
 )
@@ -925,7 +926,7 @@ class Hub:
             if "compact" in replayed:
                 # An erasure (or a personal purge) was journaled but its compaction did not happen (it
                 # failed, or the process died in between): do it now, before anything is served.
-                snapshot = Snapshot(room.epoch, room.seq, pack(room.to_state()), position + 1)
+                snapshot = Snapshot(room.epoch, room.seq, snapshot_data(room), position + 1)
                 await journal.save_snapshot(room_id, snapshot, keep_entries=0)
                 await self.wipe_wal()
                 log.info("room %s: compacted at load, after an erasure journaled before", room_id)
@@ -1349,7 +1350,11 @@ class Hub:
         """A room from its snapshot and journal tail: the same commands again give the same events.
         ``effects``: filled with the kinds of the effects the replayed commands asked for."""
         if snapshot is not None:
-            room = Room.from_state(unpack(snapshot.data))  # with the limits the snapshot recorded
+            state = unpack(snapshot.data)
+            _known_rules(
+                room_id, state.get("written_under", 1), f"the snapshot at seq {snapshot.seq} was taken"
+            )
+            room = Room.from_state(state)  # with the limits the snapshot recorded
         else:
             info = unpack(meta)
             _known_rules(room_id, info.get("text_rules", 1), "the room was created")

@@ -11,10 +11,11 @@ import pytest
 
 from tests.test_cluster import new_room, settings
 from workshop_server import errors
+from workshop_server.host import snapshot_data, unpack
 from workshop_server.hub import Hub, pack
 from workshop_server.rooms import commands as c
 from workshop_server.rooms.text import TEXT_RULES
-from workshop_server.storage import JournalEntry
+from workshop_server.storage import JournalEntry, Snapshot
 
 NAME = "Zoé Quintessa-Logless"
 SECRET_TEXT = "the plan nobody may read in a log"
@@ -168,3 +169,34 @@ async def test_a_full_disk_under_a_live_room_is_logged_with_the_room_and_sqlites
         await back.close()
     finally:
         await hub.stop()
+
+
+async def test_a_snapshot_written_by_a_newer_release_is_refused_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The rollback check read the room's meta and its journal entries only: a snapshot written by a
+    newer release, with no entry after it, loaded silently, and ``from_plain`` dropped whatever that
+    release had added to the state. A snapshot records the text rules it was written under."""
+    data = tmp_path / "data"
+    hub = Hub(settings(data))
+    await hub.start()
+    try:
+        code, _links = await new_room(hub)
+        entered = await hub.hosts[code].submit(c.Enter(id="j" * 32, name=NAME, accept_rules=1), None)
+        assert entered.error is None
+        state = unpack(snapshot_data(hub.hosts[code].room))
+        assert state["written_under"] == TEXT_RULES
+    finally:
+        await hub.stop()
+    hub = Hub(settings(data))  # the room not loaded: a snapshot as a newer release would write it
+    await hub.start()
+    try:
+        assert hub.journal is not None
+        loaded = await hub.journal.load(code)
+        index = len(loaded.entries) + (loaded.snapshot.entry_index if loaded.snapshot else 0)
+        newer = {**state, "written_under": TEXT_RULES + 1, "a_newer_field": []}
+        await hub.journal.save_snapshot(code, Snapshot(state["epoch"], state["seq"], pack(newer), index))
+    finally:
+        await hub.stop()
+    logged = await _load_failure(data, code, caplog)
+    assert "newer release" in logged and "snapshot" in logged and f"{TEXT_RULES + 1}" in logged, logged
