@@ -538,9 +538,10 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         code = normalise_code(request.path_params["code"])
         anonymised = False
         try:
-            kind, subject, generation, anonymised = await export_claims(request, code, fmt)
+            # Checked before the claims: a one-time link is spent by reading them.
             separator = csv_separator(request) if fmt == "csv" else "comma"
             lang = report_lang(request) if fmt in ("md", "html") else None
+            kind, subject, generation, anonymised = await export_claims(request, code, fmt)
             host = await hub.host(code)
             answer = await host.query(
                 "export_file",

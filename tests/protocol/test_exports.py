@@ -103,6 +103,11 @@ async def test_the_csv_can_use_semicolons_for_french_spreadsheets(
 
     comma = http(server, f"/api/rooms/{code}/export.csv", headers=staff).body.decode("utf-8-sig")
     assert comma.splitlines()[0] == ",".join(CSV_COLUMNS)
+    # A wrong separator on a one-time link does not spend it.
+    asked = http(server, f"/api/rooms/{code}/export-link?format=csv", method="POST", headers=staff)
+    link = asked.json()["url"]
+    assert_error(http(server, link + "&sep=tab"), 400, "invalid_command")
+    assert http(server, link).status == 200
     for path in ("export.csv?sep=tab", "export-link?format=csv&sep=%3B"):
         method = "POST" if path.startswith("export-link") else "GET"
         refused = http(server, f"/api/rooms/{code}/{path}", method=method, headers=staff)

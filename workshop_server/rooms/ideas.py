@@ -44,7 +44,7 @@ def _check_caps(room: RoomState, actor: str) -> None:
     participant, or a crowd, can make every snapshot and every newcomer's join carry."""
     limits = room.limits
     if limits.ideas_per_room_max and len(room.ideas) >= limits.ideas_per_room_max:
-        raise errors.IdeaLimit(f"this room holds {len(room.ideas)} ideas, its limit")
+        raise errors.IdeaLimit("this room holds as many ideas as it may (its limit)")
     if limits.ideas_per_member_max:
         count = sum(1 for i in room.ideas.values() if i.author == actor)
         if count >= limits.ideas_per_member_max:
