@@ -22,6 +22,7 @@ async def test_every_suggestion_can_be_accepted_with_one_theme_create(tmp_path: 
         command_burst=100_000,
         ip_commands_per_second=100_000,
         ip_command_burst=1_000_000,
+        ideas_per_member_max=1000,  # one participant posts the whole brigade
     )
     async with two_hubs(config) as (a, _):
         code, links = await new_room(a)

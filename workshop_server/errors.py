@@ -53,6 +53,7 @@ that this drawing is the tree)::
         ├── ServerBusy (server_busy)
         │   └── RoomMoved (server_busy)
         ├── SecretFileError (internal_error) [settings]
+        ├── SuggestionsUnavailable (internal_error) [suggesting]
         ├── StorageError (internal_error) [storage.journal]
         │   ├── DatabaseTooNew (internal_error) [storage.journal]
         │   ├── RoomExists (internal_error) [storage.journal]

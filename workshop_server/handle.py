@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from workshop_server.ratelimit import Limiters
     from workshop_server.rooms import commands as c
     from workshop_server.settings import Settings
+    from workshop_server.suggesting import Suggestions
     from workshop_server.tokens import TokenSigner
 
 __all__ = ["Attached", "Feed", "Reply", "RoomHandle", "Seat", "Worker"]
@@ -146,7 +147,7 @@ class Worker(Protocol):
     metrics: Metrics | None
     limiters: Limiters
     signer: TokenSigner
-    suggestions: asyncio.Semaphore
+    suggestions: Suggestions
     sessions: set[Connection]
     worker_id: str
 

@@ -93,6 +93,7 @@ from workshop_server.storage import (
     Snapshot,
     StorageError,
 )
+from workshop_server.suggesting import Suggestions
 from workshop_server.tokens import TokenClaims, TokenSigner
 
 if TYPE_CHECKING:
@@ -241,7 +242,7 @@ class Hub:
         # then (time.monotonic()), real rooms' included, so that the answers tell them nothing.
         self._guessing: dict[str, float] = {}
         self.limiters.on_unavailable(self._limit_unavailable)
-        self.suggestions = asyncio.Semaphore(1)  # themes.suggest is CPU-bound: one at a time
+        self.suggestions = Suggestions()  # themes.suggest is CPU-bound: one at a time, turns per room
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         # Connections per participant, counted in the broker per worker: exact across workers.
         self.claims = ConnectionClaims(

@@ -26,7 +26,6 @@ from workshop_server.rooms import LOBBY, PUBLIC
 from workshop_server.rooms import commands as c
 from workshop_server.rooms.codes import normalise_code
 from workshop_server.rooms.state import STAFF_ROLES, Role, passphrase_matches
-from workshop_server.suggest import Note, suggest_themes
 from workshop_server.tokens import TokenClaims
 
 if TYPE_CHECKING:
@@ -662,29 +661,22 @@ class Session:
             self.token = self.hub.token(self.room_id, "member", self.member_id, links["generation"])
 
     async def _suggest(self, cmd: c.ThemesSuggest, host: RoomHandle) -> None:
-        """Suggested themes: read the ideas between batches, compute in a thread (one computation at a
-        time per process: it is CPU-bound), reply. Nothing enters the room until staff send
-        ``theme.create``."""
+        """Suggested themes: computed in a thread, one computation at a time per process, the room's
+        notes read when its turn comes (``suggesting.py``), then the reply. Nothing enters the room
+        until staff send ``theme.create``."""
         try:
-            pairs = await host.query("ungrouped_on_wall")
-            async with self.hub.suggestions:
-                if self.closing:
-                    return  # gone while waiting for its turn: compute nothing
-                found = await asyncio.to_thread(
-                    suggest_themes, [Note(i, t) for i, t in pairs], max_groups=cmd.max_groups
-                )
+            found = await self.hub.suggestions.suggest(host, lambda: not self.closing)
         except errors.WorkshopError as exc:
             self._refuse(cmd.id, exc)
             return
-        except Exception:
-            log.exception("themes.suggest failed")
-            self._refuse(cmd.id, errors.ServerError())
-            return
         finally:
             self._suggesting = False
+        if found is None:
+            return  # gone before its turn: nothing was computed
         # Each suggestion can be accepted as it is: no more ideas than one theme.create takes.
         cap = c.THEME_IDEAS_MAX
-        result = {"suggestions": [{"name": s.name, "ideas": list(s.notes[:cap])} for s in found]}
+        kept = found if cmd.max_groups is None else found[: cmd.max_groups]
+        result = {"suggestions": [{"name": s.name, "ideas": list(s.notes[:cap])} for s in kept]}
         seq = host.feed.delivered if self.attached else 0
         self.reply_after(0, protocol.ok(cmd.id, result, seq, self.hub.clock()))
 

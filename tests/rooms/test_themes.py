@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from tests.rooms.helpers import FACILITATOR, Workshop, state_without_clock
 from workshop_server.rooms import commands as c
+from workshop_server.rooms import views
 from workshop_server.rooms.events import PUBLIC, STAFF
 from workshop_server.rooms.room import Room
 
@@ -370,3 +371,31 @@ def test_no_view_of_a_merge_shows_a_voters_dots() -> None:
     merges = w.room.snapshot(FACILITATOR, "facilitator")["merges"]
     assert merges and all("moved" not in m and "refunded" not in m for m in merges)
     assert ann not in str(merges)
+
+
+def test_suggested_themes_read_only_the_ungrouped_notes_on_the_wall() -> None:
+    """``themes.suggest`` reads ``ungrouped_on_wall``: a suggestion never holds, nor is named after, a
+    note that is private to its author, waiting for approval, hidden, withdrawn, merged, shadowed, or
+    already in a theme."""
+    w = Workshop()
+    ann, bob, cy = w.join("Ann"), w.join("Bob"), w.join("Cy")
+    w.open_ideate(private=False)
+    on_wall = [w.post(ann, "free coffee"), w.post(bob, "more coffee")]
+    hidden = w.post(ann, "coffee is for closers")
+    w.ok(FACILITATOR, c.IdeaHide, idea=hidden, reason="off topic")
+    withdrawn = w.post(bob, "coffee again")
+    w.ok(bob, c.IdeaWithdraw, idea=withdrawn)
+    absorbed = w.post(ann, "coffee please")
+    w.ok(FACILITATOR, c.IdeaMerge, into=on_wall[0], ideas=[absorbed])
+    grouped = w.post(bob, "coffee machine")
+    theme(w, "Machines", [grouped])
+    w.ok(FACILITATOR, c.MemberShadowMute, member=cy)
+    shadowed = w.post(cy, "coffee coffee coffee")
+    w.ok(FACILITATOR, c.RoomSet, approval_queue=True)
+    pending = w.post(ann, "coffee for all")
+    w.ok(FACILITATOR, c.RoomSet, approval_queue=False)
+    w.close()
+    w.open_ideate(private=True)
+    private = w.post(ann, "secret coffee")
+    ids = [i for i, _ in views.ungrouped_on_wall(w.room)]
+    assert ids == on_wall, (hidden, withdrawn, absorbed, grouped, shadowed, pending, private)

