@@ -33,7 +33,7 @@ from tests.conftest import free_port, long_run, spawn_redis, stop_process
 from tests.durability import Board, http_get
 from tests.support.client import Client, create_room
 from tests.support.cluster import CLUSTER_SETTINGS, Cluster, cluster
-from tests.support.server import ServerProcess
+from tests.support.server import OPS_KEY, ServerProcess
 
 pytestmark = pytest.mark.redis
 
@@ -772,3 +772,33 @@ def board_of(client: Client) -> list[tuple[str, str]]:
         for e in client.events
         if e["name"] == "idea.posted"
     ]
+
+
+# --- Health checks while Redis stalls ---------------------------------------------------------------------
+def timed_health(url: str, key: str | None) -> tuple[float, int]:
+    """(seconds, status) of one ``GET /healthz``, with the operator key or without."""
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+    started = time.monotonic()
+    status, _body = http_get(url + "/healthz", headers)
+    return time.monotonic() - started, status
+
+
+async def test_healthz_with_the_operator_key_answers_within_the_probe_bound_while_redis_stalls(
+    tmp_path: Path, private_redis: PrivateRedis
+) -> None:
+    """Redis stops answering (SIGSTOP): ``/healthz`` answers 503 within its probes' 2 s bound, also when
+    asked with the operator key (whose budget is checked in Redis: it waited for the broker's whole
+    5 s timeout first, and a health check with a 5 s timeout got no answer at all)."""
+    with cluster(tmp_path, private_redis.url, n=1, redis_timeout=5) as group:
+        url = group.workers[0].url
+        assert timed_health(url, OPS_KEY)[1] == 200
+        private_redis.process.send_signal(signal.SIGSTOP)
+        try:
+            await asyncio.sleep(1.1)  # past the probes' 1 s cache
+            for key in (OPS_KEY, None, OPS_KEY):
+                took, status = await asyncio.to_thread(timed_health, url, key)
+                assert status == 503 and took < 3.5, (key is not None, status, round(took, 2))
+        finally:
+            private_redis.process.send_signal(signal.SIGCONT)
+        await eventually(lambda: timed_health(url, OPS_KEY)[1] == 200, "/healthz is 200 again")
+        assert "owned" in group.health(0)

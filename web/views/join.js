@@ -126,8 +126,19 @@ export function mountJoin(ctx, { info, invite, onInfo, onSubmit }) {
     focus?.focus();
   }
 
+  // A room that is unavailable for now (its worker died and another one is taking it over, Redis is
+  // restarting: a 503 or 429) or a network that failed is asked again by itself, with backoff: someone
+  // who scanned the QR code meanwhile is never left on an error until they think of reloading.
+  const RETRY_MS = [1000, 2000, 4000, 8000];
+  let retries = 0;
+  let retryTimer = null;
+  const retryLater = () => {
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(load, RETRY_MS[Math.min(retries++, RETRY_MS.length - 1)]);
+  };
+
   async function load() {
-    renderLoading();
+    if (!retries) renderLoading();
     try {
       // The invite goes in a header, never in the URL: URLs reach access logs.
       const headers = { accept: "application/json" };
@@ -135,12 +146,17 @@ export function mountJoin(ctx, { info, invite, onInfo, onSubmit }) {
       const response = await fetch(`/api/rooms/${encodeURIComponent(ctx.code)}`, { headers });
       if (response.status === 404) return renderError("join.notFound", "join.notFoundBody");
       if (response.status === 401 && invite) return renderError("terminal.tokenRevoked", "terminal.tokenRevokedBody");
-      if (!response.ok) return renderError("join.unavailable", "join.unavailableBody");
+      if (!response.ok) {
+        renderError("join.unavailable", "join.unavailableBody");
+        if (response.status === 429 || response.status >= 500) retryLater();
+        return;
+      }
       room = await response.json();
       onInfo?.(room);
       renderForm();
     } catch {
       renderError("join.unavailable", "join.offlineBody");
+      retryLater();
     }
   }
 
@@ -149,6 +165,9 @@ export function mountJoin(ctx, { info, invite, onInfo, onSubmit }) {
 
   return {
     el,
+    destroy() {
+      clearTimeout(retryTimer);
+    },
     joinFailed(text) {
       submitting = false;
       if (submitBtn) {
