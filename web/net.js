@@ -290,7 +290,7 @@ export class Connection {
       entry.tries += 1;
       entry.on = null; // refused for now: not applied
       setTimeout(() => {
-        if (this.attached && this.ws && this.outbox.has(msg.id)) {
+        if (this.open() && this.outbox.has(msg.id)) {
           this.ws.send(JSON.stringify(entry.msg));
           entry.on = this.ws;
         }
@@ -303,6 +303,12 @@ export class Connection {
     else entry.reject(new CommandError(msg));
   }
 
+  /** Whether a frame can go now: attached, on a socket still open (one closing refuses it with a
+   * console error; what was not sent goes at the next attach, from the outbox). */
+  open() {
+    return Boolean(this.attached && this.ws && this.ws.readyState === WebSocket.OPEN);
+  }
+
   /** Queue a command; resolves with the ok result, rejects with a CommandError. */
   send(type, fields = {}) {
     const id = randomId();
@@ -310,7 +316,7 @@ export class Connection {
     return new Promise((resolve, reject) => {
       const entry = { msg, resolve, reject, tries: 0, on: null };
       this.outbox.set(id, entry);
-      if (this.attached && this.ws) {
+      if (this.open()) {
         this.ws.send(JSON.stringify(msg));
         entry.on = this.ws;
       }
@@ -331,10 +337,10 @@ export class Connection {
     this.heartbeat = setInterval(() => {
       if (!this.ws || !this.attached) return;
       if (Date.now() - this.lastSeen > DEAD_AFTER_MS) {
-        this.drop();
+        this.drop(); // a socket stuck closing too
         return;
       }
-      this.ws.send(JSON.stringify({ type: "ping", id: "ping-" + randomId(4) }));
+      if (this.open()) this.ws.send(JSON.stringify({ type: "ping", id: "ping-" + randomId(4) }));
     }, PING_EVERY_MS);
   }
 

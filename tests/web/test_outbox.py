@@ -223,3 +223,36 @@ async def test_console_commands_survive_a_killed_page(web: Browsing, web_server:
         assert [r["prompt"] for r in rounds] == ["Opened offline"], rounds
     finally:
         await watcher.close()
+
+
+async def test_a_command_made_while_the_socket_closes_waits_for_the_next_one(
+    web: Browsing, web_server: ServerProcess
+) -> None:
+    """A command made while the WebSocket is closing (a worker killed, Redis restarted: the server
+    closes, the page has not seen the close yet) was written to the closing socket: the browser
+    refused it with a console error ("WebSocket is already in CLOSING or CLOSED state"), and it went
+    only because the outbox resends at the next attach. It now waits in the outbox for that attach
+    and is applied once."""
+    links = create_room(web_server.url, title="Closing")
+    code = links["room"]
+    facilitator = await Client.connect(web_server.ws_url)
+    try:
+        await facilitator.auth(links["facilitator_token"])
+        await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", duration=600, private=False)
+        page = await web.page("phone", width=360, height=740, mobile=True)
+        await join(page, code, "Cleo")
+        await expect(page.locator("#idea-text")).to_be_enabled()
+        result = await page.evaluate(
+            """async () => {
+              const conn = window.__workshop.conn;
+              conn.ws.close();  // CLOSING now; the page's close handler runs later
+              const posted = conn.send("idea.post", { text: "made while closing" });
+              return (await posted).idea.text;
+            }"""
+        )
+        assert result == "made while closing"
+        state = export(web_server, code, links["facilitator_token"])
+        assert [i["text"] for i in state["ideas"]] == ["made while closing"]
+        assert not web.errors, web.errors
+    finally:
+        await facilitator.close()
