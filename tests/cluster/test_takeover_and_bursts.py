@@ -25,7 +25,7 @@ async def test_a_big_room_reattached_in_place_on_a_relaying_worker_keeps_its_con
     dropped B's subscription, B lost its broker, and every connection of B was closed (4003) instead
     of getting a snapshot in place, as scaling.md promises. Now: 16 attaches at a time, and messages
     between workers split at about 1 MB."""
-    with cluster(tmp_path, redis_url, presence_interval=1.0) as group:
+    with cluster(tmp_path, redis_url, presence_interval=1.0, ideas_per_member_max=1000) as group:
         a, b = (w.ws_url for w in group.workers)
         links = create_room(group.workers[0].url)
         code = links["room"]

@@ -19,7 +19,12 @@ import pytest
 from tests.support.client import Client, create_room
 from tests.support.server import CROWD_FROM_ONE_ADDRESS, ServerProcess
 
-SETTINGS: dict[str, object] = {**CROWD_FROM_ONE_ADDRESS, "commands_per_second": 1000, "command_burst": 1000}
+SETTINGS: dict[str, object] = {
+    **CROWD_FROM_ONE_ADDRESS,
+    "commands_per_second": 1000,
+    "command_burst": 1000,
+    "ideas_per_member_max": 100_000,  # each poster posts hundreds of ideas
+}
 
 
 async def open_room(server: ServerProcess, posters: int) -> tuple[dict[str, Any], Client, list[Client]]:
