@@ -645,6 +645,7 @@ class RoomMachine(RuleBasedStateMachine):
                 allowed = (
                     text_of in public_replies
                     or (reply is not None and fv.reply_is_public(room, reply))
+                    or (reply is not None and fv.reply_kept_for(room, reply, viewer))
                     or self.authors.get(text_of) == viewer
                 )
                 assert allowed, f"{who} received reply {text_of} that is not on the wall in {where}: {d}"

@@ -133,15 +133,21 @@ def reply_kept_for(room: RoomState, reply: IdeaReply, member_id: str | None) -> 
     """A published reply to an idea since merged into another, for that idea's credited authors: the
     answers their idea received do not vanish with the merge (everyone else lost them with the note,
     which only staff can merge while it is on the wall, so they learn nothing new)."""
-    idea = room.ideas.get(reply.idea)
     return (
         member_id is not None
-        and idea is not None
-        and idea.state == IdeaState.MERGED
-        and member_id in room.credited(idea)
         and reply.state == ReplyState.VISIBLE
         and not reply.shadowed
+        and (member_id in kept_by(room, reply))
     )
+
+
+def kept_by(room: RoomState, reply: IdeaReply) -> list[str]:
+    """The members ``reply`` may be kept for (``reply_kept_for``, while it is visible): the credited
+    authors of its idea once merged, none otherwise."""
+    idea = room.ideas.get(reply.idea)
+    if idea is None or idea.state != IdeaState.MERGED:
+        return []
+    return sorted(room.credited(idea))
 
 
 def replies_for(room: RoomState, member_id: str | None, *, staff: bool) -> list[Data]:

@@ -17,15 +17,26 @@ from workshop_server.rooms.events import PUBLIC, STAFF, Data, EventName, member_
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.registry import EVERY_STAFF, PARTICIPANT, handles
 from workshop_server.rooms.state import REPLY_TRANSITIONS, IdeaReply, ReplyState, move
-from workshop_server.rooms.text import RULE_FIXES, SHADOW_FIXES
+from workshop_server.rooms.text import KEPT_REPLY_FIXES, RULE_FIXES, SHADOW_FIXES
 
 
-def _views(room: RoomState, reply: IdeaReply, was_public: bool, extra: Data | None = None) -> dict[str, Data]:
+def _views(
+    room: RoomState, reply: IdeaReply, was_public: bool, extra: Data | None = None, *, was_kept: bool = False
+) -> dict[str, Data]:
+    """``was_kept``: the reply was kept for its merged idea's authors before the change."""
     extra = extra or {}
-    out: dict[str, Data] = {
-        STAFF: {"reply": fv.reply_full(room, reply), **extra},
-        member_key(reply.author): {"reply": fv.reply_own(room, reply)},
-    }
+    out: dict[str, Data] = {}
+    if room.text_rules >= KEPT_REPLY_FIXES:
+        # The authors of a merged idea keep its replies (their snapshot): they follow its changes too.
+        for member in fv.kept_by(room, reply):
+            if member == reply.author or room.is_staff(member):
+                continue  # their own view, or staff's
+            if fv.reply_kept_for(room, reply, member):
+                out[member_key(member)] = {"reply": fv.reply_public(room, reply)}
+            elif was_kept:
+                out[member_key(member)] = {"removed": reply.id, "idea": reply.idea}
+    out[STAFF] = {"reply": fv.reply_full(room, reply), **extra}
+    out[member_key(reply.author)] = {"reply": fv.reply_own(room, reply)}
     if fv.reply_is_public(room, reply):
         out[PUBLIC] = {"reply": fv.reply_public(room, reply)}
     elif was_public:
@@ -97,9 +108,11 @@ def _moderated(
     actor: str | None,
     reason: str,
     now: float,
+    *,
+    was_kept: bool = False,
 ) -> Data:
     entry = room.audit_entry(actor, str(name.value), reply.id, reason, now)
-    room.emit(name, _views(room, reply, was_public, {"audit": entry}), now)
+    room.emit(name, _views(room, reply, was_public, {"audit": entry}, was_kept=was_kept), now)
     return {"reply": fv.reply_full(room, reply)}
 
 
@@ -107,9 +120,12 @@ def _moderated(
 def hide(room: RoomState, cmd: c.ReplyHide, actor: str | None, now: float) -> Data:
     reply = _reply(room, cmd.reply)
     was_public = fv.reply_is_public(room, reply)
+    was_kept = reply.state == ReplyState.VISIBLE and not reply.shadowed
     reply.state = move(REPLY_TRANSITIONS, reply.state, ReplyState.HIDDEN, "already hidden")
     reply.hide_reason = cmd.reason.strip()
-    return _moderated(room, EventName.REPLY_HIDDEN, reply, was_public, actor, reply.hide_reason, now)
+    return _moderated(
+        room, EventName.REPLY_HIDDEN, reply, was_public, actor, reply.hide_reason, now, was_kept=was_kept
+    )
 
 
 @handles(c.ReplyRestore, roles=EVERY_STAFF, after_end=True)

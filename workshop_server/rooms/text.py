@@ -191,7 +191,7 @@ def clean_name(raw: str, limit: int, *, blanks: bool = True) -> str:
 #: The text rules new commands are handled under. Each journal entry records the version it was handled
 #: under, so that a replay applies the same rules and gives the same texts (an entry without one was
 #: written under version 1).
-TEXT_RULES = 9
+TEXT_RULES = 10
 """Version 3 adds the word filter (``rooms/triage.py``): the cleaning is version 2's. Version 4 (the
 same texts) fixes merges and results, which changed what some commands emit: :data:`MERGE_FIXES`.
 Version 5 refuses texts and names made only of characters that show nothing (:data:`BLANKS_FROM`)
@@ -199,7 +199,8 @@ and fixes access and moderation rules found by a review (:data:`RULE_FIXES`). Ve
 purged room an archive and theme names unique (:data:`ARCHIVE_FIXES`). Version 7 closes two gaps of
 the shadow mute (:data:`SHADOW_FIXES`). Version 8 makes the shared vote order unpredictable before the
 vote and tells a voter where a merge moved its dots (:data:`VOTE_FIXES`). Version 9 fixes what undoing
-a merge tells, and who may edit a merged idea (:data:`GROUPING_FIXES`)."""
+a merge tells, and who may edit a merged idea (:data:`GROUPING_FIXES`). Version 10 tells the authors
+of a merged idea when a reply it kept for them is hidden, restored or approved (:data:`KEPT_REPLY_FIXES`)."""
 #: From this version on (entries handled under it, and everything live): a merged idea that absorbed a
 #: note of an anonymous round names no co-author (``RoomState.anonymous_credit``); undoing a merge
 #: gives back only the dots it moved, not those it refunded, and takes back the credit it had added to
@@ -235,6 +236,11 @@ VOTE_FIXES = 8
 #: the wall (held for approval, or written under a shadow mute: ``rooms/ideas.py``). Journals written
 #: before replay as they were.
 GROUPING_FIXES = 9
+#: From this version on: the authors an idea merged into another credits, who keep the replies it
+#: received (``followup_views.reply_kept_for``), get the events that hide, restore or approve one of
+#: them (``rooms/replies.py``): their open board kept showing a reply a moderator had hidden, which
+#: their snapshot no longer held. Journals written before replay as they were.
+KEPT_REPLY_FIXES = 10
 
 
 def legacy_clean_name(raw: str, limit: int) -> str:
