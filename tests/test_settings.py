@@ -277,6 +277,10 @@ def test_the_public_url_s_origin_is_the_server_s_own() -> None:
     ported = Settings(public_url="http://10.0.0.5:9000")
     assert ported.origin_allowed("http://10.0.0.5:9000", "127.0.0.1:8000")
     assert not ported.origin_allowed("http://10.0.0.5", "127.0.0.1:8000")
+    # Written with its default port (or a user), as browsers never write an Origin.
+    for written in ("https://workshop.example.org:443/", "https://someone@workshop.example.org/"):
+        assert Settings(public_url=written).origin_allowed("https://workshop.example.org", "127.0.0.1:8000")
+    assert Settings(public_url="http://[::1]:80").origin_allowed("http://[::1]", "127.0.0.1:8000")
 
 
 # --- Secret -------------------------------------------------------------------------------------------------

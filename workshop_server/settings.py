@@ -817,7 +817,11 @@ class Settings(BaseSettings):
             return True
         if self.public_url is not None:
             public = urlsplit(self.public_url.lower())
-            if normalised == f"{public.scheme}://{public.netloc}":
+            # As a browser writes it: no user, and no port when it is the scheme's default.
+            host = f"[{public.hostname}]" if ":" in (public.hostname or "") else str(public.hostname)
+            default = {"http": 80, "https": 443}.get(public.scheme)
+            port = "" if public.port in (None, default) else f":{public.port}"
+            if normalised == f"{public.scheme}://{host}{port}":
                 return True
         try:
             parts = urlsplit(normalised)
