@@ -49,6 +49,43 @@ function errorText(error) {
   return text === key ? error.message || error.code : text;
 }
 
+/**
+ * A staff action refused because the room already is where it led (another device of the facilitator,
+ * or another moderator, did it first; a double tap): what the room is now, rather than "That is not
+ * possible right now". The events that did it arrive before the refusal. "" when that is not the case.
+ */
+function alreadyDone(type, fields, state) {
+  const rnd = fields.round ? state.rounds.get(fields.round) : state.currentRound;
+  const idea = fields.idea ? state.ideas.get(fields.idea) : null;
+  const member = fields.member ? state.members.get(fields.member) : null;
+  switch (type) {
+    case "round.open":
+      return rnd && rnd.status !== "closed" ? t("already.roundOpen", { prompt: rnd.prompt }) : "";
+    case "round.close":
+    case "round.extend":
+      return rnd && rnd.status === "closed" ? t("already.roundClosed") : "";
+    case "round.pause":
+      if (rnd && rnd.status === "closed") return t("already.roundClosed");
+      return rnd && rnd.status === "paused" ? t("already.roundPaused") : "";
+    case "round.resume":
+      if (rnd && rnd.status === "closed") return t("already.roundClosed");
+      return rnd && rnd.status === "open" ? t("already.roundRunning") : "";
+    case "idea.approve":
+      if (idea && idea.state === "hidden") return t("already.hiddenMeanwhile");
+      return idea && idea.state === "visible" ? t("already.approved") : "";
+    case "idea.hide":
+      return idea && idea.state === "hidden" ? t("already.hidden") : "";
+    case "idea.restore":
+      return idea && idea.state === "visible" ? t("already.restored") : "";
+    case "member.admit":
+    case "member.reject":
+      if (member && member.status === "active") return t("already.admitted", { name: member.name });
+      return member && member.status === "rejected" ? t("already.rejected", { name: member.name }) : "";
+    default:
+      return "";
+  }
+}
+
 /** Runs a session on a room page and swaps the view (join form, lobby, board, console, screen). */
 class RoomPage {
   constructor(r) {
@@ -277,7 +314,9 @@ class RoomPage {
     // applied to whatever round is current when the connection comes back.
     if (ROUND_BOUND.has(type) && s.state.current && fields.round === undefined) fields = { ...fields, round: s.state.current };
     return s.send(type, fields).catch((error) => {
-      if (error.code !== "closed") this.toast(errorText(error), "error");
+      const already = error.code === "invalid_transition" ? alreadyDone(type, fields, s.state) : "";
+      if (already) this.toast(already);
+      else if (error.code !== "closed") this.toast(errorText(error), "error");
       throw error;
     });
   }
@@ -369,7 +408,10 @@ class RoomPage {
   /** Called four times a second: timers and milestones. */
   tick() {
     const s = this.session;
-    if (s && s.state.loaded) this.milestones.check(s.state.currentRound, this.ctx.now());
+    // Not while the page woke up and has not heard from the server yet: its round may have been
+    // extended or paused meanwhile (a projector must not beep "Time's up" on a deadline that moved).
+    if (s) s.conn.checkClock();
+    if (s && s.state.loaded && !s.conn.stale) this.milestones.check(s.state.currentRound, this.ctx.now());
     this.view?.tick?.();
   }
 }

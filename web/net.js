@@ -11,7 +11,14 @@ export const SUBPROTOCOL = "workshop.v1.json";
 const BACKOFF_MS = [300, 700, 1500, 3000, 5000, 8000, 12000];
 const OFFLINE_RETRY_MS = 10000;
 const PING_EVERY_MS = 20000;
-const DEAD_AFTER_MS = 50000;
+// A ping unanswered this long means a dead connection (a half-open socket: the laptop slept, the
+// server gave up on it). Only an unanswered ping counts: a tab in the background has its timers held to
+// one a minute, and a quiet room sends nothing in between, which is no sign of a dead connection.
+const PONG_WAIT_MS = 4000;
+// The wall clock moved this much more (or less) than the page's own timers did: the device slept (its
+// timers stopped, its clock did not), the page was frozen, or its clock was set.
+const CLOCK_JUMP_MS = 3000;
+const WATCH_EVERY_MS = 1000;
 const TEMPORARY_RETRIES = 5;
 
 export function isTerminal(code) {
@@ -50,12 +57,20 @@ export class Connection {
     this.offset = 0;
     this.limits = {};
     this.lastSeen = 0;
+    this.pingAt = null;
+    this.pingId = null;
+    this.stale = false;
+    this.checkTimer = null;
     this.retryTimer = null;
     this.heartbeat = null;
-    this.onOnline = () => this.kick();
+    this.watch = null;
+    this.clockMark = null;
+    this.onOnline = () => this.wake();
     this.onVisible = () => {
-      if (document.visibilityState === "visible") this.kick();
+      if (document.visibilityState === "visible") this.wake();
     };
+    // A frozen page (a phone's background tab, a laptop's energy saver) runs again.
+    this.onResume = () => this.wake();
     this.onOffline = () => {
       if (this.stopped) return;
       this.drop();
@@ -68,6 +83,8 @@ export class Connection {
     window.addEventListener("online", this.onOnline);
     window.addEventListener("offline", this.onOffline);
     document.addEventListener("visibilitychange", this.onVisible);
+    document.addEventListener("resume", this.onResume);
+    this.watchClock();
     this.connect();
   }
 
@@ -116,7 +133,11 @@ export class Connection {
     window.removeEventListener("online", this.onOnline);
     window.removeEventListener("offline", this.onOffline);
     document.removeEventListener("visibilitychange", this.onVisible);
+    document.removeEventListener("resume", this.onResume);
     clearTimeout(this.retryTimer);
+    clearInterval(this.watch);
+    this.watch = null;
+    this.clockMark = null;
     this.stopHeartbeat();
     const ws = this.ws;
     this.ws = null;
@@ -182,6 +203,61 @@ export class Connection {
     this.connect();
   }
 
+  /**
+   * The page is back (visible again, online again, unfrozen, or its device woke up): reconnect at once
+   * when there is no connection, and otherwise ask the server now whether the connection still lives
+   * (its reply also sets the clock's offset again) instead of showing what may be stale until the next
+   * heartbeat. Not answered in PONG_WAIT_MS: dropped and resumed.
+   */
+  wake() {
+    if (this.stopped) return;
+    this.stale = true;
+    if (!this.ws) {
+      this.kick();
+      return;
+    }
+    if (!this.attached) return;
+    this.ping();
+    clearTimeout(this.checkTimer);
+    this.checkTimer = setTimeout(() => {
+      if (this.unanswered()) this.drop();
+    }, PONG_WAIT_MS);
+  }
+
+  /** A ping sent over the live connection has waited PONG_WAIT_MS or more, and nothing came back since. */
+  unanswered() {
+    return this.pingAt !== null && this.lastSeen < this.pingAt && performance.now() - this.pingAt >= PONG_WAIT_MS;
+  }
+
+  ping() {
+    if (!this.ws || !this.attached) return;
+    // The first unanswered ping is the one that counts.
+    if (this.pingAt === null || this.lastSeen >= this.pingAt) this.pingAt = performance.now();
+    if (!this.open()) return; // closing: no answer will come, and the wait above drops it
+    this.pingId = "ping-" + randomId(4);
+    this.ws.send(JSON.stringify({ type: "ping", id: this.pingId }));
+  }
+
+  /** Every second (and at every tick of the page): the wall clock against the page's monotonic clock,
+   * to notice a sleep or a new time. */
+  watchClock() {
+    clearInterval(this.watch);
+    this.clockMark = { wall: Date.now(), mono: performance.now() };
+    this.watch = setInterval(() => this.checkClock(), WATCH_EVERY_MS);
+  }
+
+  /** Whether the device slept or its clock was set since the last look (then: wake()). */
+  checkClock() {
+    if (!this.clockMark) return false;
+    const wall = Date.now();
+    const mono = performance.now();
+    const jump = Math.abs(wall - this.clockMark.wall - (mono - this.clockMark.mono));
+    this.clockMark = { wall, mono };
+    if (jump <= CLOCK_JUMP_MS) return false;
+    this.wake();
+    return true;
+  }
+
   scheduleReconnect() {
     clearTimeout(this.retryTimer);
     const base = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
@@ -195,6 +271,7 @@ export class Connection {
     if (ws !== this.ws) return;
     this.ws = null;
     this.attached = false;
+    this.pingAt = null;
     this.stopHeartbeat();
     if (this.stopped) return;
     if (isTerminal(code)) {
@@ -210,7 +287,7 @@ export class Connection {
 
   onFrame(ws, data) {
     if (ws !== this.ws || typeof data !== "string") return;
-    this.lastSeen = Date.now();
+    this.lastSeen = performance.now();
     let value;
     try {
       value = JSON.parse(data);
@@ -233,6 +310,8 @@ export class Connection {
       case "ok":
       case "error":
         if (msg.server_time) this.offset = msg.server_time - Date.now() / 1000;
+        // The answer to the last ping: everything the server sent before it has been applied.
+        if (msg.id !== null && msg.id === this.pingId) this.stale = false;
         if (msg.id !== null && msg.id === this.attachId) this.onAttachReply(ws, msg);
         else if (msg.id !== null) this.onReply(msg);
         break;
@@ -270,6 +349,7 @@ export class Connection {
     }
     this.attached = true;
     this.everAttached = true;
+    this.stale = false;
     this.attempt = 0;
     this.setStatus("online");
     this.h.onAttached?.(msg.result, msg);
@@ -333,19 +413,22 @@ export class Connection {
 
   startHeartbeat() {
     this.stopHeartbeat();
-    this.lastSeen = Date.now();
+    this.lastSeen = performance.now();
+    this.pingAt = null;
     this.heartbeat = setInterval(() => {
       if (!this.ws || !this.attached) return;
-      if (Date.now() - this.lastSeen > DEAD_AFTER_MS) {
-        this.drop(); // a socket stuck closing too
+      if (this.unanswered()) {
+        this.drop();
         return;
       }
-      if (this.open()) this.ws.send(JSON.stringify({ type: "ping", id: "ping-" + randomId(4) }));
+      this.ping();
     }, PING_EVERY_MS);
   }
 
   stopHeartbeat() {
     clearInterval(this.heartbeat);
+    clearTimeout(this.checkTimer);
     this.heartbeat = null;
+    this.checkTimer = null;
   }
 }

@@ -115,9 +115,11 @@ export class Milestones {
     let done = this.seen.get(key);
     if (!done) {
       done = new Set();
-      // Milestones already behind us when we first see the round are not announced.
-      if (left <= 60) done.add("minute");
-      if (left <= 10) done.add("ten");
+      // Milestones already behind us when we first see the round are not announced, nor one that is
+      // barely ahead (a round of 10 s seen at 10.02 s, the clock's offset off by the network's delay):
+      // "Ten seconds left" right after "New round" says nothing.
+      if (left <= 61) done.add("minute");
+      if (left <= 11) done.add("ten");
       if (left <= 0) done.add("end");
       this.seen.set(key, done);
     }

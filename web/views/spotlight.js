@@ -75,14 +75,17 @@ export function spotlightBar(ctx, state) {
   return {
     el,
     update() {
+      // What the room screen really shows (screen.js): only what is on the wall. A note another staff
+      // device hid or merged, or a theme with no note left on the wall, is not on the screen any more,
+      // though the spotlight still names it (restored, it is shown again).
       const spot = state.spotlight;
       let what = "";
       if (spot && spot.idea) {
         const idea = state.ideas.get(spot.idea);
-        what = idea ? t("spotlight.nowIdea", { text: short(idea.text) }) : "";
+        what = idea && state.publiclyVisible(idea) ? t("spotlight.nowIdea", { text: short(idea.text) }) : "";
       } else if (spot && spot.theme) {
         const theme = state.themes.get(spot.theme);
-        what = theme ? t("spotlight.nowTheme", { name: short(theme.name) }) : "";
+        what = theme && state.themeIdeas(theme.id).length ? t("spotlight.nowTheme", { name: short(theme.name) }) : "";
       }
       setText(text, what);
       show(el, Boolean(what));
