@@ -13,8 +13,11 @@ const OFFLINE_RETRY_MS = 10000;
 const PING_EVERY_MS = 20000;
 // A ping unanswered this long means a dead connection (a half-open socket: the laptop slept, the
 // server gave up on it). Only an unanswered ping counts: a tab in the background has its timers held to
-// one a minute, and a quiet room sends nothing in between, which is no sign of a dead connection.
+// one a minute, and a quiet room sends nothing in between, which is no sign of a dead connection. On a
+// slow network (a crowded venue's Wi-Fi, 2G) the wait is three of its last round trips, up to a
+// heartbeat: a connection that answers in 5 s is alive, and a new one would take longer to set up.
 const PONG_WAIT_MS = 4000;
+const PONG_WAIT_RTTS = 3;
 // The wall clock moved this much more (or less) than the page's own timers did: the device slept (its
 // timers stopped, its clock did not), the page was frozen, or its clock was set.
 const CLOCK_JUMP_MS = 3000;
@@ -59,6 +62,9 @@ export class Connection {
     this.lastSeen = 0;
     this.pingAt = null;
     this.pingId = null;
+    this.pingSentAt = 0;
+    this.attachSentAt = 0;
+    this.rtt = 0;
     this.stale = false;
     this.checkTimer = null;
     this.retryTimer = null;
@@ -130,14 +136,7 @@ export class Connection {
   /** Stop for good (no reconnect). Pending commands are rejected. */
   stop() {
     this.stopped = true;
-    window.removeEventListener("online", this.onOnline);
-    window.removeEventListener("offline", this.onOffline);
-    document.removeEventListener("visibilitychange", this.onVisible);
-    document.removeEventListener("resume", this.onResume);
-    clearTimeout(this.retryTimer);
-    clearInterval(this.watch);
-    this.watch = null;
-    this.clockMark = null;
+    this.unwatch();
     this.stopHeartbeat();
     const ws = this.ws;
     this.ws = null;
@@ -147,6 +146,18 @@ export class Connection {
       ws.close(1000);
     }
     this.rejectAll("closed");
+  }
+
+  /** No more listening to the page and the clock (stopped, or closed for good). */
+  unwatch() {
+    window.removeEventListener("online", this.onOnline);
+    window.removeEventListener("offline", this.onOffline);
+    document.removeEventListener("visibilitychange", this.onVisible);
+    document.removeEventListener("resume", this.onResume);
+    clearTimeout(this.retryTimer);
+    clearInterval(this.watch);
+    this.watch = null;
+    this.clockMark = null;
   }
 
   /** Seconds since the epoch on the server's clock. */
@@ -207,7 +218,7 @@ export class Connection {
    * The page is back (visible again, online again, unfrozen, or its device woke up): reconnect at once
    * when there is no connection, and otherwise ask the server now whether the connection still lives
    * (its reply also sets the clock's offset again) instead of showing what may be stale until the next
-   * heartbeat. Not answered in PONG_WAIT_MS: dropped and resumed.
+   * heartbeat. Not answered in pongWait(): dropped and resumed.
    */
   wake() {
     if (this.stopped) return;
@@ -221,12 +232,17 @@ export class Connection {
     clearTimeout(this.checkTimer);
     this.checkTimer = setTimeout(() => {
       if (this.unanswered()) this.drop();
-    }, PONG_WAIT_MS);
+    }, this.pongWait());
   }
 
-  /** A ping sent over the live connection has waited PONG_WAIT_MS or more, and nothing came back since. */
+  /** How long a ping may wait for its answer: PONG_WAIT_MS, or more on a connection measured slow. */
+  pongWait() {
+    return Math.min(PING_EVERY_MS, Math.max(PONG_WAIT_MS, PONG_WAIT_RTTS * this.rtt));
+  }
+
+  /** A ping sent over the live connection has waited pongWait() or more, and nothing came back since. */
   unanswered() {
-    return this.pingAt !== null && this.lastSeen < this.pingAt && performance.now() - this.pingAt >= PONG_WAIT_MS;
+    return this.pingAt !== null && this.lastSeen < this.pingAt && performance.now() - this.pingAt >= this.pongWait();
   }
 
   ping() {
@@ -235,6 +251,7 @@ export class Connection {
     if (this.pingAt === null || this.lastSeen >= this.pingAt) this.pingAt = performance.now();
     if (!this.open()) return; // closing: no answer will come, and the wait above drops it
     this.pingId = "ping-" + randomId(4);
+    this.pingSentAt = performance.now();
     this.ws.send(JSON.stringify({ type: "ping", id: this.pingId }));
   }
 
@@ -276,6 +293,7 @@ export class Connection {
     if (this.stopped) return;
     if (isTerminal(code)) {
       this.stopped = true;
+      this.unwatch();
       this.setStatus("terminal");
       this.rejectAll("closed");
       this.h.onTerminal?.(code, reason);
@@ -304,6 +322,7 @@ export class Connection {
         this.limits = msg.limits || {};
         const cmd = this.h.attachCommand();
         this.attachId = cmd.id;
+        this.attachSentAt = performance.now();
         ws.send(JSON.stringify(cmd));
         break;
       }
@@ -311,7 +330,10 @@ export class Connection {
       case "error":
         if (msg.server_time) this.offset = msg.server_time - Date.now() / 1000;
         // The answer to the last ping: everything the server sent before it has been applied.
-        if (msg.id !== null && msg.id === this.pingId) this.stale = false;
+        if (msg.id !== null && msg.id === this.pingId) {
+          this.stale = false;
+          this.rtt = performance.now() - this.pingSentAt;
+        }
         if (msg.id !== null && msg.id === this.attachId) this.onAttachReply(ws, msg);
         else if (msg.id !== null) this.onReply(msg);
         break;
@@ -350,6 +372,8 @@ export class Connection {
     this.attached = true;
     this.everAttached = true;
     this.stale = false;
+    // The network's round trip (an upper bound: the room's work is in it), until a ping measures it.
+    this.rtt = performance.now() - this.attachSentAt;
     this.attempt = 0;
     this.setStatus("online");
     this.h.onAttached?.(msg.result, msg);

@@ -242,3 +242,74 @@ async def test_the_second_device_is_told_what_the_first_one_did(
     finally:
         await ana.close()
         await facilitator.close()
+
+
+# A slow network (a crowded venue's Wi-Fi, 2G): every frame received arrives ``window.__delay`` ms late.
+SLOW_SOCKETS = """(() => {
+  const Native = window.WebSocket;
+  window.__sockets = [];
+  window.__delay = 0;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      window.__sockets.push(this);
+    }
+    set onmessage(fn) {
+      super.onmessage = fn ? (e) => (window.__delay ? setTimeout(() => fn(e), window.__delay) : fn(e)) : fn;
+    }
+    get onmessage() { return super.onmessage; }
+  };
+})()"""
+
+
+async def test_a_slow_network_is_not_taken_for_a_dead_one_when_the_page_comes_back(
+    web: Browsing, web_server: ServerProcess
+) -> None:
+    """A phone or a projector on a slow but working network (its round trip 4.5 s) comes back to the
+    foreground: it pings to check its connection, and the answer takes 4.5 s. That connection is alive:
+    dropping it after 4 s (a reconnect on that network takes three round trips more, "Reconnecting" all
+    along) every time the page comes back is worse than waiting. A review found it (failed before)."""
+    links = create_room(web_server.url, title="Slow Wi-Fi")
+    facilitator = await Client.connect(web_server.ws_url)
+    await facilitator.auth(links["facilitator_token"])
+    await facilitator.ok("round.open", kind="ideate", prompt="Slowly?", duration=900, private=False)
+    screen = await web.page("screen", width=1280, height=720)
+    await screen.add_init_script(SLOW_SOCKETS.replace("window.__delay = 0", "window.__delay = 4500"))
+    try:
+        await screen.goto(links["screen_url"])
+        await expect(screen.locator("#screen-prompt")).to_have_text("Slowly?", timeout=20_000)
+        await asyncio.sleep(5)  # what was on its way has arrived: a quiet room
+        await screen.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+        assert await screen.evaluate("window.__workshop.conn.stale")
+        await asyncio.sleep(7)
+        assert await sockets_opened(screen) == 1
+        assert await screen.evaluate("window.__workshop.conn.status") == "online"
+        assert not await screen.evaluate("window.__workshop.conn.stale")
+    finally:
+        await facilitator.close()
+
+
+async def test_a_page_closed_for_good_stops_watching_the_clock(
+    web: Browsing, web_server: ServerProcess
+) -> None:
+    """A room screen whose link was replaced (close 4103) says so and never reconnects: nothing of its
+    connection runs any more (the clock's watch every second, the page's listeners), as after stop().
+    A review found the watch left running (failed before)."""
+    links = create_room(web_server.url, title="Replaced links")
+    facilitator = await Client.connect(web_server.ws_url)
+    await facilitator.auth(links["facilitator_token"])
+    screen = await web.page("screen", width=1280, height=720)
+    await screen.add_init_script(SLOW_SOCKETS)
+    try:
+        await screen.goto(links["screen_url"])
+        await expect(screen.locator("#screen-code")).to_have_text(links["room"])
+        assert await screen.evaluate("window.__workshop.conn.watch !== null")
+        await facilitator.ok("room.rotate_links")
+        await screen.wait_for_function("window.__workshop.conn.status === 'terminal'")
+        assert await screen.evaluate("window.__workshop.conn.watch") is None
+        # Waking it up does nothing: no socket, no ping.
+        await screen.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+        await asyncio.sleep(1.5)
+        assert await sockets_opened(screen) == 1
+    finally:
+        await facilitator.close()
