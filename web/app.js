@@ -23,6 +23,9 @@ import { ROUND_BOUND as ROUND_BOUND_LIST } from "./contract.js";
 const root = document.getElementById("app");
 // The commands with a `round` field, from the server's registry (web/contract.js is generated).
 const ROUND_BOUND = new Set(ROUND_BOUND_LIST);
+// A round closed by its timer longer ago than this, heard while catching up (a page that slept), is
+// announced as closed, without the beep and "Time's up".
+const LATE_CLOSE_SECONDS = 10;
 
 function parseHash() {
   const params = new URLSearchParams(location.hash.replace(/^#/, ""));
@@ -350,14 +353,18 @@ class RoomPage {
         else announce(t("announce.extended", { time: "" }));
         this.milestones.reset(rnd, this.ctx.now());
         break;
-      case "round.closed":
+      case "round.closed": {
         // The countdown may have said "Time's up" already (its milestone at 0:00): not a second time.
-        if (d.reason !== "timer") announce(t("announce.closed"));
-        if (this.milestones.closed(rnd) && d.reason === "timer") {
+        // Nor minutes late: a page that slept through the end (a projector's lid) and catches up hears
+        // that the round is closed, without a beep.
+        const late = rnd && typeof rnd.closed_at === "number" && this.ctx.now() - rnd.closed_at > LATE_CLOSE_SECONDS;
+        if (d.reason !== "timer" || late) announce(t("announce.closed"));
+        if (this.milestones.closed(rnd) && d.reason === "timer" && !late) {
           beep();
           announce(t("announce.timeUp"));
         }
         break;
+      }
       case "vote.results":
         announce(t("announce.results"));
         break;

@@ -101,6 +101,10 @@ export function announce(text) {
  * Watches the current round and fires milestones once each: one minute left, ten seconds left, time's
  * up. `check(round, now)` is called by the page's clock tick.
  */
+/** A milestone (one minute left, ten seconds, time's up) noticed more than this after it passed is not
+ * announced. */
+export const LATE_MILESTONE_SECONDS = 10;
+
 export class Milestones {
   constructor(onMilestone) {
     this.onMilestone = onMilestone;
@@ -134,7 +138,10 @@ export class Milestones {
           done.add("minute");
           done.add("ten");
         }
-        this.onMilestone(name, rnd);
+        // Crossed long ago (a page that slept, its clock jumping on when it woke): said late, it
+        // would tell the room what is no longer true.
+        const raw = typeof rnd.deadline === "number" ? rnd.deadline - now : left; // below 0 once past
+        if (at - raw <= LATE_MILESTONE_SECONDS) this.onMilestone(name, rnd);
       }
     }
   }

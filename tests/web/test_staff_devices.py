@@ -313,3 +313,32 @@ async def test_a_page_closed_for_good_stops_watching_the_clock(
         assert await sockets_opened(screen) == 1
     finally:
         await facilitator.close()
+
+
+async def test_a_milestone_noticed_long_after_it_passed_is_not_announced(
+    web: Browsing, web_server: ServerProcess
+) -> None:
+    """A page whose timers stopped (a projector's lid, a frozen tab) and whose clock jumps on when it
+    wakes noticed every milestone it had slept through at once: "Ten seconds left" and "Time's up!"
+    (with its beep) minutes late, to a room that had moved on. A milestone noticed more than 10 s
+    after it passed is now marked as said, silently; one noticed on time still is said."""
+    page = await web.page("timer")
+    await page.goto(web_server.url + "/")
+    heard = await page.evaluate(
+        """async () => {
+          const { Milestones } = await import("/static/timer.js");
+          const heard = [];
+          const m = new Milestones((name) => heard.push(name));
+          const rnd = { id: "r1", status: "open", deadline: 1000 };
+          m.check(rnd, 900);   // first sight, 100 s left: nothing yet
+          m.check(rnd, 941);   // 59 s left: on time
+          m.check(rnd, 1180);  // the page slept: 10 s left and the end, long past
+          const other = { id: "r2", status: "open", deadline: 2000 };
+          m.check(other, 1900);
+          m.check(other, 1990.5);  // 9.5 s left: on time
+          m.check(other, 2003);    // 3 s past the end: still said
+          return heard;
+        }"""
+    )
+    # r1: the minute on time, the rest slept through; r2: the minute 30 s late (silent), then on time.
+    assert heard == ["minute", "ten", "end"]
