@@ -5,19 +5,11 @@ written under an earlier version replays as it was (the last test)."""
 from __future__ import annotations
 
 from tests.rooms.helpers import FACILITATOR, Workshop
+from tests.rooms.test_merge_fixes import wall
 from workshop_server.rooms import commands as c
 from workshop_server.rooms import exports, views
 from workshop_server.rooms import followup_views as fv
 from workshop_server.rooms.text import GROUPING_FIXES
-
-
-def wall(w: Workshop, *texts: str) -> tuple[str, str, list[str]]:
-    """Ann and Bob, and their ideas (alternately) on the wall of a closed ideation round."""
-    ann, bob = w.join("Ann"), w.join("Bob")
-    w.open_ideate(private=False)
-    ideas = [w.post(ann if n % 2 == 0 else bob, t) for n, t in enumerate(texts)]
-    w.close()
-    return ann, bob, ideas
 
 
 def test_undoing_an_inner_merge_sends_the_new_credit_of_the_idea_above() -> None:
