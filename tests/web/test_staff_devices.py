@@ -305,7 +305,11 @@ async def test_a_page_closed_for_good_stops_watching_the_clock(
         await expect(screen.locator("#screen-code")).to_have_text(links["room"])
         assert await screen.evaluate("window.__workshop.conn.watch !== null")
         await facilitator.ok("room.rotate_links")
-        await screen.wait_for_function("window.__workshop.conn.status === 'terminal'")
+        # (wait_for_function evaluates a string, which the page's CSP refuses: poll with evaluate)
+        for _ in range(100):
+            if await screen.evaluate("window.__workshop.conn.status") == "terminal":
+                break
+            await asyncio.sleep(0.1)
         assert await screen.evaluate("window.__workshop.conn.watch") is None
         # Waking it up does nothing: no socket, no ping.
         await screen.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
