@@ -485,6 +485,19 @@ async def test_queries_alone_do_not_wake_the_live_figures_of_a_room(
     await ana.attached("join", room=code, name="Ana", accept_rules=1)
     host = a.hosts[code]
     assert isinstance(host, LocalRoom)
+    # Batches with something else than queries (on a loaded machine: a late attach, or a presence when
+    # one worker took the other for dead for a moment) may ask, once each; queries alone may not. A
+    # batch asks at its end: those that end after the count starts are counted.
+    batches: list[list[str]] = []
+    process = LocalRoom._process
+
+    async def processing(self: LocalRoom, batch: list[Any]) -> None:
+        await process(self, batch)
+        kinds = ["query" if i.query is not None else type(i.command).__name__ for i in batch]
+        if any(kind != "query" for kind in kinds):
+            batches.append(kinds)
+
+    monkeypatch.setattr(LocalRoom, "_process", processing)
     async with asyncio.timeout(10):  # the join's own batches are done with: presence counted, nothing due
         while b.worker_id not in host.room.where or host._live_pending:
             await asyncio.sleep(0.01)
@@ -496,15 +509,18 @@ async def test_queries_alone_do_not_wake_the_live_figures_of_a_room(
         ask_live(self)
 
     monkeypatch.setattr(LocalRoom, "_ask_live", counting)
+    del batches[:]
     await asyncio.sleep(a.heartbeat * 5)
-    assert asked == []
+    assert len(asked) <= len(batches), (asked, batches)
     await ana.ok("ping")  # answered by the connection: the room never sees it
     await asyncio.sleep(a.heartbeat * 2)
-    assert asked == []
+    assert len(asked) <= len(batches), (asked, batches)
+    before = len(asked)
     refused = await ana.call("idea.post", text="Too early")  # a command (refused: no round is open) ...
     assert refused["type"] == "error"
     await asyncio.sleep(a.settings.figures_interval + a.heartbeat)
-    assert asked == [code]  # ... is a batch that may change the room: asked once, dropped (no staff)
+    assert len(asked) > before  # ... is a batch that may change the room: asked once, dropped (no staff)
+    assert set(asked) == {code} and len(asked) <= len(batches), (asked, batches)
     await ana.close()
 
 

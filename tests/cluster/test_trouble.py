@@ -572,7 +572,11 @@ async def test_pubsub_connections_killed_in_redis_are_repaired_and_clients_conve
             redis_client.close()
         for worker in group.workers:
             assert metric(worker.url, "workshop_cluster_events_total", event="broker_lost") >= 1
-            assert metric(worker.url, "workshop_cluster_events_total", event="resubscribed") >= 1
+            # Counted once the worker announced itself again, a moment after Redis sees it subscribe.
+            await eventually(
+                lambda w=worker: metric(w.url, "workshop_cluster_events_total", event="resubscribed") >= 1,
+                "each worker counts its resubscription",
+            )
 
         reply = await people[0].send("idea.post", text="after the kill")
         assert reply["type"] == "ok", reply
