@@ -549,7 +549,7 @@ class Session:
         assert Room.from_state(self.w.room.to_state()).to_state() == self.w.room.to_state()
 
 
-@settings(max_examples=400 if long_run() else 100, deadline=None)
+@settings(max_examples=400 if long_run() else 60, deadline=None)
 @given(steps=SESSION)
 def test_random_sessions_keep_the_invariants(steps: list[tuple[Any, ...]]) -> None:
     session = Session()

@@ -18,6 +18,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import long_run
 from tests.rooms.helpers import FACILITATOR, Viewer, Workshop, state_without_clock
 from workshop_server.rooms import commands as c
 from workshop_server.rooms.model import RoomState
@@ -138,7 +139,7 @@ def check(w: Workshop, voters: dict[str, Voter], outsider: Viewer, console: Cons
     outsider.clear()
 
 
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=250 if long_run() else 80, deadline=None)  # make test-long: 250
 @given(
     steps=STEPS,
     budget=st.integers(1, 4),
