@@ -77,11 +77,16 @@ $(WEB_TEST_DEPS): tests/web/package.json tests/web/package-lock.json | system-de
 
 web-test-deps: $(WEB_TEST_DEPS) ## install the pinned test-only npm packages (axe-core) into tests/web/node_modules
 
+# Test processes (pytest-xdist): two, one per core of the 2-core CI machine; the tests spread to whichever
+# is free (worksteal). TEST_WORKERS=0 runs them in this one process (for -x, --pdb or a clean traceback).
+TEST_WORKERS ?= 2
+PYTEST := PYTHONASYNCIODEBUG=1 $(BIN)/python -W error -m pytest -q -n $(TEST_WORKERS) --dist worksteal
+
 test: $(STAMP) system-deps $(WEB_TEST_DEPS) ## run the test suite (PYTEST_ARGS='-k broker -x' to narrow it)
-	PYTHONASYNCIODEBUG=1 $(BIN)/python -W error -m pytest -q $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
 
 test-long: $(STAMP) system-deps $(WEB_TEST_DEPS) ## the suite with the soak loops at full count (the crash loop: 200 kills)
-	WORKSHOP_TEST_LONG=1 PYTHONASYNCIODEBUG=1 $(BIN)/python -W error -m pytest -q $(PYTEST_ARGS)
+	WORKSHOP_TEST_LONG=1 $(PYTEST) $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff and mypy --strict
 	$(BIN)/ruff check .
