@@ -31,7 +31,7 @@ async def test_an_idle_room_is_unloaded_and_reloads_intact(tmp_path: Path) -> No
         deadline = time.monotonic() + 30  # the sweep runs every 5 s (a loaded machine: later)
         while loaded_rooms(server) and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
-        assert loaded_rooms(server) == 0
+        assert loaded_rooms(server) == 0, f"still loaded after 30 s; the server's log:\n{server.log()}"
 
         again = await Client.connect(server.ws_url)
         result = await again.auth(participant.token or "")

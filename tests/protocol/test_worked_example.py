@@ -65,6 +65,31 @@ def post_room(server: ServerProcess, body: dict[str, Any]) -> Any:
         return json.loads(response.read())
 
 
+async def arrival(client: Client, after: int, check: Any, what: str) -> None:
+    """Wait until one of ``client``'s events after its first ``after`` satisfies ``check``. Presence is
+    gathered over a second, later when the machine is loaded: the example's order of events is waited
+    for, not slept for."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while not any(check(e) for e in client.events[after:]):
+        assert loop.time() < deadline, f"no {what}: {client.names()[-20:]}"
+        await asyncio.sleep(0.02)
+
+
+async def presence_of(fac: Client, after: int, change: str, member: str) -> None:
+    """The staff presence update, after the facilitator's first ``after`` events, that lists ``member``
+    under ``change`` ("came" or "left")."""
+
+    def check(e: dict[str, Any]) -> bool:
+        return bool(e["name"] == "presence" and member in e["data"].get(change, []))
+
+    await arrival(fac, after, check, f"presence update with {member} in {change}")
+
+
+def is_presence(e: dict[str, Any]) -> bool:
+    return bool(e["name"] == "presence")
+
+
 async def play(server: ServerProcess, connect: Connect) -> tuple[Any, list[dict[str, Any]], Client]:
     """Play the example's client side against ``server``: the room created, every message the
     server sent (each connection's hello included), and the facilitator's connection."""
@@ -75,6 +100,7 @@ async def play(server: ServerProcess, connect: Connect) -> tuple[Any, list[dict[
     participant: Client | None = None
     participants: list[Client] = []
     resuming = False
+    member = ""
     for kind, shown in example:
         if kind != "client":
             continue
@@ -86,8 +112,9 @@ async def play(server: ServerProcess, connect: Connect) -> tuple[Any, list[dict[
         elif message["type"] == "auth" and message["id"].startswith("p"):  # Ana comes back
             assert participant is not None
             epoch, seq = participant.epoch, participant.last_seq
+            before = len(fac.events)
             await participant.close()
-            await asyncio.sleep(1.5)  # the presence update that says Ana left
+            await presence_of(fac, before, "left", member)  # the presence update that says Ana left
             participant = await connect(server)
             participants.append(participant)
             message.update(token=participants[0].token, epoch=epoch, seq=seq)
@@ -96,14 +123,20 @@ async def play(server: ServerProcess, connect: Connect) -> tuple[Any, list[dict[
             message["token"] = facilitator_token
         client = fac if message["id"].startswith("f") else participant
         assert client is not None
+        before = len(fac.events)
         await client.request(message)
         if message["type"] == "join":
             client.token = client.replies[message["id"]]["result"]["token"]
-            await asyncio.sleep(1.5)  # the presence update of both connections
+            member = client.replies[message["id"]]["result"]["member"]["id"]
+            await presence_of(fac, before, "came", member)  # the presence update of both connections
+            await arrival(client, 0, is_presence, "presence update after the join")
         if resuming:
             resuming = False
-            await asyncio.sleep(1.5)  # the presence update that says Ana is back, before the session ends
-    await asyncio.sleep(1.5)
+            # The presence update that says Ana is back, before the session ends.
+            replayed = len(participant.events)  # the reply's events: the presence that says Ana left
+            await presence_of(fac, before, "came", member)
+            await arrival(participant, replayed, is_presence, "presence update after the resume")
+    await asyncio.sleep(0.5)
     return created, [m for c in (fac, *participants) for m in (c.hello, *c.log)], fac
 
 
