@@ -359,6 +359,12 @@ const STRINGS = {
     "screen.private": "Writing in private… the notes appear at the reveal.",
     "screen.empty": "The notes will appear here.",
     "screen.thanks": "Thank you!",
+    "screen.scanEnded": "Scan to follow your ideas",
+    "screen.forward": "What happens next",
+    "screen.forwardMore": {
+      "one": "and {count} more note on your phones",
+      "other": "and {count} more notes on your phones"
+    },
     "board.tooLong": {"one": "{count} character too many: a note holds at most {max}. Shorten it to post it.", "other": "{count} characters too many: a note holds at most {max}. Shorten it to post it."},
     "screen.ideasPosted": {"one": "{count} idea posted", "other": "{count} ideas posted"},
     "screen.byPeople": {"one": "by {count} person", "other": "by {count} people"},
@@ -1194,6 +1200,12 @@ const STRINGS = {
     "screen.private": "Écriture en privé… les notes apparaîtront à la révélation.",
     "screen.empty": "Les notes apparaîtront ici.",
     "screen.thanks": "Merci !",
+    "screen.scanEnded": "Scannez pour suivre vos idées",
+    "screen.forward": "La suite",
+    "screen.forwardMore": {
+      "one": "et {count} autre note sur vos téléphones",
+      "other": "et {count} autres notes sur vos téléphones"
+    },
     "board.tooLong": {"one": "{count} caractère de trop : une note en contient au plus {max}. Raccourcissez-la pour la publier.", "other": "{count} caractères de trop : une note en contient au plus {max}. Raccourcissez-la pour la publier."},
     "screen.ideasPosted": {"one": "{count} idée publiée", "other": "{count} idées publiées"},
     "screen.byPeople": {"one": "par {count} personne", "other": "par {count} personnes"},

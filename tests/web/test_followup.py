@@ -2,7 +2,8 @@
 under the brand's name, shortlist it with a note, publish criteria, score it as the jury, close the
 evaluation and adopt it, thank its author and ask the satisfaction question; the session ends, and the
 participant opens its personal "my ideas" link on another device, in French, and reads the whole story,
-which keeps updating live after the end."""
+which keeps updating live after the end. The room screen shows each status on the wall and, once the
+session has ended, the thanks and the notes taken forward."""
 
 from __future__ import annotations
 
@@ -57,6 +58,9 @@ async def test_the_story_of_an_idea_ends_on_the_participants_my_ideas_page(
     console = await web.page("facilitator", width=1440, height=900)
     await console.goto(links["facilitator_url"])
     await expect(console.locator("#round-form")).to_be_visible()
+    screen = await web.page("screen", width=1280, height=720, locale="fr-FR")
+    await screen.goto(links["screen_url"])
+    await expect(screen.locator("#screen-scan")).to_have_text("Scannez pour rejoindre")
     phone = await web.page("phone", width=360, height=740, mobile=True, locale="fr-FR")
     await join(phone, code, "Léa")
     await expect(phone.locator("#idle-title")).to_be_visible()
@@ -101,8 +105,12 @@ async def test_the_story_of_an_idea_ends_on_the_participants_my_ideas_page(
     await phone.keyboard.press("Enter")
     await expect(staff_note.locator(f"#replies-{idea}")).to_contain_text(OWN_REPLY)
 
+    card_on_wall = screen.locator("#screen-wall li.screen-card").filter(has_text=IDEA)
+    await expect(card_on_wall).to_be_visible()
+    await expect(card_on_wall.locator(".screen-card-status")).to_have_count(0)  # "new": no badge
     await set_status(console, idea, "shortlisted", SHORTLIST_NOTE)
     await expect(mine_note.locator(".badge-istatus")).to_have_text("Présélectionnée")
+    await expect(card_on_wall.locator(".screen-card-status")).to_have_text("Présélectionnée")
     await expect(mine_note.locator(".status-line")).to_contain_text(SHORTLIST_NOTE)
 
     # --- Criteria, an evaluation by the staff jury, its weighted results. ---
@@ -158,6 +166,19 @@ async def test_the_story_of_an_idea_ends_on_the_participants_my_ideas_page(
     await console.click("#session-end")
     await console.click("#session-end-confirm")
     await expect(phone.locator("#my-ideas-top #my-ideas-card-link")).to_have_value(link)
+    # The room screen: the thanks with who is credited, and what happens next (nobody joins any more).
+    await expect(screen.locator(".screen-lobby-title")).to_have_text("Merci\u202f!")
+    await expect(screen.locator("#screen-scan")).to_have_text("Scannez pour suivre vos idées")
+    await expect(screen.locator("#screen-code")).to_be_hidden()
+    await expect(screen.locator("#screen-announcement")).to_contain_text(THANKS)
+    await expect(screen.locator("#screen-announcement")).to_contain_text("Merci à Léa")
+    going_on = screen.locator("#screen-forward li.screen-forward-item")
+    await expect(screen.locator("#screen-forward-title")).to_have_text("La suite")
+    await expect(going_on).to_have_count(1)
+    await expect(going_on).to_contain_text(IDEA)
+    await expect(going_on.locator(".badge-istatus")).to_have_text("Adoptée")
+    page = "[document.documentElement.scrollWidth, document.documentElement.scrollHeight]"
+    assert await screen.evaluate(page) == [1280, 720]  # no scrolling
 
     later = await web.page("later", width=360, height=740, mobile=True, locale="fr-FR")
     await later.goto(link.removeprefix(web_server.url))
@@ -189,4 +210,6 @@ async def test_the_story_of_an_idea_ends_on_the_participants_my_ideas_page(
     await set_status(console, idea, "done", "Ouverte le 12 mai")
     await expect(card.locator(f"#mine-status-{idea} .badge-istatus")).to_have_text("Réalisée")
     await expect(card.locator(f"#mine-history-{idea} li")).to_have_count(4)
+    await expect(going_on.locator(".badge-istatus")).to_have_text("Réalisée")  # the screen too
+    await screenshot(screen, "followup-screen-ended")
     await screenshot(later, "followup-my-ideas")

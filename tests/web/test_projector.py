@@ -47,6 +47,18 @@ ROWS_FIT = """(() => {
 })()"""
 
 
+# The ended screen's blocks (thanks, announcement, what happens next) inside the window, no scrolling.
+ENDED_FITS = """(() => {
+  const d = document.documentElement;
+  const boxes = [...document.querySelectorAll('.screen-lobby-text > *')].filter((e) => !e.hidden);
+  const out = boxes.filter((e) => {
+    const r = e.getBoundingClientRect();
+    return r.top < 0 || r.bottom > innerHeight || r.right > innerWidth;
+  }).map((e) => e.className);
+  return {scroll: d.scrollHeight > innerHeight || d.scrollWidth > innerWidth, out};
+})()"""
+
+
 async def settle(page: Page) -> None:
     await page.evaluate("new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
 
@@ -213,3 +225,59 @@ async def test_a_french_projector_in_an_english_room(web: Browsing, web_server: 
     # The screen's own switch: English for this projector.
     await screen.select_option("#screen-lang", "en")
     await expect(screen.locator(".screen-scan")).to_have_text("Scan to join")
+
+
+async def test_the_ended_screen_fits_its_longest_thanks_and_what_happens_next(
+    web: Browsing, web_server: ServerProcess
+) -> None:
+    """After the session's end the room screen shows the newest announcement and the notes taken forward,
+    newest decision first, once staff followed up after the last vote's results: a long thanks crediting
+    30 people and six long notes still fit a 1280×720 and a 1920×1080 projector without scrolling; four
+    notes are listed, the rest counted."""
+    links = create_room(web_server.url, title="Long ending")
+    facilitator = await Client.connect(web_server.ws_url)
+    await facilitator.auth(links["facilitator_token"])
+    people = [await Client.connect(web_server.ws_url) for _ in range(30)]
+    try:
+        members = [
+            (await p.join(links["room"], f"Participant number {n:02d}"))["member"]["id"]
+            for n, p in enumerate(people)
+        ]
+        await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", duration=600, private=False)
+        ideas = [
+            (await people[n].ok("idea.post", text=f"{n}: {IDEAS[2]} {IDEAS[5]}"))["idea"]["id"]
+            for n in range(7)
+        ]
+        await facilitator.ok("round.close")
+        # A vote's results stay on the screen after the end, unless staff follow up after it closed.
+        await facilitator.ok("round.open", kind="vote", prompt="Vote", duration=600, budget=3, max_per_idea=2)
+        await people[0].ok("vote.add", idea=ideas[1])
+        await facilitator.ok("round.close")
+        for n, idea in enumerate(ideas[:6]):
+            await facilitator.ok("idea.status", idea=idea, status="shortlisted" if n % 2 else "adopted")
+        await facilitator.ok("idea.status", idea=ideas[6], status="declined")  # not taken forward
+        await facilitator.ok("room.announce", kind="update", text="An older update")
+        thanks = "Thank you for every idea. " * 30
+        await facilitator.ok("room.announce", kind="thanks", text=thanks, credit=members)
+        await facilitator.ok("session.end")
+        for width, height in ((1280, 720), (1920, 1080)):
+            screen = await web.page(f"ended-{width}", width=width, height=height)
+            await screen.goto(links["screen_url"])
+            await expect(screen.locator("#screen-scan")).to_have_text("Scan to follow your ideas")
+            await expect(screen.locator("#screen-announcement")).to_contain_text("Thank you for every idea.")
+            await expect(screen.locator("#screen-announcement")).not_to_contain_text("An older update")
+            items = screen.locator("#screen-forward li.screen-forward-item")
+            await expect(items).to_have_count(4)
+            # Newest decision first: notes 5, 4, 3, 2; then "and 2 more".
+            assert await items.evaluate_all("(li) => li.map((x) => x.dataset.idea)") == ideas[5:1:-1]
+            await expect(screen.locator(".screen-forward-more")).to_have_text(
+                "and 2 more notes on your phones"
+            )
+            await settle(screen)
+            fits = await screen.evaluate(ENDED_FITS)
+            await screenshot(screen, f"screen-ended-{height}")
+            assert fits == {"scroll": False, "out": []}, (width, fits)
+    finally:
+        for person in people:
+            await person.close()
+        await facilitator.close()

@@ -1,15 +1,22 @@
 // The room screen (projector, read-only): the join QR code and code, the prompt and a big timer, the
 // round's live progress (counts, never text), the wall of notes (fitted to the screen without
-// scrolling), the spotlight the console chooses (one note or theme full screen), and the results as a
-// paged ranking that fits the screen (podium.js). Its language follows the browser, or its own switch.
+// scrolling), the spotlight the console chooses (one note or theme full screen), the results as a
+// paged ranking that fits the screen (podium.js), each note's status once staff gave it one, and, when
+// the session has ended, the newest announcement and the notes taken forward. Its language follows the
+// browser, or its own switch.
 
 import { h, renderRow, setText, show, syncList } from "../dom.js";
 import { LOCALES, locale, setLocale, t } from "../i18n.js";
-import { authorOf, colorClass, roundKindLabel, themeChip, timerBlock } from "./parts.js";
+import { authorOf, colorClass, listNames, roundKindLabel, themeChip, timerBlock } from "./parts.js";
+import { latestChange, statusLabel } from "./followup.js";
 import { netBanner } from "../chrome.js";
 import { rankingChart, rankingRows } from "./podium.js";
 
 const GAP = 14;
+// The statuses that say a note goes on ("new" and "declined" do not), and how many such notes the ended
+// screen lists (newest decision first; the phones' "my ideas" pages have them all).
+const FORWARD = ["shortlisted", "in_review", "adopted", "done"];
+const FORWARD_MAX = 4;
 const MAX_CARD_H = 330;
 
 /** Columns and card height that make `n` cards as large as possible in a W×H area. */
@@ -89,6 +96,11 @@ export function mountScreen(ctx) {
   // Lobby: big QR.
   const lobbyTitle = h("h2", { class: "screen-lobby-title" });
   const lobbyBrief = h("p", { class: "screen-lobby-brief" });
+  // After the end nobody joins: the room's link opens a member's own board and "my ideas" page.
+  const scan = h("p", { class: "screen-scan", id: "screen-scan" });
+  // Once the session has ended: the newest announcement, and the notes taken forward.
+  const announced = h("div", { class: "screen-announcement", id: "screen-announcement", hidden: true });
+  const forward = h("section", { class: "screen-forward", id: "screen-forward", "aria-labelledby": "screen-forward-title", hidden: true });
   const lobby = h(
     "section",
     { class: "screen-lobby", id: "screen-lobby" },
@@ -97,10 +109,12 @@ export function mountScreen(ctx) {
       "div",
       { class: "screen-lobby-text" },
       lobbyTitle,
-      h("p", { class: "screen-scan", text: t("screen.scan") }),
+      scan,
       h("p", { class: "screen-or", text: t("screen.orGo", { address: location.host }) }),
       h("p", { class: "screen-code", id: "screen-code", text: code }),
       lobbyBrief,
+      announced,
+      forward,
     ),
   );
 
@@ -308,12 +322,60 @@ export function mountScreen(ctx) {
     const rndOfIdea = state.rounds.get(idea.round);
     const merged = Boolean(idea.coauthors && idea.coauthors.length && !(rndOfIdea && rndOfIdea.anonymous));
     li.classList.toggle("is-merged", merged);
-    renderRow(li, JSON.stringify([idea.text, author, total]), () => [
+    const status = idea.status && idea.status !== "new" ? idea.status : null;
+    renderRow(li, JSON.stringify([idea.text, author, total, status, locale()]), () => [
       h("p", { class: "screen-card-text", text: idea.text }),
-      author || total !== null
-        ? h("p", { class: "screen-card-meta" }, h("span", { text: author }), total !== null ? h("span", { class: "screen-card-total", text: t("results.dots", { count: total }) }) : null)
+      author || total !== null || status
+        ? h(
+            "p",
+            { class: "screen-card-meta" },
+            h("span", { text: author }),
+            status ? h("span", { class: "badge badge-istatus screen-card-status is-" + status, text: statusLabel(status) }) : null,
+            total !== null ? h("span", { class: "screen-card-total", text: t("results.dots", { count: total }) }) : null,
+          )
         : null,
     ]);
+  }
+
+  /** The session's end: the newest announcement (with its credits) and the notes taken forward. */
+  function updateEnded(ended) {
+    const latest = ended && state.announcements.length ? state.announcements[state.announcements.length - 1] : null;
+    show(announced, Boolean(latest));
+    const names = latest ? (latest.credit || []).map((c) => c.name) : [];
+    renderRow(announced, JSON.stringify([latest && latest.id, latest && latest.text, names, locale()]), () =>
+      latest
+        ? [
+            h("p", { class: "screen-announcement-text", text: latest.text }),
+            names.length ? h("p", { class: "screen-announcement-credit", text: t("announce.thanked", { names: listNames(names) }) }) : null,
+          ]
+        : [],
+    );
+    const goingOn = ended
+      ? [...state.ideas.values()]
+          .filter((i) => state.publiclyVisible(i) && FORWARD.includes(i.status))
+          .sort((a, b) => ((latestChange(b) || {}).at || 0) - ((latestChange(a) || {}).at || 0))
+      : [];
+    show(forward, goingOn.length > 0);
+    const shown = goingOn.slice(0, FORWARD_MAX);
+    renderRow(forward, JSON.stringify([shown.map((i) => [i.id, i.text, i.status]), goingOn.length, locale()]), () => [
+      h("h3", { class: "screen-forward-title", id: "screen-forward-title", text: t("screen.forward") }),
+      h(
+        "ul",
+        { class: "screen-forward-list" },
+        shown.map((i) =>
+          h("li", { class: "screen-forward-item", "data-idea": i.id }, h("span", { class: "badge badge-istatus is-" + i.status, text: statusLabel(i.status) }), h("span", { class: "screen-forward-text", text: i.text })),
+        ),
+      ),
+      goingOn.length > shown.length ? h("p", { class: "screen-forward-more", text: t("screen.forwardMore", { count: goingOn.length - shown.length }) }) : null,
+    ]);
+  }
+
+  /** When staff last followed up: the newest announcement or status change (Unix seconds), or 0. */
+  function lastFollowUp() {
+    let at = 0;
+    for (const a of state.announcements) at = Math.max(at, a.at || 0);
+    for (const i of state.ideas.values()) at = Math.max(at, (latestChange(i) || {}).at || 0);
+    return at;
   }
 
   function update() {
@@ -324,10 +386,16 @@ export function mountScreen(ctx) {
     const ended = room.phase === "ended";
     const found = state.latestResults();
     const showResults = Boolean(found && rnd && found.round.id === rnd.id);
-    const lobbyMode = !rnd || (ended && !showResults);
+    // After the end the last vote's results stay, until staff follow up (an announcement, a status)
+    // after that vote closed: then the screen thanks the room and says what happens next.
+    const followedUp = ended && showResults && lastFollowUp() > (found.round.closed_at || 0);
+    const lobbyMode = !rnd || (ended && (!showResults || followedUp));
     show(joinStrip, !lobbyMode);
     setText(lobbyTitle, ended ? t("screen.thanks") : room.title || "");
     setText(lobbyBrief, ended ? "" : room.brief || "");
+    setText(scan, t(ended ? "screen.scanEnded" : "screen.scan"));
+    lobby.classList.toggle("is-ended", ended);
+    updateEnded(ended && lobbyMode);
     const spotted = updateSpotlight();
     show(round, !lobbyMode && !spotted);
     show(lobby, lobbyMode && !spotted);
