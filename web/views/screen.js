@@ -9,13 +9,14 @@ import { h, renderRow, setText, show, syncList } from "../dom.js";
 import { LOCALES, locale, setLocale, t } from "../i18n.js";
 import { authorOf, colorClass, listNames, roundKindLabel, themeChip, timerBlock } from "./parts.js";
 import { latestChange, statusLabel } from "./followup.js";
+import { STATUSES } from "../contract.js";
 import { netBanner } from "../chrome.js";
 import { rankingChart, rankingRows } from "./podium.js";
 
 const GAP = 14;
 // The statuses that say a note goes on ("new" and "declined" do not), and how many such notes the ended
 // screen lists (newest decision first; the phones' "my ideas" pages have them all).
-const FORWARD = ["shortlisted", "in_review", "adopted", "done"];
+const FORWARD = STATUSES.filter((s) => s !== "new" && s !== "declined");
 const FORWARD_MAX = 4;
 const MAX_CARD_H = 330;
 
