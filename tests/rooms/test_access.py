@@ -11,6 +11,7 @@ from workshop_server.close_codes import CloseCode
 from workshop_server.rooms import commands as c
 from workshop_server.rooms.events import LOBBY, PUBLIC, STAFF, Effect
 from workshop_server.rooms.state import Limits, RoomConfig, hash_passphrase
+from workshop_server.rooms.text import ERASED_INVITE_FIXES
 
 SALT = "pepper"
 SECRET = "open sesame"
@@ -437,3 +438,37 @@ def test_failed_joins_consume_no_member_id() -> None:
     w.enter("")
     assert state_without_clock(w.room) == before
     assert w.join("Ann") == "m2"
+
+
+def erased_invitee() -> tuple[Workshop, str, str]:
+    """Zoé joined through her personal invite, posted, and erased her data: (workshop, invite, Zoé)."""
+    w = Workshop(RoomConfig(title="W", access="invite"))
+    invite = w.ok(FACILITATOR, c.InviteCreate, label="Zoé")["invite"]["id"]
+    zoe = w.join("Zoé", invite=invite)
+    w.open_ideate(private=False)
+    w.post(zoe, "night buses")
+    w.ok(zoe, c.MemberErase)
+    return w, invite, zoe
+
+
+def test_a_personal_invite_whose_member_erased_its_data_admits_a_new_member() -> None:
+    """Opening the invite again after an erasure gave back the erased member, whose every token is
+    refused ("this link is not valid"): the person could not take part any more. Now the invite admits
+    a new member, bound to it, and the erased one stays a pseudonym."""
+    w, invite, zoe = erased_invitee()
+    console = w.viewer(FACILITATOR)
+    again = w.join("Zoé", invite=invite)
+    assert again != zoe
+    assert w.room.members[again].name == "Zoé" and not w.room.members[again].erased
+    assert w.room.members[zoe].erased and w.room.members[zoe].name != "Zoé"
+    assert w.room.invites[invite].member == again
+    assert console.last("member.joined")["invite"]["member"] == again
+    w.ok(again, c.IdeaPost, text="bike lanes")  # a member like any other
+    assert w.join("Zoé", invite=invite) == again  # and the invite is hers again on another device
+
+
+def test_journals_written_before_the_erased_invite_fix_replay_as_they_were() -> None:
+    w, invite, zoe = erased_invitee()
+    w.room.text_rules = ERASED_INVITE_FIXES - 1
+    assert w.join("Zoé", invite=invite) == zoe  # the erased member, as before
+    assert w.room.invites[invite].member == zoe

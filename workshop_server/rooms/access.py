@@ -10,7 +10,7 @@ from workshop_server.rooms.events import PUBLIC, STAFF, Data, Effect, EventName
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.registry import FACILITATOR, INTERNAL, handles
 from workshop_server.rooms.state import Invite, Member, MemberStatus, Role, passphrase_matches, to_plain
-from workshop_server.rooms.text import RULE_FIXES
+from workshop_server.rooms.text import ERASED_INVITE_FIXES, RULE_FIXES
 
 
 @handles(c.Tick, roles=INTERNAL)
@@ -83,7 +83,10 @@ def enter(room: RoomState, cmd: c.Enter, actor: str | None, now: float) -> Data:
         raise errors.InvalidToken("this link was replaced: ask the facilitator for the new one")
     if invite is not None and invite.revoked:
         raise errors.InviteRevoked()
-    if invite is not None and invite.member is not None:
+    erased = invite is not None and invite.member is not None and room.members[invite.member].erased
+    if erased and room.text_rules >= ERASED_INVITE_FIXES:
+        pass  # its member's data was erased: the invite admits a new member (bound to it below)
+    elif invite is not None and invite.member is not None:
         # A personal invite used again (another device): the same member, if still welcome.
         again = room.members[invite.member]
         if again.status in (MemberStatus.BANNED, MemberStatus.REJECTED):

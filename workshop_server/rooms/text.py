@@ -191,7 +191,7 @@ def clean_name(raw: str, limit: int, *, blanks: bool = True) -> str:
 #: The text rules new commands are handled under. Each journal entry records the version it was handled
 #: under, so that a replay applies the same rules and gives the same texts (an entry without one was
 #: written under version 1).
-TEXT_RULES = 10
+TEXT_RULES = 11
 """Version 3 adds the word filter (``rooms/triage.py``): the cleaning is version 2's. Version 4 (the
 same texts) fixes merges and results, which changed what some commands emit: :data:`MERGE_FIXES`.
 Version 5 refuses texts and names made only of characters that show nothing (:data:`BLANKS_FROM`)
@@ -200,7 +200,9 @@ purged room an archive and theme names unique (:data:`ARCHIVE_FIXES`). Version 7
 the shadow mute (:data:`SHADOW_FIXES`). Version 8 makes the shared vote order unpredictable before the
 vote and tells a voter where a merge moved its dots (:data:`VOTE_FIXES`). Version 9 fixes what undoing
 a merge tells, and who may edit a merged idea (:data:`GROUPING_FIXES`). Version 10 tells the authors
-of a merged idea when a reply it kept for them is hidden, restored or approved (:data:`KEPT_REPLY_FIXES`)."""
+of a merged idea when a reply it kept for them is hidden, restored or approved (:data:`KEPT_REPLY_FIXES`).
+Version 11 lets a personal invite whose member erased its data admit a new member
+(:data:`ERASED_INVITE_FIXES`)."""
 #: From this version on (entries handled under it, and everything live): a merged idea that absorbed a
 #: note of an anonymous round names no co-author (``RoomState.anonymous_credit``); undoing a merge
 #: gives back only the dots it moved, not those it refunded, and takes back the credit it had added to
@@ -241,6 +243,12 @@ GROUPING_FIXES = 9
 #: them (``rooms/replies.py``): their open board kept showing a reply a moderator had hidden, which
 #: their snapshot no longer held. Journals written before replay as they were.
 KEPT_REPLY_FIXES = 10
+#: From this version on: a personal invite whose member erased its data admits the next person who opens
+#: it as a new member, bound to it from then on (``rooms/access.py``). Before, it gave back the erased
+#: member, whose every token is refused: the person who had asked for the erasure, opening the invite
+#: again, was told the link was not valid and could not take part any more. Journals written before
+#: replay as they were.
+ERASED_INVITE_FIXES = 11
 
 
 def legacy_clean_name(raw: str, limit: int) -> str:
