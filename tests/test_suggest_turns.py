@@ -37,12 +37,12 @@ class Gate:
         self.opened = threading.Event()
         real = embed.encode
 
-        def encode(texts: Sequence[str]) -> npt.NDArray[np.float64]:
+        def encode(texts: Sequence[str], stop: Callable[[], bool] | None = None) -> npt.NDArray[np.float64]:
             self.calls += 1
             if self.calls == 1:
                 self.entered.set()
                 self.opened.wait(20)
-            return real(texts)
+            return real(texts, stop)
 
         monkeypatch.setattr(embed, "encode", encode)
 
@@ -193,3 +193,63 @@ def test_the_encoder_says_when_its_model_cannot_load(monkeypatch: pytest.MonkeyP
     with pytest.raises(embed.ModelUnavailable):
         embed.encode(["coffee"])
     assert not isinstance(embed.ModelUnavailable("x"), errors.WorkshopError)  # suggest/ stays pure
+
+
+class HeldModel:
+    """The loaded encoder, its first chunk held until opened; counts the chunks it encodes."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        warm_up()
+        self.real = embed._load()
+        self.chunks = 0
+        self.entered = threading.Event()
+        self.opened = threading.Event()
+        monkeypatch.setattr(embed, "_model", self)
+        monkeypatch.setattr(embed, "CHUNK", 2)
+
+    def encode(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        self.chunks += 1
+        if self.chunks == 1:
+            self.entered.set()
+            self.opened.wait(20)
+        return self.real.encode(texts)
+
+
+async def test_a_computation_whose_staff_all_left_stops_at_its_next_chunk(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread cannot be cancelled: a computation whose requesters all closed ran to its end (12 s for
+    2,000 long notes on 2 cores), and every other room's request waited behind it. Now the encoder asks
+    between chunks, and stops."""
+    model = HeldModel(monkeypatch)
+    fay, _, _, _ = await room_with(hub, COFFEE + BIKES)  # 6 notes: 3 chunks of 2
+    send(fay, "s", "themes.suggest")
+    await asyncio.to_thread(model.entered.wait, 20)
+    await fay.close()
+    model.opened.set()
+    # The next room's request gets its turn, and its answer: the stopped one left the process's turn.
+    other, _, _, _ = await room_with(hub, COFFEE)
+    answer = await other.call("themes.suggest")
+    assert answer["type"] == "ok" and answer["result"]["suggestions"], answer
+    assert model.chunks == 1 + 2  # the stopped computation's first chunk only, then the other's two
+
+
+def test_chunks_change_no_vector() -> None:
+    """Encoding in chunks of ``embed.CHUNK`` gives the vectors of one call of the model on them all, but
+    for float rounding (the model's matrix products are blocked by batch); stopping is asked between
+    chunks."""
+    warm_up()
+    texts = [f"{n} {('coffee', 'un vélo couvert')[n % 2]}" for n in range(embed.CHUNK + 7)]
+    whole = np.asarray(embed._load().encode(texts), dtype=np.float64)
+    chunked = embed.encode(texts)
+    assert np.allclose(chunked, whole, rtol=0, atol=1e-5)
+    assert np.array_equal(chunked, embed.encode(texts))  # and deterministic
+    asked: list[int] = []
+
+    def stop() -> bool:
+        asked.append(1)
+        return len(asked) > 1
+
+    with pytest.raises(embed.Stopped):
+        embed.encode(texts, stop)
+    assert len(asked) == 2  # before the first chunk, then before the second: stopped

@@ -6,8 +6,10 @@ answers them all, each cut to its own ``max_groups`` (the first groups of a full
 the answer with ``max_groups``). So a room's staff asking together cost one computation, and the rooms
 take turns: a room waits behind at most one computation per other room. The notes are read when the
 turn comes, not when the request came: a note hidden, merged, grouped or withdrawn meanwhile is never
-suggested, and one posted meanwhile is. A turn whose requesters all left computes nothing; a
-computation under way runs to its end (a thread cannot be stopped), its answer unused.
+suggested, and one posted meanwhile is. A turn whose requesters all left computes nothing, and a
+computation under way whose requesters all leave stops at the end of the chunk of notes it is encoding
+(``embed.CHUNK``; a thread cannot be cancelled from outside, so the encoder asks between chunks): the
+next room's turn need not wait for an answer nobody will read.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any, Protocol
 
 from workshop_server import errors
 from workshop_server.suggest import Note, Suggestion, suggest_themes
-from workshop_server.suggest.embed import ModelUnavailable
+from workshop_server.suggest.embed import ModelUnavailable, Stopped
 
 log = logging.getLogger("workshop_server")
 
@@ -45,6 +47,9 @@ class Room(Protocol):
 class _Turn:
     answer: asyncio.Future[list[Suggestion] | None]
     wanted: list[Callable[[], bool]] = field(default_factory=list)
+
+    def still_wanted(self) -> bool:
+        return any(wanted() for wanted in self.wanted)
 
 
 class Suggestions:
@@ -74,11 +79,15 @@ class Suggestions:
                 # that this one does not read.
                 if self._waiting.get(host.room_id) is turn:
                     del self._waiting[host.room_id]
-                if not any(wanted() for wanted in turn.wanted):
+                if not turn.still_wanted():
                     turn.answer.set_result(None)
                     return
                 pairs = await host.query("ungrouped_on_wall")
-                found = await asyncio.to_thread(suggest_themes, [Note(i, t) for i, t in pairs])
+                notes = [Note(i, t) for i, t in pairs]
+                # ``stop`` runs in the encoding thread: it only reads the requesters' flags.
+                found = await asyncio.to_thread(suggest_themes, notes, stop=lambda: not turn.still_wanted())
+        except Stopped:
+            turn.answer.set_result(None)  # every requester left while it ran
         except errors.WorkshopError as exc:
             turn.answer.set_exception(exc)
         except ModelUnavailable:

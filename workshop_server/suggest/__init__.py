@@ -23,7 +23,7 @@ the rest stay out of every group) and at most ``TEXT_CHARS`` characters of each.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,12 +75,16 @@ def warm_up() -> None:
     embed.warm_up()
 
 
-def suggest_themes(notes: Sequence[Note], *, max_groups: int | None = None) -> list[Suggestion]:
+def suggest_themes(
+    notes: Sequence[Note], *, max_groups: int | None = None, stop: Callable[[], bool] | None = None
+) -> list[Suggestion]:
     """Groups of similar notes with a proposed name each, largest group first.
 
     Every note is in at most one group; notes that resemble no other stay out. The same notes in
     the same order give the same suggestions. Notes with only blank text, and repeats of an id
     already seen, are ignored. ``max_groups`` keeps only the largest groups (ties: the tighter).
+    ``stop`` is asked while the notes are encoded (most of the time): when it says so,
+    ``embed.Stopped`` is raised.
     """
     if max_groups is not None and max_groups < 0:
         raise ValueError("max_groups must be 0 or more, or None")
@@ -88,7 +92,7 @@ def suggest_themes(notes: Sequence[Note], *, max_groups: int | None = None) -> l
     if len(kept) < 2 or max_groups == 0:
         return []
     texts = [note.text for note in kept]
-    similarity = similarities(texts)
+    similarity = similarities(texts, stop)
     clusters = [c for c in average_linkage(similarity, THRESHOLD) if len(c) > 1]
     ranked = sorted(clusters, key=lambda c: (-len(c), -_cohesion(similarity, c), c[0]))
     if max_groups is not None:
@@ -124,10 +128,10 @@ def considered(notes: Sequence[Note]) -> list[Note]:
     return kept
 
 
-def similarities(texts: Sequence[str]) -> npt.NDArray[np.float64]:
+def similarities(texts: Sequence[str], stop: Callable[[], bool] | None = None) -> npt.NDArray[np.float64]:
     """The n×n similarity matrix the clustering cuts at ``THRESHOLD`` (exposed for bench/themes.py,
     which sweeps the threshold)."""
-    vectors = embed.encode([gist(t) for t in texts])
+    vectors = embed.encode([gist(t) for t in texts], stop)
     n = vectors.shape[0]
     if n == 0:
         return np.zeros((0, 0), dtype=np.float64)
