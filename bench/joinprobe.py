@@ -1,4 +1,4 @@
-"""What a join costs the server: ``python -m bench.joinprobe [--kind b1] [--rounds 4]``.
+"""What a join costs the server: ``python -m bench.joinprobe [--kind b1] [--rounds 4] [--set STORE=memory]``.
 
 Starts one server process (ours with the SQLite store in a temporary folder, or a baseline), and in
 each round creates ``--rooms`` rooms and has ``--size`` clients join each from two load-generator
@@ -21,9 +21,9 @@ from bench.scenarios import Bench, Config
 from bench.servers import Server
 
 
-async def probe(kind: str, rounds: int, rooms: int, size: int, procs: int) -> None:
+async def probe(kind: str, rounds: int, rooms: int, size: int, procs: int, settings: dict[str, str]) -> None:
     folder = Path(tempfile.mkdtemp(prefix="joinprobe-"))
-    server = Server(kind, folder / "logs", data_dir=folder / "data")
+    server = Server(kind, folder / "logs", data_dir=folder / "data", settings=settings)
     await asyncio.to_thread(server.start)
     pool = Pool(procs)
     bench = Bench(Config(), pool)
@@ -59,8 +59,16 @@ def main() -> None:
     parser.add_argument("--rooms", type=int, default=100)
     parser.add_argument("--size", type=int, default=20, help="clients joining each room")
     parser.add_argument("--procs", type=int, default=2, help="load-generator processes")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting for ours, as WORKSHOP_KEY (STORE=memory: S1's store)",
+    )
     args = parser.parse_args()
-    asyncio.run(probe(args.kind, args.rounds, args.rooms, args.size, args.procs))
+    settings = dict(item.split("=", 1) for item in args.set)
+    asyncio.run(probe(args.kind, args.rounds, args.rooms, args.size, args.procs, settings))
 
 
 if __name__ == "__main__":
