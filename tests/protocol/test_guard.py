@@ -13,12 +13,14 @@ import json
 import re
 import socket
 import time
+import urllib.error
 import urllib.request
 from typing import Any
 
 from tests.protocol.conftest import Connect, StartServer, server_log
 from tests.support.client import create_room
 from tests.support.server import ServerProcess
+from tests.support.waiting import eventually
 
 ATTACKER = "127.0.0.2"
 
@@ -64,6 +66,25 @@ async def read_until_closed(sock: socket.socket, timeout: float) -> bytes | None
         return received
 
 
+async def first_answer(sock: socket.socket, request: bytes, timeout: float = 30) -> bytes:
+    """The first response head the server sends on ``sock`` after ``request`` (or had sent before it:
+    a refusal is written as the connection is accepted); what came if the connection ended first."""
+    loop = asyncio.get_running_loop()
+    received = b""
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # refused and closed already
+        await loop.sock_sendall(sock, request)
+    try:
+        async with asyncio.timeout(timeout):
+            while b"\r\n\r\n" not in received:
+                chunk = await loop.sock_recv(sock, 4096)
+                if not chunk:
+                    break
+                received += chunk
+    except ConnectionResetError:
+        pass
+    return received
+
+
 HALF_HANDSHAKE = (
     b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
@@ -73,14 +94,16 @@ HALF_HANDSHAKE = (
 async def test_a_silent_socket_and_a_half_sent_handshake_are_closed_after_the_timeout(
     start_server: StartServer,
 ) -> None:
-    server = start_server(handshake_timeout=1.0)
+    # A deadline far above the 0.3 s the test looks before it (a loaded machine may pause the test
+    # between the connect and that look); the waits after it are bounds, not expectations.
+    server = start_server(handshake_timeout=4.0)
     bare = await open_socket(server, ATTACKER)
     half = await open_socket(server, ATTACKER, HALF_HANDSHAKE)
     try:
         # Well before the deadline both are still open; after it, the server has closed both.
         assert await read_until_closed(bare, 0.3) is None
-        assert await read_until_closed(bare, 5) == b""
-        assert await read_until_closed(half, 5) == b""
+        assert await read_until_closed(bare, 30) == b""
+        assert await read_until_closed(half, 30) == b""
     finally:
         bare.close()
         half.close()
@@ -97,7 +120,7 @@ async def test_a_keep_alive_connection_that_never_finishes_its_next_request_is_c
         first = await loop.sock_recv(sock, 65536)
         assert first.startswith(b"HTTP/1.1 200")
         await loop.sock_sendall(sock, b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # and nothing more
-        rest = await read_until_closed(sock, 6)
+        rest = await read_until_closed(sock, 30)
         assert rest is not None, "the server kept a half-sent request open"
     finally:
         sock.close()
@@ -122,7 +145,7 @@ async def test_a_flood_from_one_address_cannot_keep_another_from_joining(
         print(f"legitimate join during the flood: {join_seconds * 1000:.0f} ms")
 
         # Everything the guard refused got a 503 (or was closed); the admitted 64 time out.
-        deadline = time.monotonic() + timeout + 10
+        deadline = time.monotonic() + timeout + 30
         still_open = 0
         refused_503 = 0
         for sock in socks:
@@ -148,7 +171,7 @@ async def test_pending_connections_have_a_cap_of_their_own(start_server: StartSe
     socks = [await open_socket(server, ATTACKER) for _ in range(20)]
     try:
         extra = await open_socket(server, "127.0.0.3")
-        answer = await read_until_closed(extra, 5)
+        answer = await read_until_closed(extra, 30)
         extra.close()
         assert answer is not None and answer.startswith(b"HTTP/1.1 503"), answer
         head, _, body = answer.partition(b"\r\n\r\n")
@@ -176,14 +199,20 @@ async def test_connections_past_the_descriptor_budget_get_503_not_an_accept_fail
         for _ in range(300):
             socks.append(await open_socket(server, ATTACKER))
         for sock in socks[-50:]:
-            answers.append(await read_until_closed(sock, 2))
+            answers.append(await read_until_closed(sock, 10))
         assert any(a is not None and a.startswith(b"HTTP/1.1 503") for a in answers)
     finally:
         for sock in socks:
             sock.close()
-    await asyncio.sleep(0.5)
-    with urllib.request.urlopen(server.url + "/healthz", timeout=5) as response:
-        assert response.status == 200
+
+    def serves() -> bool:  # once the server has seen the closes, its descriptors are free again
+        try:
+            with urllib.request.urlopen(server.url + "/healthz", timeout=10) as response:
+                return response.status == 200
+        except (OSError, urllib.error.URLError):
+            return False
+
+    await eventually(serves, "/healthz answers 200 after the flood")
     text = server_log(server)
     assert "Too many open files" not in text
     assert metric(server, "workshop_handshakes_refused_total", reason="descriptors") >= 1
@@ -204,7 +233,7 @@ async def test_invalid_utf8_frames_close_the_connection_with_1007_and_one_log_li
             b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n" % server.port,
         )
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(2):
+            async with asyncio.timeout(10):
                 head = b""
                 while b"\r\n\r\n" not in head:
                     head += await loop.sock_recv(sock, 4096)
@@ -212,7 +241,7 @@ async def test_invalid_utf8_frames_close_the_connection_with_1007_and_one_log_li
         mask = b"\x01\x02\x03\x04"
         payload = bytes(b ^ mask[i % 4] for i, b in enumerate(b"\xff\xfe"))
         await loop.sock_sendall(sock, b"\x81\x82" + mask + payload)
-        rest = await read_until_closed(sock, 3)
+        rest = await read_until_closed(sock, 30)
         sock.close()
         closes.append(rest)
     # Each got a close frame with code 1007 (0x03ef) in it.
@@ -251,13 +280,13 @@ async def test_a_keep_alive_connection_that_upgrades_is_pending_again(start_serv
             sock = await open_socket(server, ATTACKER, b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
             socks.append(sock)
             first = b""
-            async with asyncio.timeout(5):
+            async with asyncio.timeout(30):
                 while not first.endswith(b"}"):  # the whole response, head and JSON body
                     first += await loop.sock_recv(sock, 65536)
             assert first.startswith(b"HTTP/1.1 200"), first
         for sock in socks:  # then each upgrades, and is pending again
             await loop.sock_sendall(sock, UPGRADE)
-            async with asyncio.timeout(5):
+            async with asyncio.timeout(30):
                 answers.append(await loop.sock_recv(sock, 4096))
         statuses = [a.split(b"\r\n", 1)[0] for a in answers]
         assert statuses[:2] == [b"HTTP/1.1 101 Switching Protocols"] * 2, statuses
@@ -286,7 +315,7 @@ async def test_a_trickled_request_body_is_cut_off(start_server: StartServer) -> 
                 closed = True
                 break
         if not closed:
-            closed = await read_until_closed(sock, 3) is not None
+            closed = await read_until_closed(sock, 30) is not None
         assert closed, "the server kept a trickled body open"
     finally:
         sock.close()
@@ -300,9 +329,15 @@ async def test_a_trusted_proxy_given_as_a_network_has_no_per_address_share(start
         server = start_server(trusted_proxies=proxies, max_pending_per_ip=4, handshake_timeout=20.0)
         socks = [await open_socket(server, ATTACKER) for _ in range(8)]  # idle: pending
         try:
-            answers = [await read_until_closed(sock, 0.5) for sock in socks[4:]]
-            refused = [a for a in answers if a is not None and a.startswith(b"HTTP/1.1 503")]
-            assert len(refused) == (4 if capped else 0), (proxies, answers)
+            # A connection past the cap is answered 503 as it is accepted. The last four, while the
+            # first four stay pending: each then asks for /readyz, and what comes back first says
+            # whether it was admitted (200) or refused (503), however long the machine takes.
+            answers = [
+                await first_answer(sock, b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n") for sock in socks[4:]
+            ]
+            statuses = [a.split(b"\r\n", 1)[0] for a in answers]
+            expected = b"HTTP/1.1 503 Service Unavailable" if capped else b"HTTP/1.1 200 OK"
+            assert statuses == [expected] * 4, (proxies, answers)
         finally:
             for sock in socks:
                 sock.close()
