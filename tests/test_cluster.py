@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.waiting import PATIENCE, eventually
 from workshop_server import errors
 from workshop_server import hub as hub_module
 from workshop_server.broker import MemoryBroker, MemoryHub
@@ -26,7 +27,7 @@ from workshop_server.fanout import Fanout
 from workshop_server.host import LocalRoom, pack
 from workshop_server.hub import Hub
 from workshop_server.protocol import JsonCodec
-from workshop_server.remote import RemoteRoom
+from workshop_server.remote import RemoteRoom, inbox_channel
 from workshop_server.rooms import commands as c
 from workshop_server.rooms import queries
 from workshop_server.session import Session
@@ -161,6 +162,28 @@ async def fay_on_a_ana_on_b(a: Hub, b: Hub) -> tuple[str, Wire, Wire]:
     return code, fay, ana
 
 
+async def heard_so_far(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wait until ``hub``'s listener has handled every message published to it so far. The broker puts
+    each message in every subscriber's inbox as it is published, and a worker's inbox is one queue,
+    first in, first out, for all its channels: a marker sent to the worker's own channel now comes out
+    after all of them."""
+    marker = b"marker " + uuid.uuid4().hex.encode()
+    heard = asyncio.Event()
+    on_message = hub.rpc.on_message
+
+    def noting(data: bytes) -> None:
+        if data == marker:
+            heard.set()
+        else:
+            on_message(data)
+
+    monkeypatch.setattr(hub.rpc, "on_message", noting)
+    await hub.broker.publish(inbox_channel(hub.worker_id), marker)
+    async with asyncio.timeout(PATIENCE):
+        await heard.wait()
+    monkeypatch.setattr(hub.rpc, "on_message", on_message)
+
+
 async def test_the_other_worker_forwards_to_the_owner_and_relays_its_events(pair: tuple[Hub, Hub]) -> None:
     a, b = pair
     code, links = await new_room(a)
@@ -202,12 +225,10 @@ async def test_presence_is_counted_per_worker_in_the_owner(pair: tuple[Hub, Hub]
     ana = Wire(b)
     joined = await ana.attached("join", room=code, name="Ana", accept_rules=1)
     host = a.hosts[code]
-    await ana.until(lambda: b.worker_id in host.room.where, timeout=5)
+    await ana.until(lambda: b.worker_id in host.room.where, timeout=PATIENCE)
     assert host.room.where[b.worker_id] == {joined["member"]["id"]}
     await ana.close()
-    async with asyncio.timeout(5):
-        while host.room.where:
-            await asyncio.sleep(0.02)
+    await eventually(lambda: not host.room.where, "the owner drops B's member from presence")
     assert host.room.online == set()
 
 
@@ -224,13 +245,12 @@ async def test_members_of_a_worker_that_stops_announcing_itself_leave_presence(
     for n, wire in enumerate(people):
         await wire.attached("join", room=code, name=f"P{n}", accept_rules=1)
     host = a.hosts[code]
-    await fay.until(lambda: len(host.room.where.get(b.worker_id, ())) == 3, timeout=5)
+    await fay.until(lambda: len(host.room.where.get(b.worker_id, ())) == 3, timeout=PATIENCE)
     for task in (b._announcer, b._upkeeper, b._maintainer):
         assert task is not None
         task.cancel()  # B is as good as dead: no announcement, no presence repair, no renewals
-    async with asyncio.timeout(10):  # a hang guard only: it takes two heartbeats at most
-        while b.worker_id in host.room.where:
-            await asyncio.sleep(0.02)
+    # A hang guard only: it takes two heartbeats at most (of the hub's clock, on a loaded machine later).
+    await eventually(lambda: b.worker_id not in host.room.where, "B's members leave presence")
     assert host.room.online == {links_member(links)}
     assert b.worker_id not in host.room.worker_screens
     await fay.ok("round.open", kind="ideate", prompt="Still here", private=False)
@@ -259,7 +279,7 @@ async def test_each_batch_reaches_each_workers_connections_once(
     seq = opened["seq"]
     assert any(e["seq"] == seq for e in fay.events)  # delivered before the reply, as always
     await ana.until(lambda: any(e["seq"] == seq for e in ana.events))
-    await asyncio.sleep(0.2)  # the owner's listener has had its copies by now (presence too)
+    await heard_so_far(a, monkeypatch)  # the owner's listener has had its copy of the batch by now
     assert ("a", (seq,)) in handed and ("b", (seq,)) in handed
     assert len(handed) == len(set(handed)), handed  # every batch once per worker
 
@@ -285,25 +305,29 @@ async def test_the_owner_passes_its_own_batches_by_without_reading_them(
     monkeypatch.setattr(hub_module, "unpack", counting)
     opened = await fay.call("round.open", kind="ideate", prompt="Ideas", private=False)
     await ana.until(lambda: any(e["seq"] == opened["seq"] for e in ana.events))
-    await asyncio.sleep(0.2)
+    await heard_so_far(a, monkeypatch)  # the owner's listener has had its copy of the batch by now
     assert read and all(who == "b" for who, _ in read), read
     assert all(next(iter(batch)) == "origin" and batch["origin"] == a.worker_id for _, batch in read)
     # An older worker's batch: origin last. Read, recognised, not handed to A's fan-out again.
+    # Which fan-out got which events: A's own fan-out goes on getting A's new batches (presence) from
+    # the room's loop meanwhile, never the older worker's batch.
     feed = a.feeds[code]
-    handed: list[Fanout] = []
+    handed: list[tuple[Fanout, tuple[int, ...]]] = []
     deliver = Fanout.deliver
 
-    def recording(self: Fanout, *args: Any, **kwargs: Any) -> int:
-        handed.append(self)
-        return deliver(self, *args, **kwargs)
+    def recording(self: Fanout, epoch: str, events: list[dict[str, Any]], *args: Any, **kwargs: Any) -> int:
+        handed.append((self, tuple(ev["seq"] for ev in events)))
+        return deliver(self, epoch, events, *args, **kwargs)
 
     monkeypatch.setattr(Fanout, "deliver", recording)
     old = {"epoch": feed.epoch, "events": list(feed.recent)[-1:], "effects": [], "origin": a.worker_id}
+    seqs = tuple(ev["seq"] for ev in old["events"])
     await a.broker.publish(a.channel(code), pack(old))
-    async with asyncio.timeout(5):
-        while sorted(who for who, batch in read if list(batch)[-1] == "origin") != ["a", "b"]:
-            await asyncio.sleep(0.01)
-    assert feed not in handed and b.feeds[code] in handed
+    await eventually(
+        lambda: sorted(who for who, batch in read if list(batch)[-1] == "origin") == ["a", "b"],
+        "both workers read the older worker's batch",
+    )
+    assert (feed, seqs) not in handed and (b.feeds[code], seqs) in handed, handed
 
 
 async def test_named_queries_cross_workers_as_plain_data(pair: tuple[Hub, Hub]) -> None:
@@ -452,8 +476,10 @@ async def test_the_owner_checks_its_own_rooms_twice_in_ten_heartbeats_and_still_
         await check_room(self, room_id, feed)
 
     monkeypatch.setattr(Hub, "_check_room", counting)
-    await asyncio.sleep(a.heartbeat * 6.5)
-    assert checked.count("b") >= 5 and checked.count("a") <= 2, checked
+    # Counted in heartbeats, not seconds: while B checks at five heartbeats in a row, A checks at two at
+    # most (however long those heartbeats take on a loaded machine).
+    await eventually(lambda: checked.count("b") >= 5, "B checks the room at every heartbeat")
+    assert checked.count("a") <= 2, checked
     # A's own fan-out misses a batch: not handed over from the loop, not read from the broker.
     deliver_local = a.deliver_local
     monkeypatch.setattr(a, "deliver_local", lambda room_id, batch: False)
@@ -489,6 +515,7 @@ async def test_queries_alone_do_not_wake_the_live_figures_of_a_room(
     # one worker took the other for dead for a moment) may ask, once each; queries alone may not. A
     # batch asks at its end: those that end after the count starts are counted.
     batches: list[list[str]] = []
+    queried: list[list[str]] = []  # batches of queries alone (B's position at every heartbeat)
     process = LocalRoom._process
 
     async def processing(self: LocalRoom, batch: list[Any]) -> None:
@@ -496,11 +523,13 @@ async def test_queries_alone_do_not_wake_the_live_figures_of_a_room(
         kinds = ["query" if i.query is not None else type(i.command).__name__ for i in batch]
         if any(kind != "query" for kind in kinds):
             batches.append(kinds)
+        else:
+            queried.append(kinds)
 
     monkeypatch.setattr(LocalRoom, "_process", processing)
-    async with asyncio.timeout(10):  # the join's own batches are done with: presence counted, nothing due
-        while b.worker_id not in host.room.where or host._live_pending:
-            await asyncio.sleep(0.01)
+    await eventually(  # the join's own batches are done with: presence counted, nothing due
+        lambda: b.worker_id in host.room.where and not host._live_pending, "the join is done with"
+    )
     asked: list[str] = []
     ask_live = LocalRoom._ask_live
 
@@ -510,16 +539,20 @@ async def test_queries_alone_do_not_wake_the_live_figures_of_a_room(
 
     monkeypatch.setattr(LocalRoom, "_ask_live", counting)
     del batches[:]
-    await asyncio.sleep(a.heartbeat * 5)
+    # Not a quiet time but quiet batches: the room has processed B's queries of several heartbeats
+    # (each of which would have asked by its end), however long those take on a loaded machine.
+    del queried[:]
+    await eventually(lambda: len(queried) >= 5, "the room answers B's queries of five heartbeats")
     assert len(asked) <= len(batches), (asked, batches)
     await ana.ok("ping")  # answered by the connection: the room never sees it
-    await asyncio.sleep(a.heartbeat * 2)
+    seen = len(queried)
+    await eventually(lambda: len(queried) >= seen + 2, "the room answers B's queries of two more heartbeats")
     assert len(asked) <= len(batches), (asked, batches)
     before = len(asked)
     refused = await ana.call("idea.post", text="Too early")  # a command (refused: no round is open) ...
     assert refused["type"] == "error"
-    await asyncio.sleep(a.settings.figures_interval + a.heartbeat)
-    assert len(asked) > before  # ... is a batch that may change the room: asked once, dropped (no staff)
+    # ... is a batch that may change the room: asked once (within figures_interval), dropped (no staff)
+    await eventually(lambda: len(asked) > before, "the refused command's batch asks for the live figures")
     assert set(asked) == {code} and len(asked) <= len(batches), (asked, batches)
     await ana.close()
 
@@ -532,9 +565,9 @@ async def test_live_figures_answered_before_a_later_batch_are_asked_again(pair: 
     code, fay, ana = await fay_on_a_ana_on_b(a, b)
     host = a.hosts[code]
     assert isinstance(host, LocalRoom)
-    async with asyncio.timeout(10):  # the join's figures are out
-        while host._live_pending or host._live_seq != host.room.seq:
-            await asyncio.sleep(0.01)
+    await eventually(  # the join's figures are out
+        lambda: not host._live_pending and host._live_seq == host.room.seq, "the join's figures are out"
+    )
     answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
     answer.set_result((host.room.seq - 1, None, None))
     host._live_pending = True
