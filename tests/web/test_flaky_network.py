@@ -12,13 +12,21 @@ from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
+from tests.support.waiting import eventually
 from tests.web.conftest import Browsing, join
 from tests.web.test_offline import export
 
 pytestmark = pytest.mark.browser
+
+
+async def outbox_settled(page: Page) -> None:
+    """Wait until every command the page queued or sent has had its answer (its outbox is empty):
+    whatever it was to send on reconnecting has reached the server, and been applied or refused."""
+    await page.wait_for_function("() => window.__workshop.conn.pending === 0")
 
 
 async def staffed_room(server: ServerProcess, title: str) -> tuple[str, str, Client]:
@@ -73,7 +81,7 @@ async def test_note_queued_offline_does_not_land_in_the_next_round(
         await page.context.set_offline(False)
         await expect(page.locator("#prompt")).to_have_text("Solutions?")
         await expect(page.locator("#my-notes-list .note.is-pending")).to_have_count(0)
-        await asyncio.sleep(0.5)
+        await outbox_settled(page)
         state = export(web_server, code, token)
         rounds = {r["id"]: r["prompt"] for r in state["rounds"]}
         placed = [rounds[i["round"]] for i in state["ideas"] if i["text"] == "The printer is always broken"]
@@ -110,7 +118,7 @@ async def test_dot_queued_offline_does_not_land_in_the_next_vote(
         await page.context.set_offline(False)
         await expect(page.locator("#prompt")).to_have_text("Run-off")
         await expect(page.locator(".vote-card .dot-pending")).to_have_count(0)
-        await asyncio.sleep(0.5)
+        await outbox_settled(page)
         await facilitator.ok("round.close")
         results = await facilitator.wait_for(lambda e: e["name"] == "vote.results" and e["seq"] > 0)
         state = export(web_server, code, token)
@@ -225,6 +233,7 @@ async def test_reply_lost_in_a_crash_is_answered_after_the_restart(
     page = await web.page("phone", width=390, height=844, mobile=True)
     swallow = {"on": False}
     sent: list[dict[str, Any]] = []
+    lost: list[str] = []
 
     async def handler(ws: Any) -> None:
         upstream = ws.connect_to_server()
@@ -236,6 +245,7 @@ async def test_reply_lost_in_a_crash_is_answered_after_the_restart(
 
         def to_page(message: str | bytes) -> None:
             if swallow["on"] and isinstance(message, str) and '"ok"' in message:
+                lost.append(message)
                 return  # the reply is lost
             ws.send(message)
 
@@ -252,7 +262,11 @@ async def test_reply_lost_in_a_crash_is_answered_after_the_restart(
         await page.fill("#idea-text", "Applied before the crash")
         await page.click("#idea-post")
         await facilitator.wait_for(lambda e: e["name"] == "idea.posted")
-        await asyncio.sleep(0.2)
+        # The note's reply came back, and was lost on its way to the page.
+        await eventually(
+            lambda: any(m["id"] in r for m in sent if m.get("type") == "idea.post" for r in lost),
+            "the note's reply is lost",
+        )
         assert await page.evaluate("window.__workshop.conn.pending") == 1
         server.kill()
         swallow["on"] = False
@@ -282,11 +296,13 @@ async def test_notes_refused_after_reconnect_keep_their_text(
         await page.context.set_offline(False)
         await expect(page.locator("#closed-banner")).to_be_visible()
         await expect(page.locator("#my-notes-list .note.is-pending")).to_have_count(0)
-        await asyncio.sleep(0.3)
-        kept = await page.evaluate(
-            f"""() => [localStorage.getItem('workshop.draft.{code}') || '',
-                       document.body.innerText].join('\\n')"""
-        )
+        kept_js = f"""() => [localStorage.getItem('workshop.draft.{code}') || '',
+                             document.body.innerText].join('\\n')"""
+        with contextlib.suppress(PlaywrightTimeoutError):  # the assertion below says what is missing
+            await page.wait_for_function(
+                f"() => ['First long idea', 'Second long idea'].every((t) => ({kept_js})().includes(t))"
+            )
+        kept = await page.evaluate(kept_js)
         missing = [text for text in ("First long idea", "Second long idea") if text not in kept]
         assert not missing, f"the text of {missing} is gone (draft and page): {kept!r}"
 
@@ -500,7 +516,7 @@ async def test_close_queued_offline_on_the_console_does_not_close_the_next_round
         await phone.ok("round.open", kind="ideate", prompt="Round 2", duration=600, private=False)
         await console.context.set_offline(False)
         await expect(console.locator("#net-banner")).to_be_hidden()
-        await asyncio.sleep(0.5)
+        await outbox_settled(console)
         rounds = export(web_server, code, token)["rounds"]
         second = next(r for r in rounds if r["prompt"] == "Round 2")
         assert second["status"] == "open", f"the queued close closed 'Round 2': {second}"
