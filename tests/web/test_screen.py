@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from playwright.async_api import expect
 
 from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
+from tests.support.waiting import PATIENCE
 from tests.web.conftest import Browsing, screenshot
 
 pytestmark = pytest.mark.browser
@@ -50,7 +52,8 @@ async def test_sixty_notes_fit_the_projector(web: Browsing, web_server: ServerPr
         # Let the wall refit to its final size (a ResizeObserver runs before the next paint); a late
         # update (presence in the header) may refit it once more: the fit must hold once it settles.
         expected = {"outside": 0, "scrollH": 1080, "scrollW": 1920, "wall": 0}
-        for _attempt in range(20):
+        deadline = time.monotonic() + PATIENCE  # a bound on a loaded machine: it stops once it fits
+        while time.monotonic() < deadline:
             await screen.evaluate("new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
             overflow = await screen.evaluate(
                 """(() => {
