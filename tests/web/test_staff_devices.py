@@ -15,6 +15,7 @@ from playwright.async_api import Page, expect
 from tests.conftest import long_run
 from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
+from tests.support.waiting import PATIENCE
 from tests.web.conftest import Browsing
 
 pytestmark = pytest.mark.browser
@@ -56,16 +57,38 @@ async def sockets_opened(page: Page) -> int:
     return int(await page.evaluate("window.__sockets.length"))
 
 
+async def ping_answered(page: Page) -> None:
+    """Wait (real time; the page's clock may stand still) until the page's last ping has its answer: a
+    loaded machine's round trip must not pass for a minute of silence at the page's next timer."""
+    answered = (
+        "(() => { const c = window.__workshop.conn; return c.pingAt === null || c.lastSeen >= c.pingAt; })()"
+    )
+    deadline = time.monotonic() + PATIENCE
+    while not await page.evaluate(answered):
+        assert time.monotonic() < deadline, "the page's ping was never answered"
+        await asyncio.sleep(0.05)
+
+
 async def text_after(page: Page, selector: str, text: str, seconds: float) -> float:
     """Let the page's (paused) clock run ``seconds`` in steps of half a second, the network running as
-    usual; returns how long it took ``selector`` to say ``text``, or fails."""
+    usual; returns how long it took ``selector`` to say ``text``, or fails.
+
+    The network runs on real time: while a connection the page opened is on its way (not attached yet:
+    hello and auth need no timer of the page), its clock waits for it, so that a loaded machine's slow
+    round trips are not counted as time the page itself waited."""
     seen = ""
     for step in range(int(seconds * 2) + 1):
         seen = (await page.locator(selector).first.inner_text()).strip()
         if seen == text:
             return step / 2
+        opened = await sockets_opened(page)
         await page.clock.run_for(500)
         await asyncio.sleep(0.15)
+        if await sockets_opened(page) > opened:
+            deadline = time.monotonic() + PATIENCE
+            while not await page.evaluate("window.__workshop.conn.attached"):
+                assert time.monotonic() < deadline, "the page's new connection never attached"
+                await asyncio.sleep(0.05)
     raise AssertionError(f"{selector} still says {seen!r}, not {text!r}, {seconds} s later")
 
 
@@ -127,8 +150,10 @@ async def test_a_console_left_in_the_background_keeps_its_connection(
         await console.clock.pause_at(time.time() + 0.5)
         for _minute in range(4):
             await asyncio.sleep(0.4)
+            await ping_answered(console)  # the network runs meanwhile: within the minute, as it does
             await console.clock.fast_forward(60_000)
         await asyncio.sleep(0.4)
+        await ping_answered(console)
         assert await sockets_opened(console) == 1
         assert await console.evaluate("window.__workshop.conn.status") == "online"
         # Meanwhile the round was paused from another device: the hidden console follows (events are
