@@ -88,12 +88,16 @@ def rebuild(hub: Hub, room: str, loaded: LoadedRoom) -> Room:
     return hub.rebuild(room, loaded.meta, loaded.snapshot, loaded.entries)
 
 
+#: The snapshots' period of "snapshot and tail": the two commands after a pause must come within it of
+#: each other (the first snapshotted, the second the tail), however slowly a loaded machine runs them.
+SNAPSHOT_SECONDS = 3.0
+
 SCENARIOS = {
     # name: (server settings, how it stops, whether the load has a snapshot, whether it has entries)
     "journal only": ({}, "kill", False, True),
     # Snapshots by time only: the first command after a pause is snapshotted, the next one is the tail.
     "snapshot and tail": (
-        {"snapshot_every_events": 100_000, "snapshot_every_seconds": 0.5},
+        {"snapshot_every_events": 100_000, "snapshot_every_seconds": SNAPSHOT_SECONDS},
         "kill",
         True,
         True,
@@ -115,9 +119,9 @@ async def test_loading_the_same_journal_twice_gives_the_same_room(tmp_path: Path
         await run_workshop(server, links, "open sesame")
         if has_snapshot and has_entries:
             facilitator, _ = await connect(server.ws_url, links["facilitator_token"])
-            await asyncio.sleep(0.6)
+            await asyncio.sleep(SNAPSHOT_SECONDS + 0.1)
             await facilitator.ok("room.set", locked=False)  # the batch after which the snapshot is taken
-            await facilitator.ok("room.set", locked=True)  # within 0.5 s: journaled after the snapshot
+            await facilitator.ok("room.set", locked=True)  # within the period: journaled after it
             await facilitator.close()
         live = export(server.url, links["room"], links["facilitator_token"])
         getattr(server, stop)()
