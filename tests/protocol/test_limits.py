@@ -255,7 +255,9 @@ async def test_a_full_server_says_it_is_busy(start_server: StartServer, connect:
 
 # --- Timeouts (a server of their own) -----------------------------------------------------------------------
 async def test_idle_and_auth_timeouts(start_server: StartServer, connect: Connect) -> None:
-    server = start_server(idle_timeout=1.5, auth_timeout=1.0, websocket_compression=True)
+    # Deadlines of seconds, not fractions: a loaded machine may take a second between a connect and its
+    # join, or between two of the pings that keep "alive" talking.
+    server = start_server(idle_timeout=3.0, auth_timeout=2.0, websocket_compression=True)
     links = create_room(server.url)
     silent = await connect(server)  # never joins
     pinging = await connect(server, binary=True)  # sends pings but never joins: still an auth timeout
@@ -265,7 +267,7 @@ async def test_idle_and_auth_timeouts(start_server: StartServer, connect: Connec
     await alive.join(links["room"], "Alive")
 
     async def keep_alive() -> None:
-        for _ in range(8):
+        for _ in range(12):  # some 5 s: longer than the idle timeout
             await ping_ok(alive)
             await asyncio.sleep(0.4)
 
