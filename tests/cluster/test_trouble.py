@@ -794,8 +794,9 @@ async def test_healthz_with_the_operator_key_answers_within_the_probe_bound_whil
             await asyncio.sleep(1.1)  # past the probes' 1 s cache
             for key in (OPS_KEY, None, OPS_KEY):
                 took, status = await asyncio.to_thread(timed_health, url, key)
-                # Far below the broker's 30 s: the probes' bound held (http_get gives up after 10 s).
-                assert status == 503 and took < 9, (key is not None, status, round(took, 2))
+                # The probes' 2 s, and as much again twice over for a loaded machine: far below the
+                # broker's 30 s (http_get gives up after 10 s).
+                assert status == 503 and took < 6, (key is not None, status, round(took, 2))
         finally:
             private_redis.process.send_signal(signal.SIGCONT)
         await eventually(lambda: timed_health(url, OPS_KEY)[1] == 200, "/healthz is 200 again")
