@@ -132,6 +132,9 @@ def enter(room: RoomState, cmd: c.Enter, actor: str | None, now: float) -> Data:
         device=cmd.device,
         juror=juror,
         admitted=not waiting,
+        # A resume from before the join is answered with a snapshot, never with a replay of events
+        # that the member never had: ideas hidden or withdrawn since they were published included.
+        audience_seq=room.seq,
     )
     room.members[mid] = member
     if invite is not None and role == "participant":

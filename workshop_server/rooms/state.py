@@ -231,7 +231,7 @@ class Member:
     invite: str | None = None
     muted: bool = False
     mute_reason: str = ""
-    audience_seq: int = 0  # seq at which the member's audience last changed (admission from the lobby)
+    audience_seq: int = 0  # seq at which the member's audience last changed (its join, admission, unban)
     device: str | None = None  # keyed hash of the browser's device cookie at join (what a ban records)
     juror: bool = False  # joined with a jury invite: scores in evaluations whose jury is "jurors"
     shadow_muted: bool = False  # new ideas and replies seen by the member and staff only
