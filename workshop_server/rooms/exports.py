@@ -82,19 +82,6 @@ def _named(room: RoomState, idea: Idea, anonymised: bool) -> bool:
     return not (anonymised or room.config.anonymous or room.anonymous_credit(idea))
 
 
-def _all_dots(room: RoomState, idea_id: str) -> int:
-    """Dots on an idea over every vote round on ideas (staff see the totals, hidden ones included),
-    with the dots of the ideas merged into it: a merge in an open vote moved them (the absorbed idea
-    keeps none), a merge after the vote closed left them on the absorbed idea, which is no row."""
-    ids = fv.with_absorbed(room, idea_id)
-    return sum(
-        r.totals.get(i, 0)
-        for r in room.rounds.values()
-        if r.kind == "vote" and r.target == "ideas"
-        for i in ids
-    )
-
-
 def exported_ideas(room: RoomState) -> list[Idea]:
     """Every idea but those merged into another (their authors are credited on it), oldest first."""
     return [i for i in room.ideas.values() if i.state != IdeaState.MERGED]
@@ -108,6 +95,7 @@ def ideas_csv(room: RoomState, *, anonymised: bool = False, delimiter: str = ","
     out = io.StringIO()
     writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow(CSV_COLUMNS)
+    dots = fv.Dots(room, every_round=True)  # staff see the totals, hidden ones included
     for idea in exported_ideas(room):
         named = _named(room, idea, anonymised)
         theme = room.themes.get(idea.theme) if idea.theme is not None else None
@@ -119,7 +107,7 @@ def ideas_csv(room: RoomState, *, anonymised: bool = False, delimiter: str = ","
             theme.name if theme is not None else "",
             str(idea.status.value),
             str(idea.state.value),
-            str(_all_dots(room, idea.id)),
+            str(dots.of(idea.id)),
             idea.round,
             iso(idea.created_at),
         ]
@@ -181,6 +169,7 @@ def report_blocks(room: RoomState, *, anonymised: bool = False, lang: str | None
 
     blocks.append(("h2", w("ideas_status")))
     rows = []
+    dots = fv.Dots(room, every_round=True)
     for idea in exported_ideas(room):
         theme = room.themes.get(idea.theme) if idea.theme is not None else None
         named = _named(room, idea, anonymised)
@@ -191,7 +180,7 @@ def report_blocks(room: RoomState, *, anonymised: bool = False, lang: str | None
                 idea.text,
                 theme.name if theme else "",
                 w.status(idea.status.value) + state.get(idea.state, ""),
-                str(_all_dots(room, idea.id)),
+                str(dots.of(idea.id)),
                 authors,
             ]
         )

@@ -381,34 +381,41 @@ def pulse_for(room: RoomState, pulse: Pulse, member_id: str | None, *, staff: bo
 
 
 # --- Credit ---------------------------------------------------------------------------------------------
-def with_absorbed(room: RoomState, idea_id: str) -> list[str]:
-    """``idea_id`` and the ideas merged into it (at any depth). Their dots are its dots: a merge in an
-    open vote moved them (the absorbed idea keeps none), a merge after the vote closed left them on the
-    absorbed idea."""
-    ids = [idea_id]
-    todo = [idea_id]
-    while todo:
-        into = todo.pop()
-        absorbed = [
-            i.id for i in room.ideas.values() if i.state == IdeaState.MERGED and i.merged_into == into
-        ]
-        ids += absorbed
-        todo += absorbed
-    return ids
+class Dots:
+    """The dots of each idea, with those of the ideas merged into it (at any depth): a merge in an open
+    vote moved them (the absorbed idea keeps none), a merge after the vote closed left them on the
+    absorbed idea. Built once per query, in one pass over the rounds and one over the ideas, so that a
+    query over every idea stays linear (it scanned every idea for each idea: 2.5 s at 5,000 ideas).
 
+    ``every_round``: count the vote rounds whose totals are still hidden too (staff, exports); by
+    default only those whose totals are public (closed, or shown live)."""
 
-def dots_of(room: RoomState, idea_id: str) -> int:
-    """The dots an idea received in vote rounds whose totals are public (closed, or shown live), with
-    those of the ideas merged into it (as the exports count them)."""
-    ids = with_absorbed(room, idea_id)
-    return sum(
-        rnd.totals.get(i, 0)
-        for rnd in room.rounds.values()
-        if rnd.kind == "vote"
-        and rnd.target == "ideas"
-        and (rnd.status == RoundStatus.CLOSED or not rnd.hide_totals)
-        for i in ids
-    )
+    def __init__(self, room: RoomState, *, every_round: bool = False) -> None:
+        self.totals: dict[str, int] = {}
+        for rnd in room.rounds.values():
+            if rnd.kind != "vote" or rnd.target != "ideas":
+                continue
+            if every_round or rnd.status == RoundStatus.CLOSED or not rnd.hide_totals:
+                for idea_id, count in rnd.totals.items():
+                    self.totals[idea_id] = self.totals.get(idea_id, 0) + count
+        self.absorbed: dict[str, list[str]] = {}
+        for idea in room.ideas.values():
+            if idea.state == IdeaState.MERGED and idea.merged_into is not None:
+                self.absorbed.setdefault(idea.merged_into, []).append(idea.id)
+
+    def with_absorbed(self, idea_id: str) -> list[str]:
+        """``idea_id`` and the ideas merged into it, at any depth."""
+        ids = [idea_id]
+        todo = [idea_id]
+        while todo:
+            absorbed = self.absorbed.get(todo.pop(), ())
+            ids += absorbed
+            todo += absorbed
+        return ids
+
+    def of(self, idea_id: str) -> int:
+        totals = self.totals
+        return sum(totals.get(i, 0) for i in self.with_absorbed(idea_id))
 
 
 def contributors(room: RoomState, member_id: str | None, *, staff: bool) -> list[Data]:
@@ -416,12 +423,13 @@ def contributors(room: RoomState, member_id: str | None, *, staff: bool) -> list
     shortlisted and adopted, most ideas first. Staff count every idea that is not hidden; everyone else
     counts the ideas on the wall only. Where credits are private a member sees only its own row."""
     rows: dict[str, Data] = {}
+    counted = Dots(room)
     for idea in room.ideas.values():
         if idea.state == IdeaState.MERGED:
             continue  # its authors are credited on the idea that absorbed it
         if not (idea.state != IdeaState.HIDDEN if staff else room.on_wall_for(idea, member_id)):
             continue
-        dots = dots_of(room, idea.id)
+        dots = counted.of(idea.id)
         for author in room.credited(idea):
             row = rows.setdefault(
                 author,

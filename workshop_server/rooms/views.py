@@ -364,11 +364,12 @@ def my_ideas(room: RoomState, member_id: str) -> Data:
     member = room.members[member_id]
     staff = member.role in STAFF_ROLES
     mine: list[Data] = []
+    dots = fv.Dots(room)
     for idea in room.ideas.values():
         if member_id not in room.credited(idea):
             continue
         data = idea_own(room, idea, member_id)
-        data["dots"] = fv.dots_of(room, idea.id)
+        data["dots"] = dots.of(idea.id)
         if idea.theme is not None and idea.theme in room.themes and room.publicly_visible(idea):
             theme = room.themes[idea.theme]
             data["theme"] = {
