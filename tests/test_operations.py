@@ -262,3 +262,36 @@ async def test_a_full_disk_under_live_rooms_loses_nothing_acknowledged_and_the_r
     log = server.log_path.read_text(errors="replace")
     assert f"room {links['room']}: the journal failed" in log and "disk is full" in log, log[-3000:]
     assert "Ana" not in log and "before the disk filled" not in log
+
+
+def run_purge(data_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKSHOP_")}
+    env.pop("PYTHONASYNCIODEBUG", None)
+    env["WORKSHOP_DATA_DIR"] = str(data_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "workshop_server", "purge"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_purge_by_hand_is_refused_while_a_memory_broker_server_runs_on_its_data(tmp_path: Path) -> None:
+    """The running server would never hear of the rooms purged under it: it went on serving their names
+    and ideas from memory (exports and resumes included) until the room next wrote."""
+    server = ServerProcess(tmp_path / "data")
+    server.start()
+    try:
+        create_room(server.url)
+        refused = run_purge(tmp_path / "data")
+    finally:
+        server.stop()
+    assert refused.returncode == 2
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("workshop-server: cannot purge now: another server uses")
+    assert "PURGE_EVERY_SECONDS" in lines[0]
+    stopped = run_purge(tmp_path / "data")
+    assert stopped.returncode == 0, stopped.stderr
+    assert stopped.stdout.startswith("workshop-server: purged 0 room(s)")

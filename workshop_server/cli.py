@@ -206,8 +206,10 @@ def hold_data_dir(settings: Settings) -> str | None:
 
 def purge(settings: Settings) -> list[str]:
     """``workshop-server purge``: purge every room past its retention period now, as the schedule would
-    (``purge_mode``), and return their codes. Safe while a server runs on the same data directory: the
-    journal's epochs fence off the running owner of a purged room, whose clients then find it gone."""
+    (``purge_mode``), and return their codes. :func:`main` holds the data directory first: with the
+    memory broker it is refused while a server runs there (that server would never hear of the rooms
+    purged under it); with redis the journal's epochs fence off the running owner of a purged room,
+    whose clients then find it gone."""
     from workshop_server.hub import Hub
 
     async def run() -> list[str]:
@@ -267,11 +269,18 @@ def main(argv: list[str] | None = None) -> None:
     except SecretFileError as exc:
         sys.stderr.write(f"workshop-server: {exc}\n")
         raise SystemExit(2) from None
-    if not purging:
-        problem = hold_data_dir(settings)
-        if problem is not None:
-            sys.stderr.write(f"workshop-server: {problem}\n")
-            raise SystemExit(2)
+    # A purge by hand holds the data directory like a server: with the memory broker a running server
+    # would never hear of the rooms purged under it, and would go on serving them from memory.
+    problem = hold_data_dir(settings)
+    if problem is not None:
+        if purging:
+            problem = (
+                f"cannot purge now: {problem}. A running server purges on its own schedule"
+                f" ({ENV_PREFIX}PURGE_EVERY_SECONDS); purge by hand when it is stopped, or run every"
+                " server and the purge with --broker redis"
+            )
+        sys.stderr.write(f"workshop-server: {problem}\n")
+        raise SystemExit(2)
     if purging:
         purged = purge(settings)
         print(f"workshop-server: purged {len(purged)} room(s) ({settings.purge_mode}): {' '.join(purged)}")
