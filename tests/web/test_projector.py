@@ -285,3 +285,31 @@ async def test_the_ended_screen_fits_its_longest_thanks_and_what_happens_next(
         for person in people:
             await person.close()
         await facilitator.close()
+
+
+# The join code on one line, inside its column and the window, in the room's widest letters.
+CODE_FITS = """((code) => {
+  const el = document.getElementById('screen-code');
+  el.textContent = code;
+  const r = el.getBoundingClientRect();
+  const column = el.parentElement.getBoundingClientRect();
+  const line = parseFloat(getComputedStyle(el).fontSize);
+  return {lines: Math.round(r.height / line), right: r.right <= Math.min(column.right, innerWidth) + 1,
+          scroll: el.scrollWidth > el.clientWidth + 1, font: line};
+})"""
+
+
+async def test_the_join_code_stays_on_one_line_on_both_projectors(
+    web: Browsing, web_server: ServerProcess
+) -> None:
+    """A six-letter code wrapped as 'BKWV3 / H' at 1920×1080: the back of the room could not type it."""
+    links = create_room(web_server.url, title="Quick test")
+    widest = "WMWMWM"  # W and M: the widest letters of rooms.codes.ALPHABET
+    for width, height in ((1920, 1080), (1280, 720)):
+        screen = await web.page(f"screen-{width}", width=width, height=height)
+        await screen.goto(links["screen_url"])
+        await expect(screen.locator("#screen-code")).to_have_text(links["room"])
+        for code in (links["room"], widest):
+            fit = await screen.evaluate(CODE_FITS, code)
+            assert fit["lines"] == 1 and fit["right"] and not fit["scroll"], (width, code, fit)
+            assert fit["font"] >= height * 0.06, fit  # still large: readable from the back of the room
