@@ -167,6 +167,8 @@ def test_invalid_allowed_origins(monkeypatch: pytest.MonkeyPatch, value: str) ->
         ("log_level", "verbose"),
         ("redis_url", "http://127.0.0.1:6379"),
         ("public_url", "workshop.example.org"),
+        ("public_url", "https://example.org/workshop"),  # the pages load /static/, /api/, /ws
+        ("web_dir", "/nonexistent"),
         ("host", ""),
     ],
 )
@@ -242,7 +244,7 @@ def test_blank_secret_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"host": "0.0.0.0"}, f"http://{(lan_addresses() or ('localhost',))[0]}:8000"),
         ({"host": "::1", "port": 81}, "http://[::1]:81"),
         ({"public_url": "https://workshop.example.org/"}, "https://workshop.example.org"),
-        ({"public_url": "https://example.org/workshop/", "port": 1}, "https://example.org/workshop"),
+        ({"public_url": "https://example.org:8443/", "port": 1}, "https://example.org:8443"),
     ],
 )
 def test_base_url(options: dict[str, object], expected: str) -> None:
@@ -269,7 +271,7 @@ def test_listed_origins_are_allowed_besides_the_own_one() -> None:
 
 def test_the_public_url_s_origin_is_the_server_s_own() -> None:
     """Behind a proxy that rewrites Host, the pages come from ``public_url``'s origin."""
-    settings = Settings(public_url="https://Workshop.example.org/room/")
+    settings = Settings(public_url="https://Workshop.example.org/")
     assert settings.origin_allowed("https://workshop.example.org", "127.0.0.1:8000")
     assert not settings.origin_allowed("http://workshop.example.org", "127.0.0.1:8000")
     assert not settings.origin_allowed("https://workshop.example.org:8443", "127.0.0.1:8000")

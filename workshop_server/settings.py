@@ -728,6 +728,14 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("web_dir")
+    @classmethod
+    def _check_web_dir(cls, value: Path | None) -> Path | None:
+        if value is not None and not (value / "index.html").is_file():
+            # Served anyway, the server answered every page with a bare title and 404 for its scripts.
+            raise ValueError(f"{str(value)!r} holds no index.html: it is not the web app's folder (web/)")
+        return value
+
     @field_validator("public_url")
     @classmethod
     def _check_public_url(cls, value: str | None) -> str | None:
@@ -737,6 +745,12 @@ class Settings(BaseSettings):
         parts = urlsplit(url)
         if parts.scheme not in cls._ORIGIN_SCHEMES or not parts.hostname or parts.query or parts.fragment:
             raise ValueError(f"{value!r} is not an http(s) URL like https://workshop.example.org")
+        if parts.path:
+            # The pages load /static/..., /api/... and /ws from the root of their origin.
+            raise ValueError(
+                f"{value!r} has a path: the server must be the root of its address (like "
+                "https://workshop.example.org); give it a host name of its own behind the proxy"
+            )
         return url
 
     @field_validator("redis_url")
