@@ -495,10 +495,13 @@ export function mountBoard(ctx) {
     show(composer, ideate && rnd.status !== "closed" && room.phase !== "ended");
     updateComposer();
 
-    // My notes (ideate) and the wall.
-    const myIdeas = ideate ? Array.from(state.ideas.values()).filter((i) => i.round === rnd.id && state.isMine(i)) : [];
+    // My notes (ideate) and the wall. Once a vote's results are out, the discussion starts: my notes of
+    // the ideas round before it come back, with the statuses and replies staff give them.
+    const discussed = !ideate && rnd && rnd.kind === "vote" && rnd.status === "closed" ? ideasRoundBefore(rnd) : null;
+    const notesRound = ideate ? rnd : discussed;
+    const myIdeas = notesRound ? Array.from(state.ideas.values()).filter((i) => i.round === notesRound.id && state.isMine(i)) : [];
     const outgoing = ideate ? pendingPosts().map((m) => ({ id: "out-" + m.id, text: m.text, color: m.color, state: "visible", outgoing: true, round: rnd.id })) : [];
-    show(mine, ideate && (myIdeas.length + outgoing.length > 0 || rnd.status !== "closed"));
+    show(mine, ideate ? myIdeas.length + outgoing.length > 0 || rnd.status !== "closed" : myIdeas.length > 0);
     syncList(myList, [...myIdeas, ...outgoing], (i) => i.id, (i) => noteCard(i, { editable: true }), updateMine);
     show(mineEmpty, ideate && myIdeas.length + outgoing.length === 0);
 
@@ -561,6 +564,16 @@ export function mountBoard(ctx) {
     const byTheme = Boolean(showResults && found.vote.themeResults && found.vote.themeResults.length);
     show(themeResultsBox, byTheme);
     themeResults.update(state, byTheme ? found : null, { byTheme: true });
+  }
+
+  /** The last ideas round opened before ``rnd`` (rounds keep their opening order), or null. */
+  function ideasRoundBefore(rnd) {
+    let found = null;
+    for (const r of state.rounds.values()) {
+      if (r.id === rnd.id) break;
+      if (r.kind === "ideate") found = r;
+    }
+    return found;
   }
 
   return {

@@ -1,0 +1,51 @@
+"""Step 6 of the run of show, in a real browser: once a vote's results are out, staff reply to ideas
+and give them a status. A participant's phone shows its notes again, with the status, its public note
+and the brand's reply: it was told "replied to your idea" and could see neither on its board."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import expect
+
+from tests.support.client import Client, create_room
+from tests.support.server import ServerProcess
+from tests.web.conftest import Browsing, join, page_state
+
+pytestmark = pytest.mark.browser
+
+IDEA = "Parent pickup lane by the gate"
+REPLY = "We are measuring the gate this week"
+NOTE = "Promising for September"
+
+
+async def test_after_the_vote_a_participant_sees_the_status_and_reply_of_its_notes(
+    web: Browsing, web_server: ServerProcess
+) -> None:
+    links = create_room(web_server.url, title="School run")
+    facilitator = await Client.connect(web_server.ws_url)
+    await facilitator.auth(links["facilitator_token"])
+    phone = await web.page("phone", width=390, height=844, mobile=True)
+    await join(phone, links["room"], "Ana")
+    await expect(phone.locator("#idle-title")).to_be_visible()
+
+    await facilitator.ok("round.open", kind="ideate", prompt="How might we?", private=False, duration=None)
+    await phone.fill("#idea-text", IDEA)
+    await phone.click("#idea-post")
+    mine = phone.locator("#my-notes")
+    await expect(mine.get_by_text(IDEA)).to_be_visible()
+    idea = await page_state(phone, f"Array.from(s.ideas.values()).find((i) => i.text === {IDEA!r})?.id")
+    await facilitator.ok("round.close")
+    await facilitator.ok("round.open", kind="vote", prompt="Dots", budget=3, max_per_idea=2, duration=None)
+    await expect(mine).to_be_hidden()  # the vote's own cards while it runs
+    await facilitator.ok("round.close")
+    await expect(phone.locator("#results")).to_be_visible()
+
+    await facilitator.ok("idea.status", idea=idea, status="shortlisted", note=NOTE)
+    await facilitator.ok("reply.post", idea=idea, text=REPLY)
+    await expect(mine).to_be_visible()
+    await expect(mine.get_by_text(IDEA)).to_be_visible()
+    await expect(mine.get_by_text(NOTE)).to_be_visible()
+    await expect(mine.get_by_text(REPLY)).to_be_visible()
+    # Still not editable: the ideas round is over.
+    assert await mine.locator("[data-focus=edit]").count() == 0
+    await facilitator.close()
