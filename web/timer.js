@@ -12,6 +12,11 @@ export function secondsLeft(rnd, now) {
   return Math.max(0, rnd.deadline - now);
 }
 
+/** The round ended at its deadline (the server's timer), not closed early by staff nor untimed. */
+export function closedByTimer(rnd) {
+  return Boolean(rnd && rnd.status === "closed" && typeof rnd.deadline === "number" && typeof rnd.closed_at === "number" && rnd.closed_at >= rnd.deadline);
+}
+
 /** 4:05, or 1:02:03; rounds up so that "0:00" shows only at the end. */
 export function formatClock(seconds) {
   if (seconds === null || seconds === undefined) return "";

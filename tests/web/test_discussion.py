@@ -1,6 +1,7 @@
 """Step 6 of the run of show, in a real browser: once a vote's results are out, staff reply to ideas
 and give them a status. A participant's phone shows its notes again, with the status, its public note
-and the brand's reply: it was told "replied to your idea" and could see neither on its board."""
+and the brand's reply: it was told "replied to your idea" and could see neither on its board. A round
+closed by the facilitator says so, not "Time's up"."""
 
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ async def test_after_the_vote_a_participant_sees_the_status_and_reply_of_its_not
     await expect(mine.get_by_text(IDEA)).to_be_visible()
     idea = await page_state(phone, f"Array.from(s.ideas.values()).find((i) => i.text === {IDEA!r})?.id")
     await facilitator.ok("round.close")
+    # Closed by the facilitator, not by a timer: not "Time's up".
+    await expect(phone.locator("#closed-banner")).to_have_text("The round is closed.")
     await facilitator.ok("round.open", kind="vote", prompt="Dots", budget=3, max_per_idea=2, duration=None)
     await expect(mine).to_be_hidden()  # the vote's own cards while it runs
     await facilitator.ok("round.close")

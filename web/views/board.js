@@ -5,6 +5,7 @@ import { h, renderRow, setText, show, syncList } from "../dom.js";
 import { t } from "../i18n.js";
 import { netBanner, topBar } from "../chrome.js";
 import { authorOf, colorClass, COLORS, resultsList, roundKindLabel, roundStatusLabel, swatchClass, themeChip, timerBlock } from "./parts.js";
+import { closedByTimer } from "../timer.js";
 import { fu, replyBox, repliesList, statusLine } from "./followup.js";
 import { buildBoardFollowup } from "./followup_board.js";
 import { boardDataCard } from "./mydata.js";
@@ -218,7 +219,7 @@ export function mountBoard(ctx) {
     const me = state.me;
     if (me && me.muted) items.push(["muted-banner", "warn", me.mute_reason ? t("board.mutedReason", { reason: me.mute_reason }) : t("board.mutedBanner")]);
     if (state.room && state.room.phase === "ended") items.push(["ended-banner", "info", t("board.ended")]);
-    else if (rnd && rnd.status === "closed") items.push(["closed-banner", "info", rnd.kind === "vote" ? t("board.voteClosed") : t("board.roundClosed")]);
+    else if (rnd && rnd.status === "closed") items.push(["closed-banner", "info", rnd.kind === "vote" ? t("board.voteClosed") : t(closedByTimer(rnd) ? "board.roundClosed" : "board.roundClosedEarly")]);
     else if (rnd && rnd.status === "paused") items.push(["paused-banner", "info", t("board.paused")]);
     renderRow(banners, JSON.stringify(items), () => items.map(([id, k, text]) => banner(id, k, text)));
   }

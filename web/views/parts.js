@@ -2,7 +2,7 @@
 
 import { h, renderRow, setText } from "../dom.js";
 import { locale, t } from "../i18n.js";
-import { formatClock, fractionLeft, secondsLeft } from "../timer.js";
+import { closedByTimer, formatClock, fractionLeft, secondsLeft } from "../timer.js";
 
 export const COLORS = ["yellow", "pink", "blue", "green", "orange", "purple"];
 
@@ -82,9 +82,10 @@ export function timerBlock({ large = false } = {}) {
       el.hidden = !rnd || rnd.duration === null || (left === null && rnd.status !== "paused");
       if (!rnd) return;
       setText(clock, left === null ? "" : formatClock(left));
-      const aria = rnd.status === "closed" ? t("timer.timeUp") : left === null ? "" : t("timer.aria", { time: formatClock(left) });
+      const over = closedByTimer(rnd) ? t("timer.timeUp") : t("timer.closed");
+      const aria = rnd.status === "closed" ? over : left === null ? "" : t("timer.aria", { time: formatClock(left) });
       if (clock.getAttribute("aria-label") !== aria) clock.setAttribute("aria-label", aria);
-      setText(label, rnd.status === "paused" ? t("round.paused") : rnd.status === "closed" ? t("timer.timeUp") : "");
+      setText(label, rnd.status === "paused" ? t("round.paused") : rnd.status === "closed" ? over : "");
       const fraction = fractionLeft(rnd, now);
       bar.hidden = fraction === null || rnd.status === "closed";
       if (fraction !== null) fill.style.transform = `scaleX(${fraction})`;
