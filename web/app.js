@@ -191,6 +191,8 @@ class RoomPage {
     this.viewKind = kind;
     this.view = factory();
     setChildren(root, this.view.el);
+    // A new view starts at its top: the board kept the join form's scroll, its round card above the screen.
+    window.scrollTo(0, 0);
     this.view.update?.();
     this.retitle();
   }

@@ -10,7 +10,7 @@ from playwright.async_api import expect
 
 from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
-from tests.web.conftest import Browsing, join, page_state
+from tests.web.conftest import Browsing, page_state
 
 pytestmark = pytest.mark.browser
 
@@ -25,9 +25,15 @@ async def test_after_the_vote_a_participant_sees_the_status_and_reply_of_its_not
     links = create_room(web_server.url, title="School run")
     facilitator = await Client.connect(web_server.ws_url)
     await facilitator.auth(links["facilitator_token"])
-    phone = await web.page("phone", width=390, height=844, mobile=True)
-    await join(phone, links["room"], "Ana")
+    phone = await web.page("phone", width=360, height=480, mobile=True)
+    await phone.goto(f"/j/{links['room']}")
+    await phone.fill("#join-name", "Ana")
+    await phone.check("#join-accept")
+    await phone.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+    assert await phone.evaluate("scrollY") > 100, "the join form scrolls at this size"
+    await phone.click("#join-submit")
     await expect(phone.locator("#idle-title")).to_be_visible()
+    assert await phone.evaluate("scrollY") == 0  # the board opens at its top, not at the join form's scroll
 
     await facilitator.ok("round.open", kind="ideate", prompt="How might we?", private=False, duration=None)
     await phone.fill("#idea-text", IDEA)
