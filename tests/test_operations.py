@@ -295,3 +295,23 @@ def test_a_purge_by_hand_is_refused_while_a_memory_broker_server_runs_on_its_dat
     stopped = run_purge(tmp_path / "data")
     assert stopped.returncode == 0, stopped.stderr
     assert stopped.stdout.startswith("workshop-server: purged 0 room(s)")
+
+
+def test_an_unreachable_redis_stops_the_server_with_one_line_and_status_3(tmp_path: Path) -> None:
+    """It printed two workers' tracebacks (132 lines) after 'Uvicorn running on ...'; the URL's password
+    is never echoed."""
+    port = free_port()  # nothing listens there
+    result = start_cli(
+        tmp_path,
+        60,
+        WORKSHOP_BROKER="redis",
+        WORKSHOP_REDIS_URL=f"redis://:hunter2-secret@127.0.0.1:{port}/0",
+        WORKSHOP_WORKERS="2",
+    )
+    assert result is not None, "the server kept running without its Redis"
+    assert result.returncode == 3
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("workshop-server: cannot connect to redis") and f"{port}" in lines[0]
+    assert "hunter2" not in result.stderr + result.stdout
+    assert "Uvicorn running" not in result.stderr + result.stdout

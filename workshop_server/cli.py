@@ -174,6 +174,25 @@ def storage_problem(settings: Settings) -> str | None:
     return None
 
 
+def broker_problem(settings: Settings) -> str | None:
+    """Connect to Redis once before serving (with ``broker=redis``), so that an unreachable or refusing
+    Redis stops the server with one clear line instead of a worker's traceback. The problem, or None."""
+    if settings.broker != "redis":
+        return None
+    from workshop_server.broker import BrokerError, create_broker
+
+    async def check() -> None:
+        broker = create_broker(settings.broker, settings.redis_url, settings.redis_timeout)
+        await broker.connect()
+        await broker.disconnect()
+
+    try:
+        asyncio.run(check())
+    except BrokerError as exc:
+        return f"{exc} (WORKSHOP_REDIS_URL; is Redis running and reachable from here?)"
+    return None
+
+
 #: The name of the lock file in the data directory, and the descriptor this process holds it with.
 LOCK_FILE_NAME = "server.lock"
 _held: list[int] = []
@@ -263,6 +282,10 @@ def main(argv: list[str] | None = None) -> None:
     if problem is not None:
         sys.stderr.write(f"workshop-server: {problem}\n")
         raise SystemExit(2)
+    problem = broker_problem(settings)
+    if problem is not None:
+        sys.stderr.write(f"workshop-server: {problem}\n")
+        raise SystemExit(3)  # as when a worker could not reach it (operations.md)
     # Create the secret once before workers start, so that they all read the same file.
     try:
         resolve_secret(settings)
