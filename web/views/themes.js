@@ -545,6 +545,8 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
         h("label", { for: inputId, class: "suggestion-label", text: t("themes.suggestionName") }),
         input,
         h("ul", { class: "suggestion-notes" }, ideas.map((i) => h("li", { class: colorClass(i.color), text: i.text }))),
+        // Every note it proposed was grouped or hidden meanwhile: nothing left to accept, say so.
+        ideas.length ? null : h("p", { class: "empty suggestion-gone", text: t("themes.suggestionGone") }),
         h(
           "div",
           { class: "row-actions" },
@@ -554,6 +556,7 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
             "data-focus": "accept",
             text: t("themes.accept"),
             "aria-label": t("themes.acceptLabel", { name: short(s.draft || s.name, 40) }),
+            disabled: ideas.length === 0,
             onclick: () => {
               const name = input.value.trim() || s.name;
               const ids = s.ideas.filter((id) => {
@@ -561,8 +564,10 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
                 return groupable(state, idea) && !idea.theme;
               });
               if (!ids.length) {
+                ctx.toast(t("themes.suggestionGone"));
                 grouping.suggestions = grouping.suggestions.filter((x) => x !== s);
                 refresh();
+                (suggestList.querySelector("[data-focus=accept]") || suggestBtn).focus();
                 return;
               }
               ctx

@@ -1,0 +1,47 @@
+"""A suggested theme whose notes were all grouped meanwhile (by another staff member, say) says so and
+cannot be accepted: its Accept stayed enabled and, clicked, removed the card silently."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import expect
+
+from tests.support.client import Client, create_room
+from tests.support.server import ServerProcess
+from tests.web.conftest import Browsing
+
+pytestmark = pytest.mark.browser
+
+NOTES = ["More coffee in the kitchen", "Better coffee in the kitchen", "A coffee machine that works"]
+
+
+async def test_a_suggestion_with_no_note_left_says_so_and_cannot_be_accepted(
+    web: Browsing, web_server: ServerProcess
+) -> None:
+    links = create_room(web_server.url, title="Kitchen")
+    facilitator = await Client.connect(web_server.ws_url)
+    await facilitator.auth(links["facilitator_token"])
+    await facilitator.ok("round.open", kind="ideate", prompt="Kitchen?", private=False, duration=None)
+    ana = await Client.connect(web_server.ws_url)
+    await ana.join(links["room"], "Ana")
+    ideas = [(await ana.ok("idea.post", text=text))["idea"]["id"] for text in NOTES]
+
+    console = await web.page("facilitator", width=1440, height=900)
+    await console.goto(links["facilitator_url"])
+    await console.click("#themes-suggest")
+    first = console.locator("#suggestion-list .suggestion").first
+    await expect(first).to_be_visible(timeout=30_000)
+    accept = first.locator("[data-focus=accept]")
+    await expect(accept).to_be_enabled()
+    await expect(first.locator(".suggestion-gone")).to_have_count(0)
+
+    # Another device groups every note: nothing of the suggestion is left to accept.
+    await facilitator.ok("theme.create", name="Coffee", color="orange", ideas=ideas)
+    await expect(first.locator(".suggestion-gone")).to_have_text(
+        "All its notes are in themes already: nothing to accept."
+    )
+    await expect(accept).to_be_disabled()
+    await first.locator("[data-focus=reject]").click()
+    await expect(console.locator("#suggestion-list .suggestion")).to_have_count(0)
+    for client in (ana, facilitator):
+        await client.close()
