@@ -475,3 +475,63 @@ async def test_an_undone_merge_gives_the_credit_back_on_the_phone_and_the_consol
         await ben.close()
         await ana.close()
         await fay.close()
+
+
+async def test_a_note_ticked_again_before_the_move_is_answered_stays_ticked(
+    web: Browsing, web_server: ServerProcess
+) -> None:
+    """The room's event moves a note before the answer to the move arrives: a note ticked again in
+    between must stay ticked (the late answer unticked it: a keyboard user's next "Move" did nothing)."""
+    import json
+
+    links = create_room(web_server.url, title="Ticks")
+    fay = await Client.connect(web_server.ws_url)
+    ana = await Client.connect(web_server.ws_url)
+    route: dict[str, Any] = {"hold": None, "held": [], "page": None}
+    try:
+        await fay.auth(links["facilitator_token"])
+        await ana.join(links["room"], "Ana")
+        await fay.ok("round.open", kind="ideate", prompt="Mondays?", duration=None, private=False)
+        await ana.ok("idea.post", text=COFFEE)
+        await ana.ok("idea.post", text=SNACKS)
+        await fay.ok("round.close")
+        await fay.ok("theme.create", name="Drinks", color="blue", ideas=[])
+        console = await web.page("console", width=1440, height=900)
+
+        async def handler(ws: Any) -> None:
+            upstream = ws.connect_to_server()
+            route["page"] = ws
+
+            def to_server(message: str | bytes) -> None:
+                if isinstance(message, str) and json.loads(message).get("type") == "theme.assign":
+                    route["hold"] = json.loads(message)["id"]
+                upstream.send(message)
+
+            def to_page(message: str | bytes) -> None:
+                if route["hold"] is not None and isinstance(message, str):
+                    frame = json.loads(message)
+                    if frame.get("type") == "ok" and frame.get("id") == route["hold"]:
+                        route["held"].append(message)  # the answer comes late
+                        return
+                ws.send(message)
+
+            ws.on_message(to_server)
+            upstream.on_message(to_page)
+
+        await console.route_web_socket("**/ws", handler)
+        await console.goto(links["facilitator_url"])
+        drinks = column(console, "Drinks")
+        await note(console, COFFEE).locator(".note-select").check()
+        await drinks.locator(".theme-move-here").click()
+        await expect(drinks.locator(".staff-note")).to_have_count(1)  # the event came
+        await expect(console.locator("#selection-status")).to_have_text("No note selected.")
+        assert len(route["held"]) == 1  # the answer did not
+        await note(console, COFFEE).locator(".note-select").check()
+        await expect(console.locator("#selection-status")).to_have_text("1 note selected")
+        route["page"].send(route["held"][0])  # the answer arrives now
+        await expect(console.locator("#toasts .toast", has_text="1 note moved to")).to_have_count(1)
+        await expect(console.locator("#selection-status")).to_have_text("1 note selected")
+        await expect(note(console, COFFEE).locator(".note-select")).to_be_checked()
+    finally:
+        await fay.close()
+        await ana.close()

@@ -96,15 +96,30 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
       return groupable(state, idea) && (idea.theme || null) !== themeId;
     });
     if (!ideas.length) return Promise.resolve(null);
+    const retick = untick(ideas);
     return ctx
       .act("theme.assign", { theme: themeId, ideas })
       .then((result) => {
-        for (const id of ideas) grouping.selected.delete(id);
         ctx.toast(t("themes.moved", { count: ideas.length, name: themeName(themeId) }));
         refresh();
         return result;
       })
-      .catch(() => null);
+      .catch(() => {
+        retick();
+        return null;
+      });
+  }
+
+  // The notes sent are unticked as the command leaves, not when its answer comes: the room's event can
+  // move them (and redraw them) before the answer, and a note ticked again in between stays ticked.
+  // A refusal ticks them again. Returns the function that does.
+  function untick(ids) {
+    for (const id of ids) grouping.selected.delete(id);
+    refresh();
+    return () => {
+      for (const id of ids) grouping.selected.add(id);
+      refresh();
+    };
   }
 
   function dropZone(el, themeId) {
@@ -266,17 +281,17 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
         }
         const ideas = Array.from(grouping.selected).filter((id) => groupable(state, state.ideas.get(id)));
         createBtn.disabled = true;
+        const retick = untick(ideas);
         ctx
           .act("theme.create", { name, color: colorSelect.value, ideas })
           .then(() => {
             grouping.newName = "";
             nameInput.value = "";
-            for (const id of ideas) grouping.selected.delete(id);
             grouping.newColor = null;
             ctx.toast(t("themes.created", { name }));
             refresh();
           })
-          .catch(() => {})
+          .catch(retick)
           .finally(() => {
             createBtn.disabled = false;
           });
