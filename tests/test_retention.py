@@ -82,6 +82,31 @@ async def test_a_room_past_its_retention_is_deleted_and_every_worker_closes_it(
     assert files_holding(data, NAME.encode()) == []
 
 
+async def test_a_room_with_a_shorter_retention_is_purged_at_its_own_end(tmp_path: Path, clock: Clock) -> None:
+    """An organiser asked for 7 days: its room goes after 7 days, another (the server's 90) stays."""
+    async with two_hubs(tmp_path / "data", clock) as (a, b):
+        host = await a.create_room(
+            title="A week",
+            brief="",
+            rules="",
+            access="code",
+            passphrase=None,
+            anonymous=False,
+            locale="en",
+            facilitator_name="Fay",
+            retention_days=7,
+        )
+        week = host.room_id
+        usual, _ = await new_room(a)
+        clock.now += 6.9 * DAY
+        assert await b.purge_expired() == []
+        clock.now += 0.2 * DAY
+        assert await b.purge_expired() == [week]
+        with pytest.raises(errors.RoomNotFound):
+            await a.host(week)
+        assert (await a.host(usual)).room_id == usual
+
+
 async def test_personal_mode_keeps_an_anonymous_room(tmp_path: Path, clock: Clock) -> None:
     data = tmp_path / "data"
     async with two_hubs(data, clock, purge_mode="personal") as (a, b):

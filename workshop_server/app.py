@@ -68,6 +68,9 @@ class CreateRoom(BaseModel):
     anonymous: bool = False
     locale: Literal["en", "fr"] = "en"
     facilitator_name: str = "Facilitator"  # the rules of join.name, in the room: empty is invalid_name
+    #: How long the room's data is kept, in days from its creation; at most, and by default, the
+    #: server's ``retention_days`` (an organiser may promise its community less, never more).
+    retention_days: int | None = Field(default=None, ge=1)
 
 
 STATUS = {
@@ -410,7 +413,11 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
     async def server_info(request: Request) -> Response:
         """What the landing page must know before creating a room."""
         return JSONResponse(
-            {"create_key_required": bool(settings.create_key), "protocol": protocol.PROTOCOL_VERSION}
+            {
+                "create_key_required": bool(settings.create_key),
+                "protocol": protocol.PROTOCOL_VERSION,
+                "retention_days": settings.retention_days,
+            }
         )
 
     async def create_room(request: Request) -> Response:
@@ -458,6 +465,10 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
                 raise errors.InvalidCommand(
                     f"a passphrase has at least {PASSPHRASE_MIN} characters (a short one is guessed quickly)"
                 )
+            if body.retention_days is not None and body.retention_days > settings.retention_days:
+                raise errors.InvalidCommand(
+                    f"retention_days: this server keeps a room's data at most {settings.retention_days} days"
+                )
             host = await hub.create_room(
                 title=title,
                 brief=brief,
@@ -467,6 +478,7 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
                 anonymous=body.anonymous,
                 locale=body.locale,
                 facilitator_name=body.facilitator_name,
+                retention_days=body.retention_days,
             )
             info = await host.query("public_info")
             links = hub.links(host.room_id, await host.query("links"))

@@ -1246,7 +1246,10 @@ class Hub:
         anonymous: bool,
         locale: str,
         facilitator_name: str,
+        retention_days: int | None = None,
     ) -> LocalRoom:
+        """``retention_days``: the room's own, at most the server's (the caller checked); None: the
+        server's."""
         if len(self.hosts) >= self.settings.max_rooms:
             raise errors.ServerBusy("this server hosts as many rooms as it may")
         salt = secrets.token_hex(16) if passphrase else ""
@@ -1261,7 +1264,7 @@ class Hub:
             passphrase_hash=digest,
             anonymous=anonymous,
             locale=locale,
-            retention_days=self.settings.retention_days,
+            retention_days=retention_days or self.settings.retention_days,
         )
         now = self.clock()
         for _ in range(20):

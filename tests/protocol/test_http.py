@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -13,6 +14,9 @@ import pytest
 from tests.protocol.conftest import Connect, StartServer
 from tests.support.client import create_room
 from tests.support.server import ServerProcess
+
+# Every room this module creates, and every refused creation, spends one of the address's allowance.
+SERVER_SETTINGS = {"rooms_per_ip_per_hour": 1000}
 
 LINK_KEYS = {
     "room",
@@ -86,6 +90,11 @@ def assert_error(response: Response, status: int, code: str) -> dict[str, Any]:
         # The rules of join.name: an empty name is invalid_name, as it is at join, however it is empty.
         ({"title": "T", "facilitator_name": ""}, 400, "invalid_name", "name"),
         ({"title": "T", "facilitator_name": "   "}, 400, "invalid_name", "name"),
+        # A room keeps its data 1 day to the server's retention_days (90 here), never longer.
+        ({"title": "T", "retention_days": 0}, 400, "invalid_command", "retention_days"),
+        ({"title": "T", "retention_days": 91}, 400, "invalid_command", "at most 90 days"),
+        ({"title": "T", "retention_days": "30"}, 400, "invalid_command", "retention_days"),
+        ({"title": "T", "retention_days": 7.5}, 400, "invalid_command", "retention_days"),
     ],
 )
 def test_create_room_validation(
@@ -127,6 +136,18 @@ def test_create_room_returns_the_links(server: ServerProcess) -> None:
     assert post_room(server, {"title": "Other"}).json()["room"] != code
 
 
+def test_a_room_keeps_its_data_as_few_days_as_its_organiser_asks(server: ServerProcess) -> None:
+    """The server's retention period is the longest, and the default: the landing page reads it."""
+    assert http(server, "/api/server").json()["retention_days"] == 90
+    short = post_room(server, {"title": "Short", "retention_days": 7})
+    assert short.status == 201, short.body
+    assert short.json()["info"]["retention_days"] == 7
+    assert http(server, f"/api/rooms/{short.json()['room']}").json()["retention_days"] == 7
+    for days in (90, None):
+        info = post_room(server, {"title": "Longest", "retention_days": days}).json()["info"]
+        assert info["retention_days"] == 90
+
+
 # --- Public room info and QR --------------------------------------------------------------------------------
 def test_room_info(server: ServerProcess) -> None:
     links = create_room(server.url, title="Info", brief="Brief", rules="Rule one", locale="fr")
@@ -143,9 +164,12 @@ def test_room_info(server: ServerProcess) -> None:
         "access": "code",
         "anonymous": False,
         "locale": "fr",
+        "retention_days": 90,
+        "created_at": info["created_at"],
         "locked": False,
         "phase": "lobby",
     }
+    assert abs(info["created_at"] - time.time()) < 600
     # What people type: lower case, spaces and dashes.
     typed = code[:3].lower() + "-" + code[3:].lower()
     assert http(server, f"/api/rooms/{typed}").json() == info

@@ -3,6 +3,7 @@
 import { h, setChildren } from "../dom.js";
 import { t } from "../i18n.js";
 import { netBanner, topBar } from "../chrome.js";
+import { formatDate } from "./followup.js";
 
 const draft = { name: "", passphrase: "", accepted: false };
 
@@ -95,7 +96,7 @@ export function mountJoin(ctx, { info, invite, onInfo, onSubmit }) {
         "details",
         { class: "notice" },
         h("summary", { text: t("join.noticeTitle") }),
-        h("p", { id: "join-notice", text: t("join.notice") }),
+        h("p", { id: "join-notice", text: room.created_at && room.retention_days ? t("join.noticeUntil", { date: formatDate(room.created_at + room.retention_days * 86400) }) : t("join.notice") }),
       ),
       formError,
       submitBtn,

@@ -15,6 +15,7 @@ const draft = {
   anonymous: false,
   locale: null,
   facilitator: "",
+  retention: "",
   code: "",
 };
 let created = null;
@@ -194,10 +195,22 @@ export function mountLanding(ctx) {
     keyField.hidden = false;
     createKey.required = true;
   };
+  // How long the room's data is kept: the server's retention period at most, and by default.
+  const retention = bind(h("input", { id: "room-retention", type: "number", inputmode: "numeric", min: "1", step: "1", value: draft.retention, "aria-describedby": "room-retention-hint" }), "retention");
+  const retentionField = field("room-retention", "landing.retention", retention, "landing.retentionHint");
+  retentionField.hidden = true;
+  let retentionMax = null;
   fetch("/api/server")
     .then((r) => (r.ok ? r.json() : {}))
     .then((info) => {
       if (info.create_key_required) askForKey();
+      if (Number.isInteger(info.retention_days)) {
+        retentionMax = info.retention_days;
+        retention.max = String(retentionMax);
+        if (!draft.retention) retention.value = String(retentionMax);
+        retentionField.querySelector(".hint").textContent = t("landing.retentionHint", { max: retentionMax });
+        retentionField.hidden = false;
+      }
     })
     .catch(() => {});
   const facilitator = bind(h("input", { id: "room-facilitator", type: "text", maxlength: "40", value: draft.facilitator, autocomplete: "name" }), "facilitator");
@@ -226,6 +239,16 @@ export function mountLanding(ctx) {
           passphrase.focus();
           return;
         }
+        let days = null;
+        if (retentionMax !== null && retention.value.trim() !== "") {
+          days = Number(retention.value);
+          if (!Number.isInteger(days) || days < 1 || days > retentionMax) {
+            error.textContent = t("landing.retentionInvalid", { max: retentionMax });
+            error.hidden = false;
+            retention.focus();
+            return;
+          }
+        }
         const body = {
           title: title.value.trim(),
           brief: brief.value.trim(),
@@ -235,6 +258,7 @@ export function mountLanding(ctx) {
           locale: lang.value,
         };
         if (access.value === "passphrase") body.passphrase = passphrase.value;
+        if (days !== null) body.retention_days = days;
         body.facilitator_name = facilitator.value.trim() || t("role.facilitator");
         submit.disabled = true;
         submit.textContent = t("landing.creating");
@@ -299,6 +323,7 @@ export function mountLanding(ctx) {
       h("label", { for: "room-anonymous" }, h("span", { text: t("landing.anonymous") }), h("span", { class: "hint", text: t("landing.anonymousHint") })),
     ),
     field("room-facilitator", "landing.facilitatorName", facilitator),
+    retentionField,
     keyField,
     error,
     submit,

@@ -34,6 +34,7 @@ PUBLIC_INFO = (
     "access",
     "anonymous",
     "locale",
+    "retention_days",
     "locked",
     "phase",
 )
@@ -120,6 +121,7 @@ def public_info(room: RoomState, invite: str | None = None, generation: int = 0)
     invite is of a generation before a rotation."""
     view = views.room_view(room)
     info: Data = {k: view[k] for k in PUBLIC_INFO}
+    info["created_at"] = room.created_at  # with retention_days: when the data notice's period ends
     found = room.invites.get(invite) if invite is not None else None
     if found is not None:
         if generation != room.link_generation("invite", found.id):
