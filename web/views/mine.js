@@ -151,7 +151,11 @@ export function mountMine(root, ctx, { code, onRoom }) {
     const badges = [];
     if (idea.state === "pending") badges.push(h("span", { class: "badge badge-pending", text: t("note.pending") }));
     if (idea.state === "hidden") badges.push(h("span", { class: "badge badge-hidden", text: idea.hide_reason ? t("note.hiddenReason", { reason: idea.hide_reason }) : t("note.hidden") }));
-    if (idea.state === "merged") badges.push(h("span", { class: "badge badge-merged", text: idea.merged_into_text ? t("note.mergedInto", { text: idea.merged_into_text }) : t("note.merged") }));
+    // A note merged away: its outcome is the outcome of the note that holds it now (the merge credits
+    // every author), which the server sends as `merged_into_idea`.
+    const holder = idea.state === "merged" ? idea.merged_into_idea || null : null;
+    const mergedText = holder ? holder.text : idea.merged_into_text;
+    if (idea.state === "merged") badges.push(h("span", { class: "badge badge-merged", text: mergedText ? t("note.mergedInto", { text: mergedText }) : t("note.merged") }));
     const titleId = "mine-idea-" + idea.id;
     return h(
       "li",
@@ -168,14 +172,33 @@ export function mountMine(root, ctx, { code, onRoom }) {
           badges,
         ),
         others.length ? h("p", { class: "note-author", text: t("mine.with", { names: listNames(others) }) }) : null,
-        statusLine(idea, { id: "mine-status-" + idea.id }),
+        holder ? null : statusLine(idea, { id: "mine-status-" + idea.id }),
         idea.history && idea.history.length
           ? h("div", { class: "mine-history" }, h("h4", { class: "section-subtitle", text: t("followup.history") }), historyList(idea, { id: "mine-history-" + idea.id }))
-          : h("p", { class: "hint", text: t("mine.noDecision") }),
+          : holder
+            ? null
+            : h("p", { class: "hint", text: t("mine.noDecision") }),
+        holder ? mergedOutcome(idea, holder, me) : null,
         idea.replies && idea.replies.length
           ? h("div", { class: "mine-replies" }, h("h4", { class: "section-subtitle", text: t("mine.replies", { count: idea.replies.length }) }), repliesList(null, { me: { id: me } }, idea.replies, { id: "mine-replies-" + idea.id }))
           : null,
       ),
+    );
+  }
+
+  /** What became of the note `idea` was merged into (`holder`): its status, decisions and replies. */
+  function mergedOutcome(idea, holder, me) {
+    const history = holder.history || [];
+    const replies = holder.replies || [];
+    return h(
+      "div",
+      { class: "mine-outcome", id: "mine-outcome-" + idea.id },
+      h("p", { class: "mine-outcome-lead", text: t("mine.mergedOutcome", { text: holder.text }) }),
+      statusLine(holder, { id: "mine-outcome-status-" + idea.id }),
+      history.length
+        ? h("div", { class: "mine-history" }, h("h4", { class: "section-subtitle", text: t("followup.history") }), historyList(holder, { id: "mine-outcome-history-" + idea.id }))
+        : h("p", { class: "hint", text: t("mine.noDecisionMerged") }),
+      replies.length ? h("div", { class: "mine-replies" }, h("h4", { class: "section-subtitle", text: t("mine.replies", { count: replies.length }) }), repliesList(null, { me: { id: me } }, replies, { id: "mine-outcome-replies-" + idea.id })) : null,
     );
   }
 

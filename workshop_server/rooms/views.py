@@ -356,6 +356,16 @@ def followup(room: RoomState, member_id: str | None, *, staff: bool) -> Data:
     }
 
 
+def merge_holder(room: RoomState, idea: Idea) -> Idea:
+    """The idea that holds ``idea`` now: ``idea`` itself unless merged, else the idea it was merged
+    into, followed through later merges to the one not merged away."""
+    seen = {idea.id}
+    while idea.state == IdeaState.MERGED and idea.merged_into in room.ideas and idea.merged_into not in seen:
+        idea = room.ideas[idea.merged_into]
+        seen.add(idea.id)
+    return idea
+
+
 def my_ideas(room: RoomState, member_id: str) -> Data:
     """A member's "my ideas" page: each idea it is credited on (as author or through a merge) with its
     status history, dots, theme, co-authors and the replies it received; the room's announcements; the
@@ -383,6 +393,17 @@ def my_ideas(room: RoomState, member_id: str) -> Data:
         if idea.state == IdeaState.MERGED and idea.merged_into in room.ideas:
             into = room.ideas[idea.merged_into]
             data["merged_into_text"] = into.text
+            # Its outcome is the outcome of the idea that holds it now (a later merge of ``into``
+            # moves it on): that idea's status, decisions and replies are its authors' too.
+            holder = merge_holder(room, idea)
+            data["merged_into_idea"] = {
+                "id": holder.id,
+                "text": holder.text,
+                "state": str(holder.state),
+                "status": str(holder.status.value),
+                "history": [dict(change) for change in holder.history],
+                "replies": fv.public_replies_of(room, holder.id, member_id),
+            }
         data["replies"] = fv.public_replies_of(room, idea.id, member_id)
         mine.append(data)
     rows = fv.contributors(room, member_id, staff=False)
