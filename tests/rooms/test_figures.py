@@ -64,6 +64,7 @@ def test_vote_concentration_per_round() -> None:
         "kind": "ideate",
         "status": "closed",
         "ideas": 4,
+        "notes": 4,
         "contributors": 2,
         "participation": 0.5,
     }
@@ -93,7 +94,11 @@ def test_theme_mix_timeline_and_satisfaction() -> None:
         "themes": [{"theme": "t1", "name": "A", "ideas": 3, "share": 0.75}],
         "ungrouped": 1,
     }
-    assert timeline(w.room) == [{"t": 0, "ideas": 2}, {"t": 60, "ideas": 0}, {"t": 120, "ideas": 2}]
+    assert timeline(w.room) == [
+        {"t": 0, "notes": 2, "ideas": 2},
+        {"t": 60, "notes": 0, "ideas": 0},
+        {"t": 120, "notes": 2, "ideas": 2},
+    ]
     assert f["satisfaction"]["average"] == 3.5 and f["satisfaction"]["count"] == 2
 
 

@@ -137,9 +137,10 @@ def test_the_dashboard_and_the_report_count_a_rounds_ideas_alike() -> None:
     w.close()
     w.ok(FACILITATOR, c.IdeaMerge, into=ideas[0], ideas=[ideas[1]])
     ideate = figures(w.room)["rounds"][0]
-    said = re.search(r"^(\d+) ideas\.$", report_md(w.room), flags=re.MULTILINE)
+    line = r"^(\d+) ideas \((\d+) notes posted, duplicates merged\)\.$"
+    said = re.search(line, report_md(w.room), flags=re.MULTILINE)
     assert said is not None
-    assert int(said.group(1)) == ideate["ideas"]
+    assert (int(said.group(1)), int(said.group(2))) == (ideate["ideas"], ideate["notes"]) == (2, 3)
 
 
 def test_an_erased_member_is_not_a_silent_participant_to_invite_to_speak() -> None:

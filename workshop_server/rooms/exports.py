@@ -154,9 +154,15 @@ def report_blocks(room: RoomState, *, anonymised: bool = False, lang: str | None
         kind, status = w(f"kind.{rnd.kind}"), w(f"rstatus.{rnd.status.value}")
         blocks.append(("h3", w("round", id=rnd.id, prompt=rnd.prompt, kind=kind, status=status)))
         if rnd.kind == "ideate":
-            # Posted in the round (duplicates merged since included), as the figures count them.
-            posted = sum(1 for i in room.ideas.values() if i.round == rnd.id)
-            blocks.append(("p", w.count(posted, "idea") + "."))
+            # As the figures count them (``figures.py``): the round's ideas once duplicates are merged,
+            # and the notes posted in it when a merge made them differ.
+            posted = [i for i in room.ideas.values() if i.round == rnd.id]
+            ideas = sum(1 for i in posted if i.state != IdeaState.MERGED)
+            said = w.count(ideas, "idea")
+            if len(posted) == ideas:
+                blocks.append(("p", said + "."))
+            else:
+                blocks.append(("p", w("round_ideas_merged", ideas=said, notes=w.count(len(posted), "note"))))
             continue
         key = "theme" if rnd.target == "themes" else "idea"
         results = rnd.results or [
@@ -231,6 +237,7 @@ def report_blocks(room: RoomState, *, anonymised: bool = False, lang: str | None
     lines = [
         w("participants", n=figures["participants"]),
         w("ideas", n=figures["ideas"]),
+        w("notes", n=figures["notes"]),
         w("participation", pct=w.percent(figures["participation_rate"])),
         w("per_participant", n=w.number(figures["ideas_per_participant"])),
         w("gini", n=w.number(figures["contribution_gini"])),

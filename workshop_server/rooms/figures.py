@@ -4,13 +4,20 @@ Nothing here runs on the hot path: the shell asks for :func:`figures` as a named
 so a command costs the same with or without a dashboard open; one call is linear in the room's ideas,
 dots and members.
 
-Definitions (``protocol.md`` documents the answer's fields):
+Definitions (``protocol.md`` documents the answer's fields). Two counts, never mixed:
+
+- *ideas*: the distinct ideas once duplicates are merged, i.e. the notes not merged into another
+  (hidden and pending ones included; withdrawn ones are gone). The figures' ``ideas`` (the room's, a
+  round's, a theme's, a minute's of the timeline), the contributors list, the CSV's rows and the report
+  count these, so a round's ideas add up to the room's;
+- *notes posted*: every note posted, those merged into another since included (``notes``: the
+  room's, a round's, a minute's of the timeline). A merge never changes it.
 
 - *participants*: members with the role participant who were admitted (active or removed since);
   *active*: those online now;
 - *participation rate*: the share of participants credited on at least one idea (merges credit every
   author; withdrawn ideas are gone, hidden ones still count: they were contributions);
-- *ideas per participant*: ideas posted by participants (not merged away) over participants;
+- *ideas per participant*: ideas (not merged away) whose author is a participant, over participants;
 - *contribution inequality*: the Gini coefficient of ideas per participant, silent ones included
   (0: everyone posted as much; towards 1: one person posted everything);
 - *vote turnout*: per vote round, the share of participants who placed at least one dot;
@@ -113,7 +120,8 @@ def figures(room: RoomState) -> Data:
                 "round": rnd.id,
                 "kind": "ideate",
                 "status": str(rnd.status.value),
-                "ideas": len(posted),
+                "ideas": sum(1 for i in posted if i.state != IdeaState.MERGED),
+                "notes": len(posted),
                 "contributors": len(authors & participants),
                 "participation": _share(len(authors & participants), len(participants)),
             }
@@ -135,6 +143,7 @@ def figures(room: RoomState) -> Data:
         "participants": len(participants),
         "active": len(active & room.online),
         "ideas": len(ideas),
+        "notes": len(room.ideas),
         "participation_rate": _share(len(contributors), len(participants)),
         "ideas_per_participant": round(posted_by_participants / len(participants), 2)
         if participants
@@ -150,9 +159,11 @@ def figures(room: RoomState) -> Data:
 
 
 def timeline(room: RoomState) -> list[Data]:
-    """Ideas posted over time since the first round opened: ``[{"t": seconds, "ideas": n}]``, one entry
-    per bucket from the first to the last idea (empty buckets included, so a chart is a plain series).
-    Buckets are a minute long, longer in long rooms: never more than :data:`TIMELINE_MAX_BUCKETS`."""
+    """Notes posted over time since the first round opened: ``[{"t": seconds, "notes": n, "ideas": k}]``
+    (``notes``: posted in the bucket; ``ideas``: those of them not merged away since, so that the
+    buckets' ideas add up to the room's), one entry per bucket from the first to the last note (empty
+    buckets included, so a chart is a plain series). Buckets are a minute long, longer in long rooms:
+    never more than :data:`TIMELINE_MAX_BUCKETS`."""
     if not room.rounds or not room.ideas:
         return []
     start = min(r.opened_at for r in room.rounds.values())
@@ -160,9 +171,12 @@ def timeline(room: RoomState) -> list[Data]:
     size = TIMELINE_BUCKET_SECONDS * max(
         1, math.ceil(span / (TIMELINE_BUCKET_SECONDS * TIMELINE_MAX_BUCKETS))
     )
-    buckets: dict[int, int] = {}
+    notes: dict[int, int] = {}
+    ideas: dict[int, int] = {}
     for idea in room.ideas.values():
         bucket = min(int(max(0.0, idea.created_at - start) // size), TIMELINE_MAX_BUCKETS - 1)
-        buckets[bucket] = buckets.get(bucket, 0) + 1
-    last = max(buckets)
-    return [{"t": b * size, "ideas": buckets.get(b, 0)} for b in range(last + 1)]
+        notes[bucket] = notes.get(bucket, 0) + 1
+        if idea.state != IdeaState.MERGED:
+            ideas[bucket] = ideas.get(bucket, 0) + 1
+    last = max(notes)
+    return [{"t": b * size, "notes": notes.get(b, 0), "ideas": ideas.get(b, 0)} for b in range(last + 1)]

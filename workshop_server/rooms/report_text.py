@@ -50,7 +50,9 @@ _TEXT: Final[dict[str, dict[str, str]]] = {
         "decisions": "Decisions:",
         "figures": "Figures",
         "participants": "Participants: {n}",
-        "ideas": "Ideas: {n}",
+        "ideas": "Ideas (duplicates merged): {n}",
+        "notes": "Notes posted: {n}",
+        "round_ideas_merged": "{ideas} ({notes} posted, duplicates merged).",
         "participation": "Participation rate: {pct} (participants credited on an idea, hidden ones included)",
         "per_participant": "Ideas per participant: {n}",
         "gini": "Contribution inequality (Gini): {n}",
@@ -107,7 +109,9 @@ _TEXT: Final[dict[str, dict[str, str]]] = {
         "decisions": "Décisions\u202f:",
         "figures": "Indicateurs",
         "participants": "Participants\u202f: {n}",
-        "ideas": "Idées\u202f: {n}",
+        "ideas": "Idées (doublons fusionnés)\u202f: {n}",
+        "notes": "Notes postées\u202f: {n}",
+        "round_ideas_merged": "{ideas} ({notes} postées, doublons fusionnés).",
         "participation": "Taux de participation\u202f: {pct} (participants crédités d'une idée, "
         "idées masquées comprises)",
         "per_participant": "Idées par participant\u202f: {n}",
@@ -138,8 +142,18 @@ _TEXT: Final[dict[str, dict[str, str]]] = {
 
 #: Nouns with their plural (English: 1 is singular; French: 0 and 1 are).
 _NOUNS: Final[dict[str, dict[str, tuple[str, str]]]] = {
-    "en": {"idea": ("idea", "ideas"), "juror": ("juror", "jurors"), "answer": ("answer", "answers")},
-    "fr": {"idea": ("idée", "idées"), "juror": ("juré", "jurés"), "answer": ("réponse", "réponses")},
+    "en": {
+        "idea": ("idea", "ideas"),
+        "note": ("note", "notes"),
+        "juror": ("juror", "jurors"),
+        "answer": ("answer", "answers"),
+    },
+    "fr": {
+        "idea": ("idée", "idées"),
+        "note": ("note", "notes"),
+        "juror": ("juré", "jurés"),
+        "answer": ("réponse", "réponses"),
+    },
 }
 
 #: What became of an idea (feminine in French) or of a theme (masculine).

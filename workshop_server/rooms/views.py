@@ -231,9 +231,11 @@ def progress(room: RoomState) -> Data:
     )
     data: Data = {"round": None if rnd is None else rnd.id, "participants": participants}
     if rnd is not None and rnd.kind == "ideate":
-        posted = [i for i in room.ideas.values() if i.round == rnd.id and i.state != IdeaState.MERGED]
-        data["ideas"] = len(posted)
-        data["contributors"] = len({i.author for i in posted})
+        # Counted as the figures count a round (``figures.py``): its ideas once duplicates are merged,
+        # and everyone credited on its notes (a note merged into another still has an author).
+        posted = [i for i in room.ideas.values() if i.round == rnd.id]
+        data["ideas"] = sum(1 for i in posted if i.state != IdeaState.MERGED)
+        data["contributors"] = len({a for i in posted for a in room.credited(i)})
     elif rnd is not None:
         data["voters"] = sum(1 for dots in rnd.dots.values() if any(dots.values()))
     return data
