@@ -208,8 +208,8 @@ const STRINGS = {
     "console.close": "Close round",
     "console.reveal": "Reveal notes",
     "console.statsIdeate": {
-      "one": "{count} note · {online} online",
-      "other": "{count} notes · {online} online"
+      "one": "{count} idea · {online} online",
+      "other": "{count} ideas · {online} online"
     },
     "console.statsVote": {
       "one": "{count} dot placed · {online} online",
@@ -740,6 +740,9 @@ const STRINGS = {
     "kpi.participants": "Joined",
     "kpi.active": "Online now",
     "kpi.ideas": "Ideas",
+    "kpi.ideasHint": "Duplicates merged count once",
+    "kpi.notes": "Notes posted",
+    "kpi.notesHint": "Merged duplicates included",
     "kpi.participation": "Participation",
     "kpi.participationHint": "Share of participants who posted",
     "kpi.perParticipant": "Ideas per participant",
@@ -755,12 +758,16 @@ const STRINGS = {
     "kpi.silentHint": "They have not posted yet: invite them to speak.",
     "kpi.silentNone": "Everyone present has posted.",
     "kpi.noParticipants": "No participant yet.",
-    "kpi.timeline": "Ideas over time",
+    "kpi.timeline": "Notes posted over time",
     "kpi.timelineDesc": {
-      "one": "{count} idea in {minutes} min; the busiest minute ({at} min) had {peak}.",
-      "other": "{count} ideas in {minutes} min; the busiest minute ({at} min) had {peak}."
+      "one": "{count} note posted in {minutes} min; the busiest minute ({at} min) had {peak}.",
+      "other": "{count} notes posted in {minutes} min; the busiest minute ({at} min) had {peak}."
     },
-    "kpi.timelineEmpty": "No idea posted yet.",
+    "kpi.timelineMerged": {
+      "one": "That is {count} idea once duplicates are merged.",
+      "other": "That is {count} ideas once duplicates are merged."
+    },
+    "kpi.timelineEmpty": "No note posted yet.",
     "kpi.minutes": "{n} min",
     "kpi.fromMinute": "From",
     "kpi.asTable": "Show as a table",
@@ -774,6 +781,17 @@ const STRINGS = {
     "kpi.kindIdeate": "ideas",
     "kpi.kindVote": "vote",
     "kpi.ideasCol": "Ideas",
+    "kpi.notesCol": "Notes posted",
+    "kpi.countCol": "Ideas or dots",
+    "kpi.ideasN": {
+      "one": "{count} idea",
+      "other": "{count} ideas"
+    },
+    "kpi.notesN": {
+      "one": "{count} note posted",
+      "other": "{count} notes posted"
+    },
+    "kpi.ideasOfNotes": "{ideas} ({notes})",
     "kpi.peopleCol": "People",
     "kpi.shareCol": "Share",
     "kpi.top3": "Top 3 share",
@@ -1057,8 +1075,8 @@ const STRINGS = {
     "console.close": "Clore la manche",
     "console.reveal": "Révéler les notes",
     "console.statsIdeate": {
-      "one": "{count} note · {online} en ligne",
-      "other": "{count} notes · {online} en ligne"
+      "one": "{count} idée · {online} en ligne",
+      "other": "{count} idées · {online} en ligne"
     },
     "console.statsVote": {
       "one": "{count} gommette placée · {online} en ligne",
@@ -1591,6 +1609,9 @@ const STRINGS = {
     "kpi.participants": "Inscrits",
     "kpi.active": "En ligne",
     "kpi.ideas": "Idées",
+    "kpi.ideasHint": "Un doublon fusionné ne compte qu'une fois",
+    "kpi.notes": "Notes postées",
+    "kpi.notesHint": "Doublons fusionnés compris",
     "kpi.participation": "Participation",
     "kpi.participationHint": "Part des participants qui ont posté",
     "kpi.perParticipant": "Idées par participant",
@@ -1606,12 +1627,16 @@ const STRINGS = {
     "kpi.silentHint": "Ils n'ont encore rien posté : invitez-les à prendre la parole.",
     "kpi.silentNone": "Toutes les personnes présentes ont posté.",
     "kpi.noParticipants": "Aucun participant pour l'instant.",
-    "kpi.timeline": "Idées au fil du temps",
+    "kpi.timeline": "Notes postées au fil du temps",
     "kpi.timelineDesc": {
-      "one": "{count} idée en {minutes} min ; la minute la plus active ({at} min) en a compté {peak}.",
-      "other": "{count} idées en {minutes} min ; la minute la plus active ({at} min) en a compté {peak}."
+      "one": "{count} note postée en {minutes} min ; la minute la plus active ({at} min) en a compté {peak}.",
+      "other": "{count} notes postées en {minutes} min ; la minute la plus active ({at} min) en a compté {peak}."
     },
-    "kpi.timelineEmpty": "Aucune idée postée pour l'instant.",
+    "kpi.timelineMerged": {
+      "one": "Soit {count} idée une fois les doublons fusionnés.",
+      "other": "Soit {count} idées une fois les doublons fusionnés."
+    },
+    "kpi.timelineEmpty": "Aucune note postée pour l'instant.",
     "kpi.minutes": "{n} min",
     "kpi.fromMinute": "À partir de",
     "kpi.asTable": "Voir en tableau",
@@ -1625,6 +1650,17 @@ const STRINGS = {
     "kpi.kindIdeate": "idées",
     "kpi.kindVote": "vote",
     "kpi.ideasCol": "Idées",
+    "kpi.notesCol": "Notes postées",
+    "kpi.countCol": "Idées ou gommettes",
+    "kpi.ideasN": {
+      "one": "{count} idée",
+      "other": "{count} idées"
+    },
+    "kpi.notesN": {
+      "one": "{count} note postée",
+      "other": "{count} notes postées"
+    },
+    "kpi.ideasOfNotes": "{ideas} ({notes})",
     "kpi.peopleCol": "Personnes",
     "kpi.shareCol": "Part",
     "kpi.top3": "Part du top 3",

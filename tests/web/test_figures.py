@@ -95,7 +95,7 @@ async def test_live_figures_exports_triage_and_erasure(web: Browsing, web_server
     await expect(kpi(console, "ideas")).to_have_text("3")
     await expect(kpi(console, "participation")).to_have_text("100%")
     await expect(console.locator("#kpi-silent")).to_contain_text("Everyone present has posted")
-    await expect(console.locator("#kpi-timeline-desc")).to_contain_text("3 ideas")
+    await expect(console.locator("#kpi-timeline-desc")).to_contain_text("3 notes posted")
     assert await console.locator("#kpi-timeline-chart rect.kpi-bar").count() >= 1
     await expect(console.locator("#kpi-rounds-desc")).to_have_text("Round 1 · ideas: 100%")
     await expect(console.locator("#kpi-rounds-table")).to_contain_text("2 contributors")

@@ -435,6 +435,7 @@ export function mountConsole(ctx) {
       statusBadge.className = "badge badge-status is-" + rnd.status;
       setText(prompt, rnd.prompt);
       timer.update(rnd, ctx.now());
+      // The round's ideas as the figures count them: its notes not merged into another.
       const count = Array.from(state.ideas.values()).filter((i) => i.round === rnd.id && i.state !== "merged").length;
       const voters = state.votes.get(rnd.id);
       setText(

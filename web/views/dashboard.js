@@ -44,24 +44,30 @@ function roundLabel(state, id) {
   return t("kpi.roundN", { n: n >= 0 ? n + 1 : id });
 }
 
-/** Bars of ideas per time bucket (`timeline`), with its title and description for screen readers. */
+/**
+ * Bars of notes posted per time bucket (`timeline`: `notes` posted, `ideas` of them not merged away),
+ * with its title and description for screen readers. A merge never changes what was posted when, so
+ * the bars are notes posted; the description and the table also give the ideas once duplicates are
+ * merged, which add up to the "Ideas" tile.
+ */
 function timelineChart(timeline) {
   const W = 320;
   const H = 140;
   const pad = { l: 26, r: 6, t: 10, b: 22 };
-  const max = Math.max(1, ...timeline.map((p) => p.ideas));
+  const max = Math.max(1, ...timeline.map((p) => p.notes));
   const n = Math.max(1, timeline.length);
   const step = (W - pad.l - pad.r) / n;
   const y = (v) => H - pad.b - (v / max) * (H - pad.t - pad.b);
   const size = timeline.length > 1 ? timeline[1].t - timeline[0].t : 60;
-  const total = timeline.reduce((a, p) => a + p.ideas, 0);
-  const peak = timeline.reduce((best, p) => (p.ideas > best.ideas ? p : best), { t: 0, ideas: -1 });
+  const total = timeline.reduce((a, p) => a + p.notes, 0);
+  const ideas = timeline.reduce((a, p) => a + p.ideas, 0);
+  const peak = timeline.reduce((best, p) => (p.notes > best.notes ? p : best), { t: 0, notes: -1 });
   const minutes = (sec) => Math.round(sec / 60);
   const desc = timeline.length
-    ? t("kpi.timelineDesc", { count: total, minutes: minutes(timeline[timeline.length - 1].t + size), peak: peak.ideas, at: minutes(peak.t) })
+    ? t("kpi.timelineDesc", { count: total, minutes: minutes(timeline[timeline.length - 1].t + size), peak: peak.notes, at: minutes(peak.t) }) + (ideas !== total ? " " + t("kpi.timelineMerged", { count: ideas }) : "")
     : t("kpi.timelineEmpty");
   const bars = timeline.map((p, i) =>
-    s("rect", { class: "kpi-bar", x: (pad.l + i * step + step * 0.12).toFixed(1), y: y(p.ideas).toFixed(1), width: Math.max(1, step * 0.76).toFixed(1), height: (H - pad.b - y(p.ideas)).toFixed(1) }),
+    s("rect", { class: "kpi-bar", x: (pad.l + i * step + step * 0.12).toFixed(1), y: y(p.notes).toFixed(1), width: Math.max(1, step * 0.76).toFixed(1), height: (H - pad.b - y(p.notes)).toFixed(1) }),
   );
   const svg = s(
     "svg",
@@ -80,8 +86,8 @@ function timelineChart(timeline) {
     "table",
     { class: "kpi-table" },
     h("caption", { class: "sr-only", text: t("kpi.timeline") }),
-    h("thead", {}, h("tr", {}, h("th", { scope: "col", text: t("kpi.fromMinute") }), h("th", { scope: "col", text: t("kpi.ideasCol") }))),
-    h("tbody", {}, timeline.map((p) => h("tr", {}, h("td", { text: t("kpi.minutes", { n: minutes(p.t) }) }), h("td", { text: String(p.ideas) })))),
+    h("thead", {}, h("tr", {}, h("th", { scope: "col", text: t("kpi.fromMinute") }), h("th", { scope: "col", text: t("kpi.notesCol") }), h("th", { scope: "col", text: t("kpi.ideasCol") }))),
+    h("tbody", {}, timeline.map((p) => h("tr", {}, h("td", { text: t("kpi.minutes", { n: minutes(p.t) }) }), h("td", { text: String(p.notes) }), h("td", { text: String(p.ideas) })))),
   );
   return h(
     "figure",
@@ -129,6 +135,12 @@ function roundsChart(state, rounds) {
   );
 }
 
+/** An ideate round's count: its ideas once duplicates are merged, and the notes posted when they differ. */
+function roundIdeas(r) {
+  const ideas = t("kpi.ideasN", { count: r.ideas });
+  return r.notes !== undefined && r.notes !== r.ideas ? t("kpi.ideasOfNotes", { ideas, notes: t("kpi.notesN", { count: r.notes }) }) : ideas;
+}
+
 /** The per-round table (every figure of each round). */
 function roundsTable(state, rounds) {
   if (!rounds.length) return null;
@@ -146,7 +158,7 @@ function roundsTable(state, rounds) {
         h(
           "tr",
           {},
-          ["kpi.round", "kpi.ideasCol", "kpi.peopleCol", "kpi.shareCol", "kpi.top3", "kpi.dotsGini"].map((key) => h("th", { scope: "col", text: t(key) })),
+          ["kpi.round", "kpi.countCol", "kpi.peopleCol", "kpi.shareCol", "kpi.top3", "kpi.dotsGini"].map((key) => h("th", { scope: "col", text: t(key) })),
         ),
       ),
       h(
@@ -157,7 +169,7 @@ function roundsTable(state, rounds) {
             "tr",
             { dataset: { round: r.round } },
             h("th", { scope: "row" }, roundLabel(state, r.round), h("span", { class: "kpi-sub", text: ` ${t(r.kind === "vote" ? "kpi.kindVote" : "kpi.kindIdeate")}, ${roundStatusLabel(r)}` })),
-            h("td", { text: r.kind === "vote" ? t("kpi.dotsN", { count: r.dots }) : String(r.ideas) }),
+            h("td", { text: r.kind === "vote" ? t("kpi.dotsN", { count: r.dots }) : roundIdeas(r) }),
             h("td", { text: r.kind === "vote" ? t("kpi.votersN", { count: r.voters }) : t("kpi.contributorsN", { count: r.contributors }) }),
             h("td", { text: percent(r.kind === "vote" ? r.turnout : r.participation) }),
             h("td", { text: r.kind === "vote" ? percent(r.top3_share) : dash }),
@@ -278,7 +290,8 @@ export function buildDashboard(ctx, state) {
           { class: "kpi-tiles" },
           tile("kpi-participants", "kpi.participants", String(d.participants)),
           tile("kpi-active", "kpi.active", String(d.active)),
-          tile("kpi-ideas", "kpi.ideas", String(d.ideas)),
+          tile("kpi-ideas", "kpi.ideas", String(d.ideas), "kpi.ideasHint"),
+          tile("kpi-notes", "kpi.notes", String(d.notes), "kpi.notesHint"),
           tile("kpi-participation", "kpi.participation", percent(d.participation_rate), "kpi.participationHint"),
           tile("kpi-per-participant", "kpi.perParticipant", decimal(d.ideas_per_participant)),
           tile("kpi-gini", "kpi.gini", decimal(d.contribution_gini), "kpi.giniHint"),
