@@ -1,29 +1,29 @@
 """Backing up the data directory of a running server, and restoring it. Real server processes.
 
-The backup is SQLite's online backup (what ``sqlite3 workshop.sqlite3 ".backup copy.sqlite3"`` does),
-taken while the server serves; the restore puts the copy (and the secret) in a fresh data directory.
+The backup is ``workshop-server backup FILE``: SQLite's online backup (what ``sqlite3 workshop.sqlite3
+".backup copy.sqlite3"`` does), taken while the server serves; the restore puts the copy (and the
+secret) in a fresh data directory.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
-import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
 from workshop_server.storage import DATABASE_FILENAME
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 def online_backup(data_dir: Path, target: Path) -> None:
-    """``sqlite3 <db> ".backup <target>"`` while the server runs."""
-    source = sqlite3.connect(data_dir / DATABASE_FILENAME)
-    copy = sqlite3.connect(target)
-    try:
-        source.backup(copy)
-    finally:
-        copy.close()
-        source.close()
+    """``workshop-server backup <target>`` while the server runs."""
+    done = run_cli(data_dir, "backup", str(target))
+    assert done.returncode == 0, done.stderr
 
 
 def restore(backup: Path, data_dir: Path) -> None:
@@ -114,5 +114,68 @@ async def test_a_client_that_saw_events_lost_by_a_restore_gets_a_snapshot(tmp_pa
         )
         await ana.close()
         await bea.close()
+    finally:
+        server.stop()
+
+
+def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKSHOP_")}
+    env.pop("PYTHONASYNCIODEBUG", None)
+    env["WORKSHOP_DATA_DIR"] = str(data_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "workshop_server", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def test_a_backup_taken_while_the_server_runs_restores_every_acknowledged_note(tmp_path: Path) -> None:
+    """``workshop-server backup FILE`` needs no sqlite3 program (the Docker image has none): the copy
+    holds the commits still in the server's -wal, is its owner's only, is one file, and a server started
+    on it (with the same secret) serves the room, its links and its notes."""
+    server = ServerProcess(tmp_path / "data")
+    server.start()
+    try:
+        links = create_room(server.url, title="Backed up")
+        ana = await Client.connect(server.ws_url)
+        await ana.join(links["room"], "Ana")
+        fay = await Client.connect(server.ws_url)
+        await fay.auth(links["facilitator_token"])
+        await fay.ok("round.open", kind="ideate", prompt="Ideas?", duration=None, private=False)
+        await ana.ok("idea.post", text="Night buses after the concerts")
+        await ana.close()
+        await fay.close()
+        copy = tmp_path / "backups" / "workshop.sqlite3"
+        copy.parent.mkdir()
+        done = run_cli(tmp_path / "data", "backup", str(copy))
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("workshop-server: backed up 1 room(s)"), done.stdout
+        assert "secret" in done.stdout
+        again = run_cli(tmp_path / "data", "backup", str(copy))
+    finally:
+        server.stop()
+    assert (copy.stat().st_mode & 0o777) == 0o600
+    assert sorted(p.name for p in copy.parent.iterdir()) == ["workshop.sqlite3"]  # no -wal beside it
+    assert again.returncode == 2 and again.stderr.strip().splitlines() == [
+        f"workshop-server: {copy} exists: back up to a new file"
+    ]
+    missing = run_cli(tmp_path / "nowhere", "backup", str(tmp_path / "other.sqlite3"))
+    assert missing.returncode == 2 and "there is no database at" in missing.stderr
+    assert not (tmp_path / "other.sqlite3").exists()
+
+    restored = tmp_path / "restored"
+    restored.mkdir()
+    shutil.copy(copy, restored / DATABASE_FILENAME)
+    server = ServerProcess(restored)
+    server.start()
+    try:
+        fay = await Client.connect(server.ws_url)
+        attached = await fay.auth(links["facilitator_token"])
+        texts = [idea["text"] for idea in attached["snapshot"]["ideas"]]
+        assert texts == ["Night buses after the concerts"]
+        await fay.close()
     finally:
         server.stop()

@@ -16,7 +16,7 @@ import pytest
 from pydantic import ValidationError
 
 from tests.conftest import free_port
-from tests.support.client import create_room
+from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
 from workshop_server.settings import Settings
 from workshop_server.storage import DATABASE_FILENAME
@@ -134,7 +134,6 @@ async def test_a_second_memory_broker_server_on_the_same_data_directory_is_refus
     """A rolling update (the new process starts while the old one drains), or `make run` started twice:
     two processes with the memory broker on one journal. Each serves the rooms it loads as if it were
     alone; what a participant does on one is never shown live to those on the other."""
-    from tests.support.client import Client
 
     first = ServerProcess(tmp_path / "data")
     first.start()

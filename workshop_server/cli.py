@@ -242,6 +242,62 @@ def purge(settings: Settings) -> list[str]:
     return asyncio.run(run())
 
 
+class BackupError(Exception):
+    """``workshop-server backup`` could not make its copy; the message is the one line it prints."""
+
+
+def backup(settings: Settings, destination: Path) -> str:
+    """``workshop-server backup FILE``: a consistent copy of the journal, taken while servers run, with
+    SQLite's online backup API (the standard library's: the slim Docker image has no ``sqlite3``
+    program). The copy is created with mode 0600, as the data directory is kept, never over an existing
+    file, in one file (journal mode DELETE: no ``-wal`` beside it), and checked before it is kept.
+    Returns the line to print."""
+    import sqlite3
+
+    from workshop_server.storage import DATABASE_FILENAME
+
+    if settings.store != "sqlite":
+        raise BackupError(f"store={settings.store} keeps nothing on disk: there is nothing to back up")
+    source = Path(settings.data_dir) / DATABASE_FILENAME
+    if not source.is_file():
+        raise BackupError(f"there is no database at {source} (is --data-dir right?)")
+    try:
+        fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise BackupError(f"{destination} exists: back up to a new file") from None
+    except OSError as exc:
+        raise BackupError(f"cannot create {destination}: {exc.strerror}") from None
+    os.close(fd)
+    kept = False
+    try:
+        # Never a read-only open: the server's -wal holds the last commits, which the copy must have.
+        src = sqlite3.connect(source, timeout=30)
+        try:
+            dst = sqlite3.connect(destination)
+            try:
+                src.backup(dst)
+                dst.execute("PRAGMA journal_mode=DELETE")
+                (check,) = dst.execute("PRAGMA quick_check").fetchone()
+                if check != "ok":
+                    raise BackupError(f"the copy failed its check ({check}); {destination} was removed")
+                (rooms,) = dst.execute("SELECT count(*) FROM rooms").fetchone()
+            finally:
+                dst.close()
+        finally:
+            src.close()
+        kept = True
+    except sqlite3.Error as exc:
+        raise BackupError(f"could not back up {source}: {exc}; {destination} was removed") from None
+    finally:
+        if not kept:
+            destination.unlink(missing_ok=True)
+    size = destination.stat().st_size
+    return (
+        f"backed up {rooms} room(s), {size} bytes, to {destination}; keep the secret"
+        f" ({Path(settings.data_dir) / 'secret'} or {ENV_PREFIX}SECRET) with it"
+    )
+
+
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     """One line per ``WORKSHOP_*`` variable that names no setting (a misspelt WORKSHOP_CREATE_KEY would
     otherwise leave room creation open), with the closest setting's name; never the value."""
@@ -259,10 +315,17 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Parse flags, build the settings and run the server until it is stopped (or, with the command
-    ``purge`` first, run the retention purge once and exit)."""
+    ``purge`` first, run the retention purge once and exit; with ``backup FILE``, copy the journal to
+    FILE and exit)."""
     args = list(sys.argv[1:] if argv is None else argv)
     purging = bool(args) and args[0] == "purge"
-    overrides = overrides_from_args(args[1:] if purging else args)
+    destination: Path | None = None
+    if args and args[0] == "backup":
+        if len(args) < 2 or args[1].startswith("-"):
+            sys.stderr.write("workshop-server: usage: workshop-server backup FILE [--data-dir DIR]\n")
+            raise SystemExit(2)
+        destination, args = Path(args[1]), args[1:]
+    overrides = overrides_from_args(args[1:] if purging or destination is not None else args)
     unknown = unknown_variables(os.environ)
     if unknown:
         for line in unknown:
@@ -278,6 +341,14 @@ def main(argv: list[str] | None = None) -> None:
             where = f"{ENV_PREFIX}{name.upper()}: " if name else ""  # a rule across settings names them
             sys.stderr.write(f"workshop-server: {where}{message}\n")
         raise SystemExit(2) from None
+    if destination is not None:
+        # Beside running servers (it holds nothing): they go on writing while the copy is made.
+        try:
+            print(f"workshop-server: {backup(settings, destination)}")
+        except BackupError as exc:
+            sys.stderr.write(f"workshop-server: {exc}\n")
+            raise SystemExit(2) from None
+        return
     problem = storage_problem(settings)
     if problem is not None:
         sys.stderr.write(f"workshop-server: {problem}\n")
