@@ -1,12 +1,15 @@
-"""The room screen fits a wall of 60 notes on a 1920×1080 projector without scrolling."""
+"""The room screen fits a wall of 60 notes on a 1920×1080 projector without scrolling; a wall of a few
+long notes shows each one whole, flat or in theme columns, at 1920×1080 and 1280×720; a full wall of
+long notes still fits, and cuts a note only at a line's end, with the line clamp's ellipsis."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
-from playwright.async_api import expect
+from playwright.async_api import Page, expect
 
 from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
@@ -78,6 +81,128 @@ async def test_sixty_notes_fit_the_projector(web: Browsing, web_server: ServerPr
         )
         assert font >= 12, f"notes are unreadable at {font}px"
         await screenshot(screen, "screen-wall-60")
+    finally:
+        for person in people:
+            await person.close()
+        await facilitator.close()
+
+
+LONG = (
+    "Breakfast with the leadership team once a month, with questions collected anonymously beforehand, "
+    "answered on the spot and published afterwards for everyone who could not come, so that decisions "
+    "and their reasons are known across every site and every shift, including the night shift, the "
+    "drivers and the people working from home; and a follow-up a month later to say what changed since, "
+    "what did not and why, with the names of the people who can help, so nobody has to ask twice."
+)
+
+# Each card of the wall (flat or themed): inside the window, nothing pushed out of the card, its text
+# whole or cut at a line's end by the line clamp (which draws the ellipsis), never mid-line.
+CARDS_FIT = """((selector) => {
+  const cards = [...document.querySelectorAll(selector)];
+  const doc = document.documentElement;
+  const out = [], cut = [], bad = [];
+  let font = Infinity;
+  for (const [i, card] of cards.entries()) {
+    const text = card.querySelector('.screen-card-text');
+    const cs = getComputedStyle(text);
+    const r = card.getBoundingClientRect();
+    font = Math.min(font, parseFloat(cs.fontSize));
+    if (r.top < 0 || r.left < 0 || r.bottom > innerHeight || r.right > innerWidth) out.push(i);
+    const lines = parseInt(cs.webkitLineClamp, 10);
+    const whole = text.scrollHeight <= text.clientHeight + 1;
+    const over = card.scrollHeight > card.clientHeight + 1 || card.scrollWidth > card.clientWidth + 1;
+    const meta = card.querySelector('.screen-card-meta');
+    if (over) bad.push(i + ': card overflows');
+    else if (meta && meta.scrollHeight > meta.clientHeight + 1) bad.push(i + ': author line cut');
+    else if (!whole && !(lines >= 1 && Math.abs(text.clientHeight - lines * parseFloat(cs.lineHeight)) < 2))
+      bad.push(i + ': cut mid-line');
+    if (!whole) cut.push(i);
+  }
+  return {cards: cards.length, out, cut, bad, font,
+          scroll: doc.scrollHeight > innerHeight || doc.scrollWidth > innerWidth};
+})"""
+
+
+async def cards_fit(page: Page, selector: str, done: Any) -> dict[str, Any]:
+    """The cards' fit once the layout settled and ``done(fit)`` holds, or as it is after the patience."""
+    fit: dict[str, Any] = {}
+    deadline = time.monotonic() + PATIENCE  # a bound on a loaded machine: it returns once it holds
+    while time.monotonic() < deadline:
+        await page.evaluate("new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        fit = await page.evaluate(CARDS_FIT, selector)
+        if done(fit):
+            break
+        await asyncio.sleep(0.1)
+    return fit
+
+
+async def test_a_few_long_notes_show_their_whole_text(web: Browsing, web_server: ServerProcess) -> None:
+    """Four notes of 500 characters on a wall with room to spare: each shows its whole text (the wall cut
+    every note to three lines), on the flat wall and then in two theme columns, at 1920×1080 and
+    1280×720, inside the window, font at least 12 px."""
+    links = create_room(web_server.url, title="Few long notes")
+    facilitator = await Client.connect(web_server.ws_url)
+    await facilitator.auth(links["facilitator_token"])
+    await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", duration=600, private=False)
+    ana = await Client.connect(web_server.ws_url)
+    try:
+        await ana.join(links["room"], "Ana")
+        ids = [
+            (await ana.ok("idea.post", text=f"{n + 1}. {LONG}"[:500], color=COLORS[n]))["idea"]["id"]
+            for n in range(4)
+        ]
+        screens = []
+        for width, height in ((1920, 1080), (1280, 720)):
+            screen = await web.page(f"screen-{width}", width=width, height=height)
+            await screen.goto(links["screen_url"])
+            screens.append((screen, width, height))
+        whole = lambda fit: fit["cards"] == 4 and not fit["cut"] and not fit["out"] and not fit["scroll"]  # noqa: E731
+        for selector, name in (
+            ("#screen-wall .screen-card", "wall"),
+            ("#screen-themes .screen-card", "themes"),
+        ):
+            if name == "themes":
+                await facilitator.ok("theme.create", name="Breakfasts", color="green", ideas=ids[:2])
+                await facilitator.ok("theme.create", name="Follow-up", color="blue", ideas=ids[2:3])
+            for screen, width, height in screens:
+                await expect(screen.locator(selector)).to_have_count(4)
+                fit = await cards_fit(screen, selector, whole)
+                await screenshot(screen, f"screen-{name}-long-{height}")
+                assert whole(fit) and fit["bad"] == [], (name, width, fit)
+                assert fit["font"] >= 12, (name, width, fit)
+    finally:
+        await ana.close()
+        await facilitator.close()
+
+
+async def test_a_full_wall_of_long_notes_fits_and_cuts_at_a_line(
+    web: Browsing, web_server: ServerProcess
+) -> None:
+    """Sixty notes of 500 characters: every card inside 1920×1080 and 1280×720 without scrolling, font at
+    least 12 px; the notes that do not fit end at a line with the clamp's ellipsis, none mid-line."""
+    links = create_room(web_server.url, title="Full wall")
+    facilitator = await Client.connect(web_server.ws_url)
+    await facilitator.auth(links["facilitator_token"])
+    await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", duration=600, private=False)
+    people = [await Client.connect(web_server.ws_url) for _ in range(6)]
+    try:
+        for n, person in enumerate(people):
+            await person.join(links["room"], f"Person {n + 1}")
+            for k in range(10):
+                await person.ok(
+                    "idea.post", text=f"{n * 10 + k + 1}. {LONG}"[:500], color=COLORS[(n + k) % 6]
+                )
+        for width, height in ((1920, 1080), (1280, 720)):
+            screen = await web.page(f"screen-{width}", width=width, height=height)
+            await screen.goto(links["screen_url"])
+            selector = "#screen-wall .screen-card"
+            await expect(screen.locator(selector)).to_have_count(60)
+            fit = await cards_fit(
+                screen, selector, lambda f: not f["out"] and not f["bad"] and not f["scroll"]
+            )
+            await screenshot(screen, f"screen-wall-60-long-{height}")
+            assert fit["out"] == [] and fit["bad"] == [] and not fit["scroll"], (width, fit)
+            assert fit["font"] >= 12 and fit["cut"], (width, fit)
     finally:
         for person in people:
             await person.close()

@@ -76,6 +76,79 @@ export function fitColumns(counts, width, height, head, gap = GAP, colGap = coun
   return { h: best.h, w, subs: best.subs, colGap };
 }
 
+/** The smallest font (px) a note on the room screen gets before its text is cut: 12 px, 18 at 1080p. */
+export function readableFont() {
+  return Math.max(12, window.innerHeight / 60);
+}
+
+/**
+ * Shows each card's whole text when the wall has the room: `box` holds `cards` of `card` size ({w, h})
+ * in slots of `room` size, at `font` px. Cards that do not fit their text first grow, all alike, up to
+ * their slot (no larger than the text needs); a card still too small then gets a smaller font, down to
+ * readableFont(); a text that does not fit even so is cut at a line's end by the line clamp (its
+ * ellipsis), and the card is marked `is-clipped`. Nothing ever overflows a card.
+ */
+export function fitCards(box, cards, card, room, font) {
+  const texts = cards.map((c) => c.querySelector(".screen-card-text"));
+  const fits = (i) => cards[i].scrollHeight <= cards[i].clientHeight + 1 && texts[i].scrollHeight <= texts[i].clientHeight + 1;
+  const all = cards.map((_, i) => i);
+  const size = (s) => {
+    box.style.setProperty("--card-h", `${Math.floor(card.h + (room.h - card.h) * s)}px`);
+    box.style.setProperty("--card-w", `${Math.floor(card.w + (room.w - card.w) * s)}px`);
+  };
+  box.style.setProperty("--note-font", `${font.toFixed(1)}px`);
+  for (const c of cards) {
+    c.style.removeProperty("--note-font");
+    c.style.removeProperty("--lines");
+    c.classList.remove("is-clipped");
+  }
+  size(0);
+  if (!all.every(fits) && (room.h > card.h + 1 || room.w > card.w + 1)) {
+    // Grow as little as makes every text fit, or into the whole slot.
+    size(1);
+    if (all.every(fits)) {
+      let lo = 0;
+      let hi = 1;
+      for (let k = 0; k < 8; k++) {
+        const mid = (lo + hi) / 2;
+        size(mid);
+        if (all.every(fits)) hi = mid;
+        else lo = mid;
+      }
+      size(hi);
+    }
+  }
+  const tight = all.filter((i) => !fits(i));
+  if (!tight.length) return;
+  // The largest font at which each tight card's text fits, searched for all of them at once (one layout
+  // per step).
+  const floor = Math.min(font, readableFont());
+  const lo = new Map(tight.map((i) => [i, floor]));
+  const hi = new Map(tight.map((i) => [i, font]));
+  const setFont = (i, px) => cards[i].style.setProperty("--note-font", `${px.toFixed(1)}px`);
+  tight.forEach((i) => setFont(i, floor));
+  const cut = tight.filter((i) => !fits(i));
+  const open = tight.filter((i) => !cut.includes(i));
+  for (let k = 0; k < 8 && open.length; k++) {
+    open.forEach((i) => setFont(i, (lo.get(i) + hi.get(i)) / 2));
+    for (const i of open) {
+      if (fits(i)) lo.set(i, (lo.get(i) + hi.get(i)) / 2);
+      else hi.set(i, (lo.get(i) + hi.get(i)) / 2);
+    }
+  }
+  open.forEach((i) => setFont(i, lo.get(i)));
+  // At the floor and still too long: as many whole lines as the card holds, then the ellipsis.
+  for (const i of cut) {
+    const c = cards[i];
+    const text = texts[i];
+    const line = parseFloat(getComputedStyle(text).lineHeight) || 16;
+    let lines = Math.max(1, Math.floor((text.offsetHeight - Math.max(0, c.scrollHeight - c.clientHeight)) / line));
+    c.classList.add("is-clipped");
+    c.style.setProperty("--lines", String(lines));
+    while (lines > 1 && c.scrollHeight > c.clientHeight + 1) c.style.setProperty("--lines", String(--lines));
+  }
+}
+
 export function mountScreen(ctx) {
   const state = ctx.session.state;
   const code = ctx.code;
@@ -147,24 +220,25 @@ export function mountScreen(ctx) {
 
   const el = h("div", { class: "page page-screen" }, netBanner(ctx), top, h("main", { class: "screen-main", id: "main" }, lobby, round, spotlight));
 
+  // A fit is redone when the area or any card's text (its note, author, status, dots) changed.
+  const cardsKey = (cards) => cards.map((c) => c.textContent).join("\u0001");
   let lastFit = "";
   function fit() {
-    const n = wall.children.length;
+    const cards = Array.from(wall.children);
+    const n = cards.length;
     if (!n || wall.hidden) return;
     const width = wall.clientWidth;
     const height = wall.clientHeight;
-    const key = `${n}:${width}:${height}`;
+    const key = `${width}:${height}:${cardsKey(cards)}`;
     if (key === lastFit) return;
     lastFit = key;
     // A few pixels of slack: the cards are slightly rotated, and must not overflow the wall.
     const g = fitGrid(n, width - 8, height - 8);
     const font = Math.max(12, Math.min(44, Math.sqrt(g.w * g.h) / 8.5));
-    const lines = Math.max(2, Math.floor((g.h - font * 1.6) / (font * 1.22)) - 1);
+    // Each card's slot: the cards may grow into it when their text needs the room.
+    const room = { w: (width - 8 - (g.cols - 1) * GAP) / g.cols, h: (height - 8 - (g.rows - 1) * GAP) / g.rows };
     wall.style.setProperty("--cols", String(g.cols));
-    wall.style.setProperty("--card-h", `${Math.floor(g.h)}px`);
-    wall.style.setProperty("--card-w", `${Math.floor(g.w)}px`);
-    wall.style.setProperty("--note-font", `${font.toFixed(1)}px`);
-    wall.style.setProperty("--lines", String(lines));
+    fitCards(wall, cards, g, room, font);
   }
   let lastThemedFit = "";
   function fitThemed() {
@@ -173,20 +247,22 @@ export function mountScreen(ctx) {
     const counts = cols.map((c) => c._list.children.length);
     const width = themed.clientWidth;
     const height = themed.clientHeight;
-    const key = `${counts}:${width}:${height}`;
+    const cards = cols.flatMap((c) => Array.from(c._list.children));
+    const key = `${counts}:${width}:${height}:${cardsKey(cards)}`;
     if (key === lastThemedFit) return;
     lastThemedFit = key;
     const head = Math.round(Math.max(30, Math.min(64, height * 0.075)));
     const g = fitColumns(counts, width - 8, height - 8, head + GAP);
     const font = Math.max(12, Math.min(40, Math.sqrt(g.w * g.h) / 8.5));
-    const lines = Math.max(2, Math.floor((g.h - font * 1.6) / (font * 1.22)) - 1);
+    // The room the cards may grow into: the tallest column's rows fill the height, the sub-columns the width.
+    const rows = Math.max(...counts.map((k, i) => Math.ceil(k / g.subs[i])));
+    const subs = g.subs.reduce((a, b) => a + b, 0);
+    const gaps = (cols.length - 1) * g.colGap + g.subs.reduce((sum, k) => sum + (k - 1) * GAP, 0);
+    const room = { w: Math.max(g.w, (width - 8 - gaps) / subs), h: Math.max(g.h, (height - 8 - head - GAP - (rows - 1) * GAP) / rows) };
     themed.style.setProperty("--head-h", `${head}px`);
     themed.style.setProperty("--col-gap", `${g.colGap}px`);
-    themed.style.setProperty("--card-h", `${Math.floor(g.h)}px`);
-    themed.style.setProperty("--card-w", `${Math.floor(g.w)}px`);
-    themed.style.setProperty("--note-font", `${font.toFixed(1)}px`);
-    themed.style.setProperty("--lines", String(lines));
     cols.forEach((c, i) => c.style.setProperty("--sub", String(g.subs[i])));
+    fitCards(themed, cards, g, room, font);
   }
   /** The largest font (px) at which the spotlight's text fits its card without clipping. */
   let lastSpotFit = "";
