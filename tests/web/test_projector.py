@@ -1,5 +1,6 @@
 """The room screen in a real room (#13): the results of 40 notes fit 1920×1080 and 1280×720 projectors
-(paged, no title cut, the rest one key away), the spotlight follows the console, the live progress of
+(paged, no title cut, the rest one key away), and so do results of long notes (cut, if at all, at a
+line's end with an ellipsis, at a readable size), the spotlight follows the console, the live progress of
 a private round counts without showing any text, and a French projector laptop shows French in an
 English room."""
 
@@ -313,3 +314,100 @@ async def test_the_join_code_stays_on_one_line_on_both_projectors(
             fit = await screen.evaluate(CODE_FITS, code)
             assert fit["lines"] == 1 and fit["right"] and not fit["scroll"], (width, code, fit)
             assert fit["font"] >= height * 0.06, fit  # still large: readable from the back of the room
+
+
+# Every row of the results and everything around them (title, pager, prompt) inside the window; a row's
+# text either whole or cut at a line's end by the line clamp (its ellipsis), never mid-line.
+PODIUM_FITS = """(() => {
+  const doc = document.documentElement;
+  const rows = [...document.querySelectorAll('#screen-results .result, #screen-theme-results .result')];
+  const outside = (e) => { const r = e.getBoundingClientRect();
+    return r.top < -1 || r.left < -1 || r.bottom > innerHeight + 1 || r.right > innerWidth + 1; };
+  const bad = [];
+  for (const li of rows) {
+    const text = li.querySelector('.result-text');
+    const cs = getComputedStyle(text);
+    const lines = parseInt(cs.webkitLineClamp, 10);
+    const lh = parseFloat(cs.lineHeight);
+    const cut = text.scrollHeight > text.clientHeight + 1;
+    const why = [];
+    const over = li.scrollHeight > li.clientHeight + 1 || li.scrollWidth > li.clientWidth + 1;
+    if (over) why.push('row overflows');
+    if (text.scrollWidth > text.clientWidth + 1) why.push('text too wide');
+    if (cut && !(lines >= 1 && Math.abs(text.clientHeight - lines * lh) < 2)) why.push('cut mid-line');
+    if (outside(li)) why.push('outside the window');
+    if (parseFloat(getComputedStyle(li).fontSize) < 14) why.push('font below 14px');
+    if (why.length) bad.push(li.dataset.rank + ': ' + why.join(', '));
+  }
+  const around = [...document.querySelectorAll('.screen-prompt, .screen-results-title, .podium-pager')]
+    .filter((e) => e.offsetParent && outside(e)).map((e) => e.className);
+  return {rows: rows.length, bad, around,
+          scroll: doc.scrollHeight > innerHeight || doc.scrollWidth > innerWidth};
+})()"""
+
+LONG_NOTE = (
+    "Breakfast with the leadership team once a month, with questions collected anonymously beforehand, "
+    "answered on the spot and published afterwards for everyone who could not come, so that decisions "
+    "and their reasons are known across every site and every shift, including the night shift, the "
+    "drivers and the people working from home; and a follow-up a month later to say what changed since, "
+    "what did not and why, with the names of the people who can help, so nobody has to ask twice."
+)
+
+
+async def test_results_of_long_notes_fit_the_projector(web: Browsing, web_server: ServerProcess) -> None:
+    """Ten notes of about 480 characters by authors with 40-character names, four of them tied first, and
+    results by theme beside them: at 1920×1080 and 1280×720 every row is inside the window, its text
+    whole or cut at a line's end with the clamp's ellipsis (never mid-line, never pushed out of its row),
+    at 14 px or more, with no scrolling."""
+    links = create_room(web_server.url, title="Long results")
+    facilitator = await Client.connect(web_server.ws_url)
+    await facilitator.auth(links["facilitator_token"])
+    await facilitator.ok(
+        "round.open",
+        kind="ideate",
+        prompt="What would make the information reach every team, every site and every shift in time?",
+        duration=600,
+        private=False,
+    )
+    people = [await Client.connect(web_server.ws_url) for _ in range(5)]
+    try:
+        ids = []
+        for n, person in enumerate(people):
+            await person.join(links["room"], f"A participant with a rather long name {n:02d}"[:40])
+            for k in range(2):
+                posted = await person.ok("idea.post", text=f"{n * 2 + k + 1}. {LONG_NOTE}", color=COLORS[k])
+                ids.append(posted["idea"]["id"])
+        await facilitator.ok("theme.create", name="Information that reaches every shift", ideas=ids[:5])
+        await facilitator.ok("theme.create", name="Follow-up and names to ask", ideas=ids[5:])
+        await facilitator.ok("round.close")
+        await facilitator.ok(
+            "round.open", kind="vote", prompt="Which ones first?", duration=600, budget=4, max_per_idea=2
+        )
+        # Four notes tied first with 2 dots each, then the rest with 1 or none.
+        for n, person in enumerate(people[:4]):
+            await person.ok("vote.add", idea=ids[n])
+            await person.ok("vote.add", idea=ids[(n + 1) % 4])
+            await person.ok("vote.add", idea=ids[4 + n])
+        await facilitator.ok("round.close")
+        for width, height in ((1920, 1080), (1280, 720)):
+            screen = await web.page(f"screen-{width}", width=width, height=height)
+            await screen.goto(links["screen_url"])
+            await expect(screen.locator("#screen-results .result").first).to_be_visible()
+            await expect(screen.locator("#screen-theme-results .result").first).to_be_visible()
+            fit: dict[str, Any] = {}
+            deadline = time.monotonic() + PATIENCE  # a bound on a loaded machine: it stops once it fits
+            while time.monotonic() < deadline:
+                await settle(screen)
+                fit = await screen.evaluate(PODIUM_FITS)
+                if fit["rows"] and not fit["bad"] and not fit["around"] and not fit["scroll"]:
+                    break
+                await asyncio.sleep(0.1)
+            await screenshot(screen, f"screen-podium-long-{width}")
+            assert fit["rows"] >= 4 and fit["bad"] == [] and fit["around"] == [] and not fit["scroll"], (
+                width,
+                fit,
+            )
+    finally:
+        for person in people:
+            await person.close()
+        await facilitator.close()

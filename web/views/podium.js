@@ -2,7 +2,8 @@
 // number of notes. Each page holds as many rows as fit at a size readable from the back row; the first
 // three ranks are the podium. The rest is one key away (→ / ← / Page Down / Page Up, Home) and pages
 // turn by themselves every few seconds. Rows slide in and bars grow when a page appears (none of it
-// with "reduce motion"). Rows never clip their text: the font of a row shrinks until its text fits.
+// with "reduce motion"). A row shows its whole text when it can: its font shrinks until the text fits,
+// down to a readable floor; only then is the text cut at a line's end, with an ellipsis.
 
 import { h } from "../dom.js";
 import { t } from "../i18n.js";
@@ -28,6 +29,16 @@ export function rankingRows(state, found, { byTheme = false } = {}) {
       const idea = state.ideas.get(r.idea);
       return { key: "i:" + r.idea, idea: r.idea, rank: r.rank, total: r.total, text: idea.text, color: idea.color, sub: round.anonymous ? "" : authorOf(state, idea, { staff: state.isStaff }) };
     });
+}
+
+/** The smallest font (px) of a row before its text is cut: 14 px, about 17 at 1080p. */
+export function readableRowFont() {
+  return Math.max(14, window.innerHeight * 0.016);
+}
+
+/** Whether nothing of row `li` is pushed out of it. */
+function fitsRow(li) {
+  return li.scrollHeight <= li.clientHeight + 1 && li.scrollWidth <= li.clientWidth + 1;
 }
 
 /** How many rows of at least `minRow` px fit in `height` px (at least 1, at most `most`). */
@@ -73,15 +84,51 @@ export function rankingChart({ id, labelKey = "results.title" }) {
     );
   }
 
-  /** Shrink the font of each row whose text does not fit its box (down to 55 %; never clip silently). */
+  /**
+   * Fit each row's text: whole, on as many lines as the row holds, at the largest font from `base` down
+   * to readableRowFont(); a text too long even at that floor is cut at a line's end by the line clamp
+   * (its ellipsis) and the row marked `is-clipped`. Nothing is pushed out of a row. The rows are
+   * searched all at once: one layout per step.
+   */
   function shrink(base) {
-    for (const li of list.children) {
-      const text = li.querySelector(".result-text");
-      let size = base;
-      while (size > base * 0.55 && (text.scrollHeight > text.clientHeight + 1 || li.scrollHeight > li.clientHeight + 1 || text.scrollWidth > text.clientWidth + 1)) {
-        size *= 0.9;
-        li.style.fontSize = size.toFixed(1) + "px";
+    const items = Array.from(list.children);
+    const texts = items.map((li) => li.querySelector(".result-text"));
+    const fits = (i) => {
+      const text = texts[i];
+      return fitsRow(items[i]) && text.scrollHeight <= text.clientHeight + 1 && text.scrollWidth <= text.clientWidth + 1;
+    };
+    const setFont = (i, px) => {
+      items[i].style.fontSize = px.toFixed(1) + "px";
+    };
+    for (const li of items) li.style.setProperty("--lines", "none");
+    const tight = items.map((_, i) => i).filter((i) => !fits(i));
+    if (!tight.length) return;
+    const floor = Math.min(base, readableRowFont());
+    tight.forEach((i) => setFont(i, floor));
+    const cut = tight.filter((i) => !fits(i));
+    const open = tight.filter((i) => !cut.includes(i));
+    const lo = new Map(open.map((i) => [i, floor]));
+    const hi = new Map(open.map((i) => [i, base]));
+    for (let k = 0; k < 8 && open.length; k++) {
+      open.forEach((i) => setFont(i, (lo.get(i) + hi.get(i)) / 2));
+      for (const i of open) {
+        if (fits(i)) lo.set(i, (lo.get(i) + hi.get(i)) / 2);
+        else hi.set(i, (lo.get(i) + hi.get(i)) / 2);
       }
+    }
+    open.forEach((i) => setFont(i, lo.get(i)));
+    // At the floor and still too long: as many whole lines as the row holds, then the ellipsis.
+    for (const i of cut) {
+      const li = items[i];
+      const text = texts[i];
+      const style = getComputedStyle(li);
+      const room = li.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
+      const excess = Math.max(0, text.parentElement.offsetHeight - room);
+      const line = parseFloat(getComputedStyle(text).lineHeight) || 16;
+      let lines = Math.max(1, Math.floor((text.offsetHeight - excess) / line));
+      li.classList.add("is-clipped");
+      li.style.setProperty("--lines", String(lines));
+      while (lines > 1 && !fitsRow(li)) li.style.setProperty("--lines", String(--lines));
     }
   }
 
