@@ -229,6 +229,47 @@ def test_secret_stays_out_of_repr_and_errors() -> None:
     assert "too-short-private-value" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:hunter2-secret@redis.internal:6379/0",
+        "rediss://workshop:hunter2-secret@redis.internal:6380/1",
+        "unix://:hunter2-secret@/run/redis/redis.sock?db=2",
+    ],
+)
+def test_the_redis_password_stays_out_of_repr(url: str) -> None:
+    """redis_url was in repr() and str() of the settings, password and all."""
+    settings = Settings(broker="redis", redis_url=url)
+    assert settings.redis_url == url  # the broker still gets it whole
+    assert "hunter2" not in repr(settings)
+    assert "hunter2" not in str(settings)
+
+
+@pytest.mark.parametrize("password", ["hunter2/secret", "hunter2#secret", "hunter2?secret"])
+def test_a_redis_url_whose_password_ends_the_address_is_refused_without_echoing_it(password: str) -> None:
+    """An unencoded "/", "#" or "?" in the password ends the URL's address early: urllib took the start
+    of the password for the port, the settings accepted it, and redis-py's error at start (a traceback
+    on stderr) was "Port could not be cast to integer value as 'hunter2'"."""
+    with pytest.raises(ValidationError) as caught:
+        Settings(broker="redis", redis_url=f"redis://:{password}@127.0.0.1:6379/0")
+    assert [error["loc"] for error in caught.value.errors()] == [("redis_url",)]
+    assert "percent-encode" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+    encoded = Settings(broker="redis", redis_url="redis://:hunter2%2Fsecret@127.0.0.1:6379/0")
+    assert "hunter2" not in repr(encoded)
+
+
+def test_a_bad_redis_url_on_the_command_line_is_one_line_without_the_password(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["--broker", "redis", "--redis-url", "redis://:hunter2/secret@127.0.0.1:6379/0"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("workshop-server: WORKSHOP_REDIS_URL: redis_url has no valid port")
+    assert len(err.strip().splitlines()) == 1 and "hunter2" not in err
+
+
 def test_blank_secret_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WORKSHOP_SECRET", "  ")
     assert Settings().secret is None

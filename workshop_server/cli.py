@@ -63,7 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, help=help_for("port"))
     parser.add_argument("--data-dir", type=Path, help=help_for("data_dir"))
     parser.add_argument("--broker", choices=["memory", "redis"], help=help_for("broker"))
-    parser.add_argument("--redis-url", help=help_for("redis_url"))
+    parser.add_argument(
+        "--redis-url",
+        help=help_for("redis_url") + " With a password, prefer the environment variable: other users can "
+        "see command lines.",
+    )
     parser.add_argument("--workers", type=int, help=help_for("workers"))
     parser.add_argument(
         "--log-level",

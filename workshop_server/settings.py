@@ -152,7 +152,11 @@ class Settings(BaseSettings):
     )
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0",
-        description="Redis connection URL, used when broker is redis.",
+        repr=False,  # it may hold Redis's password (redis://:PASSWORD@host:6379/0)
+        description=(
+            "Redis connection URL, used when broker is redis. It may hold a password "
+            "(redis://:PASSWORD@host:6379/0; percent-encode its special characters), never printed."
+        ),
     )
     redis_timeout: float = Field(
         default=5.0,
@@ -756,8 +760,18 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _check_redis_url(cls, value: str) -> str:
-        if urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
+        parts = urlsplit(value)
+        if parts.scheme not in {"redis", "rediss", "unix"}:
             raise ValueError("redis_url must start with redis://, rediss:// or unix://")
+        try:
+            parts.port  # noqa: B018  # parsed here, so that redis-py's error never echoes a part of the URL
+        except ValueError:
+            # A password's "/", "#", "?" or "@" unencoded ends the address early: urllib then took a part
+            # of the password for the port, and said so in its error (never repeat it: it goes to logs).
+            raise ValueError(
+                "redis_url has no valid port after its host; percent-encode a password's special "
+                "characters (/ # ? @ : % as %2F %23 %3F %40 %3A %25)"
+            ) from None
         return value
 
     @field_validator("log_level", mode="before")
