@@ -333,6 +333,19 @@ class Settings(BaseSettings):
         le=100000,
         description="Maximum length of a satisfaction answer's comment, in characters.",
     )
+    reason_text_max: int = Field(
+        default=500,
+        ge=1,
+        le=10000,
+        description="Maximum length of a moderation reason (mute, remove, reject, shadow mute, hiding an "
+        "idea or a reply), in characters.",
+    )
+    label_max: int = Field(
+        default=100,
+        ge=1,
+        le=1000,
+        description="Maximum length of an invite's label (who it is for), in characters.",
+    )
     filter_words_max: int = Field(
         default=500,
         ge=0,

@@ -232,7 +232,7 @@ async def test_invalid_commands_and_field_types(server: ServerProcess, connect: 
         {"type": "idea.post", "text": "bell\x07"},  # control character
         {"type": "vote.add", "idea": 5},
         {"type": "vote.add", "idea": ""},
-        {"type": "member.mute", "member": "m1", "reason": "r" * 501},
+        {"type": "member.mute", "member": "m1", "reason": 5},
     ):
         await refused_message(client, "invalid_command", fields)
 
@@ -245,6 +245,9 @@ async def test_text_too_long_and_invalid_names(server: ServerProcess, connect: C
     ana = await joined(server, connect, links["room"], "Ana", binary=True)
     await refused(ana, "text_too_long", "idea.post", text="x" * 501)
     assert (await ana.ok("idea.post", text="x" * 500))["idea"]["text"] == "x" * 500
+    assert ana.member is not None
+    await refused(facilitator, "text_too_long", "member.mute", member=ana.member["id"], reason="r" * 501)
+    await refused(facilitator, "text_too_long", "invite.create", label="l" * 101)
 
     client = await connect(server)
     for name in ("", "   ", "<script>", 'Bob "the" builder', "n" * 41, "tab\u0000null", "a{b}"):

@@ -185,6 +185,28 @@ async def test_ideas_and_replies_have_caps_per_member_and_per_room(
     )
 
 
+async def test_reasons_and_labels_follow_the_text_rules_within_their_settings(
+    start_server: StartServer, connect: Connect
+) -> None:
+    """Moderation reasons and invite labels were only trimmed, within the schema's fixed 500 and 100:
+    ``reason_text_max`` and ``label_max`` are settings, and a reason with an escape sequence is refused
+    with the text rules' message."""
+    server = start_server(reason_text_max=8, label_max=5)
+    links = create_room(server.url)
+    facilitator = await connect(server)
+    await facilitator.auth(links["facilitator_token"])
+    ana = await connect(server)
+    member = (await ana.join(links["room"], "Ana"))["member"]["id"]
+    refused = await facilitator.fails("text_too_long", "member.mute", member=member, reason="too long!")
+    assert refused["message"] == "the reason has 9 characters; the limit is 8"
+    refused = await facilitator.fails("invalid_command", "member.mute", member=member, reason="\x1b[31m!")
+    assert refused["message"] == "the reason contains U+001B ESCAPE, which is not allowed"
+    muted = await facilitator.ok("member.mute", member=member, reason=" Cafe\u0301 ")
+    assert muted["member"]["mute_reason"] == "Café"
+    await facilitator.fails("text_too_long", "invite.create", label="Carola")
+    assert (await facilitator.ok("invite.create", label="Zoe\u0301\nB"))["invite"]["label"] == "Zoé B"
+
+
 async def test_too_many_bad_frames_close_the_connection(server: ServerProcess, connect: Connect) -> None:
     tolerant = await connect(server)
     for _ in range(3):  # a valid command in between resets the count

@@ -32,6 +32,7 @@ def set_limits(room: RoomState, cmd: c.SetLimits, actor: str | None, now: float)
     limits.dedupe_window_seconds, limits.dedupe_per_member = cmd.dedupe_window_seconds, cmd.dedupe_per_member
     limits.reply_text_max, limits.note_text_max = cmd.reply_text_max, cmd.note_text_max
     limits.announcement_text_max, limits.comment_text_max = cmd.announcement_text_max, cmd.comment_text_max
+    limits.reason_text_max, limits.label_max = cmd.reason_text_max, cmd.label_max
     limits.criteria_max, limits.filter_words_max = cmd.criteria_max, cmd.filter_words_max
     limits.ideas_per_member_max, limits.ideas_per_room_max = cmd.ideas_per_member_max, cmd.ideas_per_room_max
     limits.replies_per_member_max = cmd.replies_per_member_max
@@ -151,8 +152,9 @@ def enter(room: RoomState, cmd: c.Enter, actor: str | None, now: float) -> Data:
 
 @handles(c.InviteCreate, roles=FACILITATOR)
 def invite_create(room: RoomState, cmd: c.InviteCreate, actor: str | None, now: float) -> Data:
+    label = room.clean_label(cmd.label)
     vid = room.next_id("v")
-    invite = Invite(id=vid, role=cmd.role, label=cmd.label.strip(), created_at=now)
+    invite = Invite(id=vid, role=cmd.role, label=label, created_at=now)
     room.invites[vid] = invite
     entry = room.audit_entry(actor, "invite.create", vid, invite.label, now)
     data = {"invite": to_plain(invite)}

@@ -22,7 +22,14 @@ CommandId = Annotated[
     ),
 ]
 ItemId = Annotated[str, Field(min_length=1, max_length=32, description="Id of an item in the room.")]
-Reason = Annotated[str, Field(max_length=500, description="Why, for the audit log and the person concerned.")]
+Reason = Annotated[
+    str,
+    Field(
+        max_length=10_000,
+        description="Why, for the audit log and the person concerned: at most reason_text_max characters "
+        "after the text rules (longer is text_too_long).",
+    ),
+]
 Color = Literal["yellow", "pink", "blue", "green", "orange", "purple"]
 COLORS: tuple[str, ...] = ("yellow", "pink", "blue", "green", "orange", "purple")
 Text = Annotated[str, Field(max_length=100_000)]
@@ -151,7 +158,12 @@ class InviteCreate(Command):
 
     type: Literal["invite.create"] = "invite.create"
     role: Literal["participant", "moderator", "juror"] = "participant"
-    label: str = Field(default="", max_length=100, description="Who the invite is for, shown to staff.")
+    label: str = Field(
+        default="",
+        max_length=1000,
+        description="Who the invite is for, shown to staff: at most label_max characters after the text "
+        "rules, on one line (longer is text_too_long).",
+    )
 
 
 class InviteRevoke(Command):
@@ -523,6 +535,8 @@ class SetLimits(Command):
     note_text_max: int = 280
     announcement_text_max: int = 2000
     comment_text_max: int = 500
+    reason_text_max: int = 500  # (journals written before these two: the schema's caps then)
+    label_max: int = 100
     criteria_max: int = 10
     filter_words_max: int = 500
     # The caps on ideas and replies (journals written before them have none: no cap, 0).

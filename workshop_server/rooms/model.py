@@ -34,7 +34,7 @@ from workshop_server.rooms.state import (
     StoredReply,
     Theme,
 )
-from workshop_server.rooms.text import MERGE_FIXES, TEXT_RULES, name_under, text_under
+from workshop_server.rooms.text import MERGE_FIXES, REASON_FIXES, TEXT_RULES, name_under, text_under
 
 
 class RoomState:
@@ -118,6 +118,23 @@ class RoomState:
 
     def clean_text(self, raw: str, limit: int, what: str) -> str:
         return text_under(self.text_rules, raw, limit, what)
+
+    def clean_reason(self, raw: str) -> str:
+        """A moderation reason: optional (blank is none, ``""``), else the text rules, at most
+        ``reason_text_max`` characters (``invalid_command``, ``text_too_long``). Before text rules
+        :data:`REASON_FIXES` it was only trimmed (replays)."""
+        if self.text_rules < REASON_FIXES or not raw.strip():
+            return raw.strip()
+        return self.clean_text(raw, self.limits.reason_text_max, "reason")
+
+    def clean_label(self, raw: str) -> str:
+        """An invite's label: optional (blank is none), else the text rules on one line (line breaks
+        and tabs become spaces), at most ``label_max`` characters. Before text rules
+        :data:`REASON_FIXES` it was only trimmed (replays)."""
+        if self.text_rules < REASON_FIXES or not raw.strip():
+            return raw.strip()
+        text = self.clean_text(raw, self.limits.label_max, "label")
+        return " ".join(text.replace("\t", " ").splitlines())
 
     # --- Derived state --------------------------------------------------------------------------------
     @property

@@ -59,7 +59,7 @@ def mute(room: RoomState, cmd: c.MemberMute, actor: str | None, now: float) -> D
     member = _target(room, cmd.member)
     if member.muted:
         raise errors.InvalidTransition("already muted")
-    member.muted, member.mute_reason = True, cmd.reason.strip()
+    member.muted, member.mute_reason = True, room.clean_reason(cmd.reason)
     return _moderated(room, EventName.MEMBER_MUTED, member, actor, member.mute_reason, now)
 
 
@@ -81,12 +81,13 @@ def remove(room: RoomState, cmd: c.MemberRemove, actor: str | None, now: float) 
         raise errors.InvalidTransition("already removed")
     if member.id == actor:
         raise errors.Forbidden("you cannot remove yourself")
+    reason = room.clean_reason(cmd.reason)
     # A personal invite stays bound to this member, so it cannot rejoin.
     member.status = move(MEMBER_TRANSITIONS, member.status, MemberStatus.BANNED, "already removed")
     if member.device is not None:  # and in code and passphrase rooms, this browser cannot rejoin
         room.banned_devices.add(member.device)
     votes.refund_member(room, member.id, now)
-    result = _moderated(room, EventName.MEMBER_REMOVED, member, actor, cmd.reason.strip(), now)
+    result = _moderated(room, EventName.MEMBER_REMOVED, member, actor, reason, now)
     after = room.seq  # the member's connections get their removal, then nothing more
     # What it left waiting in the approval queue leaves it: hidden, so moderators see why.
     for idea in [i for i in room.ideas.values() if i.author == member.id and i.state == IdeaState.PENDING]:
@@ -105,7 +106,7 @@ def remove(room: RoomState, cmd: c.MemberRemove, actor: str | None, now: float) 
             now,
         )
     _leave(room, member.id, now)
-    room.effect(Effect("close", member.id, CloseCode.REMOVED, cmd.reason.strip(), after=after))
+    room.effect(Effect("close", member.id, CloseCode.REMOVED, reason, after=after))
     return result
 
 
@@ -151,9 +152,10 @@ def reject(room: RoomState, cmd: c.MemberReject, actor: str | None, now: float) 
     member = _target(room, cmd.member)
     if member.status != MemberStatus.WAITING:
         raise errors.InvalidTransition("this member is not waiting for approval")
+    reason = room.clean_reason(cmd.reason)
     member.status = move(MEMBER_TRANSITIONS, member.status, MemberStatus.REJECTED, "not waiting")
-    result = _moderated(room, EventName.MEMBER_REJECTED, member, actor, cmd.reason.strip(), now)
-    room.effect(Effect("close", member.id, CloseCode.REJECTED, cmd.reason.strip(), after=room.seq))
+    result = _moderated(room, EventName.MEMBER_REJECTED, member, actor, reason, now)
+    room.effect(Effect("close", member.id, CloseCode.REJECTED, reason, after=room.seq))
     return result
 
 
@@ -170,8 +172,8 @@ def hide(room: RoomState, cmd: c.IdeaHide, actor: str | None, now: float) -> Dat
     if idea.state == IdeaState.HIDDEN:
         raise errors.InvalidTransition("already hidden")
     was_public = room.publicly_visible(idea)
-    idea.state = move(IDEA_TRANSITIONS, idea.state, IdeaState.HIDDEN, "a merged idea cannot be hidden")
-    idea.hide_reason = cmd.reason.strip()
+    state = move(IDEA_TRANSITIONS, idea.state, IdeaState.HIDDEN, "a merged idea cannot be hidden")
+    idea.state, idea.hide_reason = state, room.clean_reason(cmd.reason)
     if was_public:
         votes.refund(room, idea.id, now)
     result = _idea_moderated(room, EventName.IDEA_HIDDEN, idea, was_public, actor, idea.hide_reason, now)

@@ -121,8 +121,8 @@ def hide(room: RoomState, cmd: c.ReplyHide, actor: str | None, now: float) -> Da
     reply = _reply(room, cmd.reply)
     was_public = fv.reply_is_public(room, reply)
     was_kept = reply.state == ReplyState.VISIBLE and not reply.shadowed
-    reply.state = move(REPLY_TRANSITIONS, reply.state, ReplyState.HIDDEN, "already hidden")
-    reply.hide_reason = cmd.reason.strip()
+    state = move(REPLY_TRANSITIONS, reply.state, ReplyState.HIDDEN, "already hidden")
+    reply.state, reply.hide_reason = state, room.clean_reason(cmd.reason)
     return _moderated(
         room, EventName.REPLY_HIDDEN, reply, was_public, actor, reply.hide_reason, now, was_kept=was_kept
     )

@@ -189,6 +189,8 @@ class Limits:
     note_text_max: int = 280  # a status change's public note
     announcement_text_max: int = 2000
     comment_text_max: int = 500  # a satisfaction answer's comment
+    reason_text_max: int = 500  # a moderation reason (text rules 12 on; before, the schema's 500)
+    label_max: int = 100  # an invite's label (text rules 12 on; before, the schema's 100)
     criteria_max: int = 10
     filter_words_max: int = 500
     # How many ideas and replies a room, and one member in it, may hold; 0: no cap. The caps came after

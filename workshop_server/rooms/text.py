@@ -191,7 +191,7 @@ def clean_name(raw: str, limit: int, *, blanks: bool = True) -> str:
 #: The text rules new commands are handled under. Each journal entry records the version it was handled
 #: under, so that a replay applies the same rules and gives the same texts (an entry without one was
 #: written under version 1).
-TEXT_RULES = 11
+TEXT_RULES = 12
 """Version 3 adds the word filter (``rooms/triage.py``): the cleaning is version 2's. Version 4 (the
 same texts) fixes merges and results, which changed what some commands emit: :data:`MERGE_FIXES`.
 Version 5 refuses texts and names made only of characters that show nothing (:data:`BLANKS_FROM`)
@@ -202,7 +202,8 @@ vote and tells a voter where a merge moved its dots (:data:`VOTE_FIXES`). Versio
 a merge tells, and who may edit a merged idea (:data:`GROUPING_FIXES`). Version 10 tells the authors
 of a merged idea when a reply it kept for them is hidden, restored or approved (:data:`KEPT_REPLY_FIXES`).
 Version 11 lets a personal invite whose member erased its data admit a new member
-(:data:`ERASED_INVITE_FIXES`)."""
+(:data:`ERASED_INVITE_FIXES`). Version 12 puts moderation reasons and invite labels under the text rules
+(:data:`REASON_FIXES`)."""
 #: From this version on (entries handled under it, and everything live): a merged idea that absorbed a
 #: note of an anonymous round names no co-author (``RoomState.anonymous_credit``); undoing a merge
 #: gives back only the dots it moved, not those it refunded, and takes back the credit it had added to
@@ -249,6 +250,13 @@ KEPT_REPLY_FIXES = 10
 #: again, was told the link was not valid and could not take part any more. Journals written before
 #: replay as they were.
 ERASED_INVITE_FIXES = 11
+#: From this version on: moderation reasons (mute, remove, reject, shadow mute, hiding an idea or a reply)
+#: and invite labels follow the text rules (``RoomState.clean_reason``, ``clean_label``), within the
+#: limits ``reason_text_max`` and ``label_max``; a blank one is none. Before, they were only trimmed: a
+#: reason could carry control characters (an escape sequence, into staff's screens and the close frame
+#: sent to a removed member), bidirectional overrides or a decomposed text. Journals written before
+#: replay as they were.
+REASON_FIXES = 12
 
 
 def legacy_clean_name(raw: str, limit: int) -> str:

@@ -79,9 +79,10 @@ def shadow_mute(room: RoomState, cmd: c.MemberShadowMute, actor: str | None, now
         raise errors.Forbidden("only participants can be shadow-muted")
     if member.shadow_muted == cmd.on:
         raise errors.InvalidTransition("already shadow-muted" if cmd.on else "not shadow-muted")
+    reason = room.clean_reason(cmd.reason)
     member.shadow_muted = cmd.on
     action = "member.shadow_mute" if cmd.on else "member.shadow_unmute"
-    entry = room.audit_entry(actor, action, member.id, cmd.reason.strip(), now)
+    entry = room.audit_entry(actor, action, member.id, reason, now)
     view = views.member_view(room, member, staff=True)
     # Staff only: nothing tells the member.
     room.emit(EventName.MEMBER_SHADOW, {STAFF: {"member": view, "audit": entry}}, now)
