@@ -11,6 +11,7 @@ import pytest
 from tests.rooms.helpers import FACILITATOR, MODERATOR_INVITE, Viewer, Workshop, has_key
 from workshop_server.close_codes import CloseCode
 from workshop_server.rooms import commands as c
+from workshop_server.rooms import views
 from workshop_server.rooms.events import LOBBY, PUBLIC, STAFF, Effect
 from workshop_server.rooms.state import AuditEntry, RoomConfig
 
@@ -507,3 +508,41 @@ def test_a_removed_members_pending_notes_and_replies_leave_the_approval_queue() 
     queue = [i for i in w.room.snapshot(FACILITATOR, "facilitator")["ideas"] if i["state"] == "pending"]
     assert queue == []
     w.ok(FACILITATOR, c.IdeaRestore, idea=pending)  # a moderator may still publish it
+
+
+def test_a_hide_reason_reaches_the_ideas_credited_authors_and_staff_only() -> None:
+    """Who reads a moderator's hide reason (protocol.md, `idea.hidden`; privacy.md): staff and the
+    members credited on the idea, its author and the co-authors a merge credits (they follow it as
+    their own). A merge cannot pass on a reason written before it (only ideas on the wall merge), an
+    undone merge takes the co-author's view away again, and a hidden reply's reason goes to its author
+    and staff only, not to the authors of the merged idea that keep its replies."""
+    w, mod, ann, bob = moderated_room()
+    cy = w.join("Cy")
+    into, dup = w.post(ann, "bike lanes"), w.post(bob, "more bike lanes")
+    reply = w.ok(cy, c.ReplyPost, idea=dup, text="yes please")["reply"]["id"]
+    merge = w.ok(mod, c.IdeaMerge, into=into, ideas=[dup])["merge"]
+    author, coauthor, other, screen = w.viewer(ann), w.viewer(bob), w.viewer(cy), w.screen()
+
+    w.ok(mod, c.IdeaHide, idea=into, reason="duplicate of a hidden post")
+    for seen in (author, coauthor):
+        assert seen.last("idea.hidden")["idea"]["hide_reason"] == "duplicate of a hidden post"
+    assert other.last("idea.hidden") == screen.last("idea.hidden") == {"removed": into}
+    for member in (ann, bob):
+        page = [i for i in views.my_ideas(w.room, member)["ideas"] if i["id"] == into]
+        assert page and page[0]["hide_reason"] == "duplicate of a hidden post"
+    assert not has_key(w.room.snapshot(cy, "participant"), "hide_reason")
+    assert not has_key(w.room.snapshot(None, "screen"), "hide_reason")
+
+    w.ok(mod, c.ReplyHide, reply=reply, reason="Cy was rude")  # kept for Bob since the merge
+    assert other.last("reply.hidden")["reply"]["hide_reason"] == "Cy was rude"
+    assert coauthor.last("reply.hidden") == {"removed": reply, "idea": dup}
+    assert author.views("reply.hidden") == [] and screen.views("reply.hidden") == []
+
+    w.ok(mod, c.IdeaRestore, idea=into)
+    w.ok(mod, c.IdeaUnmerge, merge=merge)
+    w.ok(mod, c.IdeaHide, idea=into, reason="second thoughts")
+    assert author.last("idea.hidden")["idea"]["hide_reason"] == "second thoughts"
+    assert coauthor.last("idea.hidden") == {"removed": into}  # no longer credited on it
+    assert not has_key(w.room.snapshot(bob, "participant")["ideas"], "hide_reason")
+    assert not screen.has_key("hide_reason")
+    assert [r.data for r in other.received if has_key(r.data, "hide_reason")] == [other.last("reply.hidden")]
