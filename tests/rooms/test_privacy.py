@@ -9,6 +9,7 @@ from workshop_server.rooms import commands as c
 from workshop_server.rooms import queries, views
 from workshop_server.rooms.privacy import my_data
 from workshop_server.rooms.room import Room
+from workshop_server.rooms.text import ERASURE_FIXES
 
 NAME = "Zoé Quintessa"
 
@@ -184,3 +185,110 @@ def test_editing_anothers_note_that_one_cannot_see_is_not_found_not_forbidden() 
         fields = {"text": "mine now"} if command is c.IdeaEdit else {}
         w.fail(bob, command, "not_found", idea=hidden, **fields)
         w.fail(bob, command, "not_found", idea="i99", **fields)
+
+
+# --- Erasure rewrites the member's own name, nothing spelled like it ---------------------------------------
+def resend(w: Workshop, actor: str | None, cmd: c.Command) -> dict[str, object]:
+    """The stored reply a resend of ``cmd`` gets (it must be one)."""
+    out = w.send(actor, cmd)
+    assert out.duplicate and out.error is None, out
+    return out.result
+
+
+def test_an_erased_name_spelled_like_a_server_value_leaves_other_replies_alone() -> None:
+    """A participant named "visible" (or "juror", or a colour) is a valid name. Its erasure replaced every
+    string equal to the name in every stored reply, and the name as a word in every audit reason: a
+    resend of Bob's idea.post then said its state was "Participant 2", and the audit said a juror was
+    made "Participant 2"."""
+    w = Workshop()
+    odd, bob = w.join("visible"), w.join("yellow")
+    juror = w.join("juror")
+    w.open_ideate(private=False)
+    post = c.IdeaPost(id="bob-1", text="Night buses", color="yellow")
+    first = w.send(bob, post).result
+    assert first["idea"]["state"] == "visible" and first["idea"]["color"] == "yellow"
+    jury = c.MemberJury(id="f-jury", member=bob, juror=True)
+    made = w.send(FACILITATOR, jury).result
+    for member in (odd, juror):
+        w.ok(FACILITATOR, c.MemberErase, member=member)
+    assert resend(w, bob, post) == first
+    assert resend(w, FACILITATOR, jury) == made
+    assert [e.reason for e in w.room.audit if e.action == "member.jury"] == ["juror"]
+
+
+def test_an_erased_name_inside_someone_elses_text_or_a_theme_name_stays_in_the_stored_reply() -> None:
+    """Texts people typed keep the name (privacy.md: not reached by erasure), in the room and so in
+    the stored replies: a resend of Bob's idea.post got "Participant 2 speed on Main street" while the
+    idea said "Max speed on Main street"; a theme named "Max" became "Participant 2" in the reply of
+    theme.create."""
+    w = Workshop()
+    maxi, bob = w.join("Max"), w.join("Bob")
+    w.open_ideate(private=False)
+    post = c.IdeaPost(id="bob-1", text="Max speed on Main street")
+    first = w.send(bob, post).result
+    create = c.ThemeCreate(id="f-theme", name="Max", ideas=[first["idea"]["id"]])
+    theme = w.send(FACILITATOR, create).result
+    w.ok(FACILITATOR, c.MemberErase, member=maxi)
+    assert resend(w, bob, post) == first
+    assert w.room.ideas[first["idea"]["id"]].text == "Max speed on Main street"
+    assert resend(w, FACILITATOR, create) == theme
+    assert w.room.themes[theme["theme"]["id"]].name == "Max"
+
+
+def test_another_member_with_the_same_name_keeps_it_in_its_stored_replies() -> None:
+    """Names need not be unique: erasing one Max renamed the other Max in every stored reply."""
+    w = Workshop()
+    first = w.join("Max")
+    joined = c.Enter(id="join-2", name="Max", accept_rules=1)
+    other = w.send(None, joined).result
+    assert other["member"]["name"] == "Max"
+    w.ok(FACILITATOR, c.MemberErase, member=first)
+    assert resend(w, None, joined) == other
+    assert w.room.members[other["member"]["id"]].name == "Max"
+
+
+def test_the_servers_own_hide_reason_is_not_a_quote() -> None:
+    """A participant named "author": "its author was removed", the reason the server gives a removed
+    member's pending ideas, became "its Participant 3 was removed" on every such idea."""
+    w = Workshop()
+    w.moderator()
+    author, troll = w.join("author"), w.join("Troll")
+    w.open_ideate(private=False)
+    w.ok(FACILITATOR, c.RoomSet, approval_queue=True)
+    pending = w.post(troll, "spam")
+    w.ok(FACILITATOR, c.MemberRemove, member=troll)
+    w.ok(FACILITATOR, c.MemberErase, member=author)
+    assert w.room.ideas[pending].hide_reason == "its author was removed"
+
+
+def test_erasure_still_replaces_the_name_itself_everywhere_and_quoted_as_a_word_case_included() -> None:
+    w = Workshop()
+    maxi, bob = w.join("Max"), w.join("Bob")
+    w.open_ideate(private=False)
+    idea = w.post(maxi, "night buses")
+    w.ok(FACILITATOR, c.IdeaHide, idea=idea, reason="Max posted it twice; max 3 per person; Maxim's too")
+    w.ok(FACILITATOR, c.MemberMute, member=bob, reason="copied Max.")
+    w.ok(FACILITATOR, c.MemberErase, member=maxi)
+    pseudonym = w.room.members[maxi].name
+    assert pseudonym != "Max"
+    assert w.room.ideas[idea].hide_reason == f"{pseudonym} posted it twice; max 3 per person; Maxim's too"
+    assert w.room.members[bob].mute_reason == f"copied {pseudonym}."
+    hidden = [e.reason for e in w.room.audit if e.action == "idea.hidden"]
+    assert hidden == [f"{pseudonym} posted it twice; max 3 per person; Maxim's too"]
+    staff = json.dumps(w.room.snapshot(FACILITATOR, "facilitator"), ensure_ascii=False)
+    assert '"Max"' not in staff and "Max " not in staff and "Max." not in staff
+    stored = json.dumps([r.result for book in w.room.replies.values() for r in book.values()])
+    assert '"Max"' not in stored and "Max posted" not in stored
+
+
+def test_journals_written_before_the_erasure_fix_replay_as_they_were() -> None:
+    w = Workshop()
+    odd, bob = w.join("visible"), w.join("Bob")
+    w.open_ideate(private=False)
+    post = c.IdeaPost(id="bob-1", text="a visible change")
+    w.send(bob, post)
+    w.room.text_rules = ERASURE_FIXES - 1
+    w.ok(FACILITATOR, c.MemberErase, member=odd)
+    pseudonym = w.room.members[odd].name
+    again = resend(w, bob, post)
+    assert again["idea"]["state"] == pseudonym and again["idea"]["text"] == f"a {pseudonym} change"

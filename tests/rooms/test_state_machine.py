@@ -557,10 +557,7 @@ class RoomMachine(RuleBasedStateMachine):
         if out.duplicate:
             answer = self.answers[(actor if actor is not None else "join", cmd.id)]
             # An erasure put the pseudonym in the stored replies; a purge also blanked the reasons.
-            renamed = {m.name: m.name for m in room.members.values()}
-            renamed.update(
-                (self.names[m], room.members[m].name) for m in self.names if room.members[m].erased
-            )
+            renamed = {m: (self.names[m], room.members[m].name) for m in self.names if room.members[m].erased}
             if not room.purged:
                 assert out.result == scrub(answer, renamed), f"a resend of {cmd.id} got another answer"
         elif out.error is None and cmd.id not in ("tick", "presence", "purge"):

@@ -26,6 +26,9 @@ from workshop_server.rooms.state import (
 )
 from workshop_server.rooms.text import RULE_FIXES, SHADOW_FIXES
 
+#: The hide reason the server gives the ideas and replies a removed member left in the approval queue.
+AUTHOR_REMOVED = "its author was removed"
+
 
 def _target(room: RoomState, member_id: str) -> Member:
     member = room.members.get(member_id)
@@ -92,13 +95,13 @@ def remove(room: RoomState, cmd: c.MemberRemove, actor: str | None, now: float) 
     # What it left waiting in the approval queue leaves it: hidden, so moderators see why.
     for idea in [i for i in room.ideas.values() if i.author == member.id and i.state == IdeaState.PENDING]:
         idea.state = move(IDEA_TRANSITIONS, idea.state, IdeaState.HIDDEN, "not pending")
-        idea.hide_reason = "its author was removed"
+        idea.hide_reason = AUTHOR_REMOVED
         room.emit(EventName.IDEA_HIDDEN, views.idea_views(room, idea), now)
     for reply in [
         r for r in room.idea_replies.values() if r.author == member.id and r.state == ReplyState.PENDING
     ]:
         reply.state = move(REPLY_TRANSITIONS, reply.state, ReplyState.HIDDEN, "not pending")
-        reply.hide_reason = "its author was removed"
+        reply.hide_reason = AUTHOR_REMOVED
         own = {"reply": followup_views.reply_own(room, reply)}
         room.emit(
             EventName.REPLY_HIDDEN,

@@ -12,8 +12,11 @@ idea keeps its other authors. Its device key goes from its member record (a remo
 the ban list, so that the ban holds; the retention purge clears it), the dedupe records' stored replies
 carry the pseudonym instead of the name (they stay: a resend is still applied once), moderation reasons
 that quoted the name (as a word of its own: the audit's, mutes', hidden ideas' and replies') now quote
-the pseudonym, and the label of its personal invite is emptied. The member's token stops working and
-its connections are closed (4103).
+the pseudonym, and the label of its personal invite is emptied. Only the member's own name fields and
+the reasons staff typed are rewritten (:func:`scrub`, :func:`_quoted`): never another member's name, a
+theme's, a text someone typed, a field's name or a value the server set (a state, a role, a colour, the
+jury's kind, a held word...), even when it is spelled like the erased name. The member's token stops
+working and its connections are closed (4103).
 
 The core cannot reach the copies outside the state: the ``compact`` effect asks the shell to start a
 new epoch whose journal holds only a snapshot of the erased state (old entries, snapshots, the resume
@@ -32,8 +35,10 @@ from workshop_server.rooms import followup_views as fv
 from workshop_server.rooms import views
 from workshop_server.rooms.events import PUBLIC, STAFF, Data, Effect, EventName
 from workshop_server.rooms.model import RoomState
+from workshop_server.rooms.moderation import AUTHOR_REMOVED
 from workshop_server.rooms.registry import FACILITATOR, INTERNAL, PARTICIPANT, handles
 from workshop_server.rooms.state import to_plain
+from workshop_server.rooms.text import ERASURE_FIXES
 
 
 def pseudonym(member_id: str) -> str:
@@ -43,32 +48,113 @@ def pseudonym(member_id: str) -> str:
 
 #: Free-text fields of stored replies that a retention purge blanks (moderation reasons, labels...).
 PERSONAL_TEXT = frozenset({"mute_reason", "hide_reason", "reason", "comment", "label"})
+#: The fields of the views that hold a member's display name, each with the fields beside it that hold
+#: that member's id (a view names a member only next to its id). A name field whose view has none of
+#: them is a theme's or a criterion's (``{"theme": id, "name": ...}``), except ``author_name`` and
+#: ``by_name``, which only ever name members (an announcement's ``by_name`` has no ``by``).
+NAME_FIELDS: dict[str, tuple[str, ...]] = {
+    "name": ("id", "member", "juror"),
+    "author_name": ("author",),
+    "by_name": ("by",),
+}
+#: Only members' names, even without their id beside them.
+MEMBER_NAME_FIELDS = frozenset({"author_name", "by_name"})
+#: Fields of the views that hold a reason staff typed, which may quote a member's name.
+QUOTING_FIELDS = frozenset({"mute_reason", "hide_reason"})
+#: Audit actions whose reason staff typed (the other actions' reasons are values the server set: the
+#: jury's kind, the filter's summary, a held word, the criteria's names, an invite's label).
+QUOTING_ACTIONS = frozenset(
+    {
+        "member.muted",
+        "member.removed",
+        "member.rejected",
+        "member.shadow_mute",
+        "member.shadow_unmute",
+        "idea.hidden",
+        "reply.hidden",
+    }
+)
+
+#: Renamed members: member id -> (the name it had, the name it has now).
+Renamed = dict[str, tuple[str, str]]
 
 
-def scrub(value: Any, names: dict[str, str], blank: frozenset[str] = frozenset()) -> Any:
-    """``value`` (a stored reply's result) with each name in ``names`` replaced by its pseudonym where it
-    stands as a word of its own (a name field, or a name quoted in a reason), and the fields in
-    ``blank`` emptied. The record itself stays: a resend still gets it, and is still applied once."""
+def scrub(value: Any, renamed: Renamed, blank: frozenset[str] = frozenset()) -> Any:
+    """``value`` (a stored reply's result) with each renamed member's old name replaced by its new one
+    in its own name fields (:data:`NAME_FIELDS`: ``name`` next to its ``id``, ``author_name`` next to its
+    ``author``...) and where a reason staff typed quotes it as a word of its own (:data:`QUOTING_FIELDS`,
+    the audit entries' reasons of :data:`QUOTING_ACTIONS`), and the fields in ``blank`` emptied. Nothing
+    else changes: a field's name, another member's name, a theme's name, a text someone typed, a value
+    the server set ("visible", "juror", a colour...) stay, even when they are spelled like the name. The
+    record itself stays: a resend still gets it, and is still applied once."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if key in blank and isinstance(item, str):
+                out[key] = ""
+            elif isinstance(item, str):
+                out[key] = _scrub_field(value, key, item, renamed)
+            else:
+                out[key] = scrub(item, renamed, blank)
+        return out
+    if isinstance(value, list | tuple):
+        return [scrub(item, renamed, blank) for item in value]
+    return value
+
+
+def _scrub_field(view: dict[str, Any], key: str, text: str, renamed: Renamed) -> str:
+    """The string field ``key`` of ``view``, renamed members' names replaced as :func:`scrub` says."""
+    if key in NAME_FIELDS:
+        ids = [view[k] for k in NAME_FIELDS[key] if k in view]
+        if ids:
+            old, new = renamed.get(str(ids[0]), ("", ""))
+            return new if old and text == old else text
+        if key in MEMBER_NAME_FIELDS:
+            return next((new for old, new in renamed.values() if text == old), text)
+        return text
+    if key in QUOTING_FIELDS or (key == "reason" and view.get("action") in QUOTING_ACTIONS):
+        return _requote(text, renamed)
+    return text
+
+
+def _requote(text: str, renamed: Renamed) -> str:
+    """A reason staff typed with the renamed members' names quoted in it replaced (not the reason the
+    server gives the ideas of a removed member)."""
+    if text == AUTHOR_REMOVED:
+        return text
+    for old, new in renamed.values():
+        text = _quoted(text, old, new)
+    return text
+
+
+def legacy_scrub(value: Any, names: dict[str, str], blank: frozenset[str] = frozenset()) -> Any:
+    """:func:`scrub` before text rules :data:`ERASURE_FIXES` (replays only): every string equal to an old
+    name in ``names`` anywhere, and the name as a word of its own in every other string."""
     if isinstance(value, str):
         if value in names:
             return names[value]
         for old, new in names.items():
-            if old in value:
-                value = _quoted(value, old, new)
+            value = _quoted(value, old, new)
         return value
     if isinstance(value, dict):
         return {
-            k: "" if k in blank and isinstance(v, str) else scrub(v, names, blank) for k, v in value.items()
+            k: "" if k in blank and isinstance(v, str) else legacy_scrub(v, names, blank)
+            for k, v in value.items()
         }
     if isinstance(value, list | tuple):
-        return [scrub(v, names, blank) for v in value]
+        return [legacy_scrub(v, names, blank) for v in value]
     return value
 
 
-def _scrub_replies(room: RoomState, names: dict[str, str], blank: frozenset[str] = frozenset()) -> None:
+def _scrub_replies(room: RoomState, renamed: Renamed, blank: frozenset[str] = frozenset()) -> None:
+    fixed = room.text_rules >= ERASURE_FIXES
+    names = {old: new for old, new in renamed.values()}
     for book in room.replies.values():
         for stored in book.values():
-            stored.result = scrub(stored.result, names, blank)
+            if fixed:
+                stored.result = scrub(stored.result, renamed, blank)
+            else:
+                stored.result = legacy_scrub(stored.result, names, blank)
 
 
 def _unlabel(value: Any, invite_id: str) -> Any:
@@ -86,8 +172,11 @@ def _unlabel(value: Any, invite_id: str) -> Any:
 
 
 def _quoted(text: str, old: str, new: str) -> str:
-    """``text`` with ``old`` replaced where it stands as a word of its own (a name quoted in a reason)."""
-    return re.sub(rf"(?<!\w){re.escape(old)}(?!\w)", new, text)
+    """``text`` with ``old`` replaced where it stands as a word of its own (a name quoted in a reason):
+    exactly as spelled (case included), with no letter, digit or ``_`` right before or after it."""
+    if not old or old not in text:
+        return text
+    return re.sub(rf"(?<!\w){re.escape(old)}(?!\w)", lambda _: new, text)
 
 
 @handles(c.MemberErase, roles=PARTICIPANT | FACILITATOR, after_end=True)
@@ -107,18 +196,22 @@ def erase(room: RoomState, cmd: c.MemberErase, actor: str | None, now: float) ->
     member.name = pseudonym(member.id)
     member.erased = True
     member.device = None
+    renamed = {member.id: (old, member.name)}
     # Dedupe records keep their place (a resend is still applied once), with the pseudonym in them.
-    _scrub_replies(room, {old: member.name})
-    # Moderation reasons that quoted the name quote the pseudonym: the audit's, members' mutes, hidden
-    # ideas and replies.
+    _scrub_replies(room, renamed)
+    # Moderation reasons staff typed that quoted the name quote the pseudonym: the audit's, members'
+    # mutes, hidden ideas and replies (not the audit's other reasons: values the server set).
+    fixed = room.text_rules >= ERASURE_FIXES
+    requote = _requote if fixed else lambda text, _: _quoted(text, old, member.name)
     for entry in room.audit:
-        entry.reason = _quoted(entry.reason, old, member.name)
+        if entry.action in QUOTING_ACTIONS or not fixed:
+            entry.reason = requote(entry.reason, renamed)
     for other in room.members.values():
-        other.mute_reason = _quoted(other.mute_reason, old, member.name)
+        other.mute_reason = requote(other.mute_reason, renamed)
     for idea in room.ideas.values():
-        idea.hide_reason = _quoted(idea.hide_reason, old, member.name)
+        idea.hide_reason = requote(idea.hide_reason, renamed)
     for reply in room.idea_replies.values():
-        reply.hide_reason = _quoted(reply.hide_reason, old, member.name)
+        reply.hide_reason = requote(reply.hide_reason, renamed)
     for invite in room.invites.values():
         if invite.member == member.id:
             invite.label = ""  # a personal invite's label names whom it was for
@@ -153,7 +246,7 @@ def purge(room: RoomState, cmd: c.Purge, actor: str | None, now: float) -> Data:
     if room.purged:
         return {"mode": room.purged}  # already done (another worker's schedule, or by hand)
     moderators = 0
-    renamed: dict[str, str] = {}
+    renamed: Renamed = {}
     for member in room.members.values():
         old = member.name
         if member.role == "participant":
@@ -163,7 +256,7 @@ def purge(room: RoomState, cmd: c.Purge, actor: str | None, now: float) -> Data:
             member.name = f"Moderator {moderators}"
         else:
             member.name = "Facilitator"
-        renamed[old] = member.name
+        renamed[member.id] = (old, member.name)
         member.device = None
         member.mute_reason = ""
     room.banned_devices.clear()

@@ -191,7 +191,7 @@ def clean_name(raw: str, limit: int, *, blanks: bool = True) -> str:
 #: The text rules new commands are handled under. Each journal entry records the version it was handled
 #: under, so that a replay applies the same rules and gives the same texts (an entry without one was
 #: written under version 1).
-TEXT_RULES = 12
+TEXT_RULES = 13
 """Version 3 adds the word filter (``rooms/triage.py``): the cleaning is version 2's. Version 4 (the
 same texts) fixes merges and results, which changed what some commands emit: :data:`MERGE_FIXES`.
 Version 5 refuses texts and names made only of characters that show nothing (:data:`BLANKS_FROM`)
@@ -203,7 +203,8 @@ a merge tells, and who may edit a merged idea (:data:`GROUPING_FIXES`). Version 
 of a merged idea when a reply it kept for them is hidden, restored or approved (:data:`KEPT_REPLY_FIXES`).
 Version 11 lets a personal invite whose member erased its data admit a new member
 (:data:`ERASED_INVITE_FIXES`). Version 12 puts moderation reasons and invite labels under the text rules
-(:data:`REASON_FIXES`)."""
+(:data:`REASON_FIXES`). Version 13 makes an erasure rewrite the member's own name only
+(:data:`ERASURE_FIXES`)."""
 #: From this version on (entries handled under it, and everything live): a merged idea that absorbed a
 #: note of an anonymous round names no co-author (``RoomState.anonymous_credit``); undoing a merge
 #: gives back only the dots it moved, not those it refunded, and takes back the credit it had added to
@@ -257,6 +258,13 @@ ERASED_INVITE_FIXES = 11
 #: sent to a removed member), bidirectional overrides or a decomposed text. Journals written before
 #: replay as they were.
 REASON_FIXES = 12
+#: From this version on: an erasure (and the personal purge) rewrites a member's name only in the name
+#: fields that belong to it and, as a word of its own, in the reasons staff typed
+#: (``rooms/privacy.py:scrub``). Before, it replaced every string equal to the name anywhere in the
+#: stored replies (a state "visible", a colour, a theme's name, another member of the same name) and the
+#: name as a word in every text of them (someone's idea) and in every audit reason (the jury's "juror",
+#: the server's "its author was removed"). Journals written before replay as they were.
+ERASURE_FIXES = 13
 
 
 def legacy_clean_name(raw: str, limit: int) -> str:
