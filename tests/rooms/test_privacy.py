@@ -54,7 +54,8 @@ def test_erasure_replaces_the_name_everywhere_and_keeps_the_room_whole() -> None
     result = w.ok(zoe, c.MemberErase)
     assert result == {"member": zoe, "name": "Participant 2"}
     assert screen.last("member.erased") == {"member": zoe, "name": "Participant 2"}
-    assert NAME not in json.dumps(w.room.to_state())  # state, dedupe records, audit reasons
+    # State, dedupe records, audit reasons (not ASCII-escaped: "Zoé" would never match "Zo\u00e9").
+    assert NAME not in json.dumps(w.room.to_state(), ensure_ascii=False)
     assert {r.id: dict(r.totals) for r in w.room.rounds.values()} == totals_before
     merged = w.room.ideas[ideas[1]]
     assert merged.author == bob and merged.coauthors == [zoe]  # the other author keeps the credit

@@ -105,10 +105,9 @@ def scrub(value: Any, renamed: Renamed, blank: frozenset[str] = frozenset()) -> 
 def _scrub_field(view: dict[str, Any], key: str, text: str, renamed: Renamed) -> str:
     """The string field ``key`` of ``view``, renamed members' names replaced as :func:`scrub` says."""
     if key in NAME_FIELDS:
-        ids = [view[k] for k in NAME_FIELDS[key] if k in view]
-        if ids:
-            old, new = renamed.get(str(ids[0]), ("", ""))
-            return new if old and text == old else text
+        ids = [str(view[k]) for k in NAME_FIELDS[key] if k in view]
+        if ids:  # the name of the member whose id is beside it (a view may also carry its own id)
+            return next((renamed[m][1] for m in ids if m in renamed and renamed[m][0] == text), text)
         if key in MEMBER_NAME_FIELDS:
             return next((new for old, new in renamed.values() if text == old), text)
         return text
