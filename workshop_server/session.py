@@ -434,6 +434,8 @@ class Session:
                     "idea_text_max": settings.idea_text_max,
                     "name_max": settings.name_max,
                     "reply_text_max": settings.reply_text_max,
+                    "reason_text_max": settings.reason_text_max,
+                    "label_max": settings.label_max,
                     "idle_timeout": settings.idle_timeout,
                     "auth_timeout": settings.auth_timeout,
                     "send_queue_max": settings.send_queue_max,

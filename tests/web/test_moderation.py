@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from playwright.async_api import Page, expect
 
@@ -85,3 +87,17 @@ async def test_lobby_queue_lock_and_reload(web: Browsing, web_server: ServerProc
     await expect(pat.locator("#whoami")).to_have_text("You are Pat.")
     await expect(pat.locator("#my-notes-list .note")).to_have_count(2)
     await expect(console.locator("#member-list .row", has_text="Pat")).to_have_count(1)
+
+
+async def test_reason_and_label_fields_stop_at_the_server_s_limits(web: Browsing, tmp_path: Path) -> None:
+    """The console's reason and invite-label fields hold what the server takes (hello.limits), not
+    500 and 100 written in the page: a server with shorter limits refused what the field let through."""
+    with ServerProcess(tmp_path / "data", reason_text_max=30, label_max=12) as server:
+        links = create_room(server.url, title="Short reasons", access="approval")
+        console = await web.page("facilitator", width=1366, height=900)
+        await console.goto(links["facilitator_url"])
+        await expect(console.locator("#invite-label")).to_have_attribute("maxlength", "12")
+        troll = await web.page("troll")
+        await join(troll, links["room"], "Troll", base=server.url)
+        await console.get_by_role("button", name="Decline Troll").click()
+        await expect(console.locator(".reason-form input")).to_have_attribute("maxlength", "30")

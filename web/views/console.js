@@ -169,7 +169,7 @@ export function mountConsole(ctx) {
   function reasonForm(kind, id, labelKey, confirmKey, onConfirm) {
     const key = `${kind}:${id}`;
     const inputId = `reason-${kind}-${id}`;
-    const input = h("input", { type: "text", id: inputId, class: "reason-input", maxlength: "500", value: ui.prompts.get(key) || "", "data-focus": "reason-" + kind });
+    const input = h("input", { type: "text", id: inputId, class: "reason-input", maxlength: String(Number(ctx.limits().reason_text_max) || 500), value: ui.prompts.get(key) || "", "data-focus": "reason-" + kind });
     input.addEventListener("input", () => {
       if (ui.prompts.has(key)) ui.prompts.set(key, input.value);
     });
@@ -692,7 +692,7 @@ function buildStaffCard(ctx, state, refresh) {
 
 /** Personal invites (facilitator): create one per person, copy its link, see who used it, revoke it. */
 function buildInvites(ctx, state) {
-  const labelInput = h("input", { type: "text", id: "invite-label", maxlength: "100", autocomplete: "off" });
+  const labelInput = h("input", { type: "text", id: "invite-label", maxlength: String(Number(ctx.limits().label_max) || 100), autocomplete: "off" });
   const list = h("ul", { class: "rows", id: "invite-list" });
   const empty = h("p", { class: "empty", text: t("console.invitesEmpty") });
   const create = h("form", {

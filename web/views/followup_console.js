@@ -162,7 +162,7 @@ export function buildConsoleFollowup(ctx, state, refresh) {
 
   // --- Jurors ---
   const jurorList = h("ul", { class: "rows", id: "juror-list" });
-  const juryInviteLabel = h("input", { type: "text", id: "jury-invite-label", maxlength: "100", autocomplete: "off", value: draft.juryLabel, oninput: (e) => (draft.juryLabel = e.target.value) });
+  const juryInviteLabel = h("input", { type: "text", id: "jury-invite-label", maxlength: String(Number(ctx.limits().label_max) || 100), autocomplete: "off", value: draft.juryLabel, oninput: (e) => (draft.juryLabel = e.target.value) });
   const juryInvites = h("ul", { class: "rows", id: "jury-invite-list" });
   const juryCard = card(
     "jurors-card",
