@@ -67,7 +67,7 @@ from workshop_server.rooms.state import (
     from_plain,
     to_plain,
 )
-from workshop_server.rooms.text import ARCHIVE_FIXES, TEXT_RULES, name_under
+from workshop_server.rooms.text import ARCHIVE_FIXES, SELF_ERASE_FIXES, TEXT_RULES, name_under
 from workshop_server.rooms.text import clean_name as clean_name
 from workshop_server.rooms.text import clean_text as clean_text
 
@@ -265,9 +265,9 @@ class Room(RoomState):
         member = self.members.get(actor)
         if member is None:
             raise errors.NotJoined("unknown member")
-        if member.status in (MemberStatus.BANNED, MemberStatus.REJECTED):
-            raise errors.Banned()
-        if member.status == MemberStatus.WAITING:
+        if member.status != MemberStatus.ACTIVE and not self._self_erasure(cmd, actor):
+            if member.status in (MemberStatus.BANNED, MemberStatus.REJECTED):
+                raise errors.Banned()
             raise errors.AwaitingApproval()
         if member.erased:
             raise errors.InvalidToken("this member's data was erased")
@@ -279,6 +279,15 @@ class Room(RoomState):
             raise errors.Muted(f"a moderator muted you{reason}. You can still follow the room.")
         if self.ended and not registration.after_end:
             raise errors.InvalidTransition("the session has ended")
+
+    def _self_erasure(self, cmd: c.Command, actor: str) -> bool:
+        """``cmd`` is ``actor`` erasing its own data: the one command a member removed, rejected or
+        waiting in the lobby may still send (the right to erasure; ``rooms/privacy.py``)."""
+        return (
+            isinstance(cmd, c.MemberErase)
+            and cmd.member in (None, actor)
+            and self.text_rules >= SELF_ERASE_FIXES
+        )
 
     # --- Views (see views.py) ---------------------------------------------------------------------------
     def snapshot(self, member_id: str | None, role: Role) -> Data:

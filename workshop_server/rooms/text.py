@@ -191,7 +191,7 @@ def clean_name(raw: str, limit: int, *, blanks: bool = True) -> str:
 #: The text rules new commands are handled under. Each journal entry records the version it was handled
 #: under, so that a replay applies the same rules and gives the same texts (an entry without one was
 #: written under version 1).
-TEXT_RULES = 13
+TEXT_RULES = 14
 """Version 3 adds the word filter (``rooms/triage.py``): the cleaning is version 2's. Version 4 (the
 same texts) fixes merges and results, which changed what some commands emit: :data:`MERGE_FIXES`.
 Version 5 refuses texts and names made only of characters that show nothing (:data:`BLANKS_FROM`)
@@ -204,7 +204,8 @@ of a merged idea when a reply it kept for them is hidden, restored or approved (
 Version 11 lets a personal invite whose member erased its data admit a new member
 (:data:`ERASED_INVITE_FIXES`). Version 12 puts moderation reasons and invite labels under the text rules
 (:data:`REASON_FIXES`). Version 13 makes an erasure rewrite the member's own name only
-(:data:`ERASURE_FIXES`)."""
+(:data:`ERASURE_FIXES`). Version 14 lets a removed, rejected or waiting member erase its own data
+(:data:`SELF_ERASE_FIXES`)."""
 #: From this version on (entries handled under it, and everything live): a merged idea that absorbed a
 #: note of an anonymous round names no co-author (``RoomState.anonymous_credit``); undoing a merge
 #: gives back only the dots it moved, not those it refunded, and takes back the credit it had added to
@@ -265,6 +266,12 @@ REASON_FIXES = 12
 #: name as a word in every text of them (someone's idea) and in every audit reason (the jury's "juror",
 #: the server's "its author was removed"). Journals written before replay as they were.
 ERASURE_FIXES = 13
+#: From this version on: a member removed by a moderator, rejected from the approval lobby or still
+#: waiting in it may erase its own data (``member.erase`` of itself; ``room.py``'s authorisation, which
+#: refuses it every other command, and anyone else's erasure). Before, it was refused with ``banned``
+#: or ``awaiting_approval``: a refused command may still be journaled (the clock closed a round first),
+#: so journals written before replay as they were.
+SELF_ERASE_FIXES = 14
 
 
 def legacy_clean_name(raw: str, limit: int) -> str:
