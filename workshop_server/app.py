@@ -41,7 +41,9 @@ from workshop_server.health import Health
 from workshop_server.hub import Hub
 from workshop_server.metrics import Metrics
 from workshop_server.ratelimit import SharedLimiter, address_key, retry_after_header
+from workshop_server.rooms import commands as c
 from workshop_server.rooms.codes import normalise_code
+from workshop_server.rooms.commands import CommandId
 from workshop_server.rooms.exports import CSV_DELIMITERS
 from workshop_server.rooms.report_text import REPORT_LANGUAGES
 from workshop_server.rooms.room import clean_text
@@ -71,6 +73,19 @@ class CreateRoom(BaseModel):
     #: How long the room's data is kept, in days from its creation; at most, and by default, the
     #: server's ``retention_days`` (an organiser may promise its community less, never more).
     retention_days: int | None = Field(default=None, ge=1)
+
+
+class EraseMyData(BaseModel):
+    """The body of ``POST /api/rooms/{code}/my-data/erase``: the client's id of the erasure, so that a
+    resend after a lost reply is answered from the room's records (applied once), as commands are."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    id: CommandId
+
+
+#: The largest body ``POST /api/rooms/{code}/my-data/erase`` reads (an id of at most 64 characters).
+ERASE_BODY_LIMIT = 1024
 
 
 STATUS = {
@@ -659,6 +674,52 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
             response.headers["content-disposition"] = f'attachment; filename="{code}-my-data.json"'
         return response
 
+    async def erase_my_data(request: Request) -> Response:
+        """A member erases its own data with its token (``Authorization: Bearer``): the ``member.erase``
+        command of itself, submitted to the room as a connection's would be, so that a member removed,
+        rejected or waiting in the lobby (whose token no longer connects, or which may not send anything
+        else) can erase itself too. Answered once the erasure is journaled and every copy is gone."""
+        code = normalise_code(request.path_params["code"])
+        # A page of another site must not make its visitors' browsers erase their data here.
+        if not settings.origin_allowed(request.headers.get("origin"), request.headers.get("host")):
+            return error_response(errors.Forbidden("pages of this origin may not erase data here"))
+        try:
+            refuse_tokens_in_url(request)
+            claims = hub.signer.verify(bearer(request), room=code)
+            if claims.kind != "member":
+                raise errors.Forbidden("this is for the room's members")
+            # Limited per member token with the member's own pages (one budget), not per address.
+            await limit(hub.limiters.member_pages, f"{code}\x00{claims.subject}", "requests", "this member")
+            raw = bytearray()
+            try:
+                async for chunk in request.stream():
+                    raw += chunk
+                    if len(raw) > ERASE_BODY_LIMIT:
+                        exc = errors.FrameTooLarge(f"the request body is limited to {ERASE_BODY_LIMIT} bytes")
+                        return JSONResponse({"error": exc.to_dict()}, status_code=413)
+            except ClientDisconnect:
+                return Response(status_code=400)
+            try:
+                body = EraseMyData.model_validate_json(bytes(raw))
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"]) or "body"
+                raise errors.InvalidCommand(f"{where}: {first['msg']}") from None
+            host = await hub.host(code)
+            known = await host.query("credential", kind=claims.kind, subject=claims.subject)
+            if known["member"] is None:
+                raise errors.InvalidToken("no such member in this room")
+            if claims.generation != known["generation"]:
+                raise errors.InvalidToken("this link was replaced: ask the facilitator for the new one")
+            # The core decides the rest: itself only, a participant, a resend answered from its records
+            # (even once its token is spent), an erased member's new erasure refused (invalid_token).
+            reply = await host.submit(c.MemberErase(id=body.id), claims.subject, address=client_ip(request))
+            if reply.error is not None:
+                raise errors.from_dict(reply.error)
+        except errors.WorkshopError as exc:
+            return error_response(exc)
+        return JSONResponse(reply.result, headers={"cache-control": "no-store"})
+
     async def export_link(request: Request) -> Response:
         """A one-time, short-lived download link for the export, so a browser can download it with a
         plain link and no token ever sits in a URL."""
@@ -815,6 +876,7 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         Route("/api/rooms/{code}/mine", mine),
         Route("/api/rooms/{code}/contributors", contributors),
         Route("/api/rooms/{code}/my-data", my_data),
+        Route("/api/rooms/{code}/my-data/erase", erase_my_data, methods=["POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),

@@ -551,8 +551,9 @@ class Settings(BaseSettings):
         ge=1,
         le=1_000_000,
         description=(
-            "Reads of a member's own pages (GET mine, contributors, my-data) one member token may make per "
-            "minute: each is computed on the room's loop (tens of ms in a full room)."
+            "Reads of a member's own pages (GET mine, contributors, my-data) and erasures of its own data "
+            "(POST my-data/erase) one member token may make per minute, all together: each is computed on "
+            "the room's loop (tens of ms in a full room)."
         ),
     )
     lookups_per_ip_per_minute: int = Field(
