@@ -105,3 +105,11 @@ def test_journals_written_before_replay_as_they_were() -> None:
     w.fail(zoe, c.MemberErase, "banned")
     w.room.text_rules = SELF_ERASE_FIXES
     w.ok(zoe, c.MemberErase)
+
+
+def test_a_member_waiting_in_the_lobby_may_download_its_data() -> None:
+    """privacy.md promised it; the query refused it with awaiting_approval."""
+    w, zoe, bob = lobby()
+    assert queries.my_data(w.room, "member", zoe, 0)["data"]["member"]["name"] == NAME
+    assert queries.my_data(w.room, "member", bob, 0)["data"]["member"]["name"] == "Bob"
+    assert queries.my_ideas(w.room, "member", zoe, 0)["error"]["code"] == "awaiting_approval"

@@ -158,10 +158,12 @@ def member_refusal(room: RoomState, kind: str, subject: str, generation: int) ->
 @query("my_data")
 def my_data(room: RoomState, kind: str, subject: str, generation: int) -> Data:
     """Everything the room holds about the token's member: ``{"error": ...}`` or ``{"data": ...}``.
-    A removed member may still download its data (the right of access), unlike its "my ideas" page."""
+    A member removed, rejected or waiting in the approval lobby may still download its data (the right
+    of access), unlike its "my ideas" page."""
     member = room.members.get(subject) if kind == "member" else None
     refusal = member_refusal(room, kind, subject, generation)
-    if refusal is not None and not (isinstance(refusal, errors.Banned) and member is not None):
+    kept = isinstance(refusal, errors.Banned | errors.AwaitingApproval) and member is not None
+    if refusal is not None and not kept:
         return {"error": refusal.to_dict()}
     return {"data": privacy.my_data(room, subject)}
 
