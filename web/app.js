@@ -16,6 +16,7 @@ import { mountBoard } from "./views/board.js";
 import { consoleLabel, mountConsole } from "./views/console.js";
 import { mountScreen } from "./views/screen.js";
 import { mountMessage } from "./views/message.js";
+import { goneDataCard } from "./views/mydata.js";
 import { mountMine } from "./views/mine.js";
 import { rememberRoom } from "./views/rooms.js";
 import { ROUND_BOUND as ROUND_BOUND_LIST } from "./contract.js";
@@ -177,8 +178,8 @@ class RoomPage {
     this.ctx.session = null;
   }
 
-  showMessage(titleKey, bodyKey, extra) {
-    this.mountView("message:" + titleKey, () => mountMessage(this.ctx, { titleKey, bodyKey, extra }));
+  showMessage(titleKey, bodyKey, extra, after = null) {
+    this.mountView("message:" + titleKey, () => mountMessage(this.ctx, { titleKey, bodyKey, extra, after: after ? after() : null }));
   }
 
   mountView(kind, factory) {
@@ -243,10 +244,13 @@ class RoomPage {
     if (s.terminal) {
       const code = s.terminal.code;
       // A participant's token is revoked only by the erasure of its data (member.erase, #12).
-      const erased = code === 4103 && s.role === "participant";
+      const erased = s.erased || (code === 4103 && s.role === "participant");
       const key = erased ? "erased" : { 4100: "removed", 4101: "rejected", 4102: "roomDeleted", 4103: "tokenRevoked" }[code] || "closed";
       const reason = s.terminal.reason ? t("terminal.reason", { reason: s.terminal.reason }) : "";
-      this.showMessage("terminal." + key, "terminal." + key + "Body", reason);
+      // A removed or rejected member may still download or erase its data, with its token alone.
+      const gone = !erased && (code === 4100 || code === 4101) && s.token && s.role !== "moderator";
+      const after = gone ? () => goneDataCard(this.ctx) : null;
+      this.showMessage("terminal." + key, "terminal." + key + "Body", reason, after);
       return;
     }
     if (s.failure) {

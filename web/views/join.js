@@ -4,6 +4,7 @@ import { h, setChildren } from "../dom.js";
 import { t } from "../i18n.js";
 import { netBanner, topBar } from "../chrome.js";
 import { formatDate } from "./followup.js";
+import { goneDataCard } from "./mydata.js";
 
 const draft = { name: "", passphrase: "", accepted: false };
 
@@ -202,6 +203,8 @@ export function mountLobby(ctx) {
         h("p", { text: t("lobby.body", { name: state.me ? state.me.name : "" }) }),
         state.room && state.room.brief ? h("p", { class: "brief", text: state.room.brief }) : null,
       ),
+      // Waiting members may download or erase their data (over HTTP: they may send no command yet).
+      goneDataCard(ctx),
     ),
   );
   return { el };

@@ -4,7 +4,8 @@ import { h } from "../dom.js";
 import { t } from "../i18n.js";
 import { netBanner, topBar } from "../chrome.js";
 
-export function mountMessage(ctx, { titleKey, bodyKey = null, extra = "", busy = false }) {
+/** `after`: an element shown under the message's card (a removed member's data card). */
+export function mountMessage(ctx, { titleKey, bodyKey = null, extra = "", busy = false, after = null }) {
   const body = bodyKey ? t(bodyKey) : "";
   const el = h(
     "div",
@@ -23,6 +24,7 @@ export function mountMessage(ctx, { titleKey, bodyKey = null, extra = "", busy =
         extra ? h("p", { class: "message-extra", text: extra }) : null,
         busy ? null : h("p", {}, h("a", { class: "btn btn-secondary", href: "/", text: t("message.home") })),
       ),
+      after,
     ),
   );
   return { el };

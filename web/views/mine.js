@@ -14,7 +14,7 @@ import { colorClass, listNames, themeChip } from "./parts.js";
 import { announcementsList, formatDate, formatWhen, historyList, myIdeasUrl, repliesList, selectionLogList, statusLine } from "./followup.js";
 import { linkRow } from "./landing.js";
 import { announce } from "../timer.js";
-import { myDataCard } from "./mydata.js";
+import { httpErase, myDataCard } from "./mydata.js";
 
 const REFETCH_MS = 300; // after an event, let the room settle
 const MIN_INTERVAL_MS = 2000; // at most one read every 2 s: the server's member_pages_per_minute (30)
@@ -61,9 +61,12 @@ export function mountMine(root, ctx, { code, onRoom }) {
     conn?.stop();
     render();
   };
+  // Erased over HTTP with the token alone: a removed or waiting member (whose page is refused, and
+  // whose token may send no command) keeps this card under the refusal's message.
   const dataCard = token
-    ? myDataCard(ctx, { code, token: () => token, erase: () => conn.send("member.erase", {}), onErased: markErased })
+    ? myDataCard(ctx, { code, token: () => token, erase: httpErase(code, () => token), onErased: markErased })
     : null;
+  const KEEPS_DATA = new Set(["banned", "awaiting_approval"]);
 
   async function load() {
     if (inFlight) {
@@ -206,7 +209,11 @@ export function mountMine(root, ctx, { code, onRoom }) {
     if (erased) return message("terminal.erased", "terminal.erasedBody");
     if (!token) return message("mine.noToken", "mine.noTokenBody");
     if (!page) {
-      if (error) return message(...(REFUSALS[error] || ["mine.failed", "mine.failedBody"]));
+      if (error) {
+        const refused = message(...(REFUSALS[error] || ["mine.failed", "mine.failedBody"]));
+        if (dataCard && KEEPS_DATA.has(error)) refused.append(dataCard);
+        return refused;
+      }
       return message("message.connecting", null);
     }
     const me = page.me ? page.me.id : null;

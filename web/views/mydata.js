@@ -3,8 +3,11 @@
 // (`member.erase`, after a clear confirmation). After an erasure the server closes the connection
 // with 4103 and the token stops working: the page says the data was erased and forgets the token and
 // the note being written (a shared device keeps nothing of the room).
+// A member removed, rejected or waiting in the approval lobby may send no command (a removed one's token
+// no longer connects): its pages erase over HTTP with the token alone (POST /api/rooms/CODE/my-data/erase,
+// goneDataCard), which the server allows for one's own data only.
 
-import { h, show } from "../dom.js";
+import { h, randomId, show } from "../dom.js";
 import { t } from "../i18n.js";
 import { saveDraft } from "../outbox.js";
 import { storeMember } from "../session.js";
@@ -105,4 +108,52 @@ export function boardDataCard(ctx) {
       ctx.refresh();
     },
   });
+}
+
+/**
+ * The erasure over HTTP with the member's token alone (POST my-data/erase). One id per erasure, kept
+ * across retries: a resend after a lost reply gets the same answer, and the server applies it once.
+ * Rejects with the server's error ({code, message, temporary}), or {code: "network"}.
+ */
+export function httpErase(code, token) {
+  let id = null;
+  return async () => {
+    id = id || randomId(16);
+    let response;
+    try {
+      response = await fetch(`/api/rooms/${encodeURIComponent(code)}/my-data/erase`, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json", authorization: "Bearer " + token() },
+        body: JSON.stringify({ id }),
+        cache: "no-store",
+      });
+    } catch {
+      throw { code: "network", message: "", temporary: true };
+    }
+    const body = await response.json().catch(() => ({}));
+    if (response.ok) return body;
+    throw (body && body.error) || { code: "status_" + response.status, message: "", temporary: response.status >= 500 };
+  };
+}
+
+/**
+ * The card on the pages of a member who may send no command: removed, rejected (the message page) or
+ * waiting in the approval lobby. It erases over HTTP; then the page says the data was erased.
+ */
+export function goneDataCard(ctx) {
+  const session = ctx.session;
+  const card = myDataCard(ctx, {
+    code: ctx.code,
+    token: () => session.token,
+    erase: httpErase(ctx.code, () => session.token),
+    onErased: () => {
+      session.erased = true;
+      session.terminal = { code: 4103, reason: "" };
+      session.conn.stop();
+      ctx.refresh();
+    },
+  });
+  card.prepend(h("p", { class: "hint", id: "mydata-gone-hint", text: t("mydata.goneHint") }));
+  card.prepend(card.querySelector("#mydata-title"));
+  return card;
 }
