@@ -65,6 +65,20 @@ def test_a_member_in_the_lobby_or_rejected_from_it_may_erase_its_own_data(who: s
     assert name not in json.dumps(w.room.to_state(), ensure_ascii=False)
 
 
+def test_a_member_erased_while_it_waited_has_left_the_lobby() -> None:
+    """Nobody is left to admit: admitting it (or rejecting it) is refused, by itself or by staff."""
+    w, zoe, _ = lobby()
+    w.ok(zoe, c.MemberErase)
+    w.fail(FACILITATOR, c.MemberAdmit, "invalid_transition", member=zoe)
+    w.fail(FACILITATOR, c.MemberReject, "invalid_transition", member=zoe)
+    assert w.room.members[zoe].status == MemberStatus.WAITING
+    w2, waiting, _ = lobby()
+    w2.ok(FACILITATOR, c.MemberErase, member=waiting)  # the facilitator erased it (asked by mail)
+    w2.fail(FACILITATOR, c.MemberAdmit, "invalid_transition", member=waiting)
+    w2.room.text_rules = SELF_ERASE_FIXES - 1  # journals written before: admitted as they were
+    w2.ok(FACILITATOR, c.MemberAdmit, member=waiting)
+
+
 def test_a_removed_member_may_do_nothing_else() -> None:
     w, zoe, _ = removed()
     w.fail(zoe, c.IdeaPost, "banned", text="still here?")
@@ -99,7 +113,7 @@ def test_a_resent_self_erasure_answers_the_same_and_erases_once() -> None:
 
 
 def test_journals_written_before_replay_as_they_were() -> None:
-    """Under text rules 11 a removed member's erasure was refused: an entry of then replays refused."""
+    """Under text rules 13 a removed member's erasure was refused: an entry of then replays refused."""
     w, zoe, _ = removed()
     w.room.text_rules = SELF_ERASE_FIXES - 1
     w.fail(zoe, c.MemberErase, "banned")

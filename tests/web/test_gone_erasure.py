@@ -79,16 +79,21 @@ async def test_a_member_waiting_in_the_lobby_erases_its_data_in_french(
     facilitator = await Client.connect(web_server.ws_url)
     try:
         await facilitator.auth(links["facilitator_token"])
+        console = await web.page("console", width=1366, height=900, locale="fr-FR")
+        await console.goto(links["facilitator_url"])
         anais = await web.page("anais", width=390, height=844, mobile=True, locale="fr-FR")
         await anais.goto(f"/j/{code}")
         await anais.fill("#join-name", "Anaïs Attente")
         await anais.check("#join-accept")
         await anais.click("#join-submit")
         await expect(anais.locator("#lobby-title")).to_have_text("En attente d'un modérateur")
+        await expect(console.locator("#lobby-list .row")).to_have_count(1)
         await expect(anais.locator("#mydata-erase")).to_have_text("Effacer mes données")
         await erase_by_keyboard(anais, "irréversible")
         await expect(anais.locator(".message-title")).to_have_text("Vos données ont été effacées")
         await facilitator.wait_for("member.erased")
+        # Nobody is left to admit: the console's lobby no longer lists it (it showed "Participant 1").
+        await expect(console.locator("#lobby-list .row")).to_have_count(0)
         await eventually(
             lambda: "Anaïs Attente" not in exported(web_server, links), "the name gone from the export"
         )

@@ -490,7 +490,8 @@ export function mountConsole(ctx) {
     queueSwitch.set(Boolean(room.approval_queue));
 
     const members = Array.from(state.members.values());
-    const waiting = members.filter((m) => m.status === "waiting");
+    // A member erased while it waited left the lobby (admitting it is refused).
+    const waiting = members.filter((m) => m.status === "waiting" && !m.erased);
     show(lobbyCard, waiting.length > 0 || room.access === "approval");
     syncList(lobbyList, waiting, (m) => m.id, () => h("li", { class: "row" }), updateWaiting);
     show(lobbyEmpty, waiting.length === 0);

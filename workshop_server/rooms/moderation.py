@@ -24,7 +24,7 @@ from workshop_server.rooms.state import (
     ReplyState,
     move,
 )
-from workshop_server.rooms.text import RULE_FIXES, SHADOW_FIXES
+from workshop_server.rooms.text import RULE_FIXES, SELF_ERASE_FIXES, SHADOW_FIXES
 
 #: The hide reason the server gives the ideas and replies a removed member left in the approval queue.
 AUTHOR_REMOVED = "its author was removed"
@@ -135,11 +135,20 @@ def unban(room: RoomState, cmd: c.MemberUnban, actor: str | None, now: float) ->
     return result
 
 
-@handles(c.MemberAdmit, roles=EVERY_STAFF, after_end=True)
-def admit(room: RoomState, cmd: c.MemberAdmit, actor: str | None, now: float) -> Data:
-    member = _target(room, cmd.member)
+def _waiting(room: RoomState, member_id: str) -> Member:
+    """The member waiting in the approval lobby that ``member_id`` names. One that erased its data while
+    waiting (or was erased) left the lobby: nobody is left to admit, and its token works no more."""
+    member = _target(room, member_id)
     if member.status != MemberStatus.WAITING:
         raise errors.InvalidTransition("this member is not waiting for approval")
+    if member.erased and room.text_rules >= SELF_ERASE_FIXES:
+        raise errors.InvalidTransition("this member's data was erased: it left the lobby")
+    return member
+
+
+@handles(c.MemberAdmit, roles=EVERY_STAFF, after_end=True)
+def admit(room: RoomState, cmd: c.MemberAdmit, actor: str | None, now: float) -> Data:
+    member = _waiting(room, cmd.member)
     member.status = move(MEMBER_TRANSITIONS, member.status, MemberStatus.ACTIVE, "not waiting")
     member.admitted = True
     result = _moderated(room, EventName.MEMBER_ADMITTED, member, actor, "", now)
@@ -152,9 +161,7 @@ def admit(room: RoomState, cmd: c.MemberAdmit, actor: str | None, now: float) ->
 
 @handles(c.MemberReject, roles=EVERY_STAFF, after_end=True)
 def reject(room: RoomState, cmd: c.MemberReject, actor: str | None, now: float) -> Data:
-    member = _target(room, cmd.member)
-    if member.status != MemberStatus.WAITING:
-        raise errors.InvalidTransition("this member is not waiting for approval")
+    member = _waiting(room, cmd.member)
     reason = room.clean_reason(cmd.reason)
     member.status = move(MEMBER_TRANSITIONS, member.status, MemberStatus.REJECTED, "not waiting")
     result = _moderated(room, EventName.MEMBER_REJECTED, member, actor, reason, now)

@@ -270,7 +270,8 @@ ERASURE_FIXES = 13
 #: waiting in it may erase its own data (``member.erase`` of itself; ``room.py``'s authorisation, which
 #: refuses it every other command, and anyone else's erasure). Before, it was refused with ``banned``
 #: or ``awaiting_approval``: a refused command may still be journaled (the clock closed a round first),
-#: so journals written before replay as they were.
+#: so journals written before replay as they were. A member erased while waiting has left the lobby:
+#: admitting or rejecting it is refused (``moderation._waiting``).
 SELF_ERASE_FIXES = 14
 
 
