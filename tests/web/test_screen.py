@@ -5,6 +5,7 @@ long notes still fits, and cuts a note only at a line's end, with the line clamp
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Any
 
@@ -206,4 +207,52 @@ async def test_a_full_wall_of_long_notes_fits_and_cuts_at_a_line(
     finally:
         for person in people:
             await person.close()
+        await facilitator.close()
+
+
+PROMPT_FIT = """() => {
+  const p = document.querySelector("#screen-prompt");
+  const r = p.getBoundingClientRect();
+  return {h: r.height, share: r.height / innerHeight, font: parseFloat(getComputedStyle(p).fontSize),
+          clipped: p.classList.contains("is-clipped"), cut: p.scrollHeight > p.clientHeight + 1,
+          bottom: r.bottom <= innerHeight, text: p.textContent.length};
+}"""
+
+
+async def test_a_long_question_leaves_the_wall_its_room(web: Browsing, web_server: ServerProcess) -> None:
+    """A 500-character question at 3vw took half of a 1080p screen's height from the wall (and more
+    than the screen alone on it): it now takes at most a fifth (nearly half alone), whole, at a font of
+    at least 1/40 of the height, at 1920×1080 and 1280×720."""
+    question = ("How might we " + LONG)[:500]
+    links = create_room(web_server.url, title="Long question")
+    facilitator = await Client.connect(web_server.ws_url)
+    await facilitator.auth(links["facilitator_token"])
+    await facilitator.ok("round.open", kind="ideate", prompt=question, duration=600, private=False)
+    ana = await Client.connect(web_server.ws_url)
+    try:
+        await ana.join(links["room"], "Ana")
+        screens = []
+        for width, height in ((1920, 1080), (1280, 720)):
+            screen = await web.page(f"screen-{width}", width=width, height=height)
+            screens.append((screen, height))
+            await screen.goto(links["screen_url"])
+            await expect(screen.locator("#screen-prompt")).to_have_text(question)
+            # Alone on the screen (nothing posted yet): the focus layout.
+            await expect(screen.locator("#screen-round")).to_have_class(re.compile(r"\bis-focus\b"))
+            fit = await screen.evaluate(PROMPT_FIT)
+            assert fit["share"] <= 0.46 and fit["bottom"] and not fit["cut"], (width, fit)
+            assert fit["font"] >= height / 40 - 0.5, (width, fit)
+        await ana.ok("idea.post", text=IDEAS[0])
+        await ana.ok("idea.post", text=IDEAS[2])
+        for screen, height in screens:
+            await expect(screen.locator("#screen-wall .screen-card")).to_have_count(2)
+            fit = await screen.evaluate(PROMPT_FIT)
+            assert fit["share"] <= 0.21 and not fit["cut"] and not fit["clipped"], (height, fit)
+            assert fit["font"] >= height / 40 - 0.5, (height, fit)
+            settled = lambda f: not f["cut"] and not f["out"]  # noqa: E731
+            cards = await cards_fit(screen, "#screen-wall .screen-card", settled)
+            assert not cards["cut"] and not cards["out"] and not cards["scroll"], (height, cards)
+            await screenshot(screen, f"screen-long-question-{height}")
+    finally:
+        await ana.close()
         await facilitator.close()

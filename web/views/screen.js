@@ -283,7 +283,36 @@ export function mountScreen(ctx) {
     spotCard.style.setProperty("--spot-font", `${Math.floor(lo)}px`);
   }
 
+  // A long question (up to 500 characters) takes at most a fifth of the screen's height (nearly half
+  // when nothing else is on it): its font shrinks to that, down to a readable floor (18 px at 720p, 27 at
+  // 1080p), and only then are its lines cut, with the clamp's ellipsis. At 3vw a 500-character question
+  // took half of a 1080p screen from the wall (more than the whole screen in the focus layout).
+  let lastPromptFit = "";
+  function fitPrompt() {
+    if (round.hidden) return;
+    const focus = round.classList.contains("is-focus");
+    const key = [prompt.textContent, innerWidth, innerHeight, focus, round.classList.contains("is-results")].join("\u0001");
+    if (key === lastPromptFit) return;
+    lastPromptFit = key;
+    prompt.style.removeProperty("font-size");
+    prompt.classList.remove("is-clipped");
+    const max = innerHeight * (focus ? 0.45 : 0.2);
+    const floor = Math.max(16, innerHeight / 40);
+    let size = parseFloat(getComputedStyle(prompt).fontSize);
+    while (prompt.offsetHeight > max && size > floor) {
+      size = Math.max(floor, size * 0.92);
+      prompt.style.fontSize = `${size.toFixed(1)}px`;
+    }
+    if (prompt.offsetHeight > max) {
+      const line = parseFloat(getComputedStyle(prompt).lineHeight) || size * 1.15;
+      prompt.style.setProperty("--prompt-lines", String(Math.max(1, Math.floor(max / line))));
+      prompt.classList.add("is-clipped");
+    }
+  }
+
   const observer = new ResizeObserver(() => {
+    lastPromptFit = "";
+    fitPrompt();
     lastFit = "";
     lastThemedFit = "";
     lastSpotFit = "";
@@ -513,6 +542,7 @@ export function mountScreen(ctx) {
     round.classList.toggle("is-focus", Boolean(noteText));
     round.classList.toggle("is-results", showResults);
     syncList(wall, grouped ? [] : ideas, (i) => i.id, () => h("li", { class: "screen-card" }), updateCard);
+    fitPrompt();
     fit();
     fitThemed();
     results.fit();
