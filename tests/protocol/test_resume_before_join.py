@@ -44,3 +44,42 @@ async def test_a_newcomer_cannot_replay_what_was_hidden_before_it_joined(
     assert result["recovered"] is True
     posted = [e["data"]["idea"]["id"] for e in result["events"] if e["name"] == "idea.posted"]
     assert posted == [later["idea"]["id"]]
+
+
+async def test_a_room_screen_cannot_replay_what_was_taken_off_the_wall(
+    server: ServerProcess, connect: Connect
+) -> None:
+    """A room screen has no member record (no join to start from): its resume from seq 0 replayed the
+    text of ideas hidden by a moderator, withdrawn or edited since. A resume across such an event gets a
+    snapshot; across others it is still a replay."""
+    links = create_room(server.url)
+    facilitator = await connect(server)
+    await facilitator.auth(links["facilitator_token"])
+    await facilitator.ok("round.open", kind="ideate", prompt="Q", private=False, duration=None)
+    ann = await connect(server)
+    await ann.join(links["room"], "Ann")
+    hidden = await ann.ok("idea.post", text="SECRET-HIDDEN call 0612345678")
+    gone = await ann.ok("idea.post", text="SECRET-WITHDRAWN my boss is a thief")
+    edited = await ann.ok("idea.post", text="SECRET-EDITED the first draft")
+    kept = await ann.ok("idea.post", text="a plain idea")
+    await facilitator.ok("idea.hide", idea=hidden["idea"]["id"], reason="personal data")
+    await ann.ok("idea.withdraw", idea=gone["idea"]["id"])
+    await ann.ok("idea.edit", idea=edited["idea"]["id"], text="the second draft")
+
+    screen = await connect(server)
+    attached = await screen.auth(links["screen_token"])
+    assert attached["role"] == "screen"
+    again = await connect(server)
+    result = await again.auth(links["screen_token"], epoch=attached["epoch"], seq=0)
+    assert result["recovered"] is False, f"replayed {[e['name'] for e in result['events']]}"
+    assert "SECRET" not in repr(result)
+    ids = [idea["id"] for idea in result["snapshot"]["ideas"]]
+    assert ids == [edited["idea"]["id"], kept["idea"]["id"]]
+
+    # Across plain events a screen's resume is still a replay (nothing lost, nothing sent twice).
+    later = await ann.ok("idea.post", text="after the screen came")
+    again = await connect(server)
+    result = await again.auth(links["screen_token"], epoch=attached["epoch"], seq=attached["seq"])
+    assert result["recovered"] is True
+    posted = [e["data"]["idea"]["id"] for e in result["events"] if e["name"] == "idea.posted"]
+    assert posted == [later["idea"]["id"]]

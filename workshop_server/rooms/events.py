@@ -89,6 +89,21 @@ class EventName(StrEnum):
     PULSE_CLOSED = "pulse.closed"
 
 
+#: Events that take off the wall what everyone saw (a text, or an earlier version of it). A connection
+#: without a member record, a room screen, resumes across one with a snapshot (``host.LocalRoom``): a
+#: replay would hand it that text again, and a screen link's holder could ask for it from seq 0.
+RETRACTIONS: frozenset[str] = frozenset(
+    {
+        EventName.IDEA_HIDDEN,
+        EventName.IDEA_WITHDRAWN,
+        EventName.IDEA_EDITED,
+        EventName.REPLY_HIDDEN,
+        EventName.MEMBER_REMOVED,
+        EventName.MEMBER_ERASED,
+    }
+)
+
+
 def member_key(member_id: str) -> str:
     return "m:" + member_id
 
