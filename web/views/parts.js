@@ -158,3 +158,26 @@ export function resultsList({ limit = 100, id = null, large = false } = {}) {
     },
   };
 }
+
+/**
+ * The largest font between `floor` and `ceiling` (px) at which each of `items` (indices) fits, searched
+ * for all of them at once (one layout per step): `setFont(i, px)` sets one, `fits(i)` measures one.
+ * Returns the items that do not fit even at the floor (left at it, for the caller to cut). The room
+ * screen's cards and the results' rows use it.
+ */
+export function largestFonts(items, floor, ceiling, setFont, fits) {
+  items.forEach((i) => setFont(i, floor));
+  const cut = items.filter((i) => !fits(i));
+  const open = items.filter((i) => !cut.includes(i));
+  const lo = new Map(open.map((i) => [i, floor]));
+  const hi = new Map(open.map((i) => [i, ceiling]));
+  for (let k = 0; k < 8 && open.length; k++) {
+    open.forEach((i) => setFont(i, (lo.get(i) + hi.get(i)) / 2));
+    for (const i of open) {
+      if (fits(i)) lo.set(i, (lo.get(i) + hi.get(i)) / 2);
+      else hi.set(i, (lo.get(i) + hi.get(i)) / 2);
+    }
+  }
+  open.forEach((i) => setFont(i, lo.get(i)));
+  return cut;
+}

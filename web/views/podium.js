@@ -7,7 +7,7 @@
 
 import { h } from "../dom.js";
 import { t } from "../i18n.js";
-import { authorOf, colorClass, rankBadge } from "./parts.js";
+import { authorOf, colorClass, largestFonts, rankBadge } from "./parts.js";
 
 const AUTO_PAGE_MS = 9000;
 const GAP = 10;
@@ -103,20 +103,7 @@ export function rankingChart({ id, labelKey = "results.title" }) {
     for (const li of items) li.style.setProperty("--lines", "none");
     const tight = items.map((_, i) => i).filter((i) => !fits(i));
     if (!tight.length) return;
-    const floor = Math.min(base, readableRowFont());
-    tight.forEach((i) => setFont(i, floor));
-    const cut = tight.filter((i) => !fits(i));
-    const open = tight.filter((i) => !cut.includes(i));
-    const lo = new Map(open.map((i) => [i, floor]));
-    const hi = new Map(open.map((i) => [i, base]));
-    for (let k = 0; k < 8 && open.length; k++) {
-      open.forEach((i) => setFont(i, (lo.get(i) + hi.get(i)) / 2));
-      for (const i of open) {
-        if (fits(i)) lo.set(i, (lo.get(i) + hi.get(i)) / 2);
-        else hi.set(i, (lo.get(i) + hi.get(i)) / 2);
-      }
-    }
-    open.forEach((i) => setFont(i, lo.get(i)));
+    const cut = largestFonts(tight, Math.min(base, readableRowFont()), base, setFont, fits);
     // At the floor and still too long: as many whole lines as the row holds, then the ellipsis.
     for (const i of cut) {
       const li = items[i];

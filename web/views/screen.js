@@ -7,7 +7,7 @@
 
 import { h, renderRow, setText, show, syncList } from "../dom.js";
 import { LOCALES, locale, setLocale, t } from "../i18n.js";
-import { authorOf, colorClass, listNames, roundKindLabel, themeChip, timerBlock } from "./parts.js";
+import { authorOf, colorClass, largestFonts, listNames, roundKindLabel, themeChip, timerBlock } from "./parts.js";
 import { latestChange, statusLabel } from "./followup.js";
 import { STATUSES } from "../contract.js";
 import { netBanner } from "../chrome.js";
@@ -122,21 +122,8 @@ export function fitCards(box, cards, card, room, font) {
   if (!tight.length) return;
   // The largest font at which each tight card's text fits, searched for all of them at once (one layout
   // per step).
-  const floor = Math.min(font, readableFont());
-  const lo = new Map(tight.map((i) => [i, floor]));
-  const hi = new Map(tight.map((i) => [i, font]));
   const setFont = (i, px) => cards[i].style.setProperty("--note-font", `${px.toFixed(1)}px`);
-  tight.forEach((i) => setFont(i, floor));
-  const cut = tight.filter((i) => !fits(i));
-  const open = tight.filter((i) => !cut.includes(i));
-  for (let k = 0; k < 8 && open.length; k++) {
-    open.forEach((i) => setFont(i, (lo.get(i) + hi.get(i)) / 2));
-    for (const i of open) {
-      if (fits(i)) lo.set(i, (lo.get(i) + hi.get(i)) / 2);
-      else hi.set(i, (lo.get(i) + hi.get(i)) / 2);
-    }
-  }
-  open.forEach((i) => setFont(i, lo.get(i)));
+  const cut = largestFonts(tight, Math.min(font, readableFont()), font, setFont, fits);
   // At the floor and still too long: as many whole lines as the card holds, then the ellipsis.
   for (const i of cut) {
     const c = cards[i];
