@@ -4,14 +4,19 @@ author before it joined (their ``idea.posted`` is still stored with its public v
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.protocol.conftest import Connect
-from tests.support.client import create_room
+from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
 
 
-async def test_a_newcomer_cannot_replay_what_was_hidden_before_it_joined(
+async def taken_off(
     server: ServerProcess, connect: Connect
-) -> None:
+) -> tuple[dict[str, Any], Client, dict[str, Any], dict[str, Any]]:
+    """A room where Ann posted four ideas in an open round: one hidden by the facilitator, one withdrawn,
+    one edited (the first three carry SECRET in the text they had), one plain. Returns the room's links,
+    Ann, and the edited and the plain ideas' replies."""
     links = create_room(server.url)
     facilitator = await connect(server)
     await facilitator.auth(links["facilitator_token"])
@@ -20,22 +25,34 @@ async def test_a_newcomer_cannot_replay_what_was_hidden_before_it_joined(
     await ann.join(links["room"], "Ann")
     hidden = await ann.ok("idea.post", text="SECRET-HIDDEN call 0612345678")
     gone = await ann.ok("idea.post", text="SECRET-WITHDRAWN my boss is a thief")
+    edited = await ann.ok("idea.post", text="SECRET-EDITED the first draft")
     kept = await ann.ok("idea.post", text="a plain idea")
     await facilitator.ok("idea.hide", idea=hidden["idea"]["id"], reason="personal data")
     await ann.ok("idea.withdraw", idea=gone["idea"]["id"])
+    await ann.ok("idea.edit", idea=edited["idea"]["id"], text="the second draft")
+    return links, ann, edited, kept
+
+
+async def test_a_newcomer_cannot_replay_what_was_hidden_before_it_joined(
+    server: ServerProcess, connect: Connect
+) -> None:
+    links, ann, edited, kept = await taken_off(server, connect)
 
     bob = await connect(server)
     joined = await bob.join(links["room"], "Bob")
     texts = [idea["text"] for idea in joined["snapshot"]["ideas"]]
-    assert texts == ["a plain idea"]
+    assert texts == ["the second draft", "a plain idea"]
     assert bob.token is not None
 
-    for seq in (0, 1):  # before the join: the room had its round and three ideas by then
+    for seq in (0, 1):  # before the join: the room had its round and four ideas by then
         again = await connect(server)
         result = await again.auth(bob.token, epoch=joined["epoch"], seq=seq)
         assert result["recovered"] is False, f"replayed {[e['name'] for e in result['events']]}"
         assert "SECRET" not in repr(result)
-        assert [idea["id"] for idea in result["snapshot"]["ideas"]] == [kept["idea"]["id"]]
+        assert [idea["id"] for idea in result["snapshot"]["ideas"]] == [
+            edited["idea"]["id"],
+            kept["idea"]["id"],
+        ]
 
     # From its own join on, a resume is still a replay (nothing lost, nothing sent twice).
     later = await ann.ok("idea.post", text="after the join")
@@ -52,19 +69,7 @@ async def test_a_room_screen_cannot_replay_what_was_taken_off_the_wall(
     """A room screen has no member record (no join to start from): its resume from seq 0 replayed the
     text of ideas hidden by a moderator, withdrawn or edited since. A resume across such an event gets a
     snapshot; across others it is still a replay."""
-    links = create_room(server.url)
-    facilitator = await connect(server)
-    await facilitator.auth(links["facilitator_token"])
-    await facilitator.ok("round.open", kind="ideate", prompt="Q", private=False, duration=None)
-    ann = await connect(server)
-    await ann.join(links["room"], "Ann")
-    hidden = await ann.ok("idea.post", text="SECRET-HIDDEN call 0612345678")
-    gone = await ann.ok("idea.post", text="SECRET-WITHDRAWN my boss is a thief")
-    edited = await ann.ok("idea.post", text="SECRET-EDITED the first draft")
-    kept = await ann.ok("idea.post", text="a plain idea")
-    await facilitator.ok("idea.hide", idea=hidden["idea"]["id"], reason="personal data")
-    await ann.ok("idea.withdraw", idea=gone["idea"]["id"])
-    await ann.ok("idea.edit", idea=edited["idea"]["id"], text="the second draft")
+    links, ann, edited, kept = await taken_off(server, connect)
 
     screen = await connect(server)
     attached = await screen.auth(links["screen_token"])
