@@ -107,6 +107,19 @@ async def test_a_room_with_a_shorter_retention_is_purged_at_its_own_end(tmp_path
         assert (await a.host(usual)).room_id == usual
 
 
+async def test_lowering_the_setting_shortens_the_rooms_created_before(tmp_path: Path, clock: Clock) -> None:
+    """A room created under 90 days, the server restarted with 30 (an operator's compliance change):
+    the room goes after 30 days, not the 90 recorded with it."""
+    data = tmp_path / "data"
+    async with two_hubs(data, clock) as (a, _b):
+        code, _ = await new_room(a)
+    clock.now += 31 * DAY
+    async with two_hubs(data, clock, retention_days=30) as (a, b):
+        assert await b.purge_expired() == [code]
+        with pytest.raises(errors.RoomNotFound):
+            await a.host(code)
+
+
 async def test_personal_mode_keeps_an_anonymous_room(tmp_path: Path, clock: Clock) -> None:
     data = tmp_path / "data"
     async with two_hubs(data, clock, purge_mode="personal") as (a, b):

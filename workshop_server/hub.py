@@ -1173,9 +1173,11 @@ class Hub:
     # --- Retention ------------------------------------------------------------------------------------
     async def purge_expired(self) -> list[str]:
         """Purge every room past its retention period (``retention_days`` from its creation, by this
-        hub's clock), as ``purge_mode`` says; return the rooms purged. Each purge is a ``_purge`` command
-        applied by the room's owner, wherever it runs, so connections everywhere get 4102. Safe to run
-        on every worker at once: a room deleted already is skipped, a room purged already is left."""
+        hub's clock: the room's own, or the server's setting when that is shorter now, so that lowering
+        the setting shortens every room's), as ``purge_mode`` says; return the rooms purged. Each purge
+        is a ``_purge`` command applied by the room's owner, wherever it runs, so connections everywhere
+        get 4102. Safe to run on every worker at once: a room deleted already is skipped, a room purged
+        already is left."""
         journal = self.journal
         if journal is None:
             return []
@@ -1184,7 +1186,10 @@ class Hub:
         purged = []
         for room_id, meta in await journal.metas():
             info = unpack(meta)
-            days = info.get("config", {}).get("retention_days", self.settings.retention_days)
+            days = min(
+                info.get("config", {}).get("retention_days", self.settings.retention_days),
+                self.settings.retention_days,
+            )
             if now < info["created_at"] + days * 86400 or info.get("purged") == mode:
                 continue
             try:
