@@ -145,6 +145,9 @@ def test_an_invite_label_is_one_line_of_nfc_text_within_label_max() -> None:
     w = Workshop(RoomConfig(title="W", access="invite"), limits=Limits(label_max=14))
     invite = w.ok(FACILITATOR, c.InviteCreate, label=" Zoe\u0301\nfrom\tsales ")["invite"]
     assert invite["label"] == "Zoé from sales"
+    # Blank lines and the spaces around line breaks fold into one space.
+    other = Workshop(RoomConfig(title="W", access="invite"))
+    assert other.ok(FACILITATOR, c.InviteCreate, label="a\n\n \n  b")["invite"]["label"] == "a b"
     assert w.room.invites[invite["id"]].label == invite["label"] == w.room.audit[-1].reason
     outcome = w.fail(FACILITATOR, c.InviteCreate, "text_too_long", label="x" * 15)
     assert outcome.error is not None

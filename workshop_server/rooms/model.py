@@ -134,7 +134,8 @@ class RoomState:
         if self.text_rules < REASON_FIXES or not raw.strip():
             return raw.strip()
         text = self.clean_text(raw, self.limits.label_max, "label")
-        return " ".join(text.replace("\t", " ").splitlines())
+        lines = (line.strip() for line in text.replace("\t", " ").splitlines())
+        return " ".join(line for line in lines if line)  # "a\n\n b" is "a b", not "a   b"
 
     # --- Derived state --------------------------------------------------------------------------------
     @property
