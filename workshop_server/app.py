@@ -432,6 +432,7 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
                 "create_key_required": bool(settings.create_key),
                 "protocol": protocol.PROTOCOL_VERSION,
                 "retention_days": settings.retention_days,
+                "purge_mode": settings.purge_mode,
             }
         )
 

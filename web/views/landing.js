@@ -208,7 +208,8 @@ export function mountLanding(ctx) {
         retentionMax = info.retention_days;
         retention.max = String(retentionMax);
         if (!draft.retention) retention.value = String(retentionMax);
-        retentionField.querySelector(".hint").textContent = t("landing.retentionHint", { max: retentionMax });
+        const hint = info.purge_mode === "personal" ? "landing.retentionHintPersonal" : "landing.retentionHint";
+        retentionField.querySelector(".hint").textContent = t(hint, { max: retentionMax });
         retentionField.hidden = false;
       }
     })
@@ -240,11 +241,16 @@ export function mountLanding(ctx) {
           return;
         }
         let days = null;
-        if (retentionMax !== null && retention.value.trim() !== "") {
+        retention.removeAttribute("aria-invalid");
+        retention.setAttribute("aria-describedby", "room-retention-hint");
+        // A number field's value is "" for text it cannot read (badInput): refused too, never the default.
+        if (retentionMax !== null && (retention.value.trim() !== "" || retention.validity.badInput)) {
           days = Number(retention.value);
-          if (!Number.isInteger(days) || days < 1 || days > retentionMax) {
+          if (retention.validity.badInput || !Number.isInteger(days) || days < 1 || days > retentionMax) {
             error.textContent = t("landing.retentionInvalid", { max: retentionMax });
             error.hidden = false;
+            retention.setAttribute("aria-invalid", "true");
+            retention.setAttribute("aria-describedby", "room-retention-hint create-error");
             retention.focus();
             return;
           }
