@@ -1009,6 +1009,7 @@ const STRINGS = {
     "board.voteEmpty": "Aucune note à voter.",
     "board.voteClosed": "Le vote est clos.",
     "board.roundClosed": "Temps écoulé : la manche est close.",
+    "board.roundClosedEarly": "La manche est close.",
     "board.paused": "L'animateur a mis la manche en pause.",
     "board.idle": "En attente de la prochaine manche",
     "board.ended": "La session est terminée. Merci de votre participation !",
