@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.protocol.test_self_erasure import erase
 from tests.support.client import Client, create_room
 from tests.support.cluster import Cluster, Outbox, cluster
 
@@ -204,3 +205,30 @@ async def test_members_of_a_dead_worker_leave_presence(tmp_path: Path, redis_url
         await staff.ok("round.open", kind="ideate", prompt="Still here", private=False)
         for client in [staff, *people]:
             await client.close()
+
+
+async def test_a_removed_member_erases_its_data_through_a_worker_that_does_not_own_the_room(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """POST /api/rooms/{code}/my-data/erase reaches the room through its handle on any worker: on B, for a
+    room A owns, it is forwarded to A, journaled there, and A's staff get member.erased; the resend (a
+    lost reply) on B answers the same."""
+    with cluster(tmp_path, redis_url) as group:
+        a, b = group.workers
+        links = create_room(a.url)
+        code = links["room"]
+        staff = await Client.connect(a.ws_url)
+        await staff.auth(links["facilitator_token"])
+        zoe = await join(a.ws_url, code, "Zoé Quintessa")
+        assert zoe.token is not None and zoe.member is not None
+        await staff.ok("member.remove", member=zoe.member["id"], reason="rude")
+        assert group.owner_of(code) == 0  # A owns it: B must forward
+        answered = erase(b, code, zoe.token)
+        assert answered.status == 200, answered.body
+        assert answered.json()["member"] == zoe.member["id"]
+        erased = await staff.wait_for("member.erased")
+        assert erased["data"]["member"] == zoe.member["id"]
+        again = erase(b, code, zoe.token)
+        assert (again.status, again.json()) == (200, answered.json())
+        await staff.close()
+        await zoe.close()
