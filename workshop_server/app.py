@@ -11,7 +11,7 @@ import re
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import orjson
@@ -52,6 +52,8 @@ from workshop_server.settings import Settings
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
+
+BodyT = TypeVar("BodyT", bound=BaseModel)
 
 #: The shortest passphrase a room may be created with.
 PASSPHRASE_MIN = 6
@@ -105,6 +107,27 @@ STATUS = {
     "server_busy": 503,
     "internal_error": 500,
 }
+
+
+async def read_body(request: Request, model: type[BodyT], limit: int) -> BodyT | Response:
+    """The request's JSON body as ``model`` (strict), read up to ``limit`` bytes: past it the answer is
+    413 ``frame_too_large``, a client gone mid-body (or cut off by the guard's body deadline) 400. A body
+    ``model`` refuses raises ``InvalidCommand`` naming the field."""
+    raw = bytearray()
+    try:
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > limit:
+                exc = errors.FrameTooLarge(f"the request body is limited to {limit} bytes")
+                return JSONResponse({"error": exc.to_dict()}, status_code=413)
+    except ClientDisconnect:
+        return Response(status_code=400)
+    try:
+        return model.model_validate_json(bytes(raw))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise errors.InvalidCommand(f"{where}: {first['msg']}") from None
 
 
 def error_response(exc: errors.WorkshopError) -> JSONResponse:
@@ -456,21 +479,12 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
             return response
         except errors.WorkshopError as refusal:
             return error_response(refusal)
-        raw = bytearray()
         try:
-            async for chunk in request.stream():
-                raw += chunk
-                if len(raw) > body_limit:
-                    exc = errors.FrameTooLarge(f"the request body is limited to {body_limit} bytes")
-                    return JSONResponse({"error": exc.to_dict()}, status_code=413)
-        except ClientDisconnect:  # gone mid-body (or cut off by the guard's body deadline)
-            return Response(status_code=400)
-        try:
-            body = CreateRoom.model_validate_json(bytes(raw))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "body"
-            return error_response(errors.InvalidCommand(f"{where}: {first['msg']}"))
+            body = await read_body(request, CreateRoom, body_limit)
+        except errors.InvalidCommand as refusal:
+            return error_response(refusal)
+        if isinstance(body, Response):
+            return body
         try:
             title = check_text(body.title, settings.title_max, "title", required=True)
             brief = check_text(body.brief, settings.brief_max, "brief", required=False)
@@ -691,21 +705,9 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
                 raise errors.Forbidden("this is for the room's members")
             # Limited per member token with the member's own pages (one budget), not per address.
             await limit(hub.limiters.member_pages, f"{code}\x00{claims.subject}", "requests", "this member")
-            raw = bytearray()
-            try:
-                async for chunk in request.stream():
-                    raw += chunk
-                    if len(raw) > ERASE_BODY_LIMIT:
-                        exc = errors.FrameTooLarge(f"the request body is limited to {ERASE_BODY_LIMIT} bytes")
-                        return JSONResponse({"error": exc.to_dict()}, status_code=413)
-            except ClientDisconnect:
-                return Response(status_code=400)
-            try:
-                body = EraseMyData.model_validate_json(bytes(raw))
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(p) for p in first["loc"]) or "body"
-                raise errors.InvalidCommand(f"{where}: {first['msg']}") from None
+            body = await read_body(request, EraseMyData, ERASE_BODY_LIMIT)
+            if isinstance(body, Response):
+                return body
             host = await hub.host(code)
             known = await host.query("credential", kind=claims.kind, subject=claims.subject)
             if known["member"] is None:
