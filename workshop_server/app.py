@@ -514,7 +514,16 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
             links = hub.links(host.room_id, await host.query("links"))
         except errors.WorkshopError as exc:
             return error_response(exc)
-        return JSONResponse({**links, "info": info}, status_code=201)
+        return JSONResponse({**links, "info": retention(info)}, status_code=201)
+
+    def retention(room: dict[str, Any]) -> dict[str, Any]:
+        """``room`` (a room's public info, or the ``room`` of "my ideas") with the retention the purge
+        keeps to: the shorter of the room's period and the setting in force (``Hub.purge_expired``), and
+        what its end does (``purge_mode``), for the data notice."""
+        if "retention_days" in room:
+            room["retention_days"] = min(room["retention_days"], settings.retention_days)
+        room["purge_mode"] = settings.purge_mode
+        return room
 
     async def room_info(request: Request) -> Response:
         code = normalise_code(request.path_params["code"])
@@ -536,7 +545,7 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
                 raise errors.InvalidToken("this link was replaced: ask the facilitator for the new one")
         except errors.WorkshopError as exc:
             return error_response(exc)
-        return JSONResponse(info)
+        return JSONResponse(retention(info))
 
     async def room_qr(request: Request) -> Response:
         code = normalise_code(request.path_params["code"])
@@ -672,6 +681,9 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
             )
             if "error" in answer:
                 raise errors.from_dict(answer["error"])
+            page = answer.get("page")
+            if isinstance(page, dict) and isinstance(page.get("room"), dict):
+                retention(page["room"])  # "my ideas" says until when its link works
         except errors.WorkshopError as exc:
             return error_response(exc)
         return JSONResponse(answer, headers={"cache-control": "no-store"})

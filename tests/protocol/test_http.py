@@ -148,6 +148,27 @@ def test_a_room_keeps_its_data_as_few_days_as_its_organiser_asks(server: ServerP
         assert info["retention_days"] == 90
 
 
+def test_a_lowered_setting_shortens_the_period_the_pages_announce(start_server: StartServer) -> None:
+    """The purge keeps to the shorter of a room's period and the setting in force: the join page's info
+    and "my ideas" announce that period, not the longer one recorded with the room."""
+    first = start_server()
+    links = post_room(first, {"title": "Long"}).json()
+    first.stop()
+    later = ServerProcess(first.data_dir, retention_days=30, purge_mode="personal").start()
+    try:
+        info = http(later, f"/api/rooms/{links['room']}").json()
+        assert (info["retention_days"], info["purge_mode"]) == (30, "personal")
+        mine = http(
+            later,
+            f"/api/rooms/{links['room']}/mine",
+            headers={"authorization": f"Bearer {links['facilitator_token']}"},
+        )
+        assert mine.status == 200, mine.body
+        assert mine.json()["page"]["room"]["retention_days"] == 30
+    finally:
+        later.stop()
+
+
 # --- Public room info and QR --------------------------------------------------------------------------------
 def test_room_info(server: ServerProcess) -> None:
     links = create_room(server.url, title="Info", brief="Brief", rules="Rule one", locale="fr")
@@ -168,6 +189,7 @@ def test_room_info(server: ServerProcess) -> None:
         "created_at": info["created_at"],
         "locked": False,
         "phase": "lobby",
+        "purge_mode": "room",
     }
     assert abs(info["created_at"] - time.time()) < 600
     # What people type: lower case, spaces and dashes.

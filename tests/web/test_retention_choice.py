@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import expect
 
+from tests.support.client import create_room
 from tests.support.server import ServerProcess
 from tests.web.conftest import Browsing
 
@@ -65,3 +66,11 @@ async def test_on_a_server_that_keeps_anonymous_ideas_the_hint_says_so(web: Brow
         hint = page.locator("#room-retention-hint")
         await expect(hint).to_contain_text("les idées et les résultats restent, anonymes")
         await expect(hint).to_contain_text("90 jours au plus")
+        # The join page's data notice says what goes, and what stays.
+        code = create_room(server.url, title="Anonyme")["room"]
+        phone = await web.page("telephone", width=390, height=844, mobile=True, locale="fr-FR")
+        await phone.goto(f"{server.url}/j/{code}")
+        await phone.locator(".notice summary").click()
+        notice = phone.locator("#join-notice")
+        await expect(notice).to_contain_text("le serveur efface votre nom et vos autres données personnelles")
+        await expect(notice).to_contain_text("vos idées et vos votes restent, anonymes")

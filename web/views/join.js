@@ -97,7 +97,7 @@ export function mountJoin(ctx, { info, invite, onInfo, onSubmit }) {
         "details",
         { class: "notice" },
         h("summary", { text: t("join.noticeTitle") }),
-        h("p", { id: "join-notice", text: room.created_at && room.retention_days ? t("join.noticeUntil", { date: formatDate(room.created_at + room.retention_days * 86400) }) : t("join.notice") }),
+        h("p", { id: "join-notice", text: room.created_at && room.retention_days ? t(room.purge_mode === "personal" ? "join.noticeUntilPersonal" : "join.noticeUntil", { date: formatDate(room.created_at + room.retention_days * 86400) }) : t("join.notice") }),
       ),
       formError,
       submitBtn,
