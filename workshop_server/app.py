@@ -681,9 +681,10 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
             )
             if "error" in answer:
                 raise errors.from_dict(answer["error"])
-            page = answer.get("page")
-            if isinstance(page, dict) and isinstance(page.get("room"), dict):
-                retention(page["room"])  # "my ideas" says until when its link works
+            for part in ("page", "data"):  # "my ideas" and the data download say until when
+                found = answer.get(part)
+                if isinstance(found, dict) and isinstance(found.get("room"), dict):
+                    retention(found["room"])
         except errors.WorkshopError as exc:
             return error_response(exc)
         return JSONResponse(answer, headers={"cache-control": "no-store"})
@@ -715,8 +716,10 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
             claims = hub.signer.verify(bearer(request), room=code)
             if claims.kind != "member":
                 raise errors.Forbidden("this is for the room's members")
-            # Limited per member token with the member's own pages (one budget), not per address.
-            await limit(hub.limiters.member_pages, f"{code}\x00{claims.subject}", "requests", "this member")
+            # Limited per member token (not per address), with a budget of its own: a member's open "my
+            # ideas" tabs, reading its pages, must not leave it unable to erase.
+            key = f"{code}\x00{claims.subject}\x00erase"
+            await limit(hub.limiters.member_pages, key, "erasures", "this member")
             body = await read_body(request, EraseMyData, ERASE_BODY_LIMIT)
             if isinstance(body, Response):
                 return body

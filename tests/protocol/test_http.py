@@ -165,6 +165,12 @@ def test_a_lowered_setting_shortens_the_period_the_pages_announce(start_server: 
         )
         assert mine.status == 200, mine.body
         assert mine.json()["page"]["room"]["retention_days"] == 30
+        own = http(
+            later,
+            f"/api/rooms/{links['room']}/my-data",
+            headers={"authorization": f"Bearer {links['facilitator_token']}"},
+        )
+        assert own.json()["data"]["room"]["retention_days"] == 30
     finally:
         later.stop()
 
