@@ -30,7 +30,7 @@ from workshop_server.close_codes import CloseCode
 from workshop_server.handle import Attached, Reply, Seat
 from workshop_server.rooms import Room, queries, view_for
 from workshop_server.rooms import commands as c
-from workshop_server.rooms.events import RETRACTIONS, Event
+from workshop_server.rooms.events import STAFF, Event, replay_retracts
 from workshop_server.rooms.state import STAFF_ROLES, MemberStatus
 from workshop_server.rooms.text import TEXT_RULES
 from workshop_server.storage import Journal, JournalConflict, JournalEntry, Snapshot, StorageError
@@ -482,8 +482,8 @@ class LocalRoom:
         )
         if epoch is not None and seq is not None and since <= seq <= room.seq:
             events = await self._events_after(epoch, seq)
-            if events is not None and member is None and any(ev.name in RETRACTIONS for ev in events):
-                events = None  # a room screen: a snapshot, never the text of what was taken off the wall
+            if events is not None and audience != STAFF and replay_retracts(events, member_id, audience):
+                events = None  # a snapshot: never the text of what was taken off the wall meanwhile
             if events is not None:
                 visible = []
                 for ev in events:

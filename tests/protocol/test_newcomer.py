@@ -303,18 +303,17 @@ async def test_a_replay_holds_the_views_of_the_events_time(server: ServerProcess
     staff_token = staff.token
     assert staff_token is not None and ana.token is not None
 
-    # While Ana is away: a private idea, the reveal, a public idea that a moderator then hides.
+    # While Ana is away: a private idea, the reveal, a public idea.
     await pia.ok("idea.post", text="Secret draft")
     await staff.ok("round.close")
     await staff.ok("round.open", kind="ideate", prompt="Out loud", duration=None, private=False)
-    shown = await pia.ok("idea.post", text="Soon hidden")
-    hidden = await staff.call("idea.hide", idea=shown["idea"]["id"], reason="off topic")
-    current = hidden["seq"]
-    await quy.wait_for(lambda e: e["seq"] == current)
+    posting = await pia.call("idea.post", text="Soon hidden")
+    shown, at = posting["result"], posting["seq"]
+    await quy.wait_for(lambda e: e["seq"] == at)
 
     back = await connect(server)
     result = await back.auth(ana.token, epoch=ana.epoch, seq=position)
-    assert (result["recovered"], result["seq"]) == (True, current)
+    assert (result["recovered"], result["seq"]) == (True, at)
     events = result["events"]
     # Exactly what a participant who stayed connected received (Quy: same audience, author of nothing).
     assert events == [e for e in quy.events if e["seq"] > position]
@@ -323,8 +322,23 @@ async def test_a_replay_holds_the_views_of_the_events_time(server: ServerProcess
     assert posted == ["Soon hidden"], names  # the private idea had no public view when it was posted
     revealed = next(e for e in events if e["name"] == "round.revealed")
     assert [i["text"] for i in revealed["data"]["ideas"]] == ["Secret draft"]
-    assert names.index("idea.posted") < names.index("idea.hidden")
-    assert next(e for e in events if e["name"] == "idea.hidden")["data"] == {"removed": shown["idea"]["id"]}
+    seen = result["seq"]
+    await back.close()
+
+    # Away again while a moderator hides the idea she saw: her replay is the hide alone.
+    hidden = await staff.call("idea.hide", idea=shown["idea"]["id"], reason="off topic")
+    current = hidden["seq"]
+    await quy.wait_for(lambda e: e["seq"] == current)
+    back = await connect(server)
+    result = await back.auth(ana.token, epoch=ana.epoch, seq=seen)
+    assert result["recovered"] is True
+    assert [(e["name"], e["data"]) for e in result["events"]] == [
+        ("idea.hidden", {"removed": shown["idea"]["id"]})
+    ]
+    # From before the idea was posted, a replay would hand her its text and then hide it: a snapshot.
+    late = await connect(server)
+    result = await late.auth(ana.token, epoch=ana.epoch, seq=position)
+    assert result["recovered"] is False and "Soon hidden" not in repr(result)
 
     # A snapshot is the state now: the hidden idea is not in it.
     fresh = await connect(server)

@@ -88,3 +88,39 @@ async def test_a_room_screen_cannot_replay_what_was_taken_off_the_wall(
     assert result["recovered"] is True
     posted = [e["data"]["idea"]["id"] for e in result["events"] if e["name"] == "idea.posted"]
     assert posted == [later["idea"]["id"]]
+
+
+async def test_a_phone_away_while_a_note_came_and_went_gets_a_snapshot(
+    server: ServerProcess, connect: Connect
+) -> None:
+    """Bob's phone slept while a note was posted and hidden by a moderator: its replay handed it the
+    text (then took it away). A resume whose events carry a text and then take something off the wall
+    gets a snapshot; one across a hide of a note Bob had seen already stays a replay."""
+    links = create_room(server.url)
+    facilitator = await connect(server)
+    await facilitator.auth(links["facilitator_token"])
+    await facilitator.ok("round.open", kind="ideate", prompt="Q", private=False, duration=None)
+    ann, bob = await connect(server), await connect(server)
+    await ann.join(links["room"], "Ann")
+    joined = await bob.join(links["room"], "Bob")
+    seen = await ann.ok("idea.post", text="an idea Bob saw")
+    await bob.wait_for(lambda e: e["name"] == "idea.posted")
+    asleep = (joined["epoch"], bob.last_seq)
+    assert bob.token is not None
+    await bob.close()
+    secret = await ann.ok("idea.post", text="SECRET call 0612345678")
+    await facilitator.ok("idea.hide", idea=secret["idea"]["id"], reason="personal data")
+    woken = await connect(server)
+    result = await woken.auth(bob.token, epoch=asleep[0], seq=asleep[1])
+    assert result["recovered"] is False, f"replayed {[e['name'] for e in result['events']]}"
+    assert "SECRET" not in repr(result)
+    assert [idea["id"] for idea in result["snapshot"]["ideas"]] == [seen["idea"]["id"]]
+
+    # Away while only a note it had seen was hidden: a replay (nothing to keep from it).
+    asleep = (result["epoch"], result["seq"])
+    await woken.close()
+    await facilitator.ok("idea.hide", idea=seen["idea"]["id"], reason="off topic")
+    again = await connect(server)
+    result = await again.auth(bob.token, epoch=asleep[0], seq=asleep[1])
+    assert result["recovered"] is True
+    assert [e["name"] for e in result["events"]] == ["idea.hidden"]

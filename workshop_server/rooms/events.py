@@ -89,9 +89,7 @@ class EventName(StrEnum):
     PULSE_CLOSED = "pulse.closed"
 
 
-#: Events that take off the wall what everyone saw (a text, or an earlier version of it). A connection
-#: without a member record, a room screen, resumes across one with a snapshot (``host.LocalRoom``): a
-#: replay would hand it that text again, and a screen link's holder could ask for it from seq 0.
+#: Events that take off the wall what everyone saw (a text, or an earlier version of it).
 RETRACTIONS: frozenset[str] = frozenset(
     {
         EventName.IDEA_HIDDEN,
@@ -102,6 +100,37 @@ RETRACTIONS: frozenset[str] = frozenset(
         EventName.MEMBER_ERASED,
     }
 )
+
+
+#: Events that carry an idea's or a reply's text to those who may read it.
+CARRIERS: frozenset[str] = frozenset(
+    {
+        EventName.IDEA_POSTED,
+        EventName.IDEA_EDITED,
+        EventName.IDEA_RESTORED,
+        EventName.IDEA_APPROVED,
+        EventName.ROUND_REVEALED,
+        EventName.REPLY_POSTED,
+        EventName.REPLY_RESTORED,
+        EventName.REPLY_APPROVED,
+    }
+)
+
+
+def replay_retracts(events: list[Event], member_id: str | None, audience: str) -> bool:
+    """Whether replaying ``events`` to this connection would hand it a text and later take something off
+    the wall: then a resume gets a snapshot instead (``host.LocalRoom``), which never holds what a
+    moderator hid, its author withdrew or edited away. Live, the text was on the phone for the moments
+    before; a replay would deliver it to a phone that was away the whole time (or to a room screen's
+    link resumed from seq 0). Staff read hidden texts anyway: the caller asks for other audiences."""
+    carried = False
+    for ev in events:
+        if view_for(ev.views, member_id, audience) is None:
+            continue
+        if carried and ev.name in RETRACTIONS:
+            return True
+        carried = carried or ev.name in CARRIERS
+    return False
 
 
 def member_key(member_id: str) -> str:
