@@ -179,7 +179,16 @@ export class RoomSession {
       return "stop";
     }
     if (error.code === "banned") this.terminal = { code: 4100, reason: "" };
-    else this.failure = error;
+    else if (error.code === "data_erased") {
+      // This member's data was erased (the erasure's own reply may have been lost, then the page
+      // reloaded): say so, and keep nothing of the room on this device, as after the erasure itself.
+      this.erased = true;
+      this.terminal = { code: 4103, reason: "" };
+      if (this.remember) {
+        storeMember(this.code, null);
+        saveDraft(this.code, "");
+      }
+    } else this.failure = error;
     if (this.remember && (error.code === "invalid_token" || error.code === "room_not_found")) {
       storeMember(this.code, null);
     }

@@ -96,6 +96,7 @@ STATUS = {
     "text_too_long": 400,
     "invalid_name": 400,
     "invalid_token": 401,
+    "data_erased": 410,
     "create_key_required": 401,
     "forbidden": 403,
     "banned": 403,
@@ -730,7 +731,7 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
             if claims.generation != known["generation"]:
                 raise errors.InvalidToken("this link was replaced: ask the facilitator for the new one")
             # The core decides the rest: itself only, a participant, a resend answered from its records
-            # (even once its token is spent), an erased member's new erasure refused (invalid_token).
+            # (even once its token is spent), an erased member's new erasure refused (data_erased).
             reply = await host.submit(c.MemberErase(id=body.id), claims.subject, address=client_ip(request))
             if reply.error is not None:
                 raise errors.from_dict(reply.error)

@@ -19,6 +19,7 @@ that this drawing is the tree)::
     │   ├── NotJoined (not_joined)
     │   ├── AlreadyJoined (already_joined)
     │   ├── InvalidToken (invalid_token)
+    │   │   └── DataErased (data_erased)
     │   ├── RoomNotFound (room_not_found)
     │   │   └── RoomNotStored (room_not_found) [storage.journal]
     │   ├── WrongPassphrase (wrong_passphrase)
@@ -159,6 +160,15 @@ class AlreadyJoined(AccessError):
 class InvalidToken(AccessError):
     code = "invalid_token"
     default_message = "the token is invalid, expired or for another room"
+
+
+class DataErased(InvalidToken):
+    """The token's member erased its data (or had it erased): the token will never work again. Apart
+    from ``invalid_token`` so that a device that missed the erasure's reply (a lost reply, then a
+    reload) can say "your data was erased" rather than "this link cannot open the room"."""
+
+    code = "data_erased"
+    default_message = "this member's data was erased: this token no longer works"
 
 
 class RoomNotFound(AccessError):

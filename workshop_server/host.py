@@ -451,7 +451,7 @@ class LocalRoom:
             if member is None:
                 return errors.InvalidToken("no such member in this room")
             if member.erased:
-                return errors.InvalidToken("this member's data was erased")
+                return room.erased_refusal()
             if member.status in (MemberStatus.BANNED, MemberStatus.REJECTED):
                 return errors.Banned()
             role = str(member.role)

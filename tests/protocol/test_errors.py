@@ -39,6 +39,7 @@ CLIENT_CODES = {
     "not_joined",
     "already_joined",
     "invalid_token",
+    "data_erased",
     "room_not_found",
     "wrong_passphrase",
     "invite_required",
@@ -289,6 +290,11 @@ async def test_session_errors(server: ServerProcess, connect: Connect) -> None:
     await client.join(links["room"], "Ana")
     await refused(client, "already_joined", "join", **join_fields(links["room"]))
     await refused(client, "already_joined", "auth", token=links["facilitator_token"])
+    # A member whose data was erased: its token is refused as such, not merely as invalid.
+    erased = await joined(server, connect, links["room"], "Zed")
+    assert erased.token is not None and erased.member is not None
+    await (await staff(server, connect, links)).ok("member.erase", member=erased.member["id"])
+    await refused(await connect(server), "data_erased", "auth", token=erased.token)
 
 
 async def test_access_mode_errors(server: ServerProcess, connect: Connect) -> None:

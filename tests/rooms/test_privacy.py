@@ -65,9 +65,9 @@ def test_erasure_replaces_the_name_everywhere_and_keeps_the_room_whole() -> None
     kinds = [(e.kind, e.member) for e in w.effects[-2:]]
     assert kinds == [("close", zoe), ("compact", zoe)]
     # The member's token stops working: every command is refused, and so is its page.
-    w.fail(zoe, c.IdeaPost, "invalid_token", text="again")
+    w.fail(zoe, c.IdeaPost, "data_erased", text="again")
     page = queries.my_ideas(w.room, "member", zoe, 0)
-    assert page["error"]["code"] == "invalid_token"
+    assert page["error"]["code"] == "data_erased"
     restored = Room.from_state(w.room.to_state())
     assert restored.members[zoe].erased and restored.members[zoe].name == "Participant 2"
 

@@ -47,7 +47,7 @@ def test_a_removed_member_may_erase_its_own_data_and_its_ban_holds() -> None:
     again = w.send(None, c.Enter(id="j2", name="Zed", accept_rules=1, device="DEVICEHASH"))
     assert again.error is not None and again.error.code == "banned"
     assert [e.kind for e in w.effects[-2:]] == ["close", "compact"]
-    assert queries.my_data(w.room, "member", zoe, 0)["error"]["code"] == "invalid_token"
+    assert queries.my_data(w.room, "member", zoe, 0)["error"]["code"] == "data_erased"
 
 
 def test_a_removed_member_may_name_itself_in_its_erasure() -> None:
@@ -109,7 +109,7 @@ def test_a_resent_self_erasure_answers_the_same_and_erases_once() -> None:
     assert first.error is None and again.duplicate and again.result == first.result
     assert again.events == [] and again.effects == []
     assert [e.action for e in w.room.audit].count("member.erase") == 1
-    w.fail_cmd(zoe, c.MemberErase(id="erase-2"), "invalid_token")  # a new erasure: the token is spent
+    w.fail_cmd(zoe, c.MemberErase(id="erase-2"), "data_erased")  # a new erasure: the token is spent
 
 
 def test_journals_written_before_replay_as_they_were() -> None:

@@ -9,7 +9,7 @@
 import { h, randomId, setChildren } from "../dom.js";
 import { formatNumber, t } from "../i18n.js";
 import { Connection } from "../net.js";
-import { storedMember } from "../session.js";
+import { storeMember, storedMember } from "../session.js";
 import { colorClass, listNames, themeChip } from "./parts.js";
 import { announcementsList, formatDate, formatWhen, historyList, myIdeasUrl, repliesList, selectionLogList, statusLine } from "./followup.js";
 import { linkRow } from "./landing.js";
@@ -84,6 +84,13 @@ export function mountMine(root, ctx, { code, onRoom }) {
         schedule(wait * 1000);
       } else if (!response.ok) {
         error = (body && body.error && body.error.code) || "status_" + response.status;
+        if (error === "data_erased") {
+          // This member's data was erased (on another device, or an erasure whose reply was lost):
+          // say so, and forget the token this browser kept for the room.
+          if (storedMember(code)?.token === token) storeMember(code, null);
+          markErased();
+          return;
+        }
         if (response.status === 401 || response.status === 403 || response.status === 404) {
           // Refused for good (removed, room deleted...): the page it showed is no longer theirs to see.
           page = null;

@@ -61,18 +61,21 @@ export function myDataCard(ctx, { code, token, erase, onErased }) {
     setAsking(false);
     eraseBtn.focus();
   });
+  const erased = () => {
+    // Nothing of the room stays on this device (a shared one): the token, and the unsent note.
+    storeMember(code, null);
+    saveDraft(code, "");
+    onErased?.();
+  };
   confirm.addEventListener("click", () => {
     confirm.disabled = true;
     Promise.resolve(erase())
-      .then(() => {
-        // Nothing of the room stays on this device (a shared one): the token, and the unsent note.
-        storeMember(code, null);
-        saveDraft(code, "");
-        onErased?.();
-      })
+      .then(erased)
       .catch((error) => {
         // The server may close the connection (4103) before its reply arrives: that is a success too.
         if (error && error.code === "closed") return;
+        // Already erased (an earlier try whose reply was lost): the data is gone, as asked.
+        if (error && error.code === "data_erased") return erased();
         status.textContent = ctx.errorText ? ctx.errorText(error) : t("mydata.eraseFailed");
         setAsking(false);
       })

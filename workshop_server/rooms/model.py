@@ -8,6 +8,7 @@ an effect. The handlers that change it live in one module per concern (``access`
 
 from __future__ import annotations
 
+from workshop_server import errors
 from workshop_server.rooms.events import LOBBY, PUBLIC, STAFF, Data, Effect, Event, EventName
 from workshop_server.rooms.state import (
     STAFF_ROLES,
@@ -97,6 +98,12 @@ class RoomState:
 
     def effect(self, effect: Effect) -> None:
         self._effects.append(effect)
+
+    def erased_refusal(self) -> errors.DataErased:
+        """What an erased member's token gets: erased by request, or by the retention purge."""
+        if self.purged:
+            return errors.DataErased("this room's retention period ended: personal data was deleted")
+        return errors.DataErased()
 
     def audit_entry(self, actor: str | None, action: str, target: str, reason: str, now: float) -> Data:
         entry = AuditEntry(at=now, actor=actor or "server", action=action, target=target, reason=reason)

@@ -147,7 +147,7 @@ def member_refusal(room: RoomState, kind: str, subject: str, generation: int) ->
     if member is None:
         return errors.InvalidToken("unknown member")
     if member.erased:
-        return errors.InvalidToken("this member's data was erased")
+        return room.erased_refusal()
     if member.status in (MemberStatus.BANNED, MemberStatus.REJECTED):
         return errors.Banned()
     if member.status == MemberStatus.WAITING:

@@ -270,7 +270,7 @@ class Room(RoomState):
                 raise errors.Banned()
             raise errors.AwaitingApproval()
         if member.erased:
-            raise errors.InvalidToken("this member's data was erased")
+            raise self.erased_refusal()
         registration = REGISTRY[type(cmd)]
         if member.role not in registration.roles:
             raise errors.Forbidden(f"a {member.role} may not send {cmd.type_name()}")
