@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright, expect
 
 from tests.conftest import require
 from tests.support.server import REPO, ServerProcess
@@ -28,6 +28,9 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = REPO / "tests" / "artifacts"
 TIMEOUT_MS = 15_000
+# Assertions wait as long as actions (Playwright's own default is 5 s): under the full suite's load on
+# two cores a page can take more than 5 s to show what a live event changed. Only a failure waits longer.
+expect.set_options(timeout=TIMEOUT_MS)
 # Console errors that are expected: the browser reports refused connections while a test is offline.
 EXPECTED_CONSOLE = re.compile(
     r"WebSocket connection to .* failed|net::ERR_INTERNET_DISCONNECTED|Failed to load resource"
