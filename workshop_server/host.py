@@ -432,7 +432,10 @@ class LocalRoom:
         if outcome.error is not None:
             return Reply(seq=item.seq, error=outcome.error.to_dict())
         reply = Reply(seq=item.seq, result=outcome.result)
-        if isinstance(item.command, c.RoomRotateLinks):
+        # The new staff links go to the facilitator alone. A resend is answered by its id only: anyone
+        # else's room.rotate_links with the id of one of its own applied commands gets that command's
+        # result, not a rotation, and never the links.
+        if isinstance(item.command, c.RoomRotateLinks) and item.actor == self.room.facilitator_id:
             reply.links = queries.links(self.room)
         return reply
 
