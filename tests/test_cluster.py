@@ -138,7 +138,7 @@ async def pair(tmp_path: Path) -> AsyncIterator[tuple[Hub, Hub]]:
 
 
 async def new_room(hub: Hub, access: str = "code") -> tuple[str, dict[str, Any]]:
-    host = await hub.create_room(
+    host, _ = await hub.create_room(
         title="Shell",
         brief="",
         rules="Be kind.",

@@ -85,7 +85,7 @@ async def test_a_room_past_its_retention_is_deleted_and_every_worker_closes_it(
 async def test_a_room_with_a_shorter_retention_is_purged_at_its_own_end(tmp_path: Path, clock: Clock) -> None:
     """An organiser asked for 7 days: its room goes after 7 days, another (the server's 90) stays."""
     async with two_hubs(tmp_path / "data", clock) as (a, b):
-        host = await a.create_room(
+        host, _ = await a.create_room(
             title="A week",
             brief="",
             rules="",

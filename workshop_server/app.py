@@ -64,6 +64,9 @@ class CreateRoom(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
+    #: The client's id of this creation, a secret as a join id is (it leads to the facilitator's
+    #: token): a resend with it answers with the room it made instead of making another one.
+    id: str | None = Field(default=None, min_length=16, max_length=64)
     title: str = Field(min_length=1)
     brief: str = ""
     rules: str = ""
@@ -500,7 +503,8 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
                 raise errors.InvalidCommand(
                     f"retention_days: this server keeps a room's data at most {settings.retention_days} days"
                 )
-            host = await hub.create_room(
+            host, created = await hub.create_room(
+                creation=body.id,
                 title=title,
                 brief=brief,
                 rules=rules,
@@ -511,6 +515,8 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
                 facilitator_name=body.facilitator_name,
                 retention_days=body.retention_days,
             )
+            if not created:  # a resend: it made no room, so it spends none of the address's allowance
+                await hub.limiters.create_room.give(client_ip(request))
             info = await host.query("public_info")
             links = hub.links(host.room_id, await host.query("links"))
         except errors.WorkshopError as exc:

@@ -79,7 +79,7 @@ from workshop_server.rooms import (
     hash_passphrase,
 )
 from workshop_server.rooms import commands as c
-from workshop_server.rooms.codes import make_code
+from workshop_server.rooms.codes import derived_code, make_code
 from workshop_server.rooms.state import from_plain, to_plain
 from workshop_server.rooms.text import TEXT_RULES
 from workshop_server.settings import Settings, resolve_secret
@@ -105,6 +105,7 @@ __all__ = ["Hub", "HubState", "limits_from", "pack", "unpack"]
 log = logging.getLogger("workshop_server")
 BROKER_RETRY_MAX = 2.0  # seconds between attempts to connect the broker again after losing it
 LOAD_ATTEMPTS = 3  # a load that finds the journal moved on since it read it starts over
+CODE_ATTEMPTS = 20  # room codes drawn for a new room before giving up (a taken code draws the next)
 FOLLOW_ATTEMPTS = 5  # rounds of attaching a room's connections again in place before they reconnect
 # In heartbeats: how often a worker announces itself (and looks for dead ones), and how long an
 # announcement lasts. A dead worker is noticed within ANNOUNCE_TTL + ANNOUNCE_EVERY (2 heartbeats) of its
@@ -261,6 +262,10 @@ class Hub:
         self.rpc = Rpc(self)
         self.state: HubState = "starting"
         self._loading: dict[str, asyncio.Future[RoomHandle]] = {}
+        # Room creations with a client id in flight here (by the id's keyed hash), and, without a
+        # journal, the rooms they made: code -> (keyed hash, created at).
+        self._creating: dict[str, asyncio.Future[RoomHandle]] = {}
+        self._creations: dict[str, tuple[str, float]] = {}
         self._subscribed: dict[str, asyncio.Future[None]] = {}
         self._watched: dict[str, float] = {}  # room id -> when a connection last asked to watch it
         self._presence: dict[str, _Presence] = {}
@@ -1256,11 +1261,14 @@ class Hub:
         locale: str,
         facilitator_name: str,
         retention_days: int | None = None,
-    ) -> LocalRoom:
-        """``retention_days``: the room's own, at most the server's (the caller checked); None: the
-        server's."""
-        if len(self.hosts) >= self.settings.max_rooms:
-            raise errors.ServerBusy("this server hosts as many rooms as it may")
+        creation: str | None = None,
+    ) -> tuple[RoomHandle, bool]:
+        """A new room, and True; or, when ``creation`` (the client's id of the creation) already made a
+        room within ``dedupe_window_seconds``, that room and False: a resend after a lost reply makes no
+        second room. The room's code is then drawn from the id's keyed hash (``derived_code``, the next
+        one when a code is taken) and its meta keeps that hash, so the resend finds the room on any
+        worker, after a restart too. ``retention_days``: the room's own, at most the server's (the
+        caller checked); None: the server's."""
         salt = secrets.token_hex(16) if passphrase else ""
         # scrypt is slow on purpose: in a thread, so the event loop keeps serving.
         digest = await asyncio.to_thread(hash_passphrase, passphrase, salt) if passphrase else ""
@@ -1275,30 +1283,90 @@ class Hub:
             locale=locale,
             retention_days=retention_days or self.settings.retention_days,
         )
-        now = self.clock()
-        for _ in range(20):
-            code = make_code(secrets.choice)
-            if code in self.hosts:
-                continue
-            room = Room.create(
-                code, config, now=now, limits=limits_from(self.settings), facilitator_name=facilitator_name
-            )
-            meta = pack(
-                {
-                    "config": room.to_state()["config"],
-                    "created_at": now,
-                    "facilitator": facilitator_name,
-                    "text_rules": TEXT_RULES,
-                    "limits": to_plain(room.limits),  # replays use these, never today's settings
-                }
-            )
-            if self.journal is not None:
-                try:
-                    await self.journal.create_room(code, meta)
-                except RoomExists:
+        if creation is None:
+            for _ in range(CODE_ATTEMPTS):
+                code = make_code(secrets.choice)
+                if code in self.hosts:
                     continue
-            return await self._install(room, 0, created=True)
+                with contextlib.suppress(RoomExists):
+                    return await self._new_room(code, config, facilitator_name, None), True
+            raise errors.ServerBusy("could not find a free room code; retry")
+        key = self.signer.creation_key(creation)
+        pending = self._creating.get(key)
+        if pending is not None:  # the same creation, in flight here: its answer is this one's
+            return await asyncio.shield(pending), False
+        future: asyncio.Future[RoomHandle] = asyncio.get_running_loop().create_future()
+        self._creating[key] = future
+        try:
+            handle, created = await self._create_once(key, config, facilitator_name)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # its waiters, if any, re-raise it
+            raise
+        finally:
+            del self._creating[key]
+        future.set_result(handle)
+        return handle, created
+
+    async def _create_once(
+        self, key: str, config: RoomConfig, facilitator_name: str
+    ) -> tuple[RoomHandle, bool]:
+        """The room made by the creation whose keyed hash is ``key`` (and False), or a new one (and True)."""
+        for attempt in range(CODE_ATTEMPTS):
+            code = derived_code(key, attempt)
+            if not await self._created_by(code, key):
+                try:
+                    return await self._new_room(code, config, facilitator_name, key), True
+                except RoomExists:  # made meanwhile, by this creation on another worker, or taken
+                    if not await self._created_by(code, key):
+                        continue
+            return await self.host(code), False
         raise errors.ServerBusy("could not find a free room code; retry")
+
+    async def _created_by(self, code: str, key: str) -> bool:
+        """Whether room ``code`` was made by the creation whose keyed hash is ``key``, within the dedupe
+        window (a later resend makes a new room, as a command resent too late is a new command)."""
+        window = self.settings.dedupe_window_seconds
+        if self.journal is None:
+            made = self._creations.get(code)
+            return made is not None and made[0] == key and self.clock() - made[1] <= window
+        try:
+            info = unpack(await self.journal.meta(code))
+        except RoomNotStored:
+            return False
+        return bool(info.get("creation") == key and self.clock() - info["created_at"] <= window)
+
+    async def _new_room(
+        self, code: str, config: RoomConfig, facilitator_name: str, key: str | None
+    ) -> LocalRoom:
+        """Store and start a new room under ``code`` (``key``: the keyed hash of the client's id of its
+        creation, if any). Raises :class:`RoomExists` when the code is taken."""
+        if len(self.hosts) >= self.settings.max_rooms:
+            raise errors.ServerBusy("this server hosts as many rooms as it may")
+        if code in self.hosts:
+            raise RoomExists(code)
+        now = self.clock()
+        room = Room.create(
+            code,
+            config,
+            now=now,
+            limits=limits_from(self.settings),
+            facilitator_name=facilitator_name,
+        )
+        meta: dict[str, Any] = {
+            "config": room.to_state()["config"],
+            "created_at": now,
+            "facilitator": facilitator_name,
+            "text_rules": TEXT_RULES,
+            "limits": to_plain(room.limits),  # replays use these, never today's settings
+        }
+        if key is not None:
+            meta["creation"] = key  # the keyed hash of the client's id, never the id
+        if self.journal is not None:
+            await self.journal.create_room(code, pack(meta))
+        elif key is not None:
+            self._creations[code] = (key, now)
+        return await self._install(room, 0, created=True)
 
     async def lookup(self, room_id: str, address: str) -> RoomHandle:
         """A room looked up by a client (a room code typed or scanned): like :meth:`host`, but codes

@@ -13,6 +13,7 @@ revocable: the room keeps the current one, and a link of an older generation is 
 The same secret also keys, each under its own domain-separation label:
 
 * :meth:`TokenSigner.join_key`: the keyed hash under which a join id is stored (never the id itself);
+* :meth:`TokenSigner.creation_key`: the keyed hash under which a room's creation id is stored (idem);
 * :meth:`TokenSigner.device_cookie` / :meth:`TokenSigner.verify_device`: the signed device cookie;
 * :meth:`TokenSigner.device_key`: a device id's keyed hash for one room (what a ban records).
 
@@ -45,6 +46,7 @@ _DOMAIN: Final = b"workshop_server/token/v1\x00"
 _JOIN_LABEL: Final = b"workshop_server/join-id/v1"
 _DEVICE_LABEL: Final = b"workshop_server/device-cookie/v1"
 _DEVICE_ROOM_LABEL: Final = b"workshop_server/device-room/v1"
+_CREATION_LABEL: Final = b"workshop_server/room-creation/v1"
 _DEVICE_ID: Final = re.compile(r"[A-Za-z0-9_-]{16,64}")
 MAX_GENERATION: Final = 2**31
 _B64URL: Final = re.compile(r"[A-Za-z0-9_-]+")
@@ -69,7 +71,7 @@ class TokenClaims:
 class TokenSigner:
     """Signs and verifies tokens with one HMAC secret."""
 
-    __slots__ = ("_device_key", "_join_key", "_secret")
+    __slots__ = ("_creation_key", "_device_key", "_join_key", "_secret")
 
     def __init__(self, secret: bytes) -> None:
         if not isinstance(secret, bytes) or not secret:
@@ -77,6 +79,7 @@ class TokenSigner:
         self._secret = secret
         self._join_key = hmac.new(secret, _JOIN_LABEL, hashlib.sha256).digest()
         self._device_key = hmac.new(secret, _DEVICE_LABEL, hashlib.sha256).digest()
+        self._creation_key = hmac.new(secret, _CREATION_LABEL, hashlib.sha256).digest()
 
     def sign(self, claims: TokenClaims) -> str:
         """The token for ``claims``. Raises ``ValueError`` for claims no token can carry."""
@@ -141,6 +144,12 @@ class TokenSigner:
         """
         message = room.encode("utf-8") + b"\x00" + cid.encode("utf-8", "surrogatepass")
         return hmac.new(self._join_key, message, hashlib.sha256).hexdigest()
+
+    def creation_key(self, cid: str) -> str:
+        """The keyed hash (64 hex digits) of the client's id of a room's creation (``POST /api/rooms``):
+        the room's meta keeps it, and the room's code is drawn from it, so a resend finds the room it
+        made. The id leads to the facilitator's token, so, as a join id, it is never stored."""
+        return hmac.new(self._creation_key, cid.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
     def device_cookie(self, device_id: str) -> str:
         """The value of the device cookie for ``device_id`` (16 to 64 base64url characters):

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.durability import database
+from tests.protocol.test_http import post_room
 from tests.protocol.test_self_erasure import erase
 from tests.support.client import Client, create_room
 from tests.support.cluster import Cluster, Outbox, cluster
@@ -232,3 +235,38 @@ async def test_a_removed_member_erases_its_data_through_a_worker_that_does_not_o
         assert (again.status, again.json()) == (200, answered.json())
         await staff.close()
         await zoe.close()
+
+
+async def test_a_room_creation_resent_to_the_other_worker_while_in_flight_makes_one_room(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """POST /api/rooms with one client id reaches both workers at once (a resend on another connection,
+    balanced to the other worker, while the first is still being answered): one room is made, and
+    every answer that is not a temporary refusal names it, with the same links; a temporary one,
+    resent, gets them too."""
+    cid = "create-" + "7" * 24
+    body = {"id": cid, "title": "Night buses", "rules": "Be kind."}
+    with cluster(tmp_path, redis_url) as group:
+        for attempt in range(5):
+            body["id"] = f"{cid}{attempt}"
+            answers = await asyncio.gather(
+                *(asyncio.to_thread(post_room, worker, body) for worker in [*group.workers, *group.workers])
+            )
+            for n, answer in enumerate(answers):
+                for _ in range(20):  # temporary: the client resends, with the same id
+                    if answer.status != 503:
+                        break
+                    time.sleep(0.1)
+                    answer = post_room(group.workers[n % 2], body)
+                assert answer.status == 201, answer.body
+                answers[n] = answer
+            # The same room and credentials (the links' address is each worker's port here).
+            made = {
+                (a.json()["room"], a.json()["facilitator_token"], a.json()["screen_token"]) for a in answers
+            }
+            assert len(made) == 1, made
+    connection = sqlite3.connect(database(tmp_path / "data"))
+    try:
+        assert connection.execute("SELECT COUNT(*) FROM rooms").fetchone() == (5,)
+    finally:
+        connection.close()

@@ -1,6 +1,6 @@
 // Landing page: create a room (then share its links), or join one with a code.
 
-import { copyText, h } from "../dom.js";
+import { copyText, h, randomId } from "../dom.js";
 import { locale, t } from "../i18n.js";
 import { topBar } from "../chrome.js";
 import { downloadLink, linksText, mailtoHref, rememberRoom, yourRooms } from "./rooms.js";
@@ -27,6 +27,29 @@ window.addEventListener("beforeunload", (e) => {
   e.preventDefault();
   e.returnValue = "";
 });
+
+const CREATION_KEY = "workshop.creation";
+
+/** The id of this tab's unanswered room creation (sessionStorage), or a fresh one: a secret, as a join id. */
+function pendingCreationId() {
+  try {
+    const id = sessionStorage.getItem(CREATION_KEY);
+    if (id && id.length >= 16) return id;
+    const fresh = randomId(16);
+    sessionStorage.setItem(CREATION_KEY, fresh);
+    return fresh;
+  } catch {
+    return randomId(16);
+  }
+}
+
+function forgetCreationId() {
+  try {
+    sessionStorage.removeItem(CREATION_KEY);
+  } catch {
+    // storage unavailable
+  }
+}
 
 function field(id, labelKey, control, hintKey) {
   return h(
@@ -266,6 +289,9 @@ export function mountLanding(ctx) {
         if (access.value === "passphrase") body.passphrase = passphrase.value;
         if (days !== null) body.retention_days = days;
         body.facilitator_name = facilitator.value.trim() || t("role.facilitator");
+        // One id per creation, kept until it is answered (across a reload of the tab too): a resend after
+        // a lost reply gets the room the first request made, never a second one.
+        body.id = pendingCreationId();
         submit.disabled = true;
         submit.textContent = t("landing.creating");
         try {
@@ -277,6 +303,7 @@ export function mountLanding(ctx) {
             body: JSON.stringify(body),
           });
           const data = await response.json().catch(() => ({}));
+          if (response.ok || (data.error && !data.error.temporary)) forgetCreationId();
           if (!response.ok) {
             const code = data.error ? data.error.code : "internal_error";
             if (code === "create_key_required") {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
 ALPHABET = "346789ABCDEFGHJKMNPQRTUVWXY"
@@ -11,6 +12,17 @@ CODE_LENGTH = 6
 def make_code(choice: Callable[[str], str], length: int = CODE_LENGTH) -> str:
     """A room code; ``choice`` picks one character (pass ``secrets.choice``)."""
     return "".join(choice(ALPHABET) for _ in range(length))
+
+
+def derived_code(seed: str, attempt: int, length: int = CODE_LENGTH) -> str:
+    """The ``attempt``-th room code drawn from ``seed`` (a secret keyed hash): the same seed draws the
+    same codes, in the same order, on any worker and after a restart."""
+    number = int.from_bytes(hashlib.sha256(f"{seed}:{attempt}".encode()).digest(), "big")
+    chars = []
+    for _ in range(length):
+        number, index = divmod(number, len(ALPHABET))
+        chars.append(ALPHABET[index])
+    return "".join(chars)
 
 
 def normalise_code(raw: str) -> str:

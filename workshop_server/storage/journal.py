@@ -455,6 +455,10 @@ class Journal:
     async def room_exists(self, room_id: str) -> bool:
         return await self._submit(lambda: self._room_exists(room_id), writes=False)
 
+    async def meta(self, room_id: str) -> bytes:
+        """The room's meta. Raises :class:`RoomNotStored`, or :class:`CorruptRoom`."""
+        return await self._submit(lambda: self._meta(room_id), writes=False)
+
     async def update_meta(self, room_id: str, meta: bytes) -> None:
         """Replace the room's meta. Raises :class:`RoomNotStored`."""
         return await self._submit(lambda: self._update_meta(room_id, meta), writes=True)
@@ -850,6 +854,15 @@ class Journal:
 
     async def _room_exists(self, room_id: str) -> bool:
         return bool(await self._fetch("SELECT 1 FROM rooms WHERE room_id = ?", (room_id,)))
+
+    async def _meta(self, room_id: str) -> bytes:
+        rows = await self._fetch("SELECT meta, checksum FROM rooms WHERE room_id = ?", (room_id,))
+        if not rows:
+            raise RoomNotStored(room_id)
+        meta, checksum = rows[0]
+        if not isinstance(meta, bytes) or checksum != _meta_digest(room_id, meta):
+            raise CorruptRoom(room_id, "the room's meta fails its checksum")
+        return meta
 
     async def _update_meta(self, room_id: str, meta: bytes) -> None:
         async with self._transaction(write=True) as db:

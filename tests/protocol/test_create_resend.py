@@ -1,0 +1,67 @@
+"""``POST /api/rooms`` with the client's id of the creation: a resend after a lost reply (a phone's Wi-Fi
+dropping while the organiser taps "Create") answers with the room the first request made, after a
+crash too, and never makes a second room, through a real server."""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+from tests.protocol.conftest import StartServer
+from tests.protocol.test_http import LINK_KEYS, assert_error, http, post_room
+from tests.support.server import ServerProcess
+
+
+def rooms_loaded(server: ServerProcess) -> int:
+    response = http(server, "/healthz")
+    rooms: int = response.json()["rooms"]
+    return rooms
+
+
+def test_a_resent_creation_answers_with_the_room_it_made(start_server: StartServer) -> None:
+    server = start_server()
+    cid = secrets.token_hex(16)
+    first = post_room(server, {"id": cid, "title": "Night buses", "rules": "Be kind."})
+    assert first.status == 201, first.body
+    links = first.json()
+    assert set(links) == LINK_KEYS
+    assert rooms_loaded(server) == 1
+    # The reply was lost: the client sends the same request again, with the same id.
+    again = post_room(server, {"id": cid, "title": "Night buses", "rules": "Be kind."})
+    assert again.status == 201, again.body
+    assert again.json() == links
+    assert rooms_loaded(server) == 1
+    # The id names the creation: a resend whose fields changed still gets the first room, as a command.
+    changed = post_room(server, {"id": cid, "title": "Another title"})
+    assert changed.json()["room"] == links["room"] and changed.json()["info"]["title"] == "Night buses"
+    # Another id makes another room.
+    other = post_room(server, {"id": secrets.token_hex(16), "title": "Night buses"})
+    assert other.status == 201 and other.json()["room"] != links["room"]
+    assert rooms_loaded(server) == 2
+    # After a crash, the resend still finds the room (its meta holds the id's keyed hash, never the id).
+    server.kill()
+    server.start()
+    after = post_room(server, {"id": cid, "title": "Night buses", "rules": "Be kind."})
+    assert (after.status, after.json()) == (201, links)
+    stored = b"".join(p.read_bytes() for p in server.data_dir.glob("workshop.sqlite3*"))
+    assert cid.encode() not in stored
+
+
+def test_a_creation_id_is_a_secret_of_at_least_16_characters(start_server: StartServer) -> None:
+    server = start_server()
+    assert_error(post_room(server, {"id": "short", "title": "T"}), 400, "invalid_command")
+    assert_error(post_room(server, {"id": "x" * 65, "title": "T"}), 400, "invalid_command")
+    assert_error(post_room(server, {"id": 12345678901234567, "title": "T"}), 400, "invalid_command")
+    # Without an id, as before: every request makes a room.
+    one, two = post_room(server, {"title": "T"}), post_room(server, {"title": "T"})
+    assert one.status == two.status == 201 and one.json()["room"] != two.json()["room"]
+    assert json.loads(one.body)["info"]["title"] == "T"
+
+
+def test_a_server_without_a_journal_answers_a_resend_too(start_server: StartServer) -> None:
+    server = start_server(store="memory")
+    cid = secrets.token_hex(16)
+    first = post_room(server, {"id": cid, "title": "In memory"})
+    again = post_room(server, {"id": cid, "title": "In memory"})
+    assert (first.status, again.status) == (201, 201) and again.json() == first.json()
+    assert rooms_loaded(server) == 1
