@@ -119,6 +119,16 @@ def test_web_md_describes_every_browser_test() -> None:
     assert not missing, f"browser tests without a row in docs/web.md: {missing}"
 
 
+def test_the_web_app_sends_no_more_commands_ahead_than_the_server_surely_remembers() -> None:
+    """net.js's SEND_WINDOW is the room's DEDUPE_FLOOR, the "last 16" protocol.md and web.md give."""
+    from workshop_server.rooms.room import DEDUPE_FLOOR
+
+    window = re.search(r"export const SEND_WINDOW = (\d+);", read("web/net.js"))
+    assert window is not None and int(window.group(1)) == DEDUPE_FLOOR
+    assert f"last {DEDUPE_FLOOR} replies" in flat(read("docs/web.md"))
+    assert f"last {DEDUPE_FLOOR}**" in flat(read("protocol.md"))
+
+
 def test_the_metrics_table_of_operations_md_is_one_table() -> None:
     """A blank line inside a Markdown table ends it: the rows after it render as a paragraph."""
     lines = read("docs/operations.md").splitlines()

@@ -23,6 +23,12 @@ const PONG_WAIT_RTTS = 3;
 const CLOCK_JUMP_MS = 3000;
 const WATCH_EVERY_MS = 1000;
 const TEMPORARY_RETRIES = 5;
+// The server remembers for certain only a member's last 16 replies (protocol.md, "Ids and idempotency";
+// a busy room forgets older ones). So a command is sent for the first time only while fewer than 16 were
+// sent since the oldest one still waiting for its reply: every command that may have been applied
+// without its reply reaching this page is then among the member's last 16, and its resend is answered
+// with the original reply, never applied twice. The others wait in the outbox, in order.
+export const SEND_WINDOW = 16;
 
 export function isTerminal(code) {
   return code >= 4100 && code <= 4199;
@@ -54,6 +60,7 @@ export class Connection {
     this.stopped = true;
     this.everAttached = false;
     this.outbox = new Map();
+    this.firstSends = 0; // commands of this page sent at least once (each outbox entry's `n`)
     this.early = [];
     this.attachId = null;
     this.attempt = 0;
@@ -107,10 +114,33 @@ export class Connection {
         resolve: (result) => onSettled(msg, true, result),
         reject: (error) => onSettled(msg, false, error),
         tries: 0,
+        n: null,
         restored: true,
       });
     }
     this.outboxChanged();
+  }
+
+  /** Whether `entry` may go now: a resend always; a first send only within SEND_WINDOW of the oldest
+   * command still waiting for its reply (the outbox's first sent entry: entries are sent in order). */
+  mayGo(entry) {
+    if (entry.n !== null) return true;
+    for (const other of this.outbox.values()) {
+      if (other.n !== null) return this.firstSends - other.n < SEND_WINDOW;
+    }
+    return true;
+  }
+
+  /** Send over `ws` what waits and may go, oldest first: not what is on it already, nor what waits to
+   * be retried after a temporary refusal; a first send that may not go yet holds back those after it. */
+  pump(ws) {
+    for (const entry of this.outbox.values()) {
+      if (entry.on === ws || entry.held) continue;
+      if (!this.mayGo(entry)) break;
+      if (entry.n === null) entry.n = this.firstSends++;
+      ws.send(JSON.stringify(entry.msg));
+      entry.on = ws;
+    }
   }
 
   /** The commands waiting for their reply, oldest first. */
@@ -381,10 +411,8 @@ export class Connection {
     this.early = [];
     for (const event of early) this.h.onEvent?.(event);
     this.startHeartbeat();
-    for (const entry of this.outbox.values()) {
-      ws.send(JSON.stringify(entry.msg));
-      entry.on = ws;
-    }
+    for (const entry of this.outbox.values()) entry.held = false; // a new connection: retry at once
+    this.pump(ws);
   }
 
   onReply(msg) {
@@ -392,17 +420,17 @@ export class Connection {
     if (!entry) return;
     if (msg.type === "error" && msg.temporary && entry.tries < TEMPORARY_RETRIES) {
       entry.tries += 1;
-      entry.on = null; // refused for now: not applied
+      entry.on = null; // refused for now (it may have been applied: it keeps its place in the window)
+      entry.held = true;
       setTimeout(() => {
-        if (this.open() && this.outbox.has(msg.id)) {
-          this.ws.send(JSON.stringify(entry.msg));
-          entry.on = this.ws;
-        }
+        entry.held = false;
+        if (this.open() && this.outbox.has(msg.id)) this.pump(this.ws);
       }, 400 * 2 ** entry.tries);
       return;
     }
     this.outbox.delete(msg.id);
     this.outboxChanged();
+    if (this.open()) this.pump(this.ws); // the window moved on
     if (msg.type === "ok") entry.resolve(msg.result);
     else entry.reject(new CommandError(msg));
   }
@@ -418,12 +446,9 @@ export class Connection {
     const id = randomId();
     const msg = { ...fields, type, id };
     return new Promise((resolve, reject) => {
-      const entry = { msg, resolve, reject, tries: 0, on: null };
+      const entry = { msg, resolve, reject, tries: 0, on: null, n: null };
       this.outbox.set(id, entry);
-      if (this.open()) {
-        this.ws.send(JSON.stringify(msg));
-        entry.on = this.ws;
-      }
+      if (this.open()) this.pump(this.ws);
       this.outboxChanged();
     });
   }

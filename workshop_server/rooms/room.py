@@ -103,8 +103,10 @@ def _archive_allows(cmd: c.Command) -> bool:
 
 
 #: A member's most recent stored replies that the room's cap (``dedupe_per_room``) never forgets: a
-#: client resends only what it sent and saw no answer to, its last few commands, so however busy the
-#: room, a phone back from a dead zone finds them and nothing it sent is applied twice.
+#: client resends only what it sent and saw no answer to, and sends a command for the first time only
+#: while fewer than this many were sent since its oldest one still unanswered (the web app's
+#: ``SEND_WINDOW``, web/net.js), so however busy the room, a phone back from a dead zone finds them and
+#: nothing it sent is applied twice.
 DEDUPE_FLOOR = 16
 
 
