@@ -483,11 +483,15 @@ export function mountScreen(ctx) {
     // after that vote closed: then the screen thanks the room and says what happens next.
     const followedUp = ended && showResults && lastFollowUp() > (found.round.closed_at || 0);
     const lobbyMode = !rnd || (ended && (!showResults || followedUp));
-    show(joinStrip, !lobbyMode);
+    // Nobody new gets into a locked room, nor into an invite room without a personal invite: the screen
+    // says so instead of asking the room to scan or type a code that only leads to a refusal.
+    const closed = !ended && (room.locked || room.access === "invite");
+    show(joinStrip, !lobbyMode && !closed);
     setText(lobbyTitle, ended ? t("screen.thanks") : room.title || "");
     setText(lobbyBrief, ended ? "" : room.brief || "");
-    setText(scan, t(ended ? "screen.scanEnded" : "screen.scan"));
+    setText(scan, t(ended ? "screen.scanEnded" : room.locked ? "join.locked" : room.access === "invite" ? "join.inviteOnly" : "screen.scan"));
     lobby.classList.toggle("is-ended", ended);
+    lobby.classList.toggle("is-closed", closed);
     updateEnded(ended && lobbyMode);
     const spotted = updateSpotlight();
     show(round, !lobbyMode && !spotted);
