@@ -161,9 +161,12 @@ class Fanout:
         for effect in effects:
             kind = effect["kind"]
             if kind == "close":
-                # A connection whose own erasure is in flight closes itself once it has the reply.
+                # A connection whose own erasure is in flight closes itself once it has the reply: the
+                # erasure's close (4103) spares it. Any other (a removal, a rejection, the purge) ends it
+                # too: its erasure may yet be refused (rate_limited), and it would stay attached.
+                erasure = effect["code"] == CloseCode.TOKEN_REVOKED
                 targets: Iterable[Connection] = [
-                    s for s in self.by_member.get(effect["member"], ()) if not s.erasing
+                    s for s in self.by_member.get(effect["member"], ()) if not (erasure and s.erasing)
                 ]
             elif kind == "close_all":
                 targets = list(self.sessions)

@@ -406,3 +406,27 @@ async def test_a_removed_member_receives_nothing_after_its_removal(
     removed = await facilitator.wait_for("member.removed")
     presence = await facilitator.wait_for(lambda e: e["name"] == "presence" and e["seq"] > removed["seq"])
     assert ana.member["id"] in presence["data"]["left"]
+
+
+async def test_a_removed_member_whose_own_erasure_is_in_flight_and_refused_is_closed_all_the_same(
+    start_server: StartServer, connect: Connect
+) -> None:
+    """A connection whose own erasure is in flight is spared the erasure's close (it closes itself once
+    it has the reply), not a removal's: a troll that keeps a ``member.erase`` in flight, refused (here
+    its address spent its budget in the room), stayed connected after its removal, receiving the room."""
+    server = start_server(ip_command_burst=2, ip_commands_per_second=0.001)
+    links = create_room(server.url)
+    facilitator = await connect(server)
+    await facilitator.auth(links["facilitator_token"])  # 127.0.0.1: 1 of its 2 commands in the room
+    troll = await connect(server, local_addr=("127.0.0.2", 0))
+    await troll.join(links["room"], "Troll")  # 127.0.0.2: 1 of 2
+    await troll.fails("invalid_transition", "vote.remove", idea="i1")  # 2 of 2: the next is refused
+    assert troll.member is not None
+    removing = asyncio.ensure_future(facilitator.call("member.remove", member=troll.member["id"]))
+    await asyncio.sleep(0)  # the removal is sent first; the erasure is in flight while it is applied
+    refused = await troll.call("member.erase", id="erase-in-flight-0001")
+    assert refused["type"] == "error" and refused["code"] == "rate_limited", refused
+    assert (await removing)["type"] == "ok"
+    assert await troll.wait_closed() == 4100
+    events = [m for m in troll.log if m.get("type") == "event"]
+    assert events[-1]["name"] == "member.removed", [e["name"] for e in events]
