@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import io
 import logging
@@ -151,6 +152,15 @@ async def no_route(request: Request, exc: Exception) -> Response:
     else:
         refusal = errors.NotFound("no such endpoint")
     return JSONResponse({"error": refusal.to_dict()}, status_code=status, headers=headers)
+
+
+@functools.lru_cache(maxsize=256)
+def qr_svg(url: str) -> bytes:
+    """The join link's QR code. Cached: it takes milliseconds on the event loop, the page asking for it
+    needs no credential, and a room's code (so its link) never changes."""
+    out = io.BytesIO()
+    segno.make(url, error="m").save(out, kind="svg", scale=8, border=2, dark="#111827", light="#ffffff")
+    return out.getvalue()
 
 
 def client_ip(request: Request) -> str:
@@ -560,10 +570,8 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
             await hub.lookup(code, client_ip(request))
         except errors.WorkshopError as exc:
             return error_response(exc)
-        out = io.BytesIO()
-        url = f"{settings.base_url.rstrip('/')}/j/{code}"
-        segno.make(url, error="m").save(out, kind="svg", scale=8, border=2, dark="#111827", light="#ffffff")
-        return Response(out.getvalue(), media_type="image/svg+xml", headers={"cache-control": "max-age=3600"})
+        svg = qr_svg(f"{settings.base_url.rstrip('/')}/j/{code}")
+        return Response(svg, media_type="image/svg+xml", headers={"cache-control": "max-age=3600"})
 
     def csv_separator(request: Request) -> str:
         """The CSV's ``?sep=``: ``comma`` (the default) or ``semicolon`` (French spreadsheets)."""

@@ -14,6 +14,7 @@ import pytest
 from tests.protocol.conftest import Connect, StartServer
 from tests.support.client import create_room
 from tests.support.server import ServerProcess
+from workshop_server.app import qr_svg
 
 # Every room this module creates, and every refused creation, spends one of the address's allowance.
 SERVER_SETTINGS = {"rooms_per_ip_per_hour": 1000}
@@ -212,6 +213,9 @@ def test_qr_code(server: ServerProcess) -> None:
     text = response.body.decode()
     assert "<svg" in text and text.rstrip().endswith("</svg>")
     assert_error(http(server, "/api/rooms/ZZZZZZ/qr.svg"), 404, "room_not_found")
+    # Drawn once per link, not per request (the page needs no credential; drawing takes milliseconds).
+    link = f"{server.url}/j/{code}"
+    assert qr_svg(link) is qr_svg(link) and qr_svg(link).startswith(b"<?xml")
 
 
 # --- Health and metrics -------------------------------------------------------------------------------------
