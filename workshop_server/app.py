@@ -527,8 +527,15 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
             )
             if not created:  # a resend: it made no room, so it spends none of the address's allowance
                 await hub.limiters.create_room.give(client_ip(request))
+            made = await host.query("links")
+            if not created and made["generation"] != 0:
+                # The facilitator replaced the links since (room.rotate_links: the old ones leaked, say):
+                # the creation's id must not lead to the new ones.
+                raise errors.InvalidToken(
+                    "this room's links were replaced since it was made: ask its facilitator"
+                )
             info = await host.query("public_info")
-            links = hub.links(host.room_id, await host.query("links"))
+            links = hub.links(host.room_id, made)
         except errors.WorkshopError as exc:
             return error_response(exc)
         return JSONResponse({**links, "info": retention(info)}, status_code=201)

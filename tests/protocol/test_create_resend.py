@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import secrets
 
-from tests.protocol.conftest import StartServer
+from tests.protocol.conftest import Connect, StartServer
 from tests.protocol.test_http import LINK_KEYS, assert_error, http, post_room
 from tests.support.server import ServerProcess
 
@@ -65,3 +65,19 @@ def test_a_server_without_a_journal_answers_a_resend_too(start_server: StartServ
     again = post_room(server, {"id": cid, "title": "In memory"})
     assert (first.status, again.status) == (201, 201) and again.json() == first.json()
     assert rooms_loaded(server) == 1
+
+
+async def test_a_resend_after_the_links_were_replaced_never_leads_to_the_new_ones(
+    start_server: StartServer, connect: Connect
+) -> None:
+    """The facilitator rotated the links (the old ones leaked): whoever holds the creation's id gets
+    none of the new ones, and no second room."""
+    server = start_server()
+    cid = secrets.token_hex(16)
+    links = post_room(server, {"id": cid, "title": "Leaky"}).json()
+    facilitator = await connect(server)
+    await facilitator.auth(links["facilitator_token"])
+    await facilitator.ok("room.rotate_links")
+    again = post_room(server, {"id": cid, "title": "Leaky"})
+    assert_error(again, 401, "invalid_token")
+    assert set(again.json()) == {"error"} and rooms_loaded(server) == 1
