@@ -29,6 +29,12 @@ const TEMPORARY_RETRIES = 5;
 // without its reply reaching this page is then among the member's last 16, and its resend is answered
 // with the original reply, never applied twice. The others wait in the outbox, in order.
 export const SEND_WINDOW = 16;
+// A resend is answered from the server's records for `dedupe_window_seconds` (hello.limits) after the
+// command was applied; after that it would be applied again. A command that may have been applied (it was
+// sent) and has had no reply for longer than the window, less this margin for the way there, is not sent
+// again: it is settled as `expired` (the user checks whether it happened), never applied twice.
+const EXPIRY_MARGIN = 0.1;
+const EXPIRY_MARGIN_MAX_MS = 60000;
 
 export function isTerminal(code) {
   return code >= 4100 && code <= 4199;
@@ -49,7 +55,8 @@ export class CommandError extends Error {
  *  onAttached(result, reply), onAttachError(error) -> "retry" | "stop"
  *  onEvent(message), onSnapshot(message), onStatus(status), onTerminal(code, reason), onOutbox(count)
  *  onProgress(data): the current round's progress (a `progress` message, not an event)
- *  persist(messages): the commands still waiting, after every change (kept across reloads: outbox.js)
+ *  persist(messages, sent): the commands still waiting, and when each was first sent ({id: Date.now()}),
+ *  after every change (kept across reloads: outbox.js)
  */
 export class Connection {
   constructor(handlers) {
@@ -106,7 +113,7 @@ export class Connection {
    * ids once attached, so the server answers each with its original reply instead of applying it twice.
    * `onSettled(msg, ok, resultOrError)` is told how each ended.
    */
-  restore(messages, onSettled = () => {}) {
+  restore(messages, onSettled = () => {}, sentAt = {}) {
     for (const msg of messages) {
       if (this.outbox.has(msg.id)) continue;
       this.outbox.set(msg.id, {
@@ -116,9 +123,18 @@ export class Connection {
         tries: 0,
         n: null,
         restored: true,
+        sentAt: typeof sentAt[msg.id] === "number" ? sentAt[msg.id] : null,
       });
     }
     this.outboxChanged();
+  }
+
+  /** Whether `entry` was sent (it may have been applied) longer ago than the server remembers replies. */
+  expired(entry) {
+    const window = Number(this.limits.dedupe_window_seconds) * 1000;
+    if (entry.sentAt === null || entry.sentAt === undefined || !(window > 0)) return false;
+    const margin = Math.min(EXPIRY_MARGIN_MAX_MS, window * EXPIRY_MARGIN);
+    return Date.now() - entry.sentAt > window - margin;
   }
 
   /** Whether `entry` may go now: a resend always; a first send only within SEND_WINDOW of the oldest
@@ -134,13 +150,31 @@ export class Connection {
   /** Send over `ws` what waits and may go, oldest first: not what is on it already, nor what waits to
    * be retried after a temporary refusal; a first send that may not go yet holds back those after it. */
   pump(ws) {
-    for (const entry of this.outbox.values()) {
+    const expired = [];
+    for (const [id, entry] of this.outbox) {
       if (entry.on === ws || entry.held) continue;
+      if (this.expired(entry)) {
+        this.outbox.delete(id);
+        expired.push(entry);
+        continue;
+      }
       if (!this.mayGo(entry)) break;
       if (entry.n === null) entry.n = this.firstSends++;
+      if (entry.sentAt === null || entry.sentAt === undefined) entry.sentAt = Date.now();
       ws.send(JSON.stringify(entry.msg));
       entry.on = ws;
     }
+    this.outboxChanged(); // what was sent for the first time is stored with its time
+    for (const entry of expired) {
+      entry.reject(new CommandError({ code: "expired", message: "no answer in time: not sent again" }));
+    }
+  }
+
+  /** When each command still waiting was first sent, by id. */
+  sentTimes() {
+    const sent = {};
+    for (const [id, entry] of this.outbox) if (entry.sentAt) sent[id] = entry.sentAt;
+    return sent;
   }
 
   /** The commands waiting for their reply, oldest first. */
@@ -159,7 +193,7 @@ export class Connection {
   }
 
   outboxChanged() {
-    this.h.persist?.(this.pendingMessages());
+    this.h.persist?.(this.pendingMessages(), this.sentTimes());
     this.h.onOutbox?.(this.outbox.size);
   }
 
@@ -446,10 +480,10 @@ export class Connection {
     const id = randomId();
     const msg = { ...fields, type, id };
     return new Promise((resolve, reject) => {
-      const entry = { msg, resolve, reject, tries: 0, on: null, n: null };
+      const entry = { msg, resolve, reject, tries: 0, on: null, n: null, sentAt: null };
       this.outbox.set(id, entry);
       if (this.open()) this.pump(this.ws);
-      this.outboxChanged();
+      else this.outboxChanged();
     });
   }
 

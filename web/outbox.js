@@ -29,19 +29,28 @@ function write(key, value) {
 
 /**
  * The stored outbox of room `code`: `load(token)` gives the commands that member left unanswered
- * (oldest first), `save(token, messages)` replaces them (an empty list forgets them). `slot` keeps the
- * console's outbox apart from a participant's in the same browser ("staff" for the console).
+ * (oldest first), `sentAt(token)` when each was first sent (`{id: Date.now()}`, for those that were),
+ * `save(token, messages, sent)` replaces them (an empty list forgets them). `slot` keeps the console's
+ * outbox apart from a participant's in the same browser ("staff" for the console).
  */
 export function outboxStore(code, slot = "") {
   const key = OUTBOX_PREFIX + code + (slot ? "." + slot : "");
+  const mine = (token) => {
+    const value = read(key);
+    return value && token && value.token === token && Array.isArray(value.messages) ? value : null;
+  };
   return {
     load(token) {
-      const value = read(key);
-      if (!value || !token || value.token !== token || !Array.isArray(value.messages)) return [];
+      const value = mine(token);
+      if (!value) return [];
       return value.messages.filter((m) => m && typeof m.id === "string" && typeof m.type === "string");
     },
-    save(token, messages) {
-      write(key, token && messages.length ? { token, messages } : null);
+    sentAt(token) {
+      const value = mine(token);
+      return value && value.sent && typeof value.sent === "object" ? value.sent : {};
+    },
+    save(token, messages, sent = {}) {
+      write(key, token && messages.length ? { token, messages, sent } : null);
     },
   };
 }

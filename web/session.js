@@ -102,7 +102,7 @@ export class RoomSession {
         this.state.progress = data;
         this.changed();
       },
-      persist: (messages) => this.store?.save(this.token, messages),
+      persist: (messages, sent) => this.store?.save(this.token, messages, sent),
       onFigures: (msg) => {
         // The latest figures pushed to staff (views/dashboard.js keeps the newest by epoch and seq).
         this.figures = { epoch: msg.epoch, seq: msg.seq, data: msg.data };
@@ -117,7 +117,8 @@ export class RoomSession {
 
   start() {
     if (this.store && this.token) {
-      this.conn.restore(this.store.load(this.token), (msg, ok, value) => this.onRestored(msg, ok, value));
+      const settled = (msg, ok, value) => this.onRestored(msg, ok, value);
+      this.conn.restore(this.store.load(this.token), settled, this.store.sentAt(this.token));
     }
     this.conn.start();
   }

@@ -444,6 +444,7 @@ class Session:
                     "max_connections_per_member": settings.max_connections_per_member,
                     "ping_interval": settings.ping_interval,
                     "ping_timeout": settings.ping_timeout,
+                    "dedupe_window_seconds": settings.dedupe_window_seconds,
                 },
             }
         )

@@ -32,6 +32,7 @@ SERVER_SETTINGS = {
     "ping_interval": 25,
     "ping_timeout": 12.5,
     "presence_interval": 3600,
+    "dedupe_window_seconds": 7200,
 }
 
 
@@ -65,6 +66,7 @@ async def test_hello_sends_the_limits_a_client_needs(server: ServerProcess, conn
         assert limits["max_connections_per_member"] == 3
         assert limits["ping_interval"] == 25
         assert limits["ping_timeout"] == 12.5
+        assert limits["dedupe_window_seconds"] == 7200
         assert all(isinstance(value, int | float) for value in limits.values()), limits
 
 
