@@ -81,3 +81,13 @@ async def test_a_resend_after_the_links_were_replaced_never_leads_to_the_new_one
     again = post_room(server, {"id": cid, "title": "Leaky"})
     assert_error(again, 401, "invalid_token")
     assert set(again.json()) == {"error"} and rooms_loaded(server) == 1
+
+
+def test_a_resend_spends_none_of_the_address_s_allowance_of_rooms(start_server: StartServer) -> None:
+    server = start_server(rooms_per_ip_per_hour=2)
+    cid = secrets.token_hex(16)
+    first = post_room(server, {"id": cid, "title": "Once"})
+    for _ in range(3):
+        assert post_room(server, {"id": cid, "title": "Once"}).json() == first.json()
+    assert post_room(server, {"id": secrets.token_hex(16), "title": "Twice"}).status == 201
+    assert_error(post_room(server, {"id": secrets.token_hex(16), "title": "Thrice"}), 429, "rate_limited")
