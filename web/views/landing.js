@@ -30,13 +30,17 @@ window.addEventListener("beforeunload", (e) => {
 
 const CREATION_KEY = "workshop.creation";
 
-/** The id of this tab's unanswered room creation (sessionStorage), or a fresh one: a secret, as a join id. */
-function pendingCreationId() {
+/**
+ * The id of this tab's unanswered creation of the same room (sessionStorage: the same fields sent), or a
+ * fresh one for another room: a secret, as a join id.
+ */
+function pendingCreationId(body) {
+  const fields = JSON.stringify(body);
   try {
-    const id = sessionStorage.getItem(CREATION_KEY);
-    if (id && id.length >= 16) return id;
+    const pending = JSON.parse(sessionStorage.getItem(CREATION_KEY) || "null");
+    if (pending && typeof pending.id === "string" && pending.id.length >= 16 && pending.fields === fields) return pending.id;
     const fresh = randomId(16);
-    sessionStorage.setItem(CREATION_KEY, fresh);
+    sessionStorage.setItem(CREATION_KEY, JSON.stringify({ id: fresh, fields }));
     return fresh;
   } catch {
     return randomId(16);
@@ -290,8 +294,8 @@ export function mountLanding(ctx) {
         if (days !== null) body.retention_days = days;
         body.facilitator_name = facilitator.value.trim() || t("role.facilitator");
         // One id per creation, kept until it is answered (across a reload of the tab too): a resend after
-        // a lost reply gets the room the first request made, never a second one.
-        body.id = pendingCreationId();
+        // a lost reply gets the room the first request made, never a second one. Other fields: another room.
+        body.id = pendingCreationId(body);
         submit.disabled = true;
         submit.textContent = t("landing.creating");
         try {
