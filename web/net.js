@@ -151,6 +151,7 @@ export class Connection {
    * be retried after a temporary refusal; a first send that may not go yet holds back those after it. */
   pump(ws) {
     const expired = [];
+    let changed = false;
     for (const [id, entry] of this.outbox) {
       if (entry.on === ws || entry.held) continue;
       if (this.expired(entry)) {
@@ -160,11 +161,15 @@ export class Connection {
       }
       if (!this.mayGo(entry)) break;
       if (entry.n === null) entry.n = this.firstSends++;
-      if (entry.sentAt === null || entry.sentAt === undefined) entry.sentAt = Date.now();
+      if (entry.sentAt === null || entry.sentAt === undefined) {
+        entry.sentAt = Date.now();
+        changed = true;
+      }
       ws.send(JSON.stringify(entry.msg));
       entry.on = ws;
     }
-    this.outboxChanged(); // what was sent for the first time is stored with its time
+    // What was sent for the first time is stored with its time; what expired leaves the outbox.
+    if (changed || expired.length) this.outboxChanged();
     for (const entry of expired) {
       entry.reject(new CommandError({ code: "expired", message: "no answer in time: not sent again" }));
     }
@@ -483,7 +488,7 @@ export class Connection {
       const entry = { msg, resolve, reject, tries: 0, on: null, n: null, sentAt: null };
       this.outbox.set(id, entry);
       if (this.open()) this.pump(this.ws);
-      else this.outboxChanged();
+      if (entry.sentAt === null) this.outboxChanged(); // (sent, pump stored it)
     });
   }
 
