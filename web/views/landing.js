@@ -348,7 +348,7 @@ export function mountLanding(ctx) {
     field("room-rules", "landing.rules", rules, "landing.rulesHint"),
     h(
       "div",
-      { class: "field-row" },
+      { class: "field-row field-row-wide" },
       field("room-access", "landing.access", access),
       field("room-locale", "landing.language", lang),
     ),
