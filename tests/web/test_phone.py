@@ -94,3 +94,39 @@ async def test_participant_pages_fit_a_360px_phone(web: Browsing, web_server: Se
         await other.close()
     finally:
         await facilitator.close()
+
+
+async def test_the_phone_keyboard_s_send_key_posts_the_note(web: Browsing, web_server: ServerProcess) -> None:
+    """The composer labels the phone keyboard's Enter key "Send" (`enterkeyhint`): on a touch screen that
+    key posts the note. It typed a new line instead, and the note stayed unsent. A laptop keeps Enter for
+    a new line and posts with Ctrl+Enter."""
+    links = create_room(web_server.url, title="Send key")
+    code = links["room"]
+    facilitator = await Client.connect(web_server.ws_url)
+    await facilitator.auth(links["facilitator_token"])
+    try:
+        phone = await web.page("phone", width=360, height=740, mobile=True)
+        laptop = await web.page("laptop")
+        for page, name in ((phone, "Zoé"), (laptop, "Omar")):
+            await join(page, code, name)
+            await expect(page.locator("#idle")).to_be_visible()
+        await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", duration=300, private=False)
+
+        await expect(phone.locator("#idea-text")).to_have_attribute("enterkeyhint", "send")
+        await phone.locator("#idea-text").tap()
+        await phone.keyboard.type("Quiet room")
+        await phone.keyboard.press("Enter")
+        await expect(phone.locator("#my-notes-list .note", has_text="Quiet room")).to_have_count(1)
+        await expect(phone.locator("#idea-text")).to_have_value("")
+        await expect(phone.locator("#idea-text")).to_be_focused()
+
+        await laptop.locator("#idea-text").click()
+        await laptop.keyboard.type("Two")
+        await laptop.keyboard.press("Enter")
+        await laptop.keyboard.type("lines")
+        await expect(laptop.locator("#idea-text")).to_have_value("Two\nlines")
+        await expect(laptop.locator("#my-notes-list .note")).to_have_count(0)
+        await laptop.keyboard.press("Control+Enter")
+        await expect(laptop.locator("#my-notes-list .note")).to_have_count(1)
+    finally:
+        await facilitator.close()

@@ -108,8 +108,11 @@ export function mountBoard(ctx) {
     saveDraft(ctx.code, ui.draft);
     updateComposer();
   });
+  // Ctrl+Enter posts. On a touch screen the keyboard's Enter key reads "Send" (enterkeyhint): it posts
+  // too, instead of typing a new line under a label that promised to send (Shift+Enter: a new line).
+  const touch = window.matchMedia("(pointer: coarse)");
   textarea.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+    if (e.key === "Enter" && !e.isComposing && (e.ctrlKey || e.metaKey || (touch.matches && !e.shiftKey))) {
       e.preventDefault();
       post();
     }
