@@ -130,3 +130,44 @@ async def test_the_phone_keyboard_s_send_key_posts_the_note(web: Browsing, web_s
         await expect(laptop.locator("#my-notes-list .note")).to_have_count(1)
     finally:
         await facilitator.close()
+
+
+async def test_the_first_note_on_the_wall_is_not_told_there_are_no_notes(
+    web: Browsing, web_server: ServerProcess
+) -> None:
+    """In an open round, the first person to post saw "Everyone's notes: No notes yet." under their own
+    note, which is on the wall: it says that nobody else posted yet and that theirs are on the wall, until
+    another note comes (English and French)."""
+    links = create_room(web_server.url, title="First note")
+    code = links["room"]
+    facilitator = await Client.connect(web_server.ws_url)
+    await facilitator.auth(links["facilitator_token"])
+    try:
+        phone = await web.page("phone", width=360, height=740, mobile=True)
+        french = await web.page("french", width=360, height=740, mobile=True, locale="fr-FR")
+        for page, name in ((phone, "Zoé"), (french, "Léa")):
+            await join(page, code, name)
+            await expect(page.locator("#idle")).to_be_visible()
+        await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", duration=300, private=False)
+        await expect(phone.locator("#wall-empty")).to_have_text("No notes yet.")
+        await phone.fill("#idea-text", "Quiet room")
+        await phone.click("#idea-post")
+        await expect(phone.locator("#my-notes-list .note")).to_have_count(1)
+        await expect(phone.locator("#wall-empty")).to_have_text(
+            "No notes from the others yet: yours are on the wall."
+        )
+        await expect(french.locator("#wall-list .note")).to_have_count(1)
+        await expect(french.locator("#wall-empty")).to_be_hidden()
+        # Another round: the French phone posts first.
+        await facilitator.ok("round.close")
+        await facilitator.ok("round.open", kind="ideate", prompt="More?", duration=300, private=False)
+        await french.fill("#idea-text", "Plus de plantes")
+        await french.click("#idea-post")
+        await expect(french.locator("#my-notes-list .note")).to_have_count(1)
+        await expect(french.locator("#wall-empty")).to_have_text(
+            "Pas encore de notes des autres\u00a0: les vôtres sont au mur."
+        )
+        await expect(phone.locator("#wall-list .note")).to_have_count(1)
+        await expect(phone.locator("#wall-empty")).to_be_hidden()
+    finally:
+        await facilitator.close()

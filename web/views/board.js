@@ -518,7 +518,9 @@ export function mountBoard(ctx) {
     if (ideate) {
       const secret = rnd.private && !rnd.revealed;
       const any = loose.length > 0 || wallThemes.children.length > 0;
-      setText(wallEmpty, secret ? t("board.wallPrivate") : any ? "" : t("board.wallEmpty"));
+      // Only my own notes on the wall (they are under "Your notes"): not "No notes yet".
+      const onlyMine = themed.rest.length > loose.length;
+      setText(wallEmpty, secret ? t("board.wallPrivate") : any ? "" : t(onlyMine ? "board.wallOnlyMine" : "board.wallEmpty"));
       show(wallEmpty, secret || !any);
     }
     syncList(wallList, loose, (i) => i.id, () => h("li", { class: "note" }), updateWallCard);
