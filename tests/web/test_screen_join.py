@@ -4,11 +4,15 @@ join", without the code, the QR code or the "Join at" strip, which only led to a
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 from playwright.async_api import expect
 
 from tests.support.client import create_room
 from tests.support.server import ServerProcess
+from tests.support.waiting import PATIENCE
 from tests.web.conftest import Browsing, screenshot
 
 pytestmark = pytest.mark.browser
@@ -64,3 +68,42 @@ async def test_an_invite_only_room_s_screen_sends_people_to_their_invitation(
     await expect(screen.locator("#screen-code")).to_be_hidden()
     await expect(screen.locator("#screen-lobby .screen-qr")).to_be_hidden()
     assert await screen.evaluate(NO_SCROLL) == [1280, 720]
+
+
+BRIEF = (
+    "Comment rendre nos lundis matin plus agréables pour toutes les équipes, au siège comme en agence ? "
+    "Nous cherchons des idées concrètes, peu coûteuses et applicables dès le mois prochain. "
+) * 8 + "Hors sujet : salaires, primes et télétravail."
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)])
+async def test_a_long_brief_leaves_the_qr_code_and_the_code_on_the_screen(
+    web: Browsing, web_server: ServerProcess, size: tuple[int, int]
+) -> None:
+    """A brief of 1,500 characters pushed the lobby's QR code half off a 1280×720 projector (which does
+    not scroll): the brief now gets the lines the screen has left, cut at a line's end."""
+    width, height = size
+    links = create_room(
+        web_server.url,
+        title="Des lundis matin plus agréables pour toutes les équipes du siège et des agences",
+        brief=BRIEF,
+        locale="fr",
+    )
+    screen = await web.page("screen", width=width, height=height, locale="fr-FR")
+    await screen.goto(links["screen_url"])
+    await expect(screen.locator("#screen-code")).to_be_visible()
+    await expect(screen.locator(".screen-lobby-brief")).to_contain_text("Comment rendre nos lundis")
+    outside = """() => ["#screen-lobby .screen-qr", "#screen-code", "#screen-scan", ".screen-lobby-title"]
+        .filter((sel) => { const r = document.querySelector(sel).getBoundingClientRect();
+            return r.top < 0 || r.left < 0 || r.bottom > innerHeight || r.right > innerWidth; })"""
+    deadline = time.monotonic() + PATIENCE  # the lobby fits once it settles (a ResizeObserver refits it)
+    while (off := await screen.evaluate(outside)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert not off, f"outside the {width}×{height} screen: {off}"
+    brief = screen.locator(".screen-lobby-brief")
+    assert await brief.evaluate("(e) => e.getBoundingClientRect().bottom <= innerHeight")
+    # Cut at a line's end: whole lines only (the box is a whole number of its lines high).
+    lines = await brief.evaluate("(e) => e.clientHeight / parseFloat(getComputedStyle(e).lineHeight)")
+    assert abs(lines - round(lines)) < 0.05 and lines >= 1, lines
+    assert await screen.evaluate(NO_SCROLL) == [width, height]
+    await screenshot(screen, f"screen-long-brief-{width}")

@@ -297,7 +297,31 @@ export function mountScreen(ctx) {
     }
   }
 
+  // The lobby never runs off the projector (which does not scroll): a long brief (up to 4,000
+  // characters) gets the lines the screen has left under the title, the code and the scan line, cut at a
+  // line's end with the clamp's ellipsis; the QR code stays centred beside it.
+  let lastLobbyFit = "";
+  function fitLobby() {
+    if (lobby.hidden) return;
+    const key = [lobby.textContent, lobby.className, innerWidth, innerHeight].join("\u0001");
+    if (key === lastLobbyFit) return;
+    lastLobbyFit = key;
+    lobbyBrief.classList.remove("is-clipped");
+    const box = lobbyBrief.parentElement;
+    const style = getComputedStyle(lobby);
+    const room = lobby.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
+    const over = box.offsetHeight - room;
+    if (over <= 0 || !lobbyBrief.textContent) return;
+    const line = parseFloat(getComputedStyle(lobbyBrief).lineHeight) || 24;
+    let lines = Math.max(1, Math.floor((lobbyBrief.offsetHeight - over) / line));
+    lobbyBrief.style.setProperty("--brief-lines", String(lines));
+    lobbyBrief.classList.add("is-clipped");
+    while (lines > 1 && box.offsetHeight > room) lobbyBrief.style.setProperty("--brief-lines", String(--lines));
+  }
+
   const observer = new ResizeObserver(() => {
+    lastLobbyFit = "";
+    fitLobby();
     lastPromptFit = "";
     fitPrompt();
     lastFit = "";
@@ -313,6 +337,7 @@ export function mountScreen(ctx) {
   observer.observe(themed);
   observer.observe(resultsBox);
   observer.observe(spotlight);
+  observer.observe(lobby);
 
   // More results one key away (the projector's clicker sends Page Down / Page Up or the arrows).
   const onKey = (e) => {
@@ -496,7 +521,10 @@ export function mountScreen(ctx) {
     const spotted = updateSpotlight();
     show(round, !lobbyMode && !spotted);
     show(lobby, lobbyMode && !spotted);
-    if (lobbyMode) return;
+    if (lobbyMode) {
+      fitLobby();
+      return;
+    }
 
     setText(kind, roundKindLabel(rnd));
     setText(prompt, rnd.prompt);
