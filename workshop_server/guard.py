@@ -67,6 +67,8 @@ TICKET_EXTENSION: Final = "workshop.ticket"
 #: transport (``GuardedWebSocketProtocol.write_frame``), skipping the per-recipient framing of ``send``.
 DIRECT_EXTENSION: Final = "workshop.write_frame"
 RETRY_AFTER_SECONDS: Final = 5
+#: On shutdown, how long a WebSocket's close frame (1012) has to leave before its connection is aborted.
+SHUTDOWN_FLUSH_SECONDS: Final = 2.0
 
 
 def raise_fd_limit() -> tuple[int, int]:
@@ -463,6 +465,21 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
         its session and its buffer would stay for as long as the peer's TCP stack answers: abort it."""
         super().keepalive_timeout()
         if self.transport.is_closing() and not self.writable.is_set():
+            self.transport.abort()
+
+    def shutdown(self) -> None:
+        """uvicorn's shutdown sends 1012 (nothing more after the app's own close) and closes the
+        transport, whose close waits until its buffer has drained; it also stops the pings that let a
+        peer reading nothing go (:meth:`keepalive_timeout`), and then waits for every connection to end,
+        without a limit. One phone asleep with a full TCP window held the server's stop for ever (the
+        rooms never handed over, until SIGKILL). The close frame has SHUTDOWN_FLUSH_SECONDS to leave;
+        then the connection is aborted (the client sees 1006, and resumes)."""
+        super().shutdown()
+        if not self.disconnected:
+            self.loop.call_later(SHUTDOWN_FLUSH_SECONDS, self._abort_unless_gone)
+
+    def _abort_unless_gone(self) -> None:
+        if not self.disconnected:
             self.transport.abort()
 
     def write_frame(self, wire: bytes) -> bool:

@@ -455,3 +455,31 @@ async def test_a_joined_connection_outlives_the_auth_deadline(
     await asyncio.sleep(2.0)  # twice the auth deadline, without sending anything
     assert quiet.close_code is None
     await ping_ok(quiet)
+
+
+async def test_a_client_that_reads_nothing_does_not_hold_the_server_s_stop(
+    start_server: StartServer, connect: Connect
+) -> None:
+    """SIGTERM with a phone asleep on a full TCP window: uvicorn closes every connection (1012) and
+    waits, without a limit, for each to end, and a transport's close waits until its buffer has drained,
+    which toward that phone never happens (its pings stop with the shutdown). The server stopped only
+    with SIGKILL, its rooms never handed over; now the close frame has a moment to leave
+    (guard.SHUTDOWN_FLUSH_SECONDS), then the connection is aborted. The others get 1012 and resume on
+    the restarted server."""
+    server, links, facilitator, producer = await flood_room(start_server, connect)
+    slow = await slow_reader(server, links["room"])
+    try:
+        await flood_until_dropped(server, producer)
+        process = server.process
+        assert process is not None
+        process.terminate()
+        # Within docker stop's 10 s, which then sends SIGKILL.
+        await asyncio.to_thread(process.wait, 10)
+        assert await facilitator.wait_closed() == 1012
+        assert await producer.wait_closed() == 1012
+    finally:
+        slow.transport.abort()
+    server.start()
+    resumed = await connect(server)
+    await resumed.auth(str(producer.token))
+    await resumed.ok("idea.post", text="after the restart")
