@@ -71,7 +71,7 @@ async def test_healthz_lists_room_codes_only_to_the_operator_key(tmp_path: Path)
             assert "owned" not in body and room not in json.dumps(body)
         status, body = get(server, "/healthz", OPS_KEY)
         assert status == 200 and body["owned"] == [room]
-    with running(tmp_path / "unset", ops_key="") as server:  # no operator key: no one gets the list
+    with running(tmp_path / "unset", ops_key=None) as server:  # no operator key: no one gets the list
         await asyncio.to_thread(create_room, server.url)
         assert "owned" not in get(server, "/healthz", "")[1]
 

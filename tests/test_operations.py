@@ -65,6 +65,31 @@ def test_a_misspelled_setting_stops_the_server_with_one_clear_line(tmp_path: Pat
     assert "organiser-key" not in result.stderr  # the value is never echoed
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("WORKSHOP_CREATE_KEY", ""),  # WORKSHOP_CREATE_KEY=${KEY} with KEY unset: creation was open to all
+        ("WORKSHOP_CREATE_KEY", "organiser-key-0123456789\r"),  # an env file written on Windows
+        ("WORKSHOP_CREATE_KEY", "clé-organisateur-0123456789"),
+        ("WORKSHOP_OPS_KEY", " operator-key-0123456789"),
+    ],
+)
+def test_a_key_no_client_can_send_stops_the_server_with_one_line(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    """Keys travel in an Authorization header: printable ASCII, without the spaces at either end (a
+    server strips them, browsers refuse other characters). Such a key was taken as it was and never
+    matched, every creation refused as 'the organiser key is wrong', and an empty organiser key left
+    room creation open to anyone, the server saying nothing either way."""
+    result = start_cli(tmp_path, 10, **{variable: value})
+    assert result is not None, f"the server started and served with {variable}={value!r}"
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"workshop-server: {variable}: "), result.stderr
+    if value.strip():
+        assert value.strip() not in result.stderr  # the value is never echoed
+
+
 @pytest.mark.parametrize("entry", ["10.0.0.0/33", "10.0.0.1:8080", "proxy.internal", "10.0.0.256"])
 def test_trusted_proxies_that_are_no_address_or_network_are_refused(entry: str) -> None:
     """Such an entry is silently compared as a literal and never matches: every client behind the

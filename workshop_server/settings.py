@@ -100,8 +100,9 @@ class Settings(BaseSettings):
         default=None,
         repr=False,
         description=(
-            "Organiser key required to create rooms (sent as 'Authorization: Bearer <key>'). Unset: "
-            "anyone who reaches the server may create rooms (the quick start)."
+            "Organiser key required to create rooms (sent as 'Authorization: Bearer <key>'; printable "
+            "ASCII, no space at either end, not empty). Unset: anyone who reaches the server may create "
+            "rooms (the quick start)."
         ),
     )
     ops_key: str | None = Field(
@@ -109,7 +110,8 @@ class Settings(BaseSettings):
         repr=False,
         description=(
             "Operator key (sent as 'Authorization: Bearer <key>') that makes /healthz also list the codes "
-            "of the rooms this worker owns, for operators' tools. Unset: /healthz never lists room codes "
+            "of the rooms this worker owns, for operators' tools (printable ASCII, no space at either "
+            "end, not empty). Unset: /healthz never lists room codes "
             "(a room code is the only credential of a room in 'code' access mode)."
         ),
     )
@@ -743,6 +745,28 @@ class Settings(BaseSettings):
                 f"the secret (WORKSHOP_SECRET or --secret) is {len(value.encode('utf-8'))} bytes long; it "
                 f"must be at least {MIN_SECRET_BYTES}. Make one with: "
                 "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value
+
+    @field_validator("create_key", "ops_key")
+    @classmethod
+    def _check_key(cls, value: str | None) -> str | None:
+        # Clients send the key in an Authorization header, which holds printable ASCII (browsers refuse
+        # anything else, servers decode it as Latin-1) and loses the spaces at either end: any other key
+        # never matches, and an empty one opened room creation to anyone. The value is never echoed.
+        if value is None:
+            return None
+        if not value.strip():
+            raise ValueError("is empty: give a key, or unset the variable to do without one")
+        if value != value.strip():
+            raise ValueError(
+                "starts or ends with a space or a line break (an env file written on Windows?): "
+                "no client can send it"
+            )
+        if not all(" " <= char <= "~" for char in value):
+            raise ValueError(
+                "holds a character other than printable ASCII (letters, digits, punctuation, "
+                "spaces): browsers cannot send it in an Authorization header"
             )
         return value
 

@@ -81,6 +81,9 @@ class ServerProcess:
             }
         )
         for key, value in self.settings.items():
+            if value is None:  # unset, also one of the defaults above (the operator key)
+                env.pop(f"WORKSHOP_{key.upper()}", None)
+                continue
             env[f"WORKSHOP_{key.upper()}"] = ",".join(value) if isinstance(value, list) else str(value)
         env.pop("PYTHONASYNCIODEBUG", None)  # keep the server at production speed; tests run in debug
         return env
