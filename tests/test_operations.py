@@ -24,9 +24,11 @@ from workshop_server.storage import DATABASE_FILENAME
 REPO = Path(__file__).resolve().parents[1]
 
 
-def start_cli(tmp_path: Path, seconds: float, **environment: str) -> subprocess.CompletedProcess[str] | None:
-    """``python -m workshop_server`` with only these ``WORKSHOP_*`` variables: its result when it
-    exits within ``seconds``, None when it is still serving then (it is stopped)."""
+def start_cli(
+    tmp_path: Path, seconds: float, *, cwd: Path = REPO, **environment: str
+) -> subprocess.CompletedProcess[str] | None:
+    """``python -m workshop_server`` with only these ``WORKSHOP_*`` variables, run in ``cwd``: its
+    result when it exits within ``seconds``, None when it is still serving then (it is stopped)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("WORKSHOP_")}
     env.update(
         {
@@ -39,7 +41,7 @@ def start_cli(tmp_path: Path, seconds: float, **environment: str) -> subprocess.
     env.pop("PYTHONASYNCIODEBUG", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "workshop_server"],
-        cwd=REPO,
+        cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -88,6 +90,21 @@ def test_a_key_no_client_can_send_stops_the_server_with_one_line(
     assert len(lines) == 1 and lines[0].startswith(f"workshop-server: {variable}: "), result.stderr
     if value.strip():
         assert value.strip() not in result.stderr  # the value is never echoed
+
+
+@pytest.mark.parametrize("value", ["", " "])
+def test_an_empty_data_directory_stops_the_server_with_one_line(tmp_path: Path, value: str) -> None:
+    """``WORKSHOP_DATA_DIR=${DIR}`` with ``DIR`` unset: the server took the empty path for the current
+    directory, kept its journal and secret there (in Docker: the image's /app, not the volume, lost with
+    the container) and made that directory private (0700)."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir(mode=0o755)
+    result = start_cli(tmp_path, 10, cwd=cwd, WORKSHOP_DATA_DIR=value)
+    assert result is not None, "the server started and served from its working directory"
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("workshop-server: WORKSHOP_DATA_DIR: "), result.stderr
+    assert list(cwd.iterdir()) == [] and (cwd.stat().st_mode & 0o777) == 0o755
 
 
 @pytest.mark.parametrize("entry", ["10.0.0.0/33", "10.0.0.1:8080", "proxy.internal", "10.0.0.256"])

@@ -137,7 +137,10 @@ class Settings(BaseSettings):
     # --- Storage and coordination ---------------------------------------------------------------------
     data_dir: Path = Field(
         default=Path("./data"),
-        description="Directory holding the SQLite databases, snapshots and the generated secret.",
+        description=(
+            "Directory holding the SQLite databases, snapshots and the generated secret (not empty: . is "
+            "the working directory)."
+        ),
     )
     secret: str | None = Field(
         default=None,
@@ -746,6 +749,15 @@ class Settings(BaseSettings):
                 f"must be at least {MIN_SECRET_BYTES}. Make one with: "
                 "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
             )
+        return value
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _data_dir_not_blank(cls, value: object) -> object:
+        # WORKSHOP_DATA_DIR=${DIR} with DIR unset: the empty path is the working directory (in Docker the
+        # image's, not the volume), which the server would fill and make private. "." says so if meant.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty: give the directory (. for the working directory)")
         return value
 
     @field_validator("create_key", "ops_key")
