@@ -165,6 +165,56 @@ async def test_workshop_server_purge_runs_it_by_hand(tmp_path: Path, clock: Cloc
     assert DATABASE_FILENAME in os.listdir(data)
 
 
+async def test_workshop_server_purge_fails_when_a_room_past_its_retention_stays(
+    tmp_path: Path, clock: Clock
+) -> None:
+    """A room past its retention that cannot be purged (here its stored data is damaged, so it cannot
+    load) keeps its personal data. The command logged a warning saying it would be tried again later,
+    printed 'purged 1 room(s)' and exited 0: a cron job read success, and nothing tries again when the
+    schedule is off (purge_every_seconds=0, as operations.md says to run it from cron). A room whose
+    meta is damaged was not even looked at (metas() leaves it out). Both now end it with status 1 and
+    one line naming them, after the others are purged."""
+    import sqlite3
+
+    data = tmp_path / "data"
+    clock.now = time.time() - 100 * DAY
+    async with two_hubs(data, clock) as (a, _):
+        fine, _ = await new_room(a)
+        unreadable, _ = await new_room(a)  # its meta (its creation, its retention) damaged
+        damaged, links = await new_room(a)
+        fay = Wire(a)
+        await fay.attached("auth", token=links["facilitator_token"])
+        await fay.ok("round.open", kind="ideate", prompt="Ideas", private=False)
+        await fay.close()
+    db = sqlite3.connect(data / DATABASE_FILENAME)
+    with db:
+        for table in ("entries", "snapshots"):
+            damage = f"UPDATE {table} SET data = substr(data, 1, length(data) - 1) WHERE room_id = ?"
+            db.execute(damage, (damaged,))
+        db.execute(
+            "UPDATE rooms SET meta = substr(meta, 1, length(meta) - 1) WHERE room_id = ?", (unreadable,)
+        )
+    db.close()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("WORKSHOP_")},
+        "WORKSHOP_SECRET": SECRET,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "workshop_server", "purge", "--data-dir", str(data)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, (done.returncode, done.stdout, done.stderr)
+    assert f"purged 1 room(s) (room): {fine}" in done.stdout
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("workshop-server: could not purge 2 room(s)"), done.stderr
+    assert damaged in last and unreadable in last
+    assert "Traceback" not in done.stderr
+
+
 async def test_a_purge_journaled_but_not_deleted_deletes_the_room_when_it_loads_again(
     tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -227,19 +227,19 @@ def hold_data_dir(settings: Settings) -> str | None:
     return None
 
 
-def purge(settings: Settings) -> list[str]:
+def purge(settings: Settings, failed: list[str] | None = None) -> list[str]:
     """``workshop-server purge``: purge every room past its retention period now, as the schedule would
-    (``purge_mode``), and return their codes. :func:`main` holds the data directory first: with the
-    memory broker it is refused while a server runs there (that server would never hear of the rooms
-    purged under it); with redis the journal's epochs fence off the running owner of a purged room,
-    whose clients then find it gone."""
+    (``purge_mode``), and return their codes; those it could not purge are added to ``failed``.
+    :func:`main` holds the data directory first: with the memory broker it is refused while a server
+    runs there (that server would never hear of the rooms purged under it); with redis the journal's
+    epochs fence off the running owner of a purged room, whose clients then find it gone."""
     from workshop_server.hub import Hub
 
     async def run() -> list[str]:
         hub = Hub(settings.model_copy(update={"purge_every_seconds": 0.0}))
         await hub.start()
         try:
-            return await hub.purge_expired()
+            return await hub.purge_expired(failed)
         finally:
             await hub.stop()
 
@@ -380,8 +380,16 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write(f"workshop-server: {problem}\n")
         raise SystemExit(2)
     if purging:
-        purged = purge(settings)
+        failed: list[str] = []
+        purged = purge(settings, failed)
         print(f"workshop-server: purged {len(purged)} room(s) ({settings.purge_mode}): {' '.join(purged)}")
+        if failed:
+            # A cron job must not read success while rooms past their retention keep their data.
+            sys.stderr.write(
+                f"workshop-server: could not purge {len(failed)} room(s) that may be past their retention"
+                f" (the reasons are above): {' '.join(failed)}\n"
+            )
+            raise SystemExit(1)
         return
     os.environ.update(overrides_to_env(overrides))
 

@@ -1176,20 +1176,35 @@ class Hub:
                     self.metrics.cluster("presence_expired")
 
     # --- Retention ------------------------------------------------------------------------------------
-    async def purge_expired(self) -> list[str]:
+    async def purge_expired(self, failed: list[str] | None = None) -> list[str]:
         """Purge every room past its retention period (``retention_days`` from its creation, by this
         hub's clock: the room's own, or the server's setting when that is shorter now, so that lowering
         the setting shortens every room's), as ``purge_mode`` says; return the rooms purged. Each purge
         is a ``_purge`` command applied by the room's owner, wherever it runs, so connections everywhere
         get 4102. Safe to run on every worker at once: a room deleted already is skipped, a room purged
-        already is left."""
+        already is left. The rooms that may be past their period but could not be purged (each logged
+        with its reason: its data damaged, the journal or the broker failing) are added to ``failed``;
+        the next purge tries them again."""
         journal = self.journal
         if journal is None:
             return []
         mode = self.settings.purge_mode
         now = self.clock()
         purged = []
-        for room_id, meta in await journal.metas():
+        metas = await journal.metas()
+        readable = {room_id for room_id, _ in metas}
+        for room_id in await journal.list_rooms():
+            if room_id in readable:
+                continue
+            try:  # metas() leaves out a meta that fails its checksum (or the room came or went since)
+                await journal.meta(room_id)
+            except RoomNotStored:
+                continue
+            except StorageError as exc:
+                log.warning("room %s: the retention purge cannot read its creation (%s)", room_id, exc)
+                if failed is not None:
+                    failed.append(room_id)
+        for room_id, meta in metas:
             info = unpack(meta)
             days = min(
                 info.get("config", {}).get("retention_days", self.settings.retention_days),
@@ -1210,7 +1225,11 @@ class Hub:
             except errors.RoomNotFound:
                 continue  # deleted meanwhile (another worker's purge)
             except errors.WorkshopError as exc:
-                log.warning("room %s: the retention purge failed (%s); it is tried again later", room_id, exc)
+                log.warning(
+                    "room %s: the retention purge failed (%s); the next purge tries again", room_id, exc
+                )
+                if failed is not None:
+                    failed.append(room_id)
                 continue
             log.info("room %s: purged (%s) after %s days", room_id, mode, days)
             purged.append(room_id)
