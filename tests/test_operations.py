@@ -356,3 +356,39 @@ def test_an_unreachable_redis_stops_the_server_with_one_line_and_status_3(tmp_pa
     assert lines[0].startswith("workshop-server: cannot connect to redis") and f"{port}" in lines[0]
     assert "hunter2" not in result.stderr + result.stdout
     assert "Uvicorn running" not in result.stderr + result.stdout
+
+
+@pytest.mark.redis
+def test_redis_over_a_unix_socket_serves(tmp_path: Path) -> None:
+    """``redis_url`` takes ``unix://`` (settings.py), but every worker died at start with a traceback:
+    the broker asked redis-py for TCP keepalive, which its Unix socket connections do not take."""
+    import json
+    import time
+    import urllib.request
+
+    from tests.conftest import redis_binary, stop_process
+
+    socket_path = tmp_path / "redis.sock"
+    options = ["--port", "0", "--unixsocket", str(socket_path), "--save", "", "--appendonly", "no"]
+    redis = subprocess.Popen(
+        [redis_binary(), *options],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not socket_path.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        server = ServerProcess(tmp_path / "data", broker="redis", redis_url=f"unix://{socket_path}")
+        try:
+            server.start()
+            assert create_room(server.url)["room"]
+            with urllib.request.urlopen(server.url + "/healthz", timeout=10) as response:
+                assert json.load(response)["broker"]["ok"] is True
+        finally:
+            server.stop()
+        assert "Traceback" not in server.log(), server.log()
+    finally:
+        stop_process(redis)

@@ -334,16 +334,19 @@ class RedisBroker(Broker):
             raise
 
     def _pool(self, size: int) -> BlockingConnectionPool:
+        # TCP keepalive for redis:// and rediss:// only: redis-py's Unix socket connections refuse the
+        # option (a TypeError at the first connection: every worker died at start with unix://).
+        keepalive = {} if self.url.lower().startswith("unix:") else {"socket_keepalive": True}
         return BlockingConnectionPool.from_url(
             self.url,
             max_connections=size,
             timeout=self.timeout,
             socket_timeout=self.timeout,
             socket_connect_timeout=self.timeout,
-            socket_keepalive=True,
             # No retries and no health checks behind our back: a failure is the caller's to see.
             retry=Retry(NoBackoff(), 0),
             health_check_interval=0,
+            **keepalive,
         )
 
     async def disconnect(self) -> None:
