@@ -9,6 +9,7 @@ import pytest
 
 from tests.rooms.helpers import FACILITATOR, Workshop
 from workshop_server.rooms import commands as c
+from workshop_server.rooms import views
 from workshop_server.rooms.exports import CSV_COLUMNS, ideas_csv, neutralise, report_html, report_md
 from workshop_server.rooms.figures import figures, gini, timeline
 from workshop_server.rooms.state import RoomConfig
@@ -197,3 +198,20 @@ def test_the_printable_report_is_the_same_report_escaped_for_html() -> None:
     assert '<th scope="col">Dots</th>' in page
     md_tables = sum(1 for line in report_md(w.room).splitlines() if line.startswith("| ---"))
     assert md_tables >= 3 and page.count("<table>") == md_tables  # the same tables in both
+
+
+def test_an_expert_invited_to_the_jury_counts_in_no_participant_figure() -> None:
+    """Found by review: an expert who joined with a jury invite was counted as a participant: the
+    figures' participation and turnout dropped, the facilitator was told to invite her to speak, and the
+    screen counted her among the participants and voters. A participant named juror still counts."""
+    w, people, ideas = small_room()
+    invite = w.ok(FACILITATOR, c.InviteCreate, role="juror", label="Expert")["invite"]["id"]
+    expert = w.join("Eve Expert", invite=invite)
+    w.vote(expert, ideas[2], 1)
+    w.ok(FACILITATOR, c.MemberJury, member=people[3])  # Dan, one of the community, on the jury
+    f = figures(w.room)
+    assert f["participants"] == 4 and f["participation_rate"] == 0.5 and f["vote_turnout"] == 0.5
+    assert [s["name"] for s in f["silent"]] == ["Cyd", "Dan"]
+    assert views.presence_view(w.room)["participants"] == 4
+    progress = views.progress(w.room)
+    assert (progress["participants"], progress["voters"]) == (4, 2)  # Bob and Cyd, not the expert

@@ -13,7 +13,8 @@ Definitions (``protocol.md`` documents the answer's fields). Two counts, never m
 - *notes posted*: every note posted, those merged into another since included (``notes``: the
   room's, a round's, a minute's of the timeline). A merge never changes it.
 
-- *participants*: members with the role participant who were admitted (active or removed since);
+- *participants*: members with the role participant who were admitted (active or removed since), not
+  the jurors who joined with a jury invite (experts invited to score, not the community);
   *active*: those online now;
 - *participation rate*: the share of participants credited on at least one idea (merges credit every
   author; withdrawn ideas are gone, hidden ones still count: they were contributions);
@@ -86,13 +87,13 @@ def _vote_round(room: RoomState, rnd: Round, participants: set[str]) -> Data:
 def figures(room: RoomState) -> Data:
     """Every figure of the room now (for staff)."""
     members = room.members.values()
+    counted = [m for m in members if room.counts_as_participant(m)]
     participants = {
         m.id
-        for m in members
-        if m.role == "participant"
-        and (m.status == MemberStatus.ACTIVE or (m.status == MemberStatus.BANNED and m.admitted))
+        for m in counted
+        if m.status == MemberStatus.ACTIVE or (m.status == MemberStatus.BANNED and m.admitted)
     }
-    active = {m.id for m in members if m.role == "participant" and m.status == MemberStatus.ACTIVE}
+    active = room.active_participants()
     ideas = [i for i in room.ideas.values() if i.state != IdeaState.MERGED]
     per_member = dict.fromkeys(sorted(participants), 0)
     for idea in ideas:

@@ -99,6 +99,20 @@ class RoomState:
     def effect(self, effect: Effect) -> None:
         self._effects.append(effect)
 
+    def counts_as_participant(self, member: Member) -> bool:
+        """Whether ``member`` is one of the community the figures, the presence and the progress count:
+        a participant, not an expert who joined with a jury invite to score (a participant named juror
+        with ``member.jury`` still counts: it came as one of the community)."""
+        if member.role != "participant":
+            return False
+        invite = self.invites.get(member.invite) if member.invite is not None else None
+        return invite is None or invite.role != "juror"
+
+    def active_participants(self) -> set[str]:
+        """The ids of the participants in the room now (admitted, not removed), as counted above."""
+        active = MemberStatus.ACTIVE
+        return {m.id for m in self.members.values() if self.counts_as_participant(m) and m.status == active}
+
     def erased_refusal(self) -> errors.DataErased:
         """What an erased member's token gets: erased by request, or by the retention purge."""
         if self.purged:

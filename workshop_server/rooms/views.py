@@ -20,7 +20,6 @@ from workshop_server.rooms.state import (
     Idea,
     IdeaState,
     Member,
-    MemberStatus,
     Merge,
     Role,
     Round,
@@ -226,10 +225,8 @@ def progress(room: RoomState) -> Data:
     """What a room screen shows while a round runs, without any text: ideas posted in the current
     ideate round (private ones counted, never shown), or how many participants have voted."""
     rnd = room.current_round
-    participants = sum(
-        1 for m in room.members.values() if m.role == "participant" and m.status == MemberStatus.ACTIVE
-    )
-    data: Data = {"round": None if rnd is None else rnd.id, "participants": participants}
+    counted = room.active_participants()
+    data: Data = {"round": None if rnd is None else rnd.id, "participants": len(counted)}
     if rnd is not None and rnd.kind == "ideate":
         # Counted as the figures count a round (``figures.py``): its ideas once duplicates are merged,
         # and everyone credited on its notes (a note merged into another still has an author).
@@ -237,7 +234,7 @@ def progress(room: RoomState) -> Data:
         data["ideas"] = sum(1 for i in posted if i.state != IdeaState.MERGED)
         data["contributors"] = len({a for i in posted for a in room.credited(i)})
     elif rnd is not None:
-        data["voters"] = sum(1 for dots in rnd.dots.values() if any(dots.values()))
+        data["voters"] = sum(1 for m, dots in rnd.dots.items() if m in counted and any(dots.values()))
     return data
 
 
@@ -280,9 +277,7 @@ def room_view(room: RoomState) -> Data:
 
 
 def presence_view(room: RoomState) -> Data:
-    participants = sum(
-        1 for m in room.members.values() if m.role == "participant" and m.status == MemberStatus.ACTIVE
-    )
+    participants = len(room.active_participants())
     return {"online": len(room.online), "participants": participants, "screens": room.screens}
 
 
