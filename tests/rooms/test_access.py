@@ -11,7 +11,7 @@ from workshop_server.close_codes import CloseCode
 from workshop_server.rooms import commands as c
 from workshop_server.rooms.events import LOBBY, PUBLIC, STAFF, Effect
 from workshop_server.rooms.state import Limits, RoomConfig, hash_passphrase
-from workshop_server.rooms.text import ERASED_INVITE_FIXES
+from workshop_server.rooms.text import ERASED_INVITE_FIXES, JURY_INVITE_FIXES
 
 SALT = "pepper"
 SECRET = "open sesame"
@@ -474,3 +474,30 @@ def test_journals_written_before_the_erased_invite_fix_replay_as_they_were() -> 
     w.room.text_rules = ERASED_INVITE_FIXES - 1
     assert w.join("Zoé", invite=invite) == zoe  # the erased member, as before
     assert w.room.invites[invite].member == zoe
+
+
+# --- Jury invites ----------------------------------------------------------------------------------------
+def jury_invite(w: Workshop) -> str:
+    invite: str = w.ok(FACILITATOR, c.InviteCreate, role="juror", label="Dr Expert")["invite"]["id"]
+    return invite
+
+
+@pytest.mark.parametrize("access", ["passphrase", "approval"])
+def test_a_jury_invite_needs_no_passphrase_no_approval_and_opens_a_locked_room(access: str) -> None:
+    """The facilitator invited the expert by name to score: found by review, she was asked for the
+    community's passphrase, waited in the approval lobby, or was refused by the lock."""
+    w = passphrase_room() if access == "passphrase" else Workshop(RoomConfig(title="W", access="approval"))
+    invite = jury_invite(w)
+    w.ok(FACILITATOR, c.RoomSet, locked=True)
+    expert = w.join("Dr Expert", invite=invite)
+    member = w.room.members[expert]
+    assert member.juror and member.role == "participant" and member.status == "active"
+    assert member.admitted
+    w.join_fail("room_locked", "Zed", passphrase=SECRET)  # the lock still holds for everyone else
+
+
+def test_journals_written_before_the_jury_invite_fix_replay_as_they_were() -> None:
+    w = passphrase_room()
+    invite = jury_invite(w)
+    w.room.text_rules = JURY_INVITE_FIXES - 1
+    w.join_fail("wrong_passphrase", "Dr Expert", invite=invite)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import expect
 
-from tests.support.client import create_room
+from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
 from tests.web.conftest import Browsing, screenshot
 
@@ -53,3 +53,31 @@ async def test_personal_invites_from_the_console(web: Browsing, web_server: Serv
     await late.check("#join-accept")
     await late.click("#join-submit")
     await expect(late.locator("#join-error")).to_be_visible()
+
+
+async def test_a_jury_invite_opens_a_locked_passphrase_room_without_the_passphrase(
+    web: Browsing, web_server: ServerProcess
+) -> None:
+    """The expert the facilitator invited to the jury is told so, is not asked for the community's
+    passphrase, and gets in although the room is locked (it was asked and refused before)."""
+    links = create_room(web_server.url, title="Jury room", access="passphrase", passphrase="open sesame")
+    code = links["room"]
+    facilitator = await Client.connect(web_server.ws_url)
+    try:
+        await facilitator.auth(links["facilitator_token"])
+        made = await facilitator.ok("invite.create", role="juror", label="Dr Expert")
+        await facilitator.ok("room.set", locked=True)
+        expert = await web.page("expert", width=390, height=844, mobile=True, locale="fr-FR")
+        await expert.goto(f"/j/{code}#invite={made['invite']['token']}")
+        await expect(expert.locator(".eyebrow")).to_have_text("Invitation au jury")
+        await expect(expert.locator("#join-submit")).to_have_text("Rejoindre le jury")
+        await expect(expert.locator("#join-passphrase")).to_have_count(0)
+        await expect(expert.locator(".banner-warn")).to_have_count(0)  # not "the room is locked"
+        await expert.fill("#join-name", "Dr Expert")
+        await expert.check("#join-accept")
+        await expert.click("#join-submit")
+        await expect(expert.locator("#idle-title")).to_be_visible()
+        joined = await facilitator.wait_for("member.joined")
+        assert joined["data"]["member"]["juror"] is True
+    finally:
+        await facilitator.close()

@@ -13,6 +13,10 @@ export function mountJoin(ctx, { info, invite, onInfo, onSubmit }) {
   const el = h("div", { class: "page page-join" }, topBar(ctx), netBanner(ctx), main);
   let room = info;
   let submitting = false;
+  // What the link's invite makes: "moderator" (the moderator link, which is not one of room.invite's),
+  // "juror" (a jury invite), or null (a participant's, or no invite).
+  const invitedAs = (r) => (!invite ? null : !r.invite || r.invite.role === "moderator" ? "moderator" : r.invite.role === "juror" ? "juror" : null);
+  const submitText = (kind) => t(kind === "moderator" ? "join.submitModerator" : kind === "juror" ? "join.submitJuror" : "join.submit");
   let formError = null;
   let submitBtn = null;
 
@@ -32,7 +36,10 @@ export function mountJoin(ctx, { info, invite, onInfo, onSubmit }) {
     );
 
   const renderForm = () => {
-    const moderator = Boolean(invite) && (!room.invite || room.invite.role === "moderator");
+    const kind = invitedAs(room);
+    const moderator = kind === "moderator";
+    // Staff and jury invites are the facilitator's own admission: no passphrase, lobby or lock for them.
+    const invited = kind !== null;
     const nameMax = 40;
     const name = h("input", {
       id: "join-name",
@@ -46,7 +53,7 @@ export function mountJoin(ctx, { info, invite, onInfo, onSubmit }) {
     name.addEventListener("input", () => {
       draft.name = name.value;
     });
-    const needsPass = room.access === "passphrase" && !moderator;
+    const needsPass = room.access === "passphrase" && !invited;
     const pass = needsPass
       ? h("input", { id: "join-passphrase", type: "password", required: true, autocomplete: "off", value: draft.passphrase })
       : null;
@@ -58,7 +65,7 @@ export function mountJoin(ctx, { info, invite, onInfo, onSubmit }) {
       draft.accepted = accept.checked;
     });
     formError = h("p", { class: "form-error", id: "join-error", role: "alert", hidden: true });
-    submitBtn = h("button", { type: "submit", class: "btn btn-primary btn-block btn-large", id: "join-submit", text: moderator ? t("join.submitModerator") : t("join.submit") });
+    submitBtn = h("button", { type: "submit", class: "btn btn-primary btn-block btn-large", id: "join-submit", text: submitText(kind) });
     const inviteOnly = room.access === "invite" && !invite;
     const form = h(
       "form",
@@ -107,16 +114,16 @@ export function mountJoin(ctx, { info, invite, onInfo, onSubmit }) {
       h(
         "section",
         { class: "card join-card", "aria-labelledby": "join-title" },
-        h("p", { class: "eyebrow", text: moderator ? t("join.eyebrowModerator") : t("join.eyebrow", { code: ctx.code }) }),
+        h("p", { class: "eyebrow", text: moderator ? t("join.eyebrowModerator") : kind === "juror" ? t("join.eyebrowJuror") : t("join.eyebrow", { code: ctx.code }) }),
         h("h1", { id: "join-title", text: room.title }),
         room.brief ? h("p", { class: "brief", text: room.brief }) : null,
         room.rules
           ? h("section", { class: "rules", "aria-labelledby": "rules-title" }, h("h2", { id: "rules-title", text: t("join.rules") }), h("p", { class: "rules-text", text: room.rules }))
           : null,
-        room.locked && !moderator ? h("p", { class: "banner banner-warn", text: t("join.locked") }) : null,
+        room.locked && !invited ? h("p", { class: "banner banner-warn", text: t("join.locked") }) : null,
         // Nobody joins an ended session (invites included): no form, but where a participant's ideas are.
         room.phase === "ended" ? h("div", { class: "banner banner-info", id: "join-ended" }, h("p", { text: t("join.ended") }), h("p", { text: t("join.endedBody") })) : null,
-        room.access === "approval" && !moderator ? h("p", { class: "banner banner-info", text: t("join.approvalNote") }) : null,
+        room.access === "approval" && !invited ? h("p", { class: "banner banner-info", text: t("join.approvalNote") }) : null,
         room.phase === "ended" ? null : inviteOnly ? h("p", { class: "banner banner-warn", text: t("join.inviteOnly") }) : form,
       ),
     );
@@ -174,8 +181,7 @@ export function mountJoin(ctx, { info, invite, onInfo, onSubmit }) {
       submitting = false;
       if (submitBtn) {
         submitBtn.disabled = false;
-        const moderator = Boolean(invite) && (!room || !room.invite || room.invite.role === "moderator");
-        submitBtn.textContent = moderator ? t("join.submitModerator") : t("join.submit");
+        submitBtn.textContent = submitText(room ? invitedAs(room) : invite ? "moderator" : null);
       }
       if (formError) {
         formError.textContent = text;

@@ -10,7 +10,7 @@ from workshop_server.rooms.events import PUBLIC, STAFF, Data, Effect, EventName
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.registry import FACILITATOR, INTERNAL, handles
 from workshop_server.rooms.state import Invite, Member, MemberStatus, Role, passphrase_matches, to_plain
-from workshop_server.rooms.text import ERASED_INVITE_FIXES, RULE_FIXES
+from workshop_server.rooms.text import ERASED_INVITE_FIXES, JURY_INVITE_FIXES, RULE_FIXES
 
 
 @handles(c.Tick, roles=INTERNAL)
@@ -100,7 +100,9 @@ def enter(room: RoomState, cmd: c.Enter, actor: str | None, now: float) -> Data:
     # A jury invite makes a participant who may also score (evaluations with the jury "jurors").
     juror = invite is not None and invite.role == "juror"
     role: Role = "participant" if invite is None or invite.role == "juror" else invite.role
-    if role == "participant":
+    # The facilitator's own admission: a jury invite passes the passphrase, the lobby and the lock.
+    admitted = juror and room.text_rules >= JURY_INVITE_FIXES
+    if role == "participant" and not admitted:
         if room.locked:
             raise errors.RoomLocked()
         if cfg.access == "invite" and invite is None:
@@ -119,7 +121,7 @@ def enter(room: RoomState, cmd: c.Enter, actor: str | None, now: float) -> Data:
         raise errors.RulesNotAccepted(
             f"accept version {cfg.rules_version} of the rules (you accepted {cmd.accept_rules})"
         )
-    waiting = role == "participant" and cfg.access == "approval"
+    waiting = role == "participant" and cfg.access == "approval" and not admitted
     mid = room.next_id("m")
     member = Member(
         id=mid,
