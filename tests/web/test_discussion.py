@@ -17,6 +17,8 @@ pytestmark = pytest.mark.browser
 IDEA = "Parent pickup lane by the gate"
 REPLY = "We are measuring the gate this week"
 NOTE = "Promising for September"
+OTHER = "Bike racks at the entrance"
+OTHER_NOTE = "Costing it with the council"
 
 
 async def test_after_the_vote_a_participant_sees_the_status_and_reply_of_its_notes(
@@ -41,13 +43,23 @@ async def test_after_the_vote_a_participant_sees_the_status_and_reply_of_its_not
     mine = phone.locator("#my-notes")
     await expect(mine.get_by_text(IDEA)).to_be_visible()
     idea = await page_state(phone, f"Array.from(s.ideas.values()).find((i) => i.text === {IDEA!r})?.id")
+    ben = await Client.connect(web_server.ws_url)
+    await ben.join(links["room"], "Ben")
+    other = (await ben.ok("idea.post", text=OTHER))["idea"]["id"]
     await facilitator.ok("round.close")
     # Closed by the facilitator, not by a timer: not "Time's up".
     await expect(phone.locator("#closed-banner")).to_have_text("The round is closed.")
     await facilitator.ok("round.open", kind="vote", prompt="Dots", budget=3, max_per_idea=2, duration=None)
     await expect(mine).to_be_hidden()  # the vote's own cards while it runs
+    await ben.ok("vote.add", idea=other)
     await facilitator.ok("round.close")
     await expect(phone.locator("#results")).to_be_visible()
+    # The decision on someone else's note is public: its row in the results shows it (it showed nowhere
+    # on the phone but in the selection log, and only for adopted or declined ideas).
+    await facilitator.ok("idea.status", idea=other, status="in_review", note=OTHER_NOTE)
+    ranked = phone.locator(f"#results-list li[data-idea='{other}']")
+    await expect(ranked.locator(".status-line")).to_contain_text("In review")
+    await expect(ranked.locator(".status-line")).to_contain_text(OTHER_NOTE)
 
     await facilitator.ok("idea.status", idea=idea, status="shortlisted", note=NOTE)
     await facilitator.ok("reply.post", idea=idea, text=REPLY)
@@ -58,3 +70,4 @@ async def test_after_the_vote_a_participant_sees_the_status_and_reply_of_its_not
     # Still not editable: the ideas round is over.
     assert await mine.locator("[data-focus=edit]").count() == 0
     await facilitator.close()
+    await ben.close()

@@ -139,8 +139,10 @@ export function mountBoard(ctx) {
   const voteEmpty = h("p", { class: "empty", id: "vote-empty", text: t("board.voteEmpty") });
   const vote = h("section", { class: "section vote", id: "vote", "aria-labelledby": "vote-title" }, h("div", { class: "vote-head" }, h("h2", { class: "section-title", id: "vote-title", text: t("board.vote") }), budget), voteEmpty, voteThemes, voteLooseTitle, voteList);
 
-  const results = resultsList({ id: "results-list" });
-  const themeResults = resultsList({ id: "results-themes" });
+  // Everyone's ranked notes show their status and public note as staff give them (step 6: the decision
+  // on an idea is public, not only its author's to see).
+  const results = resultsList({ id: "results-list", detail: (item) => statusLine(item) });
+  const themeResults = resultsList({ id: "results-themes", detail: (item) => statusLine(item) });
   const themeResultsBox = h("div", { class: "results-by-theme" }, h("h3", { class: "section-subtitle", id: "results-themes-title", text: t("results.byTheme") }), themeResults.el);
   const resultsSection = h("section", { class: "section", id: "results", "aria-labelledby": "results-title" }, h("h2", { class: "section-title", id: "results-title", text: t("results.title") }), results.el, themeResultsBox);
 

@@ -110,7 +110,7 @@ export function rankBadge(rank) {
   ];
 }
 
-export function resultsList({ limit = 100, id = null, large = false } = {}) {
+export function resultsList({ limit = 100, id = null, large = false, detail = null } = {}) {
   const list = h("ol", { class: "results" + (large ? " results-large" : ""), id });
   return {
     el: list,
@@ -131,7 +131,9 @@ export function resultsList({ limit = 100, id = null, large = false } = {}) {
         const idea = state.ideas.get(r.idea);
         return [idea.text, idea.color, round.anonymous ? "" : authorOf(state, idea, { staff: state.isStaff })];
       };
-      const sig = JSON.stringify([round.id, byTheme, rows, rows.map(label)]);
+      // `detail(item)`: what a row shows under its text (the board: the status and its public note).
+      const itemOf = (r) => (r.theme ? state.themes.get(r.theme) : state.ideas.get(r.idea));
+      const sig = JSON.stringify([round.id, byTheme, rows, rows.map(label), detail ? rows.map((r) => [itemOf(r).status, itemOf(r).history]) : null]);
       renderRow(list, sig, () =>
         rows.map((r, i) => {
           const [text, color, extra] = label(r);
@@ -149,6 +151,7 @@ export function resultsList({ limit = 100, id = null, large = false } = {}) {
               { class: "result-body" },
               h("p", { class: "result-text", text: text }),
               sub ? h("p", { class: "result-author", text: sub }) : null,
+              detail ? detail(itemOf(r)) : null,
               h("span", { class: "result-bar", "aria-hidden": "true" }, h("span", { class: "result-fill", style: `--w:${(r.total / max) * 100}%` })),
             ),
             h("span", { class: "result-total", text: t("results.dots", { count: r.total }) }),
