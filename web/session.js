@@ -26,6 +26,13 @@ export function storeMember(code, value) {
   }
 }
 
+/** This device keeps nothing more of the member of room `code`: its token and the note being written
+ * (after an erasure of its data, or a deleted room: a shared device keeps no personal text). */
+export function forgetMember(code) {
+  storeMember(code, null);
+  saveDraft(code, "");
+}
+
 const JOIN_PREFIX = "workshop.join.";
 
 /** The id of this tab's unanswered join in room `code` (sessionStorage), or a fresh one. */
@@ -92,10 +99,7 @@ export class RoomSession {
         this.terminal = { code, reason };
         // The room deleted, or this member's token revoked (its data erased): this device keeps nothing
         // of the room, neither the token nor the note being written.
-        if (this.remember && (code === 4102 || code === 4103)) {
-          storeMember(this.code, null);
-          saveDraft(this.code, "");
-        }
+        if (this.remember && (code === 4102 || code === 4103)) forgetMember(this.code);
         this.changed();
       },
       onProgress: (data) => {
@@ -185,10 +189,7 @@ export class RoomSession {
       // reloaded): say so, and keep nothing of the room on this device, as after the erasure itself.
       this.erased = true;
       this.terminal = { code: 4103, reason: "" };
-      if (this.remember) {
-        storeMember(this.code, null);
-        saveDraft(this.code, "");
-      }
+      if (this.remember) forgetMember(this.code);
     } else this.failure = error;
     if (this.remember && (error.code === "invalid_token" || error.code === "room_not_found")) {
       storeMember(this.code, null);

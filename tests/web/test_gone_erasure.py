@@ -126,12 +126,15 @@ async def test_a_removed_member_erases_its_data_from_its_my_ideas_page(
         await facilitator.close()
 
 
+@pytest.mark.parametrize("back_on", ["board", "my ideas"])
 async def test_a_phone_away_while_its_data_was_erased_is_told_so_when_it_comes_back(
-    web: Browsing, web_server: ServerProcess
+    web: Browsing, web_server: ServerProcess, back_on: str
 ) -> None:
-    """The erasure's reply lost (or the erasure made by the facilitator while the phone slept), then a
-    reload: the page says the data was erased (``data_erased``), not "this link cannot open the room",
-    and forgets the token and the unsent note; so does its "my ideas" page."""
+    """The erasure's reply lost (or the erasure made by the facilitator while the phone slept), then the
+    phone opens its board again, or its "my ideas" link: the page says the data was erased
+    (``data_erased``), not "this link cannot open the room", and forgets the token and the note being
+    written (a shared device keeps no personal text never sent); then the room's link is the join page,
+    and the "my ideas" link says the same."""
     links = create_room(web_server.url, title="Night shift")
     code = links["room"]
     facilitator = await Client.connect(web_server.ws_url)
@@ -142,15 +145,19 @@ async def test_a_phone_away_while_its_data_was_erased_is_told_so_when_it_comes_b
         await join(cleo, code, "Cléo Away")
         member = (await facilitator.wait_for("member.joined"))["data"]["member"]["id"]
         await cleo.fill("#idea-text", "Half a thought")
-        stored = await cleo.evaluate(f"JSON.parse(localStorage.getItem('workshop.room.{code}'))")
-        token = stored["token"]
+        assert await cleo.evaluate(f"localStorage.getItem('workshop.draft.{code}')") is not None
+        token = (await cleo.evaluate(f"JSON.parse(localStorage.getItem('workshop.room.{code}'))"))["token"]
         await cleo.goto("about:blank")  # away: its connection is gone
         await facilitator.ok("member.erase", member=member)
-        await cleo.goto(f"/j/{code}")
-        await expect(cleo.locator(".message-title")).to_have_text("Your data was erased")
+        if back_on == "board":
+            await cleo.goto(f"/j/{code}")
+            await expect(cleo.locator(".message-title")).to_have_text("Your data was erased")
+        else:
+            await cleo.goto(f"/m/{code}#t={token}")
+            await expect(cleo.locator("h1")).to_have_text("Your data was erased")
         left = await cleo.evaluate(f"Object.keys(localStorage).filter((k) => k.includes('{code}'))")
         assert left == [], left
-        await cleo.reload()  # nothing of the room left: the join page
+        await cleo.goto(f"/j/{code}")  # nothing of the room left: the join page
         await expect(cleo.locator("#join-name")).to_be_visible()
         # The personal "my ideas" link says the same (410 data_erased).
         mine = await cleo.context.new_page()

@@ -9,7 +9,7 @@
 import { h, randomId, setChildren } from "../dom.js";
 import { formatNumber, t } from "../i18n.js";
 import { Connection } from "../net.js";
-import { storeMember, storedMember } from "../session.js";
+import { forgetMember, storedMember } from "../session.js";
 import { colorClass, listNames, themeChip } from "./parts.js";
 import { announcementsList, formatDate, formatWhen, historyList, myIdeasUrl, repliesList, selectionLogList, statusLine } from "./followup.js";
 import { linkRow } from "./landing.js";
@@ -86,8 +86,8 @@ export function mountMine(root, ctx, { code, onRoom }) {
         error = (body && body.error && body.error.code) || "status_" + response.status;
         if (error === "data_erased") {
           // This member's data was erased (on another device, or an erasure whose reply was lost):
-          // say so, and forget the token this browser kept for the room.
-          if (storedMember(code)?.token === token) storeMember(code, null);
+          // say so, and forget what this browser kept of that member (its token, the note being written).
+          if (storedMember(code)?.token === token) forgetMember(code);
           markErased();
           return;
         }

@@ -9,8 +9,7 @@
 
 import { h, randomId, show } from "../dom.js";
 import { t } from "../i18n.js";
-import { saveDraft } from "../outbox.js";
-import { storeMember } from "../session.js";
+import { forgetMember } from "../session.js";
 
 /**
  * The "Your data" card. options: code; token() -> the member's token; erase() -> a promise (sends
@@ -63,8 +62,7 @@ export function myDataCard(ctx, { code, token, erase, onErased }) {
   });
   const erased = () => {
     // Nothing of the room stays on this device (a shared one): the token, and the unsent note.
-    storeMember(code, null);
-    saveDraft(code, "");
+    forgetMember(code);
     onErased?.();
   };
   confirm.addEventListener("click", () => {
