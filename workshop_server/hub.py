@@ -1288,27 +1288,36 @@ class Hub:
         one when a code is taken) and its meta keeps that hash, so the resend finds the room on any
         worker, after a restart too. ``retention_days``: the room's own, at most the server's (the
         caller checked); None: the server's."""
-        salt = secrets.token_hex(16) if passphrase else ""
-        # scrypt is slow on purpose: in a thread, so the event loop keeps serving.
-        digest = await asyncio.to_thread(hash_passphrase, passphrase, salt) if passphrase else ""
-        config = RoomConfig(
-            title=title,
-            brief=brief,
-            rules=rules,
-            access=access,  # type: ignore[arg-type]
-            passphrase_salt=salt,
-            passphrase_hash=digest,
-            anonymous=anonymous,
-            locale=locale,
-            retention_days=retention_days or self.settings.retention_days,
-        )
+        config: RoomConfig | None = None
+
+        async def room_config() -> RoomConfig:
+            """The room's config, made when a room is: a resend answered with the room its creation
+            made gives its allowance back, so it must not cost the passphrase's scrypt either."""
+            nonlocal config
+            if config is None:
+                salt = secrets.token_hex(16) if passphrase else ""
+                # scrypt is slow on purpose: in a thread, so the event loop keeps serving.
+                digest = await asyncio.to_thread(hash_passphrase, passphrase, salt) if passphrase else ""
+                config = RoomConfig(
+                    title=title,
+                    brief=brief,
+                    rules=rules,
+                    access=access,  # type: ignore[arg-type]
+                    passphrase_salt=salt,
+                    passphrase_hash=digest,
+                    anonymous=anonymous,
+                    locale=locale,
+                    retention_days=retention_days or self.settings.retention_days,
+                )
+            return config
+
         if creation is None:
             for _ in range(CODE_ATTEMPTS):
                 code = make_code(secrets.choice)
                 if code in self.hosts:
                     continue
                 with contextlib.suppress(RoomExists):
-                    return await self._new_room(code, config, facilitator_name, None), True
+                    return await self._new_room(code, room_config, facilitator_name, None), True
             raise errors.ServerBusy("could not find a free room code; retry")
         key = self.signer.creation_key(creation)
         pending = self._creating.get(key)
@@ -1317,7 +1326,7 @@ class Hub:
         future: asyncio.Future[RoomHandle] = asyncio.get_running_loop().create_future()
         self._creating[key] = future
         try:
-            handle, created = await self._create_once(key, config, facilitator_name)
+            handle, created = await self._create_once(key, room_config, facilitator_name)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # its waiters, if any, re-raise it
@@ -1328,7 +1337,7 @@ class Hub:
         return handle, created
 
     async def _create_once(
-        self, key: str, config: RoomConfig, facilitator_name: str
+        self, key: str, config: Callable[[], Awaitable[RoomConfig]], facilitator_name: str
     ) -> tuple[RoomHandle, bool]:
         """The room made by the creation whose keyed hash is ``key`` (and False), or a new one (and True)."""
         for attempt in range(CODE_ATTEMPTS):
@@ -1356,10 +1365,12 @@ class Hub:
         return bool(info.get("creation") == key and self.clock() - info["created_at"] <= window)
 
     async def _new_room(
-        self, code: str, config: RoomConfig, facilitator_name: str, key: str | None
+        self, code: str, config: Callable[[], Awaitable[RoomConfig]], facilitator_name: str, key: str | None
     ) -> LocalRoom:
-        """Store and start a new room under ``code`` (``key``: the keyed hash of the client's id of its
-        creation, if any). Raises :class:`RoomExists` when the code is taken."""
+        """Store and start a new room under ``code``, of the config ``config()`` gives (``key``: the keyed
+        hash of the client's id of its creation, if any). Raises :class:`RoomExists` when the code is
+        taken."""
+        made = await config()
         if len(self.hosts) >= self.settings.max_rooms:
             raise errors.ServerBusy("this server hosts as many rooms as it may")
         if code in self.hosts:
@@ -1367,7 +1378,7 @@ class Hub:
         now = self.clock()
         room = Room.create(
             code,
-            config,
+            made,
             now=now,
             limits=limits_from(self.settings),
             facilitator_name=facilitator_name,

@@ -5,11 +5,15 @@ crash too, and never makes a second room, through a real server."""
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import time
+from pathlib import Path
 
 from tests.protocol.conftest import Connect, StartServer
 from tests.protocol.test_http import LINK_KEYS, assert_error, http, post_room
 from tests.support.server import ServerProcess
+from workshop_server.rooms.state import hash_passphrase
 
 
 def rooms_loaded(server: ServerProcess) -> int:
@@ -91,3 +95,31 @@ def test_a_resend_spends_none_of_the_address_s_allowance_of_rooms(start_server: 
         assert post_room(server, {"id": cid, "title": "Once"}).json() == first.json()
     assert post_room(server, {"id": secrets.token_hex(16), "title": "Twice"}).status == 201
     assert_error(post_room(server, {"id": secrets.token_hex(16), "title": "Thrice"}), 429, "rate_limited")
+
+
+def cpu_seconds(server: ServerProcess) -> float:
+    """The server process's CPU time so far, every thread included (``/proc/<pid>/stat``)."""
+    assert server.process is not None
+    fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_resend_of_a_passphrase_room_costs_no_passphrase_hash(start_server: StartServer) -> None:
+    """A resend gives back its allowance of rooms, so nothing limits how many an address sends: it must
+    not draw the passphrase's scrypt (slow and 16 MB on purpose), which only a room actually made needs,
+    or one creation's id would let an address keep the server's CPU busy."""
+    server = start_server()
+    cid = secrets.token_hex(16)
+    body = {"id": cid, "title": "Locked", "access": "passphrase", "passphrase": "tram at dawn"}
+    assert post_room(server, body).status == 201
+    started = time.process_time()
+    hash_passphrase("tram at dawn", secrets.token_hex(16))
+    scrypt = time.process_time() - started
+    resends = 20
+    before = cpu_seconds(server)
+    for _ in range(resends):
+        assert post_room(server, body).status == 201
+    spent = cpu_seconds(server) - before
+    assert spent < resends * scrypt / 2, (
+        f"{resends} resends: {spent:.2f} s of CPU; one scrypt: {scrypt:.3f} s"
+    )
