@@ -875,12 +875,7 @@ class Journal:
 
     async def _load(self, room_id: str) -> LoadedRoom:
         async with self._transaction(write=False, room_id=room_id):
-            rows = await self._fetch("SELECT meta, checksum FROM rooms WHERE room_id = ?", (room_id,))
-            if not rows:
-                raise RoomNotStored(room_id)
-            meta, checksum = rows[0]
-            if not isinstance(meta, bytes) or checksum != _meta_digest(room_id, meta):
-                raise CorruptRoom(room_id, "the room's meta fails its checksum")
+            meta = await self._meta(room_id)
             head = await self._head(room_id)
             snapshot = await self._snapshot(room_id)
             start = snapshot.entry_index if snapshot is not None else 0
