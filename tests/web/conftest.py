@@ -6,13 +6,23 @@ Every page's uncaught JavaScript errors fail the test that produced them.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright, expect
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    WebSocketRoute,
+    async_playwright,
+    expect,
+)
 
 from tests.conftest import require
 from tests.support.server import REPO, ServerProcess
@@ -140,3 +150,39 @@ async def join(page: Page, code: str, name: str, *, base: str = "") -> None:
 async def page_state(page: Page, expression: str) -> Any:
     """Evaluate ``expression`` with ``s`` bound to the page's room state (window.__workshop.state)."""
     return await page.evaluate(f"(() => {{ const s = window.__workshop.state; return {expression}; }})()")
+
+
+@dataclass
+class LossyWire:
+    """The page's WebSocket, through Playwright: every message the page sent (parsed) in ``sent``, and,
+    while ``losing`` is on, the ``ok`` replies that never reach the page (a phone on a dying network) in
+    ``lost``."""
+
+    losing: bool = False
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+
+
+async def lossy_wire(page: Page) -> LossyWire:
+    """Route ``page``'s WebSocket connections (every one it opens) through a :class:`LossyWire`."""
+    wire = LossyWire()
+
+    async def handler(ws: WebSocketRoute) -> None:
+        upstream = ws.connect_to_server()
+
+        def to_server(message: str | bytes) -> None:
+            if isinstance(message, str):
+                wire.sent.append(json.loads(message))
+            upstream.send(message)
+
+        def to_page(message: str | bytes) -> None:
+            if wire.losing and isinstance(message, str) and '"ok"' in message:
+                wire.lost.append(message)
+                return
+            ws.send(message)
+
+        ws.on_message(to_server)
+        upstream.on_message(to_page)
+
+    await page.route_web_socket("**/ws", handler)
+    return wire

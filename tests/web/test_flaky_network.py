@@ -17,7 +17,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
 from tests.support.waiting import eventually
-from tests.web.conftest import Browsing, join
+from tests.web.conftest import Browsing, join, lossy_wire
 from tests.web.test_offline import export
 
 pytestmark = pytest.mark.browser
@@ -226,55 +226,32 @@ async def test_reply_lost_in_a_crash_is_answered_after_the_restart(
 ) -> None:
     """The server applies a note, its reply never reaches the phone, and the server is killed: after the
     restart, the phone's resend (same id) gets the original reply; the note exists once."""
-    import json
-
     server = own_server
     code, token, facilitator = await staffed_room(server, "Crash reply")
     page = await web.page("phone", width=390, height=844, mobile=True)
-    swallow = {"on": False}
-    sent: list[dict[str, Any]] = []
-    lost: list[str] = []
-
-    async def handler(ws: Any) -> None:
-        upstream = ws.connect_to_server()
-
-        def to_server(message: str | bytes) -> None:
-            if isinstance(message, str):
-                sent.append(json.loads(message))
-            upstream.send(message)
-
-        def to_page(message: str | bytes) -> None:
-            if swallow["on"] and isinstance(message, str) and '"ok"' in message:
-                lost.append(message)
-                return  # the reply is lost
-            ws.send(message)
-
-        ws.on_message(to_server)
-        upstream.on_message(to_page)
-
-    await page.route_web_socket("**/ws", handler)
+    wire = await lossy_wire(page)
     try:
         await join(page, code, "Wen", base=server.url)
         await expect(page.locator("#whoami")).to_have_text("You are Wen.")
         await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", duration=600, private=False)
         await expect(page.locator("#idea-text")).to_be_enabled()
-        swallow["on"] = True
+        wire.losing = True
         await page.fill("#idea-text", "Applied before the crash")
         await page.click("#idea-post")
         await facilitator.wait_for(lambda e: e["name"] == "idea.posted")
         # The note's reply came back, and was lost on its way to the page.
         await eventually(
-            lambda: any(m["id"] in r for m in sent if m.get("type") == "idea.post" for r in lost),
+            lambda: any(m["id"] in r for m in wire.sent if m.get("type") == "idea.post" for r in wire.lost),
             "the note's reply is lost",
         )
         assert await page.evaluate("window.__workshop.conn.pending") == 1
         server.kill()
-        swallow["on"] = False
+        wire.losing = False
         server.start()
         await expect(page.locator("#net-banner")).to_be_hidden(timeout=20_000)
         await expect(page.locator("#my-notes-list .note")).to_have_count(1)
         await expect(page.locator("#my-notes-list .note.is-pending")).to_have_count(0)
-        posts = [m for m in sent if m.get("type") == "idea.post"]
+        posts = [m for m in wire.sent if m.get("type") == "idea.post"]
         assert len(posts) == 2 and posts[0]["id"] == posts[1]["id"], posts
         data = export(server, code, token)
         assert [i["text"] for i in data["ideas"]] == ["Applied before the crash"]

@@ -5,17 +5,15 @@ outbox in ``localStorage``) after the window must not post the note a second tim
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.async_api import expect
 
 from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
-from tests.web.conftest import Browsing, join
+from tests.web.conftest import Browsing, join, lossy_wire
 from tests.web.test_offline import export
 
 pytestmark = pytest.mark.browser
@@ -44,38 +42,19 @@ async def test_a_note_whose_reply_was_lost_is_not_posted_again_after_the_window(
     facilitator = await Client.connect(server.ws_url)
     await facilitator.auth(token)
     page = await web.page("phone", width=390, height=844, mobile=True)
-    swallow = {"on": False}
-    sent: list[dict[str, Any]] = []
-
-    async def handler(ws: Any) -> None:
-        upstream = ws.connect_to_server()
-
-        def to_server(message: str | bytes) -> None:
-            if isinstance(message, str):
-                sent.append(json.loads(message))
-            upstream.send(message)
-
-        def to_page(message: str | bytes) -> None:
-            if swallow["on"] and isinstance(message, str) and '"ok"' in message:
-                return  # the reply is lost
-            ws.send(message)
-
-        ws.on_message(to_server)
-        upstream.on_message(to_page)
-
-    await page.route_web_socket("**/ws", handler)
+    wire = await lossy_wire(page)
     try:
         await join(page, code, "Wen", base=server.url)
         await expect(page.locator("#whoami")).to_have_text("You are Wen.")
         await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", duration=600, private=False)
         await expect(page.locator("#idea-text")).to_be_enabled()
-        swallow["on"] = True
+        wire.losing = True
         await page.fill("#idea-text", "Night buses")
         await page.click("#idea-post")
         await facilitator.wait_for(lambda e: e["name"] == "idea.posted")
         assert await page.evaluate("window.__workshop.conn.pending") == 1
         await asyncio.sleep(WINDOW + 1)  # the phone sleeps past the window
-        swallow["on"] = False
+        wire.losing = False
         if reload:
             await page.reload()
         else:
@@ -84,7 +63,7 @@ async def test_a_note_whose_reply_was_lost_is_not_posted_again_after_the_window(
         # Not sent again, and the phone says so (the note is on the wall: it was applied).
         await expect(page.locator("#toasts")).to_contain_text("waited too long")
         await expect(page.locator("#my-notes-list .note")).to_have_count(1)
-        posts = [m for m in sent if m.get("type") == "idea.post"]
+        posts = [m for m in wire.sent if m.get("type") == "idea.post"]
         assert len(posts) == 1, posts
         texts = [i["text"] for i in export(server, code, token)["ideas"]]
         assert texts == ["Night buses"], texts

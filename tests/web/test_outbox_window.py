@@ -5,10 +5,8 @@ be applied and unanswered; its resends are then each applied once."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.async_api import expect
@@ -16,7 +14,7 @@ from playwright.async_api import expect
 from tests.support.client import Client, create_room
 from tests.support.server import CROWD_FROM_ONE_ADDRESS, ServerProcess
 from tests.support.waiting import eventually
-from tests.web.conftest import Browsing, join
+from tests.web.conftest import Browsing, join, lossy_wire
 from tests.web.test_offline import export
 
 pytestmark = pytest.mark.browser
@@ -51,33 +49,14 @@ async def test_notes_sent_at_once_whose_replies_were_lost_are_each_posted_once(
     await facilitator.auth(token)
     other = await Client.connect(server.ws_url)
     page = await web.page("phone", width=390, height=844, mobile=True)
-    swallow = {"on": False}
-    sent: list[dict[str, Any]] = []
-
-    async def handler(ws: Any) -> None:
-        upstream = ws.connect_to_server()
-
-        def to_server(message: str | bytes) -> None:
-            if isinstance(message, str):
-                sent.append(json.loads(message))
-            upstream.send(message)
-
-        def to_page(message: str | bytes) -> None:
-            if swallow["on"] and isinstance(message, str) and '"ok"' in message:
-                return  # the reply is lost (a phone on a dying network)
-            ws.send(message)
-
-        ws.on_message(to_server)
-        upstream.on_message(to_page)
-
-    await page.route_web_socket("**/ws", handler)
+    wire = await lossy_wire(page)
     try:
         await join(page, code, "Wen", base=server.url)
         await expect(page.locator("#whoami")).to_have_text("You are Wen.")
         await other.join(code, "Ola")
         await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", duration=600, private=False)
         await expect(page.locator("#idea-text")).to_be_enabled()
-        swallow["on"] = True
+        wire.losing = True
         await page.evaluate(
             f"""() => {{
                 for (let i = 0; i < {NOTES}; i++)
@@ -86,7 +65,7 @@ async def test_notes_sent_at_once_whose_replies_were_lost_are_each_posted_once(
         )
 
         def posted() -> set[str]:
-            return {m["id"] for m in sent if m.get("type") == "idea.post"}
+            return {m["id"] for m in wire.sent if m.get("type") == "idea.post"}
 
         def seen() -> int:
             return sum(1 for e in facilitator.events if e["name"] == "idea.posted")
@@ -98,7 +77,7 @@ async def test_notes_sent_at_once_whose_replies_were_lost_are_each_posted_once(
         for n in range(NOTES):
             await other.ok("idea.post", text=f"Ola {n}")
         # The phone's connection drops and comes back: it resends what it has no answer to.
-        swallow["on"] = False
+        wire.losing = False
         await page.evaluate("() => window.__workshop.conn.drop()")
         await page.wait_for_function("() => window.__workshop.conn.pending === 0", timeout=30_000)
         texts = [i["text"] for i in export(server, code, token)["ideas"] if not i["text"].startswith("Ola")]
