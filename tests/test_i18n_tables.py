@@ -41,3 +41,17 @@ def test_english_and_french_have_the_same_keys_and_placeholders() -> None:
     assert sorted(set(en) - set(fr)) == [], "English keys without a French text"
     assert sorted(set(fr) - set(en)) == [], "French keys without an English text"
     assert [key for key in en if en[key] != fr[key]] == [], "keys whose placeholders differ"
+
+
+def test_every_error_code_has_a_text_in_both_languages() -> None:
+    """The page shows a refusal as ``error.<code>``, and the server's English message only when the key is
+    missing: on a French page, in English (``data_erased`` had none)."""
+    from workshop_server import errors
+
+    def codes(cls: type[errors.WorkshopError]) -> set[str]:
+        return {cls.code}.union(*(codes(sub) for sub in cls.__subclasses__()))
+
+    found = tables()
+    wanted = {f"error.{code}" for code in codes(errors.WorkshopError)}
+    assert len(wanted) > 30, "too few error codes found: has the tree changed?"
+    assert sorted(wanted - set(found["en"])) == [], "error codes without a text"
