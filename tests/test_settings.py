@@ -270,6 +270,31 @@ def test_a_bad_redis_url_on_the_command_line_is_one_line_without_the_password(
     assert len(err.strip().splitlines()) == 1 and "hunter2" not in err
 
 
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("redis://:hunter2@127.0.0.1:1/db1", "database"),  # redis-py took it for database 0, silently
+        ("redis://:hunter2@127.0.0.1:1/0/1", "database"),
+        ("unix://:hunter2@/run/redis.sock?db=one", "database"),  # a ValueError traceback at start
+        ("redis://:hunter2@127.0.0.1:1/0?socket_timeout=soon", "socket_timeout"),  # a traceback too
+    ],
+)
+def test_a_redis_url_redis_py_cannot_read_is_one_line_without_the_password(
+    url: str, says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A database that is not a number was database 0 to redis-py (perhaps another installation's:
+    the keys and channels have the same names), and an option it cannot read (?db=, ?socket_timeout=)
+    stopped the start with a traceback."""
+    with pytest.raises(ValidationError):
+        Settings(broker="redis", redis_url=url)
+    with pytest.raises(SystemExit) as stopped:
+        main(["--broker", "redis", "--redis-url", url])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("workshop-server: WORKSHOP_REDIS_URL: ") and says in err
+    assert len(err.strip().splitlines()) == 1 and "hunter2" not in err
+
+
 def test_blank_secret_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WORKSHOP_SECRET", "  ")
     assert Settings().secret is None

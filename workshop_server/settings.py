@@ -18,7 +18,7 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -822,6 +822,24 @@ class Settings(BaseSettings):
                 "redis_url has no valid port after its host; percent-encode a password's special "
                 "characters (/ # ? @ : % as %2F %23 %3F %40 %3A %25)"
             ) from None
+        # redis-py takes a database it cannot read as 0, silently (another installation's, perhaps), and
+        # an unencoded "/" in a password ends the address early, leaving the rest for the database.
+        database = parts.path.strip("/") if parts.scheme != "unix" else ""
+        for name, given in parse_qsl(parts.query, keep_blank_values=True):
+            if name == "db":
+                database = given
+        if database and not database.isdigit():
+            raise ValueError(
+                "redis_url's database (/N after the host, or ?db=N) is not a number; percent-encode a "
+                "password's special characters (/ # ? @ : % as %2F %23 %3F %40 %3A %25)"
+            )
+        from redis.asyncio.connection import parse_url  # here: only a configured URL needs redis-py
+
+        try:
+            parse_url(value)  # its options (?socket_timeout=...): at start its error was a traceback
+        except ValueError as exc:
+            # redis-py's messages name the option, never its value ("Invalid value for 'db' in ...").
+            raise ValueError(f"redis_url: {exc}") from None
         return value
 
     @field_validator("log_level", mode="before")
