@@ -67,7 +67,8 @@ TICKET_EXTENSION: Final = "workshop.ticket"
 #: transport (``GuardedWebSocketProtocol.write_frame``), skipping the per-recipient framing of ``send``.
 DIRECT_EXTENSION: Final = "workshop.write_frame"
 RETRY_AFTER_SECONDS: Final = 5
-#: On shutdown, how long a WebSocket's close frame (1012) has to leave before its connection is aborted.
+#: On shutdown, how long a WebSocket's close frame (1012), or an HTTP response in progress, has to leave
+#: before its connection is aborted.
 SHUTDOWN_FLUSH_SECONDS: Final = 2.0
 
 
@@ -409,7 +410,22 @@ class GuardedH11Protocol(H11Protocol):
         if self.conn.their_state is h11.IDLE:
             self.transport.close()
 
+    _gone = False
+
+    def shutdown(self) -> None:
+        """uvicorn lets a response in progress finish, and waits for it without a limit: a client that
+        stopped reading a large one (an export, to a laptop gone to sleep) held the server's stop for
+        ever. It has SHUTDOWN_FLUSH_SECONDS, as a WebSocket's close frame; then it is aborted."""
+        super().shutdown()
+        if not self._gone:
+            self.loop.call_later(SHUTDOWN_FLUSH_SECONDS, self._abort_unless_gone)
+
+    def _abort_unless_gone(self) -> None:
+        if not self._gone:
+            self.transport.abort()
+
     def connection_lost(self, exc: Exception | None) -> None:
+        self._gone = True
         if self._refused:
             return
         ticket = self._ticket

@@ -483,3 +483,31 @@ async def test_a_client_that_reads_nothing_does_not_hold_the_server_s_stop(
     resumed = await connect(server)
     await resumed.auth(str(producer.token))
     await resumed.ok("idea.post", text="after the restart")
+
+
+async def test_a_download_that_is_not_read_does_not_hold_the_server_s_stop(
+    start_server: StartServer, connect: Connect
+) -> None:
+    """SIGTERM during a large export whose client stopped reading (a laptop gone to sleep): uvicorn lets
+    a response in progress finish and waits for it without a limit, so the server never stopped (until
+    SIGKILL). The response now has guard.SHUTDOWN_FLUSH_SECONDS; then the connection is aborted."""
+    server, links, _facilitator, producer = await flood_room(start_server, connect)
+    text = "y" * 60000
+    for start in range(0, 120, 4):  # an export of about 7 MB: more than the socket buffers hold
+        await asyncio.gather(*(producer.ok("idea.post", text=f"{n} {text}") for n in range(start, start + 4)))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        sock.connect(("127.0.0.1", server.port))
+        sock.sendall(
+            f"GET /api/rooms/{links['room']}/export.json HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+            f"Authorization: Bearer {links['facilitator_token']}\r\n\r\n".encode()
+        )
+        assert sock.recv(64).startswith(b"HTTP/1.1 200")  # then reads nothing more
+        await asyncio.sleep(1)
+        process = server.process
+        assert process is not None
+        process.terminate()
+        await asyncio.to_thread(process.wait, 10)  # within docker stop's 10 s
+    finally:
+        sock.close()
