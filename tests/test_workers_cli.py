@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, spawn_redis, start_redis, stop_process
 from tests.support.server import REPO, ServerProcess
 
 DRAIN_SECONDS = 1
@@ -155,6 +155,44 @@ def test_a_killed_worker_is_replaced(tmp_path: Path, redis_server: str) -> None:
         assert workers.answering(2) == {replacement} | (first - {victim})
         assert f"worker {victim} was killed by SIGKILL; starting another" in workers.server.log()
         assert workers.stop() == 0
+
+
+@needs_proc
+@pytest.mark.redis
+def test_a_worker_killed_while_redis_is_down_does_not_stop_the_server(tmp_path: Path) -> None:
+    """Redis away for a while: every worker rides it out (its rooms resume from the journal once Redis
+    answers). A worker killed then (the OOM killer) has a replacement that cannot start, and the
+    supervisor took that for settings that do not work: it stopped every worker and exited 3, the
+    survivor's connections dropped, with a traceback in the log. Now the server goes on, the replacement
+    is started again now and then, and serves once Redis is back."""
+    redis, url = start_redis(tmp_path)
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    try:
+        with workers_server(tmp_path, url) as workers:
+            first = workers.answering(2)
+            stop_process(redis)
+            victim = min(first)
+            os.kill(victim, signal.SIGKILL)
+            deadline = time.monotonic() + PATIENCE
+            while "before it served; starting another in" not in workers.server.log():
+                assert workers.process.poll() is None, workers.server.log()
+                assert time.monotonic() < deadline, workers.server.log()
+                time.sleep(0.1)
+            assert workers.process.poll() is None, "the server stopped"
+            assert workers.answering(1) == first - {victim}  # the survivor serves on
+            spawned = spawn_redis(port, tmp_path, tmp_path / "redis-again.log")
+            assert spawned is not None
+            redis = spawned
+            deadline = time.monotonic() + PATIENCE
+            while len(workers.pids()) < 2:
+                assert time.monotonic() < deadline, workers.server.log()
+                time.sleep(0.1)
+            assert len(workers.answering(2)) == 2
+            assert workers.stop() == 0
+            log = workers.server.log()
+        assert "cannot start: cannot connect to redis" in log
+    finally:
+        stop_process(redis)
 
 
 def run_cli(tmp_path: Path, *args: str, **environment: str) -> subprocess.CompletedProcess[str]:

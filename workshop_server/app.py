@@ -358,18 +358,34 @@ class WorkshopApp:
     the lifespan) to Starlette. Every outgoing frame thus skips Starlette's routing and middleware.
     HTTP responses get :func:`security_headers`."""
 
-    def __init__(self, http: Starlette, ws: WebSocketEndpoint, hub: Hub) -> None:
+    def __init__(
+        self, http: Starlette, ws: WebSocketEndpoint, hub: Hub, start_problems: list[str] | None = None
+    ) -> None:
         self.http = http
         self.ws = ws
         self.hub = hub
+        self.start_problems = start_problems if start_problems is not None else []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == "/ws":
             await self.ws(scope, receive, send)
         elif scope["type"] == "http":
             await self.http(scope, receive, self._with_headers(scope, send))
+        elif scope["type"] == "lifespan":
+            await self.http(scope, receive, self._one_line_start_failure(send))
         else:
             await self.http(scope, receive, send)
+
+    def _one_line_start_failure(self, send: Send) -> Send:
+        """Starlette reports a failed start with its traceback, which uvicorn logs; when the cause is
+        known (Redis or the journal unusable: a replacement worker during an outage), one line."""
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed" and self.start_problems:
+                message = {**message, "message": f"cannot start: {self.start_problems[-1]}"}
+            await send(message)
+
+        return sending
 
     def _with_headers(self, scope: Scope, send: Send) -> Send:
         host = next((value.decode("latin-1") for key, value in scope["headers"] if key == b"host"), None)
@@ -872,9 +888,16 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         for generation, pause in pauses.drain():
             metrics.gc_pause(generation, pause)
 
+    start_problems: list[str] = []
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        await hub.start()
+        try:
+            await hub.start()
+        except (errors.WorkshopError, OSError) as exc:
+            cause = exc.__cause__
+            start_problems.append(f"{exc} ({cause})" if cause is not None else str(exc))
+            raise
         admission = Admission(settings, metrics)
         probe = LoopLagProbe(lagged)
         freezer = (
@@ -927,4 +950,5 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: no_route, 405: no_route}),
         WebSocketEndpoint(hub),
         hub,
+        start_problems,
     )

@@ -15,6 +15,7 @@ import json
 import os
 import socket
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
@@ -459,8 +460,11 @@ def serve_workers(config: uvicorn.Config, drain_seconds: float) -> int:
     The port is bound here, once, and every worker serves that socket: each is a fresh interpreter
     (multiprocessing's ``spawn``) that imports the app factory, reads its settings from the ``WORKSHOP_*``
     environment (which :func:`main` has filled) and runs the draining server (:func:`draining_server`).
-    A worker that ends after it started serving is replaced. One that ends before (the app, the database
-    or the broker is unusable) stops them all, since its replacement would fail alike.
+    A worker that ends after it started serving is replaced. One that ends before, while no worker has
+    served yet (the app, the database or the broker is unusable), stops them all, since its replacement
+    would fail alike; once one has served, the settings work, and a replacement that cannot start (Redis
+    or the disk failing for a while, which the other workers ride out) is started again after 1, 2, 4...
+    up to RESTART_DELAY_MAX seconds.
 
     On SIGTERM or SIGINT every worker gets one SIGTERM, so each drains for ``drain_seconds`` and stops;
     a second signal is forwarded as well and stops the workers at once. Returns 0 once all have stopped,
@@ -493,29 +497,56 @@ def serve_workers(config: uvicorn.Config, drain_seconds: float) -> int:
     workers = [start() for _ in range(config.workers)]
     status = 0
     forwarded = 0
+    served = False  # a worker served: the settings work, and a replacement's failed start is a passing one
+    failures: dict[int, int] = {}  # a slot's failed starts in a row since a worker served there
+    retry_at: dict[int, float] = {}  # when a slot whose replacement failed to start gets another
     try:
-        while any(worker.exitcode is None for worker, _ in workers):
+        while any(worker.exitcode is None for worker, _ in workers) or (retry_at and not signals):
             if len(signals) > forwarded:
                 forwarded = len(signals)
                 for worker, _ in workers:
                     if worker.exitcode is None and worker.pid is not None:
                         os.kill(worker.pid, signal.SIGTERM)
             elif not signals:
+                now = time.monotonic()
                 for index, (worker, started) in enumerate(workers):
+                    if started.is_set():
+                        served = True
+                        failures.pop(index, None)
                     if worker.exitcode is None:
                         continue
+                    if index in retry_at:
+                        if now >= retry_at[index]:
+                            del retry_at[index]
+                            workers[index] = start()
+                        continue
                     ending = _ending(worker.exitcode)
-                    if not started.is_set():
+                    if started.is_set():
+                        sys.stderr.write(f"workshop-server: worker {worker.pid} {ending}; starting another\n")
+                        workers[index] = start()
+                    elif served:
+                        # Redis or the disk failing for a while: the other workers ride it out, and the
+                        # server must not stop with them; try again, less and less often.
+                        failures[index] = failures.get(index, 0) + 1
+                        delay = min(2.0 ** (failures[index] - 1), RESTART_DELAY_MAX)
+                        retry_at[index] = now + delay
+                        sys.stderr.write(
+                            f"workshop-server: worker {worker.pid} {ending} before it served;"
+                            f" starting another in {delay:g} s\n"
+                        )
+                    else:
                         sys.stderr.write(f"workshop-server: worker {worker.pid} {ending} before it served\n")
                         status = STARTUP_FAILURE
                         signals.append(signal.SIGTERM)  # stop the others
                         break
-                    sys.stderr.write(f"workshop-server: worker {worker.pid} {ending}; starting another\n")
-                    workers[index] = start()
             wait([worker.sentinel for worker, _ in workers if worker.exitcode is None], timeout=0.5)
     finally:
         sock.close()
     return status
+
+
+#: The longest wait between two starts of a replacement worker that could not start (seconds).
+RESTART_DELAY_MAX = 30.0
 
 
 def _ending(exitcode: int) -> str:
