@@ -92,6 +92,26 @@ def test_a_key_no_client_can_send_stops_the_server_with_one_line(
         assert value.strip() not in result.stderr  # the value is never echoed
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("WORKSHOP_PUBLIC_URL", "http://workshop.example.org:80800"),  # every request failed: a 500
+        ("WORKSHOP_PUBLIC_URL", "https://workshop example.org"),
+        ("WORKSHOP_ALLOWED_ORIGINS", "https://board.example.org:99999"),  # could never match
+    ],
+)
+def test_a_url_with_no_valid_port_or_host_stops_the_server_with_one_line(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    """public_url with a port past 65535 was accepted, then every request (/healthz too) failed with a
+    traceback when the security headers read the port; an allowed origin no browser sends never matched."""
+    result = start_cli(tmp_path, 10, **{variable: value})
+    assert result is not None, f"the server started and served with {variable}={value!r}"
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"workshop-server: {variable}: "), result.stderr
+
+
 @pytest.mark.parametrize("value", ["", " "])
 def test_an_empty_data_directory_stops_the_server_with_one_line(tmp_path: Path, value: str) -> None:
     """``WORKSHOP_DATA_DIR=${DIR}`` with ``DIR`` unset: the server took the empty path for the current

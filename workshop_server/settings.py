@@ -723,6 +723,7 @@ class Settings(BaseSettings):
             if (
                 parts.scheme not in cls._ORIGIN_SCHEMES
                 or not parts.hostname
+                or not _port_valid(origin)
                 or parts.path
                 or parts.query
                 or parts.fragment
@@ -797,8 +798,18 @@ class Settings(BaseSettings):
             return None
         url = value.strip().rstrip("/")
         parts = urlsplit(url)
-        if parts.scheme not in cls._ORIGIN_SCHEMES or not parts.hostname or parts.query or parts.fragment:
-            raise ValueError(f"{value!r} is not an http(s) URL like https://workshop.example.org")
+        if (
+            parts.scheme not in cls._ORIGIN_SCHEMES
+            or not parts.hostname
+            or not _port_valid(url)
+            or parts.query
+            or parts.fragment
+        ):
+            # A port past 65535 (a typo: 80800) was accepted, and every request, /healthz too, then
+            # failed with a traceback when the pages' security headers read it.
+            raise ValueError(
+                f"{value!r} is not an http(s) URL like https://workshop.example.org (a port is 1 to 65535)"
+            )
         if parts.path:
             # The pages load /static/..., /api/... and /ws from the root of their origin.
             raise ValueError(
@@ -926,6 +937,17 @@ class Settings(BaseSettings):
         if parts.scheme not in self._ORIGIN_SCHEMES or not parts.netloc or host_header is None:
             return False
         return parts.netloc == host_header.strip().lower()
+
+
+def _port_valid(url: str) -> bool:
+    """Whether ``url`` has no port, or one from 1 to 65535, and no space (a host name holds none)."""
+    if any(char.isspace() for char in url):
+        return False
+    try:
+        port = urlsplit(url).port
+    except ValueError:  # not a number, or past 65535
+        return False
+    return port is None or port > 0
 
 
 def resolve_secret(settings: Settings) -> bytes:
