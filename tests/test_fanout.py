@@ -24,6 +24,7 @@ class Recorder:
         self.codec = JsonCodec()
         self.link_generation: int | None = None
         self.rotating = 0
+        self.spared = 0
         self.frames: list[str | bytes] = []
         self.closed_with: int | None = None
 

@@ -33,6 +33,7 @@ class Connection(Protocol):
     codec: Codec
     link_generation: int | None  # attached with a staff link of this generation (None: not a staff link)
     rotating: int  # room.rotate_links sent from here and not answered yet
+    spared: int  # the newest links generation whose revocation spared it while rotating (0: none)
     erasing: int  # its own member.erase sent from here and not answered yet: closed once answered
 
     def bind(self, room_id: str, member_id: str | None, role: Role) -> None: ...

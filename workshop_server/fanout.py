@@ -171,12 +171,18 @@ class Fanout:
             elif kind == "close_all":
                 targets = list(self.sessions)
             elif kind == "revoke":
+                # A connection whose own room.rotate_links is in flight is spared: it goes on with the new
+                # links once its reply brings them, and is closed then if it does not (Session.spared).
                 generation = effect["generation"]
-                targets = [
+                stale = [
                     s
                     for s in self.sessions
-                    if s.link_generation is not None and s.link_generation < generation and not s.rotating
+                    if s.link_generation is not None and s.link_generation < generation
                 ]
+                for s in stale:
+                    if s.rotating:
+                        s.spared = max(s.spared, generation)
+                targets = [s for s in stale if not s.rotating]
             else:
                 continue
             # An effect published without "after" (an older worker): close after the whole batch.

@@ -432,10 +432,16 @@ class LocalRoom:
         if outcome.error is not None:
             return Reply(seq=item.seq, error=outcome.error.to_dict())
         reply = Reply(seq=item.seq, result=outcome.result)
-        # The new staff links go to the facilitator alone. A resend is answered by its id only: anyone
-        # else's room.rotate_links with the id of one of its own applied commands gets that command's
-        # result, not a rotation, and never the links.
-        if isinstance(item.command, c.RoomRotateLinks) and item.actor == self.room.facilitator_id:
+        # The new staff links go to the facilitator alone, with the reply of the rotation that made them.
+        # A resend is answered by its id only: anyone else's room.rotate_links with the id of one of its
+        # own applied commands gets that command's result, not a rotation, and never the links; nor does
+        # a rotation replaced since (a resend that whoever holds a leaked facilitator link kept in flight
+        # while the facilitator rotated them).
+        if (
+            isinstance(item.command, c.RoomRotateLinks)
+            and item.actor == self.room.facilitator_id
+            and outcome.result.get("generation") == self.room.links_generation
+        ):
             reply.links = queries.links(self.room)
         return reply
 

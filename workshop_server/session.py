@@ -106,6 +106,7 @@ class Session:
         "role",
         "room_id",
         "rotating",
+        "spared",
         "tick",
         "token",
         "urgent",
@@ -140,6 +141,7 @@ class Session:
         self.device = device  # the verified device id of the handshake's cookie (app.py), if any
         self.link_generation: int | None = None  # attached with a staff link of this generation
         self.rotating = 0  # room.rotate_links sent from here and not answered yet: not revoked by it
+        self.spared = 0  # the newest links generation a revocation spared it for: closed unless it has it
         self.erasing = 0  # its member's erasure sent from here: closed after the reply, not before
         self._close_after: tuple[CloseCode, str] | None = None  # once the held replies are sent
         self.attached = False  # the join or auth reply is out: room commands are accepted
@@ -604,6 +606,10 @@ class Session:
         self._inflight -= 1
         try:
             self._answer(cmd, future)
+            if isinstance(cmd, c.RoomRotateLinks) and not self.rotating:
+                stale = self.link_generation is not None and self.link_generation < self.spared
+                if stale:  # spared by a rotation while its own was in flight, it did not get the new links
+                    self._close_when_answered(CloseCode.TOKEN_REVOKED, "the staff links were replaced")
         finally:
             if not self._inflight and self._closing is not None:
                 self._wake()  # a draining close waited for this answer
@@ -645,10 +651,14 @@ class Session:
             self.close_soon(CloseCode.TOKEN_REVOKED, "your data was erased", drain=True)
             return
         self.reply_after(reply.seq, message)
+        self._close_when_answered(CloseCode.TOKEN_REVOKED, "your data was erased")
+
+    def _close_when_answered(self, code: CloseCode, reason: str) -> None:
+        """Close, draining, once the replies held for their events are sent."""
         if self._held:
-            self._close_after = (CloseCode.TOKEN_REVOKED, "your data was erased")
+            self._close_after = (code, reason)
         else:
-            self.close_soon(CloseCode.TOKEN_REVOKED, "your data was erased", drain=True)
+            self.close_soon(code, reason, drain=True)
 
     def _rotated(self, future: asyncio.Future[Reply]) -> None:
         """This connection rotated the staff links: it goes on with the new facilitator token."""

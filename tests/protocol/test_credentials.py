@@ -4,6 +4,7 @@ that hold for the browser (the device cookie), and nothing delivered after a rem
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import urllib.error
@@ -430,3 +431,25 @@ async def test_a_removed_member_whose_own_erasure_is_in_flight_and_refused_is_cl
     assert await troll.wait_closed() == 4100
     events = [m for m in troll.log if m.get("type") == "event"]
     assert events[-1]["name"] == "member.removed", [e["name"] for e in events]
+
+
+async def test_a_leaked_facilitator_link_kept_busy_with_a_resend_loses_the_room_at_the_rotation(
+    server: ServerProcess, connect: Connect
+) -> None:
+    """Whoever holds a leaked facilitator token keeps a ``room.rotate_links`` in flight (a resend, with the
+    id of one of its applied commands: it rotates nothing) when the facilitator rotates the links: it must
+    neither stay attached nor get the new links."""
+    links = create_room(server.url)
+    facilitator, leak = await connect(server), await connect(server)
+    await facilitator.auth(links["facilitator_token"])
+    await leak.auth(links["facilitator_token"])
+    await leak.ok("round.open", id="leak-used-id-0001", kind="ideate", prompt="Ideas?", private=False)
+    rotating = asyncio.ensure_future(facilitator.call("room.rotate_links", id="real-rotation-0001"))
+    await asyncio.sleep(0)  # the rotation is sent first; the resend is in flight while it is applied
+    resend = asyncio.ensure_future(leak.call("room.rotate_links", id="leak-used-id-0001"))
+    rotated = await rotating
+    assert rotated["type"] == "ok", rotated
+    new_token = rotated["result"]["links"]["facilitator_token"]
+    with contextlib.suppress(ConnectionError):
+        assert new_token not in json.dumps(await resend)
+    assert await leak.wait_closed() == 4103
