@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Route, expect
+from playwright.async_api import Page, Route, expect
 
 from tests.protocol.test_http import http
 from tests.support.server import ServerProcess
@@ -28,15 +28,22 @@ def lose_the_first_reply(lost: list[Any]) -> Any:
     return route
 
 
+async def create_losing_the_reply(page: Page, server: ServerProcess) -> list[Any]:
+    """On the landing page, create "Night buses": the server makes the room, its reply is lost. The
+    requests whose reply was lost (one)."""
+    await page.goto(server.url + "/")
+    lost: list[Any] = []
+    await page.route("**/api/rooms", lose_the_first_reply(lost))
+    await page.fill("#room-title", "Night buses")
+    await page.click("#create-submit")
+    await expect(page.locator("#create-error")).to_be_visible()
+    return lost
+
+
 async def test_a_creation_whose_reply_was_lost_makes_one_room(web: Browsing, tmp_path: Path) -> None:
     with ServerProcess(tmp_path / "data") as server:
         page = await web.page("organiser")
-        await page.goto(server.url + "/")
-        lost: list[Any] = []
-        await page.route("**/api/rooms", lose_the_first_reply(lost))
-        await page.fill("#room-title", "Night buses")
-        await page.click("#create-submit")
-        await expect(page.locator("#create-error")).to_be_visible()
+        lost = await create_losing_the_reply(page, server)
         assert http(server, "/healthz").json()["rooms"] == 1
         await page.click("#create-submit")
         await expect(page.locator("#link-facilitator")).to_be_visible()
@@ -52,12 +59,7 @@ async def test_after_a_reload_the_same_room_is_found_and_another_is_made(
     another room (another title) is another room."""
     with ServerProcess(tmp_path / "data") as server:
         page = await web.page("organiser")
-        await page.goto(server.url + "/")
-        lost: list[Any] = []
-        await page.route("**/api/rooms", lose_the_first_reply(lost))
-        await page.fill("#room-title", "Night buses")
-        await page.click("#create-submit")
-        await expect(page.locator("#create-error")).to_be_visible()
+        await create_losing_the_reply(page, server)
         await page.reload()
         await page.fill("#room-title", title)
         await page.click("#create-submit")
