@@ -32,8 +32,9 @@ async def no_overflow(page: Page, width: int) -> None:
 
 
 async def until(page: Page, expression: str) -> None:
-    """Wait until ``expression`` (with ``s`` the page's room state) is true."""
-    await page.wait_for_function(f"(() => {{ const s = window.__workshop.state; return {expression}; }})()")
+    """Wait until ``expression`` (with ``s`` the page's room state) is true. A function, not an
+    expression: Playwright polls an expression with eval in the page, which its CSP refuses."""
+    await page.wait_for_function(f"() => {{ const s = window.__workshop.state; return {expression}; }}")
 
 
 async def idea_id(page: Page, text: str) -> str:

@@ -53,7 +53,9 @@ async def test_after_the_end_the_room_link_leads_to_the_personal_link_and_my_ide
         await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", private=False, duration=None)
         await phone.fill("#idea-text", "A quiet room")
         await phone.click("#idea-post")
-        await phone.wait_for_function("window.__workshop.state.ideas.size === 1")
+        # A function, not an expression: Playwright polls an expression with eval, which the page's CSP
+        # refuses (it failed so when the idea was not there at the first look).
+        await phone.wait_for_function("() => window.__workshop.state.ideas.size === 1")
         link = await phone.locator("#my-ideas-card-link").input_value()
         await facilitator.ok("session.end")
 
