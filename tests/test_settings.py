@@ -190,6 +190,17 @@ def test_out_of_range_environment_is_refused(
         Settings()
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_duration_that_is_not_a_finite_number_is_refused_as_such(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """Found by review: WORKSHOP_DRAIN_SECONDS=nan was refused as "less than or equal to 600"."""
+    monkeypatch.setenv("WORKSHOP_DRAIN_SECONDS", value)
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    assert [error["type"] for error in caught.value.errors()] == ["finite_number"]
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [

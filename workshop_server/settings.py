@@ -47,7 +47,11 @@ class Settings(BaseSettings):
 
     # Inputs are kept out of validation errors and the secret out of repr(): both end up in logs.
     model_config = SettingsConfigDict(
-        env_prefix="WORKSHOP_", frozen=True, extra="forbid", hide_input_in_errors=True
+        env_prefix="WORKSHOP_",
+        frozen=True,
+        extra="forbid",
+        hide_input_in_errors=True,
+        allow_inf_nan=False,  # "nan" is no duration: refused as such, not as "less than or equal to 600"
     )
 
     # --- Network ----------------------------------------------------------------------------------
