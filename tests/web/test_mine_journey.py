@@ -11,10 +11,11 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from playwright.async_api import expect
+from playwright.async_api import WebSocketRoute, expect
 
 from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
+from tests.support.waiting import eventually
 from tests.web.conftest import Browsing, join, page_state, screenshot
 from workshop_server.hub import Hub
 from workshop_server.settings import Settings
@@ -147,3 +148,51 @@ async def test_my_ideas_says_when_the_participant_was_removed_or_the_room_delete
         await screenshot(later, "my-ideas-room-deleted-fr")
     finally:
         server.stop()
+
+
+async def test_my_ideas_whose_live_connection_is_refused_after_a_removal_says_so(
+    web: Browsing, web_server: ServerProcess
+) -> None:
+    """The page's live connection authenticates only after the moderator removed the participant (a slow
+    network, a busy machine): refused with ``banned``, it stopped without a word and the page went on
+    showing the ideas (the full suite's load made it happen once in a while)."""
+    links = create_room(web_server.url, title="Slow link", locale="en")
+    code = links["room"]
+    facilitator = await Client.connect(web_server.ws_url)
+    try:
+        await facilitator.auth(links["facilitator_token"])
+        await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", private=False, duration=None)
+        phone = await web.page("phone", width=360, height=740, mobile=True)
+        await join(phone, code, "Ann")
+        ann = await page_state(phone, "s.me.id")
+        await phone.fill("#idea-text", "A quiet room")
+        await phone.click("#idea-post")
+        await phone.wait_for_function("() => window.__workshop.state.ideas.size === 1")
+        held: list[str | bytes] = []
+        holding = True
+
+        async def slow(ws: WebSocketRoute) -> None:
+            upstream = ws.connect_to_server()
+
+            def to_server(message: str | bytes) -> None:
+                if holding and isinstance(message, str) and '"auth"' in message:
+                    held.append(message)  # the page's auth, still on its way
+                    return
+                upstream.send(message)
+
+            ws.on_message(to_server)
+            held_upstream.append(upstream)
+
+        held_upstream: list[WebSocketRoute] = []
+        mine = await phone.context.new_page()
+        await mine.route_web_socket("**/ws", slow)
+        await mine.goto(f"/m/{code}")
+        await expect(mine.locator("#mine-list li")).to_have_count(1)
+        await eventually(lambda: held, "the page sent its auth")
+        await facilitator.ok("member.remove", member=ann, reason="Spam")
+        holding = False
+        for message in held:
+            held_upstream[-1].send(message)  # arrives after the removal: refused with banned
+        await expect(mine.locator("h1")).to_have_text("You were removed from this room")
+    finally:
+        await facilitator.close()

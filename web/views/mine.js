@@ -129,7 +129,12 @@ export function mountMine(root, ctx, { code, onRoom }) {
     conn = new Connection({
       attachCommand: () => ({ type: "auth", id: randomId(), token }),
       onAttached: () => schedule(),
-      onAttachError: (err) => (err.temporary ? "retry" : "stop"),
+      onAttachError: (err) => {
+        if (err.temporary) return "retry";
+        // Refused for good (removed, erased, the room deleted meanwhile): the page's read says which.
+        load();
+        return "stop";
+      },
       onEvent: (msg) => {
         if (msg.name !== "presence") schedule();
       },
