@@ -1,0 +1,69 @@
+"""The facilitator runs a French session from a 390×844 phone while walking around the room: the console's
+closed states read as French ("Terminée", "Fermée", not "Close"), no word of the console is broken in
+the middle on that width, and its sentences keep the no-break space before a colon."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.support.client import create_room
+from tests.support.server import ServerProcess
+from tests.web.conftest import Browsing
+
+pytestmark = pytest.mark.browser
+
+NBSP = "\u00a0"
+# The words of the page (two characters or more) that the browser laid out over two lines or more.
+BROKEN_WORDS = """(() => {
+  const broken = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const el = node.parentElement;
+    if (!el || !el.getClientRects().length) continue;
+    for (const m of node.data.matchAll(/\\S{2,}/g)) {
+      const range = document.createRange();
+      range.setStart(node, m.index);
+      range.setEnd(node, m.index + m[0].length);
+      const rects = Array.from(range.getClientRects()).filter((r) => r.width > 0);
+      const lines = new Set(rects.map((r) => Math.round(r.top)));
+      if (lines.size > 1) broken.push(m[0]);
+    }
+  }
+  return broken;
+})()"""
+
+
+async def phone_console(web: Browsing, url: str) -> Page:
+    console = await web.page("facilitator", width=390, height=844, mobile=True, locale="fr-FR")
+    await console.goto(url)
+    await expect(console.locator("#round-form")).to_be_visible()
+    return console
+
+
+async def fits(console: Page) -> None:
+    assert await console.evaluate("document.documentElement.scrollWidth") <= 390
+    assert await console.evaluate(BROKEN_WORDS) == []
+
+
+async def test_closed_round_and_closed_question_read_as_french(
+    web: Browsing, web_server: ServerProcess
+) -> None:
+    """A closed round's timer said "Close" beside its "Terminée" badge, and the closed satisfaction
+    question "Close" beside "Ouverte" when open: an English word to a French reader."""
+    links = create_room(web_server.url, title="Atelier", locale="fr")
+    console = await phone_console(web, links["facilitator_url"])
+    await console.fill("#round-prompt", "Comment venir plus facilement ?")
+    await console.click("#round-open")
+    await expect(console.locator("#current-round .timer-clock")).not_to_have_text("")
+    await console.click("#round-close")
+    await expect(console.locator("#current-round .badge-status")).to_have_text("Terminée")
+    await expect(console.locator("#current-round .timer-label")).to_have_text("Terminée")
+
+    await console.click("#followup-toggle")
+    await console.click("#pulse-open")
+    badge = console.locator(".pulse-question .badge").first
+    await expect(badge).to_have_text("Ouverte")
+    await console.click("#pulse-close")
+    await expect(badge).to_have_text("Fermée")
+    await fits(console)
