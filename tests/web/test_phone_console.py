@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.support.client import create_room
+from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
 from tests.web.conftest import Browsing
 
@@ -37,7 +37,7 @@ BROKEN_WORDS = """(() => {
 async def phone_console(web: Browsing, url: str) -> Page:
     console = await web.page("facilitator", width=390, height=844, mobile=True, locale="fr-FR")
     await console.goto(url)
-    await expect(console.locator("#round-form")).to_be_visible()
+    await expect(console.locator("#console-role")).to_be_visible()
     return console
 
 
@@ -53,6 +53,7 @@ async def test_closed_round_and_closed_question_read_as_french(
     question "Close" beside "Ouverte" when open: an English word to a French reader."""
     links = create_room(web_server.url, title="Atelier", locale="fr")
     console = await phone_console(web, links["facilitator_url"])
+    await expect(console.locator("#round-form")).to_be_visible()
     await console.fill("#round-prompt", "Comment venir plus facilement ?")
     await console.click("#round-open")
     await expect(console.locator("#current-round .timer-clock")).not_to_have_text("")
@@ -67,3 +68,26 @@ async def test_closed_round_and_closed_question_read_as_french(
     await console.click("#pulse-close")
     await expect(badge).to_have_text("Fermée")
     await fits(console)
+
+
+async def test_suggested_themes_fit_a_phone_without_breaking_a_word(
+    web: Browsing, web_server: ServerProcess
+) -> None:
+    """The suggestions' title shared its row with "Fermer les suggestions" and was squeezed to
+    "Thèmes suggéré / s" on a 390 px phone."""
+    links = create_room(web_server.url, title="Atelier", locale="fr")
+    facilitator = await Client.connect(web_server.ws_url)
+    await facilitator.auth(links["facilitator_token"])
+    await facilitator.ok("round.open", kind="ideate", prompt="Venir ?", private=False, duration=None)
+    ana = await Client.connect(web_server.ws_url)
+    await ana.join(links["room"], "Ana")
+    notes = ["Navette depuis la gare", "Navette gare le matin", "Plus de vélos", "Des vélos en libre service"]
+    for text in notes:
+        await ana.ok("idea.post", text=text)
+    console = await phone_console(web, links["facilitator_url"])
+    await console.locator("#themes-suggest").tap()
+    await expect(console.locator("#suggestion-list .suggestion").first).to_be_visible(timeout=30_000)
+    await expect(console.locator("#suggestions-title")).to_have_text("Thèmes suggérés")
+    await fits(console)
+    for client in (ana, facilitator):
+        await client.close()
