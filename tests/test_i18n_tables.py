@@ -55,3 +55,13 @@ def test_every_error_code_has_a_text_in_both_languages() -> None:
     wanted = {f"error.{code}" for code in codes(errors.WorkshopError)}
     assert len(wanted) > 30, "too few error codes found: has the tree changed?"
     assert sorted(wanted - set(found["en"])) == [], "error codes without a text"
+
+
+def test_french_punctuation_keeps_its_no_break_space() -> None:
+    """French puts a space before ":", ";", "?", "!" and "»" (and after "«"): a no-break one, or the
+    punctuation mark can start a line of its own on a phone (eight texts had an ordinary space)."""
+    source = (REPO / "web" / "i18n.js").read_text(encoding="utf-8")
+    start = source.index('  "fr": {')
+    french = source[start : source.index("\n};", start)]
+    loose = [line.strip() for line in french.splitlines() if re.search(r" [:;?!»]|« ", line)]
+    assert loose == [], "French texts with an ordinary space at a punctuation mark"

@@ -82,12 +82,20 @@ async def test_suggested_themes_fit_a_phone_without_breaking_a_word(
     ana = await Client.connect(web_server.ws_url)
     await ana.join(links["room"], "Ana")
     notes = ["Navette depuis la gare", "Navette gare le matin", "Plus de vélos", "Des vélos en libre service"]
-    for text in notes:
-        await ana.ok("idea.post", text=text)
+    posted = [(await ana.ok("idea.post", text=text))["idea"] for text in notes]
     console = await phone_console(web, links["facilitator_url"])
     await console.locator("#themes-suggest").tap()
     await expect(console.locator("#suggestion-list .suggestion").first).to_be_visible(timeout=30_000)
     await expect(console.locator("#suggestions-title")).to_have_text("Thèmes suggérés")
     await fits(console)
+    # Another device groups the first suggestion's notes: it says so, the colon kept on its line.
+    first = console.locator("#suggestion-list .suggestion").first
+    texts = await first.locator(".suggestion-notes li").all_inner_texts()
+    ideas = [idea["id"] for idea in posted if idea["text"] in texts]
+    await facilitator.ok("theme.create", name="Gare", color="blue", ideas=ideas)
+    gone = first.locator(".suggestion-gone")
+    await expect(gone).to_be_visible()
+    # The text itself (to_have_text takes every space for an ordinary one).
+    assert await gone.text_content() == f"Toutes ses notes sont déjà dans des thèmes{NBSP}: rien à accepter."
     for client in (ana, facilitator):
         await client.close()
