@@ -99,3 +99,26 @@ async def test_suggested_themes_fit_a_phone_without_breaking_a_word(
     assert await gone.text_content() == f"Toutes ses notes sont déjà dans des thèmes{NBSP}: rien à accepter."
     for client in (ana, facilitator):
         await client.close()
+
+
+# The widest code the server can give (codes.ALPHABET: M and W are its widest letters).
+WIDEST_CODE = "MWMWMW"
+
+
+async def test_the_room_code_is_on_one_line_on_a_phone(web: Browsing, web_server: ServerProcess) -> None:
+    """The facilitator reads the code out to the room from the phone: beside the QR code it broke over
+    two lines ("C3WMW / C") when its letters were wide."""
+    links = create_room(web_server.url, title="Atelier", locale="fr")
+    console = await phone_console(web, links["facilitator_url"])
+    code = console.locator("#console-code")
+    await expect(code).to_have_text(links["room"])
+    await code.evaluate(f"(el) => {{ el.textContent = {WIDEST_CODE!r}; }}")
+    # One word on one line, whole inside its card.
+    await fits(console)
+    text_right = await code.evaluate(
+        "(el) => { const r = document.createRange(); r.selectNodeContents(el);"
+        " return r.getBoundingClientRect().right; }"
+    )
+    card = await console.locator(".share-card").bounding_box()
+    assert card is not None
+    assert text_right <= card["x"] + card["width"]
