@@ -122,3 +122,28 @@ async def test_the_room_code_is_on_one_line_on_a_phone(web: Browsing, web_server
     card = await console.locator(".share-card").bounding_box()
     assert card is not None
     assert text_right <= card["x"] + card["width"]
+
+
+async def test_the_printable_report_reads_on_the_phone_without_scrolling_sideways(
+    web: Browsing, web_server: ServerProcess
+) -> None:
+    """The report opened from the phone's console: its widest table (the contributors', "Présélectionnées")
+    made the whole page 550 px wide on a 390 px phone. A table too wide scrolls in its own box."""
+    links = create_room(web_server.url, title="Atelier", locale="fr")
+    facilitator = await Client.connect(web_server.ws_url)
+    await facilitator.auth(links["facilitator_token"])
+    await facilitator.ok("round.open", kind="ideate", prompt="Venir ?", private=False, duration=None)
+    ana = await Client.connect(web_server.ws_url)
+    await ana.join(links["room"], "Anne-Sophie de La Rochefoucauld")
+    await ana.ok("idea.post", text="Des navettes depuis la gare le matin et le soir")
+    await facilitator.ok("round.close")
+    console = await phone_console(web, links["facilitator_url"])
+    await console.click("#insights-toggle")
+    async with console.context.expect_page() as opened:
+        await console.click("#export-html")
+    report = await opened.value
+    await expect(report.locator("h2", has_text="Contributeurs")).to_be_visible()
+    assert await report.evaluate("document.documentElement.scrollWidth") <= 390
+    assert await report.evaluate("window.innerWidth") == 390
+    for client in (ana, facilitator):
+        await client.close()

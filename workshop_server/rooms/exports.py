@@ -316,7 +316,10 @@ REPORT_CSS = " ".join(
         "th,td{border:1px solid #999;padding:.3rem .5rem;text-align:left;vertical-align:top}",
         "th{background:#eee}h1{font-size:1.6rem}",
         "h2{font-size:1.25rem;margin-top:1.6rem;border-bottom:1px solid #999}",
-        "@media print{body{margin:0;max-width:none}h2{break-after:avoid}tr{break-inside:avoid}}",
+        # A table wider than a phone scrolls in its own box, not the whole page.
+        ".table{overflow-x:auto}",
+        "@media print{body{margin:0;max-width:none}h2{break-after:avoid}tr{break-inside:avoid}",
+        ".table{overflow:visible}}",
     )
 )
 
@@ -339,7 +342,8 @@ def report_html(room: RoomState, *, anonymised: bool = False, lang: str | None =
             header, rows = body
             head = "".join(f'<th scope="col">{esc(h)}</th>' for h in header)
             cells = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows)
-            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table>")
+            table = f"<table><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table>"
+            out.append(f'<div class="table">{table}</div>')
     out.append("</body></html>")
     return "\n".join(out)
 
