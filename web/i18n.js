@@ -1506,7 +1506,7 @@ const STRINGS = {
     "selection.openHint": {"one": "{count} idée présélectionnée sera examinée.", "other": "{count} idées présélectionnées seront examinées."},
     "selection.needCriteria": "Publiez d'abord les critères.",
     "selection.open": "Ouvrir l'évaluation",
-    "selection.openSince": "Ouverte depuis {time} ; jury : {jury}.",
+    "selection.openSince": "Ouverte depuis le {time} ; jury : {jury}.",
     "selection.progress": {
       "one": "{count} juré sur {size}",
       "other": "{count} jurés sur {size}"

@@ -4,6 +4,8 @@ the middle on that width, and its sentences keep the no-break space before a col
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.async_api import Page, expect
 
@@ -145,5 +147,28 @@ async def test_the_printable_report_reads_on_the_phone_without_scrolling_sideway
     await expect(report.locator("h2", has_text="Contributeurs")).to_be_visible()
     assert await report.evaluate("document.documentElement.scrollWidth") <= 390
     assert await report.evaluate("window.innerWidth") == 390
+    for client in (ana, facilitator):
+        await client.close()
+
+
+async def test_an_open_evaluation_says_since_when_in_french(web: Browsing, web_server: ServerProcess) -> None:
+    """It read "Ouverte depuis 29 nov. 2026, 09:36": French says "depuis le" before a date."""
+    links = create_room(web_server.url, title="Atelier", locale="fr")
+    facilitator = await Client.connect(web_server.ws_url)
+    await facilitator.auth(links["facilitator_token"])
+    await facilitator.ok("round.open", kind="ideate", prompt="Venir ?", private=False, duration=None)
+    ana = await Client.connect(web_server.ws_url)
+    await ana.join(links["room"], "Ana")
+    idea = (await ana.ok("idea.post", text="Plus de vélos"))["idea"]["id"]
+    await facilitator.ok("idea.status", idea=idea, status="shortlisted")
+    await facilitator.ok("criteria.set", criteria=[{"name": "Impact", "description": "", "weight": 1}])
+    await facilitator.ok("evaluation.open")
+    console = await phone_console(web, links["facilitator_url"])
+    toggle = console.locator("#followup-toggle")
+    if await toggle.get_attribute("aria-expanded") == "false":
+        await toggle.click()
+    since = console.locator("#evaluation-box .hint", has_text="Ouverte depuis")
+    await expect(since).to_contain_text(re.compile(r"^Ouverte depuis le \d"))
+    await fits(console)
     for client in (ana, facilitator):
         await client.close()
