@@ -1839,13 +1839,13 @@ export function t(key, params = {}) {
   return value.replace(/\{(\w+)\}/g, (m, name) => (params[name] === undefined ? m : String(params[name])));
 }
 
-/** A clock time (hh:mm) in the current language, from Unix seconds. */
 /** A key's text in every language (to recognise a default name such as "Facilitator" whatever the
  * language it was given in). */
 export function inEveryLocale(key) {
   return LOCALES.map((l) => STRINGS[l][key]).filter((x) => x !== undefined);
 }
 
+/** A clock time (hh:mm:ss) in the current language, from Unix seconds. */
 export function formatTime(seconds) {
   return new Intl.DateTimeFormat(current, { hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(
     new Date(seconds * 1000),
