@@ -146,3 +146,24 @@ async def test_erasures_are_limited_per_member_token_apart_from_its_pages(
     refused = erase(server, code, ann.token)
     assert_error(refused, 429, "rate_limited")
     assert refused.json()["error"]["retry_after"] > 0
+
+
+async def test_an_erasure_sent_with_the_id_of_another_command_erases_nothing_and_says_so(
+    start_server: StartServer, connect: Connect
+) -> None:
+    """Found by review: it was answered 200 with the idea's result (the id alone made it a resend), so a
+    member was told its data was erased while it was kept; over WebSocket its connection was closed."""
+    server = start_server()
+    links = create_room(server.url)
+    code = links["room"]
+    facilitator = await connect(server)
+    await facilitator.auth(links["facilitator_token"])
+    await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", private=False)
+    zoe = await connect(server)
+    await zoe.join(code, "Zoé Quintessa")
+    assert zoe.token is not None
+    await zoe.call("idea.post", id="zoe-idea-0000001", text="night buses")
+    assert_error(erase(server, code, zoe.token, cid="zoe-idea-0000001"), 400, "invalid_command")
+    await zoe.fails("invalid_command", "member.erase", id="zoe-idea-0000001")
+    await zoe.ok("ping")  # still connected
+    assert "Zoé Quintessa" in export(server, links)

@@ -254,7 +254,7 @@ def test_a_busy_room_at_its_cap_does_not_walk_every_members_replies_on_each_comm
         return real(n, book)
 
     monkeypatch.setattr(room_module, "_in_order", counting)
-    room._store_reply("m5", "new", {}, START + 100)
+    room._store_reply("m5", "new", "ping", {}, START + 100)
     assert len(walked) == 1, f"walked {len(walked)} books to forget at most one reply"
     assert list(room.replies["m5"]) == [f"m5-{k}" for k in range(1, DEDUPE_FLOOR)] + ["new"]
 

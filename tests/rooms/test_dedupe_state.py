@@ -58,6 +58,20 @@ def test_the_id_alone_identifies_a_resend() -> None:
     assert [i.text for i in w.room.ideas.values()] == ["once"]
 
 
+def test_another_command_with_the_id_of_an_applied_one_is_refused_not_answered() -> None:
+    """Found by review: a command sent with the id of another, applied one was answered with that one's
+    result, so the shell took a participant's erasure (or rotation) for done when nothing was."""
+    w, ann, _ = ideate_room()
+    w.send(ann, c.IdeaPost(id="same", text="once"))
+    refused = w.fail_cmd(ann, c.MemberErase(id="same"), "invalid_command")
+    assert refused.error is not None and "idea.post" in refused.error.message
+    assert not w.room.members[ann].erased
+    assert w.send(ann, c.IdeaPost(id="same", text="once")).duplicate  # the real resend still is one
+    # A reply stored before the command's type was kept (an older snapshot) is not checked.
+    w.room.replies[ann]["same"].command = ""
+    assert w.send(ann, c.MemberErase(id="same")).duplicate
+
+
 def test_another_actor_with_the_same_id_is_applied() -> None:
     w, ann, bob = ideate_room()
     first = w.send(ann, c.IdeaPost(id="same", text="Ann's"))

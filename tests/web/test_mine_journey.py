@@ -164,6 +164,7 @@ async def test_my_ideas_whose_live_connection_is_refused_after_a_removal_says_so
         await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", private=False, duration=None)
         phone = await web.page("phone", width=360, height=740, mobile=True)
         await join(phone, code, "Ann")
+        await expect(phone.locator("#idea-text")).to_be_visible()
         ann = await page_state(phone, "s.me.id")
         await phone.fill("#idea-text", "A quiet room")
         await phone.click("#idea-post")

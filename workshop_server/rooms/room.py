@@ -164,6 +164,13 @@ class Room(RoomState):
         rounds.close_if_due(self, now)
         dedupe_key = self._dedupe_key(cmd, actor)
         stored = self._stored_reply(dedupe_key, cmd.id, now)
+        if stored is not None and stored.command not in ("", cmd.type_name()):
+            # Not a resend: another command with the id of an applied one. Answering it with that one's
+            # result told the shell a rotation or an erasure happened that never did.
+            error = errors.InvalidCommand(
+                f"id: already used by another command ({stored.command}); send a new id"
+            )
+            return Outcome(result={}, events=self._take_events(), effects=[], error=error)
         if stored is not None:
             return Outcome(result=stored.result, events=self._take_events(), effects=[], duplicate=True)
         handler = self._handlers.get(type(cmd))
@@ -187,7 +194,7 @@ class Room(RoomState):
             assert len(self._events) == mark, "a handler emitted events before failing"
             return Outcome(result={}, events=self._take_events(), effects=[], error=exc)
         if dedupe_key is not None:
-            self._store_reply(dedupe_key, cmd.id, result, now)
+            self._store_reply(dedupe_key, cmd.id, cmd.type_name(), result, now)
         return Outcome(
             result=result,
             events=self._take_events(),
@@ -223,10 +230,10 @@ class Room(RoomState):
             return None
         return stored
 
-    def _store_reply(self, key: str, cid: str, result: Data, now: float) -> None:
+    def _store_reply(self, key: str, cid: str, command: str, result: Data, now: float) -> None:
         book = self.replies.setdefault(key, {})
         book.pop(cid, None)
-        book[cid] = StoredReply(at=now, result=result)
+        book[cid] = StoredReply(at=now, result=result, command=command)
         horizon = now - self.limits.dedupe_window_seconds
         cap = self.limits.dedupe_per_member * (20 if key == "join" else 1)
         while book:

@@ -434,6 +434,7 @@ class AuditEntry:
 class StoredReply:
     at: float
     result: dict[str, Any]
+    command: str = ""  # the command's type ("" in snapshots older than the field: not checked)
 
 
 def to_plain(obj: Any) -> Any:
