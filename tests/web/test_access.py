@@ -199,6 +199,10 @@ async def test_page_titles_say_what_and_where(web: Browsing, web_server: ServerP
     incomplete = await web.page("incomplete", locale="fr-FR")
     await incomplete.goto(f"/r/{links['room']}")
     await expect(incomplete).to_have_title("Ce lien est incomplet — Workshop")
+    # A mistyped room code: the tab says so too (it read only "Workshop").
+    await incomplete.goto("/j/ZZZZZZ")
+    await expect(incomplete.locator("h1")).to_have_text("Salle introuvable")
+    await expect(incomplete).to_have_title("Salle introuvable — Workshop")
 
 
 async def test_phone_composer_touch_targets(web: Browsing, web_server: ServerProcess) -> None:

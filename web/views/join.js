@@ -2,7 +2,7 @@
 
 import { h, setChildren } from "../dom.js";
 import { t } from "../i18n.js";
-import { netBanner, topBar } from "../chrome.js";
+import { netBanner, pageTitle, topBar } from "../chrome.js";
 import { formatDate } from "./followup.js";
 import { goneDataCard } from "./mydata.js";
 
@@ -23,7 +23,10 @@ export function mountJoin(ctx, { info, invite, onInfo, onSubmit }) {
   const renderLoading = () =>
     setChildren(main, h("section", { class: "card join-card", "aria-busy": "true" }, h("div", { class: "spinner", "aria-hidden": "true" }), h("p", { text: t("join.loading") })));
 
-  const renderError = (titleKey, bodyKey) =>
+  // The tab says what went wrong, as every other message page does ("Room not found — Workshop"): the
+  // room's title, which would name the tab, is unknown here.
+  const renderError = (titleKey, bodyKey) => {
+    pageTitle(t(titleKey));
     setChildren(
       main,
       h(
@@ -34,6 +37,7 @@ export function mountJoin(ctx, { info, invite, onInfo, onSubmit }) {
         h("a", { class: "btn btn-secondary", href: "/", text: t("message.home") }),
       ),
     );
+  };
 
   const renderForm = () => {
     const kind = invitedAs(room);
