@@ -1,7 +1,7 @@
 """What a screen reader, a keyboard alone, reduced motion, a phone and French need beyond axe-core's
 rules: the live region says each milestone once and says when the connection is lost and back (the
 toasts' region is there before its first toast); a moderator working through the approval queue or the
-lobby by keyboard keeps the focus in the list; looping animations stop with "reduce motion"; every page
+lobby by keyboard keeps the focus in the list, and so does one merging notes; looping animations stop with "reduce motion"; every page
 has a title that says what it is, in the page's language; the composer's controls are 44 px targets on a
 phone; the dark room screen's focus ring stands out; a one-dot vote is singular in both languages."""
 
@@ -276,5 +276,50 @@ async def test_one_dot_vote_is_singular_in_both_languages(web: Browsing, web_ser
             "Placez votre gommette sur la note que vous préférez\u00a0: 1 gommette, 1 au plus par note."
         )
         await expect(english.locator("#budget-text")).to_have_text("1 dot left of 1")
+    finally:
+        await facilitator.close()
+
+
+async def grouping_console(
+    web: Browsing, web_server: ServerProcess, locale: str = "en"
+) -> tuple[Page, Client]:
+    """A console (1280 px) after an ideate round of four notes, two of them in a theme "Comfort"."""
+    links = create_room(web_server.url, title="Grouping", locale=locale)
+    facilitator = await Client.connect(web_server.ws_url)
+    await facilitator.auth(links["facilitator_token"])
+    ben = await Client.connect(web_server.ws_url)
+    await ben.join(links["room"], "Ben")
+    await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", duration=600, private=False)
+    ids = [
+        (await ben.ok("idea.post", text=text))["idea"]["id"]
+        for text in ("Tea corner", "Quiet room", "Better maps", "More tea")
+    ]
+    await facilitator.ok("round.close")
+    await facilitator.ok("theme.create", name="Comfort", color="green", ideas=ids[:2])
+    await ben.close()
+    console = await web.page("console", width=1280, height=900, locale="fr-FR" if locale == "fr" else "en-US")
+    await console.goto(links["facilitator_url"])
+    await expect(console.locator(".staff-note")).to_have_count(4)
+    return console, facilitator
+
+
+async def test_merging_by_keyboard_keeps_the_focus_on_the_kept_note(
+    web: Browsing, web_server: ServerProcess
+) -> None:
+    """Tick two notes with Space, "Merge" with Enter, keep the first, confirm with Enter: the focus goes
+    to the kept note's checkbox, not back to the top of the page."""
+    console, facilitator = await grouping_console(web, web_server)
+    try:
+        for text in ("Tea corner", "More tea"):
+            await console.get_by_role("checkbox", name=f"Select “{text}”").focus()
+            await console.keyboard.press("Space")
+        await console.locator("#merge-open").focus()
+        await console.keyboard.press("Enter")
+        await expect(console.get_by_role("radio", name="Tea corner")).to_be_focused()
+        await console.locator("#merge-confirm").focus()
+        await console.keyboard.press("Enter")
+        await expect(console.locator("#merge-form")).to_be_hidden()
+        await expect(console.get_by_role("checkbox", name="Select “Tea corner”")).to_be_focused()
+        await expect(console.locator(".staff-note")).to_have_count(3)
     finally:
         await facilitator.close()

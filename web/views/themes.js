@@ -223,7 +223,8 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
             grouping.merging = false;
             ctx.toast(t("themes.merged", { count: ids.length }));
             refresh();
-            document.querySelector(`[data-key="${into}"] .note-select, [data-key="${into}"]`)?.focus();
+            // The kept note's checkbox (a selector list would match its card first, which takes no focus).
+            document.querySelector(`[data-key="${into}"] .note-select`)?.focus();
           })
           .catch((error) => {
             grouping.mergeError = ctx.errorText(error);
