@@ -1,9 +1,10 @@
 """What a screen reader, a keyboard alone, reduced motion, a phone and French need beyond axe-core's
 rules: the live region says each milestone once and says when the connection is lost and back (the
 toasts' region is there before its first toast); a moderator working through the approval queue or the
-lobby by keyboard keeps the focus in the list, and so does one merging notes; looping animations stop with "reduce motion"; every page
-has a title that says what it is, in the page's language; the composer's controls are 44 px targets on a
-phone; the dark room screen's focus ring stands out; a one-dot vote is singular in both languages."""
+lobby by keyboard keeps the focus in the list, and so does one merging notes; a button's name starts
+with what it shows ("Move 2 here"); looping animations stop with "reduce motion"; every page has a title
+that says what it is, in the page's language; the composer's controls are 44 px targets on a phone; the
+dark room screen's focus ring stands out; a one-dot vote is singular in both languages."""
 
 from __future__ import annotations
 
@@ -321,5 +322,27 @@ async def test_merging_by_keyboard_keeps_the_focus_on_the_kept_note(
         await expect(console.locator("#merge-form")).to_be_hidden()
         await expect(console.get_by_role("checkbox", name="Select “Tea corner”")).to_be_focused()
         await expect(console.locator(".staff-note")).to_have_count(3)
+    finally:
+        await facilitator.close()
+
+
+@pytest.mark.parametrize("locale", ["en", "fr"])
+async def test_move_here_is_named_by_what_it_shows(
+    web: Browsing, web_server: ServerProcess, locale: str
+) -> None:
+    """The "Move 2 here" buttons of the theme columns and of "No theme" are named starting with what
+    they show (WCAG 2.5.3, label in name): someone who speaks to the computer says what they see."""
+    console, facilitator = await grouping_console(web, web_server, locale)
+    try:
+        for box in await console.locator(".note-select").all():
+            if await box.is_visible() and len(await console.locator(".note-select:checked").all()) < 2:
+                await box.check()
+        buttons = console.locator(".theme-move-here:visible")
+        await expect(buttons).to_have_count(2)
+        for button in await buttons.all():
+            shown = (await button.inner_text()).strip()
+            name = await button.get_attribute("aria-label") or ""
+            assert shown in ("Move 2 here", "Déplacer 2 ici"), shown
+            assert name.startswith(shown) and not name[len(shown)].isalnum(), (shown, name)
     finally:
         await facilitator.close()

@@ -149,7 +149,7 @@ async def test_group_merge_and_vote_on_themes(web: Browsing, web_server: ServerP
         move_here = focus.locator(".theme-move-here")
         await expect(move_here).to_have_text("Move 1 here")
         await expect(move_here).to_have_attribute(
-            "aria-label", "Move the selected note to the theme “Focus time”"
+            "aria-label", "Move 1 here: the selected note, into the theme “Focus time”"
         )
         await move_here.focus()
         outline = await console.evaluate("parseFloat(getComputedStyle(document.activeElement).outlineWidth)")
