@@ -1,10 +1,11 @@
 """What a screen reader, a keyboard alone, reduced motion, a phone and French need beyond axe-core's
 rules: the live region says each milestone once and says when the connection is lost and back (the
 toasts' region is there before its first toast); a moderator working through the approval queue or the
-lobby by keyboard keeps the focus in the list, and so does one merging notes; a button's name starts
-with what it shows ("Move 2 here"); looping animations stop with "reduce motion"; every page has a title
-that says what it is, in the page's language; the composer's controls are 44 px targets on a phone; the
-dark room screen's focus ring stands out; a one-dot vote is singular in both languages."""
+lobby by keyboard keeps the focus in the list, and so does one merging notes or asking the satisfaction
+question; a button's name starts with what it shows ("Move 2 here"); looping animations stop with
+"reduce motion"; every page has a title that says what it is, in the page's language; the composer's
+controls are 44 px targets on a phone; the dark room screen's focus ring stands out; a one-dot vote is
+singular in both languages."""
 
 from __future__ import annotations
 
@@ -346,3 +347,21 @@ async def test_move_here_is_named_by_what_it_shows(
             assert name.startswith(shown) and not name[len(shown)].isalnum(), (shown, name)
     finally:
         await facilitator.close()
+
+
+async def test_asking_the_satisfaction_question_by_keyboard_keeps_the_focus(
+    web: Browsing, web_server: ServerProcess
+) -> None:
+    """Enter on "Ask the question" hides its form (the question is open): the focus goes to the button
+    that closes it, not back to the top of the page."""
+    links = create_room(web_server.url, title="Pulse room", locale="fr")
+    console = await web.page("console", width=1280, height=900, locale="fr-FR")
+    await console.goto(links["facilitator_url"])
+    toggle = console.locator("#followup-toggle")
+    await expect(toggle).to_be_visible()
+    if await toggle.get_attribute("aria-expanded") == "false":
+        await toggle.click()
+    await console.locator("#pulse-open").focus()
+    await console.keyboard.press("Enter")
+    await expect(console.locator("#pulse-open-form")).to_be_hidden()
+    await expect(console.get_by_role("button", name="Clore la question")).to_be_focused()

@@ -395,6 +395,9 @@ export function buildConsoleFollowup(ctx, state, refresh) {
           .then(() => {
             draft.pulseQuestion = "";
             pulseQuestion.value = "";
+            // The form hides under the focus (the question is open): the focus goes to what closes it.
+            refresh();
+            document.getElementById("pulse-close")?.focus();
           })
           .catch(() => {});
       },
