@@ -1,11 +1,12 @@
 """What a screen reader, a keyboard alone, reduced motion, a phone and French need beyond axe-core's
 rules: the live region says each milestone once and says when the connection is lost and back (the
-toasts' region is there before its first toast); a moderator working through the approval queue or the
-lobby by keyboard keeps the focus in the list, and so does one merging notes or asking the satisfaction
-question; a button's name starts with what it shows ("Move 2 here"); looping animations stop with
-"reduce motion"; every page has a title that says what it is, in the page's language; the composer's
-controls are 44 px targets on a phone; the dark room screen's focus ring stands out; a one-dot vote is
-singular in both languages."""
+toasts' region is there before its first toast), and a console does not read its satisfaction card
+again on each answer; a moderator working through the approval queue or the lobby by keyboard keeps
+the focus in the list, and so does one merging notes or asking the satisfaction question; a button's
+name starts with what it shows ("Move 2 here"); looping animations stop with "reduce motion"; every
+page has a title that says what it is, in the page's language; the composer's controls are 44 px
+targets on a phone; the dark room screen's focus ring stands out; a one-dot vote is singular in both
+languages."""
 
 from __future__ import annotations
 
@@ -365,3 +366,43 @@ async def test_asking_the_satisfaction_question_by_keyboard_keeps_the_focus(
     await console.keyboard.press("Enter")
     await expect(console.locator("#pulse-open-form")).to_be_hidden()
     await expect(console.get_by_role("button", name="Clore la question")).to_be_focused()
+
+
+# Every text added inside a live region (aria-live other than "off", role status or alert), in order.
+RECORD_LIVE = """() => {
+  window.__live = [];
+  const live = '[aria-live]:not([aria-live="off"]), [role="status"], [role="alert"]';
+  new MutationObserver((records) => {
+    for (const r of records) for (const n of r.addedNodes) {
+      const at = n.nodeType === 1 ? n : n.parentElement;
+      if (at && at.closest(live) && n.textContent.trim()) window.__live.push(n.textContent.trim());
+    }
+  }).observe(document.body, { childList: true, subtree: true });
+}"""
+
+
+async def test_each_answer_to_the_satisfaction_question_is_not_read_again(
+    web: Browsing, web_server: ServerProcess
+) -> None:
+    """While the question is open, each answer updates the console's figures and comments: a screen
+    reader must not hear the whole card (question, figures, every comment so far) once per answer."""
+    links = create_room(web_server.url, title="Pulse room")
+    facilitator = await Client.connect(web_server.ws_url)
+    await facilitator.auth(links["facilitator_token"])
+    people = [await Client.connect(web_server.ws_url) for _ in range(3)]
+    try:
+        for person, name in zip(people, ("Ana", "Ben", "Cleo"), strict=True):
+            await person.join(links["room"], name)
+        console = await web.page("console", width=1280, height=900)
+        await console.goto(links["facilitator_url"])
+        await facilitator.ok("pulse.open")
+        await expect(console.locator("#pulse-live")).to_contain_text("Open")
+        await console.evaluate(RECORD_LIVE)
+        for person, comment in zip(people, ("Good pace", "More coffee", "Loved it"), strict=True):
+            await person.ok("pulse.answer", score=4, comment=comment)
+            await expect(console.locator("#pulse-live")).to_contain_text(comment)
+        live: list[str] = await console.evaluate("window.__live")
+        assert not [text for text in live if "Good pace" in text], live
+    finally:
+        for client in (*people, facilitator):
+            await client.close()

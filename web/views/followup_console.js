@@ -405,7 +405,9 @@ export function buildConsoleFollowup(ctx, state, refresh) {
     h("div", { class: "field" }, h("label", { for: "pulse-question", text: t("pulse.question") }), pulseQuestion),
     h("div", { class: "row-actions" }, h("button", { type: "submit", id: "pulse-open", class: "btn btn-small btn-primary", text: t("pulse.open") })),
   );
-  const pulseLive = h("div", { class: "stack", id: "pulse-live", "aria-live": "polite" });
+  // Not a live region: it is drawn again on each answer, and a screen reader would read the whole card
+  // (question, figures, every comment so far) once per answer.
+  const pulseLive = h("div", { class: "stack", id: "pulse-live" });
   const pulseCard = card("pulse-staff-card", "pulse.staffTitle", pulseOpenForm, pulseLive);
 
   // --- Contributors ---
