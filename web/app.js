@@ -90,6 +90,9 @@ function alreadyDone(type, fields, state) {
   }
 }
 
+// The views of a live session; leaving one for a terminal message is announced.
+const LIVE_VIEWS = new Set(["lobby", "board", "console", "screen"]);
+
 /** Runs a session on a room page and swaps the view (join form, lobby, board, console, screen). */
 class RoomPage {
   constructor(r) {
@@ -250,6 +253,8 @@ class RoomPage {
       // A removed or rejected member may still download or erase its data, with its token alone.
       const gone = !erased && (code === 4100 || code === 4101) && s.token && s.role !== "moderator";
       const after = gone ? () => goneDataCard(this.ctx) : null;
+      // The page swaps under a screen reader: say what happened, once (not on a reload onto the message).
+      if (LIVE_VIEWS.has(this.viewKind)) announce(t("terminal." + key));
       this.showMessage("terminal." + key, "terminal." + key + "Body", reason, after);
       return;
     }
@@ -292,6 +297,8 @@ class RoomPage {
       lobby: () => mountLobby(this.ctx),
       board: () => mountBoard(this.ctx),
     };
+    // Let in from the lobby: the board replaces it without a word, so the live region says so.
+    if (this.viewKind === "lobby" && kind === "board") announce(t("lobby.admitted"));
     this.mountView(kind, factories[kind]);
     if (kind === "console") this.remember(state, role);
     renderConnection(this.ctx);

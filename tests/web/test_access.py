@@ -1,12 +1,12 @@
-"""What a screen reader, a keyboard alone, reduced motion, a phone and French need beyond axe-core's
-rules: the live region says each milestone once and says when the connection is lost and back (the
-toasts' region is there before its first toast), and a console does not read its satisfaction card
-again on each answer; a moderator working through the approval queue or the lobby by keyboard keeps
-the focus in the list, and so does one merging notes or asking the satisfaction question; a button's
-name starts with what it shows ("Move 2 here"); looping animations stop with "reduce motion"; every
-page has a title that says what it is, in the page's language; the composer's controls are 44 px
-targets on a phone; the dark room screen's focus ring stands out; a one-dot vote is singular in both
-languages."""
+"""What a screen reader, a keyboard alone, reduced motion, a phone and French need beyond axe-core's rules:
+the live region says each milestone once, says when the connection is lost and back, and when one is let
+in from the lobby or declined (the toasts' region is there before its first toast), and a console does
+not read its satisfaction card again on each answer; a moderator working through the approval queue or
+the lobby by keyboard keeps the focus in the list, and so does one merging notes or asking the
+satisfaction question; a button's name starts with what it shows ("Move 2 here"); looping animations stop
+with "reduce motion"; every page has a title that says what it is, in the page's language; the composer's
+controls are 44 px targets on a phone; the dark room screen's focus ring stands out; a one-dot vote is
+singular in both languages."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from playwright.async_api import Page, expect
 
 from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
-from tests.web.conftest import Browsing, join, screenshot
+from tests.web.conftest import Browsing, join, page_state, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -406,3 +406,35 @@ async def test_each_answer_to_the_satisfaction_question_is_not_read_again(
     finally:
         for client in (*people, facilitator):
             await client.close()
+
+
+async def test_the_lobby_says_when_one_is_let_in_or_declined(
+    web: Browsing, web_server: ServerProcess
+) -> None:
+    """Waiting in an approval room's lobby, a screen reader user hears nothing of the page swapping to
+    the board or to the refusal: the live region says each, once, in the page's language."""
+    links = create_room(web_server.url, title="Salle", locale="fr", access="approval")
+    facilitator = await Client.connect(web_server.ws_url)
+    await facilitator.auth(links["facilitator_token"])
+    try:
+        pages = []
+        for name in ("Kim", "Troll"):
+            page = await web.page(name, width=390, height=844, mobile=True, locale="fr-FR")
+            await join(page, links["room"], name)
+            await expect(page.locator("#lobby-title")).to_be_visible()
+            await page.evaluate(RECORD_ANNOUNCER)
+            pages.append(page)
+        kim, troll = pages
+        await facilitator.ok("member.admit", member=await page_state(kim, "s.me.id"))
+        await expect(kim.locator("#idle-title")).to_be_visible()
+        await facilitator.ok("member.reject", member=await page_state(troll, "s.me.id"), reason="Non")
+        await expect(troll.locator("h1")).to_have_text("Votre demande d'entrée a été refusée")
+        assert await marker_said(kim, facilitator, 2) == [
+            "Un modérateur vous a fait entrer.",
+            "Nouvelle\u00a0: Marker",
+        ]
+        assert await said_after(troll, 1) == ["Votre demande d'entrée a été refusée"]
+        await troll.wait_for_timeout(500)
+        assert await said(troll) == ["Votre demande d'entrée a été refusée"]
+    finally:
+        await facilitator.close()
