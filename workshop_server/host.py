@@ -432,11 +432,10 @@ class LocalRoom:
         if outcome.error is not None:
             return Reply(seq=item.seq, error=outcome.error.to_dict())
         reply = Reply(seq=item.seq, result=outcome.result)
-        # The new staff links go to the facilitator alone, with the reply of the rotation that made them.
-        # A resend is answered by its id only: anyone else's room.rotate_links with the id of one of its
-        # own applied commands gets that command's result, not a rotation, and never the links; nor does
-        # a rotation replaced since (a resend that whoever holds a leaked facilitator link kept in flight
-        # while the facilitator rotated them).
+        # The new staff links go to the facilitator alone, with the reply of the rotation that made them:
+        # never with a resend of a rotation replaced since (one that whoever holds a leaked facilitator
+        # link kept in flight while the facilitator rotated them). The room refuses another command sent
+        # with a used id (room.py), so no one else's reply is a rotation's; the actor check stays a guard.
         if (
             isinstance(item.command, c.RoomRotateLinks)
             and item.actor == self.room.facilitator_id
