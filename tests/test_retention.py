@@ -249,3 +249,28 @@ async def test_a_purge_journaled_but_not_deleted_deletes_the_room_when_it_loads_
         for wire in (fay, late):
             await wire.close()
     assert files_holding(data, NAME.encode()) == []
+
+
+async def test_a_server_without_a_journal_forgets_creation_ids_past_the_dedupe_window(
+    tmp_path: Path, clock: Clock
+) -> None:
+    """Without a journal the hub keeps each creation id's keyed hash itself: one per room made, which
+    grew for as long as the server ran; those past ``dedupe_window_seconds`` answer no resend, and go."""
+    hub = Hub(settings(tmp_path / "data", store="memory", dedupe_window_seconds=60), clock=clock)
+    await hub.start()
+    try:
+
+        async def create(creation: str) -> tuple[str, bool]:
+            host, created = await hub.create_room(
+                title="T", brief="", rules="", access="code", passphrase=None, anonymous=False,
+                locale="en", facilitator_name="Fay", creation=creation,
+            )  # fmt: skip
+            return host.room_id, created
+
+        first, made = await create("a" * 32)
+        assert made and await create("a" * 32) == (first, False)  # a resend within the window
+        clock.now += 61
+        second, made = await create("b" * 32)
+        assert made and list(hub._creations) == [second]
+    finally:
+        await hub.stop()

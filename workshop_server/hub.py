@@ -1395,6 +1395,10 @@ class Hub:
         if self.journal is not None:
             await self.journal.create_room(code, pack(meta))
         elif key is not None:
+            # In creation order: those past the dedupe window answer no resend any more, and go.
+            horizon = now - self.settings.dedupe_window_seconds
+            while self._creations and next(iter(self._creations.values()))[1] < horizon:
+                del self._creations[next(iter(self._creations))]
             self._creations[code] = (key, now)
         return await self._install(room, 0, created=True)
 
