@@ -38,6 +38,22 @@ def clock() -> Clock:
     return Clock()
 
 
+def run_purge(data: Path) -> subprocess.CompletedProcess[str]:
+    """``workshop-server purge`` on ``data``, as cron runs it: only the secret in the environment."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("WORKSHOP_")},
+        "WORKSHOP_SECRET": SECRET,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "workshop_server", "purge", "--data-dir", str(data)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 @contextlib.asynccontextmanager
 async def two_hubs(data: Path, clock: Clock, **overrides: Any) -> AsyncIterator[tuple[Hub, Hub]]:
     async with cluster_hubs(settings(data, purge_every_seconds=0, **overrides), clock=clock) as hubs:
@@ -148,18 +164,7 @@ async def test_workshop_server_purge_runs_it_by_hand(tmp_path: Path, clock: Cloc
     clock.now = time.time() - 100 * DAY  # a room created 100 days ago
     async with two_hubs(data, clock) as (a, _):
         old, _ = await new_room(a)
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("WORKSHOP_")},
-        "WORKSHOP_SECRET": SECRET,
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "workshop_server", "purge", "--data-dir", str(data)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_purge(data)
     assert done.returncode == 0, done.stderr
     assert f"purged 1 room(s) (room): {old}" in done.stdout
     assert DATABASE_FILENAME in os.listdir(data)
@@ -195,18 +200,7 @@ async def test_workshop_server_purge_fails_when_a_room_past_its_retention_stays(
             "UPDATE rooms SET meta = substr(meta, 1, length(meta) - 1) WHERE room_id = ?", (unreadable,)
         )
     db.close()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("WORKSHOP_")},
-        "WORKSHOP_SECRET": SECRET,
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "workshop_server", "purge", "--data-dir", str(data)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_purge(data)
     assert done.returncode == 1, (done.returncode, done.stdout, done.stderr)
     assert f"purged 1 room(s) (room): {fine}" in done.stdout
     last = done.stderr.strip().splitlines()[-1]
