@@ -12,16 +12,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from bench.themes import LANGS, engine_labels, gold, load, rooms
+from bench.themes import LANGS, engine_labels, gold, load, rooms, seeded_engine
 from workshop_server.suggest import (
     MAX_NOTES,
     NAME_MAX,
     TEXT_CHARS,
+    THEME_SAMPLE,
     Note,
     Suggestion,
+    Theme,
+    _samples,
+    assign,
     considered,
+    suggest,
     suggest_themes,
     warm_up,
 )
@@ -35,6 +41,13 @@ ROOT = Path(__file__).resolve().parent.parent
 # French 0.188, bilingual rooms 0.288. The floors sit just under; the goal of the issue is 0.5.
 FLOOR = {"en": 0.17, "fr": 0.18, "mixed": 0.27}
 GOAL = 0.5
+# With existing themes (two notes of each gold theme grouped by hand), bench/themes.py measured the
+# share of the other notes proposed for their own theme (recall) at 0.399 / 0.423 / 0.521 and the
+# share of proposals that are right (precision) at 0.504 / 0.530 / 0.614.
+ADDITIONS_FLOOR = {
+    "recall": {"en": 0.37, "fr": 0.40, "mixed": 0.49},
+    "precision": {"en": 0.48, "fr": 0.50, "mixed": 0.58},
+}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -248,6 +261,27 @@ def test_quality_does_not_regress(quality: dict[str, float], lang: str) -> None:
     assert quality[lang] >= FLOOR[lang], f"ARI {quality[lang]:.3f} fell below {FLOOR[lang]} ({lang})"
 
 
+@pytest.fixture(scope="module")
+def additions_quality(labelled: dict[tuple[str, str], list[dict[str, str]]]) -> dict[str, dict[str, float]]:
+    scores = {k: seeded_engine(room) for k, room in labelled.items()}
+    return {
+        field: {
+            lang: float(np.mean([v[field] for (_, g), v in scores.items() if g == lang]))
+            for lang in (*LANGS, "mixed")
+        }
+        for field in ADDITIONS_FLOOR
+    }
+
+
+@pytest.mark.parametrize("field", sorted(ADDITIONS_FLOOR))
+@pytest.mark.parametrize("lang", [*LANGS, "mixed"])
+def test_proposals_for_existing_themes_do_not_regress(
+    additions_quality: dict[str, dict[str, float]], field: str, lang: str
+) -> None:
+    got, floor = additions_quality[field][lang], ADDITIONS_FLOOR[field][lang]
+    assert got >= floor, f"{field} {got:.3f} fell below {floor} ({lang})"
+
+
 @pytest.mark.xfail(strict=True, reason="goal of issue 10 not met: ARI 0.19 (en) and 0.19 (fr), goal 0.5")
 @pytest.mark.parametrize("lang", LANGS)
 def test_quality_goal(quality: dict[str, float], lang: str) -> None:
@@ -268,8 +302,6 @@ def test_adjusted_rand_index() -> None:
 
 
 def test_average_linkage_cuts_at_the_threshold() -> None:
-    import numpy as np
-
     sim = np.array(
         [
             [1.0, 0.9, 0.1, 0.0],
@@ -283,6 +315,80 @@ def test_average_linkage_cuts_at_the_threshold() -> None:
     assert average_linkage(sim, 0.05) == [[0, 1, 2, 3]]  # (0.1+0.2+0+0)/4 = 0.075
     assert average_linkage(sim, 0.1) == [[0, 1], [2, 3]]
     assert average_linkage(np.zeros((0, 0)), 0.5) == []
+
+
+# --- existing themes -----------------------------------------------------------------------------
+
+
+def test_notes_that_belong_to_an_existing_theme_are_proposed_for_it() -> None:
+    """A room where staff made "Food" and "Noise" by hand: new notes about food or noise go to those
+    themes (even without a shared word), two notes about something else make a new group, and a note
+    is never both in a group and in an addition."""
+    notes = notes_of(
+        "croissants on friday",
+        "noise cancelling headphones",
+        "bike parking",
+        "a covered bike shed",
+        "tea and biscuits",
+    )
+    themes = [
+        Theme("t-food", ("free coffee in the morning", "breakfast snacks")),
+        Theme("t-noise", ("the open space is way too loud", "a quiet room to focus")),
+    ]
+    found = suggest(notes, themes)
+    added = {i: a.theme for a in found.additions for i in a.notes}
+    assert added.get("n0") == "t-food" and added.get("n4") == "t-food"
+    assert set(found.additions[0].notes) == {"n0", "n4"}  # (the closest to the theme's notes first)
+    assert added.get("n1") == "t-noise"
+    assert [set(g.notes) for g in found.groups] == [{"n2", "n3"}]
+    placed = [i for g in found.groups for i in g.notes] + list(added)
+    assert len(placed) == len(set(placed))
+    # Most notes first; a theme nothing belongs to is not in the answer.
+    assert [a.theme for a in found.additions] == ["t-food", "t-noise"]
+    assert suggest(notes_of("bike parking", "a covered bike shed"), themes).additions == []
+
+
+def test_existing_themes_with_one_note_and_without_text() -> None:
+    """One new note can go to a theme (no group of two needed); a theme whose notes are blank, and a
+    repeated theme id, are left out; max_groups=0 keeps the additions."""
+    themes = [Theme("empty", ("", "  ")), Theme("loud", ("too much noise",)), Theme("loud", ("coffee",))]
+    found = suggest(notes_of("it is so loud in here"), themes)
+    assert found.groups == [] and [(a.theme, a.notes) for a in found.additions] == [("loud", ("n0",))]
+    assert suggest(notes_of("it is so loud in here"), themes, max_groups=0).additions == found.additions
+    assert suggest([], themes).additions == []
+
+
+def test_a_note_goes_to_the_theme_it_is_closest_to_on_average() -> None:
+    """``assign``: the theme whose notes are the most similar on average, if that reaches the
+    threshold; ties go to the first theme."""
+    sim = np.array(
+        [
+            [1.0, 0.0, 0.3, 0.3, 0.9, -0.5],
+            [0.0, 1.0, 0.01, 0.02, 0.0, 0.0],
+            [0.3, 0.01, 1.0, 0.0, 0.0, 0.0],
+            [0.3, 0.02, 0.0, 1.0, 0.0, 0.0],
+            [0.9, 0.0, 0.0, 0.0, 1.0, 0.0],
+            [-0.5, 0.0, 0.0, 0.0, 0.0, 1.0],
+        ]
+    )
+    # Note 0: 0.3 with theme A (rows 2, 3), 0.2 with theme B (rows 4, 5: 0.9 and -0.5).
+    assert assign(sim, 2, [[2, 3], [4, 5]], 0.05) == [0, -1]
+    assert assign(sim, 2, [[2, 3], [4, 5]], 0.01) == [0, 0]
+    assert assign(sim, 2, [[4, 5], [2, 3]], 0.5) == [-1, -1]
+    assert assign(sim, 2, [], 0.0) == [-1, -1]
+
+
+def test_the_themes_read_are_bounded() -> None:
+    """At most THEME_SAMPLE notes of a theme are read, and the themes' notes count in MAX_NOTES:
+    the work stays bounded however many themed notes a room holds."""
+    big = [
+        Theme(f"t{i}", tuple(f"note {j} of theme {i}" for j in range(THEME_SAMPLE + 5))) for i in range(200)
+    ]
+    samples = _samples(big)
+    assert all(len(texts) <= THEME_SAMPLE for _, texts in samples)
+    assert sum(len(texts) for _, texts in samples) <= MAX_NOTES // 2
+    left = MAX_NOTES - sum(len(texts) for _, texts in samples)
+    assert len(considered(notes_of(*(f"idea {i}" for i in range(MAX_NOTES))), left)) == left
 
 
 def test_words_fold_plurals_and_languages_are_told_apart() -> None:

@@ -676,7 +676,7 @@ class Session:
     async def _suggest(self, cmd: c.ThemesSuggest, host: RoomHandle) -> None:
         """Suggested themes: computed in a thread, one computation at a time per process, the room's
         notes read when its turn comes (``suggesting.py``), then the reply. Nothing enters the room
-        until staff send ``theme.create``."""
+        until staff send ``theme.create`` or ``theme.assign``."""
         try:
             found = await self.hub.suggestions.suggest(host, lambda: not self.closing)
         except errors.WorkshopError as exc:
@@ -686,10 +686,14 @@ class Session:
             self._suggesting = False
         if found is None:
             return  # gone before its turn: nothing was computed
-        # Each suggestion can be accepted as it is: no more ideas than one theme.create takes.
+        # Each suggestion can be accepted as it is: no more ideas than one theme.create or theme.assign
+        # takes.
         cap = c.THEME_IDEAS_MAX
-        kept = found if cmd.max_groups is None else found[: cmd.max_groups]
-        result = {"suggestions": [{"name": s.name, "ideas": list(s.notes[:cap])} for s in kept]}
+        kept = found.groups if cmd.max_groups is None else found.groups[: cmd.max_groups]
+        result = {
+            "suggestions": [{"name": s.name, "ideas": list(s.notes[:cap])} for s in kept],
+            "additions": [{"theme": a.theme, "ideas": list(a.notes[:cap])} for a in found.additions],
+        }
         seq = host.feed.delivered if self.attached else 0
         self.reply_after(0, protocol.ok(cmd.id, result, seq, self.hub.clock()))
 

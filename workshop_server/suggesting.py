@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from workshop_server import errors
-from workshop_server.suggest import Note, Suggestion, suggest_themes
+from workshop_server.suggest import Note, Proposals, Theme, suggest
 from workshop_server.suggest.embed import ModelUnavailable, Stopped
 
 log = logging.getLogger("workshop_server")
@@ -45,7 +45,7 @@ class Room(Protocol):
 
 @dataclass
 class _Turn:
-    answer: asyncio.Future[list[Suggestion] | None]
+    answer: asyncio.Future[Proposals | None]
     wanted: list[Callable[[], bool]] = field(default_factory=list)
 
     def still_wanted(self) -> bool:
@@ -59,9 +59,10 @@ class Suggestions:
         self._one_at_a_time = asyncio.Semaphore(1)
         self._waiting: dict[str, _Turn] = {}  # room id -> its request still waiting for its turn
 
-    async def suggest(self, host: Room, wanted: Callable[[], bool]) -> list[Suggestion] | None:
-        """The suggestions for ``host``'s room, largest group first; None when nobody wanted them any
-        more (``wanted`` is false for every requester at its turn). Raises a ``WorkshopError``."""
+    async def suggest(self, host: Room, wanted: Callable[[], bool]) -> Proposals | None:
+        """The suggestions for ``host``'s room (new groups, largest first, and notes for its existing
+        themes); None when nobody wanted them any more (``wanted`` is false for every requester at its
+        turn). Raises a ``WorkshopError``."""
         turn = self._waiting.get(host.room_id)
         if turn is None:
             turn = _Turn(asyncio.get_running_loop().create_future())
@@ -82,10 +83,11 @@ class Suggestions:
                 if not turn.still_wanted():
                     turn.answer.set_result(None)
                     return
-                pairs = await host.query("ungrouped_on_wall")
-                notes = [Note(i, t) for i, t in pairs]
+                read = await host.query("suggest_input")
+                notes = [Note(i, t) for i, t in read["notes"]]
+                themes = [Theme(i, tuple(texts)) for i, texts in read["themes"]]
                 # ``stop`` runs in the encoding thread: it only reads the requesters' flags.
-                found = await asyncio.to_thread(suggest_themes, notes, stop=lambda: not turn.still_wanted())
+                found = await asyncio.to_thread(suggest, notes, themes, stop=lambda: not turn.still_wanted())
         except Stopped:
             turn.answer.set_result(None)  # every requester left while it ran
         except errors.WorkshopError as exc:

@@ -65,6 +65,7 @@ async def test_suggested_themes_are_for_staff_and_change_nothing(
     reply = await facilitator.ok("themes.suggest")
     suggestions = reply["suggestions"]
     assert isinstance(suggestions, list)
+    assert reply["additions"] == []  # no theme yet
     grouped = [i for s in suggestions for i in s["ideas"]]
     assert len(grouped) == len(set(grouped)) and set(grouped) <= set(ideas)
     assert all(s["name"] and len(s["ideas"]) >= 2 for s in suggestions)
@@ -76,6 +77,28 @@ async def test_suggested_themes_are_for_staff_and_change_nothing(
         first = suggestions[0]
         created = await facilitator.ok("theme.create", name=first["name"], ideas=first["ideas"])
         assert created["theme"]["ideas"] == first["ideas"]
+
+
+async def test_suggestions_propose_notes_for_the_existing_themes(
+    server: ServerProcess, connect: Connect
+) -> None:
+    """Once staff made a theme, the notes that belong with its notes come back as an addition for it
+    (accepted with an ordinary theme.assign), not as a new group; other notes still make new groups,
+    and no note is proposed twice."""
+    facilitator, _, _, ideas = await setup(server, connect)
+    food = (await facilitator.ok("theme.create", name="Food", ideas=ideas[:1]))["theme"]["id"]
+    reply = await facilitator.ok("themes.suggest")
+    additions = reply["additions"]
+    assert [a["theme"] for a in additions] == [food]
+    assert ideas[4] in additions[0]["ideas"]  # the same note again
+    assert not set(additions[0]["ideas"]) & set(ideas[2:4])  # bikes are not food
+    proposed = additions[0]["ideas"] + [i for s in reply["suggestions"] for i in s["ideas"]]
+    assert len(proposed) == len(set(proposed)) and set(proposed) <= set(ideas[1:])
+    assert [set(s["ideas"]) for s in reply["suggestions"]] == [set(ideas[2:4])]
+    moved = await facilitator.ok("theme.assign", theme=food, ideas=additions[0]["ideas"])
+    assert moved["theme"] == food and moved["ideas"] == additions[0]["ideas"]
+    again = await facilitator.ok("themes.suggest")
+    assert again["additions"] == []  # nothing left that belongs there
 
 
 async def test_a_voter_whose_dot_a_merge_moved_is_told_where_it_is(

@@ -399,3 +399,9 @@ def test_suggested_themes_read_only_the_ungrouped_notes_on_the_wall() -> None:
     private = w.post(ann, "secret coffee")
     ids = [i for i, _ in views.ungrouped_on_wall(w.room)]
     assert ids == on_wall, (hidden, withdrawn, absorbed, grouped, shadowed, pending, private)
+    # The themes' side reads the same notes: a theme's hidden note is not read, and a theme with
+    # none left on the wall is left out.
+    machines = next(t.id for t in w.room.themes.values() if t.name == "Machines")
+    theme(w, "Later", [on_wall[1]])
+    w.ok(FACILITATOR, c.IdeaHide, idea=on_wall[1], reason="off topic")
+    assert views.themes_on_wall(w.room) == [(machines, ["coffee machine"])]

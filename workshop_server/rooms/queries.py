@@ -78,10 +78,14 @@ def position(room: RoomState, worker: str = "") -> list[Any]:
     return [room.epoch, room.seq, len(room.where.get(worker, ())), room.worker_screens.get(worker, 0)]
 
 
-@query("ungrouped_on_wall")
-def ungrouped_on_wall(room: RoomState) -> list[list[str]]:
-    """``[id, text]`` of every idea on the wall without a theme (suggested themes' input)."""
-    return [[i, t] for i, t in views.ungrouped_on_wall(room)]
+@query("suggest_input")
+def suggest_input(room: RoomState) -> Data:
+    """Suggested themes' input: ``notes``, ``[id, text]`` of every idea on the wall without a theme, and
+    ``themes``, ``[theme id, [text, ...]]`` of every theme with ideas on the wall."""
+    return {
+        "notes": [[i, t] for i, t in views.ungrouped_on_wall(room)],
+        "themes": [[theme, texts] for theme, texts in views.themes_on_wall(room)],
+    }
 
 
 @query("entry")

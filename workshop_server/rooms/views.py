@@ -181,6 +181,17 @@ def ungrouped_on_wall(room: RoomState) -> list[tuple[str, str]]:
     return [(i.id, i.text) for i in room.ideas.values() if i.theme is None and room.publicly_visible(i)]
 
 
+def themes_on_wall(room: RoomState) -> list[tuple[str, list[str]]]:
+    """Suggested themes' other input: each theme (in the order they were made) with the texts of its
+    ideas on the wall, oldest first; a theme with none is left out. The same notes as
+    ``ungrouped_on_wall`` may see: never a private, pending, hidden or merged note."""
+    texts: dict[str, list[str]] = {}
+    for i in room.ideas.values():
+        if i.theme is not None and room.publicly_visible(i):
+            texts.setdefault(i.theme, []).append(i.text)
+    return [(t, texts[t]) for t in room.themes if t in texts]
+
+
 # --- Rounds, members, the room --------------------------------------------------------------------------
 def round_view(rnd: Round) -> Data:
     view: Data = {

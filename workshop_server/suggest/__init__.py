@@ -17,8 +17,17 @@ How (measured in ``bench/themes.py``, results in docs/performance.md):
 4. Clusters of two notes or more become suggestions, largest first, each named by its most
    representative words in the notes' language (:mod:`.text`).
 
-Work is bounded whatever the input: at most ``MAX_NOTES`` notes are considered (the first ones;
-the rest stay out of every group) and at most ``TEXT_CHARS`` characters of each.
+The room's existing themes take part (:func:`suggest`): up to ``THEME_SAMPLE`` notes of each are
+encoded with the others (and count in the room's mean). A note without a theme is proposed for the
+theme whose notes it is most similar to on average, when that average reaches ``THRESHOLD``: the
+test that would merge it into a group of those notes (an :class:`Addition`). The other notes are
+clustered into new groups as above. Measured against clustering with the themes as fixed clusters
+(average linkage with cannot-links), this finds more of the notes that belong to a theme at the same
+precision (docs/performance.md).
+
+Work is bounded whatever the input: at most ``MAX_NOTES`` notes are considered in all (the themes'
+samples, at most half of it, then the first notes without a theme; the rest stay out of every group)
+and at most ``TEXT_CHARS`` characters of each.
 """
 
 from __future__ import annotations
@@ -37,11 +46,17 @@ __all__ = [
     "MAX_NOTES",
     "NAME_MAX",
     "TEXT_CHARS",
+    "THEME_SAMPLE",
     "THRESHOLD",
+    "Addition",
     "Note",
+    "Proposals",
     "Suggestion",
+    "Theme",
+    "assign",
     "considered",
     "similarities",
+    "suggest",
     "suggest_themes",
     "warm_up",
 ]
@@ -53,6 +68,9 @@ TEXT_CHARS = 500
 THRESHOLD = 0.05
 """Average cosine similarity (after centring) at which two groups still merge. Chosen on the
 labelled set; bench/themes.py sweeps it, and leaving each prompt out picks the same value."""
+THEME_SAMPLE = 20
+"""Notes of each existing theme that are read (the first ones given): enough to place a note, and
+the work stays bounded however big a theme grows."""
 _CENTRE_PRIOR = 4.0
 """The room mean is taken out with weight n / (n + 4): fully in a room of many notes, half with
 four notes, so that two or three notes are not pushed apart by their own mean."""
@@ -65,9 +83,31 @@ class Note:
 
 
 @dataclass(frozen=True)
+class Theme:
+    """A theme the room has already: its id and the texts of the notes in it."""
+
+    id: str
+    texts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Suggestion:
     name: str
     notes: tuple[str, ...]  # note ids, two or more, in the order the notes were given
+
+
+@dataclass(frozen=True)
+class Addition:
+    """Notes without a theme that belong with an existing theme's notes."""
+
+    theme: str
+    notes: tuple[str, ...]  # note ids, one or more, the closest to the theme's notes first
+
+
+@dataclass(frozen=True)
+class Proposals:
+    groups: list[Suggestion]  # new themes, largest first
+    additions: list[Addition]  # notes for existing themes, most notes first (ties: the themes' order)
 
 
 def warm_up() -> None:
@@ -78,23 +118,55 @@ def warm_up() -> None:
 def suggest_themes(
     notes: Sequence[Note], *, max_groups: int | None = None, stop: Callable[[], bool] | None = None
 ) -> list[Suggestion]:
-    """Groups of similar notes with a proposed name each, largest group first.
+    """Groups of similar notes with a proposed name each, largest group first (:func:`suggest` for a
+    room without themes)."""
+    return suggest(notes, max_groups=max_groups, stop=stop).groups
 
-    Every note is in at most one group; notes that resemble no other stay out. The same notes in
-    the same order give the same suggestions. Notes with only blank text, and repeats of an id
-    already seen, are ignored. ``max_groups`` keeps only the largest groups (ties: the tighter).
-    ``stop`` is asked while the notes are encoded (most of the time): when it says so,
-    ``embed.Stopped`` is raised.
+
+def suggest(
+    notes: Sequence[Note],
+    themes: Sequence[Theme] = (),
+    *,
+    max_groups: int | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> Proposals:
+    """New groups of similar notes with a proposed name each, largest group first, and the notes
+    that belong with one of ``themes``.
+
+    Every note is in at most one group or addition; notes that resemble no other stay out. The same
+    input gives the same suggestions. Notes with only blank text, and repeats of an id already seen,
+    are ignored; so are themes without a note with text. ``max_groups`` keeps only the largest new
+    groups (ties: the tighter); additions are never cut. ``stop`` is asked while the notes are
+    encoded (most of the time): when it says so, ``embed.Stopped`` is raised.
     """
     if max_groups is not None and max_groups < 0:
         raise ValueError("max_groups must be 0 or more, or None")
-    kept = considered(notes)
-    if len(kept) < 2 or max_groups == 0:
-        return []
+    samples = _samples(themes)
+    kept = considered(notes, MAX_NOTES - sum(len(t) for _, t in samples))
+    if not kept or (not samples and len(kept) < 2):
+        return Proposals([], [])
     texts = [note.text for note in kept]
+    anchors: list[list[int]] = []  # each theme's rows in the similarity matrix
+    for _, sample in samples:
+        anchors.append(list(range(len(texts), len(texts) + len(sample))))
+        texts.extend(sample)
     similarity = similarities(texts, stop)
-    clusters = [c for c in average_linkage(similarity, THRESHOLD) if len(c) > 1]
-    ranked = sorted(clusters, key=lambda c: (-len(c), -_cohesion(similarity, c), c[0]))
+    m = len(kept)
+    home = assign(similarity, m, anchors, THRESHOLD)
+    additions = []
+    for k, (theme, _) in enumerate(samples):
+        mine = [i for i in range(m) if home[i] == k]
+        if mine:  # the closest to the theme's notes first (ties: the order given)
+            close = similarity[np.ix_(mine, anchors[k])].mean(axis=1)
+            order = sorted(range(len(mine)), key=lambda j: (-close[j], j))
+            additions.append(Addition(theme, tuple(kept[mine[j]].id for j in order)))
+    additions.sort(key=lambda x: -len(x.notes))  # stable: ties keep the themes' order
+    free = [i for i in range(m) if home[i] < 0]
+    sub = similarity[np.ix_(free, free)]
+    fresh = [[free[i] for i in c] for c in average_linkage(sub, THRESHOLD) if len(c) > 1]
+    if max_groups == 0:
+        return Proposals([], additions)
+    ranked = sorted(fresh, key=lambda c: (-len(c), -_cohesion(similarity, c), c[0]))
     if max_groups is not None:
         ranked = ranked[:max_groups]
     vocabulary = RoomVocabulary(texts)
@@ -109,23 +181,55 @@ def suggest_themes(
             unique = f"{name[: NAME_MAX - len(str(n)) - 1].rstrip()} {n}"
         taken.add(unique.casefold())
         found.append(Suggestion(name=unique, notes=tuple(kept[i].id for i in cluster)))
-    return found
+    return Proposals(found, additions)
 
 
-def considered(notes: Sequence[Note]) -> list[Note]:
+def considered(notes: Sequence[Note], limit: int = MAX_NOTES) -> list[Note]:
     """The notes ``suggest_themes`` works on, which bounds its work whatever it is given: the first
-    ``MAX_NOTES`` notes with some non-blank text and an id not seen before, each text cut to
+    ``limit`` notes with some non-blank text and an id not seen before, each text cut to
     ``TEXT_CHARS`` characters."""
     kept: list[Note] = []
     seen: set[str] = set()
     for note in notes:
-        if len(kept) == MAX_NOTES:
+        if len(kept) >= limit:
             break
         if note.id in seen or not note.text.strip():
             continue
         seen.add(note.id)
         kept.append(note if len(note.text) <= TEXT_CHARS else Note(note.id, note.text[:TEXT_CHARS]))
     return kept
+
+
+def assign(
+    similarity: npt.NDArray[np.float64], m: int, anchors: Sequence[Sequence[int]], threshold: float
+) -> list[int]:
+    """For each of the first ``m`` rows of ``similarity`` (the notes without a theme): the index in
+    ``anchors`` (each theme's rows) of the theme whose notes it is most similar to on average, when
+    that average reaches ``threshold`` (ties: the first theme); else -1."""
+    if not anchors or m == 0:
+        return [-1] * m
+    closeness = np.stack([similarity[:m, list(a)].mean(axis=1) for a in anchors], axis=1)
+    best = np.argmax(closeness, axis=1)
+    reached = closeness[np.arange(m), best] >= threshold
+    return [int(k) if ok else -1 for k, ok in zip(best, reached, strict=True)]
+
+
+def _samples(themes: Sequence[Theme]) -> list[tuple[str, list[str]]]:
+    """Each theme's id and the texts read of it: its first ``THEME_SAMPLE`` non-blank texts, each cut to
+    ``TEXT_CHARS``, at most ``MAX_NOTES // 2`` in all (later themes then go without); themes without
+    text, and repeats of a theme id, are left out."""
+    out: list[tuple[str, list[str]]] = []
+    seen: set[str] = set()
+    room = MAX_NOTES // 2
+    for theme in themes:
+        if theme.id in seen:
+            continue
+        seen.add(theme.id)
+        texts = [t[:TEXT_CHARS] for t in theme.texts if t.strip()][: min(THEME_SAMPLE, room)]
+        if texts:
+            out.append((theme.id, texts))
+            room -= len(texts)
+    return out
 
 
 def similarities(texts: Sequence[str], stop: Callable[[], bool] | None = None) -> npt.NDArray[np.float64]:
