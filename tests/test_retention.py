@@ -19,7 +19,7 @@ from tests.test_cluster import SECRET, Wire, new_room, settings
 from tests.test_cluster import two_hubs as cluster_hubs
 from workshop_server import errors
 from workshop_server.hub import Hub
-from workshop_server.storage import DATABASE_FILENAME
+from workshop_server.storage import DATABASE_FILENAME, Journal
 
 DAY = 86400.0
 NAME = "Zoé Retainable"
@@ -38,11 +38,13 @@ def clock() -> Clock:
     return Clock()
 
 
-def run_purge(data: Path) -> subprocess.CompletedProcess[str]:
-    """``workshop-server purge`` on ``data``, as cron runs it: only the secret in the environment."""
+def run_purge(data: Path, **settings: str) -> subprocess.CompletedProcess[str]:
+    """``workshop-server purge`` on ``data``, as cron runs it: only the secret (and ``settings``, as
+    ``WORKSHOP_<NAME>`` variables) in the environment."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("WORKSHOP_")},
         "WORKSHOP_SECRET": SECRET,
+        **{f"WORKSHOP_{k.upper()}": v for k, v in settings.items()},
     }
     return subprocess.run(
         [sys.executable, "-m", "workshop_server", "purge", "--data-dir", str(data)],
@@ -170,43 +172,84 @@ async def test_workshop_server_purge_runs_it_by_hand(tmp_path: Path, clock: Cloc
     assert DATABASE_FILENAME in os.listdir(data)
 
 
-async def test_workshop_server_purge_fails_when_a_room_past_its_retention_stays(
-    tmp_path: Path, clock: Clock
-) -> None:
-    """A room past its retention that cannot be purged (here its stored data is damaged, so it cannot
-    load) keeps its personal data. The command logged a warning saying it would be tried again later,
-    printed 'purged 1 room(s)' and exited 0: a cron job read success, and nothing tries again when the
-    schedule is off (purge_every_seconds=0, as operations.md says to run it from cron). A room whose
-    meta is damaged was not even looked at (metas() leaves it out). Both now end it with status 1 and
-    one line naming them, after the others are purged."""
+def damage(data: Path, *, journal: str = "", meta: str = "") -> None:
+    """Cut a byte off the stored journal (entries and snapshot) of room ``journal`` and off the meta
+    (its creation, its retention) of room ``meta``: their checksums then fail."""
     import sqlite3
 
-    data = tmp_path / "data"
+    db = sqlite3.connect(data / DATABASE_FILENAME)
+    with db:
+        for table in ("entries", "snapshots"):
+            cut = f"UPDATE {table} SET data = substr(data, 1, length(data) - 1) WHERE room_id = ?"
+            db.execute(cut, (journal,))
+        db.execute("UPDATE rooms SET meta = substr(meta, 1, length(meta) - 1) WHERE room_id = ?", (meta,))
+    db.close()
+
+
+async def damaged_rooms(data: Path, clock: Clock) -> tuple[str, str, str]:
+    """Three rooms made 100 days ago: one fine, one whose meta is damaged, one whose journal is."""
     clock.now = time.time() - 100 * DAY
     async with two_hubs(data, clock) as (a, _):
         fine, _ = await new_room(a)
-        unreadable, _ = await new_room(a)  # its meta (its creation, its retention) damaged
+        unreadable, _ = await new_room(a)
         damaged, links = await new_room(a)
         fay = Wire(a)
         await fay.attached("auth", token=links["facilitator_token"])
         await fay.ok("round.open", kind="ideate", prompt="Ideas", private=False)
         await fay.close()
-    db = sqlite3.connect(data / DATABASE_FILENAME)
-    with db:
-        for table in ("entries", "snapshots"):
-            damage = f"UPDATE {table} SET data = substr(data, 1, length(data) - 1) WHERE room_id = ?"
-            db.execute(damage, (damaged,))
-        db.execute(
-            "UPDATE rooms SET meta = substr(meta, 1, length(meta) - 1) WHERE room_id = ?", (unreadable,)
-        )
-    db.close()
+    damage(data, journal=damaged, meta=unreadable)
+    return fine, unreadable, damaged
+
+
+async def test_workshop_server_purge_fails_when_a_room_past_its_retention_stays(
+    tmp_path: Path, clock: Clock
+) -> None:
+    """A room past its retention that cannot be purged keeps its personal data. The command logged a
+    warning saying it would be tried again later, printed 'purged 1 room(s)' and exited 0: a cron job
+    read success, and nothing tries again when the schedule is off (purge_every_seconds=0, as
+    operations.md says to run it from cron). A room whose meta is damaged (its creation, so its
+    retention, unknown) was not even looked at (metas() leaves it out). It now ends with status 1
+    and one line naming it, after the others are purged.
+
+    A room whose journal is damaged (its meta readable: its retention is known to be over) was never
+    purged either: no owner can load it to apply the purge, so its personal data outlived its
+    retention for good. With purge_mode=room its stored data is now deleted directly, which is what
+    the purge does."""
+    data = tmp_path / "data"
+    fine, unreadable, damaged = await damaged_rooms(data, clock)
     done = run_purge(data)
     assert done.returncode == 1, (done.returncode, done.stdout, done.stderr)
-    assert f"purged 1 room(s) (room): {fine}" in done.stdout
+    assert f"purged 2 room(s) (room): {damaged} {fine}" in done.stdout or (
+        f"purged 2 room(s) (room): {fine} {damaged}" in done.stdout
+    ), done.stdout
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("workshop-server: could not purge 1 room(s)"), done.stderr
+    assert unreadable in last and damaged not in last
+    assert f"room {damaged}: purged (room) after 90 days by deleting its stored data" in done.stderr
+    assert "Traceback" not in done.stderr
+    journal = await Journal.open(data / DATABASE_FILENAME)
+    try:
+        assert await journal.list_rooms() == [unreadable]
+    finally:
+        await journal.close()
+
+
+async def test_a_damaged_room_cannot_be_made_anonymous_and_the_purge_says_so(
+    tmp_path: Path, clock: Clock
+) -> None:
+    """purge_mode=personal keeps an anonymous archive of each room, which a room whose journal cannot
+    be loaded cannot become: it is not deleted behind the organiser's back, and the purge fails
+    naming it, with a warning saying how to delete it."""
+    data = tmp_path / "data"
+    fine, unreadable, damaged = await damaged_rooms(data, clock)
+    done = run_purge(data, purge_mode="personal")
+    assert done.returncode == 1, (done.returncode, done.stdout, done.stderr)
+    assert f"purged 1 room(s) (personal): {fine}" in done.stdout
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("workshop-server: could not purge 2 room(s)"), done.stderr
     assert damaged in last and unreadable in last
-    assert "Traceback" not in done.stderr
+    assert f"room {damaged}: its stored data cannot be loaded" in done.stderr
+    assert "purge_mode=room" in done.stderr
 
 
 async def test_a_purge_journaled_but_not_deleted_deletes_the_room_when_it_loads_again(
@@ -217,7 +260,7 @@ async def test_a_purge_journaled_but_not_deleted_deletes_the_room_when_it_loads_
     of the room is still stored: loaded again (a participant's join, the next worker), the replay's
     ``delete`` effect was ignored and the room was served whole, names and ideas, to anyone with its
     code, until the next purge run (``purge_every_seconds``, an hour by default)."""
-    from workshop_server.storage import Journal, StorageError
+    from workshop_server.storage import StorageError
 
     real = Journal.delete_room
     failed: list[str] = []

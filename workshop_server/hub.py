@@ -1225,15 +1225,51 @@ class Hub:
             except errors.RoomNotFound:
                 continue  # deleted meanwhile (another worker's purge)
             except errors.WorkshopError as exc:
+                reason = await self._unservable(room_id) if isinstance(exc, errors.RoomUnavailable) else None
+                if reason is not None and mode == "room":
+                    # Nobody can serve it, so no owner can apply the purge; deleting it is what the
+                    # purge does, and its personal data must not outlive its retention.
+                    await self.wipe_wal(await journal.delete_room(room_id, wait=not self.wiping))
+                    log.warning(
+                        "room %s: purged (room) after %s days by deleting its stored data, which cannot "
+                        "be loaded (%s)",
+                        room_id,
+                        days,
+                        reason,
+                    )
+                    purged.append(room_id)
+                    continue
                 log.warning(
                     "room %s: the retention purge failed (%s); the next purge tries again", room_id, exc
                 )
+                if reason is not None:
+                    log.warning(
+                        "room %s: its stored data cannot be loaded (%s), so it cannot be made anonymous "
+                        "(purge_mode=personal): delete it by running the purge with purge_mode=room",
+                        room_id,
+                        reason,
+                    )
                 if failed is not None:
                     failed.append(room_id)
                 continue
             log.info("room %s: purged (%s) after %s days", room_id, mode, days)
             purged.append(room_id)
         return purged
+
+    async def _unservable(self, room_id: str) -> str | None:
+        """Why the room's stored data cannot be loaded by this release (damaged, or written by a newer
+        release), or None when it can (the failure was elsewhere: the journal, the broker, an owner)."""
+        assert self.journal is not None
+        try:
+            loaded = await self.journal.load(room_id)
+            self.rebuild(room_id, loaded.meta, loaded.snapshot, loaded.entries)
+        except errors.RoomUnavailable as exc:
+            return exc.message
+        except errors.WorkshopError:
+            return None  # RoomNotStored, a storage error: not the data's fault
+        except Exception as exc:  # what _load reports as damaged data too
+            return _loggable(exc)
+        return None
 
     async def _purge_on_schedule(self) -> None:
         every = self.settings.purge_every_seconds
