@@ -19,6 +19,7 @@ from workshop_server.rooms import commands as c
 from workshop_server.rooms import room as room_module
 from workshop_server.rooms.room import DEDUPE_FLOOR, Room
 from workshop_server.rooms.state import Limits, StoredReply, from_plain, to_plain
+from workshop_server.rooms.text import LIMITS_FIXES
 
 CAPS = ("ideas_per_member_max", "ideas_per_room_max", "replies_per_member_max", "replies_per_room_max")
 
@@ -217,6 +218,45 @@ def test_the_word_filters_entries_in_the_moderation_log_are_capped() -> None:
     for n in range(6):
         uncapped.ok(bob, c.IdeaWithdraw, idea=uncapped.post(bob, f"you idiot {n}"))
     assert sum(1 for e in uncapped.room.audit if e.action == "filter.held") == 6
+
+
+def test_limits_set_every_limit_the_command_carries() -> None:
+    """``_limits`` (journaled when a room loads under changed settings) sets every limit it carries.
+    It left ``filter_audit_max`` out: a room created before that cap kept every entry of the word
+    filter for good, a changed WORKSHOP_FILTER_AUDIT_MAX never reached an existing room, and each load
+    of such a room journaled another ``_limits`` that changed nothing."""
+    carried = set(c.SetLimits.model_fields) - {"id", "type"}
+    assert carried <= set(Limits.__dataclass_fields__)
+    w = capped()
+    before = to_plain(w.room.limits)
+    changed = {
+        name: (value * 2 + 3 if isinstance(value, int) else value + 1.5)
+        for name, value in before.items()
+        if name in carried
+    }
+    w.ok(None, c.SetLimits, **changed)
+    assert to_plain(w.room.limits) == {**before, **changed}
+
+
+def test_limits_switch_the_word_filters_cap_on_in_a_room_recorded_without_it() -> None:
+    """A room created before ``filter_audit_max`` (0: every entry kept) takes the cap from the
+    ``_limits`` of its next load, and keeps the filter's last entries from then on. A ``_limits``
+    handled under the text rules before the fix leaves it as it was (a replay gives the same room)."""
+    w = capped()
+    ann = w.join("Ann")
+    w.open_ideate(private=False)
+    plain = {k: v for k, v in to_plain(Limits(filter_audit_max=3)).items() if k in c.SetLimits.model_fields}
+    w.room.text_rules = LIMITS_FIXES - 1  # an entry handled by the release before the fix
+    w.ok(None, c.SetLimits, **plain)
+    assert w.room.limits.filter_audit_max == 0
+    w.room.text_rules = LIMITS_FIXES  # loaded again: what comes next is handled under today's rules
+    for n in range(4):
+        w.ok(ann, c.IdeaWithdraw, idea=w.post(ann, f"you idiot {n}"))
+    assert sum(1 for e in w.room.audit if e.action == "filter.held") == 4
+    w.ok(None, c.SetLimits, **plain)
+    assert w.room.limits.filter_audit_max == 3
+    w.ok(ann, c.IdeaWithdraw, idea=w.post(ann, "you idiot again"))
+    assert sum(1 for e in w.room.audit if e.action == "filter.held") == 3
 
 
 def _forget_as_specified(replies: dict[str, dict[str, StoredReply]], cap: int) -> None:

@@ -10,7 +10,7 @@ from workshop_server.rooms.events import PUBLIC, STAFF, Data, Effect, EventName
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.registry import FACILITATOR, INTERNAL, handles
 from workshop_server.rooms.state import Invite, Member, MemberStatus, Role, passphrase_matches, to_plain
-from workshop_server.rooms.text import ERASED_INVITE_FIXES, JURY_INVITE_FIXES, RULE_FIXES
+from workshop_server.rooms.text import ERASED_INVITE_FIXES, JURY_INVITE_FIXES, LIMITS_FIXES, RULE_FIXES
 
 
 @handles(c.Tick, roles=INTERNAL)
@@ -37,6 +37,8 @@ def set_limits(room: RoomState, cmd: c.SetLimits, actor: str | None, now: float)
     limits.ideas_per_member_max, limits.ideas_per_room_max = cmd.ideas_per_member_max, cmd.ideas_per_room_max
     limits.replies_per_member_max = cmd.replies_per_member_max
     limits.replies_per_room_max, limits.dedupe_per_room = cmd.replies_per_room_max, cmd.dedupe_per_room
+    if room.text_rules >= LIMITS_FIXES:  # (left out before: journals written then replay as they were)
+        limits.filter_audit_max = cmd.filter_audit_max
     return {}
 
 

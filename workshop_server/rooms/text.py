@@ -191,7 +191,7 @@ def clean_name(raw: str, limit: int, *, blanks: bool = True) -> str:
 #: The text rules new commands are handled under. Each journal entry records the version it was handled
 #: under, so that a replay applies the same rules and gives the same texts (an entry without one was
 #: written under version 1).
-TEXT_RULES = 15
+TEXT_RULES = 16
 """Version 3 adds the word filter (``rooms/triage.py``): the cleaning is version 2's. Version 4 (the
 same texts) fixes merges and results, which changed what some commands emit: :data:`MERGE_FIXES`.
 Version 5 refuses texts and names made only of characters that show nothing (:data:`BLANKS_FROM`)
@@ -206,7 +206,8 @@ Version 11 lets a personal invite whose member erased its data admit a new membe
 (:data:`REASON_FIXES`). Version 13 makes an erasure rewrite the member's own name only
 (:data:`ERASURE_FIXES`). Version 14 lets a removed, rejected or waiting member erase its own data
 (:data:`SELF_ERASE_FIXES`). Version 15 lets a jury invite in past the passphrase, the approval lobby and
-the lock (:data:`JURY_INVITE_FIXES`)."""
+the lock (:data:`JURY_INVITE_FIXES`). Version 16 lets a ``_limits`` command change the cap on the word
+filter's entries in the moderation log (:data:`LIMITS_FIXES`)."""
 #: From this version on (entries handled under it, and everything live): a merged idea that absorbed a
 #: note of an anonymous round names no co-author (``RoomState.anonymous_credit``); undoing a merge
 #: gives back only the dots it moved, not those it refunded, and takes back the credit it had added to
@@ -279,6 +280,12 @@ SELF_ERASE_FIXES = 14
 #: facilitator's own admission (``access.enter``). Before, the expert was asked for the passphrase, waited
 #: in the lobby or was refused. Journals written before replay as they were.
 JURY_INVITE_FIXES = 15
+#: From this version on: a ``_limits`` command (journaled when a room loads under settings that differ
+#: from its recorded limits) also sets ``filter_audit_max`` (``access.set_limits``). Before, it was left
+#: out: a room created before the cap kept every entry of the word filter in its moderation log for good
+#: (the growth the cap was made for), and a changed ``WORKSHOP_FILTER_AUDIT_MAX`` never reached a room
+#: created before the change. Journals written before replay as they were.
+LIMITS_FIXES = 16
 
 
 def legacy_clean_name(raw: str, limit: int) -> str:
