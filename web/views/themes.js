@@ -1,12 +1,13 @@
 // The console's notes and themes: the staff wall split into theme columns and a "No theme" area.
 // Staff create, rename, recolour and dissolve themes; move notes one at a time or several at once, by
 // drag and drop or by keyboard (tick notes with Space, then "Move to" or "Move here"); merge duplicates
-// and undo a merge; ask the server for suggested themes and accept, edit or reject each one.
+// and undo a merge; ask the server for suggested themes and accept, edit or reject each one, and for
+// notes that belong with existing themes (leave single notes out, then accept or reject the rest).
 // Nothing moves without a staff action: every change is one command.
 
 import { h, renderRow, setText, show, syncList } from "../dom.js";
 import { t } from "../i18n.js";
-import { colorClass, COLORS, themeChip } from "./parts.js";
+import { colorClass, COLORS, swatchClass, themeChip } from "./parts.js";
 import { isSpotlit, spotlightButton } from "./spotlight.js";
 
 // Kept across re-renders and a language switch.
@@ -22,11 +23,15 @@ export const grouping = {
   newColor: null, // null: the colour the fewest themes have
   moveTarget: "",
   suggestions: null,
+  additions: null, // notes proposed for existing themes: [{key, theme, name, ideas}], shown before the suggestions
   suggesting: false,
   unmergeErrors: new Map(),
 };
 
 let dragging = null; // the idea ids being dragged, between dragstart and drop/dragend
+// Keys of the suggestions and additions, never reused: a card of an earlier answer is not mistaken for
+// one of the next (its buttons would act on the earlier item).
+let suggestionSeq = 0;
 const THEME_NAME_MAX = 60;
 
 /** Whether staff can group or merge the idea: on the wall (visible, not written under a shadow mute,
@@ -312,14 +317,17 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
     ctx
       .act("themes.suggest", {})
       .then((result) => {
-        let n = 0;
         grouping.suggestions = ((result && result.suggestions) || []).map((s) => ({
-          key: "s" + n++,
+          key: "s" + suggestionSeq++,
           name: s.name,
           draft: s.name,
           ideas: s.ideas || [],
         }));
-        ctx.toast(t("themes.suggested", { count: grouping.suggestions.length }));
+        // A theme dissolved before the answer came has nothing to take the notes.
+        grouping.additions = ((result && result.additions) || [])
+          .filter((a) => state.themes.has(a.theme))
+          .map((a) => ({ key: "a" + suggestionSeq++, theme: a.theme, name: state.themes.get(a.theme).name, ideas: a.ideas || [] }));
+        ctx.toast(t("themes.suggested", { count: grouping.suggestions.length + grouping.additions.length }));
       })
       .catch(() => {})
       .finally(() => {
@@ -333,6 +341,7 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
   const suggestClose = h("button", { type: "button", class: "btn btn-small btn-ghost", id: "suggestions-close", text: t("themes.suggestClose") });
   suggestClose.addEventListener("click", () => {
     grouping.suggestions = null;
+    grouping.additions = null;
     refresh();
     suggestBtn.focus();
   });
@@ -583,7 +592,7 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
                 ctx.toast(t("themes.suggestionGone"));
                 grouping.suggestions = grouping.suggestions.filter((x) => x !== s);
                 refresh();
-                (suggestList.querySelector("[data-focus=accept]") || suggestBtn).focus();
+                (suggestList.querySelector("[data-focus=accept]:not([disabled])") || suggestBtn).focus();
                 return;
               }
               ctx
@@ -592,7 +601,7 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
                   grouping.suggestions = (grouping.suggestions || []).filter((x) => x !== s);
                   ctx.toast(t("themes.created", { name }));
                   refresh();
-                  (suggestList.querySelector("[data-focus=accept]") || suggestBtn).focus();
+                  (suggestList.querySelector("[data-focus=accept]:not([disabled])") || suggestBtn).focus();
                 })
                 .catch(() => {});
             },
@@ -605,6 +614,108 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
             "aria-label": t("themes.rejectLabel", { name: short(s.draft || s.name, 40) }),
             onclick: () => {
               grouping.suggestions = grouping.suggestions.filter((x) => x !== s);
+              refresh();
+              (suggestList.querySelector("[data-focus=reject]") || suggestBtn).focus();
+            },
+          }),
+        ),
+      ];
+    });
+  }
+
+  // The notes of an addition that can still go into its theme: on the wall and in no theme.
+  function additionIdeas(a) {
+    if (!state.themes.has(a.theme)) return [];
+    return a.ideas.map((id) => state.ideas.get(id)).filter((idea) => groupable(state, idea) && !idea.theme);
+  }
+
+  function dropAddition(a) {
+    grouping.additions = (grouping.additions || []).filter((x) => x !== a);
+  }
+
+  // Notes proposed for an existing theme: each can be left out, then the rest accepted (theme.assign).
+  function updateAddition(li, a) {
+    const theme = state.themes.get(a.theme);
+    if (theme) a.name = theme.name; // renamed meanwhile: its new name
+    const ideas = additionIdeas(a);
+    li.className = "suggestion suggestion-addition" + (theme ? " suggestion-" + theme.color : "");
+    renderRow(li, JSON.stringify(["add", a.name, theme ? theme.color : null, ideas.map((i) => [i.id, i.text, i.color])]), () => {
+      const name = short(a.name, 40);
+      // After a note is left out: the next note's button, else Accept (Reject when nothing is left).
+      const focusAfter = (index) => {
+        const leave = li.querySelectorAll("[data-leave]");
+        (leave[index] || li.querySelector("[data-focus=accept]:not([disabled])") || li.querySelector("[data-focus=reject]"))?.focus();
+      };
+      return [
+        h("h4", { class: "suggestion-title" }, theme ? h("span", { class: "theme-swatch " + swatchClass(theme.color), "aria-hidden": "true" }) : null, h("span", { text: t("themes.additionTitle", { name }) })),
+        ideas.length
+          ? h(
+              "ul",
+              { class: "suggestion-notes" },
+              ideas.map((idea, index) =>
+                h(
+                  "li",
+                  { class: "suggestion-note " + colorClass(idea.color) },
+                  h("span", { class: "suggestion-note-text", text: idea.text }),
+                  h("button", {
+                    type: "button",
+                    class: "btn btn-small btn-ghost suggestion-leave",
+                    "data-focus": "leave-" + idea.id,
+                    "data-leave": idea.id,
+                    text: t("themes.leaveOut"),
+                    "aria-label": t("themes.leaveOutLabel", { text: short(idea.text, 60) }),
+                    onclick: () => {
+                      a.ideas = a.ideas.filter((id) => id !== idea.id);
+                      refresh();
+                      focusAfter(index);
+                    },
+                  }),
+                ),
+              ),
+            )
+          : null,
+        // The theme was dissolved, or every note it proposed was grouped, hidden or left out: say so.
+        theme ? null : h("p", { class: "empty suggestion-gone", text: t("themes.additionThemeGone") }),
+        theme && !ideas.length ? h("p", { class: "empty suggestion-gone", text: t("themes.additionGone") }) : null,
+        h(
+          "div",
+          { class: "row-actions" },
+          h("button", {
+            type: "button",
+            class: "btn btn-small btn-primary",
+            "data-focus": "accept",
+            text: t("themes.accept"),
+            "aria-label": t("themes.acceptAdditionLabel", { name }),
+            disabled: ideas.length === 0,
+            onclick: () => {
+              const ids = additionIdeas(a).map((i) => i.id);
+              if (!ids.length) {
+                ctx.toast(t("themes.additionGone"));
+                dropAddition(a);
+                refresh();
+                (suggestList.querySelector("[data-focus=accept]:not([disabled])") || suggestBtn).focus();
+                return;
+              }
+              ctx
+                .act("theme.assign", { theme: a.theme, ideas: ids })
+                .then((result) => {
+                  dropAddition(a);
+                  const count = result && Array.isArray(result.ideas) ? result.ideas.length : ids.length;
+                  ctx.toast(t("themes.added", { count, name: a.name }));
+                  refresh();
+                  (suggestList.querySelector("[data-focus=accept]:not([disabled])") || suggestBtn).focus();
+                })
+                .catch(() => {});
+            },
+          }),
+          h("button", {
+            type: "button",
+            class: "btn btn-small btn-ghost",
+            "data-focus": "reject",
+            text: t("themes.reject"),
+            "aria-label": t("themes.rejectAdditionLabel", { name }),
+            onclick: () => {
+              dropAddition(a);
               refresh();
               (suggestList.querySelector("[data-focus=reject]") || suggestBtn).focus();
             },
@@ -678,8 +789,10 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
     suggestBtn.disabled = grouping.suggesting;
     show(suggestions, grouping.suggestions !== null);
     if (grouping.suggestions) {
-      show(suggestEmpty, grouping.suggestions.length === 0);
-      syncList(suggestList, grouping.suggestions, (s) => s.key, () => h("li", { class: "suggestion" }), updateSuggestion);
+      // The additions to existing themes first, then the new groups.
+      const items = [...(grouping.additions || []), ...grouping.suggestions];
+      show(suggestEmpty, items.length === 0);
+      syncList(suggestList, items, (s) => s.key, () => h("li", { class: "suggestion" }), (li, s) => (s.theme ? updateAddition(li, s) : updateSuggestion(li, s)));
     }
 
     syncList(columns, columnsData, (c) => c.theme.id, themeColumn, updateColumn);
