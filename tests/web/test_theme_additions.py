@@ -63,7 +63,7 @@ async def test_notes_proposed_for_an_existing_theme_are_left_out_or_accepted(
         await ana.ok("idea.post", text=COFFEE_AGAIN)
         await fay.ok("round.close")
         await expect(console.locator("#staff-wall .staff-note")).to_have_count(4)
-        await expect(console.locator("#themes-suggest-hint")).to_contain_text("your existing themes")
+        await expect(console.locator("#themes-suggest-hint")).to_contain_text("one of your themes")
 
         await console.click("#themes-suggest")
         items = console.locator("#suggestion-list > .suggestion")

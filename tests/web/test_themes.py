@@ -125,6 +125,9 @@ async def test_group_merge_and_vote_on_themes(web: Browsing, web_server: ServerP
         await note(console, FRUIT).drag_to(food)
         await expect(food.locator(".staff-note")).to_have_count(3)
         await expect(console.locator("#selection-status")).to_have_text("No note selected.")
+        # The move's answer came (its toast): a drag that starts while the answer re-renders the notes is
+        # lost (seen on a loaded machine, the note staying in its theme).
+        await expect(console.locator(".toast", has_text="2 notes moved to “Food & drinks”")).to_be_visible()
         # Dragged back out to "No theme" (dropped on its heading: both ends of a drag must be in view).
         await note(console, FRUIT).drag_to(console.locator("#theme-none-title"))
         await expect(food.locator(".staff-note")).to_have_count(2)
