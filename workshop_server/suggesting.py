@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from workshop_server import errors
-from workshop_server.suggest import Note, Proposals, Theme, suggest
+from workshop_server.suggest import MAX_NOTES, THEME_SAMPLE, Note, Proposals, Theme, suggest
 from workshop_server.suggest.embed import ModelUnavailable, Stopped
 
 log = logging.getLogger("workshop_server")
@@ -83,7 +83,7 @@ class Suggestions:
                 if not turn.still_wanted():
                     turn.answer.set_result(None)
                     return
-                read = await host.query("suggest_input")
+                read = await host.query("suggest_input", notes=MAX_NOTES, per_theme=THEME_SAMPLE)
                 notes = [Note(i, t) for i, t in read["notes"]]
                 themes = [Theme(i, tuple(texts)) for i, texts in read["themes"]]
                 # ``stop`` runs in the encoding thread: it only reads the requesters' flags.

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from tests.rooms.helpers import FACILITATOR, Workshop, state_without_clock
 from workshop_server.rooms import commands as c
-from workshop_server.rooms import views
+from workshop_server.rooms import queries, views
 from workshop_server.rooms.events import PUBLIC, STAFF
 from workshop_server.rooms.room import Room
 
@@ -405,3 +405,10 @@ def test_suggested_themes_read_only_the_ungrouped_notes_on_the_wall() -> None:
     theme(w, "Later", [on_wall[1]])
     w.ok(FACILITATOR, c.IdeaHide, idea=on_wall[1], reason="off topic")
     assert views.themes_on_wall(w.room) == [(machines, ["coffee machine"])]
+    # The named query answers what the engine reads at most: the first notes, the first of each theme.
+    w.ok(FACILITATOR, c.ThemeAssign, theme=machines, ideas=[on_wall[0]])
+    read = queries.run(w.room, "suggest_input", {"notes": 5, "per_theme": 1})
+    assert read == {"notes": [], "themes": [[machines, ["free coffee"]]]}
+    w.ok(FACILITATOR, c.ThemeAssign, theme=None, ideas=[on_wall[0], grouped])
+    read = queries.run(w.room, "suggest_input", {"notes": 1, "per_theme": 1})
+    assert read == {"notes": [[on_wall[0], "free coffee"]], "themes": []}

@@ -79,12 +79,13 @@ def position(room: RoomState, worker: str = "") -> list[Any]:
 
 
 @query("suggest_input")
-def suggest_input(room: RoomState) -> Data:
-    """Suggested themes' input: ``notes``, ``[id, text]`` of every idea on the wall without a theme, and
-    ``themes``, ``[theme id, [text, ...]]`` of every theme with ideas on the wall."""
+def suggest_input(room: RoomState, notes: int, per_theme: int) -> Data:
+    """Suggested themes' input: ``notes``, ``[id, text]`` of the first ``notes`` ideas on the wall
+    without a theme, and ``themes``, ``[theme id, [text, ...]]`` of every theme with ideas on the wall,
+    its first ``per_theme`` (what the engine reads: the answer stays bounded in a room of thousands)."""
     return {
-        "notes": [[i, t] for i, t in views.ungrouped_on_wall(room)],
-        "themes": [[theme, texts] for theme, texts in views.themes_on_wall(room)],
+        "notes": [[i, t] for i, t in views.ungrouped_on_wall(room)[:notes]],
+        "themes": [[theme, texts[:per_theme]] for theme, texts in views.themes_on_wall(room)],
     }
 
 
