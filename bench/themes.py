@@ -26,7 +26,7 @@ proposed for a theme carries that theme's label), against the same notes cluster
 
 Speed: ``suggest_themes`` on 100, 500 and 2,000 notes (the labelled notes, repeated past 493),
 median of three warm runs, with the encoder's share (timed apart, on the same gists); and the
-one-time model load.
+one-time model load; and ``suggest`` on the same notes in a room with 25 themes of 20 notes each.
 
 ``--markdown`` prints the tables only (as pasted in docs/performance.md).
 """
@@ -275,8 +275,19 @@ def speed(rows: Sequence[Row], repeats: int = 3) -> list[dict[str, float]]:
         texts = [gist(n.text) for n in notes]  # what suggest_themes encodes
         total = [timed(partial(suggest_themes, notes)) for _ in range(repeats)]
         encoding = [timed(partial(embed.encode, texts)) for _ in range(repeats)]
+        # The same notes in a room with 25 themes of 20 notes each (THEME_SAMPLE): 500 more encoded.
+        themes = [
+            Theme(f"t{k}", tuple(rows[(size + 20 * k + j) % len(rows)]["text"] for j in range(20)))
+            for k in range(25)
+        ]
+        with_themes = [timed(partial(suggest, notes, themes)) for _ in range(repeats)]
         out.append(
-            {"notes": size, "total_s": statistics.median(total), "encode_s": statistics.median(encoding)}
+            {
+                "notes": size,
+                "total_s": statistics.median(total),
+                "encode_s": statistics.median(encoding),
+                "with_themes_s": statistics.median(with_themes),
+            }
         )
     return out
 
@@ -431,11 +442,14 @@ def markdown(r: dict[str, Any]) -> str:
         f"Speed (one BLAS thread; median of 3 warm runs; the model load, once per process, took "
         f"{r['load_s']:.2f} s):",
         "",
-        "| notes | suggest_themes | of which encoding |",
-        "|---|---|---|",
+        "| notes | suggest_themes | of which encoding | the same notes with 25 themes of 20 notes |",
+        "|---|---|---|---|",
     ]
     for s in r["speed"]:
-        lines.append(f"| {s['notes']:,} | {s['total_s'] * 1000:.0f} ms | {s['encode_s'] * 1000:.0f} ms |")
+        lines.append(
+            f"| {s['notes']:,} | {s['total_s'] * 1000:.0f} ms | {s['encode_s'] * 1000:.0f} ms "
+            f"| {s['with_themes_s'] * 1000:.0f} ms |"
+        )
     return "\n".join(lines)
 
 
