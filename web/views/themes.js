@@ -337,6 +337,8 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
       });
   });
   const suggestList = h("ul", { class: "suggestions", id: "suggestion-list" });
+  // After a suggestion or an addition left the list: the next Accept that can act, else "Suggest themes".
+  const focusNextAccept = () => (suggestList.querySelector("[data-focus=accept]:not([disabled])") || suggestBtn).focus();
   const suggestEmpty = h("p", { class: "empty", id: "suggestions-empty", text: t("themes.suggestEmpty") });
   const suggestClose = h("button", { type: "button", class: "btn btn-small btn-ghost", id: "suggestions-close", text: t("themes.suggestClose") });
   suggestClose.addEventListener("click", () => {
@@ -592,7 +594,7 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
                 ctx.toast(t("themes.suggestionGone"));
                 grouping.suggestions = grouping.suggestions.filter((x) => x !== s);
                 refresh();
-                (suggestList.querySelector("[data-focus=accept]:not([disabled])") || suggestBtn).focus();
+                focusNextAccept();
                 return;
               }
               ctx
@@ -601,7 +603,7 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
                   grouping.suggestions = (grouping.suggestions || []).filter((x) => x !== s);
                   ctx.toast(t("themes.created", { name }));
                   refresh();
-                  (suggestList.querySelector("[data-focus=accept]:not([disabled])") || suggestBtn).focus();
+                  focusNextAccept();
                 })
                 .catch(() => {});
             },
@@ -693,7 +695,7 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
                 ctx.toast(t("themes.additionGone"));
                 dropAddition(a);
                 refresh();
-                (suggestList.querySelector("[data-focus=accept]:not([disabled])") || suggestBtn).focus();
+                focusNextAccept();
                 return;
               }
               ctx
@@ -703,7 +705,7 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
                   const count = result && Array.isArray(result.ideas) ? result.ideas.length : ids.length;
                   ctx.toast(t("themes.added", { count, name: a.name }));
                   refresh();
-                  (suggestList.querySelector("[data-focus=accept]:not([disabled])") || suggestBtn).focus();
+                  focusNextAccept();
                 })
                 .catch(() => {});
             },
