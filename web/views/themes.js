@@ -339,6 +339,20 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
   const suggestList = h("ul", { class: "suggestions", id: "suggestion-list" });
   // After a suggestion or an addition left the list: the next Accept that can act, else "Suggest themes".
   const focusNextAccept = () => (suggestList.querySelector("[data-focus=accept]:not([disabled])") || suggestBtn).focus();
+  // "Reject" on a suggestion or an addition: it leaves this console's list, the focus goes to the next Reject.
+  const rejectButton = (label, remove) =>
+    h("button", {
+      type: "button",
+      class: "btn btn-small btn-ghost",
+      "data-focus": "reject",
+      text: t("themes.reject"),
+      "aria-label": label,
+      onclick: () => {
+        remove();
+        refresh();
+        (suggestList.querySelector("[data-focus=reject]") || suggestBtn).focus();
+      },
+    });
   const suggestEmpty = h("p", { class: "empty", id: "suggestions-empty", text: t("themes.suggestEmpty") });
   const suggestClose = h("button", { type: "button", class: "btn btn-small btn-ghost", id: "suggestions-close", text: t("themes.suggestClose") });
   suggestClose.addEventListener("click", () => {
@@ -608,17 +622,8 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
                 .catch(() => {});
             },
           }),
-          h("button", {
-            type: "button",
-            class: "btn btn-small btn-ghost",
-            "data-focus": "reject",
-            text: t("themes.reject"),
-            "aria-label": t("themes.rejectLabel", { name: short(s.draft || s.name, 40) }),
-            onclick: () => {
-              grouping.suggestions = grouping.suggestions.filter((x) => x !== s);
-              refresh();
-              (suggestList.querySelector("[data-focus=reject]") || suggestBtn).focus();
-            },
+          rejectButton(t("themes.rejectLabel", { name: short(s.draft || s.name, 40) }), () => {
+            grouping.suggestions = grouping.suggestions.filter((x) => x !== s);
           }),
         ),
       ];
@@ -710,18 +715,7 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
                 .catch(() => {});
             },
           }),
-          h("button", {
-            type: "button",
-            class: "btn btn-small btn-ghost",
-            "data-focus": "reject",
-            text: t("themes.reject"),
-            "aria-label": t("themes.rejectAdditionLabel", { name }),
-            onclick: () => {
-              dropAddition(a);
-              refresh();
-              (suggestList.querySelector("[data-focus=reject]") || suggestBtn).focus();
-            },
-          }),
+          rejectButton(t("themes.rejectAdditionLabel", { name }), () => dropAddition(a)),
         ),
       ];
     });
