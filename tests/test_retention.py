@@ -252,6 +252,38 @@ async def test_a_damaged_room_cannot_be_made_anonymous_and_the_purge_says_so(
     assert "purge_mode=room" in done.stderr
 
 
+async def test_a_failing_delete_of_an_unloadable_room_does_not_stop_the_purge(
+    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The direct delete of a room whose journal cannot be loaded failed (a full disk, an I/O error on
+    its own damaged pages): the error left the purge, so no room after it was purged in that run, nor
+    in any later one (the order is stable), and ``workshop-server purge`` ended in a traceback. Now
+    that room is named among those that could not be purged, and the others are purged."""
+    from workshop_server.storage import StorageError
+
+    data = tmp_path / "data"
+    clock.now = time.time() - 100 * DAY
+    async with two_hubs(data, clock) as (a, _):
+        rooms = [(await new_room(a))[0] for _ in range(4)]
+    damaged = sorted(rooms)[0]  # metas() come sorted by id: the first one purged
+    damage(data, journal=damaged)
+    real = Journal.delete_room
+
+    async def failing(self: Journal, room_id: str, *, wait: bool = True) -> bool:
+        if room_id == damaged:
+            raise StorageError("database or disk is full")
+        return await real(self, room_id, wait=wait)
+
+    monkeypatch.setattr(Journal, "delete_room", failing)
+    clock.now = time.time()
+    async with two_hubs(data, clock) as (a, _):
+        failed: list[str] = []
+        purged = await a.purge_expired(failed)
+        assert failed == [damaged]
+        assert sorted(purged) == sorted(r for r in rooms if r != damaged)
+        assert a.journal is not None and await a.journal.list_rooms() == [damaged]
+
+
 async def test_a_purge_journaled_but_not_deleted_deletes_the_room_when_it_loads_again(
     tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1229,7 +1229,19 @@ class Hub:
                 if reason is not None and mode == "room":
                     # Nobody can serve it, so no owner can apply the purge; deleting it is what the
                     # purge does, and its personal data must not outlive its retention.
-                    await self.wipe_wal(await journal.delete_room(room_id, wait=not self.wiping))
+                    try:
+                        await self.wipe_wal(await journal.delete_room(room_id, wait=not self.wiping))
+                    except Exception as delete_exc:  # the others are purged all the same
+                        log.warning(
+                            "room %s: its stored data cannot be loaded (%s) and deleting it failed (%s); "
+                            "the next purge tries again",
+                            room_id,
+                            reason,
+                            _loggable(delete_exc),
+                        )
+                        if failed is not None:
+                            failed.append(room_id)
+                        continue
                     log.warning(
                         "room %s: purged (room) after %s days by deleting its stored data, which cannot "
                         "be loaded (%s)",
