@@ -253,7 +253,7 @@ async def test_a_damaged_room_cannot_be_made_anonymous_and_the_purge_says_so(
 
 
 async def test_a_failing_delete_of_an_unloadable_room_does_not_stop_the_purge(
-    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The direct delete of a room whose journal cannot be loaded failed (a full disk, an I/O error on
     its own damaged pages): the error left the purge, so no room after it was purged in that run, nor
@@ -264,7 +264,14 @@ async def test_a_failing_delete_of_an_unloadable_room_does_not_stop_the_purge(
     data = tmp_path / "data"
     clock.now = time.time() - 100 * DAY
     async with two_hubs(data, clock) as (a, _):
-        rooms = [(await new_room(a))[0] for _ in range(4)]
+        rooms = []
+        for _ in range(4):
+            code, links = await new_room(a)
+            fay = Wire(a)  # a journal entry to damage
+            await fay.attached("auth", token=links["facilitator_token"])
+            await fay.ok("round.open", kind="ideate", prompt="Ideas", private=False)
+            await fay.close()
+            rooms.append(code)
     damaged = sorted(rooms)[0]  # metas() come sorted by id: the first one purged
     damage(data, journal=damaged)
     real = Journal.delete_room
@@ -282,6 +289,8 @@ async def test_a_failing_delete_of_an_unloadable_room_does_not_stop_the_purge(
         assert failed == [damaged]
         assert sorted(purged) == sorted(r for r in rooms if r != damaged)
         assert a.journal is not None and await a.journal.list_rooms() == [damaged]
+    assert f"room {damaged}: its stored data cannot be loaded (room '{damaged}' is corrupt" in caplog.text
+    assert "deleting it failed" in caplog.text and "database or disk is full" in caplog.text
 
 
 async def test_a_purge_journaled_but_not_deleted_deletes_the_room_when_it_loads_again(

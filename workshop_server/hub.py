@@ -1276,7 +1276,7 @@ class Hub:
             loaded = await self.journal.load(room_id)
             self.rebuild(room_id, loaded.meta, loaded.snapshot, loaded.entries)
         except errors.RoomUnavailable as exc:
-            return exc.message
+            return str(exc) or exc.message  # CorruptRoom's str says what is damaged; its message does not
         except errors.WorkshopError:
             return None  # RoomNotStored, a storage error: not the data's fault
         except Exception as exc:  # what _load reports as damaged data too
