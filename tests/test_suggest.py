@@ -29,6 +29,7 @@ from workshop_server.suggest import (
     considered,
     suggest,
     suggest_themes,
+    theme_share,
     warm_up,
 )
 from workshop_server.suggest.cluster import average_linkage
@@ -378,17 +379,35 @@ def test_a_note_goes_to_the_theme_it_is_closest_to_on_average() -> None:
     assert assign(sim, 2, [], 0.0) == [-1, -1]
 
 
-def test_the_themes_read_are_bounded() -> None:
-    """At most THEME_SAMPLE notes of a theme are read, and the themes' notes count in MAX_NOTES:
-    the work stays bounded however many themed notes a room holds."""
-    big = [
+def test_the_themes_read_are_bounded_and_share_the_budget() -> None:
+    """At most THEME_SAMPLE notes of a theme are read, and the themes' notes count in MAX_NOTES: the
+    work stays bounded however many themed notes a room holds. Many themes share the budget equally:
+    the first 50 themes took all 1,000 notes, and a note that belonged to a later theme went to a
+    wrong older one."""
+    few = [Theme(f"t{i}", tuple(f"note {j} of theme {i}" for j in range(THEME_SAMPLE + 5))) for i in range(3)]
+    assert [len(texts) for _, texts in _samples(few)] == [THEME_SAMPLE] * 3
+    many = [
         Theme(f"t{i}", tuple(f"note {j} of theme {i}" for j in range(THEME_SAMPLE + 5))) for i in range(200)
     ]
-    samples = _samples(big)
-    assert all(len(texts) <= THEME_SAMPLE for _, texts in samples)
+    samples = _samples(many)
+    assert len(samples) == 200 and {len(texts) for _, texts in samples} == {theme_share(200)} == {5}
     assert sum(len(texts) for _, texts in samples) <= MAX_NOTES // 2
+    huge = [Theme(f"t{i}", ("a note",)) for i in range(MAX_NOTES)]
+    assert len(_samples(huge)) == MAX_NOTES // 2  # one note each, the first themes only
     left = MAX_NOTES - sum(len(texts) for _, texts in samples)
     assert len(considered(notes_of(*(f"idea {i}" for i in range(MAX_NOTES))), left)) == left
+
+
+def test_a_note_can_go_to_the_latest_of_many_themes() -> None:
+    """60 themes of 20 notes each (found by a review): the last one, about the roof, was never read,
+    and a note about the roof went to another theme."""
+    words = ["windows", "coffee", "parking", "noise", "heating", "lighting", "roof"]
+    themes = [
+        Theme(f"t{i}", tuple(f"{w} {w} {w} remark {j}" for j in range(20)))
+        for i, w in enumerate(words[i % 6] if i < 59 else "roof" for i in range(60))
+    ]
+    found = suggest([Note("a", "roof roof roof remark")], themes)
+    assert [(x.theme, x.notes) for x in found.additions] == [("t59", ("a",))]
 
 
 def test_words_fold_plurals_and_languages_are_told_apart() -> None:

@@ -83,7 +83,9 @@ class Suggestions:
                 if not turn.still_wanted():
                     turn.answer.set_result(None)
                     return
-                read = await host.query("suggest_input", notes=MAX_NOTES, per_theme=THEME_SAMPLE)
+                read = await host.query(
+                    "suggest_input", notes=MAX_NOTES, per_theme=THEME_SAMPLE, themed=MAX_NOTES // 2
+                )
                 notes = [Note(i, t) for i, t in read["notes"]]
                 themes = [Theme(i, tuple(texts)) for i, texts in read["themes"]]
                 # ``stop`` runs in the encoding thread: it only reads the requesters' flags.

@@ -407,8 +407,8 @@ def test_suggested_themes_read_only_the_ungrouped_notes_on_the_wall() -> None:
     assert views.themes_on_wall(w.room) == [(machines, ["coffee machine"])]
     # The named query answers what the engine reads at most: the first notes, the first of each theme.
     w.ok(FACILITATOR, c.ThemeAssign, theme=machines, ideas=[on_wall[0]])
-    read = queries.run(w.room, "suggest_input", {"notes": 5, "per_theme": 1})
+    read = queries.run(w.room, "suggest_input", {"notes": 5, "per_theme": 1, "themed": 10})
     assert read == {"notes": [], "themes": [[machines, ["free coffee"]]]}
     w.ok(FACILITATOR, c.ThemeAssign, theme=None, ideas=[on_wall[0], grouped])
-    read = queries.run(w.room, "suggest_input", {"notes": 1, "per_theme": 1})
+    read = queries.run(w.room, "suggest_input", {"notes": 1, "per_theme": 1, "themed": 10})
     assert read == {"notes": [[on_wall[0], "free coffee"]], "themes": []}

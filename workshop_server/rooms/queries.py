@@ -79,13 +79,17 @@ def position(room: RoomState, worker: str = "") -> list[Any]:
 
 
 @query("suggest_input")
-def suggest_input(room: RoomState, notes: int, per_theme: int) -> Data:
+def suggest_input(room: RoomState, notes: int, per_theme: int, themed: int) -> Data:
     """Suggested themes' input: ``notes``, ``[id, text]`` of the first ``notes`` ideas on the wall
-    without a theme, and ``themes``, ``[theme id, [text, ...]]`` of every theme with ideas on the wall,
-    its first ``per_theme`` (what the engine reads: the answer stays bounded in a room of thousands)."""
+    without a theme, and ``themes``, ``[theme id, [text, ...]]`` of the themes with ideas on the wall,
+    each its first ones: an equal share of ``themed`` texts, at most ``per_theme``, at least one (the
+    first ``themed`` themes then). What the engine reads (``suggest.theme_share``): the answer stays
+    bounded in a room of thousands."""
+    themes = views.themes_on_wall(room)[:themed]
+    share = min(per_theme, max(1, themed // max(1, len(themes))))
     return {
         "notes": [[i, t] for i, t in views.ungrouped_on_wall(room)[:notes]],
-        "themes": [[theme, texts[:per_theme]] for theme, texts in views.themes_on_wall(room)],
+        "themes": [[theme, texts[:share]] for theme, texts in themes],
     }
 
 

@@ -17,10 +17,11 @@ How (measured in ``bench/themes.py``, results in docs/performance.md):
 4. Clusters of two notes or more become suggestions, largest first, each named by its most
    representative words in the notes' language (:mod:`.text`).
 
-The room's existing themes take part (:func:`suggest`): up to ``THEME_SAMPLE`` notes of each are
-encoded with the others (and count in the room's mean). A note without a theme is proposed for the
-theme whose notes it is most similar to on average, when that average reaches ``THRESHOLD``: the
-test that would merge it into a group of those notes (an :class:`Addition`). The other notes are
+The room's existing themes take part (:func:`suggest`): up to ``THEME_SAMPLE`` notes of each (fewer
+when many themes share ``MAX_NOTES // 2``: :func:`theme_share`) are encoded with the others (and
+count in the room's mean). A note without a theme is proposed for the theme whose notes it is most
+similar to on average, when that average reaches ``THRESHOLD``: the test that would merge it into a
+group of those notes (an :class:`Addition`). The other notes are
 clustered into new groups as above. Measured against clustering with the themes as fixed clusters
 (average linkage with cannot-links), this finds more of the notes that belong to a theme at the same
 precision (docs/performance.md).
@@ -58,6 +59,7 @@ __all__ = [
     "similarities",
     "suggest",
     "suggest_themes",
+    "theme_share",
     "warm_up",
 ]
 
@@ -215,21 +217,26 @@ def assign(
 
 
 def _samples(themes: Sequence[Theme]) -> list[tuple[str, list[str]]]:
-    """Each theme's id and the texts read of it: its first ``THEME_SAMPLE`` non-blank texts, each cut to
-    ``TEXT_CHARS``, at most ``MAX_NOTES // 2`` in all (later themes then go without); themes without
-    text, and repeats of a theme id, are left out."""
-    out: list[tuple[str, list[str]]] = []
+    """Each theme's id and the texts read of it: an equal share of ``MAX_NOTES // 2`` texts (at most
+    ``THEME_SAMPLE``, at least one: :func:`theme_share`), its first non-blank ones, each cut to
+    ``TEXT_CHARS``; themes without text, and repeats of a theme id, are left out. Past
+    ``MAX_NOTES // 2`` themes, the later ones go without."""
+    kept: list[tuple[str, list[str]]] = []
     seen: set[str] = set()
-    room = MAX_NOTES // 2
     for theme in themes:
-        if theme.id in seen:
-            continue
-        seen.add(theme.id)
-        texts = [t[:TEXT_CHARS] for t in theme.texts if t.strip()][: min(THEME_SAMPLE, room)]
-        if texts:
-            out.append((theme.id, texts))
-            room -= len(texts)
-    return out
+        texts = [t[:TEXT_CHARS] for t in theme.texts if t.strip()]
+        if theme.id not in seen and texts:
+            seen.add(theme.id)
+            kept.append((theme.id, texts))
+    share = theme_share(len(kept))
+    return [(theme, texts[:share]) for theme, texts in kept[: MAX_NOTES // 2]]
+
+
+def theme_share(themes: int, total: int = MAX_NOTES // 2, most: int = THEME_SAMPLE) -> int:
+    """How many notes of each of ``themes`` themes are read: an equal share of ``total``, at most
+    ``most``, at least one (then only the first ``total`` themes are read). The named query behind
+    suggestions (``rooms.queries.suggest_input``) cuts by the same rule."""
+    return min(most, max(1, total // max(1, themes)))
 
 
 def similarities(texts: Sequence[str], stop: Callable[[], bool] | None = None) -> npt.NDArray[np.float64]:
