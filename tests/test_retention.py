@@ -293,6 +293,25 @@ async def test_a_failing_delete_of_an_unloadable_room_does_not_stop_the_purge(
     assert "deleting it failed" in caplog.text and "database or disk is full" in caplog.text
 
 
+async def test_an_unloadable_room_is_deleted_under_its_lease_only(tmp_path: Path, clock: Clock) -> None:
+    """The direct delete of a room that cannot be loaded happens under the room's lease: while another
+    worker holds it (in a cluster of mixed releases, a newer one may load and serve the room), the
+    purge leaves it to that owner rather than delete the journal under it (found by a review)."""
+    data = tmp_path / "data"
+    _, _, damaged = await damaged_rooms(data, clock)
+    clock.now = time.time()
+    async with two_hubs(data, clock) as (a, b):
+        assert a.journal is not None
+        key = b.lease_key(damaged)
+        assert await b.broker.claim(key, b.worker_id, 60)
+        assert await a._delete_unloadable(damaged, 90) is None  # b holds it
+        assert damaged in await a.journal.list_rooms()
+        await b.broker.release(key, b.worker_id)
+        assert await a._delete_unloadable(damaged, 90) is True
+        assert damaged not in await a.journal.list_rooms()
+        assert await b.broker.claim(key, b.worker_id, 60)  # a let the lease go
+
+
 async def test_a_purge_journaled_but_not_deleted_deletes_the_room_when_it_loads_again(
     tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1225,32 +1225,17 @@ class Hub:
             except errors.RoomNotFound:
                 continue  # deleted meanwhile (another worker's purge)
             except errors.WorkshopError as exc:
-                reason = await self._unservable(room_id) if isinstance(exc, errors.RoomUnavailable) else None
-                if reason is not None and mode == "room":
-                    # Nobody can serve it, so no owner can apply the purge; deleting it is what the
-                    # purge does, and its personal data must not outlive its retention.
-                    try:
-                        await self.wipe_wal(await journal.delete_room(room_id, wait=not self.wiping))
-                    except Exception as delete_exc:  # the others are purged all the same
-                        log.warning(
-                            "room %s: its stored data cannot be loaded (%s) and deleting it failed (%s); "
-                            "the next purge tries again",
-                            room_id,
-                            reason,
-                            _loggable(delete_exc),
-                        )
+                unloadable = isinstance(exc, errors.RoomUnavailable)
+                if unloadable and mode == "room":
+                    deleted = await self._delete_unloadable(room_id, days)
+                    if deleted:
+                        purged.append(room_id)
+                        continue
+                    if deleted is not None:  # it could not be deleted (logged)
                         if failed is not None:
                             failed.append(room_id)
                         continue
-                    log.warning(
-                        "room %s: purged (room) after %s days by deleting its stored data, which cannot "
-                        "be loaded (%s)",
-                        room_id,
-                        days,
-                        reason,
-                    )
-                    purged.append(room_id)
-                    continue
+                reason = await self._unservable(room_id) if unloadable and mode != "room" else None
                 log.warning(
                     "room %s: the retention purge failed (%s); the next purge tries again", room_id, exc
                 )
@@ -1267,6 +1252,46 @@ class Hub:
             log.info("room %s: purged (%s) after %s days", room_id, mode, days)
             purged.append(room_id)
         return purged
+
+    async def _delete_unloadable(self, room_id: str, days: float) -> bool | None:
+        """Delete a room past its retention that no worker can load (its stored data damaged, or
+        written by a newer release), since no owner can apply its purge. Under its lease, so that no
+        worker loads it meanwhile. True: deleted; False: it could not be (logged); None: it can be
+        loaded (the purge failed elsewhere) or another worker holds it: the caller reports the failure."""
+        journal = self.journal
+        assert journal is not None
+        key = self.lease_key(room_id)
+        try:
+            if not await self.broker.claim(key, self.worker_id, self.settings.lease_seconds):
+                return None  # another worker holds it (a newer release may serve it): its owner purges
+        except errors.WorkshopError:
+            return None
+        try:
+            reason = await self._unservable(room_id)
+            if reason is None:
+                return None
+            try:
+                await self.wipe_wal(await journal.delete_room(room_id, wait=not self.wiping))
+            except Exception as exc:  # the others are purged all the same
+                log.warning(
+                    "room %s: its stored data cannot be loaded (%s) and deleting it failed (%s); "
+                    "the next purge tries again",
+                    room_id,
+                    reason,
+                    _loggable(exc),
+                )
+                return False
+            log.warning(
+                "room %s: purged (room) after %s days by deleting its stored data, which cannot be "
+                "loaded (%s)",
+                room_id,
+                days,
+                reason,
+            )
+            return True
+        finally:
+            with contextlib.suppress(errors.WorkshopError):
+                await self.broker.release(key, self.worker_id)
 
     async def _unservable(self, room_id: str) -> str | None:
         """Why the room's stored data cannot be loaded by this release (damaged, or written by a newer

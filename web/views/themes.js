@@ -339,7 +339,7 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
   const suggestList = h("ul", { class: "suggestions", id: "suggestion-list" });
   // After a suggestion or an addition left the list: the next Accept that can act, else "Suggest themes".
   const focusNextAccept = () => (suggestList.querySelector("[data-focus=accept]:not([disabled])") || suggestBtn).focus();
-  // "Reject" on a suggestion or an addition: it leaves this console's list, the focus goes to the next Reject.
+  // "Reject" on a suggestion or an addition: it leaves this console's list; the focus goes to the first Reject left.
   const rejectButton = (label, remove) =>
     h("button", {
       type: "button",
