@@ -45,3 +45,52 @@ async def test_a_suggestion_with_no_note_left_says_so_and_cannot_be_accepted(
     await expect(console.locator("#suggestion-list .suggestion")).to_have_count(0)
     for client in (ana, facilitator):
         await client.close()
+
+
+PAIRS = [
+    "The toilets are dirty",
+    "Clean the toilets more often",
+    "Tickets are too expensive",
+    "Cheaper tickets for students",
+    "More trees in the park",
+    "Plant trees along the paths",
+]
+
+
+async def test_rejecting_a_suggestion_moves_the_focus_to_the_next_one(
+    web: Browsing, web_server: ServerProcess
+) -> None:
+    """A keyboard user rejecting suggestions one after the other, from the middle of the list: the focus
+    went back to the first card's Reject each time (the top of a list that may hold dozens). It now
+    goes to the Reject of the card that took the rejected one's place, and to the one before at the
+    end of the list."""
+    links = create_room(web_server.url, title="Town")
+    facilitator = await Client.connect(web_server.ws_url)
+    await facilitator.auth(links["facilitator_token"])
+    await facilitator.ok("round.open", kind="ideate", prompt="Town?", private=False, duration=None)
+    ana = await Client.connect(web_server.ws_url)
+    try:
+        await ana.join(links["room"], "Ana")
+        for text in PAIRS:
+            await ana.ok("idea.post", text=text)
+
+        console = await web.page("facilitator", width=1440, height=900)
+        await console.goto(links["facilitator_url"])
+        await console.click("#themes-suggest")
+        cards = console.locator("#suggestion-list > li")
+        await expect(cards).to_have_count(3, timeout=30_000)
+        third = await cards.nth(2).locator(".suggestion-name").input_value()
+        await cards.nth(1).locator("[data-focus=reject]").focus()
+        await console.keyboard.press("Enter")
+        await expect(cards).to_have_count(2)
+        await expect(cards.nth(1).locator(".suggestion-name")).to_have_value(third)
+        await expect(cards.nth(1).locator("[data-focus=reject]")).to_be_focused()
+        await console.keyboard.press("Enter")  # the last card: the focus goes to the one before
+        await expect(cards).to_have_count(1)
+        await expect(cards.nth(0).locator("[data-focus=reject]")).to_be_focused()
+        await console.keyboard.press("Enter")
+        await expect(cards).to_have_count(0)
+        await expect(console.locator("#themes-suggest")).to_be_focused()
+    finally:
+        for client in (ana, facilitator):
+            await client.close()

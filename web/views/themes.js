@@ -339,20 +339,25 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
   const suggestList = h("ul", { class: "suggestions", id: "suggestion-list" });
   // After a suggestion or an addition left the list: the next Accept that can act, else "Suggest themes".
   const focusNextAccept = () => (suggestList.querySelector("[data-focus=accept]:not([disabled])") || suggestBtn).focus();
-  // "Reject" on a suggestion or an addition: it leaves this console's list; the focus goes to the first Reject left.
-  const rejectButton = (label, remove) =>
-    h("button", {
+  // "Reject" on a suggestion or an addition: it leaves this console's list; the focus goes to the Reject
+  // of the card that takes its place (the next one), else of the card before, else to "Suggest themes".
+  const rejectButton = (label, remove) => {
+    const button = h("button", {
       type: "button",
       class: "btn btn-small btn-ghost",
       "data-focus": "reject",
       text: t("themes.reject"),
       "aria-label": label,
       onclick: () => {
+        const at = Array.from(suggestList.querySelectorAll("[data-focus=reject]")).indexOf(button);
         remove();
         refresh();
-        (suggestList.querySelector("[data-focus=reject]") || suggestBtn).focus();
+        const left = suggestList.querySelectorAll("[data-focus=reject]");
+        (left[Math.min(Math.max(at, 0), left.length - 1)] || suggestBtn).focus();
       },
     });
+    return button;
+  };
   const suggestEmpty = h("p", { class: "empty", id: "suggestions-empty", text: t("themes.suggestEmpty") });
   const suggestClose = h("button", { type: "button", class: "btn btn-small btn-ghost", id: "suggestions-close", text: t("themes.suggestClose") });
   suggestClose.addEventListener("click", () => {
