@@ -410,6 +410,32 @@ def test_a_note_can_go_to_the_latest_of_many_themes() -> None:
     assert [(x.theme, x.notes) for x in found.additions] == [("t59", ("a",))]
 
 
+@pytest.mark.parametrize("themes", [0, 1, 50, 51, 60])
+def test_the_named_query_answers_exactly_what_the_engine_reads(themes: int) -> None:
+    """``suggest_input`` cuts each theme's notes by the rule ``suggest`` reads them with (the two sides
+    cannot share the code: the room core does not import the engine): the engine reads the same
+    notes from the cut answer as from every note of every theme."""
+    from tests.rooms.helpers import FACILITATOR, Workshop
+    from workshop_server.rooms import commands as c
+    from workshop_server.rooms import queries, views
+
+    w = Workshop()
+    ann = w.join("Ann")
+    w.open_ideate(private=False)
+    for t in range(themes):
+        ideas = [w.post(ann, f"note {j} of theme {t}") for j in range(THEME_SAMPLE)]
+        w.ok(FACILITATOR, c.ThemeCreate, name=f"Theme {t}", ideas=ideas)
+    w.post(ann, "a note without a theme")
+    read = queries.run(
+        w.room, "suggest_input", {"notes": MAX_NOTES, "per_theme": THEME_SAMPLE, "themed": MAX_NOTES // 2}
+    )
+    full = [Theme(theme, tuple(texts)) for theme, texts in views.themes_on_wall(w.room)]
+    cut = [Theme(theme, tuple(texts)) for theme, texts in read["themes"]]
+    assert _samples(cut) == _samples(full)
+    assert [(theme, list(texts)) for theme, texts in read["themes"]] == _samples(full)
+    assert read["notes"] == [[i, t] for i, t in views.ungrouped_on_wall(w.room)]
+
+
 def test_words_fold_plurals_and_languages_are_told_apart() -> None:
     assert key("Toilettes") == key("toilette")
     assert key("buses") == key("bus")

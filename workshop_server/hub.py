@@ -1260,15 +1260,30 @@ class Hub:
         loaded (the purge failed elsewhere) or another worker holds it: the caller reports the failure."""
         journal = self.journal
         assert journal is not None
+        if room_id in self.hosts or room_id in self._loading:
+            return None  # this worker serves it or is loading it (a claim would be its own lease)
         key = self.lease_key(room_id)
-        try:
-            if not await self.broker.claim(key, self.worker_id, self.settings.lease_seconds):
-                return None  # another worker holds it (a newer release may serve it): its owner purges
-        except errors.WorkshopError:
+
+        async def claim() -> bool:
+            # (the lease times out after lease_seconds and nothing renews it: claimed again just before
+            # the delete, after the slow check)
+            try:
+                if await self.broker.claim(key, self.worker_id, self.settings.lease_seconds):
+                    return True
+            except errors.WorkshopError:
+                pass
+            log.warning(
+                "room %s: past its retention and it cannot be loaded here, but another worker holds it "
+                "(a newer release may serve it): left to it; the next purge tries again",
+                room_id,
+            )
+            return False
+
+        if not await claim():
             return None
         try:
             reason = await self._unservable(room_id)
-            if reason is None:
+            if reason is None or room_id in self.hosts or room_id in self._loading or not await claim():
                 return None
             try:
                 await self.wipe_wal(await journal.delete_room(room_id, wait=not self.wiping))

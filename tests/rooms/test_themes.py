@@ -412,3 +412,10 @@ def test_suggested_themes_read_only_the_ungrouped_notes_on_the_wall() -> None:
     w.ok(FACILITATOR, c.ThemeAssign, theme=None, ideas=[on_wall[0], grouped])
     read = queries.run(w.room, "suggest_input", {"notes": 1, "per_theme": 1, "themed": 10})
     assert read == {"notes": [[on_wall[0], "free coffee"]], "themes": []}
+    # A worker of an earlier release (a rolling upgrade) asks without the bounds, or by the old name.
+    assert queries.run(w.room, "suggest_input", {})["notes"] == [
+        [i, t] for i, t in views.ungrouped_on_wall(w.room)
+    ]
+    assert queries.run(w.room, "ungrouped_on_wall", {}) == [
+        [i, t] for i, t in views.ungrouped_on_wall(w.room)
+    ]

@@ -79,18 +79,30 @@ def position(room: RoomState, worker: str = "") -> list[Any]:
 
 
 @query("suggest_input")
-def suggest_input(room: RoomState, notes: int, per_theme: int, themed: int) -> Data:
+def suggest_input(
+    room: RoomState, notes: int | None = None, per_theme: int | None = None, themed: int | None = None
+) -> Data:
     """Suggested themes' input: ``notes``, ``[id, text]`` of the first ``notes`` ideas on the wall
     without a theme, and ``themes``, ``[theme id, [text, ...]]`` of the themes with ideas on the wall,
     each its first ones: an equal share of ``themed`` texts, at most ``per_theme``, at least one (the
     first ``themed`` themes then). What the engine reads (``suggest.theme_share``): the answer stays
-    bounded in a room of thousands."""
+    bounded in a room of thousands. Without the bounds (a worker of a release before them asking),
+    every note and every theme's every note."""
     themes = views.themes_on_wall(room)[:themed]
-    share = min(per_theme, max(1, themed // max(1, len(themes))))
+    share = (
+        None if per_theme is None or themed is None else min(per_theme, max(1, themed // max(1, len(themes))))
+    )
     return {
         "notes": [[i, t] for i, t in views.ungrouped_on_wall(room)[:notes]],
         "themes": [[theme, texts[:share]] for theme, texts in themes],
     }
+
+
+@query("ungrouped_on_wall")
+def ungrouped_on_wall(room: RoomState) -> list[list[str]]:
+    """``[id, text]`` of every idea on the wall without a theme: what a worker of the release before
+    ``suggest_input`` asks for its suggestions (a rolling upgrade mixes releases for a while)."""
+    return [[i, t] for i, t in views.ungrouped_on_wall(room)]
 
 
 @query("entry")
