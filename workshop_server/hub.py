@@ -1305,8 +1305,10 @@ class Hub:
             )
             return True
         finally:
-            with contextlib.suppress(errors.WorkshopError):
-                await self.broker.release(key, self.worker_id)
+            # Not when this worker started to load the room meanwhile: the lease is that load's too.
+            if room_id not in self.hosts and room_id not in self._loading:
+                with contextlib.suppress(errors.WorkshopError):
+                    await self.broker.release(key, self.worker_id)
 
     async def _unservable(self, room_id: str) -> str | None:
         """Why the room's stored data cannot be loaded by this release (damaged, or written by a newer
