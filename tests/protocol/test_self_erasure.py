@@ -8,7 +8,7 @@ import json
 
 from tests.protocol.conftest import Connect, StartServer
 from tests.protocol.test_http import Response, assert_error, http
-from tests.support.client import create_room
+from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
 
 
@@ -22,6 +22,20 @@ def erase(
     return http(server, f"/api/rooms/{code}/my-data/erase", method="POST", body=body, headers=sent)
 
 
+async def zoe_joined(
+    start_server: StartServer, connect: Connect
+) -> tuple[ServerProcess, dict[str, str], Client, Client]:
+    """A server, a room with an open round (not private), its facilitator, and Zoé joined."""
+    server = start_server()
+    links = create_room(server.url)
+    facilitator = await connect(server)
+    await facilitator.auth(links["facilitator_token"])
+    await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", private=False)
+    zoe = await connect(server)
+    await zoe.join(links["room"], "Zoé Quintessa")
+    return server, links, facilitator, zoe
+
+
 def export(server: ServerProcess, links: dict[str, str]) -> str:
     staff = {"authorization": f"Bearer {links['facilitator_token']}"}
     response = http(server, f"/api/rooms/{links['room']}/export.json", headers=staff)
@@ -32,14 +46,8 @@ def export(server: ServerProcess, links: dict[str, str]) -> str:
 async def test_a_removed_member_erases_its_data_over_http_once_journaled_and_its_ban_holds(
     start_server: StartServer, connect: Connect
 ) -> None:
-    server = start_server()
-    links = create_room(server.url)
+    server, links, facilitator, zoe = await zoe_joined(start_server, connect)
     code = links["room"]
-    facilitator = await connect(server)
-    await facilitator.auth(links["facilitator_token"])
-    await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", private=False)
-    zoe = await connect(server)
-    await zoe.join(code, "Zoé Quintessa")
     assert zoe.token is not None and zoe.member is not None
     token, zoe_id = zoe.token, zoe.member["id"]
     await zoe.ok("idea.post", text="night buses")
@@ -153,14 +161,8 @@ async def test_an_erasure_sent_with_the_id_of_another_command_erases_nothing_and
 ) -> None:
     """Found by review: it was answered 200 with the idea's result (the id alone made it a resend), so a
     member was told its data was erased while it was kept; over WebSocket its connection was closed."""
-    server = start_server()
-    links = create_room(server.url)
+    server, links, _facilitator, zoe = await zoe_joined(start_server, connect)
     code = links["room"]
-    facilitator = await connect(server)
-    await facilitator.auth(links["facilitator_token"])
-    await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", private=False)
-    zoe = await connect(server)
-    await zoe.join(code, "Zoé Quintessa")
     assert zoe.token is not None
     await zoe.call("idea.post", id="zoe-idea-0000001", text="night buses")
     assert_error(erase(server, code, zoe.token, cid="zoe-idea-0000001"), 400, "invalid_command")
