@@ -336,7 +336,9 @@ class RoomMachine(RuleBasedStateMachine):
                     cmd = w.command(cls, idea=pick(a, on_wall, every_idea), theme=pick(b, themes, []))
             else:
                 mine_dots = sorted(rnd.dots.get(actor or "", {})) if rnd is not None else []
-                likely = mine_dots if kind == "vote.remove" else on_wall
+                # A shadow-muted member votes on its own shadowed ideas too (text rules 17).
+                own_wall = [i.id for i in ideas if actor is not None and room.on_wall_for(i, actor)]
+                likely = mine_dots if kind == "vote.remove" else own_wall
                 cmd = w.command(cls, idea=pick(a, likely, every_idea), round=round_ref)
         elif kind == "round.next" and rnd is not None and rnd.status != "closed":
             cmd = w.command(c.RoundClose)
@@ -665,6 +667,14 @@ class RoomMachine(RuleBasedStateMachine):
                     assert all(x.get("id") == viewer for x in d["coauthors"]), (
                         f"{who} saw co-authors of {text_of} (anonymous) in {where}: {d}"
                     )
+        # An idea written under a shadow mute: not even its id reaches anyone but its author (totals,
+        # results and the vote's order included).
+        shadowed = {i.id for i in room.ideas.values() if i.shadowed and i.author != viewer}
+        for d in walk(data):
+            for key, value in d.items():
+                values = value if isinstance(value, list) else [value]
+                named = {key, *(v for v in values if isinstance(v, str))} & shadowed
+                assert not named, f"{who} learnt of shadowed idea {named} in {where}: {d}"
         rnd = room.current_round
         if rnd is not None and rnd.kind == "vote" and rnd.hide_totals and rnd.status != "closed":
             for d in walk(data):
@@ -712,9 +722,14 @@ class RoomMachine(RuleBasedStateMachine):
                         f"dots on theme {target}, which holds no idea on the wall"
                     )
                 else:
-                    assert target in room.ideas and room.publicly_visible(room.ideas[target]), (
+                    idea = room.ideas.get(target)
+                    assert idea is not None and room.on_wall_for(idea, idea.author), (
                         f"dots on idea {target}, not on the wall"
                     )
+                    if not room.publicly_visible(idea):  # written under a shadow mute: its author's dots only
+                        assert all(v == idea.author for v, m in rnd.dots.items() if m.get(target)), (
+                            f"dots of others on shadowed idea {target}"
+                        )
         # A snapshot survives the round trip.
         state = room.to_state()
         assert Room.from_state(state).to_state() == state

@@ -21,6 +21,7 @@ ROOMS = PACKAGE / "rooms"
 ALLOWED_IMPORTS = frozenset(
     {
         "__future__",
+        "bisect",
         "collections.abc",
         "csv",
         "dataclasses",

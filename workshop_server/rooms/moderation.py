@@ -24,7 +24,7 @@ from workshop_server.rooms.state import (
     ReplyState,
     move,
 )
-from workshop_server.rooms.text import RULE_FIXES, SELF_ERASE_FIXES, SHADOW_FIXES
+from workshop_server.rooms.text import RULE_FIXES, SELF_ERASE_FIXES, SHADOW_FIXES, SHADOW_VOTE_FIXES
 
 #: The hide reason the server gives the ideas and replies a removed member left in the approval queue.
 AUTHOR_REMOVED = "its author was removed"
@@ -184,7 +184,7 @@ def hide(room: RoomState, cmd: c.IdeaHide, actor: str | None, now: float) -> Dat
     was_public = room.publicly_visible(idea)
     state = move(IDEA_TRANSITIONS, idea.state, IdeaState.HIDDEN, "a merged idea cannot be hidden")
     idea.state, idea.hide_reason = state, room.clean_reason(cmd.reason)
-    if was_public:
+    if was_public or (idea.shadowed and room.text_rules >= SHADOW_VOTE_FIXES):  # its author's dots too
         votes.refund(room, idea.id, now)
     result = _idea_moderated(room, EventName.IDEA_HIDDEN, idea, was_public, actor, idea.hide_reason, now)
     if was_public and idea.theme is not None:
@@ -198,7 +198,11 @@ def restore(room: RoomState, cmd: c.IdeaRestore, actor: str | None, now: float) 
     fixed = room.text_rules >= SHADOW_FIXES
     if fixed and idea.shadowed and idea.state == IdeaState.VISIBLE:
         idea.shadowed = False  # posted under a shadow mute: a moderator publishes it
-        return _idea_moderated(room, EventName.IDEA_RESTORED, idea, False, actor, "", now)
+        result = _idea_moderated(room, EventName.IDEA_RESTORED, idea, False, actor, "", now)
+        rnd = room.active_vote_round()
+        if rnd is not None and rnd.target == "ideas" and idea.id in rnd.totals:
+            votes.emit_totals(room, rnd, [idea.id], {}, now)  # its author's dots, public from now on
+        return result
     if idea.state != IdeaState.HIDDEN:
         raise errors.InvalidTransition("this idea is not hidden")
     idea.state = move(IDEA_TRANSITIONS, idea.state, IdeaState.VISIBLE, "not hidden")

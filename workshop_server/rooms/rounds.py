@@ -39,8 +39,7 @@ def close_round(room: RoomState, rnd: Round, now: float, *, reason: str, closed_
     rnd.status = move(ROUND_TRANSITIONS, rnd.status, RoundStatus.CLOSED, "the round is already closed")
     rnd.closed_at = closed_at
     rnd.remaining = None
-    everyone = {"round": views.round_view(rnd), "reason": reason}
-    room.emit(EventName.ROUND_CLOSED, {STAFF: everyone, PUBLIC: everyone}, now)
+    room.emit(EventName.ROUND_CLOSED, views.round_views(room, rnd, reason=reason), now)
     if rnd.kind == "ideate" and rnd.private and not rnd.revealed:
         reveal(room, rnd, now)
     if rnd.kind == "vote":
@@ -73,9 +72,9 @@ def require_round(room: RoomState, *statuses: RoundStatus, facilitation: bool = 
 
 
 def _changed(room: RoomState, name: EventName, rnd: Round, now: float) -> Data:
-    view = {"round": views.round_view(rnd)}
-    room.emit(name, {STAFF: view, PUBLIC: view}, now)
-    return view
+    result = views.round_views(room, rnd)
+    room.emit(name, result, now)
+    return result[STAFF]
 
 
 # --- Commands ---------------------------------------------------------------------------------------------
@@ -113,11 +112,12 @@ def open_round(room: RoomState, cmd: c.RoundOpen, actor: str | None, now: float)
         )
         opened_at = now if room.text_rules >= VOTE_FIXES else None  # unknown until the vote opens
         rnd.order = views.shared_order(room.id, rid, targets, opened_at)
+        rnd.shadow_order = views.shadow_order(room, rnd)
     room.rounds[rid] = rnd
     room.current = rid
-    view = {"round": views.round_view(rnd)}
-    room.emit(EventName.ROUND_OPENED, {STAFF: view, PUBLIC: view}, now)
-    return view
+    result = views.round_views(room, rnd)
+    room.emit(EventName.ROUND_OPENED, result, now)
+    return result[STAFF]
 
 
 @handles(c.RoundPause, roles=FACILITATOR)

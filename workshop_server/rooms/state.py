@@ -295,6 +295,9 @@ class Round:
     target: VoteTarget = "ideas"  # vote rounds: dots go on ideas or on themes
     theme_results: list[dict[str, Any]] | None = None  # vote rounds on ideas: the ranking by theme
     order: list[str] = field(default_factory=list)  # vote rounds: the shared order of the targets
+    # Vote rounds on ideas (text rules 17): each shadow-muted author's own ideas that it saw as published
+    # when the vote opened; its view of ``order`` holds them (``views.order_for``), nobody else's does.
+    shadow_order: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.status = RoundStatus(self.status)

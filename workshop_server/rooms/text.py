@@ -191,7 +191,7 @@ def clean_name(raw: str, limit: int, *, blanks: bool = True) -> str:
 #: The text rules new commands are handled under. Each journal entry records the version it was handled
 #: under, so that a replay applies the same rules and gives the same texts (an entry without one was
 #: written under version 1).
-TEXT_RULES = 16
+TEXT_RULES = 17
 """Version 3 adds the word filter (``rooms/triage.py``): the cleaning is version 2's. Version 4 (the
 same texts) fixes merges and results, which changed what some commands emit: :data:`MERGE_FIXES`.
 Version 5 refuses texts and names made only of characters that show nothing (:data:`BLANKS_FROM`)
@@ -207,7 +207,8 @@ Version 11 lets a personal invite whose member erased its data admit a new membe
 (:data:`ERASURE_FIXES`). Version 14 lets a removed, rejected or waiting member erase its own data
 (:data:`SELF_ERASE_FIXES`). Version 15 lets a jury invite in past the passphrase, the approval lobby and
 the lock (:data:`JURY_INVITE_FIXES`). Version 16 lets a ``_limits`` command change the cap on the word
-filter's entries in the moderation log (:data:`LIMITS_FIXES`)."""
+filter's entries in the moderation log (:data:`LIMITS_FIXES`). Version 17 lets a shadow-muted member put
+dots on its own shadowed ideas, as on any it sees (:data:`SHADOW_VOTE_FIXES`)."""
 #: From this version on (entries handled under it, and everything live): a merged idea that absorbed a
 #: note of an anonymous round names no co-author (``RoomState.anonymous_credit``); undoing a merge
 #: gives back only the dots it moved, not those it refunded, and takes back the credit it had added to
@@ -286,6 +287,13 @@ JURY_INVITE_FIXES = 15
 #: (the growth the cap was made for), and a changed ``WORKSHOP_FILTER_AUDIT_MAX`` never reached a room
 #: created before the change. Journals written before replay as they were.
 LIMITS_FIXES = 16
+#: From this version on: a shadow-muted member may put dots on its own shadowed ideas, which it sees on the
+#: wall as published (``votes.eligible``). Before, the vote was refused with ``not_found``: the one answer
+#: that told a shadow-muted member about the mute. Nobody but the author and staff learns of those dots:
+#: the public's totals and results leave the shadowed ideas out, and the author's own views (the vote's
+#: order, totals and results) hold them where they would be if they were public (``views.order_for``,
+#: ``views.results_for``). Journals written before replay as they were.
+SHADOW_VOTE_FIXES = 17
 
 
 def legacy_clean_name(raw: str, limit: int) -> str:

@@ -9,7 +9,9 @@ Pure functions over :class:`~workshop_server.rooms.model.RoomState`.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+from collections.abc import Callable
 
 from workshop_server.rooms import followup_views as fv
 from workshop_server.rooms import wordfilter
@@ -27,6 +29,7 @@ from workshop_server.rooms.state import (
     Theme,
     to_plain,
 )
+from workshop_server.rooms.text import SHADOW_VOTE_FIXES, VOTE_FIXES
 
 
 # --- Ideas ----------------------------------------------------------------------------------------------
@@ -193,7 +196,9 @@ def themes_on_wall(room: RoomState) -> list[tuple[str, list[str]]]:
 
 
 # --- Rounds, members, the room --------------------------------------------------------------------------
-def round_view(rnd: Round) -> Data:
+def round_view(rnd: Round, order: list[str] | None = None) -> Data:
+    """A round; ``order``: the vote's order as one viewer sees it (:func:`order_for`), if not the
+    public's."""
     view: Data = {
         "id": rnd.id,
         "kind": rnd.kind,
@@ -214,8 +219,115 @@ def round_view(rnd: Round) -> Data:
     }
     if rnd.kind == "vote":
         view["target"] = rnd.target
-        view["order"] = list(rnd.order)
+        view["order"] = list(rnd.order) if order is None else order
     return view
+
+
+def round_views(room: RoomState, rnd: Round, **extra: object) -> dict[str, Data]:
+    """A round event's views: one for staff and the public, and one for each shadow-muted author whose
+    view of the vote's order holds its own ideas (:func:`order_for`)."""
+    view: Data = {"round": round_view(rnd), **extra}
+    result: dict[str, Data] = {STAFF: view, PUBLIC: view}
+    for author in rnd.shadow_order:
+        if room.audience_of(author, "participant") == PUBLIC:
+            result[member_key(author)] = {**view, "round": round_view(rnd, order_for(room, rnd, author))}
+    return result
+
+
+def _order_key(room_id: str, round_id: str, opened_at: float | None) -> Callable[[str], str]:
+    """What :func:`shared_order` sorts by: a hash of the room, the round, the time it opened, the target."""
+    salt = "" if opened_at is None else f"{opened_at!r}:"
+    return lambda t: hashlib.sha256(f"{room_id}:{round_id}:{salt}{t}".encode()).hexdigest()
+
+
+# --- A shadow-muted author's own view of a vote (text rules 17, SHADOW_VOTE_FIXES) -----------------------
+# A shadow-muted member sees its own shadowed ideas as published, and may put dots on them. The public's
+# order, totals and results leave those ideas out (nothing tells anyone else they exist); the author's hold
+# them where they would be if they were public, so that nothing in its views differs from those of a
+# member who is not shadow-muted. Staff see everything.
+def shadowed_idea(room: RoomState, target_id: str) -> bool:
+    """Whether ``target_id`` is an idea written under a shadow mute (kept out of the public's totals)."""
+    idea = room.ideas.get(target_id)
+    return idea is not None and idea.shadowed
+
+
+def _on_own_walls(room: RoomState, rnd: Round, viewer: str | None = None) -> dict[str, list[str]]:
+    """In a vote on ideas: each author's shadowed ideas that it sees on the wall as published (only
+    ``viewer``'s, if given), in the room's order."""
+    out: dict[str, list[str]] = {}
+    if rnd.kind != "vote" or rnd.target != "ideas" or room.text_rules < SHADOW_VOTE_FIXES:
+        return out
+    for idea in room.ideas.values():
+        author = idea.author
+        if not idea.shadowed or author is None or (viewer is not None and author != viewer):
+            continue
+        if room.on_wall_for(idea, author):
+            out.setdefault(author, []).append(idea.id)
+    return out
+
+
+def shadow_order(room: RoomState, rnd: Round) -> dict[str, list[str]]:
+    """What a vote opening records as ``Round.shadow_order``."""
+    return _on_own_walls(room, rnd)
+
+
+def shadow_authors(room: RoomState, rnd: Round) -> dict[str, list[str]]:
+    """Each shadow-muted author in the room (seeing what the public sees) with the shadowed ideas it sees
+    on the wall now."""
+    walls = _on_own_walls(room, rnd)
+    return {a: ids for a, ids in walls.items() if room.audience_of(a, "participant") == PUBLIC}
+
+
+def own_shadowed(room: RoomState, rnd: Round, viewer: str | None) -> list[str]:
+    """:func:`shadow_authors`' ideas for one viewer (none for anyone else)."""
+    return [] if viewer is None else _on_own_walls(room, rnd, viewer).get(viewer, [])
+
+
+def order_for(room: RoomState, rnd: Round, viewer: str | None) -> list[str] | None:
+    """The vote's order as ``viewer`` sees it: the shared order with its own shadowed ideas put where the
+    same hash would have put them (``Round.shadow_order``); None when it is the public's."""
+    own = rnd.shadow_order.get(viewer) if viewer is not None else None
+    if not own:
+        return None
+    order = list(rnd.order)
+    key = _order_key(room.id, rnd.id, rnd.opened_at if room.text_rules >= VOTE_FIXES else None)
+    keys = [key(t) for t in order]
+    for idea_id in own:
+        at = bisect.bisect(keys, key(idea_id))
+        keys.insert(at, key(idea_id))
+        order.insert(at, idea_id)
+    return order
+
+
+def totals_for(room: RoomState, rnd: Round, own: list[str]) -> dict[str, int]:
+    """The totals the public may see (none on a shadowed idea), with those of ``own`` ideas."""
+    return {t: n for t, n in rnd.totals.items() if t in own or not shadowed_idea(room, t)}
+
+
+def results_for(room: RoomState, rnd: Round, own: list[str]) -> list[Data] | None:
+    """A closed vote's results with ``own`` ideas ranked among the public's, as they would have been."""
+    if rnd.results is None or not own:
+        return rnd.results
+    totals = {row["idea"]: row["total"] for row in rnd.results}
+    totals.update((i, rnd.totals.get(i, 0)) for i in own)
+    position = {idea_id: n for n, idea_id in enumerate(room.ideas)}
+    order = sorted(totals, key=lambda i: position.get(i, len(position)))
+    return ranked(totals, order, "idea")
+
+
+def ranked(totals: dict[str, int], order: list[str], key: str) -> list[Data]:
+    """``order``'s targets ranked by total (ties share a rank and keep ``order``)."""
+    position_of = {target: n for n, target in enumerate(order)}
+    ranking = sorted(order, key=lambda t: (-totals.get(t, 0), position_of[t]))
+    results: list[Data] = []
+    rank = 0
+    previous: int | None = None
+    for position, target in enumerate(ranking, start=1):
+        total = totals.get(target, 0)
+        if total != previous:
+            rank, previous = position, total
+        results.append({key: target, "total": total, "rank": rank})
+    return results
 
 
 def shared_order(
@@ -226,10 +338,7 @@ def shared_order(
     the target; the room core has no randomness, so the server chooses it this way). ``opened_at``
     (text rules 8, ``VOTE_FIXES``): without it, a participant knew the order before the vote and could
     post and withdraw a note until its id hashed first."""
-    salt = "" if opened_at is None else f"{opened_at!r}:"
-    return sorted(
-        targets, key=lambda t: hashlib.sha256(f"{room_id}:{round_id}:{salt}{t}".encode()).hexdigest()
-    )
+    return sorted(targets, key=_order_key(room_id, round_id, opened_at))
 
 
 def progress(room: RoomState) -> Data:
@@ -313,7 +422,10 @@ def snapshot(room: RoomState, member_id: str | None, role: Role) -> Data:
     if audience == LOBBY:
         return snap
     staff = audience == STAFF
-    snap["rounds"] = [round_view(r) for r in room.rounds.values()]
+    # A shadow-muted author's own ideas in the votes' order, totals and results (none for anyone else).
+    viewer = None if staff else member_id
+    own = {r.id: mine for r in room.rounds.values() if (mine := own_shadowed(room, r, viewer))}
+    snap["rounds"] = [round_view(r, order_for(room, r, viewer)) for r in room.rounds.values()]
     snap["current_round"] = room.current
     ideas: list[Data] = []
     for idea in room.ideas.values():
@@ -329,11 +441,14 @@ def snapshot(room: RoomState, member_id: str | None, role: Role) -> Data:
     for rnd in room.rounds.values():
         if rnd.kind != "vote":
             continue
-        entry: Data = {"round": rnd.id, "results": rnd.results}
+        mine = own.get(rnd.id, [])
+        entry: Data = {"round": rnd.id, "results": results_for(room, rnd, mine)}
         if rnd.theme_results is not None:
             entry["theme_results"] = rnd.theme_results
-        if staff or not rnd.hide_totals or rnd.status == RoundStatus.CLOSED:
+        if staff:
             entry["totals"] = dict(rnd.totals)
+        elif not rnd.hide_totals or rnd.status == RoundStatus.CLOSED:
+            entry["totals"] = totals_for(room, rnd, mine)
         if member_id is not None and role == "participant":
             entry.update(my_votes(rnd, member_id))
         votes.append(entry)

@@ -15,6 +15,7 @@ from workshop_server.rooms.events import PUBLIC, STAFF, Data, EventName, member_
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.registry import PARTICIPANT, handles
 from workshop_server.rooms.state import Round, RoundStatus
+from workshop_server.rooms.text import SHADOW_VOTE_FIXES
 
 
 def _vote_round(room: RoomState) -> Round:
@@ -45,13 +46,18 @@ def _target(rnd: Round, cmd: c.VoteAdd | c.VoteRemove) -> str:
     return cmd.idea
 
 
-def eligible(room: RoomState, rnd: Round, target_id: str) -> bool:
+def eligible(room: RoomState, rnd: Round, target_id: str, voter: str | None = None) -> bool:
     """Whether ``target_id`` can receive dots in ``rnd``: a publicly visible idea, or a theme holding
-    one."""
+    one. From text rules 17, ``voter``'s own ideas written under a shadow mute too: it sees them as
+    published (``RoomState.on_wall_for``), and a refusal would tell it about the mute."""
     if rnd.target == "themes":
         return target_id in room.themes and bool(views.theme_ideas(room, target_id, public=True))
     idea = room.ideas.get(target_id)
-    return idea is not None and room.publicly_visible(idea)
+    if idea is None:
+        return False
+    if voter is not None and room.text_rules >= SHADOW_VOTE_FIXES:
+        return room.on_wall_for(idea, voter)
+    return room.publicly_visible(idea)
 
 
 def vote_views(room: RoomState, rnd: Round, voter: str, target_id: str) -> dict[str, Data]:
@@ -64,7 +70,8 @@ def vote_views(room: RoomState, rnd: Round, voter: str, target_id: str) -> dict[
     }
     result: dict[str, Data] = {STAFF: {"round": rnd.id, name: target_id, "total": total}}
     if not rnd.hide_totals:
-        result[PUBLIC] = {"round": rnd.id, name: target_id, "total": total}
+        if not views.shadowed_idea(room, target_id):
+            result[PUBLIC] = {"round": rnd.id, name: target_id, "total": total}
         mine["total"] = total
     result[member_key(voter)] = mine
     return result
@@ -75,7 +82,7 @@ def add(room: RoomState, cmd: c.VoteAdd, actor: str | None, now: float) -> Data:
     assert actor is not None
     rnd = _vote_round(room)
     target = _target(rnd, cmd)
-    if not eligible(room, rnd, target):
+    if not eligible(room, rnd, target, actor):
         raise errors.NotFound(f"no such {_field(rnd)} to vote on")
     mine = rnd.dots.get(actor, {})
     if sum(mine.values()) >= rnd.budget:
@@ -127,7 +134,7 @@ def refund(room: RoomState, target_id: str, now: float) -> None:
         return
     name = _field(rnd)
     result: dict[str, Data] = {STAFF: {"round": rnd.id, name: target_id, "total": 0}}
-    if not rnd.hide_totals:
+    if not rnd.hide_totals and not views.shadowed_idea(room, target_id):
         result[PUBLIC] = {"round": rnd.id, name: target_id, "total": 0}
     for voter, mine in rnd.dots.items():
         if target_id in mine:
@@ -166,42 +173,36 @@ def emit_totals(
     name = _field(rnd)
     changes = [{name: t, "total": rnd.totals.get(t, 0)} for t in targets]
     result: dict[str, Data] = {STAFF: {"round": rnd.id, "changes": changes}}
-    if not rnd.hide_totals:
-        result[PUBLIC] = {"round": rnd.id, "changes": changes}
+    # Nobody but staff and its author learns of an idea written under a shadow mute (``views``).
+    public = [change for change, t in zip(changes, targets, strict=True) if not views.shadowed_idea(room, t)]
+    if not rnd.hide_totals and public:
+        result[PUBLIC] = {"round": rnd.id, "changes": public}
     for voter, count in refunded.items():
         own: Data = {"round": rnd.id, "refunded": count, **views.my_votes(rnd, voter)}
         if not rnd.hide_totals:
-            own["changes"] = changes
+            seen = views.own_shadowed(room, rnd, voter) if len(public) < len(changes) else []
+            own["changes"] = [
+                change
+                for change, t in zip(changes, targets, strict=True)
+                if t in seen or not views.shadowed_idea(room, t)
+            ]
         result[member_key(voter)] = own
     room.emit(EventName.VOTE_TOTALS, result, now)
 
 
 # --- Results ----------------------------------------------------------------------------------------------
-def _ranked(totals: dict[str, int], order: list[str], key: str) -> list[Data]:
-    position_of = {target: n for n, target in enumerate(order)}
-    ranked = sorted(order, key=lambda t: (-totals.get(t, 0), position_of[t]))
-    results: list[Data] = []
-    rank = 0
-    previous: int | None = None
-    for position, target in enumerate(ranked, start=1):
-        total = totals.get(target, 0)
-        if total != previous:
-            rank, previous = position, total
-        results.append({key: target, "total": total, "rank": rank})
-    return results
-
-
 def _named(room: RoomState, rows: list[Data]) -> list[Data]:
     """Theme rows with the theme's name as it was at the close: the result outlives the theme."""
     return [{**row, "name": room.themes[row["theme"]].name} for row in rows]
 
 
 def rank(room: RoomState, rnd: Round) -> list[Data]:
+    """The results the public sees (a shadowed idea's author also sees its own: ``views.results_for``)."""
     if rnd.target == "themes":
         order = [t for t in room.themes if eligible(room, rnd, t)]
-        return _named(room, _ranked(rnd.totals, order, "theme"))
+        return _named(room, views.ranked(rnd.totals, order, "theme"))
     order = [i.id for i in room.ideas.values() if room.publicly_visible(i)]
-    return _ranked(rnd.totals, order, "idea")
+    return views.ranked(rnd.totals, order, "idea")
 
 
 def rank_themes(room: RoomState, rnd: Round) -> list[Data] | None:
@@ -214,7 +215,7 @@ def rank_themes(room: RoomState, rnd: Round) -> list[Data] | None:
         if ideas:
             order.append(theme_id)
             sums[theme_id] = sum(rnd.totals.get(i, 0) for i in ideas)
-    return _named(room, _ranked(sums, order, "theme")) if order else None
+    return _named(room, views.ranked(sums, order, "theme")) if order else None
 
 
 def publish_results(room: RoomState, rnd: Round, now: float) -> None:
@@ -224,4 +225,8 @@ def publish_results(room: RoomState, rnd: Round, now: float) -> None:
         rnd.theme_results = rank_themes(room, rnd)
         if rnd.theme_results is not None:
             data["theme_results"] = rnd.theme_results
-    room.emit(EventName.VOTE_RESULTS, {STAFF: data, PUBLIC: data}, now)
+    result: dict[str, Data] = {STAFF: data, PUBLIC: {**data, "totals": views.totals_for(room, rnd, [])}}
+    for author, own in views.shadow_authors(room, rnd).items():
+        seen = {"results": views.results_for(room, rnd, own), "totals": views.totals_for(room, rnd, own)}
+        result[member_key(author)] = {**data, **seen}
+    room.emit(EventName.VOTE_RESULTS, result, now)
