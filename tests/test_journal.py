@@ -618,6 +618,33 @@ async def test_delete_room_erases_everything(tmp_path: Path, journal: Journal) -
     assert await journal.integrity_check() == "ok"
 
 
+async def test_a_delete_if_unchanged_deletes_only_what_was_examined(tmp_path: Path, journal: Journal) -> None:
+    """``delete_room(if_unchanged=stored())`` (the retention purge's delete of a room that cannot be
+    loaded): an entry, a snapshot or a new meta written for the room after it was examined (another
+    worker took it) makes the delete a conflict that deletes nothing; unchanged, it deletes."""
+    await journal.create_room("r", b"m")
+    await append_run(journal, "r", [1, 1])
+    writes = [
+        lambda: journal.append("r", entry(3)),
+        lambda: journal.save_snapshot(
+            "r", Snapshot(epoch="e1", seq=3, data=b"s", entry_index=3), keep_entries=1
+        ),
+        lambda: journal.update_meta("r", b"m2"),
+    ]
+    for write in writes:
+        examined = await journal.stored("r")
+        assert examined == await journal.stored("r")  # reading changes nothing
+        await write()
+        with pytest.raises(JournalConflict):
+            await journal.delete_room("r", if_unchanged=examined)
+        assert await journal.room_exists("r")
+    flip_byte(db_path(tmp_path), "entries", "data", "room_id = ?", ("r",))  # damaged: read raw all the same
+    examined = await journal.stored("r")
+    await journal.delete_room("r", if_unchanged=examined)
+    assert not await journal.room_exists("r")
+    assert await journal.stored("r") == ()
+
+
 # --- Fencing: the epoch of an owner (several workers, one journal) ------------------------------------
 async def test_an_append_of_an_older_epoch_is_refused(journal: Journal) -> None:
     """Numeric epochs are ordered: once epoch 3 started, an owner still at epoch 2 cannot append."""

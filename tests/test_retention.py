@@ -276,10 +276,10 @@ async def test_a_failing_delete_of_an_unloadable_room_does_not_stop_the_purge(
     damage(data, journal=damaged)
     real = Journal.delete_room
 
-    async def failing(self: Journal, room_id: str, *, wait: bool = True) -> bool:
+    async def failing(self: Journal, room_id: str, *, wait: bool = True, **checked: Any) -> bool:
         if room_id == damaged:
             raise StorageError("database or disk is full")
-        return await real(self, room_id, wait=wait)
+        return await real(self, room_id, wait=wait, **checked)
 
     monkeypatch.setattr(Journal, "delete_room", failing)
     clock.now = time.time()
@@ -371,3 +371,48 @@ async def test_a_server_without_a_journal_forgets_creation_ids_past_the_dedupe_w
         assert made and list(hub._creations) == [second]
     finally:
         await hub.stop()
+
+
+async def test_an_unloadable_room_written_to_while_it_was_examined_is_not_deleted(
+    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The direct delete of a room that cannot be loaded deletes only what the purge examined. Its
+    lease is claimed again just before the delete, but a delete that waits for SQLite's lock longer than
+    the lease lets another worker (a newer release, which can load the room) take the room and write to
+    it meanwhile: the delete then removed a room being served. Now it finds the room changed, deletes
+    nothing, and the next purge tries again."""
+    from workshop_server.storage import JournalEntry
+
+    data = tmp_path / "data"
+    _, _, damaged = await damaged_rooms(data, clock)
+    clock.now = time.time()
+    real = Hub._unservable
+
+    async def served_meanwhile(self: Hub, room_id: str) -> str | None:
+        reason = await real(self, room_id)
+        # Another worker took the room while this one examined it, and journaled a command.
+        import sqlite3
+
+        db = sqlite3.connect(data / DATABASE_FILENAME)
+        epoch, seq = db.execute(
+            "SELECT last_epoch, last_seq FROM heads WHERE room_id = ?", (room_id,)
+        ).fetchone()
+        db.close()
+        assert self.journal is not None
+        await self.journal.append(
+            room_id, JournalEntry(seq_start=seq + 1, seq_end=seq + 1, epoch=epoch, data=b"x")
+        )
+        return reason
+
+    async with two_hubs(data, clock) as (a, _):
+        assert a.journal is not None
+        monkeypatch.setattr(Hub, "_unservable", served_meanwhile)
+        assert await a._delete_unloadable(damaged, 90) is None
+        assert damaged in await a.journal.list_rooms()
+        monkeypatch.setattr(Hub, "_unservable", real)
+        assert await a._delete_unloadable(damaged, 90) is True  # the next purge: nothing written since
+        assert damaged not in await a.journal.list_rooms()
+    assert (
+        f"room {damaged}: past its retention and it cannot be loaded here, but something was written"
+        in caplog.text
+    )

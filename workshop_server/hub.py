@@ -1282,11 +1282,23 @@ class Hub:
         if not await claim():
             return None
         try:
+            examined = await journal.stored(room_id)
             reason = await self._unservable(room_id)
             if reason is None or room_id in self.hosts or room_id in self._loading or not await claim():
                 return None
             try:
-                await self.wipe_wal(await journal.delete_room(room_id, wait=not self.wiping))
+                # Only what was examined: a worker that took the room meanwhile (the lease timed out
+                # while this one waited for SQLite's lock) has written to it, and keeps it.
+                checkpointed = await journal.delete_room(room_id, wait=not self.wiping, if_unchanged=examined)
+                await self.wipe_wal(checkpointed)
+            except JournalConflict:
+                log.warning(
+                    "room %s: past its retention and it cannot be loaded here, but something was written "
+                    "for it while it was examined (another worker serves it): left as it is; the next "
+                    "purge tries again",
+                    room_id,
+                )
+                return None
             except Exception as exc:  # the others are purged all the same
                 log.warning(
                     "room %s: its stored data cannot be loaded (%s) and deleting it failed (%s); "

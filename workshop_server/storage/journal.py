@@ -70,6 +70,15 @@ _MAX_INT: Final = 2**63 - 1
 #: How long SQLite waits for another connection's lock (a backup, another worker process) before failing.
 BUSY_TIMEOUT_MS: Final = 5000
 _IN_CHUNK: Final = 500  # room ids per "IN (...)" query, well under SQLite's limit on parameters
+#: What :meth:`Journal.stored` reads of a room: raw rows, whatever their checksums say.
+_STORED: Final = (
+    "SELECT checksum FROM rooms WHERE room_id = ?",
+    "SELECT last_position, last_epoch, last_seq, checksum FROM heads WHERE room_id = ?",
+    "SELECT position, checksum FROM entries WHERE room_id = ? ORDER BY position DESC LIMIT 1",
+    "SELECT entry_index, epoch, seq, checksum FROM snapshots WHERE room_id = ?",
+)
+#: :meth:`Journal.stored`'s answer.
+Stored: TypeAlias = tuple[tuple[Any, ...], ...]
 _SQLITE_CORRUPT: Final = 11
 _SQLITE_NOTADB: Final = 26
 
@@ -547,16 +556,28 @@ class Journal:
         """The ids of every stored room, sorted."""
         return await self._submit(self._list_rooms, writes=False)
 
-    async def delete_room(self, room_id: str, *, wait: bool = True) -> bool:
+    async def delete_room(
+        self, room_id: str, *, wait: bool = True, if_unchanged: Stored | None = None
+    ) -> bool:
         """Erase everything stored of the room (no error when there is none). Its id is retired:
         :meth:`create_room` refuses it from then on (``RoomExists``), so that the links of the deleted
         room, bound to its id, can never open another room.
 
         Deleted content is overwritten (``secure_delete``) and the WAL is checkpointed and truncated:
         the checkpoint's answer is returned (``wait``: as :meth:`checkpoint`'s).
+
+        ``if_unchanged``: what :meth:`stored` answered when the caller examined the room; if anything
+        was written for the room since (another process serves it), nothing is deleted and
+        :class:`JournalConflict` is raised. The check and the delete are one transaction.
         """
-        await self._submit(lambda: self._delete_room(room_id), writes=True)
+        await self._submit(lambda: self._delete_room(room_id, if_unchanged), writes=True)
         return await self.checkpoint(wait=wait)
+
+    async def stored(self, room_id: str) -> Stored:
+        """What is stored of the room, in short, read raw (a damaged room has it too): it changes
+        whenever anything is written for the room (its meta, its head, its newest entry, its snapshot).
+        For :meth:`delete_room`'s ``if_unchanged``."""
+        return await self._submit(lambda: self._stored_read(room_id), writes=False)
 
     async def checkpoint(self, *, wait: bool = True) -> bool:
         """Checkpoint the WAL and truncate it: what was deleted leaves no copy in the WAL file. False
@@ -1010,8 +1031,20 @@ class Journal:
         rows = await self._fetch("SELECT room_id FROM rooms ORDER BY room_id")
         return [str(row[0]) for row in rows]
 
-    async def _delete_room(self, room_id: str) -> None:
+    async def _stored_read(self, room_id: str) -> Stored:
+        async with self._transaction(write=False):
+            return await self._stored(room_id)
+
+    async def _stored(self, room_id: str) -> Stored:
+        found: list[tuple[Any, ...]] = []
+        for sql in _STORED:
+            found.extend(tuple(row) for row in await self._fetch(sql, (room_id,)))
+        return tuple(found)
+
+    async def _delete_room(self, room_id: str, if_unchanged: Stored | None = None) -> None:
         async with self._transaction(write=True) as db:
+            if if_unchanged is not None and await self._stored(room_id) != if_unchanged:
+                raise JournalConflict(room_id, "something was written for it since it was examined")
             stored = await self._fetch("SELECT 1 FROM rooms WHERE room_id = ?", (room_id,))
             for table in ("entries", "snapshots", "heads", "rooms"):
                 await db.execute(f"DELETE FROM {table} WHERE room_id = ?", (room_id,))
