@@ -337,8 +337,16 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
       });
   });
   const suggestList = h("ul", { class: "suggestions", id: "suggestion-list" });
-  // After a suggestion or an addition left the list: the next Accept that can act, else "Suggest themes".
-  const focusNextAccept = () => (suggestList.querySelector("[data-focus=accept]:not([disabled])") || suggestBtn).focus();
+  // The place of the card holding `el` in the list (before it changes).
+  const cardAt = (el) => Array.from(suggestList.querySelectorAll("li.suggestion")).indexOf(el.closest("li.suggestion"));
+  // After the card at `at` left the list (accepted): the Accept that can act of the card that took its
+  // place or of a later one, else of the nearest one before, else "Suggest themes".
+  const focusNextAccept = (at) => {
+    const accepts = Array.from(suggestList.querySelectorAll("li.suggestion")).map((li) => li.querySelector("[data-focus=accept]:not([disabled])"));
+    const from = Math.max(at, 0);
+    const next = accepts.slice(from).find(Boolean) || accepts.slice(0, from).reverse().find(Boolean);
+    (next || suggestBtn).focus();
+  };
   // "Reject" on a suggestion or an addition: it leaves this console's list; the focus goes to the Reject
   // of the card that takes its place (the next one), else of the card before, else to "Suggest themes".
   const rejectButton = (label, remove) => {
@@ -603,7 +611,8 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
             text: t("themes.accept"),
             "aria-label": t("themes.acceptLabel", { name: short(s.draft || s.name, 40) }),
             disabled: ideas.length === 0,
-            onclick: () => {
+            onclick: (event) => {
+              const at = cardAt(event.currentTarget);
               const name = input.value.trim() || s.name;
               const ids = s.ideas.filter((id) => {
                 const idea = state.ideas.get(id);
@@ -613,7 +622,7 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
                 ctx.toast(t("themes.suggestionGone"));
                 grouping.suggestions = grouping.suggestions.filter((x) => x !== s);
                 refresh();
-                focusNextAccept();
+                focusNextAccept(at);
                 return;
               }
               ctx
@@ -622,7 +631,7 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
                   grouping.suggestions = (grouping.suggestions || []).filter((x) => x !== s);
                   ctx.toast(t("themes.created", { name }));
                   refresh();
-                  focusNextAccept();
+                  focusNextAccept(at);
                 })
                 .catch(() => {});
             },
@@ -699,13 +708,14 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
             text: t("themes.accept"),
             "aria-label": t("themes.acceptAdditionLabel", { name }),
             disabled: ideas.length === 0,
-            onclick: () => {
+            onclick: (event) => {
+              const at = cardAt(event.currentTarget);
               const ids = additionIdeas(a).map((i) => i.id);
               if (!ids.length) {
                 ctx.toast(t("themes.additionGone"));
                 dropAddition(a);
                 refresh();
-                focusNextAccept();
+                focusNextAccept(at);
                 return;
               }
               ctx
@@ -715,7 +725,7 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
                   const count = result && Array.isArray(result.ideas) ? result.ideas.length : ids.length;
                   ctx.toast(t("themes.added", { count, name: a.name }));
                   refresh();
-                  focusNextAccept();
+                  focusNextAccept(at);
                 })
                 .catch(() => {});
             },
