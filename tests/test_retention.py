@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import os
 import subprocess
 import sys
@@ -416,3 +418,42 @@ async def test_an_unloadable_room_written_to_while_it_was_examined_is_not_delete
         f"room {damaged}: past its retention and it cannot be loaded here, but something was written"
         in caplog.text
     )
+
+
+async def test_a_checkpoint_failing_after_the_delete_is_retried_and_the_room_counts_as_purged(
+    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The direct delete of an unloadable room went through but the WAL checkpoint after it failed (an
+    I/O error): the room was reported as not purged, though its rows were gone, and the WAL, which
+    still held its pages, was not checkpointed again. Now the room counts as purged and the checkpoint
+    is retried in the background until it succeeds."""
+    from workshop_server.storage import StorageError
+
+    caplog.set_level(logging.INFO, logger="workshop_server")
+    data = tmp_path / "data"
+    _, _, damaged = await damaged_rooms(data, clock)
+    clock.now = time.time()
+    real = Journal.checkpoint
+    failures = [StorageError("disk I/O error"), StorageError("disk I/O error")]
+
+    async def failing(self: Journal, *, wait: bool = True) -> bool:
+        if failures:
+            raise failures.pop()
+        return await real(self, wait=wait)
+
+    async with two_hubs(data, clock) as (a, _):
+        assert a.journal is not None
+        monkeypatch.setattr(Journal, "checkpoint", failing)
+        assert await a._delete_unloadable(damaged, 90) is True
+        assert damaged not in await a.journal.list_rooms()
+        assert a.wiping  # the retry runs
+        for _ in range(100):
+            if not a.wiping:
+                break
+            await asyncio.sleep(0.1)
+        assert not a.wiping and failures == []
+    assert (
+        "the WAL checkpoint failed (StorageError('disk I/O error')); trying again until it can" in caplog.text
+    )
+    assert caplog.text.count("the WAL checkpoint failed") == 1
+    assert "the WAL is checkpointed" in caplog.text

@@ -411,10 +411,24 @@ class Hub:
             checkpointed = await journal.checkpoint(wait=not retrying)
         if checkpointed or retrying:
             return
-        log.warning("the WAL could not be checkpointed (a reader holds it); trying again until it can")
+        log.warning(
+            "the WAL could not be checkpointed (a reader holds it, or it failed); trying again until it can"
+        )
 
         async def retry() -> None:
-            while not await journal.checkpoint(wait=False):
+            failing = False
+            while True:
+                try:
+                    if await journal.checkpoint(wait=False):
+                        break
+                except errors.WorkshopError as exc:  # an I/O error, say: keep trying, say it once
+                    if journal.closed:
+                        return
+                    if not failing:
+                        log.warning(
+                            "the WAL checkpoint failed (%s); trying again until it can", _loggable(exc)
+                        )
+                    failing = True
                 await asyncio.sleep(1.0)
             log.info("the WAL is checkpointed")
 

@@ -425,6 +425,11 @@ class Journal:
             await self._db.close()
 
     @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (every later call is refused)."""
+        return self._state.closing
+
+    @property
     def transactions(self) -> int:
         """How many write transactions were committed since :meth:`open`."""
         return self._state.transactions
@@ -564,14 +569,18 @@ class Journal:
         room, bound to its id, can never open another room.
 
         Deleted content is overwritten (``secure_delete``) and the WAL is checkpointed and truncated:
-        the checkpoint's answer is returned (``wait``: as :meth:`checkpoint`'s).
+        the checkpoint's answer is returned (``wait``: as :meth:`checkpoint`'s; False too when the
+        checkpoint failed, once the room's rows were deleted).
 
         ``if_unchanged``: what :meth:`stored` answered when the caller examined the room; if anything
         was written for the room since (another process serves it), nothing is deleted and
         :class:`JournalConflict` is raised. The check and the delete are one transaction.
         """
         await self._submit(lambda: self._delete_room(room_id, if_unchanged), writes=True)
-        return await self.checkpoint(wait=wait)
+        try:
+            return await self.checkpoint(wait=wait)
+        except StorageError:  # the rows are gone all the same: the caller checkpoints again later
+            return False
 
     async def stored(self, room_id: str) -> Stored:
         """What is stored of the room, in short, read raw (a damaged room has it too): it changes
