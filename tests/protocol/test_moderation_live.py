@@ -1,4 +1,5 @@
-"""Moderation through a real server: removal, mute, the approval lobby, lock, hide, invites, presence."""
+"""Moderation through a real server: removal, mute, the approval lobby, lock, hide, invites, presence, and
+a shadow-muted member's votes on its own ideas."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import uuid
 from typing import Any
 
 from tests.protocol.conftest import Connect
+from tests.rooms.test_shadow_votes import mentions
 from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
 
@@ -268,3 +270,41 @@ async def test_staff_receive_presence_with_who_came_and_left(server: ServerProce
     await screen.auth(links["screen_token"])
     counted = await facilitator.wait_for(lambda e: e["name"] == "presence" and e["data"]["screens"] == 1)
     assert counted["data"]["came"] == [] and counted["data"]["left"] == []
+
+
+async def test_a_shadow_muted_member_votes_on_its_own_idea_and_nobody_else_hears_of_it(
+    server: ServerProcess, connect: Connect
+) -> None:
+    """protocol.md `member.shadow_mute`: in a vote, a shadow-muted member may put dots on its own
+    shadowed idea (it used to get `not_found`, which told it about the mute). Ben, a participant, and
+    a reconnecting room screen never learn the idea's id, in events, results or snapshots."""
+    links = create_room(server.url)
+    facilitator = await staff(server, connect, links)
+    ana, ben = await connect(server), await connect(server)
+    await ana.join(links["room"], "Ana")
+    await ben.join(links["room"], "Ben")
+    await facilitator.ok("member.shadow_mute", member=member_id(ana))
+    await facilitator.ok("round.open", kind="ideate", prompt="Ideas?", private=False)
+    own = (await ana.ok("idea.post", text="a tool library"))["idea"]["id"]
+    public = (await ben.ok("idea.post", text="a repair café"))["idea"]["id"]
+    await facilitator.ok("round.close")
+    opened = await facilitator.ok("round.open", kind="vote", prompt="Vote", budget=3, hide_totals=False)
+    ana_round = await ana.wait_for(
+        lambda e: e["name"] == "round.opened" and e["data"]["round"]["kind"] == "vote"
+    )
+    assert sorted(ana_round["data"]["round"]["order"]) == sorted([own, public])
+    assert opened["round"]["order"] == [public]
+    mine = await ana.ok("vote.add", idea=own)
+    assert (mine["my_dots"], mine["total"], mine["remaining"]) == (1, 1, 2)
+    await ana.ok("vote.add", idea=public)
+    await facilitator.ok("round.close")
+    results = await ana.wait_for("vote.results")
+    assert [(r["idea"], r["total"], r["rank"]) for r in results["data"]["results"]] == [
+        (own, 1, 1),  # a tie: in the order the ideas were posted, as if hers were public
+        (public, 1, 1),
+    ]
+    await ben.wait_for("vote.results")
+    screen = await connect(server)
+    await screen.auth(links["screen_token"])
+    for client in (ben, screen):
+        assert not mentions([client.log, client.events], {own})
