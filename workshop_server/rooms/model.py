@@ -35,7 +35,14 @@ from workshop_server.rooms.state import (
     StoredReply,
     Theme,
 )
-from workshop_server.rooms.text import MERGE_FIXES, REASON_FIXES, TEXT_RULES, name_under, text_under
+from workshop_server.rooms.text import (
+    MERGE_FIXES,
+    REASON_FIXES,
+    SHADOW_VOTE_FIXES,
+    TEXT_RULES,
+    name_under,
+    text_under,
+)
 
 
 class RoomState:
@@ -219,6 +226,42 @@ class RoomState:
             return self.publicly_visible(idea)
         rnd = self.rounds[idea.round]
         return idea.state == IdeaState.VISIBLE and (rnd.revealed or not rnd.private)
+
+    # A shadow-muted member sees its own shadowed ideas as published and may put dots on them (text rules
+    # 17, SHADOW_VOTE_FIXES). Nobody but staff and the author learns of those ideas: the public's order,
+    # totals, results, progress and credits leave them out; the author's hold them where they would be if
+    # they were public, so that nothing in its views differs from those of a member who is not muted.
+    def shadowed_walls(self, rnd: Round, viewer: str | None = None) -> dict[str, list[str]]:
+        """In a vote on ideas: each author's shadowed ideas that it sees on the wall as published now
+        (only ``viewer``'s, if given), in the room's order. Empty before text rules 17."""
+        out: dict[str, list[str]] = {}
+        if rnd.kind != "vote" or rnd.target != "ideas" or self.text_rules < SHADOW_VOTE_FIXES:
+            return out
+        for idea in self.ideas.values():
+            author = idea.author
+            if not idea.shadowed or author is None or (viewer is not None and author != viewer):
+                continue
+            if self.on_wall_for(idea, author):
+                out.setdefault(author, []).append(idea.id)
+        return out
+
+    def own_in_vote(self, rnd: Round, viewer: str | None) -> list[str]:
+        """``viewer``'s own shadowed ideas in its views of the vote ``rnd``: as recorded when the vote
+        closed (``Round.shadow_results``), and while it is open, as they are now."""
+        if viewer is None:
+            return []
+        if rnd.status == RoundStatus.CLOSED:
+            return rnd.shadow_results.get(viewer, [])
+        return self.shadowed_walls(rnd, viewer).get(viewer, [])
+
+    def kept_from_public(self, rnd: Round) -> set[str]:
+        """The targets of ``rnd`` whose dots only staff and their author see: ideas written under a
+        shadow mute, as recorded when the vote closed (an idea published after the close does not
+        bring the dots of a vote the public saw without them), and while it is open, as they are now."""
+        if rnd.status == RoundStatus.CLOSED:
+            return {idea_id for ids in rnd.shadow_results.values() for idea_id in ids}
+        ideas = self.ideas
+        return {t for t in rnd.totals if (idea := ideas.get(t)) is not None and idea.shadowed}
 
     def anonymous_credit(self, idea: Idea) -> bool:
         """Whether ``idea``'s credits must name no one but the viewer: its round is anonymous, or an

@@ -112,7 +112,7 @@ def open_round(room: RoomState, cmd: c.RoundOpen, actor: str | None, now: float)
         )
         opened_at = now if room.text_rules >= VOTE_FIXES else None  # unknown until the vote opens
         rnd.order = views.shared_order(room.id, rid, targets, opened_at)
-        rnd.shadow_order = views.shadow_order(room, rnd)
+        rnd.shadow_order = room.shadowed_walls(rnd)
     room.rounds[rid] = rnd
     room.current = rid
     result = views.round_views(room, rnd)

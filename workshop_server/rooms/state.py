@@ -298,6 +298,9 @@ class Round:
     # Vote rounds on ideas (text rules 17): each shadow-muted author's own ideas that it saw as published
     # when the vote opened; its view of ``order`` holds them (``views.order_for``), nobody else's does.
     shadow_order: dict[str, list[str]] = field(default_factory=dict)
+    # ... and its own ideas it saw as published when the vote closed: its results and totals hold them,
+    # nobody else's do (``RoomState.kept_from_public``).
+    shadow_results: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.status = RoundStatus(self.status)

@@ -29,7 +29,7 @@ from workshop_server.rooms.state import (
     Theme,
     to_plain,
 )
-from workshop_server.rooms.text import SHADOW_VOTE_FIXES, VOTE_FIXES
+from workshop_server.rooms.text import VOTE_FIXES
 
 
 # --- Ideas ----------------------------------------------------------------------------------------------
@@ -228,9 +228,8 @@ def round_views(room: RoomState, rnd: Round, **extra: object) -> dict[str, Data]
     view of the vote's order holds its own ideas (:func:`order_for`)."""
     view: Data = {"round": round_view(rnd), **extra}
     result: dict[str, Data] = {STAFF: view, PUBLIC: view}
-    for author in rnd.shadow_order:
-        if room.audience_of(author, "participant") == PUBLIC:
-            result[member_key(author)] = {**view, "round": round_view(rnd, order_for(room, rnd, author))}
+    for author in shadow_authors(room, rnd.shadow_order):
+        result[member_key(author)] = {**view, "round": round_view(rnd, order_for(room, rnd, author))}
     return result
 
 
@@ -240,47 +239,17 @@ def _order_key(room_id: str, round_id: str, opened_at: float | None) -> Callable
     return lambda t: hashlib.sha256(f"{room_id}:{round_id}:{salt}{t}".encode()).hexdigest()
 
 
-# --- A shadow-muted author's own view of a vote (text rules 17, SHADOW_VOTE_FIXES) -----------------------
-# A shadow-muted member sees its own shadowed ideas as published, and may put dots on them. The public's
-# order, totals and results leave those ideas out (nothing tells anyone else they exist); the author's hold
-# them where they would be if they were public, so that nothing in its views differs from those of a
-# member who is not shadow-muted. Staff see everything.
+# --- A shadow-muted author's own view of a vote (text rules 17: see RoomState.shadowed_walls) ------------
 def shadowed_idea(room: RoomState, target_id: str) -> bool:
     """Whether ``target_id`` is an idea written under a shadow mute (kept out of the public's totals)."""
     idea = room.ideas.get(target_id)
     return idea is not None and idea.shadowed
 
 
-def _on_own_walls(room: RoomState, rnd: Round, viewer: str | None = None) -> dict[str, list[str]]:
-    """In a vote on ideas: each author's shadowed ideas that it sees on the wall as published (only
-    ``viewer``'s, if given), in the room's order."""
-    out: dict[str, list[str]] = {}
-    if rnd.kind != "vote" or rnd.target != "ideas" or room.text_rules < SHADOW_VOTE_FIXES:
-        return out
-    for idea in room.ideas.values():
-        author = idea.author
-        if not idea.shadowed or author is None or (viewer is not None and author != viewer):
-            continue
-        if room.on_wall_for(idea, author):
-            out.setdefault(author, []).append(idea.id)
-    return out
-
-
-def shadow_order(room: RoomState, rnd: Round) -> dict[str, list[str]]:
-    """What a vote opening records as ``Round.shadow_order``."""
-    return _on_own_walls(room, rnd)
-
-
-def shadow_authors(room: RoomState, rnd: Round) -> dict[str, list[str]]:
-    """Each shadow-muted author in the room (seeing what the public sees) with the shadowed ideas it sees
-    on the wall now."""
-    walls = _on_own_walls(room, rnd)
-    return {a: ids for a, ids in walls.items() if room.audience_of(a, "participant") == PUBLIC}
-
-
-def own_shadowed(room: RoomState, rnd: Round, viewer: str | None) -> list[str]:
-    """:func:`shadow_authors`' ideas for one viewer (none for anyone else)."""
-    return [] if viewer is None else _on_own_walls(room, rnd, viewer).get(viewer, [])
+def shadow_authors(room: RoomState, authors: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Those of ``authors`` (shadow-muted authors with their own shadowed ideas) who see what the public
+    sees now (not waiting in the lobby, not removed): an event has a view of its own for each of them."""
+    return {a: ids for a, ids in authors.items() if room.audience_of(a, "participant") == PUBLIC}
 
 
 def order_for(room: RoomState, rnd: Round, viewer: str | None) -> list[str] | None:
@@ -300,8 +269,9 @@ def order_for(room: RoomState, rnd: Round, viewer: str | None) -> list[str] | No
 
 
 def totals_for(room: RoomState, rnd: Round, own: list[str]) -> dict[str, int]:
-    """The totals the public may see (none on a shadowed idea), with those of ``own`` ideas."""
-    return {t: n for t, n in rnd.totals.items() if t in own or not shadowed_idea(room, t)}
+    """The totals the public may see (``RoomState.kept_from_public``), with those of ``own`` ideas."""
+    hidden = room.kept_from_public(rnd)
+    return {t: n for t, n in rnd.totals.items() if t in own or t not in hidden}
 
 
 def results_for(room: RoomState, rnd: Round, own: list[str]) -> list[Data] | None:
@@ -341,9 +311,10 @@ def shared_order(
     return sorted(targets, key=_order_key(room_id, round_id, opened_at))
 
 
-def progress(room: RoomState) -> Data:
+def progress(room: RoomState, viewer: str | None = None) -> Data:
     """What a room screen shows while a round runs, without any text: ideas posted in the current
-    ideate round (private ones counted, never shown), or how many participants have voted."""
+    ideate round (private ones counted, never shown), or how many participants have voted (a
+    shadow-muted member whose only dots are on its own shadowed ideas counts in its own view only)."""
     rnd = room.current_round
     counted = room.active_participants()
     data: Data = {"round": None if rnd is None else rnd.id, "participants": len(counted)}
@@ -354,7 +325,12 @@ def progress(room: RoomState) -> Data:
         data["ideas"] = sum(1 for i in posted if i.state != IdeaState.MERGED)
         data["contributors"] = len({a for i in posted for a in room.credited(i)})
     elif rnd is not None:
-        data["voters"] = sum(1 for m, dots in rnd.dots.items() if m in counted and any(dots.values()))
+        hidden = room.kept_from_public(rnd)
+        data["voters"] = sum(
+            1
+            for m, dots in rnd.dots.items()
+            if m in counted and any(n and (t not in hidden or m == viewer) for t, n in dots.items())
+        )
     return data
 
 
@@ -424,7 +400,7 @@ def snapshot(room: RoomState, member_id: str | None, role: Role) -> Data:
     staff = audience == STAFF
     # A shadow-muted author's own ideas in the votes' order, totals and results (none for anyone else).
     viewer = None if staff else member_id
-    own = {r.id: mine for r in room.rounds.values() if (mine := own_shadowed(room, r, viewer))}
+    own = {r.id: mine for r in room.rounds.values() if (mine := room.own_in_vote(r, viewer))}
     snap["rounds"] = [round_view(r, order_for(room, r, viewer)) for r in room.rounds.values()]
     snap["current_round"] = room.current
     ideas: list[Data] = []
@@ -455,7 +431,7 @@ def snapshot(room: RoomState, member_id: str | None, role: Role) -> Data:
     snap["votes"] = votes
     snap.update(followup(room, member_id if role != "screen" else None, staff=staff))
     snap["spotlight"] = spotlight_of(room, public=not staff)
-    snap["progress"] = progress(room)
+    snap["progress"] = progress(room, viewer)
     if staff:
         snap["members"] = [member_view(room, m, staff=True) for m in room.members.values()]
         snap["filter"] = wordfilter.filter_view(room)
@@ -497,7 +473,7 @@ def my_ideas(room: RoomState, member_id: str) -> Data:
     member = room.members[member_id]
     staff = member.role in STAFF_ROLES
     mine: list[Data] = []
-    dots = fv.Dots(room)
+    dots = fv.Dots(room, staff=staff, viewer=member_id)
     for idea in room.ideas.values():
         if member_id not in room.credited(idea):
             continue

@@ -180,7 +180,7 @@ def emit_totals(
     for voter, count in refunded.items():
         own: Data = {"round": rnd.id, "refunded": count, **views.my_votes(rnd, voter)}
         if not rnd.hide_totals:
-            seen = views.own_shadowed(room, rnd, voter) if len(public) < len(changes) else []
+            seen = room.own_in_vote(rnd, voter) if len(public) < len(changes) else []
             own["changes"] = [
                 change
                 for change, t in zip(changes, targets, strict=True)
@@ -219,6 +219,7 @@ def rank_themes(room: RoomState, rnd: Round) -> list[Data] | None:
 
 
 def publish_results(room: RoomState, rnd: Round, now: float) -> None:
+    rnd.shadow_results = room.shadowed_walls(rnd)  # (before the totals are shown: kept_from_public)
     rnd.results = rank(room, rnd)
     data: Data = {"round": rnd.id, "results": rnd.results, "totals": dict(rnd.totals)}
     if rnd.target == "ideas":
@@ -226,7 +227,7 @@ def publish_results(room: RoomState, rnd: Round, now: float) -> None:
         if rnd.theme_results is not None:
             data["theme_results"] = rnd.theme_results
     result: dict[str, Data] = {STAFF: data, PUBLIC: {**data, "totals": views.totals_for(room, rnd, [])}}
-    for author, own in views.shadow_authors(room, rnd).items():
+    for author, own in views.shadow_authors(room, rnd.shadow_results).items():
         seen = {"results": views.results_for(room, rnd, own), "totals": views.totals_for(room, rnd, own)}
         result[member_key(author)] = {**data, **seen}
     room.emit(EventName.VOTE_RESULTS, result, now)
