@@ -643,6 +643,11 @@ async def test_a_delete_if_unchanged_deletes_only_what_was_examined(tmp_path: Pa
     await journal.delete_room("r", if_unchanged=examined)
     assert not await journal.room_exists("r")
     assert await journal.stored("r") == ()
+    # Deleted by someone else meanwhile: nothing left, which is what was asked (review).
+    await journal.create_room("s", b"m")
+    examined = await journal.stored("s")
+    await journal.delete_room("s")
+    await journal.delete_room("s", if_unchanged=examined)
 
 
 # --- Fencing: the epoch of an owner (several workers, one journal) ------------------------------------

@@ -408,7 +408,11 @@ class Hub:
         # busy timeout again (the retry finishes the job).
         retrying = self.wiping
         if checkpointed is None:
-            checkpointed = await journal.checkpoint(wait=not retrying)
+            try:
+                checkpointed = await journal.checkpoint(wait=not retrying)
+            except errors.WorkshopError as exc:  # an I/O error, say: what was deleted is deleted; retried
+                log.warning("the WAL checkpoint failed (%s)", _loggable(exc))
+                checkpointed = False
         if checkpointed or retrying:
             return
         log.warning(
@@ -1296,7 +1300,16 @@ class Hub:
         if not await claim():
             return None
         try:
-            examined = await journal.stored(room_id)
+            try:
+                examined = await journal.stored(room_id)
+            except errors.WorkshopError as exc:  # the others are purged all the same
+                log.warning(
+                    "room %s: past its retention and it cannot be loaded, and reading it failed (%s); the "
+                    "next purge tries again",
+                    room_id,
+                    _loggable(exc),
+                )
+                return False
             reason = await self._unservable(room_id)
             if reason is None or room_id in self.hosts or room_id in self._loading or not await claim():
                 return None

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import sqlite3
 import stat
@@ -61,6 +62,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+log = logging.getLogger("workshop_server")
 
 #: The name of the database file in the server's data directory.
 DATABASE_FILENAME: Final = "workshop.sqlite3"
@@ -579,7 +582,10 @@ class Journal:
         await self._submit(lambda: self._delete_room(room_id, if_unchanged), writes=True)
         try:
             return await self.checkpoint(wait=wait)
-        except StorageError:  # the rows are gone all the same: the caller checkpoints again later
+        except StorageError as exc:  # the rows are gone all the same: the caller checkpoints again later
+            log.warning(
+                "room %s: deleted, but the WAL checkpoint after it failed (%r)", room_id, exc.__cause__ or exc
+            )
             return False
 
     async def stored(self, room_id: str) -> Stored:
@@ -1052,8 +1058,10 @@ class Journal:
 
     async def _delete_room(self, room_id: str, if_unchanged: Stored | None = None) -> None:
         async with self._transaction(write=True) as db:
-            if if_unchanged is not None and await self._stored(room_id) != if_unchanged:
-                raise JournalConflict(room_id, "something was written for it since it was examined")
+            if if_unchanged is not None:
+                now = await self._stored(room_id)
+                if now and now != if_unchanged:  # (nothing left: deleted meanwhile, which is as asked)
+                    raise JournalConflict(room_id, "something was written for it since it was examined")
             stored = await self._fetch("SELECT 1 FROM rooms WHERE room_id = ?", (room_id,))
             for table in ("entries", "snapshots", "heads", "rooms"):
                 await db.execute(f"DELETE FROM {table} WHERE room_id = ?", (room_id,))
