@@ -26,6 +26,10 @@ export const grouping = {
   additions: null, // notes proposed for existing themes: [{key, theme, name, ideas}], shown before the suggestions
   suggesting: false,
   unmergeErrors: new Map(),
+  // Notes sent to a theme (or out of themes: null) whose answer has not come yet: idea id -> {theme,
+  // move}. The board shows them there at once, marked as moving, so that a move on a slow network does
+  // not look undone (and is not made again); the answer ends it, a refusal puts them back.
+  moving: new Map(),
 };
 
 let dragging = null; // the idea ids being dragged, between dragstart and drop/dragend
@@ -101,18 +105,32 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
       return groupable(state, idea) && (idea.theme || null) !== themeId;
     });
     if (!ideas.length) return Promise.resolve(null);
+    const move = {};
+    for (const id of ideas) grouping.moving.set(id, { theme: themeId, move });
     const retick = untick(ideas);
+    // This move's notes stop being shown as moving (a later move of the same note keeps its own).
+    const settle = () => {
+      for (const id of ideas) if (grouping.moving.get(id)?.move === move) grouping.moving.delete(id);
+    };
     return ctx
       .act("theme.assign", { theme: themeId, ideas })
       .then((result) => {
+        settle();
         ctx.toast(t("themes.moved", { count: ideas.length, name: themeName(themeId) }));
         refresh();
         return result;
       })
       .catch(() => {
+        settle();
         retick();
         return null;
       });
+  }
+
+  /** The theme a note shows in: where a move on its way puts it, else its own (null: none). */
+  function themeOf(idea) {
+    const moving = grouping.moving.get(idea.id);
+    return moving ? moving.theme : idea.theme || null;
   }
 
   // The notes sent are unticked as the command leaves, not when its answer comes: the room's event can
@@ -168,6 +186,10 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
   function syncNotes(list, ideas) {
     syncList(list, ideas, (i) => i.id, noteCard, (li, idea) => {
       updateNote(li, idea);
+      const moving = grouping.moving.has(idea.id);
+      li.classList.toggle("is-moving", moving);
+      if (moving) li.setAttribute("aria-busy", "true");
+      else li.removeAttribute("aria-busy");
       const can = groupable(state, idea);
       if (li.draggable !== can) li.draggable = can;
       li.classList.toggle("is-draggable", can);
@@ -741,8 +763,9 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
     setText(title, titleText);
     const themes = Array.from(state.themes.values());
     // Each theme column shows every note it holds (from any round); the "No theme" area the wall's others.
+    const every = Array.from(state.ideas.values());
     const columnsData = themes.map((theme) => {
-      const ideas = state.themeIdeas(theme.id, { staff: true }).filter((i) => i.state !== "pending");
+      const ideas = every.filter((i) => themeOf(i) === theme.id && i.state !== "merged" && i.state !== "pending");
       let dots = null;
       if (voteRound) {
         const v = state.votes.get(voteRound.id);
@@ -751,7 +774,7 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
       }
       return { theme, ideas, dots };
     });
-    const loose = wallIdeas.filter((i) => !i.theme || !state.themes.has(i.theme));
+    const loose = wallIdeas.filter((i) => !themeOf(i) || !state.themes.has(themeOf(i)));
 
     // Forget selections that can no longer be grouped (hidden, merged, withdrawn).
     for (const id of Array.from(grouping.selected)) if (!groupable(state, state.ideas.get(id))) grouping.selected.delete(id);
