@@ -16,6 +16,7 @@ import asyncio
 import json
 import resource
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from bench import cluster
 from bench.report import PLOTS, markdown, plots
 from bench.run import Runner, log
 from bench.scenarios import Config
-from bench.validity import add_arguments, fail
+from bench.validity import EXIT_INVALID, add_arguments, fail
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SERVERS = ("ours", "b0", "b1", "b2")
@@ -86,17 +87,27 @@ def main(argv: list[str] | None = None) -> None:
     invalid: list[str] = []
     if cfg.scenarios:
         invalid = fanout(cfg, out, args.quiet_wait, args.max_other_load)
+    refused: list[str] = []
     if "C" in args.scenarios and "ours" in args.servers:
-        invalid += scale_out(args, out)
+        loaded, refused = scale_out(args, out)
+        invalid += loaded
+    if refused:
+        sys.stderr.write(
+            "\nbench: INVALID RUN: scenario C's clients got errors (commands refused: a limit the bench does"
+            " not raise?), so those figures measure the errors:\n"
+            + "".join(f"  {line}\n" for line in refused)
+        )
     fail(invalid, args.max_other_load)
+    if refused:
+        raise SystemExit(EXIT_INVALID)
 
 
-def scale_out(args: argparse.Namespace, out: Path) -> list[str]:
+def scale_out(args: argparse.Namespace, out: Path) -> tuple[list[str], list[str]]:
     """Scenario C: :mod:`bench.cluster` (quick: latency and throughput; ``--full``: also takeovers); the
-    messages of its windows that were too loaded."""
+    messages of its windows that were too loaded, and of its setups whose clients got errors."""
     if not cluster.available():
         log(f"scenario C skipped: {cluster.REDIS_BINARY} is missing (make system-deps)")
-        return []
+        return [], []
     ccfg = cluster.ClusterConfig.full_size() if args.full else cluster.ClusterConfig.quick()
     if not args.full:
         ccfg.parts = ["latency", "throughput"]  # the takeovers take another minute: python -m bench.cluster
@@ -106,8 +117,9 @@ def scale_out(args: argparse.Namespace, out: Path) -> list[str]:
     written = cluster.write(report, out)
     print(cluster.markdown(report))
     log(f"wrote {', '.join(written)} (and latest-cluster.*) in {report['seconds']:.0f} s")
+    refused: list[str] = report["refused"]
     scenario_c: list[str] = report["invalid"]
-    return scenario_c
+    return scenario_c, refused
 
 
 def fanout(cfg: Config, out: Path, quiet_wait: float, max_other_load: float) -> list[str]:

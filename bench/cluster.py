@@ -967,6 +967,7 @@ class ClusterBench:
         report["errors"] = self.errors
         report["max_other_load"] = cfg.max_other_load
         report["invalid"] = [o.message() for o in overloads(report, cfg.max_other_load)]
+        report["refused"] = refusals(report)
         return report
 
     async def steady(self, redis: Redis, data: Path) -> dict[str, Any]:
@@ -1168,6 +1169,22 @@ class Processes:
 
 
 # --- Is the run clean? ---------------------------------------------------------------------------------
+def refusals(report: dict[str, Any]) -> list[str]:
+    """The latency and throughput setups whose clients got errors (a command refused, a limit the bench
+    did not raise, a sender closed): their figures measure those errors, not the servers. The caps on
+    ideas per member of 75e8be4 made every throughput window measure refusals (0 deliveries/s) for a day
+    before anyone saw it."""
+    out = []
+    for part in ("latency", "throughput"):
+        for setup in (report.get(part) or {}).get("setups", []):
+            errors: Counter[str] = Counter(setup.get("errors") or {})
+            for window in setup.get("windows", []):
+                errors.update(window.get("errors") or {})
+            if errors:
+                out.append(f"C {part} {setup['setup']}: {dict(errors)}")
+    return out
+
+
 def window_label(part: str, setup: str, unit: str, index: int) -> str:
     """How a window of scenario C is named in the log and the report: ``C latency <setup>, round 2``."""
     return f"C {part} {setup}, {unit} {index + 1}"
@@ -1213,10 +1230,20 @@ def markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
     cfg = report["config"]
     invalid: list[str] = report.get("invalid") or []
+    flagged = "INVALID " if invalid or report.get("refused") else ""
     lines = [
-        f"# {'INVALID ' if invalid else ''}Scale-out benchmark ({'full' if cfg['full'] else 'quick'})",
+        f"# {flagged}Scale-out benchmark ({'full' if cfg['full'] else 'quick'})",
         "",
     ]
+    refused: list[str] = report.get("refused") or []
+    if refused:
+        lines += [
+            "**INVALID RUN: do not quote these figures.** The clients of these setups got errors, so their"
+            " figures measure the errors, not the servers:",
+            "",
+            *(f"- {line}" for line in refused),
+            "",
+        ]
     if invalid:
         lines += [
             f"**INVALID RUN: do not quote these figures.** In {len(invalid)} window(s) the rest of the"

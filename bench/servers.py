@@ -39,6 +39,10 @@ BENCH_SETTINGS: dict[str, str] = {
     "AUTH_TIMEOUT": "3600",  # see docs/performance.md: the auth deadline also closes joined, silent clients
     "MAX_ROOMS": "100000",
     "IDEA_TEXT_MAX": "4000",  # S5 posts 1.5 KB ideas, so that stalled clients' buffers fill in seconds
+    # Scenario C's posters post thousands of ideas each (the caps of 75e8be4 refused them with idea_limit,
+    # and the throughput windows measured nothing).
+    "IDEAS_PER_MEMBER_MAX": "1000000",
+    "IDEAS_PER_ROOM_MAX": "1000000",
     "LOG_LEVEL": "warning",
     "SECRET": "bench-secret-0123456789-not-for-production",
     "OPS_KEY": "bench-ops-key-not-for-production",  # /healthz lists a worker's rooms (bench.cluster)

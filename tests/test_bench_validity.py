@@ -335,3 +335,23 @@ def test_scenario_c_under_load_fails_the_bench(
     else:
         bench_main(argv)  # a clean run exits normally
         assert json.loads(saved.read_text())["invalid"] == []
+
+
+def test_scenario_c_setups_whose_clients_got_errors_make_the_run_invalid() -> None:
+    """The caps on ideas per member refused every idea of scenario C's throughput posters for a day, and
+    the report showed 0 deliveries/s as a figure. Errors in any window now mark the run INVALID."""
+    refused = latency_setup("1 process, memory broker", 0.05)
+    refused["errors"] = {"idea_limit": 9520}
+    data = cluster_report([refused, latency_setup("2 workers, poster on A", 0.05)])
+    data["refused"] = cluster.refusals(data)
+    assert data["refused"] == ["C latency 1 process, memory broker: {'idea_limit': 9520}"]
+    text = cluster.markdown(data)
+    assert text.startswith("# INVALID Scale-out benchmark") and "got errors" in text
+    assert "C latency 1 process, memory broker: {'idea_limit': 9520}" in text
+    throughput = {"setups": [{"setup": "sqlite: 2 workers", "windows": [{"errors": {"sender_closed": 1}}]}]}
+    assert cluster.refusals({**data, "throughput": throughput})[1:] == [
+        "C throughput sqlite: 2 workers: {'sender_closed': 1}"
+    ]
+    refused["errors"] = {}
+    data["refused"] = cluster.refusals(data)
+    assert data["refused"] == [] and "INVALID" not in cluster.markdown(data)
