@@ -450,6 +450,8 @@ async def test_an_undone_merge_gives_the_credit_back_on_the_phone_and_the_consol
         await phone.click("#idea-post")
         mine = phone.locator("#my-notes-list .note")
         await expect(mine).to_have_count(1)
+        # The list shows the note while it waits for its answer (the outbox): wait for the server's.
+        await phone.wait_for_function("() => window.__workshop.conn.pending === 0")
         await fay.ok("round.close")
         p = await page_state(phone, f"[...s.ideas.values()].find((i) => i.text === {COFFEE_TOO!r}).id")
         console = await web.page("console", width=1440, height=900)
