@@ -35,6 +35,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -66,7 +67,16 @@ from bench.servers import (
     machine_busy,
 )
 from bench.stats import merge_events, spread
-from bench.validity import DEFAULT_MAX_OTHER_LOAD, KEY, Overload, add_arguments, check, fail, other_load
+from bench.validity import (
+    DEFAULT_MAX_OTHER_LOAD,
+    EXIT_INVALID,
+    KEY,
+    Overload,
+    add_arguments,
+    check,
+    fail,
+    other_load,
+)
 from workshop_server.settings import Settings
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -1469,7 +1479,14 @@ def main(argv: list[str] | None = None) -> None:
     written = write(report, args.out)
     print(markdown(report))
     log(f"wrote {', '.join(written)} (and latest-cluster.*) in {report['seconds']:.0f} s")
+    if report["refused"]:
+        sys.stderr.write(
+            "\nbench.cluster: INVALID RUN: clients got errors, so those figures measure the errors:\n"
+            + "".join(f"  {line}\n" for line in report["refused"])
+        )
     fail(report["invalid"], cfg.max_other_load)
+    if report["refused"]:
+        raise SystemExit(EXIT_INVALID)
 
 
 if __name__ == "__main__":

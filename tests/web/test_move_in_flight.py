@@ -91,6 +91,20 @@ async def test_a_dragged_note_shows_in_its_theme_at_once_and_a_refused_move_puts
         await expect(alpha_col.locator("li.staff-note")).to_contain_text(ONE)
         await expect(console.locator("li.staff-note.is-moving")).to_have_count(0)
 
+        # Dragged to Beta and back to Alpha before the first answer (review): the second move is sent
+        # too (it was dropped, the note showing in Beta, as Alpha was its theme on the server), and the
+        # note ends in Alpha.
+        wire.holding = True
+        await note(console, ONE).drag_to(beta_col)
+        await expect(beta_col.locator("li.staff-note.is-moving")).to_contain_text(ONE)
+        await note(console, ONE).drag_to(alpha_col)
+        await expect(alpha_col.locator("li.staff-note.is-moving")).to_contain_text(ONE)
+        wire.release()
+        await expect(console.locator(".toast", has_text="1 note moved to “Beta”")).to_be_visible()
+        await expect(console.locator("li.staff-note.is-moving")).to_have_count(0)
+        await expect(alpha_col.locator("li.staff-note")).to_contain_text(ONE)
+        await expect(beta_col.locator("li.staff-note")).to_have_count(0)
+
         # Beta is dissolved by another device while this page hears nothing: a move into it is refused,
         # and the note goes back to where it was.
         wire.holding = True

@@ -100,9 +100,11 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
   }
 
   function moveTo(themeId, ids) {
+    // Where each note shows (a move on its way included): dragged back before the first move's answer,
+    // it goes back; dropped where it already shows, nothing is sent.
     const ideas = ids.filter((id) => {
       const idea = state.ideas.get(id);
-      return groupable(state, idea) && (idea.theme || null) !== themeId;
+      return groupable(state, idea) && themeOf(idea) !== themeId;
     });
     if (!ideas.length) return Promise.resolve(null);
     const move = {};
