@@ -542,6 +542,12 @@ class RoomMachine(RuleBasedStateMachine):
         due = w.round_due()
         before = state_without_clock(room)
         public_ideas = {i.id for i in room.ideas.values() if room.publicly_visible(i)}
+        if due:
+            # The clock closes the round before the command: its reveal publishes the round's ideas,
+            # which the command may then hide, withdraw or shadow. They were on the wall in between.
+            ticked = Room.from_state(room.to_state())
+            ticked.handle(c.Tick(id="check-tick"), None, w.now)
+            public_ideas |= {i.id for i in ticked.ideas.values() if ticked.publicly_visible(i)}
         public_replies = {r.id for r in room.idea_replies.values() if fv.reply_is_public(room, r)}
         audiences = {m: room.audience_of(m, "participant") for m in MEMBERS if m in room.members}
         audiences["screen"] = "public"
