@@ -57,13 +57,14 @@ PAIRS = [
 ]
 
 
-async def test_rejecting_a_suggestion_moves_the_focus_to_the_next_one(
-    web: Browsing, web_server: ServerProcess
+@pytest.mark.parametrize("button", ["reject", "accept"])
+async def test_rejecting_or_accepting_a_suggestion_moves_the_focus_to_the_next_one(
+    web: Browsing, web_server: ServerProcess, button: str
 ) -> None:
-    """A keyboard user rejecting suggestions one after the other, from the middle of the list: the focus
-    went back to the first card's Reject each time (the top of a list that may hold dozens). It now
-    goes to the Reject of the card that took the rejected one's place, and to the one before at the
-    end of the list."""
+    """A keyboard user rejecting (or accepting) suggestions one after the other, from the middle of the
+    list: the focus went back to the first card's Reject (or Accept) each time, the top of a list that
+    may hold dozens. It now goes to the same button of the card that took its card's place, to the one
+    before at the end of the list, then to "Suggest themes"."""
     links = create_room(web_server.url, title="Town")
     facilitator = await Client.connect(web_server.ws_url)
     await facilitator.auth(links["facilitator_token"])
@@ -78,58 +79,22 @@ async def test_rejecting_a_suggestion_moves_the_focus_to_the_next_one(
         await console.goto(links["facilitator_url"])
         await console.click("#themes-suggest")
         cards = console.locator("#suggestion-list > li")
+        target = f"[data-focus={button}]"
         await expect(cards).to_have_count(3, timeout=30_000)
         third = await cards.nth(2).locator(".suggestion-name").input_value()
-        await cards.nth(1).locator("[data-focus=reject]").focus()
+        await cards.nth(1).locator(target).focus()
         await console.keyboard.press("Enter")
         await expect(cards).to_have_count(2)
         await expect(cards.nth(1).locator(".suggestion-name")).to_have_value(third)
-        await expect(cards.nth(1).locator("[data-focus=reject]")).to_be_focused()
+        await expect(cards.nth(1).locator(target)).to_be_focused()
         await console.keyboard.press("Enter")  # the last card: the focus goes to the one before
         await expect(cards).to_have_count(1)
-        await expect(cards.nth(0).locator("[data-focus=reject]")).to_be_focused()
+        await expect(cards.nth(0).locator(target)).to_be_focused()
         await console.keyboard.press("Enter")
         await expect(cards).to_have_count(0)
         await expect(console.locator("#themes-suggest")).to_be_focused()
-    finally:
-        for client in (ana, facilitator):
-            await client.close()
-
-
-async def test_accepting_a_suggestion_moves_the_focus_to_the_next_one(
-    web: Browsing, web_server: ServerProcess
-) -> None:
-    """The same for Accept: the focus went to the first Accept left, at the top of the list. It now goes
-    to the Accept of the card that took the accepted one's place, to the one before at the end of the
-    list, then to "Suggest themes"."""
-    links = create_room(web_server.url, title="Town")
-    facilitator = await Client.connect(web_server.ws_url)
-    await facilitator.auth(links["facilitator_token"])
-    await facilitator.ok("round.open", kind="ideate", prompt="Town?", private=False, duration=None)
-    ana = await Client.connect(web_server.ws_url)
-    try:
-        await ana.join(links["room"], "Ana")
-        for text in PAIRS:
-            await ana.ok("idea.post", text=text)
-
-        console = await web.page("facilitator", width=1440, height=900)
-        await console.goto(links["facilitator_url"])
-        await console.click("#themes-suggest")
-        cards = console.locator("#suggestion-list > li")
-        await expect(cards).to_have_count(3, timeout=30_000)
-        third = await cards.nth(2).locator(".suggestion-name").input_value()
-        await cards.nth(1).locator("[data-focus=accept]").focus()
-        await console.keyboard.press("Enter")
-        await expect(cards).to_have_count(2)
-        await expect(cards.nth(1).locator(".suggestion-name")).to_have_value(third)
-        await expect(cards.nth(1).locator("[data-focus=accept]")).to_be_focused()
-        await console.keyboard.press("Enter")  # the last card: the focus goes to the one before
-        await expect(cards).to_have_count(1)
-        await expect(cards.nth(0).locator("[data-focus=accept]")).to_be_focused()
-        await console.keyboard.press("Enter")
-        await expect(cards).to_have_count(0)
-        await expect(console.locator("#themes-suggest")).to_be_focused()
-        await expect(console.locator("#theme-columns > .theme-col")).to_have_count(3)
+        themes = 3 if button == "accept" else 0
+        await expect(console.locator("#theme-columns > .theme-col")).to_have_count(themes)
     finally:
         for client in (ana, facilitator):
             await client.close()
