@@ -260,8 +260,13 @@ class RoomState:
         bring the dots of a vote the public saw without them), and while it is open, as they are now."""
         if rnd.status == RoundStatus.CLOSED:
             return {idea_id for ids in rnd.shadow_results.values() for idea_id in ids}
-        ideas = self.ideas
-        return {t for t in rnd.totals if (idea := ideas.get(t)) is not None and idea.shadowed}
+        return {t for t in rnd.totals if self.shadowed_target(t)}
+
+    def shadowed_target(self, target_id: str) -> bool:
+        """Whether a vote's target is an idea written under a shadow mute now (its dots in an open vote
+        are kept from the public: :meth:`kept_from_public`)."""
+        idea = self.ideas.get(target_id)
+        return idea is not None and idea.shadowed
 
     def anonymous_credit(self, idea: Idea) -> bool:
         """Whether ``idea``'s credits must name no one but the viewer: its round is anonymous, or an

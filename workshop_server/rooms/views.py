@@ -240,12 +240,6 @@ def _order_key(room_id: str, round_id: str, opened_at: float | None) -> Callable
 
 
 # --- A shadow-muted author's own view of a vote (text rules 17: see RoomState.shadowed_walls) ------------
-def shadowed_idea(room: RoomState, target_id: str) -> bool:
-    """Whether ``target_id`` is an idea written under a shadow mute (kept out of the public's totals)."""
-    idea = room.ideas.get(target_id)
-    return idea is not None and idea.shadowed
-
-
 def shadow_authors(room: RoomState, authors: dict[str, list[str]]) -> dict[str, list[str]]:
     """Those of ``authors`` (shadow-muted authors with their own shadowed ideas) who see what the public
     sees now (not waiting in the lobby, not removed): an event has a view of its own for each of them."""

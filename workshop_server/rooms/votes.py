@@ -70,7 +70,7 @@ def vote_views(room: RoomState, rnd: Round, voter: str, target_id: str) -> dict[
     }
     result: dict[str, Data] = {STAFF: {"round": rnd.id, name: target_id, "total": total}}
     if not rnd.hide_totals:
-        if not views.shadowed_idea(room, target_id):
+        if not room.shadowed_target(target_id):
             result[PUBLIC] = {"round": rnd.id, name: target_id, "total": total}
         mine["total"] = total
     result[member_key(voter)] = mine
@@ -134,7 +134,7 @@ def refund(room: RoomState, target_id: str, now: float) -> None:
         return
     name = _field(rnd)
     result: dict[str, Data] = {STAFF: {"round": rnd.id, name: target_id, "total": 0}}
-    if not rnd.hide_totals and not views.shadowed_idea(room, target_id):
+    if not rnd.hide_totals and not room.shadowed_target(target_id):
         result[PUBLIC] = {"round": rnd.id, name: target_id, "total": 0}
     for voter, mine in rnd.dots.items():
         if target_id in mine:
@@ -174,7 +174,7 @@ def emit_totals(
     changes = [{name: t, "total": rnd.totals.get(t, 0)} for t in targets]
     result: dict[str, Data] = {STAFF: {"round": rnd.id, "changes": changes}}
     # Nobody but staff and its author learns of an idea written under a shadow mute (``views``).
-    public = [change for change, t in zip(changes, targets, strict=True) if not views.shadowed_idea(room, t)]
+    public = [change for change, t in zip(changes, targets, strict=True) if not room.shadowed_target(t)]
     if not rnd.hide_totals and public:
         result[PUBLIC] = {"round": rnd.id, "changes": public}
     for voter, count in refunded.items():
@@ -184,7 +184,7 @@ def emit_totals(
             own["changes"] = [
                 change
                 for change, t in zip(changes, targets, strict=True)
-                if t in seen or not views.shadowed_idea(room, t)
+                if t in seen or not room.shadowed_target(t)
             ]
         result[member_key(voter)] = own
     room.emit(EventName.VOTE_TOTALS, result, now)
