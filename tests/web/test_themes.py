@@ -8,6 +8,7 @@ on the note above an inner merge. Screenshots go to tests/artifacts/."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -528,9 +529,18 @@ async def test_a_note_ticked_again_before_the_move_is_answered_stays_ticked(
         drinks = column(console, "Drinks")
         await note(console, COFFEE).locator(".note-select").check()
         await drinks.locator(".theme-move-here").click()
-        await expect(drinks.locator(".staff-note")).to_have_count(1)  # the event came
-        await expect(console.locator("#selection-status")).to_have_text("No note selected.")
+        # The note shows in Drinks at once (the move on its way): wait for the room's event itself, which
+        # the server sends before the answer, and for that answer to be held.
+        ideas = "[...window.__workshop.state.ideas.values()]"
+        applied = f"{ideas}.some((i) => i.theme && i.text === {json.dumps(COFFEE)})"
+        for _ in range(200):
+            if route["held"] and await console.evaluate(applied):
+                break
+            await asyncio.sleep(0.05)
+        assert await console.evaluate(applied)  # the event came
         assert len(route["held"]) == 1  # the answer did not
+        await expect(drinks.locator(".staff-note")).to_have_count(1)
+        await expect(console.locator("#selection-status")).to_have_text("No note selected.")
         await note(console, COFFEE).locator(".note-select").check()
         await expect(console.locator("#selection-status")).to_have_text("1 note selected")
         route["page"].send(route["held"][0])  # the answer arrives now
