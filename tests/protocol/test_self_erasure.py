@@ -169,3 +169,24 @@ async def test_an_erasure_sent_with_the_id_of_another_command_erases_nothing_and
     await zoe.fails("invalid_command", "member.erase", id="zoe-idea-0000001")
     await zoe.ok("ping")  # still connected
     assert "Zoé Quintessa" in export(server, links)
+
+
+async def test_in_an_invite_room_a_removed_member_that_erased_its_data_cannot_come_back(
+    start_server: StartServer, connect: Connect
+) -> None:
+    """Its personal invite stays bound to it through the erasure (text rules 18): before, the erasure
+    unbound the invite, and the removed person joined again as a new, active member."""
+    server = start_server()
+    links = create_room(server.url, access="invite")
+    facilitator = await connect(server)
+    await facilitator.auth(links["facilitator_token"])
+    invite = (await facilitator.ok("invite.create", label="Zoé"))["invite"]["token"]
+    zoe = await connect(server)
+    await zoe.join(links["room"], "Zoé", invite=invite)
+    assert zoe.token is not None and zoe.member is not None
+    await facilitator.ok("member.remove", member=zoe.member["id"])
+    assert await zoe.wait_closed() == 4100
+    assert erase(server, links["room"], zoe.token).status == 200
+    back = await connect(server)
+    fields = {"room": links["room"], "name": "Zoé", "accept_rules": 1, "invite": invite}
+    await back.fails("banned", "join", id="rejoin-after-erasure", **fields)

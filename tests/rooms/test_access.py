@@ -11,7 +11,7 @@ from workshop_server.close_codes import CloseCode
 from workshop_server.rooms import commands as c
 from workshop_server.rooms.events import LOBBY, PUBLIC, STAFF, Effect
 from workshop_server.rooms.state import Limits, RoomConfig, hash_passphrase
-from workshop_server.rooms.text import ERASED_INVITE_FIXES, JURY_INVITE_FIXES
+from workshop_server.rooms.text import BANNED_ERASURE_FIXES, ERASED_INVITE_FIXES, JURY_INVITE_FIXES
 
 SALT = "pepper"
 SECRET = "open sesame"
@@ -474,6 +474,37 @@ def test_journals_written_before_the_erased_invite_fix_replay_as_they_were() -> 
     w.room.text_rules = ERASED_INVITE_FIXES - 1
     assert w.join("Zoé", invite=invite) == zoe  # the erased member, as before
     assert w.room.invites[invite].member == zoe
+
+
+@pytest.mark.parametrize("kept_out", ["removed", "rejected"])
+def test_a_removed_member_that_erased_its_data_is_still_kept_out_by_its_invite(kept_out: str) -> None:
+    """In an invite room a ban is absolute (protocol.md): the invite stays bound to the removed member.
+    Erasing its own data (which a removed member may do) unbound the invite, and the person came back
+    as a new, active member. Now the invite still answers ``banned``, until the facilitator unbans."""
+    access = "invite" if kept_out == "removed" else "approval"
+    w = Workshop(RoomConfig(title="W", access=access))
+    invite = w.ok(FACILITATOR, c.InviteCreate, label="Zoé")["invite"]["id"]
+    zoe = w.join("Zoé", invite=invite)
+    if kept_out == "removed":
+        w.ok(FACILITATOR, c.MemberRemove, member=zoe, reason="trolling")
+    else:  # from the approval lobby
+        w.ok(FACILITATOR, c.MemberReject, member=zoe)
+    w.ok(zoe, c.MemberErase)
+    assert w.room.members[zoe].erased
+    w.join_fail("banned", "Zoé", invite=invite)  # (and nothing changed)
+    w.ok(FACILITATOR, c.MemberUnban, member=zoe)
+    again = w.join("Zoé", invite=invite)
+    assert again != zoe and w.room.invites[invite].member == again
+
+
+def test_journals_written_before_the_banned_erasure_fix_replay_as_they_were() -> None:
+    w = Workshop(RoomConfig(title="W", access="invite"))
+    invite = w.ok(FACILITATOR, c.InviteCreate, label="Zoé")["invite"]["id"]
+    zoe = w.join("Zoé", invite=invite)
+    w.ok(FACILITATOR, c.MemberRemove, member=zoe)
+    w.ok(zoe, c.MemberErase)
+    w.room.text_rules = BANNED_ERASURE_FIXES - 1
+    assert w.join("Zoé", invite=invite) != zoe  # a new member, as before
 
 
 # --- Jury invites ----------------------------------------------------------------------------------------

@@ -10,7 +10,13 @@ from workshop_server.rooms.events import PUBLIC, STAFF, Data, Effect, EventName
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.registry import FACILITATOR, INTERNAL, handles
 from workshop_server.rooms.state import Invite, Member, MemberStatus, Role, passphrase_matches, to_plain
-from workshop_server.rooms.text import ERASED_INVITE_FIXES, JURY_INVITE_FIXES, LIMITS_FIXES, RULE_FIXES
+from workshop_server.rooms.text import (
+    BANNED_ERASURE_FIXES,
+    ERASED_INVITE_FIXES,
+    JURY_INVITE_FIXES,
+    LIMITS_FIXES,
+    RULE_FIXES,
+)
 
 
 @handles(c.Tick, roles=INTERNAL)
@@ -86,15 +92,20 @@ def enter(room: RoomState, cmd: c.Enter, actor: str | None, now: float) -> Data:
         raise errors.InvalidToken("this link was replaced: ask the facilitator for the new one")
     if invite is not None and invite.revoked:
         raise errors.InviteRevoked()
-    erased = invite is not None and invite.member is not None and room.members[invite.member].erased
-    if erased and room.text_rules >= ERASED_INVITE_FIXES:
+    bound = room.members[invite.member] if invite is not None and invite.member is not None else None
+    # A removed or rejected member that erased its data is still kept out by its invite (text rules 18).
+    kept_out = (
+        bound is not None
+        and bound.status in (MemberStatus.BANNED, MemberStatus.REJECTED)
+        and room.text_rules >= BANNED_ERASURE_FIXES
+    )
+    if bound is not None and bound.erased and room.text_rules >= ERASED_INVITE_FIXES and not kept_out:
         pass  # its member's data was erased: the invite admits a new member (bound to it below)
-    elif invite is not None and invite.member is not None:
+    elif bound is not None:
         # A personal invite used again (another device): the same member, if still welcome.
-        again = room.members[invite.member]
-        if again.status in (MemberStatus.BANNED, MemberStatus.REJECTED):
+        if bound.status in (MemberStatus.BANNED, MemberStatus.REJECTED):
             raise errors.Banned()
-        return {"member": views.member_view(room, again)}
+        return {"member": views.member_view(room, bound)}
     if room.purged and room.text_rules >= RULE_FIXES:
         # Its personal data went with the retention purge, which never runs on it again: no new
         # member brings more (it would be kept past the retention period the data notice announced).

@@ -191,7 +191,7 @@ def clean_name(raw: str, limit: int, *, blanks: bool = True) -> str:
 #: The text rules new commands are handled under. Each journal entry records the version it was handled
 #: under, so that a replay applies the same rules and gives the same texts (an entry without one was
 #: written under version 1).
-TEXT_RULES = 17
+TEXT_RULES = 18
 """Version 3 adds the word filter (``rooms/triage.py``): the cleaning is version 2's. Version 4 (the
 same texts) fixes merges and results, which changed what some commands emit: :data:`MERGE_FIXES`.
 Version 5 refuses texts and names made only of characters that show nothing (:data:`BLANKS_FROM`)
@@ -208,7 +208,8 @@ Version 11 lets a personal invite whose member erased its data admit a new membe
 (:data:`SELF_ERASE_FIXES`). Version 15 lets a jury invite in past the passphrase, the approval lobby and
 the lock (:data:`JURY_INVITE_FIXES`). Version 16 lets a ``_limits`` command change the cap on the word
 filter's entries in the moderation log (:data:`LIMITS_FIXES`). Version 17 lets a shadow-muted member put
-dots on its own shadowed ideas, as on any it sees (:data:`SHADOW_VOTE_FIXES`)."""
+dots on its own shadowed ideas, as on any it sees (:data:`SHADOW_VOTE_FIXES`). Version 18 keeps a removed or
+rejected member's personal invite bound to it after it erased its data (:data:`BANNED_ERASURE_FIXES`)."""
 #: From this version on (entries handled under it, and everything live): a merged idea that absorbed a
 #: note of an anonymous round names no co-author (``RoomState.anonymous_credit``); undoing a merge
 #: gives back only the dots it moved, not those it refunded, and takes back the credit it had added to
@@ -294,6 +295,12 @@ LIMITS_FIXES = 16
 #: order, totals and results) hold them where they would be if they were public (``views.order_for``,
 #: ``views.results_for``). Journals written before replay as they were.
 SHADOW_VOTE_FIXES = 17
+#: From this version on: the personal invite of a member that was removed or rejected stays bound to it when
+#: it erases its own data, so using the invite again is still refused with ``banned`` until ``member.unban``
+#: (``access.enter``). Before, the erasure unbound the invite like any other member's
+#: (:data:`ERASED_INVITE_FIXES`), and its next use made a new, active member: in an ``invite`` room, a
+#: removed person came back by erasing its data first. Journals written before replay as they were.
+BANNED_ERASURE_FIXES = 18
 
 
 def legacy_clean_name(raw: str, limit: int) -> str:
