@@ -24,7 +24,7 @@ async def test_the_docs_describe_download_links_as_they_are() -> None:
         before = Downloads(b"s" * 32, spend)
         keys = [before.issue("ROOM42", "m1") for _ in range(1100)]  # more than "at most 1024 pending"
         after_restart = Downloads(b"s" * 32, spend)  # same secret, fresh process memory
-        assert await after_restart.take("ROOM42", keys[0]) is not None  # what the code does
+        assert await after_restart.take("ROOM42", keys[0], "json") is not None  # what the code does
     protocol = " ".join((ROOT / "protocol.md").read_text().split())
     architecture = " ".join((ROOT / "docs" / "architecture.md").read_text().split())
     assert "a restart forgets them" not in protocol

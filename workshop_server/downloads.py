@@ -70,9 +70,9 @@ class Downloads:
         body = _b64(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
         return f"{body}.{self._mac(body)}"
 
-    async def take(self, room: str, key: str) -> Download | None:
-        """The download a valid id stands for, spending it; None when it is forged, for another room,
-        expired, or was spent already."""
+    async def take(self, room: str, key: str, fmt: str) -> Download | None:
+        """The download a valid id stands for, spending it; None when it is forged, for another room or
+        another format, expired, or was spent already (a link opened under the wrong format is not spent)."""
         if not isinstance(key, str) or len(key) > 1024 or not key.isascii():
             return None
         body, dot, mac = key.partition(".")
@@ -92,7 +92,7 @@ class Downloads:
         except (ValueError, KeyError, TypeError):
             return None
         left = download.expires - self._clock()
-        if download.room != room or left <= 0:
+        if download.room != room or download.fmt != fmt or left <= 0:
             return None
         if not await self._spend(f"workshop:download:{nonce}", left):
             return None

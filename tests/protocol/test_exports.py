@@ -70,6 +70,8 @@ async def test_a_one_time_link_downloads_the_csv_once(server: ServerProcess, con
     staff = {"authorization": f"Bearer {links['facilitator_token']}"}
     made = http(server, f"/api/rooms/{code}/export-link?format=csv", method="POST", headers=staff).json()
     assert made["url"].startswith(f"/api/rooms/{code}/export.csv?dl=")
+    # Opened under another format, it is refused and not spent (it was spent, and the CSV then refused).
+    assert_error(http(server, made["url"].replace("export.csv", "export.json")), 404, "not_found")
     first = http(server, made["url"])
     assert first.status == 200 and first.body.startswith(b"\xef\xbb\xbf")
     assert_error(http(server, made["url"]), 404, "not_found")
