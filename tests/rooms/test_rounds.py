@@ -119,6 +119,16 @@ def test_bad_prompts_are_refused(prompt: str, code: str) -> None:
     w.ok(FACILITATOR, c.RoundOpen, kind="ideate", prompt="x" * 10)
 
 
+def test_a_prompt_too_long_is_a_room_rule_checked_after_the_round_state() -> None:
+    """protocol.md (the order of the checks): a text's length is counted once it is cleaned, among the
+    command's own rules, so a round still open answers first."""
+    w = Workshop(limits=Limits(prompt_max=20))
+    w.open_ideate()
+    w.fail(FACILITATOR, c.RoundOpen, "invalid_transition", kind="ideate", prompt="x" * 21)
+    w.close()
+    w.fail(FACILITATOR, c.RoundOpen, "text_too_long", kind="ideate", prompt="x" * 21)
+
+
 # --- Refused transitions ----------------------------------------------------------------------------------
 ROUND_COMMANDS: dict[str, tuple[type[c.Command], dict[str, Any]]] = {
     "open": (c.RoundOpen, {"kind": "ideate", "prompt": "again"}),
