@@ -38,6 +38,7 @@ from workshop_server.rooms.state import (
 from workshop_server.rooms.text import (
     MERGE_FIXES,
     REASON_FIXES,
+    SHADOW_THEME_FIXES,
     SHADOW_VOTE_FIXES,
     TEXT_RULES,
     name_under,
@@ -227,15 +228,53 @@ class RoomState:
         rnd = self.rounds[idea.round]
         return idea.state == IdeaState.VISIBLE and (rnd.revealed or not rnd.private)
 
+    def seen_on_wall(self, idea: Idea, viewer: str | None) -> bool:
+        """Whether ``viewer`` (None: the public) sees ``idea`` on the wall, where a view of its own is made
+        for a shadow-muted author from text rules 19 (its themes, "my ideas"); :meth:`publicly_visible`
+        before."""
+        if self.text_rules < SHADOW_THEME_FIXES:
+            return self.publicly_visible(idea)
+        return self.on_wall_for(idea, viewer)
+
+    def shadowed_in_theme(self, theme_id: str) -> dict[str, list[str]]:
+        """Each shadow-muted author's own shadowed ideas in the theme that it sees on the wall as published
+        (text rules 19; empty before), oldest first: its views of the theme hold them."""
+        out: dict[str, list[str]] = {}
+        if self.text_rules < SHADOW_THEME_FIXES:
+            return out
+        for idea in self.ideas.values():
+            author = idea.author
+            if idea.theme != theme_id or not idea.shadowed or author is None:
+                continue
+            if self.on_wall_for(idea, author):
+                out.setdefault(author, []).append(idea.id)
+        return out
+
+    def theme_on_wall(self, theme_id: str) -> bool:
+        """Whether the theme holds an idea the public sees (a vote on themes takes it)."""
+        return any(i.theme == theme_id and self.publicly_visible(i) for i in self.ideas.values())
+
     # A shadow-muted member sees its own shadowed ideas as published and may put dots on them (text rules
     # 17, SHADOW_VOTE_FIXES). Nobody but staff and the author learns of those ideas: the public's order,
     # totals, results, progress and credits leave them out; the author's hold them where they would be if
     # they were public, so that nothing in its views differs from those of a member who is not muted.
     def shadowed_walls(self, rnd: Round, viewer: str | None = None) -> dict[str, list[str]]:
         """In a vote on ideas: each author's shadowed ideas that it sees on the wall as published now
-        (only ``viewer``'s, if given), in the room's order. Empty before text rules 17."""
+        (only ``viewer``'s, if given), in the room's order. Empty before text rules 17. In a vote on
+        themes (text rules 19): each author's themes that hold none of the public's ideas but one of
+        those, in the room's order."""
         out: dict[str, list[str]] = {}
-        if rnd.kind != "vote" or rnd.target != "ideas" or self.text_rules < SHADOW_VOTE_FIXES:
+        if rnd.kind != "vote" or self.text_rules < SHADOW_VOTE_FIXES:
+            return out
+        if rnd.target == "themes":
+            if self.text_rules < SHADOW_THEME_FIXES:
+                return out
+            for theme_id in self.themes:
+                if self.theme_on_wall(theme_id):
+                    continue
+                for author in self.shadowed_in_theme(theme_id):
+                    if viewer is None or author == viewer:
+                        out.setdefault(author, []).append(theme_id)
             return out
         for idea in self.ideas.values():
             author = idea.author
@@ -263,8 +302,12 @@ class RoomState:
         return {t for t in rnd.totals if self.shadowed_target(t)}
 
     def shadowed_target(self, target_id: str) -> bool:
-        """Whether a vote's target is an idea written under a shadow mute now (its dots in an open vote
-        are kept from the public: :meth:`kept_from_public`)."""
+        """Whether a vote's target is an idea written under a shadow mute now, or (text rules 19) a theme
+        that holds none of the public's ideas, only such ideas (its dots in an open vote are kept from
+        the public: :meth:`kept_from_public`)."""
+        theme = self.themes.get(target_id)
+        if theme is not None:
+            return self.text_rules >= SHADOW_THEME_FIXES and not self.theme_on_wall(target_id)
         idea = self.ideas.get(target_id)
         return idea is not None and idea.shadowed
 

@@ -24,7 +24,13 @@ from workshop_server.rooms.state import (
     ReplyState,
     move,
 )
-from workshop_server.rooms.text import RULE_FIXES, SELF_ERASE_FIXES, SHADOW_FIXES, SHADOW_VOTE_FIXES
+from workshop_server.rooms.text import (
+    RULE_FIXES,
+    SELF_ERASE_FIXES,
+    SHADOW_FIXES,
+    SHADOW_THEME_FIXES,
+    SHADOW_VOTE_FIXES,
+)
 
 #: The hide reason the server gives the ideas and replies a removed member left in the approval queue.
 AUTHOR_REMOVED = "its author was removed"
@@ -189,6 +195,9 @@ def hide(room: RoomState, cmd: c.IdeaHide, actor: str | None, now: float) -> Dat
     result = _idea_moderated(room, EventName.IDEA_HIDDEN, idea, was_public, actor, idea.hide_reason, now)
     if was_public and idea.theme is not None:
         votes.refund_emptied_themes(room, {idea.theme}, now)
+    elif idea.shadowed and idea.theme is not None and room.text_rules >= SHADOW_THEME_FIXES:
+        # Its author saw it in its theme: a theme left with none of its own gives the author's dots back.
+        votes.refund_emptied_themes(room, {idea.theme}, now, public=False)
     return result
 
 
@@ -202,6 +211,14 @@ def restore(room: RoomState, cmd: c.IdeaRestore, actor: str | None, now: float) 
         rnd = room.active_vote_round()
         if rnd is not None and rnd.target == "ideas" and idea.id in rnd.totals:
             votes.emit_totals(room, rnd, [idea.id], {}, now)  # its author's dots, public from now on
+        elif rnd is not None and rnd.target == "themes" and room.text_rules >= SHADOW_THEME_FIXES:
+            theme = idea.theme
+            if (
+                theme is not None
+                and theme in rnd.totals
+                and views.theme_ideas(room, theme, public=True) == [idea.id]
+            ):
+                votes.emit_totals(room, rnd, [theme], {}, now)  # the first of the public's: its dots too
         return result
     if idea.state != IdeaState.HIDDEN:
         raise errors.InvalidTransition("this idea is not hidden")

@@ -301,6 +301,9 @@ class Round:
     # ... and its own ideas it saw as published when the vote closed: its results and totals hold them,
     # nobody else's do (``RoomState.kept_from_public``).
     shadow_results: dict[str, list[str]] = field(default_factory=dict)
+    # ... and (text rules 19) its own ranking of the themes at the close, with its own shadowed ideas in
+    # their themes: a vote on ideas' ``theme_results``, a vote on themes' ``results``.
+    shadow_theme_results: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.status = RoundStatus(self.status)

@@ -12,7 +12,7 @@ from workshop_server import errors
 from workshop_server.rooms import commands as c
 from workshop_server.rooms import followup_views as fv
 from workshop_server.rooms import views
-from workshop_server.rooms.events import PUBLIC, STAFF, Data, EventName
+from workshop_server.rooms.events import Data, EventName
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.registry import EVERY_STAFF, handles
 from workshop_server.rooms.state import STATUS_TRANSITIONS, Idea, IdeaState, IdeaStatus, can_move, move
@@ -73,15 +73,16 @@ def set_status(room: RoomState, cmd: c.IdeaStatusSet, actor: str | None, now: fl
         raise errors.NotFound(f"no theme {cmd.theme} in this room")
     message = f"a theme cannot go from {theme.status.value} to {status.value}"
     move(STATUS_TRANSITIONS, theme.status, status, message)  # before any change
-    # The theme's ideas on the wall follow it where the table allows; the others keep their status.
-    members = [room.ideas[i] for i in views.theme_ideas(room, theme.id, public=True)]
+    # The theme's ideas on the wall follow it where the table allows; the others keep their status. So do
+    # the shadowed ideas their authors see in it (text rules 19: the status tells them nothing).
+    shadowed = [i for ids in room.shadowed_in_theme(theme.id).values() for i in ids]
+    on_wall = set(views.theme_ideas(room, theme.id, public=True)) | set(shadowed)
+    members = [i for i in room.ideas.values() if i.id in on_wall]
     moving = [i for i in members if i.status != status and can_move(STATUS_TRANSITIONS, i.status, status)]
     change = fv.status_change(room, theme.status, status, actor, note, now)
     theme.status = move(STATUS_TRANSITIONS, theme.status, status, message)
     theme.history.append(change)
-    data = {"theme": views.theme_view(room, theme, public=True), "change": change}
-    staff = {"theme": views.theme_view(room, theme, public=False), "change": change}
-    room.emit(EventName.THEME_STATUS, {STAFF: staff, PUBLIC: data}, now)
+    room.emit(EventName.THEME_STATUS, views.theme_views(room, theme, {"change": change}, every=True), now)
     for idea in moving:
         set_idea_status(room, idea, status, actor, note, now, via=theme.id)
     return {

@@ -191,7 +191,7 @@ def clean_name(raw: str, limit: int, *, blanks: bool = True) -> str:
 #: The text rules new commands are handled under. Each journal entry records the version it was handled
 #: under, so that a replay applies the same rules and gives the same texts (an entry without one was
 #: written under version 1).
-TEXT_RULES = 18
+TEXT_RULES = 19
 """Version 3 adds the word filter (``rooms/triage.py``): the cleaning is version 2's. Version 4 (the
 same texts) fixes merges and results, which changed what some commands emit: :data:`MERGE_FIXES`.
 Version 5 refuses texts and names made only of characters that show nothing (:data:`BLANKS_FROM`)
@@ -208,8 +208,10 @@ Version 11 lets a personal invite whose member erased its data admit a new membe
 (:data:`SELF_ERASE_FIXES`). Version 15 lets a jury invite in past the passphrase, the approval lobby and
 the lock (:data:`JURY_INVITE_FIXES`). Version 16 lets a ``_limits`` command change the cap on the word
 filter's entries in the moderation log (:data:`LIMITS_FIXES`). Version 17 lets a shadow-muted member put
-dots on its own shadowed ideas, as on any it sees (:data:`SHADOW_VOTE_FIXES`). Version 18 keeps a removed or
-rejected member's personal invite bound to it after it erased its data (:data:`BANNED_ERASURE_FIXES`)."""
+dots on its own shadowed ideas, as on any it sees (:data:`SHADOW_VOTE_FIXES`). Version 18 keeps a removed
+or rejected member's personal invite bound to it after it erased its data (:data:`BANNED_ERASURE_FIXES`).
+Version 19 keeps a shadow-muted member's shadowed ideas in their themes in its own views
+(:data:`SHADOW_THEME_FIXES`)."""
 #: From this version on (entries handled under it, and everything live): a merged idea that absorbed a
 #: note of an anonymous round names no co-author (``RoomState.anonymous_credit``); undoing a merge
 #: gives back only the dots it moved, not those it refunded, and takes back the credit it had added to
@@ -301,6 +303,17 @@ SHADOW_VOTE_FIXES = 17
 #: (:data:`ERASED_INVITE_FIXES`), and its next use made a new, active member: in an ``invite`` room, a
 #: removed person came back by erasing its data first. Journals written before replay as they were.
 BANNED_ERASURE_FIXES = 18
+#: From this version on: an idea of a theme that its shadow-muted author edits (it is then shadowed) stays in
+#: that theme in the author's own views, as if it were published (``RoomState.seen_on_wall``): the theme's
+#: ideas in its snapshot and in the theme events it receives, the theme on its "my ideas" page, the theme's
+#: status, which such an idea follows as the theme's published ideas do, and the ranking by theme of a vote
+#: on ideas. In a vote on themes, a theme holding none of the public's ideas but one of the author's is in
+#: the author's order, takes its dots and is ranked in its results, and keeps those dots when the public's
+#: ideas leave it. Before, the author saw its idea leave the theme, and a dot on such a theme was refused
+#: with ``not_found``. Nobody but staff learns of it: the public sees the theme without the idea, and the
+#: dots on a theme that holds none of the public's ideas are kept from the public. Journals written before
+#: replay as they were.
+SHADOW_THEME_FIXES = 19
 
 
 def legacy_clean_name(raw: str, limit: int) -> str:

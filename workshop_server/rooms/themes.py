@@ -16,7 +16,13 @@ from workshop_server.rooms.events import PUBLIC, STAFF, Data, EventName, member_
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.registry import EVERY_STAFF, handles
 from workshop_server.rooms.state import IDEA_TRANSITIONS, Idea, IdeaState, Merge, RoundStatus, Theme, move
-from workshop_server.rooms.text import ARCHIVE_FIXES, GROUPING_FIXES, MERGE_FIXES, VOTE_FIXES
+from workshop_server.rooms.text import (
+    ARCHIVE_FIXES,
+    GROUPING_FIXES,
+    MERGE_FIXES,
+    SHADOW_THEME_FIXES,
+    VOTE_FIXES,
+)
 
 DEFAULT_COLOR = "blue"
 
@@ -101,7 +107,8 @@ def dissolve(room: RoomState, cmd: c.ThemeDissolve, actor: str | None, now: floa
     for idea in staff_ideas:
         idea.theme = None
     del room.themes[theme.id]
-    votes.refund(room, theme.id, now)
+    # A theme that held none of the public's ideas (only shadowed ones: text rules 19) never showed its dots.
+    votes.refund(room, theme.id, now, public=bool(public_ideas) or room.text_rules < SHADOW_THEME_FIXES)
     data: Data = {"theme": theme.id, "ideas": [i.id for i in staff_ideas]}
     room.emit(
         EventName.THEME_DISSOLVED, {STAFF: data, PUBLIC: {"theme": theme.id, "ideas": public_ideas}}, now

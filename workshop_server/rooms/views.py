@@ -135,22 +135,22 @@ def idea_id_views(idea: Idea, was_public: bool, data: Data) -> dict[str, Data]:
 
 
 # --- Themes ---------------------------------------------------------------------------------------------
-def theme_ideas(room: RoomState, theme_id: str, *, public: bool) -> list[str]:
-    return [
-        i.id
-        for i in room.ideas.values()
-        if i.theme == theme_id and (room.publicly_visible(i) if public else i.state != IdeaState.MERGED)
-    ]
+def theme_ideas(room: RoomState, theme_id: str, *, public: bool, viewer: str | None = None) -> list[str]:
+    """The theme's ideas: for staff, all but merged ones; for the public, only the publicly visible ones,
+    and ``viewer``'s own shadowed ones in its own view (``RoomState.seen_on_wall``)."""
+    if not public:
+        return [i.id for i in room.ideas.values() if i.theme == theme_id and i.state != IdeaState.MERGED]
+    return [i.id for i in room.ideas.values() if i.theme == theme_id and room.seen_on_wall(i, viewer)]
 
 
-def theme_view(room: RoomState, theme: Theme, *, public: bool) -> Data:
+def theme_view(room: RoomState, theme: Theme, *, public: bool, viewer: str | None = None) -> Data:
     """A theme with its ideas: for the public, only the publicly visible ones (a theme never reveals a
-    private, pending or hidden note, nor that it exists)."""
+    private, pending or hidden note, nor that it exists); for ``viewer``, also its own shadowed ones."""
     return {
         "id": theme.id,
         "name": theme.name,
         "color": theme.color,
-        "ideas": theme_ideas(room, theme.id, public=public),
+        "ideas": theme_ideas(room, theme.id, public=public, viewer=viewer),
         "status": str(theme.status.value),
         "history": [dict(change) for change in theme.history],
     }
@@ -170,12 +170,20 @@ def merge_view(merge: Merge) -> Data:
     }
 
 
-def theme_views(room: RoomState, theme: Theme, extra: Data | None = None) -> dict[str, Data]:
+def theme_views(
+    room: RoomState, theme: Theme, extra: Data | None = None, *, every: bool = False
+) -> dict[str, Data]:
+    """A theme event's views: staff's (with ``extra``; ``every``: every view's), the public's, and one for
+    each shadow-muted author whose own shadowed ideas the theme holds (text rules 19)."""
     extra = extra or {}
-    return {
+    shared = extra if every else {}
+    result: dict[str, Data] = {
         STAFF: {"theme": theme_view(room, theme, public=False), **extra},
-        PUBLIC: {"theme": theme_view(room, theme, public=True)},
+        PUBLIC: {"theme": theme_view(room, theme, public=True), **shared},
     }
+    for author in shadow_authors(room, room.shadowed_in_theme(theme.id)):
+        result[member_key(author)] = {"theme": theme_view(room, theme, public=True, viewer=author), **shared}
+    return result
 
 
 def ungrouped_on_wall(room: RoomState) -> list[tuple[str, str]]:
@@ -268,15 +276,28 @@ def totals_for(room: RoomState, rnd: Round, own: list[str]) -> dict[str, int]:
     return {t: n for t, n in rnd.totals.items() if t in own or t not in hidden}
 
 
-def results_for(room: RoomState, rnd: Round, own: list[str]) -> list[Data] | None:
-    """A closed vote's results with ``own`` ideas ranked among the public's, as they would have been."""
+def results_for(room: RoomState, rnd: Round, own: list[str], viewer: str | None) -> list[Data] | None:
+    """A closed vote's results with ``own`` targets ranked among the public's, as they would have been:
+    ``viewer``'s own ideas (text rules 17), or its own themes, as recorded at the close (text rules 19,
+    ``Round.shadow_theme_results``)."""
     if rnd.results is None or not own:
         return rnd.results
+    if rnd.target == "themes":
+        own_ranking = rnd.shadow_theme_results.get(viewer or "")
+        return rnd.results if own_ranking is None else own_ranking
     totals = {row["idea"]: row["total"] for row in rnd.results}
     totals.update((i, rnd.totals.get(i, 0)) for i in own)
     position = {idea_id: n for n, idea_id in enumerate(room.ideas)}
     order = sorted(totals, key=lambda i: position.get(i, len(position)))
     return ranked(totals, order, "idea")
+
+
+def theme_results_for(rnd: Round, viewer: str | None) -> list[Data] | None:
+    """A closed vote on ideas ranked by theme as ``viewer`` sees it: with its own shadowed ideas' dots
+    in their themes, as recorded at the close (text rules 19, ``Round.shadow_theme_results``)."""
+    if rnd.target == "ideas" and viewer is not None and viewer in rnd.shadow_theme_results:
+        return rnd.shadow_theme_results[viewer]
+    return rnd.theme_results
 
 
 def ranked(totals: dict[str, int], order: list[str], key: str) -> list[Data]:
@@ -406,15 +427,16 @@ def snapshot(room: RoomState, member_id: str | None, role: Role) -> Data:
         elif room.publicly_visible(idea):
             ideas.append(idea_public(room, idea))
     snap["ideas"] = ideas
-    snap["themes"] = [theme_view(room, t, public=not staff) for t in room.themes.values()]
+    snap["themes"] = [theme_view(room, t, public=not staff, viewer=viewer) for t in room.themes.values()]
     votes: list[Data] = []
     for rnd in room.rounds.values():
         if rnd.kind != "vote":
             continue
         mine = own.get(rnd.id, [])
-        entry: Data = {"round": rnd.id, "results": results_for(room, rnd, mine)}
-        if rnd.theme_results is not None:
-            entry["theme_results"] = rnd.theme_results
+        entry: Data = {"round": rnd.id, "results": results_for(room, rnd, mine, viewer)}
+        theme_results = theme_results_for(rnd, viewer)
+        if theme_results is not None:
+            entry["theme_results"] = theme_results
         if staff:
             entry["totals"] = dict(rnd.totals)
         elif not rnd.hide_totals or rnd.status == RoundStatus.CLOSED:
@@ -473,7 +495,7 @@ def my_ideas(room: RoomState, member_id: str) -> Data:
             continue
         data = idea_own(room, idea, member_id)
         data["dots"] = dots.of(idea.id)
-        if idea.theme is not None and idea.theme in room.themes and room.publicly_visible(idea):
+        if idea.theme is not None and idea.theme in room.themes and room.seen_on_wall(idea, member_id):
             theme = room.themes[idea.theme]
             data["theme"] = {
                 "id": theme.id,

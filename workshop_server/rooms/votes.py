@@ -15,7 +15,7 @@ from workshop_server.rooms.events import PUBLIC, STAFF, Data, EventName, member_
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.registry import PARTICIPANT, handles
 from workshop_server.rooms.state import Round, RoundStatus
-from workshop_server.rooms.text import SHADOW_VOTE_FIXES
+from workshop_server.rooms.text import SHADOW_THEME_FIXES, SHADOW_VOTE_FIXES
 
 
 def _vote_round(room: RoomState) -> Round:
@@ -51,7 +51,11 @@ def eligible(room: RoomState, rnd: Round, target_id: str, voter: str | None = No
     one. From text rules 17, ``voter``'s own ideas written under a shadow mute too: it sees them as
     published (``RoomState.on_wall_for``), and a refusal would tell it about the mute."""
     if rnd.target == "themes":
-        return target_id in room.themes and bool(views.theme_ideas(room, target_id, public=True))
+        if target_id not in room.themes:
+            return False
+        return room.theme_on_wall(target_id) or (
+            voter is not None and voter in room.shadowed_in_theme(target_id)
+        )
     idea = room.ideas.get(target_id)
     if idea is None:
         return False
@@ -126,31 +130,52 @@ def give_dots(rnd: Round, voter: str, target_id: str, count: int) -> None:
     rnd.totals[target_id] = rnd.totals.get(target_id, 0) + count
 
 
-def refund(room: RoomState, target_id: str, now: float) -> None:
+def refund(
+    room: RoomState,
+    target_id: str,
+    now: float,
+    *,
+    keep: frozenset[str] = frozenset(),
+    public: bool | None = None,
+) -> None:
     """A target left the vote (an idea left the public wall, a theme was dissolved): give its dots
-    back to their owners."""
+    back to their owners, but those in ``keep`` (text rules 19: a theme still holding their own shadowed
+    ideas, which they see as published). ``public``: whether the public saw its total (default: it is not
+    a shadowed target)."""
     rnd = room.active_vote_round()
     if rnd is None or target_id not in rnd.totals:
         return
     name = _field(rnd)
-    result: dict[str, Data] = {STAFF: {"round": rnd.id, name: target_id, "total": 0}}
-    if not rnd.hide_totals and not room.shadowed_target(target_id):
+    seen = not room.shadowed_target(target_id) if public is None else public
+    refunded = [voter for voter, mine in rnd.dots.items() if target_id in mine and voter not in keep]
+    if not refunded and not (seen and not rnd.hide_totals):
+        return  # every dot stays, and the public never saw them
+    for voter in refunded:
+        take_dots(rnd, voter, target_id, rnd.dots[voter][target_id])
+    total = rnd.totals.get(target_id, 0)
+    result: dict[str, Data] = {STAFF: {"round": rnd.id, name: target_id, "total": total}}
+    if not rnd.hide_totals and seen:
         result[PUBLIC] = {"round": rnd.id, name: target_id, "total": 0}
-    for voter, mine in rnd.dots.items():
-        if target_id in mine:
-            take_dots(rnd, voter, target_id, mine[target_id])
-            result[member_key(voter)] = {name: target_id, "my_dots": 0, **views.my_votes(rnd, voter)}
+        for author in sorted(
+            keep
+        ):  # it still sees the target: its total is what is left, as if dots were taken
+            result[member_key(author)] = {"round": rnd.id, name: target_id, "total": total}
+    for voter in refunded:
+        result[member_key(voter)] = {name: target_id, "my_dots": 0, **views.my_votes(rnd, voter)}
     room.emit(EventName.VOTE_CHANGED, result, now)
 
 
-def refund_emptied_themes(room: RoomState, theme_ids: set[str], now: float) -> None:
-    """In an open vote on themes, a theme left without a visible idea gives its dots back."""
+def refund_emptied_themes(room: RoomState, theme_ids: set[str], now: float, *, public: bool = True) -> None:
+    """In an open vote on themes, a theme left without a visible idea gives its dots back, but (text rules
+    19) to those whose own shadowed ideas it still holds: they see it as it was. ``public``: whether the
+    theme held the public's ideas until now (the public saw its total)."""
     rnd = room.active_vote_round()
     if rnd is None or rnd.target != "themes":
         return
     for theme_id in sorted(theme_ids):
-        if not views.theme_ideas(room, theme_id, public=True):
-            refund(room, theme_id, now)
+        if not room.theme_on_wall(theme_id):
+            keep = frozenset(room.shadowed_in_theme(theme_id))
+            refund(room, theme_id, now, keep=keep, public=public)
 
 
 def refund_member(room: RoomState, member_id: str, now: float) -> None:
@@ -196,26 +221,47 @@ def _named(room: RoomState, rows: list[Data]) -> list[Data]:
     return [{**row, "name": room.themes[row["theme"]].name} for row in rows]
 
 
-def rank(room: RoomState, rnd: Round) -> list[Data]:
-    """The results the public sees (a shadowed idea's author also sees its own: ``views.results_for``)."""
+def rank(room: RoomState, rnd: Round, viewer: str | None = None) -> list[Data]:
+    """The results the public sees (a shadowed idea's author also sees its own: ``views.results_for``);
+    in a vote on themes, with ``viewer``'s own themes (text rules 19: ``RoomState.shadowed_walls``)."""
     if rnd.target == "themes":
-        order = [t for t in room.themes if eligible(room, rnd, t)]
+        order = [t for t in room.themes if eligible(room, rnd, t, viewer)]
         return _named(room, views.ranked(rnd.totals, order, "theme"))
     order = [i.id for i in room.ideas.values() if room.publicly_visible(i)]
     return views.ranked(rnd.totals, order, "idea")
 
 
-def rank_themes(room: RoomState, rnd: Round) -> list[Data] | None:
-    """A round on ideas, ranked by theme: each theme's total is the sum of its visible ideas' dots.
-    None when the room has no theme with a visible idea."""
+def rank_themes(room: RoomState, rnd: Round, viewer: str | None = None) -> list[Data] | None:
+    """A round on ideas, ranked by theme: each theme's total is the sum of its visible ideas' dots (and
+    of ``viewer``'s own shadowed ones, in its own ranking: text rules 19). None when the room has no
+    theme with a visible idea."""
     sums: dict[str, int] = {}
     order: list[str] = []
     for theme_id in room.themes:
-        ideas = views.theme_ideas(room, theme_id, public=True)
+        ideas = views.theme_ideas(room, theme_id, public=True, viewer=viewer)
         if ideas:
             order.append(theme_id)
             sums[theme_id] = sum(rnd.totals.get(i, 0) for i in ideas)
     return _named(room, views.ranked(sums, order, "theme")) if order else None
+
+
+def _own_theme_rankings(room: RoomState, rnd: Round) -> dict[str, list[Data]]:
+    """Text rules 19: each shadow-muted author's own ranking of the themes, where its shadowed ideas
+    (or its themes, in a vote on themes) change it: recorded at the close (``views.theme_results_for``,
+    ``views.results_for``)."""
+    if room.text_rules < SHADOW_THEME_FIXES:
+        return {}
+    own: dict[str, list[Data]] = {}
+    if rnd.target == "themes":
+        for author in rnd.shadow_results:
+            own[author] = rank(room, rnd, author)
+        return own
+    authors = {a for t in room.themes for a in room.shadowed_in_theme(t)}
+    for author in sorted(authors):
+        ranking = rank_themes(room, rnd, author)
+        if ranking is not None and ranking != rnd.theme_results:
+            own[author] = ranking
+    return own
 
 
 def publish_results(room: RoomState, rnd: Round, now: float) -> None:
@@ -226,8 +272,19 @@ def publish_results(room: RoomState, rnd: Round, now: float) -> None:
         rnd.theme_results = rank_themes(room, rnd)
         if rnd.theme_results is not None:
             data["theme_results"] = rnd.theme_results
+    rnd.shadow_theme_results = _own_theme_rankings(room, rnd)
     result: dict[str, Data] = {STAFF: data, PUBLIC: {**data, "totals": views.totals_for(room, rnd, [])}}
-    for author, own in views.shadow_authors(room, rnd.shadow_results).items():
-        seen = {"results": views.results_for(room, rnd, own), "totals": views.totals_for(room, rnd, own)}
+    authors = {
+        **rnd.shadow_results,
+        **{a: [] for a in rnd.shadow_theme_results if a not in rnd.shadow_results},
+    }
+    for author, own in views.shadow_authors(room, authors).items():
+        seen: Data = {
+            "results": views.results_for(room, rnd, own, author),
+            "totals": views.totals_for(room, rnd, own),
+        }
+        theme_results = views.theme_results_for(rnd, author)
+        if theme_results is not None:
+            seen["theme_results"] = theme_results
         result[member_key(author)] = {**data, **seen}
     room.emit(EventName.VOTE_RESULTS, result, now)
