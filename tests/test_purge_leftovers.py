@@ -87,3 +87,24 @@ async def test_an_erasure_while_a_backup_reads_the_database_leaves_no_copy_in_th
             await asyncio.sleep(0.1)
         assert files_holding(data, NAME.encode()) == []  # failed before: workshop.sqlite3-wal holds it
         await fay.close()
+
+
+async def test_an_erasure_leaves_no_text_the_member_withdrew_or_replaced_in_the_files(
+    tmp_path: Path, clock: Clock
+) -> None:
+    """A privacy review: the texts a member withdrew, or replaced by an edit, stayed in its stored
+    replies (the dedupe records), in the room's snapshot on disk, after its erasure. From text rules 20
+    the erasure drops them; the ideas it kept stay, under its pseudonym."""
+    data = tmp_path / "data"
+    async with two_hubs(data, clock) as (a, b):
+        _, fay, zoe = await busy_room(a, b)
+        posted = await zoe.ok("idea.post", text="call me on 0612345678")
+        await zoe.ok("idea.withdraw", idea=posted["idea"]["id"])
+        edited = await zoe.ok("idea.post", text="I live at 12 Quixotic Lane")
+        await zoe.ok("idea.edit", idea=edited["idea"]["id"], text="more benches")
+        assert files_holding(data, b"0612345678") and files_holding(data, b"Quixotic")
+        await fay.ok("member.erase", member="m2")
+        for needle in (b"0612345678", b"Quixotic", NAME.encode()):
+            assert files_holding(data, needle) == [], needle  # failed before for the two texts
+        assert files_holding(data, b"more benches")
+        await fay.close()

@@ -9,7 +9,7 @@ from workshop_server.rooms import commands as c
 from workshop_server.rooms import queries, views
 from workshop_server.rooms.privacy import my_data
 from workshop_server.rooms.room import Room
-from workshop_server.rooms.text import ERASURE_FIXES
+from workshop_server.rooms.text import ERASED_RECORDS_FIXES, ERASURE_FIXES
 
 NAME = "Zoé Quintessa"
 
@@ -130,17 +130,55 @@ def test_erasure_replaces_the_name_in_every_moderation_reason_and_empties_its_in
 
 
 def test_erasing_a_removed_member_keeps_its_ban() -> None:
-    """Its device key leaves its member record but stays in the ban list (a keyed hash nobody is
-    shown): erasing a troll's data does not let it back in from the same browser."""
+    """Its device key stays in the ban list (a keyed hash nobody is shown): erasing a troll's data does
+    not let it back in from the same browser. From text rules 20 the key also stays in its record while
+    it is banned, so that an unban lifts the ban of that browser (it stayed banned for good); the key
+    goes with the unban."""
     w = Workshop()
     entered = w.send(None, c.Enter(id="j1", name="Zoe", accept_rules=1, device="DEVICEHASH"))
     zoe = entered.result["member"]["id"]
     w.ok(FACILITATOR, c.MemberRemove, member=zoe)
     w.ok(FACILITATOR, c.MemberErase, member=zoe)
-    assert w.room.members[zoe].device is None
+    assert w.room.members[zoe].device == "DEVICEHASH"
     assert "DEVICEHASH" in w.room.banned_devices
     again = w.send(None, c.Enter(id="j2", name="Zed", accept_rules=1, device="DEVICEHASH"))
     assert again.error is not None and again.error.code == "banned"
+    w.ok(FACILITATOR, c.MemberUnban, member=zoe)
+    assert w.room.members[zoe].device is None and "DEVICEHASH" not in w.room.banned_devices
+    assert w.send(None, c.Enter(id="j3", name="Zed", accept_rules=1, device="DEVICEHASH")).error is None
+
+
+def test_erasing_a_member_drops_its_stored_replies_and_the_texts_they_held() -> None:
+    """A privacy review: the dedupe records kept the answers to the member's commands, with the texts
+    it had withdrawn or replaced by an edit, in the room's state (and snapshot) until the room was
+    deleted. From text rules 20 an erasure drops them (its token sends nothing more); the personal purge
+    drops every stored reply."""
+    w = Workshop()
+    zoe, bob = w.join("Zoe"), w.join("Bob")
+    w.open_ideate(private=False)
+    gone = w.post(zoe, "call me on 0612345678")
+    w.ok(zoe, c.IdeaWithdraw, idea=gone)
+    kept = w.post(zoe, "my address is 1 rue X")
+    w.ok(zoe, c.IdeaEdit, idea=kept, text="night buses")
+    w.post(bob, "bike lanes")
+    w.ok(zoe, c.MemberErase)
+    state = json.dumps(w.room.to_state(), ensure_ascii=False)
+    assert "0612345678" not in state and "1 rue X" not in state and "night buses" in state
+    assert w.room.replies[bob]  # the others' records stay
+    w.ok(None, c.Purge, mode="personal")
+    assert {k: v for k, v in w.room.replies.items() if v} == {}
+
+
+def test_journals_written_before_text_rules_20_replay_their_erasures_as_they_were() -> None:
+    w = Workshop()
+    entered = w.send(None, c.Enter(id="j1", name="Zoe", accept_rules=1, device="DEVICEHASH"))
+    zoe = entered.result["member"]["id"]
+    w.open_ideate(private=False)
+    w.ok(zoe, c.IdeaPost, text="call me on 0612345678")
+    w.ok(FACILITATOR, c.MemberRemove, member=zoe)
+    w.room.text_rules = ERASED_RECORDS_FIXES - 1
+    w.ok(FACILITATOR, c.MemberErase, member=zoe)
+    assert w.room.members[zoe].device is None and w.room.replies[zoe]
 
 
 def followed_up(facilitator: str) -> Workshop:

@@ -25,6 +25,7 @@ from workshop_server.rooms.state import (
     move,
 )
 from workshop_server.rooms.text import (
+    ERASED_RECORDS_FIXES,
     RULE_FIXES,
     SELF_ERASE_FIXES,
     SHADOW_FIXES,
@@ -132,6 +133,8 @@ def unban(room: RoomState, cmd: c.MemberUnban, actor: str | None, now: float) ->
         m.device == device and m.status == MemberStatus.BANNED for m in room.members.values()
     ):
         room.banned_devices.discard(device)
+    if member.erased and room.text_rules >= ERASED_RECORDS_FIXES:
+        member.device = None  # kept through its erasure for this unban only
     result = _moderated(room, EventName.MEMBER_UNBANNED, member, actor, "", now)
     if was_rejected or room.text_rules >= RULE_FIXES:
         # Perhaps never admitted (rejected, or removed from the lobby), and all its connections were

@@ -37,8 +37,8 @@ from workshop_server.rooms.events import PUBLIC, STAFF, Data, Effect, EventName
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.moderation import AUTHOR_REMOVED
 from workshop_server.rooms.registry import FACILITATOR, INTERNAL, PARTICIPANT, handles
-from workshop_server.rooms.state import to_plain
-from workshop_server.rooms.text import ERASURE_FIXES
+from workshop_server.rooms.state import MemberStatus, to_plain
+from workshop_server.rooms.text import ERASED_RECORDS_FIXES, ERASURE_FIXES
 
 
 def pseudonym(member_id: str) -> str:
@@ -194,9 +194,14 @@ def erase(room: RoomState, cmd: c.MemberErase, actor: str | None, now: float) ->
     old = member.name
     member.name = pseudonym(member.id)
     member.erased = True
-    member.device = None
+    records = room.text_rules >= ERASED_RECORDS_FIXES
+    if not (records and member.status == MemberStatus.BANNED):
+        member.device = None  # (a removed member's stays, as in the ban list, for an unban to lift)
     renamed = {member.id: (old, member.name)}
-    # Dedupe records keep their place (a resend is still applied once), with the pseudonym in them.
+    if records:
+        # Its stored replies go: they hold texts it withdrew or replaced, and its token sends nothing more.
+        room.replies.pop(member.id, None)
+    # The other dedupe records keep their place (a resend is still applied once), with the pseudonym in them.
     _scrub_replies(room, renamed)
     # Moderation reasons staff typed that quoted the name quote the pseudonym: the audit's, members'
     # mutes, hidden ideas and replies (not the audit's other reasons: values the server set).
@@ -259,6 +264,8 @@ def purge(room: RoomState, cmd: c.Purge, actor: str | None, now: float) -> Data:
         member.device = None
         member.mute_reason = ""
     room.banned_devices.clear()
+    if room.text_rules >= ERASED_RECORDS_FIXES:
+        room.replies.clear()  # an archive from now on: nothing to answer again, and texts nobody sees
     _scrub_replies(room, renamed, PERSONAL_TEXT)
     for entry in room.audit:
         entry.reason = ""

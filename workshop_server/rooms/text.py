@@ -191,7 +191,7 @@ def clean_name(raw: str, limit: int, *, blanks: bool = True) -> str:
 #: The text rules new commands are handled under. Each journal entry records the version it was handled
 #: under, so that a replay applies the same rules and gives the same texts (an entry without one was
 #: written under version 1).
-TEXT_RULES = 19
+TEXT_RULES = 20
 """Version 3 adds the word filter (``rooms/triage.py``): the cleaning is version 2's. Version 4 (the
 same texts) fixes merges and results, which changed what some commands emit: :data:`MERGE_FIXES`.
 Version 5 refuses texts and names made only of characters that show nothing (:data:`BLANKS_FROM`)
@@ -211,7 +211,9 @@ filter's entries in the moderation log (:data:`LIMITS_FIXES`). Version 17 lets a
 dots on its own shadowed ideas, as on any it sees (:data:`SHADOW_VOTE_FIXES`). Version 18 keeps a removed
 or rejected member's personal invite bound to it after it erased its data (:data:`BANNED_ERASURE_FIXES`).
 Version 19 keeps a shadow-muted member's shadowed ideas in their themes in its own views
-(:data:`SHADOW_THEME_FIXES`)."""
+(:data:`SHADOW_THEME_FIXES`). Version 20 makes an erasure and the personal purge drop the stored replies
+that held personal text, and lets an unban lift the device ban of an erased member
+(:data:`ERASED_RECORDS_FIXES`)."""
 #: From this version on (entries handled under it, and everything live): a merged idea that absorbed a
 #: note of an anonymous round names no co-author (``RoomState.anonymous_credit``); undoing a merge
 #: gives back only the dots it moved, not those it refunded, and takes back the credit it had added to
@@ -314,6 +316,14 @@ BANNED_ERASURE_FIXES = 18
 #: dots on a theme that holds none of the public's ideas are kept from the public. Journals written before
 #: replay as they were.
 SHADOW_THEME_FIXES = 19
+#: From this version on: an erasure drops the erased member's stored replies (``RoomState.replies``, the
+#: dedupe records: they held the texts it had withdrawn or replaced by an edit, which no view shows but which
+#: stayed in the room's state and its snapshot; its token no longer works, so nothing can be resent), and the
+#: personal purge drops every stored reply (the room is an archive then). A removed member's device key
+#: stays in its record through an erasure, as it stays in the ban list, so that ``member.unban`` still lifts
+#: the ban of its browser (then the key goes). Before, the texts stayed until the room was deleted, and an
+#: unbanned erased member's browser stayed banned. Journals written before replay as they were.
+ERASED_RECORDS_FIXES = 20
 
 
 def legacy_clean_name(raw: str, limit: int) -> str:
