@@ -703,3 +703,44 @@ async def test_a_connection_refused_after_its_claim_gives_it_back(limited: tuple
     assert pair_ not in set(a.claims.held.values()) | set(b.claims.held.values())
     await fay.close()
     await ana.close()
+
+
+async def test_an_owner_paused_past_its_lease_answers_nothing_from_its_stale_state(
+    pair: tuple[Hub, Hub],
+) -> None:
+    """A review: the journal fences an old owner's writes, but a batch that writes nothing (a refusal)
+    was answered from its state. A paused past its lease, B took the room over and Ana posted an idea
+    there; A, waking up, refused a hide of that idea with a final ``not_found``. A room whose lease
+    lapsed unrenewed now claims it again before it answers, and steps down when it cannot."""
+    a, b = pair
+    code, links = await new_room(a)
+    stale = a.hosts[code]
+    await a.broker.release(a.lease_key(code), a.worker_id)
+    a._maintainer.cancel()  # type: ignore[union-attr]  # A is "paused": it renews nothing
+    await a.broker.unsubscribe(a.channel(code))  # ... and hears nothing
+    taken = await b.host(code)
+    assert isinstance(taken, LocalRoom) and taken is not stale
+    ana = Wire(b)
+    await ana.attached("join", room=code, name="Ana", accept_rules=1)
+    fay = Wire(b)
+    await fay.attached("auth", token=links["facilitator_token"])
+    await fay.ok("round.open", kind="ideate", prompt="Ideas", private=False)
+    idea = (await ana.ok("idea.post", text="night buses"))["idea"]["id"]
+    stale.leased_at -= a.settings.lease_seconds  # A wakes up: its lease was not renewed in time
+    with pytest.raises(errors.RoomMoved):  # temporary: the client resends, and reaches B
+        await stale.submit(c.IdeaHide(id="hide-it", idea=idea), links_member(links))
+    assert code not in a.hosts
+    for wire in (ana, fay):
+        await wire.close()
+
+
+async def test_a_lapsed_lease_nobody_took_is_claimed_again_and_the_room_goes_on(
+    pair: tuple[Hub, Hub],
+) -> None:
+    a, _ = pair
+    code, links = await new_room(a)
+    host = a.hosts[code]
+    host.leased_at -= a.settings.lease_seconds
+    reply = await host.submit(c.RoomSet(id="lock-it", locked=True), links_member(links))
+    assert reply.error is None and host.room.locked and code in a.hosts
+    assert await a.broker.holder(a.lease_key(code)) == a.worker_id

@@ -103,6 +103,8 @@ class Owner(Protocol):
 
     async def wipe_wal(self, checkpointed: bool | None = None) -> None: ...
 
+    async def reclaim(self, room_id: str) -> bool: ...
+
 
 @dataclass(slots=True, eq=False)
 class Item:
@@ -293,7 +295,24 @@ class LocalRoom:
             self._wake.set_result(None)
         self.hub.forget(self)
 
+    async def _lease_holds(self) -> None:
+        """Before a batch is answered from this worker's state: its lease must still be ours. When it was
+        not renewed for ``lease_seconds`` (this worker's loop stalled past it: a pause, a long collection),
+        another worker may have taken the room over and applied commands this state lacks, and an answer
+        from it (a refusal such as ``not_found``, which needs no journal write, so no fencing by the
+        journal) would be wrong and final. The lease is claimed again first; if another worker holds it,
+        or the broker does not answer, nothing is answered from this state (``RoomMoved``, temporary)."""
+        if time.monotonic() - self.leased_at < self.hub.settings.lease_seconds:
+            return
+        if not await self.hub.reclaim(self.room.id):
+            log.error(
+                "room %s: its lease lapsed and is not this worker's any more; it steps down", self.room.id
+            )
+            raise errors.RoomMoved()
+        self.leased_at = time.monotonic()
+
     async def _process(self, batch: list[Item]) -> None:
+        await self._lease_holds()
         room = self.room
         now = self.hub.clock()
         entries: list[JournalEntry] = []

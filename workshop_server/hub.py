@@ -1055,6 +1055,17 @@ class Hub:
             except Exception:
                 log.exception("%s failed", what)
 
+    async def reclaim(self, room_id: str) -> bool:
+        """Claim again the lease of a room this worker runs, which lapsed unrenewed (``LocalRoom``, before
+        it answers a batch): False when another worker holds it, or the broker does not answer."""
+        try:
+            return await self.broker.claim(
+                self.lease_key(room_id), self.worker_id, self.settings.lease_seconds
+            )
+        except Exception as exc:  # BrokerError, whatever the backend did: no answer, not a refusal
+            log.warning("room %s: its lapsed lease could not be claimed again (%s)", room_id, exc)
+            return False
+
     async def _renew(self) -> None:
         """Renew the lease of every room this worker runs, in one broker call (not one task per room: a
         worker with a thousand rooms loaded made a thousand tasks a second)."""
