@@ -47,6 +47,24 @@ def test_a_member_gets_everything_the_room_holds_about_it() -> None:
     json.dumps(data)  # plain data
 
 
+def test_a_member_s_data_holds_what_moderators_did_about_it_but_not_a_shadow_mute() -> None:
+    """A privacy review: the download left out the member's status, its mute and the moderators' reasons
+    about it, which privacy.md says the member concerned may read. The shadow mute stays out, as from
+    every view of its own."""
+    w, zoe, _, _ = busy()
+    w.ok(FACILITATOR, c.MemberShadowMute, member=zoe, reason="spam")
+    w.ok(FACILITATOR, c.MemberMute, member=zoe, reason="off topic again")
+    data = my_data(w.room, zoe)
+    assert (data["member"]["status"], data["member"]["muted"]) == ("active", True)
+    assert data["member"]["mute_reason"] == "off topic again"
+    assert [(m["action"], m["reason"]) for m in data["moderation"]] == [
+        ("member.muted", f"{NAME} was shouting"),
+        ("member.unmuted", ""),
+        ("member.muted", "off topic again"),
+    ]
+    assert "shadow" not in json.dumps(data)
+
+
 def test_erasure_replaces_the_name_everywhere_and_keeps_the_room_whole() -> None:
     w, zoe, bob, ideas = busy()
     totals_before = {r.id: dict(r.totals) for r in w.room.rounds.values()}

@@ -302,6 +302,10 @@ def _rename_deciders(room: RoomState) -> None:
                 change["by_name"] = decider.name
 
 
+#: Audit actions about a member that it is never told of (``rooms/triage.py``).
+SHADOW_ACTIONS = frozenset({"member.shadow_mute", "member.shadow_unmute"})
+
+
 def my_data(room: RoomState, member_id: str) -> Data:
     """Everything the room holds about one member (the right of access), as plain data."""
     member = room.members[member_id]
@@ -340,7 +344,17 @@ def my_data(room: RoomState, member_id: str) -> Data:
             "consent_at": member.consent_at,
             "juror": member.juror,
             "erased": member.erased,
+            "status": str(member.status),
+            "muted": member.muted,
+            "mute_reason": member.mute_reason,
         },
+        # What moderators did about it, with their reasons (the member hears of each as it happens); the
+        # shadow mute is left out, as from every view of the member's own (the measure only works unseen).
+        "moderation": [
+            {"action": a.action, "at": a.at, "reason": a.reason}
+            for a in room.audit
+            if a.target == member_id and a.action not in SHADOW_ACTIONS
+        ],
         "ideas": ideas,
         "replies": replies,
         "dots": dots,
