@@ -10,6 +10,7 @@ the shadow-muted one; nobody but staff learns anything.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -198,3 +199,93 @@ def test_journals_written_before_text_rules_19_replay_as_they_were() -> None:
     w.fail(ann, c.VoteAdd, "not_found", theme=tools)
     snapshot = w.room.snapshot(ann, "participant")
     assert {t["name"]: t["ideas"] for t in snapshot["themes"]} == {"Tools": [], "Repairs": [b1]}
+
+
+# --- A review of the above --------------------------------------------------------------------------------
+class Grouped:
+    """Ann's first note with Bob's in *Tools*, her second alone in *Seeds*; Ann (or, in the control
+    room, Carl) shadow-muted, then Ann edits both notes; the ideation round stays open."""
+
+    def __init__(self, *, shadow_ann: bool) -> None:
+        self.w = w = Workshop()
+        self.ann, self.bob, carl = w.join("Ann"), w.join("Bob"), w.join("Carl")
+        self.ann_sees, self.screen_sees = w.viewer(self.ann), w.screen()
+        w.open_ideate(private=False)
+        self.a1, self.a2 = w.post(self.ann, "tools"), w.post(self.ann, "seeds")
+        self.b1, self.b2 = w.post(self.bob, "repairs"), w.post(self.bob, "bikes")
+        self.tools = w.ok(FACILITATOR, c.ThemeCreate, name="Tools", ideas=[self.a1, self.b1])["theme"]["id"]
+        self.seeds = w.ok(FACILITATOR, c.ThemeCreate, name="Seeds", ideas=[self.a2])["theme"]["id"]
+        w.ok(FACILITATOR, c.MemberShadowMute, member=self.ann if shadow_ann else carl)
+        w.ok(self.ann, c.IdeaEdit, idea=self.a1, text="tools and skills")
+        w.ok(self.ann, c.IdeaEdit, idea=self.a2, text="seeds and plants")
+
+
+def test_the_author_s_selection_log_and_spotlight_and_a_dissolved_theme_are_as_if_it_were_not_muted() -> None:
+    """Review: its decisions that followed a theme were missing from its 'my ideas' selection log, the
+    spotlight on a theme left with only its own note was gone from its snapshot, and theme.dissolved
+    left its own notes out."""
+
+    def run(shadow_ann: bool) -> tuple[Any, Any, Any]:
+        g = Grouped(shadow_ann=shadow_ann)
+        w = g.w
+        w.close()
+        w.ok(FACILITATOR, c.IdeaStatusSet, theme=g.seeds, status="adopted")
+        w.ok(FACILITATOR, c.RoomSpotlight, theme=g.tools)
+        w.ok(FACILITATOR, c.ThemeAssign, theme=None, ideas=[g.b1])
+        spotlight = w.room.snapshot(g.ann, "participant")["spotlight"]
+        w.ok(FACILITATOR, c.ThemeDissolve, theme=g.tools)
+        return views.my_ideas(w.room, g.ann)["selection"], spotlight, g.ann_sees.last("theme.dissolved")
+
+    muted, control = run(True), run(False)
+    assert muted == control
+    selection, spotlight, dissolved = muted
+    assert [(e.get("idea"), e.get("theme"), e["status"]) for e in selection] == [
+        ("i2", None, "adopted"),  # her note, which followed its theme
+        (None, "t2", "adopted"),
+    ]
+    assert spotlight == {"theme": "t1"} and dissolved == {"theme": "t1", "ideas": ["i1"]}
+
+
+@pytest.mark.parametrize("back", ["restore", "assign"])
+def test_dots_kept_from_the_public_are_shown_when_the_public_s_idea_comes_back_to_the_theme(
+    back: str,
+) -> None:
+    """Review: Ann kept her dot on *Tools* when Bob's note left it (the public saw the total go to 0);
+    when a note of the public came back into *Tools* (restored, or assigned to it), the public's snapshot
+    showed Ann's dot while no event had: the screen kept 0."""
+    g = Grouped(shadow_ann=True)
+    w = g.w
+    w.close()
+    w.open_vote(budget=4, max_per_idea=2, hide_totals=False, target="themes")
+    w.ok(g.ann, c.VoteAdd, theme=g.tools)
+    w.ok(g.bob, c.VoteAdd, theme=g.tools)
+    w.ok(FACILITATOR, c.IdeaHide, idea=g.b1, reason="off topic")
+    assert g.screen_sees.last("vote.changed")["total"] == 0
+    if back == "restore":
+        w.ok(FACILITATOR, c.IdeaRestore, idea=g.b1)
+    else:
+        w.ok(FACILITATOR, c.ThemeAssign, theme=g.tools, ideas=[g.b2])
+    assert g.screen_sees.last("vote.totals")["changes"] == [{"theme": g.tools, "total": 1}]
+    rnd = w.room.current or ""
+    snapshot = w.room.snapshot(None, "screen")
+    assert next(v["totals"] for v in snapshot["votes"] if v["round"] == rnd) == {g.tools: 1}
+
+
+def test_an_erasure_leaves_no_replaced_text_in_staff_s_stored_replies() -> None:
+    """Review: staff's answers that show an idea (``idea.hide``, ``idea.restore``) kept its text of then,
+    which its author later replaced, after the author's erasure. From text rules 20 they show its text
+    of now, and a withdrawn idea's text goes."""
+    w = Workshop()
+    ann = w.join("Ann")
+    mo = w.moderator()
+    w.open_ideate(private=False)
+    kept, gone = w.post(ann, "call 555-1234"), w.post(ann, "I live at 12 Quixotic Lane")
+    w.ok(mo, c.IdeaHide, idea=kept, reason="a phone number")
+    w.ok(FACILITATOR, c.IdeaRestore, idea=kept)
+    w.ok(mo, c.IdeaHide, idea=gone, reason="an address")
+    w.ok(FACILITATOR, c.IdeaRestore, idea=gone)
+    w.ok(ann, c.IdeaEdit, idea=kept, text="night buses")
+    w.ok(ann, c.IdeaWithdraw, idea=gone)
+    w.ok(ann, c.MemberErase)
+    state = json.dumps(w.room.to_state(), ensure_ascii=False)
+    assert "555-1234" not in state and "Quixotic" not in state and "night buses" in state

@@ -319,10 +319,11 @@ def weighted_results(room: RoomState, evaluation: Evaluation) -> list[Data]:
     return rows
 
 
-def selection_log(room: RoomState) -> list[Data]:
+def selection_log(room: RoomState, viewer: str | None = None) -> list[Data]:
     """What everyone may read of the selection, oldest first: each closed evaluation (its criteria,
     jurors and weighted results) and each decision (adopted, declined, done) on an idea on the wall or
-    on a theme."""
+    on a theme; ``viewer``'s own shadowed ideas count as on the wall in its own log (text rules 19:
+    ``RoomState.seen_on_wall``)."""
     log: list[Data] = []
     for evaluation in room.evaluations.values():
         if evaluation.status == EvaluationStatus.CLOSED:
@@ -330,7 +331,7 @@ def selection_log(room: RoomState) -> list[Data]:
                 {"kind": "evaluation", "at": evaluation.closed_at, **evaluation_public(room, evaluation)}
             )
     for idea in room.ideas.values():
-        if not room.publicly_visible(idea):
+        if not room.seen_on_wall(idea, viewer):
             continue
         for change in idea.history:
             if IdeaStatus(change["status"]) in DECISIONS:

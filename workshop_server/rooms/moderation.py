@@ -208,20 +208,14 @@ def hide(room: RoomState, cmd: c.IdeaHide, actor: str | None, now: float) -> Dat
 def restore(room: RoomState, cmd: c.IdeaRestore, actor: str | None, now: float) -> Data:
     idea = find_idea(room, cmd.idea)
     fixed = room.text_rules >= SHADOW_FIXES
+    kept = votes.kept_themes(room, [idea.theme])  # a theme whose dots the public did not see (rules 19)
     if fixed and idea.shadowed and idea.state == IdeaState.VISIBLE:
         idea.shadowed = False  # posted under a shadow mute: a moderator publishes it
         result = _idea_moderated(room, EventName.IDEA_RESTORED, idea, False, actor, "", now)
         rnd = room.active_vote_round()
         if rnd is not None and rnd.target == "ideas" and idea.id in rnd.totals:
             votes.emit_totals(room, rnd, [idea.id], {}, now)  # its author's dots, public from now on
-        elif rnd is not None and rnd.target == "themes" and room.text_rules >= SHADOW_THEME_FIXES:
-            theme = idea.theme
-            if (
-                theme is not None
-                and theme in rnd.totals
-                and views.theme_ideas(room, theme, public=True) == [idea.id]
-            ):
-                votes.emit_totals(room, rnd, [theme], {}, now)  # the first of the public's: its dots too
+        votes.show_kept(room, kept, now)  # ... or those of its theme, if it is the public's first there
         return result
     if idea.state != IdeaState.HIDDEN:
         raise errors.InvalidTransition("this idea is not hidden")
@@ -229,7 +223,9 @@ def restore(room: RoomState, cmd: c.IdeaRestore, actor: str | None, now: float) 
     idea.hide_reason = ""
     if fixed:
         idea.shadowed = False
-    return _idea_moderated(room, EventName.IDEA_RESTORED, idea, False, actor, "", now)
+    result = _idea_moderated(room, EventName.IDEA_RESTORED, idea, False, actor, "", now)
+    votes.show_kept(room, kept, now)
+    return result
 
 
 @handles(c.IdeaApprove, roles=EVERY_STAFF, after_end=True)
@@ -237,8 +233,11 @@ def approve(room: RoomState, cmd: c.IdeaApprove, actor: str | None, now: float) 
     idea = find_idea(room, cmd.idea)
     if idea.state != IdeaState.PENDING:
         raise errors.InvalidTransition("this idea is not waiting for approval")
+    kept = votes.kept_themes(room, [idea.theme])
     idea.state = move(IDEA_TRANSITIONS, idea.state, IdeaState.VISIBLE, "not pending")
-    return _idea_moderated(room, EventName.IDEA_APPROVED, idea, False, actor, "", now)
+    result = _idea_moderated(room, EventName.IDEA_APPROVED, idea, False, actor, "", now)
+    votes.show_kept(room, kept, now)
+    return result
 
 
 def _idea_moderated(

@@ -170,6 +170,26 @@ def _unlabel(value: Any, invite_id: str) -> Any:
     return value
 
 
+def _retext(value: Any, author: str, room: RoomState) -> Any:
+    """``value`` (a stored reply's result) with each idea ``author`` wrote showing its text of now: a
+    text it replaced by an edit goes, and so does the text of an idea it withdrew (text rules 20)."""
+    if isinstance(value, dict):
+        out = {k: _retext(v, author, room) for k, v in value.items()}
+        key, text = out.get("id"), out.get("text")
+        # An idea's id (a reply it wrote keeps its text, as the room does).
+        ideas = isinstance(key, str) and _IDEA_ID.fullmatch(key) is not None
+        if ideas and out.get("author") == author and isinstance(text, str):
+            idea = room.ideas.get(str(key))
+            out["text"] = idea.text if idea is not None else ""
+        return out
+    if isinstance(value, list | tuple):
+        return [_retext(v, author, room) for v in value]
+    return value
+
+
+_IDEA_ID = re.compile(r"i\d+")
+
+
 def _quoted(text: str, old: str, new: str) -> str:
     """``text`` with ``old`` replaced where it stands as a word of its own (a name quoted in a reason):
     exactly as spelled (case included), with no letter, digit or ``_`` right before or after it."""
@@ -200,7 +220,11 @@ def erase(room: RoomState, cmd: c.MemberErase, actor: str | None, now: float) ->
     renamed = {member.id: (old, member.name)}
     if records:
         # Its stored replies go: they hold texts it withdrew or replaced, and its token sends nothing more.
+        # In the others' (staff's answers that show its ideas), its ideas' texts are those of now.
         room.replies.pop(member.id, None)
+        for book in room.replies.values():
+            for stored in book.values():
+                stored.result = _retext(stored.result, member.id, room)
     # The other dedupe records keep their place (a resend is still applied once), with the pseudonym in them.
     _scrub_replies(room, renamed)
     # Moderation reasons staff typed that quoted the name quote the pseudonym: the audit's, members'

@@ -104,15 +104,20 @@ def dissolve(room: RoomState, cmd: c.ThemeDissolve, actor: str | None, now: floa
     theme = _theme(room, cmd.theme)
     staff_ideas = [i for i in room.ideas.values() if i.theme == theme.id]
     public_ideas = views.theme_ideas(room, theme.id, public=True)
+    # Each shadow-muted author's view holds its own shadowed ideas too (text rules 19).
+    own = {
+        a: views.theme_ideas(room, theme.id, public=True, viewer=a) for a in room.shadowed_in_theme(theme.id)
+    }
     for idea in staff_ideas:
         idea.theme = None
     del room.themes[theme.id]
     # A theme that held none of the public's ideas (only shadowed ones: text rules 19) never showed its dots.
     votes.refund(room, theme.id, now, public=bool(public_ideas) or room.text_rules < SHADOW_THEME_FIXES)
     data: Data = {"theme": theme.id, "ideas": [i.id for i in staff_ideas]}
-    room.emit(
-        EventName.THEME_DISSOLVED, {STAFF: data, PUBLIC: {"theme": theme.id, "ideas": public_ideas}}, now
-    )
+    result: dict[str, Data] = {STAFF: data, PUBLIC: {"theme": theme.id, "ideas": public_ideas}}
+    for author in views.shadow_authors(room, own):
+        result[member_key(author)] = {"theme": theme.id, "ideas": own[author]}
+    room.emit(EventName.THEME_DISSOLVED, result, now)
     return data
 
 
@@ -122,10 +127,12 @@ def assign(room: RoomState, cmd: c.ThemeAssign, actor: str | None, now: float) -
         _theme(room, cmd.theme)
     ideas = _on_wall(room, list(cmd.ideas), what="ideas")
     left = {i.theme for i in ideas if i.theme is not None and i.theme != cmd.theme}
+    kept = votes.kept_themes(room, [cmd.theme])  # a theme whose dots the public did not see (rules 19)
     for idea in ideas:
         idea.theme = cmd.theme
     result = _grouped(room, cmd.theme, ideas, now)
     votes.refund_emptied_themes(room, left, now)
+    votes.show_kept(room, kept, now)
     return result
 
 

@@ -446,7 +446,7 @@ def snapshot(room: RoomState, member_id: str | None, role: Role) -> Data:
         votes.append(entry)
     snap["votes"] = votes
     snap.update(followup(room, member_id if role != "screen" else None, staff=staff))
-    snap["spotlight"] = spotlight_of(room, public=not staff)
+    snap["spotlight"] = spotlight_of(room, public=not staff, viewer=viewer)
     snap["progress"] = progress(room, viewer)
     if staff:
         snap["members"] = [member_view(room, m, staff=True) for m in room.members.values()]
@@ -536,23 +536,26 @@ def my_ideas(room: RoomState, member_id: str) -> Data:
         "staff": staff,
         "ideas": mine,
         "announcements": fv.announcements_for(room, member_id, staff=False),
-        "selection": fv.selection_log(room),
+        "selection": fv.selection_log(room, member_id),
         "criteria": fv.criteria_view(room),
         "pulses": [fv.pulse_for(room, p, member_id, staff=False) for p in room.pulses.values()],
         "contribution": next((r for r in rows if r["member"] == member_id), None),
     }
 
 
-def spotlight_of(room: RoomState, *, public: bool) -> Data | None:
-    """The spotlight (``rooms/screen.py``): for the public only while what it shows is on the wall."""
+def spotlight_of(room: RoomState, *, public: bool, viewer: str | None = None) -> Data | None:
+    """The spotlight (``rooms/screen.py``): for the public only while what it shows is on the wall (as
+    ``viewer`` sees it: its own shadowed ideas count, text rules 19)."""
     spot = room.spotlight
     if spot is None or ("theme" in spot and spot["theme"] not in room.themes):  # dissolved since
         return None
     if public:
         if "idea" in spot:
             idea = room.ideas.get(spot["idea"])
-            if idea is None or not room.publicly_visible(idea):
+            if idea is None or not room.seen_on_wall(idea, viewer):
                 return None
-        elif not (spot.get("theme") in room.themes and theme_ideas(room, spot["theme"], public=True)):
+        elif not (
+            spot.get("theme") in room.themes and theme_ideas(room, spot["theme"], public=True, viewer=viewer)
+        ):
             return None
     return dict(spot)

@@ -154,11 +154,10 @@ def refund(
         take_dots(rnd, voter, target_id, rnd.dots[voter][target_id])
     total = rnd.totals.get(target_id, 0)
     result: dict[str, Data] = {STAFF: {"round": rnd.id, name: target_id, "total": total}}
-    if not rnd.hide_totals and seen:
-        result[PUBLIC] = {"round": rnd.id, name: target_id, "total": 0}
-        for author in sorted(
-            keep
-        ):  # it still sees the target: its total is what is left, as if dots were taken
+    if not rnd.hide_totals:
+        if seen:
+            result[PUBLIC] = {"round": rnd.id, name: target_id, "total": 0}
+        for author in sorted(keep):  # it still sees the target: the total left, as if dots were taken
             result[member_key(author)] = {"round": rnd.id, name: target_id, "total": total}
     for voter in refunded:
         result[member_key(voter)] = {name: target_id, "my_dots": 0, **views.my_votes(rnd, voter)}
@@ -176,6 +175,27 @@ def refund_emptied_themes(room: RoomState, theme_ids: set[str], now: float, *, p
         if not room.theme_on_wall(theme_id):
             keep = frozenset(room.shadowed_in_theme(theme_id))
             refund(room, theme_id, now, keep=keep, public=public)
+
+
+def kept_themes(room: RoomState, theme_ids: list[str | None]) -> set[str]:
+    """Before a command that may put one of the public's ideas into ``theme_ids``: those whose dots in
+    the open vote on themes are kept from the public now (text rules 19: they hold only shadowed ideas
+    that their authors voted on). :func:`show_kept` after it."""
+    rnd = room.active_vote_round()
+    if rnd is None or rnd.target != "themes" or room.text_rules < SHADOW_THEME_FIXES:
+        return set()
+    return {t for t in theme_ids if t is not None and t in rnd.totals and room.shadowed_target(t)}
+
+
+def show_kept(room: RoomState, kept: set[str], now: float) -> None:
+    """Those of ``kept`` that hold one of the public's ideas now show their dots (``vote.totals``), as an
+    idea published during a vote does (text rules 17): the public saw the theme without any."""
+    rnd = room.active_vote_round()
+    if rnd is None or not kept:
+        return
+    shown = [t for t in sorted(kept) if t in rnd.totals and not room.shadowed_target(t)]
+    if shown:
+        emit_totals(room, rnd, shown, {}, now)
 
 
 def refund_member(room: RoomState, member_id: str, now: float) -> None:
