@@ -112,19 +112,22 @@ async def test_download_ids_work_once_for_their_room_until_they_expire() -> None
         # A member id long enough not to turn up by chance in the key's random text ("m1" once did).
         key = downloads.issue("ROOM42", "member-alpha-7", 2)
         assert len(key) >= 32 and "member-alpha-7" not in key
-        taken = await downloads.take("ROOM42", key)
+        taken = await downloads.take("ROOM42", key, "json")
         assert taken is not None and (taken.member, taken.generation) == ("member-alpha-7", 2)
-        assert await downloads.take("ROOM42", key) is None  # single use
+        assert await downloads.take("ROOM42", key, "json") is None  # single use
+        csv = downloads.issue("ROOM42", "m1", fmt="csv")
+        assert await downloads.take("ROOM42", csv, "json") is None  # another export's link...
+        assert await downloads.take("ROOM42", csv, "csv") is not None  # ... is not spent by it
         other_room = downloads.issue("ROOM42", "m1")
-        assert await downloads.take("ROOM43", other_room) is None
-        assert await downloads.take("ROOM42", other_room) is not None
+        assert await downloads.take("ROOM43", other_room, "json") is None
+        assert await downloads.take("ROOM42", other_room, "json") is not None
         late = downloads.issue("ROOM42", "m1")
         now[0] += 60
-        assert await downloads.take("ROOM42", late) is None
+        assert await downloads.take("ROOM42", late, "json") is None
         forged = key.split(".")[0] + "." + "A" * 43
-        assert await downloads.take("ROOM42", forged) is None
+        assert await downloads.take("ROOM42", forged, "json") is None
         other_secret = Downloads(b"t" * 32, spend, clock=lambda: now[0])
-        assert await downloads.take("ROOM42", other_secret.issue("ROOM42", "m1")) is None
+        assert await downloads.take("ROOM42", other_secret.issue("ROOM42", "m1"), "json") is None
 
 
 async def test_a_download_id_issued_by_one_worker_is_spent_once_on_any_worker() -> None:
@@ -140,5 +143,5 @@ async def test_a_download_id_issued_by_one_worker_is_spent_once_on_any_worker() 
 
         a, b = Downloads(b"s" * 32, spender(one)), Downloads(b"s" * 32, spender(two))
         key = a.issue("ROOM42", "m1")
-        assert await b.take("ROOM42", key) is not None
-        assert await a.take("ROOM42", key) is None
+        assert await b.take("ROOM42", key, "json") is not None
+        assert await a.take("ROOM42", key, "json") is None
