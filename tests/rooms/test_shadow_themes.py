@@ -289,3 +289,26 @@ def test_an_erasure_leaves_no_replaced_text_in_staff_s_stored_replies() -> None:
     w.ok(ann, c.MemberErase)
     state = json.dumps(w.room.to_state(), ensure_ascii=False)
     assert "555-1234" not in state and "Quixotic" not in state and "night buses" in state
+
+
+def test_a_keeper_sees_the_total_left_when_another_author_s_dots_leave_a_theme_the_public_never_saw() -> None:
+    """Review: when two shadow-muted authors' notes share a theme that holds none of the public's, and one
+    of them gets its dots back (its note hidden), the other saw the theme's total change only in its
+    next snapshot: the keepers' view was sent only when the public had seen the total."""
+    w = Workshop()
+    ann, carl, bob = w.join("Ann"), w.join("Carl"), w.join("Bob")
+    w.open_ideate(private=False)
+    a1, c1, b1 = w.post(ann, "tools"), w.post(carl, "more tools"), w.post(bob, "repairs")
+    tools = w.ok(FACILITATOR, c.ThemeCreate, name="Tools", ideas=[a1, c1])["theme"]["id"]
+    w.ok(FACILITATOR, c.ThemeCreate, name="Repairs", ideas=[b1])
+    for member, idea in ((ann, a1), (carl, c1)):
+        w.ok(FACILITATOR, c.MemberShadowMute, member=member)
+        w.ok(member, c.IdeaEdit, idea=idea, text="edited")
+    w.close()
+    w.open_vote(budget=3, hide_totals=False, target="themes")
+    w.ok(ann, c.VoteAdd, theme=tools)
+    w.ok(carl, c.VoteAdd, theme=tools)
+    carl_sees, bob_sees = w.viewer(carl), w.viewer(bob)
+    w.ok(FACILITATOR, c.IdeaHide, idea=a1, reason="spam")
+    assert carl_sees.last("vote.changed") == {"round": w.room.current, "theme": tools, "total": 1}
+    assert not any(n.startswith("vote.") for n in bob_sees.names())
