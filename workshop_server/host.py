@@ -302,14 +302,15 @@ class LocalRoom:
         from it (a refusal such as ``not_found``, which needs no journal write, so no fencing by the
         journal) would be wrong and final. The lease is claimed again first; if another worker holds it,
         or the broker does not answer, nothing is answered from this state (``RoomMoved``, temporary)."""
-        if time.monotonic() - self.leased_at < self.hub.settings.lease_seconds:
+        started = time.monotonic()
+        if started - self.leased_at < self.hub.settings.lease_seconds:
             return
         if not await self.hub.reclaim(self.room.id):
             log.error(
                 "room %s: its lease lapsed and is not this worker's any more; it steps down", self.room.id
             )
             raise errors.RoomMoved()
-        self.leased_at = time.monotonic()
+        self.leased_at = started
 
     async def _process(self, batch: list[Item]) -> None:
         await self._lease_holds()

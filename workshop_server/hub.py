@@ -860,12 +860,13 @@ class Hub:
                 # A draining worker hands rooms over: let a worker that stays take this one.
                 await asyncio.sleep(self.heartbeat)
                 continue
+            claimed_at = time.monotonic()  # the lease runs from the claim's start, not its answer
             if not await self.broker.claim(
                 self.lease_key(room_id), self.worker_id, self.settings.lease_seconds
             ):
                 continue  # another worker claimed it first: ask again who
             try:
-                return await self._load(room_id)
+                return await self._load(room_id, claimed_at)
             except BaseException:
                 with contextlib.suppress(errors.WorkshopError):
                     await self.broker.release(self.lease_key(room_id), self.worker_id)
@@ -900,7 +901,7 @@ class Hub:
             with contextlib.suppress(errors.WorkshopError):
                 await self.broker.release(self.lease_key(room_id), self.worker_id)
 
-    async def _load(self, room_id: str) -> LocalRoom:
+    async def _load(self, room_id: str, claimed_at: float) -> LocalRoom:
         """Load a room whose lease this worker holds: rebuild it from the journal, and journal a new
         epoch (only if nothing was appended since it was read: else read again)."""
         journal = self.journal
@@ -958,7 +959,7 @@ class Hub:
                 await journal.save_snapshot(room_id, snapshot, keep_entries=0)
                 await self.wipe_wal()
                 log.info("room %s: compacted at load, after an erasure journaled before", room_id)
-            host = await self._install(room, position + 1)
+            host = await self._install(room, position + 1, claimed_at=claimed_at)
             current = limits_from(self.settings)
             if room.limits != current:
                 # The settings changed since the room last ran: a journaled command switches to the new
@@ -971,12 +972,19 @@ class Hub:
             return host
         raise errors.ServerBusy("the room is moving between workers; retry")
 
-    async def _install(self, room: Room, position: int, *, created: bool = False) -> LocalRoom:
-        if created and not await self.broker.claim(
-            self.lease_key(room.id), self.worker_id, self.settings.lease_seconds
-        ):
-            raise errors.ServerBusy("could not claim the new room; retry")
+    async def _install(
+        self, room: Room, position: int, *, created: bool = False, claimed_at: float | None = None
+    ) -> LocalRoom:
+        """``claimed_at``: when the claim of the room's lease began (``time.monotonic``)."""
+        if created:
+            claimed_at = time.monotonic()
+            if not await self.broker.claim(
+                self.lease_key(room.id), self.worker_id, self.settings.lease_seconds
+            ):
+                raise errors.ServerBusy("could not claim the new room; retry")
         host = LocalRoom(self, room, position)
+        if claimed_at is not None:
+            host.leased_at = claimed_at  # a long load may have used up part of the lease already
         self.hosts[room.id] = host
         remote = self.remotes.pop(room.id, None)
         if remote is not None:
@@ -1057,7 +1065,8 @@ class Hub:
 
     async def reclaim(self, room_id: str) -> bool:
         """Claim again the lease of a room this worker runs, which lapsed unrenewed (``LocalRoom``, before
-        it answers a batch): False when another worker holds it, or the broker does not answer."""
+        it answers a batch, counting it from before this call): False when another worker holds it, or
+        the broker does not answer."""
         try:
             return await self.broker.claim(
                 self.lease_key(room_id), self.worker_id, self.settings.lease_seconds
@@ -1074,6 +1083,7 @@ class Hub:
             return
         keys = [self.lease_key(h.room_id) for h in hosts]
         results: list[bool | None]
+        started = time.monotonic()  # a renewed lease runs from the call's start, not its answer
         try:
             results = list(await self.broker.claim_many(keys, self.worker_id, self.settings.lease_seconds))
         except Exception as exc:  # BrokerError, whatever the backend did: no answer, not a refusal
@@ -1085,7 +1095,7 @@ class Hub:
                     continue  # the broker did not answer: the lease may still be ours, for a while
                 held = False
             if held:
-                host.leased_at = time.monotonic()
+                host.leased_at = started
             elif host.broken is None:
                 log.error("room %s: lost its ownership lease; dropping it", host.room_id)
                 host.fail([], errors.RoomMoved("the room moved to another worker; retry"))

@@ -246,25 +246,31 @@ def test_the_author_s_selection_log_and_spotlight_and_a_dissolved_theme_are_as_i
     assert spotlight == {"theme": "t1"} and dissolved == {"theme": "t1", "ideas": ["i1"]}
 
 
-@pytest.mark.parametrize("back", ["restore", "assign"])
+@pytest.mark.parametrize("back", ["restore", "assign", "unmerge"])
 def test_dots_kept_from_the_public_are_shown_when_the_public_s_idea_comes_back_to_the_theme(
     back: str,
 ) -> None:
     """Review: Ann kept her dot on *Tools* when Bob's note left it (the public saw the total go to 0);
-    when a note of the public came back into *Tools* (restored, or assigned to it), the public's snapshot
-    showed Ann's dot while no event had: the screen kept 0."""
+    when a note of the public came back into *Tools* (restored, assigned to it, its merge undone), the
+    public's snapshot showed Ann's dot while no event had: the screen kept 0."""
     g = Grouped(shadow_ann=True)
     w = g.w
     w.close()
     w.open_vote(budget=4, max_per_idea=2, hide_totals=False, target="themes")
     w.ok(g.ann, c.VoteAdd, theme=g.tools)
     w.ok(g.bob, c.VoteAdd, theme=g.tools)
-    w.ok(FACILITATOR, c.IdeaHide, idea=g.b1, reason="off topic")
+    if back == "unmerge":  # into a note of another theme: Bob's note leaves Tools with the merge
+        w.ok(FACILITATOR, c.ThemeCreate, name="Bikes", ideas=[g.b2])
+        merge = w.ok(FACILITATOR, c.IdeaMerge, into=g.b2, ideas=[g.b1])["merge"]
+    else:
+        w.ok(FACILITATOR, c.IdeaHide, idea=g.b1, reason="off topic")
     assert g.screen_sees.last("vote.changed")["total"] == 0
     if back == "restore":
         w.ok(FACILITATOR, c.IdeaRestore, idea=g.b1)
-    else:
+    elif back == "assign":
         w.ok(FACILITATOR, c.ThemeAssign, theme=g.tools, ideas=[g.b2])
+    else:
+        w.ok(FACILITATOR, c.IdeaUnmerge, merge=merge)
     assert g.screen_sees.last("vote.totals")["changes"] == [{"theme": g.tools, "total": 1}]
     rnd = w.room.current or ""
     snapshot = w.room.snapshot(None, "screen")

@@ -272,6 +272,7 @@ def unmerge(room: RoomState, cmd: c.IdeaUnmerge, actor: str | None, now: float) 
         raise errors.InvalidTransition(why)
     into = room.ideas[record.into]
     restored = [room.ideas[i] for i in record.ideas]
+    kept = votes.kept_themes(room, [i.theme for i in restored])  # dots the public did not see (rules 19)
     for idea in restored:
         idea.state = move(IDEA_TRANSITIONS, idea.state, IdeaState.VISIBLE, "not merged")
         idea.merged_into = None
@@ -324,6 +325,7 @@ def unmerge(room: RoomState, cmd: c.IdeaUnmerge, actor: str | None, now: float) 
     if back:
         told = dict.fromkeys(back, 0) if room.text_rules >= VOTE_FIXES else {}
         _emit_dots(room, record, [into.id, *record.ideas], told, now)
+    votes.show_kept(room, kept, now)
     return {"merge": record.id, "idea": views.idea_full(room, into, mine=False)}
 
 
