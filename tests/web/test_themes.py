@@ -31,6 +31,22 @@ WALKING = "Walking meetings on Fridays"
 FRUIT = "A fruit basket in the kitchen"
 
 
+async def drag(source: Locator, target: Locator, moved: Locator, count: int) -> None:
+    """Drag ``source`` onto ``target`` until ``moved`` has ``count`` elements. Playwright's drag in
+    Chromium decides whether a drag started by waiting one task (``setTimeout(0)``) after the first mouse
+    move for the page's ``dragstart``; on a loaded machine that event can come later, and Playwright then
+    moves and releases the mouse with no drop (seen once in a full run: the note stayed in its theme for
+    15 s). Such a lost drag is tried again, twice at most; a drop that the page mishandles still fails."""
+    for attempt in range(3):
+        await source.drag_to(target)
+        try:
+            await expect(moved).to_have_count(count, timeout=3_000 if attempt < 2 else 15_000)
+            return
+        except AssertionError:
+            if attempt == 2:
+                raise
+
+
 def note(page: Page, text: str) -> Locator:
     """A note card of the console, by its exact text."""
     return page.locator("li.staff-note").filter(has=page.get_by_text(text, exact=True))
@@ -115,23 +131,20 @@ async def test_group_merge_and_vote_on_themes(web: Browsing, web_server: ServerP
         food = column(console, "Food & drinks")
         await expect(food).to_be_visible()
         await expect(food.locator(".theme-drop-hint")).to_be_visible()
-        await note(console, SNACKS).drag_to(food)
-        await expect(food.locator(".staff-note")).to_have_count(1)
+        await drag(note(console, SNACKS), food, food.locator(".staff-note"), 1)
         await expect(food).to_contain_text(SNACKS)
         await expect(console.locator("#staff-wall")).not_to_contain_text(SNACKS)
         # Dragging a ticked note moves every ticked note at once.
         await note(console, FRUIT).locator(".note-select").check()
         await note(console, COFFEE).locator(".note-select").check()
         await expect(console.locator("#selection-status")).to_have_text("2 notes selected")
-        await note(console, FRUIT).drag_to(food)
-        await expect(food.locator(".staff-note")).to_have_count(3)
+        await drag(note(console, FRUIT), food, food.locator(".staff-note"), 3)
         await expect(console.locator("#selection-status")).to_have_text("No note selected.")
         # The move's answer came (its toast): a drag that starts while the answer re-renders the notes is
         # lost (seen on a loaded machine, the note staying in its theme).
         await expect(console.locator(".toast", has_text="2 notes moved to “Food & drinks”")).to_be_visible()
         # Dragged back out to "No theme" (dropped on its heading: both ends of a drag must be in view).
-        await note(console, FRUIT).drag_to(console.locator("#theme-none-title"))
-        await expect(food.locator(".staff-note")).to_have_count(2)
+        await drag(note(console, FRUIT), console.locator("#theme-none-title"), food.locator(".staff-note"), 2)
         await expect(console.locator("#staff-wall")).to_contain_text(FRUIT)
 
         # --- Keyboard only: tick with Space, name the theme, Enter; then "Move here" and "Move to". ---
