@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -356,6 +357,43 @@ def test_a_purge_by_hand_is_refused_while_a_memory_broker_server_runs_on_its_dat
     stopped = run_purge(tmp_path / "data")
     assert stopped.returncode == 0, stopped.stderr
     assert stopped.stdout.startswith("workshop-server: purged 0 room(s)")
+
+
+def test_a_purge_by_hand_on_a_directory_with_no_database_fails_and_creates_nothing(tmp_path: Path) -> None:
+    """An operations review: ``workshop-server purge --data-dir`` with a mistyped directory made a new,
+    empty database (and secret) there, printed "purged 0 room(s)" and exited 0, so a cron job with a
+    wrong path looked fine for ever."""
+    wrong = tmp_path / "typo"
+    refused = run_purge(wrong)
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == (
+        f"workshop-server: there is no database at {wrong / 'workshop.sqlite3'} (is --data-dir right?)"
+    )
+    assert not wrong.exists()
+
+
+def test_a_port_in_use_stops_the_server_with_one_line_naming_the_address_before_the_banner(
+    tmp_path: Path,
+) -> None:
+    """An operations review: the server started its app and printed "Workshop server on ... open it in a
+    browser" before uvicorn's bind error ("[Errno 98] Address already in use", naming no setting)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = ServerProcess(tmp_path / "data", port=port)
+        result = subprocess.run(
+            [sys.executable, "-m", "workshop_server"],
+            env=server.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 3 and result.stdout == ""
+    assert result.stderr.strip() == (
+        f"workshop-server: cannot listen on 127.0.0.1 port {port} (WORKSHOP_HOST, WORKSHOP_PORT):"
+        " Address already in use"
+    )
 
 
 def test_an_unreachable_redis_stops_the_server_with_one_line_and_status_3(tmp_path: Path) -> None:

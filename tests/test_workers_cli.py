@@ -106,7 +106,9 @@ class Workers:
 
 
 @contextmanager
-def workers_server(tmp_path: Path, redis_url: str, workers: int = 2) -> Iterator[Workers]:
+def workers_server(
+    tmp_path: Path, redis_url: str, workers: int = 2, drain_seconds: float = DRAIN_SECONDS
+) -> Iterator[Workers]:
     """``python -m workshop_server --workers N --broker redis --redis-url URL --port P`` on a temporary
     data directory, with a drain period; its log is checked for tracebacks at the end."""
     port = free_port()
@@ -114,7 +116,7 @@ def workers_server(tmp_path: Path, redis_url: str, workers: int = 2) -> Iterator
         tmp_path / "data",
         port=port,
         args=["--workers", str(workers), "--broker", "redis", "--redis-url", redis_url, "--port", str(port)],
-        drain_seconds=DRAIN_SECONDS,
+        drain_seconds=drain_seconds,
     )
     server.start()
     try:
@@ -137,6 +139,29 @@ def test_two_workers_serve_one_port_and_each_drains_on_sigterm(tmp_path: Path, r
         assert all(not Path(f"/proc/{pid}").exists() for pid in answered)  # stopped and reaped
         log = workers.server.log()
     assert log.count(f"draining for {DRAIN_SECONDS} s") == 2  # each worker drained
+
+
+@needs_proc
+@pytest.mark.redis
+def test_ctrl_c_in_a_terminal_drains_every_worker(tmp_path: Path, redis_server: str) -> None:
+    """An operations review: Ctrl+C reaches every process of the terminal's group at once. Each worker
+    began its drain on its own SIGINT, then stopped at once on the SIGTERM the supervisor forwarded (a
+    second signal), while it had just said it was draining. Workers now leave SIGINT to the supervisor."""
+    drain = 8.0
+    with workers_server(tmp_path, redis_server, drain_seconds=drain) as workers:
+        answered = workers.answering(2)
+        for pid in [workers.process.pid, *answered]:  # what a terminal's Ctrl+C does
+            os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + drain / 2
+        status = 200
+        while status != 503:  # draining: still serving, and /readyz tells the load balancer to go
+            assert time.monotonic() < deadline, workers.server.log()[-3000:]
+            status, _ = workers.get("/readyz")
+        time.sleep(2.0)  # well within the drain: it was cut short, and the workers gone, by now
+        assert workers.process.poll() is None and workers.get("/readyz")[0] == 503
+        assert workers.process.wait(timeout=drain + PATIENCE) == 0
+        log = workers.server.log()
+    assert log.count(f"draining for {drain:g} s") == 2
 
 
 @needs_proc

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.util
 import json
 import os
+import signal
 import socket
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
@@ -157,6 +159,31 @@ def uvicorn_kwargs(settings: Settings) -> UvicornOptions:
         server_header=False,
         timeout_keep_alive=settings.keep_alive_timeout,
     )
+
+
+def listen(settings: Settings) -> socket.socket:
+    """The server's socket, bound before anything is printed or started: a port in use, or a host that
+    does not resolve or is not this machine's, stops the start with one line naming the address and the
+    settings (:class:`ListenError`); with port 0, the port picked is the one the banner, the links and
+    the QR codes name (they named port 0)."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family=family)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((settings.host, settings.port))
+    except OSError as exc:
+        sock.close()
+        why = exc.strerror or str(exc)
+        raise ListenError(
+            f"cannot listen on {settings.host} port {settings.port}"
+            f" ({ENV_PREFIX}HOST, {ENV_PREFIX}PORT): {why}"
+        ) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+class ListenError(Exception):
+    """The server's address cannot be bound (:func:`listen`)."""
 
 
 def storage_problem(settings: Settings) -> str | None:
@@ -354,6 +381,14 @@ def main(argv: list[str] | None = None) -> None:
             sys.stderr.write(f"workshop-server: {exc}\n")
             raise SystemExit(2) from None
         return
+    if purging and settings.store == "sqlite":
+        from workshop_server.storage import DATABASE_FILENAME
+
+        database = Path(settings.data_dir) / DATABASE_FILENAME
+        if not database.is_file():
+            # Before anything creates it: a cron job with a wrong path must not read "purged 0 room(s)".
+            sys.stderr.write(f"workshop-server: there is no database at {database} (is --data-dir right?)\n")
+            raise SystemExit(2)
     problem = storage_problem(settings)
     if problem is not None:
         sys.stderr.write(f"workshop-server: {problem}\n")
@@ -396,14 +431,22 @@ def main(argv: list[str] | None = None) -> None:
 
     import uvicorn  # imported late: --help stays fast and tests import this module cheaply
 
+    try:
+        sock = listen(settings)
+    except ListenError as exc:
+        sys.stderr.write(f"workshop-server: {exc}\n")
+        raise SystemExit(3) from None  # uvicorn's status for a failed start (operations.md)
+    if settings.port == 0:  # the port picked: the links and every worker's settings name it
+        settings = settings.model_copy(update={"port": sock.getsockname()[1]})
+        os.environ.update(overrides_to_env({"port": settings.port}))
     print(f"Workshop server on {settings.base_url} — open it in a browser", flush=True)
     for line in phone_hint(settings.host, settings.port, settings.public_url):
         print(line, flush=True)
     config = uvicorn.Config(APP_FACTORY, factory=True, **uvicorn_kwargs(settings))
     if settings.workers == 1:
-        draining_server(config, settings.drain_seconds).run()
+        draining_server(config, settings.drain_seconds).run(sockets=[sock])
         return
-    status = serve_workers(config, settings.drain_seconds)
+    status = serve_workers(config, settings.drain_seconds, sock)
     if status:
         raise SystemExit(status)
 
@@ -425,6 +468,7 @@ def _draining_server_class() -> type[Any]:
             super().__init__(config)
             self.drain_seconds = drain_seconds
             self.on_started = on_started
+            self.supervised = False  # a worker of serve_workers (its signals come from the supervisor)
             self._draining = False
             self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -434,7 +478,22 @@ def _draining_server_class() -> type[Any]:
             if self.started and self.on_started is not None:
                 self.on_started()
 
+        @contextlib.contextmanager
+        def capture_signals(self) -> Generator[None, None, None]:
+            """uvicorn's, without raising the signal again once shut down (its own command line does, so
+            that a SIGTERM ends with status 143 and a SIGINT with a KeyboardInterrupt traceback): a server
+            stopped by a signal has stopped as asked, and exits 0 (operations.md)."""
+            with super().capture_signals():
+                try:
+                    yield
+                finally:
+                    self._captured_signals.clear()
+
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if sig == signal.SIGINT and self.supervised:
+                # A worker: Ctrl+C in a terminal reaches every process of the group at once; the
+                # supervisor turns it into one SIGTERM per worker, which drains (a second one stops).
+                return
             loop = self._loop
             if self._draining or not self.drain_seconds or loop is None:
                 super().handle_exit(sig, frame)
@@ -454,12 +513,13 @@ def draining_server(config: Any, drain_seconds: float, on_started: Callable[[], 
     return _draining_server_class()(config, drain_seconds, on_started)
 
 
-def serve_workers(config: uvicorn.Config, drain_seconds: float) -> int:
+def serve_workers(config: uvicorn.Config, drain_seconds: float, sock: socket.socket | None = None) -> int:
     """Serve ``config``'s one port from ``config.workers`` processes until SIGTERM or SIGINT; the exit status.
 
-    The port is bound here, once, and every worker serves that socket: each is a fresh interpreter
-    (multiprocessing's ``spawn``) that imports the app factory, reads its settings from the ``WORKSHOP_*``
-    environment (which :func:`main` has filled) and runs the draining server (:func:`draining_server`).
+    The port is bound once (``sock``, or here), and every worker serves that socket: each is a fresh
+    interpreter (multiprocessing's ``spawn``) that imports the app factory, reads its settings from the
+    ``WORKSHOP_*`` environment (which :func:`main` has filled) and runs the draining server
+    (:func:`draining_server`).
     A worker that ends after it started serving is replaced. One that ends before, while no worker has
     served yet (the app, the database or the broker is unusable), stops them all, since its replacement
     would fail alike; once one has served, the settings work, and a replacement that cannot start (Redis
@@ -483,7 +543,8 @@ def serve_workers(config: uvicorn.Config, drain_seconds: float) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
-    sock = config.bind_socket()
+    if sock is None:
+        sock = config.bind_socket()
     spawn = multiprocessing.get_context("spawn")
 
     def start() -> tuple[SpawnProcess, Event]:
@@ -569,7 +630,9 @@ def _serve_worker(
     config.configure_logging()  # the parent's logging configuration does not cross into a new interpreter
     status = 0
     try:
-        draining_server(config, drain_seconds, started.set).run(sockets=sockets)
+        server = draining_server(config, drain_seconds, started.set)
+        server.supervised = True
+        server.run(sockets=sockets)
     except KeyboardInterrupt:  # uvicorn raises a caught SIGINT again once it has shut down
         pass
     except SystemExit as exc:  # a failed start: uvicorn exits with status 3
