@@ -66,6 +66,8 @@ def test_a_misspelled_setting_stops_the_server_with_one_clear_line(tmp_path: Pat
     assert result.returncode == 2
     assert "WORKSHOP_CREATEKEY" in result.stderr and "WORKSHOP_CREATE_KEY" in result.stderr
     assert "organiser-key" not in result.stderr  # the value is never echoed
+    # Where every setting is listed: --help lists only the few that are flags too (an operations review).
+    assert "docs/operations.md" in result.stderr and "--help" not in result.stderr
 
 
 @pytest.mark.parametrize(

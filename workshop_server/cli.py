@@ -341,7 +341,7 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
         if name.upper().startswith(ENV_PREFIX) and name.upper() not in known:
             close = difflib.get_close_matches(name.upper(), known, n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
-            lines.append(f"{name} is not a setting{hint} (unset it; settings: workshop-server --help)")
+            lines.append(f"{name} is not a setting{hint} (unset it; every setting: docs/operations.md)")
     return lines
 
 
