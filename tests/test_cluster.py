@@ -734,6 +734,29 @@ async def test_an_owner_paused_past_its_lease_answers_nothing_from_its_stale_sta
         await wire.close()
 
 
+async def test_an_owner_paused_while_another_worker_held_and_freed_the_room_steps_down(
+    pair: tuple[Hub, Hub],
+) -> None:
+    """A review: the lease being free again does not mean this state is current. B took the room over,
+    Ana posted there, and B let the lease go before A woke up: A's claim succeeds, but the journal has
+    moved past A's state, so A answers nothing from it."""
+    a, b = pair
+    code, links = await new_room(a)
+    stale = a.hosts[code]
+    await a.broker.release(a.lease_key(code), a.worker_id)
+    a._maintainer.cancel()  # type: ignore[union-attr]  # A is "paused": it renews nothing
+    await a.broker.unsubscribe(a.channel(code))  # ... and hears nothing
+    await b.host(code)
+    ana = Wire(b)
+    await ana.attached("join", room=code, name="Ana", accept_rules=1)
+    await b.broker.release(b.lease_key(code), b.worker_id)  # B lets it go (an idle unload, say)
+    stale.leased_at -= a.settings.lease_seconds
+    with pytest.raises(errors.RoomMoved):
+        await stale.submit(c.RoomSet(id="lock-it", locked=True), links_member(links))
+    assert code not in a.hosts
+    await ana.close()
+
+
 async def test_a_lapsed_lease_nobody_took_is_claimed_again_and_the_room_goes_on(
     pair: tuple[Hub, Hub],
 ) -> None:
@@ -744,3 +767,10 @@ async def test_a_lapsed_lease_nobody_took_is_claimed_again_and_the_room_goes_on(
     reply = await host.submit(c.RoomSet(id="lock-it", locked=True), links_member(links))
     assert reply.error is None and host.room.locked and code in a.hosts
     assert await a.broker.holder(a.lease_key(code)) == a.worker_id
+    # So does a room loaded from its journal (its position counts the entries of every epoch).
+    await a.hosts.pop(code).stop()
+    loaded = await a.host(code)
+    assert isinstance(loaded, LocalRoom) and loaded is not host
+    loaded.leased_at -= a.settings.lease_seconds
+    reply = await loaded.submit(c.RoomSet(id="unlock-it", locked=False), links_member(links))
+    assert reply.error is None and not loaded.room.locked and a.hosts[code] is loaded

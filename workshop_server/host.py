@@ -301,13 +301,21 @@ class LocalRoom:
         another worker may have taken the room over and applied commands this state lacks, and an answer
         from it (a refusal such as ``not_found``, which needs no journal write, so no fencing by the
         journal) would be wrong and final. The lease is claimed again first; if another worker holds it,
-        or the broker does not answer, nothing is answered from this state (``RoomMoved``, temporary)."""
+        or the broker does not answer, nothing is answered from this state (``RoomMoved``, temporary);
+        nor when the journal moved past this state (another worker held the lease meanwhile, and let go)."""
         started = time.monotonic()
         if started - self.leased_at < self.hub.settings.lease_seconds:
             return
         if not await self.hub.reclaim(self.room.id):
             log.error(
                 "room %s: its lease lapsed and is not this worker's any more; it steps down", self.room.id
+            )
+            raise errors.RoomMoved()
+        journal = self.hub.journal
+        if journal is not None and await journal.position(self.room.id) != self.position:
+            # Free again, but another worker held it meanwhile and wrote: this state is behind.
+            log.error(
+                "room %s: another worker wrote it while its lease had lapsed; it steps down", self.room.id
             )
             raise errors.RoomMoved()
         self.leased_at = started

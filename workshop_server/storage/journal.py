@@ -588,6 +588,11 @@ class Journal:
             )
             return False
 
+    async def position(self, room_id: str) -> int:
+        """The position of the room's last journal entry (0: none yet). A room's owner whose lease lapsed
+        reads it to learn whether another worker wrote meanwhile."""
+        return (await self._head(room_id)).position
+
     async def stored(self, room_id: str) -> Stored:
         """What is stored of the room, in short, read raw (a damaged room has it too): it changes
         whenever anything is written for the room (its meta, its head, its newest entry, its snapshot).
