@@ -161,25 +161,43 @@ def uvicorn_kwargs(settings: Settings) -> UvicornOptions:
     )
 
 
-def listen(settings: Settings) -> socket.socket:
-    """The server's socket, bound before anything is printed or started: a port in use, or a host that
-    does not resolve or is not this machine's, stops the start with one line naming the address and the
-    settings (:class:`ListenError`); with port 0, the port picked is the one the banner, the links and
-    the QR codes name (they named port 0)."""
-    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    sock = socket.socket(family=family)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+def check_address(settings: Settings) -> int:
+    """Try the server's address before anything is printed or started, as uvicorn will bind it (every
+    address the host resolves to, IPv6 ones IPv6-only, as asyncio does), then let it go: a port in use,
+    or a host that does not resolve or is not this machine's, stops the start with one line naming the
+    address and the settings (:class:`ListenError`). Returns the port to serve: with port 0, a free
+    one, which the banner, the links and the QR codes then name (they named port 0)."""
+    port = settings.port
     try:
-        sock.bind((settings.host, settings.port))
+        infos = socket.getaddrinfo(
+            settings.host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
     except OSError as exc:
-        sock.close()
-        why = exc.strerror or str(exc)
-        raise ListenError(
-            f"cannot listen on {settings.host} port {settings.port}"
-            f" ({ENV_PREFIX}HOST, {ENV_PREFIX}PORT): {why}"
-        ) from None
-    sock.set_inheritable(True)
-    return sock
+        raise ListenError(_cannot_listen(settings, exc)) from None
+    taken: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            taken.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind((address[0], port, *address[2:]))
+            if port == 0:
+                port = sock.getsockname()[1]  # the other addresses get the same one
+    except OSError as exc:
+        raise ListenError(_cannot_listen(settings, exc)) from None
+    finally:
+        for sock in taken:
+            sock.close()
+    return port
+
+
+def _cannot_listen(settings: Settings, exc: OSError) -> str:
+    why = exc.strerror or str(exc)
+    return (
+        f"cannot listen on {settings.host} port {settings.port} ({ENV_PREFIX}HOST, {ENV_PREFIX}PORT): {why}"
+    )
 
 
 class ListenError(Exception):
@@ -432,21 +450,21 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn  # imported late: --help stays fast and tests import this module cheaply
 
     try:
-        sock = listen(settings)
+        port = check_address(settings)
     except ListenError as exc:
         sys.stderr.write(f"workshop-server: {exc}\n")
         raise SystemExit(3) from None  # uvicorn's status for a failed start (operations.md)
-    if settings.port == 0:  # the port picked: the links and every worker's settings name it
-        settings = settings.model_copy(update={"port": sock.getsockname()[1]})
-        os.environ.update(overrides_to_env({"port": settings.port}))
+    if port != settings.port:  # port 0's pick: the links and every worker's settings name it
+        settings = settings.model_copy(update={"port": port})
+        os.environ.update(overrides_to_env({"port": port}))
     print(f"Workshop server on {settings.base_url} — open it in a browser", flush=True)
     for line in phone_hint(settings.host, settings.port, settings.public_url):
         print(line, flush=True)
     config = uvicorn.Config(APP_FACTORY, factory=True, **uvicorn_kwargs(settings))
     if settings.workers == 1:
-        draining_server(config, settings.drain_seconds).run(sockets=[sock])
+        draining_server(config, settings.drain_seconds).run()
         return
-    status = serve_workers(config, settings.drain_seconds, sock)
+    status = serve_workers(config, settings.drain_seconds)
     if status:
         raise SystemExit(status)
 
@@ -490,10 +508,14 @@ def _draining_server_class() -> type[Any]:
                     self._captured_signals.clear()
 
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-            if sig == signal.SIGINT and self.supervised:
-                # A worker: Ctrl+C in a terminal reaches every process of the group at once; the
-                # supervisor turns it into one SIGTERM per worker, which drains (a second one stops).
-                return
+            if self.supervised:
+                if sig == signal.SIGINT:
+                    # A worker: Ctrl+C in a terminal reaches every process of the group at once; the
+                    # supervisor turns it into one SIGTERM per worker, which drains.
+                    return
+                if self.should_exit:  # a third signal: stop without waiting for the connections
+                    self.force_exit = True
+                    return
             loop = self._loop
             if self._draining or not self.drain_seconds or loop is None:
                 super().handle_exit(sig, frame)
@@ -513,10 +535,10 @@ def draining_server(config: Any, drain_seconds: float, on_started: Callable[[], 
     return _draining_server_class()(config, drain_seconds, on_started)
 
 
-def serve_workers(config: uvicorn.Config, drain_seconds: float, sock: socket.socket | None = None) -> int:
+def serve_workers(config: uvicorn.Config, drain_seconds: float) -> int:
     """Serve ``config``'s one port from ``config.workers`` processes until SIGTERM or SIGINT; the exit status.
 
-    The port is bound once (``sock``, or here), and every worker serves that socket: each is a fresh
+    The port is bound here, once, and every worker serves that socket: each is a fresh
     interpreter (multiprocessing's ``spawn``) that imports the app factory, reads its settings from the
     ``WORKSHOP_*`` environment (which :func:`main` has filled) and runs the draining server
     (:func:`draining_server`).
@@ -543,8 +565,7 @@ def serve_workers(config: uvicorn.Config, drain_seconds: float, sock: socket.soc
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
-    if sock is None:
-        sock = config.bind_socket()
+    sock = config.bind_socket()
     spawn = multiprocessing.get_context("spawn")
 
     def start() -> tuple[SpawnProcess, Event]:
