@@ -477,8 +477,9 @@ def _draining_server_class() -> type[Any]:
     class Draining(uvicorn.Server):
         """uvicorn's server with a drain period: on the first SIGTERM or SIGINT, ``/readyz`` answers 503
         for ``drain_seconds`` (a load balancer stops sending new clients) while everything else is
-        served as usual; then the normal shutdown starts. A second signal stops at once.
-        ``on_started`` is called once the server has started and serves."""
+        served as usual; then the normal shutdown starts. A second signal starts it at once; a third
+        (or, alone, a second SIGINT) stops without waiting for the connections. ``on_started`` is
+        called once the server has started and serves."""
 
         def __init__(
             self, config: uvicorn.Config, drain_seconds: float, on_started: Callable[[], object] | None
@@ -549,8 +550,9 @@ def serve_workers(config: uvicorn.Config, drain_seconds: float) -> int:
     up to RESTART_DELAY_MAX seconds.
 
     On SIGTERM or SIGINT every worker gets one SIGTERM, so each drains for ``drain_seconds`` and stops;
-    a second signal is forwarded as well and stops the workers at once. Returns 0 once all have stopped,
-    3 (uvicorn's status for a failed start) when a worker could not start.
+    a second signal is forwarded as well and ends their drain at once, a third stops them without
+    waiting. Returns 0 once all have stopped, 3 (uvicorn's status for a failed start) when a worker
+    could not start.
     """
     import multiprocessing
     import signal
