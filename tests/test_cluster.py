@@ -705,6 +705,17 @@ async def test_a_connection_refused_after_its_claim_gives_it_back(limited: tuple
     await ana.close()
 
 
+async def paused_owner(a: Hub) -> tuple[str, dict[str, Any], LocalRoom]:
+    """A new room on ``a``, then ``a`` "paused": its lease let go, nothing renewed, nothing heard.
+    Returns the room's code, its links and ``a``'s stale host of it."""
+    code, links = await new_room(a)
+    stale = a.hosts[code]
+    await a.broker.release(a.lease_key(code), a.worker_id)
+    a._maintainer.cancel()  # type: ignore[union-attr]  # A is "paused": it renews nothing
+    await a.broker.unsubscribe(a.channel(code))  # ... and hears nothing
+    return code, links, stale
+
+
 async def test_an_owner_paused_past_its_lease_answers_nothing_from_its_stale_state(
     pair: tuple[Hub, Hub],
 ) -> None:
@@ -713,11 +724,7 @@ async def test_an_owner_paused_past_its_lease_answers_nothing_from_its_stale_sta
     there; A, waking up, refused a hide of that idea with a final ``not_found``. A room whose lease
     lapsed unrenewed now claims it again before it answers, and steps down when it cannot."""
     a, b = pair
-    code, links = await new_room(a)
-    stale = a.hosts[code]
-    await a.broker.release(a.lease_key(code), a.worker_id)
-    a._maintainer.cancel()  # type: ignore[union-attr]  # A is "paused": it renews nothing
-    await a.broker.unsubscribe(a.channel(code))  # ... and hears nothing
+    code, links, stale = await paused_owner(a)
     taken = await b.host(code)
     assert isinstance(taken, LocalRoom) and taken is not stale
     ana = Wire(b)
@@ -741,11 +748,7 @@ async def test_an_owner_paused_while_another_worker_held_and_freed_the_room_step
     Ana posted there, and B let the lease go before A woke up: A's claim succeeds, but the journal has
     moved past A's state, so A answers nothing from it."""
     a, b = pair
-    code, links = await new_room(a)
-    stale = a.hosts[code]
-    await a.broker.release(a.lease_key(code), a.worker_id)
-    a._maintainer.cancel()  # type: ignore[union-attr]  # A is "paused": it renews nothing
-    await a.broker.unsubscribe(a.channel(code))  # ... and hears nothing
+    code, links, stale = await paused_owner(a)
     await b.host(code)
     ana = Wire(b)
     await ana.attached("join", room=code, name="Ana", accept_rules=1)
