@@ -201,7 +201,7 @@ def _cannot_listen(settings: Settings, exc: OSError) -> str:
 
 
 class ListenError(Exception):
-    """The server's address cannot be bound (:func:`listen`)."""
+    """The server's address cannot be bound (:func:`check_address`)."""
 
 
 def storage_problem(settings: Settings) -> str | None:
