@@ -25,6 +25,7 @@ from playwright.async_api import (
 )
 
 from tests.conftest import require
+from tests.support.client import Client, create_room
 from tests.support.server import REPO, ServerProcess
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -186,3 +187,20 @@ async def lossy_wire(page: Page) -> LossyWire:
 
     await page.route_web_socket("**/ws", handler)
     return wire
+
+
+async def ideating(server: ServerProcess, title: str, prompt: str) -> tuple[dict[str, Any], Client, Client]:
+    """A new room with an ideation round open (not private, no timer): its links, its facilitator's client
+    and Ana's, joined. The caller closes both clients."""
+    links = create_room(server.url, title=title)
+    facilitator = await Client.connect(server.ws_url)
+    await facilitator.auth(links["facilitator_token"])
+    await facilitator.ok("round.open", kind="ideate", prompt=prompt, private=False, duration=None)
+    ana = await Client.connect(server.ws_url)
+    try:
+        await ana.join(links["room"], "Ana")
+    except BaseException:
+        for client in (ana, facilitator):
+            await client.close()
+        raise
+    return links, facilitator, ana

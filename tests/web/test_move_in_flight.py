@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, WebSocketRoute, expect
 
-from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
-from tests.web.conftest import Browsing
+from tests.web.conftest import Browsing, ideating
 from tests.web.test_themes import column, note
 
 pytestmark = [pytest.mark.browser]
@@ -61,13 +60,8 @@ async def holding_wire(page: Page) -> HoldingWire:
 async def test_a_dragged_note_shows_in_its_theme_at_once_and_a_refused_move_puts_it_back(
     web: Browsing, web_server: ServerProcess
 ) -> None:
-    links = create_room(web_server.url, title="Yard")
-    facilitator = await Client.connect(web_server.ws_url)
-    await facilitator.auth(links["facilitator_token"])
-    await facilitator.ok("round.open", kind="ideate", prompt="The yard?", private=False, duration=None)
-    ana = await Client.connect(web_server.ws_url)
+    links, facilitator, ana = await ideating(web_server, "Yard", "The yard?")
     try:
-        await ana.join(links["room"], "Ana")
         for text in (ONE, TWO):
             await ana.ok("idea.post", text=text)
         await facilitator.ok("theme.create", name="Alpha", color="orange")

@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import expect
 
-from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
-from tests.web.conftest import Browsing
+from tests.web.conftest import Browsing, ideating
 
 pytestmark = pytest.mark.browser
 
@@ -18,12 +17,7 @@ NOTES = ["More coffee in the kitchen", "Better coffee in the kitchen", "A coffee
 async def test_a_suggestion_with_no_note_left_says_so_and_cannot_be_accepted(
     web: Browsing, web_server: ServerProcess
 ) -> None:
-    links = create_room(web_server.url, title="Kitchen")
-    facilitator = await Client.connect(web_server.ws_url)
-    await facilitator.auth(links["facilitator_token"])
-    await facilitator.ok("round.open", kind="ideate", prompt="Kitchen?", private=False, duration=None)
-    ana = await Client.connect(web_server.ws_url)
-    await ana.join(links["room"], "Ana")
+    links, facilitator, ana = await ideating(web_server, "Kitchen", "Kitchen?")
     ideas = [(await ana.ok("idea.post", text=text))["idea"]["id"] for text in NOTES]
 
     console = await web.page("facilitator", width=1440, height=900)
@@ -65,13 +59,8 @@ async def test_rejecting_or_accepting_a_suggestion_moves_the_focus_to_the_next_o
     list: the focus went back to the first card's Reject (or Accept) each time, the top of a list that
     may hold dozens. It now goes to the same button of the card that took its card's place, to the one
     before at the end of the list, then to "Suggest themes"."""
-    links = create_room(web_server.url, title="Town")
-    facilitator = await Client.connect(web_server.ws_url)
-    await facilitator.auth(links["facilitator_token"])
-    await facilitator.ok("round.open", kind="ideate", prompt="Town?", private=False, duration=None)
-    ana = await Client.connect(web_server.ws_url)
+    links, facilitator, ana = await ideating(web_server, "Town", "Town?")
     try:
-        await ana.join(links["room"], "Ana")
         for text in PAIRS:
             await ana.ok("idea.post", text=text)
 
