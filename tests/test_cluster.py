@@ -777,3 +777,19 @@ async def test_a_lapsed_lease_nobody_took_is_claimed_again_and_the_room_goes_on(
     loaded.leased_at -= a.settings.lease_seconds
     reply = await loaded.submit(c.RoomSet(id="unlock-it", locked=False), links_member(links))
     assert reply.error is None and not loaded.room.locked and a.hosts[code] is loaded
+
+
+async def test_a_member_erasing_itself_through_another_worker_gets_its_answer_then_4103(
+    pair: tuple[Hub, Hub],
+) -> None:
+    """The erasure reloads the room (a new epoch) before it is answered, and the answer comes to B after
+    the reload: B attached Ana's connection again at once, which failed (her member is gone) and closed
+    it with 4003, so the answer never reached her (protocol.md promised it, then 4103). A connection whose
+    own erasure is in flight is now left held until its answer comes."""
+    a, b = pair
+    _, fay, ana = await fay_on_a_ana_on_b(a, b)
+    answer = await ana.call("member.erase")
+    assert answer["type"] == "ok" and answer["result"]["member"] == "m2"
+    await ana.until(lambda: ana.closed is not None)
+    assert ana.closed == 4103
+    await fay.close()

@@ -717,8 +717,10 @@ class Hub:
 
     async def _attach_again(self, room_id: str | None, sessions: list[Connection]) -> None:
         """Attach ``sessions`` again in place (each gets a snapshot message first); close with 4003 those
-        that cannot be (they reconnect and resume). Then tell the owner exactly who is here."""
-        pending = [s for s in sessions if not s.closing]
+        that cannot be (they reconnect and resume). Then tell the owner exactly who is here. A connection
+        whose own erasure is in flight is left held: the erasure reloads the room, and its member is
+        gone; its answer, when it comes, is sent and the connection closed with 4103 (``Session``)."""
+        pending = [s for s in sessions if not s.closing and not s.erasing]
         if room_id is None or not pending:
             return
         handle: RoomHandle | None = None

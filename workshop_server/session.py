@@ -620,6 +620,11 @@ class Session:
             if future.exception() is None and future.result().error is None:
                 self._on_erased(cmd, future.result())
                 return
+            if self.floor == HELD and not self.erasing and self._closing is None:
+                # Held while its erasure was in flight (the room moved meanwhile), it was not attached
+                # again (``Hub._attach_again``): it reconnects, resumes and sends the erasure again.
+                self.close_soon(CloseCode.ROOM_RELOADED, "the room is reloading")
+                return
         exc = future.exception()
         if exc is not None:
             self._refuse(cmd.id, exc if isinstance(exc, errors.WorkshopError) else errors.ServerError())
