@@ -115,8 +115,6 @@ def test_port_0_picks_a_free_port_and_the_links_name_it(tmp_path: Path) -> None:
 
         eventually_sync(up, "the server answers on the port it printed")
         assert create_room(url)["join_url"].startswith(f"{url}/j/")
-        # uvicorn binds the address itself, as before the check (its "Uvicorn running on" line and its
-        # binding of every address a name resolves to, IPv6 ones IPv6-only).
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     finally:

@@ -254,6 +254,10 @@ class RoomState:
         """Whether the theme holds an idea the public sees (a vote on themes takes it)."""
         return any(i.theme == theme_id and self.publicly_visible(i) for i in self.ideas.values())
 
+    def themes_on_wall(self) -> set[str]:
+        """:meth:`theme_on_wall` for every theme at once, in one pass over the ideas."""
+        return {i.theme for i in self.ideas.values() if i.theme is not None and self.publicly_visible(i)}
+
     # A shadow-muted member sees its own shadowed ideas as published and may put dots on them (text rules
     # 17, SHADOW_VOTE_FIXES). Nobody but staff and the author learns of those ideas: the public's order,
     # totals, results, progress and credits leave them out; the author's hold them where they would be if
@@ -269,12 +273,19 @@ class RoomState:
         if rnd.target == "themes":
             if self.text_rules < SHADOW_THEME_FIXES:
                 return out
-            for theme_id in self.themes:
-                if self.theme_on_wall(theme_id):
+            on_wall = self.themes_on_wall()
+            owners: dict[str, list[str]] = {}  # theme -> its shadow-muted authors, in the ideas' order
+            for idea in self.ideas.values():
+                theme, author = idea.theme, idea.author
+                if theme is None or theme in on_wall or not idea.shadowed or author is None:
                     continue
-                for author in self.shadowed_in_theme(theme_id):
-                    if viewer is None or author == viewer:
-                        out.setdefault(author, []).append(theme_id)
+                if (viewer is None or author == viewer) and self.on_wall_for(idea, author):
+                    authors = owners.setdefault(theme, [])
+                    if author not in authors:
+                        authors.append(author)
+            for theme_id in self.themes:
+                for author in owners.get(theme_id, ()):
+                    out.setdefault(author, []).append(theme_id)
             return out
         for idea in self.ideas.values():
             author = idea.author
@@ -299,6 +310,11 @@ class RoomState:
         bring the dots of a vote the public saw without them), and while it is open, as they are now."""
         if rnd.status == RoundStatus.CLOSED:
             return {idea_id for ids in rnd.shadow_results.values() for idea_id in ids}
+        if rnd.target == "themes":  # (one pass over the ideas, not one per theme: the live progress asks)
+            if self.text_rules < SHADOW_THEME_FIXES:
+                return set()
+            on_wall = self.themes_on_wall()
+            return {t for t in rnd.totals if t in self.themes and t not in on_wall}
         return {t for t in rnd.totals if self.shadowed_target(t)}
 
     def shadowed_target(self, target_id: str) -> bool:

@@ -170,6 +170,9 @@ def _unlabel(value: Any, invite_id: str) -> Any:
     return value
 
 
+_IDEA_ID = re.compile(r"i\d+")
+
+
 def _retext(value: Any, author: str, room: RoomState) -> Any:
     """``value`` (a stored reply's result) with each idea ``author`` wrote showing its text of now: a
     text it replaced by an edit goes, and so does the text of an idea it withdrew (text rules 20)."""
@@ -185,9 +188,6 @@ def _retext(value: Any, author: str, room: RoomState) -> Any:
     if isinstance(value, list | tuple):
         return [_retext(v, author, room) for v in value]
     return value
-
-
-_IDEA_ID = re.compile(r"i\d+")
 
 
 def _quoted(text: str, old: str, new: str) -> str:

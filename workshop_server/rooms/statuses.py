@@ -75,9 +75,7 @@ def set_status(room: RoomState, cmd: c.IdeaStatusSet, actor: str | None, now: fl
     move(STATUS_TRANSITIONS, theme.status, status, message)  # before any change
     # The theme's ideas on the wall follow it where the table allows; the others keep their status. So do
     # the shadowed ideas their authors see in it (text rules 19: the status tells them nothing).
-    shadowed = [i for ids in room.shadowed_in_theme(theme.id).values() for i in ids]
-    on_wall = set(views.theme_ideas(room, theme.id, public=True)) | set(shadowed)
-    members = [i for i in room.ideas.values() if i.id in on_wall]
+    members = [i for i in room.ideas.values() if i.theme == theme.id and room.seen_on_wall(i, i.author)]
     moving = [i for i in members if i.status != status and can_move(STATUS_TRANSITIONS, i.status, status)]
     change = fv.status_change(room, theme.status, status, actor, note, now)
     theme.status = move(STATUS_TRANSITIONS, theme.status, status, message)
