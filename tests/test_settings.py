@@ -139,6 +139,61 @@ def test_invalid_allowed_origins(monkeypatch: pytest.MonkeyPatch, value: str) ->
         Settings()
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Workshop.Example.org", ["workshop.example.org"]),
+        (" a.example.org , *.b.example.org., a.example.org", ["a.example.org", "*.b.example.org"]),
+        ("*", ["*"]),
+        ("", []),
+    ],
+)
+def test_allowed_hosts_from_environment(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: list[str]
+) -> None:
+    monkeypatch.setenv("WORKSHOP_ALLOWED_HOSTS", value)
+    assert Settings().allowed_hosts == expected
+
+
+@pytest.mark.parametrize(
+    "value", ["https://example.org", "example.org:8000", "a..b", "-a.example.org", "*example.org", "a b"]
+)
+def test_invalid_allowed_hosts(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("WORKSHOP_ALLOWED_HOSTS", value)
+    with pytest.raises(ValidationError, match="allowed_hosts"):
+        Settings()
+
+
+def test_the_hosts_a_server_answers_to() -> None:
+    settings = Settings()
+    for host in ("127.0.0.1:8000", "192.168.1.20", "[::1]:8000", "[fe80::1]", "localhost:8000", "laptop"):
+        assert settings.host_allowed(host), host
+    for host in ("app.localhost", "laptop.local.", "nas.lan", "db.internal", "pc.home.arpa", None):
+        assert settings.host_allowed(host), host
+    for host in (
+        "rebind.example.com",
+        "localhost.example.com",
+        "[::1",
+        "[nope]",
+        "a b",
+        "",
+        "x:y:z",
+    ):
+        assert not settings.host_allowed(host), host
+    listed = Settings(
+        allowed_hosts=["workshop.example.org", "*.events.example.com"],
+        public_url="https://Join.Example.net:8443",
+        allowed_origins=["https://partner.example"],
+    )
+    for host in ("workshop.example.org:443", "a.b.events.example.com", "events.example.com"):
+        assert listed.host_allowed(host), host
+    for host in ("join.example.net", "JOIN.example.net:8443", "partner.example"):
+        assert listed.host_allowed(host), host
+    for host in ("example.org", "xevents.example.com", "events.example.com.evil.example"):
+        assert not listed.host_allowed(host), host
+    assert Settings(allowed_hosts=["*"]).host_allowed("rebind.example.com")
+
+
 # --- Validation ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("field", "value"),

@@ -49,9 +49,11 @@ from workshop_server.rooms.exports import CSV_DELIMITERS
 from workshop_server.rooms.report_text import REPORT_LANGUAGES
 from workshop_server.rooms.room import clean_text
 from workshop_server.session import Session
-from workshop_server.settings import Settings
+from workshop_server.settings import Settings, host_name
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+log = logging.getLogger("workshop_server")
 
 
 BodyT = TypeVar("BodyT", bound=BaseModel)
@@ -365,9 +367,12 @@ class WorkshopApp:
         self.ws = ws
         self.hub = hub
         self.start_problems = start_problems if start_problems is not None else []
+        self.refused_hosts: set[str] = set()  # host names already logged as refused (at most 100)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket" and scope["path"] == "/ws":
+        if scope["type"] in ("http", "websocket") and not self._host_allowed(scope):
+            await self._refuse_host(scope, receive, send)
+        elif scope["type"] == "websocket" and scope["path"] == "/ws":
             await self.ws(scope, receive, send)
         elif scope["type"] == "http":
             await self.http(scope, receive, self._with_headers(scope, send))
@@ -375,6 +380,37 @@ class WorkshopApp:
             await self.http(scope, receive, self._one_line_start_failure(send))
         else:
             await self.http(scope, receive, send)
+
+    #: Paths that answer whatever the Host header: a load balancer's or an orchestrator's probes.
+    PROBES = frozenset({"/healthz", "/readyz"})
+
+    def _host_allowed(self, scope: Scope) -> bool:
+        if scope["path"] in self.PROBES:
+            return True
+        host = next((value.decode("latin-1") for key, value in scope["headers"] if key == b"host"), None)
+        if self.hub.settings.host_allowed(host):
+            return True
+        name = host_name(host or "")[:80]
+        if name not in self.refused_hosts and len(self.refused_hosts) < 100:
+            self.refused_hosts.add(name)
+            log.warning(
+                "refused a request for host %r: add it to WORKSHOP_ALLOWED_HOSTS (or set "
+                "WORKSHOP_PUBLIC_URL) if this server is meant to answer to that name",
+                name,
+            )
+        return False
+
+    async def _refuse_host(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """403 ``forbidden`` for a host name the server does not answer to (``allowed_hosts``)."""
+        refusal = errors.Forbidden("this server does not answer to this host name (see allowed_hosts)")
+        if scope["type"] == "websocket":
+            if (await receive())["type"] != "websocket.connect":
+                return
+            if self.hub.metrics is not None:
+                self.hub.metrics.handshake_refused("host")
+            await refuse(scope, send, 403, refusal, CloseCode.POLICY_VIOLATION)
+            return
+        await error_response(refusal)(scope, receive, self._with_headers(scope, send))
 
     def _one_line_start_failure(self, send: Send) -> Send:
         """Starlette reports a failed start with its traceback, which uvicorn logs; when the cause is

@@ -179,7 +179,7 @@ class Metrics:
         self.closes.labels(label).inc()
 
     def handshake_refused(self, reason: str) -> None:
-        """A connection was refused before its session started: ``origin``, ``server_full``,
+        """A connection was refused before its session started: ``origin``, ``host``, ``server_full``,
         ``pending_full``, ``pending_per_ip``, ``descriptors``, ``handshake_timeout``..."""
         self.handshakes_refused.labels(reason).inc()
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import secrets
 import stat
 from collections.abc import Mapping
@@ -89,6 +90,17 @@ class Settings(BaseSettings):
             "server's own origin. Comma-separated (a,b) or a JSON list. Empty: only the server's own origin, "
             "that is the Origin header's host must equal the request's Host header, or the origin be "
             "public_url's."
+        ),
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Host names the server answers to (the request's Host header, port aside), besides those it "
+            "always answers to: IP addresses, localhost, names without a dot, local names (.local, .lan, "
+            ".internal, .home.arpa, .localhost), public_url's host and allowed_origins' hosts. "
+            "Comma-separated; *.example.org also allows its subdomains; * allows any name. Another name is "
+            "refused (403; /healthz and /readyz answer any): a page on a public name resolving to this "
+            "server's private address (DNS rebinding) cannot use it."
         ),
     )
     websocket_compression: bool = Field(
@@ -702,6 +714,29 @@ class Settings(BaseSettings):
             normalised.append(str(network) if "/" in entry else entry)
         return normalised
 
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _check_hosts(cls, value: list[str]) -> list[str]:
+        hosts: list[str] = []
+        for raw in value:
+            entry = raw.strip().lower().rstrip(".")
+            name = entry[2:] if entry.startswith("*.") else entry
+            if entry != "*" and not _HOST_NAME.fullmatch(name):
+                raise ValueError(
+                    f"{raw!r} is not a host name (workshop.example.org), *.example.org or *; "
+                    "ports and schemes are not matched"
+                )
+            if entry not in hosts:
+                hosts.append(entry)
+        return hosts
+
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -910,6 +945,37 @@ class Settings(BaseSettings):
                 pass
         return f"http://{host}:{self.port}"
 
+    def host_allowed(self, host_header: str | None) -> bool:
+        """Whether the server answers a request with this Host header (``allowed_hosts``).
+
+        A request without one (HTTP/1.0, a script) is answered: a browser always sends it. An IP
+        address, a name without a dot, a local name (:data:`LOCAL_SUFFIXES`), ``public_url``'s host and
+        ``allowed_origins``' hosts are always allowed: DNS rebinding needs a public name."""
+        if host_header is None or "*" in self.allowed_hosts:
+            return True
+        host = host_name(host_header)
+        if host.startswith("["):
+            if not host.endswith("]"):
+                return False
+            try:
+                return ipaddress.ip_address(host[1:-1]).version == 6
+            except ValueError:
+                return False
+        try:
+            ipaddress.ip_address(host)
+            return True
+        except ValueError:
+            pass
+        if "." not in host or host == "localhost" or host.endswith(LOCAL_SUFFIXES):
+            return _HOST_NAME.fullmatch(host) is not None
+        known = [urlsplit(url).hostname for url in (self.public_url, *self.allowed_origins) if url]
+        if host in known:
+            return True
+        return any(
+            host == entry or (entry.startswith("*.") and (host.endswith(entry[1:]) or host == entry[2:]))
+            for entry in self.allowed_hosts
+        )
+
     def origin_allowed(self, origin: str | None, host_header: str | None) -> bool:
         """Whether a browser page served from ``origin`` may open a WebSocket to this server.
 
@@ -941,6 +1007,25 @@ class Settings(BaseSettings):
         if parts.scheme not in self._ORIGIN_SCHEMES or not parts.netloc or host_header is None:
             return False
         return parts.netloc == host_header.strip().lower()
+
+
+#: A DNS host name: labels of letters, digits and hyphens, not starting or ending with a hyphen.
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+
+#: Names no public DNS zone can hold, which a page elsewhere thus cannot make resolve to this server.
+LOCAL_SUFFIXES = (".localhost", ".local", ".lan", ".internal", ".home.arpa")
+
+
+def host_name(host_header: str) -> str:
+    """The host of a Host header, lowercased, without its port or a final dot (IPv6 in brackets)."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[: host.find("]") + 1] if "]" in host else host
+    name, colon, port = host.rpartition(":")
+    if colon and port.isdigit():
+        host = name
+    return host.rstrip(".")
 
 
 def _port_valid(url: str) -> bool:
