@@ -365,6 +365,31 @@ class LocalRoom:
                 "the room failed after saving your command; resend it with the same id (it is applied once)"
             ) from exc
         # Everything in the batch is durable and published: reply, then attach, then answer queries.
+        try:
+            remote = await self._answer(batch)
+        except Exception as exc:
+            if not entries:
+                raise
+            # Attaching a connection failed (its replay could not be read...) after the batch was
+            # journaled: the items not answered yet must not hear "not applied" (internal_error).
+            log.error("room %s: failed after its batch was journaled: %r", room.id, exc, exc_info=exc)
+            raise errors.ServerBusy(
+                "the room failed after saving your command; resend it with the same id (it is applied once)"
+            ) from exc
+        if remote:
+            await self.hub.flush_replies()  # before the next batch is published
+        if self._stopping:
+            return  # deleted
+        if any(item.query is None for item in batch):  # named queries alone change nothing to show
+            self._schedule_live()
+        self._schedule_timer()
+        if self._due_for_snapshot() and not self._inbox:
+            await self._snapshot()
+
+    async def _answer(self, batch: list[Item]) -> bool:
+        """Answer a processed batch in its order; whether an item came from another worker."""
+        room = self.room
+        metrics = self.hub.metrics
         remote = False
         for item in batch:
             remote = remote or item.remote
@@ -407,15 +432,7 @@ class LocalRoom:
                     item.done(answer, None)
             if metrics is not None and item.queued and (item.actor is not None or item.seat is not None):
                 metrics.command_latency(time.perf_counter() - item.queued)  # not the internal ticks
-        if remote:
-            await self.hub.flush_replies()  # before the next batch is published
-        if self._stopping:
-            return  # deleted
-        if any(item.query is None for item in batch):  # named queries alone change nothing to show
-            self._schedule_live()
-        self._schedule_timer()
-        if self._due_for_snapshot() and not self._inbox:
-            await self._snapshot()
+        return remote
 
     def _over_budget(self, item: Item, what: str) -> errors.RateLimited | None:
         """The refusal of ``item`` when its client address spent its budget in this room (per address

@@ -200,3 +200,44 @@ async def test_a_snapshot_written_by_a_newer_release_is_refused_and_says_so(
         await hub.stop()
     logged = await _load_failure(data, code, caplog)
     assert "newer release" in logged and "snapshot" in logged and f"{TEXT_RULES + 1}" in logged, logged
+
+
+async def test_a_failure_answering_a_journaled_batch_never_says_not_applied(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch is answered in its order once journaled. When a connection's resume in it cannot be
+    read (the journal fails under ``entries_after``), the commands after it in the batch were saved:
+    they must hear ``server_busy`` (resend with the same id), not ``internal_error``, which says the
+    command was not applied. The resend is applied once."""
+    from tests.test_cluster import Wire
+    from workshop_server.storage import Journal, StorageError
+
+    async def failing(self: Journal, room_id: str, epoch: str, seq: int) -> Any:
+        raise StorageError("disk I/O error")
+
+    hub = Hub(settings(tmp_path / "data"))
+    await hub.start()
+    try:
+        code, _links = await new_room(hub)
+        host = hub.hosts[code]
+        monkeypatch.setattr(Journal, "entries_after", failing)
+        wire = Wire(hub)
+        enter = c.Enter(id="e" * 32, name=NAME, accept_rules=1)
+        # One batch: a resume from another epoch (read from the journal), then a join that journals.
+        resumed = host.attach(wire.session, "an-earlier-epoch", 0)
+        joined = host.submit(enter, None)
+        with caplog.at_level(logging.ERROR, logger="workshop_server"):
+            with pytest.raises(errors.WorkshopError):
+                await resumed
+            with pytest.raises(errors.ServerBusy) as refused:
+                await joined
+        assert refused.value.temporary and "same id" in refused.value.message
+        assert any("failed after its batch was journaled" in r.getMessage() for r in caplog.records)
+        monkeypatch.undo()
+        again = await (await hub.host(code)).submit(enter, None)
+        assert again.error is None, again.error
+        state = (await hub.host(code)).room
+        assert sorted(m.name for m in state.members.values()) == sorted(["Fay", NAME]), "applied once"
+        await wire.close()
+    finally:
+        await hub.stop()
