@@ -215,3 +215,47 @@ def test_an_expert_invited_to_the_jury_counts_in_no_participant_figure() -> None
     assert views.presence_view(w.room)["participants"] == 4
     progress = views.progress(w.room)
     assert (progress["participants"], progress["voters"]) == (4, 2)  # Bob and Cyd, not the expert
+    assert f["rounds"][-1]["voters"] == 2  # the round's voters too: the progress' count
+
+
+def test_a_closed_vote_keeps_its_concentration_when_ideas_come_later() -> None:
+    """Found by review: a closed vote's ``dots_gini`` was taken over the ideas on the wall now, so each
+    idea posted in a later round counted as a target of every earlier vote with no dot: the same three
+    dots read 0.17, then 0.76 after five more ideas. Its targets are those it was ranked over."""
+    w = Workshop()
+    ann, bob, cyd = (w.join(n) for n in ("Ann", "Bob", "Cyd"))
+    w.open_ideate(private=False)
+    a1, b1 = w.post(ann, "a1"), w.post(bob, "b1")
+    w.close()
+    w.open_vote(budget=3, max_per_idea=3)
+    w.vote(ann, a1, 2)
+    w.vote(bob, b1, 1)
+    open_figure = figures(w.room)["rounds"][1]
+    w.close()
+    closed = figures(w.room)["rounds"][1]
+    assert closed["dots_gini"] == open_figure["dots_gini"] == gini([2, 1])
+    w.open_ideate(private=False)
+    for n in range(5):
+        w.post(cyd, f"c{n}")
+    w.close()
+    assert figures(w.room)["rounds"][1] == closed
+
+
+def test_a_vote_on_themes_is_measured_over_the_themes_that_can_take_a_dot() -> None:
+    """Found by review: every theme counted as a target, an empty one too, which refuses dots: two
+    themes with one dot each read 0.33 instead of 0 (even)."""
+    w = Workshop()
+    ann, bob = w.join("Ann"), w.join("Bob")
+    w.open_ideate(private=False)
+    a1, b1 = w.post(ann, "a1"), w.post(bob, "b1")
+    w.close()
+    t1 = w.ok(FACILITATOR, c.ThemeCreate, name="T1", ideas=[a1])["theme"]["id"]
+    t2 = w.ok(FACILITATOR, c.ThemeCreate, name="T2", ideas=[b1])["theme"]["id"]
+    empty = w.ok(FACILITATOR, c.ThemeCreate, name="Empty", ideas=[])["theme"]["id"]
+    w.open_vote(budget=1, max_per_idea=1, target="themes")
+    w.ok(ann, c.VoteAdd, theme=t1)
+    w.ok(bob, c.VoteAdd, theme=t2)
+    assert w.do(ann, c.VoteAdd, theme=empty).error is not None
+    assert figures(w.room)["rounds"][-1]["dots_gini"] == 0.0
+    w.close()
+    assert figures(w.room)["rounds"][-1]["dots_gini"] == 0.0

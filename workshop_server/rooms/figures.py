@@ -21,9 +21,12 @@ Definitions (``protocol.md`` documents the answer's fields). Two counts, never m
 - *ideas per participant*: ideas (not merged away) whose author is a participant, over participants;
 - *contribution inequality*: the Gini coefficient of ideas per participant, silent ones included
   (0: everyone posted as much; towards 1: one person posted everything);
-- *vote turnout*: per vote round, the share of participants who placed at least one dot;
+- *vote turnout*: per vote round, the share of participants who placed at least one dot (its
+  *voters*: the participants who did, as the progress counts them);
 - *vote concentration*: per vote round, the share of dots on the top 3 targets, and the Gini
-  coefficient of dots over the round's targets on the wall (those without a dot count as 0);
+  coefficient of dots over the round's targets (those without a dot count as 0): the ones it was
+  ranked over once closed (ideas posted later are not its targets), and while it is open the ones
+  on the wall that can take a dot (a theme holding no idea on the wall cannot);
 - *silent participants*: active participants credited on no idea (not those who erased their data);
 - *theme mix*: ideas on the wall per theme, and ungrouped;
 - *satisfaction*: the latest pulse's count, average and distribution.
@@ -35,6 +38,7 @@ import math
 from collections.abc import Iterable
 
 from workshop_server.rooms import followup_views as fv
+from workshop_server.rooms import votes
 from workshop_server.rooms.events import Data
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.state import IdeaState, MemberStatus, Round
@@ -61,12 +65,17 @@ def _share(part: float, whole: float) -> float:
 
 
 def _vote_round(room: RoomState, rnd: Round, participants: set[str]) -> Data:
-    voters = {m for m, dots in rnd.dots.items() if sum(dots.values()) > 0}
+    voters = {
+        m
+        for m, dots in rnd.dots.items()
+        if sum(dots.values()) > 0 and m in room.members and room.counts_as_participant(room.members[m])
+    }
     dots = sum(rnd.totals.values())
-    if rnd.target == "themes":
-        targets = list(room.themes)
-    else:
-        targets = [i.id for i in room.ideas.values() if room.publicly_visible(i)]
+    if rnd.results is not None:  # closed: the targets it was ranked over, not the wall of now
+        key = "theme" if rnd.target == "themes" else "idea"
+        targets = [entry[key] for entry in rnd.results]
+    else:  # open: the targets the public can put a dot on now (an empty theme is none)
+        targets = [entry["theme" if rnd.target == "themes" else "idea"] for entry in votes.rank(room, rnd)]
     per_target = {t: rnd.totals.get(t, 0) for t in targets}
     for target, count in rnd.totals.items():  # a target gone since (withdrawn, dissolved) keeps its dots
         per_target.setdefault(target, count)
