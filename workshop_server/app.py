@@ -652,7 +652,7 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         refuse_tokens_in_url(request)
         key = request.query_params.get("dl")
         if key is not None:  # a one-time link from POST export-link
-            download = await hub.downloads.take(code, key, fmt)
+            download = await hub.downloads.take(code, key, fmt, spend=request.method != "HEAD")
             if download is None:
                 raise errors.NotFound("this download link was used or has expired; ask for a new one")
             return "member", download.member, download.generation, download.anonymised

@@ -70,9 +70,11 @@ class Downloads:
         body = _b64(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
         return f"{body}.{self._mac(body)}"
 
-    async def take(self, room: str, key: str, fmt: str) -> Download | None:
+    async def take(self, room: str, key: str, fmt: str, *, spend: bool = True) -> Download | None:
         """The download a valid id stands for, spending it; None when it is forged, for another room or
-        another format, expired, or was spent already (a link opened under the wrong format is not spent)."""
+        another format, expired, or was spent already (a link opened under the wrong format is not spent).
+        ``spend=False`` (a HEAD request: a download manager's or a proxy's look before the GET) checks
+        it all but the spending, and spends nothing."""
         if not isinstance(key, str) or len(key) > 1024 or not key.isascii():
             return None
         body, dot, mac = key.partition(".")
@@ -94,7 +96,7 @@ class Downloads:
         left = download.expires - self._clock()
         if download.room != room or download.fmt != fmt or left <= 0:
             return None
-        if not await self._spend(f"workshop:download:{nonce}", left):
+        if spend and not await self._spend(f"workshop:download:{nonce}", left):
             return None
         return download
 
