@@ -124,3 +124,33 @@ async def test_a_phone_away_while_a_note_came_and_went_gets_a_snapshot(
     result = await again.auth(bob.token, epoch=asleep[0], seq=asleep[1])
     assert result["recovered"] is True
     assert [e["name"] for e in result["events"]] == ["idea.hidden"]
+
+
+async def test_a_note_brought_back_by_an_undone_merge_then_hidden_is_not_replayed(
+    server: ServerProcess, connect: Connect
+) -> None:
+    """Found by review: ``idea.unmerged`` carries the texts of the notes it brings back, but the replay's
+    check knew only the usual carriers (posted, edited...). Bob joined after a note was merged away,
+    slept while the merge was undone and the note hidden as abusive: his replay handed him its text."""
+    links = create_room(server.url)
+    facilitator = await connect(server)
+    await facilitator.auth(links["facilitator_token"])
+    await facilitator.ok("round.open", kind="ideate", prompt="Q", private=False, duration=None)
+    ann = await connect(server)
+    await ann.join(links["room"], "Ann")
+    kept = await ann.ok("idea.post", text="keep this")
+    abusive = await ann.ok("idea.post", text="ABUSIVE call 0612345678")
+    merged = await facilitator.ok("idea.merge", into=kept["idea"]["id"], ideas=[abusive["idea"]["id"]])
+    bob = await connect(server)
+    joined = await bob.join(links["room"], "Bob")
+    assert "ABUSIVE" not in repr(joined)
+    asleep = (joined["epoch"], joined["seq"])
+    assert bob.token is not None
+    await bob.close()
+    await facilitator.ok("idea.unmerge", merge=merged["merge"])
+    await facilitator.ok("idea.hide", idea=abusive["idea"]["id"], reason="abusive")
+    woken = await connect(server)
+    result = await woken.auth(bob.token, epoch=asleep[0], seq=asleep[1])
+    assert result["recovered"] is False, f"replayed {[e['name'] for e in result['events']]}"
+    assert "ABUSIVE" not in repr(result)
+    assert [idea["id"] for idea in result["snapshot"]["ideas"]] == [kept["idea"]["id"]]

@@ -129,7 +129,20 @@ def replay_retracts(events: list[Event], member_id: str | None, audience: str) -
             continue
         if carried and ev.name in RETRACTIONS:
             return True
-        carried = carried or ev.name in CARRIERS
+        carried = carried or ev.name in CARRIERS or _carries_text(view_for(ev.views, member_id, audience))
+    return False
+
+
+def _carries_text(data: object) -> bool:
+    """Whether a view holds a text anywhere (an idea in ``idea.unmerged``, ``idea.merged`` or a status
+    change, a reply...): the list above names the usual carriers, this finds every other one."""
+    if isinstance(data, dict):
+        return any(
+            (key == "text" and isinstance(value, str) and value != "") or _carries_text(value)
+            for key, value in data.items()
+        )
+    if isinstance(data, list):
+        return any(_carries_text(item) for item in data)
     return False
 
 
