@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from tests.test_cluster import Wire, new_room, settings, two_hubs
 from tests.test_retention import Clock
+from workshop_server import host as host_module
 from workshop_server.clock import SteadyClock
+from workshop_server.hub import Hub
 
 
 class Fake:
@@ -55,3 +58,75 @@ async def test_a_clock_step_back_does_not_stretch_the_next_round(tmp_path: Path)
         countdown = rnd["deadline"] - reply["server_time"]  # what every client shows (protocol.md)
         assert countdown == pytest.approx(300, abs=1)
         await fay.close()
+
+
+def closed(wire: Wire) -> bool:
+    return any(e["name"] == "round.closed" for e in wire.events)
+
+
+async def test_a_room_last_used_on_a_fast_clock_runs_on_after_a_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by review: a room last used while the machine's clock was an hour fast (a real-time clock
+    kept in local time, before NTP set it) kept its clock after a restart on the corrected one, and a
+    room's clock never goes back: every command ran at that frozen time until the wall clock caught
+    up. A 10-second round counted down from an hour and ten minutes, and closed an hour late. The room's
+    time now runs on from where it was, and ``server_time`` is the room's."""
+    monkeypatch.setattr(host_module, "TIMER_STEP", 0.2)
+    clock = Clock()
+    data = tmp_path / "data"
+    clock.now += 3600
+    hub = Hub(settings(data), clock=clock)
+    await hub.start()
+    try:
+        _, links = await new_room(hub)
+        fay = Wire(hub)
+        await fay.attached("auth", token=links["facilitator_token"])
+        await fay.ok("round.open", kind="ideate", prompt="Warm-up", duration=None, private=False)
+        await fay.ok("round.close")
+        await fay.close()
+    finally:
+        await hub.stop()
+    clock.now -= 3600  # NTP corrects the clock; the server restarts
+    hub = Hub(settings(data), clock=clock)
+    await hub.start()
+    try:
+        fay = Wire(hub)
+        await fay.attached("auth", token=links["facilitator_token"])
+        reply = await fay.call("round.open", kind="ideate", prompt="Ten seconds", duration=10, private=False)
+        assert reply["type"] == "ok", reply
+        rnd = reply["result"]["round"]
+        assert rnd["deadline"] - reply["server_time"] == pytest.approx(10, abs=1)  # was 3,610
+        pong = await fay.call("ping")
+        assert rnd["deadline"] - pong["server_time"] == pytest.approx(10, abs=1)
+        clock.now += 13  # the round's ten seconds and its grace pass
+        await fay.until(lambda: closed(fay), timeout=5)
+        await fay.close()
+    finally:
+        await hub.stop()
+
+
+async def test_a_forward_step_of_the_clock_closes_a_round_that_became_due(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by review: the room's timer slept on the loop's monotonic clock for the time left when it
+    was set, so a forward step of the wall clock (NTP setting a machine that booted with a slow clock; a
+    laptop's sleep) left a round open past its deadline until that time had passed. The timer looks at
+    the room's time again every ``TIMER_STEP`` seconds."""
+    monkeypatch.setattr(host_module, "TIMER_STEP", 0.2)
+    clock = Clock()
+    hub = Hub(settings(tmp_path / "data"), clock=clock)
+    await hub.start()
+    try:
+        _, links = await new_room(hub)
+        fay = Wire(hub)
+        await fay.attached("auth", token=links["facilitator_token"])
+        await fay.ok("round.open", kind="ideate", prompt="Five minutes", duration=300, private=False)
+        clock.now += 60
+        await asyncio.sleep(0.5)
+        assert not closed(fay)
+        clock.now += 250  # past the deadline and its grace: the timer would still sleep 300 s
+        await fay.until(lambda: closed(fay), timeout=5)
+        await fay.close()
+    finally:
+        await hub.stop()

@@ -49,6 +49,7 @@ class Reply:
     attached: Attached | None = None
     attach_error: dict[str, Any] | None = None
     links: dict[str, Any] | None = None
+    now: float | None = None  # the room's time when answered (``server_time``; None: an older owner)
 
     def to_plain(self) -> dict[str, Any]:
         data = asdict(self)
@@ -64,6 +65,7 @@ class Reply:
             attached=Attached(**attached) if attached is not None else None,
             attach_error=data.get("attach_error"),
             links=data.get("links"),
+            now=data.get("now"),
         )
 
 
@@ -99,6 +101,7 @@ class Attached:
     member: dict[str, Any] | None = None
     links: dict[str, Any] | None = None  # for the facilitator: rooms.queries.links
     push: bool = False  # attached again in place: the fan-out sends it the snapshot first
+    now: float | None = None  # the room's time when attached (``server_time``; None: an older owner)
 
 
 class Feed(Protocol):

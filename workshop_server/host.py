@@ -137,6 +137,10 @@ def _resolver(future: asyncio.Future[Any]) -> Done:
     return done
 
 
+#: The longest a room's timer sleeps before it looks at the clock again (``LocalRoom._arm``).
+TIMER_STEP = 5.0
+
+
 class LocalRoom:
     """The one authority for a room, in this worker (a :class:`~workshop_server.handle.RoomHandle`)."""
 
@@ -165,6 +169,15 @@ class LocalRoom:
         self._staff: list[str] = []  # the staff members' ids, as of ``_staff_known`` members
         self._staff_known = 0
         self.ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        # The room's time runs this far ahead of this worker's clock: a room's clock never goes back,
+        # and one last used on a worker whose clock was fast (NTP then stepped it back, and this worker
+        # started after that, or another machine took it over) would otherwise stand still until this
+        # clock caught up, its rounds running that much late. It runs on from where it was instead.
+        self.skew = max(0.0, room.clock - hub.clock())
+
+    def now(self) -> float:
+        """The room's time now: this worker's clock, plus the skew it was loaded with."""
+        return self.hub.clock() + self.skew
 
     @property
     def feed(self) -> Fanout:
@@ -323,7 +336,7 @@ class LocalRoom:
     async def _process(self, batch: list[Item]) -> None:
         await self._lease_holds()
         room = self.room
-        now = self.hub.clock()
+        now = self.now()
         entries: list[JournalEntry] = []
         events: list[Event] = []
         published: list[dict[str, Any]] = []
@@ -395,6 +408,7 @@ class LocalRoom:
             remote = remote or item.remote
             if item.command is not None:
                 reply = self._reply(item)
+                reply.now = self.now()
                 if item.seat is not None and reply.error is None:  # a join: attach the member it made
                     member = item.outcome.result["member"]
                     seat = item.seat
@@ -514,6 +528,7 @@ class LocalRoom:
             attached.push = True
         else:
             attached = await self._replay(member_id, role, audience, seat.epoch, seat.seq)
+        attached.now = self.now()
         if member_id is not None:
             attached.member = room.member_view(room.members[member_id])
         if role == "facilitator":
@@ -595,10 +610,20 @@ class LocalRoom:
             self._timer = None
         self._timer_at = wake
         if wake is not None:
-            delay = max(0.0, wake - self.hub.clock()) + 0.005
-            self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+            self._arm(wake)
+
+    def _arm(self, wake: float) -> None:
+        """Wake at the room's time ``wake``, looking again at least every ``TIMER_STEP`` seconds: the
+        loop's timers run on the monotonic clock, which a forward step of the wall clock (NTP setting a
+        machine that booted with a slow clock) or a laptop's sleep leaves behind."""
+        delay = min(max(0.0, wake - self.now()) + 0.005, TIMER_STEP)
+        self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
 
     def _on_timer(self) -> None:
+        wake = self._timer_at
+        if wake is not None and self.now() < wake:
+            self._arm(wake)  # a step: not due yet
+            return
         self._timer = None
         self._timer_at = None
         self.submit(c.Tick(id="tick"), None)

@@ -106,6 +106,7 @@ class Session:
         "role",
         "room_id",
         "rotating",
+        "skew",
         "spared",
         "tick",
         "token",
@@ -145,6 +146,9 @@ class Session:
         self.erasing = 0  # its member's erasure sent from here: closed after the reply, not before
         self._close_after: tuple[CloseCode, str] | None = None  # once the held replies are sent
         self.attached = False  # the join or auth reply is out: room commands are accepted
+        # The room's time minus this worker's clock, as its owner last said (``server_time``): a room
+        # loaded with a skew (``LocalRoom.skew``), or owned by a worker whose clock is ahead of this one.
+        self.skew = 0.0
         self._out: list[str | bytes] = []  # a list: empty, it holds no item array (a deque keeps a block)
         # While a join or auth is attached but its reply is not out yet: the events delivered meanwhile,
         # sent right after the reply (the reply comes before any event of the room).
@@ -568,7 +572,9 @@ class Session:
         if isinstance(cmd, c.Ping):
             seq = self.host.feed.delivered if self.host is not None and self.attached else 0
             # Held, it waits for the snapshot that brings the connection up to that seq (reply_after).
-            self.reply_after(seq if self.floor == HELD else 0, protocol.ok(cmd.id, {}, seq, self.hub.clock()))
+            self.reply_after(
+                seq if self.floor == HELD else 0, protocol.ok(cmd.id, {}, seq, self.server_time())
+            )
             return
         if isinstance(cmd, c.ThemesSuggest):
             if self.host is None or not self.attached:
@@ -614,6 +620,14 @@ class Session:
             if not self._inflight and self._closing is not None:
                 self._wake()  # a draining close waited for this answer
 
+    def server_time(self) -> float:
+        """The time of the connection's room, for ``server_time`` (clients' countdowns)."""
+        return self.hub.clock() + self.skew
+
+    def _learn_time(self, now: float | None) -> None:
+        if now is not None:
+            self.skew = now - self.hub.clock()
+
     def _answer(self, cmd: c.Command, future: asyncio.Future[Reply]) -> None:
         if isinstance(cmd, c.MemberErase) and cmd.member in (None, self.member_id):
             self.erasing -= 1
@@ -630,6 +644,7 @@ class Session:
             self._refuse(cmd.id, exc if isinstance(exc, errors.WorkshopError) else errors.ServerError())
             return
         reply = future.result()
+        self._learn_time(reply.now)
         if reply.error is not None:
             error = errors.from_dict(reply.error)
             if self.hub.metrics is not None:
@@ -643,11 +658,12 @@ class Session:
             result = {**result, "invite": {**invite, "token": token}}
         elif isinstance(cmd, c.RoomRotateLinks) and self.room_id and reply.links is not None:
             result = {**result, "links": self.hub.links(self.room_id, reply.links)}
-        self.reply_after(reply.seq, protocol.ok(cmd.id, result, reply.seq, self.hub.clock()))
+        self.reply_after(reply.seq, protocol.ok(cmd.id, result, reply.seq, self.server_time()))
 
     def _on_erased(self, cmd: c.MemberErase, reply: Reply) -> None:
         """This connection's member erased itself: answer, then close (its token no longer works)."""
-        message = protocol.ok(cmd.id, reply.result, reply.seq, self.hub.clock())
+        self._learn_time(reply.now)
+        message = protocol.ok(cmd.id, reply.result, reply.seq, self.server_time())
         if self.floor == HELD:
             # Held by its own erasure (the room goes on at a new epoch and its connections attach again),
             # it is never attached again: its member is gone. Its answers go now, then it closes.
@@ -700,7 +716,7 @@ class Session:
             "additions": [{"theme": a.theme, "ideas": list(a.notes[:cap])} for a in found.additions],
         }
         seq = host.feed.delivered if self.attached else 0
-        self.reply_after(0, protocol.ok(cmd.id, result, seq, self.hub.clock()))
+        self.reply_after(0, protocol.ok(cmd.id, result, seq, self.server_time()))
 
     # --- Join and auth ----------------------------------------------------------------------------------
     async def _enter(self, cmd: c.Join | c.Auth) -> None:
@@ -807,12 +823,13 @@ class Session:
         attached = reply.attached
         if attached is None:
             raise errors.from_dict(reply.attach_error or {})
+        self._learn_time(attached.now)
         # Counted once its member is known (a join may find an existing member: a resent join id, a
         # personal invite used again). Refused: _enter detaches it, and the join gets the refusal.
         await hub.claim(self)
         member = reply.result["member"]
         self.token = hub.token(code, "member", member["id"])
-        return protocol.ok(cmd.id, self._attached_result(member, attached), attached.seq, hub.clock())
+        return protocol.ok(cmd.id, self._attached_result(member, attached), attached.seq, self.server_time())
 
     async def _auth(self, cmd: c.Auth) -> dict[str, Any]:
         hub = self.hub
@@ -839,8 +856,9 @@ class Session:
         self.token = cmd.token
         self._early = []  # seated by the attach: events delivered before the reply is out wait for it
         attached = await host.attach(self, cmd.epoch, cmd.seq, address=self.ip)
+        self._learn_time(attached.now)
         return protocol.ok(
-            cmd.id, self._attached_result(attached.member, attached), attached.seq, hub.clock()
+            cmd.id, self._attached_result(attached.member, attached), attached.seq, self.server_time()
         )
 
     def _attached_result(self, member: dict[str, Any] | None, attached: Attached) -> dict[str, Any]:
