@@ -622,8 +622,8 @@ class Settings(BaseSettings):
         ge=1,
         le=1_000_000,
         description=(
-            "Most members (participants and staff, waiting or admitted) one room accepts; joins past it "
-            "get room_full."
+            "Most members (participants and staff, waiting or admitted; not those removed, rejected or "
+            "erased) one room accepts; joins past it get room_full."
         ),
     )
 

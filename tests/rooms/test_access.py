@@ -11,7 +11,12 @@ from workshop_server.close_codes import CloseCode
 from workshop_server.rooms import commands as c
 from workshop_server.rooms.events import LOBBY, PUBLIC, STAFF, Effect
 from workshop_server.rooms.state import Limits, RoomConfig, hash_passphrase
-from workshop_server.rooms.text import BANNED_ERASURE_FIXES, ERASED_INVITE_FIXES, JURY_INVITE_FIXES
+from workshop_server.rooms.text import (
+    BANNED_ERASURE_FIXES,
+    ERASED_INVITE_FIXES,
+    JURY_INVITE_FIXES,
+    MEMBER_CAP_FIXES,
+)
 
 SALT = "pepper"
 SECRET = "open sesame"
@@ -532,3 +537,38 @@ def test_journals_written_before_the_jury_invite_fix_replay_as_they_were() -> No
     invite = jury_invite(w)
     w.room.text_rules = JURY_INVITE_FIXES - 1
     w.join_fail("wrong_passphrase", "Dr Expert", invite=invite)
+
+
+def capped_join(w: Workshop, name: str, cap: int) -> Any:
+    cmd = c.Enter(id=w.next_id(), name=name, accept_rules=w.room.config.rules_version, max_members=cap)
+    return w.send(None, cmd)
+
+
+def test_members_who_left_free_their_place_under_the_member_cap() -> None:
+    """Found by review: one address that knew a code room's code filled it up to ``max_members_per_room``
+    with scripted joins, and removing the bots freed nothing (every record counted): nobody could join
+    again. The members still in the room count (the staff too); removed, rejected and erased ones do not,
+    and the records kept stay under twice the cap (a removed member's ban holds through its record)."""
+    w = Workshop()  # the facilitator is one of the 4
+    bots = [capped_join(w, f"Bot {n}", 4).result["member"]["id"] for n in range(3)]
+    assert capped_join(w, "Ana", 4).error.code == "room_full"
+    w.ok(FACILITATOR, c.MemberRemove, member=bots[0], reason="bot")
+    assert capped_join(w, "Ana", 4).error is None
+    w.ok(bots[1], c.MemberErase)
+    assert capped_join(w, "Ben", 4).error is None
+    assert capped_join(w, "Cyd", 4).error.code == "room_full"
+    for member in list(w.room.members.values())[1:]:
+        if member.status == "active" and not member.erased and member.name.startswith(("Bot", "Ana", "Ben")):
+            w.ok(FACILITATOR, c.MemberRemove, member=member.id)
+    # 6 records now (the facilitator, 3 bots, Ana, Ben), 1 in the room: the records bound the joins.
+    assert capped_join(w, "Cyd", 4).error is None
+    assert capped_join(w, "Dan", 4).error is None
+    assert len(w.room.members) == 8 and capped_join(w, "Eve", 4).error.code == "room_full"
+
+
+def test_every_record_counted_under_the_member_cap_before_text_rules_21() -> None:
+    w = Workshop()
+    w.room.text_rules = MEMBER_CAP_FIXES - 1  # a journal written before: it replays as it was
+    bot = capped_join(w, "Bot", 2).result["member"]["id"]
+    w.ok(FACILITATOR, c.MemberRemove, member=bot)
+    assert capped_join(w, "Ana", 2).error.code == "room_full"

@@ -15,6 +15,7 @@ from workshop_server.rooms.text import (
     ERASED_INVITE_FIXES,
     JURY_INVITE_FIXES,
     LIMITS_FIXES,
+    MEMBER_CAP_FIXES,
     RULE_FIXES,
 )
 
@@ -126,7 +127,7 @@ def enter(room: RoomState, cmd: c.Enter, actor: str | None, now: float) -> Data:
             else passphrase_matches(cmd.passphrase or "", cfg.passphrase_salt, cfg.passphrase_hash)
         ):
             raise errors.WrongPassphrase()
-        if cmd.max_members is not None and len(room.members) >= cmd.max_members:
+        if cmd.max_members is not None and _full(room, cmd.max_members):
             raise errors.RoomFull(f"this room has reached its {cmd.max_members} members")
     if cmd.device in room.banned_devices and cfg.access in ("code", "passphrase"):
         raise errors.Banned("a member who joined from this browser was removed from this room")
@@ -211,3 +212,16 @@ def rotate_links(room: RoomState, cmd: c.RoomRotateLinks, actor: str | None, now
         )
     )
     return data
+
+
+def _full(room: RoomState, cap: int) -> bool:
+    """Whether a new participant would pass the room's member cap. From text rules 21 the members who
+    left it count no more (removed, rejected, erased): one address that knows the code could otherwise
+    fill the room with scripted joins for good, the moderators' removals freeing nothing; the records
+    kept (a removed member's ban holds) stay bounded, at twice the cap. Before, every record counted."""
+    if room.text_rules < MEMBER_CAP_FIXES:
+        return len(room.members) >= cap
+    if len(room.members) >= 2 * cap:
+        return True
+    gone = (MemberStatus.BANNED, MemberStatus.REJECTED)
+    return sum(1 for m in room.members.values() if m.status not in gone and not m.erased) >= cap

@@ -191,7 +191,7 @@ def clean_name(raw: str, limit: int, *, blanks: bool = True) -> str:
 #: The text rules new commands are handled under. Each journal entry records the version it was handled
 #: under, so that a replay applies the same rules and gives the same texts (an entry without one was
 #: written under version 1).
-TEXT_RULES = 20
+TEXT_RULES = 21
 """Version 3 adds the word filter (``rooms/triage.py``): the cleaning is version 2's. Version 4 (the
 same texts) fixes merges and results, which changed what some commands emit: :data:`MERGE_FIXES`.
 Version 5 refuses texts and names made only of characters that show nothing (:data:`BLANKS_FROM`)
@@ -213,7 +213,8 @@ or rejected member's personal invite bound to it after it erased its data (:data
 Version 19 keeps a shadow-muted member's shadowed ideas in their themes in its own views
 (:data:`SHADOW_THEME_FIXES`). Version 20 makes an erasure and the personal purge drop the stored replies
 that held personal text, and lets an unban lift the device ban of an erased member
-(:data:`ERASED_RECORDS_FIXES`)."""
+(:data:`ERASED_RECORDS_FIXES`). Version 21 counts only the members still in the room against its member
+cap (:data:`MEMBER_CAP_FIXES`)."""
 #: From this version on (entries handled under it, and everything live): a merged idea that absorbed a
 #: note of an anonymous round names no co-author (``RoomState.anonymous_credit``); undoing a merge
 #: gives back only the dots it moved, not those it refunded, and takes back the credit it had added to
@@ -324,6 +325,12 @@ SHADOW_THEME_FIXES = 19
 #: the ban of its browser (then the key goes). Before, the texts stayed until the room was deleted, and an
 #: unbanned erased member's browser stayed banned. Journals written before replay as they were.
 ERASED_RECORDS_FIXES = 20
+#: From this version on: the member cap (``max_members_per_room``, recorded in each join) counts only the
+#: members still in the room: not those removed, rejected or erased (``access._full``); the records kept
+#: (a removed member's ban holds through its record) are bounded at twice the cap. Before, every record
+#: counted: one address that knew a ``code`` room's code filled it with scripted joins, and removing them
+#: freed nothing, so nobody could join again. Journals written before replay as they were.
+MEMBER_CAP_FIXES = 21
 
 
 def legacy_clean_name(raw: str, limit: int) -> str:
