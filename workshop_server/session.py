@@ -84,6 +84,7 @@ class Session:
         "_sending",
         "_suggesting",
         "_task",
+        "_throttled",
         "_ticket",
         "_waiter",
         "_window",
@@ -178,6 +179,7 @@ class Session:
         self._broken: Exception | None = None  # a send failed: the peer is gone; the writer ends
         self._bucket = TokenBucket(settings.commands_per_second, settings.command_burst)
         self._bad_frames = 0
+        self._throttled = 0  # frames refused with rate_limited in a row (a client that does not slow down)
         self._deadline: asyncio.Timeout | None = None
         self._auth_deadline = 0.0
 
@@ -447,6 +449,7 @@ class Session:
                     "send_queue_max": settings.send_queue_max,
                     "round_grace_seconds": settings.round_grace_seconds,
                     "bad_frames_before_close": settings.bad_frames_before_close,
+                    "rate_limited_before_close": settings.rate_limited_before_close,
                     "max_connections_per_member": settings.max_connections_per_member,
                     "ping_interval": settings.ping_interval,
                     "ping_timeout": settings.ping_timeout,
@@ -538,10 +541,12 @@ class Session:
             message = self.codec.decode(frame)
             cid = protocol.message_id(message)
             if not self._bucket.take():
+                self._throttled += 1
                 raise errors.RateLimited(
                     f"at most {hub.settings.commands_per_second:g} commands per second",
                     retry_after=1.0 / hub.settings.commands_per_second,
                 )
+            self._throttled = 0
             cmd = protocol.parse_command(message)
         except errors.WorkshopError as exc:
             self._refuse(cid, exc)
@@ -561,7 +566,14 @@ class Session:
         if metrics is not None:
             metrics.error(exc.code)
         self.reply_after(0, protocol.error(cid, exc))
-        if isinstance(exc, errors.ProtocolError) and not isinstance(exc, errors.RateLimited):
+        if isinstance(exc, errors.RateLimited):
+            # Each refusal costs a decode and a reply on the loop every room shares: a client that goes
+            # on sending at full speed after rate_limited_before_close of them in a row is closed.
+            if self._throttled >= self.hub.settings.rate_limited_before_close:
+                self.close_soon(
+                    CloseCode.PROTOCOL_VIOLATIONS, CLOSE_REASONS[CloseCode.PROTOCOL_VIOLATIONS], drain=True
+                )
+        elif isinstance(exc, errors.ProtocolError):
             self._bad_frames += 1
             if self._bad_frames >= self.hub.settings.bad_frames_before_close:
                 self.close_soon(

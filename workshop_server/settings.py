@@ -473,6 +473,16 @@ class Settings(BaseSettings):
         le=100000,
         description="Invalid frames a connection may send before it is closed.",
     )
+    rate_limited_before_close: int = Field(
+        default=200,
+        ge=1,
+        le=100000,
+        description=(
+            "Frames refused with rate_limited in a row (none passing the rate limit between them) after "
+            "which the connection is closed with 4004: a client that does not slow down costs the loop "
+            "every room shares a decode and a reply per frame."
+        ),
+    )
     dedupe_window_seconds: float = Field(
         default=86400.0,
         gt=0,

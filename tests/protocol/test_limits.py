@@ -104,6 +104,31 @@ async def test_commands_over_the_rate_are_refused_temporarily(
     assert client.close_code is None  # rate limiting does not count as bad frames
 
 
+async def test_a_client_that_does_not_slow_down_is_closed(start_server: StartServer) -> None:
+    """Found by review: a refused frame costs a decode and a reply on the loop every room shares, and
+    rate_limited refusals never closed a connection: 20 connections sending pings at full speed got
+    441,176 refusals in 10 s and another room's pings waited 20-70 ms. After
+    ``rate_limited_before_close`` refusals in a row the connection is closed with 4004; one that slows
+    down is not."""
+    server = start_server(commands_per_second=4, command_burst=8, rate_limited_before_close=30)
+    client = await Client.connect(server.ws_url)
+    assert client.hello["limits"]["rate_limited_before_close"] == 30
+    polite = await Client.connect(server.ws_url)
+    try:
+        for _ in range(3):  # over the rate, but each run shorter than 30 refusals
+            replies = await asyncio.gather(*(polite.call("ping") for _ in range(30)))
+            assert any(r.get("code") == "rate_limited" for r in replies)
+            await asyncio.sleep(0.3)  # a token comes back: the count starts again
+        assert polite.close_code is None
+        for n in range(60):
+            await client.send_raw(json.dumps({"type": "ping", "id": f"flood-{n}"}))
+        assert await client.wait_closed() == 4004
+        await ping_ok(polite)
+    finally:
+        await polite.close()
+        await client.close()
+
+
 async def test_connections_per_member(server: ServerProcess, connect: Connect) -> None:
     links = create_room(server.url)
     first = await connect(server)
