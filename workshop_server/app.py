@@ -438,10 +438,36 @@ class WorkshopApp:
         return sending
 
 
+def file_in_memory(path: Path, response: Response, cache: dict[Path, tuple[int, int, bytes]]) -> Response:
+    """``response`` (a :class:`FileResponse` of ``path``) with the file's bytes in memory: a FileResponse
+    holds the file open while it is sent, a second descriptor per connection, for as long as a client
+    that does not read keeps it waiting. The web app's files are small and few; ``cache`` keeps them
+    until they change."""
+    stat = path.stat()
+    cached = cache.get(path)
+    if cached is None or cached[:2] != (stat.st_mtime_ns, stat.st_size):
+        cached = (stat.st_mtime_ns, stat.st_size, path.read_bytes())
+        cache[path] = cached
+    headers = {k: v for k, v in response.headers.items() if k != "content-length"}
+    return Response(cached[2], status_code=response.status_code, headers=headers)
+
+
 class WebFiles(StaticFiles):
     """The web app's files, each revalidated before use (``cache-control: no-cache``; a 304 when it did
     not change): a browser's heuristic cache could otherwise run an old ``app.js`` against the
-    ``index.html`` and the protocol of an upgraded server."""
+    ``index.html`` and the protocol of an upgraded server. Sent from memory (:func:`file_in_memory`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cache: dict[Path, tuple[int, int, bytes]] = {}
+
+    def file_response(
+        self, full_path: Any, stat_result: Any, scope: Scope, status_code: int = 200
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        if isinstance(response, FileResponse):
+            return file_in_memory(Path(full_path), response, self.cache)
+        return response
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         response = await super().get_response(path, scope)
@@ -895,11 +921,13 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         await health.check()  # workshop_broker_up and workshop_storage_up as of now (cached for 1 s)
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
+    pages: dict[Path, tuple[int, int, bytes]] = {}
+
     async def index(request: Request) -> Response:
         page = web_dir / "index.html"
         response: Response
         if page.exists():
-            response = FileResponse(page, headers={"cache-control": "no-cache"})
+            response = file_in_memory(page, FileResponse(page, headers={"cache-control": "no-cache"}), pages)
         else:
             fallback = "<!doctype html><title>Workshop server</title><h1>Workshop server</h1>"
             response = Response(fallback, media_type="text/html")

@@ -14,6 +14,11 @@ for WebSocket connections after the upgrade) and keeps one :class:`Ticket` per c
 * A connection that has not sent a complete request head within ``handshake_timeout`` is closed, and so is
   a keep-alive connection that starts a request and never finishes it. Once a WebSocket is accepted, the
   session's ``auth_timeout`` takes over until it joins.
+* **Open connections** of one client address, HTTP and WebSocket ones alike: at most its share of
+  WebSockets (``max_connections_per_ip``, at most half of ``max_connections``) plus its share of pending
+  connections (``max_pending_per_ip``); more are answered ``503``.
+* A response the client does not read (its socket's buffer full) for ``send_timeout`` seconds is
+  aborted: each holds a descriptor, and uvicorn would wait for it without a limit.
 * **Descriptors**: at start the soft ``RLIMIT_NOFILE`` is raised to the hard limit. Connections past the
   limit less ``fd_reserve`` (and the descriptors already open at start) are answered ``503`` before the
   process runs out, so ``accept`` itself never fails.
@@ -99,12 +104,13 @@ def open_descriptors() -> int:
 class Ticket:
     """One TCP connection as the guard sees it: its client address and whether it is still pending."""
 
-    __slots__ = ("_timer", "admission", "ip", "pending", "proxy", "released")
+    __slots__ = ("_timer", "admission", "ip", "opened_by", "pending", "proxy", "released")
 
     def __init__(self, admission: Admission, ip: str, *, proxy: bool = False) -> None:
         self.admission = admission
         self.ip = ip
         self.proxy = proxy  # from a trusted reverse proxy: no per-address share
+        self.opened_by = None if proxy else ip  # the address its open connection counts against
         self.pending = True
         self.released = False
         self._timer: asyncio.TimerHandle | None = None
@@ -176,10 +182,17 @@ class Admission:
             self.max_open = settings.max_connections + settings.max_pending_connections
         self.max_pending = max(1, min(settings.max_pending_connections, settings.max_connections - 1))
         self.max_pending_per_ip = min(settings.max_pending_per_ip, self.max_pending)
+        # Open connections of one address, HTTP ones included (a host opening hundreds of requests and
+        # never reading the answers): the WebSockets WebSocketEndpoint lets it hold, and beside them as
+        # many more as it may have pending (its page loads and API calls).
+        websockets = max(1, min(settings.max_connections_per_ip, settings.max_connections // 2))
+        self.max_open_per_ip = websockets + self.max_pending_per_ip
+        self.send_timeout = settings.send_timeout
         self.metrics = metrics
         self.open = 0
         self.pending = 0
         self.pending_by_ip: dict[str, int] = {}
+        self.open_by_ip: dict[str, int] = {}
         self._tickets: dict[int, Ticket] = {}
         self._warned_at = 0.0
         self._suppressed = 0
@@ -225,8 +238,12 @@ class Admission:
             return "pending_full"
         if not proxy and self.pending_by_ip.get(ip, 0) >= self.max_pending_per_ip:
             return "pending_per_ip"
+        if not proxy and self.open_by_ip.get(ip, 0) >= self.max_open_per_ip:
+            return "connections_per_ip"
         ticket = Ticket(self, ip, proxy=proxy)
         self.open += 1
+        if not proxy:
+            self.open_by_ip[ip] = self.open_by_ip.get(ip, 0) + 1
         self.pending += 1
         self.pending_by_ip[ip] = self.pending_by_ip.get(ip, 0) + 1
         self._tickets[id(transport)] = ticket
@@ -284,6 +301,12 @@ class Admission:
 
     def _release(self, ticket: Ticket) -> None:
         self.open -= 1
+        if ticket.opened_by is not None:
+            left = self.open_by_ip.get(ticket.opened_by, 0) - 1
+            if left > 0:
+                self.open_by_ip[ticket.opened_by] = left
+            else:
+                self.open_by_ip.pop(ticket.opened_by, None)
         if ticket.pending:
             ticket.pending = False
             self._unpend(ticket)
@@ -424,8 +447,38 @@ class GuardedH11Protocol(H11Protocol):
         if not self._gone:
             self.transport.abort()
 
+    _stalled: asyncio.TimerHandle | None = None
+
+    def pause_writing(self) -> None:
+        """The client does not read what it is sent (the socket's buffer is full): it has
+        ``send_timeout`` seconds to read some, else the connection is aborted. uvicorn waits for it
+        without a limit, and each such connection holds a descriptor (one host asking for many pages
+        and reading none used them all up)."""
+        super().pause_writing()
+        admission = self._admission()
+        if admission is not None and self._stalled is None:
+            self._stalled = self.loop.call_later(admission.send_timeout, self._send_expired)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._stalled is not None:
+            self._stalled.cancel()
+            self._stalled = None
+
+    def _send_expired(self) -> None:
+        self._stalled = None
+        if self._gone or self.transport.get_protocol() is not self:
+            return
+        admission = self._admission()
+        if admission is not None:
+            admission.refused("send_timeout")
+        self.transport.abort()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._gone = True
+        if self._stalled is not None:
+            self._stalled.cancel()
+            self._stalled = None
         if self._refused:
             return
         ticket = self._ticket

@@ -320,7 +320,8 @@ class Settings(BaseSettings):
         ge=1,
         description=(
             "Open WebSocket connections one client address may hold in a process, joined or not (at most "
-            "half of max_connections); more are refused with HTTP 503, so one host cannot fill the server."
+            "half of max_connections; its HTTP connections count too, past max_pending_per_ip more); more "
+            "are refused with HTTP 503, so one host cannot fill the server."
         ),
     )
     idea_text_max: int = Field(
@@ -544,6 +545,15 @@ class Settings(BaseSettings):
         description=(
             "Seconds a request has, from its complete head, to send its whole body (a connection "
             "trickling a body is closed)."
+        ),
+    )
+    send_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description=(
+            "Seconds an HTTP response may wait for a client that reads none of it (its socket's buffer "
+            "full) before the connection is aborted; a client that reads slowly is not concerned."
         ),
     )
     max_pending_connections: int = Field(

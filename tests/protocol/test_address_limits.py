@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import time
+import urllib.request
 
 from tests.protocol.conftest import Connect, StartServer
 from tests.protocol.test_http import assert_error, http
@@ -163,3 +166,73 @@ async def test_a_member_token_cannot_keep_its_room_busy_reading_its_pages(
         http(server, f"/api/rooms/{code}/mine", headers={"authorization": f"Bearer {bob.token}"}).status
         == 200
     )
+
+
+def http_connection(server: ServerProcess, source: str) -> socket.socket:
+    """A keep-alive HTTP connection from ``source`` that completed one request (``/api/server``)."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5, source_address=(source, 0))
+    sock.sendall(b"GET /api/server HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(65536)
+        assert chunk, "closed before an answer"
+        head += chunk
+    assert head.startswith(b"HTTP/1.1 200"), head[:100]
+    return sock
+
+
+def refused_at_once(server: ServerProcess, source: str) -> bytes:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5, source_address=(source, 0)) as sock:
+        sock.sendall(b"GET /api/server HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        return sock.recv(65536)
+
+
+def test_one_address_cannot_hold_every_descriptor_with_plain_http(start_server: StartServer) -> None:
+    """Found by review: ``max_connections_per_ip`` held only WebSockets, and an HTTP connection stopped
+    counting once its request head came: one address opened 500 keep-alive connections (asking for the
+    web app's files, reading nothing) and the server ran out of descriptors. Every open connection of an
+    address counts now: its WebSockets' share (4 here) and its pending share (1) beside them."""
+    server = start_server(max_connections_per_ip=4, max_pending_per_ip=1, keep_alive_timeout=60)
+    held = [http_connection(server, ATTACKER) for _ in range(5)]
+    try:
+        refused = refused_at_once(server, ATTACKER)
+        assert refused.startswith(b"HTTP/1.1 503"), refused[:100]
+        assert b"connections_per_ip" in refused
+        http_connection(server, VISITOR).close()  # another address is served
+        held.pop().close()
+        time.sleep(0.3)
+        held.append(http_connection(server, ATTACKER))  # a place came free
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def test_a_response_nobody_reads_is_aborted(start_server: StartServer) -> None:
+    """Found by review: a client that asks for many pages and reads none held its connection (and, for
+    a web app file, the file too) for as long as it liked: uvicorn waits without a limit. A response
+    that waits ``send_timeout`` seconds with the client's buffer full is aborted."""
+    server = start_server(send_timeout=1.0, keep_alive_timeout=60)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", server.port))
+    try:
+        request = b"GET /static/i18n.js HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        sock.sendall(request * 200)  # about 20 MB of answers, none read
+        deadline = time.monotonic() + 15
+        while metric_value(server, 'workshop_handshakes_refused_total{reason="send_timeout"}') < 1:
+            assert time.monotonic() < deadline, "the stalled response was never aborted"
+            time.sleep(0.2)
+        with contextlib.suppress(ConnectionError, socket.timeout):
+            while sock.recv(1 << 20):  # what was sent, then the end: the server let go
+                pass
+    finally:
+        sock.close()
+
+
+def metric_value(server: ServerProcess, name: str) -> float:
+    with urllib.request.urlopen(server.url + "/metrics", timeout=10) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return 0.0
