@@ -1847,11 +1847,17 @@ export function onLocaleChange(fn) {
  * forms ({one, other}) chosen by params.count. A missing key returns the key itself.
  */
 export function t(key, params = {}) {
-  let value = STRINGS[current][key];
+  return tIn(current, key, params);
+}
+
+/** The text for `key` in language `lang` rather than the page's (a room's own language, say). */
+export function tIn(lang, key, params = {}) {
+  const loc = supported(lang) || current;
+  let value = STRINGS[loc][key];
   if (value === undefined) value = STRINGS.en[key];
   if (value === undefined) return key;
   if (typeof value === "object") {
-    const form = new Intl.PluralRules(current).select(Number(params.count ?? 0));
+    const form = new Intl.PluralRules(loc).select(Number(params.count ?? 0));
     value = value[form] ?? value.other;
   }
   return value.replace(/\{(\w+)\}/g, (m, name) => (params[name] === undefined ? m : String(params[name])));

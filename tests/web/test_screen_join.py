@@ -1,6 +1,7 @@
 """The room screen invites the room to join only when people can: once the facilitator locks the room
 (live, and in French), and in a room open by personal invitation only, it says so instead of "Scan to
-join", without the code, the QR code or the "Join at" strip, which only led to a refusal."""
+join", without the code, the QR code or the "Join at" strip, which only led to a refusal. After the
+session's end the strip says "Scan to follow your ideas", as the ended lobby does, without the code."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 import pytest
 from playwright.async_api import expect
 
-from tests.support.client import create_room
+from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
 from tests.support.waiting import PATIENCE
 from tests.web.conftest import Browsing, screenshot
@@ -107,3 +108,51 @@ async def test_a_long_brief_leaves_the_qr_code_and_the_code_on_the_screen(
     assert abs(lines - round(lines)) < 0.05 and lines >= 1, lines
     assert await screen.evaluate(NO_SCROLL) == [width, height]
     await screenshot(screen, f"screen-long-brief-{width}")
+
+
+async def test_after_the_end_the_corner_strip_no_longer_invites_people_to_join(
+    web: Browsing, web_server: ServerProcess
+) -> None:
+    """The last vote's results stay on the screen after the session's end; the corner strip went on
+    saying "Join at" with the code. Now it says what the ended lobby says: "Scan to follow your ideas",
+    with the QR code and without the address or the code, until staff follow up and the thanks come."""
+    links = create_room(web_server.url, title="Ending", locale="fr")
+    facilitator = await Client.connect(web_server.ws_url)
+    ana = await Client.connect(web_server.ws_url)
+    try:
+        await facilitator.auth(links["facilitator_token"])
+        await ana.join(links["room"], "Ana")
+        screen = await web.page("screen", width=1920, height=1080, locale="fr-FR")
+        await screen.goto(links["screen_url"])
+        await facilitator.ok("round.open", kind="ideate", prompt="Idées ?", private=False, duration=None)
+        idea = (await ana.ok("idea.post", text="Un café le lundi"))["idea"]["id"]
+        await facilitator.ok("round.close")
+        await facilitator.ok(
+            "round.open", kind="vote", prompt="Votez", budget=3, max_per_idea=2, duration=None
+        )
+        strip = screen.locator(".screen-join-strip")
+        await expect(strip).to_be_visible()
+        await expect(strip.locator(".screen-join-at")).to_have_text("Rejoindre sur")
+        await expect(strip.locator(".screen-code-small")).to_have_text(links["room"])
+        await ana.ok("vote.add", idea=idea)
+        await facilitator.ok("round.close")
+        await facilitator.ok("session.end")
+
+        # The results stay up; the strip follows the ended lobby's wording, with no code to type.
+        await expect(screen.locator("#screen-results")).to_be_visible()
+        await expect(strip).to_be_visible()
+        await expect(strip.locator(".screen-join-at")).to_have_text("Scannez pour suivre vos idées")
+        await expect(strip.locator(".screen-mini-qr")).to_be_visible()
+        await expect(strip.locator(".screen-join-address")).to_be_hidden()
+        await expect(strip.locator(".screen-code-small")).to_be_hidden()
+        assert links["room"] not in await strip.inner_text()
+        assert "Rejoindre" not in await screen.locator("body").inner_text()
+        await screenshot(screen, "screen-ended-results")
+
+        # Staff follow up: the thanks replace the results, and the strip goes with the round.
+        await facilitator.ok("room.announce", kind="thanks", text="Merci à toutes et à tous")
+        await expect(screen.locator("#screen-announcement")).to_be_visible()
+        await expect(strip).to_be_hidden()
+    finally:
+        await ana.close()
+        await facilitator.close()

@@ -261,15 +261,21 @@ export function mountBoard(ctx) {
       else if (rnd && rnd.private && !rnd.revealed && idea.round === rnd.id) badges.push(h("span", { class: "badge", text: t("note.private") }));
       const actions = [];
       if (confirming) {
+        // Escape cancels, as the Cancel button does (the focus is on one of the two buttons).
+        const onkeydown = (e) => {
+          if (e.key !== "Escape") return;
+          e.preventDefault();
+          cancelWithdraw(idea);
+        };
         actions.push(
           h("span", { class: "confirm-text", text: t("note.withdrawConfirm") }),
-          h("button", { type: "button", class: "btn btn-small btn-danger", "data-focus": "withdraw-yes", text: t("note.withdrawYes"), onclick: () => withdraw(idea) }),
-          h("button", { type: "button", class: "btn btn-small btn-ghost", "data-focus": "withdraw-no", text: t("common.cancel"), onclick: () => ((ui.confirm = null), update()) }),
+          h("button", { type: "button", class: "btn btn-small btn-danger", "data-focus": "withdraw-yes", text: t("note.withdrawYes"), onclick: () => withdraw(idea), onkeydown }),
+          h("button", { type: "button", class: "btn btn-small btn-ghost", "data-focus": "withdraw-no", text: t("common.cancel"), onclick: () => cancelWithdraw(idea), onkeydown }),
         );
       } else if (editable) {
         actions.push(
           h("button", { type: "button", class: "btn btn-small btn-ghost", "data-focus": "edit", "aria-label": t("note.editLabel", { text: short(idea.text) }), text: t("note.edit"), onclick: () => startEdit(idea) }),
-          h("button", { type: "button", class: "btn btn-small btn-ghost", "data-focus": "withdraw", "aria-label": t("note.withdrawLabel", { text: short(idea.text) }), text: t("note.withdraw"), onclick: () => ((ui.confirm = idea.id), update()) }),
+          h("button", { type: "button", class: "btn btn-small btn-ghost", "data-focus": "withdraw", "aria-label": t("note.withdrawLabel", { text: short(idea.text) }), text: t("note.withdraw"), onclick: () => askWithdraw(idea) }),
         );
       }
       return [
@@ -333,6 +339,20 @@ export function mountBoard(ctx) {
     ui.editing = null;
     update();
     myList.querySelector(`[data-key="${id}"] [data-focus="edit"]`)?.focus();
+  }
+
+  // The confirmation opens on Cancel (as erasing one's data does): a second Enter or tap on the same
+  // spot does not withdraw the note. Cancel (or Escape) returns the focus to "Withdraw".
+  function askWithdraw(idea) {
+    ui.confirm = idea.id;
+    update();
+    myList.querySelector(`[data-key="${idea.id}"] [data-focus="withdraw-no"]`)?.focus();
+  }
+
+  function cancelWithdraw(idea) {
+    ui.confirm = null;
+    update();
+    myList.querySelector(`[data-key="${idea.id}"] [data-focus="withdraw"]`)?.focus();
   }
 
   function withdraw(idea) {

@@ -1,7 +1,7 @@
 // Landing page: create a room (then share its links), or join one with a code.
 
 import { copyText, h, randomId } from "../dom.js";
-import { locale, t } from "../i18n.js";
+import { locale, t, tIn } from "../i18n.js";
 import { topBar } from "../chrome.js";
 import { downloadLink, linksText, mailtoHref, rememberRoom, yourRooms } from "./rooms.js";
 
@@ -292,7 +292,8 @@ export function mountLanding(ctx) {
         };
         if (access.value === "passphrase") body.passphrase = passphrase.value;
         if (days !== null) body.retention_days = days;
-        body.facilitator_name = facilitator.value.trim() || t("role.facilitator");
+        // The default name is read by the room, so it is in the room's language, not this page's.
+        body.facilitator_name = facilitator.value.trim() || tIn(lang.value, "role.facilitator");
         // One id per creation, kept until it is answered (across a reload of the tab too): a resend after
         // a lost reply gets the room the first request made, never a second one. Other fields: another room.
         body.id = pendingCreationId(body);

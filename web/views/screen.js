@@ -145,7 +145,12 @@ export function mountScreen(ctx) {
   const title = h("h1", { class: "screen-title" });
   const people = h("p", { class: "screen-people", id: "screen-people" });
   const miniQr = h("img", { class: "screen-mini-qr", src: `/api/rooms/${encodeURIComponent(code)}/qr.svg`, alt: t("share.qrAlt", { code }) });
-  const joinStrip = h("div", { class: "screen-join-strip" }, h("div", {}, h("p", { class: "screen-join-at", text: t("screen.joinAt") }), h("p", { class: "screen-join-address", text: joinAddress })), h("p", { class: "screen-code-small", text: code }), miniQr);
+  // After the session's end, as in the ended lobby: no address or code to join with, and the QR code
+  // says "Scan to follow your ideas" (the room's link opens a member's own board and "my ideas").
+  const joinAt = h("p", { class: "screen-join-at", text: t("screen.joinAt") });
+  const joinAddressEl = h("p", { class: "screen-join-address", text: joinAddress });
+  const codeSmall = h("p", { class: "screen-code-small", text: code });
+  const joinStrip = h("div", { class: "screen-join-strip" }, h("div", {}, joinAt, joinAddressEl), codeSmall, miniQr);
   // The screen's own language switch: the projector laptop's language is not the audience's.
   const langSelect = h(
     "select",
@@ -512,6 +517,9 @@ export function mountScreen(ctx) {
     // says so instead of asking the room to scan or type a code that only leads to a refusal.
     const closed = !ended && (room.locked || room.access === "invite");
     show(joinStrip, !lobbyMode && !closed);
+    setText(joinAt, t(ended ? "screen.scanEnded" : "screen.joinAt"));
+    show(joinAddressEl, !ended);
+    show(codeSmall, !ended);
     setText(lobbyTitle, ended ? t("screen.thanks") : room.title || "");
     setText(lobbyBrief, ended ? "" : room.brief || "");
     setText(scan, t(ended ? "screen.scanEnded" : room.locked ? "join.locked" : room.access === "invite" ? "join.inviteOnly" : "screen.scan"));

@@ -836,8 +836,10 @@ export function buildThemesBoard(ctx, state, { updateNote, refresh }) {
     show(noneTitle, themes.length > 0);
     none.classList.toggle("has-themes", themes.length > 0);
     show(noneMove, count > 0 && themes.length > 0);
-    setText(noneMove, t("themes.moveHere", { count }));
-    noneMove.setAttribute("aria-label", t("themes.moveOutLabel", { count }));
+    // Hidden with nothing selected: no "Move 0 here: the selected note…" left in its text or its label.
+    setText(noneMove, count > 0 ? t("themes.moveHere", { count }) : "");
+    if (count > 0) noneMove.setAttribute("aria-label", t("themes.moveOutLabel", { count }));
+    else noneMove.removeAttribute("aria-label");
     show(wallEmpty, loose.length === 0 && columnsData.length === 0);
     syncNotes(wallList, loose);
   }
