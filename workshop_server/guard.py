@@ -10,7 +10,9 @@ for WebSocket connections after the upgrade) and keeps one :class:`Ticket` per c
 * **Pending** connections are those in their HTTP handshake, or WebSockets that have not joined or
   authenticated yet. They count against ``max_pending_connections``, and each client address against its
   share, ``max_pending_per_ip``. A connection past either cap is answered ``503`` and closed at once, so one
-  flooding host fills its own share and nobody else's.
+  flooding host fills its own share and nobody else's. When every pending place is taken, a newcomer
+  takes the oldest of the address holding the most (if it holds at least two more than the newcomer's):
+  a few hosts trickling request heads cannot keep everyone else out.
 * A connection that has not sent a complete request head within ``handshake_timeout`` is closed, and so is
   a keep-alive connection that starts a request and never finishes it. Once a WebSocket is accepted, the
   session's ``auth_timeout`` takes over until it joins.
@@ -104,10 +106,18 @@ def open_descriptors() -> int:
 class Ticket:
     """One TCP connection as the guard sees it: its client address and whether it is still pending."""
 
-    __slots__ = ("_timer", "admission", "ip", "opened_by", "pending", "proxy", "released")
+    __slots__ = ("_timer", "admission", "ip", "opened_by", "pending", "proxy", "released", "transport")
 
-    def __init__(self, admission: Admission, ip: str, *, proxy: bool = False) -> None:
+    def __init__(
+        self,
+        admission: Admission,
+        ip: str,
+        *,
+        proxy: bool = False,
+        transport: asyncio.BaseTransport | None = None,
+    ) -> None:
         self.admission = admission
+        self.transport = transport  # closed if the connection is evicted while pending
         self.ip = ip
         self.proxy = proxy  # from a trusted reverse proxy: no per-address share
         self.opened_by = None if proxy else ip  # the address its open connection counts against
@@ -193,6 +203,9 @@ class Admission:
         self.pending = 0
         self.pending_by_ip: dict[str, int] = {}
         self.open_by_ip: dict[str, int] = {}
+        # Each address's pending connections (not a trusted proxy's), oldest first: when every pending
+        # place is taken, a newcomer takes the oldest of the address holding the most (``_evict``).
+        self.pending_of: dict[str, dict[Ticket, None]] = {}
         self._tickets: dict[int, Ticket] = {}
         self._warned_at = 0.0
         self._suppressed = 0
@@ -234,18 +247,17 @@ class Admission:
         ``proxy``: the peer is a trusted reverse proxy, which has no per-address share."""
         if self.open >= self.max_open:
             return "descriptors"
-        if self.pending >= self.max_pending:
-            return "pending_full"
         if not proxy and self.pending_by_ip.get(ip, 0) >= self.max_pending_per_ip:
             return "pending_per_ip"
         if not proxy and self.open_by_ip.get(ip, 0) >= self.max_open_per_ip:
             return "connections_per_ip"
-        ticket = Ticket(self, ip, proxy=proxy)
+        if self.pending >= self.max_pending and not self._evict(self.pending_by_ip.get(ip, 0)):
+            return "pending_full"
+        ticket = Ticket(self, ip, proxy=proxy, transport=transport)
         self.open += 1
         if not proxy:
             self.open_by_ip[ip] = self.open_by_ip.get(ip, 0) + 1
-        self.pending += 1
-        self.pending_by_ip[ip] = self.pending_by_ip.get(ip, 0) + 1
+        self._pend(ticket)
         self._tickets[id(transport)] = ticket
         return ticket
 
@@ -270,7 +282,31 @@ class Admission:
         self._warned_at, self._suppressed = now, 0
         log.warning("%s%s", message, extra)
 
+    def _evict(self, holding: int) -> bool:
+        """Every pending place is taken: close the oldest pending connection of the address holding the
+        most, if it holds at least two more than the newcomer's address (``holding``), and say whether
+        a place came free. A few hosts trickling request heads (slowloris), each within its share, could
+        otherwise keep everyone else out for as long as they keep reopening."""
+        if not self.pending_of:
+            return False
+        ip = max(self.pending_of, key=lambda key: len(self.pending_of[key]))
+        if len(self.pending_of[ip]) < holding + 2:
+            return False
+        victim = next(iter(self.pending_of[ip]))
+        self.refused("pending_evicted")
+        victim.release()  # its place now; the close follows
+        if victim.transport is not None:
+            victim.transport.close()
+        return True
+
     # --- Book-keeping ---------------------------------------------------------------------------------
+    def _pend(self, ticket: Ticket) -> None:
+        ticket.pending = True
+        self.pending += 1
+        self.pending_by_ip[ticket.ip] = self.pending_by_ip.get(ticket.ip, 0) + 1
+        if not ticket.proxy:
+            self.pending_of.setdefault(ticket.ip, {})[ticket] = None
+
     def _unpend(self, ticket: Ticket) -> None:
         self.pending -= 1
         left = self.pending_by_ip.get(ticket.ip, 0) - 1
@@ -278,15 +314,18 @@ class Admission:
             self.pending_by_ip[ticket.ip] = left
         else:
             self.pending_by_ip.pop(ticket.ip, None)
+        tickets = self.pending_of.get(ticket.ip)
+        if tickets is not None:
+            tickets.pop(ticket, None)
+            if not tickets:
+                del self.pending_of[ticket.ip]
 
     def _repend(self, ticket: Ticket) -> str | None:
-        if self.pending >= self.max_pending:
-            return "pending_full"
         if not ticket.proxy and self.pending_by_ip.get(ticket.ip, 0) >= self.max_pending_per_ip:
             return "pending_per_ip"
-        ticket.pending = True
-        self.pending += 1
-        self.pending_by_ip[ticket.ip] = self.pending_by_ip.get(ticket.ip, 0) + 1
+        if self.pending >= self.max_pending and not self._evict(self.pending_by_ip.get(ticket.ip, 0)):
+            return "pending_full"
+        self._pend(ticket)
         return None
 
     def _rekey(self, ticket: Ticket, ip: str) -> str | None:
@@ -294,8 +333,8 @@ class Admission:
             if self.pending_by_ip.get(ip, 0) >= self.max_pending_per_ip:
                 return "pending_per_ip"
             self._unpend(ticket)
-            self.pending += 1
-            self.pending_by_ip[ip] = self.pending_by_ip.get(ip, 0) + 1
+            ticket.ip, ticket.proxy = ip, False
+            self._pend(ticket)
         ticket.ip, ticket.proxy = ip, False
         return None
 

@@ -236,3 +236,34 @@ def metric_value(server: ServerProcess, name: str) -> float:
             if line.startswith(name + " "):
                 return float(line.split()[1])
     return 0.0
+
+
+def test_a_few_hosts_trickling_request_heads_cannot_keep_everyone_out(start_server: StartServer) -> None:
+    """Found by review: the per-address share of pending connections (64) is a sixteenth of all of them
+    (1000), so 16 addresses trickling request heads (slowloris), each within its share and reopening
+    every ``handshake_timeout``, kept every other visitor out (503 ``pending_full``) for as long as they
+    liked. A newcomer now takes the oldest pending place of the address holding the most. Scaled down:
+    two attackers hold all 16 places."""
+    server = start_server(max_pending_connections=16, max_pending_per_ip=8, handshake_timeout=30)
+    held: list[socket.socket] = []
+    try:
+        for attacker in (ATTACKER, "127.0.0.4"):
+            for _ in range(8):
+                sock = socket.create_connection(
+                    ("127.0.0.1", server.port), timeout=5, source_address=(attacker, 0)
+                )
+                sock.sendall(b"GET /api/server HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # never finished
+                held.append(sock)
+        time.sleep(0.3)
+        answer = refused_at_once(server, VISITOR)
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:120]
+        closed = 0
+        for sock in held:
+            sock.settimeout(0.5)
+            with contextlib.suppress(socket.timeout):
+                if sock.recv(100) == b"":
+                    closed += 1
+        assert closed == 1, "the oldest pending connection of an attacker gave its place"
+    finally:
+        for sock in held:
+            sock.close()
