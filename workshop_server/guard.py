@@ -565,6 +565,11 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
             # are emptied rather than only let go.
             self.request.headers.clear()
             del self.request, self.response
+        if message["type"] == "websocket.http.response.body" and not message.get("more_body", False):
+            # A refusal answered in full (the ASGI denial response: a refused origin, a full server).
+            # uvicorn would log "ASGI callable returned without completing handshake." at error level for
+            # each: one line per request anybody can send.
+            self.handshake_complete = True
 
     def keepalive_timeout(self) -> None:
         """The ping went unanswered: uvicorn sends 1011 and closes the transport, and a transport's close
