@@ -130,3 +130,17 @@ async def test_a_forward_step_of_the_clock_closes_a_round_that_became_due(
         await fay.close()
     finally:
         await hub.stop()
+
+
+def test_a_reply_carries_the_room_s_time_between_workers() -> None:
+    """A forwarded reply keeps the owner's room time (the relaying worker's ``server_time``), and a
+    field a newer release adds to the attach is left out, not a failure of the relaying worker."""
+    from workshop_server.handle import Attached, Reply
+
+    reply = Reply(
+        seq=3, attached=Attached(recovered=True, seq=3, epoch="e", audience="public", now=5.0), now=4.0
+    )
+    plain = reply.to_plain()
+    plain["attached"]["a_later_field"] = 1
+    back = Reply.from_plain(plain)
+    assert (back.now, back.attached.now if back.attached else None) == (4.0, 5.0)

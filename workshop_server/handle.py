@@ -17,7 +17,7 @@ the room delivers it to them.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -62,7 +62,10 @@ class Reply:
             seq=data["seq"],
             result=data.get("result") or {},
             error=data.get("error"),
-            attached=Attached(**attached) if attached is not None else None,
+            # Fields a newer release added are left out (a cluster upgraded one worker at a time).
+            attached=Attached(**{k: v for k, v in attached.items() if k in _ATTACHED_FIELDS})
+            if attached is not None
+            else None,
             attach_error=data.get("attach_error"),
             links=data.get("links"),
             now=data.get("now"),
@@ -169,3 +172,6 @@ class Worker(Protocol):
     def links(self, room_id: str, info: dict[str, Any]) -> dict[str, str]: ...
 
     def detach(self, session: Connection) -> None: ...
+
+
+_ATTACHED_FIELDS = frozenset(f.name for f in fields(Attached))
