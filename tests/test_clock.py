@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -60,6 +62,16 @@ async def test_a_clock_step_back_does_not_stretch_the_next_round(tmp_path: Path)
         await fay.close()
 
 
+class Ahead:
+    """A clock ``now`` seconds ahead of another."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock, self.now = clock, 0.0
+
+    def __call__(self) -> float:
+        return self.clock() + self.now
+
+
 def closed(wire: Wire) -> bool:
     return any(e["name"] == "round.closed" for e in wire.events)
 
@@ -73,6 +85,8 @@ async def test_a_room_last_used_on_a_fast_clock_runs_on_after_a_restart(
     up. A 10-second round counted down from an hour and ten minutes, and closed an hour late. The room's
     time now runs on from where it was, and ``server_time`` is the room's."""
     monkeypatch.setattr(host_module, "TIMER_STEP", 0.2)
+    steady = Ahead(time.monotonic)
+    monkeypatch.setattr(host_module, "steady", steady)
     clock = Clock()
     data = tmp_path / "data"
     clock.now += 3600
@@ -99,7 +113,7 @@ async def test_a_room_last_used_on_a_fast_clock_runs_on_after_a_restart(
         assert rnd["deadline"] - reply["server_time"] == pytest.approx(10, abs=1)  # was 3,610
         pong = await fay.call("ping")
         assert rnd["deadline"] - pong["server_time"] == pytest.approx(10, abs=1)
-        clock.now += 13  # the round's ten seconds and its grace pass
+        steady.now += 13  # the round's ten seconds and its grace pass (the room runs on this clock)
         await fay.until(lambda: closed(fay), timeout=5)
         await fay.close()
     finally:
@@ -144,3 +158,37 @@ def test_a_reply_carries_the_room_s_time_between_workers() -> None:
     plain["attached"]["a_later_field"] = 1
     back = Reply.from_plain(plain)
     assert (back.now, back.attached.now if back.attached else None) == (4.0, 5.0)
+
+
+async def test_a_room_ahead_follows_its_worker_s_clock_once_that_catches_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the review of the fix above: the room's lead was fixed when it loaded, so a worker whose
+    clock was behind at load (a small machine restoring its clock after a power cut) and then set forward
+    by NTP left the room ahead of true time for good, its times in exports and reports too. The room's
+    time follows its worker's clock again once that catches up."""
+    clock = Clock()
+    data = tmp_path / "data"
+    hub = Hub(settings(data), clock=clock)
+    await hub.start()
+    try:
+        _, links = await new_room(hub)
+        fay = Wire(hub)
+        await fay.attached("auth", token=links["facilitator_token"])
+        await fay.close()
+    finally:
+        await hub.stop()
+    clock.now -= 3000  # restarted behind (the clock restored from a file), then NTP sets it forward
+    hub = Hub(settings(data), clock=clock)
+    await hub.start()
+    try:
+        fay = Wire(hub)
+        await fay.attached("auth", token=links["facilitator_token"])
+        behind = await fay.call("ping")
+        assert behind["server_time"] >= clock.now + 2990  # the room's time ran on from where it was
+        clock.now += 3000 + 60
+        caught_up = await fay.call("ping")
+        assert caught_up["server_time"] == pytest.approx(clock.now, abs=5)  # was 3,000 s ahead for good
+        await fay.close()
+    finally:
+        await hub.stop()

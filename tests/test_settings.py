@@ -170,6 +170,9 @@ def test_the_hosts_a_server_answers_to() -> None:
         assert settings.host_allowed(host), host
     for host in ("app.localhost", "laptop.local.", "nas.lan", "db.internal", "pc.home.arpa", None):
         assert settings.host_allowed(host), host
+    # A proxy's upstream name (nginx sends it by default), a container's, a cluster service's.
+    for host in ("workshop_backend", "workshop_server:8000", "web_1", "workshop.default.svc"):
+        assert settings.host_allowed(host), host
     for host in (
         "rebind.example.com",
         "localhost.example.com",

@@ -686,6 +686,11 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         anonymised = request.query_params.get("anonymised", "0") in ("1", "true", "yes")
         return claims.kind, claims.subject, claims.generation, anonymised
 
+    def looking(request: Request) -> bool:
+        """A HEAD with a one-time link: it was checked, not spent; the export is not built (a HEAD
+        repeated at will would build it on the room's loop each time)."""
+        return request.method == "HEAD" and "dl" in request.query_params
+
     async def export_text(request: Request, fmt: str, media_type: str) -> Response:
         code = normalise_code(request.path_params["code"])
         anonymised = False
@@ -694,17 +699,20 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
             separator = csv_separator(request) if fmt == "csv" else "comma"
             lang = report_lang(request) if fmt in ("md", "html") else None
             kind, subject, generation, anonymised = await export_claims(request, code, fmt)
-            host = await hub.host(code)
-            answer = await host.query(
-                "export_file",
-                kind=kind,
-                subject=subject,
-                generation=generation,
-                fmt=fmt,
-                anonymised=anonymised,
-                separator=separator,
-                lang=lang,
-            )
+            if looking(request):
+                answer: dict[str, Any] = {"text": ""}
+            else:
+                host = await hub.host(code)
+                answer = await host.query(
+                    "export_file",
+                    kind=kind,
+                    subject=subject,
+                    generation=generation,
+                    fmt=fmt,
+                    anonymised=anonymised,
+                    separator=separator,
+                    lang=lang,
+                )
             if "error" in answer:
                 raise errors.from_dict(answer["error"])
         except errors.WorkshopError as exc:
@@ -752,11 +760,14 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         code = normalise_code(request.path_params["code"])
         try:
             kind, subject, generation, anonymised = await export_claims(request, code, "json")
-            host = await hub.host(code)
-            # Read between batches: never show a state that the journal does not hold yet.
-            export = await host.query(
-                "export", kind=kind, subject=subject, generation=generation, anonymised=anonymised
-            )
+            if looking(request):
+                export: dict[str, Any] = {"state": {}}
+            else:
+                host = await hub.host(code)
+                # Read between batches: never show a state that the journal does not hold yet.
+                export = await host.query(
+                    "export", kind=kind, subject=subject, generation=generation, anonymised=anonymised
+                )
             if "error" in export:
                 raise errors.from_dict(export["error"])
         except errors.WorkshopError as exc:

@@ -11,9 +11,9 @@ plus the step, and close that much late.
 
 The price: after a backward step, this worker's time stays ahead of the system's by the step until it
 restarts (workers started after the step, and other machines, are that much behind it). A room last
-used on a clock that was ahead keeps running ahead of the worker that loads it next, from where its
-own clock was (``LocalRoom.skew``), and the ``server_time`` of its replies is the room's time: its
-deadlines and its clients' countdowns agree, and its timer closes rounds on time.
+used on a clock that was ahead runs on from where its own clock was, on the worker that loads it next,
+until that worker's clock catches up (``LocalRoom.now``), and the ``server_time`` of its replies is the
+room's time: its deadlines and its clients' countdowns agree, and its timer closes rounds on time.
 """
 
 from __future__ import annotations

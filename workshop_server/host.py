@@ -140,6 +140,9 @@ def _resolver(future: asyncio.Future[Any]) -> Done:
 #: The longest a room's timer sleeps before it looks at the clock again (``LocalRoom._arm``).
 TIMER_STEP = 5.0
 
+#: The monotonic clock a room's time runs on while it is ahead of its worker's (``LocalRoom.now``).
+steady = time.monotonic
+
 
 class LocalRoom:
     """The one authority for a room, in this worker (a :class:`~workshop_server.handle.RoomHandle`)."""
@@ -169,15 +172,18 @@ class LocalRoom:
         self._staff: list[str] = []  # the staff members' ids, as of ``_staff_known`` members
         self._staff_known = 0
         self.ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        # The room's time runs this far ahead of this worker's clock: a room's clock never goes back,
-        # and one last used on a worker whose clock was fast (NTP then stepped it back, and this worker
-        # started after that, or another machine took it over) would otherwise stand still until this
-        # clock caught up, its rounds running that much late. It runs on from where it was instead.
-        self.skew = max(0.0, room.clock - hub.clock())
+        # Where the room's time was when it loaded: a room's clock never goes back, and one last used
+        # on a worker whose clock was fast (NTP then stepped it back, and this worker started after
+        # that, or another machine took it over) would otherwise stand still until this worker's clock
+        # caught up, its rounds running that much late.
+        self._loaded = (room.clock, steady())
 
     def now(self) -> float:
-        """The room's time now: this worker's clock, plus the skew it was loaded with."""
-        return self.hub.clock() + self.skew
+        """The room's time now: this worker's clock, or, while that is behind where the room's time was
+        when it loaded, that time run on at the pace of the monotonic clock (as :class:`SteadyClock`
+        goes on after a step back; a forward step of this worker's clock is followed)."""
+        base, at = self._loaded
+        return max(self.hub.clock(), base + steady() - at)
 
     @property
     def feed(self) -> Fanout:

@@ -106,8 +106,8 @@ class Session:
         "member_key",
         "role",
         "room_id",
+        "room_time",
         "rotating",
-        "skew",
         "spared",
         "tick",
         "token",
@@ -147,9 +147,9 @@ class Session:
         self.erasing = 0  # its member's erasure sent from here: closed after the reply, not before
         self._close_after: tuple[CloseCode, str] | None = None  # once the held replies are sent
         self.attached = False  # the join or auth reply is out: room commands are accepted
-        # The room's time minus this worker's clock, as its owner last said (``server_time``): a room
-        # loaded with a skew (``LocalRoom.skew``), or owned by a worker whose clock is ahead of this one.
-        self.skew = 0.0
+        # The room's time as its owner last said, and when (monotonic): a room's time may run ahead of
+        # this worker's clock (``LocalRoom.now``), or its owner's clock be ahead of this one's.
+        self.room_time: tuple[float, float] | None = None
         self._out: list[str | bytes] = []  # a list: empty, it holds no item array (a deque keeps a block)
         # While a join or auth is attached but its reply is not out yet: the events delivered meanwhile,
         # sent right after the reply (the reply comes before any event of the room).
@@ -633,12 +633,17 @@ class Session:
                 self._wake()  # a draining close waited for this answer
 
     def server_time(self) -> float:
-        """The time of the connection's room, for ``server_time`` (clients' countdowns)."""
-        return self.hub.clock() + self.skew
+        """The time of the connection's room, for ``server_time`` (clients' countdowns): this worker's
+        clock, or the room's time last heard of, run on since, while that is ahead."""
+        clock = self.hub.clock()
+        if self.room_time is None:
+            return clock
+        base, at = self.room_time
+        return max(clock, base + time.monotonic() - at)
 
     def _learn_time(self, now: float | None) -> None:
         if now is not None:
-            self.skew = now - self.hub.clock()
+            self.room_time = (now, time.monotonic())
 
     def _answer(self, cmd: c.Command, future: asyncio.Future[Reply]) -> None:
         if isinstance(cmd, c.MemberErase) and cmd.member in (None, self.member_id):

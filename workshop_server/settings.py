@@ -97,7 +97,7 @@ class Settings(BaseSettings):
         description=(
             "Host names the server answers to (the request's Host header, port aside), besides those it "
             "always answers to: IP addresses, localhost, names without a dot, local names (.local, .lan, "
-            ".internal, .home.arpa, .localhost), public_url's host and allowed_origins' hosts. "
+            ".internal, .home.arpa, .localhost, .svc), public_url's host and allowed_origins' hosts. "
             "Comma-separated; *.example.org also allows its subdomains; * allows any name. Another name is "
             "refused (403; /healthz and /readyz answer any): a page on a public name resolving to this "
             "server's private address (DNS rebinding) cannot use it."
@@ -1029,12 +1029,12 @@ class Settings(BaseSettings):
         return parts.netloc == host_header.strip().lower()
 
 
-#: A DNS host name: labels of letters, digits and hyphens, not starting or ending with a hyphen.
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+#: A host name: labels of letters, digits, hyphens (not at either end) and underscores.
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"  # "_": proxies' upstream and containers' names
 _HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 
 #: Names no public DNS zone can hold, which a page elsewhere thus cannot make resolve to this server.
-LOCAL_SUFFIXES = (".localhost", ".local", ".lan", ".internal", ".home.arpa")
+LOCAL_SUFFIXES = (".localhost", ".local", ".lan", ".internal", ".home.arpa", ".svc")
 
 
 def host_name(host_header: str) -> str:
