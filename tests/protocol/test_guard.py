@@ -171,8 +171,10 @@ async def test_a_flood_from_one_address_cannot_keep_another_from_joining(
 
 
 async def test_pending_connections_have_a_cap_of_their_own(start_server: StartServer) -> None:
+    """Every pending place taken by two addresses holding as many each: one more from either is
+    refused (a newcomer holding fewer would take the oldest place of the one holding the most)."""
     server = start_server(max_pending_connections=20, max_pending_per_ip=20, handshake_timeout=5.0)
-    socks = [await open_socket(server, ATTACKER) for _ in range(20)]
+    socks = [await open_socket(server, address) for address in (ATTACKER, "127.0.0.3") for _ in range(10)]
     try:
         extra = await open_socket(server, "127.0.0.3")
         answer = await read_until_closed(extra, 30)
