@@ -13,7 +13,7 @@ import { announce, beep, Milestones, unlockAudioOnGesture } from "./timer.js";
 import { mountLanding } from "./views/landing.js";
 import { mountJoin, mountLobby } from "./views/join.js";
 import { mountBoard } from "./views/board.js";
-import { consoleLabel, mountConsole } from "./views/console.js";
+import { consoleLabel, mountConsole, ownConsoleUrl } from "./views/console.js";
 import { mountScreen } from "./views/screen.js";
 import { mountMessage } from "./views/message.js";
 import { goneDataCard } from "./views/mydata.js";
@@ -108,7 +108,7 @@ class RoomPage {
       session: null,
       code: this.code,
       t,
-      act: (type, fields) => this.act(type, fields),
+      act: (type, fields, options) => this.act(type, fields, options),
       refresh: () => this.scheduleRender(),
       toast: (text, kind) => this.toast(text, kind),
       errorText,
@@ -311,7 +311,8 @@ class RoomPage {
       code: this.code,
       title: (state.room && state.room.title) || "",
       role,
-      console_url: location.href,
+      // Its own link (its member token): a moderator's page is the shared invite's, which would make a new one.
+      console_url: ownConsoleUrl(this.code, this.session && this.session.token),
       facilitator_url: role === "facilitator" ? location.href : null,
       moderator_url: links.moderator_url,
       join_url: links.join_url || `${location.origin}/j/${this.code}`,
@@ -323,7 +324,8 @@ class RoomPage {
     rememberRoom(room);
   }
 
-  act(type, fields = {}) {
+  /** Send a command; a refusal is toasted (`options.errorText(error)`: the view's own words for it, or ""). */
+  act(type, fields = {}, options = {}) {
     const s = this.session;
     if (!s) return Promise.resolve(null);
     // Bound to the round it was made in: queued offline, it is refused (round_closed) rather than
@@ -331,7 +333,9 @@ class RoomPage {
     if (ROUND_BOUND.has(type) && s.state.current && fields.round === undefined) fields = { ...fields, round: s.state.current };
     return s.send(type, fields).catch((error) => {
       const already = error.code === "invalid_transition" ? alreadyDone(type, fields, s.state) : "";
-      if (already) this.toast(already);
+      const own = options.errorText ? options.errorText(error) : "";
+      if (own) this.toast(own, "error");
+      else if (already) this.toast(already);
       else if (error.code !== "closed") this.toast(errorText(error), "error");
       throw error;
     });

@@ -124,6 +124,7 @@ const STRINGS = {
     "board.ideaLabel": "Write your idea",
     "board.color": "Note colour",
     "board.post": "Post",
+    "board.postTooLate": "Your note was not posted: the round was closed when it reached the server. Its text is back in your draft.",
     "board.counter": "{count} / {max}",
     "board.ideasLeft": {
       "one": "You can post {count} more idea.",
@@ -295,6 +296,7 @@ const STRINGS = {
     "console.remove": "Remove",
     "console.removeLabel": "Remove {name}",
     "console.removeReason": "Reason for removing (shown to the person)",
+    "console.removeComeBack": "In this room they can still come back as someone new from another browser or device: lock the room to keep newcomers out (rooms with personal invites or moderator approval keep them out for good).",
     "console.erase": "Erase data",
     "console.eraseLabel": "Erase data of {name}",
     "console.eraseQuestion": "Erase the personal data of {name}? Their name becomes a pseudonym everywhere and they are signed out; their ideas and dots stay. This cannot be undone.",
@@ -1009,6 +1011,7 @@ const STRINGS = {
     "board.ideaLabel": "Écrivez votre idée",
     "board.color": "Couleur de la note",
     "board.post": "Publier",
+    "board.postTooLate": "Votre note n'a pas été publiée : la manche était close quand elle est arrivée au serveur. Son texte est revenu dans votre brouillon.",
     "board.counter": "{count} / {max}",
     "board.ideasLeft": {
       "one": "Vous pouvez encore publier {count} idée.",
@@ -1180,6 +1183,7 @@ const STRINGS = {
     "console.remove": "Exclure",
     "console.removeLabel": "Exclure {name}",
     "console.removeReason": "Motif de l'exclusion (montré à la personne)",
+    "console.removeComeBack": "Dans cette salle, la personne peut encore revenir sous un autre nom depuis un autre navigateur ou appareil : verrouillez la salle pour refuser les nouveaux venus (les salles sur invitation personnelle ou validées par un modérateur la tiennent dehors pour de bon).",
     "console.erase": "Effacer les données",
     "console.eraseLabel": "Effacer les données de {name}",
     "console.eraseQuestion": "Effacer les données personnelles de {name} ? Son nom devient un pseudonyme partout et sa session est fermée ; ses idées et ses gommettes restent. C'est définitif.",

@@ -77,6 +77,33 @@ export function mountBoard(ctx) {
       return false;
     });
   };
+  // An edit waiting in the outbox (offline): its note shows the new text, marked "Sending…", instead of
+  // going back to the old one until the connection returns. The last edit of a note wins. null: none.
+  const pendingEdit = (ideaId) => {
+    let text = null;
+    for (const m of pending()) if (m.type === "idea.edit" && m.idea === ideaId) text = m.text;
+    return text;
+  };
+  // Replies waiting in the outbox, shown under their idea as "Sending…". One sent over the live
+  // connection whose reply.posted is already here (mine, same text) is shown once, as that reply.
+  const pendingReplies = (ideaId, replies) => {
+    const posts = pending().filter((m) => m.type === "reply.post" && m.idea === ideaId);
+    if (!posts.length) return [];
+    const unsent = new Set(session.conn.unsentMessages().map((m) => m.id));
+    const norm = (text) => String(text).normalize("NFC").trim();
+    const here = new Map();
+    for (const r of replies) {
+      if (r.mine || (state.me && r.author === state.me.id)) here.set(norm(r.text), (here.get(norm(r.text)) || 0) + 1);
+    }
+    return posts
+      .filter((m) => {
+        const text = norm(m.text);
+        if (unsent.has(m.id) || !here.get(text)) return true;
+        here.set(text, here.get(text) - 1);
+        return false;
+      })
+      .map((m) => ({ id: "out-" + m.id, idea: ideaId, text: m.text, at: null, staff: false, state: "visible", mine: true, outgoing: true }));
+  };
   const colorChoices = COLORS.map((c) => {
     const input = h("input", { type: "radio", name: "idea-color", id: "color-" + c, value: c, checked: ui.color === c, class: "swatch-input" });
     input.addEventListener("change", () => {
@@ -162,7 +189,9 @@ export function mountBoard(ctx) {
     ui.draft = "";
     textarea.value = "";
     // The command is in the (stored) outbox before the draft is forgotten: nothing is lost in between.
-    const sent = ctx.act("idea.post", { text, color: ui.color });
+    // Refused because the round closed before it arrived (written just before the deadline, sent late
+    // from a bad network): say that this note was not posted and that its text is back in the draft.
+    const sent = ctx.act("idea.post", { text, color: ui.color }, { errorText: (error) => (error.code === "round_closed" ? t("board.postTooLate") : "") });
     saveDraft(ctx.code, "");
     update();
     textarea.focus();
@@ -235,8 +264,10 @@ export function mountBoard(ctx) {
     return li;
   }
 
-  function updateMine(el, idea) {
+  function updateMine(el, stored) {
     const rnd = state.currentRound;
+    const edited = stored.outgoing ? null : pendingEdit(stored.id);
+    const idea = edited === null ? stored : { ...stored, text: edited, editSending: true };
     // Only the author edits (a co-author credited by a merge follows the note but cannot change it), and
     // not a note that credits co-authors (`coauthors`, empty in an anonymous round): the server refuses.
     const own = idea.outgoing || !state.me || !idea.author || idea.author === state.me.id;
@@ -246,16 +277,18 @@ export function mountBoard(ctx) {
     const credit = idea.coauthors && idea.coauthors.length ? authorOf(state, idea) : "";
     const editing = ui.editing === idea.id && editable;
     const confirming = ui.confirm === idea.id && editable;
-    el.className = "note " + colorClass(idea.color) + (idea.outgoing ? " is-pending" : "") + (idea.state !== "visible" ? " is-" + idea.state : "");
+    el.className = "note " + colorClass(idea.color) + (idea.outgoing || idea.editSending ? " is-pending" : "") + (idea.state !== "visible" ? " is-" + idea.state : "");
     const follow = followupOf(idea);
     el.dataset.idea = idea.id;
-    const sig = JSON.stringify([idea.text, idea.color, idea.state, idea.hide_reason, idea.outgoing, editable, editing, confirming, rnd && rnd.revealed, theme, into && into.text, credit, follow.sig]);
+    const sig = JSON.stringify([idea.text, idea.color, idea.state, idea.hide_reason, idea.outgoing, idea.editSending, editable, editing, confirming, rnd && rnd.revealed, theme, into && into.text, credit, follow.sig]);
     renderRow(el, sig, () => {
       if (editing) return editForm(idea);
       const badges = [];
       if (theme) badges.push(h("span", { class: "badge badge-theme" }, h("span", { class: "theme-swatch " + swatchClass(theme.color), "aria-hidden": "true" }), t("note.inTheme", { name: theme.name })));
-      if (idea.outgoing) badges.push(h("span", { class: "badge badge-pending", text: t("note.sending") }));
-      else if (idea.state === "merged") badges.push(h("span", { class: "badge badge-merged", text: into ? t("note.mergedInto", { text: short(into.text, 40) }) : t("note.merged") }));
+      if (idea.outgoing || idea.editSending) badges.push(h("span", { class: "badge badge-pending", text: t("note.sending") }));
+      if (idea.outgoing) {
+        // A note not posted yet has no state of its own.
+      } else if (idea.state === "merged") badges.push(h("span", { class: "badge badge-merged", text: into ? t("note.mergedInto", { text: short(into.text, 40) }) : t("note.merged") }));
       else if (idea.state === "pending") badges.push(h("span", { class: "badge badge-pending", text: idea.held ? t("note.held") : t("note.pending") }));
       else if (idea.state === "hidden") badges.push(h("span", { class: "badge badge-hidden", text: idea.hide_reason ? t("note.hiddenReason", { reason: idea.hide_reason }) : t("note.hidden") }));
       else if (rnd && rnd.private && !rnd.revealed && idea.round === rnd.id) badges.push(h("span", { class: "badge", text: t("note.private") }));
@@ -325,7 +358,14 @@ export function mountBoard(ctx) {
           if (!text || textLength(text) > maxText()) return;
           ui.editing = null;
           update();
-          ctx.act("idea.edit", { idea: idea.id, text }).catch(() => {});
+          // Offline, the note shows the new text as "Sending…" (pendingEdit). Refused: the form opens
+          // again with that text (when the note can still be edited), so that it is not lost.
+          ctx.act("idea.edit", { idea: idea.id, text }).catch((error) => {
+            if (error.code === "closed" || ui.editing) return;
+            ui.editing = idea.id;
+            ui.editDraft = text;
+            update();
+          });
         },
       },
       h("label", { for: "edit-" + idea.id, class: "sr-only", text: t("note.editLabel", { text: short(idea.text) }) }),
@@ -366,7 +406,8 @@ export function mountBoard(ctx) {
   function followupOf(idea) {
     const room = state.room || {};
     const canReply = Boolean(!idea.outgoing && state.publiclyVisible(idea) && room.phase !== "ended" && state.me && !state.me.muted);
-    const replies = idea.outgoing ? [] : state.repliesOf(idea.id);
+    const stored = idea.outgoing ? [] : state.repliesOf(idea.id);
+    const replies = idea.outgoing ? [] : [...stored, ...pendingReplies(idea.id, stored)];
     const sig = [idea.status, idea.history, replies, canReply, fu.replying === idea.id];
     const build = () => [
       statusLine(idea),
@@ -376,7 +417,10 @@ export function mountBoard(ctx) {
     return { sig, build };
   }
 
-  function updateWallCard(el, idea) {
+  function updateWallCard(el, stored) {
+    // My own note in a theme on the wall: with its edit waiting in the outbox, as among mine.
+    const edited = state.isMine(stored) ? pendingEdit(stored.id) : null;
+    const idea = edited === null ? stored : { ...stored, text: edited };
     el.className = "note " + colorClass(idea.color);
     el.dataset.idea = idea.id;
     const author = authorOf(state, idea);

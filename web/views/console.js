@@ -46,6 +46,16 @@ export function consoleLabel(role, name) {
   return t(role === "facilitator" ? "console.asFacilitator" : "console.asModerator", { name: clean });
 }
 
+/**
+ * This console's own link: the console page with this member's token in the fragment (`/r/CODE#token=`),
+ * which reopens it as the same member on any device. A moderator who came in through the shared
+ * moderator invite (`/j/CODE#invite=`) is on that invite's page: its address would make a new moderator.
+ */
+export function ownConsoleUrl(code, token) {
+  if (!token) return location.href;
+  return `${location.origin}/r/${encodeURIComponent(code)}#token=${token}`;
+}
+
 export function mountConsole(ctx) {
   const session = ctx.session;
   const state = session.state;
@@ -166,10 +176,11 @@ export function mountConsole(ctx) {
   );
 
   // --- Rows -----------------------------------------------------------------------------------------------
-  function reasonForm(kind, id, labelKey, confirmKey, onConfirm) {
+  function reasonForm(kind, id, labelKey, confirmKey, onConfirm, hintKey = null) {
     const key = `${kind}:${id}`;
     const inputId = `reason-${kind}-${id}`;
-    const input = h("input", { type: "text", id: inputId, class: "reason-input", maxlength: String(Number(ctx.limits().reason_text_max) || 500), value: ui.prompts.get(key) || "", "data-focus": "reason-" + kind });
+    const hintId = hintKey ? `reason-${kind}-${id}-hint` : null;
+    const input = h("input", { type: "text", id: inputId, class: "reason-input", maxlength: String(Number(ctx.limits().reason_text_max) || 500), value: ui.prompts.get(key) || "", "data-focus": "reason-" + kind, "aria-describedby": hintId });
     input.addEventListener("input", () => {
       if (ui.prompts.has(key)) ui.prompts.set(key, input.value);
     });
@@ -189,6 +200,7 @@ export function mountConsole(ctx) {
       },
       h("label", { for: inputId, text: t(labelKey) }),
       input,
+      hintKey ? h("p", { class: "hint reason-hint", id: hintId, text: t(hintKey) }) : null,
       h(
         "div",
         { class: "row-actions" },
@@ -336,7 +348,11 @@ export function mountConsole(ctx) {
     const erasing = prompting("erase", m.id);
     const self = state.me && state.me.id === m.id;
     el.className = "row member-row" + (m.online ? " is-online" : "");
-    const sig = JSON.stringify([m.name, m.role, m.muted, m.mute_reason, m.online, m.status, muting, removing, erasing, self, m.shadow_muted, m.erased, facilitator()]);
+    // In a code or passphrase room, a removed person can come back as someone new from another browser
+    // (protocol.md, "What a ban holds against"): the remove form says so, and what keeps them out.
+    const access = state.room ? state.room.access : null;
+    const comeBack = access === "code" || access === "passphrase";
+    const sig = JSON.stringify([m.name, m.role, m.muted, m.mute_reason, m.online, m.status, muting, removing, erasing, self, m.shadow_muted, m.erased, facilitator(), comeBack]);
     renderRow(el, sig, () => {
       const actions = [];
       if (m.role !== "facilitator" && !self) {
@@ -361,7 +377,7 @@ export function mountConsole(ctx) {
           shadowBadge(m),
         ),
         muting ? reasonForm("mute", m.id, "console.muteReason", "console.mute", (reason) => ctx.act("member.mute", { member: m.id, reason }).catch(() => {})) : null,
-        removing ? reasonForm("remove", m.id, "console.removeReason", "console.remove", (reason) => ctx.act("member.remove", { member: m.id, reason }).catch(() => {})) : null,
+        removing ? reasonForm("remove", m.id, "console.removeReason", "console.remove", (reason) => ctx.act("member.remove", { member: m.id, reason }).catch(() => {}), comeBack ? "console.removeComeBack" : null) : null,
         erasing ? eraseForm(m) : null,
         !muting && !removing && !erasing && actions.length ? h("div", { class: "row-actions" }, actions) : null,
       ];
@@ -553,7 +569,7 @@ function buildShare(ctx, state, isFacilitator) {
     const joinUrl = links.join_url || `${location.origin}/j/${code}`;
     const rows = [linkRow({ id: "share-participant", labelKey: "share.participantLink", url: joinUrl, ctx })];
     // This console's own link (its token in the fragment), to reopen it on another device (#13).
-    rows.push(linkRow({ id: "share-console", labelKey: isFacilitator ? "share.facilitatorLink" : "share.consoleLink", url: location.href, hintKey: "share.consoleHint", open: false, ctx }));
+    rows.push(linkRow({ id: "share-console", labelKey: isFacilitator ? "share.facilitatorLink" : "share.consoleLink", url: ownConsoleUrl(code, ctx.session && ctx.session.token), hintKey: "share.consoleHint", open: false, ctx }));
     if (links.screen_url) rows.push(linkRow({ id: "share-screen", labelKey: "share.screenLink", url: links.screen_url, ctx }));
     if (isFacilitator && links.moderator_url) rows.push(linkRow({ id: "share-moderator", labelKey: "share.moderatorLink", url: links.moderator_url, hintKey: "share.moderatorHint", ctx }));
     return rows;

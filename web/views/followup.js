@@ -116,7 +116,9 @@ export function repliesList(ctx, state, replies, { staff = false, id = null } = 
     { class: "replies", id, "aria-label": t("reply.listLabel", { count: replies.length }) },
     replies.map((r) => {
       const badges = [];
-      if (r.state === "pending") badges.push(h("span", { class: "badge badge-pending", text: staff || !r.held ? t("reply.pending") : t("note.held") }));
+      // A reply waiting in the outbox (offline, the board): "Sending…", as a note.
+      if (r.outgoing) badges.push(h("span", { class: "badge badge-pending", text: t("note.sending") }));
+      else if (r.state === "pending") badges.push(h("span", { class: "badge badge-pending", text: staff || !r.held ? t("reply.pending") : t("note.held") }));
       if (staff) badges.push(...triageBadges(r));
       if (r.state === "hidden") badges.push(h("span", { class: "badge badge-hidden", text: r.hide_reason ? t("note.hiddenReason", { reason: r.hide_reason }) : t("note.hidden") }));
       const actions = [];
@@ -128,7 +130,7 @@ export function repliesList(ctx, state, replies, { staff = false, id = null } = 
       }
       return h(
         "li",
-        { class: "reply" + (r.staff ? " is-staff" : "") + " is-" + r.state, dataset: { reply: r.id } },
+        { class: "reply" + (r.staff ? " is-staff" : "") + " is-" + r.state + (r.outgoing ? " is-sending" : ""), dataset: { reply: r.id } },
         h("p", { class: "reply-meta" }, replyAuthor(r, state), h("time", { class: "reply-time", text: formatWhen(r.at) }), badges),
         h("p", { class: "reply-text", text: r.text }),
         actions.length ? h("div", { class: "row-actions" }, actions) : null,
