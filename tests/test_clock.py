@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,6 +73,22 @@ class Ahead:
         return self.clock() + self.now
 
 
+async def a_room_used(data: Path, clock: Clock) -> dict[str, Any]:
+    """A room made and used (a round opened and closed) on a hub with ``clock``, then stopped: its links."""
+    hub = Hub(settings(data), clock=clock)
+    await hub.start()
+    try:
+        _, links = await new_room(hub)
+        fay = Wire(hub)
+        await fay.attached("auth", token=links["facilitator_token"])
+        await fay.ok("round.open", kind="ideate", prompt="Warm-up", duration=None, private=False)
+        await fay.ok("round.close")
+        await fay.close()
+    finally:
+        await hub.stop()
+    return links
+
+
 def closed(wire: Wire) -> bool:
     return any(e["name"] == "round.closed" for e in wire.events)
 
@@ -90,17 +107,7 @@ async def test_a_room_last_used_on_a_fast_clock_runs_on_after_a_restart(
     clock = Clock()
     data = tmp_path / "data"
     clock.now += 3600
-    hub = Hub(settings(data), clock=clock)
-    await hub.start()
-    try:
-        _, links = await new_room(hub)
-        fay = Wire(hub)
-        await fay.attached("auth", token=links["facilitator_token"])
-        await fay.ok("round.open", kind="ideate", prompt="Warm-up", duration=None, private=False)
-        await fay.ok("round.close")
-        await fay.close()
-    finally:
-        await hub.stop()
+    links = await a_room_used(data, clock)
     clock.now -= 3600  # NTP corrects the clock; the server restarts
     hub = Hub(settings(data), clock=clock)
     await hub.start()
@@ -169,15 +176,7 @@ async def test_a_room_ahead_follows_its_worker_s_clock_once_that_catches_up(
     time follows its worker's clock again once that catches up."""
     clock = Clock()
     data = tmp_path / "data"
-    hub = Hub(settings(data), clock=clock)
-    await hub.start()
-    try:
-        _, links = await new_room(hub)
-        fay = Wire(hub)
-        await fay.attached("auth", token=links["facilitator_token"])
-        await fay.close()
-    finally:
-        await hub.stop()
+    links = await a_room_used(data, clock)
     clock.now -= 3000  # restarted behind (the clock restored from a file), then NTP sets it forward
     hub = Hub(settings(data), clock=clock)
     await hub.start()

@@ -7,7 +7,6 @@ document alone relies on.
 from __future__ import annotations
 
 import json
-import socket
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.protocol.conftest import Connect, StartServer, server_log
+from tests.protocol.test_hosts import handshake
 from tests.protocol.test_http import assert_error, http, post_room
 from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
@@ -57,25 +57,10 @@ def test_a_malformed_origin_on_the_websocket_handshake_is_refused_with_403(
     """protocol.md (Origin check): a refused origin gets HTTP 403 and a ``forbidden`` JSON body. A
     malformed one gets 500 and a traceback in the log."""
     server = start_server(check_log=False)
-    head = (
-        "GET /ws HTTP/1.1\r\n"
-        f"Host: 127.0.0.1:{server.port}\r\n"
-        "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-        f"Origin: {origin}\r\n\r\n"
-    )
-    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
-        sock.sendall(head.encode("latin-1"))
-        answer = b""
-        while b"\r\n\r\n" not in answer:
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            answer += chunk
-    status_line = answer.split(b"\r\n", 1)[0].decode()
+    status_line = handshake(server, f"127.0.0.1:{server.port}", origin)
     server.stop()  # whatever it was to log about the request is written once it has stopped
     log = server_log(server)
-    assert " 403 " in status_line, (status_line, answer[:300])
+    assert " 403 " in status_line, status_line
     assert "Traceback" not in log, log[-3000:]
 
 

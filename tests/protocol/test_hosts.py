@@ -10,14 +10,14 @@ from tests.protocol.test_http import assert_error, http
 from tests.support.server import ServerProcess
 
 
-def handshake(server: ServerProcess, host: str) -> str:
-    """The status line of a WebSocket handshake sent with this Host header."""
+def handshake(server: ServerProcess, host: str, origin: str | None = None) -> str:
+    """The status line of a WebSocket handshake sent with this Host header (and Origin: the host's)."""
     head = (
         "GET /ws HTTP/1.1\r\n"
         f"Host: {host}\r\n"
         "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: workshop.v1.json\r\n"
-        f"Origin: http://{host}\r\n\r\n"
+        f"Origin: {origin or 'http://' + host}\r\n\r\n"
     )
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
         sock.sendall(head.encode("latin-1"))

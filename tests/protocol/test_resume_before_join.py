@@ -11,18 +11,26 @@ from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
 
 
-async def taken_off(
+async def ann_in_an_open_round(
     server: ServerProcess, connect: Connect
-) -> tuple[dict[str, Any], Client, dict[str, Any], dict[str, Any]]:
-    """A room where Ann posted four ideas in an open round: one hidden by the facilitator, one withdrawn,
-    one edited (the first three carry SECRET in the text they had), one plain. Returns the room's links,
-    Ann, and the edited and the plain ideas' replies."""
+) -> tuple[dict[str, Any], Client, Client]:
+    """A new room with an open ideation round: its links, the facilitator's client and Ann's."""
     links = create_room(server.url)
     facilitator = await connect(server)
     await facilitator.auth(links["facilitator_token"])
     await facilitator.ok("round.open", kind="ideate", prompt="Q", private=False, duration=None)
     ann = await connect(server)
     await ann.join(links["room"], "Ann")
+    return links, facilitator, ann
+
+
+async def taken_off(
+    server: ServerProcess, connect: Connect
+) -> tuple[dict[str, Any], Client, dict[str, Any], dict[str, Any]]:
+    """A room where Ann posted four ideas in an open round: one hidden by the facilitator, one withdrawn,
+    one edited (the first three carry SECRET in the text they had), one plain. Returns the room's links,
+    Ann, and the edited and the plain ideas' replies."""
+    links, facilitator, ann = await ann_in_an_open_round(server, connect)
     hidden = await ann.ok("idea.post", text="SECRET-HIDDEN call 0612345678")
     gone = await ann.ok("idea.post", text="SECRET-WITHDRAWN my boss is a thief")
     edited = await ann.ok("idea.post", text="SECRET-EDITED the first draft")
@@ -132,12 +140,7 @@ async def test_a_note_brought_back_by_an_undone_merge_then_hidden_is_not_replaye
     """Found by review: ``idea.unmerged`` carries the texts of the notes it brings back, but the replay's
     check knew only the usual carriers (posted, edited...). Bob joined after a note was merged away,
     slept while the merge was undone and the note hidden as abusive: his replay handed him its text."""
-    links = create_room(server.url)
-    facilitator = await connect(server)
-    await facilitator.auth(links["facilitator_token"])
-    await facilitator.ok("round.open", kind="ideate", prompt="Q", private=False, duration=None)
-    ann = await connect(server)
-    await ann.join(links["room"], "Ann")
+    links, facilitator, ann = await ann_in_an_open_round(server, connect)
     kept = await ann.ok("idea.post", text="keep this")
     abusive = await ann.ok("idea.post", text="ABUSIVE call 0612345678")
     merged = await facilitator.ok("idea.merge", into=kept["idea"]["id"], ideas=[abusive["idea"]["id"]])
