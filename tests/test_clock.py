@@ -12,6 +12,7 @@ import pytest
 
 from tests.test_cluster import Wire, new_room, settings, two_hubs
 from tests.test_retention import Clock
+from workshop_server import clock as clock_module
 from workshop_server import host as host_module
 from workshop_server.clock import SteadyClock
 from workshop_server.hub import Hub
@@ -103,7 +104,7 @@ async def test_a_room_last_used_on_a_fast_clock_runs_on_after_a_restart(
     time now runs on from where it was, and ``server_time`` is the room's."""
     monkeypatch.setattr(host_module, "TIMER_STEP", 0.2)
     steady = Ahead(time.monotonic)
-    monkeypatch.setattr(host_module, "steady", steady)
+    monkeypatch.setattr(clock_module, "steady", steady)
     clock = Clock()
     data = tmp_path / "data"
     clock.now += 3600
@@ -120,7 +121,7 @@ async def test_a_room_last_used_on_a_fast_clock_runs_on_after_a_restart(
         assert rnd["deadline"] - reply["server_time"] == pytest.approx(10, abs=1)  # was 3,610
         pong = await fay.call("ping")
         assert rnd["deadline"] - pong["server_time"] == pytest.approx(10, abs=1)
-        steady.now += 13  # the round's ten seconds and its grace pass (the room runs on this clock)
+        steady.now += 13  # the round's ten seconds and its grace pass (a room ahead runs on this clock)
         await fay.until(lambda: closed(fay), timeout=5)
         await fay.close()
     finally:

@@ -12,7 +12,7 @@ plus the step, and close that much late.
 The price: after a backward step, this worker's time stays ahead of the system's by the step until it
 restarts (workers started after the step, and other machines, are that much behind it). A room last
 used on a clock that was ahead runs on from where its own clock was, on the worker that loads it next,
-until that worker's clock catches up (``LocalRoom.now``), and the ``server_time`` of its replies is the
+until that worker's clock catches up (:class:`Lead`), and the ``server_time`` of its replies is the
 room's time: its deadlines and its clients' countdowns agree, and its timer closes rounds on time.
 """
 
@@ -21,7 +21,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-__all__ = ["SteadyClock"]
+__all__ = ["Lead", "SteadyClock", "steady"]
+
+#: The monotonic clock a :class:`Lead` runs on (a module attribute: tests move it on).
+steady = time.monotonic
 
 
 class SteadyClock:
@@ -45,3 +48,18 @@ class SteadyClock:
             self._base = wall - mono
             return wall
         return steady  # it stepped back: go on from where it was
+
+
+class Lead:
+    """A time that was ``base`` at a moment and has run on since at the pace of the monotonic clock:
+    ``now(clock)`` is it, or ``clock`` once that is later. A room loaded with a clock ahead of its
+    worker's runs on from there (``LocalRoom``), and a connection counts down from what its room's owner
+    last said (``Session.server_time``), until the worker's clock catches up."""
+
+    __slots__ = ("at", "base")
+
+    def __init__(self, base: float) -> None:
+        self.base, self.at = base, steady()
+
+    def now(self, clock: float) -> float:
+        return max(clock, self.base + steady() - self.at)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import msgpack
 
 from workshop_server import errors
+from workshop_server.clock import Lead
 from workshop_server.close_codes import CloseCode
 from workshop_server.handle import Attached, Reply, Seat
 from workshop_server.rooms import Room, queries, view_for
@@ -140,9 +141,6 @@ def _resolver(future: asyncio.Future[Any]) -> Done:
 #: The longest a room's timer sleeps before it looks at the clock again (``LocalRoom._arm``).
 TIMER_STEP = 5.0
 
-#: The monotonic clock a room's time runs on while it is ahead of its worker's (``LocalRoom.now``).
-steady = time.monotonic
-
 
 class LocalRoom:
     """The one authority for a room, in this worker (a :class:`~workshop_server.handle.RoomHandle`)."""
@@ -176,14 +174,12 @@ class LocalRoom:
         # on a worker whose clock was fast (NTP then stepped it back, and this worker started after
         # that, or another machine took it over) would otherwise stand still until this worker's clock
         # caught up, its rounds running that much late.
-        self._loaded = (room.clock, steady())
+        self._loaded = Lead(room.clock)
 
     def now(self) -> float:
         """The room's time now: this worker's clock, or, while that is behind where the room's time was
-        when it loaded, that time run on at the pace of the monotonic clock (as :class:`SteadyClock`
-        goes on after a step back; a forward step of this worker's clock is followed)."""
-        base, at = self._loaded
-        return max(self.hub.clock(), base + steady() - at)
+        when it loaded, that time run on since (a forward step of this worker's clock is followed)."""
+        return self._loaded.now(self.hub.clock())
 
     @property
     def feed(self) -> Fanout:
@@ -410,11 +406,12 @@ class LocalRoom:
         room = self.room
         metrics = self.hub.metrics
         remote = False
+        now = self.now()  # the replies' server_time
         for item in batch:
             remote = remote or item.remote
             if item.command is not None:
                 reply = self._reply(item)
-                reply.now = self.now()
+                reply.now = now
                 if item.seat is not None and reply.error is None:  # a join: attach the member it made
                     member = item.outcome.result["member"]
                     seat = item.seat

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.types import Receive, Send
 
 from workshop_server import errors, protocol
+from workshop_server.clock import Lead
 from workshop_server.close_codes import CLOSE_REASONS, CloseCode
 from workshop_server.connection import HELD
 from workshop_server.flusher import flusher
@@ -147,9 +148,9 @@ class Session:
         self.erasing = 0  # its member's erasure sent from here: closed after the reply, not before
         self._close_after: tuple[CloseCode, str] | None = None  # once the held replies are sent
         self.attached = False  # the join or auth reply is out: room commands are accepted
-        # The room's time as its owner last said, and when (monotonic): a room's time may run ahead of
-        # this worker's clock (``LocalRoom.now``), or its owner's clock be ahead of this one's.
-        self.room_time: tuple[float, float] | None = None
+        # The room's time as its owner last said, run on since: a room's time may run ahead of this
+        # worker's clock (``LocalRoom.now``), or its owner's clock be ahead of this one's.
+        self.room_time: Lead | None = None
         self._out: list[str | bytes] = []  # a list: empty, it holds no item array (a deque keeps a block)
         # While a join or auth is attached but its reply is not out yet: the events delivered meanwhile,
         # sent right after the reply (the reply comes before any event of the room).
@@ -636,14 +637,11 @@ class Session:
         """The time of the connection's room, for ``server_time`` (clients' countdowns): this worker's
         clock, or the room's time last heard of, run on since, while that is ahead."""
         clock = self.hub.clock()
-        if self.room_time is None:
-            return clock
-        base, at = self.room_time
-        return max(clock, base + time.monotonic() - at)
+        return clock if self.room_time is None else self.room_time.now(clock)
 
     def _learn_time(self, now: float | None) -> None:
         if now is not None:
-            self.room_time = (now, time.monotonic())
+            self.room_time = Lead(now)
 
     def _answer(self, cmd: c.Command, future: asyncio.Future[Reply]) -> None:
         if isinstance(cmd, c.MemberErase) and cmd.member in (None, self.member_id):
