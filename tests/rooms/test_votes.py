@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
-from tests.rooms.helpers import FACILITATOR, Workshop
+from tests.rooms.helpers import FACILITATOR, Received, Workshop
 from workshop_server.rooms import commands as c
 from workshop_server.rooms.events import PUBLIC, STAFF, member_key
+from workshop_server.rooms.text import VOTE_GAP_FIXES
 
 
 def vote_room(voters: int = 3, ideas: int = 4, **vote: Any) -> tuple[Workshop, list[str], list[str]]:
@@ -253,10 +254,63 @@ def test_hiding_an_idea_refunds_its_dots(paused: bool) -> None:
     w.fail(ann, c.VoteAdd, "not_found", idea=i1)
 
 
-def test_hiding_an_idea_without_dots_emits_no_refund() -> None:
-    w, _, (i1, _, _, _) = vote_room()
+@pytest.mark.parametrize("hide_totals", [True, False])
+def test_hiding_an_idea_without_dots_emits_no_refund(hide_totals: bool) -> None:
+    w, _, (i1, _, _, _) = vote_room(hide_totals=hide_totals)
+    if hide_totals:  # before text rules 22 (journals written then replay so)
+        w.room.text_rules = VOTE_GAP_FIXES - 1
     out = w.do(FACILITATOR, c.IdeaHide, idea=i1)
     assert [e.name for e in out.events] == ["idea.hidden"]
+
+
+def _hidden_ballot_run(target: str, action: str, on: int) -> tuple[list[Received], list[Received]]:
+    """Bob puts a dot on the first target of a vote with hidden totals (``on`` 0), or Dan on the second
+    (``on`` 1), then staff do ``action`` to the first target, or remove Bob: what Cat, who did not vote,
+    and the room screen receive."""
+    w = Workshop()
+    ann, bob, cat, dan = (w.join(name) for name in ("Ann", "Bob", "Cat", "Dan"))
+    w.open_ideate(private=False)
+    i1, i2, i3 = (w.post(ann, f"idea {k}") for k in range(3))
+    t1, t2 = (
+        str(w.ok(FACILITATOR, c.ThemeCreate, name=f"T{k}", ideas=[i])["theme"]["id"])
+        for k, i in ((1, i1), (2, i2))
+    )
+    w.close()
+    w.open_vote(hide_totals=True, target=target)
+    field, targets = ("idea", [i1, i2]) if target == "ideas" else ("theme", [t1, t2])
+    cat_view, screen = w.viewer(cat), w.screen()
+    w.ok((bob, dan)[on], c.VoteAdd, **{field: targets[on]})
+    do = {
+        "hide": lambda: w.ok(FACILITATOR, c.IdeaHide, idea=i1),
+        "merge": lambda: w.ok(FACILITATOR, c.IdeaMerge, into=i3, ideas=[i1]),
+        "unmerge": lambda: w.ok(
+            FACILITATOR, c.IdeaUnmerge, merge=w.ok(FACILITATOR, c.IdeaMerge, into=i3, ideas=[i1])["merge"]
+        ),
+        "dissolve": lambda: w.ok(FACILITATOR, c.ThemeDissolve, theme=t1),
+        "remove": lambda: w.ok(FACILITATOR, c.MemberRemove, member=bob),
+    }
+    do[action]()
+    w.ok(FACILITATOR, c.ThemeCreate, name="Later")  # an event everyone sees: a gap before it shows
+    assert cat_view.names()[-1] == screen.names()[-1] == "theme.created"
+    return cat_view.received, screen.received
+
+
+@pytest.mark.parametrize(
+    ("target", "action"),
+    [
+        ("ideas", "hide"),
+        ("ideas", "merge"),
+        ("ideas", "unmerge"),
+        ("themes", "hide"),
+        ("themes", "dissolve"),
+        ("ideas", "remove"),
+    ],
+)
+def test_a_hidden_ballot_shows_no_gap_where_someone_else_had_dots(target: str, action: str) -> None:
+    """Text rules 22: with hidden totals, what a hide, a merge, its undoing, a dissolved theme or a removal
+    did to the dots is emitted whether or not anyone had dots there, so those who see none of it see the
+    same seqs either way."""
+    assert _hidden_ballot_run(target, action, 0) == _hidden_ballot_run(target, action, 1)
 
 
 def test_refund_with_shown_totals_is_public() -> None:
@@ -299,8 +353,11 @@ def test_removing_a_member_refunds_their_dots(hide_totals: bool) -> None:
     w.vote(bob, i2, times=2)
 
 
-def test_removing_a_member_without_dots_emits_no_refund() -> None:
-    w, (ann, _, _), _ = vote_room()
+@pytest.mark.parametrize("hide_totals", [True, False])
+def test_removing_a_member_without_dots_emits_no_refund(hide_totals: bool) -> None:
+    w, (ann, _, _), _ = vote_room(hide_totals=hide_totals)
+    if hide_totals:  # before text rules 22
+        w.room.text_rules = VOTE_GAP_FIXES - 1
     out = w.do(FACILITATOR, c.MemberRemove, member=ann)
     assert [e.name for e in out.events] == ["member.removed", "presence"]
 

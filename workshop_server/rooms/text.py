@@ -191,7 +191,7 @@ def clean_name(raw: str, limit: int, *, blanks: bool = True) -> str:
 #: The text rules new commands are handled under. Each journal entry records the version it was handled
 #: under, so that a replay applies the same rules and gives the same texts (an entry without one was
 #: written under version 1).
-TEXT_RULES = 21
+TEXT_RULES = 22
 """Version 3 adds the word filter (``rooms/triage.py``): the cleaning is version 2's. Version 4 (the
 same texts) fixes merges and results, which changed what some commands emit: :data:`MERGE_FIXES`.
 Version 5 refuses texts and names made only of characters that show nothing (:data:`BLANKS_FROM`)
@@ -214,7 +214,8 @@ Version 19 keeps a shadow-muted member's shadowed ideas in their themes in its o
 (:data:`SHADOW_THEME_FIXES`). Version 20 makes an erasure and the personal purge drop the stored replies
 that held personal text, and lets an unban lift the device ban of an erased member
 (:data:`ERASED_RECORDS_FIXES`). Version 21 counts only the members still in the room against its member
-cap (:data:`MEMBER_CAP_FIXES`)."""
+cap (:data:`MEMBER_CAP_FIXES`). Version 22 makes a vote with hidden totals say what a hide, a merge, an
+undoing or a removal did to its dots even when they did nothing (:data:`VOTE_GAP_FIXES`)."""
 #: From this version on (entries handled under it, and everything live): a merged idea that absorbed a
 #: note of an anonymous round names no co-author (``RoomState.anonymous_credit``); undoing a merge
 #: gives back only the dots it moved, not those it refunded, and takes back the credit it had added to
@@ -331,6 +332,13 @@ ERASED_RECORDS_FIXES = 20
 #: counted: one address that knew a ``code`` room's code filled it with scripted joins, and removing them
 #: freed nothing, so nobody could join again. Journals written before replay as they were.
 MEMBER_CAP_FIXES = 21
+#: From this version on: in a vote whose totals are hidden, a target leaving the vote (an idea hidden or
+#: merged, a theme dissolved or emptied), an undone merge and a removal always emit the totals event that
+#: says what they did to the dots (staff's view; each voter concerned gets its own), even when no dots
+#: moved. Before, it was emitted only when some had: the others, who receive nothing of it, saw a gap in
+#: the seqs exactly when someone else had dots there, which told them so (one bit of a hidden ballot).
+#: Journals written before replay as they were.
+VOTE_GAP_FIXES = 22
 
 
 def legacy_clean_name(raw: str, limit: int) -> str:

@@ -245,7 +245,7 @@ def _emit_dots(
     room: RoomState, record: Merge, targets: list[str], refunded: dict[str, int], now: float
 ) -> None:
     rnd = room.active_vote_round()
-    if rnd is None or rnd.target != "ideas" or not record.moved:
+    if rnd is None or rnd.target != "ideas" or not (record.moved or votes.always_told(room, rnd)):
         return
     votes.emit_totals(room, rnd, targets, refunded, now)
 
@@ -322,7 +322,8 @@ def unmerge(room: RoomState, cmd: c.IdeaUnmerge, actor: str | None, now: float) 
             public["outer"] = public_above
         result[PUBLIC] = public
     room.emit(EventName.IDEA_UNMERGED, result, now)
-    if back:
+    rnd = room.active_vote_round()
+    if back or (rnd is not None and votes.always_told(room, rnd)):
         told = dict.fromkeys(back, 0) if room.text_rules >= VOTE_FIXES else {}
         _emit_dots(room, record, [into.id, *record.ideas], told, now)
     votes.show_kept(room, kept, now)

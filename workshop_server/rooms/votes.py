@@ -15,7 +15,7 @@ from workshop_server.rooms.events import PUBLIC, STAFF, Data, EventName, member_
 from workshop_server.rooms.model import RoomState
 from workshop_server.rooms.registry import PARTICIPANT, handles
 from workshop_server.rooms.state import Round, RoundStatus
-from workshop_server.rooms.text import SHADOW_THEME_FIXES, SHADOW_VOTE_FIXES
+from workshop_server.rooms.text import SHADOW_THEME_FIXES, SHADOW_VOTE_FIXES, VOTE_GAP_FIXES
 
 
 def _vote_round(room: RoomState) -> Round:
@@ -143,12 +143,16 @@ def refund(
     ideas, which they see as published). ``public``: whether the public saw its total (default: it is not
     a shadowed target)."""
     rnd = room.active_vote_round()
-    if rnd is None or target_id not in rnd.totals:
+    if rnd is None:
         return
     name = _field(rnd)
     seen = not room.shadowed_target(target_id) if public is None else public
+    # Whether the target was one of this vote's (an idea hidden during a vote on themes was not).
+    told = seen and always_told(room, rnd) and (target_id in room.ideas) == (rnd.target == "ideas")
+    if target_id not in rnd.totals and not told:
+        return
     refunded = [voter for voter, mine in rnd.dots.items() if target_id in mine and voter not in keep]
-    if not refunded and not (seen and not rnd.hide_totals):
+    if not refunded and not (seen and not rnd.hide_totals) and not told:
         return  # every dot stays, and the public never saw them
     for voter in refunded:
         take_dots(rnd, voter, target_id, rnd.dots[voter][target_id])
@@ -162,6 +166,13 @@ def refund(
     for voter in refunded:
         result[member_key(voter)] = {name: target_id, "my_dots": 0, **views.my_votes(rnd, voter)}
     room.emit(EventName.VOTE_CHANGED, result, now)
+
+
+def always_told(room: RoomState, rnd: Round) -> bool:
+    """Whether what a command did to ``rnd``'s dots is emitted even when it did nothing (text rules 22):
+    in a vote with hidden totals, those who see none of it would otherwise see a gap in the seqs exactly
+    when someone else had dots there."""
+    return rnd.hide_totals and room.text_rules >= VOTE_GAP_FIXES
 
 
 def refund_emptied_themes(room: RoomState, theme_ids: set[str], now: float, *, public: bool = True) -> None:
@@ -201,9 +212,9 @@ def show_kept(room: RoomState, kept: set[str], now: float) -> None:
 def refund_member(room: RoomState, member_id: str, now: float) -> None:
     """A removed member's dots leave the open vote."""
     rnd = room.active_vote_round()
-    if rnd is None or not rnd.dots.get(member_id):
+    if rnd is None or not (rnd.dots.get(member_id) or always_told(room, rnd)):
         return
-    changed = list(rnd.dots[member_id].items())
+    changed = list(rnd.dots.get(member_id, {}).items())
     for target_id, count in changed:
         take_dots(rnd, member_id, target_id, count)
     emit_totals(room, rnd, [target_id for target_id, _ in changed], {}, now)
