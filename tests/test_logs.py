@@ -74,3 +74,27 @@ async def test_the_server_log_never_shows_query_secrets(tmp_path: Path) -> None:
         "SECRETPERSONAL",
     ):
         assert secret not in log, secret
+
+
+@pytest.mark.parametrize("level", ["debug", "trace"])
+async def test_debug_and_trace_logs_show_no_credential_nor_idea(tmp_path: Path, level: str) -> None:
+    """Below info, the websockets library logs every frame and uvicorn each ASGI scope: a frame's content
+    (join ids, tokens, passphrases, ideas) and a scope's query string never reach the log."""
+    server = ServerProcess(tmp_path / "data", log_level=level)
+    server.start()
+    try:
+        code = create_room(server.url)["room"]
+        client = await Client.connect(f"{server.ws_url}?token=SECRETSOCKET")
+        await client.request(
+            {"id": "SECRETJOINID", "type": "join", "room": code, "name": "Ann", "accept_rules": 1}
+        )
+        await client.fails("invalid_token", "auth", token="v1.SECRETAUTHTOKEN.x")
+        await client.close()
+    finally:
+        server.stop()
+    log = server.log_path.read_text(errors="replace")
+    assert "< TEXT [" in log, log[-4000:]  # the frames were logged, by kind and size
+    if level == "trace":
+        assert "Started scope=" in log and "'query_string': b'token=[redacted]'" in log, log[-4000:]
+    for secret in ("SECRETSOCKET", "SECRETJOINID", "SECRETAUTHTOKEN"):
+        assert secret not in log, secret

@@ -9,6 +9,14 @@ Tokens travel in links' fragments (``/r/CODE#token=…``), which browsers never 
 was percent-encoded on its way (a link rewriter, a chat app, a mail client) sends its fragment in the
 path instead (``/r/CODE%23token%3D…``): everything after such an encoded ``#``, up to the query string,
 is redacted too.
+
+Below ``info``, two more loggers print what a client sent, and get the same filter:
+
+- at ``debug``, the ``websockets`` library logs every frame (``< TEXT '{"id": …, "type": "auth", "token":
+  …}'``): join ids, tokens, passphrases and the ideas' texts. A data frame is logged as its kind and
+  length only (``< TEXT [212 bytes]``); control frames (ping, pong, close) as they are;
+- at ``trace``, uvicorn logs each request's ASGI scope (``uvicorn.asgi``), whose ``query_string``,
+  ``path`` and ``raw_path`` are redacted as above (it already leaves out the headers and bodies).
 """
 
 from __future__ import annotations
@@ -18,14 +26,18 @@ import re
 from typing import Final
 from urllib.parse import unquote_plus
 
+from websockets.frames import Frame, Opcode
+
 __all__ = ["LOGGERS", "REDACTED", "SECRET_PARAMETERS", "RedactQuerySecrets", "install", "redact"]
 
 #: Query parameters whose values are credentials: tokens, invites, organiser keys, download keys.
 SECRET_PARAMETERS: Final = frozenset({"token", "invite", "key", "dl", "passphrase"})
 #: What a secret value is replaced with.
 REDACTED: Final = "[redacted]"
-#: The loggers that print request paths with their query strings.
-LOGGERS: Final = ("uvicorn.access", "uvicorn.error")
+#: The loggers that print request paths with their query strings, or what clients sent.
+LOGGERS: Final = ("uvicorn.access", "uvicorn.error", "uvicorn.asgi", "websockets.server")
+
+_DATA_OPCODES: Final = frozenset({Opcode.TEXT, Opcode.BINARY, Opcode.CONT})
 
 # A query string: after a "?", up to whitespace, a quote or the end.
 _QUERY = re.compile(r"\?([^\s\"'<>]*)")
@@ -54,17 +66,40 @@ def redact(text: str) -> str:
     return _QUERY.sub(_redact_query, text)
 
 
+def _redact_arg(arg: object) -> object:
+    """One argument of a log record, as it may be logged."""
+    if isinstance(arg, str):
+        return redact(arg)
+    if isinstance(arg, Frame):
+        if arg.opcode in _DATA_OPCODES:
+            return f"{arg.opcode.name} [{len(arg.data)} bytes]"
+        return arg
+    if isinstance(arg, dict) and "query_string" in arg:  # an ASGI scope (uvicorn's trace)
+        scope = dict(arg)
+        query = scope["query_string"]
+        if isinstance(query, bytes) and query:
+            scope["query_string"] = redact("?" + query.decode("latin-1"))[1:].encode("latin-1")
+        for key in ("path", "raw_path"):
+            value = scope.get(key)
+            if isinstance(value, str):
+                scope[key] = redact(value)
+            elif isinstance(value, bytes):
+                scope[key] = redact(value.decode("latin-1")).encode("latin-1")
+        return scope
+    return arg
+
+
 class RedactQuerySecrets(logging.Filter):
-    """Rewrites a record's message and string arguments; never drops a record."""
+    """Rewrites a record's message and arguments; never drops a record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str):
             record.msg = redact(record.msg)
         args = record.args
         if isinstance(args, tuple):
-            record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in args)
+            record.args = tuple(_redact_arg(arg) for arg in args)
         elif isinstance(args, dict):
-            record.args = {key: redact(arg) if isinstance(arg, str) else arg for key, arg in args.items()}
+            record.args = {key: _redact_arg(arg) for key, arg in args.items()}
         return True
 
 
