@@ -118,6 +118,16 @@ async def test_close_codes_are_counted(tmp_path: Path) -> None:
         silent = await Client.connect(server.ws_url)  # never authenticates: closed with 4002
         assert await silent.wait_closed(timeout=POLL_SECONDS) == 4002
         await eventually(server, "workshop_closes_total", '{code="4002"}', lambda v: v == 1)
+
+        dropped = await Client.connect(server.ws_url)  # the network drops it: no close frame
+        dropped.ws.transport.abort()
+        await eventually(server, "workshop_closes_total", '{code="1006"}', lambda v: v == 1)
+
+        bare = await Client.connect(server.ws_url)  # a close frame without a status code: 1005
+        bare.ws.protocol.send_close()
+        bare.ws.transport.write(bare.ws.protocol.data_to_send()[0])
+        await eventually(server, "workshop_closes_total", '{code="1005"}', lambda v: v == 1)
+        bare.ws.transport.abort()
         text = await asyncio.to_thread(scrape, server)
     assert 'workshop_closes_total{code="3999"}' not in text
 

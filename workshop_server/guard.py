@@ -635,4 +635,9 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
         if ticket is not None:
             ticket.release()
             ticket.admission.forget_transport(self.transport)
+        if self.handshake_complete and self.conn.close_rcvd is None:
+            # Gone without a close frame: 1006 (RFC 6455, 7.1.5), which the metrics count as network
+            # drops. uvicorn says 1005, the code of a close frame without a status; the application reads
+            # the first disconnect and never the one uvicorn puts after this.
+            self.queue.put_nowait({"type": "websocket.disconnect", "code": 1006})
         super().connection_lost(exc)
