@@ -656,3 +656,25 @@ def test_a_short_secret_file_stops_the_server_with_one_clear_line(tmp_path: Path
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().count("\n") == 0, result.stderr  # one line
     assert len(explaining_lines(result.stderr)) == 1, result.stderr
+
+
+def test_missing_web_files_are_told_at_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Installed without the repository (``pip install .``), the default web directory does not exist:
+    the pages would be blank with no word in the log."""
+    import logging
+
+    from workshop_server import app
+
+    logger = logging.getLogger("workshop_server")  # it does not propagate to the root logger
+    logger.addHandler(caplog.handler)
+    try:
+        app.create_app(Settings(data_dir=tmp_path / "data"))
+        assert not [r for r in caplog.records if "web app's files" in r.getMessage()]
+        monkeypatch.setattr(app, "WEB_DIR", tmp_path / "site-packages" / "web")
+        app.create_app(Settings(data_dir=tmp_path / "data"))
+    finally:
+        logger.removeHandler(caplog.handler)
+    told = [r for r in caplog.records if "web app's files" in r.getMessage()]  # (caplog may see it twice)
+    assert told and all(r.levelname == "WARNING" and "WORKSHOP_WEB_DIR" in r.getMessage() for r in told)

@@ -520,6 +520,12 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
     health = Health(hub)
     logs.install()  # no token from a query string in the access log
     configure_logging(settings.log_level)
+    if not (web_dir / "index.html").is_file():  # WORKSHOP_WEB_DIR is checked by the settings
+        log.warning(
+            "the web app's files are not in %s (installed without the repository?): the pages will be "
+            "blank. Set WORKSHOP_WEB_DIR to the repository's web/ directory",
+            web_dir,
+        )
 
     body_limit = 4 * (settings.title_max + settings.brief_max + settings.rules_max) + 4096
 
@@ -940,7 +946,10 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
         if page.exists():
             response = file_in_memory(page, FileResponse(page, headers={"cache-control": "no-cache"}), pages)
         else:
-            fallback = "<!doctype html><title>Workshop server</title><h1>Workshop server</h1>"
+            fallback = (
+                "<!doctype html><title>Workshop server</title><h1>Workshop server</h1>"
+                "<p>The web app's files were not found: see the server's log (WORKSHOP_WEB_DIR).</p>"
+            )
             response = Response(fallback, media_type="text/html")
         cookie = request.cookies.get(DEVICE_COOKIE)
         if cookie is None or hub.signer.verify_device(cookie) is None:
