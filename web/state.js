@@ -135,7 +135,8 @@ export class RoomState {
 
   putMember(member) {
     if (!member) return;
-    if (this.isStaff) this.members.set(member.id, member);
+    // Merged: a room written before text rules 23 sends staff the member without shadow_muted and erased.
+    if (this.isStaff) this.members.set(member.id, { ...this.members.get(member.id), ...member });
     if (this.me && member.id === this.me.id) this.me = { ...this.me, ...member };
   }
 

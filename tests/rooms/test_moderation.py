@@ -14,6 +14,7 @@ from workshop_server.rooms import commands as c
 from workshop_server.rooms import views
 from workshop_server.rooms.events import LOBBY, PUBLIC, STAFF, Effect
 from workshop_server.rooms.state import AuditEntry, RoomConfig
+from workshop_server.rooms.text import STAFF_FORM_FIXES, TEXT_RULES
 
 
 def moderated_room() -> tuple[Workshop, str, str, str]:
@@ -546,3 +547,38 @@ def test_a_hide_reason_reaches_the_ideas_credited_authors_and_staff_only() -> No
     assert not has_key(w.room.snapshot(bob, "participant")["ideas"], "hide_reason")
     assert not screen.has_key("hide_reason")
     assert [r.data for r in other.received if has_key(r.data, "hide_reason")] == [other.last("reply.hidden")]
+
+
+@pytest.mark.parametrize("rules", [TEXT_RULES, STAFF_FORM_FIXES - 1])
+def test_staff_see_the_staff_form_of_a_member_in_every_event(rules: int) -> None:
+    """Text rules 23: a console that replaces its record of a member with an event's kept it right; before,
+    muting a shadow-muted member (or removing then unbanning it, or muting an erased one) lost the flags."""
+    w = Workshop()
+    w.room.text_rules = rules
+    troll, gone = w.join("Troll"), w.join("Gone")
+    staff, own = w.viewer(FACILITATOR), w.viewer(troll)
+    w.ok(FACILITATOR, c.MemberShadowMute, member=troll)
+    w.ok(gone, c.MemberErase)
+    replies = [
+        w.ok(FACILITATOR, c.MemberMute, member=troll),
+        w.ok(FACILITATOR, c.MemberUnmute, member=troll),
+        w.ok(FACILITATOR, c.MemberRemove, member=troll),
+        w.ok(FACILITATOR, c.MemberUnban, member=troll),
+        w.ok(FACILITATOR, c.MemberJury, member=troll, juror=True),
+        w.ok(FACILITATOR, c.MemberMute, member=gone),
+    ]
+    seen = [
+        *(staff.last(name)["member"] for name in ("member.muted", "member.unmuted", "member.removed")),
+        *(staff.last(name)["member"] for name in ("member.unbanned", "member.jury")),
+        *(r["member"] for r in replies),
+    ]
+    if rules >= STAFF_FORM_FIXES:
+        assert all(view["shadow_muted"] for view in seen if view["id"] == troll)
+        assert staff.views("member.muted")[-1]["member"]["erased"] is True  # the erased member's
+        assert [r["member"]["erased"] for r in replies] == [False] * 5 + [True]
+    else:  # journals written before replay as they were
+        assert not any("shadow_muted" in view or "erased" in view for view in seen)
+    assert not own.has_key("shadow_muted") and not own.has_key("erased")  # never in its own views
+    joined = w.viewer(FACILITATOR)
+    w.join("Late")
+    assert ("shadow_muted" in joined.last("member.joined")["member"]) is (rules >= STAFF_FORM_FIXES)

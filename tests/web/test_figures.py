@@ -111,6 +111,13 @@ async def test_live_figures_exports_triage_and_erasure(web: Browsing, web_server
     await ben_row.get_by_role("button", name="Shadow mute for Ben").click()
     await expect(ben_row.locator(".badge-shadow")).to_have_text("Shadow-muted")
     await expect(console.locator("#audit-list")).to_contain_text("Facilitator shadow-muted Ben")
+    # Muting and unmuting Ben keep the marker (the console kept the member as member.muted gave it, which
+    # lacked shadow_muted before text rules 23: the marker went, and "Shadow mute" came back).
+    await ben_row.get_by_role("button", name="Mute Ben").click()
+    await console.locator(".reason-form input[id^='reason-mute-']").press("Enter")
+    await ben_row.get_by_role("button", name="Unmute Ben").click()
+    await expect(ben_row.get_by_role("button", name="Mute Ben")).to_be_visible()
+    await expect(ben_row.locator(".badge-shadow")).to_have_text("Shadow-muted")
     # What Ben writes now is seen by Ben and staff only; a moderator may publish it (a mistaken mute).
     posted = await ben.ok("idea.post", text="A shadowed idea")
     shadowed = console.locator(".staff-note", has_text="A shadowed idea")

@@ -157,7 +157,7 @@ def enter(room: RoomState, cmd: c.Enter, actor: str | None, now: float) -> Data:
     if invite is not None and role == "participant":
         invite.member = mid
     view = views.member_view(room, member)
-    staff: Data = {"member": view}
+    staff: Data = {"member": views.staff_member_view(room, member)}
     if invite is not None and role == "participant":
         staff["invite"] = to_plain(invite)  # now bound to this member
     # The new count reaches everyone with the next batched presence update, when the member's

@@ -50,10 +50,10 @@ def _moderated(
     room: RoomState, name: EventName, member: Member, actor: str | None, reason: str, now: float
 ) -> Data:
     entry = room.audit_entry(actor, str(name.value), member.id, reason, now)
-    staff = {"member": views.member_view(room, member), "audit": entry}
+    staff = {"member": views.staff_member_view(room, member), "audit": entry}
     own = {"member": views.member_view(room, member), "reason": reason}
     room.emit(name, {STAFF: staff, member_key(member.id): own}, now)
-    return {"member": views.member_view(room, member)}
+    return {"member": views.staff_member_view(room, member)}
 
 
 def _leave(room: RoomState, member_id: str, now: float) -> None:

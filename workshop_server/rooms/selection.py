@@ -84,8 +84,9 @@ def set_juror(room: RoomState, cmd: c.MemberJury, actor: str | None, now: float)
     member.juror = cmd.juror
     entry = room.audit_entry(actor, "member.jury", member.id, "juror" if cmd.juror else "", now)
     view = {"member": views.member_view(room, member)}
-    room.emit(EventName.MEMBER_JURY, {STAFF: {**view, "audit": entry}, member_key(member.id): view}, now)
-    return view
+    staff = {"member": views.staff_member_view(room, member)}
+    room.emit(EventName.MEMBER_JURY, {STAFF: {**staff, "audit": entry}, member_key(member.id): view}, now)
+    return staff
 
 
 def _candidates(room: RoomState, idea_ids: list[str] | None) -> list[Idea]:

@@ -191,7 +191,7 @@ def clean_name(raw: str, limit: int, *, blanks: bool = True) -> str:
 #: The text rules new commands are handled under. Each journal entry records the version it was handled
 #: under, so that a replay applies the same rules and gives the same texts (an entry without one was
 #: written under version 1).
-TEXT_RULES = 22
+TEXT_RULES = 23
 """Version 3 adds the word filter (``rooms/triage.py``): the cleaning is version 2's. Version 4 (the
 same texts) fixes merges and results, which changed what some commands emit: :data:`MERGE_FIXES`.
 Version 5 refuses texts and names made only of characters that show nothing (:data:`BLANKS_FROM`)
@@ -215,7 +215,8 @@ Version 19 keeps a shadow-muted member's shadowed ideas in their themes in its o
 that held personal text, and lets an unban lift the device ban of an erased member
 (:data:`ERASED_RECORDS_FIXES`). Version 21 counts only the members still in the room against its member
 cap (:data:`MEMBER_CAP_FIXES`). Version 22 makes a vote with hidden totals say what a hide, a merge, an
-undoing or a removal did to its dots even when they did nothing (:data:`VOTE_GAP_FIXES`)."""
+undoing or a removal did to its dots even when they did nothing (:data:`VOTE_GAP_FIXES`). Version 23
+gives staff the staff form of a member in every event (:data:`STAFF_FORM_FIXES`)."""
 #: From this version on (entries handled under it, and everything live): a merged idea that absorbed a
 #: note of an anonymous round names no co-author (``RoomState.anonymous_credit``); undoing a merge
 #: gives back only the dots it moved, not those it refunded, and takes back the credit it had added to
@@ -339,6 +340,13 @@ MEMBER_CAP_FIXES = 21
 #: the seqs exactly when someone else had dots there, which told them so (one bit of a hidden ballot).
 #: Journals written before replay as they were.
 VOTE_GAP_FIXES = 22
+#: From this version on: every member view that reaches staff is the staff form, with ``shadow_muted`` and
+#: ``erased``: in ``member.joined``, ``member.waiting``, ``member.muted``, ``member.unmuted``,
+#: ``member.removed``, ``member.unbanned``, ``member.admitted``, ``member.rejected`` and ``member.jury``, and
+#: in those commands' replies. Before, only the staff snapshot and ``member.shadow`` carried them, and a
+#: console that replaced its record of a member with the event's lost them: mute a shadow-muted member and
+#: the console showed it as not shadow-muted. Journals written before replay as they were.
+STAFF_FORM_FIXES = 23
 
 
 def legacy_clean_name(raw: str, limit: int) -> str:

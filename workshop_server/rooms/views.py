@@ -29,7 +29,7 @@ from workshop_server.rooms.state import (
     Theme,
     to_plain,
 )
-from workshop_server.rooms.text import VOTE_FIXES
+from workshop_server.rooms.text import STAFF_FORM_FIXES, VOTE_FIXES
 
 
 # --- Ideas ----------------------------------------------------------------------------------------------
@@ -362,10 +362,15 @@ def member_view(room: RoomState, member: Member, *, staff: bool = False) -> Data
         "online": member.id in room.online,
         "juror": member.juror,
     }
-    if staff:
+    if staff:  # (every staff view from text rules 23 on: see staff_member_view)
         view["shadow_muted"] = member.shadow_muted
         view["erased"] = member.erased
     return view
+
+
+def staff_member_view(room: RoomState, member: Member) -> Data:
+    """A member as staff see it in an event or a reply: the staff form (text rules 23), else as before."""
+    return member_view(room, member, staff=room.text_rules >= STAFF_FORM_FIXES)
 
 
 def room_view(room: RoomState) -> Data:
