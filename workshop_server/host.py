@@ -350,7 +350,7 @@ class LocalRoom:
                 continue
             if item.actor is not None or item.seat is not None:
                 # Joins count too: one address cannot fill a room with members at full speed.
-                item.refused = self._over_budget(item, "commands")
+                item.refused = self._over_budget(item, "commands", item.actor)
                 if item.refused is not None:
                     item.seq = room.seq
                     continue
@@ -425,7 +425,7 @@ class LocalRoom:
             elif item.seat is not None:
                 # An auth spends from its address's budget in the room, as commands and joins do: each
                 # one may cost a snapshot (connections reopened in a loop to auth again and again).
-                refused = self._over_budget(item, "connections")
+                refused = self._over_budget(item, "connections", item.seat.member_id)
                 if refused is not None:
                     item.done(None, refused)
                     continue
@@ -451,11 +451,17 @@ class LocalRoom:
                 metrics.command_latency(time.perf_counter() - item.queued)  # not the internal ticks
         return remote
 
-    def _over_budget(self, item: Item, what: str) -> errors.RateLimited | None:
+    def _over_budget(self, item: Item, what: str, member_id: str | None) -> errors.RateLimited | None:
         """The refusal of ``item`` when its client address spent its budget in this room (per address
-        and room, here in the room's owner: the same bucket whatever worker the item came by)."""
+        and room, here in the room's owner: the same bucket whatever worker the item came by). Staff
+        (``member_id``, active) neither spend from it nor wait for it: a flood from their network (one
+        public address for a whole venue) never holds up moderation; each of their connections keeps
+        its own limit (``commands_per_second``)."""
         if not item.address:
             return None  # internal, or from an earlier release's worker
+        member = self.room.members.get(member_id) if member_id is not None else None
+        if member is not None and member.role in STAFF_ROLES and member.status == MemberStatus.ACTIVE:
+            return None
         wait = self.hub.limiters.ip_commands.take(f"{item.address}\x00{self.room.id}")
         if not wait:
             return None
