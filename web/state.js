@@ -277,9 +277,7 @@ export class RoomState {
       case "room.spotlight":
         this.spotlight = d.spotlight || null;
         break;
-      case "room.links_rotated":
-        this.addAudit(d.audit);
-        break;
+      case "room.links_rotated": // with the moderator invite when a rotation gave it back (text rules 24)
       case "invite.created":
       case "invite.revoked":
         if (d.invite) this.invites.set(d.invite.id, { ...this.invites.get(d.invite.id), ...d.invite });

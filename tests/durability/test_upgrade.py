@@ -24,7 +24,9 @@ from workshop_server.rooms.state import RoomConfig
 from workshop_server.storage import JournalEntry
 
 NOW = 1_000.0
-ADDED = ("status", "history", "juror", "brand", "shadow_muted")  # fields the earlier release had not
+# Fields the earlier release's events had not (``shadow_muted`` and ``erased`` in staff's member.joined from
+# text rules 23 on: the journal below records its entries as handled under version 2).
+ADDED = ("status", "history", "juror", "brand", "shadow_muted", "erased")
 
 
 def journal(*, earlier: bool) -> tuple[bytes, list[JournalEntry], Room]:

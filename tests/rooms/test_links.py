@@ -17,6 +17,7 @@ from workshop_server.rooms import commands as c
 from workshop_server.rooms.events import STAFF, Effect
 from workshop_server.rooms.room import Room
 from workshop_server.rooms.state import AccessMode, RoomConfig
+from workshop_server.rooms.text import ROTATE_FIXES, TEXT_RULES
 
 ANN_BROWSER = "a" * 64
 BOB_BROWSER = "b" * 64
@@ -96,6 +97,27 @@ def test_rotation_moves_the_generation_and_asks_the_shell_to_revoke() -> None:
         assert w.room.link_generation(kind, subject) == 1
     assert w.room.link_generation("member", mod) == 0
     assert w.ok(FACILITATOR, c.RoomRotateLinks) == {"generation": 2}
+
+
+@pytest.mark.parametrize("rules", [TEXT_RULES, ROTATE_FIXES - 1])
+def test_a_rotation_gives_a_revoked_moderator_invite_back_under_its_new_link(rules: int) -> None:
+    """Text rules 24: the new moderator link a rotation hands out works, also after ``invite.revoke``
+    revoked the moderator invite; the old link stays refused. Before, it was refused for good."""
+    w = Workshop()
+    w.room.text_rules = rules
+    staff = w.viewer(FACILITATOR)
+    w.ok(FACILITATOR, c.InviteRevoke, invite=MODERATOR_INVITE)
+    join_fails(w, "invite_revoked", "Mo", invite=MODERATOR_INVITE)
+    w.ok(FACILITATOR, c.RoomRotateLinks)
+    join_fails(w, "invalid_token", "Mo", invite=MODERATOR_INVITE)  # the old link (generation 0)
+    if rules >= ROTATE_FIXES:
+        assert staff.last("room.links_rotated")["invite"]["revoked"] is False
+        mod = join(w, "Mo", invite=MODERATOR_INVITE, generation=1)
+        assert w.room.members[mod].role == "moderator"
+        w.ok(FACILITATOR, c.InviteRevoke, invite=MODERATOR_INVITE)  # revoked again: refused again
+    else:  # journals written before replay as they were
+        assert "invite" not in staff.last("room.links_rotated")
+    join_fails(w, "invite_revoked", "Mo2", invite=MODERATOR_INVITE, generation=1)
 
 
 def test_only_the_facilitator_rotates_and_a_resend_is_not_a_second_rotation() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.async_api import expect
@@ -39,6 +40,13 @@ async def test_the_facilitator_replaces_the_staff_links(web: Browsing, web_serve
     exported = json.loads(Path(await download.path()).read_text(encoding="utf-8"))
     assert exported["id"] == code
 
+    # The moderator invite revoked (from another connection): its link leaves the share card.
+    await expect(console.locator("#share-moderator")).to_have_value(links["moderator_url"])
+    other = await Client.connect(web_server.ws_url)
+    await other.auth(links["facilitator_token"])
+    await other.ok("invite.revoke", invite="v1")
+    await expect(console.locator("#share-moderator")).to_have_count(0)
+
     # Replacing the links asks first; cancel changes nothing.
     await console.click("#links-rotate")
     await expect(console.locator("#links-rotate-question")).to_be_visible()
@@ -55,6 +63,11 @@ async def test_the_facilitator_replaces_the_staff_links(web: Browsing, web_serve
     new_moderator = await console.locator("#new-link-moderator").input_value()
     assert new_screen != links["screen_url"] and new_moderator != links["moderator_url"]
     await expect(console.locator("#share-screen")).to_have_value(new_screen)
+    # The new moderator link works, although the old invite was revoked (text rules 24), and is shared.
+    await expect(console.locator("#share-moderator")).to_have_value(new_moderator)
+    moderator = await Client.connect(web_server.ws_url)
+    invite = parse_qs(urlsplit(new_moderator).fragment)["invite"][0]
+    assert (await moderator.join(code, "Mo", invite=invite))["member"]["role"] == "moderator"
     await expect(console.locator("#audit-list")).to_contain_text("Facilitator replaced the staff links")
     # The console keeps its new link: in the address bar, and for its reconnects.
     assert console.url.endswith(new_url.partition("#")[2])

@@ -571,11 +571,15 @@ function buildShare(ctx, state, isFacilitator) {
     // This console's own link (its token in the fragment), to reopen it on another device (#13).
     rows.push(linkRow({ id: "share-console", labelKey: isFacilitator ? "share.facilitatorLink" : "share.consoleLink", url: ownConsoleUrl(code, ctx.session && ctx.session.token), hintKey: "share.consoleHint", open: false, ctx }));
     if (links.screen_url) rows.push(linkRow({ id: "share-screen", labelKey: "share.screenLink", url: links.screen_url, ctx }));
-    if (isFacilitator && links.moderator_url) rows.push(linkRow({ id: "share-moderator", labelKey: "share.moderatorLink", url: links.moderator_url, hintKey: "share.moderatorHint", ctx }));
+    const moderators = state.invites.get("v1"); // the moderator invite: revoked, its link works no more
+    if (isFacilitator && links.moderator_url && !(moderators && moderators.revoked)) rows.push(linkRow({ id: "share-moderator", labelKey: "share.moderatorLink", url: links.moderator_url, hintKey: "share.moderatorHint", ctx }));
     return rows;
   };
-  // The links change when the facilitator replaces them (room.rotate_links): re-render then.
+  // The links change when the facilitator replaces them (room.rotate_links), and the moderator link goes
+  // while its invite is revoked: re-render then.
+  const moderatorsRevoked = () => Boolean(state.invites.get("v1") && state.invites.get("v1").revoked);
   let shown = state.links;
+  let revoked = moderatorsRevoked();
   const rows = h("div", { class: "share-links" }, rowsFor(shown || {}));
   const qr = h("img", { class: "qr", src: `/api/rooms/${encodeURIComponent(code)}/qr.svg`, alt: t("share.qrAlt", { code }), width: "160", height: "160" });
   const qrButton = h("button", { type: "button", class: "qr-button", "aria-label": t("share.qrEnlarge"), "aria-expanded": "false" }, qr);
@@ -594,8 +598,9 @@ function buildShare(ctx, state, isFacilitator) {
   return {
     el,
     update() {
-      if (state.links === shown) return;
+      if (state.links === shown && moderatorsRevoked() === revoked) return;
       shown = state.links;
+      revoked = moderatorsRevoked();
       setChildren(rows, rowsFor(shown || {}));
     },
   };

@@ -16,6 +16,7 @@ from workshop_server.rooms.text import (
     JURY_INVITE_FIXES,
     LIMITS_FIXES,
     MEMBER_CAP_FIXES,
+    ROTATE_FIXES,
     RULE_FIXES,
 )
 
@@ -200,7 +201,13 @@ def rotate_links(room: RoomState, cmd: c.RoomRotateLinks, actor: str | None, now
     room.links_generation += 1
     entry = room.audit_entry(actor, "links.rotate", room.id, "", now)
     data = {"generation": room.links_generation}
-    room.emit(EventName.ROOM_LINKS_ROTATED, {STAFF: {**data, "audit": entry}}, now)
+    staff: Data = {**data, "audit": entry}
+    moderators = room.invites.get(room.moderator_invite_id)
+    if moderators is not None and moderators.revoked and room.text_rules >= ROTATE_FIXES:
+        # Revoked by invite.revoke: the new link works (the old one is refused as replaced).
+        moderators.revoked = False
+        staff["invite"] = to_plain(moderators)
+    room.emit(EventName.ROOM_LINKS_ROTATED, {STAFF: staff}, now)
     room.effect(
         Effect(
             "revoke",

@@ -191,7 +191,7 @@ def clean_name(raw: str, limit: int, *, blanks: bool = True) -> str:
 #: The text rules new commands are handled under. Each journal entry records the version it was handled
 #: under, so that a replay applies the same rules and gives the same texts (an entry without one was
 #: written under version 1).
-TEXT_RULES = 23
+TEXT_RULES = 24
 """Version 3 adds the word filter (``rooms/triage.py``): the cleaning is version 2's. Version 4 (the
 same texts) fixes merges and results, which changed what some commands emit: :data:`MERGE_FIXES`.
 Version 5 refuses texts and names made only of characters that show nothing (:data:`BLANKS_FROM`)
@@ -216,7 +216,8 @@ that held personal text, and lets an unban lift the device ban of an erased memb
 (:data:`ERASED_RECORDS_FIXES`). Version 21 counts only the members still in the room against its member
 cap (:data:`MEMBER_CAP_FIXES`). Version 22 makes a vote with hidden totals say what a hide, a merge, an
 undoing or a removal did to its dots even when they did nothing (:data:`VOTE_GAP_FIXES`). Version 23
-gives staff the staff form of a member in every event (:data:`STAFF_FORM_FIXES`)."""
+gives staff the staff form of a member in every event (:data:`STAFF_FORM_FIXES`). Version 24 makes a
+rotation of the staff links give a revoked moderator invite back under its new link (:data:`ROTATE_FIXES`)."""
 #: From this version on (entries handled under it, and everything live): a merged idea that absorbed a
 #: note of an anonymous round names no co-author (``RoomState.anonymous_credit``); undoing a merge
 #: gives back only the dots it moved, not those it refunded, and takes back the credit it had added to
@@ -347,6 +348,11 @@ VOTE_GAP_FIXES = 22
 #: console that replaced its record of a member with the event's lost them: mute a shadow-muted member and
 #: the console showed it as not shadow-muted. Journals written before replay as they were.
 STAFF_FORM_FIXES = 23
+#: From this version on: ``room.rotate_links`` gives a moderator invite revoked with ``invite.revoke`` back
+#: under its new link (the old link stays refused, as every replaced staff link), and ``room.links_rotated``
+#: carries that invite to staff. Before, the new moderator link it handed out was refused with
+#: ``invite_revoked`` for good, with no way to lift it. Journals written before replay as they were.
+ROTATE_FIXES = 24
 
 
 def legacy_clean_name(raw: str, limit: int) -> str:
