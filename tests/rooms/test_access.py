@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import unicodedata
 from typing import Any
 
 import pytest
@@ -10,7 +12,7 @@ from tests.rooms.helpers import FACILITATOR, MODERATOR_INVITE, Workshop, state_w
 from workshop_server.close_codes import CloseCode
 from workshop_server.rooms import commands as c
 from workshop_server.rooms.events import LOBBY, PUBLIC, STAFF, Effect
-from workshop_server.rooms.state import Limits, RoomConfig, hash_passphrase
+from workshop_server.rooms.state import Limits, RoomConfig, hash_passphrase, passphrase_matches
 from workshop_server.rooms.text import (
     BANNED_ERASURE_FIXES,
     ERASED_INVITE_FIXES,
@@ -74,6 +76,27 @@ def test_wrong_or_missing_passphrase_is_refused(given: str | None) -> None:
     w = passphrase_room()
     w.join_fail("wrong_passphrase", "Ann", passphrase=given)
     assert list(w.room.members) == [FACILITATOR]
+
+
+def test_a_passphrase_matches_in_any_unicode_form() -> None:
+    """ "Café crème" typed with the accents as characters of their own (NFD: some keyboards, pasted text)
+    is the room's passphrase; each form tried is one scrypt, so a composed passphrase costs one."""
+    composed, decomposed = "Café crème 42", unicodedata.normalize("NFD", "Café crème 42")
+    assert composed != decomposed
+    for created in (composed, decomposed):
+        stored = hash_passphrase(created, "salt")
+        assert stored == hash_passphrase(composed, "salt")  # stored composed
+        assert passphrase_matches(decomposed, "salt", stored) and passphrase_matches(composed, "salt", stored)
+        assert not passphrase_matches("Cafe creme 42", "salt", stored)
+    # A room created before (its passphrase hashed as typed, decomposed) still takes it typed so.
+    before = hash_passphrase(composed, "salt").rpartition("$")[0] + "$" + scrypt_hex(decomposed)
+    assert passphrase_matches(decomposed, "salt", before)
+    # The room core's check of journals written before the shell checked passphrases: as typed only.
+    assert not passphrase_matches(decomposed, "salt", hash_passphrase(composed, "salt"), composed=False)
+
+
+def scrypt_hex(text: str) -> str:
+    return hashlib.scrypt(text.encode(), salt=b"salt", n=1 << 14, r=8, p=1, dklen=32).hex()
 
 
 def test_moderator_invite_needs_no_passphrase() -> None:

@@ -125,7 +125,9 @@ def enter(room: RoomState, cmd: c.Enter, actor: str | None, now: float) -> Data:
         if cfg.access == "passphrase" and not (
             cmd.passphrase_ok
             if cmd.passphrase_ok is not None  # checked by the shell, off the room's batch
-            else passphrase_matches(cmd.passphrase or "", cfg.passphrase_salt, cfg.passphrase_hash)
+            else passphrase_matches(
+                cmd.passphrase or "", cfg.passphrase_salt, cfg.passphrase_hash, composed=False
+            )
         ):
             raise errors.WrongPassphrase()
         if cmd.max_members is not None and _full(room, cmd.max_members):

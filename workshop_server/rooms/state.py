@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import unicodedata
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any, Literal, TypeVar
@@ -136,40 +137,51 @@ SCRYPT_N, SCRYPT_R, SCRYPT_P = 1 << 14, 8, 1
 
 
 def hash_passphrase(passphrase: str, salt: str) -> str:
-    """A room passphrase's stored form: ``scrypt$N$r$p$<hex>`` (a password KDF, salted per room).
+    """A room passphrase's stored form: ``scrypt$N$r$p$<hex>`` (a password KDF, salted per room), of the
+    passphrase without its surrounding white space, in Unicode's composed form (NFC): "Café" typed on a
+    keyboard that sends the accent as a character of its own is the same passphrase.
 
     CPU- and memory-hard on purpose: the asyncio shell runs it in a thread, never in a room's batch."""
+    digest = _scrypt(_composed(passphrase), salt, SCRYPT_N, SCRYPT_R, SCRYPT_P, 32)
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${digest}"
+
+
+def _composed(passphrase: str) -> str:
+    return unicodedata.normalize("NFC", passphrase.strip())
+
+
+def _scrypt(text: str, salt: str, n: int, r: int, p: int, length: int) -> str:
     digest = hashlib.scrypt(
-        passphrase.strip().encode("utf-8"),
-        salt=salt.encode("ascii"),
-        n=SCRYPT_N,
-        r=SCRYPT_R,
-        p=SCRYPT_P,
-        dklen=32,
+        text.encode("utf-8"), salt=salt.encode("ascii"), n=n, r=r, p=p, dklen=length, maxmem=256 * 1024 * 1024
     )
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${digest.hex()}"
+    return digest.hex()
 
 
-def passphrase_matches(passphrase: str, salt: str, stored: str) -> bool:
-    """Whether ``passphrase`` is the room's. Also reads the single salted SHA-256 of rooms created before
-    passphrases used scrypt."""
+def passphrase_matches(passphrase: str, salt: str, stored: str, *, composed: bool = True) -> bool:
+    """Whether ``passphrase`` is the room's: in its composed form (NFC, as :func:`hash_passphrase` stores
+    it), or as typed (a room created before passphrases were composed, with one typed in another form).
+    ``composed`` False: as typed only (the room core's check of journals written before the shell
+    checked passphrases, which replay as they were). Also reads the single salted SHA-256 of rooms
+    created before passphrases used scrypt."""
+    typed = passphrase.strip()
+    forms = [typed]
+    if composed and _composed(passphrase) != typed:
+        forms.insert(0, _composed(passphrase))
     if stored.startswith("scrypt$"):
         try:
             _, n, r, p, hex_digest = stored.split("$")
-            digest = hashlib.scrypt(
-                passphrase.strip().encode("utf-8"),
-                salt=salt.encode("ascii"),
-                n=int(n),
-                r=int(r),
-                p=int(p),
-                dklen=len(hex_digest) // 2,
-                maxmem=256 * 1024 * 1024,
+            return any(
+                hmac.compare_digest(
+                    _scrypt(form, salt, int(n), int(r), int(p), len(hex_digest) // 2), hex_digest
+                )
+                for form in forms
             )
         except ValueError:
             return False
-        return hmac.compare_digest(digest.hex(), hex_digest)
-    legacy = hashlib.sha256(f"{salt}\x00{passphrase.strip()}".encode()).hexdigest()
-    return hmac.compare_digest(legacy, stored)
+    return any(
+        hmac.compare_digest(hashlib.sha256(f"{salt}\x00{form}".encode()).hexdigest(), stored)
+        for form in forms
+    )
 
 
 @dataclass(slots=True)
