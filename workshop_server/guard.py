@@ -77,6 +77,8 @@ RETRY_AFTER_SECONDS: Final = 5
 #: On shutdown, how long a WebSocket's close frame (1012), or an HTTP response in progress, has to leave
 #: before its connection is aborted.
 SHUTDOWN_FLUSH_SECONDS: Final = 2.0
+#: The close reason of the connections open when the server stops (1012, as uvicorn sends).
+SHUTDOWN_REASON: Final = "the server is restarting; reconnect"
 
 
 def raise_fd_limit() -> tuple[int, int]:
@@ -586,8 +588,16 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
         peer reading nothing go (:meth:`keepalive_timeout`), and then waits for every connection to end,
         without a limit. One phone asleep with a full TCP window held the server's stop for ever (the
         rooms never handed over, until SIGKILL). The close frame has SHUTDOWN_FLUSH_SECONDS to leave;
-        then the connection is aborted (the client sees 1006, and resumes)."""
-        super().shutdown()
+        then the connection is aborted (the client sees 1006, and resumes). The close frame says why, as
+        every close of ours does (uvicorn's carries no reason)."""
+        if self.handshake_complete and not self.close_sent:
+            self.stop_keepalive()  # uvicorn's shutdown, with a reason
+            self.queue.put_nowait({"type": "websocket.disconnect", "code": CloseCode.SERVICE_RESTART})
+            self.conn.send_close(CloseCode.SERVICE_RESTART, SHUTDOWN_REASON)
+            self.transport.write(b"".join(self.conn.data_to_send()))
+            self.transport.close()
+        else:
+            super().shutdown()
         if not self.disconnected:
             self.loop.call_later(SHUTDOWN_FLUSH_SECONDS, self._abort_unless_gone)
 

@@ -502,6 +502,7 @@ async def test_a_client_that_reads_nothing_does_not_hold_the_server_s_stop(
         await asyncio.to_thread(process.wait, 10)
         assert await facilitator.wait_closed() == 1012
         assert await producer.wait_closed() == 1012
+        assert facilitator.close_reason == "the server is restarting; reconnect"  # (uvicorn's had none)
     finally:
         slow.transport.abort()
     server.start()
