@@ -678,3 +678,23 @@ def test_missing_web_files_are_told_at_start(
         logger.removeHandler(caplog.handler)
     told = [r for r in caplog.records if "web app's files" in r.getMessage()]  # (caplog may see it twice)
     assert told and all(r.levelname == "WARNING" and "WORKSHOP_WEB_DIR" in r.getMessage() for r in told)
+
+
+def test_the_help_shows_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--help`` lists purge and backup, and each command has its own help (``purge --help`` showed the
+    server's, ``backup --help`` was refused with status 2)."""
+    for argv, usage in (
+        (["--help"], "workshop-server [purge | backup FILE]"),
+        (["purge", "--help"], "workshop-server purge [options]"),
+        (["backup", "--help"], "workshop-server backup FILE [options]"),
+        (["backup", "-h"], "workshop-server backup FILE [options]"),
+    ):
+        with pytest.raises(SystemExit) as stopped:
+            main(argv)
+        assert stopped.value.code == 0, argv
+        shown = capsys.readouterr().out
+        assert shown.startswith(f"usage: {usage}"), shown
+    main_help = subprocess.run(
+        [sys.executable, "-m", "workshop_server", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "workshop-server purge [options]" in main_help and "workshop-server backup FILE" in main_help

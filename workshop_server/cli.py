@@ -17,11 +17,12 @@ import os
 import signal
 import socket
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict
 
 from pydantic import ValidationError
 
@@ -49,18 +50,47 @@ APP_FACTORY = "workshop_server.app:create_app"
 ENV_PREFIX = "WORKSHOP_"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser; every flag defaults to ``None`` meaning "not given on the command line"."""
+#: The commands besides running the server: their usage and what they do (``--help`` shows them).
+COMMANDS: Final = {
+    "purge": (
+        "workshop-server purge [options]",
+        "Purge every room past its retention period now (purge_mode), then exit; for cron, with "
+        f"{ENV_PREFIX}PURGE_EVERY_SECONDS=0. Refused beside a running server on the memory broker.",
+    ),
+    "backup": (
+        "workshop-server backup FILE [options]",
+        "Copy the journal to FILE (a new file, mode 0600), consistently, while servers run; then exit.",
+    ),
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of the server or of one of :data:`COMMANDS`; every flag defaults to ``None``
+    meaning "not given on the command line"."""
     fields = Settings.model_fields
 
     def help_for(name: str) -> str:
         description = fields[name].description or ""
         return f"{description} [env {ENV_PREFIX}{name.upper()}]".replace("%", "%%")
 
+    listed = "".join(
+        f"\n  {usage}\n" + textwrap.fill(what, 79, initial_indent=" " * 6, subsequent_indent=" " * 6)
+        for usage, what in COMMANDS.values()
+    )
     parser = argparse.ArgumentParser(
         prog="workshop-server",
-        description="Self-hosted real-time ideation workshop server.",
-        epilog=f"Every setting can also be given as an environment variable {ENV_PREFIX}<NAME>.",
+        usage=COMMANDS[command][0] if command else "workshop-server [purge | backup FILE] [options]",
+        description=textwrap.fill(
+            COMMANDS[command][1]
+            if command
+            else "Self-hosted real-time ideation workshop server. Without a command, run the server until "
+            "it is stopped.",
+            79,
+        ),
+        epilog=(f"commands:{listed}\n\n" if not command else "")
+        + f"Every setting can also be given as an environment variable {ENV_PREFIX}<NAME>;\nevery one is "
+        "in docs/operations.md.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--host", help=help_for("host"))
     parser.add_argument("--port", type=int, help=help_for("port"))
@@ -90,9 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def overrides_from_args(argv: Sequence[str] | None = None) -> dict[str, object]:
-    """The settings given on the command line, as ``Settings`` field values."""
-    namespace = build_parser().parse_args(argv)
+def overrides_from_args(argv: Sequence[str] | None = None, command: str | None = None) -> dict[str, object]:
+    """The settings given on the command line (of ``command``'s, if given), as ``Settings`` field values."""
+    namespace = build_parser(command).parse_args(argv)
     return {name: value for name, value in vars(namespace).items() if value is not None}
 
 
@@ -371,11 +401,15 @@ def main(argv: list[str] | None = None) -> None:
     purging = bool(args) and args[0] == "purge"
     destination: Path | None = None
     if args and args[0] == "backup":
+        if len(args) >= 2 and args[1] in ("-h", "--help"):
+            build_parser("backup").print_help()
+            raise SystemExit(0)
         if len(args) < 2 or args[1].startswith("-"):
-            sys.stderr.write("workshop-server: usage: workshop-server backup FILE [--data-dir DIR]\n")
+            sys.stderr.write(f"workshop-server: usage: {COMMANDS['backup'][0]}\n")
             raise SystemExit(2)
         destination, args = Path(args[1]), args[1:]
-    overrides = overrides_from_args(args[1:] if purging or destination is not None else args)
+    command = "purge" if purging else "backup" if destination is not None else None
+    overrides = overrides_from_args(args[1:] if command else args, command)
     unknown = unknown_variables(os.environ)
     if unknown:
         for line in unknown:
