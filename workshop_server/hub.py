@@ -1545,7 +1545,11 @@ class Hub:
         if key is not None:
             meta["creation"] = key  # the keyed hash of the client's id, never the id
         if self.journal is not None:
-            await self.journal.create_room(code, pack(meta))
+            try:
+                await self.journal.create_room(code, pack(meta))
+            except StorageError as exc:  # answered 500 internal_error: the log says why
+                log.error("a room could not be created: the journal failed (%s)", storage_cause(exc))
+                raise
         elif key is not None:
             # In creation order: those past the dedupe window answer no resend any more, and go.
             horizon = now - self.settings.dedupe_window_seconds

@@ -241,3 +241,30 @@ async def test_a_failure_answering_a_journaled_batch_never_says_not_applied(
         await wire.close()
     finally:
         await hub.stop()
+
+
+async def test_a_room_creation_the_journal_refuses_is_logged_with_sqlites_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """POST /api/rooms on a full disk answered 500 ``internal_error`` with nothing in the log but the
+    access line (none at all with ``log_level=warning``): the WebSocket path said why, creation did not."""
+    import sqlite3
+
+    from tests.test_cluster import new_room
+    from workshop_server.storage import Journal, StorageError
+
+    async def refusing(self: Journal, room_id: str, meta: bytes) -> None:
+        error = StorageError()
+        error.__cause__ = sqlite3.OperationalError("database or disk is full")
+        raise error
+
+    hub = Hub(settings(tmp_path / "data"))
+    await hub.start()
+    try:
+        monkeypatch.setattr(Journal, "create_room", refusing)
+        with caplog.at_level(logging.WARNING, logger="workshop_server"), pytest.raises(StorageError):
+            await new_room(hub)
+        logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert any("could not be created" in line and "disk is full" in line for line in logged), logged
+    finally:
+        await hub.stop()
