@@ -77,6 +77,20 @@ def test_a_private_note_never_gets_a_theme_nor_shows_in_one() -> None:
     ]
 
 
+def test_a_shadowed_note_is_refused_for_what_it_is() -> None:
+    """Grouping a note written under a shadow mute, in a round that is not private, said "reveal the
+    round first": nothing to reveal. It says how to publish it."""
+    w = Workshop()
+    ann, bob = w.join("Ann"), w.join("Bob")
+    w.open_ideate(private=False)
+    w.ok(FACILITATOR, c.MemberShadowMute, member=ann)
+    shadowed, other = w.post(ann, "only Ann and staff see this"), w.post(bob, "on the wall")
+    refused = w.fail(FACILITATOR, c.IdeaMerge, "idea_private", into=other, ideas=[shadowed]).error
+    assert refused is not None and "shadow mute" in refused.message and "idea.restore" in refused.message
+    w.ok(FACILITATOR, c.IdeaRestore, idea=shadowed)  # published: now it merges
+    w.ok(FACILITATOR, c.IdeaMerge, into=other, ideas=[shadowed])
+
+
 def test_a_hidden_note_drops_out_of_the_public_theme_but_not_the_staff_one() -> None:
     w = Workshop()
     (ann, _), ideas = wall(w, "a", "b")

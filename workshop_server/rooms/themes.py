@@ -61,7 +61,10 @@ def _on_wall(room: RoomState, idea_ids: list[str], *, what: str) -> list[Idea]:
             raise errors.InvalidTransition(f"idea {idea_id} is {idea.state}: only ideas on the wall")
         if not room.publicly_visible(idea):
             raise errors.IdeaPrivate(
-                f"idea {idea_id} is still private to its author (reveal the round first)"
+                f"idea {idea_id} was written under a shadow mute: only its author sees it (publish it "
+                "first with idea.restore)"
+                if idea.shadowed
+                else f"idea {idea_id} is still private to its author (reveal the round first)"
             )
         ideas.append(idea)
     return ideas
