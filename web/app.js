@@ -13,6 +13,7 @@ import { announce, beep, Milestones, unlockAudioOnGesture } from "./timer.js";
 import { mountLanding } from "./views/landing.js";
 import { mountJoin, mountLobby } from "./views/join.js";
 import { mountBoard } from "./views/board.js";
+import { returnToDraft } from "./outbox.js";
 import { consoleLabel, mountConsole, ownConsoleUrl } from "./views/console.js";
 import { mountScreen } from "./views/screen.js";
 import { mountMessage } from "./views/message.js";
@@ -146,7 +147,14 @@ class RoomPage {
       onJoinError: (error) => this.onJoinError(error),
       // A command an earlier page left unanswered was refused when resent (the round closed meanwhile...).
       onRestored: (msg, ok, error) => {
-        if (!ok && error && error.code !== "closed") this.toast(errorText(error), "error");
+        if (ok || !error || error.code === "closed") return;
+        if (msg.type === "idea.post") {
+          // A note sent before a reload and refused after it: its text back in the draft, as board.js
+          // does for a note refused before any reload, and the same words for a round closed meanwhile.
+          const draft = returnToDraft(this.ctx.code, msg.text);
+          if (this.ctx.draftReturned) this.ctx.draftReturned(draft);
+          this.toast(error.code === "round_closed" ? t("board.postTooLate") : errorText(error), "error");
+        } else this.toast(errorText(error), "error");
       },
     });
     this.session = session;

@@ -64,3 +64,15 @@ export function loadDraft(code) {
 export function saveDraft(code, text) {
   write(DRAFT_PREFIX + code, text ? { text } : null);
 }
+
+/**
+ * A refused note's `text` back in the unsent note of room `code`, after what is there (unless it holds it
+ * already, so that no text is lost nor doubled); returns the new draft.
+ */
+export function returnToDraft(code, text) {
+  const draft = loadDraft(code);
+  if (!text || draft.includes(text)) return draft;
+  const next = draft ? draft + "\n\n" + text : text;
+  saveDraft(code, next);
+  return next;
+}

@@ -146,6 +146,37 @@ async def test_note_refused_after_the_round_closed_says_where_its_text_went(
         await ana.close()
 
 
+async def test_note_refused_after_a_reload_comes_back_to_the_draft(
+    web: Browsing, web_server: ServerProcess
+) -> None:
+    """A note sent offline, its tab closed, the round closed, then the room opened again: the outbox
+    resends it and the server refuses it (round_closed). Its text was gone (the draft is emptied when a
+    note is sent) and the toast was the generic "The round is closed."."""
+    links, facilitator, ana = await ideating(web_server, "Late notes", "Last call?")
+    try:
+        wen = await web.page("wen", width=390, height=844, mobile=True)
+        await join(wen, links["room"], "Wen")
+        await expect(wen.locator("#idea-text")).to_be_enabled()
+        room_url = wen.url
+        await wen.context.set_offline(True)
+        await wen.fill("#idea-text", "Sent before the train's tunnel")
+        await wen.click("#idea-post")
+        await expect(wen.locator("#my-notes-list .note.is-pending")).to_have_count(1)
+        again = await wen.context.new_page()  # the same browser's storage: its outbox and its draft
+        await wen.close()
+        await facilitator.ok("round.close")
+        await again.context.set_offline(False)
+        await again.goto(room_url)
+        await expect(again.locator("#toasts")).to_contain_text(
+            "Your note was not posted: the round was closed when it reached the server."
+        )
+        await expect(again.locator("#idea-text")).to_have_value("Sent before the train's tunnel")
+        assert not [e for e in facilitator.events if e["name"] == "idea.posted"]
+    finally:
+        await facilitator.close()
+        await ana.close()
+
+
 async def remove_form(console: Page, name: str, label: str) -> Any:
     await console.get_by_role("button", name=f"{label} {name}").click()
     return console.locator("#member-list .reason-form")

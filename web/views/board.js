@@ -9,7 +9,7 @@ import { closedByTimer } from "../timer.js";
 import { fu, replyBox, repliesList, statusLine } from "./followup.js";
 import { buildBoardFollowup } from "./followup_board.js";
 import { boardDataCard } from "./mydata.js";
-import { loadDraft, saveDraft } from "../outbox.js";
+import { loadDraft, returnToDraft, saveDraft } from "../outbox.js";
 
 // What the server counts: Unicode code points after NFC. An emoji with a skin tone is 2, not the 4
 // UTF-16 units of String.length, and a decomposed "é" (e + U+0301) is 1.
@@ -50,6 +50,11 @@ export function mountBoard(ctx) {
   // The unsent note survives a reload and a killed browser (outbox.js).
   if (!ui.draft) ui.draft = loadDraft(ctx.code);
   textarea.value = ui.draft;
+  // A note sent before a reload and refused after it (app.js, onRestored) comes back here too.
+  ctx.draftReturned = (draft) => {
+    ui.draft = textarea.value = draft;
+    update();
+  };
   const counter = h("span", { class: "counter", id: "idea-counter" });
   const limitNote = h("span", { class: "limit-note", id: "idea-limit" });
   const tooLong = h("p", { class: "too-long", id: "idea-too-long", hidden: true });
@@ -199,11 +204,7 @@ export function mountBoard(ctx) {
       .catch(() => {
         // Refused (the round closed while it waited...): its text goes back to the draft, after any
         // other refused note's, so that no text is lost.
-        if (!textarea.value.includes(text)) {
-          textarea.value = textarea.value ? textarea.value + "\n\n" + text : text;
-          ui.draft = textarea.value;
-          saveDraft(ctx.code, ui.draft);
-        }
+        ui.draft = textarea.value = returnToDraft(ctx.code, text);
       })
       .finally(() => update());
   }
