@@ -159,6 +159,7 @@ class UvicornOptions(TypedDict):
     forwarded_allow_ips: list[str]
     server_header: bool
     timeout_keep_alive: int
+    h11_max_incomplete_event_size: int
 
 
 def uvicorn_kwargs(settings: Settings) -> UvicornOptions:
@@ -188,6 +189,7 @@ def uvicorn_kwargs(settings: Settings) -> UvicornOptions:
         forwarded_allow_ips=list(settings.trusted_proxies),
         server_header=False,
         timeout_keep_alive=settings.keep_alive_timeout,
+        h11_max_incomplete_event_size=settings.max_request_head_bytes,
     )
 
 

@@ -35,6 +35,7 @@ import ipaddress
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, cast
 
 import h11
@@ -77,6 +78,8 @@ RETRY_AFTER_SECONDS: Final = 5
 #: On shutdown, how long a WebSocket's close frame (1012), or an HTTP response in progress, has to leave
 #: before its connection is aborted.
 SHUTDOWN_FLUSH_SECONDS: Final = 2.0
+#: h11's own limit on a request head, when uvicorn is not given one (the server always gives its setting).
+H11_HEAD_DEFAULT: Final = 16 * 1024
 #: The close reason of the connections open when the server stops (1012, as uvicorn sends).
 SHUTDOWN_REASON: Final = "the server is restarting; reconnect"
 
@@ -382,10 +385,22 @@ def _peer(transport: asyncio.BaseTransport) -> str:
 
 
 class GuardedH11Protocol(H11Protocol):
-    """uvicorn's HTTP/1.1 protocol with the guard's admission, deadlines and descriptor budget."""
+    """uvicorn's HTTP/1.1 protocol with the guard's admission, deadlines and descriptor budget.
+
+    A request it cannot read (malformed, or a head over ``max_request_head_bytes``) is answered as the
+    HTTP API answers errors, in JSON (``bad_frame``), not uvicorn's text line; and its warning, one line
+    per request anybody can send, goes through the admission's rate-limited warning."""
 
     _ticket: Ticket | None = None
     _refused = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.logger = cast(Any, _QuietInvalidRequests(self.logger, self._admission))
+
+    def send_400_response(self, msg: str) -> None:
+        self.transport.write(_unreadable_request(self.config.h11_max_incomplete_event_size))
+        self.transport.close()
 
     def _admission(self) -> Admission | None:
         admission = self.app_state.get(ADMISSION_STATE_KEY)
@@ -417,8 +432,19 @@ class GuardedH11Protocol(H11Protocol):
         self.transport.close()
 
     def data_received(self, data: bytes) -> None:
-        if self._refused:
+        if self._refused or self.transport.is_closing():
             return
+        if self.conn.their_state is h11.IDLE:
+            # Reading a request head. h11 refuses a head still incomplete past the limit, not a longer one
+            # that arrived whole in one read: both are refused here.
+            limit = self.config.h11_max_incomplete_event_size or H11_HEAD_DEFAULT
+            buffered = self.conn.trailing_data[0]  # a head's beginning: under the limit
+            head = buffered + data if buffered else data
+            end = head.find(b"\r\n\r\n")
+            if end > limit or (end == -1 and len(head) > limit):
+                self.logger.warning("Invalid HTTP request received.")
+                self.send_400_response("")  # and closes: what comes after is not read
+                return
         super().data_received(data)
         ticket = self._ticket
         if ticket is None or ticket.released:
@@ -527,6 +553,45 @@ class GuardedH11Protocol(H11Protocol):
             ticket.release()
             ticket.admission.forget_transport(self.transport)
         super().connection_lost(exc)
+
+
+def _unreadable_request(limit: int | None) -> bytes:
+    """The answer to a request that cannot be read (malformed, or its head over ``limit`` bytes): the
+    HTTP API's JSON error (``bad_frame``), and the connection closes."""
+    body = orjson.dumps(
+        {
+            "error": {
+                "code": "bad_frame",
+                "message": "the HTTP request could not be read: it is malformed, or its head (the request "
+                f"line and headers) is over {limit} bytes (max_request_head_bytes)",
+                "temporary": False,
+            }
+        }
+    )
+    head = (
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+class _QuietInvalidRequests:
+    """uvicorn's logger for one HTTP connection, but its "Invalid HTTP request received." warning goes
+    through the admission's rate-limited warning (:meth:`Admission.warn`)."""
+
+    def __init__(self, logger: logging.Logger, admission: Callable[[], Admission | None]) -> None:
+        self._logger = logger
+        self._admission = admission
+
+    def warning(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        admission = self._admission()
+        if msg == "Invalid HTTP request received." and admission is not None:
+            admission.warn("refused an HTTP request it could not read (malformed, or its head too large)")
+        else:
+            self._logger.warning(msg, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._logger, name)
 
 
 class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):

@@ -528,6 +528,16 @@ class Settings(BaseSettings):
             "request and never finishes it."
         ),
     )
+    max_request_head_bytes: int = Field(
+        default=16_384,
+        ge=4096,
+        le=1_048_576,
+        description=(
+            "Largest HTTP request head (request line and headers, a WebSocket handshake's included) the "
+            "server reads; a larger one is answered 400 bad_frame and the connection closed. Raise it when "
+            "a reverse proxy or the browsers' cookies for the domain send large headers."
+        ),
+    )
     keep_alive_timeout: int = Field(
         default=5,
         ge=1,

@@ -347,3 +347,37 @@ async def test_a_trusted_proxy_given_as_a_network_has_no_per_address_share(start
         finally:
             for sock in socks:
                 sock.close()
+
+
+async def test_a_request_head_over_the_limit_gets_a_json_error_and_one_log_line(
+    start_server: StartServer,
+) -> None:
+    """A head over ``max_request_head_bytes`` (large cookies, a long URL) or a malformed request was
+    answered with uvicorn's text line, not the HTTP API's JSON error, and logged once per request: a line
+    anybody could add to the log at will. The limit is a setting."""
+    server = start_server(log_level="info", max_request_head_bytes=8192)
+    before = len(server_log(server))
+    big = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: " + b"c" * 9000 + b"\r\n\r\n"
+    answers = []
+    for request in [big] * 10 + [b"NONSENSE\r\n\r\n"]:
+        sock = await open_socket(server, ATTACKER)
+        await asyncio.get_running_loop().sock_sendall(sock, request)
+        answers.append(await read_until_closed(sock, 30))
+        sock.close()
+    for answer in answers:
+        assert answer is not None and answer.startswith(b"HTTP/1.1 400 "), answer
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert b"content-type: application/json" in head.lower(), head
+        error = json.loads(body)["error"]
+        assert error["code"] == "bad_frame" and "8192 bytes" in error["message"], error
+    text = server_log(server)[before:]
+    assert text.count("could not read") <= 2 and "Invalid HTTP request" not in text, text
+    # Under the limit, the same kind of head is read.
+    sock = await open_socket(server, ATTACKER)
+    small = (
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nCookie: "
+        + b"c" * 7000
+        + b"\r\n\r\n"
+    )
+    assert (await first_answer(sock, small)).startswith(b"HTTP/1.1 200 ")
+    sock.close()
