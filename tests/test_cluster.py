@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -758,6 +759,38 @@ async def test_an_owner_paused_while_another_worker_held_and_freed_the_room_step
         await stale.submit(c.RoomSet(id="lock-it", locked=True), links_member(links))
     assert code not in a.hosts
     await ana.close()
+
+
+async def test_a_paused_owner_s_heartbeat_does_not_take_back_a_room_another_worker_wrote(
+    pair: tuple[Hub, Hub],
+) -> None:
+    """A review: A's heartbeat, the first thing it ran after the pause, claimed the free lease again and
+    counted it renewed, so no batch checked the journal: A served its stale state (a snapshot behind
+    the room's, a final ``not_found`` for an idea posted on B, ``round_closed`` for a resend of an
+    acknowledged post). A renewal of a lapsed lease now checks the journal's position first."""
+    a, b = pair
+    code, _links, stale = await paused_owner(a)
+    await b.host(code)
+    ana = Wire(b)
+    await ana.attached("join", room=code, name="Ana", accept_rules=1)
+    await b.broker.release(b.lease_key(code), b.worker_id)  # B lets it go (an idle unload, say)
+    stale.leased_at -= a.settings.lease_seconds
+    await a._renew()  # A wakes up: its heartbeat comes first
+    assert code not in a.hosts
+    await ana.close()
+
+
+async def test_a_lapsed_lease_nobody_took_is_renewed_by_the_heartbeat_and_the_room_goes_on(
+    pair: tuple[Hub, Hub],
+) -> None:
+    a, _ = pair
+    code, links = await new_room(a)
+    host = a.hosts[code]
+    host.leased_at -= a.settings.lease_seconds
+    await a._renew()
+    assert a.hosts.get(code) is host and time.monotonic() - host.leased_at < a.settings.lease_seconds
+    reply = await host.submit(c.RoomSet(id="lock-it", locked=True), links_member(links))
+    assert reply.error is None and host.room.locked
 
 
 async def test_a_lapsed_lease_nobody_took_is_claimed_again_and_the_room_goes_on(

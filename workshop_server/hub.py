@@ -1092,15 +1092,44 @@ class Hub:
             log.debug("the leases could not be renewed (%s)", exc)
             results = [None] * len(hosts)
         for host, held in zip(hosts, results, strict=True):
+            lapsed = started - host.leased_at >= self.settings.lease_seconds
             if held is None:
-                if time.monotonic() - host.leased_at < self.settings.lease_seconds:
+                if not lapsed:
                     continue  # the broker did not answer: the lease may still be ours, for a while
                 held = False
+            if held and lapsed:
+                # Claimed again after it lapsed (this worker's loop was paused: a stop signal, a long
+                # collection, a VM's pause). Free again does not mean nobody held it meanwhile: another
+                # worker may have taken the room over, written it and let it go, and this state is behind.
+                current = await self._unchanged_since_loaded(host)
+                if current is None:
+                    continue  # unknown: the lease stays lapsed here, so a batch checks again first
+                if not current:
+                    log.error(
+                        "room %s: another worker wrote it while its lease had lapsed; it steps down",
+                        host.room_id,
+                    )
+                    host.fail([], errors.RoomMoved("the room moved to another worker; retry"))
+                    continue
             if held:
                 host.leased_at = started
             elif host.broken is None:
                 log.error("room %s: lost its ownership lease; dropping it", host.room_id)
                 host.fail([], errors.RoomMoved("the room moved to another worker; retry"))
+
+    async def _unchanged_since_loaded(self, host: LocalRoom) -> bool | None:
+        """Whether room ``host``'s journal is where this worker's state of it left it (None: unknown, the
+        journal did not answer)."""
+        if self.journal is None:
+            return True
+        before = host.position
+        try:
+            position = await self.journal.position(host.room_id)
+        except Exception as exc:  # StorageError, whatever the store did: unknown, not "moved"
+            log.debug("room %s: its journal's position could not be read (%s)", host.room_id, exc)
+            return None
+        # A batch that ran meanwhile checked for itself before it wrote (LocalRoom._lease_holds).
+        return position == before or host.position != before
 
     async def _beat(self) -> None:
         if self._probing is None or self._probing.done():
