@@ -780,6 +780,39 @@ async def test_a_paused_owner_s_heartbeat_does_not_take_back_a_room_another_work
     await ana.close()
 
 
+async def test_a_refusal_reaches_a_connection_held_for_the_room_s_next_owner_at_once(
+    pair: tuple[Hub, Hub], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A review: while Redis stalled, the owner's connections were held for the room's next owner, and
+    the ``server_busy`` of their commands was held with them (a refusal waits for no event): no answer
+    for up to 30 s, then 4003 threw it away. A refusal that waits for no event now goes at once."""
+    a, _ = pair
+    code, links = await new_room(a)
+    fay = Wire(a)
+    await fay.attached("auth", token=links["facilitator_token"])
+    following = asyncio.Event()
+
+    async def stalled(room_id: str | None, sessions: list[Any]) -> None:
+        await following.wait()  # the broker does not answer: the connections stay held
+
+    monkeypatch.setattr(a, "_attach_again", stalled)
+    host = a.hosts[code]
+
+    def busy(*args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future.set_exception(errors.ServerBusy("the message broker does not answer"))
+        return future
+
+    monkeypatch.setattr(host, "submit", busy)
+    a.feeds[code].moved()  # held, as when the room's publish timed out (Hub.forget)
+    try:
+        reply = await asyncio.wait_for(fay.call("room.set", locked=True), 2)
+        assert reply["type"] == "error" and reply["code"] == "server_busy" and reply["temporary"], reply
+    finally:
+        following.set()
+        await fay.close()
+
+
 async def test_a_lapsed_lease_nobody_took_is_renewed_by_the_heartbeat_and_the_room_goes_on(
     pair: tuple[Hub, Hub],
 ) -> None:

@@ -335,11 +335,17 @@ class Session:
         self.push(self.codec.encode(message))
 
     def reply_after(self, seq: int, message: dict[str, Any]) -> None:
-        """Send a reply once the events up to ``seq`` were delivered to this connection."""
+        """Send a reply once the events up to ``seq`` were delivered to this connection. A reply that
+        waits for no event (``seq`` 0: a refusal such as ``server_busy`` when the room's broker stalls)
+        goes at once, also while the connection is held for the room's next owner, unless an earlier
+        reply waits (replies to room commands keep their order)."""
         frame = self.codec.encode(message)
         host = self.host
         if not self._held and (
-            host is None or not host.feed.holds(self) or (self.floor != HELD and host.feed.delivered >= seq)
+            seq == 0
+            or host is None
+            or not host.feed.holds(self)
+            or (self.floor != HELD and host.feed.delivered >= seq)
         ):
             self.push(frame, reply=True)
             return
