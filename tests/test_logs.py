@@ -34,6 +34,10 @@ from workshop_server.logs import REDACTED, redact
         ("/m/7DURPN%23t=abc&x", f"/m/7DURPN%23{REDACTED}"),
         ("/j/7DURPN%2523invite%253Dabc", f"/j/7DURPN%2523{REDACTED}"),
         ("/j/7DURPN#invite=abc?x=1", f"/j/7DURPN#{REDACTED}?x=1"),
+        # An HTML-escaped link (&amp;) and an "=" percent-encoded on its way (a review found both logged).
+        ("/x?lang=en&amp;token=t.k", f"/x?lang=en&amp;token={REDACTED}"),
+        ("/x?invite%3Dabc&y=1", f"/x?invite%3D{REDACTED}&y=1"),
+        ("/x?lang%3Den", "/x?lang%3Den"),
     ],
 )
 def test_redact(line: str, expected: str) -> None:
@@ -45,7 +49,14 @@ async def test_the_server_log_never_shows_query_secrets(tmp_path: Path) -> None:
     server.start()
     try:
         code = create_room(server.url)["room"]
-        for query in ("invite=SECRETVALUE", "%69nvite=SECRETENCODED", "token=SECRETTOKEN", "dl=SECRETDL"):
+        for query in (
+            "invite=SECRETVALUE",
+            "%69nvite=SECRETENCODED",
+            "token=SECRETTOKEN",
+            "dl=SECRETDL",
+            "lang=en&amp;token=SECRETESCAPED",
+            "invite%3DSECRETEQUALS",
+        ):
             for path in (f"/api/rooms/{code}", f"/api/rooms/{code}/export.json"):
                 try:
                     urllib.request.urlopen(f"{server.url}{path}?{query}", timeout=30).close()
@@ -72,6 +83,8 @@ async def test_the_server_log_never_shows_query_secrets(tmp_path: Path) -> None:
         "SECRETREFUSED",
         "SECRETFRAGMENT",
         "SECRETPERSONAL",
+        "SECRETESCAPED",
+        "SECRETEQUALS",
     ):
         assert secret not in log, secret
 

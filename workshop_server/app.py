@@ -186,8 +186,9 @@ def same_secret(given: str, key: str) -> bool:
 def refuse_tokens_in_url(request: Request) -> None:
     """A credential in the query string (``?token=``, ``?invite=``) is refused, not ignored, so that a
     client that still sends one learns it at once, before its links spread."""
+    given = {logs.parameter_name(key) for key in request.query_params}  # "amp;token" too (logs.py)
     for name in ("token", "invite"):
-        if name in request.query_params:
+        if name in given:
             raise errors.InvalidCommand(
                 f"{name}: credentials are never accepted in a URL (it reaches logs); "
                 + ("send it as Authorization: Bearer" if name == "token" else "send it as X-Workshop-Invite")

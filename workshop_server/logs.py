@@ -28,7 +28,15 @@ from urllib.parse import unquote_plus
 
 from websockets.frames import Frame, Opcode
 
-__all__ = ["LOGGERS", "REDACTED", "SECRET_PARAMETERS", "RedactQuerySecrets", "install", "redact"]
+__all__ = [
+    "LOGGERS",
+    "REDACTED",
+    "SECRET_PARAMETERS",
+    "RedactQuerySecrets",
+    "install",
+    "parameter_name",
+    "redact",
+]
 
 #: Query parameters whose values are credentials: tokens, invites, organiser keys, download keys.
 SECRET_PARAMETERS: Final = frozenset({"token", "invite", "key", "dl", "passphrase"})
@@ -46,12 +54,25 @@ _QUERY = re.compile(r"\?([^\s\"'<>]*)")
 _FRAGMENT = re.compile(r"(%23|%2523|#(?=[a-z]+=))[^\s\"'<>?]+", re.IGNORECASE)
 
 
+def parameter_name(name: str) -> str:
+    """A query parameter's name as a secret is recognised by: decoded, without surrounding white space, in
+    lower case, and without the ``amp;`` an HTML-escaped link leaves of its ``&amp;`` (``?a=1&amp;token=``
+    sends a parameter ``amp;token``)."""
+    return unquote_plus(name).strip().lower().removeprefix("amp;")
+
+
 def _redact_query(match: re.Match[str]) -> str:
     parts = []
     for part in match.group(1).split("&"):
         name, equals, _value = part.partition("=")
-        if equals and unquote_plus(name).strip().lower() in SECRET_PARAMETERS:
+        if equals and parameter_name(name) in SECRET_PARAMETERS:
             part = f"{name}={REDACTED}"
+        elif (
+            not equals
+            and (encoded := part.lower().find("%3d")) > 0
+            and parameter_name(part[:encoded]) in SECRET_PARAMETERS
+        ):
+            part = part[: encoded + 3] + REDACTED  # "invite%3D…": its "=" percent-encoded on its way
         parts.append(part)
     return "?" + "&".join(parts)
 

@@ -241,6 +241,10 @@ async def test_the_export_takes_its_token_in_a_header_never_in_the_url(server: S
     assert "replies" not in body and "banned_devices" not in body
     status, body, _ = http(server, f"/api/rooms/{code}/export.json?token={token}")
     assert (status, error_code(body)) == (400, "invalid_command")
+    # An HTML-escaped link (&amp;): the same refusal (it was a plain 401, the token taken for another
+    # parameter, and logged whole).
+    status, body, _ = http(server, f"/api/rooms/{code}/export.json?lang=en&amp;token={token}")
+    assert (status, error_code(body)) == (400, "invalid_command")
     status, body, _ = http(server, f"/api/rooms/{code}/export.json")
     assert (status, error_code(body)) == (401, "invalid_token")
 
