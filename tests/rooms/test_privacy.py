@@ -65,6 +65,28 @@ def test_a_member_s_data_holds_what_moderators_did_about_it_but_not_a_shadow_mut
     assert "shadow" not in json.dumps(data)
 
 
+def test_a_member_s_data_holds_the_reasons_its_notes_were_hidden_and_its_invite_s_label() -> None:
+    """A privacy review: the reasons staff gave for hiding a member's idea or reply left its download once
+    they were restored (they stay in the moderation log), and its personal invite's label, which staff
+    wrote about it, was not in it (the erasure blanks both as its personal data)."""
+    w = Workshop()
+    invite = w.ok(FACILITATOR, c.InviteCreate, label="for Zoé, the mayor's assistant")["invite"]["id"]
+    zoe = w.join(NAME, invite=invite)
+    bob = w.join("Bob")
+    w.open_ideate(private=False)
+    idea, other = w.post(zoe, "night buses"), w.post(bob, "bike lanes")
+    reply = w.ok(zoe, c.ReplyPost, idea=other, text="yes please")["reply"]["id"]
+    w.ok(FACILITATOR, c.IdeaHide, idea=idea, reason="names a colleague")
+    w.ok(FACILITATOR, c.IdeaRestore, idea=idea)
+    w.ok(FACILITATOR, c.ReplyHide, reply=reply, reason="off topic")
+    w.ok(FACILITATOR, c.IdeaHide, idea=other, reason="Bob's own")  # not Zoé's: not in her data
+    data = my_data(w.room, zoe)
+    assert data["member"]["invite_label"] == "for Zoé, the mayor's assistant"
+    hides = [(m["action"], m["target"], m["reason"]) for m in data["moderation"] if "target" in m]
+    assert hides == [("idea.hidden", idea, "names a colleague"), ("reply.hidden", reply, "off topic")]
+    assert my_data(w.room, bob)["member"]["invite_label"] == ""
+
+
 def test_erasure_replaces_the_name_everywhere_and_keeps_the_room_whole() -> None:
     w, zoe, bob, ideas = busy()
     totals_before = {r.id: dict(r.totals) for r in w.room.rounds.values()}

@@ -328,6 +328,8 @@ def _rename_deciders(room: RoomState) -> None:
 
 #: Audit actions about a member that it is never told of (``rooms/triage.py``).
 SHADOW_ACTIONS = frozenset({"member.shadow_mute", "member.shadow_unmute"})
+#: The moderation log's actions on a member's ideas and replies that ``my-data`` gives it, with their reasons.
+HIDE_ACTIONS = frozenset({"idea.hidden", "reply.hidden"})
 
 
 def my_data(room: RoomState, member_id: str) -> Data:
@@ -357,6 +359,10 @@ def my_data(room: RoomState, member_id: str) -> Data:
         for e in room.evaluations.values()
         for idea_id, sheet in e.scores.get(member_id, {}).items()
     ]
+    own_content = {i.id for i in room.ideas.values() if i.author == member_id} | {
+        r.id for r in room.idea_replies.values() if r.author == member_id
+    }
+    invite = room.invites.get(member.invite) if member.invite is not None else None
     return {
         "room": {"id": room.id, "title": room.config.title, "retention_days": room.config.retention_days},
         "member": {
@@ -371,6 +377,8 @@ def my_data(room: RoomState, member_id: str) -> Data:
             "status": str(member.status),
             "muted": member.muted,
             "mute_reason": member.mute_reason,
+            # What staff wrote about it on its personal invite ("for Zoé, the mayor's assistant").
+            "invite_label": invite.label if invite is not None else "",
         },
         # What moderators did about it, with their reasons (the member hears of each as it happens); the
         # shadow mute is left out, as from every view of the member's own (the measure only works unseen).
@@ -378,6 +386,13 @@ def my_data(room: RoomState, member_id: str) -> Data:
             {"action": a.action, "at": a.at, "reason": a.reason}
             for a in room.audit
             if a.target == member_id and a.action not in SHADOW_ACTIONS
+        ]
+        # ... and the reasons they gave for hiding its ideas and replies, kept after a restore (the
+        # author saw each hide as it happened, shadowed ideas' too).
+        + [
+            {"action": a.action, "at": a.at, "reason": a.reason, "target": a.target}
+            for a in room.audit
+            if a.action in HIDE_ACTIONS and a.target in own_content
         ],
         "ideas": ideas,
         "replies": replies,
