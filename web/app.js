@@ -48,6 +48,14 @@ function route() {
 }
 
 // --- Room pages -------------------------------------------------------------------------------------------
+/** Focus the first shown main heading of `view` (else its <main>), focusable by script only. */
+function focusHeading(view) {
+  const main = view.querySelector("main") || view;
+  const target = Array.from(main.querySelectorAll("h1")).find((el) => el.getClientRects().length > 0) || main;
+  if (!target.hasAttribute("tabindex")) target.tabIndex = -1;
+  target.focus({ preventScroll: true });
+}
+
 function errorText(error) {
   const key = "error." + error.code;
   const text = t(key);
@@ -183,7 +191,7 @@ class RoomPage {
   }
 
   onJoinError(error) {
-    if (this.view && this.view.joinFailed) this.view.joinFailed(errorText(error));
+    if (this.view && this.view.joinFailed) this.view.joinFailed(errorText(error), error);
     if (this.session) this.session.stop();
     this.session = null;
     this.ctx.session = null;
@@ -199,6 +207,11 @@ class RoomPage {
       this.retitle();
       return;
     }
+    // The focus was in the view being replaced, or on "Join the workshop" (disabled while it joins, so
+    // already on <body>): it goes to the new view's heading rather than falling to <body>, where a
+    // keyboard or screen reader user would start over.
+    const active = document.activeElement;
+    const hadFocus = root.contains(active) || (this.viewKind === "join" && (!active || active === document.body));
     this.view?.destroy?.();
     this.viewKind = kind;
     this.view = factory();
@@ -207,6 +220,7 @@ class RoomPage {
     window.scrollTo(0, 0);
     this.view.update?.();
     this.retitle();
+    if (hadFocus && !root.contains(document.activeElement)) focusHeading(this.view.el);
   }
 
   /** The document's title: the console or the room screen, or a message, and the room's title. */

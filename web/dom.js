@@ -3,9 +3,12 @@
 /**
  * Create an element. `attrs` keys: `class`, `text`, `on<Event>` (listener), `dataset` (object),
  * boolean attributes (true adds, false/null/undefined omits), anything else via setAttribute.
+ * A textarea or text input gets dir="auto" unless `dir` is given: what people type there (notes,
+ * names, replies) may be Arabic or Hebrew, laid out right to left with its punctuation on the left.
  */
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
+  if ((tag === "textarea" || (tag === "input" && TEXT_INPUTS.has(String((attrs && attrs.type) || "text")))) && !(attrs && "dir" in attrs)) el.dir = "auto";
   for (const [key, value] of Object.entries(attrs || {})) {
     if (value === null || value === undefined || value === false) continue;
     if (key === "class") el.className = value;
@@ -19,6 +22,8 @@ export function h(tag, attrs = {}, ...children) {
   append(el, children);
   return el;
 }
+
+const TEXT_INPUTS = new Set(["text", "search"]);
 
 function append(el, children) {
   for (const child of children) {

@@ -113,6 +113,7 @@ const STRINGS = {
     "join.passphraseRequired": "Type the passphrase.",
     "join.acceptRequired": "Accept the rules and the data notice to join.",
     "join.locked": "The room is locked: no new participants for now.",
+    "join.lockedRetry": "Check again",
     "join.ended": "This session has ended.",
     "join.endedBody": "Nobody can join any more. To follow your ideas, open your personal link (it was on your board during the workshop); on the phone you took part with, this page opens your board again.",
     "join.approvalNote": "A moderator lets each person in.",
@@ -129,6 +130,10 @@ const STRINGS = {
     "board.ideasLeft": {
       "one": "You can post {count} more idea.",
       "other": "You can post {count} more ideas."
+    },
+    "board.ideasDone": {
+      "one": "You have posted your idea for this round: that is the limit.",
+      "other": "You have posted your {count} ideas for this round: that is the limit."
     },
     "board.mine": "Your notes",
     "board.mineEmpty": "You have not posted anything in this round yet.",
@@ -169,6 +174,10 @@ const STRINGS = {
     "vote.budget": {
       "one": "{count} dot left of {budget}",
       "other": "{count} dots left of {budget}"
+    },
+    "vote.capReached": {
+      "one": "This note has the most dots allowed: {count} dot per note.",
+      "other": "This note has the most dots allowed: {count} dots per note."
     },
     "vote.addLabel": "Add a dot to “{text}”",
     "vote.removeLabel": "Remove a dot from “{text}”",
@@ -792,6 +801,7 @@ const STRINGS = {
     "kpi.perRoundChart": "Participation per round",
     "kpi.perRoundHint": "Ideas: share who posted. Votes: share who voted.",
     "kpi.roundShare": "{round}: {share}",
+    "kpi.separator": "; ",
     "kpi.noRounds": "No round yet.",
     "kpi.perRound": "Per round",
     "kpi.round": "Round",
@@ -1000,6 +1010,7 @@ const STRINGS = {
     "join.passphraseRequired": "Saisissez la phrase secrète.",
     "join.acceptRequired": "Acceptez les règles et la notice sur les données pour entrer.",
     "join.locked": "La salle est verrouillée : pas de nouveaux participants pour l'instant.",
+    "join.lockedRetry": "Vérifier à nouveau",
     "join.ended": "Cette session est terminée.",
     "join.endedBody": "Plus personne ne peut la rejoindre. Pour suivre vos idées, ouvrez votre lien personnel (il figurait sur votre tableau pendant l'atelier) ; sur le téléphone avec lequel vous avez participé, cette page rouvre votre tableau.",
     "join.approvalNote": "Un modérateur fait entrer chaque personne.",
@@ -1016,6 +1027,10 @@ const STRINGS = {
     "board.ideasLeft": {
       "one": "Vous pouvez encore publier {count} idée.",
       "other": "Vous pouvez encore publier {count} idées."
+    },
+    "board.ideasDone": {
+      "one": "Vous avez publié votre idée pour cette manche : c'est le maximum.",
+      "other": "Vous avez publié vos {count} idées pour cette manche : c'est le maximum."
     },
     "board.mine": "Vos notes",
     "board.mineEmpty": "Vous n'avez encore rien publié dans cette manche.",
@@ -1056,6 +1071,10 @@ const STRINGS = {
     "vote.budget": {
       "one": "{count} gommette restante sur {budget}",
       "other": "{count} gommettes restantes sur {budget}"
+    },
+    "vote.capReached": {
+      "one": "Cette note a le maximum de gommettes : {count} gommette par note.",
+      "other": "Cette note a le maximum de gommettes : {count} gommettes par note."
     },
     "vote.addLabel": "Ajouter une gommette à « {text} »",
     "vote.removeLabel": "Retirer une gommette de « {text} »",
@@ -1681,6 +1700,7 @@ const STRINGS = {
     "kpi.perRoundChart": "Participation par manche",
     "kpi.perRoundHint": "Idées : part qui a posté. Votes : part qui a voté.",
     "kpi.roundShare": "{round} : {share}",
+    "kpi.separator": " ; ",
     "kpi.noRounds": "Aucune manche pour l'instant.",
     "kpi.perRound": "Par manche",
     "kpi.round": "Manche",

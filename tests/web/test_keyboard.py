@@ -71,14 +71,18 @@ async def test_voting_with_tab_enter_and_space_only(web: Browsing, web_server: S
         assert await page.evaluate(FOCUSED_LABEL) == "Add a dot to “Tea corner”"
         await page.keyboard.press("Space")
         await expect(page.locator("#budget-text")).to_have_text("1 dot left of 3")
-        # Two dots is the most on one note: the add button is disabled and the focus moved to remove.
+        # Two dots is the most on one note: the add button is off (aria-disabled) and keeps the focus, so
+        # that another Enter does not land on "−" (tests/web/test_review_a11y.py checks that it says why).
         await expect(page.get_by_role("button", name="Add a dot to “Tea corner”")).to_be_disabled()
-        assert await page.evaluate(FOCUSED_LABEL) == "Remove a dot from “Tea corner”"
+        await expect(page.get_by_role("button", name="Add a dot to “Tea corner”")).to_have_attribute(
+            "aria-disabled", "true"
+        )
+        assert await page.evaluate(FOCUSED_LABEL) == "Add a dot to “Tea corner”"
 
         await tab_to(page, "Add a dot to “Better maps”")
         await page.keyboard.press("Enter")
         await expect(page.locator("#budget-text")).to_have_text("0 dots left of 3")
-        await expect(page.locator("#vote-list .dot-add:not([disabled])")).to_have_count(0)
+        await expect(page.locator("#vote-list .dot-add:not([aria-disabled='true'])")).to_have_count(0)
         await screenshot(page, "keyboard-vote")
 
         await tab_to(page, "Remove a dot from “Tea corner”")

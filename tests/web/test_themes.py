@@ -308,7 +308,7 @@ async def test_group_merge_and_vote_on_themes(web: Browsing, web_server: ServerP
         await expect(add_focus).to_be_disabled()  # the cap per theme
         await phone.get_by_role("button", name="Add a dot to the theme “Food & drinks”").click()
         await expect(phone.locator("#budget-text")).to_have_text("0 dots left of 3")
-        await expect(phone.locator("#vote-list .dot-add:not([disabled])")).to_have_count(0)
+        await expect(phone.locator("#vote-list .dot-add:not([aria-disabled='true'])")).to_have_count(0)
         await no_overflow(phone, 390)
         await screenshot(phone, "phone-theme-vote")
         await ana.ok("vote.add", theme=await page_state(phone, "s.publicThemes()[0].id"))

@@ -5,7 +5,7 @@ import { h, renderRow, setText, show, syncList } from "../dom.js";
 import { t } from "../i18n.js";
 import { netBanner, topBar } from "../chrome.js";
 import { authorOf, colorClass, COLORS, resultsList, roundKindLabel, roundStatusLabel, swatchClass, themeChip, timerBlock } from "./parts.js";
-import { closedByTimer } from "../timer.js";
+import { announce, closedByTimer } from "../timer.js";
 import { fu, replyBox, repliesList, statusLine } from "./followup.js";
 import { buildBoardFollowup } from "./followup_board.js";
 import { boardDataCard } from "./mydata.js";
@@ -238,7 +238,9 @@ export function mountBoard(ctx) {
     if (rnd && rnd.max_ideas) {
       const left = Math.max(0, rnd.max_ideas - myCount(rnd));
       full = left === 0;
-      limitText = t("board.ideasLeft", { count: left });
+      // At the limit, say so (and so why "Post" is off: the textarea is described by this line), rather
+      // than "You can post 0 more ideas".
+      limitText = full ? t("board.ideasDone", { count: rnd.max_ideas }) : t("board.ideasLeft", { count: left });
     }
     setText(limitNote, limitText);
     postBtn.disabled = !canPost() || len === 0 || len > max || full;
@@ -433,11 +435,26 @@ export function mountBoard(ctx) {
     ]);
   }
 
-  function dotControls({ addLabel, removeLabel, myDots, waiting = 0, canAdd, canRemove, max, target }) {
+  // The dot buttons stay focusable when they do nothing (aria-disabled, not disabled): pressing Enter
+  // again on "+" at the cap would otherwise land on "−", where renderRow moves the focus, and take a
+  // dot back. Pressed while off, they say why instead.
+  function dotControls({ addLabel, removeLabel, myDots, waiting = 0, canAdd, canRemove, max, remaining, target }) {
+    const add = () => {
+      if (!canAdd) {
+        if (myDots >= max) announce(t("vote.capReached", { count: max }));
+        else if (remaining <= 0) announce(t("error.vote_budget_exceeded"));
+        return;
+      }
+      if (myDots + 1 >= max) announce(t("vote.capReached", { count: max }));
+      ctx.act("vote.add", target).catch(() => {});
+    };
+    const remove = () => {
+      if (canRemove) ctx.act("vote.remove", target).catch(() => {});
+    };
     return h(
       "div",
       { class: "vote-controls" },
-      h("button", { type: "button", class: "dot-btn dot-remove", "data-focus": "remove", disabled: !canRemove, "aria-label": removeLabel, onclick: () => ctx.act("vote.remove", target).catch(() => {}) }, h("span", { "aria-hidden": "true", text: "−" })),
+      h("button", { type: "button", class: "dot-btn dot-remove", "data-focus": "remove", "aria-disabled": canRemove ? null : "true", "aria-label": removeLabel, onclick: remove }, h("span", { "aria-hidden": "true", text: "−" })),
       h(
         "span",
         { class: "my-dots" },
@@ -445,7 +462,7 @@ export function mountBoard(ctx) {
         h("span", { class: "my-dots-text", text: t("vote.myDots", { count: myDots }) }),
         waiting ? h("span", { class: "badge badge-pending dot-pending", text: t("note.sending") }) : null,
       ),
-      h("button", { type: "button", class: "dot-btn dot-add", "data-focus": "add", disabled: !canAdd, "aria-label": addLabel, onclick: () => ctx.act("vote.add", target).catch(() => {}) }, h("span", { "aria-hidden": "true", text: "+" })),
+      h("button", { type: "button", class: "dot-btn dot-add", "data-focus": "add", "aria-disabled": canAdd ? null : "true", "aria-label": addLabel, onclick: add }, h("span", { "aria-hidden": "true", text: "+" })),
     );
   }
 
@@ -470,6 +487,7 @@ export function mountBoard(ctx) {
     return {
       myDots,
       waiting,
+      remaining,
       canAdd: open && remaining > 0 && myDots < rnd.max_per_idea,
       canRemove: rnd.status === "open" && myDots > 0,
       total: total !== null && (!rnd.hide_totals || rnd.status === "closed") ? total : null,
@@ -477,7 +495,7 @@ export function mountBoard(ctx) {
   }
 
   function updateVoteCard(el, idea, rnd, v) {
-    const { myDots, waiting, canAdd, canRemove, total } = dotState(rnd, v, idea.id);
+    const { myDots, waiting, remaining, canAdd, canRemove, total } = dotState(rnd, v, idea.id);
     const author = rnd.anonymous ? "" : authorOf(state, idea);
     el.className = "note vote-card " + colorClass(idea.color) + (myDots ? " has-dots" : "") + (waiting ? " is-pending" : "");
     const sig = JSON.stringify([idea.text, author, myDots, waiting, canAdd, canRemove, total, idea.status, idea.history]);
@@ -485,14 +503,14 @@ export function mountBoard(ctx) {
       h("p", { class: "note-text", text: idea.text }),
       author ? h("p", { class: "note-author", text: author }) : null,
       statusLine(idea),
-      dotControls({ addLabel: t("vote.addLabel", { text: short(idea.text) }), removeLabel: t("vote.removeLabel", { text: short(idea.text) }), myDots, waiting, canAdd, canRemove, max: rnd.max_per_idea, target: { idea: idea.id } }),
+      dotControls({ addLabel: t("vote.addLabel", { text: short(idea.text) }), removeLabel: t("vote.removeLabel", { text: short(idea.text) }), myDots, waiting, canAdd, canRemove, max: rnd.max_per_idea, remaining, target: { idea: idea.id } }),
       total !== null ? h("p", { class: "vote-total", text: t("vote.total", { count: total }) }) : null,
     ]);
   }
 
   /** A theme in a vote round on themes: its name, its notes, and the dot buttons. */
   function updateThemeVoteCard(el, theme, rnd, v) {
-    const { myDots, waiting, canAdd, canRemove, total } = dotState(rnd, v, theme.id);
+    const { myDots, waiting, remaining, canAdd, canRemove, total } = dotState(rnd, v, theme.id);
     const ideas = state.themeIdeas(theme.id);
     el.className = "note vote-card theme-vote-card " + colorClass(theme.color) + (myDots ? " has-dots" : "") + (waiting ? " is-pending" : "");
     const sig = JSON.stringify([theme.name, ideas.map((i) => i.text), myDots, waiting, canAdd, canRemove, total]);
@@ -500,7 +518,7 @@ export function mountBoard(ctx) {
       h("h3", { class: "theme-vote-name", text: theme.name }),
       h("p", { class: "theme-vote-count", text: t("themes.count", { count: ideas.length }) }),
       h("ul", { class: "theme-vote-notes" }, ideas.map((i) => h("li", { text: i.text }))),
-      dotControls({ addLabel: t("vote.addThemeLabel", { name: short(theme.name) }), removeLabel: t("vote.removeThemeLabel", { name: short(theme.name) }), myDots, waiting, canAdd, canRemove, max: rnd.max_per_idea, target: { theme: theme.id } }),
+      dotControls({ addLabel: t("vote.addThemeLabel", { name: short(theme.name) }), removeLabel: t("vote.removeThemeLabel", { name: short(theme.name) }), myDots, waiting, canAdd, canRemove, max: rnd.max_per_idea, remaining, target: { theme: theme.id } }),
       total !== null ? h("p", { class: "vote-total", text: t("vote.total", { count: total }) }) : null,
     ]);
   }

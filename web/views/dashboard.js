@@ -106,7 +106,7 @@ function roundsChart(state, rounds) {
   const H = Math.max(1, rounds.length) * rowH + 4;
   const share = (r) => (r.kind === "vote" ? r.turnout : r.participation) || 0;
   const label = (r) => `${roundLabel(state, r.round)} · ${t(r.kind === "vote" ? "kpi.kindVote" : "kpi.kindIdeate")}`;
-  const desc = rounds.map((r) => t("kpi.roundShare", { round: label(r), share: percent(share(r)) })).join("; ");
+  const desc = rounds.map((r) => t("kpi.roundShare", { round: label(r), share: percent(share(r)) })).join(t("kpi.separator"));
   const barW = W - labelW - 44;
   const rows = rounds.map((r, i) => {
     const y0 = 2 + i * rowH;

@@ -69,7 +69,10 @@ export function mountJoin(ctx, { info, invite, onInfo, onSubmit }) {
       draft.accepted = accept.checked;
     });
     formError = h("p", { class: "form-error", id: "join-error", role: "alert", hidden: true });
-    submitBtn = h("button", { type: "submit", class: "btn btn-primary btn-block btn-large", id: "join-submit", text: submitText(kind) });
+    // A locked room lets nobody new in: its banner says so once, and "Join" stays off until "Check again"
+    // finds the room unlocked (the page is not told of the lock live).
+    const locked = Boolean(room.locked && !invited);
+    submitBtn = h("button", { type: "submit", class: "btn btn-primary btn-block btn-large", id: "join-submit", disabled: locked, "aria-describedby": locked ? "join-locked" : null, text: submitText(kind) });
     const inviteOnly = room.access === "invite" && !invite;
     const form = h(
       "form",
@@ -79,7 +82,7 @@ export function mountJoin(ctx, { info, invite, onInfo, onSubmit }) {
         novalidate: true,
         onsubmit: (e) => {
           e.preventDefault();
-          if (submitting) return;
+          if (submitting || locked) return;
           formError.hidden = true;
           const value = name.value.trim();
           if (!value) return showError(t("join.nameRequired"), name);
@@ -124,7 +127,14 @@ export function mountJoin(ctx, { info, invite, onInfo, onSubmit }) {
         room.rules
           ? h("section", { class: "rules", "aria-labelledby": "rules-title" }, h("h2", { id: "rules-title", text: t("join.rules") }), h("p", { class: "rules-text", text: room.rules }))
           : null,
-        room.locked && !invited ? h("p", { class: "banner banner-warn", text: t("join.locked") }) : null,
+        locked && room.phase !== "ended"
+          ? h(
+              "div",
+              { class: "banner banner-warn join-locked" },
+              h("p", { id: "join-locked", text: t("join.locked") }),
+              h("button", { type: "button", class: "btn btn-small btn-secondary", id: "join-locked-retry", text: t("join.lockedRetry"), onclick: () => recheck() }),
+            )
+          : null,
         // Nobody joins an ended session (invites included): no form, but where a participant's ideas are.
         room.phase === "ended" ? h("div", { class: "banner banner-info", id: "join-ended" }, h("p", { text: t("join.ended") }), h("p", { text: t("join.endedBody") })) : null,
         room.access === "approval" && !invited ? h("p", { class: "banner banner-info", text: t("join.approvalNote") }) : null,
@@ -132,6 +142,21 @@ export function mountJoin(ctx, { info, invite, onInfo, onSubmit }) {
       ),
     );
   };
+
+  // "Check again" on a locked room: its information asked again; the form comes back with the focus on
+  // "Join" once the room is open, or on "Check again" while it stays locked.
+  async function recheck() {
+    try {
+      const response = await fetch(`/api/rooms/${encodeURIComponent(ctx.code)}`, { headers: { accept: "application/json", ...(invite ? { "x-workshop-invite": invite } : {}) } });
+      if (!response.ok) return;
+      room = await response.json();
+      onInfo?.(room);
+    } catch {
+      return;
+    }
+    renderForm();
+    (room.locked ? document.getElementById("join-locked-retry") : submitBtn)?.focus();
+  }
 
   function showError(text, focus) {
     formError.textContent = text;
@@ -181,8 +206,16 @@ export function mountJoin(ctx, { info, invite, onInfo, onSubmit }) {
     destroy() {
       clearTimeout(retryTimer);
     },
-    joinFailed(text) {
+    joinFailed(text, error) {
       submitting = false;
+      // Locked meanwhile: the page now knows, and shows the lock once (its banner, "Join" off), not also
+      // as the form's error.
+      if (error && error.code === "room_locked" && room) {
+        room = { ...room, locked: true };
+        renderForm();
+        document.getElementById("join-locked-retry")?.focus();
+        return;
+      }
       if (submitBtn) {
         submitBtn.disabled = false;
         submitBtn.textContent = submitText(room ? invitedAs(room) : invite ? "moderator" : null);
