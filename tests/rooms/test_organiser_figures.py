@@ -217,3 +217,43 @@ def test_a_french_room_gets_its_report_in_french() -> None:
     english = report_md(w.room, lang="en")
     assert "## Rounds" in english and "3 ideas." in english and "Participation rate: 50%" in english
     assert '<html lang="en">' in report_html(w.room, lang="en")
+
+
+def test_the_report_reads_as_prose_for_a_brand() -> None:
+    """A review: the "readable" report printed raw UTC timestamps (2026-11-29T21:39:01Z), the rounds' and
+    evaluations' internal ids (r1, e1), and the evaluation's weighted score without the criteria's means
+    the app shows. Dates read as dates (in UTC, said so), rounds and evaluations are numbered."""
+    w = Workshop(RoomConfig(title="Cantine", locale="fr"))
+    ann = w.join("Ann")
+    w.open_ideate(private=False)
+    first, second = w.post(ann, "du café le matin"), w.post(ann, "des fruits")
+    w.close()
+    for idea in (first, second):
+        w.ok(FACILITATOR, c.IdeaStatusSet, idea=idea, status="shortlisted")
+    w.ok(
+        FACILITATOR,
+        c.CriteriaSet,
+        criteria=[{"name": "Impact", "weight": 3}, {"name": "Faisabilité", "weight": 1}],
+    )
+    w.ok(FACILITATOR, c.EvaluationOpen)
+    w.ok(FACILITATOR, c.EvaluationScore, idea=first, scores={"k1": 5, "k2": 2})
+    w.ok(FACILITATOR, c.EvaluationScore, idea=second, scores={"k1": 3, "k2": 4})
+    w.ok(FACILITATOR, c.EvaluationClose)
+    report = report_md(w.room)
+    assert not re.search(r"\d{4}-\d\d-\d\dT", report) and "r1" not in report and "e1" not in report
+    assert "### Manche 1\u202f: " in report and "### Manche 2" not in report
+    assert re.search(r"Évaluation 1, close le \d+ \w+ \d{4}, \d+\u00a0h\u00a0\d\d UTC", report), report
+    assert "| Rang | Idée | Impact (×3) | Faisabilité (×1) | Note pondérée |" in report
+    assert "| 1 | du café le matin | 5,0 | 2,0 | 4,25 |" in report  # (3 × 5 + 1 × 2) / 4
+    english = report_md(w.room, lang="en")
+    assert "### Round 1: " in english and "| Impact (×3) | Faisabilité (×1) | Weighted score |" in english
+    assert re.search(r"Evaluation 1, closed on \d+ [A-Z][a-z]+ \d{4}, \d\d:\d\d UTC", english), english
+
+
+def test_the_report_s_dates() -> None:
+    from workshop_server.rooms.report_text import Words
+
+    assert Words("fr").date(1_764_547_140.0) == "30 novembre 2025, 23\u00a0h\u00a059 UTC"
+    assert Words("fr").date(1_764_547_200.0) == "1er décembre 2025, 0\u00a0h\u00a000 UTC"
+    assert Words("en").date(1_764_547_200.0) == "1 December 2025, 00:00 UTC"
+    assert Words("en").date(None) == ""

@@ -139,7 +139,7 @@ def report_blocks(room: RoomState, *, anonymised: bool = False, lang: str | None
     w = Words(report_language(lang, cfg.locale))
     blocks: list[Block] = [
         ("h1", cfg.title),
-        ("p", w("generated", at=iso(room.clock), phase=w(f"phase.{room.phase}"))),
+        ("p", w("generated", at=w.date(room.clock), phase=w(f"phase.{room.phase}"))),
     ]
     if cfg.brand:
         blocks.append(("p", w("brand", brand=cfg.brand)))
@@ -150,9 +150,9 @@ def report_blocks(room: RoomState, *, anonymised: bool = False, lang: str | None
     blocks.append(("h2", w("rounds")))
     if not room.rounds:
         blocks.append(("p", w("no_round")))
-    for rnd in room.rounds.values():
+    for n, rnd in enumerate(room.rounds.values(), 1):  # numbered as the rooms' screens number them
         kind, status = w(f"kind.{rnd.kind}"), w(f"rstatus.{rnd.status.value}")
-        blocks.append(("h3", w("round", id=rnd.id, prompt=rnd.prompt, kind=kind, status=status)))
+        blocks.append(("h3", w("round", n=n, prompt=rnd.prompt, kind=kind, status=status)))
         if rnd.kind == "ideate":
             # As the figures count them (``figures.py``): the round's ideas once duplicates are merged,
             # and the notes posted in it when a merge made them differ.
@@ -204,25 +204,37 @@ def report_blocks(room: RoomState, *, anonymised: bool = False, lang: str | None
             ]
             blocks += [("p", w("criteria")), ("ul", criteria)]
         decisions: list[str] = []
+        evaluations = 0
         for entry in log:
             if entry["kind"] == "evaluation":
+                evaluations += 1
                 jurors = w.count(entry["jurors"], "juror")
-                blocks.append(("p", w("evaluation", id=entry["id"], at=iso(entry["at"]), jurors=jurors)))
+                said = w("evaluation", n=evaluations, at=w.date(entry["at"]), jurors=jurors)
+                blocks.append(("p", said))
+                # Each criterion's mean over the jurors, then the weighted score, as the app shows them.
+                criteria = entry["criteria"]
                 scored = [
                     [
                         str(r["rank"]),
                         r["text"] or _label(room, "idea", r["idea"]),  # staff: off the wall since too
-                        "-" if r["score"] is None else w.number(r["score"]),
+                        *(_mean(w, r.get("criteria", {}).get(k["id"])) for k in criteria),
+                        _mean(w, r["score"]),
                     ]
                     for r in entry["results"]
                 ]
-                blocks.append(("table", ([w("rank"), w("idea"), w("score")], scored)))
+                header = [
+                    w("rank"),
+                    w("idea"),
+                    *(w("criterion_col", name=k["name"], weight=w.number(k["weight"])) for k in criteria),
+                    w("score"),
+                ]
+                blocks.append(("table", (header, scored)))
             else:
                 on_theme = "theme" in entry
                 decisions.append(
                     w(
                         "decision_theme" if on_theme else "decision_idea",
-                        at=iso(entry["at"]),
+                        at=w.date(entry["at"]),
                         text=entry["text"],
                         status=w.status(entry["status"], theme=on_theme),
                         who="" if anonymised else w("by", name=entry["by_name"]),
@@ -267,6 +279,10 @@ def report_blocks(room: RoomState, *, anonymised: bool = False, lang: str | None
 
 
 NOT_NO_BREAK_SPACES = re.compile(r"[^\S\u00a0\u202f]+")
+
+
+def _mean(w: Words, value: float | None) -> str:
+    return "-" if value is None else w.number(value)
 
 
 def _md(text: str) -> str:

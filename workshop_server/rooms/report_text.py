@@ -8,6 +8,7 @@ from the room and are never translated.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Final
 
 __all__ = ["REPORT_LANGUAGES", "Words", "report_language"]
@@ -19,12 +20,12 @@ NNBSP = "\u202f"  # French puts a narrow no-break space before ":", "%" and the 
 
 _TEXT: Final[dict[str, dict[str, str]]] = {
     "en": {
-        "generated": "Report generated at {at}. Phase: {phase}.",
+        "generated": "Report generated on {at}. Phase: {phase}.",
         "brand": "Brand: {brand}.",
         "brief": "Brief",
         "rounds": "Rounds",
         "no_round": "No round was run.",
-        "round": "{id}: {prompt} ({kind}, {status})",
+        "round": "Round {n}: {prompt} ({kind}, {status})",
         "no_dots": "No dots.",
         "by_theme": "By theme:",
         "rank": "Rank",
@@ -33,7 +34,8 @@ _TEXT: Final[dict[str, dict[str, str]]] = {
         "dots": "Dots",
         "status": "Status",
         "authors": "Authors",
-        "score": "Score",
+        "score": "Weighted score",
+        "criterion_col": "{name} (×{weight})",
         "ideas_status": "Ideas and their status",
         "anonymous": "(anonymous)",
         "hidden": " (hidden by a moderator)",
@@ -42,7 +44,7 @@ _TEXT: Final[dict[str, dict[str, str]]] = {
         "criteria": "Criteria:",
         "criterion": "{name} (weight {weight}): {description}",
         "criterion_bare": "{name} (weight {weight})",
-        "evaluation": "Evaluation {id} closed at {at}, {jurors}:",
+        "evaluation": "Evaluation {n}, closed on {at}, {jurors}:",
         "decision_idea": "{at}: {text} is {status}{who}{note}",
         "decision_theme": "{at}: {text} is {status}{who}{note}",
         "by": " by {name}",
@@ -83,7 +85,7 @@ _TEXT: Final[dict[str, dict[str, str]]] = {
         "brief": "Brief",
         "rounds": "Manches",
         "no_round": "Aucune manche n'a eu lieu.",
-        "round": "{id}\u202f: {prompt} ({kind}, {status})",
+        "round": "Manche {n}\u202f: {prompt} ({kind}, {status})",
         "no_dots": "Aucune gommette.",
         "by_theme": "Par thème\u202f:",
         "rank": "Rang",
@@ -92,7 +94,8 @@ _TEXT: Final[dict[str, dict[str, str]]] = {
         "dots": "Gommettes",
         "status": "Statut",
         "authors": "Auteurs",
-        "score": "Note",
+        "score": "Note pondérée",
+        "criterion_col": "{name} (×{weight})",
         "ideas_status": "Les idées et leur statut",
         "anonymous": "(anonyme)",
         "hidden": " (masquée par un modérateur)",
@@ -101,7 +104,7 @@ _TEXT: Final[dict[str, dict[str, str]]] = {
         "criteria": "Critères\u202f:",
         "criterion": "{name} (poids {weight})\u202f: {description}",
         "criterion_bare": "{name} (poids {weight})",
-        "evaluation": "Évaluation {id} close le {at}, {jurors}\u202f:",
+        "evaluation": "Évaluation {n}, close le {at}, {jurors}\u202f:",
         "decision_idea": "{at}\u202f: l'idée «\u202f{text}\u202f» est {status}{who}{note}",
         "decision_theme": "{at}\u202f: le thème «\u202f{text}\u202f» est {status}{who}{note}",
         "by": " par {name}",
@@ -173,6 +176,38 @@ _STATUS: Final[dict[str, dict[str, tuple[str, str]]]] = {
 }
 
 
+_MONTHS: Final = {
+    "en": (
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ),
+    "fr": (
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ),
+}
+
+
 def report_language(wanted: str | None, room_locale: str) -> str:
     """The report's language: ``wanted`` when it is one of :data:`REPORT_LANGUAGES`, else the room's
     locale when it is, else English."""
@@ -199,6 +234,18 @@ class Words:
         one, many = _NOUNS[self.lang][noun]
         singular = n == 1 if self.lang == "en" else abs(n) < 2
         return f"{n} {one if singular else many}"
+
+    def date(self, at: float | None) -> str:
+        """``29 November 2026, 21:39 UTC``; ``29 novembre 2026, 21 h 39 UTC`` (``1er`` for the first day).
+        In UTC, said so: the room records no time zone."""
+        if at is None:
+            return ""
+        d = datetime.fromtimestamp(at, UTC)
+        month = _MONTHS[self.lang][d.month - 1]
+        if self.lang == "fr":
+            day = "1er" if d.day == 1 else str(d.day)
+            return f"{day} {month} {d.year}, {d.hour}\u00a0h\u00a0{d.minute:02d} UTC"
+        return f"{d.day} {month} {d.year}, {d:%H:%M} UTC"
 
     def number(self, x: float) -> str:
         """``1.5``; ``1,5``."""
