@@ -406,6 +406,18 @@ def test_contributors_credit_every_author_of_a_merge_and_stay_private_in_anonymo
         assert set(rows) == ({bob} if anonymous else {ann, bob, cyd})
 
 
+def test_a_note_shortlisted_then_declined_still_made_the_shortlist_for_its_authors() -> None:
+    """A review: "shortlisted" counted the current status only, so a note shortlisted then declined left
+    its author's count (the brand had put it on its shortlist)."""
+    w = Workshop()
+    (ann, bob), ideas = wall(w, "coffee", "tea")
+    status(w, ideas[0], "shortlisted")
+    status(w, ideas[0], "declined")
+    rows = {r["member"]: r for r in fv.contributors(w.room, ann, staff=False)}
+    assert (rows[ann]["shortlisted"], rows[ann]["adopted"]) == (1, 0)
+    assert rows[bob]["shortlisted"] == 0
+
+
 # --- The satisfaction pulse -----------------------------------------------------------------------------
 def test_the_pulse_shows_staff_the_distribution_and_each_participant_only_its_own_answer() -> None:
     w = Workshop()

@@ -24,6 +24,7 @@ from workshop_server.rooms.state import (
     Announcement,
     Evaluation,
     EvaluationStatus,
+    Idea,
     IdeaReply,
     IdeaState,
     IdeaStatus,
@@ -428,6 +429,14 @@ class Dots:
         return sum(totals.get(i, 0) for i in self.with_absorbed(idea_id))
 
 
+def _reached_shortlist(idea: Idea) -> bool:
+    """Whether ``idea`` is, or once was, shortlisted or further on (in review, adopted, done): a note
+    shortlisted, then declined, still made the shortlist, for its authors' credit."""
+    return idea.status in SHORTLISTED_OR_LATER or any(
+        IdeaStatus(change["status"]) in SHORTLISTED_OR_LATER for change in idea.history
+    )
+
+
 def contributors(room: RoomState, member_id: str | None, *, staff: bool) -> list[Data]:
     """Per contributor: ideas posted (a merged idea credits every author), dots received, ideas
     shortlisted and adopted, most ideas first. Staff count every idea that is not hidden; everyone else
@@ -454,7 +463,7 @@ def contributors(room: RoomState, member_id: str | None, *, staff: bool) -> list
             )
             row["ideas"] += 1
             row["dots"] += dots
-            row["shortlisted"] += idea.status in SHORTLISTED_OR_LATER
+            row["shortlisted"] += _reached_shortlist(idea)
             row["adopted"] += idea.status in (IdeaStatus.ADOPTED, IdeaStatus.DONE)
     if not staff and room.credits_private:
         rows = {k: v for k, v in rows.items() if k == member_id}
