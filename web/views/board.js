@@ -173,7 +173,13 @@ export function mountBoard(ctx) {
 
   // Everyone's ranked notes show their status and public note as staff give them (step 6: the decision
   // on an idea is public, not only its author's to see).
-  const results = resultsList({ id: "results-list", detail: (item) => statusLine(item) });
+  // So do the public replies (the brand's answers), as under the notes on the wall before the vote.
+  const resultReplies = (item) => state.repliesOf(item.id);
+  const results = resultsList({
+    id: "results-list",
+    detail: (item) => [statusLine(item), repliesList(ctx, state, resultReplies(item), { id: "result-replies-" + item.id })],
+    detailKey: resultReplies,
+  });
   const themeResults = resultsList({ id: "results-themes", detail: (item) => statusLine(item) });
   const themeResultsBox = h("div", { class: "results-by-theme" }, h("h3", { class: "section-subtitle", id: "results-themes-title", text: t("results.byTheme") }), themeResults.el);
   const resultsSection = h("section", { class: "section", id: "results", "aria-labelledby": "results-title" }, h("h2", { class: "section-title", id: "results-title", text: t("results.title") }), results.el, themeResultsBox);

@@ -5,7 +5,7 @@
 import { h } from "../dom.js";
 import { formatNumber, formatTime, locale, t } from "../i18n.js";
 import { linkRow } from "./landing.js";
-import { listNames } from "./parts.js";
+import { listNames, thankedText } from "./parts.js";
 import { triageBadges } from "./triage.js";
 // The statuses, where each may go next and which are decisions: generated from the server's tables.
 import { DECISIONS, STATUSES, STATUS_TRANSITIONS } from "../contract.js";
@@ -347,47 +347,60 @@ export function scoringForm(ctx, evaluation, idea, { refresh, idPrefix = "score"
   );
 }
 
-/** The weighted results of a closed evaluation: a ranked table (rank, idea, each criterion, score, jurors). */
-export function resultsTable(evaluation, { id = null, caption = null } = {}) {
-  const criteria = evaluation.criteria || [];
-  const rows = evaluation.results || [];
+/**
+ * A table that stacks in a narrow box (the console's side column, a phone): each row becomes a small card
+ * whose cells carry their column's name (`data-label`). The roles are explicit, since a table laid out as
+ * blocks loses its table semantics in some browsers. `head`: the column names; `rows`: per row, its cells
+ * as [text, {header, class}] (`header`: the row's header cell).
+ */
+export function stackedTable({ id = null, caption = null, label, head, rows }) {
   return h(
     "div",
-    { class: "table-wrap", tabindex: "0", role: "region", "aria-label": caption || t("selection.results") },
+    { class: "table-wrap table-stackable", tabindex: "0", role: "region", "aria-label": label },
     h(
       "table",
-      { class: "results-table", id },
+      { class: "results-table", id, role: "table" },
       caption ? h("caption", { text: caption }) : null,
-      h(
-        "thead",
-        {},
-        h(
-          "tr",
-          {},
-          h("th", { scope: "col", text: t("selection.rank") }),
-          h("th", { scope: "col", text: t("selection.idea") }),
-          h("th", { scope: "col", text: t("selection.weighted") }),
-          criteria.map((k) => h("th", { scope: "col", text: t("selection.criterionWeight", { name: k.name, weight: k.weight }) })),
-          h("th", { scope: "col", text: t("selection.jurors") }),
-        ),
-      ),
+      h("thead", { role: "rowgroup" }, h("tr", { role: "row" }, head.map((name) => h("th", { scope: "col", role: "columnheader", text: name })))),
       h(
         "tbody",
-        {},
-        rows.map((r) =>
+        { role: "rowgroup" },
+        rows.map(({ key, cells }) =>
           h(
             "tr",
-            { dataset: { idea: r.idea } },
-            h("td", { text: String(r.rank) }),
-            h("th", { scope: "row", text: r.text }),
-            h("td", { class: "score-total", text: formatScore(r.score) }),
-            criteria.map((k) => h("td", { text: formatScore(r.criteria ? r.criteria[k.id] : null) })),
-            h("td", { text: formatNumber(r.jurors || 0) }),
+            { role: "row", dataset: key ? { idea: key } : {} },
+            cells.map(([text, opts = {}], i) =>
+              opts.header
+                ? h("th", { scope: "row", role: "rowheader", class: opts.class || null, text })
+                : h("td", { role: "cell", class: opts.class || null, "data-label": head[i], text }),
+            ),
           ),
         ),
       ),
     ),
   );
+}
+
+/** The weighted results of a closed evaluation: a ranked table (rank, idea, each criterion, score, jurors). */
+export function resultsTable(evaluation, { id = null, caption = null } = {}) {
+  const criteria = evaluation.criteria || [];
+  const rows = evaluation.results || [];
+  return stackedTable({
+    id,
+    caption,
+    label: caption || t("selection.results"),
+    head: [t("selection.rank"), t("selection.idea"), t("selection.weighted"), ...criteria.map((k) => t("selection.criterionWeight", { name: k.name, weight: k.weight })), t("selection.jurors")],
+    rows: rows.map((r) => ({
+      key: r.idea,
+      cells: [
+        [String(r.rank)],
+        [r.text, { header: true }],
+        [formatScore(r.score), { class: "score-total" }],
+        ...criteria.map((k) => [formatScore(r.criteria ? r.criteria[k.id] : null)]),
+        [formatNumber(r.jurors || 0)],
+      ],
+    })),
+  });
 }
 
 /**
@@ -466,7 +479,7 @@ export function announcementsList(items, { id = null, meId = null } = {}) {
           ),
           h("p", { class: "announcement-text", text: a.text }),
           a.credited_you && !names.length ? h("p", { class: "announcement-credit", text: t("announce.creditedYou") }) : null,
-          names.length ? h("p", { class: "announcement-credit", text: t("announce.thanked", { names: listNames(names) }) }) : null,
+          names.length ? h("p", { class: "announcement-credit", text: thankedText(names) }) : null,
         );
       }),
   );

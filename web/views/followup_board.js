@@ -5,6 +5,7 @@
 import { h, renderRow, show } from "../dom.js";
 import { t } from "../i18n.js";
 import { announcementsList, myIdeasCard, SCORES, scoringForm, selectionLogList, selectionLogOf } from "./followup.js";
+import { criteriaCard } from "./parts.js";
 
 // Kept across re-renders and a language switch.
 const pulseUi = { editing: false, score: 0, comment: "" };
@@ -125,6 +126,13 @@ export function buildBoardFollowup(ctx, state, refresh) {
     ]);
   }
 
+  // --- The published criteria (public: everyone knows what ideas are judged on before an evaluation) ---
+  const criteriaBox = h("div", { class: "criteria-slot", id: "board-criteria-slot" });
+  function updateCriteria() {
+    const criteria = state.criteria || [];
+    renderRow(criteriaBox, JSON.stringify(criteria), () => (criteria.length ? criteriaCard(criteria, { id: "board-criteria" }) : null));
+  }
+
   // --- The personal link to "my ideas" ---
   const linkTop = h("div", { class: "my-ideas-slot", id: "my-ideas-top" });
   const linkBottom = h("div", { class: "my-ideas-slot", id: "my-ideas-bottom" });
@@ -138,11 +146,12 @@ export function buildBoardFollowup(ctx, state, refresh) {
 
   return {
     top: h("div", { class: "followup-top" }, linkTop, pulseBox, juryBox, announceBox),
-    bottom: h("div", { class: "followup-bottom" }, logBox, linkBottom),
+    bottom: h("div", { class: "followup-bottom" }, criteriaBox, logBox, linkBottom),
     update() {
       updatePulse();
       updateJury();
       updateAnnouncements();
+      updateCriteria();
       updateLog();
       updateLink();
     },

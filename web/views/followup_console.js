@@ -14,6 +14,7 @@ import {
   pulseFigures,
   repliesList,
   resultsTable,
+  stackedTable,
   scoringForm,
   short,
   statusControl,
@@ -284,23 +285,14 @@ export function buildConsoleFollowup(ctx, state, refresh) {
             "details",
             { class: "scores-details", id: "evaluation-scores", open: draft.scoresOpen, ontoggle: (e) => (draft.scoresOpen = e.currentTarget.open) },
             h("summary", { text: t("selection.individual") }),
-            h(
-              "div",
-              { class: "table-wrap", tabindex: "0", role: "region", "aria-label": t("selection.individual") },
-              h(
-                "table",
-                { class: "results-table" },
-                h("thead", {}, h("tr", {}, h("th", { scope: "col", text: t("selection.juror") }), h("th", { scope: "col", text: t("selection.idea") }), kids.map((k) => h("th", { scope: "col", text: k.name })))),
-                h(
-                  "tbody",
-                  {},
-                  latest.scores.map((s) => {
-                    const idea = state.ideas.get(s.idea);
-                    return h("tr", {}, h("th", { scope: "row", text: s.name }), h("td", { text: idea ? short(idea.text, 60) : s.idea }), kids.map((k) => h("td", { text: formatScore(s.scores[k.id]) })));
-                  }),
-                ),
-              ),
-            ),
+            stackedTable({
+              label: t("selection.individual"),
+              head: [t("selection.juror"), t("selection.idea"), ...kids.map((k) => k.name)],
+              rows: latest.scores.map((s) => {
+                const idea = state.ideas.get(s.idea);
+                return { key: null, cells: [[s.name, { header: true }], [idea ? short(idea.text, 60) : s.idea], ...kids.map((k) => [formatScore(s.scores[k.id])])] };
+              }),
+            }),
           ),
         );
       }

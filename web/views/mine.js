@@ -10,7 +10,7 @@ import { h, randomId, setChildren } from "../dom.js";
 import { formatNumber, t } from "../i18n.js";
 import { Connection } from "../net.js";
 import { forgetMember, storedMember } from "../session.js";
-import { colorClass, listNames, themeChip } from "./parts.js";
+import { colorClass, criteriaCard, listNames, themeChip } from "./parts.js";
 import { announcementsList, formatDate, formatWhen, historyList, myIdeasUrl, repliesList, selectionLogList, statusLine } from "./followup.js";
 import { linkRow } from "./landing.js";
 import { announce } from "../timer.js";
@@ -254,6 +254,8 @@ export function mountMine(root, ctx, { code, onRoom }) {
         page.ideas.length ? h("ul", { class: "mine-list", id: "mine-list" }, page.ideas.map((i) => ideaCard(i, me))) : h("p", { class: "empty", text: t("mine.noIdeas") }),
       ),
     );
+    // The published criteria are public: what the ideas are (or were) judged on.
+    if (page.criteria && page.criteria.length) sections.push(criteriaCard(page.criteria, { id: "mine-criteria" }));
     if (page.announcements && page.announcements.length) {
       sections.push(h("section", { class: "section", id: "mine-announcements", "aria-labelledby": "mine-announcements-title" }, h("h2", { class: "section-title", id: "mine-announcements-title", text: t("announce.title") }), announcementsList(page.announcements, { meId: me })));
     }

@@ -25,6 +25,40 @@ export function listNames(names) {
   }
 }
 
+/** "Thanks to A and B" / "Merci à A et à B": French repeats the "à" before each name. */
+export function thankedText(names) {
+  return t("announce.thanked", { names: listNames(names.map((name) => t("announce.thankedName", { name }))) });
+}
+
+/** The published criteria on one line: "How ideas will be judged: Impact ×3, Feasibility ×2". */
+export function criteriaLine(criteria) {
+  return t("selection.publicLine", { list: criteria.map((k) => t("selection.publicCriterion", { name: k.name, weight: k.weight })).join(", ") });
+}
+
+/** The published criteria (public: everyone knows what ideas are judged on), with their weights and
+ * descriptions, as a card for the board and the "my ideas" page. `id`: the card's id. */
+export function criteriaCard(criteria, { id }) {
+  return h(
+    "section",
+    { class: "card public-criteria", id, "aria-labelledby": id + "-title" },
+    h("h2", { class: "section-title", id: id + "-title", text: t("selection.publicTitle") }),
+    h(
+      "ul",
+      { class: "public-criteria-list" },
+      criteria.map((k) =>
+        h(
+          "li",
+          { class: "public-criterion" },
+          h("strong", { class: "public-criterion-name", text: k.name }),
+          " ",
+          h("span", { class: "badge", text: "×" + k.weight }),
+          k.description ? h("span", { class: "hint public-criterion-description", text: k.description }) : null,
+        ),
+      ),
+    ),
+  );
+}
+
 /**
  * The author line of a note, or "" when the viewer may not see it: every author credited on a merged
  * note ("Ana, Ben and you"), "You" for the viewer's own, nothing in an anonymous round (but "You").
@@ -110,7 +144,7 @@ export function rankBadge(rank) {
   ];
 }
 
-export function resultsList({ limit = 100, id = null, large = false, detail = null } = {}) {
+export function resultsList({ limit = 100, id = null, large = false, detail = null, detailKey = null } = {}) {
   const list = h("ol", { class: "results" + (large ? " results-large" : ""), id });
   return {
     el: list,
@@ -131,9 +165,11 @@ export function resultsList({ limit = 100, id = null, large = false, detail = nu
         const idea = state.ideas.get(r.idea);
         return [idea.text, idea.color, round.anonymous ? "" : authorOf(state, idea, { staff: state.isStaff })];
       };
-      // `detail(item)`: what a row shows under its text (the board: the status and its public note).
+      // `detail(item)`: what a row shows under its text (the board: the status and its public note, the
+      // public replies); `detailKey(item)`: what that depends on, beyond the status (the replies).
       const itemOf = (r) => (r.theme ? state.themes.get(r.theme) : state.ideas.get(r.idea));
-      const sig = JSON.stringify([round.id, byTheme, rows, rows.map(label), detail ? rows.map((r) => [itemOf(r).status, itemOf(r).history]) : null]);
+      const keyOf = (item) => [item.status, item.history, detailKey ? detailKey(item) : null];
+      const sig = JSON.stringify([round.id, byTheme, rows, rows.map(label), detail ? rows.map((r) => keyOf(itemOf(r))) : null]);
       renderRow(list, sig, () =>
         rows.map((r, i) => {
           const [text, color, extra] = label(r);
@@ -151,8 +187,8 @@ export function resultsList({ limit = 100, id = null, large = false, detail = nu
               { class: "result-body" },
               h("p", { class: "result-text", text: text }),
               sub ? h("p", { class: "result-author", text: sub }) : null,
-              detail ? detail(itemOf(r)) : null,
               h("span", { class: "result-bar", "aria-hidden": "true" }, h("span", { class: "result-fill", style: `--w:${(r.total / max) * 100}%` })),
+              detail ? detail(itemOf(r)) : null,
             ),
             h("span", { class: "result-total", text: t("results.dots", { count: r.total }) }),
           );

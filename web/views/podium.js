@@ -8,11 +8,15 @@
 import { h } from "../dom.js";
 import { t } from "../i18n.js";
 import { authorOf, colorClass, largestFonts, rankBadge } from "./parts.js";
+import { statusLabel } from "./followup.js";
 
 const AUTO_PAGE_MS = 9000;
 const GAP = 10;
 
-/** The rows of `found` ({round, vote}): [{key, rank, total, text, color, sub, theme}], best first. */
+/** The rows of `found` ({round, vote}): [{key, rank, total, text, color, sub, theme, status}], best first
+ * (`status`: a note's or theme's status once staff gave it one, else null). */
+const given = (item) => (item && item.status && item.status !== "new" ? item.status : null);
+
 export function rankingRows(state, found, { byTheme = false } = {}) {
   if (!found) return [];
   const { round, vote } = found;
@@ -24,10 +28,10 @@ export function rankingRows(state, found, { byTheme = false } = {}) {
         const theme = state.themes.get(r.theme);
         // A theme dissolved since the close: its name at the close, no colour, no count.
         if (!theme) return { key: "t:" + r.theme, theme: r.theme, rank: r.rank, total: r.total, text: r.name, color: "", sub: "" };
-        return { key: "t:" + r.theme, theme: r.theme, rank: r.rank, total: r.total, text: theme.name, color: theme.color, sub: t("themes.count", { count: state.themeIdeas(r.theme).length }) };
+        return { key: "t:" + r.theme, theme: r.theme, rank: r.rank, total: r.total, text: theme.name, color: theme.color, sub: t("themes.count", { count: state.themeIdeas(r.theme).length }), status: given(theme) };
       }
       const idea = state.ideas.get(r.idea);
-      return { key: "i:" + r.idea, idea: r.idea, rank: r.rank, total: r.total, text: idea.text, color: idea.color, sub: round.anonymous ? "" : authorOf(state, idea, { staff: state.isStaff }) };
+      return { key: "i:" + r.idea, idea: r.idea, rank: r.rank, total: r.total, text: idea.text, color: idea.color, sub: round.anonymous ? "" : authorOf(state, idea, { staff: state.isStaff }), status: given(idea) };
     });
 }
 
@@ -80,7 +84,18 @@ export function rankingChart({ id, labelKey = "results.title" }) {
         h("p", { class: "result-text", text: r.text }),
         h("span", { class: "result-bar", "aria-hidden": "true" }, h("span", { class: "result-fill", style: `--w:${Math.max(2, (r.total / max) * 100)}%` })),
       ),
-      h("div", { class: "result-side" }, h("span", { class: "result-total", text: t("results.dots", { count: r.total }) }), r.sub ? h("span", { class: "result-author", text: r.sub }) : null),
+      h(
+        "div",
+        { class: "result-side" },
+        // The status beside the dots (on the same line: the row's height stays that of two lines).
+        h(
+          "span",
+          { class: "result-side-top" },
+          r.status ? h("span", { class: "badge badge-istatus result-status is-" + r.status, text: statusLabel(r.status) }) : null,
+          h("span", { class: "result-total", text: t("results.dots", { count: r.total }) }),
+        ),
+        r.sub ? h("span", { class: "result-author", text: r.sub }) : null,
+      ),
     );
   }
 
@@ -162,7 +177,7 @@ export function rankingChart({ id, labelKey = "results.title" }) {
   return {
     el,
     update(next) {
-      const nextSig = JSON.stringify(next.map((r) => [r.key, r.rank, r.total, r.text, r.color, r.sub]));
+      const nextSig = JSON.stringify(next.map((r) => [r.key, r.rank, r.total, r.text, r.color, r.sub, r.status]));
       if (nextSig === sig) return;
       const fresh = !sig || next.length === 0;
       sig = nextSig;

@@ -7,7 +7,7 @@
 
 import { h, renderRow, setText, show, syncList } from "../dom.js";
 import { LOCALES, locale, setLocale, t } from "../i18n.js";
-import { authorOf, colorClass, largestFonts, listNames, roundKindLabel, themeChip, timerBlock } from "./parts.js";
+import { authorOf, colorClass, criteriaLine, largestFonts, roundKindLabel, thankedText, themeChip, timerBlock } from "./parts.js";
 import { latestChange, statusLabel } from "./followup.js";
 import { STATUSES } from "../contract.js";
 import { netBanner } from "../chrome.js";
@@ -164,6 +164,8 @@ export function mountScreen(ctx) {
   const lobbyBrief = h("p", { class: "screen-lobby-brief" });
   // After the end nobody joins: the room's link opens a member's own board and "my ideas" page.
   const scan = h("p", { class: "screen-scan", id: "screen-scan" });
+  // The published criteria (public): what the ideas will be judged on, in the lobby and over a round.
+  const lobbyCriteria = h("p", { class: "screen-criteria", id: "screen-lobby-criteria", hidden: true });
   // Once the session has ended: the newest announcement, and the notes taken forward.
   const announced = h("div", { class: "screen-announcement", id: "screen-announcement", hidden: true });
   const forward = h("section", { class: "screen-forward", id: "screen-forward", "aria-labelledby": "screen-forward-title", hidden: true });
@@ -178,6 +180,7 @@ export function mountScreen(ctx) {
       scan,
       h("p", { class: "screen-or", text: t("screen.orGo", { address: location.host }) }),
       h("p", { class: "screen-code", id: "screen-code", text: code }),
+      lobbyCriteria,
       lobbyBrief,
       announced,
       forward,
@@ -190,7 +193,8 @@ export function mountScreen(ctx) {
   const timer = timerBlock({ large: true });
   // Live progress: "12 ideas posted by 7 people", "8 of 15 people have voted" (counts only).
   const progress = h("p", { class: "screen-progress", id: "screen-progress", "aria-live": "polite" });
-  const head = h("div", { class: "screen-head" }, h("div", { class: "screen-head-text" }, kind, prompt, progress), timer.el);
+  const roundCriteria = h("p", { class: "screen-criteria", id: "screen-criteria", hidden: true });
+  const head = h("div", { class: "screen-head" }, h("div", { class: "screen-head-text" }, kind, prompt, progress, roundCriteria), timer.el);
   const note = h("p", { class: "screen-note", id: "screen-note" });
   const wall = h("ul", { class: "screen-wall", id: "screen-wall" });
   // Once notes are grouped: one column per theme (its header in its colour), then the notes without one.
@@ -469,7 +473,7 @@ export function mountScreen(ctx) {
       latest
         ? [
             h("p", { class: "screen-announcement-text", text: latest.text }),
-            names.length ? h("p", { class: "screen-announcement-credit", text: t("announce.thanked", { names: listNames(names) }) }) : null,
+            names.length ? h("p", { class: "screen-announcement-credit", text: thankedText(names) }) : null,
           ]
         : [],
     );
@@ -524,6 +528,11 @@ export function mountScreen(ctx) {
     setText(lobbyBrief, ended ? "" : room.brief || "");
     setText(scan, t(ended ? "screen.scanEnded" : room.locked ? "join.locked" : room.access === "invite" ? "join.inviteOnly" : "screen.scan"));
     lobby.classList.toggle("is-ended", ended);
+    const criteria = ended ? "" : state.criteria && state.criteria.length ? criteriaLine(state.criteria) : "";
+    for (const line of [lobbyCriteria, roundCriteria]) {
+      setText(line, criteria);
+      show(line, Boolean(criteria));
+    }
     lobby.classList.toggle("is-closed", closed);
     updateEnded(ended && lobbyMode);
     const spotted = updateSpotlight();
