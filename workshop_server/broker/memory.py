@@ -17,6 +17,9 @@ from workshop_server.ratelimit import KeyedLimiter
 
 __all__ = ["MemoryBroker", "MemoryHub"]
 
+#: The fewest leases at which expired ones are swept out (amortised: a sweep at most every so many claims).
+LEASES_SWEPT_FROM = 1024
+
 
 @dataclass(eq=False)
 class MemoryHub:
@@ -27,6 +30,9 @@ class MemoryHub:
     limits: dict[str, KeyedLimiter] = field(default_factory=dict)  # limit name -> its buckets
     # (room, member) -> worker -> its connections; a pair without connections has no entry.
     connections: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+    # The leases' count at which the expired ones are swept out (twice what the last sweep left): a
+    # one-time download link spends a lease that nobody releases (Redis lets such keys expire).
+    sweep_at: int = LEASES_SWEPT_FROM
 
     def limiter(self, name: str, rate: float, burst: float) -> KeyedLimiter:
         """The buckets of the limit ``name`` (made again, empty, if its rate or burst changed)."""
@@ -41,6 +47,10 @@ class MemoryHub:
         if held is not None and held[0] != owner and held[1] > now:
             return False
         self.leases[key] = (owner, now + ttl)
+        if len(self.leases) >= self.sweep_at:
+            for gone in [k for k, (_, expiry) in self.leases.items() if expiry <= now]:
+                del self.leases[gone]
+            self.sweep_at = max(LEASES_SWEPT_FROM, 2 * len(self.leases))
         return True
 
     def release(self, key: str, owner: str) -> None:
