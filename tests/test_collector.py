@@ -13,6 +13,7 @@ import gc
 import time
 import weakref
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -181,3 +182,24 @@ async def test_lag_probe_goes_on_after_its_observer_fails_and_stops_when_told(
     seen = len(lags)
     await asyncio.sleep(0.05)
     assert len(lags) == seen  # stopped: neither chain goes on
+
+
+async def test_http_requests_count_towards_a_sweep(tmp_path: Path) -> None:
+    """A review: a sweep came only after WebSocket connections ended, so a worker serving HTTP alone (room
+    code lookups: 404s, 429s) kept every request's objects frozen in flight and grew by 2 KB a request,
+    never swept. The app's churn (what the collector counts) counts its HTTP requests too."""
+    import httpx
+
+    from workshop_server.app import create_app
+    from workshop_server.settings import Settings
+
+    app = create_app(Settings(data_dir=tmp_path / "data"))
+    metrics = app.hub.metrics
+    assert metrics is not None
+    before = metrics.churn()
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        for _ in range(3):
+            assert (await client.get("/api/rooms/ZZZZZZ")).status_code in (404, 429, 503)
+    assert metrics.churn() - before == 3
+    assert sweep_due(metrics.churn() - before, 0, minimum=3)

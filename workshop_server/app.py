@@ -376,6 +376,8 @@ class WorkshopApp:
         elif scope["type"] == "websocket" and scope["path"] == "/ws":
             await self.ws(scope, receive, send)
         elif scope["type"] == "http":
+            if self.hub.metrics is not None:
+                self.hub.metrics.http_requests += 1  # (the frozen collector's sweeps: Metrics.churn)
             await self.http(scope, receive, self._with_headers(scope, send))
         elif scope["type"] == "lifespan":
             await self.http(scope, receive, self._one_line_start_failure(send))
@@ -985,11 +987,7 @@ def create_app(settings: Settings | None = None) -> WorkshopApp:
             raise
         admission = Admission(settings, metrics)
         probe = LoopLagProbe(lagged)
-        freezer = (
-            FreezingCollector(lambda: metrics.connections_ended, lambda: len(hub.sessions))
-            if settings.gc_freeze
-            else None
-        )
+        freezer = FreezingCollector(metrics.churn, lambda: len(hub.sessions)) if settings.gc_freeze else None
         pauses.install()
         probe.start()
         if freezer is not None:

@@ -14,10 +14,12 @@ at that moment. Objects that die later are still freed by reference counting; on
 among frozen objects waits. It is swept by :meth:`FreezingCollector.sweep` (unfreeze everything,
 collect, freeze again: one long pause) once at least as many connections have ended since the last
 sweep as are open now (and at least :data:`SWEEP_MIN_ENDED`), so that such garbage stays within the
-size of the live connections' own objects. The third generation threshold is lowered to
-:data:`FULL_EVERY` (1: a full collection after every second collection of the middle generation),
-so that each full collection walks only what two of those promoted; the first two thresholds stay
-Python's (a 50,000-object first generation cost 324 ms with 10,000 connections).
+size of the live connections' own objects. HTTP requests count as ended connections: a request's
+objects frozen while it was in flight are cyclic garbage once it failed (an exception and its frames),
+and room-code lookups alone grew a worker by 2 KB a request, never swept. The third generation
+threshold is lowered to :data:`FULL_EVERY` (1: a full collection after every second collection of the
+middle generation), so that each full collection walks only what two of those promoted; the first two
+thresholds stay Python's (a 50,000-object first generation cost 324 ms with 10,000 connections).
 
 **Measured either way**: every collection's pause, by generation (``workshop_gc_pause_seconds``), and
 the loop's lag (``workshop_loop_lag_seconds``, ``workshop_loop_lag_max_seconds``): a timer every

@@ -133,6 +133,8 @@ class Metrics:
         )
         #: WebSocket connections ended since the worker started (what ``workshop_closes`` adds up).
         self.connections_ended = 0
+        #: HTTP requests the app received since the worker started (not a metric: see :meth:`churn`).
+        self.http_requests = 0
         self._lag_max = 0.0
         self._per_command: dict[type[Command], Counter] = {}  # the counter's child per command, found once
         self.cluster_events = Counter(
@@ -166,6 +168,13 @@ class Metrics:
         """``frames`` event frames were just queued to connections (one fan-out of one batch)."""
         if frames:
             self.deliveries.inc(frames)
+
+    def churn(self) -> int:
+        """Connections and requests that came and went since the worker started: WebSocket connections
+        ended and HTTP requests. The frozen collector sweeps after as many as there are connections open
+        (``collector.sweep_due``): a request's objects frozen while it was in flight wait for a sweep
+        once they are cyclic garbage, and HTTP traffic alone (room-code lookups) never set one off."""
+        return self.connections_ended + self.http_requests
 
     def closed(self, code: int | None) -> None:
         """A WebSocket connection ended with close ``code`` (``None``: no close frame, counted as 1006)."""
