@@ -155,8 +155,10 @@ class FreezingCollector:
         survivors again."""
         self._ended_at_sweep = self.ended()
         self.sweeps += 1
+        frozen = gc.get_freeze_count()
         gc.unfreeze()
-        gc.collect()  # its end freezes again (__call__)
+        freed = gc.collect()  # its end freezes again (__call__)
+        log.debug("swept the frozen objects: %d were frozen, %d freed", frozen, freed)
 
     def maybe_sweep(self) -> bool:
         if sweep_due(self.ended() - self._ended_at_sweep, self.connections()):
