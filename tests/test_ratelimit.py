@@ -39,3 +39,26 @@ async def test_a_limit_the_broker_cannot_check_refuses_as_temporary_and_is_count
     assert raised.value.temporary and raised.value.code == "server_busy"
     await limiters.lookup.give("10.0.0.1")  # a token not given back: logged, never raised
     assert failed == ["lookup", "lookup"]
+
+
+async def test_every_rate_limit_table_is_bounded_by_a_setting(tmp_path: Path) -> None:
+    """A review: the tables of addresses were bounded by constants in the code (100,000 keys per limit,
+    10,000 addresses guessing room codes), not by named settings. ``rate_limit_keys_max`` bounds them all:
+    past it, the address quiet the longest is forgotten."""
+    from workshop_server.broker import create_broker
+    from workshop_server.hub import Hub
+
+    tight = Settings(
+        data_dir=tmp_path, secret="x" * 48, rate_limit_keys_max=1000, lookups_per_ip_per_minute=1
+    )
+    async with create_broker("memory", "", max_keys=tight.rate_limit_keys_max) as broker:
+        limiters = Limiters(tight, broker)
+        for n in range(1500):
+            limiters.ip_commands.take(f"10.0.{n // 256}.{n % 256}\x00ROOM")
+            await limiters.lookup.take(f"10.1.{n // 256}.{n % 256}")
+        assert len(limiters.ip_commands) == 1000
+        assert isinstance(broker, MemoryBroker) and len(broker.hub.limits["lookup"]) == 1000
+    hub = Hub(tight.model_copy(update={"store": "memory"}))
+    for n in range(1500):
+        hub._guessed(f"10.2.{n // 256}.{n % 256}", 60.0)
+    assert len(hub._guessing) == 1000

@@ -264,7 +264,9 @@ def broker_problem(settings: Settings) -> str | None:
     from workshop_server.broker import BrokerError, create_broker
 
     async def check() -> None:
-        broker = create_broker(settings.broker, settings.redis_url, settings.redis_timeout)
+        broker = create_broker(
+            settings.broker, settings.redis_url, settings.redis_timeout, settings.rate_limit_keys_max
+        )
         await broker.connect()
         await broker.disconnect()
 

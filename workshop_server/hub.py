@@ -122,8 +122,6 @@ ANNOUNCE_TTL = 1.5
 OWNED_CHECK_EVERY = 10
 #: Connections of one room attached again in place at once (each answer holds a snapshot of the room).
 ATTACH_SLICE = 16
-#: Addresses kept as guessing room codes (``Hub.lookup``): past that, the oldest are forgotten.
-GUESSERS_KEPT = 10_000
 
 #: The life of a worker, as ``/readyz`` reports it: ready only between start and drain.
 HubState = Literal["starting", "ready", "draining", "stopping"]
@@ -233,7 +231,9 @@ class Hub:
         self.broker: Broker = (
             broker
             if broker is not None
-            else create_broker(settings.broker, settings.redis_url, settings.redis_timeout)
+            else create_broker(
+                settings.broker, settings.redis_url, settings.redis_timeout, settings.rate_limit_keys_max
+            )
         )
         self.journal: Journal | None = None
         self.hosts: dict[str, LocalRoom] = {}
@@ -1628,11 +1628,12 @@ class Hub:
     def _guessed(self, address: str, seconds: float) -> errors.RateLimited:
         """Refuse every lookup from ``address`` for ``seconds`` (the table stays bounded); the refusal."""
         guessing = self._guessing
-        if len(guessing) >= GUESSERS_KEPT:
+        kept = self.settings.rate_limit_keys_max
+        if len(guessing) >= kept:
             now = time.monotonic()
             for key in [k for k, until in guessing.items() if until <= now]:
                 del guessing[key]
-            while len(guessing) >= GUESSERS_KEPT:  # still full: the oldest go
+            while len(guessing) >= kept:  # still full: the oldest go
                 del guessing[next(iter(guessing))]
         guessing.pop(address, None)  # re-inserted: the newest
         guessing[address] = time.monotonic() + seconds

@@ -209,7 +209,11 @@ class Limiters:
             "member_pages", settings.member_pages_per_minute / minute, settings.member_pages_per_minute, store
         )
         self.ip_commands = KeyedLimiter(
-            "ip_commands", settings.ip_commands_per_second, settings.ip_command_burst, clock=clock
+            "ip_commands",
+            settings.ip_commands_per_second,
+            settings.ip_command_burst,
+            clock=clock,
+            max_keys=settings.rate_limit_keys_max,
         )
 
     def on_unavailable(self, callback: Callable[[str], None]) -> None:

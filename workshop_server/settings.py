@@ -528,6 +528,16 @@ class Settings(BaseSettings):
             "request and never finishes it."
         ),
     )
+    rate_limit_keys_max: int = Field(
+        default=100_000,
+        ge=1000,
+        le=10_000_000,
+        description=(
+            "Client addresses (or address and room pairs) each rate limit of this process remembers, and "
+            "addresses remembered as guessing room codes; past that, the one quiet the longest is forgotten "
+            "(it starts again with a full budget). About 100 bytes each, per limit."
+        ),
+    )
     max_request_head_bytes: int = Field(
         default=16_384,
         ge=4096,

@@ -5,15 +5,19 @@ from __future__ import annotations
 from workshop_server.broker.base import Broker, BrokerError, Message
 from workshop_server.broker.memory import MemoryBroker, MemoryHub
 from workshop_server.broker.redis import RedisBroker
+from workshop_server.ratelimit import DEFAULT_MAX_KEYS
 
 __all__ = ["Broker", "BrokerError", "MemoryBroker", "MemoryHub", "Message", "RedisBroker", "create_broker"]
 
 
-def create_broker(kind: str, redis_url: str, timeout: float = 10.0) -> Broker:
+def create_broker(
+    kind: str, redis_url: str, timeout: float = 10.0, max_keys: int = DEFAULT_MAX_KEYS
+) -> Broker:
     """The broker named by the ``broker`` setting: ``"memory"`` or ``"redis"`` (at ``redis_url``, each
-    operation bounded by ``timeout`` seconds, its probe by the smaller of that and 2 s)."""
+    operation bounded by ``timeout`` seconds, its probe by the smaller of that and 2 s). ``max_keys``:
+    the size of each rate limit's table in the memory broker (Redis lets its keys expire)."""
     if kind == "memory":
-        return MemoryBroker()
+        return MemoryBroker(MemoryHub(max_keys=max_keys))
     if kind == "redis":
         return RedisBroker(redis_url, timeout=timeout, probe_timeout=min(2.0, timeout))
     raise ValueError(f"unknown broker {kind!r}: expected 'memory' or 'redis'")

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from workshop_server.broker.base import Broker, BrokerError, Inbox, Message, check_ttl, worker_key
-from workshop_server.ratelimit import KeyedLimiter
+from workshop_server.ratelimit import DEFAULT_MAX_KEYS, KeyedLimiter
 
 __all__ = ["MemoryBroker", "MemoryHub"]
 
@@ -33,12 +33,13 @@ class MemoryHub:
     # The leases' count at which the expired ones are swept out (twice what the last sweep left): a
     # one-time download link spends a lease that nobody releases (Redis lets such keys expire).
     sweep_at: int = LEASES_SWEPT_FROM
+    max_keys: int = DEFAULT_MAX_KEYS  # each rate limit's table (``rate_limit_keys_max``)
 
     def limiter(self, name: str, rate: float, burst: float) -> KeyedLimiter:
         """The buckets of the limit ``name`` (made again, empty, if its rate or burst changed)."""
         limiter = self.limits.get(name)
         if limiter is None or (limiter.rate, limiter.burst) != (rate, float(burst)):
-            limiter = self.limits[name] = KeyedLimiter(name, rate, burst)
+            limiter = self.limits[name] = KeyedLimiter(name, rate, burst, max_keys=self.max_keys)
         return limiter
 
     def claim(self, key: str, owner: str, ttl: float) -> bool:
