@@ -742,6 +742,18 @@ async def test_an_owner_paused_past_its_lease_answers_nothing_from_its_stale_sta
         await wire.close()
 
 
+async def held_and_freed_meanwhile(a: Hub, b: Hub) -> tuple[str, dict[str, Any], LocalRoom, Wire]:
+    """A room whose owner ``a`` was paused past its lease while ``b`` took it over, had Ana join (a write
+    ``a`` never saw) and let it go: its code, links, ``a``'s stale host of it and Ana's wire."""
+    code, links, stale = await paused_owner(a)
+    await b.host(code)
+    ana = Wire(b)
+    await ana.attached("join", room=code, name="Ana", accept_rules=1)
+    await b.broker.release(b.lease_key(code), b.worker_id)  # B lets it go (an idle unload, say)
+    stale.leased_at -= a.settings.lease_seconds
+    return code, links, stale, ana
+
+
 async def test_an_owner_paused_while_another_worker_held_and_freed_the_room_steps_down(
     pair: tuple[Hub, Hub],
 ) -> None:
@@ -749,12 +761,7 @@ async def test_an_owner_paused_while_another_worker_held_and_freed_the_room_step
     Ana posted there, and B let the lease go before A woke up: A's claim succeeds, but the journal has
     moved past A's state, so A answers nothing from it."""
     a, b = pair
-    code, links, stale = await paused_owner(a)
-    await b.host(code)
-    ana = Wire(b)
-    await ana.attached("join", room=code, name="Ana", accept_rules=1)
-    await b.broker.release(b.lease_key(code), b.worker_id)  # B lets it go (an idle unload, say)
-    stale.leased_at -= a.settings.lease_seconds
+    code, links, stale, ana = await held_and_freed_meanwhile(a, b)
     with pytest.raises(errors.RoomMoved):
         await stale.submit(c.RoomSet(id="lock-it", locked=True), links_member(links))
     assert code not in a.hosts
@@ -769,12 +776,7 @@ async def test_a_paused_owner_s_heartbeat_does_not_take_back_a_room_another_work
     the room's, a final ``not_found`` for an idea posted on B, ``round_closed`` for a resend of an
     acknowledged post). A renewal of a lapsed lease now checks the journal's position first."""
     a, b = pair
-    code, _links, stale = await paused_owner(a)
-    await b.host(code)
-    ana = Wire(b)
-    await ana.attached("join", room=code, name="Ana", accept_rules=1)
-    await b.broker.release(b.lease_key(code), b.worker_id)  # B lets it go (an idle unload, say)
-    stale.leased_at -= a.settings.lease_seconds
+    code, _links, _stale, ana = await held_and_freed_meanwhile(a, b)
     await a._renew()  # A wakes up: its heartbeat comes first
     assert code not in a.hosts
     await ana.close()
