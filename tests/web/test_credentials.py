@@ -68,6 +68,8 @@ async def test_the_facilitator_replaces_the_staff_links(web: Browsing, web_serve
     moderator = await Client.connect(web_server.ws_url)
     invite = parse_qs(urlsplit(new_moderator).fragment)["invite"][0]
     assert (await moderator.join(code, "Mo", invite=invite))["member"]["role"] == "moderator"
+    for client in (other, moderator):
+        await client.close()
     await expect(console.locator("#audit-list")).to_contain_text("Facilitator replaced the staff links")
     # The console keeps its new link: in the address bar, and for its reconnects.
     assert console.url.endswith(new_url.partition("#")[2])
