@@ -17,7 +17,7 @@ CHROMIUM := /usr/bin/chromium
 # by tests/web/package-lock.json; reinstalled with `npm ci` when the lock changes.
 WEB_TEST_DEPS := tests/web/node_modules/.installed-stamp
 
-.PHONY: help venv lock run test test-long system-deps web-test-deps lint bench clean distclean
+.PHONY: help venv lock run test test-long screenshots system-deps web-test-deps lint bench clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -87,6 +87,9 @@ test: $(STAMP) system-deps $(WEB_TEST_DEPS) ## run the test suite (PYTEST_ARGS='
 
 test-long: $(STAMP) system-deps $(WEB_TEST_DEPS) ## the suite with the soak loops at full count (the crash loop: 200 kills)
 	WORKSHOP_TEST_LONG=1 $(PYTEST) $(PYTEST_ARGS)
+
+screenshots: $(STAMP) system-deps $(WEB_TEST_DEPS) ## the browser tests, saving a screenshot of every view under tests/artifacts/
+	WORKSHOP_TEST_SCREENSHOTS=1 $(PYTEST) tests/web $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff and mypy --strict
 	$(BIN)/ruff check .

@@ -7,11 +7,12 @@ Every page's uncaught JavaScript errors fail the test that produced them.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 import pytest_asyncio
@@ -89,8 +90,10 @@ class Browsing:
         height: int = 860,
         locale: str = "en-US",
         mobile: bool = False,
+        reduced_motion: Literal["reduce", "no-preference"] = "no-preference",
     ) -> Page:
         context = await self.browser.new_context(
+            reduced_motion=reduced_motion,
             base_url=self.base_url,
             viewport={"width": width, "height": height},
             locale=locale,
@@ -154,7 +157,11 @@ async def web(web_server: ServerProcess, chromium: Browser) -> AsyncIterator[Bro
 
 
 async def screenshot(page: Page, name: str) -> None:
-    """Save a full-page screenshot from the top under tests/artifacts/ (git-ignored), animations done."""
+    """Save a full-page screenshot from the top under tests/artifacts/ (git-ignored), animations done,
+    when ``WORKSHOP_TEST_SCREENSHOTS=1`` (``make screenshots``): the 69 screenshots cost some 20 s of
+    the suite's wall time on two cores, for pictures nothing asserts on."""
+    if os.environ.get("WORKSHOP_TEST_SCREENSHOTS", "").strip() in ("", "0"):
+        return
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     await page.evaluate("window.scrollTo(0, 0)")
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), animations="disabled", full_page=True)

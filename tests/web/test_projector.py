@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from playwright.async_api import Page, expect
@@ -132,7 +132,13 @@ async def test_forty_results_fit_both_projectors(web: Browsing, web_server: Serv
         await facilitator.close()
 
 
-async def test_spotlight_follows_the_console(web: Browsing, web_server: ServerProcess) -> None:
+@pytest.mark.parametrize("motion", ["no-preference", "reduce"])
+async def test_spotlight_follows_the_console(
+    web: Browsing, web_server: ServerProcess, motion: Literal["reduce", "no-preference"]
+) -> None:
+    """The room screen shows the note the console spotlights, its text fitted to the card, with or
+    without "reduce motion" (whose 0.01 ms transitions held the old font size while the screen measured
+    each new one, and a long note ran off the card at 119 px)."""
     links = create_room(web_server.url, title="Spotlight")
     facilitator = await Client.connect(web_server.ws_url)
     await facilitator.auth(links["facilitator_token"])
@@ -147,7 +153,7 @@ async def test_spotlight_follows_the_console(web: Browsing, web_server: ServerPr
             await ana.ok("idea.post", text=text, color="pink")
         console = await web.page("console", width=1280, height=900)
         await console.goto(links["facilitator_url"])
-        screen = await web.page("screen", width=1280, height=720)
+        screen = await web.page("screen", width=1280, height=720, reduced_motion=motion)
         await screen.goto(links["screen_url"])
         await expect(screen.locator("#screen-wall .screen-card")).to_have_count(3)
         await expect(screen.locator("#screen-spotlight")).to_be_hidden()
