@@ -450,10 +450,12 @@ async def test_a_client_that_never_reads_again_is_let_go(start_server: StartServ
     """A phone asleep with a full TCP window: its queue is dropped at once (4001, nothing more queued),
     and the connection itself ends once the WebSocket ping goes unanswered, although the transport's
     buffer toward it never drains (a plain close would wait for that buffer forever)."""
-    # A 3 s ping timeout: the test's own clients (the producer, the facilitator) answer pings from a
-    # process that a loaded machine can hold up for more than a second; they must not be let go too.
+    # A 6 s ping timeout: the test's own clients (the producer, the facilitator) answer pings from a
+    # process that a loaded machine can hold up for more than a second; they must not be let go too. And
+    # the flood must fill the sleeper's queue before its own unanswered ping lets it go (with 3 s, a
+    # flood slowed by four test processes on two cores did not, and nothing was dropped).
     server, links, facilitator, producer = await flood_room(
-        start_server, connect, ping_interval=1, ping_timeout=3
+        start_server, connect, ping_interval=1, ping_timeout=6
     )
     slow = await slow_reader(server, links["room"])
     try:
