@@ -6,15 +6,18 @@ A component that is missing on the machine skips the tests that need it, with th
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -175,3 +178,69 @@ async def broker_factory(broker_kind: str, broker_redis_url: str) -> AsyncIterat
 async def broker(broker_factory: BrokerFactory) -> Broker:
     """A connected broker of each backend (memory, redis); disconnected after the test."""
     return await broker_factory()
+
+
+# --- Error codes produced across test processes (tests/protocol/test_errors.py) --------------------------
+# The tests of test_errors.py each record the codes they made the server send, in their own process;
+# with several test processes (pytest-xdist) they are spread over all of them. Each process writes what it
+# saw when its session ends, and the controlling process (the only one without xdist) checks the union:
+# when every test of that module ran and passed, every client-side code must have been produced.
+ERRORS_MODULE = "tests/protocol/test_errors.py"
+ERRORS_DIR_KEY = "workshop_error_codes_dir"
+
+
+def _error_codes_dir(config: pytest.Config) -> Path:
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        return Path(workerinput[ERRORS_DIR_KEY])
+    directory: Path | None = getattr(config, "_workshop_error_codes_dir", None)
+    if directory is None:
+        directory = Path(tempfile.mkdtemp(prefix="workshop-error-codes-"))
+        config._workshop_error_codes_dir = directory  # type: ignore[attr-defined]
+    return directory
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist, in the controlling process: tell each test process where to write its record."""
+    node.workerinput[ERRORS_DIR_KEY] = str(_error_codes_dir(node.config))
+
+
+_PASSED_ERROR_TESTS: set[str] = set()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.nodeid.startswith(ERRORS_MODULE) and report.when == "call" and report.passed:
+        _PASSED_ERROR_TESTS.add(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    directory = _error_codes_dir(config)
+    module = sys.modules.get("tests.protocol.test_errors")
+    record = {
+        "collected": [item.nodeid for item in session.items if item.nodeid.startswith(ERRORS_MODULE)],
+        "passed": sorted(_PASSED_ERROR_TESTS),
+        "produced": sorted(getattr(module, "PRODUCED", ())),
+    }
+    (directory / f"{os.getpid()}.json").write_text(json.dumps(record))
+    if getattr(config, "workerinput", None) is not None:
+        return  # a test process of xdist: the controlling process checks
+    records = [json.loads(path.read_text()) for path in sorted(directory.glob("*.json"))]
+    shutil.rmtree(directory, ignore_errors=True)
+    collected = {nodeid for r in records for nodeid in r["collected"]}
+    passed = {nodeid for r in records for nodeid in r["passed"]}
+    if not collected or not collected <= passed:
+        return  # the module was not run whole, or a test of it failed (and says so)
+    from tests.protocol.test_errors import CLIENT_CODES
+
+    missing = CLIENT_CODES - {code for r in records for code in r["produced"]}
+    if missing:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_line(
+                f"FAILED {ERRORS_MODULE}: error codes never produced through the server: {sorted(missing)}",
+                red=True,
+            )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
