@@ -82,7 +82,10 @@ web-test-deps: $(WEB_TEST_DEPS) ## install the pinned test-only npm packages (ax
 # with two, measured side by side (four: 446-482 s, more contention). The tests spread to whichever is
 # free (worksteal). TEST_WORKERS=0 runs them in this one process (for -x, --pdb or a clean traceback).
 TEST_WORKERS ?= 3
-PYTEST := PYTHONASYNCIODEBUG=1 $(BIN)/python -W error -m pytest -q -n $(TEST_WORKERS) --dist worksteal
+# Bytecode caches (the git-ignored __pycache__/) are written even where PYTHONDONTWRITEBYTECODE is set, as
+# on this machine: the suite starts some 220 server processes, and each compiled every module of the server
+# again (0.11 s of CPU each), and each test process rewrote every test module (4.6 s).
+PYTEST := PYTHONDONTWRITEBYTECODE= PYTHONASYNCIODEBUG=1 $(BIN)/python -W error -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 test: $(STAMP) system-deps $(WEB_TEST_DEPS) ## run the test suite (PYTEST_ARGS='-k broker -x' to narrow it)
 	$(PYTEST) $(PYTEST_ARGS)
