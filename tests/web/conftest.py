@@ -185,6 +185,20 @@ async def page_state(page: Page, expression: str) -> Any:
     return await page.evaluate(f"(() => {{ const s = window.__workshop.state; return {expression}; }})()")
 
 
+async def idea_id(page: Page, text: str) -> str:
+    """The id of the idea ``text`` in the page's room state, once the server's answer gave it one: a note
+    posted from the page shows at once, from the outbox, before the page knows its id. A function, not
+    an expression: Playwright polls an expression with eval in the page, which its CSP refuses."""
+    handle = await page.wait_for_function(
+        "(text) => { const i = Array.from(window.__workshop.state.ideas.values())"
+        ".find((i) => i.text === text); return i && i.id; }",
+        arg=text,
+    )
+    found = await handle.json_value()
+    assert isinstance(found, str), found
+    return found
+
+
 @dataclass
 class LossyWire:
     """The page's WebSocket, through Playwright: every message the page sent (parsed) in ``sent``, and,

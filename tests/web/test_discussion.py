@@ -10,7 +10,7 @@ from playwright.async_api import expect
 
 from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
-from tests.web.conftest import Browsing, page_state
+from tests.web.conftest import Browsing, idea_id
 
 pytestmark = pytest.mark.browser
 
@@ -42,7 +42,7 @@ async def test_after_the_vote_a_participant_sees_the_status_and_reply_of_its_not
     await phone.click("#idea-post")
     mine = phone.locator("#my-notes")
     await expect(mine.get_by_text(IDEA)).to_be_visible()
-    idea = await page_state(phone, f"Array.from(s.ideas.values()).find((i) => i.text === {IDEA!r})?.id")
+    idea = await idea_id(phone, IDEA)
     ben = await Client.connect(web_server.ws_url)
     await ben.join(links["room"], "Ben")
     other = (await ben.ok("idea.post", text=OTHER))["idea"]["id"]

@@ -8,14 +8,13 @@ session has ended, the thanks and the notes taken forward."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
 
 from tests.support.client import create_room
 from tests.support.server import ServerProcess
-from tests.web.conftest import Browsing, join, page_state, screenshot
+from tests.web.conftest import Browsing, idea_id, join, page_state, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -35,12 +34,6 @@ async def until(page: Page, expression: str) -> None:
     """Wait until ``expression`` (with ``s`` the page's room state) is true. A function, not an
     expression: Playwright polls an expression with eval in the page, which its CSP refuses."""
     await page.wait_for_function(f"() => {{ const s = window.__workshop.state; return {expression}; }}")
-
-
-async def idea_id(page: Page, text: str) -> str:
-    found: Any = await page_state(page, f"Array.from(s.ideas.values()).find((i) => i.text === {text!r})?.id")
-    assert isinstance(found, str)
-    return found
 
 
 async def set_status(console: Page, idea: str, status: str, note: str) -> None:

@@ -14,7 +14,7 @@ from playwright.async_api import Page, expect
 
 from tests.support.client import Client, create_room
 from tests.support.server import ServerProcess
-from tests.web.conftest import Browsing, ideating, join, page_state
+from tests.web.conftest import Browsing, idea_id, ideating, join, page_state
 from tests.web.test_workshop import post
 
 pytestmark = pytest.mark.browser
@@ -46,11 +46,6 @@ async def test_moderator_console_link_reopens_the_same_moderator(
         laptop, "Array.from(s.members.values()).filter((m) => m.role === 'moderator').length"
     )
     assert moderators == 1
-
-
-async def idea_id(page: Page, text: str) -> str:
-    ident: str = await page_state(page, f"Array.from(s.ideas.values()).find((i) => i.text === {text!r}).id")
-    return ident
 
 
 async def test_reply_and_edit_made_offline_stay_in_view(web: Browsing, web_server: ServerProcess) -> None:
