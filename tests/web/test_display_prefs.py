@@ -1,6 +1,7 @@
 """What the user's own display settings need: under forced colours (Windows high contrast), which replace
 every background with the theme's and drop every shadow, the chosen segment, a switch and its state, the
-chosen note colour and its focus ring, a vote's used dots, the timer's bar and a note's edge still show;
+chosen note colour and its focus ring, a vote's used dots, the timer's bar, a note's edge, and on the
+console a selected note, the spotlight button once on and the column a note is dragged over still show;
 with a larger default font size on a 1024×768 projector, the room screen's join code stays on one line
 and its title in view."""
 
@@ -85,6 +86,41 @@ async def test_forced_colors_keep_note_colours_and_edges(web: Browsing, web_serv
         await screen.wait_for_selector(".screen-card")
         card = await screen.evaluate("getComputedStyle(document.querySelector('.screen-card')).outlineStyle")
         assert card != "none"
+    finally:
+        for client in (ana, facilitator):
+            await client.close()
+
+
+async def test_forced_colors_mark_the_console_states(web: Browsing, web_server: ServerProcess) -> None:
+    """A selected note, the spotlight button once on and the column a note is dragged over were said by a
+    shadow or a fill alone."""
+    links, facilitator, ana = await ideating(web_server, "High contrast", "Ideas?")
+    try:
+        ids = [(await ana.ok("idea.post", text=text))["idea"]["id"] for text in ("Tea", "Naps")]
+        await facilitator.ok("theme.create", name="Comfort", color="green", ideas=[])
+        await facilitator.ok("room.spotlight", idea=ids[0])
+        console = await web.page("console", width=1440, height=900, forced_colors="active")
+        await console.goto(links["facilitator_url"])
+        await expect(console.locator("li.staff-note")).to_have_count(2)
+        await console.locator("li.staff-note .note-select").first.check()
+        await expect(console.locator("li.staff-note.is-selected")).to_have_count(1)
+        chosen = await looks(console, "li.staff-note.is-selected")
+        other = await looks(console, "li.staff-note:not(.is-selected)")
+        assert chosen[0] != other[0], chosen
+        await expect(console.locator("li.staff-note .spotlight-btn.is-on")).to_have_count(1)
+        # Once on, it is filled, unlike the Canvas of its note (as the button off is: a ghost button).
+        on = await console.evaluate(
+            "[...document.querySelectorAll('li.staff-note:has(.spotlight-btn.is-on), .spotlight-btn.is-on')]"
+            ".map((e) => getComputedStyle(e).backgroundColor)"
+        )
+        assert on[0] != on[1], on
+        # Mid-drag (the classes the drag handlers set): the column under the pointer stands out.
+        await console.evaluate(
+            "document.querySelector('.themes-board').classList.add('is-dragging');"
+            "document.querySelector('.theme-col').classList.add('is-over')"
+        )
+        over = await looks(console, ".theme-col.is-over, .theme-none")
+        assert over[0] != over[1], over
     finally:
         for client in (ana, facilitator):
             await client.close()
