@@ -91,12 +91,10 @@ class Browsing:
         locale: str = "en-US",
         mobile: bool = False,
         reduced_motion: Literal["reduce", "no-preference"] = "no-preference",
-        color_scheme: Literal["light", "dark"] = "light",
         forced_colors: Literal["active", "none"] = "none",
     ) -> Page:
         context = await self.browser.new_context(
             reduced_motion=reduced_motion,
-            color_scheme=color_scheme,
             forced_colors=forced_colors,
             base_url=self.base_url,
             viewport={"width": width, "height": height},
